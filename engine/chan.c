@@ -1,0 +1,352 @@
+/* engine/chan.c: local channels (asyncoro's Channel) — named broadcast
+ * points with subscribers that are coroutines or other channels, local or
+ * remote.
+ *
+ * send applies the transform and gives every subscriber its own copy;
+ * deliver first waits (up to its timeout) until at least n subscribers
+ * exist, then delivers and returns how many got the message, counting a
+ * subscribed channel's own recipients. A subscriber coroutine that has ended
+ * is dropped the next time the channel fans out. Channel-to-channel
+ * subscriptions that would form a cycle are refused (-ELOOP), so fan-out
+ * always ends. Operations on a channel of another node go to the network
+ * layer through the scheduler's remote hooks (dis.h).
+ */
+#include "engine/engine.h"
+
+
+struct ac_chan {
+	/* Object id in the scheduler's table. */
+	uint64_t ch_id;
+	ac_sched *ch_sched;
+	/* Subscribers (coroutine or channel refs), in subscription order. */
+	ac_ref *ch_subs;
+	uint32_t ch_nsubs;
+	uint32_t ch_capsubs;
+	/* Transform applied before fan-out (NULL: none). */
+	ac_chan_transform_fn ch_tf;
+	void *ch_tf_arg;
+	/* Delivers waiting for enough subscribers. */
+	ac_waitq ch_wq;
+	char ch_name[64];
+};
+
+static ac_chan *chan_get(ac_sched *s, ac_ref r)
+{
+	if (r.kind != AC_REF_CHAN || !ac__ref_is_local(s, &r))
+		return NULL;
+	return ac__obj_get(s, r.id, AC_REF_CHAN);
+}
+
+/* Resolve r: the local channel, or NULL with *err (-EREMOTE for another
+ * node's channel). */
+static ac_chan *chan_lookup(ac_ref r, ac_sched **sp, int *err)
+{
+	ac_sched *s = ac__tls_sched;
+	ac_chan *ch;
+	*sp = s;
+	if (!s) {
+		*err = -EPERM;
+		return NULL;
+	}
+	if (r.kind != AC_REF_CHAN) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	if (!ac__ref_is_local(s, &r)) {
+		*err = ac_addr_eq(&r.loc, &s->s_loc) ? -ESRCH : -EREMOTE;
+		return NULL;
+	}
+	ch = ac__obj_get(s, r.id, AC_REF_CHAN);
+	*err = ch ? 0 : -ESRCH;
+	return ch;
+}
+
+static int chan_remote(ac_sched *s, int op, ac_ref chan, ac_ref sub, ac_msg *m,
+                       int64_t timeout_ms, int n)
+{
+	if (!s->s_remote || !s->s_remote->chan_op)
+		return -EHOSTUNREACH;
+	return s->s_remote->chan_op(s->s_remote_arg, op, chan, sub, m,
+	                            timeout_ms, n);
+}
+
+int ac_chan_new(ac_sched *s, const char *name, ac_ref *out)
+{
+	ac_chan *ch;
+	s = s ? s : ac__tls_sched;
+	if (!s)
+		return -EPERM;
+	if (!name || !*name || strlen(name) >= sizeof(ch->ch_name) || !out)
+		return -EINVAL;
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	ch->ch_id = ac__obj_add(s, AC_REF_CHAN, ch);
+	if (!ch->ch_id) {
+		free(ch);
+		return -ENOMEM;
+	}
+	ch->ch_sched = s;
+	ac_waitq_init(&ch->ch_wq);
+	snprintf(ch->ch_name, sizeof(ch->ch_name), "%s", name);
+	*out = ac__ref_local(s, AC_REF_CHAN, ch->ch_id);
+	return 0;
+}
+
+/* 1 when channel `from` (transitively) fans out to channel `to`. */
+static int chan_reaches(ac_sched *s, ac_chan *from, ac_chan *to, int depth)
+{
+	uint32_t i;
+	if (from == to)
+		return 1;
+	if (depth > 64)
+		return 1; /* treat absurd depth as a cycle */
+	for (i = 0; i < from->ch_nsubs; i++) {
+		ac_chan *sub = chan_get(s, from->ch_subs[i]);
+		if (sub && chan_reaches(s, sub, to, depth + 1))
+			return 1;
+	}
+	return 0;
+}
+
+static int chan_find(const ac_chan *ch, ac_ref sub)
+{
+	uint32_t i;
+	for (i = 0; i < ch->ch_nsubs; i++)
+		if (ac_ref_eq(ch->ch_subs[i], sub))
+			return (int)i;
+	return -1;
+}
+
+int ac_chan_subscribe(ac_ref chan, ac_ref sub, int64_t timeout_ms)
+{
+	ac_sched *s;
+	int err;
+	ac_chan *ch = chan_lookup(chan, &s, &err), *subch;
+	if (!ch) {
+		if (err == -EREMOTE)
+			return chan_remote(s, AC__CHAN_SUBSCRIBE, chan, sub, NULL,
+			                   timeout_ms, 0);
+		return err;
+	}
+	if (sub.kind != AC_REF_CORO && sub.kind != AC_REF_CHAN)
+		return -EINVAL;
+	if (chan_find(ch, sub) >= 0)
+		return 0;
+	subch = chan_get(s, sub);
+	if (subch && chan_reaches(s, subch, ch, 0))
+		return -ELOOP;
+	if (ch->ch_nsubs == ch->ch_capsubs) {
+		uint32_t cap = ch->ch_capsubs ? ch->ch_capsubs * 2 : 4;
+		ac_ref *n = realloc(ch->ch_subs, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		ch->ch_subs = n;
+		ch->ch_capsubs = cap;
+	}
+	ch->ch_subs[ch->ch_nsubs++] = sub;
+	/* Delivers waiting for subscribers re-check their count. */
+	ac_waitq_wake(&ch->ch_wq, INT32_MAX, 1);
+	return 0;
+}
+
+static void chan_remove_at(ac_chan *ch, uint32_t i)
+{
+	memmove(&ch->ch_subs[i], &ch->ch_subs[i + 1],
+	        (ch->ch_nsubs - i - 1) * sizeof(ch->ch_subs[0]));
+	ch->ch_nsubs--;
+}
+
+int ac_chan_unsubscribe(ac_ref chan, ac_ref sub, int64_t timeout_ms)
+{
+	ac_sched *s;
+	int err, i;
+	ac_chan *ch = chan_lookup(chan, &s, &err);
+	if (!ch) {
+		if (err == -EREMOTE)
+			return chan_remote(s, AC__CHAN_UNSUBSCRIBE, chan, sub, NULL,
+			                   timeout_ms, 0);
+		return err;
+	}
+	i = chan_find(ch, sub);
+	if (i < 0)
+		return -ENOENT;
+	chan_remove_at(ch, (uint32_t)i);
+	return 0;
+}
+
+/* Give m (consumed) to every subscriber of ch; returns recipients. With
+ * `deliver`, remote subscribers are confirmed (counting only successes). */
+static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
+                       int64_t timeout_ms, int depth)
+{
+	uint32_t i = 0;
+	int count = 0;
+	if (ch->ch_tf) {
+		m = ch->ch_tf(m, ch->ch_tf_arg);
+		if (!m)
+			return 0;
+	}
+	while (i < ch->ch_nsubs) {
+		ac_ref sub = ch->ch_subs[i];
+		ac_msg *c = ac_msg_dup(m);
+		int r;
+		if (!c)
+			break;
+		if (sub.kind == AC_REF_CHAN) {
+			ac_chan *subch = chan_get(s, sub);
+			if (subch && depth < 64) {
+				r = chan_fanout(s, subch, c, deliver, timeout_ms,
+				                depth + 1);
+			} else if (!subch && !ac__ref_is_local(s, &sub)) {
+				r = chan_remote(s, deliver ? AC__CHAN_DELIVER : AC__CHAN_SEND,
+				                sub, ac_ref_null(), c, timeout_ms, 0);
+				if (r < 0)
+					ac_msg_free(c);
+			} else {
+				ac_msg_free(c);
+				chan_remove_at(ch, i); /* closed channel */
+				continue;
+			}
+			count += r > 0 ? r : (r == 0 && !deliver);
+			i++;
+			continue;
+		}
+		if (ac__ref_is_local(s, &sub)) {
+			ac_coro *co = ac__obj_get(s, sub.id, AC_REF_CORO);
+			if (!co || co->c_ending) {
+				ac_msg_free(c);
+				chan_remove_at(ch, i); /* ended subscriber */
+				continue;
+			}
+			ac__enqueue(co, c);
+			count++;
+		} else if (deliver && s->s_remote) {
+			r = s->s_remote->deliver(s->s_remote_arg, sub, c, timeout_ms);
+			if (r < 0)
+				ac_msg_free(c);
+			count += r == 1;
+		} else {
+			r = ac__send_msg(s, sub, c);
+			if (r < 0)
+				ac_msg_free(c);
+			count += r == 0;
+		}
+		i++;
+	}
+	ac_msg_free(m);
+	return count;
+}
+
+int ac_chan_send(ac_ref chan, ac_msg *m)
+{
+	ac_sched *s;
+	int err;
+	ac_chan *ch = chan_lookup(chan, &s, &err);
+	if (!m || m->m_magic != AC__MSG_MAGIC_LIVE)
+		return -EINVAL;
+	if (!ch) {
+		if (err == -EREMOTE)
+			return chan_remote(s, AC__CHAN_SEND, chan, ac_ref_null(), m, 0, 0);
+		return err;
+	}
+	if (s->s_cur)
+		m->m_from = ac__ref_local(s, AC_REF_CORO, s->s_cur->c_id);
+	chan_fanout(s, ch, m, 0, 0, 0);
+	return 0;
+}
+
+int ac_chan_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
+{
+	ac_sched *s;
+	int err;
+	int64_t deadline;
+	ac_chan *ch = chan_lookup(chan, &s, &err);
+	if (!m || m->m_magic != AC__MSG_MAGIC_LIVE || n < 0)
+		return -EINVAL;
+	if (!ch) {
+		if (err == -EREMOTE)
+			return chan_remote(s, AC__CHAN_DELIVER, chan, ac_ref_null(), m,
+			                   timeout_ms, n);
+		return err;
+	}
+	if (s->s_cur)
+		m->m_from = ac__ref_local(s, AC_REF_CORO, s->s_cur->c_id);
+	deadline = ac__deadline(s, timeout_ms);
+	while (ch && ch->ch_nsubs < (uint32_t)n) {
+		int64_t left_ms;
+		if (!s->s_cur || timeout_ms == 0)
+			break;
+		left_ms = deadline < 0 ? AC_FOREVER
+		                       : (deadline - ac_sched_now_ns(s)) / 1000000;
+		if (deadline >= 0 && left_ms <= 0)
+			break;
+		if (ac_waitq_wait(&ch->ch_wq, left_ms) < 0)
+			break;
+		ch = chan_get(s, chan); /* it may have been closed */
+	}
+	if (!ch || ch->ch_nsubs < (uint32_t)n) {
+		ac_msg_free(m);
+		return 0;
+	}
+	return chan_fanout(s, ch, m, 1, timeout_ms, 0);
+}
+
+int ac_chan_set_transform(ac_ref chan, ac_chan_transform_fn fn, void *arg)
+{
+	ac_sched *s;
+	int err;
+	ac_chan *ch = chan_lookup(chan, &s, &err);
+	if (!ch)
+		return err == -EREMOTE ? -EINVAL : err;
+	ch->ch_tf = fn;
+	ch->ch_tf_arg = arg;
+	return 0;
+}
+
+int ac_chan_nsubs(ac_ref chan)
+{
+	ac_sched *s;
+	int err;
+	ac_chan *ch = chan_lookup(chan, &s, &err);
+	return ch ? (int)ch->ch_nsubs : err;
+}
+
+int ac_chan_name(ac_ref chan, char *buf, size_t len)
+{
+	ac_sched *s;
+	int err;
+	ac_chan *ch = chan_lookup(chan, &s, &err);
+	if (!ch)
+		return err;
+	snprintf(buf, len, "%s", ch->ch_name);
+	return 0;
+}
+
+static void chan_free(ac_sched *s, ac_chan *ch)
+{
+	ac__obj_del(s, ch->ch_id);
+	/* Waiting delivers wake, find the channel gone and return 0. */
+	ac_waitq_wake(&ch->ch_wq, INT32_MAX, 1);
+	free(ch->ch_subs);
+	free(ch);
+}
+
+int ac_chan_close(ac_ref chan)
+{
+	ac_sched *s;
+	int err;
+	ac_chan *ch = chan_lookup(chan, &s, &err);
+	if (!ch)
+		return err == -EREMOTE ? -EINVAL : err;
+	chan_free(s, ch);
+	return 0;
+}
+
+void ac__chan_free_all(ac_sched *s)
+{
+	uint32_t i;
+	for (i = 1; i < s->s_nobj; i++)
+		if (s->s_obj[i].o_kind == AC_REF_CHAN)
+			chan_free(s, s->s_obj[i].o_ptr);
+}

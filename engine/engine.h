@@ -1,0 +1,395 @@
+/* engine/engine.h: what the engine's files share — the scheduler, coroutine
+ * and message structures, the object table behind refs, and the few
+ * primitives every blocking operation is built from (park, wake, timers).
+ *
+ * Blocking pattern (used by receive, locks, channels, sockets):
+ *
+ *     link a waiter for c into the object's wait list;
+ *     res = ac__park(s, deadline_ns, cancel_fn, obj);  // runs others
+ *     if the waiter is still linked (timeout), unlink it;
+ *
+ * ac__wake(c, res) makes a parked coroutine ready with result res (once;
+ * later wakes are ignored). When a parked coroutine is terminated its
+ * cancel_fn(c, obj) runs instead, so it can unlink what lives on its stack.
+ * A deadline passing wakes it with -ETIMEDOUT.
+ *
+ * Nothing here is public; names are ac__ (internal, non-static).
+ */
+#ifndef AC_ENGINE_H
+#define AC_ENGINE_H
+
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <asyncoro/asyncoro.h>
+
+#include "engine/ctx.h"
+
+/* ---- assertions (always on; programmer errors only, never peer input) ---- */
+AC_NORETURN void ac__assert_fail(const char *expr, const char *file, int line);
+#define AC_ASSERT(x) \
+	((x) ? (void)0 : ac__assert_fail(#x, __FILE__, __LINE__))
+#ifdef NDEBUG
+#define AC_DASSERT(x) ((void)0)
+#else
+#define AC_DASSERT(x) AC_ASSERT(x)
+#endif
+#define AC_STATIC_ASSERT(x) _Static_assert(x, #x)
+#define AC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define AC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+typedef struct ac_coro ac_coro;
+
+/* ---- timers: a binary min-heap ordered by (deadline, seq) ---------------- */
+typedef struct ac__timer {
+	/* Absolute monotonic deadline. */
+	int64_t t_deadline;
+	/* Arming order, breaks ties deterministically. */
+	uint64_t t_seq;
+	/* Position in the heap, or -1 when not armed. */
+	int64_t t_idx;
+	/* Called when the deadline passes (from the scheduler loop). */
+	void (*t_cb)(struct ac__timer *t);
+} ac__timer;
+
+void ac__timer_init(ac__timer *t, void (*cb)(ac__timer *t));
+void ac__timer_start(ac_sched *s, ac__timer *t, int64_t deadline_ns);
+void ac__timer_stop(ac_sched *s, ac__timer *t);
+
+/* ---- objects behind refs -------------------------------------------------- */
+typedef struct ac__obj {
+	/* Generation; bumped when the slot is freed. */
+	uint32_t o_gen;
+	/* enum ac_ref_kind, AC_REF_NONE when free. */
+	uint32_t o_kind;
+	/* The coroutine or channel; next free slot index when free. */
+	union {
+		void *o_ptr;
+		uint64_t o_next_free;
+	};
+} ac__obj;
+
+/* Allocate a slot for ptr of kind; returns the id (never 0) or 0 on ENOMEM. */
+uint64_t ac__obj_add(ac_sched *s, uint32_t kind, void *ptr);
+/* The object with this id and kind, or NULL. */
+void *ac__obj_get(ac_sched *s, uint64_t id, uint32_t kind);
+/* Free a slot (the id becomes stale). */
+void ac__obj_del(ac_sched *s, uint64_t id);
+
+/* ---- messages ------------------------------------------------------------- */
+#define AC__MSG_MAGIC_LIVE 0x6d73674cu   /* owned by someone */
+#define AC__MSG_MAGIC_QUEUED 0x6d736751u /* in a coroutine's queue */
+#define AC__MSG_MAGIC_FREED 0x6d736746u
+
+struct ac_msg {
+	/* One of the AC__MSG_MAGIC_ values (catches double free). */
+	uint32_t m_magic;
+	/* enum ac_msg_kind. */
+	uint16_t m_kind;
+	/* Exit reason for AC_MSG_EXIT, peer status for AC_MSG_PEER. */
+	uint16_t m_aux;
+	/* Category given by the receiver's categorizer. */
+	int32_t m_cat;
+	/* Reserved. */
+	uint32_t m_pad;
+	/* Next in a queue. */
+	struct ac_msg *m_next;
+	/* Sender (or, for exit messages, the coroutine that ended). */
+	ac_ref m_from;
+	/* Payload length. */
+	size_t m_len;
+	/* Payload (points at m_inline for all messages made here). */
+	uint8_t *m_data;
+	uint8_t m_inline[];
+};
+
+/* Allocate a message with room for len payload bytes. */
+ac_msg *ac__msg_alloc(size_t len);
+
+/* A coroutine's queue of received messages. */
+typedef struct ac__mq {
+	ac_msg *q_head;
+	ac_msg **q_tail;
+	size_t q_len;
+} ac__mq;
+
+/* Put m into coroutine c's queue (sets its category), waking c when it is
+ * waiting for such a message. m's sender must be set. */
+void ac__enqueue(ac_coro *c, ac_msg *m);
+void ac__mq_free_all(ac_sched *s, ac__mq *q);
+
+/* ---- waiters -------------------------------------------------------------- */
+typedef struct ac__waiter {
+	struct ac__waiter *w_next;
+	struct ac__waiter *w_prev;
+	ac_coro *w_coro;
+	/* 1 while in a queue. */
+	int w_linked;
+	/* Free for the object (e.g. what the waiter wants). */
+	intptr_t w_data;
+	void *w_ptr;
+} ac__waiter;
+
+void ac__waitq_push(ac_waitq *q, ac__waiter *w, ac_coro *c);
+void ac__waitq_unlink(ac_waitq *q, ac__waiter *w);
+ac__waiter *ac__waitq_first(const ac_waitq *q);
+/* Unlink and return the oldest waiter still parked, dropping (unlinked)
+ * those whose timeout already fired; NULL when none. */
+ac__waiter *ac__waitq_pop_parked(ac_waitq *q);
+/* Park the current coroutine on q until woken or deadline; returns the wake
+ * value or -ETIMEDOUT. Unlinks the waiter whatever happens. */
+int ac__waitq_park(ac_sched *s, ac_waitq *q, ac__waiter *w, int64_t deadline);
+
+/* ---- coroutines ------------------------------------------------------------- */
+enum ac__coro_state {
+	AC__READY = 1,   /* in the ready queue (or about to be) */
+	AC__RUNNING = 2, /* the current coroutine */
+	AC__PARKED = 3,  /* blocked in ac__park */
+	AC__DEAD = 4     /* ended; its memory is about to be reused */
+};
+
+/* Kinds of message wait (c_rwait). */
+enum { AC__RW_NONE = 0, AC__RW_ANY = 1, AC__RW_CAT = 2, AC__RW_MATCH = 3 };
+
+typedef struct ac__defer {
+	struct ac__defer *d_next;
+	void (*d_fn)(void *arg);
+	void *d_arg;
+} ac__defer;
+
+/* A coroutine. Lives at the top of its own stack. */
+struct ac_coro {
+	/* Saved context. */
+	ac__ctx c_ctx;
+	/* Owning scheduler. */
+	ac_sched *c_sched;
+	/* Ready-queue links. */
+	ac_coro *c_rnext;
+	ac_coro *c_rprev;
+	/* enum ac__coro_state. */
+	int c_state;
+	/* Result handed over by ac__wake. */
+	int c_wake_res;
+	/* Object id (slot | generation << 32). */
+	uint64_t c_id;
+	/* Timeout of the current park. */
+	ac__timer c_timer;
+	/* Undo for the current park, run when the coroutine is terminated. */
+	void (*c_cancel)(ac_coro *c, void *obj);
+	void *c_cancel_obj;
+	/* Received messages, and what a parked receive waits for. */
+	ac__mq c_mq;
+	int c_rwait;
+	int c_rwait_cat;
+	int (*c_rwait_match)(const ac_msg *m, void *arg);
+	void *c_rwait_arg;
+	int (*c_categ)(const ac_msg *m, void *arg);
+	void *c_categ_arg;
+	/* Monitors (refs told when this coroutine ends). */
+	ac_ref *c_mon;
+	uint32_t c_nmon;
+	uint32_t c_capmon;
+	/* Coroutines in ac_finish on this one. */
+	ac_waitq c_finishers;
+	/* Hooks to run at the end (LIFO). */
+	ac__defer *c_defer;
+	/* Body. */
+	ac_coro_fn c_fn;
+	void *c_arg;
+	/* Flags. */
+	uint8_t c_daemon;
+	uint8_t c_suspended;
+	uint8_t c_ending;
+	/* A large return value, freed after the exit work copied it. */
+	ac_msg *c_exit_value;
+	/* Value passed by ac_resume. */
+	intptr_t c_resume_val;
+	/* Stack: lowest address of the mapping, its size, guard flag. */
+	void *c_stack;
+	size_t c_stack_size;
+	int c_stack_guard;
+	/* ASan fake stack of this coroutine while switched out. */
+	void *c_asan_fake;
+	/* Valgrind stack id. */
+	unsigned c_vg_id;
+	char c_name[64];
+};
+
+/* ---- the scheduler ---------------------------------------------------------- */
+typedef struct ac__atexit {
+	struct ac__atexit *a_next;
+	void (*a_fn)(void *arg);
+	void *a_arg;
+} ac__atexit;
+
+typedef struct ac__stack_pool {
+	/* Free stacks of the default size (linked through their first word). */
+	void *sp_free;
+	size_t sp_nfree;
+	size_t sp_max;
+	size_t sp_size;
+	int sp_guard;
+	/* Once mprotect hit the map limit, stop trying guards. */
+	int sp_guard_failed;
+	uint64_t sp_mapped;
+	uint64_t sp_unguarded;
+} ac__stack_pool;
+
+struct ac_sched {
+	/* Backend and whether the scheduler created it. */
+	ac_io *s_io;
+	int s_own_io;
+	/* Incarnation and location for refs. */
+	uint64_t s_inc;
+	ac_addr s_loc;
+	/* The running coroutine, or NULL in the scheduler loop. */
+	ac_coro *s_cur;
+	/* Context of the scheduler loop. */
+	ac__ctx s_main;
+	/* ASan: bounds of the thread stack the loop runs on. */
+	const void *s_asan_main_bottom;
+	size_t s_asan_main_size;
+	void *s_asan_main_fake;
+	int s_asan_from_main;
+	/* Ready queue (FIFO). */
+	ac_coro *s_rhead;
+	ac_coro *s_rtail;
+	/* A coroutine that ended on its own stack, freed by the loop. */
+	ac_coro *s_zombie;
+	/* Direct switches since the loop last ran (bounds starvation of I/O). */
+	unsigned s_direct;
+	/* Object table. */
+	ac__obj *s_obj;
+	uint32_t s_nobj;
+	uint32_t s_capobj;
+	uint64_t s_free_obj;
+	/* Timer heap. */
+	ac__timer **s_heap;
+	size_t s_nheap;
+	size_t s_capheap;
+	uint64_t s_timer_seq;
+	/* Stacks. */
+	ac__stack_pool s_stacks;
+	/* Counts. */
+	uint64_t s_live;      /* live coroutines */
+	uint64_t s_live_user; /* live non-daemon coroutines */
+	uint64_t s_spawned;
+	uint64_t s_ended;
+	uint64_t s_switches;
+	/* Freed small messages kept for reuse (and double-free detection). */
+	ac_msg *s_mcache;
+	size_t s_nmcache;
+	/* In ac_sched_run/step (nesting guard). */
+	int s_running;
+	/* At-exit hooks. */
+	ac__atexit *s_atexit;
+	/* Hook for the network layer: a coroutine ended (names vanish). */
+	void (*s_on_end)(void *arg, ac_coro *c);
+	void *s_on_end_arg;
+	/* Hook for the network layer: send/deliver/monitor to remote refs. */
+	const struct ac__remote_ops *s_remote;
+	void *s_remote_arg;
+	/* Options. */
+	size_t s_stack_size;
+	ac_log_fn s_log_fn;
+	void *s_log_arg;
+	int s_log_level;
+	char s_name[64];
+};
+
+/* What the network layer provides for refs of other nodes (dis.h). */
+struct ac__remote_ops {
+	int (*send)(void *arg, ac_ref to, ac_msg *m);
+	int (*deliver)(void *arg, ac_ref to, ac_msg *m, int64_t timeout_ms);
+	int (*monitor)(void *arg, ac_ref monitor, ac_ref target);
+	int (*terminate)(void *arg, ac_ref target);
+	int (*finish)(void *arg, ac_ref target, int64_t timeout_ms,
+	              ac_msg **exit_msg);
+	int (*chan_op)(void *arg, int op, ac_ref chan, ac_ref sub, ac_msg *m,
+	               int64_t timeout_ms, int n);
+};
+
+/* The scheduler of the running coroutine (thread-local). */
+extern __thread ac_sched *ac__tls_sched
+	__attribute__((tls_model("initial-exec")));
+
+static inline ac_coro *ac__cur(void)
+{
+	ac_sched *s = ac__tls_sched;
+	return s ? s->s_cur : NULL;
+}
+
+/* Deadline for a timeout in ms (-1 for AC_FOREVER). */
+int64_t ac__deadline(ac_sched *s, int64_t timeout_ms);
+/* Block the running coroutine; see the top of this file. */
+int ac__park(ac_sched *s, int64_t deadline_ns,
+             void (*cancel)(ac_coro *c, void *obj), void *obj);
+/* Make a parked coroutine ready with res (no-op unless parked). */
+void ac__wake(ac_coro *c, int res);
+/* Put a coroutine at the tail of the ready queue. */
+void ac__ready_push(ac_sched *s, ac_coro *c);
+/* Wait for an io operation that returned AC_IO_PENDING; returns op->res, or
+ * -ETIMEDOUT after cancelling it. */
+int64_t ac__io_wait(ac_sched *s, ac_op *op, int64_t deadline_ns);
+/* ac__io_wait with a custom undo for termination; cancel must cancel op
+ * (through the backend) besides whatever else it undoes. */
+int64_t ac__io_wait_ex(ac_sched *s, ac_op *op, int64_t deadline_ns,
+                       void (*cancel)(ac_coro *c, void *obj), void *obj);
+/* The op callback used with ac__io_wait (op->data = the coroutine). */
+void ac__io_wake_cb(ac_op *op);
+
+/* Switch from coroutine `from` (NULL: the loop) to `to` (NULL: the loop). */
+void ac__switch(ac_sched *s, ac_coro *from, ac_coro *to);
+/* After a switch lands (sanitizer builds). */
+void ac__asan_arrived(ac_sched *s, ac_coro *self);
+/* Take c out of the ready queue (no-op when it is not queued). */
+void ac__ready_remove(ac_sched *s, ac_coro *c);
+/* Release a dead coroutine's stack. */
+void ac__coro_reap(ac_sched *s, ac_coro *c);
+/* Queue m (sender already set) for local or remote coroutine `to`. Returns
+ * 0 (queued or dropped because the recipient is dead), -EINVAL,
+ * -EHOSTUNREACH; on error the caller keeps m. */
+int ac__send_msg(ac_sched *s, ac_ref to, ac_msg *m);
+/* Free every channel of a scheduler (ac_sched_free). */
+void ac__chan_free_all(ac_sched *s);
+/* Channel operations the network layer performs (ac__remote_ops.chan_op). */
+enum { AC__CHAN_SUBSCRIBE = 1, AC__CHAN_UNSUBSCRIBE, AC__CHAN_SEND,
+       AC__CHAN_DELIVER };
+/* Free the scheduler's message cache. */
+void ac__msg_cache_fini(ac_sched *s);
+/* Payload bytes a cached message can hold. */
+#define AC__MSG_SMALL 192
+
+/* Ref of a local object. */
+ac_ref ac__ref_local(ac_sched *s, uint32_t kind, uint64_t id);
+/* 1 when r names an object of scheduler s. */
+static inline int ac__ref_is_local(ac_sched *s, const ac_ref *r)
+{
+	return r->inc == s->s_inc;
+}
+/* The local coroutine r names, or NULL. */
+ac_coro *ac__coro_get(ac_sched *s, ac_ref r);
+/* End coroutine c (not running) with reason how; frees it. */
+void ac__coro_kill(ac_coro *c, int how);
+/* Build an exit message for coroutine ref r. */
+ac_msg *ac__exit_msg(ac_ref r, int how, const void *data, size_t len);
+
+/* Stacks. */
+void ac__stack_pool_init(ac__stack_pool *p, size_t size, int guard,
+                         size_t max);
+void ac__stack_pool_fini(ac__stack_pool *p);
+/* A stack of size bytes (p->sp_size when 0): *base gets its lowest usable
+ * address; returns 0 or -ENOMEM. */
+int ac__stack_get(ac__stack_pool *p, size_t size, void **base, size_t *got,
+                  int *guarded);
+void ac__stack_put(ac__stack_pool *p, void *base, size_t size, int guarded);
+
+/* Default log sink (io/io_common.c writes to standard error). */
+void ac__log_stderr(void *arg, int level, const char *text);
+
+#endif /* AC_ENGINE_H */

@@ -1,0 +1,33 @@
+/* engine/err.c: error names and the assertion handler. Errors are negative
+ * errno values; ac_strerror gives the C library's text for them. */
+#include "engine/engine.h"
+
+const char *ac_strerror(int err)
+{
+	if (err == 0)
+		return "success";
+	if (err > 0)
+		return "not an error";
+	switch (-err) {
+	case ETIMEDOUT:
+		return "timed out";
+	case ESRCH:
+		return "no such coroutine or object (it has ended)";
+	case EHOSTUNREACH:
+		return "unknown or unreachable node";
+	case EREMOTE:
+		return "object is on another node";
+	case EPERM:
+		return "not allowed here (outside a coroutine, or not the owner)";
+	default:
+		return strerror(-err);
+	}
+}
+
+void ac__assert_fail(const char *expr, const char *file, int line)
+{
+	fprintf(stderr, "asyncoro: assertion failed: %s (%s:%d)\n", expr, file,
+	        line);
+	fflush(stderr);
+	abort();
+}

@@ -1,0 +1,1 @@
+/* engine/pack.c: placeholder, being written. */

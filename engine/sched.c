@@ -1,0 +1,644 @@
+/* engine/sched.c: the scheduler — ready queue, timers, the run loop, parking
+ * and waking, the object table behind refs, at-exit hooks and logging.
+ *
+ * The loop (ac_sched_run) repeats: run the ready coroutines, then ask the
+ * backend to poll until the earliest timer (without waiting while something
+ * is ready), then fire expired timers. A coroutine that blocks hands the CPU
+ * straight to the next ready coroutine (one switch instead of two through
+ * the loop); after AC__DIRECT_MAX direct hand-overs it returns to the loop
+ * so that I/O is polled even when coroutines keep each other busy.
+ *
+ * Time is read from the backend only when a deadline is computed or the
+ * loop polls; switching never reads the clock.
+ */
+#include "engine/engine.h"
+
+#if defined(AC_HAVE_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+/* Direct coroutine-to-coroutine switches before the loop gets a turn. */
+#define AC__DIRECT_MAX 64
+/* Ready coroutines run per ac_sched_step call. */
+#define AC__STEP_BATCH 256
+
+__thread ac_sched *ac__tls_sched __attribute__((tls_model("initial-exec")));
+
+/* ---- options, creation, destruction ------------------------------------ */
+
+void ac_sched_opts_init(ac_sched_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->stack_size = 64 * 1024;
+	o->stack_guard = 1;
+	o->stack_pool_max = 1024;
+	o->log_level = AC_LOG_INFO;
+	o->name = "node";
+}
+
+int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
+{
+	ac_sched_opts def;
+	ac_sched *s;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!o) {
+		ac_sched_opts_init(&def);
+		o = &def;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->s_io = o->io;
+	if (!s->s_io) {
+		rc = ac_io_epoll_new(&s->s_io);
+		if (rc < 0) {
+			free(s);
+			return rc;
+		}
+		s->s_own_io = 1;
+	}
+	do {
+		s->s_io->ops->entropy(s->s_io, &s->s_inc, sizeof(s->s_inc));
+	} while (s->s_inc == 0);
+	s->s_stack_size = o->stack_size ? o->stack_size : 64 * 1024;
+	ac__stack_pool_init(&s->s_stacks, s->s_stack_size, o->stack_guard,
+	                    o->stack_pool_max);
+	s->s_stack_size = s->s_stacks.sp_size;
+	s->s_log_fn = o->log_fn ? o->log_fn : ac__log_stderr;
+	s->s_log_arg = o->log_arg;
+	s->s_log_level = o->log_level;
+	snprintf(s->s_name, sizeof(s->s_name), "%s", o->name ? o->name : "node");
+	s->s_nobj = 1; /* slot 0 is never used: id 0 means "none" */
+	/* The thread's current scheduler, until another runs or is made. */
+	ac__tls_sched = s;
+	*out = s;
+	return 0;
+}
+
+static void sched_run_atexit(ac_sched *s)
+{
+	while (s->s_atexit) {
+		ac__atexit *a = s->s_atexit;
+		s->s_atexit = a->a_next;
+		a->a_fn(a->a_arg);
+		free(a);
+	}
+}
+
+/* Terminate every coroutine other than the running one. */
+static void sched_kill_all(ac_sched *s)
+{
+	uint32_t i;
+	for (i = 1; i < s->s_nobj; i++) {
+		ac__obj *o = &s->s_obj[i];
+		ac_coro *c;
+		if (o->o_kind != AC_REF_CORO)
+			continue;
+		c = o->o_ptr;
+		if (c == s->s_cur || c->c_state == AC__DEAD)
+			continue;
+		ac__coro_kill(c, AC_EXIT_TERMINATED);
+	}
+}
+
+void ac_sched_terminate(ac_sched *s)
+{
+	ac_coro *self = ac__cur();
+	if (!s)
+		return;
+	sched_kill_all(s);
+	if (self && self->c_sched == s) {
+		/* Our own end runs the at-exit hooks from the loop. */
+		ac_terminate(ac_self());
+	}
+	sched_run_atexit(s);
+}
+
+void ac_sched_free(ac_sched *s)
+{
+	if (!s)
+		return;
+	AC_ASSERT(ac__cur() == NULL || ac__cur()->c_sched != s);
+	sched_kill_all(s);
+	sched_run_atexit(s);
+	ac__chan_free_all(s);
+	ac__stack_pool_fini(&s->s_stacks);
+	ac__msg_cache_fini(s);
+	free(s->s_heap);
+	free(s->s_obj);
+	if (s->s_own_io)
+		ac_io_epoll_free(s->s_io);
+	if (ac__tls_sched == s)
+		ac__tls_sched = NULL;
+	free(s);
+}
+
+int ac_sched_atexit(ac_sched *s, void (*fn)(void *arg), void *arg)
+{
+	ac__atexit *a;
+	if (!s || !fn)
+		return -EINVAL;
+	a = malloc(sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->a_fn = fn;
+	a->a_arg = arg;
+	a->a_next = s->s_atexit;
+	s->s_atexit = a;
+	return 0;
+}
+
+ac_sched *ac_sched_self(void)
+{
+	ac_sched *s = ac__tls_sched;
+	return s && s->s_cur ? s : NULL;
+}
+
+ac_io *ac_sched_io(ac_sched *s)
+{
+	return s->s_io;
+}
+
+int64_t ac_sched_now_ns(ac_sched *s)
+{
+	return s->s_io->ops->now_ns(s->s_io);
+}
+
+uint64_t ac_sched_incarnation(ac_sched *s)
+{
+	return s->s_inc;
+}
+
+size_t ac_sched_live(ac_sched *s)
+{
+	return (size_t)s->s_live_user;
+}
+
+void ac_sched_set_location(ac_sched *s, const ac_addr *loc)
+{
+	if (loc)
+		s->s_loc = *loc;
+	else
+		ac_addr_init(&s->s_loc);
+}
+
+void ac_sched_get_stats(ac_sched *s, ac_sched_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->spawned = s->s_spawned;
+	st->ended = s->s_ended;
+	st->switches = s->s_switches;
+	st->live = s->s_live;
+	st->stacks_mapped = s->s_stacks.sp_mapped;
+	st->stacks_pooled = s->s_stacks.sp_nfree;
+	st->stacks_unguarded = s->s_stacks.sp_unguarded;
+}
+
+void ac_log(ac_sched *s, int level, const char *fmt, ...)
+{
+	char buf[1024];
+	int n;
+	va_list ap;
+	if (!s || level > s->s_log_level)
+		return;
+	n = snprintf(buf, sizeof(buf), "[%s] ", s->s_name);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	va_end(ap);
+	s->s_log_fn(s->s_log_arg, level, buf);
+}
+
+/* ---- the object table ------------------------------------------------------ */
+
+uint64_t ac__obj_add(ac_sched *s, uint32_t kind, void *ptr)
+{
+	uint32_t slot;
+	ac__obj *o;
+	if (s->s_free_obj) {
+		slot = (uint32_t)s->s_free_obj;
+		o = &s->s_obj[slot];
+		s->s_free_obj = o->o_next_free;
+	} else {
+		if (s->s_nobj >= s->s_capobj) {
+			uint32_t cap = s->s_capobj ? s->s_capobj * 2 : 256;
+			ac__obj *n = realloc(s->s_obj, cap * sizeof(*n));
+			if (!n)
+				return 0;
+			if (s->s_capobj == 0)
+				memset(&n[0], 0, sizeof(n[0]));
+			s->s_obj = n;
+			s->s_capobj = cap;
+		}
+		slot = s->s_nobj++;
+		o = &s->s_obj[slot];
+		o->o_gen = 1;
+	}
+	o->o_kind = kind;
+	o->o_ptr = ptr;
+	return ((uint64_t)o->o_gen << 32) | slot;
+}
+
+void *ac__obj_get(ac_sched *s, uint64_t id, uint32_t kind)
+{
+	uint32_t slot = (uint32_t)id;
+	ac__obj *o;
+	if (AC_UNLIKELY(slot == 0 || slot >= s->s_nobj))
+		return NULL;
+	o = &s->s_obj[slot];
+	if (o->o_gen != (uint32_t)(id >> 32) || o->o_kind != kind)
+		return NULL;
+	return o->o_ptr;
+}
+
+void ac__obj_del(ac_sched *s, uint64_t id)
+{
+	uint32_t slot = (uint32_t)id;
+	ac__obj *o;
+	AC_ASSERT(slot != 0 && slot < s->s_nobj);
+	o = &s->s_obj[slot];
+	AC_ASSERT(o->o_gen == (uint32_t)(id >> 32));
+	AC_ASSERT(o->o_kind != AC_REF_NONE);
+	o->o_kind = AC_REF_NONE;
+	/* Generation 0 is skipped so that no id is ever 0. */
+	o->o_gen = o->o_gen + 1 ? o->o_gen + 1 : 1;
+	o->o_next_free = s->s_free_obj;
+	s->s_free_obj = slot;
+}
+
+/* ---- timers -------------------------------------------------------------- */
+
+void ac__timer_init(ac__timer *t, void (*cb)(ac__timer *t))
+{
+	t->t_deadline = 0;
+	t->t_seq = 0;
+	t->t_idx = -1;
+	t->t_cb = cb;
+}
+
+static int timer_less(const ac__timer *a, const ac__timer *b)
+{
+	if (a->t_deadline != b->t_deadline)
+		return a->t_deadline < b->t_deadline;
+	return a->t_seq < b->t_seq;
+}
+
+static void heap_set(ac_sched *s, size_t i, ac__timer *t)
+{
+	s->s_heap[i] = t;
+	t->t_idx = (int64_t)i;
+}
+
+static void heap_up(ac_sched *s, size_t i)
+{
+	ac__timer *t = s->s_heap[i];
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (!timer_less(t, s->s_heap[p]))
+			break;
+		heap_set(s, i, s->s_heap[p]);
+		i = p;
+	}
+	heap_set(s, i, t);
+}
+
+static void heap_down(ac_sched *s, size_t i)
+{
+	ac__timer *t = s->s_heap[i];
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		const ac__timer *best = t;
+		if (l < s->s_nheap && timer_less(s->s_heap[l], best)) {
+			m = l;
+			best = s->s_heap[l];
+		}
+		if (l + 1 < s->s_nheap && timer_less(s->s_heap[l + 1], best))
+			m = l + 1;
+		if (m == i)
+			break;
+		heap_set(s, i, s->s_heap[m]);
+		i = m;
+	}
+	heap_set(s, i, t);
+}
+
+void ac__timer_start(ac_sched *s, ac__timer *t, int64_t deadline_ns)
+{
+	AC_ASSERT(t->t_idx < 0);
+	if (s->s_nheap == s->s_capheap) {
+		size_t cap = s->s_capheap ? s->s_capheap * 2 : 64;
+		ac__timer **n = realloc(s->s_heap, cap * sizeof(*n));
+		AC_ASSERT(n != NULL); /* timers are bounded by coroutines */
+		s->s_heap = n;
+		s->s_capheap = cap;
+	}
+	t->t_deadline = deadline_ns;
+	t->t_seq = ++s->s_timer_seq;
+	s->s_heap[s->s_nheap] = t;
+	t->t_idx = (int64_t)s->s_nheap++;
+	heap_up(s, (size_t)t->t_idx);
+}
+
+void ac__timer_stop(ac_sched *s, ac__timer *t)
+{
+	size_t i;
+	if (t->t_idx < 0)
+		return;
+	i = (size_t)t->t_idx;
+	AC_DASSERT(i < s->s_nheap && s->s_heap[i] == t);
+	t->t_idx = -1;
+	s->s_nheap--;
+	if (i == s->s_nheap)
+		return;
+	heap_set(s, i, s->s_heap[s->s_nheap]);
+	heap_up(s, i);
+	heap_down(s, (size_t)s->s_heap[i]->t_idx);
+}
+
+int64_t ac_sched_next_deadline(ac_sched *s)
+{
+	return s->s_nheap ? s->s_heap[0]->t_deadline : -1;
+}
+
+static void sched_fire_timers(ac_sched *s)
+{
+	int64_t now;
+	if (!s->s_nheap)
+		return;
+	now = s->s_io->ops->now_ns(s->s_io);
+	while (s->s_nheap && s->s_heap[0]->t_deadline <= now) {
+		ac__timer *t = s->s_heap[0];
+		ac__timer_stop(s, t);
+		t->t_cb(t);
+	}
+}
+
+int64_t ac__deadline(ac_sched *s, int64_t timeout_ms)
+{
+	if (timeout_ms < 0)
+		return -1;
+	return s->s_io->ops->now_ns(s->s_io) + timeout_ms * 1000000;
+}
+
+/* ---- switching ---------------------------------------------------------------- */
+
+void ac__ready_push(ac_sched *s, ac_coro *c)
+{
+	AC_DASSERT(c->c_state == AC__READY);
+	c->c_rnext = NULL;
+	c->c_rprev = s->s_rtail;
+	if (s->s_rtail)
+		s->s_rtail->c_rnext = c;
+	else
+		s->s_rhead = c;
+	s->s_rtail = c;
+}
+
+static ac_coro *sched_ready_pop(ac_sched *s)
+{
+	ac_coro *c = s->s_rhead;
+	if (!c)
+		return NULL;
+	s->s_rhead = c->c_rnext;
+	if (s->s_rhead)
+		s->s_rhead->c_rprev = NULL;
+	else
+		s->s_rtail = NULL;
+	c->c_rnext = c->c_rprev = NULL;
+	return c;
+}
+
+void ac__ready_remove(ac_sched *s, ac_coro *c)
+{
+	if (c->c_rprev)
+		c->c_rprev->c_rnext = c->c_rnext;
+	else if (s->s_rhead == c)
+		s->s_rhead = c->c_rnext;
+	else
+		return; /* not queued */
+	if (c->c_rnext)
+		c->c_rnext->c_rprev = c->c_rprev;
+	else
+		s->s_rtail = c->c_rprev;
+	c->c_rnext = c->c_rprev = NULL;
+}
+
+/* Switch from the running context to coroutine `to` or (to == NULL) to the
+ * loop, with the sanitizer told about the stack change. A `from` in state
+ * AC__DEAD is leaving its stack for good. */
+void ac__switch(ac_sched *s, ac_coro *from, ac_coro *to)
+{
+	ac__ctx *fctx = from ? &from->c_ctx : &s->s_main;
+	ac__ctx *tctx = to ? &to->c_ctx : &s->s_main;
+#if defined(AC_HAVE_ASAN)
+	void **fake = from ? &from->c_asan_fake : &s->s_asan_main_fake;
+	const void *bottom = to ? to->c_stack : s->s_asan_main_bottom;
+	size_t size = to ? to->c_stack_size : s->s_asan_main_size;
+	if (from && from->c_state == AC__DEAD)
+		fake = NULL;
+	if (!from && !to)
+		return;
+	s->s_asan_from_main = from == NULL;
+	__sanitizer_start_switch_fiber(fake, bottom, size);
+#endif
+	s->s_cur = to;
+	if (to)
+		to->c_state = AC__RUNNING;
+	s->s_switches++;
+	ac__ctx_swap(fctx, tctx);
+#if defined(AC_HAVE_ASAN)
+	ac__asan_arrived(s, from);
+#endif
+}
+
+#if defined(AC_HAVE_ASAN)
+/* After a switch lands: finish the sanitizer's bookkeeping; the first time a
+ * coroutine is entered from the loop, learn the loop's stack bounds. */
+void ac__asan_arrived(ac_sched *s, ac_coro *self)
+{
+	const void *bottom;
+	size_t size;
+	void *fake = self ? self->c_asan_fake : s->s_asan_main_fake;
+	int from_main = s->s_asan_from_main;
+	__sanitizer_finish_switch_fiber(fake, &bottom, &size);
+	if (self && from_main) {
+		s->s_asan_main_bottom = bottom;
+		s->s_asan_main_size = size;
+	}
+}
+#endif
+
+int ac__park(ac_sched *s, int64_t deadline_ns,
+             void (*cancel)(ac_coro *c, void *obj), void *obj)
+{
+	ac_coro *c = s->s_cur;
+	ac_coro *next;
+	AC_ASSERT(c != NULL);
+	AC_ASSERT(c->c_state == AC__RUNNING);
+	c->c_state = AC__PARKED;
+	c->c_wake_res = 0;
+	c->c_cancel = cancel;
+	c->c_cancel_obj = obj;
+	if (deadline_ns >= 0)
+		ac__timer_start(s, &c->c_timer, deadline_ns);
+	next = NULL;
+	if (s->s_direct < AC__DIRECT_MAX) {
+		next = sched_ready_pop(s);
+		if (next)
+			s->s_direct++;
+	}
+	ac__switch(s, c, next);
+	/* Woken: ac__wake stopped the timer and set the result. */
+	AC_DASSERT(c->c_timer.t_idx < 0);
+	c->c_cancel = NULL;
+	c->c_cancel_obj = NULL;
+	return c->c_wake_res;
+}
+
+void ac__wake(ac_coro *c, int res)
+{
+	ac_sched *s = c->c_sched;
+	if (c->c_state != AC__PARKED)
+		return;
+	c->c_state = AC__READY;
+	c->c_wake_res = res;
+	ac__timer_stop(s, &c->c_timer);
+	ac__ready_push(s, c);
+}
+
+/* ---- the loop ------------------------------------------------------------- */
+
+static void sched_reap(ac_sched *s)
+{
+	ac_coro *z = s->s_zombie;
+	if (z) {
+		s->s_zombie = NULL;
+		ac__coro_reap(s, z);
+	}
+}
+
+/* Run ready coroutines until none is ready or budget is used up. */
+static void sched_run_ready(ac_sched *s, unsigned budget)
+{
+	ac_coro *c;
+	while (budget-- && (c = sched_ready_pop(s)) != NULL) {
+		s->s_direct = 0;
+		ac__switch(s, NULL, c);
+		sched_reap(s);
+	}
+}
+
+static int sched_enter(ac_sched *s, ac_sched **saved)
+{
+	if (!s)
+		return -EINVAL;
+	if (ac__cur() || s->s_running)
+		return -EPERM;
+	*saved = ac__tls_sched;
+	ac__tls_sched = s;
+	s->s_running = 1;
+	return 0;
+}
+
+static void sched_leave(ac_sched *s, ac_sched *saved)
+{
+	s->s_running = 0;
+	/* Outside any run, the last scheduler run stays the current one, so
+	 * that main() can spawn and send between runs. */
+	ac__tls_sched = saved ? saved : s;
+}
+
+int ac_sched_step(ac_sched *s)
+{
+	ac_sched *saved;
+	int rc = sched_enter(s, &saved);
+	if (rc < 0)
+		return rc;
+	s->s_io->ops->poll(s->s_io, 0);
+	sched_fire_timers(s);
+	sched_run_ready(s, AC__STEP_BATCH);
+	rc = s->s_rhead != NULL;
+	sched_leave(s, saved);
+	return rc;
+}
+
+int ac_sched_run(ac_sched *s)
+{
+	ac_sched *saved;
+	int rc = sched_enter(s, &saved);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		int64_t deadline;
+		sched_run_ready(s, AC__STEP_BATCH);
+		if (s->s_live_user == 0) {
+			rc = 0;
+			break;
+		}
+		deadline = ac_sched_next_deadline(s);
+		if (s->s_rhead)
+			deadline = 0;
+		else if (deadline < 0 && s->s_io->ops->pending(s->s_io) == 0) {
+			rc = -EDEADLK;
+			break;
+		}
+		rc = s->s_io->ops->poll(s->s_io, deadline);
+		if (rc < 0 && rc != -EINTR)
+			break;
+		sched_fire_timers(s);
+	}
+	sched_leave(s, saved);
+	return rc;
+}
+
+int ac_sched_finish(ac_sched *s)
+{
+	int rc = ac_sched_run(s);
+	if (rc == -EPERM)
+		return rc;
+	sched_kill_all(s);
+	sched_run_atexit(s);
+	return rc;
+}
+
+/* ---- waiting for io operations ----------------------------------------------- */
+
+void ac__io_wake_cb(ac_op *op)
+{
+	ac__wake((ac_coro *)op->data, 1);
+}
+
+static void sched_io_cancel(ac_coro *c, void *obj)
+{
+	ac_op *op = obj;
+	ac_io *io = c->c_sched->s_io;
+	io->ops->cancel(io, op);
+}
+
+int64_t ac__io_wait(ac_sched *s, ac_op *op, int64_t deadline_ns)
+{
+	return ac__io_wait_ex(s, op, deadline_ns, sched_io_cancel, op);
+}
+
+int64_t ac__io_wait_ex(ac_sched *s, ac_op *op, int64_t deadline_ns,
+                       void (*cancel)(ac_coro *c, void *obj), void *obj)
+{
+	int r;
+	AC_ASSERT(op->data == s->s_cur);
+	r = ac__park(s, deadline_ns, cancel, obj);
+	if (r == 1)
+		return op->res;
+	/* Timed out. cancel() tells whether the operation was still pending
+	 * (0), had completed without its callback having run (AC_IO_DONE), or
+	 * completed and its callback ran after the timeout woke us (-ENOENT):
+	 * in the last two cases op->res holds its result, which must not be
+	 * lost (bytes already read, a connection already accepted). */
+	if (s->s_io->ops->cancel(s->s_io, op) == 0)
+		return r < 0 ? r : -ETIMEDOUT;
+	return op->res;
+}

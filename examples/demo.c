@@ -1,0 +1,2 @@
+/* examples/demo.c: placeholder, being written. */
+int main(void) { return 0; }

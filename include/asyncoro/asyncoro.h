@@ -1,0 +1,533 @@
+/* asyncoro/asyncoro.h: the engine — schedulers of stackful coroutines that
+ * exchange messages.
+ *
+ * A scheduler (ac_sched) runs coroutines on one thread over one I/O backend
+ * (asyncoro/io.h). Coroutine code reads like blocking code:
+ *
+ *     static void server(void *arg) {
+ *         ac_msg *m;
+ *         while (ac_receive(AC_FOREVER, &m) == 0) {
+ *             printf("processing %.*s\n", (int)ac_msg_len(m),
+ *                    (const char *)ac_msg_data(m));
+ *             ac_msg_free(m);
+ *         }
+ *     }
+ *
+ * Objects (coroutines, channels) are named by references (ac_ref): plain
+ * values that can be copied, compared, stored and sent inside messages. A ref
+ * whose object is gone is harmless: send drops the message, deliver returns
+ * -ESRCH. The network layer (asyncoro/dis.h) makes the same refs work across
+ * nodes.
+ *
+ * Conventions: functions return >= 0 on success or a negative errno
+ * (ac_strerror names it). Timeouts are in milliseconds; AC_FOREVER (-1) waits
+ * without limit and 0 does not wait. A message passed to a function that
+ * succeeds belongs to the callee; on error the caller keeps it. Functions
+ * marked "coroutine only" return -EPERM when called outside a coroutine.
+ * Nothing here is thread-safe: a scheduler and its objects belong to the
+ * thread that runs it (many schedulers may share that thread).
+ */
+#ifndef ASYNCORO_ASYNCORO_H
+#define ASYNCORO_ASYNCORO_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <asyncoro/io.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AC_FOREVER ((int64_t)-1)
+
+#if defined(__GNUC__)
+#define AC_NORETURN __attribute__((noreturn))
+#define AC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define AC_NORETURN
+#define AC_PRINTF(f, a)
+#endif
+
+/* Name of an error code (negative errno or asyncoro's own); never NULL. */
+const char *ac_strerror(int err);
+
+/* ---- references ------------------------------------------------------------ */
+
+/* Kinds of object a reference names. */
+enum ac_ref_kind {
+	AC_REF_NONE = 0,
+	AC_REF_CORO = 1,
+	AC_REF_CHAN = 2,
+	AC_REF_RCI = 3
+};
+
+/* A reference to a coroutine, channel or RCI, local or remote: node location
+ * (address + TCP port), node incarnation (random per scheduler start, so refs
+ * of a restarted node never alias the old ones), object id, kind. */
+typedef struct ac_ref {
+	/* Object id within its node: slot in the low 32 bits, generation in
+	 * the high 32; ids are never reused within an incarnation. */
+	uint64_t id;
+	/* Incarnation of the node (scheduler) that owns the object. */
+	uint64_t inc;
+	/* Node location: its TCP address (AC_AF_NONE for a node that has no
+	 * network service). */
+	ac_addr loc;
+	/* enum ac_ref_kind. */
+	uint32_t kind;
+	/* Reserved, zero. */
+	uint32_t pad;
+} ac_ref;
+
+/* The null reference (kind AC_REF_NONE). */
+ac_ref ac_ref_null(void);
+/* 1 when r is the null reference. */
+int ac_ref_is_null(ac_ref r);
+/* 1 when a and b name the same object. */
+int ac_ref_eq(ac_ref a, ac_ref b);
+/* Write "kind/id@ip:port" into buf (size len); returns buf. */
+char *ac_ref_format(ac_ref r, char *buf, size_t len);
+
+/* ---- schedulers ---------------------------------------------------------- */
+
+typedef struct ac_sched ac_sched;
+typedef struct ac_msg ac_msg;
+
+/* Log levels for ac_sched_opts.log_fn. */
+enum { AC_LOG_ERROR = 0, AC_LOG_WARN = 1, AC_LOG_INFO = 2, AC_LOG_DEBUG = 3 };
+
+typedef void (*ac_log_fn)(void *arg, int level, const char *text);
+
+/* Options for ac_sched_new; ac_sched_opts_init fills defaults. */
+typedef struct ac_sched_opts {
+	/* I/O backend; NULL creates an epoll backend owned by the scheduler. */
+	ac_io *io;
+	/* Default coroutine stack size in bytes (rounded up to pages);
+	 * default 64 KiB. */
+	size_t stack_size;
+	/* 1 (default): each stack gets a guard page; when the OS runs out of
+	 * memory maps for guards, stacks go without one (counted in stats). */
+	int stack_guard;
+	/* Stacks kept for reuse after coroutines end; default 1024. */
+	size_t stack_pool_max;
+	/* Log sink; NULL logs to standard error (via the io layer). */
+	ac_log_fn log_fn;
+	void *log_arg;
+	/* Most verbose level logged; default AC_LOG_INFO. */
+	int log_level;
+	/* A name shown in logs; default "node". */
+	const char *name;
+} ac_sched_opts;
+
+/* Fill *o with the defaults. */
+void ac_sched_opts_init(ac_sched_opts *o);
+/* Create a scheduler. Returns 0 and *out, -ENOMEM, or the io error. */
+int ac_sched_new(const ac_sched_opts *o, ac_sched **out);
+/* Run coroutines until every non-daemon coroutine has ended. Daemons stay
+ * suspended. Returns 0, or -EDEADLK when non-daemon coroutines remain but
+ * nothing (no ready coroutine, timer or I/O) can ever wake them. Must not be
+ * called from a coroutine (-EPERM). */
+int ac_sched_run(ac_sched *s);
+/* ac_sched_run, then terminate the daemons and run the at-exit hooks. */
+int ac_sched_finish(ac_sched *s);
+/* Terminate every coroutine now (each monitor is told), then run the
+ * at-exit hooks. From a coroutine, that coroutine ends too. */
+void ac_sched_terminate(ac_sched *s);
+/* Free a scheduler whose coroutines have ended (terminating any left). */
+void ac_sched_free(ac_sched *s);
+/* Run fn(arg) once when the scheduler finishes or terminates (last
+ * registered runs first). Returns 0 or -ENOMEM. */
+int ac_sched_atexit(ac_sched *s, void (*fn)(void *arg), void *arg);
+/* The scheduler running the current coroutine, or NULL outside one. */
+ac_sched *ac_sched_self(void);
+/* The scheduler's I/O backend. */
+ac_io *ac_sched_io(ac_sched *s);
+/* Monotonic time of the scheduler's backend, nanoseconds. */
+int64_t ac_sched_now_ns(ac_sched *s);
+/* The scheduler's incarnation (random at creation). */
+uint64_t ac_sched_incarnation(ac_sched *s);
+/* Set the location put into new refs (the network layer calls this). */
+void ac_sched_set_location(ac_sched *s, const ac_addr *loc);
+/* Log through the scheduler's sink. */
+void ac_log(ac_sched *s, int level, const char *fmt, ...) AC_PRINTF(3, 4);
+
+/* For drivers that interleave several schedulers (the simulator):
+ * run everything that is ready now without waiting — completions, expired
+ * timers, ready coroutines (a bounded batch). Returns 1 when coroutines are
+ * still ready afterwards, 0 when none is, -EPERM from a coroutine. */
+int ac_sched_step(ac_sched *s);
+/* Earliest timer deadline (monotonic ns) or -1 when no timer is armed. */
+int64_t ac_sched_next_deadline(ac_sched *s);
+/* Number of live non-daemon coroutines. */
+size_t ac_sched_live(ac_sched *s);
+
+/* Counters, for benchmarks and leak checks. */
+typedef struct ac_sched_stats {
+	uint64_t spawned;
+	uint64_t ended;
+	uint64_t switches;
+	uint64_t live;
+	uint64_t stacks_mapped;
+	uint64_t stacks_pooled;
+	uint64_t stacks_unguarded;
+} ac_sched_stats;
+void ac_sched_get_stats(ac_sched *s, ac_sched_stats *st);
+
+/* ---- coroutines ------------------------------------------------------------ */
+
+/* A coroutine body. Returning ends the coroutine with exit reason
+ * AC_EXIT_RETURNED and no value (see ac_return and ac_fail). */
+typedef void (*ac_coro_fn)(void *arg);
+
+typedef struct ac_spawn_opts {
+	/* Name (copied, at most 63 bytes kept); default "coro". */
+	const char *name;
+	/* Daemons do not keep ac_sched_run going. */
+	int daemon;
+	/* Stack size in bytes; 0 uses the scheduler's default. */
+	size_t stack_size;
+} ac_spawn_opts;
+
+/* Create a coroutine running fn(arg) on s (NULL: the current scheduler). It
+ * starts when the scheduler next picks it. Returns 0 and *out (may be NULL),
+ * -EINVAL, -EPERM (no scheduler), or -ENOMEM. */
+int ac_spawn(ac_sched *s, ac_coro_fn fn, void *arg, const ac_spawn_opts *o,
+             ac_ref *out);
+/* The current coroutine's ref (null ref outside a coroutine). */
+ac_ref ac_self(void);
+/* The current coroutine's name ("" outside a coroutine). */
+const char *ac_self_name(void);
+/* Copy a local coroutine's name into buf. Returns 0, -ESRCH, -EREMOTE. */
+int ac_coro_name(ac_ref r, char *buf, size_t len);
+/* 1 when a local coroutine is alive, 0 when it has ended (or never
+ * existed); -EREMOTE for a ref of another node. */
+int ac_is_alive(ac_ref r);
+/* Mark a local coroutine daemon (1) or not (0). Returns 0 or -ESRCH. */
+int ac_set_daemon(ac_ref r, int daemon);
+/* Let other ready coroutines run. Coroutine only. */
+int ac_yield(void);
+/* Sleep. Returns 0, or -ECANCELED if woken by ac_wake. Coroutine only. */
+int ac_sleep(int64_t ms);
+/* Suspend until ac_resume or the timeout. Returns 0 and *value (the value
+ * passed to ac_resume), or -ETIMEDOUT. Coroutine only. */
+int ac_suspend(int64_t timeout_ms, intptr_t *value);
+/* Resume a coroutine suspended in ac_suspend. Returns 0, -ESRCH (dead),
+ * -EAGAIN (not suspended), -EREMOTE. */
+int ac_resume(ac_ref r, intptr_t value);
+/* End a coroutine now: its stack is discarded (its ac_coro_defer hooks run
+ * first), monitors get AC_EXIT_TERMINATED. From the coroutine itself, does
+ * not return. Returns 0 or -ESRCH. Remote refs go through dis.h. */
+int ac_terminate(ac_ref r);
+/* End the current coroutine with reason AC_EXIT_RETURNED and a value
+ * (ownership passes; NULL: no value). Coroutine only; does not return. */
+AC_NORETURN void ac_return(ac_msg *value);
+/* End the current coroutine with reason AC_EXIT_FAILED and an error text.
+ * Coroutine only; does not return. */
+AC_NORETURN void ac_fail(const char *fmt, ...) AC_PRINTF(1, 2);
+/* Register fn(arg) to run when the current coroutine ends, however it ends
+ * (last registered runs first): the place to free what its stack held.
+ * Returns 0, -ENOMEM, -EPERM. */
+int ac_coro_defer(void (*fn)(void *arg), void *arg);
+/* Wait until coroutine r ends; *exit_msg gets a copy of its exit
+ * notification (see ac_msg_exit; NULL to ignore it). Returns 0, -ETIMEDOUT,
+ * -ESRCH (already ended or unknown), -EDEADLK (r is the caller). Coroutine
+ * only. */
+int ac_finish(ac_ref r, int64_t timeout_ms, ac_msg **exit_msg);
+/* Make the current coroutine a monitor of target: when target ends the
+ * caller gets exactly one AC_MSG_EXIT message. Monitoring twice is one
+ * monitor. Returns 0, -ESRCH (target not alive), -EPERM. */
+int ac_monitor(ac_ref target);
+/* Make monitor a monitor of the current coroutine (asyncoro's notify). */
+int ac_notify(ac_ref monitor);
+/* General form: make monitor a monitor of target (both may be any refs;
+ * local ones are handled here). */
+int ac_monitor_ref(ac_ref monitor, ac_ref target);
+
+/* ---- messages ---------------------------------------------------------------- */
+
+/* What a message is. */
+enum ac_msg_kind {
+	AC_MSG_DATA = 0,  /* user data */
+	AC_MSG_EXIT = 1,  /* exit notification to a monitor */
+	AC_MSG_PEER = 2   /* peer status (dis.h) */
+};
+
+/* How a coroutine ended, in AC_MSG_EXIT messages. */
+enum ac_exit_how {
+	AC_EXIT_RETURNED = 0,   /* returned; payload = value (maybe empty) */
+	AC_EXIT_FAILED = 1,     /* ac_fail; payload = error text */
+	AC_EXIT_TERMINATED = 2, /* ac_terminate */
+	AC_EXIT_NODE_LOST = 3   /* its node crashed or was cut off */
+};
+
+/* A new data message with a copy of len bytes of data. NULL on ENOMEM. */
+ac_msg *ac_msg_new(const void *data, size_t len);
+/* A new data message of len bytes to be filled through ac_msg_wdata. */
+ac_msg *ac_msg_alloc(size_t len);
+/* A new data message holding a NUL-free copy of the C string s. */
+ac_msg *ac_msg_str(const char *s);
+/* printf into a new data message. */
+ac_msg *ac_msg_printf(const char *fmt, ...) AC_PRINTF(1, 2);
+/* A copy of m (same kind, sender, category, payload). */
+ac_msg *ac_msg_dup(const ac_msg *m);
+/* Free a message. A message that was already freed or is queued is
+ * reported through the log and not freed twice (checked by a magic word). */
+void ac_msg_free(ac_msg *m);
+const void *ac_msg_data(const ac_msg *m);
+void *ac_msg_wdata(ac_msg *m);
+size_t ac_msg_len(const ac_msg *m);
+/* 1 when the payload equals the C string s. */
+int ac_msg_is(const ac_msg *m, const char *s);
+int ac_msg_kind(const ac_msg *m);
+/* The sending coroutine (null ref when sent from outside a coroutine). */
+ac_ref ac_msg_from(const ac_msg *m);
+/* Category given by the receiver's categorizer (0 when none). */
+int ac_msg_category(const ac_msg *m);
+
+/* Details of an AC_MSG_EXIT message. */
+typedef struct ac_exit_info {
+	/* The coroutine that ended. */
+	ac_ref coro;
+	/* enum ac_exit_how. */
+	int how;
+	/* Returned value or failure text (points into the message). */
+	const void *data;
+	size_t len;
+} ac_exit_info;
+/* Decode an exit notification. Returns 0 or -EINVAL (not AC_MSG_EXIT). */
+int ac_msg_exit(const ac_msg *m, ac_exit_info *out);
+
+/* Queue m for coroutine to (local or, with dis.h, remote). Returns 0 when
+ * queued or dropped because the recipient is gone (a dead local recipient
+ * drops silently, as asyncoro does); -EINVAL for a bad ref or message;
+ * -EHOSTUNREACH for an unknown node. Never blocks. */
+int ac_send(ac_ref to, ac_msg *m);
+/* ac_send of a copy of len bytes. */
+int ac_send_data(ac_ref to, const void *data, size_t len);
+/* Queue m and wait for confirmation that it is in the recipient's queue.
+ * Returns 1 (delivered), 0 (timeout: outcome unknown), -ESRCH (recipient
+ * dead), -EHOSTUNREACH, -EINVAL. On 1 and 0 the message is the callee's.
+ * Coroutine only for remote refs; locally it never waits. */
+int ac_deliver(ac_ref to, ac_msg *m, int64_t timeout_ms);
+/* Take the oldest message; *out gets it. Returns 0, -ETIMEDOUT, -EPERM
+ * (outside a coroutine), -EINVAL (out NULL). */
+int ac_receive(int64_t timeout_ms, ac_msg **out);
+/* Like ac_receive, but only messages whose category is cat (asyncoro's
+ * CategorizeMessages); others stay queued in order. */
+int ac_receive_cat(int cat, int64_t timeout_ms, ac_msg **out);
+/* Like ac_receive, but only messages for which match(m, arg) is non-zero. */
+int ac_receive_match(int (*match)(const ac_msg *m, void *arg), void *arg,
+                     int64_t timeout_ms, ac_msg **out);
+/* Set the current coroutine's categorizer: fn gives each arriving message
+ * its category (applied to queued messages too). NULL removes it. */
+int ac_set_categorizer(int (*fn)(const ac_msg *m, void *arg), void *arg);
+/* Number of messages queued for the current coroutine. */
+size_t ac_queue_len(void);
+
+/* ---- structured values (MessagePack) ------------------------------------ */
+
+/* Build a data message whose payload is MessagePack, from a format:
+ *   n nil   b bool(int)   i int64_t   u uint64_t   d double
+ *   s C string   S bytes (const void *, size_t)   r ac_ref   l ac_addr (by ptr)
+ *   [ ... ] array   { key value ... } map (keys are values too).
+ * Spaces, ',' and ':' are ignored. Returns NULL on a bad format or ENOMEM. */
+ac_msg *ac_msg_pack(const char *fmt, ...);
+ac_msg *ac_msg_vpack(const char *fmt, va_list ap);
+/* Decode a MessagePack payload against a format (same letters):
+ *   n (nothing)   b int *   i int64_t *   u uint64_t *   d double *
+ *   s char *buf, size_t bufsize (copied, NUL-terminated; -EMSGSIZE if longer)
+ *   S const void **ptr, size_t *len (points into the message)
+ *   r ac_ref *    l ac_addr *    [ ] arrays (exact length)
+ *   { } maps, decoded in stored order: each key and each value against the
+ *   next letters of the format (so "{sisi}" reads two string->int pairs).
+ *   * skips one value of any type.
+ * Returns 0, or -EBADMSG when the payload does not match. */
+int ac_msg_unpack(const ac_msg *m, const char *fmt, ...);
+int ac_msg_vunpack(const ac_msg *m, const char *fmt, va_list ap);
+/* Pack/unpack the same formats over a raw buffer (the wire uses these). *
+ * ac_pack returns the malloc'ed length in *len and the bytes in *out. */
+int ac_pack(void **out, size_t *len, const char *fmt, ...);
+int ac_unpack(const void *buf, size_t len, const char *fmt, ...);
+/* Render a MessagePack payload as JSON-like text into buf (for logs and
+ * the examples). Returns buf. */
+char *ac_msg_repr(const ac_msg *m, char *buf, size_t len);
+
+/* ---- channels ------------------------------------------------------------------ */
+
+typedef struct ac_chan ac_chan;
+
+/* Transform applied by a channel before fan-out: returns the message to
+ * send (m itself, modified, or a new one — then m must be freed by the
+ * transform), or NULL to drop it (then the transform frees m). */
+typedef ac_msg *(*ac_chan_transform_fn)(ac_msg *m, void *arg);
+
+/* Create a local channel on s (NULL: current scheduler) named name. Returns
+ * 0 and *out (its ref), -EINVAL, -ENOMEM. */
+int ac_chan_new(ac_sched *s, const char *name, ac_ref *out);
+/* Subscribe sub (a coroutine or channel ref) to channel chan. Subscribing
+ * twice is one subscription. Returns 0, -ESRCH (unknown channel), -EINVAL
+ * (not a channel), -ELOOP (channel subscription would form a cycle). */
+int ac_chan_subscribe(ac_ref chan, ac_ref sub, int64_t timeout_ms);
+/* Remove a subscription. Returns 0, -ENOENT (not subscribed), -ESRCH. */
+int ac_chan_unsubscribe(ac_ref chan, ac_ref sub, int64_t timeout_ms);
+/* Send m through the transform to every current subscriber (each gets its
+ * own copy). Returns 0 or -ESRCH/-EINVAL; m is consumed on 0. */
+int ac_chan_send(ac_ref chan, ac_msg *m);
+/* Wait until at least n subscribers exist (n = 0: don't wait); at timeout
+ * deliver to nobody and return 0; else deliver to all current subscribers
+ * and return how many got it (a subscribed channel counts its own). m is
+ * consumed when the return is >= 0. Coroutine only when it has to wait. */
+int ac_chan_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n);
+/* Set (or clear with NULL) a local channel's transform. */
+int ac_chan_set_transform(ac_ref chan, ac_chan_transform_fn fn, void *arg);
+/* Number of subscribers of a local channel, or -ESRCH. */
+int ac_chan_nsubs(ac_ref chan);
+/* Copy a local channel's name into buf. */
+int ac_chan_name(ac_ref chan, char *buf, size_t len);
+/* Close a local channel: subscribers are dropped, waiting delivers return
+ * 0, later use gives -ESRCH. */
+int ac_chan_close(ac_ref chan);
+
+/* ---- synchronisation (local; caller storage) ----------------------------- */
+
+/* A waiter list head; the fields are private. */
+typedef struct ac_waitq {
+	void *head;
+	void *tail;
+} ac_waitq;
+
+/* Lock: owned by one coroutine at a time. */
+typedef struct ac_lock {
+	ac_waitq wq;
+	uint64_t owner; /* id of the owning coroutine, 0 when free */
+} ac_lock;
+void ac_lock_init(ac_lock *l);
+/* Returns 0, -ETIMEDOUT, -EDEADLK (caller holds it), -EPERM. */
+int ac_lock_acquire(ac_lock *l, int64_t timeout_ms);
+/* Returns 0, or -EPERM when the caller does not hold it. */
+int ac_lock_release(ac_lock *l);
+
+/* Reentrant lock: the owner may acquire again; released after as many
+ * releases. */
+typedef struct ac_rlock {
+	ac_lock lock;
+	unsigned depth;
+} ac_rlock;
+void ac_rlock_init(ac_rlock *l);
+int ac_rlock_acquire(ac_rlock *l, int64_t timeout_ms);
+int ac_rlock_release(ac_rlock *l);
+
+/* Condition variable with its own lock (asyncoro's Condition). */
+typedef struct ac_cond {
+	ac_lock lock;
+	ac_waitq wq;
+} ac_cond;
+void ac_cond_init(ac_cond *c);
+int ac_cond_acquire(ac_cond *c, int64_t timeout_ms);
+int ac_cond_release(ac_cond *c);
+/* Release the lock, wait for a notify or the timeout, re-acquire the lock
+ * (without timeout). Returns 0 (notified), -ETIMEDOUT, -EPERM (not held). */
+int ac_cond_wait(ac_cond *c, int64_t timeout_ms);
+/* Wake up to n waiters (the caller must hold the lock). Returns the number
+ * woken or -EPERM. */
+int ac_cond_notify(ac_cond *c, int n);
+int ac_cond_notify_all(ac_cond *c);
+
+/* Event: a flag coroutines can wait for. */
+typedef struct ac_event {
+	ac_waitq wq;
+	int flag;
+} ac_event;
+void ac_event_init(ac_event *e);
+/* Set the flag and wake every waiter. */
+void ac_event_set(ac_event *e);
+void ac_event_clear(ac_event *e);
+int ac_event_is_set(const ac_event *e);
+/* Returns 0 once set, -ETIMEDOUT. */
+int ac_event_wait(ac_event *e, int64_t timeout_ms);
+
+/* Counting semaphore. */
+typedef struct ac_sem {
+	ac_waitq wq;
+	int64_t value;
+} ac_sem;
+void ac_sem_init(ac_sem *s, int64_t value);
+/* Returns 0, -ETIMEDOUT. */
+int ac_sem_acquire(ac_sem *s, int64_t timeout_ms);
+void ac_sem_release(ac_sem *s);
+
+/* Wait queue primitives for building other blocking objects. */
+void ac_waitq_init(ac_waitq *q);
+/* Block the current coroutine on q until ac_waitq_wake or the timeout.
+ * Returns the value given to ac_waitq_wake, -ETIMEDOUT, -EPERM. */
+int ac_waitq_wait(ac_waitq *q, int64_t timeout_ms);
+/* Wake up to n waiters (oldest first) with value; returns how many. */
+int ac_waitq_wake(ac_waitq *q, int n, int value);
+/* 1 when nobody waits. */
+int ac_waitq_empty(const ac_waitq *q);
+
+/* ---- coroutine sockets ------------------------------------------------- */
+
+typedef struct ac_sock ac_sock;
+
+/* Listen for TCP on addr (port 0: any) of scheduler s (NULL: current).
+ * flags as in io.h (AC_IO_REUSEADDR is implied). */
+int ac_sock_listen(ac_sched *s, const ac_addr *addr, int backlog, int flags,
+                   ac_sock **out);
+/* Accept a connection. Returns 0, -ETIMEDOUT, negative errno. Coroutine
+ * only. */
+int ac_sock_accept(ac_sock *l, int64_t timeout_ms, ac_sock **out);
+/* Connect to addr. Returns 0, -ETIMEDOUT, -ECONNREFUSED, ... Coroutine only.
+ */
+int ac_sock_connect(const ac_addr *addr, int64_t timeout_ms, ac_sock **out);
+/* A UDP socket bound to addr (flags as in io.h). */
+int ac_sock_udp(ac_sched *s, const ac_addr *addr, int flags, ac_sock **out);
+/* Attach a descriptor such as stdin or a pipe (it stays the caller's). */
+int ac_sock_attach_fd(ac_sched *s, int fd, ac_sock **out);
+/* Read 1..len bytes; 0 at end of stream; -ETIMEDOUT; negative errno. */
+ssize_t ac_sock_recv(ac_sock *k, void *buf, size_t len, int64_t timeout_ms);
+/* Read exactly len bytes. Returns len, 0 when the stream ended cleanly
+ * before the first byte, -EPIPE when it ended in the middle, -ETIMEDOUT
+ * (the bytes read so far are lost and the socket is unusable). */
+ssize_t ac_sock_recv_all(ac_sock *k, void *buf, size_t len,
+                         int64_t timeout_ms);
+/* Write all len bytes. Returns len or a negative errno; after -ETIMEDOUT the
+ * socket is unusable. */
+ssize_t ac_sock_send_all(ac_sock *k, const void *buf, size_t len,
+                         int64_t timeout_ms);
+/* Read one line (up to and without '\n'; a trailing '\r' is removed) into
+ * buf (NUL-terminated). Returns its length, 0 at end of stream with no data
+ * (-EMSGSIZE when a line does not fit). Lines are buffered per socket. */
+ssize_t ac_sock_recv_line(ac_sock *k, char *buf, size_t len,
+                          int64_t timeout_ms);
+/* UDP. */
+ssize_t ac_sock_sendto(ac_sock *k, const void *buf, size_t len,
+                       const ac_addr *to, int64_t timeout_ms);
+ssize_t ac_sock_recvfrom(ac_sock *k, void *buf, size_t len, ac_addr *from,
+                         int64_t timeout_ms);
+/* Length-prefixed messages: a 4-byte big-endian length then the bytes. */
+int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
+                     int64_t timeout_ms);
+/* Receive one length-prefixed message of at most max bytes into a malloc'ed
+ * buffer (*out, *len; free() it). Returns 1 (a message), 0 (clean end of
+ * stream before a message), -EMSGSIZE (longer than max), -EPIPE (ended
+ * inside a message), -ETIMEDOUT, negative errno. */
+int ac_sock_recv_msg(ac_sock *k, void **out, size_t *len, size_t max,
+                     int64_t timeout_ms);
+/* Close the sending side (TCP). */
+int ac_sock_shutdown(ac_sock *k);
+/* Close and free. Coroutines blocked on k get -ECANCELED. */
+void ac_sock_close(ac_sock *k);
+int ac_sock_local_addr(ac_sock *k, ac_addr *out);
+int ac_sock_peer_addr(ac_sock *k, ac_addr *out);
+/* Resolve a host name or numeric address through the current (or given)
+ * scheduler's backend. Returns 0 or negative errno. */
+int ac_resolve(ac_sched *s, const char *host, uint16_t port, ac_addr *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ASYNCORO_ASYNCORO_H */

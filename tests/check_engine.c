@@ -1,0 +1,692 @@
+/* tests/check_engine.c: the scheduler and coroutines — spawn, receive with
+ * timeout, send/deliver to live and dead refs, sleep, suspend/resume,
+ * terminate, exit values, monitors (exactly one notification whatever the
+ * cause), finish, daemons, deadlock detection, categories, yield order,
+ * misuse from outside coroutines, and 100,000 coroutines without a leak. */
+#include "tests/testutil.h"
+
+#include <stdio.h>
+
+/* ---- basics ------------------------------------------------------------------ */
+
+static void body_set(void *arg)
+{
+	*(int *)arg = 42;
+}
+
+START_TEST(test_spawn_runs)
+{
+	int v = 0;
+	test_run(body_set, &v);
+	ck_assert_int_eq(v, 42);
+}
+END_TEST
+
+START_TEST(test_spawn_invalid)
+{
+	ac_sched *s = test_sched();
+	CK_FAIL(ac_spawn(s, NULL, NULL, NULL, NULL), -EINVAL);
+	ac_sched_free(s);
+}
+END_TEST
+
+static void body_timeout(void *arg)
+{
+	ac_msg *m = (ac_msg *)arg;
+	int64_t t0 = ac_sched_now_ns(ac_sched_self());
+	CK_FAIL(ac_receive(30, &m), -ETIMEDOUT);
+	ck_assert_ptr_eq(m, arg); /* untouched on timeout */
+	ck_assert_int_ge(ac_sched_now_ns(ac_sched_self()) - t0, 29000000);
+	CK_FAIL(ac_receive(0, &m), -ETIMEDOUT);
+	CK_FAIL(ac_receive(10, NULL), -EINVAL);
+}
+
+START_TEST(test_receive_timeout)
+{
+	test_run(body_timeout, (void *)&test_receive_timeout);
+}
+END_TEST
+
+START_TEST(test_receive_outside)
+{
+	ac_msg *m = NULL;
+	ac_sched *s = test_sched();
+	CK_FAIL(ac_receive(0, &m), -EPERM);
+	CK_FAIL(ac_sleep(1), -EPERM);
+	CK_FAIL(ac_yield(), -EPERM);
+	CK_FAIL(ac_monitor(ac_ref_null()), -EPERM);
+	ck_assert(ac_ref_is_null(ac_self()));
+	ac_sched_free(s);
+}
+END_TEST
+
+/* ---- send, receive, deliver --------------------------------------------------- */
+
+static void body_echo_n(void *arg)
+{
+	int n = *(int *)arg, i;
+	for (i = 0; i < n; i++) {
+		ac_msg *m;
+		char want[32];
+		CK_PASS(ac_receive(1000, &m));
+		snprintf(want, sizeof(want), "m%d", i);
+		ck_assert_msg(ac_msg_is(m, want), "message %d out of order", i);
+		ac_msg_free(m);
+	}
+}
+
+static void body_sender(void *arg)
+{
+	int n = 100, i;
+	ac_ref r;
+	(void)arg;
+	CK_PASS(ac_spawn(NULL, body_echo_n, &n, NULL, &r));
+	for (i = 0; i < n; i++)
+		CK_PASS(ac_send(r, ac_msg_printf("m%d", i)));
+	CK_PASS(ac_finish(r, 1000, NULL));
+}
+
+START_TEST(test_send_fifo)
+{
+	test_run(body_sender, NULL);
+}
+END_TEST
+
+static void body_recv_from(void *arg)
+{
+	ac_msg *m;
+	ac_ref *want = arg;
+	CK_PASS(ac_receive(1000, &m));
+	ck_assert(ac_ref_eq(ac_msg_from(m), *want));
+	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
+	ac_msg_free(m);
+}
+
+static void body_from(void *arg)
+{
+	ac_ref me = ac_self(), r;
+	(void)arg;
+	CK_PASS(ac_spawn(NULL, body_recv_from, &me, NULL, &r));
+	CK_PASS(ac_send_data(r, "x", 1));
+	CK_PASS(ac_finish(r, 1000, NULL));
+}
+
+START_TEST(test_send_sets_sender)
+{
+	test_run(body_from, NULL);
+}
+END_TEST
+
+static void body_noop(void *arg)
+{
+	(void)arg;
+}
+
+static void body_dead_ref(void *arg)
+{
+	ac_ref r;
+	ac_msg *m;
+	(void)arg;
+	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &r));
+	CK_PASS(ac_finish(r, 1000, NULL));
+	ck_assert_int_eq(ac_is_alive(r), 0);
+	/* send to a dead coroutine: dropped silently, consumed */
+	CK_PASS(ac_send(r, ac_msg_str("lost")));
+	/* deliver to a dead coroutine: -ESRCH, caller keeps the message */
+	m = ac_msg_str("kept");
+	CK_FAIL(ac_deliver(r, m, 100), -ESRCH);
+	ck_assert(ac_msg_is(m, "kept"));
+	ac_msg_free(m);
+	/* invalid refs */
+	m = ac_msg_str("x");
+	CK_FAIL(ac_send(ac_ref_null(), m), -EINVAL);
+	CK_FAIL(ac_deliver(ac_ref_null(), m, 0), -EINVAL);
+	CK_FAIL(ac_send(r, NULL), -EINVAL);
+	ac_msg_free(m);
+}
+
+START_TEST(test_dead_ref)
+{
+	test_run(body_dead_ref, NULL);
+}
+END_TEST
+
+static void body_deliver_live(void *arg)
+{
+	ac_ref r;
+	int n = 1;
+	(void)arg;
+	CK_PASS(ac_spawn(NULL, body_echo_n, &n, NULL, &r));
+	ck_assert_int_eq(ac_deliver(r, ac_msg_str("m0"), 100), 1);
+	CK_PASS(ac_finish(r, 1000, NULL));
+}
+
+START_TEST(test_deliver_live)
+{
+	test_run(body_deliver_live, NULL);
+}
+END_TEST
+
+static void body_stale_slot(void *arg)
+{
+	ac_ref a, b;
+	(void)arg;
+	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &a));
+	CK_PASS(ac_finish(a, 1000, NULL));
+	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &b));
+	/* the slot is reused, the id is not */
+	ck_assert_uint_eq((uint32_t)a.id, (uint32_t)b.id);
+	ck_assert(!ac_ref_eq(a, b));
+	ck_assert_int_eq(ac_is_alive(a), 0);
+	ck_assert_int_eq(ac_is_alive(b), 1);
+	CK_PASS(ac_finish(b, 1000, NULL));
+}
+
+START_TEST(test_stale_ref_slot_reuse)
+{
+	test_run(body_stale_slot, NULL);
+}
+END_TEST
+
+START_TEST(test_msg_double_free)
+{
+	ac_sched *s = test_sched();
+	ac_msg *m = ac_msg_str("once");
+	ck_assert_ptr_nonnull(m);
+	ac_msg_free(m);
+	ac_msg_free(m); /* reported, ignored */
+	ac_msg_free(NULL);
+	ac_sched_free(s);
+}
+END_TEST
+
+/* ---- categories and matching ----------------------------------------------------- */
+
+static int categ_first_byte(const ac_msg *m, void *arg)
+{
+	(void)arg;
+	return ac_msg_len(m) ? ((const char *)ac_msg_data(m))[0] : 0;
+}
+
+static int match_b(const ac_msg *m, void *arg)
+{
+	return ac_msg_is(m, (const char *)arg);
+}
+
+static void body_cat(void *arg)
+{
+	ac_ref me = ac_self();
+	ac_msg *m;
+	(void)arg;
+	CK_PASS(ac_send(me, ac_msg_str("a1")));
+	CK_PASS(ac_send(me, ac_msg_str("b1")));
+	CK_PASS(ac_set_categorizer(categ_first_byte, NULL));
+	CK_PASS(ac_send(me, ac_msg_str("a2")));
+	CK_PASS(ac_send(me, ac_msg_str("b2")));
+	CK_PASS(ac_receive_cat('b', 0, &m));
+	ck_assert(ac_msg_is(m, "b1"));
+	ck_assert_int_eq(ac_msg_category(m), 'b');
+	ac_msg_free(m);
+	CK_PASS(ac_receive_match(match_b, "a2", 0, &m));
+	ck_assert(ac_msg_is(m, "a2"));
+	ac_msg_free(m);
+	CK_FAIL(ac_receive_cat('c', 20, &m), -ETIMEDOUT);
+	ck_assert_uint_eq(ac_queue_len(), 2);
+	CK_PASS(ac_receive(0, &m)); /* others stayed in order */
+	ck_assert(ac_msg_is(m, "a1"));
+	ac_msg_free(m);
+	CK_PASS(ac_receive(0, &m));
+	ck_assert(ac_msg_is(m, "b2"));
+	ac_msg_free(m);
+}
+
+START_TEST(test_categories)
+{
+	test_run(body_cat, NULL);
+}
+END_TEST
+
+static void body_cat_wait(void *arg)
+{
+	ac_msg *m;
+	int *got = arg;
+	CK_PASS(ac_set_categorizer(categ_first_byte, NULL));
+	CK_PASS(ac_receive_cat('z', 1000, &m));
+	ck_assert(ac_msg_is(m, "z!"));
+	ac_msg_free(m);
+	ck_assert_uint_eq(ac_queue_len(), 1);
+	*got = 1;
+}
+
+static void body_cat_sender(void *arg)
+{
+	ac_ref r;
+	CK_PASS(ac_spawn(NULL, body_cat_wait, arg, NULL, &r));
+	ac_yield();
+	CK_PASS(ac_send(r, ac_msg_str("a"))); /* does not wake it */
+	ac_yield();
+	ck_assert_int_eq(*(int *)arg, 0);
+	CK_PASS(ac_send(r, ac_msg_str("z!")));
+	CK_PASS(ac_finish(r, 1000, NULL));
+}
+
+START_TEST(test_category_wait)
+{
+	int got = 0;
+	test_run(body_cat_sender, &got);
+	ck_assert_int_eq(got, 1);
+}
+END_TEST
+
+/* ---- sleep, yield, suspend/resume --------------------------------------------- */
+
+static void body_sleep(void *arg)
+{
+	int64_t t0 = ac_sched_now_ns(ac_sched_self());
+	(void)arg;
+	CK_PASS(ac_sleep(20));
+	ck_assert_int_ge(ac_sched_now_ns(ac_sched_self()) - t0, 20000000);
+	CK_FAIL(ac_sleep(-1), -EINVAL);
+}
+
+START_TEST(test_sleep)
+{
+	test_run(body_sleep, NULL);
+}
+END_TEST
+
+static void body_yielder(void *arg)
+{
+	char *log = arg;
+	int i;
+	for (i = 0; i < 3; i++) {
+		strncat(log, ac_self_name(), 1);
+		ac_yield();
+	}
+}
+
+START_TEST(test_yield_interleaves)
+{
+	char log[16] = "";
+	ac_sched *s = test_sched();
+	ac_spawn_opts a = {.name = "a"}, b = {.name = "b"};
+	CK_PASS(ac_spawn(s, body_yielder, log, &a, NULL));
+	CK_PASS(ac_spawn(s, body_yielder, log, &b, NULL));
+	CK_PASS(ac_sched_run(s));
+	ck_assert_str_eq(log, "ababab");
+	ac_sched_free(s);
+}
+END_TEST
+
+static void body_suspended(void *arg)
+{
+	intptr_t v = 0;
+	CK_FAIL(ac_suspend(10, &v), -ETIMEDOUT);
+	CK_PASS(ac_suspend(1000, &v));
+	*(intptr_t *)arg = v;
+}
+
+static void body_resumer(void *arg)
+{
+	ac_ref r;
+	CK_PASS(ac_spawn(NULL, body_suspended, arg, NULL, &r));
+	CK_FAIL(ac_resume(r, 1), -EAGAIN); /* not suspended yet */
+	CK_PASS(ac_sleep(30));
+	CK_PASS(ac_resume(r, 77));
+	CK_FAIL(ac_resume(r, 78), -EAGAIN); /* already resumed */
+	CK_PASS(ac_finish(r, 1000, NULL));
+	CK_FAIL(ac_resume(r, 1), -ESRCH);
+}
+
+START_TEST(test_suspend_resume)
+{
+	intptr_t v = 0;
+	test_run(body_resumer, &v);
+	ck_assert_int_eq(v, 77);
+}
+END_TEST
+
+/* ---- ending, monitors, finish ------------------------------------------------------ */
+
+static void body_block_forever(void *arg)
+{
+	ac_msg *m;
+	(void)arg;
+	ac_receive(AC_FOREVER, &m);
+	ck_abort_msg("a terminated coroutine was resumed");
+}
+
+static void body_returns_value(void *arg)
+{
+	(void)arg;
+	ac_return(ac_msg_str("the value"));
+}
+
+static void body_fails(void *arg)
+{
+	ac_fail("invalid invocation: %d", *(int *)arg);
+}
+
+static void body_big_value(void *arg)
+{
+	ac_msg *v = ac_msg_alloc(5000);
+	(void)arg;
+	memset(ac_msg_wdata(v), 'v', 5000);
+	ac_return(v);
+}
+
+/* Spawn body, monitor it (twice: one monitor), make it end, and check
+ * exactly one exit message with the expected reason. */
+static void monitor_case(ac_coro_fn body, void *barg, int terminate,
+                         int want_how, const char *want_text)
+{
+	ac_ref r;
+	ac_msg *m;
+	ac_exit_info ei;
+	CK_PASS(ac_spawn(NULL, body, barg, NULL, &r));
+	CK_PASS(ac_monitor(r));
+	CK_PASS(ac_monitor(r));
+	if (terminate) {
+		ac_yield();
+		CK_PASS(ac_terminate(r));
+	}
+	CK_PASS(ac_receive(1000, &m));
+	CK_PASS(ac_msg_exit(m, &ei));
+	ck_assert(ac_ref_eq(ei.coro, r));
+	ck_assert_int_eq(ei.how, want_how);
+	if (want_text) {
+		ck_assert_uint_eq(ei.len, strlen(want_text));
+		ck_assert(memcmp(ei.data, want_text, ei.len) == 0);
+	}
+	ac_msg_free(m);
+	CK_FAIL(ac_receive(30, &m), -ETIMEDOUT); /* exactly one */
+	ck_assert_int_eq(ac_is_alive(r), 0);
+	CK_FAIL(ac_monitor(r), -ESRCH);
+}
+
+static void body_monitors(void *arg)
+{
+	int odd = 3;
+	(void)arg;
+	monitor_case(body_noop, NULL, 0, AC_EXIT_RETURNED, "");
+	monitor_case(body_returns_value, NULL, 0, AC_EXIT_RETURNED, "the value");
+	monitor_case(body_fails, &odd, 0, AC_EXIT_FAILED,
+	             "invalid invocation: 3");
+	monitor_case(body_block_forever, NULL, 1, AC_EXIT_TERMINATED, NULL);
+}
+
+START_TEST(test_monitor_exactly_once)
+{
+	test_run(body_monitors, NULL);
+}
+END_TEST
+
+static void body_notify_target(void *arg)
+{
+	CK_PASS(ac_notify(*(ac_ref *)arg));
+}
+
+static void body_notify(void *arg)
+{
+	ac_ref me = ac_self(), r;
+	ac_msg *m;
+	ac_exit_info ei;
+	(void)arg;
+	CK_PASS(ac_spawn(NULL, body_notify_target, &me, NULL, &r));
+	CK_PASS(ac_receive(1000, &m));
+	CK_PASS(ac_msg_exit(m, &ei));
+	ck_assert(ac_ref_eq(ei.coro, r));
+	ck_assert_int_eq(ei.how, AC_EXIT_RETURNED);
+	ac_msg_free(m);
+}
+
+START_TEST(test_notify)
+{
+	test_run(body_notify, NULL);
+}
+END_TEST
+
+static void body_finish(void *arg)
+{
+	ac_ref r;
+	ac_msg *m = NULL;
+	ac_exit_info ei;
+	(void)arg;
+	CK_PASS(ac_spawn(NULL, body_big_value, NULL, NULL, &r));
+	CK_PASS(ac_finish(r, 1000, &m));
+	CK_PASS(ac_msg_exit(m, &ei));
+	ck_assert_uint_eq(ei.len, 5000);
+	ck_assert_int_eq(((const char *)ei.data)[4999], 'v');
+	ac_msg_free(m);
+	CK_FAIL(ac_finish(r, 10, NULL), -ESRCH);
+	CK_FAIL(ac_finish(ac_self(), 10, NULL), -EDEADLK);
+	CK_PASS(ac_spawn(NULL, body_block_forever, NULL, NULL, &r));
+	CK_FAIL(ac_finish(r, 20, NULL), -ETIMEDOUT);
+	CK_FAIL(ac_finish(r, 0, NULL), -ETIMEDOUT);
+	CK_PASS(ac_terminate(r));
+	CK_FAIL(ac_terminate(r), -ESRCH);
+}
+
+START_TEST(test_finish)
+{
+	test_run(body_finish, NULL);
+}
+END_TEST
+
+static void defer_count(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+static void body_defer_then_block(void *arg)
+{
+	ac_msg *m;
+	CK_PASS(ac_coro_defer(defer_count, arg));
+	CK_PASS(ac_coro_defer(defer_count, arg));
+	ac_receive(AC_FOREVER, &m);
+}
+
+static void body_self_terminate(void *arg)
+{
+	CK_PASS(ac_coro_defer(defer_count, arg));
+	ac_terminate(ac_self());
+	ck_abort_msg("ac_terminate(self) returned");
+}
+
+static void atexit_order(void *arg)
+{
+	int *v = arg;
+	*v = *v * 10 + 1;
+}
+
+static void atexit_order2(void *arg)
+{
+	int *v = arg;
+	*v = *v * 10 + 2;
+}
+
+START_TEST(test_daemon_and_finish)
+{
+	int defers = 0, order = 0;
+	ac_sched *s = test_sched();
+	ac_spawn_opts d = {.name = "daemon", .daemon = 1};
+	ac_ref r;
+	CK_PASS(ac_spawn(s, body_defer_then_block, &defers, &d, &r));
+	CK_PASS(ac_spawn(s, body_self_terminate, &defers, NULL, NULL));
+	CK_PASS(ac_sched_atexit(s, atexit_order, &order));
+	CK_PASS(ac_sched_atexit(s, atexit_order2, &order));
+	CK_PASS(ac_sched_run(s)); /* returns although the daemon blocks */
+	ck_assert_int_eq(defers, 1);
+	ck_assert_int_eq(ac_is_alive(r), 1);
+	ck_assert_uint_eq(ac_sched_live(s), 0);
+	CK_PASS(ac_sched_finish(s)); /* terminates the daemon */
+	ck_assert_int_eq(defers, 3);
+	ck_assert_int_eq(ac_is_alive(r), 0);
+	ck_assert_int_eq(order, 21); /* last registered runs first */
+	ac_sched_free(s);
+}
+END_TEST
+
+START_TEST(test_deadlock_detected)
+{
+	ac_sched *s = test_sched();
+	ac_ref r;
+	CK_PASS(ac_spawn(s, body_block_forever, NULL, NULL, &r));
+	CK_FAIL(ac_sched_run(s), -EDEADLK);
+	ck_assert_int_eq(ac_is_alive(r), 1);
+	ac_sched_terminate(s);
+	ck_assert_int_eq(ac_is_alive(r), 0);
+	ac_sched_free(s);
+}
+END_TEST
+
+static void body_nested_run(void *arg)
+{
+	CK_FAIL(ac_sched_run((ac_sched *)arg), -EPERM);
+	CK_FAIL(ac_sched_step((ac_sched *)arg), -EPERM);
+}
+
+START_TEST(test_run_from_coroutine)
+{
+	ac_sched *s = test_sched();
+	CK_PASS(ac_spawn(s, body_nested_run, s, NULL, NULL));
+	CK_PASS(ac_sched_run(s));
+	ac_sched_free(s);
+}
+END_TEST
+
+static void body_set_daemon(void *arg)
+{
+	ac_msg *m;
+	CK_PASS(ac_set_daemon(ac_self(), 1));
+	ac_receive(AC_FOREVER, &m);
+	(void)arg;
+}
+
+START_TEST(test_set_daemon)
+{
+	ac_sched *s = test_sched();
+	CK_PASS(ac_spawn(s, body_set_daemon, NULL, NULL, NULL));
+	CK_PASS(ac_sched_run(s));
+	ac_sched_free(s);
+}
+END_TEST
+
+/* ---- many coroutines ----------------------------------------------------------------- */
+
+static void body_count(void *arg)
+{
+	(*(long *)arg)++;
+}
+
+START_TEST(test_100k_coroutines)
+{
+	long n = 0, i;
+	ac_sched *s = test_sched();
+	ac_sched_stats st;
+	for (i = 0; i < 100000; i++) {
+		CK_PASS(ac_spawn(s, body_count, &n, NULL, NULL));
+		if (i % 1000 == 999)
+			CK_PASS(ac_sched_run(s));
+	}
+	CK_PASS(ac_sched_run(s));
+	ck_assert_int_eq(n, 100000);
+	ac_sched_get_stats(s, &st);
+	ck_assert_uint_eq(st.spawned, 100000);
+	ck_assert_uint_eq(st.ended, 100000);
+	ck_assert_uint_eq(st.live, 0);
+	/* stacks are reused: no more mapped than were alive at once */
+	ck_assert_uint_le(st.stacks_mapped, 1000);
+	ac_sched_free(s);
+}
+END_TEST
+
+static void body_wait_any(void *arg)
+{
+	ac_msg *m;
+	CK_PASS(ac_receive(AC_FOREVER, &m));
+	ac_msg_free(m);
+	(*(long *)arg)++;
+}
+
+START_TEST(test_10k_blocked_then_woken)
+{
+	enum { N = 10000 };
+	long n = 0;
+	int i;
+	ac_ref *refs = calloc(N, sizeof(*refs));
+	ac_sched *s = test_sched();
+	for (i = 0; i < N; i++)
+		CK_PASS(ac_spawn(s, body_wait_any, &n, NULL, &refs[i]));
+	CK_PASS(ac_sched_step(s) >= 0 ? 0 : -1);
+	while (ac_sched_step(s) == 1)
+		;
+	for (i = 0; i < N; i++)
+		CK_PASS(ac_send(refs[i], ac_msg_str("go")));
+	CK_PASS(ac_sched_run(s));
+	ck_assert_int_eq(n, N);
+	ac_sched_free(s);
+	free(refs);
+}
+END_TEST
+
+START_TEST(test_two_schedulers_one_thread)
+{
+	int a = 0, b = 0;
+	ac_sched *s1 = test_sched(), *s2 = test_sched();
+	ck_assert(ac_sched_incarnation(s1) != ac_sched_incarnation(s2));
+	CK_PASS(ac_spawn(s1, body_set, &a, NULL, NULL));
+	CK_PASS(ac_spawn(s2, body_set, &b, NULL, NULL));
+	CK_PASS(ac_sched_run(s2));
+	ck_assert_int_eq(b, 42);
+	ck_assert_int_eq(a, 0);
+	CK_PASS(ac_sched_run(s1));
+	ck_assert_int_eq(a, 42);
+	ac_sched_free(s1);
+	ac_sched_free(s2);
+}
+END_TEST
+
+static Suite *engine_suite(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_spawn_runs);
+	tcase_add_test(tc, test_spawn_invalid);
+	tcase_add_test(tc, test_receive_timeout);
+	tcase_add_test(tc, test_receive_outside);
+	tcase_add_test(tc, test_send_fifo);
+	tcase_add_test(tc, test_send_sets_sender);
+	tcase_add_test(tc, test_dead_ref);
+	tcase_add_test(tc, test_deliver_live);
+	tcase_add_test(tc, test_stale_ref_slot_reuse);
+	tcase_add_test(tc, test_msg_double_free);
+	tcase_add_test(tc, test_categories);
+	tcase_add_test(tc, test_category_wait);
+	tcase_add_test(tc, test_sleep);
+	tcase_add_test(tc, test_yield_interleaves);
+	tcase_add_test(tc, test_suspend_resume);
+	tcase_add_test(tc, test_monitor_exactly_once);
+	tcase_add_test(tc, test_notify);
+	tcase_add_test(tc, test_finish);
+	tcase_add_test(tc, test_daemon_and_finish);
+	tcase_add_test(tc, test_deadlock_detected);
+	tcase_add_test(tc, test_run_from_coroutine);
+	tcase_add_test(tc, test_set_daemon);
+	tcase_add_test(tc, test_100k_coroutines);
+	tcase_add_test(tc, test_10k_blocked_then_woken);
+	tcase_add_test(tc, test_two_schedulers_one_thread);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(engine_suite());
+	int failed;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,2 @@
+/* tests/check_msg.c: placeholder, being written. */
+int main(void) { return 0; }

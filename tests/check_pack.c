@@ -1,0 +1,2 @@
+/* tests/check_pack.c: placeholder, being written. */
+int main(void) { return 0; }

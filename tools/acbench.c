@@ -1,0 +1,2 @@
+/* tools/acbench.c: placeholder, being written. */
+int main(void) { return 0; }
