@@ -477,7 +477,15 @@ int ac_yield(void)
 	s = c->c_sched;
 	c->c_state = AC__READY;
 	ac__ready_push(s, c);
-	ac__switch(s, c, NULL);
+	if (s->s_direct < AC__DIRECT_MAX && s->s_rhead != c) {
+		/* Hand over straight to the next ready coroutine. */
+		ac_coro *next = s->s_rhead;
+		ac__ready_remove(s, next);
+		s->s_direct++;
+		ac__switch(s, c, next);
+	} else {
+		ac__switch(s, c, NULL);
+	}
 	return 0;
 }
 

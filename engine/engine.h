@@ -237,6 +237,8 @@ typedef struct ac__stack_pool {
 	/* Once mprotect hit the map limit, stop trying guards. */
 	int sp_guard_failed;
 	uint64_t sp_mapped;
+	/* Guarded stacks currently mapped. */
+	uint64_t sp_guarded;
 	uint64_t sp_unguarded;
 } ac__stack_pool;
 
@@ -323,6 +325,9 @@ static inline ac_coro *ac__cur(void)
 	ac_sched *s = ac__tls_sched;
 	return s ? s->s_cur : NULL;
 }
+
+/* Direct coroutine-to-coroutine switches before the loop gets a turn. */
+#define AC__DIRECT_MAX 64
 
 /* Deadline for a timeout in ms (-1 for AC_FOREVER). */
 int64_t ac__deadline(ac_sched *s, int64_t timeout_ms);

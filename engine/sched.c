@@ -17,8 +17,6 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-/* Direct coroutine-to-coroutine switches before the loop gets a turn. */
-#define AC__DIRECT_MAX 64
 /* Ready coroutines run per ac_sched_step call. */
 #define AC__STEP_BATCH 256
 

@@ -7,9 +7,12 @@
  *
  * NOTE: every guard page splits a mapping, and Linux limits a process to
  * vm.max_map_count mappings (65530 by default), so at most ~32,000 guarded
- * stacks can exist at once. When mprotect fails with ENOMEM the stack is
- * used without a guard, the pool stops trying guards, and sp_unguarded
- * counts them; ac_sched_get_stats reports it.
+ * stacks could exist at once, and then even plain mmap fails. A pool
+ * therefore guards at most AC__GUARD_BUDGET stacks at a time; stacks beyond
+ * that (and any stack once mprotect has failed) go without a guard. Plain
+ * anonymous mappings next to each other merge into one, so unguarded stacks
+ * cost no map slots. sp_unguarded counts them; ac_sched_get_stats reports
+ * it, and acbench prints it.
  *
  * Stack memory is acquired through the OS here: this is the engine's single
  * exception to the I/O rule, as memory allocation is not I/O and behaves the
@@ -18,6 +21,9 @@
 #include "engine/engine.h"
 
 #include <sys/mman.h>
+
+/* Guarded stacks one pool keeps mapped at most (2 map slots each). */
+#define AC__GUARD_BUDGET 8192
 #include <unistd.h>
 
 #if defined(AC_HAVE_ASAN)
@@ -69,8 +75,10 @@ void ac__stack_pool_fini(ac__stack_pool *p)
 	while (p->sp_free) {
 		void *base = p->sp_free;
 		void **link = stack_link(base, p->sp_size);
+		int guarded = (int)(uintptr_t)link[1];
 		p->sp_free = link[0];
-		stack_unmap(base, p->sp_size, (int)(uintptr_t)link[1]);
+		stack_unmap(base, p->sp_size, guarded);
+		p->sp_guarded -= (uint64_t)guarded;
 		p->sp_nfree--;
 		p->sp_mapped--;
 	}
@@ -80,7 +88,8 @@ void ac__stack_pool_fini(ac__stack_pool *p)
 static int stack_map(ac__stack_pool *p, size_t size, void **base, int *guarded)
 {
 	size_t pg = stack_page();
-	int want_guard = p->sp_guard && !p->sp_guard_failed;
+	int want_guard = p->sp_guard && !p->sp_guard_failed &&
+	                 p->sp_guarded < AC__GUARD_BUDGET;
 	size_t total = size + (want_guard ? pg : 0);
 	char *m = mmap(NULL, total, PROT_READ | PROT_WRITE,
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -99,6 +108,7 @@ static int stack_map(ac__stack_pool *p, size_t size, void **base, int *guarded)
 	}
 	if (p->sp_guard && !*guarded)
 		p->sp_unguarded++;
+	p->sp_guarded += (uint64_t)*guarded;
 	p->sp_mapped++;
 	*base = m + (*guarded ? pg : 0);
 	return 0;
@@ -136,6 +146,6 @@ void ac__stack_put(ac__stack_pool *p, void *base, size_t size, int guarded)
 		return;
 	}
 	stack_unmap(base, size, guarded);
-	if (p->sp_mapped)
-		p->sp_mapped--;
+	p->sp_guarded -= (uint64_t)guarded;
+	p->sp_mapped--;
 }

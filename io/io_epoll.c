@@ -21,10 +21,13 @@
  *    the ready list behind them (AC_IO_PENDING) instead of returning DONE.
  *  - pending() counts ops whose callback has not run yet, including completed
  *    ops waiting on the ready list, so "0 pending" means nothing can call back.
- *  - cancel() of a completed op whose callback has not run removes it from the
- *    ready list and returns 0; a new handle it carried (accept, connect) is
- *    closed. Cancelling a send that already wrote part of its buffer leaves
- *    that part in the stream. Cancelling a pending connect closes its socket.
+ *  - cancel() of a waiting op sets op->res to -ECANCELED. cancel() of a
+ *    completed op whose callback has not run removes it from the ready list
+ *    and returns 0 too, leaving op->res as completed (so a caller can still
+ *    use bytes a recv took off the socket); a new handle it carried (accept,
+ *    connect) is closed and res becomes -ECANCELED. Cancelling a send that
+ *    wrote part of its buffer leaves that part in the stream. Cancelling a
+ *    pending connect closes its socket.
  *  - close() queues -ECANCELED completions for the handle's pending ops; poll()
  *    runs at most the callbacks that were ready when it started running
  *    callbacks, so callbacks queued by a callback run from the next poll().
@@ -374,6 +377,31 @@ static void epoll_ready_unlink(epoll_io *e, ac_op *op)
 	EPOLL_ASSERT(e->e_pending >= 0);
 }
 
+/* The queue op is linked in (a descriptor's queue or the ready list), or
+ * NULL. io_priv[1] says where to look; the walk makes sure, so a stale op
+ * (say, one left pending when another backend instance was freed) is never
+ * mistaken for a live one. Queues are short except in rare cases. */
+static epoll_q *epoll_op_queue(epoll_io *e, const ac_op *op)
+{
+	uint64_t st = op->io_priv[1];
+	epoll_fd *f = epoll_fd_get(e, op->h);
+	epoll_q *q;
+	ac_op *o;
+
+	if ((st & EPOLL_OP_MAGIC_MASK) != EPOLL_OP_MAGIC)
+		return NULL;
+	if ((st & 0xff) == EPOLL_OP_READY)
+		q = &e->e_ready;
+	else if ((st & 0xff) == EPOLL_OP_QUEUED && f != NULL)
+		q = &f->f_q[(st >> 8) & 1];
+	else
+		return NULL;
+	for (o = q->q_head; o != NULL; o = o->io_next)
+		if (o == op)
+			return q;
+	return NULL;
+}
+
 /* Complete every queued op of h with -ECANCELED and release h. */
 static int epoll_close_handle(epoll_io *e, int h)
 {
@@ -690,8 +718,8 @@ static int epoll_check(epoll_io *e, int h, const ac_op *op, int type)
 		return -ENOTCONN;
 	if (side == EPOLL_WR && f->f_shut)
 		return -EPIPE;
-	if ((op->io_priv[1] & EPOLL_OP_MAGIC_MASK) == EPOLL_OP_MAGIC)
-		EPOLL_ASSERT((op->io_priv[1] & 0xff) == EPOLL_OP_IDLE);
+	/* Submitting an op that is still pending is a programmer error. */
+	EPOLL_ASSERT(epoll_op_queue(e, op) == NULL);
 	return 0;
 }
 
@@ -811,29 +839,31 @@ static int epoll_connect(ac_io *io, ac_op *op)
 static int epoll_cancel(ac_io *io, ac_op *op)
 {
 	epoll_io *e = epoll_of(io);
-	uint64_t st = op->io_priv[1];
-	int side = (int)((st >> 8) & 1);
+	epoll_q *q = epoll_op_queue(e, op);
 	epoll_fd *f;
+	int h;
 
-	if ((st & EPOLL_OP_MAGIC_MASK) != EPOLL_OP_MAGIC)
+	if (q == NULL)
 		return -ENOENT;
-	if ((st & 0xff) == EPOLL_OP_QUEUED) {
-		f = epoll_fd_get(e, op->h);
-		EPOLL_ASSERT(f != NULL);
-		epoll_q_unlink(&f->f_q[side], op);
+	if (q != &e->e_ready) {
+		epoll_q_unlink(q, op);
 		op->io_priv[1] = EPOLL_OP_IDLE;
+		op->res = -ECANCELED;
 		e->e_pending--;
 		if (op->type == AC_OP_CONNECT)
 			epoll_fd_release(e, op->h);
 		return 0;
 	}
-	if ((st & 0xff) != EPOLL_OP_READY)
-		return -ENOENT;
 	epoll_ready_unlink(e, op);
-	/* A new handle nobody will hear of: close it. */
-	if ((op->type == AC_OP_ACCEPT || op->type == AC_OP_CONNECT) && op->res >= 0 &&
-	    epoll_fd_get(e, (int)op->res) != NULL)
-		epoll_close_handle(e, (int)op->res);
+	/* A new handle nobody will hear of: close it (for connect, only if it
+	 * is still the same descriptor: the caller knew op->h). */
+	if ((op->type != AC_OP_ACCEPT && op->type != AC_OP_CONNECT) || op->res < 0)
+		return 0;
+	h = (int)op->res;
+	f = epoll_fd_get(e, h);
+	if (f != NULL && (op->type == AC_OP_ACCEPT || f->f_gen == (uint32_t)op->io_priv[0]))
+		epoll_close_handle(e, h);
+	op->res = -ECANCELED;
 	return 0;
 }
 

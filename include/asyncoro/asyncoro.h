@@ -41,6 +41,11 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility; its API is exported. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define AC_FOREVER ((int64_t)-1)
 
 #if defined(__GNUC__)
@@ -329,30 +334,69 @@ size_t ac_queue_len(void);
 
 /* ---- structured values (MessagePack) ------------------------------------ */
 
-/* Build a data message whose payload is MessagePack, from a format:
- *   n nil   b bool(int)   i int64_t   u uint64_t   d double
- *   s C string   S bytes (const void *, size_t)   r ac_ref   l ac_addr (by ptr)
- *   [ ... ] array   { key value ... } map (keys are values too).
- * Spaces, ',' and ':' are ignored. Returns NULL on a bad format or ENOMEM. */
+/* Deepest nesting of arrays and maps, in formats and in payloads alike: a
+ * format that nests deeper is a bad format, a payload is -EBADMSG. */
+#define AC_PACK_DEPTH_MAX 32
+
+/* Build a data message whose payload is one MessagePack value described by
+ * a format. Each letter takes the arguments shown, with exactly these types
+ * (write (int64_t)1, not 1):
+ *   n nil (no argument)          b bool (int: 0 false, else true)
+ *   i int64_t                    u uint64_t              d double (float64)
+ *   s const char * (str; not NULL)
+ *   S const void *, size_t (bin; the pointer may be NULL when the size is 0)
+ *   r ac_ref, by value (MessagePack ext type 1)
+ *   l const ac_addr * (ext type 2)
+ *   [ ... ] an array of the values inside
+ *   { ... } a map: the values inside alternate key, value (keys may be any
+ *           value, so their number must be even)
+ * Blanks, ',' and ':' are ignored, so "{s: i, s: [i i]}" reads well. The
+ * format describes exactly one value (put several in [ ]). Refs and
+ * locations travel in a fixed big-endian layout documented in
+ * engine/pack.c. Returns NULL on a bad format, a bad argument (NULL string,
+ * ref kind or address family out of range, a string of 4 GiB or more), or
+ * ENOMEM. */
 ac_msg *ac_msg_pack(const char *fmt, ...);
 ac_msg *ac_msg_vpack(const char *fmt, va_list ap);
-/* Decode a MessagePack payload against a format (same letters):
- *   n (nothing)   b int *   i int64_t *   u uint64_t *   d double *
- *   s char *buf, size_t bufsize (copied, NUL-terminated; -EMSGSIZE if longer)
- *   S const void **ptr, size_t *len (points into the message)
- *   r ac_ref *    l ac_addr *    [ ] arrays (exact length)
- *   { } maps, decoded in stored order: each key and each value against the
- *   next letters of the format (so "{sisi}" reads two string->int pairs).
- *   * skips one value of any type.
- * Returns 0, or -EBADMSG when the payload does not match. */
+/* Decode a payload that is exactly one MessagePack value against a format
+ * (same letters and rules as ac_msg_pack), each letter taking pointers:
+ *   n (nothing; the value must be nil)    b int * (a bool: 0 or 1)
+ *   i int64_t * (any integer in the int64 range)
+ *   u uint64_t * (any non-negative integer)
+ *   d double * (float32, float64, or an integer, converted to double)
+ *   s char *buf, size_t bufsize: a str or bin, copied and NUL-terminated;
+ *     -EMSGSIZE when it needs more than bufsize bytes with the NUL,
+ *     -EBADMSG when it contains a NUL byte
+ *   S const void **ptr, size_t *len: a str or bin, not copied: *ptr points
+ *     into the payload, valid as long as the message (or buffer) is
+ *   r ac_ref *    l ac_addr *   (ext types 1 and 2, validated)
+ *   [ ... ] an array with exactly as many elements as values inside
+ *   { ... } a map with exactly half as many pairs as values inside, read in
+ *     stored order: each key and each value against the next letters (so
+ *     "{sisi}" reads two string->int pairs)
+ *   * skips one value of any type (arrays and maps included)
+ * Returns 0; -EBADMSG when the payload does not match the format, is not
+ * valid MessagePack, nests deeper than AC_PACK_DEPTH_MAX or has bytes after
+ * the value; -EMSGSIZE (see s); -EINVAL for a bad format, a NULL output
+ * pointer or a NULL message. On error, the outputs of letters before the
+ * failing one may have been written. Safe on any input bytes: it never
+ * allocates and reads nothing outside the payload. */
 int ac_msg_unpack(const ac_msg *m, const char *fmt, ...);
 int ac_msg_vunpack(const ac_msg *m, const char *fmt, va_list ap);
-/* Pack/unpack the same formats over a raw buffer (the wire uses these). *
- * ac_pack returns the malloc'ed length in *len and the bytes in *out. */
+/* The same formats over raw buffers (the wire uses these). ac_pack returns
+ * 0 with the bytes in *out (malloc'ed: free() it) and their number in
+ * *len, or -EINVAL (bad format or argument), -EMSGSIZE (a string of 4 GiB
+ * or more), -ENOMEM. ac_unpack decodes the len bytes at buf exactly like
+ * ac_msg_unpack. */
 int ac_pack(void **out, size_t *len, const char *fmt, ...);
 int ac_unpack(const void *buf, size_t len, const char *fmt, ...);
-/* Render a MessagePack payload as JSON-like text into buf (for logs and
- * the examples). Returns buf. */
+/* Render a message's MessagePack payload as JSON-like text into buf (size
+ * len; NUL-terminated when len > 0), for logs and the examples: null, true,
+ * 12, -3, 1.5, "text", b"bin\x00", [1, 2], {"k": 1},
+ * <ref coro/slot.gen@ip:port> (see ac_ref_format), <loc ip:port>,
+ * <ext type, n bytes>. A payload that is not exactly one valid MessagePack
+ * value is shown as <raw n bytes "...">. Text that does not fit is cut and
+ * ends with "..." (when len >= 4). Returns buf. */
 char *ac_msg_repr(const ac_msg *m, char *buf, size_t len);
 
 /* ---- channels ------------------------------------------------------------------ */
@@ -526,6 +570,10 @@ int ac_sock_peer_addr(ac_sock *k, ac_addr *out);
 /* Resolve a host name or numeric address through the current (or given)
  * scheduler's backend. Returns 0 or negative errno. */
 int ac_resolve(ac_sched *s, const char *host, uint16_t port, ac_addr *out);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,11 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility; its API is exported. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 /* ---- addresses ---------------------------------------------------------- */
 
 /* Address families of struct ac_addr (independent of the OS's AF_ values). */
@@ -271,6 +276,10 @@ int ac_io_epoll_new(ac_io **out);
 /* Destroy a backend created by ac_io_epoll_new. Every handle should be
  * closed; any still open are closed. */
 void ac_io_epoll_free(ac_io *io);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,40 @@
+#!/bin/sh
+# tools/test.sh: the README's second command — install what is missing,
+# build, and run the whole test suite (make check).
+#   tools/test.sh              plain build in _build
+#   tools/test.sh --sanitizers ASan+UBSan build in _build-san
+#   tools/test.sh --valgrind   every suite under valgrind (in _build)
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+mode=${1:-plain}
+case "$mode" in
+plain)
+	"$top/tools/bootstrap.sh" _build
+	cd "$top/_build"
+	make -j"$(nproc)" check || { cat tests/*.log 2>/dev/null | tail -200; exit 1; }
+	;;
+--sanitizers)
+	"$top/tools/bootstrap.sh" _build-san --enable-sanitizers
+	cd "$top/_build-san"
+	ASAN_OPTIONS=detect_leaks=1 make -j"$(nproc)" check ||
+		{ cat tests/*.log 2>/dev/null | tail -200; exit 1; }
+	;;
+--valgrind)
+	"$top/tools/bootstrap.sh" _build
+	cd "$top/_build"
+	make -j"$(nproc)" check TESTS= >/dev/null
+	fail=0
+	for t in $(make -s print-check-programs); do
+		echo "valgrind: $t"
+		CK_FORK=no ./libtool --mode=execute valgrind -q --error-exitcode=99 \
+			--leak-check=full --errors-for-leak-kinds=definite \
+			"./$t" >"$t.vg.log" 2>&1 || { tail -50 "$t.vg.log"; fail=1; }
+		tail -1 "$t.vg.log"
+	done
+	exit $fail
+	;;
+*)
+	echo "usage: tools/test.sh [--sanitizers|--valgrind]" >&2
+	exit 2
+	;;
+esac

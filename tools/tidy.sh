@@ -1,0 +1,42 @@
+#!/bin/sh
+# tools/tidy.sh: the project's lint (`make lint`).
+#  1. The I/O rule (DESIGN.md): engine/ and net/ make no OS call — no
+#     sockets, epoll, clocks, randomness, name lookups, file I/O, sleeping or
+#     threads. Everything with an effect goes through io/io.h so that the
+#     simulator sees it. engine/stack.c may map memory (not I/O).
+#  2. House limits in engine/ io/ sim/ net/: lines of at most 100 columns
+#     (tabs count 8) and function bodies of at most 90 lines.
+# Exits non-zero and prints file:line for every breach.
+set -u
+top=${1:-.}
+cd "$top" || exit 2
+status=0
+
+banned='socket|socketpair|bind|listen|accept|accept4|connect|send|sendto|sendmsg|recv|recvfrom|recvmsg|epoll_[a-z_0-9]+|select|poll|ppoll|clock_gettime|gettimeofday|time|getrandom|getentropy|rand|random|srand|srandom|drand48|arc4random|getaddrinfo|gethostbyname|getifaddrs|open|openat|creat|fopen|read|write|pread|pwrite|close|unlink|unlinkat|rename|renameat|mkdir|stat|lstat|fstat|chmod|utimensat|fsync|sleep|usleep|nanosleep|pthread_create|fork|system|popen|getpid|getenv'
+files=$(ls engine/*.c engine/*.h net/*.c net/*.h 2>/dev/null)
+if [ -n "$files" ]; then
+	# Calls of banned names, not preceded by an identifier character, '.',
+	# '>' (struct members such as io->ops->poll) or a quote; comments skipped.
+	hits=$(grep -nE "(^|[^A-Za-z0-9_.>\"'])($banned)[[:space:]]*\(" $files |
+		grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)' |
+		grep -vE '^engine/stack\.c:' || true)
+	if [ -n "$hits" ]; then
+		echo "tidy: OS calls in engine/ or net/ (route them through io/io.h):"
+		echo "$hits"
+		status=1
+	fi
+fi
+
+for f in $(ls engine/*.[chS] io/*.[ch] sim/*.[ch] net/*.[ch] include/asyncoro/*.h 2>/dev/null); do
+	awk -v f="$f" '
+	{ line = $0; gsub(/\t/, "        ", line)
+	  if (length(line) > 100) { printf "tidy: %s:%d: line longer than 100 columns\n", f, NR; bad = 1 } }
+	/^\{/ { start = NR }
+	/^\}/ { if (start && NR - start > 90) {
+		printf "tidy: %s:%d: function body of %d lines (max 90)\n", f, start, NR - start; bad = 1 }
+		start = 0 }
+	END { exit bad }' "$f" || status=1
+done
+
+[ "$status" = 0 ] && echo "tidy: ok"
+exit "$status"
