@@ -65,6 +65,12 @@
 
 #include <asyncoro/io.h>
 
+/* epoll_pwait2 (nanosecond timeouts) is declared by glibc 2.35 and later;
+ * without it, timeouts are rounded up to whole milliseconds. */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+#define EPOLL_HAVE_PWAIT2 1
+#endif
+
 /* Events fetched per epoll wait. */
 #define EPOLL_EVENTS_MAX 256
 /* Slots in the descriptor table at creation. */
@@ -852,6 +858,8 @@ static int epoll_cancel(ac_io *io, ac_op *op)
 		e->e_pending--;
 		if (op->type == AC_OP_CONNECT)
 			epoll_fd_release(e, op->h);
+		else if (op->type == AC_OP_SEND)
+			epoll_shut_if_drained(e, op->h);
 		return 0;
 	}
 	epoll_ready_unlink(e, op);
@@ -923,6 +931,7 @@ static int epoll_wait_ns(epoll_io *e, int64_t timeout_ns)
 {
 	int n, ms;
 
+#ifdef EPOLL_HAVE_PWAIT2
 	if (!e->e_no_pwait2 && timeout_ns > 0) {
 		struct timespec ts = { (time_t)(timeout_ns / 1000000000),
 		                       (long)(timeout_ns % 1000000000) };
@@ -931,6 +940,7 @@ static int epoll_wait_ns(epoll_io *e, int64_t timeout_ns)
 			return n >= 0 ? n : -errno;
 		e->e_no_pwait2 = 1;
 	}
+#endif
 	if (timeout_ns < 0)
 		ms = -1;
 	else if (timeout_ns >= (int64_t)INT32_MAX * 1000000)

@@ -7,17 +7,32 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-plain}
+
+# Print the totals of the Check suites' logs as "N passed, N failed".
+summary() {
+	cat "$1"/tests/*.log 2>/dev/null | awk '
+	/Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/ {
+		for (i = 1; i <= NF; i++) {
+			if ($i == "Checks:") c += $(i + 1)
+			if ($i == "Failures:") f += $(i + 1)
+			if ($i == "Errors:") e += $(i + 1)
+		}
+	}
+	END { printf "%d passed, %d failed\n", c - f - e, f + e }'
+}
 case "$mode" in
 plain)
 	"$top/tools/bootstrap.sh" _build
 	cd "$top/_build"
-	make -j"$(nproc)" check || { cat tests/*.log 2>/dev/null | tail -200; exit 1; }
+	make -j"$(nproc)" check || { cat tests/*.log 2>/dev/null | tail -200; summary .; exit 1; }
+	summary .
 	;;
 --sanitizers)
 	"$top/tools/bootstrap.sh" _build-san --enable-sanitizers
 	cd "$top/_build-san"
 	ASAN_OPTIONS=detect_leaks=1 make -j"$(nproc)" check ||
-		{ cat tests/*.log 2>/dev/null | tail -200; exit 1; }
+		{ cat tests/*.log 2>/dev/null | tail -200; summary .; exit 1; }
+	summary .
 	;;
 --valgrind)
 	"$top/tools/bootstrap.sh" _build
@@ -33,8 +48,11 @@ plain)
 	done
 	exit $fail
 	;;
+--summary)
+	summary "$top/_build"
+	;;
 *)
-	echo "usage: tools/test.sh [--sanitizers|--valgrind]" >&2
+	echo "usage: tools/test.sh [--sanitizers|--valgrind|--summary]" >&2
 	exit 2
 	;;
 esac
