@@ -157,6 +157,31 @@ static void chan_remove_at(ac_chan *ch, uint32_t i)
 	ch->ch_nsubs--;
 }
 
+/* Drop the subscribers that can never receive again: local coroutines that
+ * have ended and local channels that were closed. Fan-out drops them too;
+ * this is for the counts ("at least n subscribers", ac_chan_nsubs), which
+ * must not include them. */
+static void chan_prune(ac_sched *s, ac_chan *ch)
+{
+	uint32_t i = 0;
+	while (i < ch->ch_nsubs) {
+		ac_ref sub = ch->ch_subs[i];
+		int gone = 0;
+		if (ac__ref_is_local(s, &sub)) {
+			if (sub.kind == AC_REF_CHAN) {
+				gone = chan_get(s, sub) == NULL;
+			} else {
+				ac_coro *co = ac__obj_get(s, sub.id, AC_REF_CORO);
+				gone = !co || co->c_ending;
+			}
+		}
+		if (gone)
+			chan_remove_at(ch, i);
+		else
+			i++;
+	}
+}
+
 int ac_chan_unsubscribe(ac_ref chan, ac_ref sub, int64_t timeout_ms)
 {
 	ac_sched *s;
@@ -183,9 +208,13 @@ static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
 	uint32_t i = 0;
 	int count = 0;
 	if (ch->ch_tf) {
+		ac_ref from = m->m_from;
 		m = ch->ch_tf(m, ch->ch_tf_arg);
 		if (!m)
 			return 0;
+		/* A replacement made by the transform (even one that reuses
+		 * m's memory) still comes from the original sender. */
+		m->m_from = from;
 	}
 	while (i < ch->ch_nsubs) {
 		ac_ref sub = ch->ch_subs[i];
@@ -273,23 +302,32 @@ int ac_chan_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
 	if (s->s_cur)
 		m->m_from = ac__ref_local(s, AC_REF_CORO, s->s_cur->c_id);
 	deadline = ac__deadline(s, timeout_ms);
-	while (ch && ch->ch_nsubs < (uint32_t)n) {
+	for (;;) {
 		int64_t left_ms;
-		if (!s->s_cur || timeout_ms == 0)
+		int r;
+		chan_prune(s, ch);
+		if (ch->ch_nsubs >= (uint32_t)n)
+			return chan_fanout(s, ch, m, 1, timeout_ms, 0);
+		if (timeout_ms == 0)
 			break;
+		if (!s->s_cur)
+			return -EPERM; /* it would have to wait: coroutine only */
 		left_ms = deadline < 0 ? AC_FOREVER
-		                       : (deadline - ac_sched_now_ns(s)) / 1000000;
+		                       : (deadline - ac_sched_now_ns(s) + 999999) /
+		                                 1000000;
 		if (deadline >= 0 && left_ms <= 0)
 			break;
-		if (ac_waitq_wait(&ch->ch_wq, left_ms) < 0)
+		r = ac_waitq_wait(&ch->ch_wq, left_ms);
+		/* The channel may have been closed (and freed) meanwhile, also
+		 * when the wait timed out: a close that runs after the timeout
+		 * fired but before this coroutine resumed skips its waiter. So
+		 * look it up again before any use, whatever the result. */
+		ch = chan_get(s, chan);
+		if (!ch || r < 0)
 			break;
-		ch = chan_get(s, chan); /* it may have been closed */
 	}
-	if (!ch || ch->ch_nsubs < (uint32_t)n) {
-		ac_msg_free(m);
-		return 0;
-	}
-	return chan_fanout(s, ch, m, 1, timeout_ms, 0);
+	ac_msg_free(m);
+	return 0;
 }
 
 int ac_chan_set_transform(ac_ref chan, ac_chan_transform_fn fn, void *arg)
@@ -309,7 +347,10 @@ int ac_chan_nsubs(ac_ref chan)
 	ac_sched *s;
 	int err;
 	ac_chan *ch = chan_lookup(chan, &s, &err);
-	return ch ? (int)ch->ch_nsubs : err;
+	if (!ch)
+		return err;
+	chan_prune(s, ch);
+	return (int)ch->ch_nsubs;
 }
 
 int ac_chan_name(ac_ref chan, char *buf, size_t len)

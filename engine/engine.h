@@ -345,6 +345,9 @@ int64_t ac__io_wait(ac_sched *s, ac_op *op, int64_t deadline_ns);
  * (through the backend) besides whatever else it undoes. */
 int64_t ac__io_wait_ex(ac_sched *s, ac_op *op, int64_t deadline_ns,
                        void (*cancel)(ac_coro *c, void *obj), void *obj);
+/* Cancel op for a coroutine that is being terminated (closing a handle an
+ * accept or connect produced unseen). */
+void ac__io_forget(ac_io *io, ac_op *op);
 /* The op callback used with ac__io_wait (op->data = the coroutine). */
 void ac__io_wake_cb(ac_op *op);
 

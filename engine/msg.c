@@ -351,8 +351,16 @@ int ac_send(ac_ref to, ac_msg *m)
 		return -EPERM;
 	if (AC_UNLIKELY(!m || m->m_magic != AC__MSG_MAGIC_LIVE))
 		return -EINVAL;
-	if (to.kind == AC_REF_CHAN)
-		return ac_chan_send(to, m);
+	if (to.kind == AC_REF_CHAN) {
+		int rc = ac_chan_send(to, m);
+		/* A channel that is gone drops the message, as a dead
+		 * coroutine does: a stale ref is harmless for send. */
+		if (rc == -ESRCH) {
+			ac_msg_free(m);
+			rc = 0;
+		}
+		return rc;
+	}
 	if (AC_UNLIKELY(to.kind != AC_REF_CORO))
 		return -EINVAL;
 	m->m_from = s->s_cur ? ac__ref_local(s, AC_REF_CORO, s->s_cur->c_id)

@@ -835,7 +835,7 @@ static int pack_decode(const void *buf, size_t len, const char *fmt,
 	if (rc < 0)
 		return rc;
 	rd.r_p = buf;
-	rd.r_end = rd.r_p + len;
+	rd.r_end = len > 0 ? rd.r_p + len : rd.r_p; /* no NULL + 0 */
 	rd.r_fmt = fmt;
 	va_copy(rd.r_ap, ap);
 	rc = pack_get_value(&rd, 0);

@@ -611,11 +611,17 @@ void ac__io_wake_cb(ac_op *op)
 	ac__wake((ac_coro *)op->data, 1);
 }
 
+void ac__io_forget(ac_io *io, ac_op *op)
+{
+	/* A connection that completed unseen would leak: close it. */
+	if (io->ops->cancel(io, op) == AC_IO_DONE && op->res >= 0 &&
+	    (op->type == AC_OP_ACCEPT || op->type == AC_OP_CONNECT))
+		io->ops->close(io, (int)op->res);
+}
+
 static void sched_io_cancel(ac_coro *c, void *obj)
 {
-	ac_op *op = obj;
-	ac_io *io = c->c_sched->s_io;
-	io->ops->cancel(io, op);
+	ac__io_forget(c->c_sched->s_io, obj);
 }
 
 int64_t ac__io_wait(ac_sched *s, ac_op *op, int64_t deadline_ns)

@@ -99,8 +99,7 @@ static void sock_kill_cancel(ac_coro *c, void *obj)
 {
 	sock_wait *w = obj;
 	ac_sock *k = w->w_sock;
-	ac_io *io = c->c_sched->s_io;
-	io->ops->cancel(io, &w->w_op);
+	ac__io_forget(c->c_sched->s_io, &w->w_op);
 	AC_ASSERT(k->k_inflight > 0);
 	k->k_inflight--;
 	if (k->k_closed && k->k_inflight == 0)

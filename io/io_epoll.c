@@ -13,7 +13,7 @@
  * the queue is drained until EAGAIN or empty. A completed op moves to the
  * ready list, and poll() runs the callbacks of the ready list in order.
  *
- * Decisions (the simulator mirrors them):
+ * Decisions (a simulated backend should make the same ones):
  *  - An inline failure is the submit's return value (op->res holds it too), so
  *    AC_IO_DONE always means op->res >= 0.
  *  - FIFO holds for callbacks too: while a side of a descriptor has completed
@@ -21,13 +21,13 @@
  *    the ready list behind them (AC_IO_PENDING) instead of returning DONE.
  *  - pending() counts ops whose callback has not run yet, including completed
  *    ops waiting on the ready list, so "0 pending" means nothing can call back.
- *  - cancel() of a waiting op sets op->res to -ECANCELED. cancel() of a
- *    completed op whose callback has not run removes it from the ready list
- *    and returns 0 too, leaving op->res as completed (so a caller can still
- *    use bytes a recv took off the socket); a new handle it carried (accept,
- *    connect) is closed and res becomes -ECANCELED. Cancelling a send that
- *    wrote part of its buffer leaves that part in the stream. Cancelling a
- *    pending connect closes its socket.
+ *  - cancel() of a waiting op sets op->res to -ECANCELED and returns 0.
+ *    cancel() of a completed op whose callback has not run removes it from
+ *    the ready list and returns AC_IO_DONE, leaving op->res as completed (so
+ *    a caller can still use bytes a recv took off the socket, or the handle
+ *    an accept or connect produced: the caller must close it). Cancelling a
+ *    send that wrote part of its buffer leaves that part in the stream.
+ *    Cancelling a pending connect closes its socket.
  *  - close() queues -ECANCELED completions for the handle's pending ops; poll()
  *    runs at most the callbacks that were ready when it started running
  *    callbacks, so callbacks queued by a callback run from the next poll().
@@ -39,6 +39,12 @@
  *    SIGPIPE they raised, so a closed reader yields -EPIPE, never a signal.
  *  - resolve() uses getaddrinfo and may block; file ops are synchronous.
  *  - A peer or local address that is IPv4-mapped IPv6 is reported as IPv4.
+ *  - Errors of a submit: unknown handle -EBADF; handle of the wrong kind
+ *    (recv on a listener, close() of a file_open handle, file_close of a
+ *    socket) -EINVAL or -EBADF; op on a connect in progress -ENOTCONN; send
+ *    after shutdown -EPIPE.
+ *  - poll() interrupted by a signal stops waiting and returns the number of
+ *    callbacks it ran (possibly 0).
  */
 #include "config.h"
 
@@ -863,16 +869,11 @@ static int epoll_cancel(ac_io *io, ac_op *op)
 		return 0;
 	}
 	epoll_ready_unlink(e, op);
-	/* A new handle nobody will hear of: close it (for connect, only if it
-	 * is still the same descriptor: the caller knew op->h). */
-	if ((op->type != AC_OP_ACCEPT && op->type != AC_OP_CONNECT) || op->res < 0)
-		return 0;
-	h = (int)op->res;
-	f = epoll_fd_get(e, h);
-	if (f != NULL && (op->type == AC_OP_ACCEPT || f->f_gen == (uint32_t)op->io_priv[0]))
-		epoll_close_handle(e, h);
-	op->res = -ECANCELED;
-	return 0;
+	/* Completed, callback not run: the caller gets the result (io.h). A
+	 * completion with an error is reported the same way. */
+	(void)f;
+	(void)h;
+	return AC_IO_DONE;
 }
 
 static int epoll_close(ac_io *io, int h)

@@ -179,7 +179,9 @@ static int sim_port_conflict(ac_sim_node *n, int udp, const ac_addr *a,
 	for (h = 0; h < n->n_nh; h++) {
 		ac__sim_ep *e = n->n_h[h].h_ptr;
 		int shared;
+		/* Connections never block a listen (SO_REUSEADDR). */
 		if (n->n_h[h].h_kind != AC__SIM_H_EP ||
+		    e->e_kind == AC__SIM_EP_TCP ||
 		    sim_kind_udp(e->e_kind) != udp || e->e_local.port != a->port)
 			continue;
 		if (!sim_is_any(a) && !sim_is_any(&e->e_local) &&

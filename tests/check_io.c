@@ -480,7 +480,7 @@ START_TEST(test_ready_order)
 	 * waits behind r[1], so it is called back by the next poll. */
 	ck_assert_int_eq(n, 2);
 	ck_assert_int_eq(ro.rc_submit, AC_IO_PENDING);
-	ck_assert_int_eq(ro.rc_cancel, 0);
+	ck_assert_int_eq(ro.rc_cancel, AC_IO_DONE);
 	ck_assert_int_eq(ro.p[3].calls, 0);
 	ck_assert_int_eq(io->ops->poll(io, 0), 1);
 	ck_assert_int_eq(ro.p[0].calls + ro.p[1].calls + ro.p[2].calls + ro.p[3].calls, 3);
@@ -563,12 +563,14 @@ START_TEST(test_cancel)
 	op_init(&never, &pn, in, sizeof(in));
 	IO_FAIL(io->ops->cancel(io, &never), -ENOENT);
 	IO_FAIL(io->ops->cancel(io, &s), -ENOENT);
-	/* An op completed (by close) whose callback has not run: cancel wins. */
+	/* An op completed (by close) whose callback has not run: cancel wins
+	 * and reports the completion (AC_IO_DONE) with its result. */
 	op_init(&r, &pr, in, sizeof(in));
 	ck_assert_int_eq(io->ops->recv(io, ch, &r), AC_IO_PENDING);
 	IO_PASS(io->ops->close(io, ch));
 	ck_assert_int_eq(io->ops->pending(io), 1);
-	ck_assert_int_eq(io->ops->cancel(io, &r), 0);
+	ck_assert_int_eq(io->ops->cancel(io, &r), AC_IO_DONE);
+	ck_assert_int_eq(r.res, -ECANCELED);
 	ck_assert_int_eq(io->ops->pending(io), 0);
 	ck_assert_int_eq(io->ops->poll(io, 0), 0);
 	ck_assert_int_eq(pr.calls, 0);

@@ -1,0 +1,190 @@
+/* asyncoro/dis.h: distributed asyncoro (disasyncoro) — network services of a
+ * scheduler, so that coroutines exchange messages with coroutines on other
+ * nodes using the same refs and calls as locally (ac_send, ac_deliver,
+ * ac_monitor, ac_terminate, ac_finish, ac_chan_*).
+ *
+ * A node is a scheduler plus its network services: a TCP listener where
+ * peers connect, UDP discovery on udp_port, a name registry of coroutines,
+ * channels and RCIs, and file transfer into dest_path. Nodes prove to each
+ * other that they share a secret (HMAC-SHA256 challenge-response in both
+ * directions, fresh nonces per connection) before anything else is acted
+ * on. Every function that waits is "coroutine only" (-EPERM outside one)
+ * and takes a timeout in milliseconds (AC_FOREVER waits without limit).
+ * Results follow asyncoro.h: >= 0 success, negative errno on failure.
+ * ../shared/SEMANTICS.md (in the project) is the reference for what each
+ * call returns.
+ */
+#ifndef ASYNCORO_DIS_H
+#define ASYNCORO_DIS_H
+
+#include <asyncoro/asyncoro.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+typedef struct ac_node ac_node;
+
+/* Default UDP port for discovery (the spec's 51350). */
+#define AC_DEFAULT_UDP_PORT 51350
+
+/* Node options; ac_node_opts_init fills the defaults. Strings are copied. */
+typedef struct ac_node_opts {
+	/* Host name or IP (v4 or v6) to serve on; NULL: the host's first
+	 * non-loopback address, else 127.0.0.1. */
+	const char *node;
+	/* Discovery port; 0 → AC_DEFAULT_UDP_PORT. Shared by the nodes of a
+	 * host (SO_REUSEPORT). */
+	uint16_t udp_port;
+	/* TCP port; 0 → any free port. */
+	uint16_t tcp_port;
+	/* Address advertised to peers when behind NAT (NULL: none). */
+	const char *ext_ip_addr;
+	/* Node name; NULL → "ip:port". */
+	const char *name;
+	/* Announce ourselves and listen for announcements (default 1). */
+	int discover_peers;
+	/* Where announcements are broadcast; NULL → the subnet broadcast of
+	 * `node` for 127.0.0.0/8 (127.255.255.255), else 255.255.255.255 is
+	 * NOT used: give it explicitly for a LAN. */
+	const char *broadcast;
+	/* Locations ("host:port" or "host") to contact at start. */
+	const char *const *peers;
+	int npeers;
+	/* Shared secret ("" allowed: then only nodes with "" are peers). */
+	const char *secret;
+	/* TLS: certificate and key (PEM), and the CA to verify peers with
+	 * (NULL: certfile, the spec's shared self-signed certificate). */
+	const char *certfile;
+	const char *keyfile;
+	const char *cafile;
+	/* Where received files go; NULL → <temp dir>/asyncoro/<name>. */
+	const char *dest_path;
+	/* Largest file accepted by send_file (0: no limit). */
+	int64_t max_file_size;
+	/* Keep connections to peers open (1, default) or let them close when
+	 * idle (0); per peer with ac_node_peer. */
+	int stream_send;
+	/* Heartbeat interval on idle connections (default 2000 ms) and how
+	 * long a silent peer stays Online (default 10000 ms). */
+	int64_t heartbeat_ms;
+	int64_t peer_lost_ms;
+	/* Bodies and file chunks larger than this are compressed with zlib
+	 * when both sides offer it (default 4096; 0 disables). */
+	size_t compress_min;
+} ac_node_opts;
+
+void ac_node_opts_init(ac_node_opts *o);
+
+/* Start network services on scheduler s. Returns 0 and *out, or -EINVAL
+ * (bad option), -EADDRINUSE, -ENOMEM, another negative errno. Call before
+ * or between ac_sched_run calls, not from a coroutine of s. */
+int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out);
+/* The node of scheduler s, or NULL. */
+ac_node *ac_node_of(ac_sched *s);
+/* The node's location (advertised address and TCP port). */
+ac_addr ac_node_location(ac_node *n);
+/* The node's name. */
+const char *ac_node_name(ac_node *n);
+/* Say goodbye to every peer and stop the services (coroutine only or from
+ * main between runs). Non-daemon coroutines are not waited for: use
+ * ac_sched_finish first (asyncoro's finish). */
+int ac_node_stop(ac_node *n);
+/* Free a stopped node (ac_sched_free frees it too). */
+void ac_node_free(ac_node *n);
+
+/* Location of the node named name: waits for nodes found later; -ETIMEDOUT
+ * at timeout. Coroutine only. */
+int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
+                   ac_addr *loc);
+/* Contact a node: loc is "host", "host:port" or numeric; port 0 contacts
+ * every node on that host (through its udp_port). Returns 0 when a
+ * handshake succeeded (or, for port 0, when the request was sent), -EACCES
+ * for a wrong secret, -ECONNREFUSED, -ETIMEDOUT, ... Calling it again
+ * changes stream_send for that peer. broadcast asks the peer to relay our
+ * announcement on its network. Coroutine only. */
+int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
+                 int stream_send, int broadcast, int64_t timeout_ms);
+/* Current peers: up to max locations into out; returns the count. */
+int ac_node_peers(ac_node *n, ac_addr *out, int max);
+/* Send coroutine `coro` AC_MSG_PEER messages: one Online per current peer
+ * at once, then Online/Offline as peers come and go. A null ref stops all
+ * notifications. Several coroutines may register. */
+int ac_node_peer_status(ac_node *n, ac_ref coro);
+/* Orderly goodbye to one peer; both sides report Offline. */
+int ac_node_close_peer(ac_node *n, const ac_addr *loc, int64_t timeout_ms);
+
+/* Peer status messages (AC_MSG_PEER). */
+enum { AC_PEER_ONLINE = 1, AC_PEER_OFFLINE = 0 };
+typedef struct ac_peer_info {
+	ac_addr loc;
+	int status;
+	char name[128];
+} ac_peer_info;
+/* Decode an AC_MSG_PEER message. Returns 0 or -EINVAL. */
+int ac_msg_peer(const ac_msg *m, ac_peer_info *out);
+
+/* ---- names -------------------------------------------------------------------- */
+
+/* Register the current coroutine under name on its node (unique among live
+ * coroutines: -EEXIST). Registrations vanish when the coroutine ends. */
+int ac_register(const char *name);
+/* Remove the current coroutine's registration of name (-ENOENT). */
+int ac_unregister(const char *name);
+/* Find a coroutine registered as name at loc (NULL: every known node and
+ * nodes found later); first answer wins. Returns 0 and *out, -ETIMEDOUT.
+ * Coroutine only. */
+int ac_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
+              ac_ref *out);
+
+/* Channels: register a local channel ref under a name. */
+int ac_chan_register(ac_ref chan, const char *name);
+int ac_chan_unregister(ac_ref chan, const char *name);
+int ac_chan_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
+                   ac_ref *out);
+
+/* ---- RCI (remote coroutine invocation) -------------------------------------- */
+
+/* An RCI body: a coroutine body whose argument is the caller's message
+ * (owned by the body: free it). */
+typedef void (*ac_rci_fn)(ac_msg *args);
+/* Create an RCI named name on scheduler s (NULL: current); *out gets its
+ * ref. -EINVAL, -ENOMEM. */
+int ac_rci_new(ac_sched *s, const char *name, ac_rci_fn fn, ac_ref *out);
+/* Register it so peers can locate it (-EEXIST if the name is taken). */
+int ac_rci_register(ac_ref rci);
+int ac_rci_unregister(ac_ref rci);
+int ac_rci_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
+                  ac_ref *out);
+/* Start a coroutine of the RCI on its node with args (consumed on success).
+ * Returns 0 and *coro, -ESRCH (no such RCI), -EHOSTUNREACH, -ETIMEDOUT.
+ * Coroutine only for remote RCIs. */
+int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro);
+
+/* ---- files ------------------------------------------------------------------------- */
+
+/* Send a local file to the node at loc, into its dest_path + dir (a
+ * relative path or NULL). Returns 0 (transferred), 1 (the same file — size,
+ * mtime, mode — is already there), -EEXIST (a different file is there and
+ * overwrite is 0; *remote gets its stat when non-NULL), -EFBIG (over the
+ * receiver's max_file_size), -EINVAL (absolute dir or a path that would
+ * leave dest_path), other negative errno. Coroutine only. */
+int ac_node_send_file(ac_node *n, const ac_addr *loc, const char *path,
+                      const char *dir, int overwrite, int64_t timeout_ms,
+                      ac_stat *remote);
+/* Delete a file sent earlier (same file name and dir). 0, -ENOENT, ... */
+int ac_node_del_file(ac_node *n, const ac_addr *loc, const char *file,
+                     const char *dir, int64_t timeout_ms);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ASYNCORO_DIS_H */
