@@ -384,6 +384,25 @@ int ac_chan_close(ac_ref chan)
 	return 0;
 }
 
+void ac__chan_drop_node(ac_sched *s, const ac_addr *loc)
+{
+	uint32_t i, j;
+	for (i = 1; i < s->s_nobj; i++) {
+		ac_chan *ch;
+		if (s->s_obj[i].o_kind != AC_REF_CHAN)
+			continue;
+		ch = s->s_obj[i].o_ptr;
+		j = 0;
+		while (j < ch->ch_nsubs) {
+			if (!ac__ref_is_local(s, &ch->ch_subs[j]) &&
+			    ac_addr_eq(&ch->ch_subs[j].loc, loc))
+				chan_remove_at(ch, j);
+			else
+				j++;
+		}
+	}
+}
+
 void ac__chan_free_all(ac_sched *s)
 {
 	uint32_t i;

@@ -293,6 +293,15 @@ struct ac_sched {
 	/* Hook for the network layer: a coroutine ended (names vanish). */
 	void (*s_on_end)(void *arg, ac_coro *c);
 	void *s_on_end_arg;
+	/* Hook for the network layer: ac_sched_finish is about to terminate
+	 * the daemons (say goodbye to peers first). Runs from the loop's
+	 * context, so it may run the scheduler again. */
+	void (*s_on_finish)(void *arg);
+	void *s_on_finish_arg;
+	/* Hook for the network layer: the scheduler is being freed (after
+	 * every coroutine was terminated). */
+	void (*s_on_free)(void *arg);
+	void *s_on_free_arg;
 	/* Hook for the network layer: send/deliver/monitor to remote refs. */
 	const struct ac__remote_ops *s_remote;
 	void *s_remote_arg;
@@ -363,6 +372,9 @@ void ac__coro_reap(ac_sched *s, ac_coro *c);
  * 0 (queued or dropped because the recipient is dead), -EINVAL,
  * -EHOSTUNREACH; on error the caller keeps m. */
 int ac__send_msg(ac_sched *s, ac_ref to, ac_msg *m);
+/* Drop subscribers of every local channel that live on the node at loc
+ * (that node was lost). */
+void ac__chan_drop_node(ac_sched *s, const ac_addr *loc);
 /* Free every channel of a scheduler (ac_sched_free). */
 void ac__chan_free_all(ac_sched *s);
 /* Channel operations the network layer performs (ac__remote_ops.chan_op). */

@@ -123,6 +123,8 @@ void ac_sched_free(ac_sched *s)
 	AC_ASSERT(ac__cur() == NULL || ac__cur()->c_sched != s);
 	sched_kill_all(s);
 	sched_run_atexit(s);
+	if (s->s_on_free)
+		s->s_on_free(s->s_on_free_arg);
 	ac__chan_free_all(s);
 	ac__stack_pool_fini(&s->s_stacks);
 	ac__msg_cache_fini(s);
@@ -599,6 +601,8 @@ int ac_sched_finish(ac_sched *s)
 	int rc = ac_sched_run(s);
 	if (rc == -EPERM)
 		return rc;
+	if (s->s_on_finish)
+		s->s_on_finish(s->s_on_finish_arg);
 	sched_kill_all(s);
 	sched_run_atexit(s);
 	return rc;

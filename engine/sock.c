@@ -18,7 +18,8 @@
 
 enum { SOCK_LISTEN = 1, SOCK_TCP, SOCK_UDP, SOCK_FD };
 
-/* Read-ahead buffer size for recv_line. */
+/* Initial read-ahead buffer size for recv_line (it grows for a longer line
+ * when the caller's buffer can hold one). */
 #define SOCK_RBUF 4096
 
 struct ac_sock {
@@ -33,10 +34,11 @@ struct ac_sock {
 	int k_closed;
 	/* A timed-out send or read left the stream in an unknown state. */
 	int k_broken;
-	/* Read-ahead bytes [k_rpos, k_rlen) of k_rbuf. */
+	/* Read-ahead bytes [k_rpos, k_rlen) of k_rbuf (k_rcap bytes). */
 	char *k_rbuf;
 	size_t k_rpos;
 	size_t k_rlen;
+	size_t k_rcap;
 };
 
 static int sock_new(ac_sched *s, int h, int type, ac_sock **out)
@@ -366,8 +368,23 @@ static int64_t sock_line(ac_sock *k, char *buf, size_t len, int64_t deadline)
 			k->k_rpos += used;
 			return (int64_t)n;
 		}
-		if (k->k_rlen - k->k_rpos >= SOCK_RBUF)
-			return -EMSGSIZE; /* no newline within the buffer */
+		if (k->k_rlen - k->k_rpos >= k->k_rcap) {
+			/* A full buffer and no newline. A line that fits the
+			 * caller's len bytes (NUL included) takes at most len + 1
+			 * bytes with its "\r\n": grow up to that, else the line
+			 * cannot fit. */
+			size_t cap = k->k_rcap * 2;
+			char *nb;
+			if (k->k_rcap >= len + 1)
+				return -EMSGSIZE;
+			if (cap > len + 1)
+				cap = len + 1;
+			nb = realloc(k->k_rbuf, cap);
+			if (!nb)
+				return -ENOMEM;
+			k->k_rbuf = nb;
+			k->k_rcap = cap;
+		}
 		memmove(k->k_rbuf, k->k_rbuf + k->k_rpos, k->k_rlen - k->k_rpos);
 		k->k_rlen -= k->k_rpos;
 		k->k_rpos = 0;
@@ -375,7 +392,7 @@ static int64_t sock_line(ac_sock *k, char *buf, size_t len, int64_t deadline)
 			ac_op op;
 			memset(&op, 0, sizeof(op));
 			op.buf = k->k_rbuf + k->k_rlen;
-			op.len = SOCK_RBUF - k->k_rlen;
+			op.len = k->k_rcap - k->k_rlen;
 			r = sock_op(k, k->k_type == SOCK_FD ? AC_OP_READ : AC_OP_RECV,
 			            &op, deadline);
 		}
@@ -403,6 +420,7 @@ ssize_t ac_sock_recv_line(ac_sock *k, char *buf, size_t len,
 		k->k_rbuf = malloc(SOCK_RBUF);
 		if (!k->k_rbuf)
 			return (ssize_t)sock_leave(k, -ENOMEM);
+		k->k_rcap = SOCK_RBUF;
 	}
 	return (ssize_t)sock_leave(
 		k, sock_line(k, buf, len, ac__deadline(k->k_sched, timeout_ms)));

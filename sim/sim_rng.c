@@ -7,9 +7,19 @@
  * trials and a capped exponential. The exponential uses its own logarithm so
  * that the library does not need libm; the arithmetic is plain IEEE double,
  * so a given build gives bit-identical draws. FNV-1a 64 (for the trace hash
- * and BUGGIFY site names) lives here too.
+ * and BUGGIFY site names) lives here too. This file depends on nothing else
+ * in the library.
  */
 #include "sim/sim.h"
+
+/* Here rather than in sim_world.c so that this file stands alone (the PRNG
+ * tests compile it into their program). */
+void ac__sim_assert_fail(const char *expr, const char *file, int line)
+{
+	fprintf(stderr, "asyncoro sim: assertion failed: %s (%s:%d)\n", expr,
+	        file, line);
+	abort();
+}
 
 static inline uint64_t sim_rotl(uint64_t x, int k)
 {

@@ -15,15 +15,6 @@
 
 #include <inttypes.h>
 
-/* ---- assertions -------------------------------------------------------------- */
-
-void ac__sim_assert_fail(const char *expr, const char *file, int line)
-{
-	fprintf(stderr, "asyncoro sim: assertion failed: %s (%s:%d)\n", expr,
-	        file, line);
-	abort();
-}
-
 /* ---- trace ------------------------------------------------------------------- */
 
 static const char *const sim_trace_names[AC__SIM_T_KIND_MAX] = {

@@ -1,2 +1,512 @@
-/* tests/check_msg.c: placeholder, being written. */
-int main(void) { return 0; }
+/* tests/check_msg.c: messages (engine/msg.c) — the constructors (new,
+ * alloc, str, printf, dup) with their lengths and payload bytes on both
+ * sides of the small-message cache limit, zero-length messages, ac_msg_is,
+ * the defaults of kind, category and sender, exit notifications decoded
+ * from a monitor's queue, the misuse the magic word catches (freeing a
+ * queued message, freeing twice, sending a queued message), sending to
+ * oneself, and 100,000 queued messages received in order.
+ *
+ * Misuse is reported through the scheduler's log, so those tests run on a
+ * scheduler whose log sink records the text and check the report.
+ */
+#include "tests/testutil.h"
+
+#include <stdio.h>
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+/* What a scheduler logged. */
+typedef struct log_rec {
+	int n;
+	char text[1024];
+} log_rec;
+
+static void log_capture(void *arg, int level, const char *text)
+{
+	log_rec *lr = arg;
+	size_t used = strlen(lr->text);
+	(void)level;
+	lr->n++;
+	snprintf(lr->text + used, sizeof(lr->text) - used, "%s\n", text);
+}
+
+static ac_sched *log_sched(log_rec *lr)
+{
+	ac_sched_opts o;
+	ac_sched *s = NULL;
+	memset(lr, 0, sizeof(*lr));
+	ac_sched_opts_init(&o);
+	o.log_fn = log_capture;
+	o.log_arg = lr;
+	CK_PASS(ac_sched_new(&o, &s));
+	return s;
+}
+
+/* Run fn(arg) as a coroutine on s to completion (s stays). */
+static void run_on(ac_sched *s, ac_coro_fn fn, void *arg)
+{
+	CK_PASS(ac_spawn(s, fn, arg, NULL, NULL));
+	CK_PASS(ac_sched_run(s));
+}
+
+/* ---- constructors -------------------------------------------------------------- */
+
+static void check_new(void)
+{
+	static const unsigned char bin[] = {0, 1, 2, 0, 255, 0};
+	ac_msg *m = ac_msg_new(bin, sizeof(bin));
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(ac_msg_len(m), sizeof(bin));
+	ck_assert(memcmp(ac_msg_data(m), bin, sizeof(bin)) == 0);
+	ck_assert_ptr_ne(ac_msg_data(m), bin); /* a copy */
+	ck_assert_ptr_eq(ac_msg_data(m), ac_msg_wdata(m));
+	ac_msg_free(m);
+	m = ac_msg_new(NULL, 0); /* zero-length */
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(ac_msg_len(m), 0);
+	ck_assert(ac_msg_is(m, ""));
+	ac_msg_free(m);
+	m = ac_msg_new("abc", 0);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(ac_msg_len(m), 0);
+	ac_msg_free(m);
+	ck_assert_ptr_null(ac_msg_new(NULL, 5));
+}
+
+START_TEST(test_new)
+{
+	ac_sched *s = test_sched();
+	check_new();
+	ac_sched_free(s);
+	check_new(); /* without any scheduler (no cache) */
+}
+END_TEST
+
+/* Sizes on both sides of the small-message cache limit (192 bytes). */
+static const size_t sizes[] = {0, 1, 63, 191, 192, 193, 194, 4096, 1 << 20};
+
+static void check_sizes(void)
+{
+	size_t i, j;
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i];
+		unsigned char *want = malloc(n + 1);
+		ac_msg *a, *m;
+		for (j = 0; j < n; j++)
+			want[j] = (unsigned char)(j * 31 + i);
+		a = ac_msg_alloc(n);
+		ck_assert_ptr_nonnull(a);
+		ck_assert_uint_eq(ac_msg_len(a), n);
+		if (n)
+			memcpy(ac_msg_wdata(a), want, n);
+		m = ac_msg_new(want, n);
+		ck_assert_ptr_nonnull(m);
+		ck_assert_uint_eq(ac_msg_len(m), n);
+		ck_assert(memcmp(ac_msg_data(m), want, n) == 0);
+		ck_assert(memcmp(ac_msg_data(a), want, n) == 0);
+		ck_assert_int_eq(ac_msg_kind(a), AC_MSG_DATA);
+		ac_msg_free(a);
+		ac_msg_free(m);
+		free(want);
+	}
+}
+
+START_TEST(test_alloc_sizes)
+{
+	ac_sched *s = test_sched();
+	check_sizes();
+	check_sizes(); /* again, from the cache */
+	ac_sched_free(s);
+	check_sizes();
+}
+END_TEST
+
+START_TEST(test_str_and_printf)
+{
+	ac_sched *s = test_sched();
+	char big[400];
+	ac_msg *m;
+	size_t n;
+	m = ac_msg_str("hello");
+	ck_assert_uint_eq(ac_msg_len(m), 5);
+	ck_assert(memcmp(ac_msg_data(m), "hello", 5) == 0);
+	ck_assert(ac_msg_is(m, "hello"));
+	ac_msg_free(m);
+	m = ac_msg_str("");
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(ac_msg_len(m), 0);
+	ac_msg_free(m);
+	ck_assert_ptr_null(ac_msg_str(NULL));
+	m = ac_msg_printf("%d-%s-%c", 42, "x", 'y');
+	ck_assert(ac_msg_is(m, "42-x-y")); /* no NUL in the payload */
+	ck_assert_uint_eq(ac_msg_len(m), 6);
+	ac_msg_free(m);
+	m = ac_msg_printf("%s", "");
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(ac_msg_len(m), 0);
+	ac_msg_free(m);
+	/* lengths around the cache limit, and well beyond */
+	for (n = 189; n < sizeof(big); n += (n < 196 ? 1 : 100)) {
+		memset(big, 'p', n);
+		big[n] = '\0';
+		m = ac_msg_printf("%s", big);
+		ck_assert_uint_eq(ac_msg_len(m), n);
+		ck_assert(ac_msg_is(m, big));
+		ac_msg_free(m);
+		m = ac_msg_str(big);
+		ck_assert_uint_eq(ac_msg_len(m), n);
+		ck_assert(ac_msg_is(m, big));
+		ac_msg_free(m);
+	}
+	ac_sched_free(s);
+}
+END_TEST
+
+START_TEST(test_msg_is)
+{
+	ac_sched *s = test_sched();
+	ac_msg *m = ac_msg_str("abc");
+	ac_msg *z = ac_msg_new("a\0c", 3);
+	ck_assert_int_eq(ac_msg_is(m, "abc"), 1);
+	ck_assert_int_eq(ac_msg_is(m, "ab"), 0);   /* not a prefix match */
+	ck_assert_int_eq(ac_msg_is(m, "abcd"), 0);
+	ck_assert_int_eq(ac_msg_is(m, "abd"), 0);
+	ck_assert_int_eq(ac_msg_is(m, ""), 0);
+	ck_assert_int_eq(ac_msg_is(z, "a"), 0);    /* embedded NUL */
+	ck_assert_int_eq(ac_msg_is(NULL, "abc"), 0);
+	ac_msg_free(m);
+	ac_msg_free(z);
+	ac_sched_free(s);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	ac_sched *s = test_sched();
+	ac_msg *m = ac_msg_str("x");
+	ac_exit_info ei;
+	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
+	ck_assert_int_eq(ac_msg_category(m), 0);
+	ck_assert(ac_ref_is_null(ac_msg_from(m)));
+	CK_FAIL(ac_msg_exit(m, &ei), -EINVAL);
+	CK_FAIL(ac_msg_exit(m, NULL), -EINVAL);
+	CK_FAIL(ac_msg_exit(NULL, &ei), -EINVAL);
+	ac_msg_free(m);
+	/* reused from the cache: still clean defaults */
+	m = ac_msg_alloc(3);
+	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
+	ck_assert_int_eq(ac_msg_category(m), 0);
+	ck_assert(ac_ref_is_null(ac_msg_from(m)));
+	ac_msg_free(m);
+	ac_sched_free(s);
+}
+END_TEST
+
+/* ---- dup ------------------------------------------------------------------------ */
+
+static int categ_len(const ac_msg *m, void *arg)
+{
+	(void)arg;
+	return (int)ac_msg_len(m) + 100;
+}
+
+static void body_dup(void *arg)
+{
+	ac_ref me = ac_self();
+	ac_msg *m, *d;
+	size_t i;
+	(void)arg;
+	ck_assert_ptr_null(ac_msg_dup(NULL));
+	CK_PASS(ac_set_categorizer(categ_len, NULL));
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i];
+		m = ac_msg_alloc(n);
+		memset(ac_msg_wdata(m), 'o', n);
+		CK_PASS(ac_send(me, m));
+		CK_PASS(ac_receive(0, &m));
+		ck_assert_int_eq(ac_msg_category(m), (int)n + 100);
+		d = ac_msg_dup(m);
+		ck_assert_ptr_nonnull(d);
+		ck_assert_ptr_ne(d, m);
+		ck_assert_uint_eq(ac_msg_len(d), n);
+		ck_assert_int_eq(ac_msg_kind(d), AC_MSG_DATA);
+		ck_assert_int_eq(ac_msg_category(d), (int)n + 100);
+		ck_assert(ac_ref_eq(ac_msg_from(d), me));
+		if (n) {
+			ck_assert(memcmp(ac_msg_data(d), ac_msg_data(m), n) == 0);
+			/* independent payloads */
+			memset(ac_msg_wdata(d), 'd', n);
+			ck_assert_int_eq(((const char *)ac_msg_data(m))[n - 1], 'o');
+		}
+		ac_msg_free(m);
+		ac_msg_free(d);
+	}
+}
+
+START_TEST(test_dup)
+{
+	test_run(body_dup, NULL);
+}
+END_TEST
+
+/* ---- exit notifications ------------------------------------------------------------ */
+
+static void body_ret(void *arg)
+{
+	(void)arg;
+	ac_return(ac_msg_str("result"));
+}
+
+static void body_fail(void *arg)
+{
+	(void)arg;
+	ac_fail("bad %s", "thing");
+}
+
+static void body_block(void *arg)
+{
+	ac_msg *m;
+	(void)arg;
+	ac_receive(AC_FOREVER, &m);
+}
+
+static void check_exit(ac_ref who, int how, const char *text)
+{
+	ac_msg *m, *d;
+	ac_exit_info ei;
+	CK_PASS(ac_receive(10000, &m));
+	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_EXIT);
+	ck_assert(ac_ref_eq(ac_msg_from(m), who));
+	memset(&ei, 0, sizeof(ei));
+	CK_PASS(ac_msg_exit(m, &ei));
+	ck_assert(ac_ref_eq(ei.coro, who));
+	ck_assert_int_eq(ei.how, how);
+	ck_assert_uint_eq(ei.len, strlen(text));
+	ck_assert(memcmp(ei.data, text, ei.len) == 0);
+	ck_assert_uint_eq(ac_msg_len(m), ei.len);
+	/* a copy decodes the same */
+	d = ac_msg_dup(m);
+	memset(&ei, 0, sizeof(ei));
+	CK_PASS(ac_msg_exit(d, &ei));
+	ck_assert(ac_ref_eq(ei.coro, who));
+	ck_assert_int_eq(ei.how, how);
+	ck_assert_uint_eq(ei.len, strlen(text));
+	ac_msg_free(d);
+	ac_msg_free(m);
+}
+
+static void body_exit_msgs(void *arg)
+{
+	ac_ref r;
+	(void)arg;
+	CK_PASS(ac_spawn(NULL, body_ret, NULL, NULL, &r));
+	CK_PASS(ac_monitor(r));
+	check_exit(r, AC_EXIT_RETURNED, "result");
+	CK_PASS(ac_spawn(NULL, body_fail, NULL, NULL, &r));
+	CK_PASS(ac_monitor(r));
+	check_exit(r, AC_EXIT_FAILED, "bad thing");
+	CK_PASS(ac_spawn(NULL, body_block, NULL, NULL, &r));
+	CK_PASS(ac_monitor(r));
+	ac_yield();
+	CK_PASS(ac_terminate(r));
+	check_exit(r, AC_EXIT_TERMINATED, "");
+	ck_assert_uint_eq(ac_queue_len(), 0);
+}
+
+START_TEST(test_exit_decode)
+{
+	test_run(body_exit_msgs, NULL);
+}
+END_TEST
+
+/* ---- misuse caught by the magic word ------------------------------------------------ */
+
+static void body_free_queued(void *arg)
+{
+	ac_msg *m = ac_msg_str("queued"), *got;
+	(void)arg;
+	CK_PASS(ac_send(ac_self(), m));
+	ac_msg_free(m); /* still in the queue: refused */
+	CK_FAIL(ac_send(ac_self(), m), -EINVAL); /* not the sender's any more */
+	CK_FAIL(ac_deliver(ac_self(), m, 0), -EINVAL);
+	ck_assert_uint_eq(ac_queue_len(), 1);
+	CK_PASS(ac_receive(0, &got));
+	ck_assert_ptr_eq(got, m);
+	ck_assert(ac_msg_is(got, "queued")); /* intact */
+	ac_msg_free(got);
+}
+
+START_TEST(test_free_queued_refused)
+{
+	log_rec lr;
+	ac_sched *s = log_sched(&lr);
+	run_on(s, body_free_queued, NULL);
+	ck_assert_int_eq(lr.n, 1);
+	ck_assert_msg(strstr(lr.text, "queued") != NULL, "log: %s", lr.text);
+	ac_sched_free(s);
+}
+END_TEST
+
+START_TEST(test_double_free_reported)
+{
+	log_rec lr;
+	ac_sched *s = log_sched(&lr);
+	ac_msg *m = ac_msg_str("twice"), *n;
+	ac_msg_free(m);
+	ck_assert_int_eq(lr.n, 0);
+	ac_msg_free(m); /* reported, ignored */
+	ck_assert_int_eq(lr.n, 1);
+	ck_assert_msg(strstr(lr.text, "twice") != NULL, "log: %s", lr.text);
+	ac_msg_free(NULL); /* nothing, silently */
+	ck_assert_int_eq(lr.n, 1);
+	/* a freed message cannot be sent either */
+	CK_FAIL(ac_send(ac_ref_null(), m), -EINVAL);
+	/* the cache was not corrupted: two new messages are distinct */
+	m = ac_msg_str("a");
+	n = ac_msg_str("b");
+	ck_assert_ptr_ne(m, n);
+	ck_assert(ac_msg_is(m, "a"));
+	ck_assert(ac_msg_is(n, "b"));
+	ac_msg_free(m);
+	ac_msg_free(n);
+	ck_assert_int_eq(lr.n, 1);
+	ac_sched_free(s);
+}
+END_TEST
+
+/* ---- sending to oneself --------------------------------------------------------------- */
+
+static void body_self(void *arg)
+{
+	ac_ref me = ac_self();
+	ac_msg *m;
+	(void)arg;
+	CK_PASS(ac_send(me, ac_msg_str("to me")));
+	CK_PASS(ac_send_data(me, "", 0)); /* zero-length */
+	ck_assert_int_eq(ac_deliver(me, ac_msg_str("delivered"), 0), 1);
+	ck_assert_uint_eq(ac_queue_len(), 3);
+	CK_PASS(ac_receive(0, &m));
+	ck_assert(ac_msg_is(m, "to me"));
+	ck_assert(ac_ref_eq(ac_msg_from(m), me));
+	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
+	ac_msg_free(m);
+	CK_PASS(ac_receive(0, &m));
+	ck_assert_uint_eq(ac_msg_len(m), 0);
+	ck_assert(ac_ref_eq(ac_msg_from(m), me));
+	ac_msg_free(m);
+	CK_PASS(ac_receive(0, &m));
+	ck_assert(ac_msg_is(m, "delivered"));
+	ac_msg_free(m);
+	CK_FAIL(ac_receive(0, &m), -ETIMEDOUT);
+	ck_assert_uint_eq(ac_queue_len(), 0);
+}
+
+START_TEST(test_send_to_self)
+{
+	test_run(body_self, NULL);
+}
+END_TEST
+
+/* ---- volume ---------------------------------------------------------------------------- */
+
+static void body_100k(void *arg)
+{
+	enum { N = 100000 };
+	ac_ref me = ac_self();
+	char want[300];
+	int i;
+	(void)arg;
+	for (i = 0; i < N; i++) {
+		/* every 97th message is too big for the cache */
+		ac_msg *m = i % 97 == 0 ? ac_msg_printf("%d:%0250d", i, i)
+		                        : ac_msg_printf("%d", i);
+		ck_assert_ptr_nonnull(m);
+		CK_PASS(ac_send(me, m));
+	}
+	ck_assert_uint_eq(ac_queue_len(), N);
+	for (i = 0; i < N; i++) {
+		ac_msg *m;
+		CK_PASS(ac_receive(0, &m));
+		if (i % 97 == 0)
+			snprintf(want, sizeof(want), "%d:%0250d", i, i);
+		else
+			snprintf(want, sizeof(want), "%d", i);
+		ck_assert_msg(ac_msg_is(m, want), "message %d out of order", i);
+		ac_msg_free(m);
+	}
+	ck_assert_uint_eq(ac_queue_len(), 0);
+}
+
+START_TEST(test_100k_in_order)
+{
+	test_run(body_100k, NULL);
+}
+END_TEST
+
+static void body_nap(void *arg)
+{
+	(void)arg;
+	CK_PASS(ac_sleep(20));
+}
+
+static void body_queue_at_end(void *arg)
+{
+	ac_ref a, b;
+	ac_msg *m;
+	int i;
+	(void)arg;
+	CK_PASS(ac_spawn(NULL, body_block, NULL, NULL, &a));
+	CK_PASS(ac_spawn(NULL, body_nap, NULL, NULL, &b));
+	ac_yield();
+	/* queued messages of a coroutine that ends, terminated or returning,
+	 * are freed with it (the leak checkers see the rest) */
+	for (i = 0; i < 1000; i++) {
+		CK_PASS(ac_send(a, ac_msg_printf("m%d", i)));
+		CK_PASS(ac_send(b, ac_msg_printf("%0300d", i)));
+	}
+	CK_PASS(ac_terminate(a));
+	CK_PASS(ac_finish(b, 10000, NULL));
+	/* a dead recipient drops what it is sent; deliver refuses */
+	CK_PASS(ac_send(a, ac_msg_str("dropped")));
+	CK_PASS(ac_send(b, ac_msg_str("dropped")));
+	m = ac_msg_str("kept");
+	CK_FAIL(ac_deliver(b, m, 0), -ESRCH);
+	ac_msg_free(m);
+}
+
+START_TEST(test_queue_freed_at_end)
+{
+	test_run(body_queue_at_end, NULL);
+}
+END_TEST
+
+static Suite *msg_suite(void)
+{
+	Suite *s = suite_create("msg");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_new);
+	tcase_add_test(tc, test_alloc_sizes);
+	tcase_add_test(tc, test_str_and_printf);
+	tcase_add_test(tc, test_msg_is);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_dup);
+	tcase_add_test(tc, test_exit_decode);
+	tcase_add_test(tc, test_free_queued_refused);
+	tcase_add_test(tc, test_double_free_reported);
+	tcase_add_test(tc, test_send_to_self);
+	tcase_add_test(tc, test_100k_in_order);
+	tcase_add_test(tc, test_queue_freed_at_end);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(msg_suite());
+	int failed;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -38,6 +38,11 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility; its API is exported. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 typedef struct ac_sim ac_sim;
 typedef struct ac_sim_node ac_sim_node;
 
@@ -329,6 +334,10 @@ int ac_buggify(ac_io *io, const char *site);
  * timer-heavy workload (coroutines sleeping on 8 nodes). Takes about a
  * second. Returns 0 or a negative errno. */
 int ac_sim_bench(double *completions_per_s, double *sim_to_wall_ratio);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

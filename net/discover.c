@@ -1,0 +1,2 @@
+/* net/discover.c: being written. */
+#include "net/net.h"

@@ -1,0 +1,2 @@
+/* net/files.c: being written. */
+#include "net/net.h"

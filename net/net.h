@@ -1,0 +1,252 @@
+/* net/net.h: what the files of the network layer share — the node, its
+ * peers and their connections, pending requests, the name registry, and the
+ * entry points between files (handshake, frames, request handlers,
+ * discovery, files).
+ *
+ * Shape of a node at run time (all coroutines are daemons of the node's
+ * scheduler, so they never keep ac_sched_run going):
+ *
+ *   acceptor       accepts TCP connections, hands each to a handshake
+ *   discovery      receives UDP announcements, connects to new nodes
+ *   heartbeat      pings idle peers, declares silent peers Offline
+ *   per peer:
+ *     writer       owns the outbound queue: connects when needed, writes
+ *                  frames in order (per-pair FIFO comes from here)
+ *     reader       reads frames of the live connection and dispatches them;
+ *                  requests that may wait (channel deliver, finish) get a
+ *                  coroutine of their own so the connection never stalls
+ *
+ * One connection per peer pair: when both sides connect at once, the one
+ * opened by the node with the smaller location wins (both sides decide the
+ * same way during the handshake, before any other frame).
+ */
+#ifndef AC_NET_NET_H
+#define AC_NET_NET_H
+
+#include "engine/engine.h"
+#include "io/io.h"
+#include "net/wire.h"
+
+#include <asyncoro/dis.h>
+
+typedef struct ac_peer ac_peer;
+
+/* A request waiting for its reply. */
+typedef struct ac__pending {
+	struct ac__pending *p_next;
+	uint32_t p_id;
+	/* The waiting coroutine (woken with 1 when done). */
+	ac_coro *p_coro;
+	/* 1 once the reply (or a failure) is in. */
+	int p_done;
+	/* Position in the peer's output stream just past the request frame:
+	 * written once the peer's p_sent_total reaches it. */
+	uint64_t p_mark;
+	/* Failure without a reply (negative errno), else 0. */
+	int p_err;
+	/* The reply body (malloc'ed), its length. */
+	uint8_t *p_body;
+	size_t p_len;
+	ac_peer *p_peer;
+} ac__pending;
+
+/* A remote coroutine that a local coroutine monitors (for "node lost"). */
+typedef struct ac__watch {
+	ac_ref w_monitor;
+	ac_ref w_target;
+} ac__watch;
+
+enum ac__peer_state {
+	AC__PEER_NEW = 0,    /* known, never connected */
+	AC__PEER_ONLINE = 1, /* handshake done */
+	AC__PEER_OFFLINE = 2 /* lost or said goodbye */
+};
+
+struct ac_peer {
+	struct ac_node *p_node;
+	/* Location (advertised address and TCP port), name, incarnation. */
+	ac_addr p_loc;
+	char p_name[AC_WIRE_NAME_MAX + 1];
+	uint64_t p_inc;
+	uint16_t p_udp_port;
+	uint32_t p_caps;
+	int p_state;
+	int p_stream_send;
+	/* The live connection, or NULL, and whether we opened it. */
+	ac_sock *p_conn;
+	int p_conn_ours;
+	/* Reader and writer coroutines. */
+	ac_ref p_reader;
+	ac_ref p_writer;
+	/* Outbound bytes (whole frames) not yet handed to the connection. */
+	uint8_t *p_obuf;
+	size_t p_olen;
+	size_t p_ocap;
+	/* Bytes ever queued / ever written on a connection. */
+	uint64_t p_queued_total;
+	uint64_t p_sent_total;
+	/* Writer waits here for frames. */
+	ac_waitq p_wq;
+	/* Requests in flight. */
+	ac__pending *p_pending;
+	/* Remote coroutines monitored from here. */
+	ac__watch *p_watch;
+	uint32_t p_nwatch;
+	uint32_t p_capwatch;
+	/* Last frame received / sent (monotonic ns). */
+	int64_t p_last_rx;
+	int64_t p_last_tx;
+	/* Connection attempts that failed in a row. */
+	int p_failures;
+	/* Last connect/handshake error, for ac_node_peer. */
+	int p_last_err;
+	/* Peers are kept in an array; a lost peer object stays for refs. */
+	int p_gone;
+};
+
+/* A registered name. */
+typedef struct ac__name {
+	uint32_t n_kind;
+	ac_ref n_ref;
+	char n_name[AC_WIRE_NAME_MAX + 1];
+} ac__name;
+
+/* An RCI object (kind AC_REF_RCI in the scheduler's table). */
+typedef struct ac__rci {
+	uint64_t r_id;
+	ac_rci_fn r_fn;
+	char r_name[AC_WIRE_NAME_MAX + 1];
+} ac__rci;
+
+/* An incoming file transfer. */
+typedef struct ac__xfer {
+	struct ac__xfer *x_next;
+	uint32_t x_id;
+	ac_peer *x_peer;
+	int x_fh;
+	int x_err;
+	int64_t x_size;
+	int64_t x_written;
+	int64_t x_mtime_ns;
+	uint32_t x_mode;
+	char *x_tmp;
+	char *x_final;
+} ac__xfer;
+
+struct ac_node {
+	ac_sched *n_sched;
+	ac_io *n_io;
+	/* Location advertised to peers, and where the listener is bound. */
+	ac_addr n_loc;
+	ac_addr n_bind;
+	char n_name[AC_WIRE_NAME_MAX + 1];
+	uint16_t n_udp_port;
+	ac_addr n_bcast;
+	int n_discover;
+	char *n_secret;
+	size_t n_secret_len;
+	char *n_dest;
+	int64_t n_max_file;
+	int n_stream_send;
+	int64_t n_hb_ns;
+	int64_t n_lost_ns;
+	size_t n_compress_min;
+	uint32_t n_caps;
+	/* Sockets and service coroutines. */
+	ac_sock *n_listener;
+	ac_sock *n_udp;
+	ac_ref n_acceptor;
+	ac_ref n_discovery;
+	ac_ref n_heartbeat;
+	/* Peers, in the order they became known. */
+	ac_peer **n_peers;
+	uint32_t n_npeers;
+	uint32_t n_cappeers;
+	/* Something about peers changed (online, offline): waiters re-check. */
+	ac_waitq n_peer_wq;
+	/* Peer-status subscribers. */
+	ac_ref *n_status;
+	uint32_t n_nstatus;
+	uint32_t n_capstatus;
+	/* Name registry. */
+	ac__name *n_names;
+	uint32_t n_nnames;
+	uint32_t n_capnames;
+	/* Request ids. */
+	uint32_t n_next_req;
+	/* Incoming transfers. */
+	ac__xfer *n_xfers;
+	uint32_t n_next_xfer;
+	int n_stopped;
+};
+
+/* ---- node.c -------------------------------------------------------------- */
+/* The peer at loc, or NULL. */
+ac_peer *ac__peer_find(ac_node *n, const ac_addr *loc);
+/* The peer at loc, created (state NEW) if unknown; NULL on ENOMEM/limit. */
+ac_peer *ac__peer_get(ac_node *n, const ac_addr *loc);
+/* A peer came online / went offline: status messages, waiters, cleanup. */
+void ac__peer_online(ac_peer *p);
+void ac__peer_offline(ac_peer *p, int lost);
+/* Name registry. */
+int ac__name_add(ac_node *n, uint32_t kind, const char *name, ac_ref ref);
+int ac__name_del(ac_node *n, uint32_t kind, const char *name, ac_ref ref);
+const ac__name *ac__name_find(ac_node *n, uint32_t kind, const char *name);
+/* Log through the node's scheduler. */
+#define ac__nlog(n, lvl, ...) ac_log((n)->n_sched, (lvl), __VA_ARGS__)
+
+/* ---- peer.c: connections, frames, requests ----------------------------- */
+/* Start the writer of p (connects on demand). */
+int ac__peer_start(ac_peer *p);
+/* Handshake on a fresh connection; on success p gets the connection and a
+ * reader. initiator: we connected. Returns 0, -EACCES, -EPROTO, ... */
+int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
+                  ac_peer **out);
+/* Queue a frame for p: type, flags, id and a body (copied). */
+int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
+                   const void *body, size_t len, ac__pending *pend);
+/* Send a request and wait for its reply: 0 and the reply body in *pend, or
+ * -ETIMEDOUT, -EHOSTUNREACH. The caller frees pend->p_body. */
+int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
+                int64_t timeout_ms, ac__pending *pend);
+/* Fail every pending request of p (connection lost). */
+void ac__peer_fail_pending(ac_peer *p, int err);
+/* Close p's connection (its reader and writer notice). */
+void ac__peer_disconnect(ac_peer *p);
+/* The peer a ref points at (connecting on demand), or NULL with *err. */
+ac_peer *ac__peer_for_ref(ac_node *n, const ac_ref *r, int *err);
+
+/* ---- remote.c: the engine's remote hooks and the request handlers ------- */
+extern const struct ac__remote_ops ac__net_remote_ops;
+/* Handle one frame from peer p (body is the caller's). Returns 0, or a
+ * negative errno to close the connection (bad frame). */
+int ac__dispatch(ac_peer *p, const ac_wire_hdr *h, const uint8_t *body,
+                 size_t len);
+/* Send a reply to request id of type on p with a packed body. */
+int ac__reply(ac_peer *p, uint8_t type, uint32_t id, const char *fmt, ...);
+/* Encode/decode a message for the wire. */
+int ac__msg_pack(const ac_msg *m, void **out, size_t *len);
+/* The node lost peer p: watches become "node lost" exits. */
+void ac__watch_node_lost(ac_peer *p);
+
+/* ---- discover.c ------------------------------------------------------------ */
+int ac__discover_start(ac_node *n);
+/* Announce ourselves to addr (broadcast or a host's udp port). */
+int ac__announce(ac_node *n, const ac_addr *to, int relay);
+
+/* ---- files.c --------------------------------------------------------------------- */
+int ac__file_begin(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
+int ac__file_data(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
+int ac__file_end(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
+int ac__file_del(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
+/* Drop the transfers of a peer whose connection closed (temp files go). */
+void ac__file_drop_peer(ac_peer *p);
+
+/* ---- auth ------------------------------------------------------------------------ */
+/* HMAC-SHA256 of the concatenation of parts under the node's secret. */
+void ac__hmac(ac_node *n, const void *const *parts, const size_t *lens,
+              int nparts, uint8_t mac[AC_WIRE_MAC]);
+/* Constant-time comparison of two MACs: 1 when equal. */
+int ac__mac_eq(const uint8_t *a, const uint8_t *b);
+
+#endif /* AC_NET_NET_H */

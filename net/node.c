@@ -1,0 +1,770 @@
+/* net/node.c: a node's life and its bookkeeping — options, start (listener,
+ * discovery, heartbeat, initial peers), goodbye and stop, the table of peers
+ * and their Online/Offline transitions with peer-status messages, the name
+ * registry, and the public calls about peers (locate a node, peer, peers,
+ * peer_status, close_peer).
+ *
+ * Liveness: every frame received refreshes a peer's last_rx; the heartbeat
+ * coroutine pings peers it has not written to for heartbeat_ms and declares
+ * a peer Offline (monitors told "node lost") once nothing arrived for
+ * peer_lost_ms. A refused reconnect declares it Offline at once.
+ */
+#include "net/net.h"
+
+static void node_on_end(void *arg, ac_coro *c);
+static void node_on_finish(void *arg);
+
+void ac_node_opts_init(ac_node_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->discover_peers = 1;
+	o->stream_send = 1;
+	o->heartbeat_ms = 2000;
+	o->peer_lost_ms = 10000;
+	o->compress_min = 4096;
+	o->secret = "";
+}
+
+ac_node *ac_node_of(ac_sched *s)
+{
+	if (!s || s->s_remote != &ac__net_remote_ops)
+		return NULL;
+	return s->s_remote_arg;
+}
+
+/* The scheduler's node, for calls without a node argument. */
+static ac_node *node_cur(void)
+{
+	return ac_node_of(ac__tls_sched);
+}
+
+ac_addr ac_node_location(ac_node *n)
+{
+	return n->n_loc;
+}
+
+const char *ac_node_name(ac_node *n)
+{
+	return n->n_name;
+}
+
+/* ---- start ----------------------------------------------------------------------- */
+
+static int node_addr(ac_node *n, const char *host, uint16_t port, ac_addr *out)
+{
+	ac_addr all[8];
+	int i, k;
+	if (host && ac_addr_parse(out, host, port) == 0)
+		return 0;
+	if (host) {
+		k = n->n_io->ops->resolve(n->n_io, host, AC_AF_NONE, port, out, 1);
+		return k < 0 ? k : 0;
+	}
+	k = n->n_io->ops->host_addrs(n->n_io, all, 8);
+	for (i = 0; i < k; i++) {
+		if (!ac_addr_is_loopback(&all[i])) {
+			*out = all[i];
+			out->port = port;
+			return 0;
+		}
+	}
+	return ac_addr_parse(out, "127.0.0.1", port);
+}
+
+static int node_options(ac_node *n, const ac_node_opts *o)
+{
+	int rc;
+	const char *tmp;
+	char buf[1024];
+	if (o->name && (!*o->name || strlen(o->name) > AC_WIRE_NAME_MAX))
+		return -EINVAL;
+	rc = node_addr(n, o->node, o->tcp_port, &n->n_bind);
+	if (rc < 0)
+		return rc == -ENOENT ? -EINVAL : rc;
+	n->n_udp_port = o->udp_port ? o->udp_port : AC_DEFAULT_UDP_PORT;
+	n->n_discover = o->discover_peers;
+	n->n_secret = strdup(o->secret ? o->secret : "");
+	n->n_secret_len = n->n_secret ? strlen(n->n_secret) : 0;
+	n->n_max_file = o->max_file_size > 0 ? o->max_file_size : 0;
+	n->n_stream_send = o->stream_send;
+	n->n_hb_ns = (o->heartbeat_ms > 0 ? o->heartbeat_ms : 2000) * 1000000;
+	n->n_lost_ns = (o->peer_lost_ms > 0 ? o->peer_lost_ms : 10000) * 1000000;
+	if (n->n_lost_ns < 2 * n->n_hb_ns)
+		n->n_lost_ns = 2 * n->n_hb_ns;
+	n->n_compress_min = o->compress_min;
+	n->n_caps = o->compress_min ? AC_CAP_ZLIB : 0;
+	if (o->broadcast) {
+		if (ac_addr_parse(&n->n_bcast, o->broadcast, n->n_udp_port) < 0)
+			return -EINVAL;
+	} else if (ac_addr_is_loopback(&n->n_bind) &&
+	           n->n_bind.family == AC_AF_INET) {
+		ac_addr_parse(&n->n_bcast, "127.255.255.255", n->n_udp_port);
+	} else {
+		ac_addr_init(&n->n_bcast); /* no broadcast unless configured */
+	}
+	tmp = n->n_io->ops->temp_dir(n->n_io);
+	if (o->dest_path)
+		snprintf(buf, sizeof(buf), "%s", o->dest_path);
+	else
+		snprintf(buf, sizeof(buf), "%s/asyncoro", tmp);
+	n->n_dest = strdup(buf);
+	if (!n->n_secret || !n->n_dest)
+		return -ENOMEM;
+	return 0;
+}
+
+static int node_listen(ac_node *n, const ac_node_opts *o)
+{
+	char text[AC_ADDR_STRLEN];
+	int rc = ac_sock_listen(n->n_sched, &n->n_bind, 128, 0, &n->n_listener);
+	if (rc < 0)
+		return rc;
+	rc = ac_sock_local_addr(n->n_listener, &n->n_bind);
+	if (rc < 0)
+		return rc;
+	n->n_loc = n->n_bind;
+	if (o->ext_ip_addr) {
+		ac_addr ext;
+		if (ac_addr_parse(&ext, o->ext_ip_addr, n->n_bind.port) < 0)
+			return -EINVAL;
+		n->n_loc = ext;
+	}
+	if (o->name)
+		snprintf(n->n_name, sizeof(n->n_name), "%s", o->name);
+	else
+		ac_addr_format(&n->n_loc, n->n_name, sizeof(n->n_name));
+	ac_addr_format(&n->n_loc, text, sizeof(text));
+	ac__nlog(n, AC_LOG_INFO, "node \"%s\" at %s (udp %u)", n->n_name, text,
+	         n->n_udp_port);
+	return 0;
+}
+
+static void node_acceptor(void *arg);
+static void node_heartbeat(void *arg);
+static void node_initial_peers(void *arg);
+
+/* Make the dest_path directory (and its parents). */
+static void node_mkdirs(ac_node *n, const char *path)
+{
+	char buf[1024];
+	size_t i;
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (i = 1; buf[i]; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		n->n_io->ops->file_mkdir(n->n_io, buf, 0700);
+		buf[i] = '/';
+	}
+	n->n_io->ops->file_mkdir(n->n_io, buf, 0700);
+}
+
+int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
+{
+	ac_node_opts def;
+	ac_node *n;
+	ac_spawn_opts so = {.daemon = 1};
+	int rc;
+	if (!s || !out)
+		return -EINVAL;
+	if (s->s_remote)
+		return -EALREADY;
+	if (!o) {
+		ac_node_opts_init(&def);
+		o = &def;
+	}
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->n_sched = s;
+	n->n_io = s->s_io;
+	rc = node_options(n, o);
+	if (rc == 0)
+		rc = node_listen(n, o);
+	if (rc < 0) {
+		ac__nlog(n, AC_LOG_ERROR, "node start failed: %s", ac_strerror(rc));
+		if (n->n_listener)
+			ac_sock_close(n->n_listener);
+		free(n->n_secret);
+		free(n->n_dest);
+		free(n);
+		return rc;
+	}
+	node_mkdirs(n, n->n_dest);
+	ac_waitq_init(&n->n_peer_wq);
+	ac_sched_set_location(s, &n->n_loc);
+	s->s_remote = &ac__net_remote_ops;
+	s->s_remote_arg = n;
+	s->s_on_end = node_on_end;
+	s->s_on_end_arg = n;
+	s->s_on_finish = node_on_finish;
+	s->s_on_finish_arg = n;
+	s->s_on_free = (void (*)(void *))ac_node_free;
+	s->s_on_free_arg = n;
+	so.name = "ac-acceptor";
+	ac_spawn(s, node_acceptor, n, &so, &n->n_acceptor);
+	so.name = "ac-heartbeat";
+	ac_spawn(s, node_heartbeat, n, &so, &n->n_heartbeat);
+	if (n->n_discover)
+		ac__discover_start(n);
+	if (o->npeers > 0) {
+		char **list = calloc((size_t)o->npeers + 1, sizeof(char *));
+		int i;
+		for (i = 0; list && i < o->npeers; i++)
+			list[i] = strdup(o->peers[i]);
+		so.name = "ac-peers";
+		if (list)
+			ac_spawn(s, node_initial_peers, list, &so, NULL);
+	}
+	*out = n;
+	return 0;
+}
+
+static void node_initial_peers(void *arg)
+{
+	char **list = arg;
+	ac_node *n = node_cur();
+	int i;
+	for (i = 0; list[i]; i++) {
+		int rc = ac_node_peer(n, list[i], 0, n->n_stream_send, 0, 5000);
+		if (rc < 0)
+			ac__nlog(n, AC_LOG_WARN, "peer %s: %s", list[i], ac_strerror(rc));
+		free(list[i]);
+	}
+	free(list);
+}
+
+/* ---- accepting -------------------------------------------------------------------- */
+
+static void node_handshake_in(void *arg)
+{
+	ac_sock *k = arg;
+	ac_node *n = node_cur();
+	int rc = ac__handshake(n, k, 0, NULL, NULL);
+	if (rc < 0)
+		ac_sock_close(k);
+}
+
+static void node_acceptor(void *arg)
+{
+	ac_node *n = arg;
+	ac_spawn_opts so = {.name = "ac-handshake", .daemon = 1};
+	while (!n->n_stopped) {
+		ac_sock *k;
+		int rc = ac_sock_accept(n->n_listener, AC_FOREVER, &k);
+		if (rc < 0) {
+			if (n->n_stopped || rc == -EBADF || rc == -ECANCELED)
+				break;
+			ac__nlog(n, AC_LOG_WARN, "accept: %s", ac_strerror(rc));
+			ac_sleep(100);
+			continue;
+		}
+		if (ac_spawn(n->n_sched, node_handshake_in, k, &so, NULL) < 0)
+			ac_sock_close(k);
+	}
+}
+
+/* ---- peers ------------------------------------------------------------------------------- */
+
+ac_peer *ac__peer_find(ac_node *n, const ac_addr *loc)
+{
+	uint32_t i;
+	for (i = 0; i < n->n_npeers; i++)
+		if (ac_addr_eq(&n->n_peers[i]->p_loc, loc))
+			return n->n_peers[i];
+	return NULL;
+}
+
+ac_peer *ac__peer_get(ac_node *n, const ac_addr *loc)
+{
+	ac_peer *p = ac__peer_find(n, loc);
+	if (p)
+		return p;
+	if (n->n_npeers >= AC_WIRE_PEERS_MAX)
+		return NULL;
+	if (n->n_npeers == n->n_cappeers) {
+		uint32_t cap = n->n_cappeers ? n->n_cappeers * 2 : 8;
+		ac_peer **np = realloc(n->n_peers, cap * sizeof(*np));
+		if (!np)
+			return NULL;
+		n->n_peers = np;
+		n->n_cappeers = cap;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->p_node = n;
+	p->p_loc = *loc;
+	p->p_stream_send = n->n_stream_send;
+	ac_waitq_init(&p->p_wq);
+	ac_addr_format(loc, p->p_name, sizeof(p->p_name));
+	n->n_peers[n->n_npeers++] = p;
+	if (ac__peer_start(p) < 0) {
+		n->n_npeers--;
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static void node_status_send(ac_node *n, const ac_peer *p, int status)
+{
+	uint32_t i;
+	for (i = 0; i < n->n_nstatus; i++) {
+		ac_msg *m = ac_msg_pack("[l s i]", &p->p_loc, p->p_name,
+		                        (int64_t)status);
+		if (!m)
+			continue;
+		m->m_kind = AC_MSG_PEER;
+		m->m_aux = (uint16_t)status;
+		if (ac__send_msg(n->n_sched, n->n_status[i], m) < 0)
+			ac_msg_free(m);
+	}
+}
+
+void ac__peer_online(ac_peer *p)
+{
+	ac_node *n = p->p_node;
+	char text[AC_ADDR_STRLEN];
+	p->p_state = AC__PEER_ONLINE;
+	p->p_failures = 0;
+	p->p_last_rx = ac_sched_now_ns(n->n_sched);
+	ac__nlog(n, AC_LOG_INFO, "peer \"%s\" at %s online", p->p_name,
+	         ac_addr_format(&p->p_loc, text, sizeof(text)));
+	node_status_send(n, p, AC_PEER_ONLINE);
+	ac_waitq_wake(&n->n_peer_wq, INT32_MAX, 1);
+}
+
+void ac__peer_offline(ac_peer *p, int lost)
+{
+	ac_node *n = p->p_node;
+	char text[AC_ADDR_STRLEN];
+	int was = p->p_state;
+	p->p_state = AC__PEER_OFFLINE;
+	ac__peer_disconnect(p);
+	p->p_sent_total += p->p_olen;
+	p->p_olen = 0;
+	ac__peer_fail_pending(p, -EHOSTUNREACH);
+	ac__watch_node_lost(p);
+	ac__chan_drop_node(n->n_sched, &p->p_loc);
+	if (was != AC__PEER_ONLINE)
+		return;
+	ac__nlog(n, AC_LOG_INFO, "peer \"%s\" at %s %s", p->p_name,
+	         ac_addr_format(&p->p_loc, text, sizeof(text)),
+	         lost ? "lost" : "left");
+	node_status_send(n, p, AC_PEER_OFFLINE);
+	ac_waitq_wake(&n->n_peer_wq, INT32_MAX, 1);
+}
+
+static void node_heartbeat(void *arg)
+{
+	ac_node *n = arg;
+	while (!n->n_stopped) {
+		int64_t now;
+		uint32_t i;
+		ac_sleep(n->n_hb_ns / 2000000 > 0 ? n->n_hb_ns / 2000000 : 1);
+		now = ac_sched_now_ns(n->n_sched);
+		for (i = 0; i < n->n_npeers; i++) {
+			ac_peer *p = n->n_peers[i];
+			if (p->p_state != AC__PEER_ONLINE)
+				continue;
+			if (now - p->p_last_rx > n->n_lost_ns) {
+				ac__peer_offline(p, 1);
+				continue;
+			}
+			if (now - p->p_last_tx >= n->n_hb_ns && p->p_olen == 0)
+				ac__peer_queue(p, AC_WT_PING, 0, 0, NULL, 0, NULL);
+		}
+	}
+}
+
+/* ---- goodbye and stop ------------------------------------------------------------------ */
+
+static void node_goodbye(ac_node *n)
+{
+	uint32_t i;
+	int64_t deadline = ac_sched_now_ns(n->n_sched) + 1000000000;
+	for (i = 0; i < n->n_npeers; i++) {
+		ac_peer *p = n->n_peers[i];
+		if (p->p_state == AC__PEER_ONLINE && p->p_conn)
+			ac__peer_queue(p, AC_WT_BYE, 0, 0, NULL, 0, NULL);
+	}
+	/* Let the writers flush (bounded). */
+	for (i = 0; i < n->n_npeers; i++) {
+		ac_peer *p = n->n_peers[i];
+		while (p->p_conn && p->p_olen > 0 &&
+		       ac_sched_now_ns(n->n_sched) < deadline)
+			ac_sleep(1);
+	}
+}
+
+static void node_shutdown(ac_node *n)
+{
+	uint32_t i;
+	if (n->n_stopped)
+		return;
+	node_goodbye(n);
+	n->n_stopped = 1;
+	for (i = 0; i < n->n_npeers; i++) {
+		ac_peer *p = n->n_peers[i];
+		p->p_state = AC__PEER_OFFLINE;
+		ac__peer_disconnect(p);
+		ac__peer_fail_pending(p, -EHOSTUNREACH);
+		ac_waitq_wake(&p->p_wq, INT32_MAX, 1);
+	}
+	if (n->n_listener)
+		ac_sock_close(n->n_listener);
+	n->n_listener = NULL;
+	if (n->n_udp)
+		ac_sock_close(n->n_udp);
+	n->n_udp = NULL;
+	ac_waitq_wake(&n->n_peer_wq, INT32_MAX, 1);
+}
+
+static void node_stop_coro(void *arg)
+{
+	node_shutdown(arg);
+}
+
+int ac_node_stop(ac_node *n)
+{
+	ac_sched *s;
+	if (!n)
+		return -EINVAL;
+	s = n->n_sched;
+	if (n->n_stopped)
+		return 0;
+	if (s->s_cur) {
+		node_shutdown(n);
+		return 0;
+	}
+	/* From main: run the goodbye as a coroutine. */
+	if (ac_spawn(s, node_stop_coro, n, NULL, NULL) < 0)
+		return -ENOMEM;
+	return ac_sched_run(s) == -EPERM ? -EPERM : 0;
+}
+
+static void node_on_finish(void *arg)
+{
+	ac_node_stop(arg);
+}
+
+void ac_node_free(ac_node *n)
+{
+	uint32_t i;
+	ac_sched *s;
+	if (!n)
+		return;
+	s = n->n_sched;
+	if (!n->n_stopped) {
+		n->n_stopped = 1;
+		if (n->n_listener)
+			ac_sock_close(n->n_listener);
+		if (n->n_udp)
+			ac_sock_close(n->n_udp);
+	}
+	for (i = 0; i < n->n_npeers; i++) {
+		ac_peer *p = n->n_peers[i];
+		ac__peer_disconnect(p);
+		free(p->p_obuf);
+		free(p->p_watch);
+		free(p);
+	}
+	free(n->n_peers);
+	free(n->n_status);
+	free(n->n_names);
+	free(n->n_secret);
+	free(n->n_dest);
+	if (s->s_remote_arg == n) {
+		s->s_remote = NULL;
+		s->s_remote_arg = NULL;
+		s->s_on_end = NULL;
+		s->s_on_finish = NULL;
+		s->s_on_free = NULL;
+	}
+	free(n);
+}
+
+/* ---- public calls about peers ------------------------------------------------------- */
+
+int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
+                   ac_addr *loc)
+{
+	int64_t deadline;
+	if (!n || !name || !loc)
+		return -EINVAL;
+	if (!ac__cur())
+		return -EPERM;
+	deadline = ac__deadline(n->n_sched, timeout_ms);
+	for (;;) {
+		uint32_t i;
+		int64_t left;
+		if (strcmp(name, n->n_name) == 0) {
+			*loc = n->n_loc;
+			return 0;
+		}
+		for (i = 0; i < n->n_npeers; i++) {
+			ac_peer *p = n->n_peers[i];
+			if (p->p_state == AC__PEER_ONLINE && !strcmp(p->p_name, name)) {
+				*loc = p->p_loc;
+				return 0;
+			}
+		}
+		if (n->n_stopped)
+			return -ESHUTDOWN;
+		left = deadline < 0 ? AC_FOREVER
+		                    : (deadline - ac_sched_now_ns(n->n_sched)) / 1000000;
+		if (deadline >= 0 && left <= 0)
+			return -ETIMEDOUT;
+		if (ac_waitq_wait(&n->n_peer_wq, left) == -ETIMEDOUT)
+			return -ETIMEDOUT;
+	}
+}
+
+int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
+                 int stream_send, int broadcast, int64_t timeout_ms)
+{
+	ac_addr a;
+	ac_peer *p;
+	ac_sock *k;
+	int rc;
+	if (!n || !loc)
+		return -EINVAL;
+	if (!ac__cur())
+		return -EPERM;
+	rc = ac_resolve(n->n_sched, loc, 0, &a);
+	if (rc < 0)
+		return rc;
+	if (a.port == 0) {
+		/* Every node on that host, through its discovery port. */
+		a.port = udp_port ? udp_port : n->n_udp_port;
+		return ac__announce(n, &a, broadcast);
+	}
+	p = ac__peer_find(n, &a);
+	if (p && p->p_state == AC__PEER_ONLINE) {
+		p->p_stream_send = stream_send;
+		if (broadcast)
+			ac__announce(n, &p->p_loc, 1);
+		return 0;
+	}
+	rc = ac_sock_connect(&a, timeout_ms, &k);
+	if (rc < 0)
+		return rc;
+	rc = ac__handshake(n, k, 1, &a, &p);
+	if (rc == -EALREADY)
+		rc = 0; /* the other direction's connection won */
+	if (rc < 0) {
+		ac_sock_close(k);
+		return rc;
+	}
+	if (p) {
+		p->p_stream_send = stream_send;
+		if (broadcast) {
+			ac_addr to = p->p_loc;
+			to.port = p->p_udp_port;
+			ac__announce(n, &to, 1);
+		}
+	}
+	return 0;
+}
+
+int ac_node_peers(ac_node *n, ac_addr *out, int max)
+{
+	uint32_t i;
+	int k = 0;
+	if (!n || (max > 0 && !out))
+		return -EINVAL;
+	for (i = 0; i < n->n_npeers; i++) {
+		if (n->n_peers[i]->p_state != AC__PEER_ONLINE)
+			continue;
+		if (k < max)
+			out[k] = n->n_peers[i]->p_loc;
+		k++;
+	}
+	return k;
+}
+
+int ac_node_peer_status(ac_node *n, ac_ref coro)
+{
+	uint32_t i;
+	if (!n)
+		return -EINVAL;
+	if (ac_ref_is_null(coro)) {
+		n->n_nstatus = 0;
+		return 0;
+	}
+	if (coro.kind != AC_REF_CORO)
+		return -EINVAL;
+	for (i = 0; i < n->n_nstatus; i++)
+		if (ac_ref_eq(n->n_status[i], coro))
+			return 0;
+	if (n->n_nstatus == n->n_capstatus) {
+		uint32_t cap = n->n_capstatus ? n->n_capstatus * 2 : 4;
+		ac_ref *nr = realloc(n->n_status, cap * sizeof(*nr));
+		if (!nr)
+			return -ENOMEM;
+		n->n_status = nr;
+		n->n_capstatus = cap;
+	}
+	n->n_status[n->n_nstatus++] = coro;
+	for (i = 0; i < n->n_npeers; i++) {
+		ac_peer *p = n->n_peers[i];
+		ac_msg *m;
+		if (p->p_state != AC__PEER_ONLINE)
+			continue;
+		m = ac_msg_pack("[l s i]", &p->p_loc, p->p_name,
+		                (int64_t)AC_PEER_ONLINE);
+		if (!m)
+			continue;
+		m->m_kind = AC_MSG_PEER;
+		m->m_aux = AC_PEER_ONLINE;
+		if (ac__send_msg(n->n_sched, coro, m) < 0)
+			ac_msg_free(m);
+	}
+	return 0;
+}
+
+int ac_node_close_peer(ac_node *n, const ac_addr *loc, int64_t timeout_ms)
+{
+	ac_peer *p;
+	int64_t deadline;
+	if (!n || !loc)
+		return -EINVAL;
+	if (!ac__cur())
+		return -EPERM;
+	p = ac__peer_find(n, loc);
+	if (!p || p->p_state != AC__PEER_ONLINE)
+		return -ENOENT;
+	deadline = ac__deadline(n->n_sched, timeout_ms);
+	ac__peer_queue(p, AC_WT_BYE, 0, 0, NULL, 0, NULL);
+	while (p->p_conn && p->p_olen > 0 &&
+	       (deadline < 0 || ac_sched_now_ns(n->n_sched) < deadline))
+		ac_sleep(1);
+	ac__peer_offline(p, 0);
+	return 0;
+}
+
+int ac_msg_peer(const ac_msg *m, ac_peer_info *out)
+{
+	int64_t status;
+	if (!m || !out || m->m_kind != AC_MSG_PEER)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (ac_msg_unpack(m, "[l s i]", &out->loc, out->name, sizeof(out->name),
+	                  &status) < 0)
+		return -EINVAL;
+	out->status = (int)status;
+	return 0;
+}
+
+/* ---- names --------------------------------------------------------------------------- */
+
+const ac__name *ac__name_find(ac_node *n, uint32_t kind, const char *name)
+{
+	uint32_t i;
+	for (i = 0; i < n->n_nnames; i++)
+		if (n->n_names[i].n_kind == kind &&
+		    strcmp(n->n_names[i].n_name, name) == 0)
+			return &n->n_names[i];
+	return NULL;
+}
+
+int ac__name_add(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
+{
+	ac__name *e;
+	if (!name || !*name || strlen(name) > AC_WIRE_NAME_MAX)
+		return -EINVAL;
+	if (ac__name_find(n, kind, name))
+		return -EEXIST;
+	if (n->n_nnames == n->n_capnames) {
+		uint32_t cap = n->n_capnames ? n->n_capnames * 2 : 16;
+		ac__name *nn = realloc(n->n_names, cap * sizeof(*nn));
+		if (!nn)
+			return -ENOMEM;
+		n->n_names = nn;
+		n->n_capnames = cap;
+	}
+	e = &n->n_names[n->n_nnames++];
+	memset(e, 0, sizeof(*e));
+	e->n_kind = kind;
+	e->n_ref = ref;
+	snprintf(e->n_name, sizeof(e->n_name), "%s", name);
+	return 0;
+}
+
+static void node_name_remove_at(ac_node *n, uint32_t i)
+{
+	memmove(&n->n_names[i], &n->n_names[i + 1],
+	        (n->n_nnames - i - 1) * sizeof(n->n_names[0]));
+	n->n_nnames--;
+}
+
+int ac__name_del(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
+{
+	uint32_t i;
+	if (!name)
+		return -EINVAL;
+	for (i = 0; i < n->n_nnames; i++) {
+		ac__name *e = &n->n_names[i];
+		if (e->n_kind == kind && !strcmp(e->n_name, name) &&
+		    ac_ref_eq(e->n_ref, ref)) {
+			node_name_remove_at(n, i);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* A coroutine ended: its registrations vanish. */
+static void node_on_end(void *arg, ac_coro *c)
+{
+	ac_node *n = arg;
+	uint32_t i = 0;
+	while (i < n->n_nnames) {
+		ac__name *e = &n->n_names[i];
+		if (e->n_kind == AC_REF_CORO && e->n_ref.id == c->c_id)
+			node_name_remove_at(n, i);
+		else
+			i++;
+	}
+}
+
+int ac_register(const char *name)
+{
+	ac_node *n = node_cur();
+	ac_coro *c = ac__cur();
+	if (!c)
+		return -EPERM;
+	if (!n)
+		return -ENOTCONN;
+	return ac__name_add(n, AC_REF_CORO, name, ac_self());
+}
+
+int ac_unregister(const char *name)
+{
+	ac_node *n = node_cur();
+	if (!ac__cur())
+		return -EPERM;
+	if (!n)
+		return -ENOTCONN;
+	return ac__name_del(n, AC_REF_CORO, name, ac_self());
+}
+
+int ac_chan_register(ac_ref chan, const char *name)
+{
+	ac_node *n = node_cur();
+	if (!n)
+		return -ENOTCONN;
+	if (chan.kind != AC_REF_CHAN || !ac__ref_is_local(n->n_sched, &chan) ||
+	    ac_chan_nsubs(chan) < 0)
+		return -EINVAL;
+	return ac__name_add(n, AC_REF_CHAN, name, chan);
+}
+
+int ac_chan_unregister(ac_ref chan, const char *name)
+{
+	ac_node *n = node_cur();
+	if (!n)
+		return -ENOTCONN;
+	return ac__name_del(n, AC_REF_CHAN, name, chan);
+}

@@ -1,0 +1,677 @@
+/* net/peer.c: connections between nodes — the authenticated handshake, the
+ * per-peer writer that owns the outbound queue (and connects on demand),
+ * the per-connection reader that splits the byte stream into frames, and
+ * requests with ids whose replies wake the waiting coroutine.
+ *
+ * Handshake (both directions proven, secret never sent, fresh nonces):
+ *
+ *   client                               server
+ *   HELLO [magic ver nonce_c name loc inc caps udp]  →
+ *        ← HELLO_ACK [magic ver nonce_s name loc inc caps udp mac_s]
+ *   AUTH [mac_c]                          →
+ *        ← AUTH_OK []   (or REFUSE [reason], then close)
+ *
+ *   mac_s = HMAC-SHA256(secret, "S" | nonce_c | nonce_s)
+ *   mac_c = HMAC-SHA256(secret, "C" | nonce_c | nonce_s)
+ *
+ * The different labels stop a reflected MAC; the nonces stop replays. A
+ * node acts on nothing from a connection before AUTH/AUTH_OK.
+ *
+ * Frames are appended to the peer's queue in order and the writer sends
+ * whole batches of queued frames with one write, which is where per-pair
+ * FIFO order and the throughput of small messages come from.
+ */
+#include "net/net.h"
+
+#include <openssl/hmac.h>
+#include <openssl/crypto.h>
+
+/* Time allowed for connect + handshake. */
+#define PEER_HANDSHAKE_MS 5000
+/* Most bytes the writer sends in one batch. */
+#define PEER_BATCH 65536
+/* Reader buffer. */
+#define PEER_RBUF 65536
+
+/* ---- auth ------------------------------------------------------------------- */
+
+void ac__hmac(ac_node *n, const void *const *parts, const size_t *lens,
+              int nparts, uint8_t mac[AC_WIRE_MAC])
+{
+	/* Everything MAC'ed is small (handshake nonces, announcements), so the
+	 * parts are joined and given to the one-shot HMAC. */
+	uint8_t buf[2 * AC_WIRE_ANNOUNCE_MAX];
+	size_t off = 0;
+	unsigned int len = AC_WIRE_MAC;
+	int i;
+	for (i = 0; i < nparts; i++) {
+		AC_ASSERT(lens[i] <= sizeof(buf) - off);
+		memcpy(buf + off, parts[i], lens[i]);
+		off += lens[i];
+	}
+	AC_ASSERT(HMAC(EVP_sha256(), n->n_secret, (int)n->n_secret_len, buf, off,
+	               mac, &len) != NULL);
+	AC_ASSERT(len == AC_WIRE_MAC);
+}
+
+int ac__mac_eq(const uint8_t *a, const uint8_t *b)
+{
+	return CRYPTO_memcmp(a, b, AC_WIRE_MAC) == 0;
+}
+
+static void peer_mac(ac_node *n, char label, const uint8_t *nc,
+                     const uint8_t *ns, uint8_t *mac)
+{
+	const void *parts[3] = {&label, nc, ns};
+	size_t lens[3] = {1, AC_WIRE_NONCE, AC_WIRE_NONCE};
+	ac__hmac(n, parts, lens, 3, mac);
+}
+
+/* ---- frames on a socket (handshake only; later frames go through the
+ * queue and the reader) ------------------------------------------------------ */
+
+static int peer_send_frame(ac_sock *k, uint8_t type, const void *body,
+                           size_t len)
+{
+	uint8_t hdr[AC_WIRE_HDR];
+	ssize_t r;
+	ac_wire_hdr_put(hdr, type, 0, 0, (uint32_t)len);
+	r = ac_sock_send_all(k, hdr, sizeof(hdr), PEER_HANDSHAKE_MS);
+	if (r >= 0 && len)
+		r = ac_sock_send_all(k, body, len, PEER_HANDSHAKE_MS);
+	return r < 0 ? (int)r : 0;
+}
+
+/* Read one handshake frame of type want (or REFUSE) into buf. */
+static int peer_recv_frame(ac_sock *k, uint8_t want, uint8_t *buf,
+                           size_t cap, size_t *len, char *why, size_t whylen)
+{
+	uint8_t hdr[AC_WIRE_HDR];
+	ac_wire_hdr h;
+	ssize_t r = ac_sock_recv_all(k, hdr, sizeof(hdr), PEER_HANDSHAKE_MS);
+	if (r == 0)
+		return -ECONNRESET;
+	if (r < 0)
+		return (int)r;
+	if (ac_wire_hdr_get(hdr, (uint32_t)cap, &h) < 0 || h.flags != 0)
+		return -EPROTO;
+	if (h.len) {
+		r = ac_sock_recv_all(k, buf, h.len, PEER_HANDSHAKE_MS);
+		if (r != (ssize_t)h.len)
+			return r < 0 ? (int)r : -ECONNRESET;
+	}
+	*len = h.len;
+	if (h.type == AC_WT_REFUSE) {
+		if (ac_unpack(buf, h.len, "[s]", why, whylen) < 0)
+			snprintf(why, whylen, "(unreadable reason)");
+		return -EACCES;
+	}
+	return h.type == want ? 0 : -EPROTO;
+}
+
+/* What the two HELLOs carry. */
+typedef struct peer_hello {
+	uint8_t nonce[AC_WIRE_NONCE];
+	char name[AC_WIRE_NAME_MAX + 1];
+	ac_addr loc;
+	uint64_t inc;
+	uint64_t caps;
+	uint64_t udp;
+	uint8_t mac[AC_WIRE_MAC];
+} peer_hello;
+
+static int peer_hello_pack(ac_node *n, const uint8_t *nonce, const uint8_t *mac,
+                           void **out, size_t *len)
+{
+	if (mac)
+		return ac_pack(out, len, "[u u S s l u u u S]",
+		               (uint64_t)AC_WIRE_MAGIC, (uint64_t)AC_WIRE_VERSION,
+		               nonce, (size_t)AC_WIRE_NONCE, n->n_name, &n->n_loc,
+		               n->n_sched->s_inc, (uint64_t)n->n_caps,
+		               (uint64_t)n->n_udp_port, mac, (size_t)AC_WIRE_MAC);
+	return ac_pack(out, len, "[u u S s l u u u]", (uint64_t)AC_WIRE_MAGIC,
+	               (uint64_t)AC_WIRE_VERSION, nonce, (size_t)AC_WIRE_NONCE,
+	               n->n_name, &n->n_loc, n->n_sched->s_inc,
+	               (uint64_t)n->n_caps, (uint64_t)n->n_udp_port);
+}
+
+static int peer_hello_unpack(const uint8_t *b, size_t len, int with_mac,
+                             peer_hello *h)
+{
+	uint64_t magic, ver;
+	const void *nonce, *mac = NULL;
+	size_t nlen, mlen = 0;
+	int rc;
+	if (with_mac)
+		rc = ac_unpack(b, len, "[u u S s l u u u S]", &magic, &ver, &nonce,
+		               &nlen, h->name, sizeof(h->name), &h->loc, &h->inc,
+		               &h->caps, &h->udp, &mac, &mlen);
+	else
+		rc = ac_unpack(b, len, "[u u S s l u u u]", &magic, &ver, &nonce,
+		               &nlen, h->name, sizeof(h->name), &h->loc, &h->inc,
+		               &h->caps, &h->udp);
+	if (rc < 0 || magic != AC_WIRE_MAGIC || nlen != AC_WIRE_NONCE ||
+	    h->udp > 65535 || h->loc.family == AC_AF_NONE || h->inc == 0)
+		return -EPROTO;
+	if (ver != AC_WIRE_VERSION)
+		return -EPROTONOSUPPORT;
+	if (with_mac && mlen != AC_WIRE_MAC)
+		return -EPROTO;
+	memcpy(h->nonce, nonce, AC_WIRE_NONCE);
+	if (mac)
+		memcpy(h->mac, mac, AC_WIRE_MAC);
+	return 0;
+}
+
+static void peer_refuse(ac_sock *k, const char *why)
+{
+	void *b;
+	size_t len;
+	if (ac_pack(&b, &len, "[s]", why) == 0) {
+		peer_send_frame(k, AC_WT_REFUSE, b, len);
+		free(b);
+	}
+}
+
+/* ---- installing a connection ------------------------------------------------ */
+
+typedef struct peer_conn_arg {
+	ac_peer *a_peer;
+	ac_sock *a_sock;
+} peer_conn_arg;
+
+static void peer_reader(void *arg);
+
+/* Make k the connection of p. When p already has one, the connection
+ * opened by the node with the smaller location wins (see net.h). Returns
+ * 0, or -EALREADY when k lost and must be closed. */
+static int peer_install(ac_peer *p, ac_sock *k, int initiator)
+{
+	ac_node *n = p->p_node;
+	peer_conn_arg *a;
+	ac_spawn_opts so = {.name = "ac-reader", .daemon = 1};
+	int we_win = ac_addr_cmp(&n->n_loc, &p->p_loc) < 0;
+	if (p->p_conn) {
+		/* Two connections opened from opposite ends: keep the winner's.
+		 * Two from the same end: the newer replaces a dead one. */
+		if (p->p_conn_ours != initiator && p->p_conn_ours == we_win)
+			return -EALREADY;
+		ac__peer_disconnect(p);
+	}
+	a = malloc(sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->a_peer = p;
+	a->a_sock = k;
+	p->p_conn = k;
+	p->p_conn_ours = initiator;
+	p->p_last_rx = ac_sched_now_ns(n->n_sched);
+	if (ac_spawn(n->n_sched, peer_reader, a, &so, &p->p_reader) < 0) {
+		p->p_conn = NULL;
+		free(a);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The peer that a handshake identified, after the auth succeeded. */
+static ac_peer *peer_identified(ac_node *n, const peer_hello *h)
+{
+	ac_peer *p = ac__peer_get(n, &h->loc);
+	if (!p)
+		return NULL;
+	if (p->p_inc && p->p_inc != h->inc && p->p_state == AC__PEER_ONLINE) {
+		/* A new incarnation at the same location: the old one is gone. */
+		ac__peer_offline(p, 1);
+	}
+	p->p_inc = h->inc;
+	p->p_caps = (uint32_t)h->caps;
+	p->p_udp_port = (uint16_t)h->udp;
+	snprintf(p->p_name, sizeof(p->p_name), "%s", h->name);
+	return p;
+}
+
+static int peer_handshake_client(ac_node *n, ac_sock *k, peer_hello *h,
+                                 uint8_t *nonce, char *why, size_t whylen)
+{
+	uint8_t buf[AC_WIRE_HELLO_MAX], mac[AC_WIRE_MAC];
+	void *out;
+	size_t len;
+	int rc = peer_hello_pack(n, nonce, NULL, &out, &len);
+	if (rc < 0)
+		return rc;
+	rc = peer_send_frame(k, AC_WT_HELLO, out, len);
+	free(out);
+	if (rc == 0)
+		rc = peer_recv_frame(k, AC_WT_HELLO_ACK, buf, sizeof(buf), &len, why,
+		                     whylen);
+	if (rc == 0)
+		rc = peer_hello_unpack(buf, len, 1, h);
+	if (rc < 0)
+		return rc;
+	peer_mac(n, 'S', nonce, h->nonce, mac);
+	if (!ac__mac_eq(mac, h->mac)) {
+		snprintf(why, whylen, "the peer does not know our secret");
+		peer_refuse(k, "authentication failed (secret mismatch)");
+		return -EACCES;
+	}
+	peer_mac(n, 'C', nonce, h->nonce, mac);
+	rc = ac_pack(&out, &len, "[S]", mac, (size_t)AC_WIRE_MAC);
+	if (rc < 0)
+		return rc;
+	rc = peer_send_frame(k, AC_WT_AUTH, out, len);
+	free(out);
+	if (rc == 0)
+		rc = peer_recv_frame(k, AC_WT_AUTH_OK, buf, sizeof(buf), &len, why,
+		                     whylen);
+	return rc;
+}
+
+static int peer_handshake_server(ac_node *n, ac_sock *k, peer_hello *h,
+                                 uint8_t *nonce, char *why, size_t whylen)
+{
+	uint8_t buf[AC_WIRE_HELLO_MAX], mac[AC_WIRE_MAC];
+	const void *got;
+	size_t len, glen;
+	void *out;
+	int rc = peer_recv_frame(k, AC_WT_HELLO, buf, sizeof(buf), &len, why,
+	                         whylen);
+	if (rc == 0)
+		rc = peer_hello_unpack(buf, len, 0, h);
+	if (rc < 0) {
+		if (rc == -EPROTONOSUPPORT)
+			peer_refuse(k, "unsupported protocol version");
+		return rc;
+	}
+	peer_mac(n, 'S', h->nonce, nonce, mac);
+	rc = peer_hello_pack(n, nonce, mac, &out, &len);
+	if (rc < 0)
+		return rc;
+	rc = peer_send_frame(k, AC_WT_HELLO_ACK, out, len);
+	free(out);
+	if (rc == 0)
+		rc = peer_recv_frame(k, AC_WT_AUTH, buf, sizeof(buf), &len, why,
+		                     whylen);
+	if (rc < 0)
+		return rc;
+	if (ac_unpack(buf, len, "[S]", &got, &glen) < 0 || glen != AC_WIRE_MAC)
+		return -EPROTO;
+	peer_mac(n, 'C', h->nonce, nonce, mac);
+	if (!ac__mac_eq(mac, got)) {
+		snprintf(why, whylen, "the peer does not know our secret");
+		peer_refuse(k, "authentication failed (secret mismatch)");
+		return -EACCES;
+	}
+	return 0;
+}
+
+int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
+                  ac_peer **out)
+{
+	uint8_t nonce[AC_WIRE_NONCE];
+	char why[160] = "", who[AC_ADDR_STRLEN] = "?";
+	peer_hello h;
+	ac_peer *p;
+	int rc;
+	memset(&h, 0, sizeof(h));
+	n->n_io->ops->entropy(n->n_io, nonce, sizeof(nonce));
+	if (initiator)
+		rc = peer_handshake_client(n, k, &h, nonce, why, sizeof(why));
+	else
+		rc = peer_handshake_server(n, k, &h, nonce, why, sizeof(why));
+	if (want) {
+		ac_addr_format(want, who, sizeof(who));
+	} else {
+		ac_addr from;
+		if (ac_sock_peer_addr(k, &from) == 0)
+			ac_addr_format(&from, who, sizeof(who));
+	}
+	if (rc < 0) {
+		ac__nlog(n, rc == -EACCES ? AC_LOG_WARN : AC_LOG_INFO,
+		         "handshake with %s failed: %s%s%s", who, ac_strerror(rc),
+		         why[0] ? ": " : "", why);
+		return rc;
+	}
+	if (ac_addr_eq(&h.loc, &n->n_loc) && h.inc == n->n_sched->s_inc)
+		return -ELOOP; /* we reached ourselves */
+	p = peer_identified(n, &h);
+	if (!p)
+		return -ENOMEM;
+	if (!initiator) {
+		rc = peer_install(p, k, 0);
+		if (rc == -EALREADY) {
+			peer_refuse(k, "duplicate connection");
+			return rc;
+		}
+		if (rc == 0)
+			rc = peer_send_frame(k, AC_WT_AUTH_OK, NULL, 0);
+	} else {
+		rc = peer_install(p, k, 1);
+	}
+	if (rc < 0)
+		return rc;
+	if (out)
+		*out = p;
+	if (p->p_state != AC__PEER_ONLINE)
+		ac__peer_online(p);
+	ac_waitq_wake(&p->p_wq, INT32_MAX, 1); /* the writer may send now */
+	return 0;
+}
+
+/* ---- the outbound queue and the writer --------------------------------------- */
+
+int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
+                   const void *body, size_t len, ac__pending *pend)
+{
+	size_t need = AC_WIRE_HDR + len;
+	if (len > AC_WIRE_BODY_MAX)
+		return -EMSGSIZE;
+	if (p->p_olen + need > p->p_ocap) {
+		size_t cap = p->p_ocap ? p->p_ocap : 4096;
+		uint8_t *nb;
+		while (cap < p->p_olen + need)
+			cap *= 2;
+		if (cap > AC_WIRE_QUEUE_MAX + AC_WIRE_BODY_MAX + AC_WIRE_HDR &&
+		    p->p_olen > 0)
+			return -ENOBUFS;
+		nb = realloc(p->p_obuf, cap);
+		if (!nb)
+			return -ENOMEM;
+		p->p_obuf = nb;
+		p->p_ocap = cap;
+	}
+	ac_wire_hdr_put(p->p_obuf + p->p_olen, type, flags, id, (uint32_t)len);
+	if (len)
+		memcpy(p->p_obuf + p->p_olen + AC_WIRE_HDR, body, len);
+	p->p_olen += need;
+	p->p_queued_total += need;
+	if (pend)
+		pend->p_mark = p->p_queued_total;
+	if (p->p_olen == need)
+		ac_waitq_wake(&p->p_wq, 1, 1);
+	return 0;
+}
+
+/* Connect to p and handshake (from its writer). */
+static int peer_connect(ac_peer *p)
+{
+	ac_node *n = p->p_node;
+	ac_sock *k;
+	ac_peer *got = NULL;
+	int rc = ac_sock_connect(&p->p_loc, PEER_HANDSHAKE_MS, &k);
+	if (rc == 0) {
+		rc = ac__handshake(n, k, 1, &p->p_loc, &got);
+		if (rc == 0 && got != p)
+			rc = -EPROTO; /* someone else answers at that location */
+		if (rc < 0 && rc != -EALREADY)
+			ac_sock_close(k);
+		else if (rc == -EALREADY)
+			rc = 0, ac_sock_close(k); /* the other direction won */
+	}
+	p->p_last_err = rc;
+	return rc;
+}
+
+/* Drop what is queued for p (it went offline). */
+static void peer_drop_queue(ac_peer *p)
+{
+	p->p_sent_total += p->p_olen; /* counted as gone, never written */
+	p->p_olen = 0;
+}
+
+static void peer_writer(void *arg)
+{
+	ac_peer *p = arg;
+	ac_node *n = p->p_node;
+	uint8_t *batch = malloc(PEER_BATCH + AC_WIRE_HDR + AC_WIRE_BODY_MAX);
+	AC_ASSERT(batch != NULL);
+	ac_coro_defer(free, batch);
+	while (!n->n_stopped) {
+		size_t take;
+		ssize_t r;
+		if (p->p_olen == 0 || p->p_state == AC__PEER_OFFLINE) {
+			ac_waitq_wait(&p->p_wq, AC_FOREVER);
+			continue;
+		}
+		if (!p->p_conn && peer_connect(p) < 0) {
+			p->p_failures++;
+			if (p->p_state == AC__PEER_ONLINE &&
+			    (p->p_last_err == -ECONNREFUSED || p->p_failures > 3))
+				ac__peer_offline(p, 1);
+			else if (p->p_state != AC__PEER_ONLINE) {
+				peer_drop_queue(p);
+				ac__peer_fail_pending(p, -EHOSTUNREACH);
+			}
+			ac_sleep(50 * p->p_failures < 1000 ? 50 * p->p_failures : 1000);
+			continue;
+		}
+		if (!p->p_conn)
+			continue;
+		p->p_failures = 0;
+		/* Whole frames only: the batch ends on a frame boundary. */
+		take = p->p_olen < PEER_BATCH ? p->p_olen : 0;
+		if (!take) {
+			size_t off = 0;
+			while (off < p->p_olen) {
+				size_t f = 4 + ac_wire_get32(p->p_obuf + off);
+				if (off && off + f > PEER_BATCH)
+					break;
+				off += f;
+			}
+			take = off;
+		}
+		memcpy(batch, p->p_obuf, take);
+		memmove(p->p_obuf, p->p_obuf + take, p->p_olen - take);
+		p->p_olen -= take;
+		r = ac_sock_send_all(p->p_conn, batch, take, n->n_lost_ns / 1000000);
+		p->p_sent_total += take;
+		p->p_last_tx = ac_sched_now_ns(n->n_sched);
+		if (r < 0)
+			ac__peer_disconnect(p);
+	}
+}
+
+int ac__peer_start(ac_peer *p)
+{
+	ac_spawn_opts so = {.name = "ac-writer", .daemon = 1};
+	if (!ac_ref_is_null(p->p_writer) && ac_is_alive(p->p_writer) == 1)
+		return 0;
+	return ac_spawn(p->p_node->n_sched, peer_writer, p, &so, &p->p_writer);
+}
+
+void ac__peer_disconnect(ac_peer *p)
+{
+	ac_sock *k = p->p_conn;
+	if (!k)
+		return;
+	p->p_conn = NULL;
+	/* The reader ends when its socket closes (it frees its argument). */
+	ac_sock_close(k);
+	ac__file_drop_peer(p);
+	ac__peer_fail_pending(p, 0);
+}
+
+/* ---- the reader --------------------------------------------------------------------- */
+
+static void peer_reader_end(ac_peer *p, ac_sock *k, int rc)
+{
+	ac_node *n = p->p_node;
+	char who[AC_ADDR_STRLEN];
+	if (p->p_conn != k) {
+		ac_sock_close(k); /* replaced meanwhile */
+		return;
+	}
+	if (rc < 0 && rc != -ECANCELED && !n->n_stopped)
+		ac__nlog(n, AC_LOG_INFO, "connection to %s (%s) closed: %s",
+		         p->p_name, ac_addr_format(&p->p_loc, who, sizeof(who)),
+		         ac_strerror(rc));
+	ac__peer_disconnect(p);
+	/* Wake the writer: it reconnects when frames are queued, and finds out
+	 * quickly whether the peer is still there. */
+	ac_waitq_wake(&p->p_wq, 1, 1);
+}
+
+/* Split buf[0..len) into frames and dispatch them; returns bytes used or a
+ * negative errno for a bad frame. */
+static ssize_t peer_frames(ac_peer *p, const uint8_t *buf, size_t len)
+{
+	size_t off = 0;
+	while (len - off >= AC_WIRE_HDR) {
+		ac_wire_hdr h;
+		int rc = ac_wire_hdr_get(buf + off, AC_WIRE_BODY_MAX, &h);
+		if (rc < 0)
+			return rc;
+		if (len - off - AC_WIRE_HDR < h.len)
+			break;
+		rc = ac__dispatch(p, &h, buf + off + AC_WIRE_HDR, h.len);
+		if (rc < 0)
+			return rc;
+		off += AC_WIRE_HDR + h.len;
+	}
+	return (ssize_t)off;
+}
+
+static void peer_reader(void *arg)
+{
+	peer_conn_arg a = *(peer_conn_arg *)arg;
+	ac_peer *p = a.a_peer;
+	ac_node *n = p->p_node;
+	size_t cap = PEER_RBUF, have = 0;
+	uint8_t *buf = malloc(cap);
+	int rc = 0;
+	free(arg);
+	if (!buf || ac_coro_defer(free, buf) < 0) {
+		free(buf);
+		peer_reader_end(p, a.a_sock, -ENOMEM);
+		return;
+	}
+	for (;;) {
+		ssize_t r, used;
+		if (have == cap) {
+			/* A frame larger than the buffer: grow to hold it. */
+			size_t need = 4 + (size_t)ac_wire_get32(buf);
+			if (need < 2 * cap)
+				need = 2 * cap; /* few growths, each kept until the end */
+			uint8_t *nb = need > cap ? malloc(need) : NULL;
+			if (!nb || ac_coro_defer(free, nb) < 0) {
+				free(nb);
+				rc = -EMSGSIZE;
+				break;
+			}
+			memcpy(nb, buf, have);
+			buf = nb; /* the old one is freed at the end by its defer */
+			cap = need;
+		}
+		r = ac_sock_recv(a.a_sock, buf + have, cap - have, AC_FOREVER);
+		if (r <= 0) {
+			rc = r == 0 ? -ECONNRESET : (int)r;
+			break;
+		}
+		have += (size_t)r;
+		p->p_last_rx = ac_sched_now_ns(n->n_sched);
+		used = peer_frames(p, buf, have);
+		if (used < 0) {
+			rc = (int)used;
+			ac__nlog(n, AC_LOG_WARN, "bad frame from %s: %s; closing",
+			         p->p_name, ac_strerror(rc));
+			break;
+		}
+		if (p->p_conn != a.a_sock)
+			break; /* BYE or replaced */
+		memmove(buf, buf + used, have - (size_t)used);
+		have -= (size_t)used;
+	}
+	peer_reader_end(p, a.a_sock, rc);
+}
+
+/* ---- requests ------------------------------------------------------------------------- */
+
+static void peer_pending_unlink(ac_peer *p, ac__pending *pend)
+{
+	ac__pending **pp = &p->p_pending;
+	while (*pp && *pp != pend)
+		pp = &(*pp)->p_next;
+	if (*pp)
+		*pp = pend->p_next;
+}
+
+static void peer_pending_cancel(ac_coro *c, void *obj)
+{
+	ac__pending *pend = obj;
+	(void)c;
+	peer_pending_unlink(pend->p_peer, pend);
+	free(pend->p_body);
+	pend->p_body = NULL;
+}
+
+int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
+                int64_t timeout_ms, ac__pending *pend)
+{
+	ac_node *n = p->p_node;
+	ac_sched *s = n->n_sched;
+	int rc;
+	memset(pend, 0, sizeof(*pend));
+	if (!s->s_cur)
+		return -EPERM;
+	if (p->p_state == AC__PEER_OFFLINE)
+		return -EHOSTUNREACH;
+	pend->p_id = ++n->n_next_req ? n->n_next_req : ++n->n_next_req;
+	pend->p_coro = s->s_cur;
+	pend->p_peer = p;
+	rc = ac__peer_queue(p, type, 0, pend->p_id, body, len, pend);
+	if (rc < 0)
+		return rc;
+	pend->p_next = p->p_pending;
+	p->p_pending = pend;
+	rc = ac__peer_start(p);
+	if (rc < 0) {
+		peer_pending_unlink(p, pend);
+		return rc;
+	}
+	if (timeout_ms == 0)
+		timeout_ms = 1; /* a request needs at least a moment */
+	rc = ac__park(s, ac__deadline(s, timeout_ms), peer_pending_cancel, pend);
+	if (!pend->p_done) {
+		peer_pending_unlink(p, pend);
+		return -ETIMEDOUT;
+	}
+	(void)rc;
+	return pend->p_err;
+}
+
+void ac__peer_fail_pending(ac_peer *p, int err)
+{
+	ac__pending *pend;
+	while ((pend = p->p_pending) != NULL) {
+		p->p_pending = pend->p_next;
+		pend->p_done = 1;
+		/* Written but unanswered: the outcome is unknown (0 → timeout-like
+		 * for deliver); never written: certainly not done. */
+		pend->p_err = err ? err
+		                  : (p->p_sent_total >= pend->p_mark ? -ETIMEDOUT
+		                                                      : -EHOSTUNREACH);
+		ac__wake(pend->p_coro, 1);
+	}
+}
+
+/* A reply arrived: hand its body to the waiting request. */
+int ac__peer_reply_in(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
+int ac__peer_reply_in(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
+{
+	ac__pending *pend = p->p_pending;
+	while (pend && pend->p_id != id)
+		pend = pend->p_next;
+	if (!pend)
+		return 0; /* its requester gave up: dropped */
+	peer_pending_unlink(p, pend);
+	pend->p_body = malloc(len ? len : 1);
+	if (!pend->p_body) {
+		pend->p_err = -ENOMEM;
+	} else {
+		memcpy(pend->p_body, body, len);
+		pend->p_len = len;
+	}
+	pend->p_done = 1;
+	ac__wake(pend->p_coro, 1);
+	return 0;
+}

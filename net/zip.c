@@ -1,0 +1,2 @@
+/* net/zip.c: being written. */
+#include "net/net.h"
