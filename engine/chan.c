@@ -207,6 +207,8 @@ static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
 {
 	uint32_t i = 0;
 	int count = 0;
+	ac_ref *remote = NULL;
+	size_t nremote = 0, capremote = 0;
 	if (ch->ch_tf) {
 		ac_ref from = m->m_from;
 		m = ch->ch_tf(m, ch->ch_tf_arg);
@@ -251,10 +253,19 @@ static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
 			ac__enqueue(co, c);
 			count++;
 		} else if (deliver && s->s_remote) {
-			r = s->s_remote->deliver(s->s_remote_arg, sub, c, timeout_ms);
-			if (r < 0)
-				ac_msg_free(c);
-			count += r == 1;
+			/* Remote coroutines are confirmed together, below. */
+			ac_msg_free(c);
+			if (nremote == capremote) {
+				size_t cap = capremote ? capremote * 2 : 8;
+				ac_ref *nr = realloc(remote, cap * sizeof(*nr));
+				if (!nr) {
+					i++;
+					continue;
+				}
+				remote = nr;
+				capremote = cap;
+			}
+			remote[nremote++] = sub;
 		} else {
 			r = ac__send_msg(s, sub, c);
 			if (r < 0)
@@ -263,6 +274,12 @@ static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
 		}
 		i++;
 	}
+	if (nremote) {
+		int r = s->s_remote->deliver_many(s->s_remote_arg, remote,
+		                                  (int)nremote, m, timeout_ms);
+		count += r > 0 ? r : 0;
+	}
+	free(remote);
 	ac_msg_free(m);
 	return count;
 }

@@ -34,10 +34,12 @@
 AC_NORETURN void ac__assert_fail(const char *expr, const char *file, int line);
 #define AC_ASSERT(x) \
 	((x) ? (void)0 : ac__assert_fail(#x, __FILE__, __LINE__))
-#ifdef NDEBUG
-#define AC_DASSERT(x) ((void)0)
-#else
+/* Expensive checks: on in debug builds (configure --enable-debug, and the
+ * sanitizer build), off otherwise. */
+#ifdef AC_DEBUG
 #define AC_DASSERT(x) AC_ASSERT(x)
+#else
+#define AC_DASSERT(x) ((void)0)
 #endif
 #define AC_STATIC_ASSERT(x) _Static_assert(x, #x)
 #define AC_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -323,6 +325,10 @@ struct ac__remote_ops {
 	              ac_msg **exit_msg);
 	int (*chan_op)(void *arg, int op, ac_ref chan, ac_ref sub, ac_msg *m,
 	               int64_t timeout_ms, int n);
+	/* Deliver a copy of m to each of n remote coroutines at once; returns
+	 * how many confirmed within the timeout. m stays the caller's. */
+	int (*deliver_many)(void *arg, const ac_ref *to, int n, const ac_msg *m,
+	                    int64_t timeout_ms);
 };
 
 /* The scheduler of the running coroutine (thread-local). */

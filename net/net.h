@@ -209,6 +209,13 @@ int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
  * -ETIMEDOUT, -EHOSTUNREACH. The caller frees pend->p_body. */
 int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
                 int64_t timeout_ms, ac__pending *pend);
+/* Queue a request without waiting (pend must stay valid until it is done
+ * or ac__request_wait gave up on it). */
+int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
+                      ac__pending *pend);
+/* Wait until every started request is done or deadline_ns (monotonic, -1:
+ * none) passes; the unfinished ones end with p_err -ETIMEDOUT. */
+void ac__request_wait(ac__pending **pends, int n, int64_t deadline_ns);
 /* Fail every pending request of p (connection lost). */
 void ac__peer_fail_pending(ac_peer *p, int err);
 /* Close p's connection (its reader and writer notice). */
@@ -248,5 +255,15 @@ void ac__hmac(ac_node *n, const void *const *parts, const size_t *lens,
               int nparts, uint8_t mac[AC_WIRE_MAC]);
 /* Constant-time comparison of two MACs: 1 when equal. */
 int ac__mac_eq(const uint8_t *a, const uint8_t *b);
+
+/* ---- zip.c: zlib for frame bodies (AC_WF_ZLIB) ------------------------------ */
+/* Deflate len bytes at in: 0 and a malloc'ed *out of *outlen bytes, or
+ * -ENOMEM. */
+int ac__zip(const void *in, size_t len, void **out, size_t *outlen);
+/* Inflate one complete zlib stream of len bytes into at most max bytes: 0
+ * and a malloc'ed *out of *outlen bytes, -EMSGSIZE (more than max),
+ * -EBADMSG (garbage, truncated, trailing bytes), -ENOMEM. */
+int ac__unzip(const void *in, size_t len, size_t max, void **out,
+              size_t *outlen);
 
 #endif /* AC_NET_NET_H */

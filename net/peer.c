@@ -604,8 +604,8 @@ static void peer_pending_cancel(ac_coro *c, void *obj)
 	pend->p_body = NULL;
 }
 
-int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
-                int64_t timeout_ms, ac__pending *pend)
+int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
+                      ac__pending *pend)
 {
 	ac_node *n = p->p_node;
 	ac_sched *s = n->n_sched;
@@ -618,24 +618,65 @@ int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
 	pend->p_id = ++n->n_next_req ? n->n_next_req : ++n->n_next_req;
 	pend->p_coro = s->s_cur;
 	pend->p_peer = p;
+	rc = ac__peer_start(p);
+	if (rc < 0)
+		return rc;
 	rc = ac__peer_queue(p, type, 0, pend->p_id, body, len, pend);
 	if (rc < 0)
 		return rc;
 	pend->p_next = p->p_pending;
 	p->p_pending = pend;
-	rc = ac__peer_start(p);
-	if (rc < 0) {
-		peer_pending_unlink(p, pend);
-		return rc;
+	return 0;
+}
+
+/* The requests a coroutine waits for, for the termination undo. */
+typedef struct peer_waitset {
+	ac__pending **w_pends;
+	int w_n;
+} peer_waitset;
+
+static void peer_waitset_cancel(ac_coro *c, void *obj)
+{
+	peer_waitset *ws = obj;
+	int i;
+	for (i = 0; i < ws->w_n; i++)
+		peer_pending_cancel(c, ws->w_pends[i]);
+}
+
+void ac__request_wait(ac__pending **pends, int n, int64_t deadline)
+{
+	ac_sched *s = ac__tls_sched;
+	peer_waitset ws = {pends, n};
+	int i;
+	for (;;) {
+		int left = 0;
+		for (i = 0; i < n; i++)
+			left += !pends[i]->p_done;
+		if (!left)
+			return;
+		if (deadline >= 0 && ac_sched_now_ns(s) >= deadline)
+			break;
+		ac__park(s, deadline, peer_waitset_cancel, &ws);
 	}
+	for (i = 0; i < n; i++) {
+		if (pends[i]->p_done)
+			continue;
+		peer_pending_unlink(pends[i]->p_peer, pends[i]);
+		pends[i]->p_done = 1;
+		pends[i]->p_err = -ETIMEDOUT;
+	}
+}
+
+int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
+                int64_t timeout_ms, ac__pending *pend)
+{
+	ac_sched *s = p->p_node->n_sched;
+	int rc = ac__request_start(p, type, body, len, pend);
+	if (rc < 0)
+		return rc;
 	if (timeout_ms == 0)
 		timeout_ms = 1; /* a request needs at least a moment */
-	rc = ac__park(s, ac__deadline(s, timeout_ms), peer_pending_cancel, pend);
-	if (!pend->p_done) {
-		peer_pending_unlink(p, pend);
-		return -ETIMEDOUT;
-	}
-	(void)rc;
+	ac__request_wait(&pend, 1, ac__deadline(s, timeout_ms));
 	return pend->p_err;
 }
 

@@ -340,7 +340,48 @@ static int remote_chan_op(void *arg, int op, ac_ref chan, ac_ref sub,
 	return (int)r;
 }
 
+static int remote_deliver_many(void *arg, const ac_ref *to, int n,
+                               const ac_msg *m, int64_t timeout_ms)
+{
+	ac_node *node = arg;
+	ac_sched *s = node->n_sched;
+	ac__pending *pend = calloc((size_t)n, sizeof(*pend));
+	ac__pending **pp = calloc((size_t)n, sizeof(*pp));
+	int i, started = 0, count = 0;
+	if (!pend || !pp || !ac__cur()) {
+		free(pend);
+		free(pp);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		int err;
+		void *body;
+		size_t len;
+		ac_peer *p = ac__peer_for_ref(node, &to[i], &err);
+		if (!p || ac_pack(&body, &len, "[r u u r S]", to[i],
+		                  (uint64_t)m->m_kind, (uint64_t)m->m_aux,
+		                  m->m_from, m->m_data, m->m_len) < 0)
+			continue;
+		if (ac__request_start(p, AC_WT_DELIVER, body, len, &pend[started]) == 0)
+			pp[started] = &pend[started], started++;
+		free(body);
+	}
+	ac__request_wait(pp, started, ac__deadline(s, timeout_ms == 0 ? 1
+	                                                              : timeout_ms));
+	for (i = 0; i < started; i++) {
+		int64_t r = 0;
+		if (pend[i].p_err == 0 &&
+		    ac_unpack(pend[i].p_body, pend[i].p_len, "[i]", &r) == 0 && r == 1)
+			count++;
+		free(pend[i].p_body);
+	}
+	free(pend);
+	free(pp);
+	return count;
+}
+
 const struct ac__remote_ops ac__net_remote_ops = {
+	.deliver_many = remote_deliver_many,
 	.send = remote_send,
 	.deliver = remote_deliver,
 	.monitor = remote_monitor,

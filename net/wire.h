@@ -54,7 +54,7 @@ enum ac_wire_limits {
 	/* Peers a node keeps. */
 	AC_WIRE_PEERS_MAX = 1024,
 	/* Frames queued for one peer before send() reports -ENOBUFS. */
-	AC_WIRE_QUEUE_MAX = 1 << 20
+	AC_WIRE_QUEUE_MAX = 64 << 20
 };
 
 /* Frame flags. */
@@ -80,7 +80,7 @@ enum ac_wire_type {
 	AC_WT_FINISH = 13,     /* [target, timeout_ms] → [rc, msg] */
 	AC_WT_CHAN = 14,       /* [op, chan, sub, msg, timeout_ms, n] → [rc] */
 	AC_WT_RCI_CALL = 15,   /* [rci, msg] → [rc, coro] */
-	AC_WT_FILE_BEGIN = 16, /* [name, dir, size, mtime_ns, mode, overwrite] → [rc, size, mtime, mode] */
+	AC_WT_FILE_BEGIN = 16, /* [name dir size mtime mode overwr] → [rc xfer size mtime mode] */
 	AC_WT_FILE_DATA = 17,  /* [xfer, offset, bytes] → [rc] */
 	AC_WT_FILE_END = 18,   /* [xfer] → [rc] */
 	AC_WT_DEL_FILE = 19,   /* [name, dir] → [rc] */

@@ -93,9 +93,11 @@ double ac__sim_rng_unit(ac__sim_rng *r);
 int ac__sim_rng_chance(ac__sim_rng *r, double p);
 /* Exponentially distributed with the given mean, capped at 10 means. */
 int64_t ac__sim_rng_exp(ac__sim_rng *r, int64_t mean);
-/* FNV-1a 64 of len bytes, continuing from h. */
+/* FNV-1a 64 of len bytes, continuing from h (BUGGIFY site names). */
 uint64_t ac__sim_fnv1a(uint64_t h, const void *buf, size_t len);
 #define AC__SIM_FNV_OFFSET 0xcbf29ce484222325ULL
+/* Initial value of the trace hash. */
+#define AC__SIM_TRACE_SEED 0x27d4eb2f165667c5ULL
 
 /* ---- trace ------------------------------------------------------------------- */
 enum ac__sim_trace_kind {

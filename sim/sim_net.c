@@ -503,16 +503,18 @@ static void sim_pump(ac_sim *w, ac__sim_ep *e)
 static void sim_syn_retry(ac_sim *w, ac__sim_ep *e, uint32_t d)
 {
 	int64_t wait;
+	int rc;
 	e->e_syn_tries++;
-	if (e->e_syn_tries > AC__SIM_SYN_TRIES) {
-		sim_connect_fail(w, e, -ETIMEDOUT);
-		ac__sim_ep_put(w, e);
-		return;
-	}
 	w->w_stats.tcp_stalls++;
 	ac__sim_trace(w, AC__SIM_T_STALL, e->e_node->n_idx, e->e_id, 1);
 	wait = AC__SIM_SYN_RTO_NS << (e->e_syn_tries - 1);
-	if (ac__sim_ev_push(w, w->w_now + wait, AC__SIM_EV_SYN, d, e, 0) < 0) {
+	/* After the last retransmission, one more wait, then give up. */
+	if (e->e_syn_tries > AC__SIM_SYN_TRIES)
+		rc = ac__sim_ev_push(w, w->w_now + wait, AC__SIM_EV_REFUSE,
+		                     UINT32_MAX, e, -ETIMEDOUT);
+	else
+		rc = ac__sim_ev_push(w, w->w_now + wait, AC__SIM_EV_SYN, d, e, 0);
+	if (rc < 0) {
 		sim_connect_fail(w, e, -ENOMEM);
 		ac__sim_ep_put(w, e);
 	}

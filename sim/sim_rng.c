@@ -6,8 +6,8 @@
  * multiply-shift with rejection, no modulo bias), [0, 1) doubles, Bernoulli
  * trials and a capped exponential. The exponential uses its own logarithm so
  * that the library does not need libm; the arithmetic is plain IEEE double,
- * so a given build gives bit-identical draws. FNV-1a 64 (for the trace hash
- * and BUGGIFY site names) lives here too. This file depends on nothing else
+ * so a given build gives bit-identical draws. FNV-1a 64 (for BUGGIFY site
+ * names) lives here too. This file depends on nothing else
  * in the library.
  */
 #include "sim/sim.h"

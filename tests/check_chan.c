@@ -676,15 +676,19 @@ static void body_race_deliver(void *arg)
 
 /* The deliver's timeout and the closer's sleep both expire while a spinner
  * holds the CPU, so the closer (earlier deadline) runs first and closes the
- * channel while the deliver has timed out but not yet run. */
+ * channel while the deliver has timed out but not yet run. A new channel
+ * made right after (likely in the freed memory) with enough subscribers
+ * must not receive the stale deliver. */
 static void body_deliver_closed_meanwhile(void *arg)
 {
 	race rc = {.result = 99};
-	collector c;
-	ac_ref d;
+	collector c, n1, n2;
+	ac_ref d, fresh;
 	int spin_ms = 1000;
 	(void)arg;
 	collector_start(&c);
+	collector_start(&n1);
+	collector_start(&n2);
 	CK_PASS(ac_chan_new(NULL, "race", &rc.ch));
 	CK_PASS(ac_chan_subscribe(rc.ch, c.ref, 0));
 	CK_PASS(ac_spawn(NULL, body_race_deliver, &rc, NULL, &d));
@@ -692,10 +696,18 @@ static void body_deliver_closed_meanwhile(void *arg)
 	CK_PASS(ac_spawn(NULL, body_spin, &spin_ms, NULL, NULL));
 	CK_PASS(ac_sleep(10));
 	CK_PASS(ac_chan_close(rc.ch));
+	CK_PASS(ac_chan_new(NULL, "fresh", &fresh));
+	CK_PASS(ac_chan_subscribe(fresh, n1.ref, 0));
+	CK_PASS(ac_chan_subscribe(fresh, n2.ref, 0));
 	join(d);
 	ck_assert_int_eq(rc.result, 0);
 	collector_stop(&c);
+	collector_stop(&n1);
+	collector_stop(&n2);
 	ck_assert_int_eq(c.n, 0);
+	ck_assert_int_eq(n1.n, 0);
+	ck_assert_int_eq(n2.n, 0);
+	CK_PASS(ac_chan_close(fresh));
 }
 
 START_TEST(test_deliver_timeout_closed_meanwhile)

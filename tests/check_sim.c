@@ -103,6 +103,20 @@ static void recv_pending(ac_io *io, int h, probe *p)
 	ck_assert_int_eq(io->ops->recv(io, h, &p->op), AC_IO_PENDING);
 }
 
+/* Receive into p on handle h, running the world until it completes;
+ * returns the result. */
+static int64_t recv_some(ac_sim *w, ac_io *io, int h, probe *p)
+{
+	int rc;
+	probe_init(p);
+	rc = io->ops->recv(io, h, &p->op);
+	if (rc == AC_IO_DONE)
+		return p->op.res;
+	ck_assert_int_eq(rc, AC_IO_PENDING);
+	run_until(w, p);
+	return p->res;
+}
+
 /* Send a C string on TCP handle h; sends complete at once here. */
 static void send_str(ac_io *io, int h, const char *s)
 {
@@ -531,19 +545,19 @@ START_TEST(test_clog_delays_tcp)
 	t0 = ac_sim_now_ns(w);
 	CK_PASS(ac_sim_clog(w, a, b, 2 * SEC));
 	for (i = 0; i < 20; i++) {
-		snprintf(want + 10 * i, 11, "msg%06d\n", i);
-		send_str(ib, hb, want + 10 * i);
+		char line[16];
+		snprintf(line, sizeof(line), "msg%06d\n", i);
+		memcpy(want + 10 * i, line, 11);
+		send_str(ib, hb, line);
 	}
 	while (have < 200) {
 		probe r;
-		recv_pending(ia, ha, &r);
-		run_until(w, &r);
-		CK_PASS(r.res);
-		ck_assert_int_gt(r.res, 0);
+		int64_t k = recv_some(w, ia, ha, &r);
+		ck_assert_int_gt(k, 0);
 		/* Nothing arrives before the clog ends. */
 		ck_assert_int_ge(ac_sim_now_ns(w), t0 + 2 * SEC);
-		memcpy(got + have, r.buf, (size_t)r.res);
-		have += (size_t)r.res;
+		memcpy(got + have, r.buf, (size_t)k);
+		have += (size_t)k;
 	}
 	/* Everything arrives, in order. */
 	ck_assert_uint_eq(have, 200);
@@ -693,11 +707,10 @@ START_TEST(test_partial_io)
 	ck_assert_int_eq(ib->ops->send(ib, hb, &s.op), AC_IO_PENDING);
 	while (have < sizeof(big)) {
 		probe r;
-		recv_pending(ia, ha, &r);
-		run_until(w, &r);
-		ck_assert_int_gt(r.res, 0);
-		memcpy(got + have, r.buf, (size_t)r.res);
-		have += (size_t)r.res;
+		int64_t k = recv_some(w, ia, ha, &r);
+		ck_assert_int_gt(k, 0);
+		memcpy(got + have, r.buf, (size_t)k);
+		have += (size_t)k;
 		reads++;
 	}
 	ck_assert_int_eq(s.calls, 1);
@@ -1470,15 +1483,21 @@ typedef struct echo_st {
 	int retry;
 } echo_st;
 
+/* Close a socket however its coroutine ends (killed daemons too). */
+static void sock_close_hook(void *arg)
+{
+	ac_sock_close(arg);
+}
+
 static void echo_conn(void *arg)
 {
 	ac_sock *k = arg;
 	char buf[128];
 	ssize_t n;
+	CK_PASS(ac_coro_defer(sock_close_hook, k));
 	while ((n = ac_sock_recv(k, buf, sizeof(buf), AC_FOREVER)) > 0)
 		if (ac_sock_send_all(k, buf, (size_t)n, AC_FOREVER) < 0)
 			break;
-	ac_sock_close(k);
 }
 
 static void echo_server(void *arg)
@@ -1489,9 +1508,9 @@ static void echo_server(void *arg)
 	ac_sock *l, *k;
 	any.port = st->srv.port;
 	CK_PASS(ac_sock_listen(NULL, &any, 16, 0, &l));
+	CK_PASS(ac_coro_defer(sock_close_hook, l));
 	while (ac_sock_accept(l, AC_FOREVER, &k) == 0)
 		CK_PASS(ac_spawn(NULL, echo_conn, k, &so, NULL));
-	ac_sock_close(l);
 }
 
 static void echo_srv_main(ac_sim_node *n, void *arg)

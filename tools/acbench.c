@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,6 +24,8 @@
 #include <unistd.h>
 
 #include <asyncoro/asyncoro.h>
+
+#include "tools/acbench.h"
 
 #define MAX_RUNS 31
 
@@ -305,6 +308,55 @@ static double bench_tcp_echo(long n)
 	return (double)e.n / e.secs;
 }
 
+/* ---- two processes (tools/acbench_net.c) ---------------------------------------- */
+
+static void report(const bench_opts *bo, const char *name, const char *unit,
+                   double *v, int n, const char *target);
+
+static void bench_net_placement(const bench_opts *bo, const char *label,
+                                int cpu_s, int cpu_c)
+{
+	nb_result r[MAX_RUNS];
+	double v[MAX_RUNS];
+	char name[96];
+	int i, k;
+	long n = (long)(1000000 * bo->scale);
+	for (i = 0; i < bo->runs; i++)
+		if (nbench_run(cpu_s, cpu_c, n > 1000 ? n : 1000, &r[i]) < 0)
+			memset(&r[i], 0, sizeof(r[i]));
+	static const struct {
+		const char *name, *unit, *target;
+		size_t off;
+	} rows[] = {
+		{"remote one-way (stream_send)", "msgs/s", ">= 2 M/s",
+		 offsetof(nb_result, oneway)},
+		{"remote deliver", "rt/s", "-", offsetof(nb_result, deliver)},
+		{"remote ping-pong p50", "us", "<= 1.5x raw", offsetof(nb_result, pp_p50)},
+		{"remote ping-pong p99", "us", "-", offsetof(nb_result, pp_p99)},
+		{"raw TCP ping-pong p50", "us", "(reference)", offsetof(nb_result, raw_p50)},
+		{"raw TCP ping-pong p99", "us", "(reference)", offsetof(nb_result, raw_p99)},
+		{"channel deliver, 10 remote subs", "per s", "-",
+		 offsetof(nb_result, chan10)},
+	};
+	for (k = 0; k < (int)(sizeof(rows) / sizeof(rows[0])); k++) {
+		for (i = 0; i < bo->runs; i++)
+			v[i] = *(double *)((char *)&r[i] + rows[k].off);
+		snprintf(name, sizeof(name), "%s [%s]", rows[k].name, label);
+		report(bo, name, rows[k].unit, v, bo->runs, rows[k].target);
+	}
+	for (i = 0; i < bo->runs; i++)
+		v[i] = r[i].raw_p50 > 0 ? r[i].pp_p50 / r[i].raw_p50 : 0;
+	snprintf(name, sizeof(name), "ping-pong / raw TCP p50 [%s]", label);
+	report(bo, name, "x", v, bo->runs, "<= 1.5");
+}
+
+static void bench_net(const bench_opts *bo)
+{
+	bench_net_placement(bo, "one CPU", 0, 0);
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+		bench_net_placement(bo, "two CPUs", 0, 1);
+}
+
 /* ---- driver -------------------------------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
@@ -338,7 +390,7 @@ static void usage(FILE *f)
 	        "Benchmarks of the asyncoro engine; prints median (min, max).\n"
 	        "  --runs N     runs per figure (default 5, at most %d)\n"
 	        "  --scale X    multiply iteration counts (default 1.0)\n"
-	        "  --only LIST  comma list of: switch,pingpong,oneway,spawn,idle,tcp\n"
+	        "  --only LIST  comma list of: switch,pingpong,oneway,spawn,idle,tcp,net\n"
 	        "  --csv        name,unit,median,min,max lines\n"
 	        "  --help       this text\n"
 	        "Network use: 127.0.0.1 only.\n",
@@ -418,5 +470,7 @@ int main(int argc, char **argv)
 			v[i] = bench_tcp_echo(N(200000));
 		report(&bo, "TCP echo 64 B (127.0.0.1)", "rt/s", v, bo.runs, "-");
 	}
+	if (want(&bo, "net"))
+		bench_net(&bo);
 	return 0;
 }

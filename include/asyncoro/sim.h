@@ -305,8 +305,9 @@ int ac_sim_pause(ac_sim_node *n, int64_t duration_ns);
 
 /* ---- trace ------------------------------------------------------------------- */
 
-/* Hash (FNV-1a 64) of every event so far, folded in as fixed-size
- * little-endian records: two runs of a seed give the same value. */
+/* Hash of every event so far (xxHash64 rounds over fixed records of four
+ * 64-bit words: time, kind and node, two arguments); independent of the
+ * host's byte order. Two runs of a seed and build give the same value. */
 uint64_t ac_sim_trace_hash(const ac_sim *w);
 /* Also write each event as a text line to f (NULL: stop). The world does
  * not own f. */
