@@ -391,6 +391,11 @@ void ac__msg_cache_fini(ac_sched *s);
 /* Payload bytes a cached message can hold. */
 #define AC__MSG_SMALL 192
 
+/* Write r as MessagePack (its ext type, 43 bytes) into out; returns the
+ * length, or 0 for a ref that cannot be encoded (engine/pack.c). */
+size_t ac__pack_ref(uint8_t *out, const ac_ref *r);
+#define AC__PACK_REF_MAX 43
+
 /* Ref of a local object. */
 ac_ref ac__ref_local(ac_sched *s, uint32_t kind, uint64_t id);
 /* 1 when r names an object of scheduler s. */

@@ -271,6 +271,20 @@ static int pack_ref_decode(const uint8_t *p, size_t len, ac_ref *r)
 	return 0;
 }
 
+/* ---- for the wire's hot path ---------------------------------------------------- */
+
+size_t ac__pack_ref(uint8_t *out, const ac_ref *r)
+{
+	/* ext 8: c7, length, type, body — what msgpack_pack_ext_with_body
+	 * writes for a 40-byte body. */
+	out[0] = 0xc7;
+	out[1] = PACK_REF_LEN;
+	out[2] = AC_EXT_REF;
+	if (pack_ref_encode(out + 3, r) < 0)
+		return 0;
+	return 3 + PACK_REF_LEN;
+}
+
 /* ---- encoding ----------------------------------------------------------------- */
 
 static int pack_valid(const uint8_t *p, size_t len);

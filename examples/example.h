@@ -114,6 +114,10 @@ const char *ex_opt_str(const ex_env *env, const char *name);
 double ex_opt_num(const ex_env *env, const char *name);
 /* Positional argument i, or NULL. */
 const char *ex_arg(const ex_env *env, int i);
+/* The address of a plain-socket server: positional [host] [port], else
+ * --host / --tcp-port, else 127.0.0.1 and def_port. Returns 0 or a negative
+ * errno (-EINVAL for a bad port). */
+int ex_server_addr(ex_env *env, uint16_t def_port, ac_addr *out);
 /* Read a line: env->read_line. */
 int ex_read_line(ex_env *env, char *buf, size_t len);
 /* printf one output line through env->print. */
@@ -122,6 +126,13 @@ void ex_printf(ex_env *env, const char *fmt, ...) AC_PRINTF(2, 3);
 int ex_is_quit(const char *line);
 /* Remove blanks at both ends of s in place; returns s. */
 char *ex_strip(char *s);
+/* Read input lines until one is quit or exit, or the input ends; other
+ * lines are ignored. Returns 0, or the reader's negative errno. Coroutine
+ * only. */
+int ex_wait_quit(ex_env *env);
+/* Spawn the usual console of a server: a non-daemon coroutine doing
+ * ex_wait_quit, so the program runs until the user quits. */
+int ex_spawn_console(ex_env *env);
 /* A uniform random number in [0, 1) from the scheduler's backend (so a
  * simulated run stays reproducible). */
 double ex_random(ex_env *env);
@@ -134,5 +145,24 @@ void *ex_keep(ex_env *env, void *p);
  * (ac_sched_finish: then the node says goodbye), free everything. Returns
  * the process exit status. */
 int ex_main(int argc, char **argv, const ex_prog *prog, ex_main_fn fn);
+
+/* The examples: examples/<name>.c defines <name>_prog and <name>_main (its
+ * main() is left out when built with -DAC_EXAMPLE_NO_MAIN, so that several
+ * examples can run in one process, e.g. as simulated nodes). */
+#define EX_DECLARE(name)                        \
+	extern const ex_prog name##_prog;       \
+	int name##_main(ex_env *env)
+EX_DECLARE(tut_server);
+EX_DECLARE(tut_client);
+EX_DECLARE(remote_coro_server);
+EX_DECLARE(remote_coro_client);
+EX_DECLARE(remote_channel_server);
+EX_DECLARE(remote_channel_client);
+EX_DECLARE(chat_chan_server);
+EX_DECLARE(chat_chan_client);
+EX_DECLARE(chat_sock_server);
+EX_DECLARE(chat_sock_client);
+EX_DECLARE(rci_monitor_server);
+EX_DECLARE(rci_monitor_client);
 
 #endif /* AC_EXAMPLES_EXAMPLE_H */

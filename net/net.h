@@ -75,6 +75,8 @@ struct ac_peer {
 	/* The live connection, or NULL, and whether we opened it. */
 	ac_sock *p_conn;
 	int p_conn_ours;
+	/* The connection was closed for being idle (stream_send off). */
+	int p_idle_closed;
 	/* Reader and writer coroutines. */
 	ac_ref p_reader;
 	ac_ref p_writer;
@@ -82,6 +84,9 @@ struct ac_peer {
 	uint8_t *p_obuf;
 	size_t p_olen;
 	size_t p_ocap;
+	/* The writer's spare buffer (swapped with p_obuf per batch). */
+	uint8_t *p_wbuf;
+	size_t p_wcap;
 	/* Bytes ever queued / ever written on a connection. */
 	uint64_t p_queued_total;
 	uint64_t p_sent_total;
@@ -202,6 +207,12 @@ int ac__peer_start(ac_peer *p);
  * reader. initiator: we connected. Returns 0, -EACCES, -EPROTO, ... */
 int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
                   ac_peer **out);
+/* Room for a frame body of up to body_max bytes at the end of p's queue
+ * (NULL: over the queue limit or out of memory); ac__peer_commit then
+ * queues the frame with the body length actually written. */
+uint8_t *ac__peer_reserve(ac_peer *p, size_t body_max);
+void ac__peer_commit(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
+                     size_t len, ac__pending *pend);
 /* Queue a frame for p: type, flags, id and a body (copied). */
 int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
                    const void *body, size_t len, ac__pending *pend);

@@ -467,6 +467,7 @@ void ac_node_free(ac_node *n)
 		ac_peer *p = n->n_peers[i];
 		ac__peer_disconnect(p);
 		free(p->p_obuf);
+		free(p->p_wbuf);
 		free(p->p_watch);
 		free(p);
 	}
@@ -551,8 +552,10 @@ int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
 	if (rc < 0)
 		return rc;
 	rc = ac__handshake(n, k, 1, &a, &p);
-	if (rc == -EALREADY)
-		rc = 0; /* the other direction's connection won */
+	if (rc == -EALREADY) {
+		ac_sock_close(k); /* the other direction's connection won */
+		rc = 0;
+	}
 	if (rc < 0) {
 		ac_sock_close(k);
 		return rc;

@@ -28,8 +28,6 @@
 
 /* Time allowed for connect + handshake. */
 #define PEER_HANDSHAKE_MS 5000
-/* Most bytes the writer sends in one batch. */
-#define PEER_BATCH 65536
 /* Reader buffer. */
 #define PEER_RBUF 65536
 
@@ -205,6 +203,7 @@ static int peer_install(ac_peer *p, ac_sock *k, int initiator)
 	a->a_sock = k;
 	p->p_conn = k;
 	p->p_conn_ours = initiator;
+	p->p_idle_closed = 0;
 	p->p_last_rx = ac_sched_now_ns(n->n_sched);
 	if (ac_spawn(n->n_sched, peer_reader, a, &so, &p->p_reader) < 0) {
 		p->p_conn = NULL;
@@ -360,12 +359,11 @@ int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
 
 /* ---- the outbound queue and the writer --------------------------------------- */
 
-int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
-                   const void *body, size_t len, ac__pending *pend)
+uint8_t *ac__peer_reserve(ac_peer *p, size_t body_max)
 {
-	size_t need = AC_WIRE_HDR + len;
-	if (len > AC_WIRE_BODY_MAX)
-		return -EMSGSIZE;
+	size_t need = AC_WIRE_HDR + body_max;
+	if (body_max > AC_WIRE_BODY_MAX)
+		return NULL;
 	if (p->p_olen + need > p->p_ocap) {
 		size_t cap = p->p_ocap ? p->p_ocap : 4096;
 		uint8_t *nb;
@@ -373,22 +371,42 @@ int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 			cap *= 2;
 		if (cap > AC_WIRE_QUEUE_MAX + AC_WIRE_BODY_MAX + AC_WIRE_HDR &&
 		    p->p_olen > 0)
-			return -ENOBUFS;
+			return NULL;
 		nb = realloc(p->p_obuf, cap);
 		if (!nb)
-			return -ENOMEM;
+			return NULL;
 		p->p_obuf = nb;
 		p->p_ocap = cap;
 	}
+	return p->p_obuf + p->p_olen + AC_WIRE_HDR;
+}
+
+void ac__peer_commit(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
+                     size_t len, ac__pending *pend)
+{
+	size_t need = AC_WIRE_HDR + len;
+	AC_ASSERT(p->p_olen + need <= p->p_ocap);
 	ac_wire_hdr_put(p->p_obuf + p->p_olen, type, flags, id, (uint32_t)len);
-	if (len)
-		memcpy(p->p_obuf + p->p_olen + AC_WIRE_HDR, body, len);
 	p->p_olen += need;
 	p->p_queued_total += need;
 	if (pend)
 		pend->p_mark = p->p_queued_total;
 	if (p->p_olen == need)
 		ac_waitq_wake(&p->p_wq, 1, 1);
+}
+
+int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
+                   const void *body, size_t len, ac__pending *pend)
+{
+	uint8_t *b;
+	if (len > AC_WIRE_BODY_MAX)
+		return -EMSGSIZE;
+	b = ac__peer_reserve(p, len);
+	if (!b)
+		return -ENOBUFS;
+	if (len)
+		memcpy(b, body, len);
+	ac__peer_commit(p, type, flags, id, len, pend);
 	return 0;
 }
 
@@ -419,18 +437,50 @@ static void peer_drop_queue(ac_peer *p)
 	p->p_olen = 0;
 }
 
+/* Send what is queued: the queue buffer is swapped with the writer's spare
+ * one, so senders keep appending while the batch is on its way. */
+static void peer_write_batch(ac_peer *p)
+{
+	ac_node *n = p->p_node;
+	uint8_t *batch = p->p_obuf;
+	size_t take = p->p_olen, cap = p->p_ocap;
+	ssize_t r;
+	p->p_obuf = p->p_wbuf;
+	p->p_ocap = p->p_wcap;
+	p->p_olen = 0;
+	p->p_wbuf = NULL;
+	p->p_wcap = 0;
+	r = ac_sock_send_all(p->p_conn, batch, take, n->n_lost_ns / 1000000);
+	p->p_sent_total += take;
+	p->p_last_tx = ac_sched_now_ns(n->n_sched);
+	/* Keep the larger buffer as the spare, free the other. */
+	if (!p->p_wbuf) {
+		p->p_wbuf = batch;
+		p->p_wcap = cap;
+	} else {
+		free(batch);
+	}
+	if (r < 0)
+		ac__peer_disconnect(p);
+}
+
 static void peer_writer(void *arg)
 {
 	ac_peer *p = arg;
 	ac_node *n = p->p_node;
-	uint8_t *batch = malloc(PEER_BATCH + AC_WIRE_HDR + AC_WIRE_BODY_MAX);
-	AC_ASSERT(batch != NULL);
-	ac_coro_defer(free, batch);
 	while (!n->n_stopped) {
-		size_t take;
-		ssize_t r;
 		if (p->p_olen == 0 || p->p_state == AC__PEER_OFFLINE) {
-			ac_waitq_wait(&p->p_wq, AC_FOREVER);
+			/* Without stream_send an idle connection is closed after a
+			 * heartbeat interval; heartbeats reopen it, so liveness
+			 * detection keeps working. */
+			int64_t idle_ms = AC_FOREVER;
+			if (!p->p_stream_send && p->p_conn && !p->p_pending)
+				idle_ms = n->n_hb_ns / 1000000;
+			if (ac_waitq_wait(&p->p_wq, idle_ms) == -ETIMEDOUT &&
+			    p->p_olen == 0 && !p->p_pending && !p->p_stream_send) {
+				p->p_idle_closed = 1;
+				ac__peer_disconnect(p);
+			}
 			continue;
 		}
 		if (!p->p_conn && peer_connect(p) < 0) {
@@ -448,26 +498,7 @@ static void peer_writer(void *arg)
 		if (!p->p_conn)
 			continue;
 		p->p_failures = 0;
-		/* Whole frames only: the batch ends on a frame boundary. */
-		take = p->p_olen < PEER_BATCH ? p->p_olen : 0;
-		if (!take) {
-			size_t off = 0;
-			while (off < p->p_olen) {
-				size_t f = 4 + ac_wire_get32(p->p_obuf + off);
-				if (off && off + f > PEER_BATCH)
-					break;
-				off += f;
-			}
-			take = off;
-		}
-		memcpy(batch, p->p_obuf, take);
-		memmove(p->p_obuf, p->p_obuf + take, p->p_olen - take);
-		p->p_olen -= take;
-		r = ac_sock_send_all(p->p_conn, batch, take, n->n_lost_ns / 1000000);
-		p->p_sent_total += take;
-		p->p_last_tx = ac_sched_now_ns(n->n_sched);
-		if (r < 0)
-			ac__peer_disconnect(p);
+		peer_write_batch(p);
 	}
 }
 
@@ -497,11 +528,9 @@ static void peer_reader_end(ac_peer *p, ac_sock *k, int rc)
 {
 	ac_node *n = p->p_node;
 	char who[AC_ADDR_STRLEN];
-	if (p->p_conn != k) {
-		ac_sock_close(k); /* replaced meanwhile */
-		return;
-	}
-	if (rc < 0 && rc != -ECANCELED && !n->n_stopped)
+	if (p->p_conn != k)
+		return; /* closed (and freed) by whoever replaced or dropped it */
+	if (rc < 0 && rc != -ECANCELED && !n->n_stopped && !p->p_idle_closed)
 		ac__nlog(n, AC_LOG_INFO, "connection to %s (%s) closed: %s",
 		         p->p_name, ac_addr_format(&p->p_loc, who, sizeof(who)),
 		         ac_strerror(rc));
@@ -513,10 +542,11 @@ static void peer_reader_end(ac_peer *p, ac_sock *k, int rc)
 
 /* Split buf[0..len) into frames and dispatch them; returns bytes used or a
  * negative errno for a bad frame. */
-static ssize_t peer_frames(ac_peer *p, const uint8_t *buf, size_t len)
+static ssize_t peer_frames(ac_peer *p, ac_sock *k, const uint8_t *buf,
+                           size_t len)
 {
 	size_t off = 0;
-	while (len - off >= AC_WIRE_HDR) {
+	while (len - off >= AC_WIRE_HDR && p->p_conn == k) {
 		ac_wire_hdr h;
 		int rc = ac_wire_hdr_get(buf + off, AC_WIRE_BODY_MAX, &h);
 		if (rc < 0)
@@ -569,7 +599,7 @@ static void peer_reader(void *arg)
 		}
 		have += (size_t)r;
 		p->p_last_rx = ac_sched_now_ns(n->n_sched);
-		used = peer_frames(p, buf, have);
+		used = peer_frames(p, a.a_sock, buf, have);
 		if (used < 0) {
 			rc = (int)used;
 			ac__nlog(n, AC_LOG_WARN, "bad frame from %s: %s; closing",

@@ -90,12 +90,73 @@ ac_peer *ac__peer_for_ref(ac_node *n, const ac_ref *r, int *err)
 
 /* ---- the engine's remote hooks ---------------------------------------------------- */
 
+/* MessagePack of a non-negative integer, shortest form. */
+static size_t remote_put_uint(uint8_t *o, uint32_t v)
+{
+	if (v < 128) {
+		o[0] = (uint8_t)v;
+		return 1;
+	}
+	if (v < 256) {
+		o[0] = 0xcc;
+		o[1] = (uint8_t)v;
+		return 2;
+	}
+	o[0] = 0xcd;
+	o[1] = (uint8_t)(v >> 8);
+	o[2] = (uint8_t)v;
+	return 3;
+}
+
+/* MessagePack bin header. */
+static size_t remote_put_bin(uint8_t *o, size_t len)
+{
+	if (len < 256) {
+		o[0] = 0xc4;
+		o[1] = (uint8_t)len;
+		return 2;
+	}
+	if (len < 65536) {
+		o[0] = 0xc5;
+		o[1] = (uint8_t)(len >> 8);
+		o[2] = (uint8_t)len;
+		return 3;
+	}
+	o[0] = 0xc6;
+	ac_wire_put32(o + 1, (uint32_t)len);
+	return 5;
+}
+
+/* Most bytes remote_pack_send writes besides the payload. */
+#define REMOTE_SEND_OVERHEAD (1 + 2 * AC__PACK_REF_MAX + 1 + 3 + 5)
+
+/* The SEND body [to kind aux from payload], written straight into the
+ * queue: the same bytes as ac_pack("[r u u r S]"), without its allocations
+ * (this is the path of every remote message). Returns the length or 0. */
+static size_t remote_pack_send(uint8_t *o, const ac_ref *to, const ac_msg *m)
+{
+	size_t k = 0, r;
+	o[k++] = 0x95; /* array of 5 */
+	if ((r = ac__pack_ref(o + k, to)) == 0)
+		return 0;
+	k += r;
+	k += remote_put_uint(o + k, m->m_kind);
+	k += remote_put_uint(o + k, m->m_aux);
+	if ((r = ac__pack_ref(o + k, &m->m_from)) == 0)
+		return 0;
+	k += r;
+	k += remote_put_bin(o + k, m->m_len);
+	if (m->m_len)
+		memcpy(o + k, m->m_data, m->m_len);
+	return k + m->m_len;
+}
+
 static int remote_send(void *arg, ac_ref to, ac_msg *m)
 {
 	ac_node *n = arg;
-	void *body;
+	uint8_t *body;
 	size_t len;
-	int err, rc;
+	int err;
 	ac_peer *p = ac__peer_for_ref(n, &to, &err);
 	if (!p) {
 		if (err == -ESRCH) {
@@ -104,15 +165,20 @@ static int remote_send(void *arg, ac_ref to, ac_msg *m)
 		}
 		return err;
 	}
-	rc = ac_pack(&body, &len, "[r u u r S]", to, (uint64_t)m->m_kind,
-	             (uint64_t)m->m_aux, m->m_from, m->m_data, m->m_len);
-	if (rc < 0)
-		return rc;
-	rc = ac__peer_queue(p, AC_WT_SEND, 0, 0, body, len, NULL);
-	free(body);
-	if (rc == 0)
-		ac_msg_free(m);
-	return rc;
+	if (m->m_len > AC_WIRE_PAYLOAD_MAX)
+		return -EMSGSIZE;
+	body = ac__peer_reserve(p, REMOTE_SEND_OVERHEAD + m->m_len);
+	if (!body)
+		return -ENOBUFS;
+	len = remote_pack_send(body, &to, m);
+	if (len == 0)
+		return -EINVAL;
+	AC_DASSERT(ac_unpack(body, len, "[r u u r S]", &(ac_ref){0},
+	                     &(uint64_t){0}, &(uint64_t){0}, &(ac_ref){0},
+	                     &(const void *){0}, &(size_t){0}) == 0);
+	ac__peer_commit(p, AC_WT_SEND, 0, 0, len, NULL);
+	ac_msg_free(m);
+	return 0;
 }
 
 /* Send a request with a packed body and decode "[i ...]" replies: returns

@@ -16,7 +16,7 @@
 
 #include <stdio.h>
 
-/* ---- collectors ------------------------------------------------------------ */
+/* ---- collectors ---------------------------------------------------------- */
 
 /* A coroutine that records what it receives until "end". */
 typedef struct collector {
@@ -90,7 +90,7 @@ static void body_noop(void *arg)
 	(void)arg;
 }
 
-/* ---- creation and names ----------------------------------------------------- */
+/* ---- creation and names -------------------------------------------------- */
 
 START_TEST(test_new_and_name)
 {
@@ -130,7 +130,7 @@ START_TEST(test_new_and_name)
 }
 END_TEST
 
-/* ---- subscribe, unsubscribe --------------------------------------------------- */
+/* ---- subscribe, unsubscribe ---------------------------------------------- */
 
 static void body_subscribe(void *arg)
 {
@@ -175,7 +175,7 @@ START_TEST(test_subscribe_unsubscribe)
 }
 END_TEST
 
-/* ---- send ---------------------------------------------------------------------- */
+/* ---- send ---------------------------------------------------------------- */
 
 typedef struct scribble {
 	ac_ref sender;
@@ -245,7 +245,7 @@ START_TEST(test_send_from_outside)
 }
 END_TEST
 
-/* ---- transforms ------------------------------------------------------------------ */
+/* ---- transforms ---------------------------------------------------------- */
 
 typedef struct tf_state {
 	int calls;
@@ -333,7 +333,7 @@ START_TEST(test_transform_keeps_sender)
 }
 END_TEST
 
-/* ---- deliver ------------------------------------------------------------------------ */
+/* ---- deliver ------------------------------------------------------------- */
 
 static void body_deliver_count(void *arg)
 {
@@ -467,7 +467,7 @@ START_TEST(test_deliver_wait_outside)
 }
 END_TEST
 
-/* ---- channels subscribed to channels --------------------------------------------- */
+/* ---- channels subscribed to channels ------------------------------------- */
 
 static void body_chan_of_chan(void *arg)
 {
@@ -553,7 +553,7 @@ START_TEST(test_cycles_refused)
 }
 END_TEST
 
-/* ---- subscribers that went away ---------------------------------------------------- */
+/* ---- subscribers that went away ------------------------------------------ */
 
 static void body_block(void *arg)
 {
@@ -601,7 +601,7 @@ START_TEST(test_dead_subscribers_dropped)
 }
 END_TEST
 
-/* ---- close ----------------------------------------------------------------------- */
+/* ---- close --------------------------------------------------------------- */
 
 typedef struct closer {
 	ac_ref ch;
@@ -716,7 +716,7 @@ START_TEST(test_deliver_timeout_closed_meanwhile)
 }
 END_TEST
 
-/* ---- ac_send / ac_deliver to a channel ref --------------------------------------- */
+/* ---- ac_send / ac_deliver to a channel ref ------------------------------- */
 
 static void body_send_to_chan(void *arg)
 {
@@ -746,7 +746,7 @@ START_TEST(test_send_to_chan_ref)
 }
 END_TEST
 
-/* ---- many subscribers -------------------------------------------------------------- */
+/* ---- many subscribers ---------------------------------------------------- */
 
 static void body_recv_one(void *arg)
 {

@@ -13,7 +13,7 @@
 
 #include <stdio.h>
 
-/* ---- helpers ------------------------------------------------------------------ */
+/* ---- helpers ------------------------------------------------------------- */
 
 /* What a scheduler logged. */
 typedef struct log_rec {
@@ -49,7 +49,7 @@ static void run_on(ac_sched *s, ac_coro_fn fn, void *arg)
 	CK_PASS(ac_sched_run(s));
 }
 
-/* ---- constructors -------------------------------------------------------------- */
+/* ---- constructors -------------------------------------------------------- */
 
 static void check_new(void)
 {
@@ -202,7 +202,7 @@ START_TEST(test_defaults)
 }
 END_TEST
 
-/* ---- dup ------------------------------------------------------------------------ */
+/* ---- dup ----------------------------------------------------------------- */
 
 static int categ_len(const ac_msg *m, void *arg)
 {
@@ -249,7 +249,7 @@ START_TEST(test_dup)
 }
 END_TEST
 
-/* ---- exit notifications ------------------------------------------------------------ */
+/* ---- exit notifications -------------------------------------------------- */
 
 static void body_ret(void *arg)
 {
@@ -319,7 +319,7 @@ START_TEST(test_exit_decode)
 }
 END_TEST
 
-/* ---- misuse caught by the magic word ------------------------------------------------ */
+/* ---- misuse caught by the magic word ------------------------------------- */
 
 static void body_free_queued(void *arg)
 {
@@ -374,7 +374,7 @@ START_TEST(test_double_free_reported)
 }
 END_TEST
 
-/* ---- sending to oneself --------------------------------------------------------------- */
+/* ---- sending to oneself -------------------------------------------------- */
 
 static void body_self(void *arg)
 {
@@ -407,7 +407,7 @@ START_TEST(test_send_to_self)
 }
 END_TEST
 
-/* ---- volume ---------------------------------------------------------------------------- */
+/* ---- volume -------------------------------------------------------------- */
 
 static void body_100k(void *arg)
 {

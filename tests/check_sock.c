@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-/* ---- helpers ------------------------------------------------------------------ */
+/* ---- helpers ------------------------------------------------------------- */
 
 /* Generous timeout for operations that must succeed. */
 #define LONG_MS 10000
@@ -127,7 +127,7 @@ static void body_send_msg(void *arg)
 	side_end(sd);
 }
 
-/* ---- connect, accept, addresses -------------------------------------------------- */
+/* ---- connect, accept, addresses ------------------------------------------ */
 
 static void body_connect_accept(void *arg)
 {
@@ -166,7 +166,7 @@ START_TEST(test_connect_accept)
 }
 END_TEST
 
-/* ---- exact reads and writes --------------------------------------------------------- */
+/* ---- exact reads and writes ---------------------------------------------- */
 
 static void body_exact(void *arg)
 {
@@ -254,7 +254,7 @@ START_TEST(test_recv_all_end_of_stream)
 }
 END_TEST
 
-/* ---- timeouts -------------------------------------------------------------------------- */
+/* ---- timeouts ------------------------------------------------------------ */
 
 static void body_recv_timeout(void *arg)
 {
@@ -336,7 +336,7 @@ START_TEST(test_connect_refused)
 }
 END_TEST
 
-/* ---- length-prefixed messages ------------------------------------------------------------ */
+/* ---- length-prefixed messages -------------------------------------------- */
 
 static void body_msgs(void *arg)
 {
@@ -426,7 +426,7 @@ START_TEST(test_msg_errors)
 }
 END_TEST
 
-/* ---- lines ------------------------------------------------------------------------------- */
+/* ---- lines --------------------------------------------------------------- */
 
 static void body_lines(void *arg)
 {
@@ -519,7 +519,7 @@ START_TEST(test_recv_line_too_long)
 }
 END_TEST
 
-/* ---- UDP ------------------------------------------------------------------------------------ */
+/* ---- UDP ----------------------------------------------------------------- */
 
 static void body_udp(void *arg)
 {
@@ -566,7 +566,7 @@ START_TEST(test_udp)
 }
 END_TEST
 
-/* ---- attached descriptors ------------------------------------------------------------------- */
+/* ---- attached descriptors ------------------------------------------------ */
 
 typedef struct pipe_writer {
 	int fd;
@@ -626,7 +626,7 @@ START_TEST(test_attach_pipe)
 }
 END_TEST
 
-/* ---- closing and terminating under blocked callers -------------------------------------------- */
+/* ---- closing and terminating under blocked callers ----------------------- */
 
 enum { OP_RECV, OP_RECV_ALL, OP_RECV_LINE, OP_RECV_MSG, OP_ACCEPT };
 
@@ -775,7 +775,7 @@ START_TEST(test_terminate_blocked_then_close)
 }
 END_TEST
 
-/* ---- misuse ------------------------------------------------------------------------------- */
+/* ---- misuse -------------------------------------------------------------- */
 
 static void body_wrong_types(void *arg)
 {
@@ -872,7 +872,7 @@ START_TEST(test_outside_coroutine)
 }
 END_TEST
 
-/* ---- resolution ---------------------------------------------------------------------------- */
+/* ---- resolution ---------------------------------------------------------- */
 
 static void body_resolve(void *arg)
 {

@@ -19,7 +19,7 @@
 
 #include <stdio.h>
 
-/* ---- helpers ---------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
 static int64_t now_ms(void)
 {
@@ -88,7 +88,7 @@ static void log_tag(worker *w)
 	w->log[n + 1] = '\0';
 }
 
-/* ---- Lock ------------------------------------------------------------------ */
+/* ---- Lock ---------------------------------------------------------------- */
 
 static void body_lock_basic(void *arg)
 {
@@ -282,7 +282,7 @@ START_TEST(test_lock_timed_out_waiter_skipped)
 }
 END_TEST
 
-/* ---- RLock ------------------------------------------------------------------- */
+/* ---- RLock --------------------------------------------------------------- */
 
 static void body_rlock_user(void *arg)
 {
@@ -365,7 +365,7 @@ START_TEST(test_rlock_timeout)
 }
 END_TEST
 
-/* ---- Condition ------------------------------------------------------------------ */
+/* ---- Condition ----------------------------------------------------------- */
 
 typedef struct cond_state {
 	ac_cond cond;
@@ -530,7 +530,7 @@ START_TEST(test_cond_timed_out_not_counted)
 }
 END_TEST
 
-/* ---- Event ---------------------------------------------------------------------- */
+/* ---- Event --------------------------------------------------------------- */
 
 static void body_event_waiter(void *arg)
 {
@@ -607,7 +607,7 @@ START_TEST(test_event_set_from_outside)
 }
 END_TEST
 
-/* ---- Semaphore ------------------------------------------------------------------ */
+/* ---- Semaphore ----------------------------------------------------------- */
 
 static void body_sem_user(void *arg)
 {
@@ -697,7 +697,7 @@ START_TEST(test_sem_timed_out_waiter)
 }
 END_TEST
 
-/* ---- generic wait queues ------------------------------------------------------------ */
+/* ---- generic wait queues ------------------------------------------------- */
 
 typedef struct wq_waiter {
 	ac_waitq *q;
@@ -785,7 +785,7 @@ START_TEST(test_waitq_timeout)
 }
 END_TEST
 
-/* ---- terminated while blocked ------------------------------------------------------- */
+/* ---- terminated while blocked -------------------------------------------- */
 
 static void body_terminated_lock(void *arg)
 {
@@ -930,7 +930,7 @@ START_TEST(test_terminated_on_event_and_waitq)
 }
 END_TEST
 
-/* ---- misuse outside a coroutine ------------------------------------------------------ */
+/* ---- misuse outside a coroutine ------------------------------------------ */
 
 START_TEST(test_outside_coroutine)
 {
@@ -977,7 +977,7 @@ START_TEST(test_outside_coroutine)
 }
 END_TEST
 
-/* ---- reproducers of an engine bug (see the top of the file) ----------------------- */
+/* ---- reproducers of an engine bug (see the top of the file) -------------- */
 
 /* A waiter whose timeout fired is terminated before it resumed: its waiter
  * (on its discarded stack) must not stay linked in the queue. */
