@@ -67,6 +67,9 @@ static void stack_unmap(void *base, size_t size, int guarded)
 {
 	size_t pg = stack_page();
 	char *m = (char *)base - (guarded ? pg : 0);
+	/* The sanitizer's poison outlives the mapping: a later mmap at the same
+	 * address would inherit it. */
+	STACK_UNPOISON(base, size);
 	munmap(m, size + (guarded ? pg : 0));
 }
 

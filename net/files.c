@@ -9,8 +9,8 @@
  * rc of FILE_BEGIN: 0 go on with transfer xfer; 1 the same file (size, mtime,
  * mode) is there; -EEXIST a different one is there (its stat follows);
  * -EFBIG, -EINVAL, ... Up to FILES_WINDOW chunk requests are in flight at
- * once (2 MiB: enough to keep a loopback connection busy, small enough for
- * the peer's output queue), so the sender waits on pending requests of its
+ * once (1 MiB: as fast on loopback as 2 or 4 MiB were, and within
+ * AC_WIRE_QUEUE_MAX, so other frames to that peer still fit), so the sender waits on pending requests of its
  * own (files_tx) rather than on ac__request, which allows one at a time.
  * Their cancel hook undoes everything when the coroutine is terminated. A
  * transfer that stops after FILE_BEGIN sends FILE_END without waiting for
@@ -38,7 +38,7 @@
 #include "net/files.h"
 
 /* Chunk requests in flight per transfer. */
-#define FILES_WINDOW 8
+#define FILES_WINDOW 4
 /* Incoming transfers a node keeps at once (-EBUSY beyond). */
 #define FILES_XFERS_MAX 64
 /* A transfer without a frame for this long (or twice peer_lost_ms, if that
@@ -54,7 +54,7 @@
  * the whole stays within 255 bytes. */
 #define FILES_TMP_NAME 200
 
-AC_STATIC_ASSERT(FILES_WINDOW * (size_t)AC_WIRE_CHUNK <= AC_WIRE_QUEUE_MAX * 2);
+AC_STATIC_ASSERT(FILES_WINDOW * (size_t)AC_WIRE_CHUNK <= AC_WIRE_QUEUE_MAX);
 AC_STATIC_ASSERT(FILES_DATA_HDR + (size_t)AC_WIRE_CHUNK <= AC_WIRE_BODY_MAX);
 AC_STATIC_ASSERT(FILES_TMP_NAME + sizeof(AC__FILE_TMP_MARK) + 2 * FILES_TMP_RANDOM + 12 <=
                  AC_WIRE_NAME_MAX);
@@ -393,13 +393,14 @@ int ac__file_begin(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
 	if (!id)
 		return -EBADMSG; /* nobody would learn the transfer's id */
 	memset(&st, 0, sizeof(st));
+	r.b_name[0] = '\0';
 	rc = files_begin_decode(body, len, &r);
 	if (rc == -EBADMSG)
 		return rc;
 	if (rc == 0)
 		rc = files_begin_open(p, &r, &st, &x);
 	if (rc < 0 && rc != -EEXIST)
-		files_log(p, rc == -EINVAL ? "(refused path)" : r.b_name, "refused", rc);
+		files_log(p, r.b_name[0] ? r.b_name : "(refused path)", "refused", rc);
 	if (rc == 0)
 		return ac__reply(p, AC_WT_FILE_BEGIN, id, "[i u i i u]", (int64_t)0,
 		                 (uint64_t)x->x_id, x->x_size, x->x_mtime_ns,
@@ -489,6 +490,7 @@ int ac__file_end(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
 	if (ac_unpack(body, len, "[u]", &xid) < 0)
 		return -EBADMSG;
 	x = files_xfer_find(p, xid);
+	fprintf(stderr, "DBG end %llu x=%p id=%u\n", (unsigned long long)xid, (void *)x, id);
 	if (!x) {
 		rc = -ESTALE;
 	} else {
@@ -547,11 +549,12 @@ int ac__file_del(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
 		if (ac_unpack(body, len, "[S n]", &nb, &nlen) < 0)
 			return -EBADMSG;
 	}
+	name[0] = '\0';
 	rc = files_names(nb, nlen, db, dlen, name, dir);
 	if (rc == 0)
 		rc = files_remove(p->p_node, dir, name);
 	if (rc < 0 && rc != -ENOENT)
-		files_log(p, rc == -EINVAL ? "(refused path)" : name, "not deleted", rc);
+		files_log(p, name[0] ? name : "(refused path)", "not deleted", rc);
 	return id ? ac__reply(p, AC_WT_DEL_FILE, id, "[i]", (int64_t)rc) : 0;
 }
 
@@ -561,9 +564,13 @@ int ac__file_del(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
  * order), the local file and the chunk buffer. It lives on the sending
  * coroutine's stack; files_tx_cancel undoes it when the coroutine is
  * terminated while waiting. */
+typedef struct files_guard files_guard;
+
 typedef struct files_tx {
 	ac_node *t_node;
 	ac_peer *t_peer;
+	/* The sending coroutine's guard, while t is in use. */
+	files_guard *t_guard;
 	/* The local file, or -1. */
 	int t_fh;
 	/* FILES_DATA_HDR + AC_WIRE_CHUNK bytes, or NULL. */
@@ -576,6 +583,62 @@ typedef struct files_tx {
 	unsigned t_count;
 	ac__pending t_pend[FILES_WINDOW];
 } files_tx;
+
+/* A coroutine that has sent or deleted files: an ac_coro_defer hook of its
+ * own finds its transfer in progress, if any, and undoes it however the
+ * coroutine ends. The cancel hook of ac__park is not enough: a coroutine
+ * woken by one reply and terminated before it runs is not parked, yet its
+ * other requests are still linked to the peer. One guard per coroutine
+ * (not per call, as defer hooks stay until the end), found in a list per
+ * thread, since a scheduler and its coroutines live on one thread. */
+struct files_guard {
+	files_guard *g_next;
+	ac_coro *g_coro;
+	files_tx *g_tx;
+};
+
+static __thread files_guard *files_guards;
+
+static void files_tx_close(files_tx *t);
+
+static void files_guard_end(void *arg)
+{
+	files_guard *g = arg, **pp = &files_guards;
+	fprintf(stderr, "DBG guard end tx=%p\n", (void *)g->g_tx);
+	if (g->g_tx)
+		files_tx_close(g->g_tx);
+	AC_ASSERT(g->g_tx == NULL);
+	while (*pp && *pp != g)
+		pp = &(*pp)->g_next;
+	AC_ASSERT(*pp == g);
+	*pp = g->g_next;
+	free(g);
+}
+
+/* Put t under the current coroutine's guard (made on its first call). */
+static int files_guard_set(files_tx *t)
+{
+	ac_coro *c = ac__cur();
+	files_guard *g;
+	for (g = files_guards; g && g->g_coro != c; g = g->g_next)
+		;
+	if (!g) {
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		if (ac_coro_defer(files_guard_end, g) < 0) {
+			free(g);
+			return -ENOMEM;
+		}
+		g->g_coro = c;
+		g->g_next = files_guards;
+		files_guards = g;
+	}
+	AC_ASSERT(g->g_tx == NULL); /* one transfer per coroutine at a time */
+	g->g_tx = t;
+	t->t_guard = g;
+	return 0;
+}
 
 static uint32_t files_req_id(ac_node *n)
 {
@@ -622,6 +685,7 @@ static void files_tx_abort(files_tx *t)
 {
 	void *body;
 	size_t len;
+	fprintf(stderr, "DBG abort xfer %u state %d\n", t->t_xfer, t->t_peer->p_state);
 	if (t->t_peer->p_state != AC__PEER_OFFLINE &&
 	    ac_pack(&body, &len, "[u]", (uint64_t)t->t_xfer) == 0) {
 		ac__peer_queue(t->t_peer, AC_WT_FILE_END, 0, files_req_id(t->t_node),
@@ -631,7 +695,8 @@ static void files_tx_abort(files_tx *t)
 	t->t_xfer = 0;
 }
 
-/* Forget the requests in flight, end the transfer, release the file. */
+/* Forget the requests in flight, end the transfer, release the file (once:
+ * a second call finds nothing left to do). */
 static void files_tx_close(files_tx *t)
 {
 	ac_io *io = t->t_node->n_io;
@@ -651,6 +716,9 @@ static void files_tx_close(files_tx *t)
 	t->t_fh = -1;
 	free(t->t_buf);
 	t->t_buf = NULL;
+	if (t->t_guard)
+		t->t_guard->g_tx = NULL;
+	t->t_guard = NULL;
 }
 
 static void files_tx_cancel(ac_coro *c, void *obj)
@@ -719,6 +787,9 @@ static int files_tx_init(files_tx *t, ac_node *n, const ac_addr *loc,
 	memset(t, 0, sizeof(*t));
 	t->t_node = n;
 	t->t_fh = -1;
+	rc = files_guard_set(t);
+	if (rc < 0)
+		return rc;
 	if (n->n_stopped)
 		return -ESHUTDOWN;
 	if (loc->family == AC_AF_NONE || loc->port == 0)

@@ -210,6 +210,10 @@ static int remote_deliver(void *arg, ac_ref to, ac_msg *m, int64_t timeout_ms)
 		return err;
 	if (!ac__cur())
 		return -EPERM;
+	/* As in remote_send: the peer would take a larger payload for a bad
+	 * frame and close the connection (tests/check_net.c test_send_big). */
+	if (m->m_len > AC_WIRE_PAYLOAD_MAX)
+		return -EMSGSIZE;
 	rc = remote_call(p, AC_WT_DELIVER, timeout_ms, &pend, "[r u u r S]", to,
 	                 (uint64_t)m->m_kind, (uint64_t)m->m_aux, m->m_from,
 	                 m->m_data, m->m_len);
@@ -371,6 +375,8 @@ static int remote_chan_op(void *arg, int op, ac_ref chan, ac_ref sub,
 	memset(&empty, 0, sizeof(empty));
 	if (!m)
 		m = &empty;
+	if (m->m_len > AC_WIRE_PAYLOAD_MAX)
+		return -EMSGSIZE; /* see remote_deliver */
 	if (op == AC__CHAN_SEND) {
 		void *body;
 		size_t len;
@@ -414,7 +420,8 @@ static int remote_deliver_many(void *arg, const ac_ref *to, int n,
 	ac__pending *pend = calloc((size_t)n, sizeof(*pend));
 	ac__pending **pp = calloc((size_t)n, sizeof(*pp));
 	int i, started = 0, count = 0;
-	if (!pend || !pp || !ac__cur()) {
+	/* Too large for the wire (see remote_deliver): nobody gets it. */
+	if (!pend || !pp || !ac__cur() || m->m_len > AC_WIRE_PAYLOAD_MAX) {
 		free(pend);
 		free(pp);
 		return 0;
@@ -686,6 +693,8 @@ int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro)
 		return err;
 	if (!ac__cur())
 		return -EPERM;
+	if (args->m_len > AC_WIRE_PAYLOAD_MAX)
+		return -EMSGSIZE; /* see remote_deliver */
 	rc = remote_call(p, AC_WT_RCI_CALL, timeout_ms, &pend, "[r [u u r S]]",
 	                 rci, (uint64_t)args->m_kind, (uint64_t)args->m_aux,
 	                 ac_self(), args->m_data, args->m_len);

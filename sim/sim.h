@@ -169,6 +169,7 @@ int ac__sim_ev_push(ac_sim *w, int64_t time, uint32_t kind, uint32_t node,
 /* A FIFO of pending operations linked through op->io_next/io_prev; each
  * linked op has io_priv[0] pointing at its list. */
 typedef struct ac__sim_oplist {
+	/* Oldest and newest linked op. */
 	ac_op *l_head;
 	ac_op *l_tail;
 	/* Number of linked ops. */
@@ -309,6 +310,7 @@ typedef struct ac__sim_inode ac__sim_inode;
 typedef struct ac__sim_dirent {
 	/* Component name (malloc'ed). */
 	char *d_name;
+	/* The file or directory it names. */
 	ac__sim_inode *d_ino;
 } ac__sim_dirent;
 
@@ -485,6 +487,7 @@ typedef struct ac__sim_link {
 
 /* A record of ac_sim_at. */
 typedef struct ac__sim_at {
+	/* The callback and its argument. */
 	ac_sim_at_fn a_fn;
 	void *a_arg;
 } ac__sim_at;

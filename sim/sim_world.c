@@ -694,6 +694,9 @@ static int sim_node_start(ac_sim *w, ac_sim_node *n)
 		return rc;
 	}
 	ac__sim_trace(w, AC__SIM_T_START, n->n_idx, n->n_inc, 0);
+	/* An empty step makes it the engine's current scheduler (the last one
+	 * run stays current), so that main may use ac_spawn(NULL, ...). */
+	ac_sched_step(n->n_sched);
 	n->n_main(n, n->n_main_arg);
 	n->n_ready = 1;
 	return 0;

@@ -10,7 +10,7 @@
  * there connect to us without any broadcast, also from a node that does not
  * run discovery itself; with broadcast on, the node that got it relays it
  * so that every node on that network connects; a node restarted at the same
- * location is found again; malformed, mis-MAC'ed and oversized datagrams
+ * location is found again, after a goodbye or a crash; malformed, mis-MAC'ed and oversized datagrams
  * (each field wrong in turn, under the right MAC) are dropped and leave the
  * receiver working.
  *
@@ -39,6 +39,8 @@ typedef struct world {
 	ac_sched *s[MAXNODES];
 	ac_node *n[MAXNODES];
 	int count;
+	/* Heartbeat interval of nodes started from now on (0: default). */
+	int64_t hb_ms;
 } world;
 
 /* A udp port of this process: k picks one of ten. */
@@ -62,6 +64,7 @@ static void node_up(world *w, int i, uint16_t udp, const char *secret,
 	ac_node_opts o;
 	const char *lv = getenv("AC_TEST_LOG");
 	ac_sched_opts_init(&so);
+	so.stack_size = 512 * 1024;
 	so.log_level = lv && !strcmp(lv, "debug") ? AC_LOG_DEBUG : AC_LOG_ERROR;
 	CK_PASS(ac_sched_new(&so, &w->s[i]));
 	ac_node_opts_init(&o);
@@ -70,6 +73,10 @@ static void node_up(world *w, int i, uint16_t udp, const char *secret,
 	o.tcp_port = tcp;
 	o.secret = secret;
 	o.discover_peers = discover;
+	if (w->hb_ms) {
+		o.heartbeat_ms = w->hb_ms;
+		o.peer_lost_ms = 2 * w->hb_ms;
+	}
 	CK_PASS(ac_node_start(w->s[i], &o, &w->n[i]));
 	if (i >= w->count)
 		w->count = i + 1;
@@ -264,12 +271,40 @@ START_TEST(test_restarted_node_found_again)
 	node_up(&w, 0, udp, "s", 1, 0);
 	node_up(&w, 1, udp, "s", 1, 0);
 	ck_assert(drive(&w, WAIT_MS, has_peer_1_0, NULL));
+	/* Let node 0's start-up broadcasts pass: only node 1's count below. */
+	drive(&w, QUIET_MS, NULL, NULL);
 	loc = ac_node_location(w.n[1]);
 	node_down(&w, 1);
 	ck_assert(drive(&w, WAIT_MS, counts_are, alone));
 	/* Same location, new incarnation: its start-up broadcast is heard. */
 	node_up(&w, 1, udp, "s", 1, loc.port);
 	ck_assert(drive(&w, WAIT_MS, has_peer_1_0, NULL));
+	world_free(&w);
+}
+END_TEST
+
+START_TEST(test_crashed_node_restarted)
+{
+	/* Node 1 vanishes without a goodbye (its scheduler is freed) and
+	 * comes back at the same location: node 0 still has the old
+	 * incarnation Online, hears the new one and reconnects at once,
+	 * long before any heartbeat would notice. */
+	world w = {0};
+	ac_addr loc;
+	uint16_t udp = test_port(6);
+	w.hb_ms = 60000;
+	node_up(&w, 0, udp, "s", 1, 0);
+	node_up(&w, 1, udp, "s", 1, 0);
+	ck_assert(drive(&w, WAIT_MS, has_peer_1_0, NULL));
+	drive(&w, QUIET_MS, NULL, NULL);
+	loc = ac_node_location(w.n[1]);
+	ac_sched_free(w.s[1]);
+	w.s[1] = NULL;
+	w.n[1] = NULL;
+	drive(&w, 100, NULL, NULL);
+	node_up(&w, 1, udp, "s", 1, loc.port);
+	ck_assert(drive(&w, WAIT_MS, has_peer_1_0, NULL));
+	ck_assert_int_eq(npeers(&w, 0), 1);
 	world_free(&w);
 }
 END_TEST
@@ -423,6 +458,7 @@ static Suite *discover_suite(void)
 	tcase_add_test(tc, test_peer_port0_without_broadcast);
 	tcase_add_test(tc, test_peer_port0_relay);
 	tcase_add_test(tc, test_restarted_node_found_again);
+	tcase_add_test(tc, test_crashed_node_restarted);
 	tcase_add_test(tc, test_hostile_datagrams_dropped);
 	suite_add_tcase(s, tc);
 	return s;

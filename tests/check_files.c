@@ -13,7 +13,9 @@
  * one over max_file_size (-EFBIG), a hostile dir (-EINVAL), a dir through a
  * symlink under dest_path (-EINVAL, nothing written outside), nested dirs
  * (created), del_file (0 then -ENOENT), local errors (-ENOENT, -EISDIR),
- * misuse outside a coroutine (-EPERM). After each test no temporary file is
+ * misuse outside a coroutine (-EPERM); and transfers cut short by
+ * terminating the sender or closing the connection, which leave neither the
+ * partial file nor its temporary file. After each test no temporary file is
  * left anywhere under dest_path.
  */
 #include "tests/testutil.h"
@@ -412,6 +414,84 @@ START_TEST(test_del)
 }
 END_TEST
 
+/* ---- transfers cut short: no partial file, no temporary file ------------------- */
+
+typedef struct cut {
+	pair e;
+	char path[256];
+	ac_ref sender;
+	int rc;
+	int sender_done;
+} cut;
+
+static void body_cut_sender(void *arg)
+{
+	cut *c = arg;
+	c->rc = ac_node_send_file(c->e.na, &c->e.locb, c->path, NULL, 0, LONG_MS, NULL);
+	c->sender_done = 1;
+}
+
+static void body_cut_terminate(void *arg)
+{
+	cut *c = arg;
+	CK_PASS(ac_terminate(c->sender));
+	c->e.done = 1;
+}
+
+static void body_cut_close(void *arg)
+{
+	cut *c = arg;
+	CK_PASS(ac_node_close_peer(c->e.na, &c->e.locb, LONG_MS));
+	while (!c->sender_done)
+		ac_sleep(1);
+	c->e.done = 1;
+}
+
+/* Start sending a file of nearly MAX_FILE bytes, step until B holds its
+ * temporary file, cut the transfer with fn, and check that B keeps neither
+ * a partial file nor the temporary one. */
+static void cut_run(ac_coro_fn fn)
+{
+	cut c;
+	char there[256];
+	int64_t end;
+	int i;
+	memset(&c, 0, sizeof(c));
+	pair_start(&c.e);
+	make_file(c.path, sizeof(c.path), c.e.src, "cut", MAX_FILE - 1, 8, 0600, 1500000000);
+	CK_PASS(ac_spawn(c.e.a, body_cut_sender, &c, NULL, &c.sender));
+	end = wall_ms() + 30000;
+	while (!tmp_left(c.e.dest)) {
+		ac_sched_step(c.e.a);
+		ac_sched_step(c.e.b);
+		ck_assert_msg(!c.sender_done, "the transfer ended before it could be cut");
+		ck_assert_msg(wall_ms() < end, "no transfer seen");
+	}
+	pair_run(&c.e, fn);
+	/* Let B notice (the abort frame, or the closed connection). */
+	for (i = 0; i < 100000 && tmp_left(c.e.dest); i++) {
+		ac_sched_step(c.e.a);
+		ac_sched_step(c.e.b);
+	}
+	if (c.sender_done)
+		ck_assert_int_lt(c.rc, 0);
+	snprintf(there, sizeof(there), "%s/cut", c.e.dest);
+	ck_assert_int_ne(access(there, F_OK), 0);
+	pair_free(&c.e);
+}
+
+START_TEST(test_sender_terminated)
+{
+	cut_run(body_cut_terminate);
+}
+END_TEST
+
+START_TEST(test_connection_closed)
+{
+	cut_run(body_cut_close);
+}
+END_TEST
+
 START_TEST(test_outside_coroutine)
 {
 	pair e;
@@ -440,6 +520,8 @@ static Suite *files_suite(void)
 	tcase_add_test(tc, test_send_big_and_limits);
 	tcase_add_test(tc, test_send_hostile);
 	tcase_add_test(tc, test_del);
+	tcase_add_test(tc, test_sender_terminated);
+	tcase_add_test(tc, test_connection_closed);
 	tcase_add_test(tc, test_outside_coroutine);
 	suite_add_tcase(s, tc);
 	return s;

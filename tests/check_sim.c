@@ -893,6 +893,31 @@ START_TEST(test_udp_reorder)
 }
 END_TEST
 
+START_TEST(test_latency)
+{
+	ac_sim *w = world(45);
+	ac_sim_node *a = node(w, "a"), *b = node(w, "b");
+	udp_sink ua, ub;
+	CK_PASS(ac_sim_set_latency(w, NULL, NULL, 10 * MS, 10 * MS, 0));
+	CK_PASS(ac_sim_set_latency(w, b, a, 30 * MS, 30 * MS, 0));
+	ck_assert_int_eq(ac_sim_set_latency(w, a, NULL, 0, 0, 0), -EINVAL);
+	udp_sink_start(&ua, ac_sim_node_io(a), "0.0.0.0:9000", 0);
+	udp_sink_start(&ub, ac_sim_node_io(b), "0.0.0.0:9000", 0);
+	udp_blast(ac_sim_node_io(a), "10.0.0.2:9000", 1, 0);
+	udp_blast(ac_sim_node_io(b), "10.0.0.1:9000", 1, 0);
+	/* Fixed latencies: a -> b 10 ms, b -> a 30 ms. */
+	ck_assert_int_eq(ac_sim_run_for(w, 10 * MS - 1), AC_SIM_DONE);
+	ck_assert_int_eq(ub.got, 0);
+	ck_assert_int_eq(ac_sim_run_for(w, 1), AC_SIM_DONE);
+	ck_assert_int_eq(ub.got, 1);
+	ck_assert_int_eq(ac_sim_run_for(w, 20 * MS - 1), AC_SIM_DONE);
+	ck_assert_int_eq(ua.got, 0);
+	ck_assert_int_eq(ac_sim_run_for(w, 1), AC_SIM_DONE);
+	ck_assert_int_eq(ua.got, 1);
+	ac_sim_free(w);
+}
+END_TEST
+
 START_TEST(test_udp_broadcast)
 {
 	ac_sim *w = world(44);
@@ -1270,6 +1295,17 @@ START_TEST(test_swarm)
 	CK_PASS(ac_sim_new(&o, &w2));
 	ac_sim_get_opts(w2, &b);
 	ck_assert(a.latency_min_ns != b.latency_min_ns);
+	{
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+		ck_assert_ptr_nonnull(f);
+		ac_sim_describe(w1, f);
+		fclose(f);
+		ck_assert_ptr_nonnull(strstr(text, "seed 99 swarm"));
+		ck_assert_ptr_nonnull(strstr(text, "udp loss"));
+		free(text);
+	}
 	ac_sim_free(w1);
 	ac_sim_free(w2);
 	for (i = 0; i < 40; i++)
@@ -1749,14 +1785,20 @@ static void ticker(void *arg)
 static void ticker_main(ac_sim_node *n, void *arg)
 {
 	ac_spawn_opts so = { .name = "ticker", .daemon = 1 };
-	CK_PASS(ac_spawn(ac_sim_node_sched(n), ticker, arg, &so, NULL));
+	ac_ref r;
+	/* NULL: the node's own scheduler, current while main runs. */
+	CK_PASS(ac_spawn(NULL, ticker, arg, &so, &r));
+	ck_assert_uint_eq(r.inc, ac_sched_incarnation(ac_sim_node_sched(n)));
 }
 
 START_TEST(test_engine_pause)
 {
 	ac_sim *w = world(6);
-	ac_sim_node *a = node(w, "a");
-	int ticks = 0, before;
+	ac_sim_node *a = node(w, "a"), *b = node(w, "b");
+	int ticks = 0, before, other = 0;
+	/* b starts too, so that a's main does not run right after a start
+	 * of its own scheduler only by luck. */
+	CK_PASS(ac_sim_node_set_main(b, ticker_main, &other));
 	CK_PASS(ac_sim_node_set_main(a, ticker_main, &ticks));
 	ck_assert_int_eq(ac_sim_run_for(w, 500 * MS), AC_SIM_DONE);
 	ck_assert(ticks >= 49 && ticks <= 50);
@@ -1890,6 +1932,7 @@ static Suite *sim_suite(void)
 	tcase_add_test(tc, test_udp_dup);
 	tcase_add_test(tc, test_udp_partition_loses);
 	tcase_add_test(tc, test_udp_reorder);
+	tcase_add_test(tc, test_latency);
 	tcase_add_test(tc, test_udp_broadcast);
 	tcase_add_test(tc, test_files);
 	tcase_add_test(tc, test_files_rename_mkdir);

@@ -180,8 +180,9 @@ typedef struct ac_sim_stats {
 } ac_sim_stats;
 
 /* A node's program: called when the node starts and after every restart,
- * with the node's fresh scheduler in place (ac_sim_node_sched); it spawns
- * the node's coroutines and returns. */
+ * outside any coroutine, with the node's fresh scheduler in place
+ * (ac_sim_node_sched) and current (ac_spawn(NULL, ...) spawns there); it
+ * spawns the node's coroutines and returns. */
 typedef void (*ac_sim_main_fn)(ac_sim_node *node, void *arg);
 /* Predicate for ac_sim_run: non-zero stops the run. */
 typedef int (*ac_sim_done_fn)(ac_sim *w, void *arg);
@@ -263,7 +264,9 @@ int ac_sim_all_finished(ac_sim *w, void *arg);
 /* The world's virtual time, ns (starts at 0). */
 int64_t ac_sim_now_ns(const ac_sim *w);
 /* Call fn(w, arg) once at virtual time at_ns (now if already passed), from
- * the world loop, outside any node step. Returns 0 or -ENOMEM. */
+ * the world loop, outside any node step. Engine calls made there must name
+ * their scheduler (ac_sim_node_sched): the current one is whichever node
+ * ran last. Returns 0 or -ENOMEM. */
 int ac_sim_at(ac_sim *w, int64_t at_ns, ac_sim_at_fn fn, void *arg);
 /* The seed in use. */
 uint64_t ac_sim_seed(const ac_sim *w);
