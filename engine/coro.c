@@ -279,12 +279,14 @@ void ac__coro_kill(ac_coro *c, int how)
 		return;
 	if (c->c_state == AC__PARKED) {
 		ac__timer_stop(s, &c->c_timer);
-		if (c->c_cancel)
-			c->c_cancel(c, c->c_cancel_obj);
-		c->c_cancel = NULL;
 	} else if (c->c_state == AC__READY) {
 		ac__ready_remove(s, c);
 	}
+	/* Parked, or woken but not yet run (c_wake_res tells by what): the
+	 * undo of its wait sees the state and gives back what it was handed. */
+	if (c->c_cancel)
+		c->c_cancel(c, c->c_cancel_obj);
+	c->c_cancel = NULL;
 	coro_end(c, how, NULL, 0);
 	c->c_state = AC__DEAD;
 	ac__coro_reap(s, c);
@@ -366,13 +368,18 @@ int ac_coro_defer(void (*fn)(void *arg), void *arg)
 
 /* ---- waiting on other coroutines ------------------------------------------------ */
 
-/* A coroutine in ac_finish was terminated: leave the target's list. */
+/* A coroutine in ac_finish was terminated: leave the target's list, or
+ * free the exit message it was already handed. */
 static void coro_finish_cancel(ac_coro *c, void *obj)
 {
 	ac__waiter *w = obj;
 	(void)c;
-	if (w->w_linked)
+	if (w->w_linked) {
 		ac__waitq_unlink((ac_waitq *)(uintptr_t)w->w_data, w);
+	} else if (w->w_ptr) {
+		ac_msg_free(*(ac_msg **)w->w_ptr);
+		*(ac_msg **)w->w_ptr = NULL;
+	}
 }
 
 int ac_finish(ac_ref r, int64_t timeout_ms, ac_msg **exit_msg)

@@ -135,6 +135,11 @@ typedef struct ac__waiter {
 	/* Free for the object (e.g. what the waiter wants). */
 	intptr_t w_data;
 	void *w_ptr;
+	/* When the waiter's coroutine is terminated after the object handed it
+	 * something (a lock, a semaphore unit) but before it ran: give it back
+	 * (w_obj is the object). */
+	void (*w_undo)(void *obj);
+	void *w_obj;
 } ac__waiter;
 
 void ac__waitq_push(ac_waitq *q, ac__waiter *w, ac_coro *c);

@@ -617,8 +617,10 @@ void ac__io_wake_cb(ac_op *op)
 
 void ac__io_forget(ac_io *io, ac_op *op)
 {
-	/* A connection that completed unseen would leak: close it. */
-	if (io->ops->cancel(io, op) == AC_IO_DONE && op->res >= 0 &&
+	/* Cancelled while pending (0): nothing happened. Completed, callback
+	 * run or not (-ENOENT, AC_IO_DONE): a connection it produced would
+	 * leak, so close it. */
+	if (io->ops->cancel(io, op) != 0 && op->res >= 0 &&
 	    (op->type == AC_OP_ACCEPT || op->type == AC_OP_CONNECT))
 		io->ops->close(io, (int)op->res);
 }

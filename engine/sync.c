@@ -66,12 +66,16 @@ ac__waiter *ac__waitq_pop_parked(ac_waitq *q)
 	return NULL;
 }
 
+/* The waiter's coroutine is being terminated, parked or already woken: a
+ * linked waiter leaves the queue; one that was woken by its object (not by
+ * its timeout) gives back what it was handed. */
 static void sync_cancel(ac_coro *c, void *obj)
 {
 	ac__waiter *w = obj;
-	(void)c;
 	if (w->w_linked)
 		ac__waitq_unlink((ac_waitq *)w->w_ptr, w);
+	else if (c->c_state == AC__READY && c->c_wake_res >= 0 && w->w_undo)
+		w->w_undo(w->w_obj);
 }
 
 int ac__waitq_park(ac_sched *s, ac_waitq *q, ac__waiter *w, int64_t deadline)
@@ -119,9 +123,20 @@ void ac_lock_init(ac_lock *l)
 	l->owner = 0;
 }
 
+/* Hand a lock whose new owner is gone on to the next waiter (or free it). */
+static void lock_pass_on(void *obj)
+{
+	ac_lock *l = obj;
+	ac__waiter *w = ac__waitq_pop_parked(&l->wq);
+	l->owner = w ? w->w_coro->c_id : 0;
+	if (w)
+		ac__wake(w->w_coro, 1);
+}
+
 int ac_lock_acquire(ac_lock *l, int64_t timeout_ms)
 {
 	ac_coro *c = ac__cur();
+	ac__waiter w;
 	int r;
 	if (!c)
 		return -EPERM;
@@ -132,7 +147,13 @@ int ac_lock_acquire(ac_lock *l, int64_t timeout_ms)
 		return 0;
 	}
 	/* Ownership is handed over by release: woken means owner. */
-	r = ac_waitq_wait(&l->wq, timeout_ms);
+	if (timeout_ms == 0)
+		return -ETIMEDOUT;
+	memset(&w, 0, sizeof(w));
+	w.w_undo = lock_pass_on;
+	w.w_obj = l;
+	r = ac__waitq_park(c->c_sched, &l->wq, &w,
+	                   ac__deadline(c->c_sched, timeout_ms));
 	if (r < 0)
 		return r;
 	AC_ASSERT(l->owner == c->c_id);
@@ -281,17 +302,30 @@ void ac_sem_init(ac_sem *s, int64_t value)
 	s->value = value;
 }
 
+static void sem_give_back(void *obj)
+{
+	ac_sem_release(obj);
+}
+
 int ac_sem_acquire(ac_sem *s, int64_t timeout_ms)
 {
+	ac_coro *c = ac__cur();
+	ac__waiter w;
 	int r;
-	if (!ac__cur())
+	if (!c)
 		return -EPERM;
 	if (s->value > 0 && ac_waitq_empty(&s->wq)) {
 		s->value--;
 		return 0;
 	}
+	if (timeout_ms == 0)
+		return -ETIMEDOUT;
 	/* A unit is handed over by release: woken means acquired. */
-	r = ac_waitq_wait(&s->wq, timeout_ms);
+	memset(&w, 0, sizeof(w));
+	w.w_undo = sem_give_back;
+	w.w_obj = s;
+	r = ac__waitq_park(c->c_sched, &s->wq, &w,
+	                   ac__deadline(c->c_sched, timeout_ms));
 	return r < 0 ? r : 0;
 }
 

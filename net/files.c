@@ -8,7 +8,9 @@
  *
  * rc of FILE_BEGIN: 0 go on with transfer xfer; 1 the same file (size, mtime,
  * mode) is there; -EEXIST a different one is there (its stat follows);
- * -EFBIG, -EINVAL, ... Up to FILES_WINDOW chunk requests are in flight at
+ * -EFBIG, -EINVAL, ... The transfer's id xfer is the request id of its
+ * FILE_BEGIN (unique per peer), so the sender can end a transfer whose
+ * reply it has not seen yet. Up to FILES_WINDOW chunk requests are in flight at
  * once (1 MiB: as fast on loopback as 2 or 4 MiB were, and within
  * AC_WIRE_QUEUE_MAX, so other frames to that peer still fit), so the sender waits on pending requests of its
  * own (files_tx) rather than on ac__request, which allows one at a time.
@@ -107,20 +109,14 @@ static int files_names(const void *name, size_t nlen, const void *dir,
 
 /* ---- the receiver: transfers -------------------------------------------------- */
 
-static ac__xfer *files_xfer_by_id(ac_node *n, uint64_t id)
-{
-	ac__xfer *x;
-	for (x = n->n_xfers; x; x = x->x_next)
-		if (x->x_id == id)
-			return x;
-	return NULL;
-}
-
 /* Transfer id of p, or NULL: a peer only reaches its own transfers. */
 static ac__xfer *files_xfer_find(ac_peer *p, uint64_t id)
 {
-	ac__xfer *x = files_xfer_by_id(p->p_node, id);
-	return x && x->x_peer == p ? x : NULL;
+	ac__xfer *x;
+	for (x = p->p_node->n_xfers; x; x = x->x_next)
+		if (x->x_id == id && x->x_peer == p)
+			return x;
+	return NULL;
 }
 
 /* Close and remove the temporary file of x, if any. */
@@ -230,20 +226,21 @@ typedef struct files_begin_req {
 	int b_overwrite;
 } files_begin_req;
 
-/* A new transfer for p into final (taken over on success). */
-static int files_xfer_new(ac_peer *p, const files_begin_req *r, char *final,
-                          ac__xfer **out)
+/* A new transfer id of p into final (taken over on success). */
+static int files_xfer_new(ac_peer *p, uint32_t id, const files_begin_req *r,
+                          char *final, ac__xfer **out)
 {
 	ac_node *n = p->p_node;
-	files_xfer *f = calloc(1, sizeof(*f));
+	files_xfer *f;
 	ac__xfer *x;
 	int rc;
+	if (files_xfer_find(p, id))
+		return -EBUSY; /* a request id in use: only a broken peer does that */
+	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
 	x = &f->f_x;
-	do
-		x->x_id = ++n->n_next_xfer;
-	while (x->x_id == 0 || files_xfer_by_id(n, x->x_id));
+	x->x_id = id;
 	x->x_peer = p;
 	x->x_fh = -1;
 	x->x_size = (int64_t)r->b_size;
@@ -331,10 +328,10 @@ static int files_existing(const ac_stat *st, const files_begin_req *r)
 	return r->b_overwrite ? 0 : -EEXIST;
 }
 
-/* Decide a FILE_BEGIN: 1 or -EEXIST (*st: the file there), 0 and a new
- * transfer in *out, or a negative errno. */
-static int files_begin_open(ac_peer *p, const files_begin_req *r, ac_stat *st,
-                            ac__xfer **out)
+/* Decide FILE_BEGIN request id: 1 or -EEXIST (*st: the file there), 0 and
+ * a new transfer in *out, or a negative errno. */
+static int files_begin_open(ac_peer *p, uint32_t id, const files_begin_req *r,
+                            ac_stat *st, ac__xfer **out)
 {
 	ac_node *n = p->p_node;
 	char *dir, *final;
@@ -358,7 +355,7 @@ static int files_begin_open(ac_peer *p, const files_begin_req *r, ac_stat *st,
 	else if (rc == -ENOENT)
 		rc = 0;
 	if (rc == 0) {
-		rc = files_xfer_new(p, r, final, out);
+		rc = files_xfer_new(p, id, r, final, out);
 		if (rc == 0)
 			return 0;
 	}
@@ -398,7 +395,7 @@ int ac__file_begin(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
 	if (rc == -EBADMSG)
 		return rc;
 	if (rc == 0)
-		rc = files_begin_open(p, &r, &st, &x);
+		rc = files_begin_open(p, id, &r, &st, &x);
 	if (rc < 0 && rc != -EEXIST)
 		files_log(p, r.b_name[0] ? r.b_name : "(refused path)", "refused", rc);
 	if (rc == 0)
@@ -490,7 +487,6 @@ int ac__file_end(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
 	if (ac_unpack(body, len, "[u]", &xid) < 0)
 		return -EBADMSG;
 	x = files_xfer_find(p, xid);
-	fprintf(stderr, "DBG end %llu x=%p id=%u\n", (unsigned long long)xid, (void *)x, id);
 	if (!x) {
 		rc = -ESTALE;
 	} else {
@@ -575,8 +571,8 @@ typedef struct files_tx {
 	int t_fh;
 	/* FILES_DATA_HDR + AC_WIRE_CHUNK bytes, or NULL. */
 	uint8_t *t_buf;
-	/* The receiver's transfer once FILE_BEGIN succeeded, until FILE_END
-	 * is queued; else 0. */
+	/* The receiver's transfer (the id of FILE_BEGIN) from when FILE_BEGIN
+	 * is queued until FILE_END is, unless FILE_BEGIN failed; else 0. */
 	uint32_t t_xfer;
 	/* Requests in flight: t_count of them from t_head on, oldest first. */
 	unsigned t_head;
@@ -604,7 +600,6 @@ static void files_tx_close(files_tx *t);
 static void files_guard_end(void *arg)
 {
 	files_guard *g = arg, **pp = &files_guards;
-	fprintf(stderr, "DBG guard end tx=%p\n", (void *)g->g_tx);
 	if (g->g_tx)
 		files_tx_close(g->g_tx);
 	AC_ASSERT(g->g_tx == NULL);
@@ -685,7 +680,6 @@ static void files_tx_abort(files_tx *t)
 {
 	void *body;
 	size_t len;
-	fprintf(stderr, "DBG abort xfer %u state %d\n", t->t_xfer, t->t_peer->p_state);
 	if (t->t_peer->p_state != AC__PEER_OFFLINE &&
 	    ac_pack(&body, &len, "[u]", (uint64_t)t->t_xfer) == 0) {
 		ac__peer_queue(t->t_peer, AC_WT_FILE_END, 0, files_req_id(t->t_node),
@@ -827,7 +821,7 @@ static int files_tx_open(files_tx *t, const char *path, ac_stat *st)
 	return t->t_buf ? 0 : -ENOMEM;
 }
 
-/* FILE_BEGIN: 0 with t->t_xfer set, or the receiver's answer. */
+/* FILE_BEGIN: 0 (t->t_xfer is the transfer), or the receiver's answer. */
 static int files_tx_begin(files_tx *t, const char *name, const char *dir,
                           const ac_stat *st, int overwrite, int64_t deadline,
                           ac_stat *remote)
@@ -848,19 +842,22 @@ static int files_tx_begin(files_tx *t, const char *name, const char *dir,
 		return rc;
 	rc = files_tx_send(t, AC_WT_FILE_BEGIN, b, len);
 	free(b);
-	if (rc == 0)
-		rc = files_tx_wait(t, deadline, &rb, &len);
+	if (rc < 0)
+		return rc;
+	/* From here on the receiver may hold a transfer: files_tx_close ends it. */
+	t->t_xfer = t->t_pend[(t->t_head + t->t_count - 1) % FILES_WINDOW].p_id;
+	rc = files_tx_wait(t, deadline, &rb, &len);
 	if (rc < 0)
 		return rc;
 	rc = ac_unpack(rb, len, "[i u i i u]", &r, &xid, &rsize, &rmtime, &mode);
 	free(rb);
 	if (rc < 0 || r > 1 || r < -4095 || mode > 07777 || rsize < 0)
 		return -EPROTO;
-	if (r == 0 && (xid == 0 || xid > UINT32_MAX))
+	if (r == 0 && xid != t->t_xfer)
 		return -EPROTO;
-	if (r == 0)
-		t->t_xfer = (uint32_t)xid;
-	else if (remote && (r == 1 || r == -EEXIST))
+	if (r != 0)
+		t->t_xfer = 0; /* no transfer there */
+	if (remote && (r == 1 || r == -EEXIST))
 		*remote = (ac_stat){.size = rsize, .mtime_ns = rmtime,
 		                    .mode = (uint32_t)mode, .type = AC_FT_FILE};
 	return (int)r;

@@ -9,12 +9,6 @@
  *
  * Every socket a test opens is closed by it, so the leak checkers (valgrind,
  * ASan) see any ac_sock the engine fails to release.
- *
- * The test case "engine-bugs" reproduces a bug in engine/coro.c (a
- * coroutine terminated after its wait timed out but before it resumed
- * leaves its operation in the backend); it runs only when
- * AC_TEST_KNOWN_BUGS is set, and should join the others once coro.c is
- * fixed.
  */
 #include "tests/testutil.h"
 
@@ -989,13 +983,8 @@ static Suite *sock_suite(void)
 	tcase_add_test(tc, test_outside_coroutine);
 	tcase_add_test(tc, test_resolve_localhost);
 	tcase_add_test(tc, test_resolve_outside);
+	tcase_add_test(tc, test_killed_after_timeout_leaves_backend);
 	suite_add_tcase(s, tc);
-	if (getenv("AC_TEST_KNOWN_BUGS")) {
-		tc = tcase_create("engine-bugs");
-		tcase_set_timeout(tc, 60);
-		tcase_add_test(tc, test_killed_after_timeout_leaves_backend);
-		suite_add_tcase(s, tc);
-	}
 	return s;
 }
 

@@ -9,11 +9,6 @@
  * spinner: a coroutine that holds the CPU without yielding until several
  * deadlines have passed, so their timers fire in one scheduler pass, in
  * deadline order, before any of the woken coroutines runs.
- *
- * The suite "engine-bugs" holds reproducers for a bug in engine/coro.c
- * (terminating a coroutine that was woken but has not run yet skips its
- * undo hook); it runs only when AC_TEST_KNOWN_BUGS is set in the
- * environment, and should join the main suite once coro.c is fixed.
  */
 #include "tests/testutil.h"
 
@@ -1060,14 +1055,9 @@ static Suite *sync_suite(void)
 	tcase_add_test(tc, test_terminated_on_condition);
 	tcase_add_test(tc, test_terminated_on_event_and_waitq);
 	tcase_add_test(tc, test_outside_coroutine);
+	tcase_add_test(tc, test_killed_after_timeout_leaves_queue);
+	tcase_add_test(tc, test_killed_after_handover_frees_lock);
 	suite_add_tcase(s, tc);
-	if (getenv("AC_TEST_KNOWN_BUGS")) {
-		tc = tcase_create("engine-bugs");
-		tcase_set_timeout(tc, 60);
-		tcase_add_test(tc, test_killed_after_timeout_leaves_queue);
-		tcase_add_test(tc, test_killed_after_handover_frees_lock);
-		suite_add_tcase(s, tc);
-	}
 	return s;
 }
 
