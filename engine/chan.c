@@ -200,15 +200,87 @@ int ac_chan_unsubscribe(ac_ref chan, ac_ref sub, int64_t timeout_ms)
 	return 0;
 }
 
-/* Give m (consumed) to every subscriber of ch; returns recipients. With
- * `deliver`, remote subscribers are confirmed (counting only successes). */
+/* Refs collected for the second phase of a fan-out. */
+typedef struct chan_refs {
+	ac_ref *r;
+	size_t n;
+	size_t cap;
+} chan_refs;
+
+static void chan_refs_add(chan_refs *l, ac_ref r)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		ac_ref *nr = realloc(l->r, cap * sizeof(*nr));
+		if (!nr)
+			return; /* that subscriber misses this message */
+		l->r = nr;
+		l->cap = cap;
+	}
+	l->r[l->n++] = r;
+}
+
 static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
-                       int64_t timeout_ms, int depth)
+                       int64_t timeout_ms, int depth);
+
+/* Phase 1: everything that cannot wait — local coroutines get their copy,
+ * ended subscribers are dropped, remote ones are collected. Returns the
+ * number of local recipients. */
+static int chan_fanout_local(ac_sched *s, ac_chan *ch, const ac_msg *m,
+                             int deliver, chan_refs *chans, chan_refs *remote)
 {
 	uint32_t i = 0;
 	int count = 0;
-	ac_ref *remote = NULL;
-	size_t nremote = 0, capremote = 0;
+	while (i < ch->ch_nsubs) {
+		ac_ref sub = ch->ch_subs[i];
+		ac_coro *co;
+		ac_msg *c;
+		if (sub.kind == AC_REF_CHAN) {
+			if (!chan_get(s, sub) && ac__ref_is_local(s, &sub)) {
+				chan_remove_at(ch, i); /* closed channel */
+				continue;
+			}
+			chan_refs_add(chans, sub);
+			i++;
+			continue;
+		}
+		if (!ac__ref_is_local(s, &sub)) {
+			if (deliver && s->s_remote) {
+				chan_refs_add(remote, sub);
+			} else if ((c = ac_msg_dup(m)) != NULL) {
+				int r = ac__send_msg(s, sub, c);
+				if (r < 0)
+					ac_msg_free(c);
+				count += r == 0;
+			}
+			i++;
+			continue;
+		}
+		co = ac__obj_get(s, sub.id, AC_REF_CORO);
+		if (!co || co->c_ending) {
+			chan_remove_at(ch, i); /* ended subscriber */
+			continue;
+		}
+		if ((c = ac_msg_dup(m)) != NULL) {
+			ac__enqueue(co, c);
+			count++;
+		}
+		i++;
+	}
+	return count;
+}
+
+/* Give m (consumed) to every subscriber of ch; returns recipients. With
+ * `deliver`, remote subscribers are confirmed (counting only successes).
+ * The second phase may wait (remote confirmations), so it works on the refs
+ * collected in the first and never touches ch again: ch may be closed
+ * meanwhile. */
+static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
+                       int64_t timeout_ms, int depth)
+{
+	chan_refs chans = {NULL, 0, 0}, remote = {NULL, 0, 0};
+	size_t i;
+	int count;
 	if (ch->ch_tf) {
 		ac_ref from = m->m_from;
 		m = ch->ch_tf(m, ch->ch_tf_arg);
@@ -218,68 +290,29 @@ static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
 		 * m's memory) still comes from the original sender. */
 		m->m_from = from;
 	}
-	while (i < ch->ch_nsubs) {
-		ac_ref sub = ch->ch_subs[i];
+	count = chan_fanout_local(s, ch, m, deliver, &chans, &remote);
+	for (i = 0; i < chans.n; i++) {
+		ac_chan *subch = chan_get(s, chans.r[i]);
 		ac_msg *c = ac_msg_dup(m);
-		int r;
-		if (!c)
-			break;
-		if (sub.kind == AC_REF_CHAN) {
-			ac_chan *subch = chan_get(s, sub);
-			if (subch && depth < 64) {
-				r = chan_fanout(s, subch, c, deliver, timeout_ms,
-				                depth + 1);
-			} else if (!subch && !ac__ref_is_local(s, &sub)) {
-				r = chan_remote(s, deliver ? AC__CHAN_DELIVER : AC__CHAN_SEND,
-				                sub, ac_ref_null(), c, timeout_ms, 0);
-				if (r < 0)
-					ac_msg_free(c);
-			} else {
-				ac_msg_free(c);
-				chan_remove_at(ch, i); /* closed channel */
-				continue;
-			}
-			count += r > 0 ? r : (r == 0 && !deliver);
-			i++;
-			continue;
-		}
-		if (ac__ref_is_local(s, &sub)) {
-			ac_coro *co = ac__obj_get(s, sub.id, AC_REF_CORO);
-			if (!co || co->c_ending) {
-				ac_msg_free(c);
-				chan_remove_at(ch, i); /* ended subscriber */
-				continue;
-			}
-			ac__enqueue(co, c);
-			count++;
-		} else if (deliver && s->s_remote) {
-			/* Remote coroutines are confirmed together, below. */
+		int r = -ENOMEM;
+		if (c && subch && depth < 64)
+			r = chan_fanout(s, subch, c, deliver, timeout_ms, depth + 1);
+		else if (c && !subch)
+			r = chan_remote(s, deliver ? AC__CHAN_DELIVER : AC__CHAN_SEND,
+			                chans.r[i], ac_ref_null(), c, timeout_ms, 0);
+		else
+			ac_msg_free(c), c = NULL;
+		if (r < 0 && c && !subch)
 			ac_msg_free(c);
-			if (nremote == capremote) {
-				size_t cap = capremote ? capremote * 2 : 8;
-				ac_ref *nr = realloc(remote, cap * sizeof(*nr));
-				if (!nr) {
-					i++;
-					continue;
-				}
-				remote = nr;
-				capremote = cap;
-			}
-			remote[nremote++] = sub;
-		} else {
-			r = ac__send_msg(s, sub, c);
-			if (r < 0)
-				ac_msg_free(c);
-			count += r == 0;
-		}
-		i++;
+		count += r > 0 ? r : (r == 0 && !deliver && c != NULL);
 	}
-	if (nremote) {
-		int r = s->s_remote->deliver_many(s->s_remote_arg, remote,
-		                                  (int)nremote, m, timeout_ms);
+	if (remote.n) {
+		int r = s->s_remote->deliver_many(s->s_remote_arg, remote.r,
+		                                  (int)remote.n, m, timeout_ms);
 		count += r > 0 ? r : 0;
 	}
-	free(remote);
+	free(chans.r);
+	free(remote.r);
 	ac_msg_free(m);
 	return count;
 }
