@@ -10,15 +10,21 @@ mode=${1:-plain}
 
 # Print the totals of the Check suites' logs as "N passed, N failed".
 summary() {
-	cat "$1"/tests/*.log 2>/dev/null | awk '
-	/Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/ {
-		for (i = 1; i <= NF; i++) {
-			if ($i == "Checks:") c += $(i + 1)
-			if ($i == "Failures:") f += $(i + 1)
-			if ($i == "Errors:") e += $(i + 1)
-		}
-	}
-	END { printf "%d passed, %d failed\n", c - f - e, f + e }'
+	for f in "$1"/tests/*.log; do
+		[ -f "$f" ] || continue
+		if grep -q 'Checks: [0-9]*, Failures:' "$f"; then
+			grep 'Checks: [0-9]*, Failures:' "$f" | tail -1 | awk '{
+				for (i = 1; i <= NF; i++) {
+					if ($i == "Checks:") c = $(i + 1)
+					if ($i == "Failures:") f = $(i + 1)
+					if ($i == "Errors:") e = $(i + 1)
+				}
+				printf "%d %d\n", c - f - e, f + e }' | tr -d ','
+		else
+			grep -E '^[0-9]+ passed, [0-9]+ failed' "$f" | tail -1 |
+				awk '{print $1, $3}'
+		fi
+	done | awk '{p += $1; f += $2} END {printf "%d passed, %d failed\n", p, f}'
 }
 case "$mode" in
 plain)

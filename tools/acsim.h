@@ -1,0 +1,30 @@
+/* tools/acsim.h: the scenario table acsim runs (tools/acsim_scenarios.c). */
+#ifndef AC_TOOLS_ACSIM_H
+#define AC_TOOLS_ACSIM_H
+
+#include <stddef.h>
+
+#include <asyncoro/sim.h>
+
+/* A workload for the simulated world, with its oracles. */
+typedef struct acsim_scenario {
+	/* Name for --scenario, one line of help, default fault profile. */
+	const char *name;
+	const char *help;
+	const char *profile;
+	/* Add nodes and programs to a fresh world; *ctx is the scenario's
+	 * state, which outlives crashes of the nodes. Returns 0 or -errno. */
+	int (*setup)(ac_sim *w, void **ctx);
+	/* The run ends when this returns non-zero (ac_sim_run's predicate). */
+	int (*done)(ac_sim *w, void *ctx);
+	/* After the run (stop: enum ac_sim_stop): 0 when every invariant held
+	 * and the workload finished; else -1 with the reason in why. */
+	int (*check)(ac_sim *w, void *ctx, int stop, char *why, size_t len);
+	/* Free ctx. */
+	void (*free)(void *ctx);
+} acsim_scenario;
+
+/* Ended by an entry with a NULL name. */
+extern const acsim_scenario acsim_scenarios[];
+
+#endif

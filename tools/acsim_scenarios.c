@@ -1,0 +1,232 @@
+/* tools/acsim_scenarios.c: the workloads acsim runs, each with its oracles.
+ *
+ *   echo   TCP echo through coroutine sockets: one server node, three
+ *          client nodes that send numbered length-prefixed requests and
+ *          check every reply; they reconnect and retry after resets,
+ *          partitions (their timeouts) and crashes (a restarted client
+ *          starts over). Safety: a reply always equals its request.
+ *          Liveness: every client completes all its rounds once the faults
+ *          stop.
+ *
+ * The scenario state lives outside the nodes, so it survives their crashes;
+ * a node's program finds it through its main's argument.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <asyncoro/asyncoro.h>
+#include <asyncoro/sim.h>
+
+#include "tools/acsim.h"
+
+/* ---- echo -------------------------------------------------------------------- */
+
+enum { ECHO_CLIENTS = 3, ECHO_ROUNDS = 150, ECHO_PORT = 7000 };
+
+typedef struct echo_ctx {
+	ac_sim_node *server;
+	ac_sim_node *client[ECHO_CLIENTS];
+	/* Rounds confirmed by each client in its current incarnation. */
+	int rounds[ECHO_CLIENTS];
+	int finished[ECHO_CLIENTS];
+	/* Client programs' arguments. */
+	struct echo_arg *args;
+	/* Replies checked, reconnections, first violation. */
+	uint64_t replies;
+	uint64_t reconnects;
+	char violation[256];
+} echo_ctx;
+
+typedef struct echo_arg {
+	echo_ctx *ctx;
+	int idx;
+} echo_arg;
+
+static void echo_conn(void *arg)
+{
+	ac_sock *k = arg;
+	void *buf;
+	size_t len;
+	int rc;
+	while ((rc = ac_sock_recv_msg(k, &buf, &len, 4096, 60000)) == 1) {
+		rc = ac_sock_send_msg(k, buf, len, 10000);
+		free(buf);
+		if (rc < 0)
+			break;
+	}
+	ac_sock_close(k);
+}
+
+static void echo_acceptor(void *arg)
+{
+	ac_sock *l = arg, *k;
+	ac_spawn_opts so = {.name = "echo-conn", .daemon = 1};
+	while (ac_sock_accept(l, AC_FOREVER, &k) == 0)
+		if (ac_spawn(NULL, echo_conn, k, &so, NULL) < 0)
+			ac_sock_close(k);
+	ac_sock_close(l);
+}
+
+static void echo_server_main(ac_sim_node *node, void *arg)
+{
+	ac_addr a;
+	ac_sock *l;
+	ac_spawn_opts so = {.name = "echo-acceptor", .daemon = 1};
+	(void)arg;
+	ac_sim_node_addr(node, &a);
+	a.port = ECHO_PORT;
+	if (ac_sock_listen(ac_sim_node_sched(node), &a, 16, 0, &l) == 0)
+		ac_spawn(ac_sim_node_sched(node), echo_acceptor, l, &so, NULL);
+}
+
+/* One request/reply; returns 0, or a negative errno to reconnect. */
+static int echo_round(echo_ctx *c, int idx, ac_sock *k, int round)
+{
+	char req[64];
+	void *buf;
+	size_t len;
+	int n = snprintf(req, sizeof(req), "client %d round %d", idx, round);
+	int rc = ac_sock_send_msg(k, req, (size_t)n, 3000);
+	if (rc < 0)
+		return rc;
+	rc = ac_sock_recv_msg(k, &buf, &len, 4096, 3000);
+	if (rc != 1)
+		return rc < 0 ? rc : -ECONNRESET;
+	if (len != (size_t)n || memcmp(buf, req, len) != 0) {
+		if (!c->violation[0])
+			snprintf(c->violation, sizeof(c->violation),
+			         "client %d round %d: reply \"%.*s\" is not the request",
+			         idx, round, (int)(len < 64 ? len : 64), (char *)buf);
+	}
+	free(buf);
+	c->replies++;
+	return 0;
+}
+
+static void echo_client(void *arg)
+{
+	echo_arg *ea = arg;
+	echo_ctx *c = ea->ctx;
+	ac_addr srv;
+	ac_sock *k = NULL;
+	int round = 0;
+	ac_sim_node_addr(c->server, &srv);
+	srv.port = ECHO_PORT;
+	c->rounds[ea->idx] = 0;
+	while (round < ECHO_ROUNDS) {
+		int rc;
+		if (!k && ac_sock_connect(&srv, 2000, &k) < 0) {
+			k = NULL;
+			ac_sleep(200);
+			continue;
+		}
+		rc = echo_round(c, ea->idx, k, round);
+		if (rc < 0) {
+			ac_sock_close(k);
+			k = NULL;
+			c->reconnects++;
+			continue;
+		}
+		c->rounds[ea->idx] = ++round;
+		ac_sleep(150);
+	}
+	ac_sock_close(k);
+	c->finished[ea->idx] = 1;
+}
+
+static void echo_client_main(ac_sim_node *node, void *arg)
+{
+	echo_arg *ea = arg;
+	ea->ctx->finished[ea->idx] = 0;
+	ac_spawn(ac_sim_node_sched(node), echo_client, ea, NULL, NULL);
+}
+
+static void echo_free(void *ctx)
+{
+	echo_ctx *c = ctx;
+	if (c)
+		free(c->args);
+	free(c);
+}
+
+static int echo_setup(ac_sim *w, void **ctxp)
+{
+	echo_ctx *c = calloc(1, sizeof(*c));
+	int i, rc = -ENOMEM;
+	*ctxp = c;
+	if (!c)
+		return -ENOMEM;
+	c->args = calloc(ECHO_CLIENTS, sizeof(*c->args));
+	if (c->args)
+		rc = ac_sim_node_add(w, "server", &c->server);
+	if (rc == 0)
+		rc = ac_sim_node_set_main(c->server, echo_server_main, c);
+	for (i = 0; rc == 0 && i < ECHO_CLIENTS; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "client%d", i);
+		c->args[i].ctx = c;
+		c->args[i].idx = i;
+		rc = ac_sim_node_add(w, name, &c->client[i]);
+		if (rc == 0)
+			rc = ac_sim_node_set_main(c->client[i], echo_client_main,
+			                          &c->args[i]);
+	}
+	return rc;
+}
+
+static int echo_done(ac_sim *w, void *ctx)
+{
+	echo_ctx *c = ctx;
+	int i;
+	(void)w;
+	if (c->violation[0])
+		return 1;
+	for (i = 0; i < ECHO_CLIENTS; i++)
+		if (!c->finished[i])
+			return 0;
+	return 1;
+}
+
+static const char *acsim_stop_name(int stop)
+{
+	switch (stop) {
+	case AC_SIM_DONE: return "done";
+	case AC_SIM_QUIET: return "nothing left to happen";
+	case AC_SIM_TIME_LIMIT: return "virtual time limit";
+	case AC_SIM_STEP_LIMIT: return "step limit";
+	default: return "?";
+	}
+}
+
+static int echo_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
+{
+	echo_ctx *c = ctx;
+	int i;
+	(void)w;
+	if (c->violation[0]) {
+		snprintf(why, len, "safety: %s", c->violation);
+		return -1;
+	}
+	for (i = 0; i < ECHO_CLIENTS; i++) {
+		if (!c->finished[i]) {
+			snprintf(why, len,
+			         "liveness: client %d did %d of %d rounds (run ended: %s)",
+			         i, c->rounds[i], ECHO_ROUNDS, acsim_stop_name(stop));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- the table ---------------------------------------------------------------- */
+
+const acsim_scenario acsim_scenarios[] = {
+	{"echo", "TCP echo over coroutine sockets, 1 server + 3 clients", "crashes",
+	 echo_setup, echo_done, echo_check, echo_free},
+	{NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
