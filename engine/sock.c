@@ -16,6 +16,8 @@
 
 #include <limits.h>
 
+#include <asyncoro/sim.h>
+
 enum { SOCK_LISTEN = 1, SOCK_TCP, SOCK_UDP, SOCK_FD };
 
 /* Initial read-ahead buffer size for recv_line (it grows for a longer line
@@ -141,6 +143,9 @@ static int64_t sock_op(ac_sock *k, int type, ac_op *op, int64_t deadline)
 	int rc;
 	if (k->k_h < 0)
 		return -EBADF;
+	/* Fault point: a timeout much shorter than asked for. */
+	if (deadline >= 0 && AC_BUGGIFY(s->s_io, "sock-short-timeout"))
+		deadline = ac__deadline(s, 1);
 	w.w_op = *op;
 	w.w_sock = k;
 	w.w_op.cb = ac__io_wake_cb;

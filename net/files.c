@@ -10,13 +10,14 @@
  * mode) is there; -EEXIST a different one is there (its stat follows);
  * -EFBIG, -EINVAL, ... The transfer's id xfer is the request id of its
  * FILE_BEGIN (unique per peer), so the sender can end a transfer whose
- * reply it has not seen yet. Up to FILES_WINDOW chunk requests are in flight at
- * once (1 MiB: as fast on loopback as 2 or 4 MiB were, and within
- * AC_WIRE_QUEUE_MAX, so other frames to that peer still fit), so the sender waits on pending requests of its
- * own (files_tx) rather than on ac__request, which allows one at a time.
- * Their cancel hook undoes everything when the coroutine is terminated. A
- * transfer that stops after FILE_BEGIN sends FILE_END without waiting for
- * the reply; the receiver then keeps the file only if every byte arrived.
+ * reply it has not seen yet. Up to FILES_WINDOW chunk requests are in
+ * flight at once (1 MiB: as fast on loopback as 2 or 4 MiB, and it keeps
+ * the peer's output queue short), so the sender waits on pending requests
+ * of its own (files_tx) rather than on ac__request, which allows one at a
+ * time. A guard per sending coroutine (files_guard) undoes a transfer
+ * however its coroutine ends. A transfer that stops after FILE_BEGIN was
+ * queued sends FILE_END without waiting for the reply; the receiver then
+ * keeps the file only if every byte arrived.
  *
  * Receiver (handlers run by the connection's reader; they never yield, so
  * frames are handled in order): the path rules of net/files.h, no symlink

@@ -23,6 +23,8 @@
  */
 #include "net/net.h"
 
+#include <asyncoro/sim.h>
+
 #include <openssl/hmac.h>
 #include <openssl/crypto.h>
 
@@ -416,7 +418,13 @@ static int peer_connect(ac_peer *p)
 	ac_node *n = p->p_node;
 	ac_sock *k;
 	ac_peer *got = NULL;
-	int rc = ac_sock_connect(&p->p_loc, PEER_HANDSHAKE_MS, &k);
+	int rc;
+	/* Fault point: a connection attempt that fails at once. */
+	if (AC_BUGGIFY(n->n_io, "peer-connect-fail")) {
+		p->p_last_err = -ECONNRESET;
+		return -ECONNRESET;
+	}
+	rc = ac_sock_connect(&p->p_loc, PEER_HANDSHAKE_MS, &k);
 	if (rc == 0) {
 		rc = ac__handshake(n, k, 1, &p->p_loc, &got);
 		if (rc == 0 && got != p)

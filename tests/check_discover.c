@@ -262,14 +262,54 @@ static int has_peer_1_0(world *w, void *arg)
 	return has_peer(w, 0, 1) && has_peer(w, 1, 0);
 }
 
+/* Peer status messages seen by a coroutine of node 0. */
+typedef struct status_log {
+	int online;
+	int offline;
+} status_log;
+
+static void status_coro(void *arg)
+{
+	status_log *l = arg;
+	ac_msg *m;
+	while (ac_receive(AC_FOREVER, &m) == 0) {
+		ac_peer_info pi;
+		if (ac_msg_peer(m, &pi) == 0) {
+			if (pi.status == AC_PEER_ONLINE)
+				l->online++;
+			else
+				l->offline++;
+		}
+		ac_msg_free(m);
+	}
+}
+
+/* Watch node i's peer status from a daemon coroutine of its own. */
+static void watch_status(world *w, int i, status_log *l)
+{
+	ac_spawn_opts so = {.name = "status", .daemon = 1};
+	ac_ref r;
+	CK_PASS(ac_spawn(w->s[i], status_coro, l, &so, &r));
+	CK_PASS(ac_node_peer_status(w->n[i], r));
+}
+
+/* Node 0 saw node 1 come, go, and come back (the new incarnation). */
+static int came_back(world *w, void *arg)
+{
+	const status_log *l = arg;
+	return l->online == 2 && l->offline == 1 && has_peer_1_0(w, NULL);
+}
+
 START_TEST(test_restarted_node_found_again)
 {
 	world w = {0};
 	int alone[MAXNODES] = {0, -1, -1, -1};
 	ac_addr loc;
+	status_log log = {0, 0};
 	uint16_t udp = test_port(4);
 	node_up(&w, 0, udp, "s", 1, 0);
 	node_up(&w, 1, udp, "s", 1, 0);
+	watch_status(&w, 0, &log);
 	ck_assert(drive(&w, WAIT_MS, has_peer_1_0, NULL));
 	/* Let node 0's start-up broadcasts pass: only node 1's count below. */
 	drive(&w, QUIET_MS, NULL, NULL);
@@ -278,7 +318,8 @@ START_TEST(test_restarted_node_found_again)
 	ck_assert(drive(&w, WAIT_MS, counts_are, alone));
 	/* Same location, new incarnation: its start-up broadcast is heard. */
 	node_up(&w, 1, udp, "s", 1, loc.port);
-	ck_assert(drive(&w, WAIT_MS, has_peer_1_0, NULL));
+	ck_assert_msg(drive(&w, WAIT_MS, came_back, &log), "online %d offline %d",
+	              log.online, log.offline);
 	world_free(&w);
 }
 END_TEST
@@ -292,9 +333,11 @@ START_TEST(test_crashed_node_restarted)
 	world w = {0};
 	ac_addr loc;
 	uint16_t udp = test_port(6);
+	status_log log = {0, 0};
 	w.hb_ms = 60000;
 	node_up(&w, 0, udp, "s", 1, 0);
 	node_up(&w, 1, udp, "s", 1, 0);
+	watch_status(&w, 0, &log);
 	ck_assert(drive(&w, WAIT_MS, has_peer_1_0, NULL));
 	drive(&w, QUIET_MS, NULL, NULL);
 	loc = ac_node_location(w.n[1]);
@@ -303,7 +346,8 @@ START_TEST(test_crashed_node_restarted)
 	w.n[1] = NULL;
 	drive(&w, 100, NULL, NULL);
 	node_up(&w, 1, udp, "s", 1, loc.port);
-	ck_assert(drive(&w, WAIT_MS, has_peer_1_0, NULL));
+	ck_assert_msg(drive(&w, WAIT_MS, came_back, &log), "online %d offline %d",
+	              log.online, log.offline);
 	ck_assert_int_eq(npeers(&w, 0), 1);
 	world_free(&w);
 }

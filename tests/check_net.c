@@ -548,19 +548,40 @@ START_TEST(test_peer_status)
 	ck_assert_int_eq(a.nev, 4);
 	ck_assert_int_eq(b.nev, 4);
 	ck_assert_int_eq(c.nev, 2);
+	/* after a goodbye the two can peer again */
+	world_peer(1, 0);
+	RUN_UNTIL(a.nev, 5, LONG_MS);
+	RUN_UNTIL(c.nev, 3, LONG_MS);
+	check_ev(&a, 4, 1, AC_PEER_ONLINE);
+	check_ev(&c, 2, 0, AC_PEER_ONLINE);
 	world_fini();
 }
 END_TEST
+
+/* Send and deliver to a coroutine of a lost node: -EHOSTUNREACH. */
+static void body_to_lost(void *arg)
+{
+	echo *e = arg;
+	ac_msg *m = ac_msg_str("x");
+	CK_FAIL(ac_send(e->ref, m), -EHOSTUNREACH);
+	CK_FAIL(ac_deliver(e->ref, m, LONG_MS), -EHOSTUNREACH);
+	ck_assert(ac_msg_is(m, "x"));
+	ac_msg_free(m);
+	CK_FAIL(ac_monitor(e->ref), -EHOSTUNREACH);
+	e->done = 1;
+}
 
 /* Node 1 crashes: node 0 reports it Offline within the bound. */
 START_TEST(test_peer_crash)
 {
 	pwatch a;
+	echo e;
 	int64_t t0;
 	world_init(100, 500);
 	world_node("s");
 	world_node("s");
 	world_peer(0, 1);
+	start_echo(1, &e, NULL);
 	start_pwatch(&a, 0);
 	ck_assert_int_eq(a.immediate, 1);
 	t0 = wall_ms();
@@ -569,6 +590,9 @@ START_TEST(test_peer_crash)
 	check_ev(&a, 1, 1, AC_PEER_OFFLINE);
 	ck_assert_int_lt(wall_ms() - t0, 5000);
 	ck_assert_int_eq(npeers(0), 0);
+	e.done = 0;
+	spawn_on(0, body_to_lost, &e);
+	RUN_UNTIL(e.done, 1, LONG_MS);
 	run_for(300);
 	ck_assert_int_eq(a.nev, 2);
 	world_fini();
@@ -595,6 +619,52 @@ START_TEST(test_peer_silent)
 	/* not before the peer had been silent for (most of) peer_lost_ms */
 	ck_assert_msg(dt >= 300, "declared Offline after %lld ms", (long long)dt);
 	ck_assert_int_eq(npeers(0), 0);
+	world_fini();
+}
+END_TEST
+
+/* stream_send off: idle connections may close, messages still flow, the
+ * peer stays Online while alive, and a crash is still noticed. */
+typedef struct ss_job {
+	echo *e;
+	int stage;
+} ss_job;
+
+static void body_stream_off(void *arg)
+{
+	ss_job *j = arg;
+	CK_FAIL(ac_node_peer(W.node[0], W.locs[1], 0, 0, 0, LONG_MS), 0);
+	CK_FAIL(ac_send(j->e->ref, ac_msg_str("a")), 0);
+	recv_is("a");
+	ac_sleep(800); /* idle for several heartbeat intervals */
+	CK_FAIL(ac_send(j->e->ref, ac_msg_str("b")), 0);
+	recv_is("b");
+	CK_FAIL(ac_deliver(j->e->ref, ac_msg_str("c"), LONG_MS), 1);
+	recv_is("c");
+	j->stage = 1;
+}
+
+START_TEST(test_stream_send_off)
+{
+	pwatch a;
+	echo e;
+	ss_job j = {&e, 0};
+	world_init(100, 500);
+	world_node("s");
+	world_node("s");
+	start_echo(1, &e, NULL);
+	start_pwatch(&a, 0);
+	spawn_on(0, body_stream_off, &j);
+	RUN_UNTIL(j.stage, 1, LONG_MS);
+	ck_assert_int_eq(e.got, 3);
+	/* Online once, never Offline meanwhile */
+	ck_assert_int_eq(a.nev, 1);
+	check_ev(&a, 0, 1, AC_PEER_ONLINE);
+	run_for(800);
+	ck_assert_int_eq(a.nev, 1);
+	world_crash(1);
+	RUN_UNTIL(a.nev, 2, 5000);
+	check_ev(&a, 1, 1, AC_PEER_OFFLINE);
 	world_fini();
 }
 END_TEST
@@ -2235,9 +2305,10 @@ START_TEST(test_hostile)
 	ck_assert_msg(logged(0, want), "%s: node0 logged no \"%s\":\n%s",
 	              hostile_name[which], want,
 	              W.log[0].buf ? W.log[0].buf : "");
-	/* pre-auth clients never became peers */
+	/* pre-auth clients never became peers; nothing reached the echo */
 	if (which < A_UNKNOWN_TYPE)
 		ck_assert(!lists(0, &HC.fake));
+	ck_assert_int_eq(HC.e.got, 0);
 	ck_assert(lists(0, &W.loc[1]));
 	spawn_on(1, body_good, NULL);
 	RUN_UNTIL(HC.good_done, 1, LONG_MS);
@@ -2315,6 +2386,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, test_peer_status);
 	tcase_add_test(tc, test_peer_crash);
 	tcase_add_test(tc, test_peer_silent);
+	tcase_add_test(tc, test_stream_send_off);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("names");
 	tcase_set_timeout(tc, 60);
