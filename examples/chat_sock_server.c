@@ -67,33 +67,36 @@ static void chat_broadcast(chat_sock_server *c, int64_t skip, const char *text,
 	}
 }
 
-/* One request from a client's reader: joined, says or left. */
+/* One request from a client's reader: joined, says or left. Frames are
+ * built in messages (heap), not on the coroutine's stack. */
 static void chat_server_handle(chat_sock_server *c, const char *cmd, int64_t id,
                                const char *text, size_t len)
 {
 	chat_conn *k = id >= 1 && id <= c->nconns ? c->conns[id - 1] : NULL;
-	char out[CHAT_FRAME_MAX + 64];
-	int n;
+	long long n = (long long)id;
+	ac_msg *out = NULL;
 	if (!k)
 		return;
 	if (strcmp(cmd, "joined") == 0) {
-		n = snprintf(out, sizeof(out), "id: %lld", (long long)id);
-		ac_sock_send_msg(k->sock, out, (size_t)n, CHAT_SEND_MS);
-		n = snprintf(out, sizeof(out), "%lld joined", (long long)id);
-		chat_broadcast(c, id, out, (size_t)n);
+		out = ac_msg_printf("id: %lld", n);
+		if (out)
+			ac_sock_send_msg(k->sock, ac_msg_data(out), ac_msg_len(out),
+			                 CHAT_SEND_MS);
+		ac_msg_free(out);
+		out = ac_msg_printf("%lld joined", n);
 		k->active = 1;
 	} else if (strcmp(cmd, "says") == 0) {
-		n = snprintf(out, sizeof(out), "%lld says: %.*s", (long long)id,
-		             (int)len, text);
-		chat_broadcast(c, id, out, (size_t)n);
+		out = ac_msg_printf("%lld says: %.*s", n, (int)len, text);
 	} else if (strcmp(cmd, "left") == 0) {
 		c->conns[id - 1] = NULL;
 		ac_sock_close(k->sock);
 		free(k);
-		n = snprintf(out, sizeof(out), "%lld left", (long long)id);
-		chat_broadcast(c, id, out, (size_t)n);
-		ac_log(c->env->sched, AC_LOG_INFO, "client %lld left", (long long)id);
+		out = ac_msg_printf("%lld left", n);
+		ac_log(c->env->sched, AC_LOG_INFO, "client %lld left", n);
 	}
+	if (out)
+		chat_broadcast(c, id, ac_msg_data(out), ac_msg_len(out));
+	ac_msg_free(out);
 }
 
 static void chat_server_proc(void *arg)

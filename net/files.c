@@ -14,8 +14,7 @@
  * flight at once (1 MiB: as fast on loopback as 2 or 4 MiB, and it keeps
  * the peer's output queue short), so the sender waits on pending requests
  * of its own (files_tx) rather than on ac__request, which allows one at a
- * time. A guard per sending coroutine (files_guard) undoes a transfer
- * however its coroutine ends. A transfer that stops after FILE_BEGIN was
+ * time. A transfer that stops after FILE_BEGIN was
  * queued sends FILE_END without waiting for the reply; the receiver then
  * keeps the file only if every byte arrived.
  *
@@ -27,8 +26,9 @@
  * declared size, which is within max_file_size. FILE_END fsyncs, sets mode
  * and mtime and renames over the final name: the directory holds the whole
  * new file or the old one, never a part. A transfer ends with its
- * connection (ac__file_drop_peer), after FILES_IDLE_NS without a frame, or
- * at its first error; its temporary file goes with it.
+ * connection (ac__file_drop_peer), at its first error, or when a transfer
+ * begins after it had FILES_IDLE_NS without a frame (a sender that vanished
+ * without a word); its temporary file goes with it.
  *
  * Permission bits travel without setuid, setgid and sticky
  * (FILES_MODE_MASK): a peer must not plant set-id programs. Every field
@@ -559,15 +559,13 @@ int ac__file_del(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
 
 /* A sender's state: its requests in flight (its own pendings, answered in
  * order), the local file and the chunk buffer. It lives on the sending
- * coroutine's stack; files_tx_cancel undoes it when the coroutine is
- * terminated while waiting. */
-typedef struct files_guard files_guard;
-
+ * coroutine's stack; files_tx_close undoes it, called by the sender or by
+ * the cancel hook of its waits when the coroutine is terminated (parked,
+ * or woken by one reply but not yet run: its other requests are still
+ * linked to the peer either way). */
 typedef struct files_tx {
 	ac_node *t_node;
 	ac_peer *t_peer;
-	/* The sending coroutine's guard, while t is in use. */
-	files_guard *t_guard;
 	/* The local file, or -1. */
 	int t_fh;
 	/* FILES_DATA_HDR + AC_WIRE_CHUNK bytes, or NULL. */
@@ -580,61 +578,6 @@ typedef struct files_tx {
 	unsigned t_count;
 	ac__pending t_pend[FILES_WINDOW];
 } files_tx;
-
-/* A coroutine that has sent or deleted files: an ac_coro_defer hook of its
- * own finds its transfer in progress, if any, and undoes it however the
- * coroutine ends. The cancel hook of ac__park is not enough: a coroutine
- * woken by one reply and terminated before it runs is not parked, yet its
- * other requests are still linked to the peer. One guard per coroutine
- * (not per call, as defer hooks stay until the end), found in a list per
- * thread, since a scheduler and its coroutines live on one thread. */
-struct files_guard {
-	files_guard *g_next;
-	ac_coro *g_coro;
-	files_tx *g_tx;
-};
-
-static __thread files_guard *files_guards;
-
-static void files_tx_close(files_tx *t);
-
-static void files_guard_end(void *arg)
-{
-	files_guard *g = arg, **pp = &files_guards;
-	if (g->g_tx)
-		files_tx_close(g->g_tx);
-	AC_ASSERT(g->g_tx == NULL);
-	while (*pp && *pp != g)
-		pp = &(*pp)->g_next;
-	AC_ASSERT(*pp == g);
-	*pp = g->g_next;
-	free(g);
-}
-
-/* Put t under the current coroutine's guard (made on its first call). */
-static int files_guard_set(files_tx *t)
-{
-	ac_coro *c = ac__cur();
-	files_guard *g;
-	for (g = files_guards; g && g->g_coro != c; g = g->g_next)
-		;
-	if (!g) {
-		g = calloc(1, sizeof(*g));
-		if (!g)
-			return -ENOMEM;
-		if (ac_coro_defer(files_guard_end, g) < 0) {
-			free(g);
-			return -ENOMEM;
-		}
-		g->g_coro = c;
-		g->g_next = files_guards;
-		files_guards = g;
-	}
-	AC_ASSERT(g->g_tx == NULL); /* one transfer per coroutine at a time */
-	g->g_tx = t;
-	t->t_guard = g;
-	return 0;
-}
 
 static uint32_t files_req_id(ac_node *n)
 {
@@ -711,9 +654,6 @@ static void files_tx_close(files_tx *t)
 	t->t_fh = -1;
 	free(t->t_buf);
 	t->t_buf = NULL;
-	if (t->t_guard)
-		t->t_guard->g_tx = NULL;
-	t->t_guard = NULL;
 }
 
 static void files_tx_cancel(ac_coro *c, void *obj)
@@ -782,9 +722,6 @@ static int files_tx_init(files_tx *t, ac_node *n, const ac_addr *loc,
 	memset(t, 0, sizeof(*t));
 	t->t_node = n;
 	t->t_fh = -1;
-	rc = files_guard_set(t);
-	if (rc < 0)
-		return rc;
 	if (n->n_stopped)
 		return -ESHUTDOWN;
 	if (loc->family == AC_AF_NONE || loc->port == 0)

@@ -544,8 +544,11 @@ int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
 	p = ac__peer_find(n, &a);
 	if (p && p->p_state == AC__PEER_ONLINE) {
 		p->p_stream_send = stream_send;
-		if (broadcast)
-			ac__announce(n, &p->p_loc, 1);
+		if (broadcast) {
+			ac_addr to = p->p_loc;
+			to.port = p->p_udp_port;
+			ac__announce(n, &to, 1);
+		}
 		return 0;
 	}
 	rc = ac_sock_connect(&a, timeout_ms, &k);

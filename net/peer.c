@@ -178,6 +178,9 @@ static void peer_refuse(ac_sock *k, const char *why)
 typedef struct peer_conn_arg {
 	ac_peer *a_peer;
 	ac_sock *a_sock;
+	/* p_conn_gen when the connection was installed: once it differs, the
+	 * socket was closed (and freed) by whoever replaced or dropped it. */
+	uint64_t a_gen;
 } peer_conn_arg;
 
 static void peer_reader(void *arg);
@@ -203,6 +206,7 @@ static int peer_install(ac_peer *p, ac_sock *k, int initiator)
 		return -ENOMEM;
 	a->a_peer = p;
 	a->a_sock = k;
+	a->a_gen = ++p->p_conn_gen;
 	p->p_conn = k;
 	p->p_conn_ours = initiator;
 	p->p_idle_closed = 0;
@@ -397,12 +401,35 @@ void ac__peer_commit(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 		ac_waitq_wake(&p->p_wq, 1, 1);
 }
 
+/* 1 when a body of len bytes to p should be compressed. */
+static int peer_compress(const ac_peer *p, size_t len)
+{
+	const ac_node *n = p->p_node;
+	return n->n_compress_min && len >= n->n_compress_min &&
+	       (p->p_caps & n->n_caps & AC_CAP_ZLIB);
+}
+
 int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
                    const void *body, size_t len, ac__pending *pend)
 {
 	uint8_t *b;
 	if (len > AC_WIRE_BODY_MAX)
 		return -EMSGSIZE;
+	if (peer_compress(p, len)) {
+		void *z;
+		size_t zl;
+		if (ac__zip(body, len, &z, &zl) == 0) {
+			int rc = -ENOBUFS;
+			if (zl < len && (b = ac__peer_reserve(p, zl)) != NULL) {
+				memcpy(b, z, zl);
+				ac__peer_commit(p, type, flags | AC_WF_ZLIB, id, zl, pend);
+				rc = 0;
+			}
+			free(z);
+			if (rc == 0 || zl < len)
+				return rc;
+		}
+	}
 	b = ac__peer_reserve(p, len);
 	if (!b)
 		return -ENOBUFS;
@@ -532,11 +559,17 @@ void ac__peer_disconnect(ac_peer *p)
 
 /* ---- the reader --------------------------------------------------------------------- */
 
-static void peer_reader_end(ac_peer *p, ac_sock *k, int rc)
+/* Is the reader's connection still p's live one? */
+static int peer_conn_live(const ac_peer *p, const peer_conn_arg *a)
+{
+	return p->p_conn == a->a_sock && p->p_conn_gen == a->a_gen;
+}
+
+static void peer_reader_end(ac_peer *p, const peer_conn_arg *a, int rc)
 {
 	ac_node *n = p->p_node;
 	char who[AC_ADDR_STRLEN];
-	if (p->p_conn != k)
+	if (!peer_conn_live(p, a))
 		return; /* closed (and freed) by whoever replaced or dropped it */
 	if (rc < 0 && rc != -ECANCELED && !n->n_stopped && !p->p_idle_closed)
 		ac__nlog(n, AC_LOG_INFO, "connection to %s (%s) closed: %s",
@@ -548,20 +581,40 @@ static void peer_reader_end(ac_peer *p, ac_sock *k, int rc)
 	ac_waitq_wake(&p->p_wq, 1, 1);
 }
 
+/* Dispatch one frame, inflating a compressed body first (bounded by the
+ * frame limit: a decompression bomb is a bad frame). */
+static int peer_dispatch(ac_peer *p, ac_wire_hdr *h, const uint8_t *body)
+{
+	void *raw;
+	size_t rlen;
+	int rc;
+	if (!(h->flags & AC_WF_ZLIB))
+		return ac__dispatch(p, h, body, h->len);
+	if (!(p->p_node->n_caps & AC_CAP_ZLIB))
+		return -EPROTO;
+	rc = ac__unzip(body, h->len, AC_WIRE_BODY_MAX, &raw, &rlen);
+	if (rc < 0)
+		return rc;
+	h->flags &= (uint8_t)~AC_WF_ZLIB;
+	rc = ac__dispatch(p, h, raw, rlen);
+	free(raw);
+	return rc;
+}
+
 /* Split buf[0..len) into frames and dispatch them; returns bytes used or a
  * negative errno for a bad frame. */
-static ssize_t peer_frames(ac_peer *p, ac_sock *k, const uint8_t *buf,
-                           size_t len)
+static ssize_t peer_frames(ac_peer *p, const peer_conn_arg *a,
+                           const uint8_t *buf, size_t len)
 {
 	size_t off = 0;
-	while (len - off >= AC_WIRE_HDR && p->p_conn == k) {
+	while (len - off >= AC_WIRE_HDR && peer_conn_live(p, a)) {
 		ac_wire_hdr h;
 		int rc = ac_wire_hdr_get(buf + off, AC_WIRE_BODY_MAX, &h);
 		if (rc < 0)
 			return rc;
 		if (len - off - AC_WIRE_HDR < h.len)
 			break;
-		rc = ac__dispatch(p, &h, buf + off + AC_WIRE_HDR, h.len);
+		rc = peer_dispatch(p, &h, buf + off + AC_WIRE_HDR);
 		if (rc < 0)
 			return rc;
 		off += AC_WIRE_HDR + h.len;
@@ -580,7 +633,7 @@ static void peer_reader(void *arg)
 	free(arg);
 	if (!buf || ac_coro_defer(free, buf) < 0) {
 		free(buf);
-		peer_reader_end(p, a.a_sock, -ENOMEM);
+		peer_reader_end(p, &a, -ENOMEM);
 		return;
 	}
 	for (;;) {
@@ -600,6 +653,8 @@ static void peer_reader(void *arg)
 			buf = nb; /* the old one is freed at the end by its defer */
 			cap = need;
 		}
+		if (!peer_conn_live(p, &a))
+			break; /* replaced before or while we ran */
 		r = ac_sock_recv(a.a_sock, buf + have, cap - have, AC_FOREVER);
 		if (r <= 0) {
 			rc = r == 0 ? -ECONNRESET : (int)r;
@@ -607,19 +662,19 @@ static void peer_reader(void *arg)
 		}
 		have += (size_t)r;
 		p->p_last_rx = ac_sched_now_ns(n->n_sched);
-		used = peer_frames(p, a.a_sock, buf, have);
+		used = peer_frames(p, &a, buf, have);
 		if (used < 0) {
 			rc = (int)used;
 			ac__nlog(n, AC_LOG_WARN, "bad frame from %s: %s; closing",
 			         p->p_name, ac_strerror(rc));
 			break;
 		}
-		if (p->p_conn != a.a_sock)
+		if (!peer_conn_live(p, &a))
 			break; /* BYE or replaced */
 		memmove(buf, buf + used, have - (size_t)used);
 		have -= (size_t)used;
 	}
-	peer_reader_end(p, a.a_sock, rc);
+	peer_reader_end(p, &a, rc);
 }
 
 /* ---- requests ------------------------------------------------------------------------- */

@@ -167,6 +167,20 @@ static int remote_send(void *arg, ac_ref to, ac_msg *m)
 	}
 	if (m->m_len > AC_WIRE_PAYLOAD_MAX)
 		return -EMSGSIZE;
+	if (n->n_compress_min && m->m_len >= n->n_compress_min &&
+	    (p->p_caps & n->n_caps & AC_CAP_ZLIB)) {
+		/* Large: the generic path, which compresses. */
+		void *b;
+		int rc = ac_pack(&b, &len, "[r u u r S]", to, (uint64_t)m->m_kind,
+		                 (uint64_t)m->m_aux, m->m_from, m->m_data, m->m_len);
+		if (rc < 0)
+			return rc;
+		rc = ac__peer_queue(p, AC_WT_SEND, 0, 0, b, len, NULL);
+		free(b);
+		if (rc == 0)
+			ac_msg_free(m);
+		return rc;
+	}
 	body = ac__peer_reserve(p, REMOTE_SEND_OVERHEAD + m->m_len);
 	if (!body)
 		return -ENOBUFS;

@@ -84,7 +84,7 @@ enum ac_wire_type {
 	AC_WT_FILE_DATA = 17,  /* [xfer, offset, bytes] → [rc] */
 	AC_WT_FILE_END = 18,   /* [xfer] → [rc] */
 	AC_WT_DEL_FILE = 19,   /* [name, dir] → [rc] */
-	AC_WT_ANNOUNCE = 20,   /* [magic, version, name, loc, inc, relay] (UDP) */
+	AC_WT_ANNOUNCE = 20,   /* [magic, version, name, loc, inc, udp, relay] (UDP) */
 	AC_WT_MAX = 20
 };
 

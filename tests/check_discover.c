@@ -10,8 +10,9 @@
  * there connect to us without any broadcast, also from a node that does not
  * run discovery itself; with broadcast on, the node that got it relays it
  * so that every node on that network connects; a node restarted at the same
- * location is found again, after a goodbye or a crash; malformed, mis-MAC'ed and oversized datagrams
- * (each field wrong in turn, under the right MAC) are dropped and leave the
+ * location is found again (Offline, then Online: the new incarnation), after
+ * a goodbye or a crash; malformed, mis-MAC'ed and oversized datagrams (each
+ * field wrong in turn, under the right MAC) are dropped and leave the
  * receiver working.
  *
  * The udp port comes from the pid so that parallel runs do not meet; set

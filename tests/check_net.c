@@ -32,7 +32,7 @@
 
 #include "net/wire.h"
 
-/* ---- the world: nodes stepped in one thread ------------------------------------ */
+/* ---- the world: nodes stepped in one thread ------------------------------ */
 
 enum { WMAX = 4 };
 
@@ -112,28 +112,35 @@ static void world_init(int64_t hb_ms, int64_t lost_ms)
 	W.lost_ms = lost_ms;
 }
 
-static int world_sched(void)
+/* A scheduler at index i (W.n: a new one). */
+static int world_sched_at(int i)
 {
 	ac_sched_opts so;
-	int i = W.n;
 	char name[16];
 	ck_assert_int_lt(i, WMAX);
+	ck_assert_ptr_null(W.s[i]);
 	snprintf(name, sizeof(name), "s%d", i);
 	ac_sched_opts_init(&so);
 	so.log_fn = log_capture;
 	so.log_arg = &W.log[i];
 	so.name = name;
 	CK_PASS(ac_sched_new(&so, &W.s[i]));
-	W.n++;
+	if (i == W.n)
+		W.n++;
 	return i;
 }
 
-/* A node with that secret; returns its index. */
-static int world_node(const char *secret)
+static int world_sched(void)
+{
+	return world_sched_at(W.n);
+}
+
+/* A node with that secret at index i on tcp_port (0: any). */
+static int world_node_at(int i, const char *secret, uint16_t tcp_port)
 {
 	ac_node_opts o;
 	char name[16], dest[128];
-	int i = world_sched();
+	world_sched_at(i);
 	snprintf(name, sizeof(name), "node%d", i);
 	snprintf(dest, sizeof(dest), "%s/n%d", W.dir, i);
 	ac_node_opts_init(&o);
@@ -143,6 +150,7 @@ static int world_node(const char *secret)
 	o.name = name;
 	o.secret = secret;
 	o.dest_path = dest;
+	o.tcp_port = tcp_port;
 	if (W.hb_ms)
 		o.heartbeat_ms = W.hb_ms;
 	if (W.lost_ms)
@@ -156,6 +164,12 @@ static int world_node(const char *secret)
 	ck_assert_uint_ne(W.loc[i].port, 0);
 	ac_addr_format(&W.loc[i], W.locs[i], sizeof(W.locs[i]));
 	return i;
+}
+
+/* A new node with that secret; returns its index. */
+static int world_node(const char *secret)
+{
+	return world_node_at(W.n, secret, 0);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag,
@@ -366,7 +380,7 @@ static void start_echo(int i, echo *e, const char *name)
 	RUN_UNTIL(e->ready, 1, LONG_MS);
 }
 
-/* ---- peering ------------------------------------------------------------------------ */
+/* ---- peering ------------------------------------------------------------- */
 
 START_TEST(test_peer_ok)
 {
@@ -669,7 +683,57 @@ START_TEST(test_stream_send_off)
 }
 END_TEST
 
-/* ---- names ------------------------------------------------------------------------------ */
+/* A node restarted at the same location is a new incarnation: refs of the
+ * old one never reach the new one's coroutines (which may reuse their ids). */
+typedef struct rs_job {
+	echo old;
+	echo fresh;
+	int done;
+} rs_job;
+
+static void body_restart(void *arg)
+{
+	rs_job *j = arg;
+	ac_msg *m = ac_msg_str("old");
+	ck_assert(ac_addr_eq(&j->old.ref.loc, &j->fresh.ref.loc));
+	ck_assert(!ac_ref_eq(j->old.ref, j->fresh.ref));
+	CK_FAIL(ac_send(j->old.ref, ac_msg_str("old")), 0); /* dropped */
+	CK_FAIL(ac_deliver(j->old.ref, m, LONG_MS), -ESRCH);
+	CK_FAIL(ac_monitor(j->old.ref), -ESRCH);
+	ac_msg_free(m);
+	CK_FAIL(ac_deliver(j->fresh.ref, ac_msg_str("new"), LONG_MS), 1);
+	recv_is("new");
+	recv_none(200);
+	j->done = 1;
+}
+
+START_TEST(test_restart_incarnation)
+{
+	rs_job j;
+	pwatch a;
+	uint16_t port;
+	world_init(100, 500);
+	world_node("s");
+	world_node("s");
+	port = W.loc[1].port;
+	world_peer(0, 1);
+	start_echo(1, &j.old, NULL);
+	start_pwatch(&a, 0);
+	world_crash(1);
+	RUN_UNTIL(a.nev, 2, LONG_MS);
+	world_node_at(1, "s", port);
+	ck_assert_uint_eq(W.loc[1].port, port);
+	world_peer(0, 1);
+	start_echo(1, &j.fresh, NULL);
+	j.done = 0;
+	spawn_on(0, body_restart, &j);
+	RUN_UNTIL(j.done, 1, LONG_MS);
+	ck_assert_int_eq(j.fresh.got, 1);
+	world_fini();
+}
+END_TEST
+
+/* ---- names --------------------------------------------------------------- */
 
 typedef struct names {
 	ac_ref owner;
@@ -690,6 +754,17 @@ static void body_owner(void *arg)
 	CK_FAIL(ac_register("svc"), -EEXIST);
 	CK_FAIL(ac_register("svc2"), 0);
 	CK_FAIL(ac_register(""), -EINVAL);
+	{
+		char longname[AC_WIRE_NAME_MAX + 2];
+		memset(longname, 'n', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		CK_FAIL(ac_register(longname), -EINVAL);
+		CK_FAIL(ac_locate(longname, NULL, 100, &NM.owner), -EINVAL);
+		longname[AC_WIRE_NAME_MAX] = '\0';
+		CK_FAIL(ac_register(longname), 0); /* exactly the limit */
+		CK_FAIL(ac_unregister(longname), 0);
+	}
+	NM.owner = ac_self();
 	NM.owner_ready = 1;
 	CK_PASS(ac_receive(LONG_MS, &m));
 	ck_assert(ac_msg_is(m, "quit"));
@@ -870,7 +945,7 @@ START_TEST(test_node_locate)
 }
 END_TEST
 
-/* ---- send ------------------------------------------------------------------------------------ */
+/* ---- send ---------------------------------------------------------------- */
 
 enum { FIFO_N = 1000 };
 
@@ -1087,7 +1162,77 @@ START_TEST(test_send_big)
 }
 END_TEST
 
-/* ---- deliver ---------------------------------------------------------------------------------- */
+/* Messages a coroutine received — a peer-status message, an exit
+ * notification — may be passed on to a remote coroutine like any other:
+ * the receiving node must not take them for a bad frame and drop the
+ * connection. */
+static void body_forward(void *arg)
+{
+	ac_msg *peer, *ex, *m;
+	ac_peer_info pi;
+	ac_ref dead;
+	int rc;
+	(void)arg;
+	CK_PASS(ac_node_peer_status(W.node[0], ac_self()));
+	CK_PASS(ac_receive(LONG_MS, &peer));
+	ck_assert_int_eq(ac_msg_kind(peer), AC_MSG_PEER);
+	CK_PASS(ac_node_peer_status(W.node[0], ac_ref_null()));
+	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &dead));
+	CK_PASS(ac_monitor(dead));
+	CK_PASS(ac_receive(LONG_MS, &ex));
+	ck_assert_int_eq(ac_msg_kind(ex), AC_MSG_EXIT);
+	/* a peer-status message: sent, echoed back unchanged */
+	CK_FAIL(ac_send(SC.e.ref, ac_msg_dup(peer)), 0);
+	CK_PASS(ac_receive(LONG_MS, &m));
+	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_PEER);
+	CK_PASS(ac_msg_peer(m, &pi));
+	ck_assert(ac_addr_eq(&pi.loc, &W.loc[1]));
+	ac_msg_free(m);
+	/* delivered */
+	CK_FAIL(ac_deliver(SC.e.ref, peer, LONG_MS), 1);
+	CK_PASS(ac_receive(LONG_MS, &m));
+	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_PEER);
+	ac_msg_free(m);
+	/* an exit notification: queued, or refused with a clear error */
+	CK_FAIL(ac_send(SC.e.ref, ac_msg_dup(ex)), 0);
+	rc = ac_deliver(SC.e.ref, ex, LONG_MS);
+	ck_assert_msg(rc == 1 || rc == -EINVAL, "deliver of an exit message: %d (%s)",
+	              rc, ac_strerror(rc));
+	if (rc < 0)
+		ac_msg_free(ex);
+	/* the connection is the same and still works */
+	CK_FAIL(ac_deliver(SC.e.ref, ac_msg_str("after"), LONG_MS), 1);
+	for (;;) {
+		CK_PASS(ac_receive(LONG_MS, &m));
+		if (ac_msg_is(m, "after"))
+			break;
+		ck_assert_int_eq(ac_msg_kind(m), AC_MSG_EXIT); /* echoed exits */
+		ac_msg_free(m);
+	}
+	ac_msg_free(m);
+	SC.done = 1;
+}
+
+START_TEST(test_forward_kinds)
+{
+	world_init(0, 0);
+	memset(&SC, 0, sizeof(SC));
+	world_node("s");
+	world_node("s");
+	world_peer(0, 1);
+	start_echo(1, &SC.e, NULL);
+	spawn_on(0, body_forward, NULL);
+	RUN_UNTIL(SC.done, 1, LONG_MS);
+	ck_assert_msg(!logged(1, "bad frame") && !logged(0, "bad frame"),
+	              "a forwarded message closed the connection:\n%s%s",
+	              W.log[0].buf ? W.log[0].buf : "",
+	              W.log[1].buf ? W.log[1].buf : "");
+	ck_assert(!logged(0, "closed") && !logged(1, "closed"));
+	world_fini();
+}
+END_TEST
+
+/* ---- deliver ------------------------------------------------------------- */
 
 static void body_deliver(void *arg)
 {
@@ -1135,7 +1280,7 @@ START_TEST(test_deliver)
 }
 END_TEST
 
-/* ---- monitors ------------------------------------------------------------------------------------- */
+/* ---- monitors ------------------------------------------------------------ */
 
 enum { END_RETURN, END_FAIL, END_TERMINATE };
 
@@ -1326,7 +1471,7 @@ START_TEST(test_monitor_dead)
 }
 END_TEST
 
-/* ---- finish on a remote ref (asyncoro issue #4) ------------------------------------------- */
+/* ---- finish on a remote ref (asyncoro issue #4) -------------------------- */
 
 static void body_finishee(void *arg)
 {
@@ -1374,7 +1519,7 @@ START_TEST(test_finish_remote)
 }
 END_TEST
 
-/* ---- channels across nodes ------------------------------------------------------------------ */
+/* ---- channels across nodes ----------------------------------------------- */
 
 typedef struct chx {
 	ac_ref chan;
@@ -1702,7 +1847,91 @@ START_TEST(test_chan_lost_node)
 }
 END_TEST
 
-/* ---- RCI ----------------------------------------------------------------------------------------------- */
+/* A channel on node 0 subscribed to a channel on node 1: send reaches its
+ * subscribers, and deliver counts them (a subscribed channel counts its own
+ * recipients). */
+typedef struct cc_job {
+	ac_ref relay;
+	int relay_ready;
+	int rc;
+	int done;
+} cc_job;
+
+static cc_job CC;
+
+static void body_relay(void *arg)
+{
+	ac_ref ch;
+	(void)arg;
+	CK_PASS(ac_chan_new(NULL, "relay", &CC.relay));
+	CK_PASS(ac_chan_register(CC.relay, "relay"));
+	CK_FAIL(ac_chan_locate("news", NULL, LONG_MS, &ch), 0);
+	CK_FAIL(ac_chan_subscribe(ch, CC.relay, LONG_MS), 0);
+	CC.relay_ready = 1;
+}
+
+/* Like body_chan_sub, on the channel "relay". */
+static void body_relay_sub(void *arg)
+{
+	int k = (int)(intptr_t)arg;
+	ac_ref ch;
+	ac_msg *m;
+	CK_FAIL(ac_chan_locate("relay", NULL, LONG_MS, &ch), 0);
+	CK_FAIL(ac_chan_subscribe(ch, ac_self(), LONG_MS), 0);
+	CX.sub_ready[k] = 1;
+	while (!CX.sub_stop) {
+		if (ac_receive(20, &m) < 0)
+			continue;
+		ck_assert(ac_msg_is(m, "news!"));
+		CX.sub_got[k]++;
+		ac_msg_free(m);
+	}
+}
+
+static void body_cc_deliver(void *arg)
+{
+	(void)arg;
+	CC.rc = ac_chan_deliver(CX.chan, ac_msg_str("news!"), LONG_MS, 0);
+	CC.done = 1;
+}
+
+START_TEST(test_chan_of_chans)
+{
+	world_init(0, 0);
+	memset(&CX, 0, sizeof(CX));
+	memset(&CC, 0, sizeof(CC));
+	world_node("s");
+	world_node("s");
+	world_peer(0, 1);
+	spawn_on(1, body_chan_owner, NULL);
+	RUN_UNTIL(CX.chan_ready, 1, LONG_MS);
+	spawn_on(0, body_relay, NULL);
+	RUN_UNTIL(CC.relay_ready, 1, LONG_MS);
+	spawn_on(0, body_relay_sub, (void *)0);
+	spawn_on(0, body_relay_sub, (void *)1);
+	spawn_on(1, body_chan_sub, (void *)2);
+	RUN_UNTIL(CX.sub_ready[0], 1, LONG_MS);
+	RUN_UNTIL(CX.sub_ready[1], 1, LONG_MS);
+	RUN_UNTIL(CX.sub_ready[2], 1, LONG_MS);
+	ck_assert_int_eq(chan_nsubs(), 2); /* the relay and one coroutine */
+	spawn_on(1, body_chan_send_local, NULL);
+	RUN_UNTIL(CX.sub_got[0], 1, LONG_MS);
+	RUN_UNTIL(CX.sub_got[1], 1, LONG_MS);
+	RUN_UNTIL(CX.sub_got[2], 1, LONG_MS);
+	spawn_on(1, body_cc_deliver, NULL);
+	RUN_UNTIL(CC.done, 1, LONG_MS);
+	CK_FAIL(CC.rc, 3);
+	RUN_UNTIL(CX.sub_got[0], 2, LONG_MS);
+	RUN_UNTIL(CX.sub_got[1], 2, LONG_MS);
+	RUN_UNTIL(CX.sub_got[2], 2, LONG_MS);
+	run_for(200);
+	ck_assert_int_eq(CX.sub_got[0] + CX.sub_got[1] + CX.sub_got[2], 6);
+	CX.sub_stop = 1;
+	world_fini();
+}
+END_TEST
+
+/* ---- RCI ----------------------------------------------------------------- */
 
 typedef struct rcx {
 	ac_ref rci;
@@ -1814,7 +2043,7 @@ START_TEST(test_rci)
 }
 END_TEST
 
-/* ---- hostile input: a raw client speaking the wire format ------------------------------------ */
+/* ---- hostile input: a raw client speaking the wire format ---------------- */
 
 /* The raw client's side of a handshake. */
 typedef struct raw {
@@ -2373,7 +2602,7 @@ START_TEST(test_stray_reply)
 }
 END_TEST
 
-/* ---- the suite ------------------------------------------------------------------------------------ */
+/* ---- the suite ----------------------------------------------------------- */
 
 static Suite *net_suite(void)
 {
@@ -2387,6 +2616,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, test_peer_crash);
 	tcase_add_test(tc, test_peer_silent);
 	tcase_add_test(tc, test_stream_send_off);
+	tcase_add_test(tc, test_restart_incarnation);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("names");
 	tcase_set_timeout(tc, 60);
@@ -2400,6 +2630,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, test_send_ref_reply);
 	tcase_add_test(tc, test_send_unknown_and_dead);
 	tcase_add_test(tc, test_send_big);
+	tcase_add_test(tc, test_forward_kinds);
 	tcase_add_test(tc, test_deliver);
 	tcase_add_loop_test(tc, test_monitor_end, END_RETURN, END_TERMINATE + 1);
 	tcase_add_test(tc, test_monitor_node_lost);
@@ -2415,6 +2646,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, test_chan_deliver_timeout);
 	tcase_add_test(tc, test_chan_slow_deliver);
 	tcase_add_test(tc, test_chan_lost_node);
+	tcase_add_test(tc, test_chan_of_chans);
 	tcase_add_test(tc, test_rci);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("hostile");
