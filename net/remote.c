@@ -34,7 +34,10 @@ static ac_msg *remote_msg_new(uint64_t kind, uint64_t aux, ac_ref from,
                               const void *data, size_t len)
 {
 	ac_msg *m;
-	if (kind > AC_MSG_EXIT || aux > 0xffff || len > AC_WIRE_PAYLOAD_MAX)
+	/* AC_MSG_PEER too: a coroutine may pass on a peer-status message it
+	 * received, and its node sends it like any other (check_net.c
+	 * test_forward_kinds); refusing it here dropped the connection. */
+	if (kind > AC_MSG_PEER || aux > 0xffff || len > AC_WIRE_PAYLOAD_MAX)
 		return NULL;
 	m = ac__msg_alloc(len);
 	if (!m)
@@ -769,8 +772,13 @@ static int handle_deliver(ac_peer *p, uint32_t id, const uint8_t *b, size_t len)
 	ac_coro *c;
 	ac_msg *m;
 	if (ac_unpack(b, len, "[r u u r S]", &to, &kind, &aux, &from, &data,
-	              &dlen) < 0 || kind != AC_MSG_DATA)
+	              &dlen) < 0)
 		return -EBADMSG;
+	/* Exit notifications travel as SEND and need a monitor record; an
+	 * exit message passed on with deliver is refused, not a bad frame
+	 * (a correct peer sends it when a coroutine forwards one). */
+	if (kind == AC_MSG_EXIT)
+		return ac__reply(p, AC_WT_DELIVER, id, "[i]", (int64_t)-EINVAL);
 	c = handler_local(n, &to) ? ac__coro_get(n->n_sched, to) : NULL;
 	if (!c || c->c_ending)
 		return ac__reply(p, AC_WT_DELIVER, id, "[i]", (int64_t)-ESRCH);

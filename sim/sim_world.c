@@ -687,6 +687,12 @@ static int sim_node_start(ac_sim *w, ac_sim_node *n)
 	ac_sched_opts_init(&so);
 	so.io = &n->n_io;
 	so.name = n->n_name;
+	if (w->w_opts.log_fn) {
+		so.log_fn = w->w_opts.log_fn;
+		so.log_arg = w->w_opts.log_arg;
+	}
+	if (w->w_opts.log_level)
+		so.log_level = w->w_opts.log_level;
 	n->n_need_start = 0;
 	rc = ac_sched_new(&so, &n->n_sched);
 	if (rc < 0) {

@@ -36,6 +36,7 @@ typedef struct acsim_args {
 	int buggify;
 	int determinism;
 	int verbose;
+	int logs;
 	double loss;
 	int loss_set;
 	double faults_s;
@@ -109,6 +110,15 @@ typedef struct acsim_result {
 	char why[512];
 } acsim_result;
 
+/* Node logs go to the trace file (--trace), standard error (--logs), or
+ * nowhere. */
+static void acsim_log(void *arg, int level, const char *text)
+{
+	static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+	if (arg)
+		fprintf(arg, "log %s %s\n", names[level & 3], text);
+}
+
 static int acsim_opts(const acsim_args *a, const acsim_scenario *sc,
                       uint64_t seed, ac_sim_opts *o)
 {
@@ -136,6 +146,8 @@ static int acsim_run_one(const acsim_args *a, const acsim_scenario *sc,
 	memset(res, 0, sizeof(*res));
 	if (acsim_opts(a, sc, seed, &o) < 0)
 		return -EINVAL;
+	o.log_fn = acsim_log;
+	o.log_arg = a->logs ? stderr : trace;
 	rc = ac_sim_new(&o, &w);
 	if (rc < 0)
 		return rc;
@@ -191,6 +203,7 @@ static void acsim_usage(FILE *f)
 	        "  --trace FILE        write the event log (one seed)\n"
 	        "  --check-determinism run every seed twice, compare hashes\n"
 	        "  --verbose           one line per seed\n"
+	        "  --logs              the nodes' logs to standard error\n"
 	        "  --list              list scenarios and profiles\n"
 	        "  --help              this text\n\nScenarios:\n");
 	for (i = 0; acsim_scenarios[i].name; i++)
@@ -236,6 +249,7 @@ static void acsim_parse(int argc, char **argv, acsim_args *a)
 		{"trace", required_argument, NULL, 't'},
 		{"check-determinism", no_argument, NULL, 'd'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"logs", no_argument, NULL, 'g'},
 		{"list", no_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
@@ -263,6 +277,7 @@ static void acsim_parse(int argc, char **argv, acsim_args *a)
 		case 't': a->trace = optarg; break;
 		case 'd': a->determinism = 1; break;
 		case 'v': a->verbose = 1; break;
+		case 'g': a->logs = 1; break;
 		case 'L':
 		case 'h': acsim_usage(stdout); exit(0);
 		default: acsim_usage(stderr); exit(2);

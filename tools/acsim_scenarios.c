@@ -23,6 +23,7 @@
 #include <asyncoro/sim.h>
 
 #include "tools/acsim.h"
+#include "tools/acsim_ex.h"
 
 /* ---- echo -------------------------------------------------------------------- */
 
@@ -223,10 +224,157 @@ static int echo_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
 	return 0;
 }
 
+/* ---- chat (examples/chat_sock_*) ------------------------------------------------ */
+
+enum { CHAT_CLIENTS = 3, CHAT_LINES = 10 };
+
+typedef struct chat_ctx {
+	acsim_prog server;
+	acsim_prog client[CHAT_CLIENTS];
+	acsim_line script[CHAT_CLIENTS][CHAT_LINES + 2];
+	char text[CHAT_CLIENTS][CHAT_LINES][16];
+	acsim_line server_script[2];
+	int faulty;
+} chat_ctx;
+
+static void chat_free(void *ctx)
+{
+	chat_ctx *c = ctx;
+	int i;
+	if (!c)
+		return;
+	acsim_prog_free(&c->server);
+	for (i = 0; i < CHAT_CLIENTS; i++)
+		acsim_prog_free(&c->client[i]);
+	free(c);
+}
+
+static void chat_script(chat_ctx *c, int i)
+{
+	int j;
+	/* Everyone joins first, then talks, then leaves. */
+	for (j = 0; j < CHAT_LINES; j++) {
+		snprintf(c->text[i][j], sizeof(c->text[i][j]), "c%d-%d", i, j);
+		c->script[i][j].delay_ms = j == 0 ? 2000 + 100 * i : 300;
+		c->script[i][j].text = c->text[i][j];
+	}
+	c->script[i][CHAT_LINES].delay_ms = 5000;
+	c->script[i][CHAT_LINES].text = NULL;
+}
+
+static int chat_setup(ac_sim *w, void **ctxp)
+{
+	chat_ctx *c = calloc(1, sizeof(*c));
+	static const char port[] = "1234";
+	ac_sim_opts o;
+	int i, rc;
+	*ctxp = c;
+	if (!c)
+		return -ENOMEM;
+	ac_sim_get_opts(w, &o);
+	c->faulty = o.partition_prob > 0 || o.crash_prob > 0 || o.tcp_close_prob > 0;
+	rc = ac_sim_node_add(w, "server", &c->server.node);
+	if (rc < 0)
+		return rc;
+	c->server.prog = &chat_sock_server_prog;
+	c->server.main = chat_sock_server_main;
+	c->server_script[0].delay_ms = 60000; /* quit after a minute */
+	c->server.script = c->server_script;
+	for (i = 0; i < CHAT_CLIENTS && rc == 0; i++) {
+		char name[16];
+		acsim_prog *p = &c->client[i];
+		snprintf(name, sizeof(name), "client%d", i);
+		rc = ac_sim_node_add(w, name, &p->node);
+		p->prog = &chat_sock_client_prog;
+		p->main = chat_sock_client_main;
+		chat_script(c, i);
+		p->script = c->script[i];
+		p->args[0] = "10.0.0.1";
+		p->args[1] = port;
+		p->nargs = 2;
+		if (rc == 0)
+			rc = acsim_prog_install(p);
+	}
+	if (rc == 0) {
+		c->server.args[0] = "10.0.0.1";
+		c->server.args[1] = port;
+		c->server.nargs = 2;
+		rc = acsim_prog_install(&c->server);
+	}
+	return rc;
+}
+
+/* Check one client's output: never its own lines, each sender's lines in
+ * order and once; count what it heard from each client index. */
+static int chat_check_one(const acsim_prog *p, int me, int heard[CHAT_CLIENTS],
+                          char *why, size_t len)
+{
+	int own = -1, last[64];
+	size_t k;
+	for (k = 0; k < 64; k++)
+		last[k] = -1;
+	for (k = 0; k < p->nout; k++) {
+		int id, ci, j;
+		const char *l = p->out[k];
+		if (!strcmp(l, "--restart--")) {
+			own = -1;
+			continue;
+		}
+		if (sscanf(l, "id: %d", &id) == 1) {
+			own = id;
+			continue;
+		}
+		if (sscanf(l, "%d says: c%d-%d", &id, &ci, &j) != 3)
+			continue;
+		if (id == own || ci == me || id < 0 || id >= 64 || ci < 0 ||
+		    ci >= CHAT_CLIENTS) {
+			snprintf(why, len, "client %d saw \"%s\" (its own, or bad)", me, l);
+			return -1;
+		}
+		if (j <= last[id]) {
+			snprintf(why, len, "client %d saw \"%s\" after c%d-%d: order "
+			         "or duplicate", me, l, ci, last[id]);
+			return -1;
+		}
+		last[id] = j;
+		heard[ci]++;
+	}
+	return 0;
+}
+
+static int chat_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
+{
+	chat_ctx *c = ctx;
+	int i, k;
+	(void)w;
+	if (stop != AC_SIM_DONE) {
+		snprintf(why, len, "liveness: the chat did not end (%s)",
+		         acsim_stop_name(stop));
+		return -1;
+	}
+	for (i = 0; i < CHAT_CLIENTS; i++) {
+		int heard[CHAT_CLIENTS] = {0};
+		if (chat_check_one(&c->client[i], i, heard, why, len) < 0)
+			return -1;
+		for (k = 0; k < CHAT_CLIENTS && !c->faulty; k++) {
+			if (k != i && heard[k] != CHAT_LINES) {
+				snprintf(why, len, "liveness: client %d heard %d of client %d's "
+				         "%d lines", i, heard[k], k, CHAT_LINES);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* ---- the table ---------------------------------------------------------------- */
 
 const acsim_scenario acsim_scenarios[] = {
 	{"echo", "TCP echo over coroutine sockets, 1 server + 3 clients", "crashes",
 	 echo_setup, echo_done, echo_check, echo_free},
+	{"chat", "examples/chat_sock_*: 1 server + 3 clients", "lossy", chat_setup,
+	 ac_sim_all_finished, chat_check, chat_free},
+	{"chat-faults", "the chat under partitions and crashes (safety only)",
+	 "crashes", chat_setup, ac_sim_all_finished, chat_check, chat_free},
 	{NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

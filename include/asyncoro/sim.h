@@ -125,6 +125,11 @@ typedef struct ac_sim_opts {
 	int swarm;
 	/* Non-zero: BUGGIFY points may fire in this run (see ac_buggify). */
 	int buggify;
+	/* Log sink and most verbose level for the nodes' schedulers (NULL /
+	 * 0: the scheduler defaults, standard error at AC_LOG_INFO). */
+	ac_log_fn log_fn;
+	void *log_arg;
+	int log_level;
 	/* ac_sim_run stops when virtual time would pass this. */
 	int64_t max_time_ns;
 	/* ac_sim_run stops after this many node steps. */
