@@ -317,7 +317,11 @@ static int chat_check_one(const acsim_prog *p, int me, int heard[CHAT_CLIENTS],
 		int id, ci, j;
 		const char *l = p->out[k];
 		if (!strcmp(l, "--restart--")) {
+			/* A new start meets a server that may have restarted too:
+			 * ids start over. */
 			own = -1;
+			for (id = 0; id < 64; id++)
+				last[id] = -1;
 			continue;
 		}
 		if (sscanf(l, "id: %d", &id) == 1) {
