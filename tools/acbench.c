@@ -25,6 +25,8 @@
 
 #include <asyncoro/asyncoro.h>
 
+#include <asyncoro/sim.h>
+
 #include "tools/acbench.h"
 
 #define MAX_RUNS 31
@@ -390,7 +392,7 @@ static void usage(FILE *f)
 	        "Benchmarks of the asyncoro engine; prints median (min, max).\n"
 	        "  --runs N     runs per figure (default 5, at most %d)\n"
 	        "  --scale X    multiply iteration counts (default 1.0)\n"
-	        "  --only LIST  comma list of: switch,pingpong,oneway,spawn,idle,tcp,net\n"
+	        "  --only LIST  comma list of: switch,pingpong,oneway,spawn,idle,tcp,sim,net\n"
 	        "  --csv        name,unit,median,min,max lines\n"
 	        "  --help       this text\n"
 	        "Network use: 127.0.0.1 only.\n",
@@ -469,6 +471,16 @@ int main(int argc, char **argv)
 		for (i = 0; i < bo.runs; i++)
 			v[i] = bench_tcp_echo(N(200000));
 		report(&bo, "TCP echo 64 B (127.0.0.1)", "rt/s", v, bo.runs, "-");
+	}
+	if (want(&bo, "sim")) {
+		double ratio[MAX_RUNS];
+		for (i = 0; i < bo.runs; i++)
+			if (ac_sim_bench(&v[i], &ratio[i]) < 0)
+				v[i] = ratio[i] = 0;
+		report(&bo, "sim: I/O completions per wall s", "per s", v, bo.runs,
+		       ">= 1 M/s");
+		report(&bo, "sim: virtual / wall time (timers)", "x", ratio, bo.runs,
+		       ">= 1000x");
 	}
 	if (want(&bo, "net"))
 		bench_net(&bo);
