@@ -290,6 +290,8 @@ struct ac_sched {
 	uint64_t s_spawned;
 	uint64_t s_ended;
 	uint64_t s_switches;
+	/* Coroutine sockets still open (ac_sched_free closes them). */
+	struct ac_sock *s_socks;
 	/* Freed small messages kept for reuse (and double-free detection). */
 	ac_msg *s_mcache;
 	size_t s_nmcache;
@@ -386,6 +388,8 @@ int ac__send_msg(ac_sched *s, ac_ref to, ac_msg *m);
 /* Drop subscribers of every local channel that live on the node at loc
  * (that node was lost). */
 void ac__chan_drop_node(ac_sched *s, const ac_addr *loc);
+/* Close and free the sockets a scheduler's coroutines left open. */
+void ac__sock_free_all(ac_sched *s);
 /* Free every channel of a scheduler (ac_sched_free). */
 void ac__chan_free_all(ac_sched *s);
 /* Channel operations the network layer performs (ac__remote_ops.chan_op). */

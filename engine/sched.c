@@ -125,6 +125,7 @@ void ac_sched_free(ac_sched *s)
 	sched_run_atexit(s);
 	if (s->s_on_free)
 		s->s_on_free(s->s_on_free_arg);
+	ac__sock_free_all(s);
 	ac__chan_free_all(s);
 	ac__stack_pool_fini(&s->s_stacks);
 	ac__msg_cache_fini(s);

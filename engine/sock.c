@@ -26,6 +26,9 @@ enum { SOCK_LISTEN = 1, SOCK_TCP, SOCK_UDP, SOCK_FD };
 
 struct ac_sock {
 	ac_sched *k_sched;
+	/* Links in the scheduler's list of open sockets (freed with it). */
+	ac_sock *k_next;
+	ac_sock *k_prev;
 	/* Backend handle, -1 once closed. */
 	int k_h;
 	/* SOCK_LISTEN, SOCK_TCP, SOCK_UDP or SOCK_FD. */
@@ -53,12 +56,23 @@ static int sock_new(ac_sched *s, int h, int type, ac_sock **out)
 	k->k_sched = s;
 	k->k_h = h;
 	k->k_type = type;
+	k->k_next = s->s_socks;
+	if (s->s_socks)
+		s->s_socks->k_prev = k;
+	s->s_socks = k;
 	*out = k;
 	return 0;
 }
 
 static void sock_release(ac_sock *k)
 {
+	ac_sched *s = k->k_sched;
+	if (k->k_prev)
+		k->k_prev->k_next = k->k_next;
+	else
+		s->s_socks = k->k_next;
+	if (k->k_next)
+		k->k_next->k_prev = k->k_prev;
 	free(k->k_rbuf);
 	free(k);
 }
@@ -576,4 +590,17 @@ int ac_resolve(ac_sched *s, const char *host, uint16_t port, ac_addr *out)
 		return 0;
 	rc = s->s_io->ops->resolve(s->s_io, host, AC_AF_NONE, port, out, 1);
 	return rc < 0 ? rc : 0;
+}
+
+void ac__sock_free_all(ac_sched *s)
+{
+	/* Every coroutine has ended: no call is in flight on any socket. */
+	while (s->s_socks) {
+		ac_sock *k = s->s_socks;
+		AC_ASSERT(k->k_inflight == 0);
+		if (k->k_h >= 0)
+			s->s_io->ops->close(s->s_io, k->k_h);
+		k->k_h = -1;
+		sock_release(k);
+	}
 }

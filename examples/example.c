@@ -54,9 +54,8 @@ static void ex_usage(const ex_prog *p, FILE *f)
 	        p->node ? "TCP port of this node (default: any free port)"
 	                : "TCP port of the server (default 1234)");
 	if (p->node) {
-		fprintf(f, "      --udp-port PORT  discovery port (default %d); "
-		           "broadcasts go to 127.255.255.255\n"
-		           "                       for a 127.x node\n",
+		fprintf(f, "      --udp-port PORT  discovery port (default %d); a 127.x node\n"
+		           "                       broadcasts to 127.255.255.255 only\n",
 		        AC_DEFAULT_UDP_PORT);
 		fprintf(f, "      --secret TEXT    shared secret of the nodes "
 		           "(default \"%s\")\n", p->def_secret ? p->def_secret : "");

@@ -595,7 +595,8 @@ static void files_pend_unlink(ac_peer *p, ac__pending *pend)
 }
 
 /* Queue a request of t without waiting: its reply is waited for, in order,
- * by files_tx_wait. */
+ * by files_tx_wait (not ac__request_wait, which waits for all at once and
+ * whose undo would not reach the other requests in flight). */
 static int files_tx_send(files_tx *t, uint8_t type, const void *body, size_t len)
 {
 	ac_peer *p = t->t_peer;
@@ -603,19 +604,12 @@ static int files_tx_send(files_tx *t, uint8_t type, const void *body, size_t len
 	int rc;
 	AC_ASSERT(t->t_count < FILES_WINDOW);
 	pend = &t->t_pend[(t->t_head + t->t_count) % FILES_WINDOW];
-	memset(pend, 0, sizeof(*pend));
-	if (p->p_state == AC__PEER_OFFLINE)
-		return -EHOSTUNREACH;
-	pend->p_id = files_req_id(t->t_node);
-	pend->p_coro = ac__cur();
-	pend->p_peer = p;
-	rc = ac__peer_queue(p, type, 0, pend->p_id, body, len, pend);
+	rc = ac__request_start(p, type, body, len, pend);
 	if (rc < 0)
 		return rc;
-	pend->p_next = p->p_pending;
-	p->p_pending = pend;
+	AC_ASSERT(pend->p_id != 0 && !pend->p_done);
 	t->t_count++;
-	return ac__peer_start(p);
+	return 0;
 }
 
 /* FILE_END before the last byte: the receiver drops the temporary file

@@ -103,9 +103,14 @@ int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id, const v
 	return -1;
 }
 
-int ac__peer_start(ac_peer *p)
+int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
+                      ac__pending *pend)
 {
 	(void)p;
+	(void)type;
+	(void)body;
+	(void)len;
+	(void)pend;
 	ck_abort_msg("sender code reached");
 	return -1;
 }

@@ -909,6 +909,37 @@ START_TEST(test_locate)
 }
 END_TEST
 
+/* Locating at a location that is not a peer yet contacts that node. */
+static void body_locate_at(void *arg)
+{
+	ac_ref r;
+	ac_addr nowhere = W.loc[1];
+	(void)arg;
+	nowhere.port = closed_port();
+	CK_FAIL(ac_locate("echo", &nowhere, 500, &r), -ETIMEDOUT);
+	CK_FAIL(ac_locate("echo", &W.loc[1], LONG_MS, &r), 0);
+	ck_assert(ac_ref_eq(r, LC.e.ref));
+	CK_FAIL(ac_deliver(r, ac_msg_str("hello"), LONG_MS), 1);
+	recv_is("hello");
+	LC.done = 1;
+}
+
+START_TEST(test_locate_connects)
+{
+	world_init(0, 0);
+	memset(&LC, 0, sizeof(LC));
+	world_node("s");
+	world_node("s");
+	start_echo(1, &LC.e, "echo");
+	ck_assert_int_eq(npeers(0), 0);
+	spawn_on(0, body_locate_at, NULL);
+	RUN_UNTIL(LC.done, 1, LONG_MS);
+	ck_assert(lists(0, &W.loc[1]));
+	wait_npeers(1, 1);
+	world_fini();
+}
+END_TEST
+
 static void body_node_locate(void *arg)
 {
 	ac_addr l;
@@ -1440,6 +1471,63 @@ START_TEST(test_monitor_cut_off)
 	RUN_UNTIL(MO.stage, 1, LONG_MS);
 	W.frozen[1] = 0; /* back: the target ends and reports, too late */
 	RUN_UNTIL(MO.nmon_done, 1, LONG_MS);
+	world_fini();
+}
+END_TEST
+
+static void body_go(void *arg)
+{
+	(void)arg;
+	CK_FAIL(ac_send(MO.target, ac_msg_str("go")), 0);
+}
+
+/* ac_notify with a remote monitor: the coroutine makes a coroutine of
+ * another node its monitor, which then gets exactly one exit message. */
+static void body_notifier(void *arg)
+{
+	ac_msg *m;
+	(void)arg;
+	MO.target = ac_self();
+	CK_FAIL(ac_notify(SC.e.ref), 0);
+	CK_FAIL(ac_notify(SC.e.ref), 0); /* twice is one monitor */
+	MO.target_ready = 1;
+	CK_PASS(ac_receive(LONG_MS, &m));
+	ac_msg_free(m);
+	ac_return(ac_msg_str("notified"));
+}
+
+static void body_notified(void *arg)
+{
+	ac_msg *m;
+	ac_exit_info ei;
+	(void)arg;
+	SC.e.ref = ac_self();
+	SC.e.ready = 1;
+	CK_PASS(ac_receive(LONG_MS, &m));
+	CK_PASS(ac_msg_exit(m, &ei));
+	ck_assert(ac_ref_eq(ei.coro, MO.target));
+	ck_assert_int_eq(ei.how, AC_EXIT_RETURNED);
+	ck_assert_uint_eq(ei.len, 8);
+	ck_assert(memcmp(ei.data, "notified", 8) == 0);
+	ac_msg_free(m);
+	recv_none(300);
+	SC.done = 1;
+}
+
+START_TEST(test_notify_remote)
+{
+	world_init(0, 0);
+	memset(&SC, 0, sizeof(SC));
+	memset(&MO, 0, sizeof(MO));
+	world_node("s");
+	world_node("s");
+	world_peer(0, 1);
+	spawn_on(0, body_notified, NULL);
+	RUN_UNTIL(SC.e.ready, 1, LONG_MS);
+	spawn_on(1, body_notifier, NULL);
+	RUN_UNTIL(MO.target_ready, 1, LONG_MS);
+	spawn_on(1, body_go, NULL);
+	RUN_UNTIL(SC.done, 1, LONG_MS);
 	world_fini();
 }
 END_TEST
@@ -2622,6 +2710,7 @@ static Suite *net_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_register);
 	tcase_add_test(tc, test_locate);
+	tcase_add_test(tc, test_locate_connects);
 	tcase_add_test(tc, test_node_locate);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("messages");
@@ -2636,6 +2725,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, test_monitor_node_lost);
 	tcase_add_test(tc, test_monitor_cut_off);
 	tcase_add_test(tc, test_monitor_dead);
+	tcase_add_test(tc, test_notify_remote);
 	tcase_add_test(tc, test_finish_remote);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("channels");
