@@ -385,7 +385,7 @@ static int64_t sock_line(ac_sock *k, char *buf, size_t len, int64_t deadline)
 			memcpy(buf, k->k_rbuf + k->k_rpos, n);
 			buf[n] = '\0';
 			k->k_rpos += used;
-			return (int64_t)n;
+			return (int64_t)used;
 		}
 		if (k->k_rlen - k->k_rpos >= k->k_rcap) {
 			/* A full buffer and no newline. A line that fits the

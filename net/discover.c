@@ -24,6 +24,8 @@
 /* Announcements broadcast at start, and the gap between them. */
 #define DISC_REPEAT 3
 #define DISC_GAP_MS 100
+/* Later announcements: one every this many heartbeat intervals. */
+#define DISC_PERIOD_HB 5
 /* Time allowed to hand a datagram to the network. */
 #define DISC_SEND_MS 1000
 /* Sources of failed MACs remembered (each logged once at INFO). */
@@ -268,6 +270,13 @@ static void disc_datagram(disc_state *d, const uint8_t *buf, size_t len,
 		disc_relay(n, &a);
 	if (ac_addr_eq(&a.loc, &n->n_loc))
 		return; /* ourselves (or a stale copy of us) */
+	/* A node serving on loopback only ever connects to loopback nodes:
+	 * the socket hears the whole host, the node must not reach out. */
+	if (ac_addr_is_loopback(&n->n_loc) && !ac_addr_is_loopback(&a.loc)) {
+		ac__nlog(n, AC_LOG_DEBUG, "discovery: %s is not on loopback; ignored",
+		         ac_addr_format(&a.loc, text, sizeof(text)));
+		return;
+	}
 	disc_heard(n, &a);
 }
 
@@ -290,6 +299,12 @@ static void disc_loop(void *arg)
 			ac__announce(n, &n->n_bcast, 0);
 			left--;
 			next = now + (int64_t)DISC_GAP_MS * 1000000;
+			if (left == 0) {
+				/* After the start-up burst, one announcement every few
+				 * heartbeats: a node whose burst was lost is found too. */
+				left = 1;
+				next = now + DISC_PERIOD_HB * n->n_hb_ns;
+			}
 			continue;
 		}
 		if (left > 0)

@@ -185,6 +185,8 @@ struct ac_node {
 	ac__xfer *n_xfers;
 	uint32_t n_next_xfer;
 	int n_stopped;
+	/* Saying goodbye (connections closing are expected). */
+	int n_leaving;
 };
 
 /* ---- node.c -------------------------------------------------------------- */

@@ -384,6 +384,7 @@ static void node_goodbye(ac_node *n)
 {
 	uint32_t i;
 	int64_t deadline = ac_sched_now_ns(n->n_sched) + 1000000000;
+	n->n_leaving = 1; /* peers now close on us: nothing to report */
 	for (i = 0; i < n->n_npeers; i++) {
 		ac_peer *p = n->n_peers[i];
 		if (p->p_state == AC__PEER_ONLINE && p->p_conn)

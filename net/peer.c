@@ -571,7 +571,8 @@ static void peer_reader_end(ac_peer *p, const peer_conn_arg *a, int rc)
 	char who[AC_ADDR_STRLEN];
 	if (!peer_conn_live(p, a))
 		return; /* closed (and freed) by whoever replaced or dropped it */
-	if (rc < 0 && rc != -ECANCELED && !n->n_stopped && !p->p_idle_closed)
+	if (rc < 0 && rc != -ECANCELED && !n->n_stopped && !n->n_leaving &&
+	    !p->p_idle_closed)
 		ac__nlog(n, AC_LOG_INFO, "connection to %s (%s) closed: %s",
 		         p->p_name, ac_addr_format(&p->p_loc, who, sizeof(who)),
 		         ac_strerror(rc));

@@ -229,12 +229,13 @@ static void rm_tree(const char *dir)
 
 static void pair_free(pair *e)
 {
-	ck_assert_msg(!tmp_left(e->dest), "a temporary file was left in dest_path");
+	int left = tmp_left(e->dest);
 	ac_sched_free(e->a);
 	ac_sched_free(e->b);
 	rm_tree(e->src);
 	rm_tree(e->adest);
 	rm_tree(e->dest);
+	ck_assert_msg(!left, "a temporary file was left in dest_path");
 }
 
 /* Write size bytes of a pattern drawn from seed to dir/name, with mode and

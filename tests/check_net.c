@@ -1503,7 +1503,7 @@ static void body_notified(void *arg)
 	(void)arg;
 	SC.e.ref = ac_self();
 	SC.e.ready = 1;
-	CK_PASS(ac_receive(LONG_MS, &m));
+	CK_PASS(ac_receive(3000, &m));
 	CK_PASS(ac_msg_exit(m, &ei));
 	ck_assert(ac_ref_eq(ei.coro, MO.target));
 	ck_assert_int_eq(ei.how, AC_EXIT_RETURNED);
@@ -1527,7 +1527,7 @@ START_TEST(test_notify_remote)
 	spawn_on(1, body_notifier, NULL);
 	RUN_UNTIL(MO.target_ready, 1, LONG_MS);
 	spawn_on(1, body_go, NULL);
-	RUN_UNTIL(SC.done, 1, LONG_MS);
+	RUN_UNTIL(SC.done, 1, 5000);
 	world_fini();
 }
 END_TEST

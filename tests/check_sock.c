@@ -439,18 +439,18 @@ static void body_lines(void *arg)
 	tcp_pair(&cli, &srv);
 	/* a line split across two writes */
 	ck_assert_int_eq(ac_sock_send_all(cli, "one\r\ntw", 7, LONG_MS), 7);
-	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 3);
+	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 5);
 	ck_assert_str_eq(line, "one");
 	side_init(&sd, cli, rest, strlen(rest), 1);
 	sd.delay_ms = 20;
 	CK_PASS(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
-	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 3);
+	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 4);
 	ck_assert_str_eq(line, "two");
-	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 0);
-	ck_assert_str_eq(line, ""); /* an empty line */
-	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 5);
+	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 1);
+	ck_assert_str_eq(line, ""); /* an empty line: told apart from the end */
+	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 7);
 	ck_assert_str_eq(line, "three");
-	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 3);
+	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 4);
 	ck_assert_str_eq(line, "hdr");
 	/* binary reads take the read-ahead first */
 	ck_assert_int_eq(ac_sock_recv_all(srv, line, 7, LONG_MS), 7);
@@ -485,7 +485,7 @@ static void body_long_lines(void *arg)
 	tcp_pair(&cli, &srv);
 	/* "abcd" fits a 5-byte buffer (with its NUL), "abcde" does not */
 	ck_assert_int_eq(ac_sock_send_all(cli, "abcd\nabcde\n", 11, LONG_MS), 11);
-	ck_assert_int_eq(ac_sock_recv_line(srv, small, sizeof(small), LONG_MS), 4);
+	ck_assert_int_eq(ac_sock_recv_line(srv, small, sizeof(small), LONG_MS), 5);
 	ck_assert_str_eq(small, "abcd");
 	CK_FAIL(ac_sock_recv_line(srv, small, sizeof(small), LONG_MS), -EMSGSIZE);
 	ac_sock_close(srv);
@@ -494,7 +494,7 @@ static void body_long_lines(void *arg)
 	tcp_pair(&cli, &srv);
 	side_init(&sd, cli, big, LONG + 1, 1);
 	CK_PASS(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
-	ck_assert_int_eq(ac_sock_recv_line(srv, line, LONG + 100, LONG_MS), LONG);
+	ck_assert_int_eq(ac_sock_recv_line(srv, line, LONG + 100, LONG_MS), LONG + 1);
 	ck_assert_uint_eq(strlen(line), LONG);
 	ck_assert_int_eq(line[LONG - 1], 'L');
 	ck_assert_int_eq(ac_sock_recv_line(srv, line, LONG + 100, LONG_MS), 0);
@@ -597,12 +597,12 @@ static void body_pipe(void *arg)
 	CK_FAIL(ac_sock_recv(k, line, sizeof(line), 20), -ETIMEDOUT);
 	pw.fd = fds[1];
 	CK_PASS(ac_spawn(NULL, body_pipe_writer, &pw, NULL, &r));
-	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 5);
+	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 6);
 	ck_assert_str_eq(line, "alpha");
-	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 4);
-	ck_assert_str_eq(line, "beta");
+	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 6);
+	ck_assert_str_eq(line, "beta"); /* "beta\r\n" */
 	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 5);
-	ck_assert_str_eq(line, "gamma");
+	ck_assert_str_eq(line, "gamma"); /* no newline: at the end */
 	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 0);
 	join(r);
 	ac_sock_close(k); /* detaches; the descriptor is still ours */
@@ -612,7 +612,7 @@ static void body_pipe(void *arg)
 	CK_PASS(ac_sock_attach_fd(NULL, fds[0], &k));
 	CK_PASS(ac_sock_attach_fd(NULL, fds[1], &w));
 	ck_assert_int_eq(ac_sock_send_all(w, "via sock\n", 9, LONG_MS), 9);
-	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 8);
+	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 9);
 	ck_assert_str_eq(line, "via sock");
 	ac_sock_close(w);
 	ac_sock_close(k);

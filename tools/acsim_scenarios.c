@@ -371,6 +371,218 @@ static int chat_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
 	return 0;
 }
 
+/* ---- the distributed examples: a server node and a client node -------------- */
+
+/* End of a pair scenario: both programs ended, or 120 virtual seconds. */
+#define PAIR_END_NS (120LL * 1000000000)
+
+typedef struct pair_ctx {
+	acsim_prog server;
+	acsim_prog client;
+	acsim_line silent[2];
+	int faulty;
+	/* Which example pair (enum below). */
+	int kind;
+} pair_ctx;
+
+enum { PAIR_TUT, PAIR_CORO, PAIR_RCI, PAIR_CHANNEL };
+
+static void pair_free(void *ctx)
+{
+	pair_ctx *c = ctx;
+	if (!c)
+		return;
+	acsim_prog_free(&c->server);
+	acsim_prog_free(&c->client);
+	free(c);
+}
+
+static int pair_done(ac_sim *w, void *ctx)
+{
+	(void)ctx;
+	return ac_sim_now_ns(w) >= PAIR_END_NS || ac_sim_all_finished(w, NULL);
+}
+
+static int pair_setup(ac_sim *w, pair_ctx *c, const ex_prog *sp, ex_main_fn sm,
+                      const ex_prog *cp, ex_main_fn cm)
+{
+	ac_sim_opts o;
+	int rc;
+	ac_sim_get_opts(w, &o);
+	c->faulty = o.partition_prob > 0 || o.crash_prob > 0 ||
+	            o.tcp_close_prob > 0 || o.pause_prob > 0;
+	/* The server runs until its input ends: 100 virtual seconds. */
+	c->silent[0].delay_ms = 100000;
+	c->server.prog = sp;
+	c->server.main = sm;
+	c->server.script = c->silent;
+	c->server.secret = "test";
+	c->client.prog = cp;
+	c->client.main = cm;
+	c->client.secret = "test";
+	rc = ac_sim_node_add(w, "server", &c->server.node);
+	if (rc == 0)
+		rc = ac_sim_node_add(w, "client", &c->client.node);
+	if (rc == 0)
+		rc = acsim_prog_install(&c->server);
+	if (rc == 0)
+		rc = acsim_prog_install(&c->client);
+	return rc;
+}
+
+#define PAIR_SETUP(fn, kind_, sname, cname)                                   \
+	static int fn(ac_sim *w, void **ctxp)                                 \
+	{                                                                     \
+		pair_ctx *c = calloc(1, sizeof(*c));                          \
+		*ctxp = c;                                                    \
+		if (!c)                                                       \
+			return -ENOMEM;                                       \
+		c->kind = kind_;                                              \
+		return pair_setup(w, c, &sname##_prog, sname##_main,          \
+		                  &cname##_prog, cname##_main);               \
+	}
+PAIR_SETUP(tut_setup, PAIR_TUT, tut_server, tut_client)
+PAIR_SETUP(coro_setup, PAIR_CORO, remote_coro_server, remote_coro_client)
+PAIR_SETUP(rci_setup, PAIR_RCI, rci_monitor_server, rci_monitor_client)
+
+static int channel_setup(ac_sim *w, void **ctxp)
+{
+	pair_ctx *c = calloc(1, sizeof(*c));
+	*ctxp = c;
+	if (!c)
+		return -ENOMEM;
+	c->kind = PAIR_CHANNEL;
+	c->server.opt[0] = "delay";
+	c->server.opt[1] = "2";
+	return pair_setup(w, c, &remote_channel_server_prog,
+	                  remote_channel_server_main, &remote_channel_client_prog,
+	                  remote_channel_client_main);
+}
+
+/* tut: "processing <n>: <i> / <x>": n never twice, x in order per i. */
+static int tut_check(pair_ctx *c, char *why, size_t len)
+{
+	int seen[64] = {0}, lastx[10], i, n = 0;
+	size_t k;
+	for (i = 0; i < 10; i++)
+		lastx[i] = -1;
+	for (k = 0; k < c->server.nout; k++) {
+		int num, ci, x;
+		if (sscanf(c->server.out[k], "processing %d: %d / %d", &num, &ci,
+		           &x) != 3)
+			continue;
+		if (num < 1 || num > 30 || ci < 0 || ci > 9 || x < 0 || x > 2 ||
+		    seen[num]++ || x <= lastx[ci]) {
+			snprintf(why, len, "safety: server line \"%s\" (duplicate, "
+			         "order or range)", c->server.out[k]);
+			return -1;
+		}
+		lastx[ci] = x;
+		n++;
+	}
+	if (!c->faulty && n != 30) {
+		snprintf(why, len, "liveness: %d of 30 messages processed", n);
+		return -1;
+	}
+	return 0;
+}
+
+/* remote_coro: "Received message <i>", each once, in order. */
+static int coro_check(pair_ctx *c, char *why, size_t len)
+{
+	int last = -1, n = 0;
+	size_t k;
+	for (k = 0; k < c->server.nout; k++) {
+		int i;
+		if (!strcmp(c->server.out[k], "--restart--"))
+			last = -1;
+		if (sscanf(c->server.out[k], "Received message %d", &i) != 1)
+			continue;
+		if (i <= last || i > 9) {
+			snprintf(why, len, "safety: \"%s\" after message %d",
+			         c->server.out[k], last);
+			return -1;
+		}
+		last = i;
+		n++;
+	}
+	if (!c->faulty && (n != 10 ||
+	                   acsim_prog_count(&c->client, "server is at") != 1)) {
+		snprintf(why, len, "liveness: %d of 10 messages received", n);
+		return -1;
+	}
+	return 0;
+}
+
+/* rci: each remote coroutine reported once; 3 finish, 2 fail. */
+static int rci_check(pair_ctx *c, char *why, size_t len)
+{
+	size_t k, j, fin = 0, fail = 0;
+	for (k = 0; k < c->client.nout; k++) {
+		const char *l = c->client.out[k];
+		const char *sp;
+		if (strncmp(l, "RCI ", 4) != 0 || !strstr(l, " with: "))
+			continue;
+		sp = strchr(l + 4, ' ');
+		for (j = 0; j < k && sp; j++)
+			if (!strncmp(c->client.out[j], l, (size_t)(sp - l + 1))) {
+				snprintf(why, len, "safety: two exits for %.*s",
+				         (int)(sp - l), l);
+				return -1;
+			}
+		fin += strstr(l, "finished with: msg:") != NULL;
+		fail += strstr(l, "failed with: invalid invocation: ") != NULL;
+	}
+	if (!c->faulty && (fin != 3 || fail != 2)) {
+		snprintf(why, len, "liveness: %zu finished, %zu failed (want 3, 2)",
+		         fin, fail);
+		return -1;
+	}
+	return 0;
+}
+
+/* remote_channel: deliver never counts more than 2; ten times 2. */
+static int channel_check(pair_ctx *c, char *why, size_t len)
+{
+	size_t k, two = 0;
+	for (k = 0; k < c->client.nout; k++) {
+		int n;
+		if (sscanf(c->client.out[k], "delivered to: %d", &n) != 1)
+			continue;
+		if (n < 0 || n > 2) {
+			snprintf(why, len, "safety: \"%s\"", c->client.out[k]);
+			return -1;
+		}
+		two += n == 2;
+	}
+	if (!c->faulty && two != 10) {
+		snprintf(why, len, "liveness: %zu of 10 delivers reached 2", two);
+		return -1;
+	}
+	if (!c->faulty && acsim_prog_count(&c->server, "Received \"message") != 10) {
+		snprintf(why, len, "liveness: the server's receiver got %zu of 10",
+		         acsim_prog_count(&c->server, "Received \"message"));
+		return -1;
+	}
+	return 0;
+}
+
+static int pair_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
+{
+	pair_ctx *c = ctx;
+	(void)w;
+	if (stop != AC_SIM_DONE) {
+		snprintf(why, len, "the run did not end (%s)", acsim_stop_name(stop));
+		return -1;
+	}
+	switch (c->kind) {
+	case PAIR_TUT: return tut_check(c, why, len);
+	case PAIR_CORO: return coro_check(c, why, len);
+	case PAIR_RCI: return rci_check(c, why, len);
+	default: return channel_check(c, why, len);
+	}
+}
+
 /* ---- the table ---------------------------------------------------------------- */
 
 const acsim_scenario acsim_scenarios[] = {
@@ -380,5 +592,17 @@ const acsim_scenario acsim_scenarios[] = {
 	 ac_sim_all_finished, chat_check, chat_free},
 	{"chat-faults", "the chat under partitions and crashes (safety only)",
 	 "crashes", chat_setup, ac_sim_all_finished, chat_check, chat_free},
+	{"tut", "examples/tut_*: 10 coroutines send 30 messages", "lossy",
+	 tut_setup, pair_done, pair_check, pair_free},
+	{"tut-faults", "tut under partitions and crashes (safety only)", "crashes",
+	 tut_setup, pair_done, pair_check, pair_free},
+	{"remote-coro", "examples/remote_coro_*: 10 messages with a secret",
+	 "lossy", coro_setup, pair_done, pair_check, pair_free},
+	{"rci", "examples/rci_monitor_*: RCI calls, monitors", "lossy", rci_setup,
+	 pair_done, pair_check, pair_free},
+	{"rci-faults", "rci under partitions and crashes (safety only)",
+	 "crashes", rci_setup, pair_done, pair_check, pair_free},
+	{"channel", "examples/remote_channel_*: deliver with n=2", "lossy",
+	 channel_setup, pair_done, pair_check, pair_free},
 	{NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -542,9 +542,13 @@ ssize_t ac_sock_recv_all(ac_sock *k, void *buf, size_t len,
  * socket is unusable. */
 ssize_t ac_sock_send_all(ac_sock *k, const void *buf, size_t len,
                          int64_t timeout_ms);
-/* Read one line (up to and without '\n'; a trailing '\r' is removed) into
- * buf (NUL-terminated). Returns its length, 0 at end of stream with no data
- * (-EMSGSIZE when a line does not fit). Lines are buffered per socket. */
+/* Read one line into buf (NUL-terminated, without its '\n' and a '\r'
+ * before it). Returns the number of bytes the line took from the stream,
+ * newline included (like getline: an empty line returns 1), 0 at the end of
+ * the stream with no data left, -EMSGSIZE when the line does not fit, or a
+ * negative errno. A last line without a newline is returned at the end of
+ * the stream. Lines are buffered per socket; other reads take the buffered
+ * bytes first. */
 ssize_t ac_sock_recv_line(ac_sock *k, char *buf, size_t len,
                           int64_t timeout_ms);
 /* UDP. */
