@@ -45,6 +45,7 @@ static void coro_main(void *arg)
 #if defined(AC_HAVE_ASAN)
 	ac__asan_arrived(c->c_sched, c);
 #endif
+	c->c_started = 1;
 	c->c_fn(c->c_arg);
 	coro_exit_self(c, AC_EXIT_RETURNED, NULL, 0);
 }
@@ -91,6 +92,7 @@ int ac_spawn(ac_sched *s, ac_coro_fn fn, void *arg, const ac_spawn_opts *o,
 	c->c_stack_guard = guarded;
 	c->c_fn = fn;
 	c->c_arg = arg;
+	c->c_arg_free = o ? o->arg_free : NULL;
 	c->c_daemon = o && o->daemon ? 1 : 0;
 	c->c_mq.q_tail = &c->c_mq.q_head;
 	ac__timer_init(&c->c_timer, coro_timeout_cb);
@@ -287,6 +289,8 @@ void ac__coro_kill(ac_coro *c, int how)
 	if (c->c_cancel)
 		c->c_cancel(c, c->c_cancel_obj);
 	c->c_cancel = NULL;
+	if (!c->c_started && c->c_arg_free)
+		c->c_arg_free(c->c_arg);
 	coro_end(c, how, NULL, 0);
 	c->c_state = AC__DEAD;
 	ac__coro_reap(s, c);

@@ -205,9 +205,11 @@ struct ac_coro {
 	ac_waitq c_finishers;
 	/* Hooks to run at the end (LIFO). */
 	ac__defer *c_defer;
-	/* Body. */
+	/* Body, and what frees its argument if it never runs. */
 	ac_coro_fn c_fn;
 	void *c_arg;
+	void (*c_arg_free)(void *arg);
+	uint8_t c_started;
 	/* Flags. */
 	uint8_t c_daemon;
 	uint8_t c_suspended;
@@ -388,6 +390,10 @@ int ac__send_msg(ac_sched *s, ac_ref to, ac_msg *m);
 /* Drop subscribers of every local channel that live on the node at loc
  * (that node was lost). */
 void ac__chan_drop_node(ac_sched *s, const ac_addr *loc);
+/* Keep a socket's memory valid past ac_sock_close until the matching
+ * drop (for a coroutine that may start after the socket was closed). */
+void ac__sock_hold(struct ac_sock *k);
+void ac__sock_drop(void *k);
 /* Close and free the sockets a scheduler's coroutines left open. */
 void ac__sock_free_all(ac_sched *s);
 /* Free every channel of a scheduler (ac_sched_free). */

@@ -35,8 +35,11 @@ struct ac_sock {
 	int k_type;
 	/* Operations in flight (coroutines inside a call on this socket). */
 	int k_inflight;
-	/* Closed by ac_sock_close while operations were in flight. */
+	/* Closed by ac_sock_close while operations were in flight (or held). */
 	int k_closed;
+	/* Holds by internal owners (ac__sock_hold): the memory stays until
+	 * the last is dropped, even after ac_sock_close. */
+	int k_holds;
 	/* A timed-out send or read left the stream in an unknown state. */
 	int k_broken;
 	/* Read-ahead bytes [k_rpos, k_rlen) of k_rbuf (k_rcap bytes). */
@@ -98,11 +101,24 @@ static int64_t sock_leave(ac_sock *k, int64_t rc)
 	AC_ASSERT(k->k_inflight > 0);
 	k->k_inflight--;
 	if (k->k_closed) {
-		if (k->k_inflight == 0)
+		if (k->k_inflight == 0 && k->k_holds == 0)
 			sock_release(k);
 		return rc < 0 ? rc : -ECANCELED;
 	}
 	return rc;
+}
+
+void ac__sock_hold(ac_sock *k)
+{
+	k->k_holds++;
+}
+
+void ac__sock_drop(void *arg)
+{
+	ac_sock *k = arg;
+	AC_ASSERT(k->k_holds > 0);
+	if (--k->k_holds == 0 && k->k_closed && k->k_inflight == 0)
+		sock_release(k);
 }
 
 /* An operation in flight and its socket, for the termination undo. */
@@ -120,7 +136,7 @@ static void sock_kill_cancel(ac_coro *c, void *obj)
 	ac__io_forget(c->c_sched->s_io, &w->w_op);
 	AC_ASSERT(k->k_inflight > 0);
 	k->k_inflight--;
-	if (k->k_closed && k->k_inflight == 0)
+	if (k->k_closed && k->k_inflight == 0 && k->k_holds == 0)
 		sock_release(k);
 }
 
@@ -557,8 +573,8 @@ void ac_sock_close(ac_sock *k)
 	if (k->k_h >= 0)
 		io->ops->close(io, k->k_h);
 	k->k_h = -1;
-	if (k->k_inflight > 0) {
-		k->k_closed = 1; /* freed by the last call to leave */
+	if (k->k_inflight > 0 || k->k_holds > 0) {
+		k->k_closed = 1; /* freed by the last call to leave or drop */
 		return;
 	}
 	sock_release(k);
@@ -598,6 +614,7 @@ void ac__sock_free_all(ac_sched *s)
 	while (s->s_socks) {
 		ac_sock *k = s->s_socks;
 		AC_ASSERT(k->k_inflight == 0);
+		k->k_holds = 0; /* their owners are gone with the scheduler */
 		if (k->k_h >= 0)
 			s->s_io->ops->close(s->s_io, k->k_h);
 		k->k_h = -1;

@@ -14,13 +14,19 @@
 
 #include <inttypes.h>
 
+/* ac_coro_defer hook: free a message the coroutine still held. */
+static void rci_free_held(void *arg)
+{
+	ac_msg_free(*(ac_msg **)arg);
+}
+
 static void rci_1(ac_msg *args)
 {
 	ac_sched *s = ac_sched_self();
 	ac_ref self = ac_self();
 	char a[128];
 	int64_t b;
-	ac_msg *m;
+	ac_msg *m, *held;
 	int rc = ac_msg_unpack(args, "[s i]", a, sizeof(a), &b);
 	ac_msg_free(args);
 	if (rc < 0)
@@ -35,9 +41,13 @@ static void rci_1(ac_msg *args)
 		ac_msg_free(m);
 		ac_fail("invalid invocation: %" PRId64, b);
 	}
+	/* Terminated while sleeping (or its node stopped): free the message. */
+	held = m;
+	ac_coro_defer(rci_free_held, &held);
 	ac_sleep(b * 1000);
 	ac_log(s, AC_LOG_INFO, "rci_1/%" PRIu32 ".%" PRIu32 " done", (uint32_t)self.id,
 	       (uint32_t)(self.id >> 32));
+	held = NULL;
 	ac_return(m);
 }
 

@@ -75,6 +75,8 @@ struct ac_peer {
 	/* The live connection, or NULL, and whether we opened it. */
 	ac_sock *p_conn;
 	int p_conn_ours;
+	/* Large bodies to send uncompressed before trying zlib again. */
+	int p_zip_skip;
 	/* Bumped at every install: tells a reader whether its socket is gone. */
 	uint64_t p_conn_gen;
 	/* The connection was closed for being idle (stream_send off). */

@@ -141,7 +141,6 @@ static int node_listen(ac_node *n, const ac_node_opts *o)
 
 static void node_acceptor(void *arg);
 static void node_heartbeat(void *arg);
-static void node_initial_peers(void *arg);
 
 /* Make the dest_path directory (and its parents). */
 static void node_mkdirs(ac_node *n, const char *path)
@@ -157,6 +156,29 @@ static void node_mkdirs(ac_node *n, const char *path)
 		buf[i] = '/';
 	}
 	n->n_io->ops->file_mkdir(n->n_io, buf, 0700);
+}
+
+static void node_peer_list_free(void *arg)
+{
+	char **list = arg;
+	int i;
+	for (i = 0; list[i]; i++)
+		free(list[i]);
+	free(list);
+}
+
+static void node_initial_peers(void *arg)
+{
+	char **list = arg;
+	ac_node *n = node_cur();
+	int i;
+	for (i = 0; list[i]; i++) {
+		int rc = ac_node_peer(n, list[i], 0, n->n_stream_send, 0, 5000);
+		if (rc < 0)
+			ac__nlog(n, AC_LOG_WARN, "peer %s: %s", list[i], ac_strerror(rc));
+		free(list[i]);
+	}
+	free(list);
 }
 
 int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
@@ -213,25 +235,12 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 		for (i = 0; list && i < o->npeers; i++)
 			list[i] = strdup(o->peers[i]);
 		so.name = "ac-peers";
+		so.arg_free = node_peer_list_free;
 		if (list)
 			ac_spawn(s, node_initial_peers, list, &so, NULL);
 	}
 	*out = n;
 	return 0;
-}
-
-static void node_initial_peers(void *arg)
-{
-	char **list = arg;
-	ac_node *n = node_cur();
-	int i;
-	for (i = 0; list[i]; i++) {
-		int rc = ac_node_peer(n, list[i], 0, n->n_stream_send, 0, 5000);
-		if (rc < 0)
-			ac__nlog(n, AC_LOG_WARN, "peer %s: %s", list[i], ac_strerror(rc));
-		free(list[i]);
-	}
-	free(list);
 }
 
 /* ---- accepting -------------------------------------------------------------------- */

@@ -185,6 +185,14 @@ typedef struct peer_conn_arg {
 
 static void peer_reader(void *arg);
 
+/* The reader was terminated before it ran: release what it was handed. */
+static void peer_reader_arg_free(void *arg)
+{
+	peer_conn_arg *a = arg;
+	ac__sock_drop(a->a_sock);
+	free(a);
+}
+
 /* Make k the connection of p. When p already has one, the connection
  * opened by the node with the smaller location wins (see net.h). Returns
  * 0, or -EALREADY when k lost and must be closed. */
@@ -192,7 +200,8 @@ static int peer_install(ac_peer *p, ac_sock *k, int initiator)
 {
 	ac_node *n = p->p_node;
 	peer_conn_arg *a;
-	ac_spawn_opts so = {.name = "ac-reader", .daemon = 1};
+	ac_spawn_opts so = {.name = "ac-reader", .daemon = 1,
+	                    .arg_free = peer_reader_arg_free};
 	int we_win = ac_addr_cmp(&n->n_loc, &p->p_loc) < 0;
 	if (p->p_conn) {
 		/* Two connections opened from opposite ends: keep the winner's.
@@ -211,7 +220,11 @@ static int peer_install(ac_peer *p, ac_sock *k, int initiator)
 	p->p_conn_ours = initiator;
 	p->p_idle_closed = 0;
 	p->p_last_rx = ac_sched_now_ns(n->n_sched);
+	/* The reader holds the socket: it may first run after the socket was
+	 * closed by a replacement, and must find valid memory. */
+	ac__sock_hold(k);
 	if (ac_spawn(n->n_sched, peer_reader, a, &so, &p->p_reader) < 0) {
+		ac__sock_drop(k);
 		p->p_conn = NULL;
 		free(a);
 		return -ENOMEM;
@@ -402,11 +415,19 @@ void ac__peer_commit(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 }
 
 /* 1 when a body of len bytes to p should be compressed. */
-static int peer_compress(const ac_peer *p, size_t len)
+static int peer_compress(ac_peer *p, size_t len)
 {
 	const ac_node *n = p->p_node;
-	return n->n_compress_min && len >= n->n_compress_min &&
-	       (p->p_caps & n->n_caps & AC_CAP_ZLIB);
+	if (!n->n_compress_min || len < n->n_compress_min ||
+	    !(p->p_caps & n->n_caps & AC_CAP_ZLIB))
+		return 0;
+	/* Adaptive: after a body that did not shrink by a tenth (already
+	 * compressed data, most file chunks), skip the next few large ones. */
+	if (p->p_zip_skip > 0) {
+		p->p_zip_skip--;
+		return 0;
+	}
+	return 1;
 }
 
 int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
@@ -420,6 +441,8 @@ int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 		size_t zl;
 		if (ac__zip(body, len, &z, &zl) == 0) {
 			int rc = -ENOBUFS;
+			if (zl > len - len / 10)
+				p->p_zip_skip = 64;
 			if (zl < len && (b = ac__peer_reserve(p, zl)) != NULL) {
 				memcpy(b, z, zl);
 				ac__peer_commit(p, type, flags | AC_WF_ZLIB, id, zl, pend);
@@ -632,6 +655,12 @@ static void peer_reader(void *arg)
 	uint8_t *buf = malloc(cap);
 	int rc = 0;
 	free(arg);
+	if (ac_coro_defer(ac__sock_drop, a.a_sock) < 0) {
+		ac__sock_drop(a.a_sock);
+		free(buf);
+		peer_reader_end(p, &a, -ENOMEM);
+		return;
+	}
 	if (!buf || ac_coro_defer(free, buf) < 0) {
 		free(buf);
 		peer_reader_end(p, &a, -ENOMEM);

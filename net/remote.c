@@ -211,9 +211,16 @@ static int remote_call(ac_peer *p, uint8_t type, int64_t timeout_ms,
 	va_end(ap);
 	if (!tmp)
 		return -ENOMEM;
-	rc = ac__request(p, type, tmp->m_data, tmp->m_len, timeout_ms, pend);
+	/* The body is copied into the queue: free it before waiting, so a
+	 * coroutine terminated while it waits leaves nothing behind. */
+	rc = ac__request_start(p, type, tmp->m_data, tmp->m_len, pend);
 	ac_msg_free(tmp);
-	return rc;
+	if (rc < 0)
+		return rc;
+	if (timeout_ms == 0)
+		timeout_ms = 1; /* a request needs at least a moment */
+	ac__request_wait(&pend, 1, ac__deadline(p->p_node->n_sched, timeout_ms));
+	return pend->p_err;
 }
 
 static int remote_deliver(void *arg, ac_ref to, ac_msg *m, int64_t timeout_ms)
@@ -668,10 +675,18 @@ static void rci_body(void *arg)
 	st.fn(st.args);
 }
 
+/* The RCI's coroutine was terminated before it ran. */
+static void rci_start_free(void *arg)
+{
+	rci_start *st = arg;
+	ac_msg_free(st->args);
+	free(st);
+}
+
 /* Start the RCI's coroutine locally; args consumed on success. */
 static int rci_spawn(ac_sched *s, ac__rci *r, ac_msg *args, ac_ref *coro)
 {
-	ac_spawn_opts so = {.name = r->r_name};
+	ac_spawn_opts so = {.name = r->r_name, .arg_free = rci_start_free};
 	rci_start *st = malloc(sizeof(*st));
 	int rc;
 	if (!st)
@@ -938,7 +953,7 @@ static void slow_body(void *arg)
 static int handle_slow(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
                        size_t len)
 {
-	ac_spawn_opts so = {.name = "ac-request", .daemon = 1};
+	ac_spawn_opts so = {.name = "ac-request", .daemon = 1, .arg_free = free};
 	slow_req *q = malloc(sizeof(*q) + len);
 	if (!q)
 		return -ENOMEM;

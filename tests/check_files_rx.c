@@ -149,7 +149,7 @@ static int rx_count_tmp(const char *dir);
 
 static void rx_teardown(void)
 {
-	char cmd[128];
+	char cmd[256];
 	int left;
 	ac__file_drop_peer(&rx_p);
 	ac__file_drop_peer(&rx_q);

@@ -459,25 +459,38 @@ static int channel_setup(ac_sim *w, void **ctxp)
 	                  remote_channel_client_main);
 }
 
-/* tut: "processing <n>: <i> / <x>": n never twice, x in order per i. */
-static int tut_check(pair_ctx *c, char *why, size_t len)
+/* tut: "processing <n>: <i> / <x>": within one start of the client and of
+ * the server, n never twice and x in order per i (a restarted client sends
+ * from n = 1 again). */
+static int tut_check(pair_ctx *c, int restarts, char *why, size_t len)
 {
-	int seen[64] = {0}, lastx[10], i, n = 0;
+	int seen[64] = {0}, lastx[10], i, n = 0, lastn = 0, resets = 0;
 	size_t k;
 	for (i = 0; i < 10; i++)
 		lastx[i] = -1;
 	for (k = 0; k < c->server.nout; k++) {
 		int num, ci, x;
-		if (sscanf(c->server.out[k], "processing %d: %d / %d", &num, &ci,
-		           &x) != 3)
+		const char *l = c->server.out[k];
+		int restart = !strcmp(l, "--restart--");
+		if (!restart && sscanf(l, "processing %d: %d / %d", &num, &ci, &x) != 3)
 			continue;
+		if (restart || (num <= lastn && resets < restarts)) {
+			resets += !restart;
+			memset(seen, 0, sizeof(seen));
+			for (i = 0; i < 10; i++)
+				lastx[i] = -1;
+			lastn = 0;
+			if (restart)
+				continue;
+		}
 		if (num < 1 || num > 30 || ci < 0 || ci > 9 || x < 0 || x > 2 ||
 		    seen[num]++ || x <= lastx[ci]) {
 			snprintf(why, len, "safety: server line \"%s\" (duplicate, "
-			         "order or range)", c->server.out[k]);
+			         "order or range)", l);
 			return -1;
 		}
 		lastx[ci] = x;
+		lastn = num;
 		n++;
 	}
 	if (!c->faulty && n != 30) {
@@ -576,7 +589,9 @@ static int pair_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
 		return -1;
 	}
 	switch (c->kind) {
-	case PAIR_TUT: return tut_check(c, why, len);
+	case PAIR_TUT:
+		return tut_check(c, (int)ac_sim_node_incarnation(c->client.node) - 1,
+		                 why, len);
 	case PAIR_CORO: return coro_check(c, why, len);
 	case PAIR_RCI: return rci_check(c, why, len);
 	default: return channel_check(c, why, len);

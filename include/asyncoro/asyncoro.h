@@ -194,6 +194,9 @@ typedef struct ac_spawn_opts {
 	int daemon;
 	/* Stack size in bytes; 0 uses the scheduler's default. */
 	size_t stack_size;
+	/* Called with arg when the coroutine is terminated before it first
+	 * ran (its body never saw arg, so it cannot free it); NULL: none. */
+	void (*arg_free)(void *arg);
 } ac_spawn_opts;
 
 /* Create a coroutine running fn(arg) on s (NULL: the current scheduler). It
