@@ -460,7 +460,11 @@ int ac_monitor_ref(ac_ref monitor, ac_ref target)
 	}
 	if (c->c_ending)
 		return -ESRCH;
-	return coro_add_monitor(c, monitor);
+	err = coro_add_monitor(c, monitor);
+	if (err == 0 && !ac__ref_is_local(s, &monitor) && s->s_remote &&
+	    s->s_remote->watched)
+		err = s->s_remote->watched(s->s_remote_arg, monitor, target);
+	return err;
 }
 
 int ac_monitor(ac_ref target)

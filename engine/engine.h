@@ -334,6 +334,9 @@ struct ac__remote_ops {
 	              ac_msg **exit_msg);
 	int (*chan_op)(void *arg, int op, ac_ref chan, ac_ref sub, ac_msg *m,
 	               int64_t timeout_ms, int n);
+	/* A local coroutine (target) got a monitor on another node: tell that
+	 * node, so that it reports "node lost" if we vanish. */
+	int (*watched)(void *arg, ac_ref monitor, ac_ref target);
 	/* Deliver a copy of m to each of n remote coroutines at once; returns
 	 * how many confirmed within the timeout. m stays the caller's. */
 	int (*deliver_many)(void *arg, const ac_ref *to, int n, const ac_msg *m,

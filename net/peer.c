@@ -28,6 +28,8 @@
 #include <openssl/hmac.h>
 #include <openssl/crypto.h>
 
+/* REFUSE reason when the other direction's connection won. */
+#define PEER_DUPLICATE "duplicate connection"
 /* Time allowed for connect + handshake. */
 #define PEER_HANDSHAKE_MS 5000
 /* Reader buffer. */
@@ -104,7 +106,8 @@ static int peer_recv_frame(ac_sock *k, uint8_t want, uint8_t *buf,
 	if (h.type == AC_WT_REFUSE) {
 		if (ac_unpack(buf, h.len, "[s]", why, whylen) < 0)
 			snprintf(why, whylen, "(unreadable reason)");
-		return -EACCES;
+		/* The other direction's connection won: not a refusal. */
+		return strcmp(why, PEER_DUPLICATE) == 0 ? -EALREADY : -EACCES;
 	}
 	return h.type == want ? 0 : -EPROTO;
 }
@@ -345,7 +348,8 @@ int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
 			ac_addr_format(&from, who, sizeof(who));
 	}
 	if (rc < 0) {
-		ac__nlog(n, rc == -EACCES ? AC_LOG_WARN : AC_LOG_INFO,
+		ac__nlog(n, rc == -EACCES ? AC_LOG_WARN
+		         : rc == -EALREADY ? AC_LOG_DEBUG : AC_LOG_INFO,
 		         "handshake with %s failed: %s%s%s", who, ac_strerror(rc),
 		         why[0] ? ": " : "", why);
 		return rc;
@@ -358,7 +362,7 @@ int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
 	if (!initiator) {
 		rc = peer_install(p, k, 0);
 		if (rc == -EALREADY) {
-			peer_refuse(k, "duplicate connection");
+			peer_refuse(k, PEER_DUPLICATE);
 			return rc;
 		}
 		if (rc == 0)

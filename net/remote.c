@@ -69,6 +69,12 @@ int ac__reply(ac_peer *p, uint8_t type, uint32_t id, const char *fmt, ...)
 	return rc;
 }
 
+/* A local target of a request: its ref must be of our incarnation. */
+static int handler_local(ac_node *n, const ac_ref *r)
+{
+	return ac__ref_is_local(n->n_sched, r);
+}
+
 /* ---- finding the peer of a ref -------------------------------------------------- */
 
 ac_peer *ac__peer_for_ref(ac_node *n, const ac_ref *r, int *err)
@@ -477,7 +483,41 @@ static int remote_deliver_many(void *arg, const ac_ref *to, int n,
 	return count;
 }
 
+/* A local coroutine got a monitor on another node (ac_notify): a one-way
+ * MONITOR tells that node to record the watch; per-pair order puts it
+ * before any exit message of the target. */
+static int remote_watched(void *arg, ac_ref monitor, ac_ref target)
+{
+	ac_node *n = arg;
+	void *body;
+	size_t len;
+	int err, rc;
+	ac_peer *p = ac__peer_for_ref(n, &monitor, &err);
+	if (!p)
+		return err;
+	rc = ac_pack(&body, &len, "[r r]", monitor, target);
+	if (rc < 0)
+		return rc;
+	rc = ac__peer_queue(p, AC_WT_MONITOR, 0, 0, body, len, NULL);
+	free(body);
+	return rc;
+}
+
+/* The note sent by remote_watched: a coroutine of ours monitors one of p's. */
+static int handle_watched(ac_peer *p, const uint8_t *b, size_t len)
+{
+	ac_ref mon, target;
+	if (ac_unpack(b, len, "[r r]", &mon, &target) < 0 ||
+	    mon.kind != AC_REF_CORO || target.kind != AC_REF_CORO ||
+	    !ac_addr_eq(&target.loc, &p->p_loc))
+		return -EBADMSG;
+	if (!handler_local(p->p_node, &mon))
+		return 0; /* an earlier incarnation of ours: nobody to tell */
+	return remote_watch_add(p, mon, target) < 0 ? -ENOMEM : 0;
+}
+
 const struct ac__remote_ops ac__net_remote_ops = {
+	.watched = remote_watched,
 	.deliver_many = remote_deliver_many,
 	.send = remote_send,
 	.deliver = remote_deliver,
@@ -744,11 +784,6 @@ int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro)
 
 /* ---- handlers ---------------------------------------------------------------------------- */
 
-/* A local target of a request: its ref must be of our incarnation. */
-static int handler_local(ac_node *n, const ac_ref *r)
-{
-	return ac__ref_is_local(n->n_sched, r);
-}
 
 static int handle_send(ac_peer *p, const uint8_t *b, size_t len)
 {
@@ -1014,6 +1049,10 @@ int ac__dispatch(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 		return handle_slow(p, h, b, len);
 	case AC_WT_FINISH:
 		return h->req_id ? handle_slow(p, h, b, len) : -EBADMSG;
+	case AC_WT_MONITOR:
+		if (!h->req_id)
+			return handle_watched(p, b, len);
+		break;
 	default:
 		break;
 	}
