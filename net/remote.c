@@ -877,9 +877,12 @@ static int handle_terminate(ac_peer *p, uint32_t id, const uint8_t *b,
 	if (ac_unpack(b, len, "[r r]", &target, &none) < 0)
 		return -EBADMSG;
 	c = handler_local(n, &target) ? ac__coro_get(n->n_sched, target) : NULL;
-	/* Never the caller itself (a reader): it is not a user coroutine. */
-	if (c && c != n->n_sched->s_cur)
+	/* Never the node's own coroutines (acceptor, readers, writers, ...:
+	 * all named "ac-..."), whose ids a peer could guess. */
+	if (c && c != n->n_sched->s_cur && strncmp(c->c_name, "ac-", 3) != 0)
 		rc = ac_terminate(target);
+	else if (c)
+		rc = -EPERM;
 	return ac__reply(p, AC_WT_TERMINATE, id, "[i]", (int64_t)rc);
 }
 
