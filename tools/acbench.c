@@ -339,6 +339,7 @@ static void bench_net_placement(const bench_opts *bo, const char *label,
 		{"raw TCP ping-pong p99", "us", "(reference)", offsetof(nb_result, raw_p99)},
 		{"channel deliver, 10 remote subs", "per s", "-",
 		 offsetof(nb_result, chan10)},
+		{"send_file 100 MB", "MB/s", ">= 500 MB/s", offsetof(nb_result, file_mbs)},
 	};
 	for (k = 0; k < (int)(sizeof(rows) / sizeof(rows[0])); k++) {
 		for (i = 0; i < bo->runs; i++)
@@ -409,6 +410,7 @@ static void parse(int argc, char **argv, bench_opts *bo)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	int ch;
+	memset(bo, 0, sizeof(*bo));
 	bo->runs = 5;
 	bo->scale = 1.0;
 	while ((ch = getopt_long(argc, argv, "r:s:o:ch", lo, NULL)) != -1) {

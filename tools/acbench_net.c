@@ -8,6 +8,8 @@
  *   remote ping-pong (µs p50/p99) send + reply, timed one by one
  *   raw TCP ping-pong (µs p50/p99) 64 bytes, blocking sockets, same placement
  *   channel deliver to 10 remote subscribers (delivers/s)
+ *   send_file of 100 MB of random bytes (MB/s; the server writes under
+ *   /tmp/acbench-dest-PID, removed afterwards)
  *
  * Everything is bounded in count and time; the child exits when its parent
  * closes the pipe or after 120 s.
@@ -106,7 +108,7 @@ static void srv_main(int wfd, int cpu)
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
-	char line[64];
+	char line[64], dest[64];
 	ac_addr loc;
 	nbench_pin(cpu);
 	alarm(120);
@@ -128,6 +130,8 @@ static void srv_main(int wfd, int cpu)
 	o.discover_peers = 0;
 	o.secret = "bench";
 	o.name = "bench-server";
+	snprintf(dest, sizeof(dest), "/tmp/acbench-dest-%d", (int)getpid());
+	o.dest_path = dest;
 	if (ac_node_start(s, &o, &n) < 0)
 		_exit(1);
 	loc = ac_node_location(n);
@@ -256,6 +260,35 @@ static void cl_chan(nb_ctx *c)
 	c->res->chan10 = (double)i / (nbench_now() - t0);
 }
 
+/* send_file of a 100 MB file of random bytes (scaled by n). */
+static void cl_file(nb_ctx *c)
+{
+	char path[] = "/tmp/acbench-file-XXXXXX";
+	size_t size = (size_t)(100.0 * 1024 * 1024 * ((double)c->n / 1000000.0));
+	size_t left, chunk = 1 << 20;
+	unsigned char *buf = malloc(chunk);
+	ac_addr loc;
+	double t0;
+	int fd = mkstemp(path), rc;
+	if (fd < 0 || !buf || ac_addr_parse(&loc, c->loc, 0) < 0)
+		goto out;
+	for (left = 0; left < chunk; left++)
+		buf[left] = (unsigned char)(rand() >> 7);
+	for (left = size; left > 0; left -= left < chunk ? left : chunk)
+		if (write(fd, buf, left < chunk ? left : chunk) < 0)
+			goto out;
+	t0 = nbench_now();
+	rc = ac_node_send_file(c->node, &loc, path, NULL, 1, 120000, NULL);
+	if (rc == 0)
+		c->res->file_mbs = (double)size / 1e6 / (nbench_now() - t0);
+out:
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	free(buf);
+}
+
 static void cl_main(void *arg)
 {
 	nb_ctx *c = arg;
@@ -265,6 +298,7 @@ static void cl_main(void *arg)
 	cl_deliver(c);
 	cl_pingpong(c);
 	cl_chan(c);
+	cl_file(c);
 }
 
 static void raw_pingpong(uint16_t port, long n, nb_result *res)
@@ -350,8 +384,15 @@ int nbench_run(int cpu_server, int cpu_client, long n, nb_result *res)
 	}
 	ac_sched_free(s);
 	kill(pid, SIGTERM);
-	kill(-pid, SIGTERM);
 	waitpid(pid, &status, 0);
+	{
+		/* The server's received file and folder. */
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf /tmp/acbench-dest-%d", (int)pid);
+		if (system(cmd) != 0)
+			fprintf(stderr, "acbench: could not remove /tmp/acbench-dest-%d\n",
+			        (int)pid);
+	}
 	{
 		cpu_set_t all;
 		CPU_ZERO(&all);
