@@ -193,6 +193,7 @@ ac_msg *ac__exit_msg(ac_ref r, int how, const void *data, size_t len)
 		return NULL;
 	m->m_kind = AC_MSG_EXIT;
 	m->m_aux = (uint16_t)how;
+	m->m_pad |= AC__MSG_NOTIFY;
 	m->m_from = r;
 	if (len)
 		memcpy(m->m_data, data, len);

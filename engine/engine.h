@@ -406,6 +406,9 @@ enum { AC__CHAN_SUBSCRIBE = 1, AC__CHAN_UNSUBSCRIBE, AC__CHAN_SEND,
        AC__CHAN_DELIVER };
 /* Free the scheduler's message cache. */
 void ac__msg_cache_fini(ac_sched *s);
+/* m_pad bit: an exit notification made by the engine for a monitor (not
+ * a user's copy of one); cleared when the message is received. */
+#define AC__MSG_NOTIFY 2u
 /* Payload bytes a cached message can hold. */
 #define AC__MSG_SMALL 192
 

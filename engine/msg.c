@@ -226,6 +226,7 @@ static ac_msg *msg_take(ac_coro *c)
 			c->c_mq.q_len--;
 			m->m_next = NULL;
 			m->m_magic = AC__MSG_MAGIC_LIVE;
+			m->m_pad &= ~AC__MSG_NOTIFY;
 			return m;
 		}
 		pp = &m->m_next;
@@ -267,6 +268,7 @@ int ac_receive(int64_t timeout_ms, ac_msg **out)
 		c->c_mq.q_len--;
 		m->m_next = NULL;
 		m->m_magic = AC__MSG_MAGIC_LIVE;
+		m->m_pad &= ~AC__MSG_NOTIFY;
 		*out = m;
 		return 0;
 	}

@@ -88,9 +88,11 @@ struct ac_peer {
 	uint8_t *p_obuf;
 	size_t p_olen;
 	size_t p_ocap;
-	/* The writer's spare buffer (swapped with p_obuf per batch). */
+	/* The writer's spare buffer (swapped with p_obuf per batch), and the
+	 * batch being written. */
 	uint8_t *p_wbuf;
 	size_t p_wcap;
+	uint8_t *p_sending;
 	/* Bytes ever queued / ever written on a connection. */
 	uint64_t p_queued_total;
 	uint64_t p_sent_total;

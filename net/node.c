@@ -478,6 +478,7 @@ void ac_node_free(ac_node *n)
 		ac__peer_disconnect(p);
 		free(p->p_obuf);
 		free(p->p_wbuf);
+		free(p->p_sending);
 		free(p->p_watch);
 		free(p);
 	}

@@ -365,8 +365,10 @@ int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
 			peer_refuse(k, PEER_DUPLICATE);
 			return rc;
 		}
+		/* Installed, the socket is the peer's: a failed AUTH_OK is
+		 * noticed by its reader, and the caller must not close it. */
 		if (rc == 0)
-			rc = peer_send_frame(k, AC_WT_AUTH_OK, NULL, 0);
+			peer_send_frame(k, AC_WT_AUTH_OK, NULL, 0);
 	} else {
 		rc = peer_install(p, k, 1);
 	}
@@ -512,7 +514,10 @@ static void peer_write_batch(ac_peer *p)
 	p->p_olen = 0;
 	p->p_wbuf = NULL;
 	p->p_wcap = 0;
+	/* Owned by the peer while on its way (the writer may be terminated). */
+	p->p_sending = batch;
 	r = ac_sock_send_all(p->p_conn, batch, take, n->n_lost_ns / 1000000);
+	p->p_sending = NULL;
 	p->p_sent_total += take;
 	p->p_last_tx = ac_sched_now_ns(n->n_sched);
 	/* Keep the larger buffer as the spare, free the other. */

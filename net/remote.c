@@ -160,6 +160,71 @@ static size_t remote_pack_send(uint8_t *o, const ac_ref *to, const ac_msg *m)
 	return k + m->m_len;
 }
 
+/* An exit notification for a monitor on another node: unlike a send, it is
+ * confirmed (AC_WT_EXIT request) and retried until the monitor's node has
+ * it or is gone, so a connection lost on the way cannot swallow it; the
+ * receiver consumes the monitor's record, so a retry never doubles it. */
+static int remote_call(ac_peer *p, uint8_t type, int64_t timeout_ms,
+                       ac__pending *pend, const char *fmt, ...);
+
+typedef struct notify_arg {
+	ac_ref to;
+	ac_msg *m;
+} notify_arg;
+
+static void notify_arg_free(void *arg)
+{
+	notify_arg *a = arg;
+	ac_msg_free(a->m);
+	free(a);
+}
+
+static void remote_notifier(void *arg)
+{
+	notify_arg a = *(notify_arg *)arg;
+	ac_node *n = ac_node_of(ac_sched_self());
+	int tries;
+	free(arg);
+	if (ac_coro_defer((void (*)(void *))ac_msg_free, a.m) < 0) {
+		ac_msg_free(a.m);
+		return;
+	}
+	for (tries = 0; n && !n->n_stopped && tries < 100; tries++) {
+		ac__pending pend;
+		int64_t r = 0;
+		int err, rc;
+		ac_peer *p = ac__peer_for_ref(n, &a.to, &err);
+		if (!p)
+			return; /* its node is gone: it reports "node lost" itself */
+		rc = remote_call(p, AC_WT_EXIT, 2000, &pend, "[r u u r S]", a.to,
+		                 (uint64_t)a.m->m_kind, (uint64_t)a.m->m_aux,
+		                 a.m->m_from, a.m->m_data, a.m->m_len);
+		if (rc == 0) {
+			int ok = ac_unpack(pend.p_body, pend.p_len, "[i]", &r) == 0;
+			free(pend.p_body);
+			if (ok)
+				return;
+		}
+		ac_sleep(200);
+	}
+}
+
+static int remote_notify(ac_node *n, ac_ref to, ac_msg *m)
+{
+	ac_spawn_opts so = {.name = "ac-notify", .daemon = 1,
+	                    .arg_free = notify_arg_free};
+	notify_arg *a = malloc(sizeof(*a));
+	int rc;
+	if (!a)
+		return -ENOMEM;
+	a->to = to;
+	a->m = m;
+	rc = ac_spawn(n->n_sched, remote_notifier, a, &so, NULL);
+	if (rc < 0)
+		free(a);
+	return rc;
+}
+
 static int remote_send(void *arg, ac_ref to, ac_msg *m)
 {
 	ac_node *n = arg;
@@ -174,6 +239,8 @@ static int remote_send(void *arg, ac_ref to, ac_msg *m)
 		}
 		return err;
 	}
+	if (m->m_pad & AC__MSG_NOTIFY)
+		return remote_notify(n, to, m);
 	if (m->m_len > AC_WIRE_PAYLOAD_MAX)
 		return -EMSGSIZE;
 	if (n->n_compress_min && m->m_len >= n->n_compress_min &&
@@ -803,10 +870,6 @@ static int handle_send(ac_peer *p, const uint8_t *b, size_t len)
 		ac_msg_free(m); /* not ours (an older incarnation): dropped */
 		return 0;
 	}
-	if (m->m_kind == AC_MSG_EXIT && !remote_watch_take(p, to, from)) {
-		ac_msg_free(m); /* already reported (node lost) or not asked for */
-		return 0;
-	}
 	if (ac__send_msg(n->n_sched, to, m) < 0)
 		ac_msg_free(m);
 	return 0;
@@ -824,11 +887,6 @@ static int handle_deliver(ac_peer *p, uint32_t id, const uint8_t *b, size_t len)
 	if (ac_unpack(b, len, "[r u u r S]", &to, &kind, &aux, &from, &data,
 	              &dlen) < 0)
 		return -EBADMSG;
-	/* Exit notifications travel as SEND and need a monitor record; an
-	 * exit message passed on with deliver is refused, not a bad frame
-	 * (a correct peer sends it when a coroutine forwards one). */
-	if (kind == AC_MSG_EXIT)
-		return ac__reply(p, AC_WT_DELIVER, id, "[i]", (int64_t)-EINVAL);
 	c = handler_local(n, &to) ? ac__coro_get(n->n_sched, to) : NULL;
 	if (!c || c->c_ending)
 		return ac__reply(p, AC_WT_DELIVER, id, "[i]", (int64_t)-ESRCH);
@@ -837,6 +895,30 @@ static int handle_deliver(ac_peer *p, uint32_t id, const uint8_t *b, size_t len)
 		return -EBADMSG;
 	ac__enqueue(c, m);
 	return ac__reply(p, AC_WT_DELIVER, id, "[i]", (int64_t)1);
+}
+
+/* An exit notification: delivered only against the monitor's record, which
+ * it consumes (a retry, or one after "node lost" was reported, is
+ * dropped); acknowledged either way, so the sender stops retrying. */
+static int handle_exit(ac_peer *p, uint32_t id, const uint8_t *b, size_t len)
+{
+	ac_node *n = p->p_node;
+	ac_ref to, from;
+	uint64_t kind, aux;
+	const void *data;
+	size_t dlen;
+	ac_msg *m;
+	if (ac_unpack(b, len, "[r u u r S]", &to, &kind, &aux, &from, &data,
+	              &dlen) < 0 || kind != AC_MSG_EXIT)
+		return -EBADMSG;
+	if (handler_local(n, &to) && remote_watch_take(p, to, from)) {
+		m = remote_msg_new(kind, aux, from, data, dlen);
+		if (!m)
+			return -EBADMSG;
+		if (ac__send_msg(n->n_sched, to, m) < 0)
+			ac_msg_free(m);
+	}
+	return ac__reply(p, AC_WT_EXIT, id, "[i]", (int64_t)1);
 }
 
 static int handle_locate(ac_peer *p, uint32_t id, const uint8_t *b, size_t len)
@@ -1080,6 +1162,8 @@ int ac__dispatch(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 		return ac__file_end(p, h->req_id, b, len);
 	case AC_WT_DEL_FILE:
 		return ac__file_del(p, h->req_id, b, len);
+	case AC_WT_EXIT:
+		return handle_exit(p, h->req_id, b, len);
 	default:
 		return -EPROTO; /* handshake frames or unknown types */
 	}

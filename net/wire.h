@@ -85,7 +85,8 @@ enum ac_wire_type {
 	AC_WT_FILE_END = 18,   /* [xfer] → [rc] */
 	AC_WT_DEL_FILE = 19,   /* [name, dir] → [rc] */
 	AC_WT_ANNOUNCE = 20,   /* [magic, version, name, loc, inc, udp, relay] (UDP) */
-	AC_WT_MAX = 20
+	AC_WT_EXIT = 21,       /* [monitor, msg] → [rc]: an exit notification */
+	AC_WT_MAX = 21
 };
 
 /* Read and write big-endian integers. */

@@ -79,11 +79,14 @@ static int acsim_profile(const char *name, ac_sim_opts *o)
 		o->udp_reorder = 0.1;
 		o->reorder_delay_ns = 5000000;
 		o->partial_prob = 0.2;
+		/* Clogs well below the peer-lost timeouts of the scenarios (a
+		 * longer silence is a partition: next profile). */
 		o->clog_prob = 0.05;
-		o->clog_mean_ns = 1000000000;
+		o->clog_mean_ns = 200000000;
 		o->drift_ppm_max = 100;
 	}
 	if (level >= 2) {
+		o->clog_mean_ns = 1000000000;
 		o->partition_prob = 0.05;
 		o->partition_mode = AC_SIM_PART_RANDOM;
 		o->partition_min_ns = 500000000;

@@ -24,6 +24,12 @@ typedef struct acsim_scenario {
 	void (*free)(void *ctx);
 } acsim_scenario;
 
+/* The mixed workload (tools/acsim_mixed.c). */
+int acsim_mixed_setup(ac_sim *w, void **ctx);
+int acsim_mixed_done(ac_sim *w, void *ctx);
+int acsim_mixed_check(ac_sim *w, void *ctx, int stop, char *why, size_t len);
+void acsim_mixed_free(void *ctx);
+
 /* Ended by an entry with a NULL name. */
 extern const acsim_scenario acsim_scenarios[];
 

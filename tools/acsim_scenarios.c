@@ -629,5 +629,10 @@ const acsim_scenario acsim_scenarios[] = {
 	 "crashes", rci_setup, pair_done, pair_check, pair_free},
 	{"channel", "examples/remote_channel_*: deliver with n=2", "lossy",
 	 channel_setup, pair_done, pair_check, pair_free},
+	{"mixed", "3 nodes: send, deliver, RCI + monitors, send_file; guarantees",
+	 "crashes", acsim_mixed_setup, acsim_mixed_done, acsim_mixed_check,
+	 acsim_mixed_free},
+	{"mixed-lossy", "the mixed workload without crashes or partitions", "lossy",
+	 acsim_mixed_setup, acsim_mixed_done, acsim_mixed_check, acsim_mixed_free},
 	{NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

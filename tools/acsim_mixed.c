@@ -1,0 +1,450 @@
+/* tools/acsim_mixed.c: the "mixed" scenario — three nodes that do a bit of
+ * everything at once (send, deliver, RCI calls with monitors, send_file)
+ * while the fault profile crashes, partitions and clogs them, and oracles
+ * for the guarantees of DESIGN.md:
+ *
+ *   - send/deliver: never duplicated, in order per (sender incarnation,
+ *     receiver incarnation) pair;
+ *   - deliver returned 1 ⇒ the message was queued: a receiver whose node did
+ *     not restart afterwards has received it by the end;
+ *   - monitors: never two exit messages for one (monitor, target); exactly
+ *     one by the end for a monitor whose node did not restart;
+ *   - send_file: a received file is always one whole version, never a mix
+ *     or a part.
+ *
+ * The workload runs for the first 40 virtual seconds; faults stop after 20
+ * (acsim's default --faults-for); the run ends at 70 s, so that the liveness
+ * parts of the oracles see a healed, quiet cluster.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <asyncoro/dis.h>
+#include <asyncoro/sim.h>
+
+#include "tools/acsim.h"
+
+enum { MX_NODES = 3, MX_LOG = 4096, MX_WATCH = 256, MX_FILE = 65536 };
+
+#define MX_WORK_NS (40LL * 1000000000)
+#define MX_END_NS (70LL * 1000000000)
+
+/* A message received by a sink. */
+typedef struct mx_rx {
+	uint32_t src;
+	uint32_t dst;
+	uint64_t src_inc;
+	uint64_t dst_inc;
+	uint64_t seq;
+} mx_rx;
+
+/* A deliver that returned 1. */
+typedef struct mx_dl {
+	uint32_t src;
+	uint32_t dst;
+	uint64_t src_inc;
+	uint64_t dst_inc;
+	uint64_t seq;
+} mx_dl;
+
+/* A monitor set on a remote coroutine, and the exits it heard. */
+typedef struct mx_watch {
+	uint32_t node;
+	uint64_t inc;
+	ac_ref target;
+	int exits;
+} mx_watch;
+
+typedef struct mx_ctx mx_ctx;
+
+typedef struct mx_node {
+	mx_ctx *ctx;
+	uint32_t idx;
+	ac_sim_node *sn;
+	char addr[AC_ADDR_STRLEN];
+	uint64_t inc;
+	ac_node *node;
+} mx_node;
+
+struct mx_ctx {
+	ac_sim *w;
+	mx_node n[MX_NODES];
+	mx_rx rx[MX_LOG];
+	size_t nrx;
+	mx_dl dl[MX_LOG];
+	size_t ndl;
+	mx_watch watch[MX_WATCH];
+	size_t nwatch;
+	char violation[256];
+};
+
+static void mx_violate(mx_ctx *c, const char *fmt, ...) AC_PRINTF(2, 3);
+static void mx_violate(mx_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	if (c->violation[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->violation, sizeof(c->violation), fmt, ap);
+	va_end(ap);
+}
+
+static int mx_working(mx_node *m)
+{
+	return ac_sim_now_ns(m->ctx->w) < MX_WORK_NS;
+}
+
+/* ---- sink and monitor ------------------------------------------------------- */
+
+static void mx_record_exit(mx_node *m, ac_ref target)
+{
+	mx_ctx *c = m->ctx;
+	size_t i;
+	for (i = 0; i < c->nwatch; i++) {
+		mx_watch *w = &c->watch[i];
+		if (w->node == m->idx && w->inc == m->inc &&
+		    ac_ref_eq(w->target, target)) {
+			if (++w->exits > 1)
+				mx_violate(c, "node %u heard %d exits of one coroutine",
+				           m->idx, w->exits);
+			return;
+		}
+	}
+	mx_violate(c, "node %u heard an exit it did not ask for", m->idx);
+}
+
+static void mx_sink(void *arg)
+{
+	mx_node *m = arg;
+	mx_ctx *c = m->ctx;
+	ac_msg *msg;
+	ac_register("sink");
+	while (ac_receive(AC_FOREVER, &msg) == 0) {
+		uint64_t src, src_inc, seq;
+		if (ac_msg_kind(msg) == AC_MSG_EXIT) {
+			ac_exit_info ei;
+			ac_msg_exit(msg, &ei);
+			mx_record_exit(m, ei.coro);
+		} else if (ac_msg_unpack(msg, "[u u u]", &src, &src_inc, &seq) == 0 &&
+		           c->nrx < MX_LOG) {
+			mx_rx *r = &c->rx[c->nrx++];
+			r->src = (uint32_t)src;
+			r->dst = m->idx;
+			r->src_inc = src_inc;
+			r->dst_inc = m->inc;
+			r->seq = seq;
+		}
+		ac_msg_free(msg);
+	}
+}
+
+/* ---- the workload ------------------------------------------------------------ */
+
+static void mx_worker(ac_msg *args)
+{
+	uint64_t ms = 0;
+	ac_msg_unpack(args, "[u]", &ms);
+	ac_msg_free(args);
+	ac_sleep((int64_t)(ms % 3000));
+}
+
+static int mx_peer_ref(mx_node *m, uint32_t dst, uint32_t kind, ac_ref *out)
+{
+	ac_addr loc;
+	ac_sim_node_addr(m->ctx->n[dst].sn, &loc);
+	loc.port = 7000;
+	if (kind == AC_REF_RCI)
+		return ac_rci_locate("worker", &loc, 1000, out);
+	return ac_locate("sink", &loc, 1000, out);
+}
+
+/* One message to dst's sink: send, or deliver (recorded when it says 1). */
+static void mx_message(mx_node *m, uint32_t dst, uint64_t *seq, int deliver)
+{
+	mx_ctx *c = m->ctx;
+	ac_ref sink;
+	ac_msg *msg;
+	int rc;
+	if (mx_peer_ref(m, dst, AC_REF_CORO, &sink) < 0)
+		return;
+	msg = ac_msg_pack("[u u u]", (uint64_t)m->idx, m->inc, ++*seq);
+	if (!msg)
+		return;
+	if (!deliver) {
+		if (ac_send(sink, msg) < 0)
+			ac_msg_free(msg);
+		return;
+	}
+	rc = ac_deliver(sink, msg, 1000);
+	if (rc == 1 && c->ndl < MX_LOG) {
+		mx_dl *d = &c->dl[c->ndl++];
+		d->src = m->idx;
+		d->dst = dst;
+		d->src_inc = m->inc;
+		d->dst_inc = sink.inc;
+		d->seq = *seq;
+	} else if (rc < 0) {
+		ac_msg_free(msg);
+	}
+}
+
+/* An RCI call on dst, monitored by our sink. */
+static void mx_call(mx_node *m, uint32_t dst, ac_ref sink, unsigned k)
+{
+	mx_ctx *c = m->ctx;
+	ac_ref rci, coro;
+	ac_msg *args;
+	if (c->nwatch >= MX_WATCH || mx_peer_ref(m, dst, AC_REF_RCI, &rci) < 0)
+		return;
+	mx_watch *w;
+	args = ac_msg_pack("[u]", (uint64_t)(500 + k * 337));
+	if (!args || ac_rci_call(rci, args, 1000, &coro) < 0) {
+		ac_msg_free(args);
+		return;
+	}
+	/* Recorded first: the exit may come before monitor's reply does. */
+	w = &c->watch[c->nwatch++];
+	w->node = m->idx;
+	w->inc = m->inc;
+	w->target = coro;
+	w->exits = 0;
+	if (ac_monitor_ref(sink, coro) < 0 && w->exits == 0)
+		c->nwatch--; /* not watched: no exit will come */
+}
+
+/* Send our file (a whole version of uniform bytes) to dst. */
+static void mx_file(mx_node *m, uint32_t dst, unsigned version)
+{
+	ac_io *io = ac_sched_io(ac_sched_self());
+	static const char path[] = "/src/file";
+	uint8_t *buf = malloc(MX_FILE);
+	ac_addr loc;
+	int h;
+	if (!buf)
+		return;
+	memset(buf, 'a' + (int)(version % 26), MX_FILE);
+	io->ops->file_mkdir(io, "/src", 0700);
+	if (io->ops->file_open(io, path, AC_FO_WRITE | AC_FO_CREATE | AC_FO_TRUNC,
+	                       0600, &h) == 0) {
+		io->ops->file_pwrite(io, h, buf, MX_FILE, 0);
+		io->ops->file_close(io, h);
+	}
+	free(buf);
+	ac_sim_node_addr(m->ctx->n[dst].sn, &loc);
+	loc.port = 7000;
+	ac_node_send_file(m->node, &loc, path, NULL, 1, 5000, NULL);
+}
+
+static void mx_driver(void *arg)
+{
+	mx_node *m = arg;
+	ac_ref sink;
+	uint64_t seq[MX_NODES] = {0};
+	unsigned k = 0;
+	if (ac_locate("sink", NULL, 5000, &sink) < 0)
+		return;
+	while (mx_working(m)) {
+		uint32_t dst = (m->idx + 1 + k % 2) % MX_NODES;
+		mx_message(m, dst, &seq[dst], k % 3 == 0);
+		if (k % 10 == 5)
+			mx_call(m, dst, sink, k);
+		if (k % 25 == 7)
+			mx_file(m, dst, k);
+		ac_sleep(100);
+		k++;
+	}
+}
+
+static void mx_main(ac_sim_node *sn, void *arg)
+{
+	mx_node *m = arg;
+	ac_sched *s = ac_sim_node_sched(sn);
+	ac_spawn_opts d = {.name = "sink", .daemon = 1};
+	ac_node_opts o;
+	ac_ref rci;
+	m->inc = ac_sched_incarnation(s);
+	ac_node_opts_init(&o);
+	o.node = m->addr;
+	o.tcp_port = 7000;
+	o.broadcast = "10.0.0.255";
+	o.secret = "mixed";
+	o.heartbeat_ms = 500;
+	o.peer_lost_ms = 3000;
+	o.dest_path = "/dest";
+	if (ac_node_start(s, &o, &m->node) < 0)
+		return;
+	if (ac_rci_new(s, "worker", mx_worker, &rci) == 0)
+		ac_rci_register(rci);
+	ac_spawn(s, mx_sink, m, &d, NULL);
+	ac_spawn(s, mx_driver, m, NULL, NULL);
+}
+
+/* ---- scenario hooks ------------------------------------------------------------- */
+
+int acsim_mixed_setup(ac_sim *w, void **ctxp)
+{
+	mx_ctx *c = calloc(1, sizeof(*c));
+	uint32_t i;
+	int rc = 0;
+	*ctxp = c;
+	if (!c)
+		return -ENOMEM;
+	c->w = w;
+	for (i = 0; i < MX_NODES && rc == 0; i++) {
+		char name[16];
+		ac_addr a;
+		mx_node *m = &c->n[i];
+		snprintf(name, sizeof(name), "node%u", i);
+		m->ctx = c;
+		m->idx = i;
+		rc = ac_sim_node_add(w, name, &m->sn);
+		if (rc == 0) {
+			ac_sim_node_addr(m->sn, &a);
+			ac_addr_format_ip(&a, m->addr, sizeof(m->addr));
+			rc = ac_sim_node_set_main(m->sn, mx_main, m);
+		}
+	}
+	return rc;
+}
+
+int acsim_mixed_done(ac_sim *w, void *ctx)
+{
+	mx_ctx *c = ctx;
+	return c->violation[0] || ac_sim_now_ns(w) >= MX_END_NS;
+}
+
+void acsim_mixed_free(void *ctx)
+{
+	free(ctx);
+}
+
+static uint64_t mx_inc_now(mx_ctx *c, uint32_t i)
+{
+	ac_sched *s = ac_sim_node_sched(c->n[i].sn);
+	return s ? ac_sched_incarnation(s) : 0;
+}
+
+/* Order and duplicates: per (src, src_inc, dst, dst_inc), seq increases. */
+static int mx_check_order(mx_ctx *c, char *why, size_t len)
+{
+	size_t i, j;
+	for (i = 0; i < c->nrx; i++) {
+		for (j = i + 1; j < c->nrx; j++) {
+			const mx_rx *a = &c->rx[i], *b = &c->rx[j];
+			if (a->src != b->src || a->src_inc != b->src_inc ||
+			    a->dst != b->dst || a->dst_inc != b->dst_inc)
+				continue;
+			if (b->seq <= a->seq) {
+				snprintf(why, len, "safety: node %u got seq %" PRIu64
+				         " from node %u after %" PRIu64 " (order/duplicate)",
+				         a->dst, b->seq, a->src, a->seq);
+				return -1;
+			}
+			break; /* the next of this pair checks the rest */
+		}
+	}
+	return 0;
+}
+
+/* deliver == 1 ⇒ queued: received by the end unless the receiver restarted. */
+static int mx_check_delivered(mx_ctx *c, char *why, size_t len)
+{
+	size_t i, j;
+	for (i = 0; i < c->ndl; i++) {
+		const mx_dl *d = &c->dl[i];
+		int found = 0;
+		if (mx_inc_now(c, d->dst) != d->dst_inc)
+			continue;
+		for (j = 0; j < c->nrx && !found; j++) {
+			const mx_rx *r = &c->rx[j];
+			found = r->src == d->src && r->src_inc == d->src_inc &&
+			        r->dst == d->dst && r->dst_inc == d->dst_inc &&
+			        r->seq == d->seq;
+		}
+		if (!found) {
+			snprintf(why, len, "safety: deliver of seq %" PRIu64 " from node %u"
+			         " to node %u returned 1 but it never arrived", d->seq,
+			         d->src, d->dst);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Exactly one exit per monitor whose node lived to the end. */
+static int mx_check_exits(mx_ctx *c, char *why, size_t len)
+{
+	size_t i;
+	for (i = 0; i < c->nwatch; i++) {
+		const mx_watch *w = &c->watch[i];
+		char ref[96];
+		if (w->exits == 1 || mx_inc_now(c, w->node) != w->inc)
+			continue;
+		snprintf(why, len, "liveness: node %u's monitor of %s heard %d exits",
+		         w->node, ac_ref_format(w->target, ref, sizeof(ref)), w->exits);
+		return -1;
+	}
+	return 0;
+}
+
+/* A received file is one whole version. */
+static int mx_check_files(mx_ctx *c, char *why, size_t len)
+{
+	uint32_t i;
+	uint8_t *buf = malloc(MX_FILE);
+	int rc = 0;
+	for (i = 0; i < MX_NODES && buf && rc == 0; i++) {
+		ac_io *io = ac_sim_node_io(c->n[i].sn);
+		ac_stat st;
+		int h;
+		int64_t k;
+		if (io->ops->file_stat(io, "/dest/file", 1, &st) < 0)
+			continue;
+		if (st.size != MX_FILE ||
+		    io->ops->file_open(io, "/dest/file", AC_FO_READ, 0, &h) < 0) {
+			snprintf(why, len, "safety: node %u's file has %" PRId64 " bytes",
+			         i, st.size);
+			rc = -1;
+			break;
+		}
+		k = io->ops->file_pread(io, h, buf, MX_FILE, 0);
+		io->ops->file_close(io, h);
+		for (int64_t b = 1; k == MX_FILE && b < MX_FILE; b++)
+			if (buf[b] != buf[0])
+				k = -1;
+		if (k != MX_FILE) {
+			snprintf(why, len, "safety: node %u's file mixes versions", i);
+			rc = -1;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+int acsim_mixed_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
+{
+	mx_ctx *c = ctx;
+	(void)w;
+	if (c->violation[0]) {
+		snprintf(why, len, "safety: %s", c->violation);
+		return -1;
+	}
+	if (stop != AC_SIM_DONE) {
+		snprintf(why, len, "the run did not end");
+		return -1;
+	}
+	if (mx_check_order(c, why, len) < 0 || mx_check_delivered(c, why, len) < 0 ||
+	    mx_check_exits(c, why, len) < 0 || mx_check_files(c, why, len) < 0)
+		return -1;
+	if (c->nrx == 0 || c->nwatch == 0) {
+		snprintf(why, len, "liveness: nothing happened (%zu messages, %zu "
+		         "monitors)", c->nrx, c->nwatch);
+		return -1;
+	}
+	return 0;
+}
