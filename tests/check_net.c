@@ -2692,12 +2692,129 @@ END_TEST
 
 /* ---- the suite ----------------------------------------------------------- */
 
+/* ---- ext_ip_addr: a node behind a forwarder ("NAT") ------------------------- */
+
+/* Copy bytes from one socket to another until either side ends. */
+typedef struct pump {
+	ac_sock *from;
+	ac_sock *to;
+} pump;
+
+static void body_pump(void *arg)
+{
+	pump *pu = arg;
+	char buf[4096];
+	ssize_t r;
+	while ((r = ac_sock_recv(pu->from, buf, sizeof(buf), AC_FOREVER)) > 0)
+		if (ac_sock_send_all(pu->to, buf, (size_t)r, LONG_MS) < 0)
+			break;
+	ac_sock_shutdown(pu->to);
+	free(pu);
+}
+
+typedef struct nat {
+	ac_sock *listener;
+	ac_addr inside;
+	int conns;
+} nat;
+
+/* The forwarder: what reaches the outside address goes to the inside one. */
+static void body_nat(void *arg)
+{
+	nat *t = arg;
+	ac_sock *out, *in;
+	while (ac_sock_accept(t->listener, AC_FOREVER, &out) == 0) {
+		pump *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+		ck_assert_ptr_nonnull(a);
+		ck_assert_ptr_nonnull(b);
+		CK_PASS(ac_sock_connect(&t->inside, LONG_MS, &in));
+		t->conns++;
+		a->from = out;
+		a->to = in;
+		b->from = in;
+		b->to = out;
+		CK_PASS(ac_spawn(NULL, body_pump, a, &(ac_spawn_opts){.daemon = 1}, NULL));
+		CK_PASS(ac_spawn(NULL, body_pump, b, &(ac_spawn_opts){.daemon = 1}, NULL));
+	}
+}
+
+/* From node `from`: locate name, send "hello", get it echoed back. */
+typedef struct rt_job {
+	int from;
+	const char *name;
+	int rc;
+	int done;
+} rt_job;
+
+static void body_roundtrip(void *arg)
+{
+	rt_job *j = arg;
+	ac_ref r;
+	ac_msg *m;
+	j->rc = ac_locate(j->name, NULL, LONG_MS, &r);
+	if (j->rc == 0)
+		j->rc = ac_send(r, ac_msg_str("hello"));
+	if (j->rc == 0)
+		j->rc = ac_receive(LONG_MS, &m);
+	if (j->rc == 0) {
+		j->rc = ac_msg_is(m, "hello") ? 0 : -EBADMSG;
+		ac_msg_free(m);
+	}
+	j->done = 1;
+}
+
+START_TEST(test_ext_ip_addr)
+{
+	ac_node_opts o;
+	ac_addr outside, all[4];
+	nat t;
+	echo e;
+	char loc[AC_ADDR_STRLEN];
+	int i;
+	world_init(0, 0);
+	/* Node 0 serves on 127.0.0.1 and advertises 127.0.0.2 (its "NAT"). */
+	i = world_sched();
+	ac_node_opts_init(&o);
+	o.node = "127.0.0.1";
+	o.ext_ip_addr = "127.0.0.2";
+	o.discover_peers = 0;
+	o.secret = "s";
+	o.name = "inside";
+	CK_PASS(ac_node_start(W.s[i], &o, &W.node[i]));
+	W.loc[i] = ac_node_location(W.node[i]);
+	ck_assert_str_eq(ac_addr_format_ip(&W.loc[i], loc, sizeof(loc)), "127.0.0.2");
+	/* The forwarder listens on the advertised address, same port. */
+	memset(&t, 0, sizeof(t));
+	outside = W.loc[i];
+	CK_PASS(ac_addr_parse(&t.inside, "127.0.0.1", outside.port));
+	CK_PASS(ac_sock_listen(W.s[i], &outside, 8, 0, &t.listener));
+	spawn_on(i, body_nat, &t);
+	start_echo(i, &e, "behind");
+	/* Node 1 reaches it only through the advertised address. */
+	world_node("s");
+	ac_addr_format(&W.loc[0], loc, sizeof(loc));
+	CK_FAIL(peer_loc(1, loc), 0);
+	ck_assert_int_eq(ac_node_peers(W.node[1], all, 4), 1);
+	ck_assert(ac_addr_eq(&all[0], &W.loc[0]));
+	ck_assert_int_ge(t.conns, 1);
+	{
+		rt_job j = {1, "behind", 0, 0};
+		spawn_on(1, body_roundtrip, &j);
+		RUN_UNTIL(j.done, 1, LONG_MS);
+		CK_FAIL(j.rc, 0);
+	}
+	ac_sock_close(t.listener);
+	world_fini();
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
 	Suite *s = suite_create("net");
 	TCase *tc = tcase_create("peers");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_peer_ok);
+	tcase_add_test(tc, test_ext_ip_addr);
 	tcase_add_test(tc, test_peer_wrong_secret);
 	tcase_add_test(tc, test_peer_refused);
 	tcase_add_test(tc, test_peer_status);
