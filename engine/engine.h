@@ -416,6 +416,9 @@ void ac__msg_cache_fini(ac_sched *s);
  * length, or 0 for a ref that cannot be encoded (engine/pack.c). */
 size_t ac__pack_ref(uint8_t *out, const ac_ref *r);
 #define AC__PACK_REF_MAX 43
+/* Read a ref written by ac__pack_ref from in (len bytes available); returns
+ * the bytes used, or 0 when in does not start with a valid one. */
+size_t ac__unpack_ref(const uint8_t *in, size_t len, ac_ref *r);
 
 /* Ref of a local object. */
 ac_ref ac__ref_local(ac_sched *s, uint32_t kind, uint64_t id);

@@ -285,6 +285,16 @@ size_t ac__pack_ref(uint8_t *out, const ac_ref *r)
 	return 3 + PACK_REF_LEN;
 }
 
+size_t ac__unpack_ref(const uint8_t *in, size_t len, ac_ref *r)
+{
+	if (len < 3 + PACK_REF_LEN || in[0] != 0xc7 || in[1] != PACK_REF_LEN ||
+	    in[2] != AC_EXT_REF)
+		return 0;
+	if (pack_ref_decode(in + 3, PACK_REF_LEN, r) < 0)
+		return 0;
+	return 3 + PACK_REF_LEN;
+}
+
 /* ---- encoding ----------------------------------------------------------------- */
 
 static int pack_valid(const uint8_t *p, size_t len);

@@ -33,7 +33,7 @@
 /* Time allowed for connect + handshake. */
 #define PEER_HANDSHAKE_MS 5000
 /* Reader buffer. */
-#define PEER_RBUF 65536
+#define PEER_RBUF (256 * 1024)
 
 /* ---- auth ------------------------------------------------------------------- */
 

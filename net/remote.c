@@ -852,6 +852,65 @@ int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro)
 /* ---- handlers ---------------------------------------------------------------------------- */
 
 
+/* A non-negative MessagePack integer below 2^16 at b (n bytes left):
+ * returns the bytes used, 0 if it is not one. */
+static size_t remote_get_uint(const uint8_t *b, size_t n, uint64_t *v)
+{
+	if (n >= 1 && b[0] < 0x80) {
+		*v = b[0];
+		return 1;
+	}
+	if (n >= 2 && b[0] == 0xcc) {
+		*v = b[1];
+		return 2;
+	}
+	if (n >= 3 && b[0] == 0xcd) {
+		*v = ((uint64_t)b[1] << 8) | b[2];
+		return 3;
+	}
+	return 0;
+}
+
+/* The fast path of the SEND body as remote_pack_send writes it (other
+ * valid encodings go through ac_unpack): returns 0 or -EBADMSG. */
+static int remote_unpack_send(const uint8_t *b, size_t len, ac_ref *to,
+                              uint64_t *kind, uint64_t *aux, ac_ref *from,
+                              const void **data, size_t *dlen)
+{
+	size_t k = 1, r;
+	if (len < 1 || b[0] != 0x95)
+		goto slow;
+	if (!(r = ac__unpack_ref(b + k, len - k, to)))
+		goto slow;
+	k += r;
+	if (!(r = remote_get_uint(b + k, len - k, kind)))
+		goto slow;
+	k += r;
+	if (!(r = remote_get_uint(b + k, len - k, aux)))
+		goto slow;
+	k += r;
+	if (!(r = ac__unpack_ref(b + k, len - k, from)))
+		goto slow;
+	k += r;
+	if (len - k >= 2 && b[k] == 0xc4) {
+		*dlen = b[k + 1];
+		k += 2;
+	} else if (len - k >= 3 && b[k] == 0xc5) {
+		*dlen = ((size_t)b[k + 1] << 8) | b[k + 2];
+		k += 3;
+	} else {
+		goto slow;
+	}
+	if (len - k != *dlen)
+		goto slow;
+	*data = b + k;
+	return 0;
+slow:
+	return ac_unpack(b, len, "[r u u r S]", to, kind, aux, from, data, dlen) < 0
+	               ? -EBADMSG
+	               : 0;
+}
+
 static int handle_send(ac_peer *p, const uint8_t *b, size_t len)
 {
 	ac_node *n = p->p_node;
@@ -860,8 +919,7 @@ static int handle_send(ac_peer *p, const uint8_t *b, size_t len)
 	const void *data;
 	size_t dlen;
 	ac_msg *m;
-	if (ac_unpack(b, len, "[r u u r S]", &to, &kind, &aux, &from, &data,
-	              &dlen) < 0)
+	if (remote_unpack_send(b, len, &to, &kind, &aux, &from, &data, &dlen) < 0)
 		return -EBADMSG;
 	m = remote_msg_new(kind, aux, from, data, dlen);
 	if (!m)
