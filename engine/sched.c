@@ -549,8 +549,9 @@ static int sched_enter(ac_sched *s, ac_sched **saved)
 static void sched_leave(ac_sched *s, ac_sched *saved)
 {
 	s->s_running = 0;
-	/* Outside any run, the last scheduler run stays the current one, so
-	 * that main() can spawn and send between runs. */
+	/* Back to the scheduler that was current before; when there was none,
+	 * this one stays current, so that main() can spawn and send between
+	 * runs. */
 	ac__tls_sched = saved ? saved : s;
 }
 

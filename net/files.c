@@ -42,8 +42,6 @@
 
 /* Chunk requests in flight per transfer. */
 #define FILES_WINDOW 4
-/* Incoming transfers a node keeps at once (-EBUSY beyond). */
-#define FILES_XFERS_MAX 64
 /* A transfer without a frame for this long (or twice peer_lost_ms, if that
  * is longer) is dropped when the next one begins. */
 #define FILES_IDLE_NS ((int64_t)60 * 1000000000)
@@ -341,7 +339,7 @@ static int files_begin_open(ac_peer *p, uint32_t id, const files_begin_req *r,
 		return -EFBIG;
 	if (n->n_max_file > 0 && r->b_size > (uint64_t)n->n_max_file)
 		return -EFBIG;
-	if (files_sweep(n) >= FILES_XFERS_MAX)
+	if (files_sweep(n) >= AC_WIRE_XFERS_MAX)
 		return -EBUSY;
 	rc = files_dir(n, r->b_dir, 1, &dir);
 	if (rc < 0)

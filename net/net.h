@@ -187,7 +187,6 @@ struct ac_node {
 	uint32_t n_next_req;
 	/* Incoming transfers. */
 	ac__xfer *n_xfers;
-	uint32_t n_next_xfer;
 	int n_stopped;
 	/* Saying goodbye (connections closing are expected). */
 	int n_leaving;

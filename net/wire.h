@@ -51,6 +51,8 @@ enum ac_wire_limits {
 	AC_WIRE_MAC = 32,
 	/* Largest UDP announcement. */
 	AC_WIRE_ANNOUNCE_MAX = 1024,
+	/* Incoming file transfers open at once on a node. */
+	AC_WIRE_XFERS_MAX = 64,
 	/* Peers a node keeps. */
 	AC_WIRE_PEERS_MAX = 1024,
 	/* Frames queued for one peer before send() reports -ENOBUFS. */
