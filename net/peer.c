@@ -603,11 +603,11 @@ static void peer_reader_end(ac_peer *p, const peer_conn_arg *a, int rc)
 	char who[AC_ADDR_STRLEN];
 	if (!peer_conn_live(p, a))
 		return; /* closed (and freed) by whoever replaced or dropped it */
-	if (rc < 0 && rc != -ECANCELED && !n->n_stopped && !n->n_leaving &&
+	if (rc != -ECANCELED && !n->n_stopped && !n->n_leaving &&
 	    !p->p_idle_closed)
-		ac__nlog(n, AC_LOG_INFO, "connection to %s (%s) closed: %s",
+		ac__nlog(n, AC_LOG_INFO, "connection to %s (%s) closed%s%s",
 		         p->p_name, ac_addr_format(&p->p_loc, who, sizeof(who)),
-		         ac_strerror(rc));
+		         rc < 0 ? ": " : " by the peer", rc < 0 ? ac_strerror(rc) : "");
 	ac__peer_disconnect(p);
 	/* Wake the writer: it reconnects when frames are queued, and finds out
 	 * quickly whether the peer is still there. */
@@ -696,7 +696,7 @@ static void peer_reader(void *arg)
 			break; /* replaced before or while we ran */
 		r = ac_sock_recv(a.a_sock, buf + have, cap - have, AC_FOREVER);
 		if (r <= 0) {
-			rc = r == 0 ? -ECONNRESET : (int)r;
+			rc = (int)r; /* 0: the peer closed it */
 			break;
 		}
 		have += (size_t)r;
