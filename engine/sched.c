@@ -87,20 +87,26 @@ static void sched_run_atexit(ac_sched *s)
 	}
 }
 
-/* Terminate every coroutine other than the running one. */
+/* Terminate every coroutine other than the running one. Ending ones may
+ * spawn others (a notifier for a remote monitor): repeat until none is
+ * left. */
 static void sched_kill_all(ac_sched *s)
 {
-	uint32_t i;
-	for (i = 1; i < s->s_nobj; i++) {
-		ac__obj *o = &s->s_obj[i];
-		ac_coro *c;
-		if (o->o_kind != AC_REF_CORO)
-			continue;
-		c = o->o_ptr;
-		if (c == s->s_cur || c->c_state == AC__DEAD)
-			continue;
-		ac__coro_kill(c, AC_EXIT_TERMINATED);
-	}
+	uint32_t i, killed;
+	do {
+		killed = 0;
+		for (i = 1; i < s->s_nobj; i++) {
+			ac__obj *o = &s->s_obj[i];
+			ac_coro *c;
+			if (o->o_kind != AC_REF_CORO)
+				continue;
+			c = o->o_ptr;
+			if (c == s->s_cur || c->c_state == AC__DEAD || c->c_ending)
+				continue;
+			ac__coro_kill(c, AC_EXIT_TERMINATED);
+			killed++;
+		}
+	} while (killed);
 }
 
 void ac_sched_terminate(ac_sched *s)

@@ -2705,11 +2705,11 @@ static void body_pump(void *arg)
 	pump *pu = arg;
 	char buf[4096];
 	ssize_t r;
+	CK_PASS(ac_coro_defer(free, pu)); /* also when the test ends it */
 	while ((r = ac_sock_recv(pu->from, buf, sizeof(buf), AC_FOREVER)) > 0)
 		if (ac_sock_send_all(pu->to, buf, (size_t)r, LONG_MS) < 0)
 			break;
 	ac_sock_shutdown(pu->to);
-	free(pu);
 }
 
 typedef struct nat {
@@ -2721,6 +2721,7 @@ typedef struct nat {
 /* The forwarder: what reaches the outside address goes to the inside one. */
 static void body_nat(void *arg)
 {
+	static const ac_spawn_opts pump_opts = {.daemon = 1, .arg_free = free};
 	nat *t = arg;
 	ac_sock *out, *in;
 	while (ac_sock_accept(t->listener, AC_FOREVER, &out) == 0) {
@@ -2733,8 +2734,8 @@ static void body_nat(void *arg)
 		a->to = in;
 		b->from = in;
 		b->to = out;
-		CK_PASS(ac_spawn(NULL, body_pump, a, &(ac_spawn_opts){.daemon = 1}, NULL));
-		CK_PASS(ac_spawn(NULL, body_pump, b, &(ac_spawn_opts){.daemon = 1}, NULL));
+		CK_PASS(ac_spawn(NULL, body_pump, a, &pump_opts, NULL));
+		CK_PASS(ac_spawn(NULL, body_pump, b, &pump_opts, NULL));
 	}
 }
 
