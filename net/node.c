@@ -78,6 +78,9 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 	char buf[1024];
 	if (o->name && (!*o->name || strlen(o->name) > AC_WIRE_NAME_MAX))
 		return -EINVAL;
+	/* TLS is not built yet: refuse rather than run in plaintext. */
+	if (o->certfile || o->keyfile || o->cafile)
+		return -ENOTSUP;
 	rc = node_addr(n, o->node, o->tcp_port, &n->n_bind);
 	if (rc < 0)
 		return rc == -ENOENT ? -EINVAL : rc;

@@ -58,7 +58,9 @@ typedef struct ac_node_opts {
 	/* Shared secret ("" allowed: then only nodes with "" are peers). */
 	const char *secret;
 	/* TLS: certificate and key (PEM), and the CA to verify peers with
-	 * (NULL: certfile, the spec's shared self-signed certificate). */
+	 * (NULL: certfile, the spec's shared self-signed certificate). Not
+	 * implemented yet: setting any of them makes ac_node_start return
+	 * -ENOTSUP (never a silent plaintext node). */
 	const char *certfile;
 	const char *keyfile;
 	const char *cafile;
