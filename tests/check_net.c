@@ -2764,6 +2764,21 @@ static void body_roundtrip(void *arg)
 	j->done = 1;
 }
 
+START_TEST(test_tls_not_silent)
+{
+	ac_node_opts o;
+	ac_node *n = NULL;
+	ac_sched *s = test_sched();
+	ac_node_opts_init(&o);
+	o.node = "127.0.0.1";
+	o.discover_peers = 0;
+	o.certfile = "/nonexistent.pem";
+	CK_FAIL(ac_node_start(s, &o, &n), -ENOTSUP);
+	ck_assert_ptr_null(ac_node_of(s));
+	ac_sched_free(s);
+}
+END_TEST
+
 START_TEST(test_ext_ip_addr)
 {
 	ac_node_opts o;
@@ -2816,6 +2831,7 @@ static Suite *net_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_peer_ok);
 	tcase_add_test(tc, test_ext_ip_addr);
+	tcase_add_test(tc, test_tls_not_silent);
 	tcase_add_test(tc, test_peer_wrong_secret);
 	tcase_add_test(tc, test_peer_refused);
 	tcase_add_test(tc, test_peer_status);
