@@ -565,7 +565,12 @@ static void peer_writer(void *arg)
 		if (!p->p_conn)
 			continue;
 		p->p_failures = 0;
-		peer_write_batch(p);
+		/* Coalesce: when other coroutines are ready (producers), let them
+		 * run once first, so that one write carries more frames. */
+		if (n->n_sched->s_rhead && p->p_olen < 65536)
+			ac_yield();
+		if (p->p_conn && p->p_olen)
+			peer_write_batch(p);
 	}
 }
 
