@@ -171,7 +171,7 @@ static void body_subscribe(void *arg)
 
 START_TEST(test_subscribe_unsubscribe)
 {
-	test_run(body_subscribe, NULL);
+	ck_assert_uint_ge(test_run(body_subscribe, NULL), 1);
 }
 END_TEST
 
@@ -221,7 +221,7 @@ static void body_send_copies(void *arg)
 
 START_TEST(test_send_own_copies)
 {
-	test_run(body_send_copies, NULL);
+	ck_assert_uint_ge(test_run(body_send_copies, NULL), 1);
 }
 END_TEST
 
@@ -305,7 +305,7 @@ static void body_transform(void *arg)
 
 START_TEST(test_transform)
 {
-	test_run(body_transform, NULL);
+	ck_assert_uint_ge(test_run(body_transform, NULL), 1);
 }
 END_TEST
 
@@ -329,7 +329,7 @@ static void body_transform_from(void *arg)
 
 START_TEST(test_transform_keeps_sender)
 {
-	test_run(body_transform_from, NULL);
+	ck_assert_uint_ge(test_run(body_transform_from, NULL), 1);
 }
 END_TEST
 
@@ -372,7 +372,7 @@ static void body_deliver_count(void *arg)
 
 START_TEST(test_deliver_count)
 {
-	test_run(body_deliver_count, NULL);
+	ck_assert_uint_ge(test_run(body_deliver_count, NULL), 1);
 }
 END_TEST
 
@@ -396,7 +396,7 @@ static void body_deliver_timeout(void *arg)
 
 START_TEST(test_deliver_timeout_nobody)
 {
-	test_run(body_deliver_timeout, NULL);
+	ck_assert_uint_ge(test_run(body_deliver_timeout, NULL), 1);
 }
 END_TEST
 
@@ -448,7 +448,7 @@ static void body_deliver_released(void *arg)
 
 START_TEST(test_deliver_released_by_subscribe)
 {
-	test_run(body_deliver_released, NULL);
+	ck_assert_uint_ge(test_run(body_deliver_released, NULL), 1);
 }
 END_TEST
 
@@ -512,7 +512,7 @@ static void body_chan_of_chan(void *arg)
 
 START_TEST(test_chan_of_chan)
 {
-	test_run(body_chan_of_chan, NULL);
+	ck_assert_uint_ge(test_run(body_chan_of_chan, NULL), 1);
 }
 END_TEST
 
@@ -549,7 +549,7 @@ static void body_cycles(void *arg)
 
 START_TEST(test_cycles_refused)
 {
-	test_run(body_cycles, NULL);
+	ck_assert_uint_ge(test_run(body_cycles, NULL), 1);
 }
 END_TEST
 
@@ -597,7 +597,7 @@ static void body_dead_subs(void *arg)
 
 START_TEST(test_dead_subscribers_dropped)
 {
-	test_run(body_dead_subs, NULL);
+	ck_assert_uint_ge(test_run(body_dead_subs, NULL), 1);
 }
 END_TEST
 
@@ -659,7 +659,7 @@ static void body_close(void *arg)
 
 START_TEST(test_close)
 {
-	test_run(body_close, NULL);
+	ck_assert_uint_ge(test_run(body_close, NULL), 1);
 }
 END_TEST
 
@@ -712,7 +712,7 @@ static void body_deliver_closed_meanwhile(void *arg)
 
 START_TEST(test_deliver_timeout_closed_meanwhile)
 {
-	test_run(body_deliver_closed_meanwhile, NULL);
+	ck_assert_uint_ge(test_run(body_deliver_closed_meanwhile, NULL), 1);
 }
 END_TEST
 
@@ -742,7 +742,7 @@ static void body_send_to_chan(void *arg)
 
 START_TEST(test_send_to_chan_ref)
 {
-	test_run(body_send_to_chan, NULL);
+	ck_assert_uint_ge(test_run(body_send_to_chan, NULL), 1);
 }
 END_TEST
 
@@ -778,7 +778,7 @@ static void body_many(void *arg)
 
 START_TEST(test_many_subscribers)
 {
-	test_run(body_many, NULL);
+	ck_assert_uint_ge(test_run(body_many, NULL), 1);
 }
 END_TEST
 

@@ -39,8 +39,9 @@ static inline ac_sched *test_sched(void)
 }
 
 /* Run fn(arg) as a coroutine on a fresh scheduler until every non-daemon
- * coroutine has ended; the scheduler is freed and must end cleanly. */
-static inline void test_run(ac_coro_fn fn, void *arg)
+ * coroutine has ended; the scheduler is freed and must end cleanly.
+ * Returns how many coroutines ended (at least the body's own). */
+static inline uint64_t test_run(ac_coro_fn fn, void *arg)
 {
 	ac_sched *s = test_sched();
 	ac_sched_stats st;
@@ -49,6 +50,7 @@ static inline void test_run(ac_coro_fn fn, void *arg)
 	ac_sched_get_stats(s, &st);
 	ac_sched_free(s);
 	ck_assert_uint_eq(st.spawned, st.ended + st.live);
+	return st.ended;
 }
 
 #endif /* AC_TESTS_TESTUTIL_H */
