@@ -34,7 +34,7 @@ static void conform_sim_main(ac_sim_node *node, void *arg)
 	CK_PASS(ac_spawn(ac_sim_node_sched(node), conform_coro, r, NULL, NULL));
 }
 
-static void conform_go(conform_body body, int sim)
+static int conform_go(conform_body body, int sim)
 {
 	conform_run r;
 	memset(&r, 0, sizeof(r));
@@ -59,6 +59,7 @@ static void conform_go(conform_body body, int sim)
 		ac_sim_free(w);
 	}
 	ck_assert_msg(r.c.done, "the body did not finish (%s)", sim ? "sim" : "epoll");
+	return r.c.done;
 }
 
 /* A listener on the host, port chosen by the backend; *addr gets it. */
@@ -105,7 +106,7 @@ static void body_tcp_echo(conform *c)
 
 START_TEST(test_tcp_echo)
 {
-	conform_go(body_tcp_echo, _i);
+	ck_assert(conform_go(body_tcp_echo, _i));
 }
 END_TEST
 
@@ -119,7 +120,7 @@ static void body_refused(conform *c)
 
 START_TEST(test_refused)
 {
-	conform_go(body_refused, _i);
+	ck_assert(conform_go(body_refused, _i));
 }
 END_TEST
 
@@ -156,7 +157,7 @@ static void body_timeouts(conform *c)
 
 START_TEST(test_timeouts)
 {
-	conform_go(body_timeouts, _i);
+	ck_assert(conform_go(body_timeouts, _i));
 }
 END_TEST
 
@@ -203,7 +204,7 @@ static void body_messages(conform *c)
 
 START_TEST(test_messages)
 {
-	conform_go(body_messages, _i);
+	ck_assert(conform_go(body_messages, _i));
 }
 END_TEST
 
@@ -227,7 +228,7 @@ static void body_udp(conform *c)
 
 START_TEST(test_udp)
 {
-	conform_go(body_udp, _i);
+	ck_assert(conform_go(body_udp, _i));
 }
 END_TEST
 
@@ -262,7 +263,7 @@ static void body_close_wakes(conform *c)
 
 START_TEST(test_close_wakes)
 {
-	conform_go(body_close_wakes, _i);
+	ck_assert(conform_go(body_close_wakes, _i));
 }
 END_TEST
 
@@ -277,7 +278,7 @@ static void body_sleep(conform *c)
 
 START_TEST(test_sleep)
 {
-	conform_go(body_sleep, _i);
+	ck_assert(conform_go(body_sleep, _i));
 }
 END_TEST
 

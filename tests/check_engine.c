@@ -17,7 +17,7 @@ static void body_set(void *arg)
 START_TEST(test_spawn_runs)
 {
 	int v = 0;
-	test_run(body_set, &v);
+	ck_assert_uint_ge(test_run(body_set, &v), 1);
 	ck_assert_int_eq(v, 42);
 }
 END_TEST
@@ -88,7 +88,7 @@ static void body_sender(void *arg)
 
 START_TEST(test_send_fifo)
 {
-	test_run(body_sender, NULL);
+	ck_assert_uint_ge(test_run(body_sender, NULL), 1);
 }
 END_TEST
 
@@ -113,7 +113,7 @@ static void body_from(void *arg)
 
 START_TEST(test_send_sets_sender)
 {
-	test_run(body_from, NULL);
+	ck_assert_uint_ge(test_run(body_from, NULL), 1);
 }
 END_TEST
 
@@ -147,7 +147,7 @@ static void body_dead_ref(void *arg)
 
 START_TEST(test_dead_ref)
 {
-	test_run(body_dead_ref, NULL);
+	ck_assert_uint_ge(test_run(body_dead_ref, NULL), 1);
 }
 END_TEST
 
@@ -163,7 +163,7 @@ static void body_deliver_live(void *arg)
 
 START_TEST(test_deliver_live)
 {
-	test_run(body_deliver_live, NULL);
+	ck_assert_uint_ge(test_run(body_deliver_live, NULL), 1);
 }
 END_TEST
 
@@ -184,7 +184,7 @@ static void body_stale_slot(void *arg)
 
 START_TEST(test_stale_ref_slot_reuse)
 {
-	test_run(body_stale_slot, NULL);
+	ck_assert_uint_ge(test_run(body_stale_slot, NULL), 1);
 }
 END_TEST
 
@@ -242,7 +242,7 @@ static void body_cat(void *arg)
 
 START_TEST(test_categories)
 {
-	test_run(body_cat, NULL);
+	ck_assert_uint_ge(test_run(body_cat, NULL), 1);
 }
 END_TEST
 
@@ -273,7 +273,7 @@ static void body_cat_sender(void *arg)
 START_TEST(test_category_wait)
 {
 	int got = 0;
-	test_run(body_cat_sender, &got);
+	ck_assert_uint_ge(test_run(body_cat_sender, &got), 1);
 	ck_assert_int_eq(got, 1);
 }
 END_TEST
@@ -291,7 +291,7 @@ static void body_sleep(void *arg)
 
 START_TEST(test_sleep)
 {
-	test_run(body_sleep, NULL);
+	ck_assert_uint_ge(test_run(body_sleep, NULL), 1);
 }
 END_TEST
 
@@ -341,7 +341,7 @@ static void body_resumer(void *arg)
 START_TEST(test_suspend_resume)
 {
 	intptr_t v = 0;
-	test_run(body_resumer, &v);
+	ck_assert_uint_ge(test_run(body_resumer, &v), 1);
 	ck_assert_int_eq(v, 77);
 }
 END_TEST
@@ -417,7 +417,7 @@ static void body_monitors(void *arg)
 
 START_TEST(test_monitor_exactly_once)
 {
-	test_run(body_monitors, NULL);
+	ck_assert_uint_ge(test_run(body_monitors, NULL), 1);
 }
 END_TEST
 
@@ -442,7 +442,7 @@ static void body_notify(void *arg)
 
 START_TEST(test_notify)
 {
-	test_run(body_notify, NULL);
+	ck_assert_uint_ge(test_run(body_notify, NULL), 1);
 }
 END_TEST
 
@@ -469,7 +469,7 @@ static void body_finish(void *arg)
 
 START_TEST(test_finish)
 {
-	test_run(body_finish, NULL);
+	ck_assert_uint_ge(test_run(body_finish, NULL), 1);
 }
 END_TEST
 

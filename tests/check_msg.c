@@ -245,7 +245,7 @@ static void body_dup(void *arg)
 
 START_TEST(test_dup)
 {
-	test_run(body_dup, NULL);
+	ck_assert_uint_ge(test_run(body_dup, NULL), 1);
 }
 END_TEST
 
@@ -315,7 +315,7 @@ static void body_exit_msgs(void *arg)
 
 START_TEST(test_exit_decode)
 {
-	test_run(body_exit_msgs, NULL);
+	ck_assert_uint_ge(test_run(body_exit_msgs, NULL), 1);
 }
 END_TEST
 
@@ -403,7 +403,7 @@ static void body_self(void *arg)
 
 START_TEST(test_send_to_self)
 {
-	test_run(body_self, NULL);
+	ck_assert_uint_ge(test_run(body_self, NULL), 1);
 }
 END_TEST
 
@@ -439,7 +439,7 @@ static void body_100k(void *arg)
 
 START_TEST(test_100k_in_order)
 {
-	test_run(body_100k, NULL);
+	ck_assert_uint_ge(test_run(body_100k, NULL), 1);
 }
 END_TEST
 
@@ -476,7 +476,7 @@ static void body_queue_at_end(void *arg)
 
 START_TEST(test_queue_freed_at_end)
 {
-	test_run(body_queue_at_end, NULL);
+	ck_assert_uint_ge(test_run(body_queue_at_end, NULL), 1);
 }
 END_TEST
 

@@ -162,7 +162,7 @@ static void body_connect_accept(void *arg)
 
 START_TEST(test_connect_accept)
 {
-	test_run(body_connect_accept, NULL);
+	ck_assert_uint_ge(test_run(body_connect_accept, NULL), 1);
 }
 END_TEST
 
@@ -218,7 +218,7 @@ static void body_exact(void *arg)
 
 START_TEST(test_send_recv_exact)
 {
-	test_run(body_exact, NULL);
+	ck_assert_uint_ge(test_run(body_exact, NULL), 1);
 }
 END_TEST
 
@@ -250,7 +250,7 @@ static void body_eof(void *arg)
 
 START_TEST(test_recv_all_end_of_stream)
 {
-	test_run(body_eof, NULL);
+	ck_assert_uint_ge(test_run(body_eof, NULL), 1);
 }
 END_TEST
 
@@ -290,7 +290,7 @@ static void body_recv_timeout(void *arg)
 
 START_TEST(test_recv_timeout)
 {
-	test_run(body_recv_timeout, NULL);
+	ck_assert_uint_ge(test_run(body_recv_timeout, NULL), 1);
 }
 END_TEST
 
@@ -314,7 +314,7 @@ static void body_accept_timeout(void *arg)
 
 START_TEST(test_accept_timeout)
 {
-	test_run(body_accept_timeout, NULL);
+	ck_assert_uint_ge(test_run(body_accept_timeout, NULL), 1);
 }
 END_TEST
 
@@ -332,7 +332,7 @@ static void body_refused(void *arg)
 
 START_TEST(test_connect_refused)
 {
-	test_run(body_refused, NULL);
+	ck_assert_uint_ge(test_run(body_refused, NULL), 1);
 }
 END_TEST
 
@@ -385,7 +385,7 @@ static void body_msgs(void *arg)
 
 START_TEST(test_msg_round_trip)
 {
-	test_run(body_msgs, NULL);
+	ck_assert_uint_ge(test_run(body_msgs, NULL), 1);
 }
 END_TEST
 
@@ -422,7 +422,7 @@ static void body_msg_errors(void *arg)
 
 START_TEST(test_msg_errors)
 {
-	test_run(body_msg_errors, NULL);
+	ck_assert_uint_ge(test_run(body_msg_errors, NULL), 1);
 }
 END_TEST
 
@@ -467,7 +467,7 @@ static void body_lines(void *arg)
 
 START_TEST(test_recv_line)
 {
-	test_run(body_lines, NULL);
+	ck_assert_uint_ge(test_run(body_lines, NULL), 1);
 }
 END_TEST
 
@@ -515,7 +515,7 @@ static void body_long_lines(void *arg)
 
 START_TEST(test_recv_line_too_long)
 {
-	test_run(body_long_lines, NULL);
+	ck_assert_uint_ge(test_run(body_long_lines, NULL), 1);
 }
 END_TEST
 
@@ -562,7 +562,7 @@ static void body_udp(void *arg)
 
 START_TEST(test_udp)
 {
-	test_run(body_udp, NULL);
+	ck_assert_uint_ge(test_run(body_udp, NULL), 1);
 }
 END_TEST
 
@@ -622,7 +622,7 @@ static void body_pipe(void *arg)
 
 START_TEST(test_attach_pipe)
 {
-	test_run(body_pipe, NULL);
+	ck_assert_uint_ge(test_run(body_pipe, NULL), 1);
 }
 END_TEST
 
@@ -713,7 +713,7 @@ static void body_close_under_reader(void *arg)
 
 START_TEST(test_close_while_blocked)
 {
-	test_run(body_close_under_reader, NULL);
+	ck_assert_uint_ge(test_run(body_close_under_reader, NULL), 1);
 }
 END_TEST
 
@@ -771,7 +771,7 @@ static void body_terminate_reader(void *arg)
 
 START_TEST(test_terminate_blocked_then_close)
 {
-	test_run(body_terminate_reader, NULL);
+	ck_assert_uint_ge(test_run(body_terminate_reader, NULL), 1);
 }
 END_TEST
 
@@ -813,7 +813,7 @@ static void body_wrong_types(void *arg)
 
 START_TEST(test_wrong_socket_types)
 {
-	test_run(body_wrong_types, NULL);
+	ck_assert_uint_ge(test_run(body_wrong_types, NULL), 1);
 }
 END_TEST
 
@@ -893,7 +893,7 @@ static void body_resolve(void *arg)
 
 START_TEST(test_resolve_localhost)
 {
-	test_run(body_resolve, NULL);
+	ck_assert_uint_ge(test_run(body_resolve, NULL), 1);
 }
 END_TEST
 
@@ -956,7 +956,7 @@ static void body_killed_after_timeout(void *arg)
 
 START_TEST(test_killed_after_timeout_leaves_backend)
 {
-	test_run(body_killed_after_timeout, NULL);
+	ck_assert_uint_ge(test_run(body_killed_after_timeout, NULL), 1);
 }
 END_TEST
 

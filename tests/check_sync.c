@@ -106,7 +106,7 @@ static void body_lock_basic(void *arg)
 
 START_TEST(test_lock_basic)
 {
-	test_run(body_lock_basic, NULL);
+	ck_assert_uint_ge(test_run(body_lock_basic, NULL), 1);
 }
 END_TEST
 
@@ -197,7 +197,7 @@ static void body_lock_contended(void *arg)
 
 START_TEST(test_lock_nonowner_and_timeout)
 {
-	test_run(body_lock_contended, NULL);
+	ck_assert_uint_ge(test_run(body_lock_contended, NULL), 1);
 }
 END_TEST
 
@@ -234,7 +234,7 @@ static void body_lock_fifo(void *arg)
 
 START_TEST(test_lock_fifo_handover)
 {
-	test_run(body_lock_fifo, NULL);
+	ck_assert_uint_ge(test_run(body_lock_fifo, NULL), 1);
 }
 END_TEST
 
@@ -273,7 +273,7 @@ static void body_lock_timed_out_skipped(void *arg)
 
 START_TEST(test_lock_timed_out_waiter_skipped)
 {
-	test_run(body_lock_timed_out_skipped, NULL);
+	ck_assert_uint_ge(test_run(body_lock_timed_out_skipped, NULL), 1);
 }
 END_TEST
 
@@ -327,7 +327,7 @@ static void body_rlock(void *arg)
 
 START_TEST(test_rlock_depth)
 {
-	test_run(body_rlock, NULL);
+	ck_assert_uint_ge(test_run(body_rlock, NULL), 1);
 }
 END_TEST
 
@@ -356,7 +356,7 @@ static void body_rlock_timeout(void *arg)
 
 START_TEST(test_rlock_timeout)
 {
-	test_run(body_rlock_timeout, NULL);
+	ck_assert_uint_ge(test_run(body_rlock_timeout, NULL), 1);
 }
 END_TEST
 
@@ -416,7 +416,7 @@ static void body_cond_misuse(void *arg)
 
 START_TEST(test_cond_misuse_and_timeout)
 {
-	test_run(body_cond_misuse, NULL);
+	ck_assert_uint_ge(test_run(body_cond_misuse, NULL), 1);
 }
 END_TEST
 
@@ -459,7 +459,7 @@ static void body_cond_notify(void *arg)
 
 START_TEST(test_cond_notify)
 {
-	test_run(body_cond_notify, NULL);
+	ck_assert_uint_ge(test_run(body_cond_notify, NULL), 1);
 }
 END_TEST
 
@@ -486,7 +486,7 @@ static void body_cond_notify_all(void *arg)
 
 START_TEST(test_cond_notify_all)
 {
-	test_run(body_cond_notify_all, NULL);
+	ck_assert_uint_ge(test_run(body_cond_notify_all, NULL), 1);
 }
 END_TEST
 
@@ -521,7 +521,7 @@ static void body_cond_timed_out(void *arg)
 
 START_TEST(test_cond_timed_out_not_counted)
 {
-	test_run(body_cond_timed_out, NULL);
+	ck_assert_uint_ge(test_run(body_cond_timed_out, NULL), 1);
 }
 END_TEST
 
@@ -577,7 +577,7 @@ static void body_event(void *arg)
 
 START_TEST(test_event)
 {
-	test_run(body_event, NULL);
+	ck_assert_uint_ge(test_run(body_event, NULL), 1);
 }
 END_TEST
 
@@ -658,7 +658,7 @@ static void body_sem(void *arg)
 
 START_TEST(test_semaphore)
 {
-	test_run(body_sem, NULL);
+	ck_assert_uint_ge(test_run(body_sem, NULL), 1);
 }
 END_TEST
 
@@ -688,7 +688,7 @@ static void body_sem_timed_out(void *arg)
 
 START_TEST(test_sem_timed_out_waiter)
 {
-	test_run(body_sem_timed_out, NULL);
+	ck_assert_uint_ge(test_run(body_sem_timed_out, NULL), 1);
 }
 END_TEST
 
@@ -748,7 +748,7 @@ static void body_waitq(void *arg)
 
 START_TEST(test_waitq)
 {
-	test_run(body_waitq, NULL);
+	ck_assert_uint_ge(test_run(body_waitq, NULL), 1);
 }
 END_TEST
 
@@ -776,7 +776,7 @@ static void body_waitq_timeout(void *arg)
 
 START_TEST(test_waitq_timeout)
 {
-	test_run(body_waitq_timeout, NULL);
+	ck_assert_uint_ge(test_run(body_waitq_timeout, NULL), 1);
 }
 END_TEST
 
@@ -819,7 +819,7 @@ static void body_terminated_lock(void *arg)
 
 START_TEST(test_terminated_on_lock)
 {
-	test_run(body_terminated_lock, NULL);
+	ck_assert_uint_ge(test_run(body_terminated_lock, NULL), 1);
 }
 END_TEST
 
@@ -855,7 +855,7 @@ static void body_terminated_sem(void *arg)
 
 START_TEST(test_terminated_on_semaphore)
 {
-	test_run(body_terminated_sem, NULL);
+	ck_assert_uint_ge(test_run(body_terminated_sem, NULL), 1);
 }
 END_TEST
 
@@ -889,7 +889,7 @@ static void body_terminated_cond(void *arg)
 
 START_TEST(test_terminated_on_condition)
 {
-	test_run(body_terminated_cond, NULL);
+	ck_assert_uint_ge(test_run(body_terminated_cond, NULL), 1);
 }
 END_TEST
 
@@ -921,7 +921,7 @@ static void body_terminated_event(void *arg)
 
 START_TEST(test_terminated_on_event_and_waitq)
 {
-	test_run(body_terminated_event, NULL);
+	ck_assert_uint_ge(test_run(body_terminated_event, NULL), 1);
 }
 END_TEST
 
@@ -998,7 +998,7 @@ static void body_killed_after_timeout(void *arg)
 
 START_TEST(test_killed_after_timeout_leaves_queue)
 {
-	test_run(body_killed_after_timeout, NULL);
+	ck_assert_uint_ge(test_run(body_killed_after_timeout, NULL), 1);
 }
 END_TEST
 
@@ -1024,7 +1024,7 @@ static void body_killed_after_handover(void *arg)
 
 START_TEST(test_killed_after_handover_frees_lock)
 {
-	test_run(body_killed_after_handover, NULL);
+	ck_assert_uint_ge(test_run(body_killed_after_handover, NULL), 1);
 }
 END_TEST
 
