@@ -274,6 +274,10 @@ struct ac_sched {
 	ac_coro *s_zombie;
 	/* Direct switches since the loop last ran (bounds starvation of I/O). */
 	unsigned s_direct;
+	/* Socket operations in a row that completed without waiting; at
+	 * AC__INLINE_IO_MAX the next one yields first (bounds starvation of
+	 * the others by a coroutine whose peer keeps it busy). */
+	unsigned s_inline_io;
 	/* Object table. */
 	ac__obj *s_obj;
 	uint32_t s_nobj;
@@ -355,6 +359,9 @@ static inline ac_coro *ac__cur(void)
 
 /* Direct coroutine-to-coroutine switches before the loop gets a turn. */
 #define AC__DIRECT_MAX 64
+/* Socket operations in a row that complete without waiting before the
+ * next one yields (see sock_fair_yield in engine/sock.c). */
+#define AC__INLINE_IO_MAX 64
 
 /* Deadline for a timeout in ms (-1 for AC_FOREVER). */
 int64_t ac__deadline(ac_sched *s, int64_t timeout_ms);

@@ -140,6 +140,35 @@ static void sock_kill_cancel(ac_coro *c, void *obj)
 		sock_release(k);
 }
 
+/* Terminated while yielding in sock_fair_yield: leave the socket as the
+ * call would have. */
+static void sock_yield_undo(ac_coro *c, void *obj)
+{
+	ac_sock *k = obj;
+	(void)c;
+	AC_ASSERT(k->k_inflight > 0);
+	k->k_inflight--;
+	if (k->k_closed && k->k_inflight == 0 && k->k_holds == 0)
+		sock_release(k);
+}
+
+/* Fairness: a coroutine whose operations keep completing at once (its peer
+ * keeps it busy) would never let the others, the poll or the timers run.
+ * After AC__INLINE_IO_MAX such operations in a row, the next one yields
+ * first. Returns 0, or -ECANCELED when k was closed meanwhile. */
+static int sock_fair_yield(ac_sock *k)
+{
+	ac_sched *s = k->k_sched;
+	ac_coro *c = s->s_cur;
+	s->s_inline_io = 0;
+	c->c_cancel = sock_yield_undo;
+	c->c_cancel_obj = k;
+	ac_yield();
+	c->c_cancel = NULL;
+	c->c_cancel_obj = NULL;
+	return k->k_closed || k->k_h < 0 ? -ECANCELED : 0;
+}
+
 static int sock_submit(ac_sock *k, int type, ac_op *op)
 {
 	ac_io *io = k->k_sched->s_io;
@@ -173,6 +202,8 @@ static int64_t sock_op(ac_sock *k, int type, ac_op *op, int64_t deadline)
 	int rc;
 	if (k->k_h < 0)
 		return -EBADF;
+	if (s->s_inline_io >= AC__INLINE_IO_MAX && sock_fair_yield(k) < 0)
+		return -ECANCELED;
 	/* Fault point: a timeout much shorter than asked for. */
 	if (deadline >= 0 && AC_BUGGIFY(s->s_io, "sock-short-timeout"))
 		deadline = ac__deadline(s, 1);
@@ -183,10 +214,13 @@ static int64_t sock_op(ac_sock *k, int type, ac_op *op, int64_t deadline)
 	rc = sock_submit(k, type, &w.w_op);
 	if (rc < 0)
 		return rc;
-	if (rc == AC_IO_DONE)
+	if (rc == AC_IO_DONE) {
 		r = w.w_op.res;
-	else
+		s->s_inline_io++;
+	} else {
+		s->s_inline_io = 0;
 		r = ac__io_wait_ex(s, &w.w_op, deadline, sock_kill_cancel, &w);
+	}
 	op->addr = w.w_op.addr;
 	op->res = r;
 	return r;

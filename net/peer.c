@@ -717,6 +717,11 @@ static void peer_reader(void *arg)
 			break; /* BYE or replaced */
 		memmove(buf, buf + used, have - (size_t)used);
 		have -= (size_t)used;
+		/* Let the recipients run before reading more: a receive that
+		 * completes at once never yields, and a peer sending without
+		 * pause would otherwise pile its messages up in their queues. */
+		if (n->n_sched->s_rhead)
+			ac_yield();
 	}
 	peer_reader_end(p, &a, rc);
 }

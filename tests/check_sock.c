@@ -5,7 +5,8 @@
  * messages, line reads (CR LF, a last unended line, lines too long), UDP,
  * attached pipes, closing a socket under a blocked reader, terminating a
  * blocked reader, misuse from outside a coroutine, and name resolution of
- * "localhost".
+ * "localhost", and fairness: a reader whose data is always there still
+ * lets the others run, and can be terminated or closed while it does.
  *
  * Every socket a test opens is closed by it, so the leak checkers (valgrind,
  * ASan) see any ac_sock the engine fails to release.
@@ -960,6 +961,116 @@ START_TEST(test_killed_after_timeout_leaves_backend)
 }
 END_TEST
 
+/* ---- fairness: operations that complete at once still let others run ---- */
+
+typedef struct fair {
+	ac_sock *k;
+	long reads;   /* 1-byte reads done by the reader */
+	long seen_at; /* reads done when the other coroutine first ran */
+	ssize_t last; /* the reader's last result */
+} fair;
+
+static void body_fair_ticker(void *arg)
+{
+	fair *f = arg;
+	f->seen_at = f->reads;
+}
+
+/* Reads one byte at a time until an error or the end of the stream. */
+static void body_fair_reader(void *arg)
+{
+	fair *f = arg;
+	char c;
+	while ((f->last = ac_sock_recv(f->k, &c, 1, LONG_MS)) == 1) {
+		ck_assert_int_eq(c, (char)('a' + f->reads % 26));
+		f->reads++;
+	}
+}
+
+static void fill(char *buf, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++)
+		buf[i] = (char)('a' + i % 26);
+}
+
+/* A reader whose data is always there never waits; the coroutine that was
+ * ready before it must still run long before it has read everything. */
+static void body_fair_pipe(void *arg)
+{
+	int fds[2];
+	char data[4096];
+	fair f = {.seen_at = -1};
+	ac_ref r;
+	(void)arg;
+	fill(data, sizeof(data));
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(write(fds[1], data, sizeof(data)), (ssize_t)sizeof(data));
+	ck_assert_int_eq(close(fds[1]), 0);
+	CK_PASS(ac_sock_attach_fd(NULL, fds[0], &f.k));
+	CK_PASS(ac_spawn(NULL, body_fair_ticker, &f, NULL, &r));
+	body_fair_reader(&f);
+	ck_assert_int_eq(f.last, 0); /* the end of the pipe */
+	ck_assert_int_eq(f.reads, (long)sizeof(data));
+	ck_assert_int_ge(f.seen_at, 0);
+	ck_assert_int_lt(f.seen_at, 200);
+	join(r);
+	ac_sock_close(f.k);
+	ck_assert_int_eq(close(fds[0]), 0);
+}
+
+START_TEST(test_busy_reader_lets_others_run)
+{
+	ck_assert_uint_ge(test_run(body_fair_pipe, NULL), 1);
+}
+END_TEST
+
+/* A busy reader is terminated (or its socket closed) while it stands
+ * aside for the others: the socket is released as after any other
+ * operation, so closing it closes the connection. */
+static void body_fair_kill(void *arg)
+{
+	int how = *(int *)arg;
+	ac_sock *cli, *srv;
+	char data[4096], c;
+	fair f = {.seen_at = -1, .last = 99};
+	ac_ref r;
+	ssize_t rc;
+	fill(data, sizeof(data));
+	tcp_pair(&cli, &srv);
+	ck_assert_int_eq(ac_sock_send_all(cli, data, sizeof(data), LONG_MS),
+	                 (ssize_t)sizeof(data));
+	settle(); /* the bytes are there: every read completes at once */
+	f.k = srv;
+	CK_PASS(ac_spawn(NULL, body_fair_reader, &f, NULL, &r));
+	ac_yield(); /* the reader runs until it stands aside */
+	ck_assert_int_gt(f.reads, 0);
+	ck_assert_int_lt(f.reads, (long)sizeof(data));
+	ck_assert_int_eq(ac_is_alive(r), 1);
+	if (how == 0) {
+		CK_PASS(ac_terminate(r));
+		ac_sock_close(srv);
+	} else {
+		ac_sock_close(srv);
+		join(r);
+		ck_assert_msg(f.last == -ECANCELED || f.last == -EBADF,
+		              "reader got %zd", f.last);
+	}
+	ck_assert_int_eq(ac_is_alive(r), 0);
+	/* srv's descriptor is closed now (not at the scheduler's end). */
+	rc = ac_sock_recv(cli, &c, 1, 5000);
+	ck_assert_msg(rc == 0 || rc == -ECONNRESET, "peer got %zd (%s)", rc,
+	              ac_strerror((int)rc));
+	ac_sock_close(cli);
+}
+
+START_TEST(test_busy_reader_terminated_or_closed)
+{
+	int how = _i;
+	ck_assert_uint_ge(test_run(body_fair_kill, &how), 1);
+}
+END_TEST
+
 static Suite *sock_suite(void)
 {
 	Suite *s = suite_create("sock");
@@ -984,6 +1095,8 @@ static Suite *sock_suite(void)
 	tcase_add_test(tc, test_resolve_localhost);
 	tcase_add_test(tc, test_resolve_outside);
 	tcase_add_test(tc, test_killed_after_timeout_leaves_backend);
+	tcase_add_test(tc, test_busy_reader_lets_others_run);
+	tcase_add_loop_test(tc, test_busy_reader_terminated_or_closed, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -36,6 +36,7 @@ typedef struct bench_opts {
 	double scale;
 	const char *only;
 	int csv;
+	int placement; /* 1: one CPU, 2: one per CPU, 3: both */
 } bench_opts;
 
 static double now_s(void)
@@ -316,7 +317,7 @@ static void report(const bench_opts *bo, const char *name, const char *unit,
                    double *v, int n, const char *target);
 
 static void bench_net_placement(const bench_opts *bo, const char *label,
-                                int cpu_s, int cpu_c)
+                                int cpu_s, int cpu_c, int mask)
 {
 	nb_result r[MAX_RUNS];
 	double v[MAX_RUNS];
@@ -324,40 +325,51 @@ static void bench_net_placement(const bench_opts *bo, const char *label,
 	int i, k;
 	long n = (long)(1000000 * bo->scale);
 	for (i = 0; i < bo->runs; i++)
-		if (nbench_run(cpu_s, cpu_c, n > 1000 ? n : 1000, &r[i]) < 0)
+		if (nbench_run(cpu_s, cpu_c, n > 1000 ? n : 1000, mask, &r[i]) < 0)
 			memset(&r[i], 0, sizeof(r[i]));
 	static const struct {
 		const char *name, *unit, *target;
 		size_t off;
+		int shape;
 	} rows[] = {
 		{"remote one-way (stream_send)", "msgs/s", ">= 2 M/s",
-		 offsetof(nb_result, oneway)},
-		{"remote deliver", "rt/s", "-", offsetof(nb_result, deliver)},
-		{"remote ping-pong p50", "us", "<= 1.5x raw", offsetof(nb_result, pp_p50)},
-		{"remote ping-pong p99", "us", "-", offsetof(nb_result, pp_p99)},
-		{"raw TCP ping-pong p50", "us", "(reference)", offsetof(nb_result, raw_p50)},
-		{"raw TCP ping-pong p99", "us", "(reference)", offsetof(nb_result, raw_p99)},
+		 offsetof(nb_result, oneway), NB_ONEWAY},
+		{"remote deliver", "rt/s", "-", offsetof(nb_result, deliver), NB_DELIVER},
+		{"remote ping-pong p50", "us", "<= 1.5x raw", offsetof(nb_result, pp_p50),
+		 NB_PINGPONG},
+		{"remote ping-pong p99", "us", "-", offsetof(nb_result, pp_p99),
+		 NB_PINGPONG},
+		{"raw TCP ping-pong p50", "us", "(reference)", offsetof(nb_result, raw_p50),
+		 NB_PINGPONG},
+		{"raw TCP ping-pong p99", "us", "(reference)", offsetof(nb_result, raw_p99),
+		 NB_PINGPONG},
 		{"channel deliver, 10 remote subs", "per s", "-",
-		 offsetof(nb_result, chan10)},
-		{"send_file 100 MB", "MB/s", ">= 500 MB/s", offsetof(nb_result, file_mbs)},
+		 offsetof(nb_result, chan10), NB_CHAN},
+		{"send_file 100 MB", "MB/s", ">= 500 MB/s", offsetof(nb_result, file_mbs),
+		 NB_FILE},
 	};
 	for (k = 0; k < (int)(sizeof(rows) / sizeof(rows[0])); k++) {
+		if (!(mask & rows[k].shape))
+			continue;
 		for (i = 0; i < bo->runs; i++)
 			v[i] = *(double *)((char *)&r[i] + rows[k].off);
 		snprintf(name, sizeof(name), "%s [%s]", rows[k].name, label);
 		report(bo, name, rows[k].unit, v, bo->runs, rows[k].target);
 	}
+	if (!(mask & NB_PINGPONG))
+		return;
 	for (i = 0; i < bo->runs; i++)
 		v[i] = r[i].raw_p50 > 0 ? r[i].pp_p50 / r[i].raw_p50 : 0;
 	snprintf(name, sizeof(name), "ping-pong / raw TCP p50 [%s]", label);
 	report(bo, name, "x", v, bo->runs, "<= 1.5");
 }
 
-static void bench_net(const bench_opts *bo)
+static void bench_net(const bench_opts *bo, int mask)
 {
-	bench_net_placement(bo, "one CPU", 0, 0);
-	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
-		bench_net_placement(bo, "two CPUs", 0, 1);
+	if (bo->placement & 1)
+		bench_net_placement(bo, "one CPU", 0, 0, mask);
+	if ((bo->placement & 2) && sysconf(_SC_NPROCESSORS_ONLN) > 1)
+		bench_net_placement(bo, "two CPUs", 0, 1, mask);
 }
 
 /* ---- driver -------------------------------------------------------------------------------- */
@@ -381,9 +393,39 @@ static void report(const bench_opts *bo, const char *name, const char *unit,
 	fflush(stdout);
 }
 
+/* Is key one of the comma-separated words of --only (or no --only)? */
 static int want(const bench_opts *bo, const char *key)
 {
-	return !bo->only || strstr(bo->only, key) != NULL;
+	const char *p = bo->only;
+	size_t kl = strlen(key);
+	if (!p)
+		return 1;
+	while (*p) {
+		size_t wl = strcspn(p, ",");
+		if (wl == kl && strncmp(p, key, kl) == 0)
+			return 1;
+		p += wl;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+/* The two-process shapes --only asks for: "net" is all of them. */
+static int net_mask(const bench_opts *bo)
+{
+	static const struct {
+		const char *key;
+		int shape;
+	} keys[] = {{"net", NB_ALL},          {"net-oneway", NB_ONEWAY},
+	            {"net-deliver", NB_DELIVER}, {"net-pingpong", NB_PINGPONG},
+	            {"net-chan", NB_CHAN},     {"net-file", NB_FILE}};
+	int mask = 0;
+	size_t i;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (want(bo, keys[i].key))
+			mask |= keys[i].shape;
+	return mask;
 }
 
 static void usage(FILE *f)
@@ -393,7 +435,12 @@ static void usage(FILE *f)
 	        "Benchmarks of the asyncoro engine; prints median (min, max).\n"
 	        "  --runs N     runs per figure (default 5, at most %d)\n"
 	        "  --scale X    multiply iteration counts (default 1.0)\n"
-	        "  --only LIST  comma list of: switch,pingpong,oneway,spawn,idle,tcp,sim,net\n"
+	        "  --only LIST  comma list of: switch,pingpong,oneway,spawn,idle,tcp,sim,\n"
+	        "               net (all two-process shapes) or some of net-oneway,\n"
+	        "               net-deliver,net-pingpong,net-chan,net-file\n"
+	        "  --placement one|two|both\n"
+	        "               two-process shapes with both processes on CPU 0, one\n"
+	        "               per CPU, or both placements (default)\n"
 	        "  --csv        name,unit,median,min,max lines\n"
 	        "  --help       this text\n"
 	        "Network use: 127.0.0.1 only.\n",
@@ -407,23 +454,32 @@ static void parse(int argc, char **argv, bench_opts *bo)
 		{"scale", required_argument, NULL, 's'},
 		{"only", required_argument, NULL, 'o'},
 		{"csv", no_argument, NULL, 'c'},
+		{"placement", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	int ch;
 	memset(bo, 0, sizeof(*bo));
 	bo->runs = 5;
 	bo->scale = 1.0;
-	while ((ch = getopt_long(argc, argv, "r:s:o:ch", lo, NULL)) != -1) {
+	bo->placement = 3;
+	while ((ch = getopt_long(argc, argv, "r:s:o:cp:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'r': bo->runs = atoi(optarg); break;
 		case 's': bo->scale = atof(optarg); break;
 		case 'o': bo->only = optarg; break;
 		case 'c': bo->csv = 1; break;
+		case 'p':
+			bo->placement = !strcmp(optarg, "one")   ? 1
+			                : !strcmp(optarg, "two")  ? 2
+			                : !strcmp(optarg, "both") ? 3
+			                                          : 0;
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
 	}
-	if (bo->runs < 1 || bo->runs > MAX_RUNS || bo->scale <= 0) {
+	if (bo->runs < 1 || bo->runs > MAX_RUNS || bo->scale <= 0 ||
+	    !bo->placement) {
 		usage(stderr);
 		exit(2);
 	}
@@ -484,7 +540,7 @@ int main(int argc, char **argv)
 		report(&bo, "sim: virtual / wall time (timers)", "x", ratio, bo.runs,
 		       ">= 1000x");
 	}
-	if (want(&bo, "net"))
-		bench_net(&bo);
+	if (net_mask(&bo))
+		bench_net(&bo, net_mask(&bo));
 	return 0;
 }

@@ -14,8 +14,20 @@ typedef struct nb_result {
 	double file_mbs; /* send_file MB/s */
 } nb_result;
 
-/* Run the two-process shapes with the server on cpu_server and the client
- * on cpu_client; n scales the iteration counts. Returns 0 or -errno. */
-int nbench_run(int cpu_server, int cpu_client, long n, nb_result *res);
+/* The two-process shapes, for nbench_run's mask. */
+enum {
+	NB_ONEWAY = 1,
+	NB_DELIVER = 2,
+	NB_PINGPONG = 4, /* remote and raw TCP */
+	NB_CHAN = 8,
+	NB_FILE = 16,
+	NB_ALL = 31
+};
+
+/* Run the shapes in mask with the server on cpu_server and the client on
+ * cpu_client; n scales the iteration counts. Figures of shapes not run stay
+ * 0. Returns 0 or -errno. */
+int nbench_run(int cpu_server, int cpu_client, long n, int mask,
+               nb_result *res);
 
 #endif
