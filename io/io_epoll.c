@@ -8,6 +8,12 @@
  * write). A submit first tries its syscall inline when its side's queue is
  * empty; when that completes, the submit returns AC_IO_DONE (the fast path:
  * a recv with data waiting costs one recv()). Otherwise the op is queued.
+ * A TCP recv that got less than it asked for emptied the receive queue: the
+ * next recv on that socket waits for the read edge without a syscall (a
+ * recv that would only say EAGAIN), as libuv does after a partial read;
+ * once an event reported the peer's shutdown or an error, no edge follows,
+ * so every recv tries its syscall again. (Data left behind an urgent mark
+ * waits for the peer's next edge: urgent data is not part of the protocol.)
  * Edge-triggered readiness is safe because of one invariant: a non-empty queue
  * means its head last saw EAGAIN, so the kernel owes us an edge; on that edge
  * the queue is drained until EAGAIN or empty. A completed op moves to the
@@ -125,6 +131,13 @@ typedef struct epoll_fd {
 	uint8_t f_is_sock;
 	/* Socket address family (AF_INET, AF_INET6), 0 for others. */
 	uint8_t f_family;
+	/* TCP: 1 after a recv that got less than it asked for, until the next
+	 * read edge: the receive queue was empty, so the next recv waits for
+	 * the edge instead of trying a syscall that would say EAGAIN. */
+	uint8_t f_rd_drained;
+	/* 1 once an event said the peer shut down or the socket failed: no
+	 * edge follows that, so every recv tries its syscall from then on. */
+	uint8_t f_rd_end;
 	/* Attached: file status flags to restore at close, or -1. */
 	int f_orig_flags;
 	/* Bumped when the slot is released; tags epoll events and ready ops. */
@@ -332,6 +345,8 @@ static int epoll_fd_add(epoll_io *e, int fd, int kind, int family, int poll)
 	f->f_connecting = 0;
 	f->f_shut = 0;
 	f->f_is_sock = 0;
+	f->f_rd_drained = 0;
+	f->f_rd_end = 0;
 	f->f_orig_flags = -1;
 	f->f_done[0] = f->f_done[1] = 0;
 	return 0;
@@ -496,15 +511,20 @@ static int epoll_try_connect(epoll_io *e, ac_op *op)
 	return epoll_done(op, op->h);
 }
 
-static int epoll_try_recv(ac_op *op)
+static int epoll_try_recv(epoll_io *e, ac_op *op)
 {
 	ssize_t n;
 
 	for (;;) {
-		if (op->type == AC_OP_RECV)
+		if (op->type == AC_OP_RECV) {
 			n = recv(op->h, op->buf, op->len, 0);
-		else
+			/* A short read emptied the stream's receive queue: data
+			 * arriving later raises a new edge (see f_rd_drained). */
+			if (n > 0 && (size_t)n < op->len && !e->e_fds[op->h].f_rd_end)
+				e->e_fds[op->h].f_rd_drained = 1;
+		} else {
 			n = read(op->h, op->buf, op->len);
+		}
 		if (n >= 0)
 			return epoll_done(op, n);
 		if (errno == EINTR)
@@ -622,7 +642,7 @@ static int epoll_try(epoll_io *e, ac_op *op)
 		return epoll_try_connect(e, op);
 	case AC_OP_RECV:
 	case AC_OP_READ:
-		return epoll_try_recv(op);
+		return epoll_try_recv(e, op);
 	case AC_OP_SEND:
 	case AC_OP_WRITE:
 		return epoll_try_send(e, op);
@@ -686,8 +706,12 @@ static void epoll_dispatch(epoll_io *e, int n)
 
 		if (epoll_fd_get(e, h) == NULL || e->e_fds[h].f_gen != (uint32_t)(d >> 32))
 			continue;
-		if (ev & rd)
+		if (ev & rd) {
+			e->e_fds[h].f_rd_drained = 0;
+			if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+				e->e_fds[h].f_rd_end = 1;
 			epoll_drain(e, h, EPOLL_RD);
+		}
 		if ((ev & wr) && e->e_fds[h].f_gen == (uint32_t)(d >> 32))
 			epoll_drain(e, h, EPOLL_WR);
 	}
@@ -750,7 +774,8 @@ static int epoll_submit(ac_io *io, int h, ac_op *op, int type)
 	op->h = h;
 	op->io_priv[0] = 0;
 	op->io_priv[1] = EPOLL_OP_IDLE;
-	if (e->e_fds[h].f_q[side].q_head == NULL) {
+	if (e->e_fds[h].f_q[side].q_head == NULL &&
+	    !(type == AC_OP_RECV && e->e_fds[h].f_rd_drained)) {
 		if (epoll_try(e, op)) {
 			f = &e->e_fds[h];
 			if (f->f_done[side] == 0)

@@ -737,6 +737,52 @@ START_TEST(test_large_send)
 }
 END_TEST
 
+/* After a recv that got less than it asked for, the next recv waits for
+ * the read edge without a syscall: data sent later, data and the end of
+ * the stream together, and the end alone must all still be seen. */
+START_TEST(test_short_read_then_more)
+{
+	char in[64];
+	ac_op s, r;
+	probe ps, pr;
+	int lh, ch, sh, round;
+
+	tcp_pair(&lh, &ch, &sh);
+	for (round = 0; round < 3; round++) {
+		char msg[2] = {(char)('a' + round), '!'};
+		op_init(&s, &ps, msg, sizeof(msg));
+		ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 2);
+		op_init(&r, &pr, in, sizeof(in));
+		ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 2);
+		ck_assert_int_eq(in[0], 'a' + round);
+		/* Nothing is there now: the next recv is pending, and the
+		 * bytes sent afterwards complete it. */
+		op_init(&r, &pr, in, sizeof(in));
+		ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_PENDING);
+		op_init(&s, &ps, msg, 1);
+		ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 1);
+		poll_until(&pr.calls, 1);
+		ck_assert_int_eq(r.res, 1);
+	}
+	/* The last bytes and the end of the stream arrive together. */
+	op_init(&s, &ps, "xyz", 3);
+	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 3);
+	IO_PASS(io->ops->shutdown(io, ch));
+	/* Their edge is taken by a poll before anyone reads. */
+	IO_PASS(io->ops->poll(io, now_ns() + 50 * MS));
+	op_init(&r, &pr, in, sizeof(in));
+	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 3);
+	op_init(&r, &pr, in, sizeof(in));
+	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 0);
+	op_init(&r, &pr, in, sizeof(in));
+	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 0);
+	ck_assert_int_eq(io->ops->pending(io), 0);
+	IO_PASS(io->ops->close(io, ch));
+	IO_PASS(io->ops->close(io, sh));
+	IO_PASS(io->ops->close(io, lh));
+}
+END_TEST
+
 START_TEST(test_many_conns)
 {
 	enum { N = 150 };
@@ -1141,6 +1187,7 @@ static Suite *io_suite(void)
 	tcase_add_test(tc, test_close_cancels);
 	tcase_add_test(tc, test_close_in_callback);
 	tcase_add_test(tc, test_large_send);
+	tcase_add_test(tc, test_short_read_then_more);
 	tcase_add_test(tc, test_many_conns);
 	tcase_add_test(tc, test_bad_args);
 	tcase_add_test(tc, test_udp);
