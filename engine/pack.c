@@ -176,22 +176,60 @@ static size_t pack_fmt_count(const char *f)
 
 /* ---- extension bodies ------------------------------------------------------- */
 
+/* Big-endian fields of 1, 2, 4 or 8 bytes (the sizes MessagePack and the
+ * extension bodies use): one load or store and a byte swap each. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define PACK_BE16(x) (x)
+#define PACK_BE32(x) (x)
+#define PACK_BE64(x) (x)
+#else
+#define PACK_BE16(x) __builtin_bswap16(x)
+#define PACK_BE32(x) __builtin_bswap32(x)
+#define PACK_BE64(x) __builtin_bswap64(x)
+#endif
+
 static inline void pack_be_put(uint8_t *o, uint64_t v, int n)
 {
-	int i;
-	for (i = n - 1; i >= 0; i--) {
-		o[i] = (uint8_t)v;
-		v >>= 8;
+	uint16_t v2;
+	uint32_t v4;
+	switch (n) {
+	case 8:
+		v = PACK_BE64(v);
+		memcpy(o, &v, 8);
+		break;
+	case 4:
+		v4 = PACK_BE32((uint32_t)v);
+		memcpy(o, &v4, 4);
+		break;
+	case 2:
+		v2 = PACK_BE16((uint16_t)v);
+		memcpy(o, &v2, 2);
+		break;
+	default:
+		AC_ASSERT(n == 1);
+		o[0] = (uint8_t)v;
 	}
 }
 
 static inline uint64_t pack_be_get(const uint8_t *p, int n)
 {
-	uint64_t v = 0;
-	int i;
-	for (i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
+	uint64_t v8;
+	uint32_t v4;
+	uint16_t v2;
+	switch (n) {
+	case 8:
+		memcpy(&v8, p, 8);
+		return PACK_BE64(v8);
+	case 4:
+		memcpy(&v4, p, 4);
+		return PACK_BE32(v4);
+	case 2:
+		memcpy(&v2, p, 2);
+		return PACK_BE16(v2);
+	default:
+		AC_ASSERT(n == 1);
+		return p[0];
+	}
 }
 
 /* Address bytes that are meaningful for a family, or -1 for a bad family. */
