@@ -275,6 +275,10 @@ void ac__hmac(ac_node *n, const void *const *parts, const size_t *lens,
 int ac__mac_eq(const uint8_t *a, const uint8_t *b);
 
 /* ---- zip.c: zlib for frame bodies (AC_WF_ZLIB) ------------------------------ */
+/* 1 when len bytes at in look compressible (a byte histogram of a sample
+ * of at most 4 KiB is not nearly uniform) or are fewer than 256; 0 for
+ * random-looking bytes or none. Deterministic, reads at most 4 KiB. */
+int ac__zip_likely(const void *in, size_t len);
 /* Deflate len bytes at in: 0 and a malloc'ed *out of *outlen bytes, or
  * -ENOMEM. */
 int ac__zip(const void *in, size_t len, void **out, size_t *outlen);

@@ -421,7 +421,7 @@ void ac__peer_commit(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 }
 
 /* 1 when a body of len bytes to p should be compressed. */
-static int peer_compress(ac_peer *p, size_t len)
+static int peer_compress(ac_peer *p, const void *body, size_t len)
 {
 	const ac_node *n = p->p_node;
 	if (!n->n_compress_min || len < n->n_compress_min ||
@@ -433,7 +433,8 @@ static int peer_compress(ac_peer *p, size_t len)
 		p->p_zip_skip--;
 		return 0;
 	}
-	return 1;
+	/* Random or already compressed bytes are not worth a deflate. */
+	return ac__zip_likely(body, len);
 }
 
 int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
@@ -442,7 +443,7 @@ int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 	uint8_t *b;
 	if (len > AC_WIRE_BODY_MAX)
 		return -EMSGSIZE;
-	if (peer_compress(p, len)) {
+	if (peer_compress(p, body, len)) {
 		void *z;
 		size_t zl;
 		if (ac__zip(body, len, &z, &zl) == 0) {

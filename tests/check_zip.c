@@ -137,6 +137,42 @@ START_TEST(test_incompressible)
 }
 END_TEST
 
+/* The cheap test before deflating: random bytes are not worth it at any
+ * size; text, zeros, base64 and small bodies are tried. */
+START_TEST(test_likely)
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t len = 256 * 1024, sizes[] = {1000, 4096, 4097, 65536, 256 * 1024, 64, 200};
+	uint8_t *p = malloc(len);
+	size_t i;
+	ck_assert_ptr_nonnull(p);
+	for (i = 0; i < 5; i++) {
+		fill_random(p, sizes[i], 7 + i);
+		ck_assert_msg(!ac__zip_likely(p, sizes[i]), "random %zu", sizes[i]);
+	}
+	fill_text(p, len);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		ck_assert_msg(ac__zip_likely(p, sizes[i]), "text %zu", sizes[i]);
+	memset(p, 0, len);
+	ck_assert(ac__zip_likely(p, len));
+	fill_random(p, len, 3);
+	for (i = 0; i < len; i++)
+		p[i] = (uint8_t)b64[p[i] % 64];
+	ck_assert(ac__zip_likely(p, len));
+	/* Half text, half random: the sample sees both, and tries. */
+	fill_text(p, len / 2);
+	fill_random(p + len / 2, len / 2, 5);
+	ck_assert(ac__zip_likely(p, len));
+	/* Too few bytes to judge: deflate decides. */
+	fill_random(p, 255, 11);
+	ck_assert(ac__zip_likely(p, 255));
+	ck_assert(!ac__zip_likely(p, 0));
+	ck_assert(!ac__zip_likely(NULL, 10));
+	free(p);
+}
+END_TEST
+
 START_TEST(test_full_body)
 {
 	/* A body of exactly the protocol limit, random so that the inflated
@@ -296,6 +332,7 @@ static Suite *zip_suite(void)
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_compresses);
 	tcase_add_test(tc, test_incompressible);
+	tcase_add_test(tc, test_likely);
 	tcase_add_test(tc, test_full_body);
 	tcase_add_test(tc, test_exact_bound);
 	tcase_add_test(tc, test_bomb);
