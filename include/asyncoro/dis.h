@@ -76,7 +76,8 @@ typedef struct ac_node_opts {
 	int64_t heartbeat_ms;
 	int64_t peer_lost_ms;
 	/* Bodies and file chunks larger than this are compressed with zlib
-	 * when both sides offer it (default 4096; 0 disables). */
+	 * when both sides offer it and a sample of their bytes looks
+	 * compressible (default 4096; 0 disables). */
 	size_t compress_min;
 } ac_node_opts;
 
