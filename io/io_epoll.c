@@ -11,9 +11,9 @@
  * A TCP recv that got less than it asked for emptied the receive queue: the
  * next recv on that socket waits for the read edge without a syscall (a
  * recv that would only say EAGAIN), as libuv does after a partial read;
- * once an event reported the peer's shutdown or an error, no edge follows,
- * so every recv tries its syscall again. (Data left behind an urgent mark
- * waits for the peer's next edge: urgent data is not part of the protocol.)
+ * once an event reported the peer's shutdown, an error or urgent data
+ * (EPOLLPRI: a recv stops short at the urgent mark with data behind it), no
+ * such guess is made again on that socket: every recv tries its syscall.
  * Edge-triggered readiness is safe because of one invariant: a non-empty queue
  * means its head last saw EAGAIN, so the kernel owes us an edge; on that edge
  * the queue is drained until EAGAIN or empty. A completed op moves to the
@@ -135,8 +135,9 @@ typedef struct epoll_fd {
 	 * read edge: the receive queue was empty, so the next recv waits for
 	 * the edge instead of trying a syscall that would say EAGAIN. */
 	uint8_t f_rd_drained;
-	/* 1 once an event said the peer shut down or the socket failed: no
-	 * edge follows that, so every recv tries its syscall from then on. */
+	/* 1 once an event said the peer shut down, the socket failed (no edge
+	 * follows those) or urgent data came (a short read may stop at its
+	 * mark with data behind): every recv tries its syscall from then on. */
 	uint8_t f_rd_end;
 	/* Attached: file status flags to restore at close, or -1. */
 	int f_orig_flags;
@@ -331,7 +332,7 @@ static int epoll_fd_add(epoll_io *e, int fd, int kind, int family, int poll)
 	EPOLL_ASSERT(f->f_q[0].q_head == NULL && f->f_q[1].q_head == NULL);
 	if (poll) {
 		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+		ev.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 		ev.data.u64 = ((uint64_t)f->f_gen << 32) | (uint32_t)fd;
 		if (epoll_ctl(e->e_epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			if (errno != EPERM || kind != EPOLL_K_ATTACHED)
@@ -695,7 +696,7 @@ static void epoll_drain(epoll_io *e, int h, int side)
 /* Dispatch the events of one epoll wait. */
 static void epoll_dispatch(epoll_io *e, int n)
 {
-	const uint32_t rd = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+	const uint32_t rd = EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
 	const uint32_t wr = EPOLLOUT | EPOLLHUP | EPOLLERR;
 	int i;
 
@@ -708,7 +709,7 @@ static void epoll_dispatch(epoll_io *e, int n)
 			continue;
 		if (ev & rd) {
 			e->e_fds[h].f_rd_drained = 0;
-			if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			if (ev & (EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 				e->e_fds[h].f_rd_end = 1;
 			epoll_drain(e, h, EPOLL_RD);
 		}

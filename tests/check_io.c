@@ -783,6 +783,38 @@ START_TEST(test_short_read_then_more)
 }
 END_TEST
 
+/* A recv stops short at an urgent mark with data behind it: that short read
+ * does not mean the socket is empty, and the data after the mark must come
+ * without the peer sending anything else. */
+START_TEST(test_urgent_data)
+{
+	char in[64];
+	ac_op r;
+	probe pr;
+	int lh, ch, sh;
+	int64_t n;
+
+	tcp_pair(&lh, &ch, &sh);
+	ck_assert_int_eq(send(ch, "A", 1, 0), 1);
+	ck_assert_int_eq(send(ch, "B", 1, MSG_OOB), 1);
+	ck_assert_int_eq(send(ch, "CD", 2, 0), 2);
+	/* Let the bytes arrive and their edges be taken before any read. */
+	IO_PASS(io->ops->poll(io, now_ns() + 50 * MS));
+	IO_PASS(io->ops->poll(io, now_ns() + 50 * MS));
+	op_init(&r, &pr, in, sizeof(in));
+	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 1);
+	ck_assert_int_eq(in[0], 'A');
+	op_init(&r, &pr, in, sizeof(in));
+	n = op_wait(io->ops->recv(io, sh, &r), &r);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(memcmp(in, "CD", 2), 0);
+	ck_assert_int_eq(io->ops->pending(io), 0);
+	IO_PASS(io->ops->close(io, ch));
+	IO_PASS(io->ops->close(io, sh));
+	IO_PASS(io->ops->close(io, lh));
+}
+END_TEST
+
 START_TEST(test_many_conns)
 {
 	enum { N = 150 };
@@ -1188,6 +1220,7 @@ static Suite *io_suite(void)
 	tcase_add_test(tc, test_close_in_callback);
 	tcase_add_test(tc, test_large_send);
 	tcase_add_test(tc, test_short_read_then_more);
+	tcase_add_test(tc, test_urgent_data);
 	tcase_add_test(tc, test_many_conns);
 	tcase_add_test(tc, test_bad_args);
 	tcase_add_test(tc, test_udp);
