@@ -531,24 +531,44 @@ ssize_t ac_sock_recvfrom(ac_sock *k, void *buf, size_t len, ac_addr *from,
 	return (ssize_t)sock_leave(k, r);
 }
 
+/* Messages up to this size (with their header) go out in one write, whole
+ * even when other coroutines send on the same socket. */
+#define SOCK_MSG_WHOLE (64 * 1024)
+
 int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
                      int64_t timeout_ms)
 {
-	uint8_t hdr[4];
+	uint8_t small[4 + 1024], *out = small;
 	int64_t deadline, r;
 	int rc = sock_enter(k);
 	if (rc < 0)
 		return rc;
 	if (k->k_type != SOCK_TCP || (!buf && len) || len > UINT32_MAX)
 		return (int)sock_leave(k, -EINVAL);
-	hdr[0] = (uint8_t)(len >> 24);
-	hdr[1] = (uint8_t)(len >> 16);
-	hdr[2] = (uint8_t)(len >> 8);
-	hdr[3] = (uint8_t)len;
 	deadline = ac__deadline(k->k_sched, timeout_ms);
-	r = sock_write_all(k, hdr, sizeof(hdr), deadline);
-	if (r >= 0)
-		r = sock_write_all(k, buf, len, deadline);
+	if (len > sizeof(small) - 4 && len <= SOCK_MSG_WHOLE - 4)
+		out = malloc(len + 4);
+	if (!out)
+		return (int)sock_leave(k, -ENOMEM);
+	out[0] = (uint8_t)(len >> 24);
+	out[1] = (uint8_t)(len >> 16);
+	out[2] = (uint8_t)(len >> 8);
+	out[3] = (uint8_t)len;
+	if (len <= SOCK_MSG_WHOLE - 4) {
+		if (len)
+			memcpy(out + 4, buf, len);
+		r = sock_write_all(k, out, len + 4, deadline);
+	} else {
+		/* Too large to copy: the header, then the body without
+		 * standing aside in between (a body that has to wait may
+		 * still let another writer's bytes in: see asyncoro.h). */
+		r = sock_write_all(k, out, 4, deadline);
+		k->k_sched->s_inline_io = 0;
+		if (r >= 0)
+			r = sock_write_all(k, buf, len, deadline);
+	}
+	if (out != small)
+		free(out);
 	return (int)sock_leave(k, r < 0 ? r : 0);
 }
 

@@ -1071,6 +1071,100 @@ START_TEST(test_busy_reader_terminated_or_closed)
 }
 END_TEST
 
+/* Two coroutines send length-prefixed messages on one socket at once (one
+ * with ac_sock_send_msg, one framing its own): every message arrives
+ * whole, each writer's in its order. */
+typedef struct msg_writer {
+	ac_sock *k;
+	ac_sock *side; /* a pipe: writes that shift the count of operations */
+	uint8_t id;
+	int count;
+	int rc;
+} msg_writer;
+
+static void body_msg_writer(void *arg)
+{
+	msg_writer *w = arg;
+	int i;
+	for (i = 0; i < w->count && w->rc == 0; i++) {
+		size_t len = 3 + (size_t)(i * 37 + w->id * 11) % 6000;
+		uint8_t m[8000];
+		memset(m, w->id, len);
+		m[1] = (uint8_t)(i >> 8);
+		m[2] = (uint8_t)i;
+		if (w->id == 1) {
+			int extra;
+			for (extra = 0; extra < i % 3; extra++)
+				ck_assert_int_eq(ac_sock_send_all(w->side, "x", 1, LONG_MS), 1);
+			w->rc = ac_sock_send_msg(w->k, m, len, LONG_MS);
+		} else {
+			/* The same framing in one write: the two writers then
+			 * do different numbers of operations per message. */
+			uint8_t f[8004];
+			f[0] = f[1] = 0;
+			f[2] = (uint8_t)(len >> 8);
+			f[3] = (uint8_t)len;
+			memcpy(f + 4, m, len);
+			w->rc = ac_sock_send_all(w->k, f, len + 4, LONG_MS) ==
+			                (ssize_t)(len + 4)
+			                ? 0
+			                : -EIO;
+		}
+	}
+}
+
+static void body_msg_writers(void *arg)
+{
+	enum { N = 600 };
+	ac_sock *cli, *srv;
+	msg_writer w[2];
+	ac_ref r[2];
+	int next[2] = {0, 0}, got, i, fds[2];
+	ac_sock *pw;
+	(void)arg;
+	tcp_pair(&cli, &srv);
+	ck_assert_int_eq(pipe(fds), 0);
+	CK_PASS(ac_sock_attach_fd(NULL, fds[1], &pw));
+	for (i = 0; i < 2; i++) {
+		w[i] = (msg_writer){.k = cli, .side = pw, .id = (uint8_t)(i + 1),
+		                    .count = N};
+		CK_PASS(ac_spawn(NULL, body_msg_writer, &w[i], NULL, &r[i]));
+	}
+	for (got = 0; got < 2 * N; got++) {
+		void *out = NULL;
+		size_t len = 0, j;
+		uint8_t *m;
+		int who;
+		ck_assert_int_eq(ac_sock_recv_msg(srv, &out, &len, 8000, LONG_MS), 1);
+		m = out;
+		ck_assert_uint_ge(len, 3);
+		ck_assert_msg(m[0] == 1 || m[0] == 2, "message %d from %d", got, m[0]);
+		who = m[0] - 1;
+		ck_assert_int_eq((m[1] << 8) | m[2], next[who]);
+		ck_assert_uint_eq(len, 3 + (size_t)(next[who] * 37 + m[0] * 11) % 6000);
+		for (j = 3; j < len; j++)
+			ck_assert_int_eq(m[j], m[0]);
+		next[who]++;
+		free(out);
+	}
+	for (i = 0; i < 2; i++) {
+		join(r[i]);
+		ck_assert_int_eq(w[i].rc, 0);
+		ck_assert_int_eq(next[i], N);
+	}
+	ac_sock_close(cli);
+	ac_sock_close(srv);
+	ac_sock_close(pw);
+	ck_assert_int_eq(close(fds[0]), 0);
+	ck_assert_int_eq(close(fds[1]), 0);
+}
+
+START_TEST(test_msg_concurrent_writers)
+{
+	ck_assert_uint_ge(test_run(body_msg_writers, NULL), 1);
+}
+END_TEST
+
 static Suite *sock_suite(void)
 {
 	Suite *s = suite_create("sock");
@@ -1097,6 +1191,7 @@ static Suite *sock_suite(void)
 	tcase_add_test(tc, test_killed_after_timeout_leaves_backend);
 	tcase_add_test(tc, test_busy_reader_lets_others_run);
 	tcase_add_loop_test(tc, test_busy_reader_terminated_or_closed, 0, 2);
+	tcase_add_test(tc, test_msg_concurrent_writers);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -559,7 +559,12 @@ ssize_t ac_sock_sendto(ac_sock *k, const void *buf, size_t len,
                        const ac_addr *to, int64_t timeout_ms);
 ssize_t ac_sock_recvfrom(ac_sock *k, void *buf, size_t len, ac_addr *from,
                          int64_t timeout_ms);
-/* Length-prefixed messages: a 4-byte big-endian length then the bytes. */
+/* Length-prefixed messages: a 4-byte big-endian length then the bytes.
+ * A message of up to 64 KiB (header included) is written in one piece, so
+ * coroutines sending on the same socket never split each other's messages;
+ * writers of larger messages must take turns (an ac_lock). Returns 0,
+ * -EINVAL, -ENOMEM, -ETIMEDOUT (part may have gone: the socket is then
+ * broken), or the socket's error. */
 int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
                      int64_t timeout_ms);
 /* Receive one length-prefixed message of at most max bytes into a malloc'ed
