@@ -75,12 +75,17 @@ static void peer_mac(ac_node *n, char label, const uint8_t *nc,
 static int peer_send_frame(ac_sock *k, uint8_t type, const void *body,
                            size_t len)
 {
-	uint8_t hdr[AC_WIRE_HDR];
+	/* One write: nothing else can get between the header and the body. */
+	uint8_t small[AC_WIRE_HDR + 1024], *f = small;
 	ssize_t r;
-	ac_wire_hdr_put(hdr, type, 0, 0, (uint32_t)len);
-	r = ac_sock_send_all(k, hdr, sizeof(hdr), PEER_HANDSHAKE_MS);
-	if (r >= 0 && len)
-		r = ac_sock_send_all(k, body, len, PEER_HANDSHAKE_MS);
+	if (len > sizeof(small) - AC_WIRE_HDR && !(f = malloc(AC_WIRE_HDR + len)))
+		return -ENOMEM;
+	ac_wire_hdr_put(f, type, 0, 0, (uint32_t)len);
+	if (len)
+		memcpy(f + AC_WIRE_HDR, body, len);
+	r = ac_sock_send_all(k, f, AC_WIRE_HDR + len, PEER_HANDSHAKE_MS);
+	if (f != small)
+		free(f);
 	return r < 0 ? (int)r : 0;
 }
 
