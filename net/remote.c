@@ -162,8 +162,12 @@ static size_t remote_pack_send(uint8_t *o, const ac_ref *to, const ac_msg *m)
 
 /* An exit notification for a monitor on another node: unlike a send, it is
  * confirmed (AC_WT_EXIT request) and retried until the monitor's node has
- * it or is gone, so a connection lost on the way cannot swallow it; the
- * receiver consumes the monitor's record, so a retry never doubles it. */
+ * it, restarted, or has been out of reach long enough to have reported
+ * "node lost" itself (4 peer-lost timeouts + REMOTE_NOTIFY_MIN_NS), so a
+ * connection lost on the way, or a peer briefly offline to us, cannot
+ * swallow it; the receiver consumes the monitor's record, so a retry never
+ * doubles it. */
+#define REMOTE_NOTIFY_MIN_NS (30LL * 1000000000)
 static int remote_call(ac_peer *p, uint8_t type, int64_t timeout_ms,
                        ac__pending *pend, const char *fmt, ...);
 
@@ -183,19 +187,30 @@ static void remote_notifier(void *arg)
 {
 	notify_arg a = *(notify_arg *)arg;
 	ac_node *n = ac_node_of(ac_sched_self());
-	int tries;
+	int64_t give_up;
 	free(arg);
 	if (ac_coro_defer((void (*)(void *))ac_msg_free, a.m) < 0) {
 		ac_msg_free(a.m);
 		return;
 	}
-	for (tries = 0; n && !n->n_stopped && tries < 100; tries++) {
+	if (!n)
+		return;
+	give_up = ac_sched_now_ns(n->n_sched) + REMOTE_NOTIFY_MIN_NS +
+	          4 * n->n_lost_ns;
+	while (!n->n_stopped && ac_sched_now_ns(n->n_sched) < give_up) {
 		ac__pending pend;
 		int64_t r = 0;
 		int err, rc;
 		ac_peer *p = ac__peer_for_ref(n, &a.to, &err);
-		if (!p)
-			return; /* its node is gone: it reports "node lost" itself */
+		if (!p && err != -EHOSTUNREACH)
+			return; /* its node restarted: that monitor is gone */
+		if (!p) {
+			/* Offline to us, maybe not to it: while it may still
+			 * count us online, it waits for this exit (it reports
+			 * "node lost" itself only once it gave up on us). */
+			ac_sleep(200);
+			continue;
+		}
 		rc = remote_call(p, AC_WT_EXIT, 2000, &pend, "[r u u r S]", a.to,
 		                 (uint64_t)a.m->m_kind, (uint64_t)a.m->m_aux,
 		                 a.m->m_from, a.m->m_data, a.m->m_len);
@@ -237,6 +252,8 @@ static int remote_send(void *arg, ac_ref to, ac_msg *m)
 			ac_msg_free(m); /* its node restarted: the target is gone */
 			return 0;
 		}
+		if (err == -EHOSTUNREACH && (m->m_pad & AC__MSG_NOTIFY))
+			return remote_notify(n, to, m); /* it may be back soon */
 		return err;
 	}
 	if (m->m_pad & AC__MSG_NOTIFY)

@@ -7,8 +7,9 @@
  *     receiver incarnation) pair;
  *   - deliver returned 1 ⇒ the message was queued: a receiver whose node did
  *     not restart afterwards has received it by the end;
- *   - monitors: never two exit messages for one (monitor, target); exactly
- *     one by the end for a monitor whose node did not restart;
+ *   - monitors: never two exit messages for one (monitor, target), none
+ *     for a target nobody monitored; exactly one by the end for a monitor
+ *     that ac_monitor_ref confirmed and whose node did not restart;
  *   - send_file: a received file is always one whole version, never a mix
  *     or a part.
  *
@@ -58,6 +59,10 @@ typedef struct mx_watch {
 	uint64_t inc;
 	ac_ref target;
 	int exits;
+	/* 0 when ac_monitor_ref failed: the request may still have reached
+	 * the target's node (a lost reply), so an exit may come, but at most
+	 * one, and none is owed. */
+	int confirmed;
 } mx_watch;
 
 typedef struct mx_ctx mx_ctx;
@@ -207,14 +212,17 @@ static void mx_call(mx_node *m, uint32_t dst, ac_ref sink, unsigned k)
 		ac_msg_free(args);
 		return;
 	}
-	/* Recorded first: the exit may come before monitor's reply does. */
+	/* Recorded first: the exit may come before monitor's reply does.
+	 * Other nodes' calls add entries while this one waits, so w stays
+	 * where it is whatever the answer. */
 	w = &c->watch[c->nwatch++];
 	w->node = m->idx;
 	w->inc = m->inc;
 	w->target = coro;
 	w->exits = 0;
-	if (ac_monitor_ref(sink, coro) < 0 && w->exits == 0)
-		c->nwatch--; /* not watched: no exit will come */
+	w->confirmed = 1;
+	if (ac_monitor_ref(sink, coro) < 0)
+		w->confirmed = 0;
 }
 
 /* Send our file (a whole version of uniform bytes) to dst. */
@@ -383,7 +391,7 @@ static int mx_check_exits(mx_ctx *c, char *why, size_t len)
 	for (i = 0; i < c->nwatch; i++) {
 		const mx_watch *w = &c->watch[i];
 		char ref[96];
-		if (w->exits == 1 || mx_inc_now(c, w->node) != w->inc)
+		if (w->exits == 1 || !w->confirmed || mx_inc_now(c, w->node) != w->inc)
 			continue;
 		snprintf(why, len, "liveness: node %u's monitor of %s heard %d exits",
 		         w->node, ac_ref_format(w->target, ref, sizeof(ref)), w->exits);
