@@ -127,22 +127,9 @@ typedef struct sock_wait {
 	ac_sock *w_sock;
 } sock_wait;
 
-/* The waiting coroutine was terminated: cancel its operation and leave
- * the socket as its call would have. */
-static void sock_kill_cancel(ac_coro *c, void *obj)
-{
-	sock_wait *w = obj;
-	ac_sock *k = w->w_sock;
-	ac__io_forget(c->c_sched->s_io, &w->w_op);
-	AC_ASSERT(k->k_inflight > 0);
-	k->k_inflight--;
-	if (k->k_closed && k->k_inflight == 0 && k->k_holds == 0)
-		sock_release(k);
-}
-
-/* Terminated while yielding in sock_fair_yield: leave the socket as the
- * call would have. */
-static void sock_yield_undo(ac_coro *c, void *obj)
+/* A coroutine inside a call on k was terminated (while it waited or stood
+ * aside): leave the socket as its call would have. */
+static void sock_leave_killed(ac_coro *c, void *obj)
 {
 	ac_sock *k = obj;
 	(void)c;
@@ -150,6 +137,15 @@ static void sock_yield_undo(ac_coro *c, void *obj)
 	k->k_inflight--;
 	if (k->k_closed && k->k_inflight == 0 && k->k_holds == 0)
 		sock_release(k);
+}
+
+/* The waiting coroutine was terminated: cancel its operation and leave
+ * the socket. */
+static void sock_kill_cancel(ac_coro *c, void *obj)
+{
+	sock_wait *w = obj;
+	ac__io_forget(c->c_sched->s_io, &w->w_op);
+	sock_leave_killed(c, w->w_sock);
 }
 
 /* Fairness: a coroutine whose operations keep completing at once (its peer
@@ -161,7 +157,7 @@ static int sock_fair_yield(ac_sock *k)
 	ac_sched *s = k->k_sched;
 	ac_coro *c = s->s_cur;
 	s->s_inline_io = 0;
-	c->c_cancel = sock_yield_undo;
+	c->c_cancel = sock_leave_killed;
 	c->c_cancel_obj = k;
 	ac_yield();
 	c->c_cancel = NULL;
@@ -559,11 +555,9 @@ int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
 			memcpy(out + 4, buf, len);
 		r = sock_write_all(k, out, len + 4, deadline);
 	} else {
-		/* Too large to copy: the header, then the body without
-		 * standing aside in between (a body that has to wait may
-		 * still let another writer's bytes in: see asyncoro.h). */
+		/* Too large to copy: the header, then the body (another
+		 * writer's bytes may come between: see asyncoro.h). */
 		r = sock_write_all(k, out, 4, deadline);
-		k->k_sched->s_inline_io = 0;
 		if (r >= 0)
 			r = sock_write_all(k, buf, len, deadline);
 	}

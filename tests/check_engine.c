@@ -25,7 +25,12 @@ END_TEST
 START_TEST(test_spawn_invalid)
 {
 	ac_sched *s = test_sched();
+	ac_sched_stats st;
 	CK_FAIL(ac_spawn(s, NULL, NULL, NULL, NULL), -EINVAL);
+	/* Nothing was created. */
+	ac_sched_get_stats(s, &st);
+	ck_assert_uint_eq(st.spawned, 0);
+	ck_assert_uint_eq(st.live, 0);
 	ac_sched_free(s);
 }
 END_TEST
@@ -43,7 +48,8 @@ static void body_timeout(void *arg)
 
 START_TEST(test_receive_timeout)
 {
-	test_run(body_timeout, (void *)&test_receive_timeout);
+	/* The body ran to its end (its checks all passed). */
+	ck_assert_uint_eq(test_run(body_timeout, (void *)&test_receive_timeout), 1);
 }
 END_TEST
 
@@ -549,8 +555,14 @@ static void body_nested_run(void *arg)
 START_TEST(test_run_from_coroutine)
 {
 	ac_sched *s = test_sched();
-	CK_PASS(ac_spawn(s, body_nested_run, s, NULL, NULL));
-	CK_PASS(ac_sched_run(s));
+	ac_sched_stats st;
+	ac_ref r;
+	CK_PASS(ac_spawn(s, body_nested_run, s, NULL, &r));
+	ck_assert_int_eq(ac_sched_run(s), 0);
+	/* The nested calls were refused and the body went on to its end. */
+	ck_assert_int_eq(ac_is_alive(r), 0);
+	ac_sched_get_stats(s, &st);
+	ck_assert_uint_eq(st.ended, 1);
 	ac_sched_free(s);
 }
 END_TEST
@@ -566,8 +578,11 @@ static void body_set_daemon(void *arg)
 START_TEST(test_set_daemon)
 {
 	ac_sched *s = test_sched();
-	CK_PASS(ac_spawn(s, body_set_daemon, NULL, NULL, NULL));
-	CK_PASS(ac_sched_run(s));
+	ac_ref r;
+	CK_PASS(ac_spawn(s, body_set_daemon, NULL, NULL, &r));
+	/* The run ends although the coroutine still waits: it is a daemon. */
+	ck_assert_int_eq(ac_sched_run(s), 0);
+	ck_assert_int_eq(ac_is_alive(r), 1);
 	ac_sched_free(s);
 }
 END_TEST
