@@ -31,7 +31,7 @@ static void conform_sim_main(ac_sim_node *node, void *arg)
 {
 	conform_run *r = arg;
 	ac_sim_node_addr(node, &r->c.host);
-	CK_PASS(ac_spawn(ac_sim_node_sched(node), conform_coro, r, NULL, NULL));
+	CK_OK(ac_spawn(ac_sim_node_sched(node), conform_coro, r, NULL, NULL));
 }
 
 static int conform_go(conform_body body, int sim)
@@ -41,9 +41,9 @@ static int conform_go(conform_body body, int sim)
 	r.body = body;
 	if (!sim) {
 		ac_sched *s = test_sched();
-		CK_PASS(ac_addr_parse(&r.c.host, "127.0.0.1", 0));
-		CK_PASS(ac_spawn(s, conform_coro, &r, NULL, NULL));
-		CK_PASS(ac_sched_run(s));
+		CK_OK(ac_addr_parse(&r.c.host, "127.0.0.1", 0));
+		CK_OK(ac_spawn(s, conform_coro, &r, NULL, NULL));
+		CK_OK(ac_sched_run(s));
 		ac_sched_free(s);
 	} else {
 		ac_sim_opts o;
@@ -52,9 +52,9 @@ static int conform_go(conform_body body, int sim)
 		ac_sim_opts_init(&o);
 		o.seed = 42;
 		o.max_time_ns = 600LL * 1000000000;
-		CK_PASS(ac_sim_new(&o, &w));
-		CK_PASS(ac_sim_node_add(w, "host", &n));
-		CK_PASS(ac_sim_node_set_main(n, conform_sim_main, &r));
+		CK_OK(ac_sim_new(&o, &w));
+		CK_OK(ac_sim_node_add(w, "host", &n));
+		CK_OK(ac_sim_node_set_main(n, conform_sim_main, &r));
 		ck_assert_int_eq(ac_sim_run(w, ac_sim_all_finished, NULL), AC_SIM_DONE);
 		ac_sim_free(w);
 	}
@@ -66,8 +66,8 @@ static int conform_go(conform_body body, int sim)
 static ac_sock *conform_listen(conform *c, ac_addr *addr)
 {
 	ac_sock *l;
-	CK_PASS(ac_sock_listen(NULL, &c->host, 8, 0, &l));
-	CK_PASS(ac_sock_local_addr(l, addr));
+	CK_OK(ac_sock_listen(NULL, &c->host, 8, 0, &l));
+	CK_OK(ac_sock_local_addr(l, addr));
 	ck_assert_uint_ne(addr->port, 0);
 	return l;
 }
@@ -78,10 +78,10 @@ static void echo_server(void *arg)
 {
 	ac_sock *l = arg, *k;
 	char buf[5];
-	CK_PASS(ac_sock_accept(l, 5000, &k));
+	CK_OK(ac_sock_accept(l, 5000, &k));
 	ck_assert_int_eq(ac_sock_recv_all(k, buf, 5, 5000), 5);
 	ck_assert_int_eq(ac_sock_send_all(k, buf, 5, 5000), 5);
-	CK_PASS(ac_sock_shutdown(k));
+	CK_OK(ac_sock_shutdown(k));
 	ck_assert_int_eq(ac_sock_recv(k, buf, 5, 5000), 0); /* client's end */
 	ac_sock_close(k);
 }
@@ -92,14 +92,14 @@ static void body_tcp_echo(conform *c)
 	ac_sock *l = conform_listen(c, &a), *k;
 	ac_ref srv;
 	char buf[8];
-	CK_PASS(ac_spawn(NULL, echo_server, l, NULL, &srv));
-	CK_PASS(ac_sock_connect(&a, 5000, &k));
+	CK_OK(ac_spawn(NULL, echo_server, l, NULL, &srv));
+	CK_OK(ac_sock_connect(&a, 5000, &k));
 	ck_assert_int_eq(ac_sock_send_all(k, "hello", 5, 5000), 5);
 	ck_assert_int_eq(ac_sock_recv_all(k, buf, 5, 5000), 5);
 	ck_assert(memcmp(buf, "hello", 5) == 0);
 	ck_assert_int_eq(ac_sock_recv(k, buf, sizeof(buf), 5000), 0); /* EOF */
-	CK_PASS(ac_sock_shutdown(k));
-	CK_PASS(ac_finish(srv, 5000, NULL));
+	CK_OK(ac_sock_shutdown(k));
+	CK_OK(ac_finish(srv, 5000, NULL));
 	ac_sock_close(k);
 	ac_sock_close(l);
 }
@@ -115,7 +115,7 @@ static void body_refused(conform *c)
 	ac_addr a = c->host;
 	ac_sock *k;
 	a.port = 1;
-	CK_FAIL(ac_sock_connect(&a, 5000, &k), -ECONNREFUSED);
+	CK_RC(ac_sock_connect(&a, 5000, &k), -ECONNREFUSED);
 }
 
 START_TEST(test_refused)
@@ -128,7 +128,7 @@ static void idle_server(void *arg)
 {
 	ac_sock *l = arg, *k;
 	char b;
-	CK_PASS(ac_sock_accept(l, 5000, &k));
+	CK_OK(ac_sock_accept(l, 5000, &k));
 	/* Wait for the client to give up and close. */
 	ck_assert_int_eq(ac_sock_recv(k, &b, 1, 5000), 0);
 	ac_sock_close(k);
@@ -143,15 +143,15 @@ static void body_timeouts(conform *c)
 	int64_t t0;
 	ac_sched *s = ac_sched_self();
 	t0 = ac_sched_now_ns(s);
-	CK_FAIL(ac_sock_accept(l, 50, &none), -ETIMEDOUT);
+	CK_RC(ac_sock_accept(l, 50, &none), -ETIMEDOUT);
 	ck_assert_int_ge(ac_sched_now_ns(s) - t0, 50000000);
-	CK_PASS(ac_spawn(NULL, idle_server, l, NULL, &srv));
-	CK_PASS(ac_sock_connect(&a, 5000, &k));
+	CK_OK(ac_spawn(NULL, idle_server, l, NULL, &srv));
+	CK_OK(ac_sock_connect(&a, 5000, &k));
 	t0 = ac_sched_now_ns(s);
-	CK_FAIL(ac_sock_recv(k, &b, 1, 100), -ETIMEDOUT);
+	CK_RC(ac_sock_recv(k, &b, 1, 100), -ETIMEDOUT);
 	ck_assert_int_ge(ac_sched_now_ns(s) - t0, 100000000);
 	ac_sock_close(k);
-	CK_PASS(ac_finish(srv, 5000, NULL));
+	CK_OK(ac_finish(srv, 5000, NULL));
 	ac_sock_close(l);
 }
 
@@ -166,9 +166,9 @@ static void msg_server(void *arg)
 	ac_sock *l = arg, *k;
 	void *buf;
 	size_t len;
-	CK_PASS(ac_sock_accept(l, 5000, &k));
+	CK_OK(ac_sock_accept(l, 5000, &k));
 	while (ac_sock_recv_msg(k, &buf, &len, 1 << 20, 5000) == 1) {
-		CK_PASS(ac_sock_send_msg(k, buf, len, 5000));
+		CK_OK(ac_sock_send_msg(k, buf, len, 5000));
 		free(buf);
 	}
 	ac_sock_close(k);
@@ -185,19 +185,19 @@ static void body_messages(conform *c)
 	ck_assert_ptr_nonnull(big);
 	for (i = 0; i < (1 << 20); i++)
 		big[i] = (char)(i * 7);
-	CK_PASS(ac_spawn(NULL, msg_server, l, NULL, &srv));
-	CK_PASS(ac_sock_connect(&a, 5000, &k));
+	CK_OK(ac_spawn(NULL, msg_server, l, NULL, &srv));
+	CK_OK(ac_sock_connect(&a, 5000, &k));
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		CK_PASS(ac_sock_send_msg(k, big, sizes[i], 5000));
+		CK_OK(ac_sock_send_msg(k, big, sizes[i], 5000));
 		ck_assert_int_eq(ac_sock_recv_msg(k, &buf, &len, 1 << 20, 5000), 1);
 		ck_assert_uint_eq(len, sizes[i]);
 		ck_assert(len == 0 || memcmp(buf, big, len) == 0);
 		free(buf);
 	}
-	CK_PASS(ac_sock_send_msg(k, big, 10, 5000));
-	CK_FAIL(ac_sock_recv_msg(k, &buf, &len, 5, 5000), -EMSGSIZE);
+	CK_OK(ac_sock_send_msg(k, big, 10, 5000));
+	CK_RC(ac_sock_recv_msg(k, &buf, &len, 5, 5000), -EMSGSIZE);
 	ac_sock_close(k);
-	CK_PASS(ac_finish(srv, 5000, NULL));
+	CK_OK(ac_finish(srv, 5000, NULL));
 	ac_sock_close(l);
 	free(big);
 }
@@ -213,15 +213,15 @@ static void body_udp(conform *c)
 	ac_sock *u1, *u2;
 	ac_addr a1, a2, from;
 	char buf[16];
-	CK_PASS(ac_sock_udp(NULL, &c->host, 0, &u1));
-	CK_PASS(ac_sock_udp(NULL, &c->host, 0, &u2));
-	CK_PASS(ac_sock_local_addr(u1, &a1));
-	CK_PASS(ac_sock_local_addr(u2, &a2));
+	CK_OK(ac_sock_udp(NULL, &c->host, 0, &u1));
+	CK_OK(ac_sock_udp(NULL, &c->host, 0, &u2));
+	CK_OK(ac_sock_local_addr(u1, &a1));
+	CK_OK(ac_sock_local_addr(u2, &a2));
 	ck_assert_int_eq(ac_sock_sendto(u1, "ping", 4, &a2, 1000), 4);
 	ck_assert_int_eq(ac_sock_recvfrom(u2, buf, sizeof(buf), &from, 5000), 4);
 	ck_assert(memcmp(buf, "ping", 4) == 0);
 	ck_assert(ac_addr_eq(&from, &a1));
-	CK_FAIL(ac_sock_recvfrom(u2, buf, sizeof(buf), &from, 50), -ETIMEDOUT);
+	CK_RC(ac_sock_recvfrom(u2, buf, sizeof(buf), &from, 50), -ETIMEDOUT);
 	ac_sock_close(u1);
 	ac_sock_close(u2);
 }
@@ -250,12 +250,12 @@ static void body_close_wakes(conform *c)
 	ac_sock *l = conform_listen(c, &a), *srv;
 	close_case cc = {NULL, 1};
 	ac_ref r;
-	CK_PASS(ac_sock_connect(&a, 5000, &cc.k));
-	CK_PASS(ac_sock_accept(l, 5000, &srv));
-	CK_PASS(ac_spawn(NULL, blocked_reader, &cc, NULL, &r));
-	CK_PASS(ac_sleep(10));
+	CK_OK(ac_sock_connect(&a, 5000, &cc.k));
+	CK_OK(ac_sock_accept(l, 5000, &srv));
+	CK_OK(ac_spawn(NULL, blocked_reader, &cc, NULL, &r));
+	CK_OK(ac_sleep(10));
 	ac_sock_close(cc.k);
-	CK_PASS(ac_finish(r, 5000, NULL));
+	CK_OK(ac_finish(r, 5000, NULL));
 	ck_assert_msg(cc.rc < 0, "recv on a closed socket returned %d", cc.rc);
 	ac_sock_close(srv);
 	ac_sock_close(l);
@@ -272,7 +272,7 @@ static void body_sleep(conform *c)
 	ac_sched *s = ac_sched_self();
 	int64_t t0 = ac_sched_now_ns(s);
 	(void)c;
-	CK_PASS(ac_sleep(250));
+	CK_OK(ac_sleep(250));
 	ck_assert_int_ge(ac_sched_now_ns(s) - t0, 250000000);
 }
 

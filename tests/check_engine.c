@@ -26,7 +26,7 @@ START_TEST(test_spawn_invalid)
 {
 	ac_sched *s = test_sched();
 	ac_sched_stats st;
-	CK_FAIL(ac_spawn(s, NULL, NULL, NULL, NULL), -EINVAL);
+	CK_RC(ac_spawn(s, NULL, NULL, NULL, NULL), -EINVAL);
 	/* Nothing was created. */
 	ac_sched_get_stats(s, &st);
 	ck_assert_uint_eq(st.spawned, 0);
@@ -39,11 +39,11 @@ static void body_timeout(void *arg)
 {
 	ac_msg *m = (ac_msg *)arg;
 	int64_t t0 = ac_sched_now_ns(ac_sched_self());
-	CK_FAIL(ac_receive(30, &m), -ETIMEDOUT);
+	CK_RC(ac_receive(30, &m), -ETIMEDOUT);
 	ck_assert_ptr_eq(m, arg); /* untouched on timeout */
 	ck_assert_int_ge(ac_sched_now_ns(ac_sched_self()) - t0, 29000000);
-	CK_FAIL(ac_receive(0, &m), -ETIMEDOUT);
-	CK_FAIL(ac_receive(10, NULL), -EINVAL);
+	CK_RC(ac_receive(0, &m), -ETIMEDOUT);
+	CK_RC(ac_receive(10, NULL), -EINVAL);
 }
 
 START_TEST(test_receive_timeout)
@@ -57,10 +57,10 @@ START_TEST(test_receive_outside)
 {
 	ac_msg *m = NULL;
 	ac_sched *s = test_sched();
-	CK_FAIL(ac_receive(0, &m), -EPERM);
-	CK_FAIL(ac_sleep(1), -EPERM);
-	CK_FAIL(ac_yield(), -EPERM);
-	CK_FAIL(ac_monitor(ac_ref_null()), -EPERM);
+	CK_RC(ac_receive(0, &m), -EPERM);
+	CK_RC(ac_sleep(1), -EPERM);
+	CK_RC(ac_yield(), -EPERM);
+	CK_RC(ac_monitor(ac_ref_null()), -EPERM);
 	ck_assert(ac_ref_is_null(ac_self()));
 	ac_sched_free(s);
 }
@@ -74,7 +74,7 @@ static void body_echo_n(void *arg)
 	for (i = 0; i < n; i++) {
 		ac_msg *m;
 		char want[32];
-		CK_PASS(ac_receive(1000, &m));
+		CK_OK(ac_receive(1000, &m));
 		snprintf(want, sizeof(want), "m%d", i);
 		ck_assert_msg(ac_msg_is(m, want), "message %d out of order", i);
 		ac_msg_free(m);
@@ -86,10 +86,10 @@ static void body_sender(void *arg)
 	int n = 100, i;
 	ac_ref r;
 	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_echo_n, &n, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_echo_n, &n, NULL, &r));
 	for (i = 0; i < n; i++)
-		CK_PASS(ac_send(r, ac_msg_printf("m%d", i)));
-	CK_PASS(ac_finish(r, 1000, NULL));
+		CK_OK(ac_send(r, ac_msg_printf("m%d", i)));
+	CK_OK(ac_finish(r, 1000, NULL));
 }
 
 START_TEST(test_send_fifo)
@@ -102,7 +102,7 @@ static void body_recv_from(void *arg)
 {
 	ac_msg *m;
 	ac_ref *want = arg;
-	CK_PASS(ac_receive(1000, &m));
+	CK_OK(ac_receive(1000, &m));
 	ck_assert(ac_ref_eq(ac_msg_from(m), *want));
 	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
 	ac_msg_free(m);
@@ -112,9 +112,9 @@ static void body_from(void *arg)
 {
 	ac_ref me = ac_self(), r;
 	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_recv_from, &me, NULL, &r));
-	CK_PASS(ac_send_data(r, "x", 1));
-	CK_PASS(ac_finish(r, 1000, NULL));
+	CK_OK(ac_spawn(NULL, body_recv_from, &me, NULL, &r));
+	CK_OK(ac_send_data(r, "x", 1));
+	CK_OK(ac_finish(r, 1000, NULL));
 }
 
 START_TEST(test_send_sets_sender)
@@ -133,21 +133,21 @@ static void body_dead_ref(void *arg)
 	ac_ref r;
 	ac_msg *m;
 	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &r));
-	CK_PASS(ac_finish(r, 1000, NULL));
+	CK_OK(ac_spawn(NULL, body_noop, NULL, NULL, &r));
+	CK_OK(ac_finish(r, 1000, NULL));
 	ck_assert_int_eq(ac_is_alive(r), 0);
 	/* send to a dead coroutine: dropped silently, consumed */
-	CK_PASS(ac_send(r, ac_msg_str("lost")));
+	CK_OK(ac_send(r, ac_msg_str("lost")));
 	/* deliver to a dead coroutine: -ESRCH, caller keeps the message */
 	m = ac_msg_str("kept");
-	CK_FAIL(ac_deliver(r, m, 100), -ESRCH);
+	CK_RC(ac_deliver(r, m, 100), -ESRCH);
 	ck_assert(ac_msg_is(m, "kept"));
 	ac_msg_free(m);
 	/* invalid refs */
 	m = ac_msg_str("x");
-	CK_FAIL(ac_send(ac_ref_null(), m), -EINVAL);
-	CK_FAIL(ac_deliver(ac_ref_null(), m, 0), -EINVAL);
-	CK_FAIL(ac_send(r, NULL), -EINVAL);
+	CK_RC(ac_send(ac_ref_null(), m), -EINVAL);
+	CK_RC(ac_deliver(ac_ref_null(), m, 0), -EINVAL);
+	CK_RC(ac_send(r, NULL), -EINVAL);
 	ac_msg_free(m);
 }
 
@@ -162,9 +162,9 @@ static void body_deliver_live(void *arg)
 	ac_ref r;
 	int n = 1;
 	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_echo_n, &n, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_echo_n, &n, NULL, &r));
 	ck_assert_int_eq(ac_deliver(r, ac_msg_str("m0"), 100), 1);
-	CK_PASS(ac_finish(r, 1000, NULL));
+	CK_OK(ac_finish(r, 1000, NULL));
 }
 
 START_TEST(test_deliver_live)
@@ -177,15 +177,15 @@ static void body_stale_slot(void *arg)
 {
 	ac_ref a, b;
 	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &a));
-	CK_PASS(ac_finish(a, 1000, NULL));
-	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &b));
+	CK_OK(ac_spawn(NULL, body_noop, NULL, NULL, &a));
+	CK_OK(ac_finish(a, 1000, NULL));
+	CK_OK(ac_spawn(NULL, body_noop, NULL, NULL, &b));
 	/* the slot is reused, the id is not */
 	ck_assert_uint_eq((uint32_t)a.id, (uint32_t)b.id);
 	ck_assert(!ac_ref_eq(a, b));
 	ck_assert_int_eq(ac_is_alive(a), 0);
 	ck_assert_int_eq(ac_is_alive(b), 1);
-	CK_PASS(ac_finish(b, 1000, NULL));
+	CK_OK(ac_finish(b, 1000, NULL));
 }
 
 START_TEST(test_stale_ref_slot_reuse)
@@ -224,24 +224,24 @@ static void body_cat(void *arg)
 	ac_ref me = ac_self();
 	ac_msg *m;
 	(void)arg;
-	CK_PASS(ac_send(me, ac_msg_str("a1")));
-	CK_PASS(ac_send(me, ac_msg_str("b1")));
-	CK_PASS(ac_set_categorizer(categ_first_byte, NULL));
-	CK_PASS(ac_send(me, ac_msg_str("a2")));
-	CK_PASS(ac_send(me, ac_msg_str("b2")));
-	CK_PASS(ac_receive_cat('b', 0, &m));
+	CK_OK(ac_send(me, ac_msg_str("a1")));
+	CK_OK(ac_send(me, ac_msg_str("b1")));
+	CK_OK(ac_set_categorizer(categ_first_byte, NULL));
+	CK_OK(ac_send(me, ac_msg_str("a2")));
+	CK_OK(ac_send(me, ac_msg_str("b2")));
+	CK_OK(ac_receive_cat('b', 0, &m));
 	ck_assert(ac_msg_is(m, "b1"));
 	ck_assert_int_eq(ac_msg_category(m), 'b');
 	ac_msg_free(m);
-	CK_PASS(ac_receive_match(match_b, "a2", 0, &m));
+	CK_OK(ac_receive_match(match_b, "a2", 0, &m));
 	ck_assert(ac_msg_is(m, "a2"));
 	ac_msg_free(m);
-	CK_FAIL(ac_receive_cat('c', 20, &m), -ETIMEDOUT);
+	CK_RC(ac_receive_cat('c', 20, &m), -ETIMEDOUT);
 	ck_assert_uint_eq(ac_queue_len(), 2);
-	CK_PASS(ac_receive(0, &m)); /* others stayed in order */
+	CK_OK(ac_receive(0, &m)); /* others stayed in order */
 	ck_assert(ac_msg_is(m, "a1"));
 	ac_msg_free(m);
-	CK_PASS(ac_receive(0, &m));
+	CK_OK(ac_receive(0, &m));
 	ck_assert(ac_msg_is(m, "b2"));
 	ac_msg_free(m);
 }
@@ -256,8 +256,8 @@ static void body_cat_wait(void *arg)
 {
 	ac_msg *m;
 	int *got = arg;
-	CK_PASS(ac_set_categorizer(categ_first_byte, NULL));
-	CK_PASS(ac_receive_cat('z', 1000, &m));
+	CK_OK(ac_set_categorizer(categ_first_byte, NULL));
+	CK_OK(ac_receive_cat('z', 1000, &m));
 	ck_assert(ac_msg_is(m, "z!"));
 	ac_msg_free(m);
 	ck_assert_uint_eq(ac_queue_len(), 1);
@@ -267,13 +267,13 @@ static void body_cat_wait(void *arg)
 static void body_cat_sender(void *arg)
 {
 	ac_ref r;
-	CK_PASS(ac_spawn(NULL, body_cat_wait, arg, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_cat_wait, arg, NULL, &r));
 	ac_yield();
-	CK_PASS(ac_send(r, ac_msg_str("a"))); /* does not wake it */
+	CK_OK(ac_send(r, ac_msg_str("a"))); /* does not wake it */
 	ac_yield();
 	ck_assert_int_eq(*(int *)arg, 0);
-	CK_PASS(ac_send(r, ac_msg_str("z!")));
-	CK_PASS(ac_finish(r, 1000, NULL));
+	CK_OK(ac_send(r, ac_msg_str("z!")));
+	CK_OK(ac_finish(r, 1000, NULL));
 }
 
 START_TEST(test_category_wait)
@@ -290,9 +290,9 @@ static void body_sleep(void *arg)
 {
 	int64_t t0 = ac_sched_now_ns(ac_sched_self());
 	(void)arg;
-	CK_PASS(ac_sleep(20));
+	CK_OK(ac_sleep(20));
 	ck_assert_int_ge(ac_sched_now_ns(ac_sched_self()) - t0, 20000000);
-	CK_FAIL(ac_sleep(-1), -EINVAL);
+	CK_RC(ac_sleep(-1), -EINVAL);
 }
 
 START_TEST(test_sleep)
@@ -316,9 +316,9 @@ START_TEST(test_yield_interleaves)
 	char log[16] = "";
 	ac_sched *s = test_sched();
 	ac_spawn_opts a = {.name = "a"}, b = {.name = "b"};
-	CK_PASS(ac_spawn(s, body_yielder, log, &a, NULL));
-	CK_PASS(ac_spawn(s, body_yielder, log, &b, NULL));
-	CK_PASS(ac_sched_run(s));
+	CK_OK(ac_spawn(s, body_yielder, log, &a, NULL));
+	CK_OK(ac_spawn(s, body_yielder, log, &b, NULL));
+	CK_OK(ac_sched_run(s));
 	ck_assert_str_eq(log, "ababab");
 	ac_sched_free(s);
 }
@@ -327,21 +327,21 @@ END_TEST
 static void body_suspended(void *arg)
 {
 	intptr_t v = 0;
-	CK_FAIL(ac_suspend(10, &v), -ETIMEDOUT);
-	CK_PASS(ac_suspend(1000, &v));
+	CK_RC(ac_suspend(10, &v), -ETIMEDOUT);
+	CK_OK(ac_suspend(1000, &v));
 	*(intptr_t *)arg = v;
 }
 
 static void body_resumer(void *arg)
 {
 	ac_ref r;
-	CK_PASS(ac_spawn(NULL, body_suspended, arg, NULL, &r));
-	CK_FAIL(ac_resume(r, 1), -EAGAIN); /* not suspended yet */
-	CK_PASS(ac_sleep(30));
-	CK_PASS(ac_resume(r, 77));
-	CK_FAIL(ac_resume(r, 78), -EAGAIN); /* already resumed */
-	CK_PASS(ac_finish(r, 1000, NULL));
-	CK_FAIL(ac_resume(r, 1), -ESRCH);
+	CK_OK(ac_spawn(NULL, body_suspended, arg, NULL, &r));
+	CK_RC(ac_resume(r, 1), -EAGAIN); /* not suspended yet */
+	CK_OK(ac_sleep(30));
+	CK_OK(ac_resume(r, 77));
+	CK_RC(ac_resume(r, 78), -EAGAIN); /* already resumed */
+	CK_OK(ac_finish(r, 1000, NULL));
+	CK_RC(ac_resume(r, 1), -ESRCH);
 }
 
 START_TEST(test_suspend_resume)
@@ -389,15 +389,15 @@ static void monitor_case(ac_coro_fn body, void *barg, int terminate,
 	ac_ref r;
 	ac_msg *m;
 	ac_exit_info ei;
-	CK_PASS(ac_spawn(NULL, body, barg, NULL, &r));
-	CK_PASS(ac_monitor(r));
-	CK_PASS(ac_monitor(r));
+	CK_OK(ac_spawn(NULL, body, barg, NULL, &r));
+	CK_OK(ac_monitor(r));
+	CK_OK(ac_monitor(r));
 	if (terminate) {
 		ac_yield();
-		CK_PASS(ac_terminate(r));
+		CK_OK(ac_terminate(r));
 	}
-	CK_PASS(ac_receive(1000, &m));
-	CK_PASS(ac_msg_exit(m, &ei));
+	CK_OK(ac_receive(1000, &m));
+	CK_OK(ac_msg_exit(m, &ei));
 	ck_assert(ac_ref_eq(ei.coro, r));
 	ck_assert_int_eq(ei.how, want_how);
 	if (want_text) {
@@ -405,9 +405,9 @@ static void monitor_case(ac_coro_fn body, void *barg, int terminate,
 		ck_assert(memcmp(ei.data, want_text, ei.len) == 0);
 	}
 	ac_msg_free(m);
-	CK_FAIL(ac_receive(30, &m), -ETIMEDOUT); /* exactly one */
+	CK_RC(ac_receive(30, &m), -ETIMEDOUT); /* exactly one */
 	ck_assert_int_eq(ac_is_alive(r), 0);
-	CK_FAIL(ac_monitor(r), -ESRCH);
+	CK_RC(ac_monitor(r), -ESRCH);
 }
 
 static void body_monitors(void *arg)
@@ -429,7 +429,7 @@ END_TEST
 
 static void body_notify_target(void *arg)
 {
-	CK_PASS(ac_notify(*(ac_ref *)arg));
+	CK_OK(ac_notify(*(ac_ref *)arg));
 }
 
 static void body_notify(void *arg)
@@ -438,9 +438,9 @@ static void body_notify(void *arg)
 	ac_msg *m;
 	ac_exit_info ei;
 	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_notify_target, &me, NULL, &r));
-	CK_PASS(ac_receive(1000, &m));
-	CK_PASS(ac_msg_exit(m, &ei));
+	CK_OK(ac_spawn(NULL, body_notify_target, &me, NULL, &r));
+	CK_OK(ac_receive(1000, &m));
+	CK_OK(ac_msg_exit(m, &ei));
 	ck_assert(ac_ref_eq(ei.coro, r));
 	ck_assert_int_eq(ei.how, AC_EXIT_RETURNED);
 	ac_msg_free(m);
@@ -458,19 +458,19 @@ static void body_finish(void *arg)
 	ac_msg *m = NULL;
 	ac_exit_info ei;
 	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_big_value, NULL, NULL, &r));
-	CK_PASS(ac_finish(r, 1000, &m));
-	CK_PASS(ac_msg_exit(m, &ei));
+	CK_OK(ac_spawn(NULL, body_big_value, NULL, NULL, &r));
+	CK_OK(ac_finish(r, 1000, &m));
+	CK_OK(ac_msg_exit(m, &ei));
 	ck_assert_uint_eq(ei.len, 5000);
 	ck_assert_int_eq(((const char *)ei.data)[4999], 'v');
 	ac_msg_free(m);
-	CK_FAIL(ac_finish(r, 10, NULL), -ESRCH);
-	CK_FAIL(ac_finish(ac_self(), 10, NULL), -EDEADLK);
-	CK_PASS(ac_spawn(NULL, body_block_forever, NULL, NULL, &r));
-	CK_FAIL(ac_finish(r, 20, NULL), -ETIMEDOUT);
-	CK_FAIL(ac_finish(r, 0, NULL), -ETIMEDOUT);
-	CK_PASS(ac_terminate(r));
-	CK_FAIL(ac_terminate(r), -ESRCH);
+	CK_RC(ac_finish(r, 10, NULL), -ESRCH);
+	CK_RC(ac_finish(ac_self(), 10, NULL), -EDEADLK);
+	CK_OK(ac_spawn(NULL, body_block_forever, NULL, NULL, &r));
+	CK_RC(ac_finish(r, 20, NULL), -ETIMEDOUT);
+	CK_RC(ac_finish(r, 0, NULL), -ETIMEDOUT);
+	CK_OK(ac_terminate(r));
+	CK_RC(ac_terminate(r), -ESRCH);
 }
 
 START_TEST(test_finish)
@@ -487,14 +487,14 @@ static void defer_count(void *arg)
 static void body_defer_then_block(void *arg)
 {
 	ac_msg *m;
-	CK_PASS(ac_coro_defer(defer_count, arg));
-	CK_PASS(ac_coro_defer(defer_count, arg));
+	CK_OK(ac_coro_defer(defer_count, arg));
+	CK_OK(ac_coro_defer(defer_count, arg));
 	ac_receive(AC_FOREVER, &m);
 }
 
 static void body_self_terminate(void *arg)
 {
-	CK_PASS(ac_coro_defer(defer_count, arg));
+	CK_OK(ac_coro_defer(defer_count, arg));
 	ac_terminate(ac_self());
 	ck_abort_msg("ac_terminate(self) returned");
 }
@@ -517,15 +517,15 @@ START_TEST(test_daemon_and_finish)
 	ac_sched *s = test_sched();
 	ac_spawn_opts d = {.name = "daemon", .daemon = 1};
 	ac_ref r;
-	CK_PASS(ac_spawn(s, body_defer_then_block, &defers, &d, &r));
-	CK_PASS(ac_spawn(s, body_self_terminate, &defers, NULL, NULL));
-	CK_PASS(ac_sched_atexit(s, atexit_order, &order));
-	CK_PASS(ac_sched_atexit(s, atexit_order2, &order));
-	CK_PASS(ac_sched_run(s)); /* returns although the daemon blocks */
+	CK_OK(ac_spawn(s, body_defer_then_block, &defers, &d, &r));
+	CK_OK(ac_spawn(s, body_self_terminate, &defers, NULL, NULL));
+	CK_OK(ac_sched_atexit(s, atexit_order, &order));
+	CK_OK(ac_sched_atexit(s, atexit_order2, &order));
+	CK_OK(ac_sched_run(s)); /* returns although the daemon blocks */
 	ck_assert_int_eq(defers, 1);
 	ck_assert_int_eq(ac_is_alive(r), 1);
 	ck_assert_uint_eq(ac_sched_live(s), 0);
-	CK_PASS(ac_sched_finish(s)); /* terminates the daemon */
+	CK_OK(ac_sched_finish(s)); /* terminates the daemon */
 	ck_assert_int_eq(defers, 3);
 	ck_assert_int_eq(ac_is_alive(r), 0);
 	ck_assert_int_eq(order, 21); /* last registered runs first */
@@ -537,8 +537,8 @@ START_TEST(test_deadlock_detected)
 {
 	ac_sched *s = test_sched();
 	ac_ref r;
-	CK_PASS(ac_spawn(s, body_block_forever, NULL, NULL, &r));
-	CK_FAIL(ac_sched_run(s), -EDEADLK);
+	CK_OK(ac_spawn(s, body_block_forever, NULL, NULL, &r));
+	CK_RC(ac_sched_run(s), -EDEADLK);
 	ck_assert_int_eq(ac_is_alive(r), 1);
 	ac_sched_terminate(s);
 	ck_assert_int_eq(ac_is_alive(r), 0);
@@ -548,8 +548,8 @@ END_TEST
 
 static void body_nested_run(void *arg)
 {
-	CK_FAIL(ac_sched_run((ac_sched *)arg), -EPERM);
-	CK_FAIL(ac_sched_step((ac_sched *)arg), -EPERM);
+	CK_RC(ac_sched_run((ac_sched *)arg), -EPERM);
+	CK_RC(ac_sched_step((ac_sched *)arg), -EPERM);
 }
 
 START_TEST(test_run_from_coroutine)
@@ -557,7 +557,7 @@ START_TEST(test_run_from_coroutine)
 	ac_sched *s = test_sched();
 	ac_sched_stats st;
 	ac_ref r;
-	CK_PASS(ac_spawn(s, body_nested_run, s, NULL, &r));
+	CK_OK(ac_spawn(s, body_nested_run, s, NULL, &r));
 	ck_assert_int_eq(ac_sched_run(s), 0);
 	/* The nested calls were refused and the body went on to its end. */
 	ck_assert_int_eq(ac_is_alive(r), 0);
@@ -570,7 +570,7 @@ END_TEST
 static void body_set_daemon(void *arg)
 {
 	ac_msg *m;
-	CK_PASS(ac_set_daemon(ac_self(), 1));
+	CK_OK(ac_set_daemon(ac_self(), 1));
 	ac_receive(AC_FOREVER, &m);
 	(void)arg;
 }
@@ -579,7 +579,7 @@ START_TEST(test_set_daemon)
 {
 	ac_sched *s = test_sched();
 	ac_ref r;
-	CK_PASS(ac_spawn(s, body_set_daemon, NULL, NULL, &r));
+	CK_OK(ac_spawn(s, body_set_daemon, NULL, NULL, &r));
 	/* The run ends although the coroutine still waits: it is a daemon. */
 	ck_assert_int_eq(ac_sched_run(s), 0);
 	ck_assert_int_eq(ac_is_alive(r), 1);
@@ -600,11 +600,11 @@ START_TEST(test_100k_coroutines)
 	ac_sched *s = test_sched();
 	ac_sched_stats st;
 	for (i = 0; i < 100000; i++) {
-		CK_PASS(ac_spawn(s, body_count, &n, NULL, NULL));
+		CK_OK(ac_spawn(s, body_count, &n, NULL, NULL));
 		if (i % 1000 == 999)
-			CK_PASS(ac_sched_run(s));
+			CK_OK(ac_sched_run(s));
 	}
-	CK_PASS(ac_sched_run(s));
+	CK_OK(ac_sched_run(s));
 	ck_assert_int_eq(n, 100000);
 	ac_sched_get_stats(s, &st);
 	ck_assert_uint_eq(st.spawned, 100000);
@@ -619,7 +619,7 @@ END_TEST
 static void body_wait_any(void *arg)
 {
 	ac_msg *m;
-	CK_PASS(ac_receive(AC_FOREVER, &m));
+	CK_OK(ac_receive(AC_FOREVER, &m));
 	ac_msg_free(m);
 	(*(long *)arg)++;
 }
@@ -632,13 +632,13 @@ START_TEST(test_10k_blocked_then_woken)
 	ac_ref *refs = calloc(N, sizeof(*refs));
 	ac_sched *s = test_sched();
 	for (i = 0; i < N; i++)
-		CK_PASS(ac_spawn(s, body_wait_any, &n, NULL, &refs[i]));
-	CK_PASS(ac_sched_step(s) >= 0 ? 0 : -1);
+		CK_OK(ac_spawn(s, body_wait_any, &n, NULL, &refs[i]));
+	CK_OK(ac_sched_step(s) >= 0 ? 0 : -1);
 	while (ac_sched_step(s) == 1)
 		;
 	for (i = 0; i < N; i++)
-		CK_PASS(ac_send(refs[i], ac_msg_str("go")));
-	CK_PASS(ac_sched_run(s));
+		CK_OK(ac_send(refs[i], ac_msg_str("go")));
+	CK_OK(ac_sched_run(s));
 	ck_assert_int_eq(n, N);
 	ac_sched_free(s);
 	free(refs);
@@ -650,12 +650,12 @@ START_TEST(test_two_schedulers_one_thread)
 	int a = 0, b = 0;
 	ac_sched *s1 = test_sched(), *s2 = test_sched();
 	ck_assert(ac_sched_incarnation(s1) != ac_sched_incarnation(s2));
-	CK_PASS(ac_spawn(s1, body_set, &a, NULL, NULL));
-	CK_PASS(ac_spawn(s2, body_set, &b, NULL, NULL));
-	CK_PASS(ac_sched_run(s2));
+	CK_OK(ac_spawn(s1, body_set, &a, NULL, NULL));
+	CK_OK(ac_spawn(s2, body_set, &b, NULL, NULL));
+	CK_OK(ac_sched_run(s2));
 	ck_assert_int_eq(b, 42);
 	ck_assert_int_eq(a, 0);
-	CK_PASS(ac_sched_run(s1));
+	CK_OK(ac_sched_run(s1));
 	ck_assert_int_eq(a, 42);
 	ac_sched_free(s1);
 	ac_sched_free(s2);

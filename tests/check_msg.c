@@ -38,15 +38,15 @@ static ac_sched *log_sched(log_rec *lr)
 	ac_sched_opts_init(&o);
 	o.log_fn = log_capture;
 	o.log_arg = lr;
-	CK_PASS(ac_sched_new(&o, &s));
+	CK_OK(ac_sched_new(&o, &s));
 	return s;
 }
 
 /* Run fn(arg) as a coroutine on s to completion (s stays). */
 static void run_on(ac_sched *s, ac_coro_fn fn, void *arg)
 {
-	CK_PASS(ac_spawn(s, fn, arg, NULL, NULL));
-	CK_PASS(ac_sched_run(s));
+	CK_OK(ac_spawn(s, fn, arg, NULL, NULL));
+	CK_OK(ac_sched_run(s));
 }
 
 /* ---- constructors -------------------------------------------------------- */
@@ -188,9 +188,9 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
 	ck_assert_int_eq(ac_msg_category(m), 0);
 	ck_assert(ac_ref_is_null(ac_msg_from(m)));
-	CK_FAIL(ac_msg_exit(m, &ei), -EINVAL);
-	CK_FAIL(ac_msg_exit(m, NULL), -EINVAL);
-	CK_FAIL(ac_msg_exit(NULL, &ei), -EINVAL);
+	CK_RC(ac_msg_exit(m, &ei), -EINVAL);
+	CK_RC(ac_msg_exit(m, NULL), -EINVAL);
+	CK_RC(ac_msg_exit(NULL, &ei), -EINVAL);
 	ac_msg_free(m);
 	/* reused from the cache: still clean defaults */
 	m = ac_msg_alloc(3);
@@ -217,13 +217,13 @@ static void body_dup(void *arg)
 	size_t i;
 	(void)arg;
 	ck_assert_ptr_null(ac_msg_dup(NULL));
-	CK_PASS(ac_set_categorizer(categ_len, NULL));
+	CK_OK(ac_set_categorizer(categ_len, NULL));
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t n = sizes[i];
 		m = ac_msg_alloc(n);
 		memset(ac_msg_wdata(m), 'o', n);
-		CK_PASS(ac_send(me, m));
-		CK_PASS(ac_receive(0, &m));
+		CK_OK(ac_send(me, m));
+		CK_OK(ac_receive(0, &m));
 		ck_assert_int_eq(ac_msg_category(m), (int)n + 100);
 		d = ac_msg_dup(m);
 		ck_assert_ptr_nonnull(d);
@@ -274,11 +274,11 @@ static void check_exit(ac_ref who, int how, const char *text)
 {
 	ac_msg *m, *d;
 	ac_exit_info ei;
-	CK_PASS(ac_receive(10000, &m));
+	CK_OK(ac_receive(10000, &m));
 	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_EXIT);
 	ck_assert(ac_ref_eq(ac_msg_from(m), who));
 	memset(&ei, 0, sizeof(ei));
-	CK_PASS(ac_msg_exit(m, &ei));
+	CK_OK(ac_msg_exit(m, &ei));
 	ck_assert(ac_ref_eq(ei.coro, who));
 	ck_assert_int_eq(ei.how, how);
 	ck_assert_uint_eq(ei.len, strlen(text));
@@ -287,7 +287,7 @@ static void check_exit(ac_ref who, int how, const char *text)
 	/* a copy decodes the same */
 	d = ac_msg_dup(m);
 	memset(&ei, 0, sizeof(ei));
-	CK_PASS(ac_msg_exit(d, &ei));
+	CK_OK(ac_msg_exit(d, &ei));
 	ck_assert(ac_ref_eq(ei.coro, who));
 	ck_assert_int_eq(ei.how, how);
 	ck_assert_uint_eq(ei.len, strlen(text));
@@ -299,16 +299,16 @@ static void body_exit_msgs(void *arg)
 {
 	ac_ref r;
 	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_ret, NULL, NULL, &r));
-	CK_PASS(ac_monitor(r));
+	CK_OK(ac_spawn(NULL, body_ret, NULL, NULL, &r));
+	CK_OK(ac_monitor(r));
 	check_exit(r, AC_EXIT_RETURNED, "result");
-	CK_PASS(ac_spawn(NULL, body_fail, NULL, NULL, &r));
-	CK_PASS(ac_monitor(r));
+	CK_OK(ac_spawn(NULL, body_fail, NULL, NULL, &r));
+	CK_OK(ac_monitor(r));
 	check_exit(r, AC_EXIT_FAILED, "bad thing");
-	CK_PASS(ac_spawn(NULL, body_block, NULL, NULL, &r));
-	CK_PASS(ac_monitor(r));
+	CK_OK(ac_spawn(NULL, body_block, NULL, NULL, &r));
+	CK_OK(ac_monitor(r));
 	ac_yield();
-	CK_PASS(ac_terminate(r));
+	CK_OK(ac_terminate(r));
 	check_exit(r, AC_EXIT_TERMINATED, "");
 	ck_assert_uint_eq(ac_queue_len(), 0);
 }
@@ -325,12 +325,12 @@ static void body_free_queued(void *arg)
 {
 	ac_msg *m = ac_msg_str("queued"), *got;
 	(void)arg;
-	CK_PASS(ac_send(ac_self(), m));
+	CK_OK(ac_send(ac_self(), m));
 	ac_msg_free(m); /* still in the queue: refused */
-	CK_FAIL(ac_send(ac_self(), m), -EINVAL); /* not the sender's any more */
-	CK_FAIL(ac_deliver(ac_self(), m, 0), -EINVAL);
+	CK_RC(ac_send(ac_self(), m), -EINVAL); /* not the sender's any more */
+	CK_RC(ac_deliver(ac_self(), m, 0), -EINVAL);
 	ck_assert_uint_eq(ac_queue_len(), 1);
-	CK_PASS(ac_receive(0, &got));
+	CK_OK(ac_receive(0, &got));
 	ck_assert_ptr_eq(got, m);
 	ck_assert(ac_msg_is(got, "queued")); /* intact */
 	ac_msg_free(got);
@@ -360,7 +360,7 @@ START_TEST(test_double_free_reported)
 	ac_msg_free(NULL); /* nothing, silently */
 	ck_assert_int_eq(lr.n, 1);
 	/* a freed message cannot be sent either */
-	CK_FAIL(ac_send(ac_ref_null(), m), -EINVAL);
+	CK_RC(ac_send(ac_ref_null(), m), -EINVAL);
 	/* the cache was not corrupted: two new messages are distinct */
 	m = ac_msg_str("a");
 	n = ac_msg_str("b");
@@ -381,23 +381,23 @@ static void body_self(void *arg)
 	ac_ref me = ac_self();
 	ac_msg *m;
 	(void)arg;
-	CK_PASS(ac_send(me, ac_msg_str("to me")));
-	CK_PASS(ac_send_data(me, "", 0)); /* zero-length */
+	CK_OK(ac_send(me, ac_msg_str("to me")));
+	CK_OK(ac_send_data(me, "", 0)); /* zero-length */
 	ck_assert_int_eq(ac_deliver(me, ac_msg_str("delivered"), 0), 1);
 	ck_assert_uint_eq(ac_queue_len(), 3);
-	CK_PASS(ac_receive(0, &m));
+	CK_OK(ac_receive(0, &m));
 	ck_assert(ac_msg_is(m, "to me"));
 	ck_assert(ac_ref_eq(ac_msg_from(m), me));
 	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
 	ac_msg_free(m);
-	CK_PASS(ac_receive(0, &m));
+	CK_OK(ac_receive(0, &m));
 	ck_assert_uint_eq(ac_msg_len(m), 0);
 	ck_assert(ac_ref_eq(ac_msg_from(m), me));
 	ac_msg_free(m);
-	CK_PASS(ac_receive(0, &m));
+	CK_OK(ac_receive(0, &m));
 	ck_assert(ac_msg_is(m, "delivered"));
 	ac_msg_free(m);
-	CK_FAIL(ac_receive(0, &m), -ETIMEDOUT);
+	CK_RC(ac_receive(0, &m), -ETIMEDOUT);
 	ck_assert_uint_eq(ac_queue_len(), 0);
 }
 
@@ -421,12 +421,12 @@ static void body_100k(void *arg)
 		ac_msg *m = i % 97 == 0 ? ac_msg_printf("%d:%0250d", i, i)
 		                        : ac_msg_printf("%d", i);
 		ck_assert_ptr_nonnull(m);
-		CK_PASS(ac_send(me, m));
+		CK_OK(ac_send(me, m));
 	}
 	ck_assert_uint_eq(ac_queue_len(), N);
 	for (i = 0; i < N; i++) {
 		ac_msg *m;
-		CK_PASS(ac_receive(0, &m));
+		CK_OK(ac_receive(0, &m));
 		if (i % 97 == 0)
 			snprintf(want, sizeof(want), "%d:%0250d", i, i);
 		else
@@ -446,7 +446,7 @@ END_TEST
 static void body_nap(void *arg)
 {
 	(void)arg;
-	CK_PASS(ac_sleep(20));
+	CK_OK(ac_sleep(20));
 }
 
 static void body_queue_at_end(void *arg)
@@ -455,22 +455,22 @@ static void body_queue_at_end(void *arg)
 	ac_msg *m;
 	int i;
 	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_block, NULL, NULL, &a));
-	CK_PASS(ac_spawn(NULL, body_nap, NULL, NULL, &b));
+	CK_OK(ac_spawn(NULL, body_block, NULL, NULL, &a));
+	CK_OK(ac_spawn(NULL, body_nap, NULL, NULL, &b));
 	ac_yield();
 	/* queued messages of a coroutine that ends, terminated or returning,
 	 * are freed with it (the leak checkers see the rest) */
 	for (i = 0; i < 1000; i++) {
-		CK_PASS(ac_send(a, ac_msg_printf("m%d", i)));
-		CK_PASS(ac_send(b, ac_msg_printf("%0300d", i)));
+		CK_OK(ac_send(a, ac_msg_printf("m%d", i)));
+		CK_OK(ac_send(b, ac_msg_printf("%0300d", i)));
 	}
-	CK_PASS(ac_terminate(a));
-	CK_PASS(ac_finish(b, 10000, NULL));
+	CK_OK(ac_terminate(a));
+	CK_OK(ac_finish(b, 10000, NULL));
 	/* a dead recipient drops what it is sent; deliver refuses */
-	CK_PASS(ac_send(a, ac_msg_str("dropped")));
-	CK_PASS(ac_send(b, ac_msg_str("dropped")));
+	CK_OK(ac_send(a, ac_msg_str("dropped")));
+	CK_OK(ac_send(b, ac_msg_str("dropped")));
 	m = ac_msg_str("kept");
-	CK_FAIL(ac_deliver(b, m, 0), -ESRCH);
+	CK_RC(ac_deliver(b, m, 0), -ESRCH);
 	ac_msg_free(m);
 }
 

@@ -56,14 +56,14 @@ static ac_sim *world(uint64_t seed)
 	ac_sim *w;
 	ac_sim_opts_init(&o);
 	o.seed = seed;
-	CK_PASS(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_new(&o, &w));
 	return w;
 }
 
 static ac_sim_node *node(ac_sim *w, const char *name)
 {
 	ac_sim_node *n;
-	CK_PASS(ac_sim_node_add(w, name, &n));
+	CK_OK(ac_sim_node_add(w, name, &n));
 	return n;
 }
 
@@ -78,7 +78,7 @@ static ac_addr node_addr(ac_sim_node *n, uint16_t port)
 static ac_addr parse(const char *text)
 {
 	ac_addr a;
-	CK_PASS(ac_addr_parse(&a, text, 0));
+	CK_OK(ac_addr_parse(&a, text, 0));
 	return a;
 }
 
@@ -141,7 +141,7 @@ static void sim_pair(ac_sim *w, ac_sim_node **a, ac_sim_node **b, int *ha,
 	ia = ac_sim_node_io(*a);
 	ib = ac_sim_node_io(*b);
 	addr = node_addr(*a, PORT);
-	CK_PASS(ia->ops->tcp_listen(ia, &addr, 8, 0, &lh));
+	CK_OK(ia->ops->tcp_listen(ia, &addr, 8, 0, &lh));
 	probe_init(&acc);
 	probe_init(&con);
 	ck_assert_int_eq(ia->ops->accept(ia, lh, &acc.op), AC_IO_PENDING);
@@ -150,9 +150,9 @@ static void sim_pair(ac_sim *w, ac_sim_node **a, ac_sim_node **b, int *ha,
 	run_until(w, &con);
 	if (!acc.calls)
 		run_until(w, &acc);
-	CK_PASS(con.res);
-	CK_PASS(acc.res);
-	CK_PASS(ia->ops->close(ia, lh));
+	CK_OK(con.res);
+	CK_OK(acc.res);
+	CK_OK(ia->ops->close(ia, lh));
 	*ha = (int)acc.res;
 	*hb = (int)con.res;
 }
@@ -225,7 +225,7 @@ START_TEST(test_world_basics)
 	ac_addr ad;
 	char buf[AC_ADDR_STRLEN];
 	ck_assert_int_eq(ac_sim_node_add(w, "alpha", &n), -EEXIST);
-	CK_PASS(ac_sim_node_add(w, NULL, &b));
+	CK_OK(ac_sim_node_add(w, NULL, &b));
 	ck_assert_str_eq(ac_sim_node_name(b), "node2");
 	ac_sim_node_addr(a, &ad);
 	ck_assert_str_eq(ac_addr_format_ip(&ad, buf, sizeof(buf)), "10.0.0.1");
@@ -259,7 +259,7 @@ START_TEST(test_world_at)
 {
 	ac_sim *w = world(1);
 	int64_t when = -1;
-	CK_PASS(ac_sim_at(w, 3 * SEC, at_cb, &when));
+	CK_OK(ac_sim_at(w, 3 * SEC, at_cb, &when));
 	ck_assert_int_eq(ac_sim_run(w, NULL, NULL), AC_SIM_QUIET);
 	ck_assert_int_eq(when, 3 * SEC);
 	ac_sim_free(w);
@@ -275,7 +275,7 @@ START_TEST(test_clock_drift)
 	ac_sim_opts_init(&o);
 	o.drift_ppm_max = 1000;
 	o.seed = 5;
-	CK_PASS(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_new(&o, &w));
 	a = node(w, "a");
 	b = node(w, "b");
 	a0 = ac_sim_node_now_ns(a);
@@ -307,9 +307,9 @@ START_TEST(test_tcp_stream)
 	ib = ac_sim_node_io(b);
 	/* The connection took at least two one-way latencies (SYN, SYNACK). */
 	ck_assert_int_ge(ac_sim_now_ns(w), 2 * 50000);
-	CK_PASS(ia->ops->peer_addr(ia, ha, &pa));
+	CK_OK(ia->ops->peer_addr(ia, ha, &pa));
 	ck_assert_str_eq(ac_addr_format_ip(&pa, buf, sizeof(buf)), "10.0.0.2");
-	CK_PASS(ib->ops->local_addr(ib, hb, &la));
+	CK_OK(ib->ops->local_addr(ib, hb, &la));
 	ck_assert(ac_addr_eq(&pa, &la));
 	recv_pending(ia, ha, &r);
 	send_str(ib, hb, "hello");
@@ -327,16 +327,16 @@ START_TEST(test_tcp_stream)
 	ck_assert_int_eq(r.res, 11);
 	ck_assert(memcmp(r.buf, "hello world", 11) == 0);
 	/* shutdown: the peer reads end of stream; close: likewise. */
-	CK_PASS(ib->ops->shutdown(ib, hb));
+	CK_OK(ib->ops->shutdown(ib, hb));
 	recv_pending(ia, ha, &r);
 	run_until(w, &r);
 	ck_assert_int_eq(r.res, 0);
 	ck_assert_int_eq(ib->ops->send(ib, hb, &r.op), -EPIPE);
 	recv_pending(ib, hb, &r);
-	CK_PASS(ia->ops->close(ia, ha));
+	CK_OK(ia->ops->close(ia, ha));
 	run_until(w, &r);
 	ck_assert_int_eq(r.res, 0);
-	CK_PASS(ib->ops->close(ib, hb));
+	CK_OK(ib->ops->close(ib, hb));
 	ck_assert_int_eq(ib->ops->close(ib, hb), -EBADF);
 	ck_assert_int_eq(ac_sim_run(w, NULL, NULL), AC_SIM_QUIET);
 	ac_sim_free(w);
@@ -351,19 +351,19 @@ START_TEST(test_tcp_backlog_then_accept)
 	ac_addr addr = node_addr(a, PORT);
 	probe con, acc, r;
 	int lh;
-	CK_PASS(ia->ops->tcp_listen(ia, &addr, 4, 0, &lh));
+	CK_OK(ia->ops->tcp_listen(ia, &addr, 4, 0, &lh));
 	probe_init(&con);
 	con.op.addr = addr;
 	ck_assert_int_eq(ib->ops->connect(ib, &con.op), AC_IO_PENDING);
 	run_until(w, &con);
-	CK_PASS(con.res);
+	CK_OK(con.res);
 	send_str(ib, (int)con.res, "early");
 	ck_assert_int_eq(ac_sim_run(w, NULL, NULL), AC_SIM_QUIET);
 	/* Connected and data arrived before accept: accept and recv complete
 	 * at once. */
 	probe_init(&acc);
 	ck_assert_int_eq(ia->ops->accept(ia, lh, &acc.op), AC_IO_DONE);
-	CK_PASS(acc.op.res);
+	CK_OK(acc.op.res);
 	probe_init(&r);
 	ck_assert_int_eq(ia->ops->recv(ia, (int)acc.op.res, &r.op), AC_IO_DONE);
 	ck_assert_int_eq(r.op.res, 5);
@@ -383,18 +383,18 @@ START_TEST(test_tcp_refused)
 	con.op.addr = node_addr(a, PORT + 1);
 	ck_assert_int_eq(ib->ops->connect(ib, &con.op), AC_IO_PENDING);
 	run_until(w, &con);
-	CK_FAIL(con.res, -ECONNREFUSED);
+	CK_RC(con.res, -ECONNREFUSED);
 	ck_assert_int_gt(ac_sim_now_ns(w), 0);
 	/* An unused address of the subnet: unreachable after a while. */
 	probe_init(&con);
 	con.op.addr = parse("10.0.0.77:80");
 	ck_assert_int_eq(ib->ops->connect(ib, &con.op), AC_IO_PENDING);
 	run_until(w, &con);
-	CK_FAIL(con.res, -EHOSTUNREACH);
+	CK_RC(con.res, -EHOSTUNREACH);
 	/* Outside the subnet: at once. */
 	probe_init(&con);
 	con.op.addr = parse("192.168.1.1:80");
-	CK_FAIL(ib->ops->connect(ib, &con.op), -ENETUNREACH);
+	CK_RC(ib->ops->connect(ib, &con.op), -ENETUNREACH);
 	ck_assert_int_eq(ib->ops->pending(ib), 0);
 	ac_sim_free(w);
 }
@@ -409,13 +409,13 @@ START_TEST(test_tcp_loopback_and_ports)
 	ac_addr other = parse("10.0.0.9:6000"), got;
 	probe con, acc;
 	int l1, l2, l3;
-	CK_PASS(io->ops->tcp_listen(io, &any, 4, 0, &l1));
+	CK_OK(io->ops->tcp_listen(io, &any, 4, 0, &l1));
 	ck_assert_int_eq(io->ops->tcp_listen(io, &lo, 4, 0, &l2), -EADDRINUSE);
 	ck_assert_int_eq(io->ops->tcp_listen(io, &other, 4, 0, &l2),
 	                 -EADDRNOTAVAIL);
 	any.port = 0;
-	CK_PASS(io->ops->tcp_listen(io, &any, 4, 0, &l3));
-	CK_PASS(io->ops->local_addr(io, l3, &got));
+	CK_OK(io->ops->tcp_listen(io, &any, 4, 0, &l3));
+	CK_OK(io->ops->local_addr(io, l3, &got));
 	ck_assert_int_ge(got.port, AC__SIM_PORT_EPHEMERAL);
 	/* A node reaches itself through 127.0.0.1. */
 	probe_init(&con);
@@ -424,12 +424,12 @@ START_TEST(test_tcp_loopback_and_ports)
 	ck_assert_int_eq(io->ops->accept(io, l1, &acc.op), AC_IO_PENDING);
 	ck_assert_int_eq(io->ops->connect(io, &con.op), AC_IO_PENDING);
 	run_until(w, &con);
-	CK_PASS(con.res);
-	CK_PASS(io->ops->peer_addr(io, (int)con.res, &got));
+	CK_OK(con.res);
+	CK_OK(io->ops->peer_addr(io, (int)con.res, &got));
 	ck_assert(ac_addr_eq(&got, &lo));
 	ck_assert_int_eq(ac_sim_run(w, NULL, NULL), AC_SIM_QUIET);
 	ck_assert_int_eq(acc.calls, 1);
-	CK_PASS(acc.res);
+	CK_OK(acc.res);
 	/* Bad handles, non-sockets and descriptors. */
 	ck_assert_int_eq(io->ops->recv(io, 999, &con.op), -EBADF);
 	ck_assert_int_eq(io->ops->recv(io, l1, &con.op), -ENOTCONN);
@@ -459,11 +459,11 @@ START_TEST(test_partition_stalls_tcp)
 	sim_pair(w, &a, &b, &ha, &hb);
 	ia = ac_sim_node_io(a);
 	ib = ac_sim_node_io(b);
-	CK_PASS(ac_sim_partition(w, a, b, 0, -1));
+	CK_OK(ac_sim_partition(w, a, b, 0, -1));
 	recv_pending(ia, ha, &r);
 	send_str(ib, hb, "held");
 	/* The waiter gives up when its timeout passes: nothing arrived. */
-	CK_PASS(ac_sim_at(w, ac_sim_now_ns(w) + 2 * SEC, give_up_cb, &r));
+	CK_OK(ac_sim_at(w, ac_sim_now_ns(w) + 2 * SEC, give_up_cb, &r));
 	ck_assert_int_eq(ac_sim_run(w, probe_called, &r), AC_SIM_DONE);
 	ck_assert_int_eq(r.calls, 100);
 	ck_assert_int_eq(r.res, 0);
@@ -494,7 +494,7 @@ START_TEST(test_partition_oneway)
 	ia = ac_sim_node_io(a);
 	ib = ac_sim_node_io(b);
 	/* Only a -> b is cut, for 3 s. */
-	CK_PASS(ac_sim_partition(w, a, b, 1, 3 * SEC));
+	CK_OK(ac_sim_partition(w, a, b, 1, 3 * SEC));
 	recv_pending(ia, ha, &ra);
 	recv_pending(ib, hb, &rb);
 	send_str(ia, ha, "a2b");
@@ -517,13 +517,13 @@ START_TEST(test_partition_connect_times_out)
 	ac_addr addr = node_addr(a, PORT);
 	probe con;
 	int lh;
-	CK_PASS(ia->ops->tcp_listen(ia, &addr, 4, 0, &lh));
-	CK_PASS(ac_sim_isolate(w, a, -1));
+	CK_OK(ia->ops->tcp_listen(ia, &addr, 4, 0, &lh));
+	CK_OK(ac_sim_isolate(w, a, -1));
 	probe_init(&con);
 	con.op.addr = addr;
 	ck_assert_int_eq(ib->ops->connect(ib, &con.op), AC_IO_PENDING);
 	run_until(w, &con);
-	CK_FAIL(con.res, -ETIMEDOUT);
+	CK_RC(con.res, -ETIMEDOUT);
 	/* SYN retransmitted 6 times: 1 + 2 + ... + 64 s. */
 	ck_assert_int_ge(ac_sim_now_ns(w), 127 * SEC);
 	ac_sim_free(w);
@@ -543,7 +543,7 @@ START_TEST(test_clog_delays_tcp)
 	ia = ac_sim_node_io(a);
 	ib = ac_sim_node_io(b);
 	t0 = ac_sim_now_ns(w);
-	CK_PASS(ac_sim_clog(w, a, b, 2 * SEC));
+	CK_OK(ac_sim_clog(w, a, b, 2 * SEC));
 	for (i = 0; i < 20; i++) {
 		char line[16];
 		snprintf(line, sizeof(line), "msg%06d\n", i);
@@ -582,19 +582,19 @@ START_TEST(test_crash_resets_peer)
 	recv_pending(ib, hb, &r);
 	recv_pending(ia, ha, &r2);
 	ck_assert_int_eq(ia->ops->pending(ia), 1);
-	CK_PASS(ac_sim_crash(a));
+	CK_OK(ac_sim_crash(a));
 	ck_assert_int_eq(ac_sim_crash(a), -EALREADY);
 	ck_assert_int_eq(ac_sim_node_is_up(a), 0);
 	/* The crashed node's operations are forgotten, its handles gone. */
 	ck_assert_int_eq(ia->ops->pending(ia), 0);
 	ck_assert_int_eq(ia->ops->recv(ia, ha, &r2.op), -EBADF);
 	run_until(w, &r);
-	CK_FAIL(r.res, -ECONNRESET);
+	CK_RC(r.res, -ECONNRESET);
 	ck_assert_int_eq(r2.calls, 0);
 	probe_init(&r);
-	CK_FAIL(ib->ops->send(ib, hb, &r.op), -ECONNRESET);
-	CK_FAIL(ib->ops->recv(ib, hb, &r.op), -ECONNRESET);
-	CK_PASS(ib->ops->close(ib, hb));
+	CK_RC(ib->ops->send(ib, hb, &r.op), -ECONNRESET);
+	CK_RC(ib->ops->recv(ib, hb, &r.op), -ECONNRESET);
+	CK_OK(ib->ops->close(ib, hb));
 	ac_sim_get_stats(w, &st);
 	ck_assert_uint_eq(st.crashes, 1);
 	ck_assert_uint_eq(st.tcp_resets, 1);
@@ -615,15 +615,15 @@ START_TEST(test_crash_while_partitioned_is_silent)
 	int ha, hb;
 	sim_pair(w, &a, &b, &ha, &hb);
 	ib = ac_sim_node_io(b);
-	CK_PASS(ac_sim_partition(w, a, b, 0, -1));
+	CK_OK(ac_sim_partition(w, a, b, 0, -1));
 	recv_pending(ib, hb, &r);
-	CK_PASS(ac_sim_crash(a));
+	CK_OK(ac_sim_crash(a));
 	ck_assert_int_eq(ac_sim_run_for(w, 20 * SEC), AC_SIM_DONE);
 	ck_assert_int_eq(r.calls, 0);
 	ac_sim_heal(w);
 	ck_assert_int_eq(ac_sim_run_for(w, 5 * SEC), AC_SIM_DONE);
 	ck_assert_int_eq(r.calls, 1);
-	CK_FAIL(r.res, -ECONNRESET);
+	CK_RC(r.res, -ECONNRESET);
 	ac_sim_free(w);
 }
 END_TEST
@@ -637,22 +637,22 @@ START_TEST(test_restart_new_incarnation)
 	uint64_t before, after;
 	probe con;
 	int lh;
-	CK_PASS(ia->ops->tcp_listen(ia, &addr, 4, 0, &lh));
+	CK_OK(ia->ops->tcp_listen(ia, &addr, 4, 0, &lh));
 	ia->ops->entropy(ia, &before, sizeof(before));
-	CK_PASS(ac_sim_crash(a));
+	CK_OK(ac_sim_crash(a));
 	ck_assert_int_eq(ac_sim_restart(b), -EALREADY);
 	/* While down, connections are refused (the host answers). */
 	probe_init(&con);
 	con.op.addr = addr;
 	ck_assert_int_eq(ib->ops->connect(ib, &con.op), AC_IO_PENDING);
 	run_until(w, &con);
-	CK_FAIL(con.res, -ECONNREFUSED);
-	CK_PASS(ac_sim_restart(a));
+	CK_RC(con.res, -ECONNREFUSED);
+	CK_OK(ac_sim_restart(a));
 	ck_assert_int_eq(ac_sim_node_incarnation(a), 2);
 	ia->ops->entropy(ia, &after, sizeof(after));
 	ck_assert_uint_ne(before, after);
 	/* The old listener is gone: its port is free again. */
-	CK_PASS(ia->ops->tcp_listen(ia, &addr, 4, 0, &lh));
+	CK_OK(ia->ops->tcp_listen(ia, &addr, 4, 0, &lh));
 	ac_sim_free(w);
 }
 END_TEST
@@ -667,16 +667,16 @@ START_TEST(test_random_close)
 	int ha, hb;
 	ac_sim_opts_init(&o);
 	o.tcp_close_prob = 1.0;
-	CK_PASS(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_new(&o, &w));
 	sim_pair(w, &a, &b, &ha, &hb);
 	ia = ac_sim_node_io(a);
 	ib = ac_sim_node_io(b);
 	recv_pending(ia, ha, &r);
 	probe_init(&s);
 	s.op.len = 3;
-	CK_FAIL(ib->ops->send(ib, hb, &s.op), -ECONNRESET);
+	CK_RC(ib->ops->send(ib, hb, &s.op), -ECONNRESET);
 	run_until(w, &r);
-	CK_FAIL(r.res, -ECONNRESET);
+	CK_RC(r.res, -ECONNRESET);
 	ac_sim_free(w);
 }
 END_TEST
@@ -694,7 +694,7 @@ START_TEST(test_partial_io)
 	ac_sim_opts_init(&o);
 	o.partial_prob = 1.0;
 	o.seed = 31;
-	CK_PASS(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_new(&o, &w));
 	sim_pair(w, &a, &b, &ha, &hb);
 	ia = ac_sim_node_io(a);
 	ib = ac_sim_node_io(b);
@@ -735,7 +735,7 @@ START_TEST(test_cancel_completed)
 	recv_pending(ia, ha, &r);
 	send_str(ib, hb, "xyz");
 	/* a is paused: the data arrives, but a's callback cannot run. */
-	CK_PASS(ac_sim_pause(a, 10 * SEC));
+	CK_OK(ac_sim_pause(a, 10 * SEC));
 	ck_assert_int_eq(ac_sim_run_for(w, 1 * SEC), AC_SIM_DONE);
 	ck_assert_int_eq(r.calls, 0);
 	ck_assert_ptr_nonnull(a->n_done.l_head);
@@ -782,7 +782,7 @@ static void udp_sink_start(udp_sink *u, ac_io *io, const char *bind, int flags)
 	ac_addr a = parse(bind);
 	memset(u, 0, sizeof(*u));
 	u->io = io;
-	CK_PASS(io->ops->udp_bind(io, &a, flags, &u->h));
+	CK_OK(io->ops->udp_bind(io, &a, flags, &u->h));
 	u->op.cb = udp_sink_cb;
 	u->op.data = u;
 	u->op.buf = u->buf;
@@ -796,7 +796,7 @@ static void udp_blast(ac_io *io, const char *dst, int count, int flags)
 	ac_addr any = parse("0.0.0.0:0");
 	ac_op op;
 	int h, i;
-	CK_PASS(io->ops->udp_bind(io, &any, flags, &h));
+	CK_OK(io->ops->udp_bind(io, &any, flags, &h));
 	for (i = 0; i < count; i++) {
 		memset(&op, 0, sizeof(op));
 		op.buf = "datagram";
@@ -813,7 +813,7 @@ static int udp_loss_run(double loss, double dup)
 	ac_sim_node *a = node(w, "a"), *b = node(w, "b");
 	udp_sink u;
 	int got;
-	CK_PASS(ac_sim_set_udp_faults(w, loss, dup, 0.0));
+	CK_OK(ac_sim_set_udp_faults(w, loss, dup, 0.0));
 	udp_sink_start(&u, ac_sim_node_io(a), "0.0.0.0:9000", 0);
 	udp_blast(ac_sim_node_io(b), "10.0.0.1:9000", 100, 0);
 	ck_assert_int_eq(ac_sim_run(w, NULL, NULL), AC_SIM_QUIET);
@@ -841,14 +841,14 @@ START_TEST(test_udp_partition_loses)
 	ac_sim *w = world(42);
 	ac_sim_node *a = node(w, "a"), *b = node(w, "b");
 	udp_sink u;
-	CK_PASS(ac_sim_partition(w, b, a, 1, -1));
+	CK_OK(ac_sim_partition(w, b, a, 1, -1));
 	udp_sink_start(&u, ac_sim_node_io(a), "0.0.0.0:9000", 0);
 	udp_blast(ac_sim_node_io(b), "10.0.0.1:9000", 10, 0);
 	ck_assert_int_eq(ac_sim_run(w, NULL, NULL), AC_SIM_QUIET);
 	ck_assert_int_eq(u.got, 0);
 	/* Clogged: delayed, not lost. */
 	ac_sim_heal(w);
-	CK_PASS(ac_sim_clog(w, a, b, 1 * SEC));
+	CK_OK(ac_sim_clog(w, a, b, 1 * SEC));
 	udp_blast(ac_sim_node_io(b), "10.0.0.1:9000", 10, 0);
 	ck_assert_int_eq(ac_sim_run_for(w, SEC - MS), AC_SIM_DONE);
 	ck_assert_int_eq(u.got, 0);
@@ -867,9 +867,9 @@ START_TEST(test_udp_reorder)
 	uint8_t seq;
 	int h, hs, i, inversions = 0, last = -1;
 	ac_op op;
-	CK_PASS(ac_sim_set_udp_faults(w, 0.0, 0.0, 0.5));
-	CK_PASS(ia->ops->udp_bind(ia, &bind, 0, &h));
-	CK_PASS(ib->ops->udp_bind(ib, &any, 0, &hs));
+	CK_OK(ac_sim_set_udp_faults(w, 0.0, 0.0, 0.5));
+	CK_OK(ia->ops->udp_bind(ia, &bind, 0, &h));
+	CK_OK(ib->ops->udp_bind(ib, &any, 0, &hs));
 	for (i = 0; i < 100; i++) {
 		seq = (uint8_t)i;
 		memset(&op, 0, sizeof(op));
@@ -898,8 +898,8 @@ START_TEST(test_latency)
 	ac_sim *w = world(45);
 	ac_sim_node *a = node(w, "a"), *b = node(w, "b");
 	udp_sink ua, ub;
-	CK_PASS(ac_sim_set_latency(w, NULL, NULL, 10 * MS, 10 * MS, 0));
-	CK_PASS(ac_sim_set_latency(w, b, a, 30 * MS, 30 * MS, 0));
+	CK_OK(ac_sim_set_latency(w, NULL, NULL, 10 * MS, 10 * MS, 0));
+	CK_OK(ac_sim_set_latency(w, b, a, 30 * MS, 30 * MS, 0));
 	ck_assert_int_eq(ac_sim_set_latency(w, a, NULL, 0, 0, 0), -EINVAL);
 	udp_sink_start(&ua, ac_sim_node_io(a), "0.0.0.0:9000", 0);
 	udp_sink_start(&ub, ac_sim_node_io(b), "0.0.0.0:9000", 0);
@@ -945,12 +945,12 @@ START_TEST(test_udp_broadcast)
 	                 "10.0.0.2");
 	/* Without AC_IO_BROADCAST: refused like the kernel does. */
 	io = ac_sim_node_io(n[0]);
-	CK_PASS(io->ops->udp_bind(io, &(ac_addr){ .family = AC_AF_INET }, 0, &h));
+	CK_OK(io->ops->udp_bind(io, &(ac_addr){ .family = AC_AF_INET }, 0, &h));
 	memset(&op, 0, sizeof(op));
 	op.buf = "x";
 	op.len = 1;
 	op.addr = parse("10.0.0.255:51350");
-	CK_FAIL(io->ops->sendto(io, h, &op), -EACCES);
+	CK_RC(io->ops->sendto(io, h, &op), -EACCES);
 	ac_sim_free(w);
 }
 END_TEST
@@ -994,7 +994,7 @@ struct wl {
 static void wl_close(wl_conn *c)
 {
 	if (c->c_h >= 0)
-		CK_PASS(c->c_io->ops->close(c->c_io, c->c_h));
+		CK_OK(c->c_io->ops->close(c->c_io, c->c_h));
 	c->c_h = -1;
 }
 
@@ -1167,7 +1167,7 @@ static void wl_tick(ac_sim *w, void *arg)
 			ck_assert_int_eq(rc, AC_IO_DONE);
 	}
 	if (++x->ticks < WL_TICKS)
-		CK_PASS(ac_sim_at(w, ac_sim_now_ns(w) + 10 * MS, wl_tick, x));
+		CK_OK(ac_sim_at(w, ac_sim_now_ns(w) + 10 * MS, wl_tick, x));
 }
 
 static int wl_finished(ac_sim *w, void *arg)
@@ -1189,7 +1189,7 @@ static void wl_setup(wl *x)
 	}
 	io = ac_sim_node_io(x->n[0]);
 	addr = node_addr(x->n[0], PORT);
-	CK_PASS(io->ops->tcp_listen(io, &addr, 8, 0, &x->lh));
+	CK_OK(io->ops->tcp_listen(io, &addr, 8, 0, &x->lh));
 	x->aop.cb = wl_accepted;
 	x->aop.data = x;
 	ck_assert_int_eq(io->ops->accept(io, x->lh, &x->aop), AC_IO_PENDING);
@@ -1208,7 +1208,7 @@ static void wl_setup(wl *x)
 		ck_assert_int_eq(c->c_io->ops->connect(c->c_io, &c->c_cop),
 		                 AC_IO_PENDING);
 	}
-	CK_PASS(ac_sim_at(x->w, 10 * MS, wl_tick, x));
+	CK_OK(ac_sim_at(x->w, 10 * MS, wl_tick, x));
 }
 
 /* Run the workload on a faulty network; returns the trace hash. */
@@ -1233,7 +1233,7 @@ static uint64_t wl_run(uint64_t seed, int swarm, FILE *trace)
 	o.drift_ppm_max = 100;
 	o.swarm = swarm;
 	o.max_time_ns = swarm ? 60 * SEC : 600 * SEC;
-	CK_PASS(ac_sim_new(&o, &x->w));
+	CK_OK(ac_sim_new(&o, &x->w));
 	ac_sim_trace_file(x->w, trace);
 	wl_setup(x);
 	rc = ac_sim_run(x->w, wl_finished, x);
@@ -1285,14 +1285,14 @@ START_TEST(test_swarm)
 	ac_sim_opts_init(&o);
 	o.swarm = 1;
 	o.seed = 99;
-	CK_PASS(ac_sim_new(&o, &w1));
-	CK_PASS(ac_sim_new(&o, &w2));
+	CK_OK(ac_sim_new(&o, &w1));
+	CK_OK(ac_sim_new(&o, &w2));
 	ac_sim_get_opts(w1, &a);
 	ac_sim_get_opts(w2, &b);
 	ck_assert(memcmp(&a, &b, sizeof(a)) == 0);
 	o.seed = 100;
 	ac_sim_free(w2);
-	CK_PASS(ac_sim_new(&o, &w2));
+	CK_OK(ac_sim_new(&o, &w2));
 	ac_sim_get_opts(w2, &b);
 	ck_assert(a.latency_min_ns != b.latency_min_ns);
 	{
@@ -1341,36 +1341,36 @@ START_TEST(test_files)
 	ac_stat st;
 	int h, h2;
 	ck_assert_str_eq(o->temp_dir(io), "/tmp");
-	CK_PASS(o->file_stat(io, "/tmp", 0, &st));
+	CK_OK(o->file_stat(io, "/tmp", 0, &st));
 	ck_assert_uint_eq(st.type, AC_FT_DIR);
-	CK_FAIL(o->file_open(io, "/tmp/x", AC_FO_READ, 0644, &h), -ENOENT);
-	CK_PASS(o->file_open(io, "/tmp/x", AC_FO_WRITE | AC_FO_CREATE, 0640, &h));
-	CK_FAIL(o->file_open(io, "/tmp/x", AC_FO_WRITE | AC_FO_CREATE | AC_FO_EXCL,
-	                     0640, &h2), -EEXIST);
+	CK_RC(o->file_open(io, "/tmp/x", AC_FO_READ, 0644, &h), -ENOENT);
+	CK_OK(o->file_open(io, "/tmp/x", AC_FO_WRITE | AC_FO_CREATE, 0640, &h));
+	CK_RC(o->file_open(io, "/tmp/x", AC_FO_WRITE | AC_FO_CREATE | AC_FO_EXCL,
+	                   0640, &h2), -EEXIST);
 	ck_assert_int_eq(o->file_pwrite(io, h, "hello", 5, 0), 5);
 	ck_assert_int_eq(o->file_pwrite(io, h, "!", 1, 9), 1);
-	CK_FAIL(o->file_pread(io, h, buf, sizeof(buf), 0), -EBADF);
-	CK_PASS(o->file_fstat(io, h, &st));
+	CK_RC(o->file_pread(io, h, buf, sizeof(buf), 0), -EBADF);
+	CK_OK(o->file_fstat(io, h, &st));
 	ck_assert_int_eq(st.size, 10);
 	ck_assert_uint_eq(st.mode, 0640);
 	ck_assert_int_ge(st.mtime_ns, AC__SIM_EPOCH_NS);
-	CK_PASS(o->file_sync(io, h));
-	CK_PASS(o->file_close(io, h));
-	CK_FAIL(o->file_close(io, h), -EBADF);
-	CK_PASS(o->file_open(io, "tmp//./x", AC_FO_READ, 0, &h));
+	CK_OK(o->file_sync(io, h));
+	CK_OK(o->file_close(io, h));
+	CK_RC(o->file_close(io, h), -EBADF);
+	CK_OK(o->file_open(io, "tmp//./x", AC_FO_READ, 0, &h));
 	ck_assert_int_eq(o->file_pread(io, h, buf, sizeof(buf), 0), 10);
 	ck_assert(memcmp(buf, "hello\0\0\0\0!", 10) == 0);
 	ck_assert_int_eq(o->file_pread(io, h, buf, sizeof(buf), 10), 0);
-	CK_FAIL(o->file_pwrite(io, h, "x", 1, 0), -EBADF);
+	CK_RC(o->file_pwrite(io, h, "x", 1, 0), -EBADF);
 	/* Unlinked while open: still readable through the handle. */
-	CK_PASS(o->file_unlink(io, "/tmp/x"));
-	CK_FAIL(o->file_stat(io, "/tmp/x", 0, &st), -ENOENT);
+	CK_OK(o->file_unlink(io, "/tmp/x"));
+	CK_RC(o->file_stat(io, "/tmp/x", 0, &st), -ENOENT);
 	ck_assert_int_eq(o->file_pread(io, h, buf, 5, 0), 5);
-	CK_PASS(o->file_close(io, h));
-	CK_FAIL(o->file_unlink(io, "/tmp"), -EISDIR);
-	CK_FAIL(o->file_open(io, "/nope/x", AC_FO_WRITE | AC_FO_CREATE, 0, &h),
-	        -ENOENT);
-	CK_FAIL(o->file_open(io, "/tmp", AC_FO_WRITE, 0, &h), -EISDIR);
+	CK_OK(o->file_close(io, h));
+	CK_RC(o->file_unlink(io, "/tmp"), -EISDIR);
+	CK_RC(o->file_open(io, "/nope/x", AC_FO_WRITE | AC_FO_CREATE, 0, &h),
+	      -ENOENT);
+	CK_RC(o->file_open(io, "/tmp", AC_FO_WRITE, 0, &h), -EISDIR);
 	ac_sim_free(w);
 }
 END_TEST
@@ -1384,33 +1384,33 @@ START_TEST(test_files_rename_mkdir)
 	char buf[8];
 	ac_stat st;
 	int h;
-	CK_PASS(o->file_mkdir(io, "/d", 0755));
-	CK_FAIL(o->file_mkdir(io, "/d", 0755), -EEXIST);
-	CK_PASS(o->file_mkdir(io, "/d/e", 0700));
-	CK_PASS(o->file_open(io, "/d/f.tmp", AC_FO_WRITE | AC_FO_CREATE, 0600, &h));
+	CK_OK(o->file_mkdir(io, "/d", 0755));
+	CK_RC(o->file_mkdir(io, "/d", 0755), -EEXIST);
+	CK_OK(o->file_mkdir(io, "/d/e", 0700));
+	CK_OK(o->file_open(io, "/d/f.tmp", AC_FO_WRITE | AC_FO_CREATE, 0600, &h));
 	ck_assert_int_eq(o->file_pwrite(io, h, "new", 3, 0), 3);
-	CK_PASS(o->file_close(io, h));
-	CK_PASS(o->file_open(io, "/d/f", AC_FO_WRITE | AC_FO_CREATE, 0600, &h));
+	CK_OK(o->file_close(io, h));
+	CK_OK(o->file_open(io, "/d/f", AC_FO_WRITE | AC_FO_CREATE, 0600, &h));
 	ck_assert_int_eq(o->file_pwrite(io, h, "old", 3, 0), 3);
-	CK_PASS(o->file_close(io, h));
+	CK_OK(o->file_close(io, h));
 	/* temp file + rename replaces the old file atomically. */
-	CK_PASS(o->file_rename(io, "/d/f.tmp", "/d/f"));
-	CK_FAIL(o->file_stat(io, "/d/f.tmp", 0, &st), -ENOENT);
-	CK_PASS(o->file_open(io, "/d/f", AC_FO_READ, 0, &h));
+	CK_OK(o->file_rename(io, "/d/f.tmp", "/d/f"));
+	CK_RC(o->file_stat(io, "/d/f.tmp", 0, &st), -ENOENT);
+	CK_OK(o->file_open(io, "/d/f", AC_FO_READ, 0, &h));
 	ck_assert_int_eq(o->file_pread(io, h, buf, sizeof(buf), 0), 3);
 	ck_assert(memcmp(buf, "new", 3) == 0);
-	CK_PASS(o->file_close(io, h));
-	CK_FAIL(o->file_rename(io, "/d", "/d/e/x"), -EINVAL);
-	CK_FAIL(o->file_rename(io, "/d/f", "/d/e"), -EISDIR);
-	CK_FAIL(o->file_rename(io, "/tmp", "/d"), -ENOTEMPTY);
-	CK_FAIL(o->file_rename(io, "/d/e", "/d/f"), -ENOTDIR);
-	CK_FAIL(o->file_rename(io, "/missing", "/d/g"), -ENOENT);
-	CK_PASS(o->file_rename(io, "/d/e", "/e2"));
-	CK_PASS(o->file_set_meta(io, "/e2", 0711, 12345));
-	CK_PASS(o->file_stat(io, "/e2", 1, &st));
+	CK_OK(o->file_close(io, h));
+	CK_RC(o->file_rename(io, "/d", "/d/e/x"), -EINVAL);
+	CK_RC(o->file_rename(io, "/d/f", "/d/e"), -EISDIR);
+	CK_RC(o->file_rename(io, "/tmp", "/d"), -ENOTEMPTY);
+	CK_RC(o->file_rename(io, "/d/e", "/d/f"), -ENOTDIR);
+	CK_RC(o->file_rename(io, "/missing", "/d/g"), -ENOENT);
+	CK_OK(o->file_rename(io, "/d/e", "/e2"));
+	CK_OK(o->file_set_meta(io, "/e2", 0711, 12345));
+	CK_OK(o->file_stat(io, "/e2", 1, &st));
 	ck_assert_uint_eq(st.mode, 0711);
 	ck_assert_int_eq(st.mtime_ns, 12345);
-	CK_FAIL(o->file_stat(io, "/d/f/x", 0, &st), -ENOTDIR);
+	CK_RC(o->file_stat(io, "/d/f/x", 0, &st), -ENOTDIR);
 	ac_sim_free(w);
 }
 END_TEST
@@ -1425,17 +1425,17 @@ START_TEST(test_files_survive_crash)
 	int h;
 	ac_sim_opts_init(&opts);
 	opts.disk_bytes_max = 100;
-	CK_PASS(ac_sim_new(&opts, &w));
+	CK_OK(ac_sim_new(&opts, &w));
 	a = node(w, "a");
 	io = ac_sim_node_io(a);
-	CK_PASS(io->ops->file_open(io, "/f", AC_FO_WRITE | AC_FO_CREATE, 0600, &h));
+	CK_OK(io->ops->file_open(io, "/f", AC_FO_WRITE | AC_FO_CREATE, 0600, &h));
 	ck_assert_int_eq(io->ops->file_pwrite(io, h, "keep", 4, 0), 4);
-	CK_FAIL(io->ops->file_pwrite(io, h, buf, 1, 100), -ENOSPC);
-	CK_PASS(ac_sim_crash(a));
-	CK_PASS(ac_sim_restart(a));
+	CK_RC(io->ops->file_pwrite(io, h, buf, 1, 100), -ENOSPC);
+	CK_OK(ac_sim_crash(a));
+	CK_OK(ac_sim_restart(a));
 	/* The open handle vanished; the file did not. */
-	CK_FAIL(io->ops->file_pread(io, h, buf, 4, 0), -EBADF);
-	CK_PASS(io->ops->file_open(io, "/f", AC_FO_READ, 0, &h));
+	CK_RC(io->ops->file_pread(io, h, buf, 4, 0), -EBADF);
+	CK_OK(io->ops->file_open(io, "/f", AC_FO_READ, 0, &h));
 	ck_assert_int_eq(io->ops->file_pread(io, h, buf, 4, 0), 4);
 	ck_assert(memcmp(buf, "keep", 4) == 0);
 	ac_sim_free(w);
@@ -1461,8 +1461,8 @@ START_TEST(test_resolve)
 	ck_assert_int_eq(io->ops->resolve(io, "localhost", AC_AF_NONE, 1, out, 4),
 	                 1);
 	ck_assert(ac_addr_is_loopback(&out[0]));
-	CK_FAIL(io->ops->resolve(io, "gamma", AC_AF_NONE, 80, out, 4), -ENOENT);
-	CK_FAIL(io->ops->resolve(io, "beta", AC_AF_INET6, 80, out, 4), -ENOENT);
+	CK_RC(io->ops->resolve(io, "gamma", AC_AF_NONE, 80, out, 4), -ENOENT);
+	CK_RC(io->ops->resolve(io, "beta", AC_AF_INET6, 80, out, 4), -ENOENT);
 	ck_assert_int_eq(io->ops->host_addrs(io, out, 4), 2);
 	ck_assert_str_eq(ac_addr_format_ip(&out[0], buf, sizeof(buf)),
 	                 "10.0.0.1");
@@ -1483,7 +1483,7 @@ START_TEST(test_buggify)
 	int i, j, enabled = 0, fired = 0, calls = 0;
 	ac_sim_opts_init(&o);
 	o.seed = 7;
-	CK_PASS(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_new(&o, &w));
 	a = node(w, "a");
 	io = ac_sim_node_io(a);
 	/* Off: never fires. */
@@ -1492,7 +1492,7 @@ START_TEST(test_buggify)
 	ck_assert_int_eq(ac_buggify(NULL, "site"), 0);
 	ac_sim_free(w);
 	o.buggify = 1;
-	CK_PASS(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_new(&o, &w));
 	a = node(w, "a");
 	io = ac_sim_node_io(a);
 	for (i = 0; i < 64; i++) {
@@ -1543,7 +1543,7 @@ static void echo_conn(void *arg)
 	ac_sock *k = arg;
 	char buf[128];
 	ssize_t n;
-	CK_PASS(ac_coro_defer(sock_close_hook, k));
+	CK_OK(ac_coro_defer(sock_close_hook, k));
 	while ((n = ac_sock_recv(k, buf, sizeof(buf), AC_FOREVER)) > 0)
 		if (ac_sock_send_all(k, buf, (size_t)n, AC_FOREVER) < 0)
 			break;
@@ -1556,10 +1556,10 @@ static void echo_server(void *arg)
 	ac_addr any = parse("0.0.0.0:0");
 	ac_sock *l, *k;
 	any.port = st->srv.port;
-	CK_PASS(ac_sock_listen(NULL, &any, 16, 0, &l));
-	CK_PASS(ac_coro_defer(sock_close_hook, l));
+	CK_OK(ac_sock_listen(NULL, &any, 16, 0, &l));
+	CK_OK(ac_coro_defer(sock_close_hook, l));
 	while (ac_sock_accept(l, AC_FOREVER, &k) == 0)
-		CK_PASS(ac_spawn(NULL, echo_conn, k, &so, NULL));
+		CK_OK(ac_spawn(NULL, echo_conn, k, &so, NULL));
 }
 
 static void echo_srv_main(ac_sim_node *n, void *arg)
@@ -1572,7 +1572,7 @@ static void echo_srv_main(ac_sim_node *n, void *arg)
 	if (st->starts < 4)
 		st->inc[st->starts] = ac_sched_incarnation(s);
 	st->starts++;
-	CK_PASS(ac_spawn(s, echo_server, st, &so, NULL));
+	CK_OK(ac_spawn(s, echo_server, st, &so, NULL));
 }
 
 /* One exchange on k: 1 when echoed intact, else a negative errno. */
@@ -1608,7 +1608,7 @@ static void echo_client(void *arg)
 	ac_sock **k = calloc(1, sizeof(*k));
 	int i = 0, rc;
 	ck_assert_ptr_nonnull(k);
-	CK_PASS(ac_coro_defer(sock_slot_hook, k));
+	CK_OK(ac_coro_defer(sock_slot_hook, k));
 	while (i < st->msgs) {
 		if (!*k && (rc = ac_sock_connect(&st->srv, 5000, k)) < 0) {
 			*k = NULL;
@@ -1633,7 +1633,7 @@ static void echo_cli_main(ac_sim_node *n, void *arg)
 	echo_st *st = arg;
 	int i;
 	for (i = 0; i < st->clients; i++)
-		CK_PASS(ac_spawn(ac_sim_node_sched(n), echo_client, st, NULL, NULL));
+		CK_OK(ac_spawn(ac_sim_node_sched(n), echo_client, st, NULL, NULL));
 }
 
 /* A world with an echo server node and a client node. */
@@ -1646,12 +1646,12 @@ static ac_sim *echo_world(uint64_t seed, echo_st *st, ac_sim_node **srv,
 	o.seed = seed;
 	o.jitter_ns = 500000;
 	o.max_time_ns = 600 * SEC;
-	CK_PASS(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_new(&o, &w));
 	*srv = node(w, "srv");
 	*cli = node(w, "cli");
 	st->srv = node_addr(*srv, PORT);
-	CK_PASS(ac_sim_node_set_main(*srv, echo_srv_main, st));
-	CK_PASS(ac_sim_node_set_main(*cli, echo_cli_main, st));
+	CK_OK(ac_sim_node_set_main(*srv, echo_srv_main, st));
+	CK_OK(ac_sim_node_set_main(*cli, echo_cli_main, st));
 	return w;
 }
 
@@ -1683,13 +1683,13 @@ END_TEST
 static void crash_cb(ac_sim *w, void *arg)
 {
 	(void)w;
-	CK_PASS(ac_sim_crash(arg));
+	CK_OK(ac_sim_crash(arg));
 }
 
 static void restart_cb(ac_sim *w, void *arg)
 {
 	(void)w;
-	CK_PASS(ac_sim_restart(arg));
+	CK_OK(ac_sim_restart(arg));
 }
 
 START_TEST(test_engine_crash_restart)
@@ -1699,8 +1699,8 @@ START_TEST(test_engine_crash_restart)
 	ac_sim *w = echo_world(3, &st, &srv, &cli);
 	/* The client paces itself: one exchange per 1 ms of latency and
 	 * more; crash the server in the middle, restart it 2 s later. */
-	CK_PASS(ac_sim_at(w, 4 * MS, crash_cb, srv));
-	CK_PASS(ac_sim_at(w, 2 * SEC, restart_cb, srv));
+	CK_OK(ac_sim_at(w, 4 * MS, crash_cb, srv));
+	CK_OK(ac_sim_at(w, 2 * SEC, restart_cb, srv));
 	ck_assert_int_eq(ac_sim_run(w, ac_sim_all_finished, NULL), AC_SIM_DONE);
 	ck_assert_int_eq(st.echoed, 40);
 	ck_assert_int_ge(st.errors, 1);
@@ -1716,11 +1716,11 @@ START_TEST(test_engine_reset_seen)
 	echo_st st = { .msgs = 1000, .clients = 1 };
 	ac_sim_node *srv, *cli;
 	ac_sim *w = echo_world(4, &st, &srv, &cli);
-	CK_PASS(ac_sim_at(w, 20 * MS, crash_cb, srv));
+	CK_OK(ac_sim_at(w, 20 * MS, crash_cb, srv));
 	ck_assert_int_eq(ac_sim_run(w, ac_sim_all_finished, NULL), AC_SIM_DONE);
 	/* The client's exchange in flight saw the peer's reset. */
 	ck_assert_int_eq(st.errors, 1);
-	CK_FAIL(st.last_err, -ECONNRESET);
+	CK_RC(st.last_err, -ECONNRESET);
 	ck_assert_int_gt(st.echoed, 0);
 	ck_assert_int_lt(st.echoed, 1000);
 	ac_sim_free(w);
@@ -1742,10 +1742,10 @@ static void part_client(void *arg)
 	ac_sock *k;
 	char buf[8];
 	int64_t t0;
-	CK_PASS(ac_sock_connect(&ps->e.srv, 5000, &k));
+	CK_OK(ac_sock_connect(&ps->e.srv, 5000, &k));
 	ck_assert_int_eq(echo_once(k, 0, 5000), 1);
-	CK_PASS(ac_sim_partition(ac_sim_node_world(n), n,
-	                         ac_sim_node_at(ac_sim_node_world(n), 0), 0, -1));
+	CK_OK(ac_sim_partition(ac_sim_node_world(n), n,
+	                       ac_sim_node_at(ac_sim_node_world(n), 0), 0, -1));
 	ck_assert_int_eq(ac_sock_send_all(k, "held", 4, 1000), 4);
 	t0 = ac_sched_now_ns(s);
 	ps->rc = ac_sock_recv(k, buf, sizeof(buf), 1500);
@@ -1755,7 +1755,7 @@ static void part_client(void *arg)
 
 static void part_cli_main(ac_sim_node *n, void *arg)
 {
-	CK_PASS(ac_spawn(ac_sim_node_sched(n), part_client, arg, NULL, NULL));
+	CK_OK(ac_spawn(ac_sim_node_sched(n), part_client, arg, NULL, NULL));
 }
 
 START_TEST(test_engine_partition_timeout)
@@ -1763,10 +1763,10 @@ START_TEST(test_engine_partition_timeout)
 	part_st ps = { .e = { .msgs = 1, .clients = 1 } };
 	ac_sim_node *srv, *cli;
 	ac_sim *w = echo_world(5, &ps.e, &srv, &cli);
-	CK_PASS(ac_sim_node_set_main(cli, part_cli_main, &ps));
+	CK_OK(ac_sim_node_set_main(cli, part_cli_main, &ps));
 	ck_assert_int_eq(ac_sim_run(w, ac_sim_all_finished, NULL), AC_SIM_DONE);
 	/* The engine's own timeout ended the wait. */
-	CK_FAIL(ps.rc, -ETIMEDOUT);
+	CK_RC(ps.rc, -ETIMEDOUT);
 	ck_assert_int_eq(ps.waited_ms, 1500);
 	ac_sim_free(w);
 }
@@ -1787,7 +1787,7 @@ static void ticker_main(ac_sim_node *n, void *arg)
 	ac_spawn_opts so = { .name = "ticker", .daemon = 1 };
 	ac_ref r;
 	/* NULL: the node's own scheduler, current while main runs. */
-	CK_PASS(ac_spawn(NULL, ticker, arg, &so, &r));
+	CK_OK(ac_spawn(NULL, ticker, arg, &so, &r));
 	ck_assert_uint_eq(r.inc, ac_sched_incarnation(ac_sim_node_sched(n)));
 }
 
@@ -1798,12 +1798,12 @@ START_TEST(test_engine_pause)
 	int ticks = 0, before, other = 0;
 	/* b starts too, so that a's main does not run right after a start
 	 * of its own scheduler only by luck. */
-	CK_PASS(ac_sim_node_set_main(b, ticker_main, &other));
-	CK_PASS(ac_sim_node_set_main(a, ticker_main, &ticks));
+	CK_OK(ac_sim_node_set_main(b, ticker_main, &other));
+	CK_OK(ac_sim_node_set_main(a, ticker_main, &ticks));
 	ck_assert_int_eq(ac_sim_run_for(w, 500 * MS), AC_SIM_DONE);
 	ck_assert(ticks >= 49 && ticks <= 50);
 	before = ticks;
-	CK_PASS(ac_sim_pause(a, 1 * SEC));
+	CK_OK(ac_sim_pause(a, 1 * SEC));
 	ck_assert_int_eq(ac_sim_run_for(w, 999 * MS), AC_SIM_DONE);
 	ck_assert_int_eq(ticks, before);
 	ck_assert_int_eq(ac_sim_run_for(w, 501 * MS), AC_SIM_DONE);
@@ -1818,7 +1818,7 @@ static void suicide(void *arg)
 	int *stage = arg;
 	ac_sim_node *n = ac_sim_node_of(ac_sched_io(ac_sched_self()));
 	*stage = 1;
-	CK_PASS(ac_sim_crash(n));
+	CK_OK(ac_sim_crash(n));
 	ck_assert_int_eq(ac_sim_node_is_up(n), 1);
 	ac_sleep(10);
 	*stage = 2;
@@ -1826,7 +1826,7 @@ static void suicide(void *arg)
 
 static void suicide_main(ac_sim_node *n, void *arg)
 {
-	CK_PASS(ac_spawn(ac_sim_node_sched(n), suicide, arg, NULL, NULL));
+	CK_OK(ac_spawn(ac_sim_node_sched(n), suicide, arg, NULL, NULL));
 }
 
 START_TEST(test_engine_self_crash)
@@ -1834,7 +1834,7 @@ START_TEST(test_engine_self_crash)
 	ac_sim *w = world(8);
 	ac_sim_node *a = node(w, "a");
 	int stage = 0;
-	CK_PASS(ac_sim_node_set_main(a, suicide_main, &stage));
+	CK_OK(ac_sim_node_set_main(a, suicide_main, &stage));
 	ck_assert_int_eq(ac_sim_run(w, NULL, NULL), AC_SIM_QUIET);
 	ck_assert_int_eq(stage, 1);
 	ck_assert_int_eq(ac_sim_node_is_up(a), 0);
@@ -1858,12 +1858,12 @@ static uint64_t swarm_echo(uint64_t seed, ac_sim_stats *ss)
 	o.swarm = 1;
 	o.max_time_ns = 120 * SEC;
 	o.faults_until_ns = 60 * SEC;
-	CK_PASS(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_new(&o, &w));
 	srv = node(w, "srv");
 	cli = node(w, "cli");
 	st.srv = node_addr(srv, PORT);
-	CK_PASS(ac_sim_node_set_main(srv, echo_srv_main, &st));
-	CK_PASS(ac_sim_node_set_main(cli, echo_cli_main, &st));
+	CK_OK(ac_sim_node_set_main(srv, echo_srv_main, &st));
+	CK_OK(ac_sim_node_set_main(cli, echo_cli_main, &st));
 	ck_assert_msg(ac_sim_run(w, ac_sim_all_finished, NULL) == AC_SIM_DONE,
 	              "seed %llu did not converge", (unsigned long long)seed);
 	ck_assert_int_ge(st.echoed, 60);
@@ -1895,7 +1895,7 @@ END_TEST
 START_TEST(test_bench)
 {
 	double cps = 0, ratio = 0;
-	CK_PASS(ac_sim_bench(&cps, &ratio));
+	CK_OK(ac_sim_bench(&cps, &ratio));
 	ck_assert(cps > 0 && ratio > 0);
 	fprintf(stderr, "sim bench: %.0f completions/s, %.0fx real time\n", cps,
 	        ratio);
