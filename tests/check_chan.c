@@ -55,34 +55,11 @@ static void collector_start(collector *c)
 	CK_OK(ac_spawn(NULL, body_collect, c, NULL, &c->ref));
 }
 
-/* Wait until coroutine r has ended (it may have already). */
-static void join(ac_ref r)
-{
-	int rc = ac_finish(r, 10000, NULL);
-	ck_assert_msg(rc == 0 || rc == -ESRCH, "ac_finish: %s", ac_strerror(rc));
-	ck_assert_int_eq(ac_is_alive(r), 0);
-}
-
 /* Tell the collector to stop (after everything sent before) and wait. */
 static void collector_stop(collector *c)
 {
 	CK_OK(ac_send(c->ref, ac_msg_str("end")));
-	join(c->ref);
-}
-
-static int64_t now_ms(void)
-{
-	return ac_sched_now_ns(ac_sched_self()) / 1000000;
-}
-
-/* Run without yielding for ms: timers that expire meanwhile all fire in the
- * scheduler's next pass, in deadline order, before any of their coroutines
- * runs. */
-static void body_spin(void *arg)
-{
-	int64_t end = now_ms() + *(int *)arg;
-	while (now_ms() < end)
-		;
+	test_join(c->ref);
 }
 
 static void body_noop(void *arg)
@@ -213,7 +190,7 @@ static void body_send_copies(void *arg)
 	}
 	CK_OK(ac_chan_send(ch, ac_msg_str("payload")));
 	for (i = 0; i < 4; i++)
-		join(r[i]);
+		test_join(r[i]);
 	ck_assert_int_eq(sc.done, 4);
 	CK_RC(ac_chan_send(ch, NULL), -EINVAL);
 	CK_OK(ac_chan_close(ch));
@@ -352,9 +329,9 @@ static void body_deliver_count(void *arg)
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("all"), 1000, 0), 3);
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("three"), 1000, 3), 3);
 	/* n not reached and no time to wait: nobody gets it, at once */
-	t0 = now_ms();
+	t0 = test_now_ms();
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("four"), 0, 4), 0);
-	ck_assert_int_lt(now_ms() - t0, 1000);
+	ck_assert_int_lt(test_now_ms() - t0, 1000);
 	/* bad arguments: the caller keeps the message */
 	m = ac_msg_str("kept");
 	CK_RC(ac_chan_deliver(ch, m, 0, -1), -EINVAL);
@@ -385,9 +362,9 @@ static void body_deliver_timeout(void *arg)
 	collector_start(&c);
 	CK_OK(ac_chan_new(NULL, "short", &ch));
 	CK_OK(ac_chan_subscribe(ch, c.ref, 0));
-	t0 = now_ms();
+	t0 = test_now_ms();
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("lost"), 50, 2), 0);
-	ck_assert_int_ge(now_ms() - t0, 45);
+	ck_assert_int_ge(test_now_ms() - t0, 45);
 	ck_assert_int_eq(ac_chan_nsubs(ch), 1);
 	collector_stop(&c);
 	ck_assert_int_eq(c.n, 0); /* at timeout nobody receives */
@@ -430,12 +407,12 @@ static void body_deliver_released(void *arg)
 	CK_OK(ac_spawn(NULL, body_late_subscriber, &l, NULL, &r));
 	/* released by the second subscription, long before the timeout */
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("both"), 10000, 2), 2);
-	join(r);
+	test_join(r);
 	/* one more subscriber arriving is not enough for n = 4 */
 	l.c = &x;
 	CK_OK(ac_spawn(NULL, body_late_subscriber, &l, NULL, &r));
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("four"), 300, 4), 0);
-	join(r);
+	test_join(r);
 	ck_assert_int_eq(ac_chan_nsubs(ch), 3);
 	collector_stop(&a);
 	collector_stop(&b);
@@ -578,7 +555,7 @@ static void body_dead_subs(void *arg)
 	CK_OK(ac_chan_subscribe(ch, killed, 0));
 	CK_OK(ac_chan_subscribe(ch, sub, 0));
 	ck_assert_int_eq(ac_chan_nsubs(ch), 4);
-	join(ended);
+	test_join(ended);
 	ac_yield();
 	CK_OK(ac_terminate(killed));
 	CK_OK(ac_chan_close(sub));
@@ -633,7 +610,7 @@ static void body_close(void *arg)
 	CK_OK(ac_spawn(NULL, body_closer, &cl, NULL, &r));
 	/* a deliver waiting for subscribers returns 0 when the channel closes */
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("never"), 10000, 3), 0);
-	join(r);
+	test_join(r);
 	/* every later use: -ESRCH, and the caller keeps the message */
 	m = ac_msg_str("kept");
 	CK_RC(ac_chan_send(ch, m), -ESRCH);
@@ -693,13 +670,13 @@ static void body_deliver_closed_meanwhile(void *arg)
 	CK_OK(ac_chan_subscribe(rc.ch, c.ref, 0));
 	CK_OK(ac_spawn(NULL, body_race_deliver, &rc, NULL, &d));
 	ac_yield(); /* the deliver starts waiting */
-	CK_OK(ac_spawn(NULL, body_spin, &spin_ms, NULL, NULL));
+	CK_OK(ac_spawn(NULL, test_spin, &spin_ms, NULL, NULL));
 	CK_OK(ac_sleep(10));
 	CK_OK(ac_chan_close(rc.ch));
 	CK_OK(ac_chan_new(NULL, "fresh", &fresh));
 	CK_OK(ac_chan_subscribe(fresh, n1.ref, 0));
 	CK_OK(ac_chan_subscribe(fresh, n2.ref, 0));
-	join(d);
+	test_join(d);
 	ck_assert_int_eq(rc.result, 0);
 	collector_stop(&c);
 	collector_stop(&n1);

@@ -27,7 +27,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAXNODES 4
@@ -48,13 +47,6 @@ typedef struct world {
 static uint16_t test_port(int k)
 {
 	return (uint16_t)(40000 + (getpid() % 2500) * 10 + k);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Start node i of w on 127.0.0.1 (tcp_port 0: any). */
@@ -103,12 +95,12 @@ static void world_free(world *w)
 /* Step every scheduler until done(w, arg) or ms passed; returns done. */
 static int drive(world *w, int64_t ms, int (*done)(world *, void *), void *arg)
 {
-	int64_t end = mono_ms() + ms;
+	int64_t end = test_wall_ms() + ms;
 	for (;;) {
 		int i, busy = 0;
 		if (done && done(w, arg))
 			return 1;
-		if (mono_ms() >= end)
+		if (test_wall_ms() >= end)
 			return 0;
 		for (i = 0; i < w->count; i++)
 			if (w->s[i] && ac_sched_step(w->s[i]) > 0)

@@ -169,25 +169,17 @@ static void pair_start(pair *e)
 	e->locb = ac_node_location(e->nb);
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Run fn(e) as a coroutine of A, stepping A and B until it ends. */
 static void pair_run(pair *e, ac_coro_fn fn)
 {
-	/* Slow runs (valgrind) stretch the budget: AC_TEST_TIME_SCALE. */
-	const char *scale = getenv("AC_TEST_TIME_SCALE");
-	int64_t end = wall_ms() + 60000 * (scale && atoi(scale) > 1 ? atoi(scale) : 1);
+	/* Slow runs (valgrind) stretch the budget. */
+	int64_t end = test_wall_ms() + 60000 * test_time_scale();
 	e->done = 0;
 	CK_OK(ac_spawn(e->a, fn, e, NULL, NULL));
 	while (!e->done) {
 		ac_sched_step(e->a);
 		ac_sched_step(e->b);
-		ck_assert_msg(wall_ms() < end, "two-node test over its time budget");
+		ck_assert_msg(test_wall_ms() < end, "two-node test over its time budget");
 	}
 }
 
@@ -471,12 +463,12 @@ static void cut_run(ac_coro_fn fn, off_t min)
 	pair_start(&c.e);
 	make_file(c.path, sizeof(c.path), c.e.src, "cut", MAX_FILE - 1, 8, 0600, 1500000000);
 	CK_OK(ac_spawn(c.e.a, body_cut_sender, &c, NULL, &c.sender));
-	end = wall_ms() + 30000;
+	end = test_wall_ms() + 30000;
 	while (tmp_size(c.e.dest) < min) {
 		ac_sched_step(c.e.a);
 		ac_sched_step(c.e.b);
 		ck_assert_msg(!c.sender_done, "the transfer ended before it could be cut");
-		ck_assert_msg(wall_ms() < end, "no transfer seen");
+		ck_assert_msg(test_wall_ms() < end, "no transfer seen");
 	}
 	pair_run(&c.e, fn);
 	/* Let B notice (the abort frame, or the closed connection). */

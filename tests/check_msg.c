@@ -15,33 +15,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* What a scheduler logged. */
-typedef struct log_rec {
-	int n;
-	char text[1024];
-} log_rec;
-
-static void log_capture(void *arg, int level, const char *text)
-{
-	log_rec *lr = arg;
-	size_t used = strlen(lr->text);
-	(void)level;
-	lr->n++;
-	snprintf(lr->text + used, sizeof(lr->text) - used, "%s\n", text);
-}
-
-static ac_sched *log_sched(log_rec *lr)
-{
-	ac_sched_opts o;
-	ac_sched *s = NULL;
-	memset(lr, 0, sizeof(*lr));
-	ac_sched_opts_init(&o);
-	o.log_fn = log_capture;
-	o.log_arg = lr;
-	CK_OK(ac_sched_new(&o, &s));
-	return s;
-}
-
 /* Run fn(arg) as a coroutine on s to completion (s stays). */
 static void run_on(ac_sched *s, ac_coro_fn fn, void *arg)
 {
@@ -338,25 +311,26 @@ static void body_free_queued(void *arg)
 
 START_TEST(test_free_queued_refused)
 {
-	log_rec lr;
-	ac_sched *s = log_sched(&lr);
+	test_log lr;
+	ac_sched *s = test_log_sched(&lr);
 	run_on(s, body_free_queued, NULL);
 	ck_assert_int_eq(lr.n, 1);
-	ck_assert_msg(strstr(lr.text, "queued") != NULL, "log: %s", lr.text);
+	ck_assert_msg(test_log_has(&lr, "queued"), "log: %s", lr.buf ? lr.buf : "");
 	ac_sched_free(s);
+	test_log_free(&lr);
 }
 END_TEST
 
 START_TEST(test_double_free_reported)
 {
-	log_rec lr;
-	ac_sched *s = log_sched(&lr);
+	test_log lr;
+	ac_sched *s = test_log_sched(&lr);
 	ac_msg *m = ac_msg_str("twice"), *n;
 	ac_msg_free(m);
 	ck_assert_int_eq(lr.n, 0);
 	ac_msg_free(m); /* reported, ignored */
 	ck_assert_int_eq(lr.n, 1);
-	ck_assert_msg(strstr(lr.text, "twice") != NULL, "log: %s", lr.text);
+	ck_assert_msg(test_log_has(&lr, "twice"), "log: %s", lr.buf ? lr.buf : "");
 	ac_msg_free(NULL); /* nothing, silently */
 	ck_assert_int_eq(lr.n, 1);
 	/* a freed message cannot be sent either */
@@ -371,6 +345,7 @@ START_TEST(test_double_free_reported)
 	ac_msg_free(n);
 	ck_assert_int_eq(lr.n, 1);
 	ac_sched_free(s);
+	test_log_free(&lr);
 }
 END_TEST
 

@@ -21,11 +21,6 @@
 /* Generous timeout for operations that must succeed. */
 #define LONG_MS 10000
 
-static int64_t now_ms(void)
-{
-	return ac_sched_now_ns(ac_sched_self()) / 1000000;
-}
-
 static ac_addr lo_addr(uint16_t port)
 {
 	ac_addr a;
@@ -55,20 +50,6 @@ static void tcp_pair(ac_sock **cli, ac_sock **srv)
 	CK_OK(ac_sock_connect(&a, LONG_MS, cli));
 	CK_OK(ac_sock_accept(l, LONG_MS, srv));
 	ac_sock_close(l);
-}
-
-/* Wait until coroutine r has ended (it may have already). */
-static void join(ac_ref r)
-{
-	int rc = ac_finish(r, 20000, NULL);
-	ck_assert_msg(rc == 0 || rc == -ESRCH, "ac_finish: %s", ac_strerror(rc));
-	ck_assert_int_eq(ac_is_alive(r), 0);
-}
-
-/* Let the other coroutines run until they block. */
-static void settle(void)
-{
-	CK_OK(ac_sleep(10));
 }
 
 /* One side of a transfer, run as a coroutine. */
@@ -199,7 +180,7 @@ static void body_exact(void *arg)
 	CK_OK(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
 	memset(in, 0, BIG);
 	ck_assert_int_eq(ac_sock_recv_all(srv, in, BIG, 20000), BIG);
-	join(r);
+	test_join(r);
 	ck_assert_int_eq(sd.rc, BIG);
 	ck_assert(memcmp(in, out, BIG) == 0);
 	/* then the clean end of stream */
@@ -209,7 +190,7 @@ static void body_exact(void *arg)
 	side_init(&sd, srv, out, BIG, 0);
 	CK_OK(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
 	ck_assert_int_eq(ac_sock_recv_all(cli, in, BIG, 20000), BIG);
-	join(r);
+	test_join(r);
 	ck_assert(memcmp(in, out, BIG) == 0);
 	ac_sock_close(cli);
 	ac_sock_close(srv);
@@ -266,9 +247,9 @@ static void body_recv_timeout(void *arg)
 	ac_ref r;
 	(void)arg;
 	tcp_pair(&cli, &srv);
-	t0 = now_ms();
+	t0 = test_now_ms();
 	CK_RC(ac_sock_recv(srv, buf, sizeof(buf), 50), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 45);
+	ck_assert_int_ge(test_now_ms() - t0, 45);
 	CK_RC(ac_sock_recv(srv, buf, sizeof(buf), 0), -ETIMEDOUT);
 	/* a recv that timed out took nothing: later bytes all arrive */
 	ck_assert_int_eq(ac_sock_send_all(cli, "x", 1, LONG_MS), 1);
@@ -280,7 +261,7 @@ static void body_recv_timeout(void *arg)
 	CK_OK(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
 	ck_assert_int_eq(ac_sock_recv_all(srv, buf, 4, LONG_MS), 4);
 	ck_assert(memcmp(buf, "late", 4) == 0);
-	join(r);
+	test_join(r);
 	/* recv_all that times out midway: the socket is unusable after */
 	ck_assert_int_eq(ac_sock_send_all(cli, "abc", 3, LONG_MS), 3);
 	CK_RC(ac_sock_recv_all(srv, buf, 10, 50), -ETIMEDOUT);
@@ -299,10 +280,10 @@ static void body_accept_timeout(void *arg)
 {
 	ac_addr a;
 	ac_sock *l = listen_lo(&a), *cli, *srv = NULL;
-	int64_t t0 = now_ms();
+	int64_t t0 = test_now_ms();
 	(void)arg;
 	CK_RC(ac_sock_accept(l, 50, &srv), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 45);
+	ck_assert_int_ge(test_now_ms() - t0, 45);
 	ck_assert_ptr_null(srv);
 	CK_RC(ac_sock_accept(l, 0, &srv), -ETIMEDOUT);
 	/* the listener still works */
@@ -376,7 +357,7 @@ static void body_msgs(void *arg)
 	out = NULL;
 	ck_assert_int_eq(ac_sock_recv_msg(srv, &out, &len, BIG, LONG_MS), 0);
 	ck_assert_ptr_null(out);
-	join(r);
+	test_join(r);
 	ck_assert_int_eq(sd.rc, 0);
 	CK_RC(ac_sock_recv_msg(srv, NULL, &len, BIG, LONG_MS), -EINVAL);
 	ac_sock_close(cli);
@@ -460,7 +441,7 @@ static void body_lines(void *arg)
 	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 4);
 	ck_assert_str_eq(line, "last");
 	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 0);
-	join(r);
+	test_join(r);
 	ck_assert_int_eq(sd.rc, (ssize_t)strlen(rest));
 	ac_sock_close(cli);
 	ac_sock_close(srv);
@@ -499,7 +480,7 @@ static void body_long_lines(void *arg)
 	ck_assert_uint_eq(strlen(line), LONG);
 	ck_assert_int_eq(line[LONG - 1], 'L');
 	ck_assert_int_eq(ac_sock_recv_line(srv, line, LONG + 100, LONG_MS), 0);
-	join(r);
+	test_join(r);
 	ac_sock_close(srv);
 	ac_sock_close(cli);
 	/* no newline for longer than the caller's buffer */
@@ -507,7 +488,7 @@ static void body_long_lines(void *arg)
 	side_init(&sd, cli, big, LONG, 0);
 	CK_OK(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
 	CK_RC(ac_sock_recv_line(srv, line, 100, LONG_MS), -EMSGSIZE);
-	join(r);
+	test_join(r);
 	ac_sock_close(srv);
 	ac_sock_close(cli);
 	free(big);
@@ -535,9 +516,9 @@ static void body_udp(void *arg)
 	CK_OK(ac_sock_local_addr(u2, &a2));
 	ck_assert(ac_addr_is_loopback(&a1));
 	ck_assert_uint_ne(a2.port, 0);
-	t0 = now_ms();
+	t0 = test_now_ms();
 	CK_RC(ac_sock_recvfrom(u2, buf, sizeof(buf), &from, 30), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 25);
+	ck_assert_int_ge(test_now_ms() - t0, 25);
 	ck_assert_int_eq(ac_sock_sendto(u1, "datagram", 8, &a2, LONG_MS), 8);
 	ac_addr_init(&from);
 	ck_assert_int_eq(ac_sock_recvfrom(u2, buf, sizeof(buf), &from, LONG_MS), 8);
@@ -605,7 +586,7 @@ static void body_pipe(void *arg)
 	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 5);
 	ck_assert_str_eq(line, "gamma"); /* no newline: at the end */
 	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 0);
-	join(r);
+	test_join(r);
 	ac_sock_close(k); /* detaches; the descriptor is still ours */
 	ck_assert_int_eq(close(fds[0]), 0);
 	/* both ends attached: write through one, read through the other */
@@ -689,12 +670,12 @@ static void body_close_under_reader(void *arg)
 		b[i].rc = 99;
 		CK_OK(ac_spawn(NULL, body_blocked, &b[i], NULL, &r[i]));
 	}
-	settle();
+	test_settle();
 	for (i = 0; i < 4; i++)
 		ck_assert_int_eq(b[i].rc, 99);
 	ac_sock_close(srv);
 	for (i = 0; i < 4; i++) {
-		join(r[i]);
+		test_join(r[i]);
 		check_closed_rc(b[i].rc);
 	}
 	/* the peer sees the end of the stream */
@@ -706,9 +687,9 @@ static void body_close_under_reader(void *arg)
 	b[0].op = OP_ACCEPT;
 	b[0].rc = 99;
 	CK_OK(ac_spawn(NULL, body_blocked, &b[0], NULL, &r[0]));
-	settle();
+	test_settle();
 	ac_sock_close(l);
-	join(r[0]);
+	test_join(r[0]);
 	check_closed_rc(b[0].rc);
 }
 
@@ -732,7 +713,7 @@ static void body_terminate_reader(void *arg)
 	b.op = OP_RECV_LINE;
 	b.rc = 99;
 	CK_OK(ac_spawn(NULL, body_blocked, &b, NULL, &r));
-	settle();
+	test_settle();
 	CK_OK(ac_terminate(r));
 	ck_assert_int_eq(b.rc, 99);
 	ck_assert_int_eq(ac_sock_send_all(cli, "z", 1, LONG_MS), 1);
@@ -745,7 +726,7 @@ static void body_terminate_reader(void *arg)
 	b.k = srv;
 	b.op = OP_RECV;
 	CK_OK(ac_spawn(NULL, body_blocked, &b, NULL, &r));
-	settle();
+	test_settle();
 	ac_sock_close(srv);
 	CK_OK(ac_terminate(r));
 	ck_assert_int_eq(b.rc, 99);
@@ -755,7 +736,7 @@ static void body_terminate_reader(void *arg)
 	b.k = srv;
 	b.op = OP_RECV_ALL;
 	CK_OK(ac_spawn(NULL, body_blocked, &b, NULL, &r));
-	settle();
+	test_settle();
 	CK_OK(ac_terminate(r));
 	ac_sock_close(srv);
 	ac_sock_close(cli);
@@ -764,7 +745,7 @@ static void body_terminate_reader(void *arg)
 	b.k = l;
 	b.op = OP_ACCEPT;
 	CK_OK(ac_spawn(NULL, body_blocked, &b, NULL, &r));
-	settle();
+	test_settle();
 	CK_OK(ac_terminate(r));
 	ac_sock_close(l);
 	ck_assert_int_eq(b.rc, 99);
@@ -922,13 +903,6 @@ static void body_timed_reader(void *arg)
 	t->rc = ac_sock_recv(t->k, buf, sizeof(buf), 300);
 }
 
-static void body_spin(void *arg)
-{
-	int64_t end = now_ms() + *(int *)arg;
-	while (now_ms() < end)
-		;
-}
-
 /* The reader's timeout and our sleep expire while a spinner holds the CPU;
  * we resume first and terminate the reader, whose recv timed out but was
  * not cancelled yet. Its operation must not stay in the backend and eat
@@ -945,7 +919,7 @@ static void body_killed_after_timeout(void *arg)
 	t.k = srv;
 	CK_OK(ac_spawn(NULL, body_timed_reader, &t, NULL, &r));
 	ac_yield();
-	CK_OK(ac_spawn(NULL, body_spin, &spin, NULL, NULL));
+	CK_OK(ac_spawn(NULL, test_spin, &spin, NULL, NULL));
 	CK_OK(ac_sleep(10));
 	CK_OK(ac_terminate(r));
 	ck_assert_int_eq(ac_sock_send_all(cli, "z", 1, LONG_MS), 1);
@@ -1014,7 +988,7 @@ static void body_fair_pipe(void *arg)
 	ck_assert_int_eq(f.reads, (long)sizeof(data));
 	ck_assert_int_ge(f.seen_at, 0);
 	ck_assert_int_lt(f.seen_at, 200);
-	join(r);
+	test_join(r);
 	ac_sock_close(f.k);
 	ck_assert_int_eq(close(fds[0]), 0);
 }
@@ -1040,7 +1014,7 @@ static void body_fair_kill(void *arg)
 	tcp_pair(&cli, &srv);
 	ck_assert_int_eq(ac_sock_send_all(cli, data, sizeof(data), LONG_MS),
 	                 (ssize_t)sizeof(data));
-	settle(); /* the bytes are there: every read completes at once */
+	test_settle(); /* the bytes are there: every read completes at once */
 	f.k = srv;
 	CK_OK(ac_spawn(NULL, body_fair_reader, &f, NULL, &r));
 	ac_yield(); /* the reader runs until it stands aside */
@@ -1052,7 +1026,7 @@ static void body_fair_kill(void *arg)
 		ac_sock_close(srv);
 	} else {
 		ac_sock_close(srv);
-		join(r);
+		test_join(r);
 		ck_assert_msg(f.last == -ECANCELED || f.last == -EBADF,
 		              "reader got %zd", f.last);
 	}
@@ -1148,7 +1122,7 @@ static void body_msg_writers(void *arg)
 		free(out);
 	}
 	for (i = 0; i < 2; i++) {
-		join(r[i]);
+		test_join(r[i]);
 		ck_assert_int_eq(w[i].rc, 0);
 		ck_assert_int_eq(next[i], N);
 	}

@@ -16,38 +16,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	return ac_sched_now_ns(ac_sched_self()) / 1000000;
-}
-
-/* Hold the CPU for *arg ms without yielding (see the top of the file). */
-static void body_spin(void *arg)
-{
-	int64_t end = now_ms() + *(int *)arg;
-	while (now_ms() < end)
-		;
-}
-
-static void spawn_spinner(int *ms)
-{
-	CK_OK(ac_spawn(NULL, body_spin, ms, NULL, NULL));
-}
-
-/* Wait until coroutine r has ended (it may have already). */
-static void join(ac_ref r)
-{
-	int rc = ac_finish(r, 10000, NULL);
-	ck_assert_msg(rc == 0 || rc == -ESRCH, "ac_finish: %s", ac_strerror(rc));
-	ck_assert_int_eq(ac_is_alive(r), 0);
-}
-
-/* Let every ready coroutine run until it blocks. */
-static void settle(void)
-{
-	CK_OK(ac_sleep(5));
-}
-
 /* A coroutine working on a shared object, recording what it got. */
 typedef struct worker {
 	/* The object (ac_lock, ac_sem, ...). */
@@ -172,11 +140,11 @@ static void body_lock_user(void *arg)
 static void body_lock_nonowner(void *arg)
 {
 	ac_lock *l = arg;
-	int64_t t0 = now_ms();
+	int64_t t0 = test_now_ms();
 	CK_RC(ac_lock_release(l), -EPERM);
 	CK_RC(ac_lock_acquire(l, 0), -ETIMEDOUT);
 	CK_RC(ac_lock_acquire(l, 30), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 25);
+	ck_assert_int_ge(test_now_ms() - t0, 25);
 }
 
 static void body_lock_contended(void *arg)
@@ -187,7 +155,7 @@ static void body_lock_contended(void *arg)
 	ac_lock_init(&l);
 	CK_OK(ac_lock_acquire(&l, 0));
 	CK_OK(ac_spawn(NULL, body_lock_nonowner, &l, NULL, &r));
-	join(r);
+	test_join(r);
 	/* the owner is unaffected and nobody is left waiting */
 	ck_assert(ac_waitq_empty(&l.wq));
 	CK_OK(ac_lock_release(&l));
@@ -215,7 +183,7 @@ static void body_lock_fifo(void *arg)
 		worker_init(&w[i], &l, AC_FOREVER, log, (char)('B' + i));
 		w[i].release = 1;
 		CK_OK(ac_spawn(NULL, body_lock_user, &w[i], NULL, &r[i]));
-		settle(); /* queue them in a known order */
+		test_settle(); /* queue them in a known order */
 	}
 	ck_assert_str_eq(log, "");
 	CK_OK(ac_lock_release(&l));
@@ -226,7 +194,7 @@ static void body_lock_fifo(void *arg)
 	ck_assert_str_eq(log, "BCDE");
 	CK_OK(ac_lock_release(&l));
 	for (i = 0; i < 4; i++) {
-		join(r[i]);
+		test_join(r[i]);
 		CK_OK(w[i].rc);
 	}
 	ck_assert_uint_eq(l.owner, 0);
@@ -257,11 +225,11 @@ static void body_lock_timed_out_skipped(void *arg)
 	CK_OK(ac_spawn(NULL, body_lock_user, &b, NULL, &rb));
 	CK_OK(ac_spawn(NULL, body_lock_user, &c, NULL, &rc));
 	ac_yield(); /* both queue */
-	spawn_spinner(&spin);
+	test_spawn_spinner(&spin);
 	CK_OK(ac_sleep(10)); /* wakes in the same pass as B's timeout */
 	CK_OK(ac_lock_release(&l));
-	join(rb);
-	join(rc);
+	test_join(rb);
+	test_join(rc);
 	CK_RC(b.rc, -ETIMEDOUT);
 	CK_OK(c.rc);
 	ck_assert_str_eq(log, "C");
@@ -307,14 +275,14 @@ static void body_rlock(void *arg)
 	ck_assert_uint_eq(l.depth, 3);
 	worker_init(&w, &l, AC_FOREVER, log, 'W');
 	CK_OK(ac_spawn(NULL, body_rlock_user, &w, NULL, &r));
-	settle();
+	test_settle();
 	CK_OK(ac_rlock_release(&l));
 	CK_OK(ac_rlock_release(&l));
-	settle();
+	test_settle();
 	ck_assert_str_eq(log, ""); /* still held once */
 	ck_assert_uint_eq(l.depth, 1);
 	CK_OK(ac_rlock_release(&l));
-	join(r);
+	test_join(r);
 	CK_OK(w.rc);
 	ck_assert_str_eq(log, "W");
 	CK_RC(ac_rlock_release(&l), -EPERM);
@@ -348,7 +316,7 @@ static void body_rlock_timeout(void *arg)
 	CK_OK(ac_rlock_acquire(&l, 0));
 	worker_init(&w, &l, 20, log, 'W');
 	CK_OK(ac_spawn(NULL, body_rlock_timeout_user, &w, NULL, &r));
-	join(r);
+	test_join(r);
 	CK_RC(w.rc, -ETIMEDOUT);
 	ck_assert_uint_eq(l.depth, 1); /* the owner's depth is untouched */
 	CK_OK(ac_rlock_release(&l));
@@ -404,9 +372,9 @@ static void body_cond_misuse(void *arg)
 	CK_RC(ac_cond_notify(&c, -1), -EINVAL);
 	ck_assert_int_eq(ac_cond_notify(&c, 1), 0); /* nobody waits */
 	ck_assert_int_eq(ac_cond_notify_all(&c), 0);
-	t0 = now_ms();
+	t0 = test_now_ms();
 	CK_RC(ac_cond_wait(&c, 30), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 25);
+	ck_assert_int_ge(test_now_ms() - t0, 25);
 	/* the lock is held again after the timeout */
 	CK_RC(ac_cond_acquire(&c, 0), -EDEADLK);
 	CK_OK(ac_cond_release(&c));
@@ -431,26 +399,26 @@ static void body_cond_notify(void *arg)
 	st.timeout_ms = AC_FOREVER;
 	for (i = 0; i < 4; i++)
 		CK_OK(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r[i]));
-	settle();
+	test_settle();
 	CK_OK(ac_cond_acquire(&st.cond, 0));
 	ck_assert_int_eq(ac_cond_notify(&st.cond, 1), 1);
-	settle();
+	test_settle();
 	/* the woken waiter needs the lock, which the notifier still holds */
 	ck_assert_int_eq(st.woken, 0);
 	CK_OK(ac_cond_release(&st.cond));
-	settle();
+	test_settle();
 	ck_assert_int_eq(st.woken, 1);
 	CK_OK(ac_cond_acquire(&st.cond, 0));
 	ck_assert_int_eq(ac_cond_notify(&st.cond, 2), 2);
 	CK_OK(ac_cond_release(&st.cond));
-	settle();
+	test_settle();
 	ck_assert_int_eq(st.woken, 3);
 	CK_OK(ac_cond_acquire(&st.cond, 0));
 	ck_assert_int_eq(ac_cond_notify_all(&st.cond), 1);
 	ck_assert_int_eq(ac_cond_notify_all(&st.cond), 0);
 	CK_OK(ac_cond_release(&st.cond));
 	for (i = 0; i < 4; i++)
-		join(r[i]);
+		test_join(r[i]);
 	ck_assert_int_eq(st.woken, 4);
 	ck_assert_int_eq(st.timed_out, 0);
 	ck_assert_int_eq(st.held_after, 4);
@@ -474,12 +442,12 @@ static void body_cond_notify_all(void *arg)
 	st.timeout_ms = 10000;
 	for (i = 0; i < 5; i++)
 		CK_OK(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r[i]));
-	settle();
+	test_settle();
 	CK_OK(ac_cond_acquire(&st.cond, 0));
 	ck_assert_int_eq(ac_cond_notify_all(&st.cond), 5);
 	CK_OK(ac_cond_release(&st.cond));
 	for (i = 0; i < 5; i++)
-		join(r[i]);
+		test_join(r[i]);
 	ck_assert_int_eq(st.woken, 5);
 	ck_assert_int_eq(st.held_after, 5);
 }
@@ -505,11 +473,11 @@ static void body_cond_timed_out(void *arg)
 	CK_OK(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r));
 	ac_yield(); /* it waits, releasing the lock */
 	CK_OK(ac_cond_acquire(&st.cond, 0));
-	spawn_spinner(&spin);
+	test_spawn_spinner(&spin);
 	CK_OK(ac_sleep(10));
 	ck_assert_int_eq(ac_cond_notify(&st.cond, 1), 0);
 	CK_OK(ac_cond_release(&st.cond));
-	join(r);
+	test_join(r);
 	ck_assert_int_eq(st.timed_out, 1);
 	ck_assert_int_eq(st.woken, 0);
 	/* and once it has gone */
@@ -547,20 +515,20 @@ static void body_event(void *arg)
 	ac_event_init(&e);
 	ck_assert_int_eq(ac_event_is_set(&e), 0);
 	CK_RC(ac_event_wait(&e, 0), -ETIMEDOUT);
-	t0 = now_ms();
+	t0 = test_now_ms();
 	CK_RC(ac_event_wait(&e, 20), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 15);
+	ck_assert_int_ge(test_now_ms() - t0, 15);
 	for (i = 0; i < 3; i++) {
 		worker_init(&w[i], &e, 10000, log, (char)('a' + i));
 		CK_OK(ac_spawn(NULL, body_event_waiter, &w[i], NULL, &r[i]));
 	}
-	settle();
+	test_settle();
 	ck_assert_str_eq(log, "");
 	ac_event_set(&e); /* wakes every waiter */
 	ck_assert_int_eq(ac_event_is_set(&e), 1);
 	ck_assert(ac_waitq_empty(&e.wq));
 	for (i = 0; i < 3; i++) {
-		join(r[i]);
+		test_join(r[i]);
 		CK_OK(w[i].rc);
 	}
 	ck_assert_str_eq(log, "abc");
@@ -626,25 +594,25 @@ static void body_sem(void *arg)
 	CK_OK(ac_sem_acquire(&sem, 0));
 	ck_assert_int_eq(sem.value, 0);
 	CK_RC(ac_sem_acquire(&sem, 0), -ETIMEDOUT);
-	t0 = now_ms();
+	t0 = test_now_ms();
 	CK_RC(ac_sem_acquire(&sem, 30), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 25);
+	ck_assert_int_ge(test_now_ms() - t0, 25);
 	ck_assert_int_eq(sem.value, 0);
 	for (i = 0; i < 2; i++) {
 		worker_init(&w[i], &sem, AC_FOREVER, log, (char)('1' + i));
 		CK_OK(ac_spawn(NULL, body_sem_user, &w[i], NULL, &r[i]));
-		settle();
+		test_settle();
 	}
 	ck_assert_str_eq(log, "");
 	ac_sem_release(&sem); /* wakes exactly one, the oldest */
 	ck_assert_int_eq(sem.value, 0); /* the unit was handed over */
 	CK_RC(ac_sem_acquire(&sem, 0), -ETIMEDOUT); /* no barging */
-	settle();
+	test_settle();
 	ck_assert_str_eq(log, "1");
 	ck_assert_int_eq(w[1].rc, 99);
 	ac_sem_release(&sem);
-	join(r[0]);
-	join(r[1]);
+	test_join(r[0]);
+	test_join(r[1]);
 	ck_assert_str_eq(log, "12");
 	ck_assert_int_eq(sem.value, 0);
 	ac_sem_release(&sem); /* nobody waits: counted */
@@ -676,11 +644,11 @@ static void body_sem_timed_out(void *arg)
 	worker_init(&w, &sem, 300, log, 'w');
 	CK_OK(ac_spawn(NULL, body_sem_user, &w, NULL, &r));
 	ac_yield();
-	spawn_spinner(&spin);
+	test_spawn_spinner(&spin);
 	CK_OK(ac_sleep(10));
 	ac_sem_release(&sem);
 	ck_assert_int_eq(sem.value, 1);
-	join(r);
+	test_join(r);
 	CK_RC(w.rc, -ETIMEDOUT);
 	CK_OK(ac_sem_acquire(&sem, 0));
 	ck_assert_int_eq(sem.value, 0);
@@ -718,21 +686,21 @@ static void body_waitq(void *arg)
 	ck_assert_int_eq(ac_waitq_empty(&q), 1);
 	ck_assert_int_eq(ac_waitq_wake(&q, 5, 1), 0);
 	CK_RC(ac_waitq_wait(&q, 0), -ETIMEDOUT);
-	t0 = now_ms();
+	t0 = test_now_ms();
 	CK_RC(ac_waitq_wait(&q, 20), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 15);
+	ck_assert_int_ge(test_now_ms() - t0, 15);
 	ck_assert_int_eq(ac_waitq_empty(&q), 1);
 	for (i = 0; i < 4; i++) {
 		w[i].q = &q;
 		w[i].timeout_ms = AC_FOREVER;
 		w[i].rc = -999;
 		CK_OK(ac_spawn(NULL, body_wq_waiter, &w[i], NULL, &r[i]));
-		settle();
+		test_settle();
 	}
 	ck_assert_int_eq(ac_waitq_empty(&q), 0);
 	ck_assert_int_eq(ac_waitq_wake(&q, 0, 5), 0);
 	ck_assert_int_eq(ac_waitq_wake(&q, 2, 7), 2); /* the two oldest */
-	settle();
+	test_settle();
 	ck_assert_int_eq(w[0].rc, 7);
 	ck_assert_int_eq(w[1].rc, 7);
 	ck_assert_int_eq(w[2].rc, -999);
@@ -740,7 +708,7 @@ static void body_waitq(void *arg)
 	ck_assert_int_eq(ac_waitq_wake(&q, 10, 42), 1);
 	ck_assert_int_eq(ac_waitq_empty(&q), 1);
 	for (i = 0; i < 4; i++)
-		join(r[i]);
+		test_join(r[i]);
 	ck_assert_int_eq(w[2].rc, 0);
 	ck_assert_int_eq(w[3].rc, 42);
 	ck_assert_int_eq(ac_waitq_wake(&q, 1, 1), 0);
@@ -766,10 +734,10 @@ static void body_waitq_timeout(void *arg)
 	a.rc = b.rc = -999;
 	CK_OK(ac_spawn(NULL, body_wq_waiter, &a, NULL, &ra));
 	CK_OK(ac_spawn(NULL, body_wq_waiter, &b, NULL, &rb));
-	join(ra);
+	test_join(ra);
 	CK_RC(a.rc, -ETIMEDOUT);
 	ck_assert_int_eq(ac_waitq_wake(&q, 1, 3), 1); /* B, not the gone A */
-	join(rb);
+	test_join(rb);
 	ck_assert_int_eq(b.rc, 3);
 	ck_assert(ac_waitq_empty(&q));
 }
@@ -795,12 +763,12 @@ static void body_terminated_lock(void *arg)
 	worker_init(&c, &l, AC_FOREVER, log, 'C');
 	c.release = 1;
 	CK_OK(ac_spawn(NULL, body_lock_user, &b, NULL, &rb));
-	settle();
+	test_settle();
 	CK_OK(ac_spawn(NULL, body_lock_user, &c, NULL, &rc));
-	settle();
+	test_settle();
 	CK_OK(ac_terminate(rb)); /* blocked first in line */
 	CK_OK(ac_lock_release(&l));
-	join(rc);
+	test_join(rc);
 	ck_assert_str_eq(log, "C"); /* C got it, B never did */
 	ck_assert_uint_eq(l.owner, 0);
 	ck_assert(ac_waitq_empty(&l.wq));
@@ -808,7 +776,7 @@ static void body_terminated_lock(void *arg)
 	/* the only waiter terminated: release leaves the lock free */
 	worker_init(&b, &l, AC_FOREVER, log, 'b');
 	CK_OK(ac_spawn(NULL, body_lock_user, &b, NULL, &rb));
-	settle();
+	test_settle();
 	CK_OK(ac_terminate(rb));
 	ck_assert(ac_waitq_empty(&l.wq));
 	CK_OK(ac_lock_release(&l));
@@ -834,19 +802,19 @@ static void body_terminated_sem(void *arg)
 	worker_init(&b, &sem, AC_FOREVER, log, 'B');
 	worker_init(&c, &sem, AC_FOREVER, log, 'C');
 	CK_OK(ac_spawn(NULL, body_sem_user, &b, NULL, &rb));
-	settle();
+	test_settle();
 	CK_OK(ac_spawn(NULL, body_sem_user, &c, NULL, &rc));
-	settle();
+	test_settle();
 	CK_OK(ac_terminate(rb));
 	ac_sem_release(&sem); /* to C, not to the terminated B */
-	join(rc);
+	test_join(rc);
 	ck_assert_str_eq(log, "C");
 	ck_assert_int_eq(sem.value, 0);
 	ck_assert(ac_waitq_empty(&sem.wq));
 	/* the only waiter terminated: the unit is counted */
 	worker_init(&b, &sem, AC_FOREVER, log, 'b');
 	CK_OK(ac_spawn(NULL, body_sem_user, &b, NULL, &rb));
-	settle();
+	test_settle();
 	CK_OK(ac_terminate(rb));
 	ac_sem_release(&sem);
 	ck_assert_int_eq(sem.value, 1);
@@ -870,12 +838,12 @@ static void body_terminated_cond(void *arg)
 	/* terminated while waiting for a notify */
 	CK_OK(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r1));
 	CK_OK(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r2));
-	settle();
+	test_settle();
 	CK_OK(ac_terminate(r1));
 	CK_OK(ac_cond_acquire(&st.cond, 0)); /* not left held */
 	ck_assert_int_eq(ac_cond_notify_all(&st.cond), 1); /* only r2 */
 	/* r2 is now waiting for the lock: terminate it there */
-	settle();
+	test_settle();
 	CK_OK(ac_terminate(r2));
 	ck_assert(ac_waitq_empty(&st.cond.lock.wq));
 	CK_OK(ac_cond_release(&st.cond));
@@ -909,7 +877,7 @@ static void body_terminated_event(void *arg)
 	qw.timeout_ms = AC_FOREVER;
 	CK_OK(ac_spawn(NULL, body_event_waiter, &w, NULL, &r1));
 	CK_OK(ac_spawn(NULL, body_wq_waiter, &qw, NULL, &r2));
-	settle();
+	test_settle();
 	CK_OK(ac_terminate(r1));
 	CK_OK(ac_terminate(r2));
 	ck_assert(ac_waitq_empty(&e.wq));
@@ -989,7 +957,7 @@ static void body_killed_after_timeout(void *arg)
 	w.rc = -999;
 	CK_OK(ac_spawn(NULL, body_wq_waiter, &w, NULL, &r));
 	ac_yield();
-	spawn_spinner(&spin);
+	test_spawn_spinner(&spin);
 	CK_OK(ac_sleep(10)); /* resumes first; the waiter timed out */
 	CK_OK(ac_terminate(r));
 	ck_assert_msg(ac_waitq_empty(&q),
@@ -1015,7 +983,7 @@ static void body_killed_after_handover(void *arg)
 	CK_OK(ac_lock_acquire(&l, 0));
 	worker_init(&b, &l, AC_FOREVER, log, 'B');
 	CK_OK(ac_spawn(NULL, body_lock_user, &b, NULL, &rb));
-	settle();
+	test_settle();
 	CK_OK(ac_lock_release(&l)); /* handed to B, not yet running */
 	CK_OK(ac_terminate(rb));
 	CK_OK(ac_lock_acquire(&l, 1000));
