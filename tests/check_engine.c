@@ -17,7 +17,7 @@ static void body_set(void *arg)
 START_TEST(test_spawn_runs)
 {
 	int v = 0;
-	ck_assert_uint_ge(test_run(body_set, &v), 1);
+	ck_assert_uint_eq(test_run(body_set, &v), 1);
 	ck_assert_int_eq(v, 42);
 }
 END_TEST
@@ -68,58 +68,85 @@ END_TEST
 
 /* ---- send, receive, deliver --------------------------------------------------- */
 
+/* Messages "m0", "m1", ... counted by a receiver. */
+typedef struct counted {
+	/* How many to send. */
+	int n;
+	/* Received in order so far. */
+	int got;
+} counted;
+
+/* Receive c->n messages "m0", "m1", ..., counting those in order. */
 static void body_echo_n(void *arg)
 {
-	int n = *(int *)arg, i;
-	for (i = 0; i < n; i++) {
+	counted *c = arg;
+	int i;
+	for (i = 0; i < c->n; i++) {
 		ac_msg *m;
 		char want[32];
 		CK_OK(ac_receive(1000, &m));
 		snprintf(want, sizeof(want), "m%d", i);
 		ck_assert_msg(ac_msg_is(m, want), "message %d out of order", i);
 		ac_msg_free(m);
+		c->got++;
 	}
 }
 
 static void body_sender(void *arg)
 {
-	int n = 100, i;
+	counted *c = arg;
 	ac_ref r;
-	(void)arg;
-	CK_OK(ac_spawn(NULL, body_echo_n, &n, NULL, &r));
-	for (i = 0; i < n; i++)
+	int i;
+	CK_OK(ac_spawn(NULL, body_echo_n, c, NULL, &r));
+	for (i = 0; i < c->n; i++)
 		CK_OK(ac_send(r, ac_msg_printf("m%d", i)));
 	CK_OK(ac_finish(r, 1000, NULL));
 }
 
 START_TEST(test_send_fifo)
 {
-	ck_assert_uint_ge(test_run(body_sender, NULL), 1);
+	counted c = {.n = 100};
+	/* The sender and its receiver, which got all 100 in order. */
+	ck_assert_uint_eq(test_run(body_sender, &c), 2);
+	ck_assert_int_eq(c.got, 100);
 }
 END_TEST
 
+/* Who sent a message, and who its receiver says sent it. */
+typedef struct sender_seen {
+	ac_ref sender;
+	ac_ref from;
+	int kind;
+} sender_seen;
+
 static void body_recv_from(void *arg)
 {
+	sender_seen *ss = arg;
 	ac_msg *m;
-	ac_ref *want = arg;
 	CK_OK(ac_receive(1000, &m));
-	ck_assert(ac_ref_eq(ac_msg_from(m), *want));
-	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
+	ss->kind = ac_msg_kind(m);
+	ss->from = ac_msg_from(m);
 	ac_msg_free(m);
 }
 
 static void body_from(void *arg)
 {
-	ac_ref me = ac_self(), r;
-	(void)arg;
-	CK_OK(ac_spawn(NULL, body_recv_from, &me, NULL, &r));
+	sender_seen *ss = arg;
+	ac_ref r;
+	ss->sender = ac_self();
+	CK_OK(ac_spawn(NULL, body_recv_from, ss, NULL, &r));
 	CK_OK(ac_send_data(r, "x", 1));
 	CK_OK(ac_finish(r, 1000, NULL));
 }
 
 START_TEST(test_send_sets_sender)
 {
-	ck_assert_uint_ge(test_run(body_from, NULL), 1);
+	sender_seen ss = {.kind = -1};
+	ss.from = ac_ref_null();
+	ck_assert_uint_eq(test_run(body_from, &ss), 2);
+	ck_assert(!ac_ref_is_null(ss.sender));
+	ck_assert(ac_ref_eq(ss.from, ss.sender));
+	ck_assert_int_eq(ss.kind, AC_MSG_DATA);
 }
 END_TEST
 
@@ -130,9 +157,9 @@ static void body_noop(void *arg)
 
 static void body_dead_ref(void *arg)
 {
+	int *done = arg;
 	ac_ref r;
 	ac_msg *m;
-	(void)arg;
 	CK_OK(ac_spawn(NULL, body_noop, NULL, NULL, &r));
 	CK_OK(ac_finish(r, 1000, NULL));
 	ck_assert_int_eq(ac_is_alive(r), 0);
@@ -149,34 +176,39 @@ static void body_dead_ref(void *arg)
 	CK_RC(ac_deliver(ac_ref_null(), m, 0), -EINVAL);
 	CK_RC(ac_send(r, NULL), -EINVAL);
 	ac_msg_free(m);
+	*done = 1;
 }
 
 START_TEST(test_dead_ref)
 {
-	ck_assert_uint_ge(test_run(body_dead_ref, NULL), 1);
+	int done = 0;
+	/* The body and the coroutine that ended before it was sent to. */
+	ck_assert_uint_eq(test_run(body_dead_ref, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_deliver_live(void *arg)
 {
+	counted *c = arg;
 	ac_ref r;
-	int n = 1;
-	(void)arg;
-	CK_OK(ac_spawn(NULL, body_echo_n, &n, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_echo_n, c, NULL, &r));
 	ck_assert_int_eq(ac_deliver(r, ac_msg_str("m0"), 100), 1);
 	CK_OK(ac_finish(r, 1000, NULL));
 }
 
 START_TEST(test_deliver_live)
 {
-	ck_assert_uint_ge(test_run(body_deliver_live, NULL), 1);
+	counted c = {.n = 1};
+	ck_assert_uint_eq(test_run(body_deliver_live, &c), 2);
+	ck_assert_int_eq(c.got, 1);
 }
 END_TEST
 
 static void body_stale_slot(void *arg)
 {
+	int *done = arg;
 	ac_ref a, b;
-	(void)arg;
 	CK_OK(ac_spawn(NULL, body_noop, NULL, NULL, &a));
 	CK_OK(ac_finish(a, 1000, NULL));
 	CK_OK(ac_spawn(NULL, body_noop, NULL, NULL, &b));
@@ -186,11 +218,14 @@ static void body_stale_slot(void *arg)
 	ck_assert_int_eq(ac_is_alive(a), 0);
 	ck_assert_int_eq(ac_is_alive(b), 1);
 	CK_OK(ac_finish(b, 1000, NULL));
+	*done = 1;
 }
 
 START_TEST(test_stale_ref_slot_reuse)
 {
-	ck_assert_uint_ge(test_run(body_stale_slot, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_stale_slot, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -221,9 +256,9 @@ static int match_b(const ac_msg *m, void *arg)
 
 static void body_cat(void *arg)
 {
+	int *done = arg;
 	ac_ref me = ac_self();
 	ac_msg *m;
-	(void)arg;
 	CK_OK(ac_send(me, ac_msg_str("a1")));
 	CK_OK(ac_send(me, ac_msg_str("b1")));
 	CK_OK(ac_set_categorizer(categ_first_byte, NULL));
@@ -244,11 +279,14 @@ static void body_cat(void *arg)
 	CK_OK(ac_receive(0, &m));
 	ck_assert(ac_msg_is(m, "b2"));
 	ac_msg_free(m);
+	*done = 1;
 }
 
 START_TEST(test_categories)
 {
-	ck_assert_uint_ge(test_run(body_cat, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_cat, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -279,25 +317,28 @@ static void body_cat_sender(void *arg)
 START_TEST(test_category_wait)
 {
 	int got = 0;
-	ck_assert_uint_ge(test_run(body_cat_sender, &got), 1);
+	ck_assert_uint_eq(test_run(body_cat_sender, &got), 2);
 	ck_assert_int_eq(got, 1);
 }
 END_TEST
 
 /* ---- sleep, yield, suspend/resume --------------------------------------------- */
 
+/* Sleep 20 ms; *arg gets how long it took, ns. */
 static void body_sleep(void *arg)
 {
 	int64_t t0 = ac_sched_now_ns(ac_sched_self());
-	(void)arg;
-	CK_OK(ac_sleep(20));
-	ck_assert_int_ge(ac_sched_now_ns(ac_sched_self()) - t0, 20000000);
 	CK_RC(ac_sleep(-1), -EINVAL);
+	CK_OK(ac_sleep(20));
+	*(int64_t *)arg = ac_sched_now_ns(ac_sched_self()) - t0;
 }
 
 START_TEST(test_sleep)
 {
-	ck_assert_uint_ge(test_run(body_sleep, NULL), 1);
+	int64_t slept = -1;
+	ck_assert_uint_eq(test_run(body_sleep, &slept), 1);
+	ck_assert_int_ge(slept, 20000000);
+	ck_assert_int_lt(slept, 20000000000LL);
 }
 END_TEST
 
@@ -347,7 +388,7 @@ static void body_resumer(void *arg)
 START_TEST(test_suspend_resume)
 {
 	intptr_t v = 0;
-	ck_assert_uint_ge(test_run(body_resumer, &v), 1);
+	ck_assert_uint_eq(test_run(body_resumer, &v), 2);
 	ck_assert_int_eq(v, 77);
 }
 END_TEST
@@ -382,8 +423,8 @@ static void body_big_value(void *arg)
 }
 
 /* Spawn body, monitor it (twice: one monitor), make it end, and check
- * exactly one exit message with the expected reason. */
-static void monitor_case(ac_coro_fn body, void *barg, int terminate,
+ * exactly one exit message with the expected reason; count it in *exits. */
+static void monitor_case(int *exits, ac_coro_fn body, void *barg, int terminate,
                          int want_how, const char *want_text)
 {
 	ac_ref r;
@@ -408,22 +449,25 @@ static void monitor_case(ac_coro_fn body, void *barg, int terminate,
 	CK_RC(ac_receive(30, &m), -ETIMEDOUT); /* exactly one */
 	ck_assert_int_eq(ac_is_alive(r), 0);
 	CK_RC(ac_monitor(r), -ESRCH);
+	(*exits)++;
 }
 
 static void body_monitors(void *arg)
 {
-	int odd = 3;
-	(void)arg;
-	monitor_case(body_noop, NULL, 0, AC_EXIT_RETURNED, "");
-	monitor_case(body_returns_value, NULL, 0, AC_EXIT_RETURNED, "the value");
-	monitor_case(body_fails, &odd, 0, AC_EXIT_FAILED,
+	int *exits = arg, odd = 3;
+	monitor_case(exits, body_noop, NULL, 0, AC_EXIT_RETURNED, "");
+	monitor_case(exits, body_returns_value, NULL, 0, AC_EXIT_RETURNED, "the value");
+	monitor_case(exits, body_fails, &odd, 0, AC_EXIT_FAILED,
 	             "invalid invocation: 3");
-	monitor_case(body_block_forever, NULL, 1, AC_EXIT_TERMINATED, NULL);
+	monitor_case(exits, body_block_forever, NULL, 1, AC_EXIT_TERMINATED, NULL);
 }
 
 START_TEST(test_monitor_exactly_once)
 {
-	ck_assert_uint_ge(test_run(body_monitors, NULL), 1);
+	int exits = 0;
+	/* The body and the four monitored coroutines; one exit message each. */
+	ck_assert_uint_eq(test_run(body_monitors, &exits), 5);
+	ck_assert_int_eq(exits, 4);
 }
 END_TEST
 
@@ -432,32 +476,40 @@ static void body_notify_target(void *arg)
 	CK_OK(ac_notify(*(ac_ref *)arg));
 }
 
+/* The exit message a coroutine asked for with ac_notify. */
+typedef struct notified {
+	ac_ref target;
+	ac_exit_info ei;
+} notified;
+
 static void body_notify(void *arg)
 {
-	ac_ref me = ac_self(), r;
+	notified *nf = arg;
+	ac_ref me = ac_self();
 	ac_msg *m;
-	ac_exit_info ei;
-	(void)arg;
-	CK_OK(ac_spawn(NULL, body_notify_target, &me, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_notify_target, &me, NULL, &nf->target));
 	CK_OK(ac_receive(1000, &m));
-	CK_OK(ac_msg_exit(m, &ei));
-	ck_assert(ac_ref_eq(ei.coro, r));
-	ck_assert_int_eq(ei.how, AC_EXIT_RETURNED);
+	CK_OK(ac_msg_exit(m, &nf->ei));
 	ac_msg_free(m);
 }
 
 START_TEST(test_notify)
 {
-	ck_assert_uint_ge(test_run(body_notify, NULL), 1);
+	notified nf;
+	memset(&nf, 0, sizeof(nf));
+	nf.ei.how = -1;
+	ck_assert_uint_eq(test_run(body_notify, &nf), 2);
+	ck_assert(ac_ref_eq(nf.ei.coro, nf.target));
+	ck_assert_int_eq(nf.ei.how, AC_EXIT_RETURNED);
 }
 END_TEST
 
 static void body_finish(void *arg)
 {
+	int *done = arg;
 	ac_ref r;
 	ac_msg *m = NULL;
 	ac_exit_info ei;
-	(void)arg;
 	CK_OK(ac_spawn(NULL, body_big_value, NULL, NULL, &r));
 	CK_OK(ac_finish(r, 1000, &m));
 	CK_OK(ac_msg_exit(m, &ei));
@@ -471,11 +523,15 @@ static void body_finish(void *arg)
 	CK_RC(ac_finish(r, 0, NULL), -ETIMEDOUT);
 	CK_OK(ac_terminate(r));
 	CK_RC(ac_terminate(r), -ESRCH);
+	*done = 1;
 }
 
 START_TEST(test_finish)
 {
-	ck_assert_uint_ge(test_run(body_finish, NULL), 1);
+	int done = 0;
+	/* The body, the returning coroutine and the terminated one. */
+	ck_assert_uint_eq(test_run(body_finish, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
