@@ -111,9 +111,9 @@ END_TEST
 
 static void body_subscribe(void *arg)
 {
+	int *done = arg;
 	collector c;
 	ac_ref ch, other;
-	(void)arg;
 	collector_start(&c);
 	CK_OK(ac_chan_new(NULL, "subs", &ch));
 	CK_OK(ac_chan_subscribe(ch, c.ref, 0));
@@ -144,11 +144,15 @@ static void body_subscribe(void *arg)
 	ck_assert_str_eq(c.log, "once;again;");
 	ck_assert_uint_eq(ac_queue_len(), 3); /* once, after, again */
 	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_subscribe_unsubscribe)
 {
-	ck_assert_uint_ge(test_run(body_subscribe, NULL), 1);
+	int done = 0;
+	/* The body, its collector and the coroutine never subscribed. */
+	ck_assert_uint_eq(test_run(body_subscribe, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -178,10 +182,10 @@ static void body_scribble(void *arg)
 
 static void body_send_copies(void *arg)
 {
+	int *done = arg;
 	scribble sc = {.sender = ac_self(), .done = 0};
 	ac_ref ch, r[4];
 	int i;
-	(void)arg;
 	CK_OK(ac_chan_new(NULL, "copies", &ch));
 	CK_OK(ac_chan_send(ch, ac_msg_str("nobody"))); /* no subscriber: ok */
 	for (i = 0; i < 4; i++) {
@@ -194,11 +198,15 @@ static void body_send_copies(void *arg)
 	ck_assert_int_eq(sc.done, 4);
 	CK_RC(ac_chan_send(ch, NULL), -EINVAL);
 	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_send_own_copies)
 {
-	ck_assert_uint_ge(test_run(body_send_copies, NULL), 1);
+	int done = 0;
+	/* The body and its four subscribers. */
+	ck_assert_uint_eq(test_run(body_send_copies, &done), 5);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -253,10 +261,10 @@ static ac_msg *tf_upper(ac_msg *m, void *arg)
 
 static void body_transform(void *arg)
 {
+	int *done = arg;
 	tf_state st = {0};
 	collector a, b;
 	ac_ref ch;
-	(void)arg;
 	collector_start(&a);
 	collector_start(&b);
 	CK_OK(ac_chan_new(NULL, "tf", &ch));
@@ -278,21 +286,25 @@ static void body_transform(void *arg)
 	ck_assert_str_eq(a.log, "ABC;replaced(3);XY;raw;");
 	ck_assert_str_eq(b.log, "ABC;replaced(3);XY;raw;");
 	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_transform)
 {
-	ck_assert_uint_ge(test_run(body_transform, NULL), 1);
+	int done = 0;
+	/* The body and its two collectors. */
+	ck_assert_uint_eq(test_run(body_transform, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 /* A message a transform replaces still comes from the sender. */
 static void body_transform_from(void *arg)
 {
+	int *done = arg;
 	tf_state st = {0};
 	collector a;
 	ac_ref ch;
-	(void)arg;
 	collector_start(&a);
 	CK_OK(ac_chan_new(NULL, "tf-from", &ch));
 	CK_OK(ac_chan_subscribe(ch, a.ref, 0));
@@ -302,11 +314,14 @@ static void body_transform_from(void *arg)
 	ck_assert_int_eq(a.n, 1);
 	ck_assert(ac_ref_eq(a.last_from, ac_self()));
 	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_transform_keeps_sender)
 {
-	ck_assert_uint_ge(test_run(body_transform_from, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_transform_from, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -314,12 +329,12 @@ END_TEST
 
 static void body_deliver_count(void *arg)
 {
+	int *done = arg;
 	collector c[3];
 	ac_ref ch;
 	ac_msg *m;
 	int64_t t0;
 	int i;
-	(void)arg;
 	CK_OK(ac_chan_new(NULL, "count", &ch));
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("none"), 1000, 0), 0);
 	for (i = 0; i < 3; i++) {
@@ -345,20 +360,24 @@ static void body_deliver_count(void *arg)
 		ck_assert(ac_ref_eq(c[i].last_from, ac_self()));
 	}
 	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_deliver_count)
 {
-	ck_assert_uint_ge(test_run(body_deliver_count, NULL), 1);
+	int done = 0;
+	/* The body and its three collectors. */
+	ck_assert_uint_eq(test_run(body_deliver_count, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_deliver_timeout(void *arg)
 {
+	int *done = arg;
 	collector c;
 	ac_ref ch;
 	int64_t t0;
-	(void)arg;
 	collector_start(&c);
 	CK_OK(ac_chan_new(NULL, "short", &ch));
 	CK_OK(ac_chan_subscribe(ch, c.ref, 0));
@@ -369,11 +388,14 @@ static void body_deliver_timeout(void *arg)
 	collector_stop(&c);
 	ck_assert_int_eq(c.n, 0); /* at timeout nobody receives */
 	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_deliver_timeout_nobody)
 {
-	ck_assert_uint_ge(test_run(body_deliver_timeout, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_deliver_timeout, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -394,10 +416,10 @@ static void body_late_subscriber(void *arg)
 
 static void body_deliver_released(void *arg)
 {
+	int *done = arg;
 	collector a, b, x;
 	late l;
 	ac_ref ch, r;
-	(void)arg;
 	collector_start(&a);
 	CK_OK(ac_chan_new(NULL, "wait", &ch));
 	CK_OK(ac_chan_subscribe(ch, a.ref, 0));
@@ -421,11 +443,15 @@ static void body_deliver_released(void *arg)
 	ck_assert_str_eq(b.log, "both;");
 	ck_assert_int_eq(x.n, 0);
 	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_deliver_released_by_subscribe)
 {
-	ck_assert_uint_ge(test_run(body_deliver_released, NULL), 1);
+	int done = 0;
+	/* The body, three collectors and two late subscribers. */
+	ck_assert_uint_eq(test_run(body_deliver_released, &done), 6);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -448,10 +474,10 @@ END_TEST
 
 static void body_chan_of_chan(void *arg)
 {
+	int *done = arg;
 	tf_state st = {0};
 	collector c1, c2, c3;
 	ac_ref top, sub;
-	(void)arg;
 	collector_start(&c1);
 	collector_start(&c2);
 	collector_start(&c3);
@@ -485,18 +511,22 @@ static void body_chan_of_chan(void *arg)
 	ck_assert(ac_ref_eq(c2.last_from, ac_self()));
 	CK_OK(ac_chan_close(top));
 	CK_OK(ac_chan_close(sub));
+	*done = 1;
 }
 
 START_TEST(test_chan_of_chan)
 {
-	ck_assert_uint_ge(test_run(body_chan_of_chan, NULL), 1);
+	int done = 0;
+	/* The body and its three collectors. */
+	ck_assert_uint_eq(test_run(body_chan_of_chan, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_cycles(void *arg)
 {
+	int *done = arg;
 	ac_ref a, b, c, d;
-	(void)arg;
 	CK_OK(ac_chan_new(NULL, "a", &a));
 	CK_OK(ac_chan_new(NULL, "b", &b));
 	CK_OK(ac_chan_new(NULL, "c", &c));
@@ -522,11 +552,14 @@ static void body_cycles(void *arg)
 	CK_OK(ac_chan_close(b));
 	CK_OK(ac_chan_close(c));
 	CK_OK(ac_chan_close(d));
+	*done = 1;
 }
 
 START_TEST(test_cycles_refused)
 {
-	ck_assert_uint_ge(test_run(body_cycles, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_cycles, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -542,9 +575,9 @@ static void body_block(void *arg)
 
 static void body_dead_subs(void *arg)
 {
+	int *done = arg;
 	collector live;
 	ac_ref ch, sub, ended, killed;
-	(void)arg;
 	collector_start(&live);
 	CK_OK(ac_chan_new(NULL, "dead", &ch));
 	CK_OK(ac_chan_new(NULL, "dead-sub", &sub));
@@ -570,11 +603,15 @@ static void body_dead_subs(void *arg)
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("three"), 1000, 0), 0);
 	ck_assert_int_eq(ac_chan_nsubs(ch), 0);
 	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_dead_subscribers_dropped)
 {
-	ck_assert_uint_ge(test_run(body_dead_subs, NULL), 1);
+	int done = 0;
+	/* The body, the live collector, the ended and the killed subscriber. */
+	ck_assert_uint_eq(test_run(body_dead_subs, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -594,12 +631,12 @@ static void body_closer(void *arg)
 
 static void body_close(void *arg)
 {
+	int *done = arg;
 	collector c;
 	closer cl;
 	ac_ref ch, other, r;
 	ac_msg *m;
 	char name[16];
-	(void)arg;
 	collector_start(&c);
 	CK_OK(ac_chan_new(NULL, "closing", &ch));
 	CK_OK(ac_chan_new(NULL, "other", &other));
@@ -632,11 +669,15 @@ static void body_close(void *arg)
 	collector_stop(&c);
 	ck_assert_int_eq(c.n, 0);
 	CK_OK(ac_chan_close(other));
+	*done = 1;
 }
 
 START_TEST(test_close)
 {
-	ck_assert_uint_ge(test_run(body_close, NULL), 1);
+	int done = 0;
+	/* The body, its collector and the closer. */
+	ck_assert_uint_eq(test_run(body_close, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -658,11 +699,11 @@ static void body_race_deliver(void *arg)
  * must not receive the stale deliver. */
 static void body_deliver_closed_meanwhile(void *arg)
 {
+	int *done = arg;
 	race rc = {.result = 99};
 	collector c, n1, n2;
 	ac_ref d, fresh;
 	int spin_ms = 1000;
-	(void)arg;
 	collector_start(&c);
 	collector_start(&n1);
 	collector_start(&n2);
@@ -685,11 +726,15 @@ static void body_deliver_closed_meanwhile(void *arg)
 	ck_assert_int_eq(n1.n, 0);
 	ck_assert_int_eq(n2.n, 0);
 	CK_OK(ac_chan_close(fresh));
+	*done = 1;
 }
 
 START_TEST(test_deliver_timeout_closed_meanwhile)
 {
-	ck_assert_uint_ge(test_run(body_deliver_closed_meanwhile, NULL), 1);
+	int done = 0;
+	/* The body, three collectors, the deliverer and the spinner. */
+	ck_assert_uint_eq(test_run(body_deliver_closed_meanwhile, &done), 6);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -697,9 +742,9 @@ END_TEST
 
 static void body_send_to_chan(void *arg)
 {
+	int *done = arg;
 	collector a, b;
 	ac_ref ch;
-	(void)arg;
 	collector_start(&a);
 	collector_start(&b);
 	CK_OK(ac_chan_new(NULL, "route", &ch));
@@ -715,11 +760,15 @@ static void body_send_to_chan(void *arg)
 	ck_assert_str_eq(b.log, "both;");
 	ck_assert(ac_ref_eq(a.last_from, ac_self()));
 	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_send_to_chan_ref)
 {
-	ck_assert_uint_ge(test_run(body_send_to_chan, NULL), 1);
+	int done = 0;
+	/* The body and its two collectors. */
+	ck_assert_uint_eq(test_run(body_send_to_chan, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -734,20 +783,21 @@ static void body_recv_one(void *arg)
 	(*(int *)arg)++;
 }
 
+enum { MANY = 1000 };
+
+/* MANY subscribers each receive one deliver; *arg counts them. */
 static void body_many(void *arg)
 {
-	enum { N = 1000 };
-	int got = 0, i;
+	int *got = arg, i;
 	ac_ref ch, r;
-	(void)arg;
 	CK_OK(ac_chan_new(NULL, "many", &ch));
-	for (i = 0; i < N; i++) {
-		CK_OK(ac_spawn(NULL, body_recv_one, &got, NULL, &r));
+	for (i = 0; i < MANY; i++) {
+		CK_OK(ac_spawn(NULL, body_recv_one, got, NULL, &r));
 		CK_OK(ac_chan_subscribe(ch, r, 0));
 	}
-	ck_assert_int_eq(ac_chan_nsubs(ch), N);
-	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("fan"), 1000, N), N);
-	while (got < N)
+	ck_assert_int_eq(ac_chan_nsubs(ch), MANY);
+	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("fan"), 1000, MANY), MANY);
+	while (*got < MANY)
 		CK_OK(ac_sleep(1));
 	ck_assert_int_eq(ac_chan_nsubs(ch), 0); /* all ended */
 	CK_OK(ac_chan_close(ch));
@@ -755,7 +805,9 @@ static void body_many(void *arg)
 
 START_TEST(test_many_subscribers)
 {
-	ck_assert_uint_ge(test_run(body_many, NULL), 1);
+	int got = 0;
+	ck_assert_uint_eq(test_run(body_many, &got), 1 + MANY);
+	ck_assert_int_eq(got, MANY);
 }
 END_TEST
 
