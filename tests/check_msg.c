@@ -185,10 +185,10 @@ static int categ_len(const ac_msg *m, void *arg)
 
 static void body_dup(void *arg)
 {
+	int *done = arg;
 	ac_ref me = ac_self();
 	ac_msg *m, *d;
 	size_t i;
-	(void)arg;
 	ck_assert_ptr_null(ac_msg_dup(NULL));
 	CK_OK(ac_set_categorizer(categ_len, NULL));
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -214,11 +214,14 @@ static void body_dup(void *arg)
 		ac_msg_free(m);
 		ac_msg_free(d);
 	}
+	*done = 1;
 }
 
 START_TEST(test_dup)
 {
-	ck_assert_uint_ge(test_run(body_dup, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_dup, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -270,8 +273,8 @@ static void check_exit(ac_ref who, int how, const char *text)
 
 static void body_exit_msgs(void *arg)
 {
+	int *done = arg;
 	ac_ref r;
-	(void)arg;
 	CK_OK(ac_spawn(NULL, body_ret, NULL, NULL, &r));
 	CK_OK(ac_monitor(r));
 	check_exit(r, AC_EXIT_RETURNED, "result");
@@ -284,11 +287,15 @@ static void body_exit_msgs(void *arg)
 	CK_OK(ac_terminate(r));
 	check_exit(r, AC_EXIT_TERMINATED, "");
 	ck_assert_uint_eq(ac_queue_len(), 0);
+	*done = 1;
 }
 
 START_TEST(test_exit_decode)
 {
-	ck_assert_uint_ge(test_run(body_exit_msgs, NULL), 1);
+	int done = 0;
+	/* The body and the returning, failing and terminated coroutines. */
+	ck_assert_uint_eq(test_run(body_exit_msgs, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -296,8 +303,8 @@ END_TEST
 
 static void body_free_queued(void *arg)
 {
+	int *done = arg;
 	ac_msg *m = ac_msg_str("queued"), *got;
-	(void)arg;
 	CK_OK(ac_send(ac_self(), m));
 	ac_msg_free(m); /* still in the queue: refused */
 	CK_RC(ac_send(ac_self(), m), -EINVAL); /* not the sender's any more */
@@ -307,13 +314,16 @@ static void body_free_queued(void *arg)
 	ck_assert_ptr_eq(got, m);
 	ck_assert(ac_msg_is(got, "queued")); /* intact */
 	ac_msg_free(got);
+	*done = 1;
 }
 
 START_TEST(test_free_queued_refused)
 {
 	test_log lr;
 	ac_sched *s = test_log_sched(&lr);
-	run_on(s, body_free_queued, NULL);
+	int done = 0;
+	run_on(s, body_free_queued, &done);
+	ck_assert_int_eq(done, 1);
 	ck_assert_int_eq(lr.n, 1);
 	ck_assert_msg(test_log_has(&lr, "queued"), "log: %s", lr.buf ? lr.buf : "");
 	ac_sched_free(s);
@@ -353,9 +363,9 @@ END_TEST
 
 static void body_self(void *arg)
 {
+	int *done = arg;
 	ac_ref me = ac_self();
 	ac_msg *m;
-	(void)arg;
 	CK_OK(ac_send(me, ac_msg_str("to me")));
 	CK_OK(ac_send_data(me, "", 0)); /* zero-length */
 	ck_assert_int_eq(ac_deliver(me, ac_msg_str("delivered"), 0), 1);
@@ -374,23 +384,30 @@ static void body_self(void *arg)
 	ac_msg_free(m);
 	CK_RC(ac_receive(0, &m), -ETIMEDOUT);
 	ck_assert_uint_eq(ac_queue_len(), 0);
+	*done = 1;
 }
 
 START_TEST(test_send_to_self)
 {
-	ck_assert_uint_ge(test_run(body_self, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_self, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 /* ---- volume -------------------------------------------------------------- */
 
+enum { N100K = 100000 };
+
+/* Queue N100K messages to oneself, then receive them; *arg counts those
+ * received in order. */
 static void body_100k(void *arg)
 {
-	enum { N = 100000 };
+	enum { N = N100K };
+	int *in_order = arg;
 	ac_ref me = ac_self();
 	char want[300];
 	int i;
-	(void)arg;
 	for (i = 0; i < N; i++) {
 		/* every 97th message is too big for the cache */
 		ac_msg *m = i % 97 == 0 ? ac_msg_printf("%d:%0250d", i, i)
@@ -408,13 +425,16 @@ static void body_100k(void *arg)
 			snprintf(want, sizeof(want), "%d", i);
 		ck_assert_msg(ac_msg_is(m, want), "message %d out of order", i);
 		ac_msg_free(m);
+		(*in_order)++;
 	}
 	ck_assert_uint_eq(ac_queue_len(), 0);
 }
 
 START_TEST(test_100k_in_order)
 {
-	ck_assert_uint_ge(test_run(body_100k, NULL), 1);
+	int in_order = 0;
+	ck_assert_uint_eq(test_run(body_100k, &in_order), 1);
+	ck_assert_int_eq(in_order, N100K);
 }
 END_TEST
 
@@ -426,10 +446,10 @@ static void body_nap(void *arg)
 
 static void body_queue_at_end(void *arg)
 {
+	int *done = arg;
 	ac_ref a, b;
 	ac_msg *m;
 	int i;
-	(void)arg;
 	CK_OK(ac_spawn(NULL, body_block, NULL, NULL, &a));
 	CK_OK(ac_spawn(NULL, body_nap, NULL, NULL, &b));
 	ac_yield();
@@ -447,11 +467,15 @@ static void body_queue_at_end(void *arg)
 	m = ac_msg_str("kept");
 	CK_RC(ac_deliver(b, m, 0), -ESRCH);
 	ac_msg_free(m);
+	*done = 1;
 }
 
 START_TEST(test_queue_freed_at_end)
 {
-	ck_assert_uint_ge(test_run(body_queue_at_end, NULL), 1);
+	int done = 0;
+	/* The body, the terminated and the returning recipient. */
+	ck_assert_uint_eq(test_run(body_queue_at_end, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
