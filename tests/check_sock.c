@@ -113,10 +113,10 @@ static void body_send_msg(void *arg)
 
 static void body_connect_accept(void *arg)
 {
+	int *done = arg;
 	ac_addr la, ca, sa, cp, sp;
 	ac_sock *l, *cli, *srv;
 	char buf[8];
-	(void)arg;
 	l = listen_lo(&la);
 	CK_OK(ac_sock_connect(&la, LONG_MS, &cli));
 	CK_OK(ac_sock_accept(l, LONG_MS, &srv));
@@ -140,11 +140,14 @@ static void body_connect_accept(void *arg)
 	ac_sock_close(srv);
 	ac_sock_close(l);
 	ac_sock_close(NULL); /* harmless */
+	*done = 1;
 }
 
 START_TEST(test_connect_accept)
 {
-	ck_assert_uint_ge(test_run(body_connect_accept, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_connect_accept, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -152,6 +155,7 @@ END_TEST
 
 static void body_exact(void *arg)
 {
+	int *done = arg;
 	enum { BIG = 4 << 20 };
 	ac_sock *cli, *srv;
 	unsigned char *out = malloc(BIG), *in = malloc(BIG);
@@ -159,7 +163,6 @@ static void body_exact(void *arg)
 	side sd;
 	ac_ref r;
 	size_t i, got;
-	(void)arg;
 	ck_assert_ptr_nonnull(out);
 	ck_assert_ptr_nonnull(in);
 	for (i = 0; i < BIG; i++)
@@ -196,19 +199,23 @@ static void body_exact(void *arg)
 	ac_sock_close(srv);
 	free(out);
 	free(in);
+	*done = 1;
 }
 
 START_TEST(test_send_recv_exact)
 {
-	ck_assert_uint_ge(test_run(body_exact, NULL), 1);
+	int done = 0;
+	/* The body and its two senders. */
+	ck_assert_uint_eq(test_run(body_exact, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_eof(void *arg)
 {
+	int *done = arg;
 	ac_sock *cli, *srv;
 	char buf[16];
-	(void)arg;
 	/* clean end before the first byte */
 	tcp_pair(&cli, &srv);
 	CK_OK(ac_sock_shutdown(cli));
@@ -228,11 +235,14 @@ static void body_eof(void *arg)
 	ck_assert_int_eq(ac_sock_recv_all(srv, buf, 3, LONG_MS), 3);
 	ck_assert_int_eq(ac_sock_recv_all(srv, buf, 3, LONG_MS), 0);
 	ac_sock_close(srv);
+	*done = 1;
 }
 
 START_TEST(test_recv_all_end_of_stream)
 {
-	ck_assert_uint_ge(test_run(body_eof, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_eof, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -240,12 +250,12 @@ END_TEST
 
 static void body_recv_timeout(void *arg)
 {
+	int *done = arg;
 	ac_sock *cli, *srv;
 	char buf[16];
 	int64_t t0;
 	side sd;
 	ac_ref r;
-	(void)arg;
 	tcp_pair(&cli, &srv);
 	t0 = test_now_ms();
 	CK_RC(ac_sock_recv(srv, buf, sizeof(buf), 50), -ETIMEDOUT);
@@ -268,20 +278,24 @@ static void body_recv_timeout(void *arg)
 	ck_assert_int_lt(ac_sock_recv(srv, buf, sizeof(buf), 50), 0);
 	ac_sock_close(cli);
 	ac_sock_close(srv);
+	*done = 1;
 }
 
 START_TEST(test_recv_timeout)
 {
-	ck_assert_uint_ge(test_run(body_recv_timeout, NULL), 1);
+	int done = 0;
+	/* The body and its late sender. */
+	ck_assert_uint_eq(test_run(body_recv_timeout, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_accept_timeout(void *arg)
 {
+	int *done = arg;
 	ac_addr a;
 	ac_sock *l = listen_lo(&a), *cli, *srv = NULL;
 	int64_t t0 = test_now_ms();
-	(void)arg;
 	CK_RC(ac_sock_accept(l, 50, &srv), -ETIMEDOUT);
 	ck_assert_int_ge(test_now_ms() - t0, 45);
 	ck_assert_ptr_null(srv);
@@ -292,29 +306,35 @@ static void body_accept_timeout(void *arg)
 	ac_sock_close(cli);
 	ac_sock_close(srv);
 	ac_sock_close(l);
+	*done = 1;
 }
 
 START_TEST(test_accept_timeout)
 {
-	ck_assert_uint_ge(test_run(body_accept_timeout, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_accept_timeout, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_refused(void *arg)
 {
+	int *done = arg;
 	ac_addr a;
 	ac_sock *l = listen_lo(&a), *cli = NULL;
-	(void)arg;
 	ac_sock_close(l); /* nobody listens on a's port any more */
 	CK_RC(ac_sock_connect(&a, LONG_MS, &cli), -ECONNREFUSED);
 	ck_assert_ptr_null(cli);
 	CK_RC(ac_sock_connect(NULL, LONG_MS, &cli), -EINVAL);
 	CK_RC(ac_sock_connect(&a, LONG_MS, NULL), -EINVAL);
+	*done = 1;
 }
 
 START_TEST(test_connect_refused)
 {
-	ck_assert_uint_ge(test_run(body_refused, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_refused, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -322,6 +342,7 @@ END_TEST
 
 static void body_msgs(void *arg)
 {
+	int *done = arg;
 	enum { BIG = 100000 };
 	ac_sock *cli, *srv;
 	size_t *lens = malloc(3 * sizeof(size_t) + 5 + BIG);
@@ -330,7 +351,6 @@ static void body_msgs(void *arg)
 	size_t len = 0, i;
 	side sd;
 	ac_ref r;
-	(void)arg;
 	lens[0] = 5;
 	lens[1] = 0;
 	lens[2] = BIG;
@@ -363,21 +383,25 @@ static void body_msgs(void *arg)
 	ac_sock_close(cli);
 	ac_sock_close(srv);
 	free(lens);
+	*done = 1;
 }
 
 START_TEST(test_msg_round_trip)
 {
-	ck_assert_uint_ge(test_run(body_msgs, NULL), 1);
+	int done = 0;
+	/* The body and its sender. */
+	ck_assert_uint_eq(test_run(body_msgs, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_msg_errors(void *arg)
 {
+	int *done = arg;
 	static const unsigned char hdr10[] = {0, 0, 0, 10, 'a', 'b', 'c'};
 	ac_sock *cli, *srv;
 	void *out = NULL;
 	size_t len = 0;
-	(void)arg;
 	/* longer than max */
 	tcp_pair(&cli, &srv);
 	CK_OK(ac_sock_send_msg(cli, "0123456789", 10, LONG_MS));
@@ -400,11 +424,14 @@ static void body_msg_errors(void *arg)
 	CK_RC(ac_sock_recv_msg(srv, &out, &len, 100, LONG_MS), -EPIPE);
 	ck_assert_ptr_null(out);
 	ac_sock_close(srv);
+	*done = 1;
 }
 
 START_TEST(test_msg_errors)
 {
-	ck_assert_uint_ge(test_run(body_msg_errors, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_msg_errors, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -412,12 +439,12 @@ END_TEST
 
 static void body_lines(void *arg)
 {
+	int *done = arg;
 	static const char rest[] = "o\n\nthree\r\nhdr\nBINARY\nlast";
 	ac_sock *cli, *srv;
 	char line[64];
 	side sd;
 	ac_ref r;
-	(void)arg;
 	tcp_pair(&cli, &srv);
 	/* a line split across two writes */
 	ck_assert_int_eq(ac_sock_send_all(cli, "one\r\ntw", 7, LONG_MS), 7);
@@ -445,23 +472,27 @@ static void body_lines(void *arg)
 	ck_assert_int_eq(sd.rc, (ssize_t)strlen(rest));
 	ac_sock_close(cli);
 	ac_sock_close(srv);
+	*done = 1;
 }
 
 START_TEST(test_recv_line)
 {
-	ck_assert_uint_ge(test_run(body_lines, NULL), 1);
+	int done = 0;
+	/* The body and its sender. */
+	ck_assert_uint_eq(test_run(body_lines, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_long_lines(void *arg)
 {
+	int *done = arg;
 	enum { LONG = 5000 };
 	ac_sock *cli, *srv;
 	char *big = malloc(LONG + 2), *line = malloc(LONG + 100);
 	char small[5];
 	side sd;
 	ac_ref r;
-	(void)arg;
 	memset(big, 'L', LONG);
 	big[LONG] = '\n';
 	tcp_pair(&cli, &srv);
@@ -493,11 +524,15 @@ static void body_long_lines(void *arg)
 	ac_sock_close(cli);
 	free(big);
 	free(line);
+	*done = 1;
 }
 
 START_TEST(test_recv_line_too_long)
 {
-	ck_assert_uint_ge(test_run(body_long_lines, NULL), 1);
+	int done = 0;
+	/* The body and its two senders. */
+	ck_assert_uint_eq(test_run(body_long_lines, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -505,11 +540,11 @@ END_TEST
 
 static void body_udp(void *arg)
 {
+	int *done = arg;
 	ac_addr any = lo_addr(0), a1, a2, from;
 	ac_sock *u1, *u2;
 	char buf[32];
 	int64_t t0;
-	(void)arg;
 	CK_OK(ac_sock_udp(NULL, &any, 0, &u1));
 	CK_OK(ac_sock_udp(NULL, &any, 0, &u2));
 	CK_OK(ac_sock_local_addr(u1, &a1));
@@ -540,11 +575,14 @@ static void body_udp(void *arg)
 	CK_RC(ac_sock_sendto(u1, "x", 1, NULL, 0), -EINVAL);
 	ac_sock_close(u1);
 	ac_sock_close(u2);
+	*done = 1;
 }
 
 START_TEST(test_udp)
 {
-	ck_assert_uint_ge(test_run(body_udp, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_udp, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -567,12 +605,12 @@ static void body_pipe_writer(void *arg)
 
 static void body_pipe(void *arg)
 {
+	int *done = arg;
 	int fds[2];
 	pipe_writer pw;
 	ac_sock *k, *w;
 	char line[32];
 	ac_ref r;
-	(void)arg;
 	ck_assert_int_eq(pipe(fds), 0);
 	CK_RC(ac_sock_attach_fd(NULL, -1, &k), -EINVAL);
 	CK_OK(ac_sock_attach_fd(NULL, fds[0], &k));
@@ -600,11 +638,15 @@ static void body_pipe(void *arg)
 	ac_sock_close(k);
 	ck_assert_int_eq(close(fds[0]), 0);
 	ck_assert_int_eq(close(fds[1]), 0);
+	*done = 1;
 }
 
 START_TEST(test_attach_pipe)
 {
-	ck_assert_uint_ge(test_run(body_pipe, NULL), 1);
+	int done = 0;
+	/* The body and its pipe writer. */
+	ck_assert_uint_eq(test_run(body_pipe, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -655,13 +697,13 @@ static void check_closed_rc(ssize_t rc)
 
 static void body_close_under_reader(void *arg)
 {
+	int *done = arg;
 	ac_sock *cli, *srv, *l;
 	ac_addr a;
 	blocked b[4];
 	ac_ref r[4];
 	char buf[4];
 	int i;
-	(void)arg;
 	/* four readers of different kinds on one socket */
 	tcp_pair(&cli, &srv);
 	for (i = 0; i < 4; i++) {
@@ -691,22 +733,26 @@ static void body_close_under_reader(void *arg)
 	ac_sock_close(l);
 	test_join(r[0]);
 	check_closed_rc(b[0].rc);
+	*done = 1;
 }
 
 START_TEST(test_close_while_blocked)
 {
-	ck_assert_uint_ge(test_run(body_close_under_reader, NULL), 1);
+	int done = 0;
+	/* The body, four readers and an acceptor, all woken by the close. */
+	ck_assert_uint_eq(test_run(body_close_under_reader, &done), 6);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_terminate_reader(void *arg)
 {
+	int *done = arg;
 	ac_sock *cli, *srv, *l;
 	ac_addr a;
 	blocked b;
 	ac_ref r;
 	char buf[4];
-	(void)arg;
 	/* terminated while blocked, then the socket is still usable */
 	tcp_pair(&cli, &srv);
 	b.k = srv;
@@ -749,11 +795,15 @@ static void body_terminate_reader(void *arg)
 	CK_OK(ac_terminate(r));
 	ac_sock_close(l);
 	ck_assert_int_eq(b.rc, 99);
+	*done = 1;
 }
 
 START_TEST(test_terminate_blocked_then_close)
 {
-	ck_assert_uint_ge(test_run(body_terminate_reader, NULL), 1);
+	int done = 0;
+	/* The body and four terminated callers. */
+	ck_assert_uint_eq(test_run(body_terminate_reader, &done), 5);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -761,12 +811,12 @@ END_TEST
 
 static void body_wrong_types(void *arg)
 {
+	int *done = arg;
 	ac_addr a;
 	ac_sock *cli, *srv, *l, *acc;
 	char buf[8];
 	void *out;
 	size_t len;
-	(void)arg;
 	tcp_pair(&cli, &srv);
 	l = listen_lo(&a);
 	CK_RC(ac_sock_recv(l, buf, sizeof(buf), 0), -EINVAL);
@@ -791,11 +841,14 @@ static void body_wrong_types(void *arg)
 	ac_sock_close(l);
 	ac_sock_close(cli);
 	ac_sock_close(srv);
+	*done = 1;
 }
 
 START_TEST(test_wrong_socket_types)
 {
-	ck_assert_uint_ge(test_run(body_wrong_types, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_wrong_types, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -858,8 +911,8 @@ END_TEST
 
 static void body_resolve(void *arg)
 {
+	int *done = arg;
 	ac_addr a, want;
-	(void)arg;
 	CK_OK(ac_resolve(NULL, "localhost", 8080, &a));
 	ck_assert(ac_addr_is_loopback(&a));
 	ck_assert_uint_eq(a.port, 8080);
@@ -871,11 +924,14 @@ static void body_resolve(void *arg)
 	ck_assert(ac_addr_is_loopback(&a));
 	CK_RC(ac_resolve(NULL, NULL, 1, &a), -EINVAL);
 	CK_RC(ac_resolve(NULL, "localhost", 1, NULL), -EINVAL);
+	*done = 1;
 }
 
 START_TEST(test_resolve_localhost)
 {
-	ck_assert_uint_ge(test_run(body_resolve, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_resolve, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -909,12 +965,12 @@ static void body_timed_reader(void *arg)
  * the next bytes. */
 static void body_killed_after_timeout(void *arg)
 {
+	int *done = arg;
 	ac_sock *cli, *srv;
 	timed_reader t = {.rc = 99};
 	char buf[4];
 	int spin = 1000;
 	ac_ref r;
-	(void)arg;
 	tcp_pair(&cli, &srv);
 	t.k = srv;
 	CK_OK(ac_spawn(NULL, body_timed_reader, &t, NULL, &r));
@@ -927,11 +983,15 @@ static void body_killed_after_timeout(void *arg)
 	ck_assert_int_eq(buf[0], 'z');
 	ac_sock_close(srv);
 	ac_sock_close(cli);
+	*done = 1;
 }
 
 START_TEST(test_killed_after_timeout_leaves_backend)
 {
-	ck_assert_uint_ge(test_run(body_killed_after_timeout, NULL), 1);
+	int done = 0;
+	/* The body, the terminated reader and the spinner. */
+	ck_assert_uint_eq(test_run(body_killed_after_timeout, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -972,11 +1032,11 @@ static void fill(char *buf, size_t n)
  * ready before it must still run long before it has read everything. */
 static void body_fair_pipe(void *arg)
 {
+	int *done = arg;
 	int fds[2];
 	char data[4096];
 	fair f = {.seen_at = -1};
 	ac_ref r;
-	(void)arg;
 	fill(data, sizeof(data));
 	ck_assert_int_eq(pipe(fds), 0);
 	ck_assert_int_eq(write(fds[1], data, sizeof(data)), (ssize_t)sizeof(data));
@@ -991,20 +1051,32 @@ static void body_fair_pipe(void *arg)
 	test_join(r);
 	ac_sock_close(f.k);
 	ck_assert_int_eq(close(fds[0]), 0);
+	*done = 1;
 }
 
 START_TEST(test_busy_reader_lets_others_run)
 {
-	ck_assert_uint_ge(test_run(body_fair_pipe, NULL), 1);
+	int done = 0;
+	/* The body and the ticker. */
+	ck_assert_uint_eq(test_run(body_fair_pipe, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
+
+typedef struct fair_kill {
+	/* 0: the reader is terminated; 1: its socket is closed. */
+	int how;
+	/* Set on the body's last line. */
+	int done;
+} fair_kill;
 
 /* A busy reader is terminated (or its socket closed) while it stands
  * aside for the others: the socket is released as after any other
  * operation, so closing it closes the connection. */
 static void body_fair_kill(void *arg)
 {
-	int how = *(int *)arg;
+	fair_kill *fk = arg;
+	int how = fk->how;
 	ac_sock *cli, *srv;
 	char data[4096], c;
 	fair f = {.seen_at = -1, .last = 99};
@@ -1036,12 +1108,15 @@ static void body_fair_kill(void *arg)
 	ck_assert_msg(rc == 0 || rc == -ECONNRESET, "peer got %zd (%s)", rc,
 	              ac_strerror((int)rc));
 	ac_sock_close(cli);
+	fk->done = 1;
 }
 
 START_TEST(test_busy_reader_terminated_or_closed)
 {
-	int how = _i;
-	ck_assert_uint_ge(test_run(body_fair_kill, &how), 1);
+	fair_kill fk = {.how = _i};
+	/* The body and the reader. */
+	ck_assert_uint_eq(test_run(body_fair_kill, &fk), 2);
+	ck_assert_int_eq(fk.done, 1);
 }
 END_TEST
 
@@ -1089,13 +1164,13 @@ static void body_msg_writer(void *arg)
 
 static void body_msg_writers(void *arg)
 {
+	int *done = arg;
 	enum { N = 600 };
 	ac_sock *cli, *srv;
 	msg_writer w[2];
 	ac_ref r[2];
 	int next[2] = {0, 0}, got, i, fds[2];
 	ac_sock *pw;
-	(void)arg;
 	tcp_pair(&cli, &srv);
 	ck_assert_int_eq(pipe(fds), 0);
 	CK_OK(ac_sock_attach_fd(NULL, fds[1], &pw));
@@ -1131,11 +1206,15 @@ static void body_msg_writers(void *arg)
 	ac_sock_close(pw);
 	ck_assert_int_eq(close(fds[0]), 0);
 	ck_assert_int_eq(close(fds[1]), 0);
+	*done = 1;
 }
 
 START_TEST(test_msg_concurrent_writers)
 {
-	ck_assert_uint_ge(test_run(body_msg_writers, NULL), 1);
+	int done = 0;
+	/* The body and its two writers. */
+	ck_assert_uint_eq(test_run(body_msg_writers, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
