@@ -55,8 +55,8 @@ static void log_tag(worker *w)
 
 static void body_lock_basic(void *arg)
 {
+	int *done = arg;
 	ac_lock l;
-	(void)arg;
 	ac_lock_init(&l);
 	ck_assert_uint_eq(l.owner, 0);
 	CK_RC(ac_lock_release(&l), -EPERM); /* not held */
@@ -70,11 +70,14 @@ static void body_lock_basic(void *arg)
 	CK_OK(ac_lock_acquire(&l, AC_FOREVER));
 	CK_OK(ac_lock_release(&l));
 	ck_assert(ac_waitq_empty(&l.wq));
+	*done = 1;
 }
 
 START_TEST(test_lock_basic)
 {
-	ck_assert_uint_ge(test_run(body_lock_basic, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_lock_basic, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -149,9 +152,9 @@ static void body_lock_nonowner(void *arg)
 
 static void body_lock_contended(void *arg)
 {
+	int *done = arg;
 	ac_lock l;
 	ac_ref r;
-	(void)arg;
 	ac_lock_init(&l);
 	CK_OK(ac_lock_acquire(&l, 0));
 	CK_OK(ac_spawn(NULL, body_lock_nonowner, &l, NULL, &r));
@@ -161,22 +164,26 @@ static void body_lock_contended(void *arg)
 	CK_OK(ac_lock_release(&l));
 	CK_OK(ac_lock_acquire(&l, 0));
 	CK_OK(ac_lock_release(&l));
+	*done = 1;
 }
 
 START_TEST(test_lock_nonowner_and_timeout)
 {
-	ck_assert_uint_ge(test_run(body_lock_contended, NULL), 1);
+	int done = 0;
+	/* The owner and the coroutine refused the lock. */
+	ck_assert_uint_eq(test_run(body_lock_contended, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_lock_fifo(void *arg)
 {
+	int *done = arg;
 	ac_lock l;
 	worker w[4];
 	ac_ref r[4];
 	char log[8] = "";
 	int i;
-	(void)arg;
 	ac_lock_init(&l);
 	CK_OK(ac_lock_acquire(&l, 0));
 	for (i = 0; i < 4; i++) {
@@ -198,11 +205,15 @@ static void body_lock_fifo(void *arg)
 		CK_OK(w[i].rc);
 	}
 	ck_assert_uint_eq(l.owner, 0);
+	*done = 1;
 }
 
 START_TEST(test_lock_fifo_handover)
 {
-	ck_assert_uint_ge(test_run(body_lock_fifo, NULL), 1);
+	int done = 0;
+	/* The first owner and the four waiters it handed the lock to. */
+	ck_assert_uint_eq(test_run(body_lock_fifo, &done), 5);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -211,12 +222,12 @@ END_TEST
  * (which has already given up). */
 static void body_lock_timed_out_skipped(void *arg)
 {
+	int *done = arg;
 	ac_lock l;
 	worker b, c;
 	ac_ref rb, rc;
 	char log[8] = "";
 	int spin = 1000;
-	(void)arg;
 	ac_lock_init(&l);
 	CK_OK(ac_lock_acquire(&l, 0));
 	worker_init(&b, &l, 300, log, 'B');
@@ -237,11 +248,15 @@ static void body_lock_timed_out_skipped(void *arg)
 	ck_assert(ac_waitq_empty(&l.wq));
 	CK_OK(ac_lock_acquire(&l, 0));
 	CK_OK(ac_lock_release(&l));
+	*done = 1;
 }
 
 START_TEST(test_lock_timed_out_waiter_skipped)
 {
-	ck_assert_uint_ge(test_run(body_lock_timed_out_skipped, NULL), 1);
+	int done = 0;
+	/* The owner, the waiter that timed out, the one served, the spinner. */
+	ck_assert_uint_eq(test_run(body_lock_timed_out_skipped, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -262,11 +277,11 @@ static void body_rlock_user(void *arg)
 
 static void body_rlock(void *arg)
 {
+	int *done = arg;
 	ac_rlock l;
 	worker w;
 	ac_ref r;
 	char log[4] = "";
-	(void)arg;
 	ac_rlock_init(&l);
 	CK_RC(ac_rlock_release(&l), -EPERM);
 	CK_OK(ac_rlock_acquire(&l, 0));
@@ -291,11 +306,14 @@ static void body_rlock(void *arg)
 	/* a timeout while another holds it */
 	CK_OK(ac_rlock_acquire(&l, 0));
 	CK_OK(ac_rlock_release(&l));
+	*done = 1;
 }
 
 START_TEST(test_rlock_depth)
 {
-	ck_assert_uint_ge(test_run(body_rlock, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_rlock, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -307,11 +325,11 @@ static void body_rlock_timeout_user(void *arg)
 
 static void body_rlock_timeout(void *arg)
 {
+	int *done = arg;
 	ac_rlock l;
 	worker w;
 	ac_ref r;
 	char log[4] = "";
-	(void)arg;
 	ac_rlock_init(&l);
 	CK_OK(ac_rlock_acquire(&l, 0));
 	worker_init(&w, &l, 20, log, 'W');
@@ -320,11 +338,14 @@ static void body_rlock_timeout(void *arg)
 	CK_RC(w.rc, -ETIMEDOUT);
 	ck_assert_uint_eq(l.depth, 1); /* the owner's depth is untouched */
 	CK_OK(ac_rlock_release(&l));
+	*done = 1;
 }
 
 START_TEST(test_rlock_timeout)
 {
-	ck_assert_uint_ge(test_run(body_rlock_timeout, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_rlock_timeout, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -360,9 +381,9 @@ static void body_cond_waiter(void *arg)
 
 static void body_cond_misuse(void *arg)
 {
+	int *done = arg;
 	ac_cond c;
 	int64_t t0;
-	(void)arg;
 	ac_cond_init(&c);
 	CK_RC(ac_cond_wait(&c, 10), -EPERM);
 	CK_RC(ac_cond_notify(&c, 1), -EPERM);
@@ -380,20 +401,23 @@ static void body_cond_misuse(void *arg)
 	CK_OK(ac_cond_release(&c));
 	CK_RC(ac_cond_release(&c), -EPERM);
 	ck_assert(ac_waitq_empty(&c.wq));
+	*done = 1;
 }
 
 START_TEST(test_cond_misuse_and_timeout)
 {
-	ck_assert_uint_ge(test_run(body_cond_misuse, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_cond_misuse, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_cond_notify(void *arg)
 {
+	int *done = arg;
 	cond_state st;
 	ac_ref r[4];
 	int i;
-	(void)arg;
 	memset(&st, 0, sizeof(st));
 	ac_cond_init(&st.cond);
 	st.timeout_ms = AC_FOREVER;
@@ -423,20 +447,24 @@ static void body_cond_notify(void *arg)
 	ck_assert_int_eq(st.timed_out, 0);
 	ck_assert_int_eq(st.held_after, 4);
 	ck_assert_uint_eq(st.cond.lock.owner, 0);
+	*done = 1;
 }
 
 START_TEST(test_cond_notify)
 {
-	ck_assert_uint_ge(test_run(body_cond_notify, NULL), 1);
+	int done = 0;
+	/* The notifier and its four waiters. */
+	ck_assert_uint_eq(test_run(body_cond_notify, &done), 5);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_cond_notify_all(void *arg)
 {
+	int *done = arg;
 	cond_state st;
 	ac_ref r[5];
 	int i;
-	(void)arg;
 	memset(&st, 0, sizeof(st));
 	ac_cond_init(&st.cond);
 	st.timeout_ms = 10000;
@@ -450,11 +478,15 @@ static void body_cond_notify_all(void *arg)
 		test_join(r[i]);
 	ck_assert_int_eq(st.woken, 5);
 	ck_assert_int_eq(st.held_after, 5);
+	*done = 1;
 }
 
 START_TEST(test_cond_notify_all)
 {
-	ck_assert_uint_ge(test_run(body_cond_notify_all, NULL), 1);
+	int done = 0;
+	/* The notifier and its five waiters. */
+	ck_assert_uint_eq(test_run(body_cond_notify_all, &done), 6);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -463,10 +495,10 @@ END_TEST
  * and nor after it has left the queue. */
 static void body_cond_timed_out(void *arg)
 {
+	int *done = arg;
 	cond_state st;
 	ac_ref r;
 	int spin = 1000;
-	(void)arg;
 	memset(&st, 0, sizeof(st));
 	ac_cond_init(&st.cond);
 	st.timeout_ms = 300;
@@ -485,11 +517,15 @@ static void body_cond_timed_out(void *arg)
 	ck_assert_int_eq(ac_cond_notify_all(&st.cond), 0);
 	CK_OK(ac_cond_release(&st.cond));
 	ck_assert(ac_waitq_empty(&st.cond.wq));
+	*done = 1;
 }
 
 START_TEST(test_cond_timed_out_not_counted)
 {
-	ck_assert_uint_ge(test_run(body_cond_timed_out, NULL), 1);
+	int done = 0;
+	/* The notifier, the waiter that timed out and the spinner. */
+	ck_assert_uint_eq(test_run(body_cond_timed_out, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -505,13 +541,13 @@ static void body_event_waiter(void *arg)
 
 static void body_event(void *arg)
 {
+	int *done = arg;
 	ac_event e;
 	worker w[3];
 	ac_ref r[3];
 	char log[8] = "";
 	int64_t t0;
 	int i;
-	(void)arg;
 	ac_event_init(&e);
 	ck_assert_int_eq(ac_event_is_set(&e), 0);
 	CK_RC(ac_event_wait(&e, 0), -ETIMEDOUT);
@@ -541,11 +577,15 @@ static void body_event(void *arg)
 	ck_assert_int_eq(ac_event_is_set(&e), 0);
 	CK_RC(ac_event_wait(&e, 10), -ETIMEDOUT);
 	ck_assert(ac_waitq_empty(&e.wq));
+	*done = 1;
 }
 
 START_TEST(test_event)
 {
-	ck_assert_uint_ge(test_run(body_event, NULL), 1);
+	int done = 0;
+	/* The setter and its three waiters. */
+	ck_assert_uint_eq(test_run(body_event, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -582,13 +622,13 @@ static void body_sem_user(void *arg)
 
 static void body_sem(void *arg)
 {
+	int *done = arg;
 	ac_sem sem;
 	worker w[2];
 	ac_ref r[2];
 	char log[8] = "";
 	int64_t t0;
 	int i;
-	(void)arg;
 	ac_sem_init(&sem, 2);
 	CK_OK(ac_sem_acquire(&sem, 0));
 	CK_OK(ac_sem_acquire(&sem, 0));
@@ -622,11 +662,15 @@ static void body_sem(void *arg)
 	CK_OK(ac_sem_acquire(&sem, 0));
 	CK_RC(ac_sem_acquire(&sem, 0), -ETIMEDOUT);
 	ck_assert(ac_waitq_empty(&sem.wq));
+	*done = 1;
 }
 
 START_TEST(test_semaphore)
 {
-	ck_assert_uint_ge(test_run(body_sem, NULL), 1);
+	int done = 0;
+	/* The body and its two waiters. */
+	ck_assert_uint_eq(test_run(body_sem, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -634,12 +678,12 @@ END_TEST
  * counted, not handed to it. */
 static void body_sem_timed_out(void *arg)
 {
+	int *done = arg;
 	ac_sem sem;
 	worker w;
 	ac_ref r;
 	char log[4] = "";
 	int spin = 1000;
-	(void)arg;
 	ac_sem_init(&sem, 0);
 	worker_init(&w, &sem, 300, log, 'w');
 	CK_OK(ac_spawn(NULL, body_sem_user, &w, NULL, &r));
@@ -652,11 +696,15 @@ static void body_sem_timed_out(void *arg)
 	CK_RC(w.rc, -ETIMEDOUT);
 	CK_OK(ac_sem_acquire(&sem, 0));
 	ck_assert_int_eq(sem.value, 0);
+	*done = 1;
 }
 
 START_TEST(test_sem_timed_out_waiter)
 {
-	ck_assert_uint_ge(test_run(body_sem_timed_out, NULL), 1);
+	int done = 0;
+	/* The body, the waiter that timed out and the spinner. */
+	ck_assert_uint_eq(test_run(body_sem_timed_out, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -676,12 +724,12 @@ static void body_wq_waiter(void *arg)
 
 static void body_waitq(void *arg)
 {
+	int *done = arg;
 	ac_waitq q;
 	wq_waiter w[4];
 	ac_ref r[4];
 	int64_t t0;
 	int i;
-	(void)arg;
 	ac_waitq_init(&q);
 	ck_assert_int_eq(ac_waitq_empty(&q), 1);
 	ck_assert_int_eq(ac_waitq_wake(&q, 5, 1), 0);
@@ -712,21 +760,25 @@ static void body_waitq(void *arg)
 	ck_assert_int_eq(w[2].rc, 0);
 	ck_assert_int_eq(w[3].rc, 42);
 	ck_assert_int_eq(ac_waitq_wake(&q, 1, 1), 0);
+	*done = 1;
 }
 
 START_TEST(test_waitq)
 {
-	ck_assert_uint_ge(test_run(body_waitq, NULL), 1);
+	int done = 0;
+	/* The waker and its four waiters. */
+	ck_assert_uint_eq(test_run(body_waitq, &done), 5);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 /* A waiter that timed out leaves the queue when it resumes. */
 static void body_waitq_timeout(void *arg)
 {
+	int *done = arg;
 	ac_waitq q;
 	wq_waiter a, b;
 	ac_ref ra, rb;
-	(void)arg;
 	ac_waitq_init(&q);
 	a.q = b.q = &q;
 	a.timeout_ms = 10;
@@ -740,11 +792,15 @@ static void body_waitq_timeout(void *arg)
 	test_join(rb);
 	ck_assert_int_eq(b.rc, 3);
 	ck_assert(ac_waitq_empty(&q));
+	*done = 1;
 }
 
 START_TEST(test_waitq_timeout)
 {
-	ck_assert_uint_ge(test_run(body_waitq_timeout, NULL), 1);
+	int done = 0;
+	/* The waker and its two waiters. */
+	ck_assert_uint_eq(test_run(body_waitq_timeout, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -752,11 +808,11 @@ END_TEST
 
 static void body_terminated_lock(void *arg)
 {
+	int *done = arg;
 	ac_lock l;
 	worker b, c;
 	ac_ref rb, rc;
 	char log[8] = "";
-	(void)arg;
 	ac_lock_init(&l);
 	CK_OK(ac_lock_acquire(&l, 0));
 	worker_init(&b, &l, AC_FOREVER, log, 'B');
@@ -783,21 +839,25 @@ static void body_terminated_lock(void *arg)
 	ck_assert_uint_eq(l.owner, 0);
 	CK_OK(ac_lock_acquire(&l, 0));
 	CK_OK(ac_lock_release(&l));
+	*done = 1;
 }
 
 START_TEST(test_terminated_on_lock)
 {
-	ck_assert_uint_ge(test_run(body_terminated_lock, NULL), 1);
+	int done = 0;
+	/* The owner, the waiter served and two terminated ones. */
+	ck_assert_uint_eq(test_run(body_terminated_lock, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_terminated_sem(void *arg)
 {
+	int *done = arg;
 	ac_sem sem;
 	worker b, c;
 	ac_ref rb, rc;
 	char log[8] = "";
-	(void)arg;
 	ac_sem_init(&sem, 0);
 	worker_init(&b, &sem, AC_FOREVER, log, 'B');
 	worker_init(&c, &sem, AC_FOREVER, log, 'C');
@@ -819,19 +879,23 @@ static void body_terminated_sem(void *arg)
 	ac_sem_release(&sem);
 	ck_assert_int_eq(sem.value, 1);
 	CK_OK(ac_sem_acquire(&sem, 0));
+	*done = 1;
 }
 
 START_TEST(test_terminated_on_semaphore)
 {
-	ck_assert_uint_ge(test_run(body_terminated_sem, NULL), 1);
+	int done = 0;
+	/* The body, the waiter served and two terminated ones. */
+	ck_assert_uint_eq(test_run(body_terminated_sem, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_terminated_cond(void *arg)
 {
+	int *done = arg;
 	cond_state st;
 	ac_ref r1, r2;
-	(void)arg;
 	memset(&st, 0, sizeof(st));
 	ac_cond_init(&st.cond);
 	st.timeout_ms = AC_FOREVER;
@@ -853,23 +917,27 @@ static void body_terminated_cond(void *arg)
 	ck_assert_int_eq(ac_cond_notify_all(&st.cond), 0);
 	CK_OK(ac_cond_release(&st.cond));
 	ck_assert(ac_waitq_empty(&st.cond.wq));
+	*done = 1;
 }
 
 START_TEST(test_terminated_on_condition)
 {
-	ck_assert_uint_ge(test_run(body_terminated_cond, NULL), 1);
+	int done = 0;
+	/* The body and its two terminated waiters. */
+	ck_assert_uint_eq(test_run(body_terminated_cond, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_terminated_event(void *arg)
 {
+	int *done = arg;
 	ac_event e;
 	ac_waitq q;
 	worker w;
 	wq_waiter qw;
 	ac_ref r1, r2;
 	char log[4] = "";
-	(void)arg;
 	ac_event_init(&e);
 	ac_waitq_init(&q);
 	worker_init(&w, &e, AC_FOREVER, log, 'e');
@@ -885,11 +953,15 @@ static void body_terminated_event(void *arg)
 	ac_event_set(&e);
 	ck_assert_int_eq(ac_waitq_wake(&q, 1, 1), 0);
 	ck_assert_str_eq(log, "");
+	*done = 1;
 }
 
 START_TEST(test_terminated_on_event_and_waitq)
 {
-	ck_assert_uint_ge(test_run(body_terminated_event, NULL), 1);
+	int done = 0;
+	/* The body and its two terminated waiters. */
+	ck_assert_uint_eq(test_run(body_terminated_event, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -946,11 +1018,11 @@ END_TEST
  * (on its discarded stack) must not stay linked in the queue. */
 static void body_killed_after_timeout(void *arg)
 {
+	int *done = arg;
 	ac_waitq q;
 	wq_waiter w;
 	ac_ref r;
 	int spin = 1000;
-	(void)arg;
 	ac_waitq_init(&q);
 	w.q = &q;
 	w.timeout_ms = 300;
@@ -962,11 +1034,15 @@ static void body_killed_after_timeout(void *arg)
 	CK_OK(ac_terminate(r));
 	ck_assert_msg(ac_waitq_empty(&q),
 	              "a terminated coroutine's waiter is still queued");
+	*done = 1;
 }
 
 START_TEST(test_killed_after_timeout_leaves_queue)
 {
-	ck_assert_uint_ge(test_run(body_killed_after_timeout, NULL), 1);
+	int done = 0;
+	/* The body, the terminated waiter and the spinner. */
+	ck_assert_uint_eq(test_run(body_killed_after_timeout, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -974,11 +1050,11 @@ END_TEST
  * must not stay owned by the dead coroutine. */
 static void body_killed_after_handover(void *arg)
 {
+	int *done = arg;
 	ac_lock l;
 	worker b;
 	ac_ref rb;
 	char log[4] = "";
-	(void)arg;
 	ac_lock_init(&l);
 	CK_OK(ac_lock_acquire(&l, 0));
 	worker_init(&b, &l, AC_FOREVER, log, 'B');
@@ -988,11 +1064,14 @@ static void body_killed_after_handover(void *arg)
 	CK_OK(ac_terminate(rb));
 	CK_OK(ac_lock_acquire(&l, 1000));
 	CK_OK(ac_lock_release(&l));
+	*done = 1;
 }
 
 START_TEST(test_killed_after_handover_frees_lock)
 {
-	ck_assert_uint_ge(test_run(body_killed_after_handover, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_killed_after_handover, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
