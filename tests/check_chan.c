@@ -785,29 +785,39 @@ static void body_recv_one(void *arg)
 
 enum { MANY = 1000 };
 
-/* MANY subscribers each receive one deliver; *arg counts them. */
+typedef struct many {
+	/* Subscribers that received the deliver. */
+	int got;
+	/* Set on the body's last line. */
+	int done;
+} many;
+
+/* MANY subscribers each receive one deliver. */
 static void body_many(void *arg)
 {
-	int *got = arg, i;
+	many *mn = arg;
 	ac_ref ch, r;
+	int i;
 	CK_OK(ac_chan_new(NULL, "many", &ch));
 	for (i = 0; i < MANY; i++) {
-		CK_OK(ac_spawn(NULL, body_recv_one, got, NULL, &r));
+		CK_OK(ac_spawn(NULL, body_recv_one, &mn->got, NULL, &r));
 		CK_OK(ac_chan_subscribe(ch, r, 0));
 	}
 	ck_assert_int_eq(ac_chan_nsubs(ch), MANY);
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("fan"), 1000, MANY), MANY);
-	while (*got < MANY)
+	while (mn->got < MANY)
 		CK_OK(ac_sleep(1));
 	ck_assert_int_eq(ac_chan_nsubs(ch), 0); /* all ended */
 	CK_OK(ac_chan_close(ch));
+	mn->done = 1;
 }
 
 START_TEST(test_many_subscribers)
 {
-	int got = 0;
-	ck_assert_uint_eq(test_run(body_many, &got), 1 + MANY);
-	ck_assert_int_eq(got, MANY);
+	many mn = {0, 0};
+	ck_assert_uint_eq(test_run(body_many, &mn), 1 + MANY);
+	ck_assert_int_eq(mn.got, MANY);
+	ck_assert_int_eq(mn.done, 1);
 }
 END_TEST
 
