@@ -427,6 +427,9 @@ struct ac_sim_node {
 	uint32_t n_caph;
 	/* Completed operations whose callbacks the next poll runs. */
 	ac__sim_oplist n_done;
+	/* Those the running poll took from n_done when it started: it runs
+	 * their callbacks in order (a callback may still cancel one). */
+	ac__sim_oplist n_running;
 	/* Operations submitted and not yet delivered. */
 	int64_t n_pending;
 	/* Next ephemeral port to try (offset in the range). */

@@ -38,6 +38,19 @@ static ac_sim_node *sim_node(ac_io *io)
 
 /* ---- endpoints --------------------------------------------------------------- */
 
+/* What every submit checks, as epoll does: a callback, a buffer when there
+ * is a length, and room to receive into. 0 or -EINVAL. */
+static int sim_op_args(const ac_op *op, int type)
+{
+	if (!op->cb)
+		return -EINVAL;
+	if (!op->buf && op->len > 0 && type != AC_OP_ACCEPT && type != AC_OP_CONNECT)
+		return -EINVAL;
+	if (type == AC_OP_RECV && op->len == 0)
+		return -EINVAL;
+	return 0;
+}
+
 static ac__sim_ep *sim_ep_new(ac_sim_node *n, uint32_t kind)
 {
 	ac_sim *w = n->n_world;
@@ -155,6 +168,8 @@ static void sim_set_loopback(ac_addr *a)
 /* 0 when node n may bind ip, else a negative errno. */
 static int sim_bind_ip_ok(const ac_sim_node *n, const ac_addr *a, int udp)
 {
+	if (a->family != AC_AF_INET && a->family != AC_AF_INET6)
+		return -EINVAL; /* no address at all, as on epoll */
 	if (a->family != AC_AF_INET)
 		return -EAFNOSUPPORT;
 	if (sim_is_any(a) || sim_is_loopback(a) || sim_ip_eq(a, &n->n_addr))
@@ -231,7 +246,8 @@ static int sim_bind(ac_sim_node *n, uint32_t kind, const ac_addr *addr,
 	rc = ac__sim_node_usable(n);
 	if (rc < 0)
 		return rc;
-	if (!addr)
+	if (!addr || (flags & ~(AC_IO_REUSEADDR | AC_IO_REUSEPORT | AC_IO_BROADCAST |
+	                        AC_IO_V6ONLY)))
 		return -EINVAL;
 	rc = sim_bind_ip_ok(n, addr, udp);
 	if (rc < 0)
@@ -677,6 +693,8 @@ int ac__sim_connect(ac_io *io, ac_op *op)
 	ac_sim *w = n->n_world;
 	ac__sim_ep *e;
 	int rc = ac__sim_node_usable(n), h;
+	if (rc == 0)
+		rc = sim_op_args(op, AC_OP_CONNECT);
 	if (rc < 0)
 		return rc;
 	op->type = AC_OP_CONNECT;
@@ -697,7 +715,8 @@ int ac__sim_connect(ac_io *io, ac_op *op)
 	e->e_local.port = sim_ephemeral(n, 0);
 	h = e->e_local.port ? ac__sim_h_alloc(n, AC__SIM_H_EP, e) : -EADDRNOTAVAIL;
 	if (h >= 0) {
-		e->e_h = h;
+		/* Like epoll, the op names the new socket from the start. */
+		e->e_h = op->h = h;
 		rc = d ? ac__sim_ev_push(w, w->w_now + ac__sim_latency(w, n->n_idx,
 		                         d->n_idx), AC__SIM_EV_SYN, d->n_idx, e, 0)
 		       : ac__sim_ev_push(w, w->w_now + AC__SIM_ARP_TIMEOUT_NS,
@@ -709,7 +728,7 @@ int ac__sim_connect(ac_io *io, ac_op *op)
 	}
 	if (h < 0) {
 		e->e_open = 0;
-		e->e_h = -1;
+		e->e_h = op->h = -1;
 		ac__sim_ep_put(w, e);
 		return h;
 	}
@@ -744,6 +763,8 @@ int ac__sim_accept(ac_io *io, int h, ac_op *op)
 		return rc;
 	if (e->e_kind != AC__SIM_EP_LISTEN)
 		return -EINVAL;
+	if ((rc = sim_op_args(op, AC_OP_ACCEPT)) < 0)
+		return rc;
 	op->type = AC_OP_ACCEPT;
 	op->h = h;
 	c = e->e_bl_head;
@@ -764,14 +785,17 @@ int ac__sim_accept(ac_io *io, int h, ac_op *op)
 	return ac__sim_op_now(n, op, hc);
 }
 
-/* The TCP connection end behind handle h, open for data. */
+/* The TCP connection end behind handle h, open for data: -EBADF, -EINVAL
+ * (a listener or UDP socket) or -ENOTCONN (not connected yet or any
+ * more), as on epoll. */
 static int sim_tcp_get(ac_sim_node *n, int h, ac__sim_ep **out)
 {
 	int rc = ac__sim_h_ep(n, h, out);
 	if (rc < 0)
 		return rc;
-	if ((*out)->e_kind != AC__SIM_EP_TCP ||
-	    (*out)->e_state != AC__SIM_TCP_OPEN)
+	if ((*out)->e_kind != AC__SIM_EP_TCP)
+		return -EINVAL;
+	if ((*out)->e_state != AC__SIM_TCP_OPEN)
 		return -ENOTCONN;
 	return 0;
 }
@@ -781,12 +805,12 @@ int ac__sim_recv(ac_io *io, int h, ac_op *op)
 	ac_sim_node *n = sim_node(io);
 	ac__sim_ep *e;
 	int rc = sim_tcp_get(n, h, &e);
+	if (rc == 0)
+		rc = sim_op_args(op, AC_OP_RECV);
 	if (rc < 0)
 		return rc;
 	op->type = AC_OP_RECV;
 	op->h = h;
-	if (op->len == 0)
-		return ac__sim_op_now(n, op, 0);
 	if (!e->e_rxops.l_head) {
 		if (e->e_rx_head)
 			return ac__sim_op_now(n, op, (int64_t)sim_tcp_read(n->n_world,
@@ -816,6 +840,8 @@ int ac__sim_send(ac_io *io, int h, ac_op *op)
 	size_t off = 0;
 	ac__sim_ep *e;
 	int rc = sim_tcp_get(n, h, &e), partial;
+	if (rc == 0)
+		rc = sim_op_args(op, AC_OP_SEND);
 	if (rc < 0)
 		return rc;
 	op->type = AC_OP_SEND;
@@ -1075,6 +1101,8 @@ int ac__sim_sendto(ac_io *io, int h, ac_op *op)
 		return rc;
 	if (e->e_kind != AC__SIM_EP_UDP)
 		return -EINVAL;
+	if ((rc = sim_op_args(op, AC_OP_SENDTO)) < 0)
+		return rc;
 	op->type = AC_OP_SENDTO;
 	op->h = h;
 	if (op->len > AC__SIM_UDP_MAX)
@@ -1118,6 +1146,8 @@ int ac__sim_recvfrom(ac_io *io, int h, ac_op *op)
 		return rc;
 	if (e->e_kind != AC__SIM_EP_UDP)
 		return -EINVAL;
+	if ((rc = sim_op_args(op, AC_OP_RECVFROM)) < 0)
+		return rc;
 	op->type = AC_OP_RECVFROM;
 	op->h = h;
 	g = e->e_dq_head;
@@ -1152,6 +1182,8 @@ int ac__sim_peer_addr(ac_io *io, int h, ac_addr *out)
 {
 	ac__sim_ep *e;
 	int rc = sim_tcp_get(sim_node(io), h, &e);
+	if (rc == -EINVAL)
+		return -ENOTCONN; /* getpeername of a listener or UDP socket */
 	if (rc < 0)
 		return rc;
 	*out = e->e_remote;

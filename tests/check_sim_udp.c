@@ -56,6 +56,7 @@ START_TEST(test_udp_reorder)
 	for (i = 0; i < 100; i++) {
 		seq = (uint8_t)i;
 		memset(&op, 0, sizeof(op));
+		op.cb = never_cb;
 		op.buf = &seq;
 		op.len = 1;
 		op.addr = parse("10.0.0.1:9000");
@@ -64,6 +65,7 @@ START_TEST(test_udp_reorder)
 	ck_assert_int_eq(ac_sim_run(w, NULL, NULL), AC_SIM_QUIET);
 	for (i = 0; i < 100; i++) {
 		memset(&op, 0, sizeof(op));
+		op.cb = never_cb;
 		op.buf = &seq;
 		op.len = 1;
 		ck_assert_int_eq(ia->ops->recvfrom(ia, h, &op), AC_IO_DONE);
@@ -130,6 +132,7 @@ START_TEST(test_udp_broadcast)
 	io = ac_sim_node_io(n[0]);
 	CK_OK(io->ops->udp_bind(io, &(ac_addr){ .family = AC_AF_INET }, 0, &h));
 	memset(&op, 0, sizeof(op));
+	op.cb = never_cb;
 	op.buf = "x";
 	op.len = 1;
 	op.addr = parse("10.0.0.255:51350");

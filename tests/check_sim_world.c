@@ -377,6 +377,7 @@ static void wl_tick(ac_sim *w, void *arg)
 		ac_io *io = ac_sim_node_io(x->n[i]);
 		int rc;
 		memset(&op, 0, sizeof(op));
+		op.cb = never_cb;
 		op.buf = "tick";
 		op.len = 4;
 		op.addr = parse("10.0.0.255:9000");
