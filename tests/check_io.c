@@ -1,7 +1,12 @@
 /* tests/check_io.c: the Check suite of the io layer, driving the epoll backend
- * directly (no scheduler, no coroutines): address helpers, TCP and UDP on
- * loopback, submit/complete/cancel/close semantics with exact callback counts,
- * poll deadlines, entropy, attached descriptors, names and files.
+ * directly (no scheduler, no coroutines): address helpers, and what is
+ * particular to epoll and the OS — connection resets by SO_LINGER, IPv6,
+ * connects kept pending by a full accept queue, urgent data, a descriptor
+ * table that grows, broadcasts on lo, poll deadlines in real time, OS
+ * entropy, attached descriptors, name resolution and files. io.h's
+ * contract (TCP and UDP semantics, per-handle FIFO order of callbacks,
+ * cancel outcomes, close cancelling, short reads) is tested on both
+ * backends by tests/check_conform.c.
  *
  * Network safety: every socket lives on 127.0.0.0/8; the broadcast test sends
  * to 127.255.255.255 only. Files live in a mkdtemp directory under /tmp that
@@ -12,7 +17,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,121 +27,21 @@
 
 #include <asyncoro/io.h>
 
-#include "tests/testutil.h"
+#include "tests/io_harness.h"
 
-#define MS (INT64_C(1000000))
-
-/* The backend under test (one per test, each test runs in its own process). */
+/* The backend under test, IO.io (set up for each test). */
 static ac_io *io;
-/* Counts callbacks across probes to record their order. */
-static int probe_seq;
-
-/* What a test op's callback records. */
-typedef struct probe {
-	/* Times the callback ran. */
-	int calls;
-	/* probe_seq value at the last call (1 = first callback of the test). */
-	int order;
-} probe;
-
-static void probe_cb(ac_op *op)
-{
-	probe *p = op->data;
-	p->calls++;
-	p->order = ++probe_seq;
-}
-
-static void op_init(ac_op *op, probe *p, void *buf, size_t len)
-{
-	memset(op, 0, sizeof(*op));
-	memset(p, 0, sizeof(*p));
-	op->cb = probe_cb;
-	op->data = p;
-	op->buf = buf;
-	op->len = len;
-}
-
-static int64_t now_ns(void)
-{
-	return io->ops->now_ns(io);
-}
-
-/* Poll until *calls reaches target (at most 20 s). */
-static void poll_until(const int *calls, int target)
-{
-	int64_t end = now_ns() + 20000 * MS;
-
-	while (*calls < target) {
-		ck_assert_msg(now_ns() < end, "timed out waiting for a callback");
-		CK_OK(io->ops->poll(io, now_ns() + 100 * MS));
-	}
-}
-
-/* rc is a submit's result for op: wait for the callback when pending and
- * return op->res; an error is returned as is. */
-static int64_t op_wait(int rc, ac_op *op)
-{
-	probe *p = op->data;
-
-	if (rc < 0)
-		return rc;
-	if (rc == AC_IO_DONE) {
-		ck_assert_int_eq(p->calls, 0);
-		return op->res;
-	}
-	ck_assert_int_eq(rc, AC_IO_PENDING);
-	poll_until(&p->calls, 1);
-	ck_assert_int_eq(p->calls, 1);
-	return op->res;
-}
 
 static void setup(void)
 {
-	probe_seq = 0;
-	ck_assert_int_eq(ac_io_epoll_new(&io), 0);
-	ck_assert_int_eq(io->ops->version, AC_IO_VERSION);
-	ck_assert_str_eq(io->ops->name, "epoll");
+	io_open(0);
+	io = IO.io;
 }
 
 static void teardown(void)
 {
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	ac_io_epoll_free(io);
+	io_close();
 	io = NULL;
-}
-
-/* A listener on 127.0.0.1 (*lh) and a connection to it: *ch the connecting
- * side, *sh the accepted side. */
-static void tcp_pair(int *lh, int *ch, int *sh)
-{
-	ac_addr a;
-	ac_op acc, con;
-	probe pa, pc;
-	int rca, rcc;
-
-	ck_assert_int_eq(ac_addr_parse(&a, "127.0.0.1", 0), 0);
-	CK_OK(io->ops->tcp_listen(io, &a, 16, AC_IO_REUSEADDR, lh));
-	CK_OK(io->ops->local_addr(io, *lh, &a));
-	ck_assert_int_ne(a.port, 0);
-	op_init(&acc, &pa, NULL, 0);
-	op_init(&con, &pc, NULL, 0);
-	con.addr = a;
-	rca = io->ops->accept(io, *lh, &acc);
-	rcc = io->ops->connect(io, &con);
-	*ch = (int)op_wait(rcc, &con);
-	*sh = (int)op_wait(rca, &acc);
-	ck_assert_int_ge(*ch, 0);
-	ck_assert_int_ge(*sh, 0);
-	ck_assert_int_eq(con.h, *ch);
-	ck_assert(ac_addr_is_loopback(&acc.addr));
-}
-
-/* Block (outside the backend) until descriptor h is readable. */
-static void wait_readable(int h)
-{
-	struct pollfd p = { .fd = h, .events = POLLIN };
-
-	ck_assert_int_eq(poll(&p, 1, 10000), 1);
 }
 
 /* ---- addresses ---------------------------------------------------------------- */
@@ -228,95 +132,6 @@ START_TEST(test_addr_props)
 END_TEST
 
 /* ---- TCP ------------------------------------------------------------------------- */
-
-START_TEST(test_tcp_echo)
-{
-	char out[] = "hello, loopback", in[64];
-	ac_addr pa, la;
-	ac_op s, r;
-	probe ps, pr;
-	int lh, ch, sh, rc;
-
-	tcp_pair(&lh, &ch, &sh);
-	CK_OK(io->ops->peer_addr(io, ch, &pa));
-	CK_OK(io->ops->local_addr(io, lh, &la));
-	ck_assert(ac_addr_eq(&pa, &la));
-	/* A recv with nothing to read is pending; the send then completes it. */
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->pending(io), 1);
-	op_init(&s, &ps, out, sizeof(out));
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), (int64_t)sizeof(out));
-	poll_until(&pr.calls, 1);
-	ck_assert_int_eq(pr.calls, 1);
-	ck_assert_int_eq(r.res, (int64_t)sizeof(out));
-	ck_assert_str_eq(in, out);
-	ck_assert_int_eq(ps.calls, 0); /* a send that returned DONE never calls back */
-	/* Fast path: data already waiting completes the recv inline. */
-	ck_assert_int_eq(io->ops->send(io, sh, &s), AC_IO_DONE);
-	wait_readable(ch);
-	op_init(&r, &pr, in, sizeof(in));
-	rc = io->ops->recv(io, ch, &r);
-	ck_assert_int_eq(rc, AC_IO_DONE);
-	ck_assert_int_eq(r.res, (int64_t)sizeof(out));
-	ck_assert_int_eq(io->ops->poll(io, 0), 0);
-	ck_assert_int_eq(pr.calls, 0);
-	CK_OK(io->ops->close(io, ch));
-	CK_OK(io->ops->close(io, sh));
-	CK_OK(io->ops->close(io, lh));
-	CK_RC(io->ops->close(io, lh), -EBADF);
-}
-END_TEST
-
-START_TEST(test_tcp_eof)
-{
-	char in[16];
-	ac_op r, s;
-	probe pr, ps;
-	int lh, ch, sh;
-
-	tcp_pair(&lh, &ch, &sh);
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_PENDING);
-	CK_OK(io->ops->shutdown(io, ch));
-	ck_assert_int_eq(op_wait(AC_IO_PENDING, &r), 0);
-	/* End of stream stays end of stream, inline now. */
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_DONE);
-	ck_assert_int_eq(r.res, 0);
-	/* The other direction still works. */
-	op_init(&s, &ps, "x", 1);
-	CK_RC(io->ops->send(io, ch, &s), -EPIPE);
-	ck_assert_int_eq(op_wait(io->ops->send(io, sh, &s), &s), 1);
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(op_wait(io->ops->recv(io, ch, &r), &r), 1);
-	ck_assert_int_eq(in[0], 'x');
-	CK_OK(io->ops->close(io, ch));
-	CK_OK(io->ops->close(io, sh));
-	CK_OK(io->ops->close(io, lh));
-}
-END_TEST
-
-START_TEST(test_tcp_refused)
-{
-	ac_addr a;
-	ac_op con;
-	probe pc;
-	int lh, rc;
-
-	/* A port that was just free: listen, learn it, close. */
-	ck_assert_int_eq(ac_addr_parse(&a, "127.0.0.1", 0), 0);
-	CK_OK(io->ops->tcp_listen(io, &a, 1, 0, &lh));
-	CK_OK(io->ops->local_addr(io, lh, &a));
-	CK_OK(io->ops->close(io, lh));
-	op_init(&con, &pc, NULL, 0);
-	con.addr = a;
-	rc = io->ops->connect(io, &con);
-	ck_assert_int_eq(op_wait(rc, &con), -ECONNREFUSED);
-	ck_assert_int_eq(pc.calls, rc == AC_IO_PENDING ? 1 : 0);
-	ck_assert_int_eq(io->ops->pending(io), 0);
-}
-END_TEST
 
 START_TEST(test_tcp_reset)
 {
@@ -422,352 +237,6 @@ START_TEST(test_connect_pending)
 }
 END_TEST
 
-/* Ops test_ready_order's first callback works on. */
-static struct {
-	/* Three recvs of one byte, and the one the first callback submits. */
-	ac_op r[4];
-	probe p[4];
-	char in[4];
-	/* Results the first callback saw. */
-	int rc_submit, rc_cancel;
-	/* The handle the recvs read. */
-	int h;
-} ro;
-
-/* First callback: submit r[3] while r[1] and r[2] await their callbacks,
- * then cancel r[2], the last op this poll was going to call back. */
-static void ready_order_cb(ac_op *op)
-{
-	probe_cb(op);
-	op_init(&ro.r[3], &ro.p[3], &ro.in[3], 1);
-	ro.rc_submit = io->ops->recv(io, ro.h, &ro.r[3]);
-	ro.rc_cancel = io->ops->cancel(io, &ro.r[2]);
-}
-
-START_TEST(test_ready_order)
-{
-	ac_op s;
-	probe ps;
-	int lh, ch, i, n = 0;
-
-	tcp_pair(&lh, &ch, &ro.h);
-	for (i = 0; i < 3; i++) {
-		op_init(&ro.r[i], &ro.p[i], &ro.in[i], 1);
-		ck_assert_int_eq(io->ops->recv(io, ro.h, &ro.r[i]), AC_IO_PENDING);
-	}
-	ro.r[0].cb = ready_order_cb;
-	op_init(&s, &ps, "abcd", 4);
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 4);
-	wait_readable(ro.h);
-	while (n == 0)
-		n = io->ops->poll(io, now_ns() + 100 * MS);
-	/* r[0] and r[1] ran; r[2] was cancelled; r[3] completed inline but
-	 * waits behind r[1], so it is called back by the next poll. */
-	ck_assert_int_eq(n, 2);
-	ck_assert_int_eq(ro.rc_submit, AC_IO_PENDING);
-	ck_assert_int_eq(ro.rc_cancel, AC_IO_DONE);
-	ck_assert_int_eq(ro.p[3].calls, 0);
-	ck_assert_int_eq(io->ops->poll(io, 0), 1);
-	ck_assert_int_eq(ro.p[0].calls + ro.p[1].calls + ro.p[2].calls + ro.p[3].calls, 3);
-	ck_assert_int_eq(ro.p[2].calls, 0);
-	ck_assert_int_eq(ro.r[2].res, 1); /* cancelled after completing: result kept */
-	ck_assert_int_lt(ro.p[0].order, ro.p[1].order);
-	ck_assert_int_lt(ro.p[1].order, ro.p[3].order);
-	ck_assert_int_eq(memcmp(ro.in, "abcd", 4), 0);
-	CK_OK(io->ops->close(io, ch));
-	CK_OK(io->ops->close(io, ro.h));
-	CK_OK(io->ops->close(io, lh));
-}
-END_TEST
-
-START_TEST(test_fifo)
-{
-	char in1[8], in2[8];
-	ac_op r1, r2, s;
-	probe p1, p2, ps;
-	int lh, ch, sh;
-
-	tcp_pair(&lh, &ch, &sh);
-	op_init(&r1, &p1, in1, sizeof(in1));
-	op_init(&r2, &p2, in2, sizeof(in2));
-	ck_assert_int_eq(io->ops->recv(io, sh, &r1), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->recv(io, sh, &r2), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->pending(io), 2);
-	op_init(&s, &ps, "abcdefgh", 8);
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 8);
-	poll_until(&p1.calls, 1);
-	ck_assert_int_eq(r1.res, 8);
-	ck_assert_int_eq(memcmp(in1, "abcdefgh", 8), 0);
-	ck_assert_int_eq(p2.calls, 0);
-	op_init(&s, &ps, "12", 2);
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 2);
-	poll_until(&p2.calls, 1);
-	ck_assert_int_eq(r2.res, 2);
-	ck_assert_int_eq(memcmp(in2, "12", 2), 0);
-	ck_assert_int_lt(p1.order, p2.order);
-	ck_assert_int_eq(p1.calls + p2.calls, 2);
-	CK_OK(io->ops->close(io, ch));
-	CK_OK(io->ops->close(io, sh));
-	CK_OK(io->ops->close(io, lh));
-}
-END_TEST
-
-START_TEST(test_cancel)
-{
-	char in[8];
-	ac_op r, s, never;
-	probe pr, ps, pn;
-	int lh, ch, sh;
-	ac_io *io2;
-
-	tcp_pair(&lh, &ch, &sh);
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->pending(io), 1);
-	ck_assert_int_eq(io->ops->cancel(io, &r), 0);
-	ck_assert_int_eq(r.res, -ECANCELED);
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	CK_RC(io->ops->cancel(io, &r), -ENOENT);
-	/* Data arriving later must not touch the cancelled op. */
-	op_init(&s, &ps, "zz", 2);
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 2);
-	wait_readable(sh);
-	ck_assert_int_eq(io->ops->poll(io, now_ns() + 20 * MS), 0);
-	ck_assert_int_eq(pr.calls, 0);
-	/* The data is still there for the next recv. */
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 2);
-	/* Another backend instance does not know the op. */
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_PENDING);
-	ck_assert_int_eq(ac_io_epoll_new(&io2), 0);
-	CK_RC(io2->ops->cancel(io2, &r), -ENOENT);
-	ac_io_epoll_free(io2);
-	ck_assert_int_eq(io->ops->cancel(io, &r), 0);
-	/* A never-submitted op and an op that completed inline are not pending. */
-	op_init(&never, &pn, in, sizeof(in));
-	CK_RC(io->ops->cancel(io, &never), -ENOENT);
-	CK_RC(io->ops->cancel(io, &s), -ENOENT);
-	/* An op completed (by close) whose callback has not run: cancel wins
-	 * and reports the completion (AC_IO_DONE) with its result. */
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recv(io, ch, &r), AC_IO_PENDING);
-	CK_OK(io->ops->close(io, ch));
-	ck_assert_int_eq(io->ops->pending(io), 1);
-	ck_assert_int_eq(io->ops->cancel(io, &r), AC_IO_DONE);
-	ck_assert_int_eq(r.res, -ECANCELED);
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	ck_assert_int_eq(io->ops->poll(io, 0), 0);
-	ck_assert_int_eq(pr.calls, 0);
-	CK_OK(io->ops->close(io, sh));
-	CK_OK(io->ops->close(io, lh));
-}
-END_TEST
-
-START_TEST(test_cancel_connect)
-{
-	ac_addr a;
-	ac_op acc, con;
-	probe pa, pc;
-	int lh, rc;
-
-	ck_assert_int_eq(ac_addr_parse(&a, "127.0.0.1", 0), 0);
-	CK_OK(io->ops->tcp_listen(io, &a, 4, 0, &lh));
-	CK_OK(io->ops->local_addr(io, lh, &a));
-	op_init(&con, &pc, NULL, 0);
-	con.addr = a;
-	rc = io->ops->connect(io, &con);
-	CK_OK(rc);
-	if (rc == AC_IO_PENDING) {
-		ck_assert_int_eq(io->ops->cancel(io, &con), 0);
-		CK_RC(io->ops->close(io, con.h), -EBADF); /* the socket went with it */
-	} else {
-		CK_OK(io->ops->close(io, (int)con.res));
-	}
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	/* An accepted connection completed but not called back: cancel closes it. */
-	op_init(&acc, &pa, NULL, 0);
-	op_init(&con, &pc, NULL, 0);
-	con.addr = a;
-	ck_assert_int_ge(op_wait(io->ops->connect(io, &con), &con), 0);
-	rc = io->ops->accept(io, lh, &acc);
-	if (rc == AC_IO_DONE) {
-		CK_OK(io->ops->close(io, (int)acc.res));
-	} else {
-		ck_assert_int_eq(rc, AC_IO_PENDING);
-		ck_assert_int_eq(io->ops->cancel(io, &acc), 0);
-	}
-	ck_assert_int_eq(pa.calls, 0);
-	CK_OK(io->ops->close(io, (int)con.res));
-	CK_OK(io->ops->close(io, lh));
-}
-END_TEST
-
-START_TEST(test_close_cancels)
-{
-	char in1[8], in2[8];
-	ac_op r1, r2, acc;
-	probe p1, p2, pa;
-	int lh, ch, sh;
-
-	tcp_pair(&lh, &ch, &sh);
-	op_init(&r1, &p1, in1, sizeof(in1));
-	op_init(&r2, &p2, in2, sizeof(in2));
-	op_init(&acc, &pa, NULL, 0);
-	ck_assert_int_eq(io->ops->recv(io, sh, &r1), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->recv(io, sh, &r2), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->accept(io, lh, &acc), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->pending(io), 3);
-	CK_OK(io->ops->close(io, sh));
-	CK_OK(io->ops->close(io, lh));
-	/* Not inside close: only from the next poll, all three, in order. */
-	ck_assert_int_eq(p1.calls + p2.calls + pa.calls, 0);
-	ck_assert_int_eq(io->ops->pending(io), 3);
-	ck_assert_int_eq(io->ops->poll(io, -1), 3);
-	ck_assert_int_eq(p1.calls, 1);
-	ck_assert_int_eq(p2.calls, 1);
-	ck_assert_int_eq(pa.calls, 1);
-	ck_assert_int_eq(r1.res, -ECANCELED);
-	ck_assert_int_eq(r2.res, -ECANCELED);
-	ck_assert_int_eq(acc.res, -ECANCELED);
-	ck_assert_int_lt(p1.order, p2.order);
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	CK_RC(io->ops->recv(io, sh, &r1), -EBADF);
-	CK_OK(io->ops->close(io, ch));
-}
-END_TEST
-
-/* The handle close_other_cb closes. */
-static int close_target = -1;
-
-/* A callback that also closes another handle. */
-static void close_other_cb(ac_op *op)
-{
-	probe_cb(op);
-	ck_assert_int_eq(io->ops->close(io, close_target), 0);
-}
-
-START_TEST(test_close_in_callback)
-{
-	char in1[8], in2[8];
-	ac_op r1, r2, s;
-	probe p1, p2, ps;
-	int lh, ch, sh, lhb, chb, shb;
-
-	tcp_pair(&lh, &ch, &sh);
-	tcp_pair(&lhb, &chb, &shb);
-	op_init(&r1, &p1, in1, sizeof(in1));
-	op_init(&r2, &p2, in2, sizeof(in2));
-	r1.cb = close_other_cb;
-	close_target = shb;
-	ck_assert_int_eq(io->ops->recv(io, sh, &r1), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->recv(io, shb, &r2), AC_IO_PENDING);
-	op_init(&s, &ps, "k", 1);
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 1);
-	poll_until(&p1.calls, 1);
-	ck_assert_int_eq(p2.calls, 0); /* queued by the close, not run yet */
-	ck_assert_int_eq(io->ops->pending(io), 1);
-	ck_assert_int_eq(io->ops->poll(io, 0), 1);
-	ck_assert_int_eq(p2.calls, 1);
-	ck_assert_int_eq(r2.res, -ECANCELED);
-	CK_OK(io->ops->close(io, ch));
-	CK_OK(io->ops->close(io, sh));
-	CK_OK(io->ops->close(io, lh));
-	CK_OK(io->ops->close(io, chb));
-	CK_OK(io->ops->close(io, lhb));
-}
-END_TEST
-
-START_TEST(test_large_send)
-{
-	const size_t total = 8u << 20, chunk = 256u << 10;
-	uint8_t *out = malloc(total), *in = malloc(chunk);
-	size_t got = 0, i;
-	ac_op s, r;
-	probe ps, pr;
-	int lh, ch, sh, rc_s;
-
-	ck_assert_ptr_nonnull(out);
-	ck_assert_ptr_nonnull(in);
-	for (i = 0; i < total; i++)
-		out[i] = (uint8_t)(i * 7 + i / 251);
-	tcp_pair(&lh, &ch, &sh);
-	op_init(&s, &ps, out, total);
-	rc_s = io->ops->send(io, ch, &s);
-	ck_assert_int_eq(rc_s, AC_IO_PENDING); /* 8 MiB cannot fit the socket buffers */
-	/* shutdown waits for the queued send; later sends fail. */
-	CK_OK(io->ops->shutdown(io, ch));
-	op_init(&r, &pr, in, 1);
-	CK_RC(io->ops->send(io, ch, &r), -EPIPE);
-	while (got < total) {
-		int64_t n;
-		op_init(&r, &pr, in, chunk);
-		n = op_wait(io->ops->recv(io, sh, &r), &r);
-		ck_assert_int_gt(n, 0);
-		ck_assert_int_eq(memcmp(in, out + got, (size_t)n), 0);
-		got += (size_t)n;
-	}
-	ck_assert_uint_eq(got, total);
-	poll_until(&ps.calls, 1);
-	ck_assert_int_eq(ps.calls, 1);
-	ck_assert_int_eq(s.res, (int64_t)total);
-	op_init(&r, &pr, in, chunk);
-	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 0);
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	CK_OK(io->ops->close(io, ch));
-	CK_OK(io->ops->close(io, sh));
-	CK_OK(io->ops->close(io, lh));
-	free(out);
-	free(in);
-}
-END_TEST
-
-/* After a recv that got less than it asked for, the next recv waits for
- * the read edge without a syscall: data sent later, data and the end of
- * the stream together, and the end alone must all still be seen. */
-START_TEST(test_short_read_then_more)
-{
-	char in[64];
-	ac_op s, r;
-	probe ps, pr;
-	int lh, ch, sh, round;
-
-	tcp_pair(&lh, &ch, &sh);
-	for (round = 0; round < 3; round++) {
-		char msg[2] = {(char)('a' + round), '!'};
-		op_init(&s, &ps, msg, sizeof(msg));
-		ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 2);
-		op_init(&r, &pr, in, sizeof(in));
-		ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 2);
-		ck_assert_int_eq(in[0], 'a' + round);
-		/* Nothing is there now: the next recv is pending, and the
-		 * bytes sent afterwards complete it. */
-		op_init(&r, &pr, in, sizeof(in));
-		ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_PENDING);
-		op_init(&s, &ps, msg, 1);
-		ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 1);
-		poll_until(&pr.calls, 1);
-		ck_assert_int_eq(r.res, 1);
-	}
-	/* The last bytes and the end of the stream arrive together. */
-	op_init(&s, &ps, "xyz", 3);
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 3);
-	CK_OK(io->ops->shutdown(io, ch));
-	/* Their edge is taken by a poll before anyone reads. */
-	CK_OK(io->ops->poll(io, now_ns() + 50 * MS));
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 3);
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 0);
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 0);
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	CK_OK(io->ops->close(io, ch));
-	CK_OK(io->ops->close(io, sh));
-	CK_OK(io->ops->close(io, lh));
-}
-END_TEST
-
 /* A recv stops short at an urgent mark with data behind it: that short read
  * does not mean the socket is empty, and the data after the mark must come
  * without the peer sending anything else. */
@@ -784,8 +253,8 @@ START_TEST(test_urgent_data)
 	ck_assert_int_eq(send(ch, "B", 1, MSG_OOB), 1);
 	ck_assert_int_eq(send(ch, "CD", 2, 0), 2);
 	/* Let the bytes arrive and their edges be taken before any read. */
-	CK_OK(io->ops->poll(io, now_ns() + 50 * MS));
-	CK_OK(io->ops->poll(io, now_ns() + 50 * MS));
+	CK_OK(io->ops->poll(io, io_now() + 50 * MS));
+	CK_OK(io->ops->poll(io, io_now() + 50 * MS));
 	op_init(&r, &pr, in, sizeof(in));
 	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 1);
 	ck_assert_int_eq(in[0], 'A');
@@ -826,71 +295,7 @@ START_TEST(test_many_conns)
 }
 END_TEST
 
-START_TEST(test_bad_args)
-{
-	ac_addr a;
-	ac_op op;
-	probe p;
-	char buf[4];
-	int h;
-
-	op_init(&op, &p, buf, sizeof(buf));
-	CK_RC(io->ops->recv(io, -1, &op), -EBADF);
-	CK_RC(io->ops->recv(io, 100000, &op), -EBADF);
-	CK_RC(io->ops->close(io, 12345), -EBADF);
-	CK_RC(io->ops->shutdown(io, 12345), -EBADF);
-	ck_assert_int_eq(ac_addr_parse(&a, "127.0.0.1", 0), 0);
-	CK_OK(io->ops->tcp_listen(io, &a, 4, 0, &h));
-	CK_RC(io->ops->recv(io, h, &op), -EINVAL);
-	CK_RC(io->ops->sendto(io, h, &op), -EINVAL);
-	CK_RC(io->ops->file_close(io, h), -EBADF);
-	op.cb = NULL;
-	CK_RC(io->ops->accept(io, h, &op), -EINVAL);
-	CK_RC(io->ops->tcp_listen(io, &a, 4, 0x100, &h), -EINVAL);
-	ac_addr_init(&a);
-	CK_RC(io->ops->tcp_listen(io, &a, 4, 0, &h), -EINVAL);
-	CK_OK(io->ops->close(io, h));
-	ck_assert_int_eq(p.calls, 0);
-}
-END_TEST
-
 /* ---- UDP ------------------------------------------------------------------------- */
-
-START_TEST(test_udp)
-{
-	char in[16];
-	ac_addr a, la, lb;
-	ac_op s, r;
-	probe ps, pr;
-	int ha, hb;
-
-	ck_assert_int_eq(ac_addr_parse(&a, "127.0.0.1", 0), 0);
-	CK_OK(io->ops->udp_bind(io, &a, 0, &ha));
-	CK_OK(io->ops->udp_bind(io, &a, 0, &hb));
-	CK_OK(io->ops->local_addr(io, ha, &la));
-	CK_OK(io->ops->local_addr(io, hb, &lb));
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recvfrom(io, hb, &r), AC_IO_PENDING);
-	op_init(&s, &ps, "datagram", 8);
-	s.addr = lb;
-	ck_assert_int_eq(op_wait(io->ops->sendto(io, ha, &s), &s), 8);
-	ck_assert_int_eq(op_wait(AC_IO_PENDING, &r), 8);
-	ck_assert_int_eq(memcmp(in, "datagram", 8), 0);
-	ck_assert(ac_addr_eq(&r.addr, &la));
-	/* Truncation: res is the number of bytes copied. */
-	ck_assert_int_eq(op_wait(io->ops->sendto(io, ha, &s), &s), 8);
-	op_init(&r, &pr, in, 3);
-	ck_assert_int_eq(op_wait(io->ops->recvfrom(io, hb, &r), &r), 3);
-	ck_assert_int_eq(memcmp(in, "dat", 3), 0);
-	/* The rest of that datagram is gone: nothing left to read. */
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recvfrom(io, hb, &r), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->poll(io, now_ns() + 20 * MS), 0);
-	ck_assert_int_eq(io->ops->cancel(io, &r), 0);
-	CK_OK(io->ops->close(io, ha));
-	CK_OK(io->ops->close(io, hb));
-}
-END_TEST
 
 START_TEST(test_udp_broadcast)
 {
@@ -937,22 +342,22 @@ START_TEST(test_poll_deadline)
 {
 	int64_t t0, t1, w0;
 
-	t0 = now_ns();
+	t0 = io_now();
 	ck_assert_int_eq(io->ops->poll(io, t0 + 50 * MS), 0);
-	t1 = now_ns();
+	t1 = io_now();
 	ck_assert_int_ge(t1 - t0, 50 * MS);
 	ck_assert_int_lt(t1 - t0, 5000 * MS);
 	/* A deadline in the past or now: no waiting. */
-	t0 = now_ns();
+	t0 = io_now();
 	ck_assert_int_eq(io->ops->poll(io, 0), 0);
 	ck_assert_int_eq(io->ops->poll(io, t0), 0);
-	ck_assert_int_lt(now_ns() - t0, 1000 * MS);
+	ck_assert_int_lt(io_now() - t0, 1000 * MS);
 	/* A sub-millisecond deadline is not missed by much, nor early. */
-	t0 = now_ns();
+	t0 = io_now();
 	ck_assert_int_eq(io->ops->poll(io, t0 + 300000), 0);
-	ck_assert_int_ge(now_ns() - t0, 300000);
+	ck_assert_int_ge(io_now() - t0, 300000);
 	/* Clocks move forward; wall time is after 2020. */
-	ck_assert_int_ge(now_ns(), t1);
+	ck_assert_int_ge(io_now(), t1);
 	w0 = io->ops->wall_ns(io);
 	ck_assert_int_gt(w0, INT64_C(1577836800) * 1000000000);
 }
@@ -1191,24 +596,11 @@ static Suite *io_suite(void)
 	tc = tcase_create("epoll");
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_tcp_echo);
-	tcase_add_test(tc, test_tcp_eof);
-	tcase_add_test(tc, test_tcp_refused);
 	tcase_add_test(tc, test_tcp_reset);
 	tcase_add_test(tc, test_tcp_v6);
 	tcase_add_test(tc, test_connect_pending);
-	tcase_add_test(tc, test_fifo);
-	tcase_add_test(tc, test_ready_order);
-	tcase_add_test(tc, test_cancel);
-	tcase_add_test(tc, test_cancel_connect);
-	tcase_add_test(tc, test_close_cancels);
-	tcase_add_test(tc, test_close_in_callback);
-	tcase_add_test(tc, test_large_send);
-	tcase_add_test(tc, test_short_read_then_more);
 	tcase_add_test(tc, test_urgent_data);
 	tcase_add_test(tc, test_many_conns);
-	tcase_add_test(tc, test_bad_args);
-	tcase_add_test(tc, test_udp);
 	tcase_add_test(tc, test_udp_broadcast);
 	tcase_add_test(tc, test_poll_deadline);
 	tcase_add_test(tc, test_entropy);
