@@ -297,7 +297,7 @@ static int sim_close(ac_io *io, int h)
 	if (n->n_crashing || !n->n_up)
 		return 0;
 	if (ac__sim_h_get(n, h, AC__SIM_H_FILE))
-		return ac__sim_file_close(io, h);
+		return -EBADF; /* file handles close with file_close, as on epoll */
 	rc = ac__sim_h_ep(n, h, &e);
 	if (rc < 0)
 		return rc;
