@@ -9,9 +9,12 @@
  * sleep), and io.h's contract driven directly through struct ac_io_ops
  * (tests/io_harness.h): TCP and UDP semantics, errors of a submit,
  * per-handle FIFO order of completions and callbacks, close cancelling
- * pending ops, cancel outcomes, short reads and a large send.
+ * pending ops, cancel outcomes, short reads and a large send, and files.
  */
 #include "config.h"
+
+#include <stdio.h>
+#include <unistd.h>
 
 #include <asyncoro/sim.h>
 
@@ -852,6 +855,74 @@ static void io_udp(void)
 	CK_OK(io->ops->close(io, hb));
 }
 
+/* A fresh directory of the host's file system for a test: under
+ * temp_dir, named after the process (epoll) or in the node's own disk. */
+static void io_test_dir(char *dir, size_t len)
+{
+	ac_io *io = IO.io;
+	snprintf(dir, len, "%s/check_conform_%ld", io->ops->temp_dir(io), (long)getpid());
+	CK_OK(io->ops->file_mkdir(io, dir, 0700));
+}
+
+/* Files: open's errors (-ENOENT, -EEXIST), sparse writes, sync, fstat,
+ * file handles closed by file_close only, reads at offsets and short at
+ * the end, no writes through a read-only handle, rename, metadata (a
+ * negative time leaves it), mkdir, unlink (-EISDIR for a directory). */
+static void io_files(void)
+{
+	ac_io *io = IO.io;
+	const int64_t mtime = INT64_C(1600000000123456789);
+	char dir[128], p1[160], p2[160], p3[160], in[16];
+	ac_stat st;
+	int h;
+	io_test_dir(dir, sizeof(dir));
+	snprintf(p1, sizeof(p1), "%s/a", dir);
+	snprintf(p2, sizeof(p2), "%s/b", dir);
+	snprintf(p3, sizeof(p3), "%s/sub", dir);
+	CK_RC(io->ops->file_open(io, p1, AC_FO_READ, 0, &h), -ENOENT);
+	CK_OK(io->ops->file_open(io, p1, AC_FO_WRITE | AC_FO_CREATE | AC_FO_EXCL, 0644, &h));
+	ck_assert_int_eq(io->ops->file_pwrite(io, h, "0123456789", 10, 0), 10);
+	ck_assert_int_eq(io->ops->file_pwrite(io, h, "ab", 2, 20), 2);
+	CK_OK(io->ops->file_sync(io, h));
+	CK_OK(io->ops->file_fstat(io, h, &st));
+	ck_assert_int_eq(st.size, 22);
+	ck_assert_int_eq(st.type, AC_FT_FILE);
+	CK_RC(io->ops->close(io, h), -EBADF); /* file handles close with file_close */
+	CK_OK(io->ops->file_close(io, h));
+	CK_RC(io->ops->file_close(io, h), -EBADF);
+	CK_RC(io->ops->file_open(io, p1, AC_FO_WRITE | AC_FO_CREATE | AC_FO_EXCL, 0644, &h),
+	      -EEXIST);
+	CK_OK(io->ops->file_open(io, p1, AC_FO_READ, 0, &h));
+	ck_assert_int_eq(io->ops->file_pread(io, h, in, 4, 3), 4);
+	ck_assert_int_eq(memcmp(in, "3456", 4), 0);
+	ck_assert_int_eq(io->ops->file_pread(io, h, in, 16, 18), 4); /* short at the end */
+	ck_assert_int_eq(memcmp(in, "\0\0ab", 4), 0);
+	CK_RC(io->ops->file_pwrite(io, h, "x", 1, 0), -EBADF); /* read-only */
+	CK_OK(io->ops->file_close(io, h));
+	CK_OK(io->ops->file_rename(io, p1, p2));
+	CK_RC(io->ops->file_stat(io, p1, 0, &st), -ENOENT);
+	CK_OK(io->ops->file_set_meta(io, p2, 0600, mtime));
+	CK_OK(io->ops->file_stat(io, p2, 0, &st));
+	ck_assert_int_eq(st.mode, 0600);
+	ck_assert_int_eq(st.mtime_ns, mtime);
+	CK_OK(io->ops->file_set_meta(io, p2, 0640, -1)); /* time left alone */
+	CK_OK(io->ops->file_stat(io, p2, 1, &st));
+	ck_assert_int_eq(st.mode, 0640);
+	ck_assert_int_eq(st.mtime_ns, mtime);
+	ck_assert_int_eq(st.size, 22);
+	CK_OK(io->ops->file_mkdir(io, p3, 0755));
+	CK_RC(io->ops->file_mkdir(io, p3, 0755), -EEXIST);
+	CK_OK(io->ops->file_stat(io, p3, 1, &st));
+	ck_assert_int_eq(st.type, AC_FT_DIR);
+	CK_RC(io->ops->file_unlink(io, p3), -EISDIR);
+	CK_OK(io->ops->file_unlink(io, p2));
+	CK_RC(io->ops->file_unlink(io, p2), -ENOENT);
+	if (!IO.sim) { /* io.h has no rmdir */
+		ck_assert_int_eq(rmdir(p3), 0);
+		ck_assert_int_eq(rmdir(dir), 0);
+	}
+}
+
 /* A loop test running io body io_NAME on epoll (_i = 0) and in the sim (1). */
 #define IO_TEST(name)                                                          \
 	START_TEST(test_io_##name)                                             \
@@ -876,6 +947,7 @@ IO_TEST(cancel_connect)
 IO_TEST(short_read_then_more)
 IO_TEST(large_send)
 IO_TEST(udp)
+IO_TEST(files)
 
 static Suite *conform_suite(void)
 {
@@ -906,6 +978,7 @@ static Suite *conform_suite(void)
 	tcase_add_loop_test(tc, test_io_short_read_then_more, 0, 2);
 	tcase_add_loop_test(tc, test_io_large_send, 0, 2);
 	tcase_add_loop_test(tc, test_io_udp, 0, 2);
+	tcase_add_loop_test(tc, test_io_files, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,10 +3,10 @@
  * particular to epoll and the OS — connection resets by SO_LINGER, IPv6,
  * connects kept pending by a full accept queue, urgent data, a descriptor
  * table that grows, broadcasts on lo, poll deadlines in real time, OS
- * entropy, attached descriptors, name resolution and files. io.h's
- * contract (TCP and UDP semantics, per-handle FIFO order of callbacks,
- * cancel outcomes, close cancelling, short reads) is tested on both
- * backends by tests/check_conform.c.
+ * entropy, attached descriptors, name resolution and symbolic links.
+ * io.h's contract (TCP and UDP semantics, per-handle FIFO order of
+ * callbacks, cancel outcomes, close cancelling, short reads, files) is
+ * tested on both backends by tests/check_conform.c.
  *
  * Network safety: every socket lives on 127.0.0.0/8; the broadcast test sends
  * to 127.255.255.255 only. Files live in a mkdtemp directory under /tmp that
@@ -522,63 +522,31 @@ static char *join(char *buf, size_t len, const char *dir, const char *name)
 	return buf;
 }
 
-START_TEST(test_files)
+/* Symbolic links (made through the OS: io.h cannot make one): file_stat
+ * follows them unless nofollow is set, and unlink removes the link only.
+ * The rest of io.h's files is tested on both backends by check_conform. */
+START_TEST(test_file_symlink)
 {
-	char dir[] = "/tmp/check_io_XXXXXX", p1[128], p2[128], p3[128], p4[128], in[16];
-	const int64_t mtime = INT64_C(1600000000123456789);
+	char dir[] = "/tmp/check_io_XXXXXX", p1[128], p2[128];
 	ac_stat st;
 	int h;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_ptr_nonnull(io->ops->temp_dir(io));
-	join(p1, sizeof(p1), dir, "a");
-	join(p2, sizeof(p2), dir, "b");
-	join(p3, sizeof(p3), dir, "link");
-	join(p4, sizeof(p4), dir, "sub");
-	CK_RC(io->ops->file_open(io, p1, AC_FO_READ, 0, &h), -ENOENT);
-	CK_OK(io->ops->file_open(io, p1, AC_FO_WRITE | AC_FO_CREATE | AC_FO_EXCL, 0644, &h));
-	ck_assert_int_eq(io->ops->file_pwrite(io, h, "0123456789", 10, 0), 10);
-	ck_assert_int_eq(io->ops->file_pwrite(io, h, "ab", 2, 20), 2);
-	CK_OK(io->ops->file_sync(io, h));
-	CK_OK(io->ops->file_fstat(io, h, &st));
-	ck_assert_int_eq(st.size, 22);
-	ck_assert_int_eq(st.type, AC_FT_FILE);
-	CK_RC(io->ops->close(io, h), -EBADF); /* file handles close with file_close */
+	join(p1, sizeof(p1), dir, "b");
+	join(p2, sizeof(p2), dir, "link");
+	CK_OK(io->ops->file_open(io, p1, AC_FO_WRITE | AC_FO_CREATE, 0644, &h));
+	ck_assert_int_eq(io->ops->file_pwrite(io, h, "0123456789", 10, 12), 10);
 	CK_OK(io->ops->file_close(io, h));
-	CK_RC(io->ops->file_close(io, h), -EBADF);
-	CK_RC(io->ops->file_open(io, p1, AC_FO_WRITE | AC_FO_CREATE | AC_FO_EXCL, 0644, &h),
-	      -EEXIST);
-	CK_OK(io->ops->file_open(io, p1, AC_FO_READ, 0, &h));
-	ck_assert_int_eq(io->ops->file_pread(io, h, in, 4, 3), 4);
-	ck_assert_int_eq(memcmp(in, "3456", 4), 0);
-	ck_assert_int_eq(io->ops->file_pread(io, h, in, 16, 18), 4); /* short at EOF */
-	ck_assert_int_eq(memcmp(in + 2, "ab", 2), 0);
-	ck_assert_int_lt(io->ops->file_pwrite(io, h, "x", 1, 0), 0); /* read-only */
-	CK_OK(io->ops->file_close(io, h));
-	CK_OK(io->ops->file_rename(io, p1, p2));
-	CK_RC(io->ops->file_stat(io, p1, 0, &st), -ENOENT);
-	CK_OK(io->ops->file_set_meta(io, p2, 0600, mtime));
-	CK_OK(io->ops->file_stat(io, p2, 0, &st));
-	ck_assert_int_eq(st.mode, 0600);
-	ck_assert_int_eq(st.mtime_ns, mtime);
-	CK_OK(io->ops->file_set_meta(io, p2, 0640, -1)); /* time left alone */
-	CK_OK(io->ops->file_stat(io, p2, 0, &st));
-	ck_assert_int_eq(st.mode, 0640);
-	ck_assert_int_eq(st.mtime_ns, mtime);
-	ck_assert_int_eq(symlink("b", p3), 0);
-	CK_OK(io->ops->file_stat(io, p3, 1, &st));
+	ck_assert_int_eq(symlink("b", p2), 0);
+	CK_OK(io->ops->file_stat(io, p2, 1, &st));
 	ck_assert_int_eq(st.type, AC_FT_LINK);
-	CK_OK(io->ops->file_stat(io, p3, 0, &st));
+	CK_OK(io->ops->file_stat(io, p2, 0, &st));
 	ck_assert_int_eq(st.type, AC_FT_FILE);
 	ck_assert_int_eq(st.size, 22);
-	CK_OK(io->ops->file_mkdir(io, p4, 0755));
-	CK_RC(io->ops->file_mkdir(io, p4, 0755), -EEXIST);
-	CK_OK(io->ops->file_stat(io, p4, 1, &st));
-	ck_assert_int_eq(st.type, AC_FT_DIR);
-	CK_OK(io->ops->file_unlink(io, p3));
 	CK_OK(io->ops->file_unlink(io, p2));
-	CK_RC(io->ops->file_unlink(io, p2), -ENOENT);
-	ck_assert_int_eq(rmdir(p4), 0);
+	CK_OK(io->ops->file_stat(io, p1, 1, &st));
+	ck_assert_int_eq(st.type, AC_FT_FILE);
+	CK_OK(io->ops->file_unlink(io, p1));
 	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
@@ -608,7 +576,7 @@ static Suite *io_suite(void)
 	tcase_add_test(tc, test_fd_attach_epipe);
 	tcase_add_test(tc, test_fd_attach_file);
 	tcase_add_test(tc, test_resolve);
-	tcase_add_test(tc, test_files);
+	tcase_add_test(tc, test_file_symlink);
 	suite_add_tcase(s, tc);
 	return s;
 }
