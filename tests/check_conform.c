@@ -9,7 +9,12 @@
  * sleep), and io.h's contract driven directly through struct ac_io_ops
  * (tests/io_harness.h): TCP and UDP semantics, errors of a submit,
  * per-handle FIFO order of completions and callbacks, close cancelling
- * pending ops, cancel outcomes, short reads and a large send, and files.
+ * pending ops, cancel outcomes, short reads and a large send, broadcasts,
+ * entropy and files.
+ *
+ * Network safety: on epoll every socket lives on 127.0.0.1 and the
+ * broadcast goes to 127.255.255.255 only; files live in a directory under
+ * /tmp that the test removes.
  */
 #include "config.h"
 
@@ -855,6 +860,63 @@ static void io_udp(void)
 	CK_OK(io->ops->close(io, hb));
 }
 
+/* A broadcast to 127.255.255.255 reaches every socket bound to that
+ * address and port (sharing it with AC_IO_REUSEPORT), from its sender. */
+static void io_udp_broadcast(void)
+{
+	ac_io *io = IO.io;
+	const int flags = AC_IO_REUSEADDR | AC_IO_REUSEPORT | AC_IO_BROADCAST;
+	char in1[16], in2[16];
+	ac_addr bc, lo;
+	ac_op s, r1, r2;
+	probe ps, p1, p2;
+	int h1, h2, hs;
+	/* Receivers bound to the loopback broadcast address itself: they hear
+	 * broadcasts on lo and nothing else. */
+	ck_assert_int_eq(ac_addr_parse(&bc, "127.255.255.255", 0), 0);
+	CK_OK(io->ops->udp_bind(io, &bc, flags, &h1));
+	CK_OK(io->ops->local_addr(io, h1, &bc));
+	ck_assert_int_ne(bc.port, 0);
+	CK_OK(io->ops->udp_bind(io, &bc, flags, &h2));
+	ck_assert_int_eq(ac_addr_parse(&lo, "127.0.0.1", 0), 0);
+	CK_OK(io->ops->udp_bind(io, &lo, AC_IO_BROADCAST, &hs));
+	op_init(&r1, &p1, in1, sizeof(in1));
+	op_init(&r2, &p2, in2, sizeof(in2));
+	ck_assert_int_eq(io->ops->recvfrom(io, h1, &r1), AC_IO_PENDING);
+	ck_assert_int_eq(io->ops->recvfrom(io, h2, &r2), AC_IO_PENDING);
+	op_init(&s, &ps, "hello all", 9);
+	s.addr = bc;
+	ck_assert_int_eq(op_wait(io->ops->sendto(io, hs, &s), &s), 9);
+	poll_until(&p1.calls, 1);
+	poll_until(&p2.calls, 1);
+	ck_assert_int_eq(r1.res, 9);
+	ck_assert_int_eq(r2.res, 9);
+	ck_assert_int_eq(memcmp(in1, "hello all", 9), 0);
+	ck_assert_int_eq(memcmp(in2, "hello all", 9), 0);
+	CK_OK(io->ops->local_addr(io, hs, &lo));
+	ck_assert(ac_addr_eq(&r1.addr, &lo));
+	CK_OK(io->ops->close(io, h1));
+	CK_OK(io->ops->close(io, h2));
+	CK_OK(io->ops->close(io, hs));
+}
+
+/* Random bytes: two draws differ, and are not mostly zeros. */
+static void io_entropy(void)
+{
+	ac_io *io = IO.io;
+	uint8_t a[32], b[32], zero[32] = { 0 }, big[1000];
+	size_t i, nz = 0;
+	io->ops->entropy(io, a, sizeof(a));
+	io->ops->entropy(io, b, sizeof(b));
+	ck_assert(memcmp(a, b, sizeof(a)) != 0);
+	ck_assert(memcmp(a, zero, sizeof(a)) != 0);
+	io->ops->entropy(io, big, sizeof(big));
+	for (i = 0; i < sizeof(big); i++)
+		nz += big[i] != 0;
+	ck_assert_uint_gt(nz, 900);
+	io->ops->entropy(io, a, 0);
+}
+
 /* A fresh directory of the host's file system for a test: under
  * temp_dir, named after the process (epoll) or in the node's own disk. */
 static void io_test_dir(char *dir, size_t len)
@@ -948,6 +1010,8 @@ IO_TEST(short_read_then_more)
 IO_TEST(large_send)
 IO_TEST(udp)
 IO_TEST(files)
+IO_TEST(udp_broadcast)
+IO_TEST(entropy)
 
 static Suite *conform_suite(void)
 {
@@ -979,6 +1043,8 @@ static Suite *conform_suite(void)
 	tcase_add_loop_test(tc, test_io_large_send, 0, 2);
 	tcase_add_loop_test(tc, test_io_udp, 0, 2);
 	tcase_add_loop_test(tc, test_io_files, 0, 2);
+	tcase_add_loop_test(tc, test_io_udp_broadcast, 0, 2);
+	tcase_add_loop_test(tc, test_io_entropy, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
