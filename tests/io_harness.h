@@ -127,8 +127,9 @@ static inline int io_polled(ac_sim *w, void *arg)
 }
 
 /* io->ops->poll(io, deadline_ns): the number of callbacks it ran. In the
- * simulator the world runs until the node's next poll ran a callback, the
- * deadline passed or nothing can happen any more. */
+ * simulator the world runs until the node's next poll ran a callback or
+ * the deadline passed (when nothing can happen any more, time moves to the
+ * deadline at once; without a deadline it returns 0). */
 static inline int io_poll(int64_t deadline_ns)
 {
 	int64_t cut[2];
@@ -139,6 +140,8 @@ static inline int io_poll(int64_t deadline_ns)
 	cut[1] = deadline_ns;
 	rc = ac_sim_run(IO.w, io_polled, cut);
 	ck_assert_msg(rc == AC_SIM_DONE || rc == AC_SIM_QUIET, "ac_sim_run: %d", rc);
+	if (rc == AC_SIM_QUIET && deadline_ns > io_now())
+		ac_sim_run_for(IO.w, deadline_ns - io_now());
 	return IO.seq - (int)cut[0];
 }
 
