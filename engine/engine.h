@@ -214,6 +214,10 @@ struct ac_coro {
 	uint8_t c_daemon;
 	uint8_t c_suspended;
 	uint8_t c_ending;
+	/* A service coroutine of the network layer (acceptor, readers,
+	 * writers, ...): an orderly shutdown ends user coroutines first and
+	 * these last; peers may not terminate them. */
+	uint8_t c_service;
 	/* A large return value, freed after the exit work copied it. */
 	ac_msg *c_exit_value;
 	/* Value passed by ac_resume. */
@@ -308,9 +312,11 @@ struct ac_sched {
 	/* Hook for the network layer: a coroutine ended (names vanish). */
 	void (*s_on_end)(void *arg, ac_coro *c);
 	void *s_on_end_arg;
-	/* Hook for the network layer: ac_sched_finish is about to terminate
-	 * the daemons (say goodbye to peers first). Runs from the loop's
-	 * context, so it may run the scheduler again. */
+	/* Hook for the network layer: an orderly shutdown (ac_sched_finish
+	 * or ac_sched_terminate) has ended the user coroutines; deliver their
+	 * exit notices, say goodbye to peers and stop the network. Runs from
+	 * the loop's context (it may run the scheduler again) or from a
+	 * coroutine (it may wait). */
 	void (*s_on_finish)(void *arg);
 	void *s_on_finish_arg;
 	/* Hook for the network layer: the scheduler is being freed (after
@@ -385,6 +391,14 @@ void ac__io_forget(ac_io *io, ac_op *op);
 /* The op callback used with ac__io_wait (op->data = the coroutine). */
 void ac__io_wake_cb(ac_op *op);
 
+/* Terminate the coroutines of s other than the running one: user ones,
+ * service ones (c_service) or both. */
+enum { AC__KILL_USERS = 1, AC__KILL_SERVICES = 2 };
+void ac__sched_kill(ac_sched *s, int which);
+/* ac_spawn for a service coroutine of the network layer (c_service). */
+int ac__spawn_service(ac_sched *s, ac_coro_fn fn, void *arg,
+                      const ac_spawn_opts *o, ac_ref *out);
+
 /* Switch from coroutine `from` (NULL: the loop) to `to` (NULL: the loop). */
 void ac__switch(ac_sched *s, ac_coro *from, ac_coro *to);
 /* After a switch lands (sanitizer builds). */
@@ -400,6 +414,11 @@ int ac__send_msg(ac_sched *s, ac_ref to, ac_msg *m);
 /* Drop subscribers of every local channel that live on the node at loc
  * (that node was lost). */
 void ac__chan_drop_node(ac_sched *s, const ac_addr *loc);
+/* ac_chan_send / ac_chan_deliver for a message relayed on behalf of its
+ * sender (a request from another node): m keeps its m_from, so every
+ * subscriber and transform sees the original sender. */
+int ac__chan_relay_send(ac_ref chan, ac_msg *m);
+int ac__chan_relay_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n);
 /* Keep a socket's memory valid past ac_sock_close until the matching
  * drop (for a coroutine that may start after the socket was closed). */
 void ac__sock_hold(struct ac_sock *k);

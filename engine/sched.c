@@ -87,10 +87,10 @@ static void sched_run_atexit(ac_sched *s)
 	}
 }
 
-/* Terminate every coroutine other than the running one. Ending ones may
- * spawn others (a notifier for a remote monitor): repeat until none is
- * left. */
-static void sched_kill_all(ac_sched *s)
+/* Terminate every coroutine other than the running one, of the kinds
+ * asked (AC__KILL_USERS, AC__KILL_SERVICES or both). Ending ones may spawn
+ * others (a notifier for a remote monitor): repeat until none is left. */
+void ac__sched_kill(ac_sched *s, int which)
 {
 	uint32_t i, killed;
 	do {
@@ -101,7 +101,9 @@ static void sched_kill_all(ac_sched *s)
 			if (o->o_kind != AC_REF_CORO)
 				continue;
 			c = o->o_ptr;
-			if (c == s->s_cur || c->c_state == AC__DEAD || c->c_ending)
+			if (c == s->s_cur || c->c_state == AC__DEAD || c->c_ending ||
+			    !(which & (c->c_service ? AC__KILL_SERVICES
+			                            : AC__KILL_USERS)))
 				continue;
 			ac__coro_kill(c, AC_EXIT_TERMINATED);
 			killed++;
@@ -109,17 +111,46 @@ static void sched_kill_all(ac_sched *s)
 	} while (killed);
 }
 
+static void sched_kill_all(ac_sched *s)
+{
+	ac__sched_kill(s, AC__KILL_USERS | AC__KILL_SERVICES);
+}
+
+/* The end of an orderly shutdown, once the user coroutines are gone: the
+ * network layer delivers their exit notices, says goodbye and stops; then
+ * the rest ends and the at-exit hooks run. */
+static void sched_wind_down(ac_sched *s)
+{
+	if (s->s_on_finish)
+		s->s_on_finish(s->s_on_finish_arg);
+	sched_kill_all(s);
+	sched_run_atexit(s);
+}
+
+/* The orderly shutdown started by ac_sched_terminate from a coroutine. */
+static void sched_wind_down_body(void *arg)
+{
+	sched_wind_down(arg);
+}
+
 void ac_sched_terminate(ac_sched *s)
 {
 	ac_coro *self = ac__cur();
+	ac_spawn_opts so = {.name = "ac-shutdown"};
 	if (!s)
 		return;
-	sched_kill_all(s);
-	if (self && self->c_sched == s) {
-		/* Our own end runs the at-exit hooks from the loop. */
-		ac_terminate(ac_self());
+	ac__sched_kill(s, AC__KILL_USERS);
+	if (!self || self->c_sched != s) {
+		sched_wind_down(s);
+		return;
 	}
-	sched_run_atexit(s);
+	/* From one of s's coroutines: the wind-down may wait (goodbyes), so
+	 * it runs in a (non-daemon) coroutine of its own, after ours ends. */
+	if (ac__spawn_service(s, sched_wind_down_body, s, &so, NULL) < 0) {
+		sched_kill_all(s);
+		sched_run_atexit(s);
+	}
+	ac_terminate(ac_self());
 }
 
 void ac_sched_free(ac_sched *s)
@@ -609,10 +640,8 @@ int ac_sched_finish(ac_sched *s)
 	int rc = ac_sched_run(s);
 	if (rc == -EPERM)
 		return rc;
-	if (s->s_on_finish)
-		s->s_on_finish(s->s_on_finish_arg);
-	sched_kill_all(s);
-	sched_run_atexit(s);
+	ac__sched_kill(s, AC__KILL_USERS); /* the daemons (their monitors are told) */
+	sched_wind_down(s);
 	return rc;
 }
 

@@ -29,6 +29,8 @@
 
 #include <asyncoro/dis.h>
 
+_Static_assert(AC_WIRE_NAME_MAX == AC_NAME_MAX, "one limit for names");
+
 typedef struct ac_peer ac_peer;
 
 /* A request waiting for its reply. */
@@ -44,9 +46,12 @@ typedef struct ac__pending {
 	uint64_t p_mark;
 	/* Failure without a reply (negative errno), else 0. */
 	int p_err;
-	/* The reply body (malloc'ed), its length. */
+	/* The reply body (malloc'ed), its length, and the incarnation of the
+	 * peer that sent it (the peer's record may be gone once the waiting
+	 * coroutine runs: it must not touch p_peer after the wait). */
 	uint8_t *p_body;
 	size_t p_len;
+	uint64_t p_inc;
 	ac_peer *p_peer;
 } ac__pending;
 
@@ -111,8 +116,12 @@ struct ac_peer {
 	int p_failures;
 	/* Last connect/handshake error, for ac_node_peer. */
 	int p_last_err;
-	/* Peers are kept in an array; a lost peer object stays for refs. */
-	int p_gone;
+	/* Requests of this peer being served by coroutines of their own
+	 * (FINISH, channel deliver): the record stays while any runs. */
+	uint32_t p_inflight;
+	/* The writer waits for frames with nothing queued (it may then be
+	 * ended, and the record reclaimed, once the peer is gone). */
+	int p_writer_idle;
 };
 
 /* A registered name. */
@@ -190,6 +199,13 @@ struct ac_node {
 	int n_stopped;
 	/* Saying goodbye (connections closing are expected). */
 	int n_leaving;
+	/* Exit notices to monitors on other nodes not yet acknowledged, and
+	 * where an orderly stop waits for them (bounded by n_stop_ns). */
+	int n_notifying;
+	ac_waitq n_notify_wq;
+	int64_t n_stop_ns;
+	/* Most peer records kept (gone peers are reclaimed first). */
+	uint32_t n_max_peers;
 };
 
 /* ---- node.c -------------------------------------------------------------- */
@@ -197,6 +213,9 @@ struct ac_node {
 ac_peer *ac__peer_find(ac_node *n, const ac_addr *loc);
 /* The peer at loc, created (state NEW) if unknown; NULL on ENOMEM/limit. */
 ac_peer *ac__peer_get(ac_node *n, const ac_addr *loc);
+/* 1 when no record for a new peer can be made: the table holds
+ * n_max_peers records after gone peers were reclaimed. */
+int ac__peer_table_full(ac_node *n);
 /* A peer came online / went offline: status messages, waiters, cleanup. */
 void ac__peer_online(ac_peer *p);
 void ac__peer_offline(ac_peer *p, int lost);

@@ -85,7 +85,10 @@ ac_peer *ac__peer_for_ref(ac_node *n, const ac_ref *r, int *err)
 		return NULL;
 	}
 	p = ac__peer_find(n, &r->loc);
-	if (!p || p->p_state == AC__PEER_OFFLINE) {
+	/* Unknown, gone, or never reached and its last attempt failed (a
+	 * wrong secret): one answer for all three. */
+	if (!p || p->p_state == AC__PEER_OFFLINE ||
+	    (p->p_state == AC__PEER_NEW && p->p_last_err < 0)) {
 		*err = -EHOSTUNREACH;
 		return NULL;
 	}
@@ -172,13 +175,23 @@ static int remote_call(ac_peer *p, uint8_t type, int64_t timeout_ms,
                        ac__pending *pend, const char *fmt, ...);
 
 typedef struct notify_arg {
+	ac_node *node;
 	ac_ref to;
 	ac_msg *m;
 } notify_arg;
 
+/* One exit notice fewer in flight: an orderly stop waits for none. */
+static void notify_done(ac_node *n)
+{
+	AC_ASSERT(n->n_notifying > 0);
+	if (--n->n_notifying == 0)
+		ac_waitq_wake(&n->n_notify_wq, INT32_MAX, 1);
+}
+
 static void notify_arg_free(void *arg)
 {
 	notify_arg *a = arg;
+	notify_done(a->node);
 	ac_msg_free(a->m);
 	free(a);
 }
@@ -186,15 +199,18 @@ static void notify_arg_free(void *arg)
 static void remote_notifier(void *arg)
 {
 	notify_arg a = *(notify_arg *)arg;
-	ac_node *n = ac_node_of(ac_sched_self());
+	ac_node *n = a.node;
 	int64_t give_up;
 	free(arg);
+	if (ac_coro_defer((void (*)(void *))notify_done, n) < 0) {
+		notify_done(n);
+		ac_msg_free(a.m);
+		return;
+	}
 	if (ac_coro_defer((void (*)(void *))ac_msg_free, a.m) < 0) {
 		ac_msg_free(a.m);
 		return;
 	}
-	if (!n)
-		return;
 	give_up = ac_sched_now_ns(n->n_sched) + REMOTE_NOTIFY_MIN_NS +
 	          4 * n->n_lost_ns;
 	while (!n->n_stopped && ac_sched_now_ns(n->n_sched) < give_up) {
@@ -232,11 +248,15 @@ static int remote_notify(ac_node *n, ac_ref to, ac_msg *m)
 	int rc;
 	if (!a)
 		return -ENOMEM;
+	a->node = n;
 	a->to = to;
 	a->m = m;
-	rc = ac_spawn(n->n_sched, remote_notifier, a, &so, NULL);
-	if (rc < 0)
+	n->n_notifying++;
+	rc = ac__spawn_service(n->n_sched, remote_notifier, a, &so, NULL);
+	if (rc < 0) {
+		n->n_notifying--;
 		free(a);
+	}
 	return rc;
 }
 
@@ -620,22 +640,31 @@ static int remote_locate_one(ac_peer *p, uint32_t kind, const char *name,
 	ac__pending pend;
 	int64_t r = 0;
 	ac_ref ref;
+	/* p's record may be reclaimed while we wait: copy what we check. */
+	ac_addr loc = p->p_loc;
+	uint64_t inc;
 	int rc = remote_call(p, AC_WT_LOCATE, timeout_ms, &pend, "[u s]",
 	                     (uint64_t)kind, name);
 	if (rc < 0)
 		return rc;
+	inc = pend.p_inc;
 	if (ac_unpack(pend.p_body, pend.p_len, "[i r]", &r, &ref) < 0 || r > 0)
 		r = -EPROTO;
 	free(pend.p_body);
 	if (r == 0) {
 		/* The answer must name an object of that node, of that kind. */
-		if (ref.kind != kind || !ac_addr_eq(&ref.loc, &p->p_loc) ||
-		    ref.inc != p->p_inc)
+		if (ref.kind != kind || !ac_addr_eq(&ref.loc, &loc) ||
+		    ref.inc != inc)
 			return -EPROTO;
 		*out = ref;
 	}
 	return (int)r;
 }
+
+/* The pause between rounds of a locate: doubling from the first to the
+ * last (a new peer coming online ends a pause at once). */
+#define LOCATE_WAIT_MIN_MS 200
+#define LOCATE_WAIT_MAX_MS 5000
 
 /* One round over the candidates; 0 when found. */
 static int remote_locate_round(ac_node *n, uint32_t kind, const char *name,
@@ -656,7 +685,7 @@ static int remote_locate_round(ac_node *n, uint32_t kind, const char *name,
 	if (loc) {
 		ac_peer *p = ac__peer_get(n, loc);
 		if (!p)
-			return -ENOMEM;
+			return ac__peer_table_full(n) ? -EUSERS : -ENOMEM;
 		return remote_locate_one(p, kind, name, each, out);
 	}
 	for (i = 0; i < n->n_npeers; i++) {
@@ -673,9 +702,11 @@ static int remote_locate(uint32_t kind, const char *name, const ac_addr *loc,
 {
 	ac_sched *s = ac__tls_sched;
 	ac_node *n = ac_node_of(s);
-	int64_t deadline;
-	if (!name || !out || !*name || strlen(name) > AC_WIRE_NAME_MAX)
+	int64_t deadline, wait_ms = LOCATE_WAIT_MIN_MS;
+	if (!name || !out || !*name)
 		return -EINVAL;
+	if (strlen(name) > AC_NAME_MAX)
+		return -ENAMETOOLONG;
 	if (!ac__cur())
 		return -EPERM;
 	if (!n) {
@@ -684,21 +715,27 @@ static int remote_locate(uint32_t kind, const char *name, const ac_addr *loc,
 	}
 	deadline = ac__deadline(s, timeout_ms);
 	for (;;) {
+		/* Look first (a timeout of 0 still looks once), then wait. */
 		int64_t left = deadline < 0 ? AC_FOREVER
 		                            : (deadline - ac_sched_now_ns(s)) / 1000000;
 		int rc;
-		if (deadline >= 0 && left <= 0)
-			return -ETIMEDOUT;
+		if (deadline >= 0 && left < 0)
+			left = 0; /* a round with a moment for each answer */
 		rc = remote_locate_round(n, kind, name, loc, left, out);
 		if (rc == 0)
 			return 0;
 		if (n->n_stopped)
 			return -ESHUTDOWN;
-		left = deadline < 0 ? 200 : (deadline - ac_sched_now_ns(s)) / 1000000;
+		left = deadline < 0 ? wait_ms
+		                    : (deadline - ac_sched_now_ns(s)) / 1000000;
 		if (left <= 0)
 			return -ETIMEDOUT;
-		/* Wait for a new peer, or retry soon (the name may appear). */
-		ac_waitq_wait(&n->n_peer_wq, left < 200 ? left : 200);
+		/* Wait for a new peer, or ask again later (the name may appear):
+		 * at growing intervals, so that nodes that answered "not here"
+		 * are not asked again and again. */
+		ac_waitq_wait(&n->n_peer_wq, left < wait_ms ? left : wait_ms);
+		wait_ms = wait_ms * 2 < LOCATE_WAIT_MAX_MS ? wait_ms * 2
+		                                           : LOCATE_WAIT_MAX_MS;
 	}
 }
 
@@ -733,8 +770,10 @@ int ac_rci_new(ac_sched *s, const char *name, ac_rci_fn fn, ac_ref *out)
 	s = s ? s : ac__tls_sched;
 	if (!s)
 		return -EPERM;
-	if (!name || !*name || strlen(name) > AC_WIRE_NAME_MAX || !fn || !out)
+	if (!name || !*name || !fn || !out)
 		return -EINVAL;
+	if (strlen(name) > AC_NAME_MAX)
+		return -ENAMETOOLONG;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
@@ -856,9 +895,10 @@ int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro)
 	                 ac_self(), args->m_data, args->m_len);
 	if (rc < 0)
 		return rc;
+	/* (p may be gone by now: the reply is checked against the rci ref.) */
 	if (ac_unpack(pend.p_body, pend.p_len, "[i r]", &rc64, coro) < 0 ||
 	    rc64 > 0 || (rc64 == 0 && (coro->kind != AC_REF_CORO ||
-	                               !ac_addr_eq(&coro->loc, &p->p_loc))))
+	                               !ac_addr_eq(&coro->loc, &rci.loc))))
 		rc64 = -EPROTO;
 	free(pend.p_body);
 	if (rc64 == 0)
@@ -1034,9 +1074,9 @@ static int handle_terminate(ac_peer *p, uint32_t id, const uint8_t *b,
 	if (ac_unpack(b, len, "[r r]", &target, &none) < 0)
 		return -EBADMSG;
 	c = handler_local(n, &target) ? ac__coro_get(n->n_sched, target) : NULL;
-	/* Never the node's own coroutines (acceptor, readers, writers, ...:
-	 * all named "ac-..."), whose ids a peer could guess. */
-	if (c && c != n->n_sched->s_cur && strncmp(c->c_name, "ac-", 3) != 0)
+	/* Never the node's own service coroutines (acceptor, readers,
+	 * writers, ...), whose ids a peer could guess. */
+	if (c && c != n->n_sched->s_cur && !c->c_service)
 		rc = ac_terminate(target);
 	else if (c)
 		rc = -EPERM;
@@ -1123,7 +1163,8 @@ static void slow_chan(slow_req *q)
 		rc = ac_chan_unsubscribe(chan, sub, 0);
 	} else if (op == AC__CHAN_DELIVER && nmin >= 0 && nmin <= INT32_MAX) {
 		m = remote_msg_new(kind, aux, from, data, dlen);
-		rc = m ? ac_chan_deliver(chan, m, timeout_ms, (int)nmin) : -ENOMEM;
+		rc = m ? ac__chan_relay_deliver(chan, m, timeout_ms, (int)nmin)
+		       : -ENOMEM;
 		if (rc < 0)
 			ac_msg_free(m);
 	} else {
@@ -1132,11 +1173,21 @@ static void slow_chan(slow_req *q)
 	ac__reply(p, AC_WT_CHAN, q->q_id, "[i]", (int64_t)rc);
 }
 
+/* A slow request is done (or was ended before it ran): its peer's
+ * record may be reclaimed once none is left. */
+static void slow_req_free(void *arg)
+{
+	slow_req *q = arg;
+	AC_ASSERT(q->q_peer->p_inflight > 0);
+	q->q_peer->p_inflight--;
+	free(q);
+}
+
 static void slow_body(void *arg)
 {
 	slow_req *q = arg;
-	if (ac_coro_defer(free, q) < 0) {
-		free(q);
+	if (ac_coro_defer(slow_req_free, q) < 0) {
+		slow_req_free(q);
 		return;
 	}
 	if (q->q_type == AC_WT_FINISH)
@@ -1148,7 +1199,8 @@ static void slow_body(void *arg)
 static int handle_slow(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
                        size_t len)
 {
-	ac_spawn_opts so = {.name = "ac-request", .daemon = 1, .arg_free = free};
+	ac_spawn_opts so = {.name = "ac-request", .daemon = 1,
+	                    .arg_free = slow_req_free};
 	slow_req *q = malloc(sizeof(*q) + len);
 	if (!q)
 		return -ENOMEM;
@@ -1157,8 +1209,9 @@ static int handle_slow(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	q->q_type = h->type;
 	q->q_len = len;
 	memcpy(q->q_body, b, len);
-	if (ac_spawn(p->p_node->n_sched, slow_body, q, &so, NULL) < 0) {
-		free(q);
+	p->p_inflight++;
+	if (ac__spawn_service(p->p_node->n_sched, slow_body, q, &so, NULL) < 0) {
+		slow_req_free(q);
 		return -ENOMEM;
 	}
 	return 0;
@@ -1184,7 +1237,7 @@ static int handle_chan_send(ac_peer *p, const uint8_t *b, size_t len)
 	if (!m)
 		return -EBADMSG;
 	/* The sender is the remote coroutine: keep it. */
-	if (ac_chan_send(chan, m) < 0)
+	if (ac__chan_relay_send(chan, m) < 0)
 		ac_msg_free(m);
 	return 0;
 }

@@ -758,8 +758,8 @@ static void body_owner(void *arg)
 		char longname[AC_WIRE_NAME_MAX + 2];
 		memset(longname, 'n', sizeof(longname) - 1);
 		longname[sizeof(longname) - 1] = '\0';
-		CK_FAIL(ac_register(longname), -EINVAL);
-		CK_FAIL(ac_locate(longname, NULL, 100, &NM.owner), -EINVAL);
+		CK_FAIL(ac_register(longname), -ENAMETOOLONG);
+		CK_FAIL(ac_locate(longname, NULL, 100, &NM.owner), -ENAMETOOLONG);
 		longname[AC_WIRE_NAME_MAX] = '\0';
 		CK_FAIL(ac_register(longname), 0); /* exactly the limit */
 		CK_FAIL(ac_unregister(longname), 0);

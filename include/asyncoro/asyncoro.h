@@ -96,6 +96,12 @@ int ac_ref_eq(ac_ref a, ac_ref b);
 /* Write "kind/id@ip:port" into buf (size len); returns buf. */
 char *ac_ref_format(ac_ref r, char *buf, size_t len);
 
+/* Longest name, in bytes without the NUL, of a channel, a node (dis.h) and
+ * of what is registered by name (coroutines, channels, RCIs). A longer one
+ * is -ENAMETOOLONG. (Coroutine names given to ac_spawn are labels for logs:
+ * longer ones are cut to 63 bytes.) */
+#define AC_NAME_MAX 255
+
 /* ---- schedulers ---------------------------------------------------------- */
 
 typedef struct ac_sched ac_sched;
@@ -411,8 +417,9 @@ typedef struct ac_chan ac_chan;
  * transform), or NULL to drop it (then the transform frees m). */
 typedef ac_msg *(*ac_chan_transform_fn)(ac_msg *m, void *arg);
 
-/* Create a local channel on s (NULL: current scheduler) named name. Returns
- * 0 and *out (its ref), -EINVAL, -ENOMEM. */
+/* Create a local channel on s (NULL: current scheduler) named name (1 to
+ * AC_NAME_MAX bytes). Returns 0 and *out (its ref), -EINVAL,
+ * -ENAMETOOLONG, -ENOMEM. */
 int ac_chan_new(ac_sched *s, const char *name, ac_ref *out);
 /* Subscribe sub (a coroutine or channel ref) to channel chan. Subscribing
  * twice is one subscription. Returns 0, -ESRCH (unknown channel), -EINVAL
