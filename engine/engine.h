@@ -97,7 +97,11 @@ struct ac_msg {
 	uint16_t m_aux;
 	/* Category given by the receiver's categorizer. */
 	int32_t m_cat;
-	/* Reserved. */
+	/* Flags (the name is historical): bit 0 (MSG_SMALL_BLOCK in
+	 * engine/msg.c) the block holds AC__MSG_SMALL payload bytes and may be
+	 * recycled by the message cache; AC__MSG_NOTIFY (below) an exit
+	 * notification the engine made for a monitor (net/remote.c sends
+	 * those as confirmed EXIT requests), cleared when it is received. */
 	uint32_t m_pad;
 	/* Next in a queue. */
 	struct ac_msg *m_next;

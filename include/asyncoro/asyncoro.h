@@ -223,7 +223,10 @@ int ac_is_alive(ac_ref r);
 int ac_set_daemon(ac_ref r, int daemon);
 /* Let other ready coroutines run. Coroutine only. */
 int ac_yield(void);
-/* Sleep. Returns 0, or -ECANCELED if woken by ac_wake. Coroutine only. */
+/* Sleep for ms milliseconds (0: let the loop run once). Returns 0, -EINVAL
+ * for ms < 0 (AC_FOREVER too: use ac_suspend). -ECANCELED would mean the
+ * engine woke it early through ac__wake; no public call does. Coroutine
+ * only. */
 int ac_sleep(int64_t ms);
 /* Suspend until ac_resume or the timeout. Returns 0 and *value (the value
  * passed to ac_resume), or -ETIMEDOUT. Coroutine only. */
