@@ -349,10 +349,8 @@ static void peer_who(ac_sock *k, const ac_addr *want, const peer_hello *h,
 		ac_addr_format(want, who, len);
 		return;
 	}
-	if (ac_sock_peer_addr(k, &from) == 0) {
-		from.port = 0;
-		ac_addr_format(&from, src, sizeof(src));
-	}
+	if (ac_sock_peer_addr(k, &from) == 0)
+		ac_addr_format_ip(&from, src, sizeof(src));
 	if (h->loc.family != AC_AF_NONE)
 		snprintf(who, len, "%s (from %s)",
 		         ac_addr_format(&h->loc, claim, sizeof(claim)), src);
