@@ -122,6 +122,9 @@ struct ac_peer {
 	/* The writer waits for frames with nothing queued (it may then be
 	 * ended, and the record reclaimed, once the peer is gone). */
 	int p_writer_idle;
+	/* Once reclaimed: when, and the next record in the node's n_grave. */
+	int64_t p_grave_ns;
+	ac_peer *p_grave_next;
 };
 
 /* A registered name. */
@@ -206,6 +209,9 @@ struct ac_node {
 	int64_t n_stop_ns;
 	/* Most peer records kept (gone peers are reclaimed first). */
 	uint32_t n_max_peers;
+	/* Records of reclaimed peers, oldest first, freed a while later. */
+	ac_peer *n_grave;
+	ac_peer **n_grave_tail;
 };
 
 /* ---- node.c -------------------------------------------------------------- */

@@ -11,6 +11,8 @@
  */
 #include "net/net.h"
 
+/* How long a reclaimed peer record stays allocated (see node_reclaim). */
+#define NODE_GRAVE_NS (1000LL * 1000000)
 /* Longest dest_path accepted (a temp dir plus our part fits too). */
 #define NODE_PATH_MAX 1024
 
@@ -261,6 +263,7 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 	node_mkdirs(n, n->n_dest);
 	ac_waitq_init(&n->n_peer_wq);
 	ac_waitq_init(&n->n_notify_wq);
+	n->n_grave_tail = &n->n_grave;
 	ac_sched_set_location(s, &n->n_loc);
 	s->s_remote = &ac__net_remote_ops;
 	s->s_remote_arg = n;
@@ -351,30 +354,47 @@ static int node_peer_reclaimable(const ac_node *n, const ac_peer *p)
 static void node_peer_free(ac_peer *p)
 {
 	AC_ASSERT(!p->p_conn && !p->p_pending && !p->p_sending);
-	if (!ac_ref_is_null(p->p_writer) && ac_is_alive(p->p_writer) == 1)
-		ac_terminate(p->p_writer);
 	free(p->p_obuf);
 	free(p->p_wbuf);
 	free(p->p_watch);
 	free(p);
 }
 
-/* Free the records of peers that are gone; returns how many. */
+/* Free the records of peers that are gone. A record leaves the table at
+ * once (nothing finds it any more: the peer is unknown again) and is freed
+ * NODE_GRAVE_NS later, so a coroutine that still holds it from before a
+ * wait — woken, but not yet run — finds a valid record of a peer that is
+ * offline. Returns how many left the table. */
 static uint32_t node_reclaim(ac_node *n)
 {
-	uint32_t i, k = 0, freed = 0;
+	int64_t now = ac_sched_now_ns(n->n_sched);
+	uint32_t i, k = 0, gone = 0;
+	while (n->n_grave && now - n->n_grave->p_grave_ns >= NODE_GRAVE_NS) {
+		ac_peer *p = n->n_grave;
+		n->n_grave = p->p_grave_next;
+		node_peer_free(p);
+	}
+	if (!n->n_grave)
+		n->n_grave_tail = &n->n_grave;
 	for (i = 0; i < n->n_npeers; i++) {
 		ac_peer *p = n->n_peers[i];
-		if (node_peer_reclaimable(n, p)) {
-			node_peer_free(p);
-			freed++;
-		} else {
+		if (!node_peer_reclaimable(n, p)) {
 			n->n_peers[k++] = p;
+			continue;
 		}
+		if (ac_is_alive(p->p_writer) == 1)
+			ac_terminate(p->p_writer);
+		p->p_state = AC__PEER_OFFLINE;
+		p->p_grave_ns = now;
+		/* Oldest first: appended at the tail. */
+		p->p_grave_next = NULL;
+		*n->n_grave_tail = p;
+		n->n_grave_tail = &p->p_grave_next;
+		gone++;
 	}
 	n->n_npeers = k;
-	AC_ASSERT(k + freed == i);
-	return freed;
+	AC_ASSERT(k + gone == i);
+	return gone;
 }
 
 int ac__peer_table_full(ac_node *n)
@@ -605,6 +625,11 @@ void ac_node_free(ac_node *n)
 		free(p->p_sending);
 		free(p->p_watch);
 		free(p);
+	}
+	while (n->n_grave) {
+		ac_peer *p = n->n_grave;
+		n->n_grave = p->p_grave_next;
+		node_peer_free(p);
 	}
 	free(n->n_peers);
 	free(n->n_status);
