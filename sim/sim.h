@@ -32,11 +32,8 @@
 
 #include <asyncoro/sim.h>
 
-/* ---- assertions (programmer errors only) -------------------------------- */
-__attribute__((noreturn)) void ac__sim_assert_fail(const char *expr,
-                                                   const char *file, int line);
-#define SIM_ASSERT(x) \
-	((x) ? (void)0 : ac__sim_assert_fail(#x, __FILE__, __LINE__))
+#include "io/io_assert.h"
+
 
 /* ---- limits ------------------------------------------------------------------ */
 enum {
@@ -530,6 +527,8 @@ struct ac_sim {
 	int w_deferred;
 	/* The random partition in force ends at this time. */
 	int64_t w_part_until;
+	/* What a failed assertion prints while the world runs (its seed). */
+	ac__assert_ctx w_actx;
 };
 
 /* The link from node a to node b. */

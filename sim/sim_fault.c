@@ -99,7 +99,7 @@ int ac_sim_set_udp_faults(ac_sim *w, double loss, double dup, double reorder)
 void ac__sim_do_crash(ac_sim_node *n)
 {
 	ac_sim *w = n->n_world;
-	SIM_ASSERT(n->n_up && w->w_cur == NULL);
+	AC_ASSERT(n->n_up && w->w_cur == NULL);
 	w->w_stats.crashes++;
 	ac__sim_trace(w, AC__SIM_T_CRASH, n->n_idx, n->n_inc, 0);
 	n->n_crashing = 1;
@@ -118,7 +118,7 @@ void ac__sim_do_crash(ac_sim_node *n)
 void ac__sim_do_restart(ac_sim_node *n)
 {
 	ac_sim *w = n->n_world;
-	SIM_ASSERT(!n->n_up && w->w_cur == NULL);
+	AC_ASSERT(!n->n_up && w->w_cur == NULL);
 	n->n_up = 1;
 	n->n_inc++;
 	n->n_need_start = n->n_main != NULL;

@@ -19,7 +19,7 @@
 
 static ac_sim_node *sim_node(ac_io *io)
 {
-	SIM_ASSERT(io->ops == &ac__sim_io_ops);
+	AC_ASSERT(io->ops == &ac__sim_io_ops);
 	return (ac_sim_node *)io;
 }
 
@@ -62,7 +62,7 @@ static void sim_inode_maybe_free(ac__sim_fs *fs, ac__sim_inode *ino)
 
 void ac__sim_file_release(ac__sim_fs *fs, ac__sim_inode *ino)
 {
-	SIM_ASSERT(ino->i_open > 0);
+	AC_ASSERT(ino->i_open > 0);
 	ino->i_open--;
 	sim_inode_maybe_free(fs, ino);
 }
@@ -107,7 +107,7 @@ static void sim_dir_insert(ac__sim_inode *dir, char *name, ac__sim_inode *ino)
 {
 	ssize_t at = sim_dir_find(dir, name);
 	size_t i;
-	SIM_ASSERT(at < 0 && dir->i_nents < dir->i_capents);
+	AC_ASSERT(at < 0 && dir->i_nents < dir->i_capents);
 	i = (size_t)(-at - 1);
 	memmove(&dir->i_ents[i + 1], &dir->i_ents[i],
 	        (dir->i_nents - i) * sizeof(dir->i_ents[0]));
@@ -125,7 +125,7 @@ static ac__sim_inode *sim_dir_remove(ac__sim_inode *dir, const char *name)
 	ssize_t at = sim_dir_find(dir, name);
 	ac__sim_inode *ino;
 	size_t i;
-	SIM_ASSERT(at >= 0);
+	AC_ASSERT(at >= 0);
 	i = (size_t)at;
 	ino = dir->i_ents[i].d_ino;
 	free(dir->i_ents[i].d_name);

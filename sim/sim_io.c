@@ -20,7 +20,7 @@
 
 static ac_sim_node *sim_node(ac_io *io)
 {
-	SIM_ASSERT(io->ops == &ac__sim_io_ops);
+	AC_ASSERT(io->ops == &ac__sim_io_ops);
 	return (ac_sim_node *)io;
 }
 
@@ -69,7 +69,7 @@ void ac__sim_oplist_push(ac__sim_oplist *l, ac_op *op)
 
 void ac__sim_oplist_unlink(ac__sim_oplist *l, ac_op *op)
 {
-	SIM_ASSERT(op->io_priv[0] == (uint64_t)(uintptr_t)l);
+	AC_ASSERT(op->io_priv[0] == (uint64_t)(uintptr_t)l);
 	if (op->io_prev)
 		op->io_prev->io_next = op->io_next;
 	else
@@ -80,7 +80,7 @@ void ac__sim_oplist_unlink(ac__sim_oplist *l, ac_op *op)
 		l->l_tail = op->io_prev;
 	op->io_next = op->io_prev = NULL;
 	op->io_priv[0] = 0;
-	SIM_ASSERT(l->l_n > 0);
+	AC_ASSERT(l->l_n > 0);
 	l->l_n--;
 }
 
@@ -102,7 +102,7 @@ void ac__sim_op_wait(ac_sim_node *n, ac__sim_oplist *l, ac_op *op, void *ctx)
 void ac__sim_op_complete(ac_sim_node *n, ac_op *op, int64_t res)
 {
 	ac__sim_oplist *l = (ac__sim_oplist *)(uintptr_t)op->io_priv[0];
-	SIM_ASSERT(l != NULL && l != &n->n_done);
+	AC_ASSERT(l != NULL && l != &n->n_done);
 	ac__sim_oplist_unlink(l, op);
 	op->res = res;
 	ac__sim_oplist_push(&n->n_done, op);
@@ -129,7 +129,7 @@ void ac__sim_oplist_forget(ac_sim_node *n, ac__sim_oplist *l)
 	ac_op *op;
 	while ((op = ac__sim_oplist_pop(l)) != NULL)
 		n->n_pending--;
-	SIM_ASSERT(n->n_pending >= 0);
+	AC_ASSERT(n->n_pending >= 0);
 }
 
 int ac__sim_node_poll(ac_sim_node *n)
@@ -142,7 +142,7 @@ int ac__sim_node_poll(ac_sim_node *n)
 	while (k-- > 0 && n->n_done.l_head) {
 		ac_op *op = ac__sim_oplist_pop(&n->n_done);
 		n->n_pending--;
-		SIM_ASSERT(n->n_pending >= 0);
+		AC_ASSERT(n->n_pending >= 0);
 		w->w_stats.completions++;
 		ac__sim_trace(w, AC__SIM_T_DONE, n->n_idx, (uint64_t)op->type,
 		              (uint64_t)op->res);
@@ -176,7 +176,7 @@ static int sim_cancel(ac_io *io, ac_op *op)
 		return -ENOENT;
 	ac__sim_oplist_unlink(l, op);
 	n->n_pending--;
-	SIM_ASSERT(n->n_pending >= 0);
+	AC_ASSERT(n->n_pending >= 0);
 	if (l == &n->n_done)
 		return AC_IO_DONE;
 	ac__sim_trace(n->n_world, AC__SIM_T_CANCEL, n->n_idx, (uint64_t)op->type,
@@ -215,8 +215,8 @@ int ac__sim_h_alloc(ac_sim_node *n, uint32_t kind, void *ptr)
 
 void ac__sim_h_free(ac_sim_node *n, int h)
 {
-	SIM_ASSERT(h >= 0 && (uint32_t)h < n->n_nh);
-	SIM_ASSERT(n->n_h[h].h_kind != AC__SIM_H_FREE);
+	AC_ASSERT(h >= 0 && (uint32_t)h < n->n_nh);
+	AC_ASSERT(n->n_h[h].h_kind != AC__SIM_H_FREE);
 	n->n_h[h].h_kind = AC__SIM_H_FREE;
 	n->n_h[h].h_ptr = NULL;
 	while (n->n_nh && n->n_h[n->n_nh - 1].h_kind == AC__SIM_H_FREE)
@@ -277,13 +277,13 @@ void ac__sim_node_vanish(ac_sim_node *n)
 	}
 	n->n_nh = 0;
 	ac__sim_oplist_forget(n, &n->n_done);
-	SIM_ASSERT(n->n_pending == 0);
+	AC_ASSERT(n->n_pending == 0);
 }
 
 void ac__sim_node_io_reset(ac_sim_node *n)
 {
-	SIM_ASSERT(n->n_nh == 0 && n->n_pending == 0);
-	SIM_ASSERT(n->n_done.l_head == NULL);
+	AC_ASSERT(n->n_nh == 0 && n->n_pending == 0);
+	AC_ASSERT(n->n_done.l_head == NULL);
 	n->n_paused_until = 0;
 	n->n_ready = 0;
 }

@@ -32,7 +32,7 @@
 
 static ac_sim_node *sim_node(ac_io *io)
 {
-	SIM_ASSERT(io->ops == &ac__sim_io_ops);
+	AC_ASSERT(io->ops == &ac__sim_io_ops);
 	return (ac_sim_node *)io;
 }
 
@@ -97,7 +97,7 @@ void ac__sim_ep_destroy(ac_sim *w, ac__sim_ep *e)
 	sim_segs_free(&e->e_out_head, &e->e_out_tail);
 	sim_segs_free(&e->e_rx_head, &e->e_rx_tail);
 	sim_dq_free(e);
-	SIM_ASSERT(w->w_stats.endpoints_live > 0);
+	AC_ASSERT(w->w_stats.endpoints_live > 0);
 	w->w_stats.endpoints_live--;
 	free(e);
 }
@@ -105,10 +105,10 @@ void ac__sim_ep_destroy(ac_sim *w, ac__sim_ep *e)
 void ac__sim_ep_put(ac_sim *w, ac__sim_ep *e)
 {
 	ac__sim_ep *p;
-	SIM_ASSERT(e->e_refs > 0);
+	AC_ASSERT(e->e_refs > 0);
 	if (--e->e_refs > 0)
 		return;
-	SIM_ASSERT(!e->e_open && !e->e_pumping && e->e_h < 0);
+	AC_ASSERT(!e->e_open && !e->e_pumping && e->e_h < 0);
 	p = e->e_peer;
 	e->e_peer = NULL;
 	ac__sim_ep_destroy(w, e);
@@ -342,7 +342,7 @@ static size_t sim_tcp_read(ac_sim *w, ac__sim_ep *e, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 	size_t got = 0;
-	SIM_ASSERT(e->e_rx_head && len > 0);
+	AC_ASSERT(e->e_rx_head && len > 0);
 	if (len > 1 && ac__sim_rng_chance(&w->w_rng, w->w_opts.partial_prob))
 		len = (size_t)ac__sim_rng_range(&w->w_rng, 1, (int64_t)len);
 	while (got < len && e->e_rx_head) {
@@ -394,7 +394,7 @@ static void sim_tcp_reset_local(ac_sim *w, ac__sim_ep *e)
 static void sim_connect_fail(ac_sim *w, ac__sim_ep *e, int err)
 {
 	ac_sim_node *n = e->e_node;
-	SIM_ASSERT(e->e_open && e->e_state == AC__SIM_TCP_CONNECTING);
+	AC_ASSERT(e->e_open && e->e_state == AC__SIM_TCP_CONNECTING);
 	e->e_state = AC__SIM_TCP_FAILED;
 	if (e->e_conn.l_head)
 		ac__sim_op_complete(n, e->e_conn.l_head, err);
@@ -723,7 +723,7 @@ int ac__sim_connect(ac_io *io, ac_op *op)
 void ac__sim_connect_abort(ac_sim_node *n, ac__sim_ep *e)
 {
 	ac_sim *w = n->n_world;
-	SIM_ASSERT(e->e_kind == AC__SIM_EP_TCP && e->e_open);
+	AC_ASSERT(e->e_kind == AC__SIM_EP_TCP && e->e_open);
 	e->e_state = AC__SIM_TCP_FAILED;
 	ac__sim_h_free(n, e->e_h);
 	e->e_h = -1;
@@ -1174,6 +1174,6 @@ void ac__sim_net_event(ac_sim *w, ac__sim_ev *ev)
 		sim_udp_arrive(w, ev->v_ptr, ev->v_node);
 		break;
 	default:
-		SIM_ASSERT(!"unknown event");
+		AC_ASSERT(!"unknown event");
 	}
 }
