@@ -29,6 +29,7 @@
 #include <asyncoro/asyncoro.h>
 
 #include "engine/ctx.h"
+#include "io/io.h"
 #include "io/io_assert.h"
 
 /* Assertions: AC_ASSERT (always on), AC_DASSERT (debug builds) and

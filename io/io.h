@@ -6,4 +6,14 @@
 #ifndef AC_IO_IO_H
 #define AC_IO_IO_H
 #include <asyncoro/io.h>
+
+/* A fault point in production code: AC_BUGGIFY(io, "name") is 1 when io's
+ * backend says the point fires now (ac_buggify), and the constant 0 when
+ * configure --disable-sim left fault points out. Include "config.h" first. */
+#ifdef AC_ENABLE_BUGGIFY
+#define AC_BUGGIFY(io, site) ac_buggify((io), (site))
+#else
+#define AC_BUGGIFY(io, site) 0
+#endif
+
 #endif

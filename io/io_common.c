@@ -2,8 +2,9 @@
  *
  * Address parsing, formatting and comparison for struct ac_addr, written
  * with inet_pton/inet_ntop only (no name lookups, no interface queries, so
- * they behave the same on the real network and in the simulator), and the
- * default log sink, which writes one line per call to standard error.
+ * they behave the same on the real network and in the simulator), the
+ * default log sink, which writes one line per call to standard error, and
+ * ac_buggify, which asks a backend whether a fault point fires.
  *
  * Accepted text forms: "1.2.3.4", "1.2.3.4:80", "::1", "fe80::1%2",
  * "[::1]:80", "[fe80::1%2]:80". A scope id must be numeric. Ports are 0..65535,
@@ -202,6 +203,18 @@ int ac_addr_is_any(const ac_addr *a)
 	size_t n = io_ip_len(a);
 
 	return n != 0 && memcmp(a->ip, zero, n) == 0;
+}
+
+int ac_buggify(ac_io *io, const char *site)
+{
+	const struct ac_io_ops *o;
+
+	if (io == NULL || site == NULL)
+		return 0;
+	o = io->ops;
+	if (o->version < 2 || o->buggify == NULL)
+		return 0;
+	return o->buggify(io, site);
 }
 
 void ac__log_stderr(void *arg, int level, const char *text)

@@ -553,5 +553,7 @@ void ac__sim_do_restart(ac_sim_node *n);
 void ac__sim_fault_tick(ac_sim *w);
 /* Draw the knobs of a swarm run. */
 void ac__sim_swarm(ac_sim_opts *o, ac__sim_rng *r);
+/* The buggify member of ac_io_ops: whether fault point site fires now. */
+int ac__sim_buggify(ac_io *io, const char *site);
 
 #endif /* AC_SIM_SIM_H */

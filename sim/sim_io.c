@@ -397,4 +397,5 @@ const struct ac_io_ops ac__sim_io_ops = {
 	.file_mkdir = ac__sim_file_mkdir,
 	.file_set_meta = ac__sim_file_set_meta,
 	.temp_dir = ac__sim_temp_dir,
+	.buggify = ac__sim_buggify,
 };
