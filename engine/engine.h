@@ -443,7 +443,4 @@ int ac__stack_get(ac__stack_pool *p, size_t size, void **base, size_t *got,
                   int *guarded);
 void ac__stack_put(ac__stack_pool *p, void *base, size_t size, int guarded);
 
-/* Default log sink (io/io_common.c writes to standard error). */
-void ac__log_stderr(void *arg, int level, const char *text);
-
 #endif /* AC_ENGINE_H */
