@@ -5,8 +5,7 @@
  * Files: sim_rng.c (xoshiro256**), sim_world.c (world, nodes, event queue,
  * trace, the run loop), sim_io.c (the ac_io_ops table: clock, entropy, poll,
  * handles, cancel, names), sim_net.c (TCP and UDP), sim_fs.c (files),
- * sim_fault.c (partitions, clogs, crashes, pauses, swarm, BUGGIFY),
- * sim_bench.c (speed measurement).
+ * sim_fault.c (partitions, clogs, crashes, pauses, swarm, BUGGIFY).
  *
  * Determinism rules kept everywhere here: every choice comes from w_rng;
  * events are ordered by (time, sequence number); nothing iterates a

@@ -1993,16 +1993,6 @@ START_TEST(test_engine_swarm)
 }
 END_TEST
 
-START_TEST(test_bench)
-{
-	double cps = 0, ratio = 0;
-	CK_PASS(ac_sim_bench(&cps, &ratio));
-	ck_assert(cps > 0 && ratio > 0);
-	fprintf(stderr, "sim bench: %.0f completions/s, %.0fx real time\n", cps,
-	        ratio);
-}
-END_TEST
-
 /* ---- the suite ---------------------------------------------------------------------- */
 
 static Suite *sim_suite(void)
@@ -2054,7 +2044,6 @@ static Suite *sim_suite(void)
 	tcase_add_test(tc, test_engine_pause);
 	tcase_add_test(tc, test_engine_self_crash);
 	tcase_add_test(tc, test_engine_swarm);
-	tcase_add_test(tc, test_bench);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -324,16 +324,6 @@ uint64_t ac_sim_trace_hash(const ac_sim *w);
  * not own f. */
 void ac_sim_trace_file(ac_sim *w, FILE *f);
 
-/* ---- speed ------------------------------------------------------------------- */
-
-/* Measure the simulator: *completions_per_s gets simulated I/O completions
- * per wall-clock second for a TCP ping-pong over 64 connections between two
- * raw nodes, and *sim_to_wall_ratio the ratio of virtual to wall-clock time
- * for a timer-heavy workload (800 coroutines on 8 nodes sleeping 10..1000 ms
- * in a loop for 60 virtual seconds). Takes under a second. Returns 0 or a
- * negative errno. */
-int ac_sim_bench(double *completions_per_s, double *sim_to_wall_ratio);
-
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif
