@@ -18,28 +18,22 @@
  */
 #include "sim/sim.h"
 
-static ac_sim_node *sim_node(ac_io *io)
-{
-	AC_ASSERT(io->ops == &ac__sim_io_ops);
-	return (ac_sim_node *)io;
-}
-
 /* ---- clock and entropy ---------------------------------------------------------- */
 
 static int64_t sim_now_ns(ac_io *io)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	return ac__sim_node_clock(n, n->n_world->w_now);
 }
 
 static int64_t sim_wall_ns(ac_io *io)
 {
-	return ac__sim_node_wall(sim_node(io));
+	return ac__sim_node_wall(ac__sim_io_node(io));
 }
 
 static void sim_entropy(ac_io *io, void *buf, size_t len)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac_sim *w = n->n_world;
 	uint8_t *p = buf;
 	size_t i = 0;
@@ -154,7 +148,7 @@ int ac__sim_node_poll(ac_sim_node *n)
 
 static int sim_poll(ac_io *io, int64_t deadline_ns)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	(void)deadline_ns;
 	if (n->n_crashing || !n->n_up)
 		return 0;
@@ -163,12 +157,12 @@ static int sim_poll(ac_io *io, int64_t deadline_ns)
 
 static int sim_pending(ac_io *io)
 {
-	return (int)sim_node(io)->n_pending;
+	return (int)ac__sim_io_node(io)->n_pending;
 }
 
 static int sim_cancel(ac_io *io, ac_op *op)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac__sim_oplist *l = (ac__sim_oplist *)(uintptr_t)op->io_priv[0];
 	if (n->n_crashing || !n->n_up)
 		return 0;
@@ -249,7 +243,7 @@ int ac__sim_node_usable(const ac_sim_node *n)
 
 static int sim_close(ac_io *io, int h)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac__sim_ep *e;
 	int rc;
 	if (n->n_crashing || !n->n_up)
@@ -311,7 +305,7 @@ static int sim_fd_op(ac_io *io, int h, ac_op *op)
 static int sim_resolve(ac_io *io, const char *host, int family, uint16_t port,
                        ac_addr *out, int max)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac_sim *w = n->n_world;
 	ac_addr a;
 	uint32_t i;
@@ -346,7 +340,7 @@ static int sim_resolve(ac_io *io, const char *host, int family, uint16_t port,
 
 static int sim_host_addrs(ac_io *io, ac_addr *out, int max)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	if (!out || max < 1)
 		return -EINVAL;
 	out[0] = n->n_addr;
