@@ -29,19 +29,11 @@
 #include <asyncoro/asyncoro.h>
 
 #include "engine/ctx.h"
+#include "io/io.h"
+#include "io/io_assert.h"
 
-/* ---- assertions (always on; programmer errors only, never peer input) ---- */
-AC_NORETURN void ac__assert_fail(const char *expr, const char *file, int line);
-#define AC_ASSERT(x) \
-	((x) ? (void)0 : ac__assert_fail(#x, __FILE__, __LINE__))
-/* Expensive checks: on in debug builds (configure --enable-debug, and the
- * sanitizer build), off otherwise. */
-#ifdef AC_DEBUG
-#define AC_DASSERT(x) AC_ASSERT(x)
-#else
-#define AC_DASSERT(x) ((void)0)
-#endif
-#define AC_STATIC_ASSERT(x) _Static_assert(x, #x)
+/* Assertions: AC_ASSERT (always on), AC_DASSERT (debug builds) and
+ * AC_STATIC_ASSERT, shared by every layer (io/io_assert.h). */
 #define AC_LIKELY(x) __builtin_expect(!!(x), 1)
 #define AC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -473,8 +465,5 @@ void ac__stack_pool_fini(ac__stack_pool *p);
 int ac__stack_get(ac__stack_pool *p, size_t size, void **base, size_t *got,
                   int *guarded);
 void ac__stack_put(ac__stack_pool *p, void *base, size_t size, int guarded);
-
-/* Default log sink (io/io_common.c writes to standard error). */
-void ac__log_stderr(void *arg, int level, const char *text);
 
 #endif /* AC_ENGINE_H */

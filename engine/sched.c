@@ -24,6 +24,20 @@ __thread ac_sched *ac__tls_sched __attribute__((tls_model("initial-exec")));
 
 /* ---- options, creation, destruction ------------------------------------ */
 
+/* The default log sink: "LEVEL text" as one line on standard error. The
+ * engine formats it; the io layer writes it (ac__io_stderr). */
+static void sched_log_stderr(void *arg, int level, const char *text)
+{
+	static const char *const names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+	const char *name = (level >= 0 && level <= 3) ? names[level] : "LOG";
+	/* ac_log's text is shorter than 1024 bytes. */
+	char line[1024 + 16];
+
+	(void)arg;
+	snprintf(line, sizeof(line), "%s %s\n", name, text ? text : "");
+	ac__io_stderr(line);
+}
+
 void ac_sched_opts_init(ac_sched_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -52,7 +66,7 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
 		return -ENOMEM;
 	s->s_io = o->io;
 	if (!s->s_io) {
-		rc = ac_io_epoll_new(&s->s_io);
+		rc = ac__io_default_new(&s->s_io);
 		if (rc < 0) {
 			free(s);
 			return rc;
@@ -66,7 +80,7 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
 	ac__stack_pool_init(&s->s_stacks, s->s_stack_size, o->stack_guard,
 	                    o->stack_pool_max);
 	s->s_stack_size = s->s_stacks.sp_size;
-	s->s_log_fn = o->log_fn ? o->log_fn : ac__log_stderr;
+	s->s_log_fn = o->log_fn ? o->log_fn : sched_log_stderr;
 	s->s_log_arg = o->log_arg;
 	s->s_log_level = o->log_level;
 	snprintf(s->s_name, sizeof(s->s_name), "%s", o->name ? o->name : "node");
@@ -169,7 +183,7 @@ void ac_sched_free(ac_sched *s)
 	free(s->s_heap);
 	free(s->s_obj);
 	if (s->s_own_io)
-		ac_io_epoll_free(s->s_io);
+		ac__io_default_free(s->s_io);
 	if (ac__tls_sched == s)
 		ac__tls_sched = NULL;
 	free(s);

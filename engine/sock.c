@@ -16,8 +16,6 @@
 
 #include <limits.h>
 
-#include <asyncoro/sim.h>
-
 enum { SOCK_LISTEN = 1, SOCK_TCP, SOCK_UDP, SOCK_FD };
 
 /* Initial read-ahead buffer size for recv_line (it grows for a longer line

@@ -23,8 +23,6 @@
  */
 #include "net/net.h"
 
-#include <asyncoro/sim.h>
-
 #include <openssl/hmac.h>
 #include <openssl/crypto.h>
 

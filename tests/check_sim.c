@@ -1,17 +1,20 @@
 /* tests/check_sim.c: the simulated world — its PRNG, the sim backend driven
  * through raw io operations (no scheduler), every fault doing what it says
  * (each test fails without the fault's effect), determinism over seeds,
- * the in-memory file system, BUGGIFY, and coroutines of the engine running
- * on simulated nodes.
+ * the in-memory file system, BUGGIFY, a failed assertion naming its seed,
+ * and coroutines of the engine running on simulated nodes.
  */
 #include "config.h"
 
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <asyncoro/asyncoro.h>
 #include <asyncoro/sim.h>
@@ -1512,6 +1515,104 @@ START_TEST(test_buggify)
 }
 END_TEST
 
+/* ---- a failed assertion names the seed ------------------------------------------- */
+
+/* Run fn in a child process whose standard error goes to out (len bytes,
+ * NUL-terminated); returns the child's wait status. */
+static int death_run(void (*fn)(void), char *out, size_t len)
+{
+	int fds[2], status = 0;
+	size_t got = 0;
+	ssize_t k;
+	pid_t pid;
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(fds[0]);
+		dup2(fds[1], 2);
+		fn();
+		_exit(0);
+	}
+	close(fds[1]);
+	while (got + 1 < len && (k = read(fds[0], out + got, len - 1 - got)) > 0)
+		got += (size_t)k;
+	out[got] = '\0';
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+/* A node program that breaks a rule of the API: it runs its own world from
+ * inside a step, which the world asserts against. */
+static void nested_run_main(ac_sim_node *n, void *arg)
+{
+	(void)arg;
+	ac_sim_run(ac_sim_node_world(n), NULL, NULL);
+}
+
+/* Child: seed 4242's node "culprit" breaks the rule. */
+static void assert_in_world(void)
+{
+	ac_sim_opts o;
+	ac_sim *w;
+	ac_sim_node *n;
+	ac_sim_opts_init(&o);
+	o.seed = 4242;
+	if (ac_sim_new(&o, &w) < 0 || ac_sim_node_add(w, "culprit", &n) < 0 ||
+	    ac_sim_node_set_main(n, nested_run_main, NULL) < 0)
+		_exit(3);
+	ac_sim_run(w, NULL, NULL);
+}
+
+/* A coroutine that frees its own scheduler (an engine assertion). */
+static void free_own_sched(void *arg)
+{
+	(void)arg;
+	ac_sched_free(ac_sched_self());
+}
+
+/* Child: a world of seed 4242 runs and ends, then an engine assertion fails
+ * outside any world. */
+static void assert_after_world(void)
+{
+	ac_sim_opts o;
+	ac_sim *w;
+	ac_sched *s;
+	ac_sim_opts_init(&o);
+	o.seed = 4242;
+	if (ac_sim_new(&o, &w) < 0)
+		_exit(3);
+	ac_sim_run(w, NULL, NULL);
+	ac_sim_free(w);
+	if (ac_sched_new(NULL, &s) < 0 || ac_spawn(s, free_own_sched, NULL, NULL,
+	                                           NULL) < 0)
+		_exit(3);
+	ac_sched_run(s);
+}
+
+START_TEST(test_assert_names_seed)
+{
+	char out[2048];
+	int st = death_run(assert_in_world, out, sizeof(out));
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+	              "status %#x, output: %s", (unsigned)st, out);
+	ck_assert_msg(strstr(out, "asyncoro: assertion failed: w->w_cur == NULL (")
+	              != NULL && strstr(out, "sim/sim_world.c:") != NULL,
+	              "output: %s", out);
+	ck_assert_msg(strstr(out, "[sim seed 4242, t 0.000000000 s, node culprit]")
+	              != NULL, "output: %s", out);
+	/* Once the world is gone, a failure does not name it. */
+	st = death_run(assert_after_world, out, sizeof(out));
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+	              "status %#x, output: %s", (unsigned)st, out);
+	ck_assert_msg(strstr(out, "asyncoro: assertion failed: ") != NULL &&
+	              strstr(out, "engine/sched.c:") != NULL, "output: %s", out);
+	ck_assert_msg(strstr(out, "seed") == NULL && strchr(out, '[') == NULL,
+	              "output: %s", out);
+}
+END_TEST
+
 /* ---- coroutines of the engine on simulated nodes ----------------------------------- */
 
 /* What the echo programs share with the test. */
@@ -1892,16 +1993,6 @@ START_TEST(test_engine_swarm)
 }
 END_TEST
 
-START_TEST(test_bench)
-{
-	double cps = 0, ratio = 0;
-	CK_PASS(ac_sim_bench(&cps, &ratio));
-	ck_assert(cps > 0 && ratio > 0);
-	fprintf(stderr, "sim bench: %.0f completions/s, %.0fx real time\n", cps,
-	        ratio);
-}
-END_TEST
-
 /* ---- the suite ---------------------------------------------------------------------- */
 
 static Suite *sim_suite(void)
@@ -1939,6 +2030,7 @@ static Suite *sim_suite(void)
 	tcase_add_test(tc, test_files_survive_crash);
 	tcase_add_test(tc, test_resolve);
 	tcase_add_test(tc, test_buggify);
+	tcase_add_test(tc, test_assert_names_seed);
 	tcase_add_test(tc, test_determinism);
 	tcase_add_test(tc, test_swarm);
 	tcase_add_test(tc, test_trace_file);
@@ -1952,7 +2044,6 @@ static Suite *sim_suite(void)
 	tcase_add_test(tc, test_engine_pause);
 	tcase_add_test(tc, test_engine_self_crash);
 	tcase_add_test(tc, test_engine_swarm);
-	tcase_add_test(tc, test_bench);
 	suite_add_tcase(s, tc);
 	return s;
 }
