@@ -3,7 +3,9 @@
 #  1. The I/O rule (DESIGN.md): engine/ and net/ make no OS call — no
 #     sockets, epoll, clocks, randomness, name lookups, file I/O, sleeping or
 #     threads. Everything with an effect goes through io/io.h so that the
-#     simulator sees it. engine/stack.c may map memory (not I/O).
+#     simulator sees it. engine/stack.c may map memory and report a stack
+#     overflow (not I/O); engine/sched.c may read AC_LOG_LEVEL (a process
+#     setting, read once per scheduler).
 #  2. House limits in engine/ io/ sim/ net/: lines of at most 100 columns
 #     (tabs count 8) and function bodies of at most 90 lines.
 # Exits non-zero and prints file:line for every breach.
@@ -19,7 +21,8 @@ if [ -n "$files" ]; then
 	# '>' (struct members such as io->ops->poll) or a quote; comments skipped.
 	hits=$(grep -nE "(^|[^A-Za-z0-9_.>\"'])($banned)[[:space:]]*\(" $files |
 		grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)' |
-		grep -vE '^engine/stack\.c:' || true)
+		grep -vE '^engine/stack\.c:' |
+		grep -vE '^engine/sched\.c:[0-9]+:.*[^_]getenv\("AC_LOG_LEVEL"\)' || true)
 	if [ -n "$hits" ]; then
 		echo "tidy: OS calls in engine/ or net/ (route them through io/io.h):"
 		echo "$hits"
