@@ -218,7 +218,8 @@ struct ac_coro {
 	ac_msg *c_exit_value;
 	/* Value passed by ac_resume. */
 	intptr_t c_resume_val;
-	/* Stack: lowest address of the mapping, its size, guard flag. */
+	/* Stack: lowest usable address (a guard page, if any, is just
+	 * below), its size, guard flag. */
 	void *c_stack;
 	size_t c_stack_size;
 	int c_stack_guard;
@@ -249,7 +250,32 @@ typedef struct ac__stack_pool {
 	/* Guarded stacks currently mapped. */
 	uint64_t sp_guarded;
 	uint64_t sp_unguarded;
+	/* The page size (read by the overflow handler, which may not ask). */
+	size_t sp_page;
 } ac__stack_pool;
+
+/* Rate limit of repeated log lines (ac_log, engine/sched.c): a line shown
+ * is remembered in one of AC__LOG_SLOTS slots; the same line again (same
+ * level and text) within AC__LOG_WINDOW_NS of its showing is suppressed
+ * and counted, and the count is reported later (see ac_log). */
+#define AC__LOG_SLOTS 8
+#define AC__LOG_WINDOW_NS (10 * 1000000000LL)
+/* Longest log line (with the "[name] " prefix and the NUL). */
+#define AC__LOG_LINE 1024
+
+typedef struct ac__log_slot {
+	/* Hash of the text after the "[name] " prefix; 0 when the slot is
+	 * free (a hash of 0 is stored as 1). */
+	uint64_t l_hash;
+	/* When the line was last shown (start of its window, scheduler
+	 * clock). */
+	int64_t l_shown_ns;
+	/* Copies suppressed since then. */
+	uint64_t l_count;
+	int l_level;
+	/* The line as shown, prefix included. */
+	char l_text[AC__LOG_LINE];
+} ac__log_slot;
 
 struct ac_sched {
 	/* Backend and whether the scheduler created it. */
@@ -327,6 +353,8 @@ struct ac_sched {
 	ac_log_fn s_log_fn;
 	void *s_log_arg;
 	int s_log_level;
+	/* Recently shown log lines (rate limit). */
+	ac__log_slot s_log_seen[AC__LOG_SLOTS];
 	char s_name[64];
 };
 
@@ -465,5 +493,13 @@ void ac__stack_pool_fini(ac__stack_pool *p);
 int ac__stack_get(ac__stack_pool *p, size_t size, void **base, size_t *got,
                   int *guarded);
 void ac__stack_put(ac__stack_pool *p, void *base, size_t size, int guarded);
+/* A scheduler is created on the calling thread (ac_sched_new): install the
+ * stack overflow report if this is the first of the process and SIGSEGV has
+ * its default action, and give the thread an alternate signal stack unless
+ * it has one. Failures only mean no report. */
+void ac__stack_thread_enter(void);
+/* A scheduler is freed (ac_sched_free): after the last one created on this
+ * thread, the alternate stack mapped by ac__stack_thread_enter goes. */
+void ac__stack_thread_leave(void);
 
 #endif /* AC_ENGINE_H */

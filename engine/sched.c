@@ -13,6 +13,9 @@
  */
 #include "engine/engine.h"
 
+#include <inttypes.h>
+#include <strings.h>
+
 #if defined(AC_HAVE_ASAN)
 #include <sanitizer/common_interface_defs.h>
 #endif
@@ -21,6 +24,8 @@
 #define AC__STEP_BATCH 256
 
 __thread ac_sched *ac__tls_sched __attribute__((tls_model("initial-exec")));
+
+static void log_flush(ac_sched *s);
 
 /* ---- options, creation, destruction ------------------------------------ */
 
@@ -46,6 +51,29 @@ void ac_sched_opts_init(ac_sched_opts *o)
 	o->stack_pool_max = 1024;
 	o->log_level = AC_LOG_INFO;
 	o->name = "node";
+}
+
+/* AC_LOG_LEVEL, when set and not empty, overrides the options' log level
+ * (see ac_sched_opts.log_level). The environment is a process setting,
+ * read once per scheduler through the io layer (ac__io_log_level_env). */
+static void sched_log_env(ac_sched *s)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	const char *v = ac__io_log_level_env();
+	char line[192];
+	int i;
+	if (!v || !*v)
+		return;
+	for (i = AC_LOG_ERROR; i <= AC_LOG_DEBUG; i++) {
+		if (!strcasecmp(v, names[i]) || (v[0] == '0' + i && !v[1])) {
+			s->s_log_level = i;
+			return;
+		}
+	}
+	/* Shown whatever the level: the level is what was being set. */
+	snprintf(line, sizeof(line), "[%s] AC_LOG_LEVEL=%.32s is not a log level "
+	         "(error, warn, info, debug or 0..3): ignored", s->s_name, v);
+	s->s_log_fn(s->s_log_arg, AC_LOG_WARN, line);
 }
 
 int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
@@ -84,6 +112,8 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
 	s->s_log_arg = o->log_arg;
 	s->s_log_level = o->log_level;
 	snprintf(s->s_name, sizeof(s->s_name), "%s", o->name ? o->name : "node");
+	sched_log_env(s);
+	ac__stack_thread_enter();
 	s->s_nobj = 1; /* slot 0 is never used: id 0 means "none" */
 	/* The thread's current scheduler, until another runs or is made. */
 	ac__tls_sched = s;
@@ -182,10 +212,12 @@ void ac_sched_free(ac_sched *s)
 	ac__msg_cache_fini(s);
 	free(s->s_heap);
 	free(s->s_obj);
+	log_flush(s);
 	if (s->s_own_io)
 		ac__io_default_free(s->s_io);
 	if (ac__tls_sched == s)
 		ac__tls_sched = NULL;
+	ac__stack_thread_leave();
 	free(s);
 }
 
@@ -250,9 +282,127 @@ void ac_sched_get_stats(ac_sched *s, ac_sched_stats *st)
 	st->stacks_unguarded = s->s_stacks.sp_unguarded;
 }
 
+/* ---- logging ---------------------------------------------------------------
+ *
+ * Repeated lines are rate-limited (ac__log_slot in engine.h): a line shown
+ * (level and text) is remembered with the time it was shown; the same line
+ * within AC__LOG_WINDOW_NS of that is suppressed and counted. The count is
+ * always reported, as the line followed by "(N identical lines suppressed
+ * in the last X s)", X being the time since the line was shown: on the
+ * line's first return after its window (that showing carries the count),
+ * or, when some other line is logged after the window, just before it, or
+ * when its slot is taken by another line, or by ac_sched_free. Errors are
+ * never suppressed. Time is the scheduler's clock (virtual in the
+ * simulator), so what is shown is deterministic there. */
+
+/* FNV-1a hash of a line's text (without the prefix); never 0. */
+static uint64_t log_hash(const char *text)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (; *text; text++) {
+		h ^= (unsigned char)*text;
+		h *= 1099511628211ULL;
+	}
+	return h ? h : 1;
+}
+
+/* Pass slot l's line and its suppressed count to the sink. */
+static void log_emit_count(ac_sched *s, const ac__log_slot *l, int64_t now)
+{
+	char out[AC__LOG_LINE + 96];
+	int64_t d = now - l->l_shown_ns;
+	/* Tenths of a second, rounded to the nearest. */
+	int64_t tenths = d > 0 ? (d + 50000000) / 100000000 : 0;
+	snprintf(out, sizeof(out),
+	         "%s (%" PRIu64 " identical line%s suppressed in the last %"
+	         PRId64 ".%" PRId64 " s)", l->l_text, l->l_count,
+	         l->l_count == 1 ? "" : "s", tenths / 10, tenths % 10);
+	s->s_log_fn(s->s_log_arg, l->l_level, out);
+}
+
+/* Report the counts of lines (other than skip) whose window has passed. */
+static void log_sweep(ac_sched *s, int64_t now, const ac__log_slot *skip)
+{
+	size_t i;
+	for (i = 0; i < AC__LOG_SLOTS; i++) {
+		ac__log_slot *l = &s->s_log_seen[i];
+		if (l == skip || !l->l_count ||
+		    now - l->l_shown_ns < AC__LOG_WINDOW_NS)
+			continue;
+		log_emit_count(s, l, now);
+		l->l_count = 0;
+	}
+}
+
+/* The slot for a new line: a free one, else the one shown longest ago
+ * (its count, if any, is reported first). */
+static ac__log_slot *log_take_slot(ac_sched *s, int64_t now)
+{
+	ac__log_slot *v = &s->s_log_seen[0];
+	size_t i;
+	for (i = 0; i < AC__LOG_SLOTS; i++) {
+		ac__log_slot *l = &s->s_log_seen[i];
+		if (!l->l_hash)
+			return l;
+		if (l->l_shown_ns < v->l_shown_ns)
+			v = l;
+	}
+	if (v->l_count)
+		log_emit_count(s, v, now);
+	return v;
+}
+
+/* The rate limit for line (prefix bytes of "[name] ") at level: returns 1
+ * when it is not to be shown now (suppressed, or shown with its count). */
+static int log_limit(ac_sched *s, int level, const char *line, size_t prefix)
+{
+	int64_t now = ac_sched_now_ns(s);
+	uint64_t h = log_hash(line + prefix);
+	ac__log_slot *l = NULL;
+	size_t i;
+	for (i = 0; i < AC__LOG_SLOTS && !l; i++) {
+		ac__log_slot *x = &s->s_log_seen[i];
+		if (x->l_hash == h && x->l_level == level && !strcmp(x->l_text, line))
+			l = x;
+	}
+	log_sweep(s, now, l);
+	if (l && now - l->l_shown_ns < AC__LOG_WINDOW_NS) {
+		l->l_count++;
+		return 1;
+	}
+	if (l && l->l_count) {
+		log_emit_count(s, l, now);
+		l->l_count = 0;
+		l->l_shown_ns = now;
+		return 1;
+	}
+	if (!l) {
+		l = log_take_slot(s, now);
+		l->l_hash = h;
+		l->l_level = level;
+		snprintf(l->l_text, sizeof(l->l_text), "%s", line);
+	}
+	l->l_count = 0;
+	l->l_shown_ns = now;
+	return 0;
+}
+
+/* Report every count still pending (the scheduler is being freed). */
+static void log_flush(ac_sched *s)
+{
+	int64_t now = ac_sched_now_ns(s);
+	size_t i;
+	for (i = 0; i < AC__LOG_SLOTS; i++) {
+		ac__log_slot *l = &s->s_log_seen[i];
+		if (l->l_count)
+			log_emit_count(s, l, now);
+		l->l_count = 0;
+	}
+}
+
 void ac_log(ac_sched *s, int level, const char *fmt, ...)
 {
-	char buf[1024];
+	char buf[AC__LOG_LINE];
 	int n;
 	va_list ap;
 	if (!s || level > s->s_log_level)
@@ -263,6 +413,8 @@ void ac_log(ac_sched *s, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
 	va_end(ap);
+	if (level > AC_LOG_ERROR && log_limit(s, level, buf, (size_t)n))
+		return;
 	s->s_log_fn(s->s_log_arg, level, buf);
 }
 

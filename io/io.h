@@ -29,5 +29,8 @@ void ac__io_default_free(ac_io *io);
  * in one piece, for the engine's default log sink. Diagnostics of the
  * process, not an effect of the (simulated) world: no backend is asked. */
 void ac__io_stderr(const char *text);
+/* The environment variable AC_LOG_LEVEL (NULL when unset): a process
+ * setting the engine reads for every new scheduler. */
+const char *ac__io_log_level_env(void);
 
 #endif

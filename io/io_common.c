@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/io.h"
@@ -209,6 +210,11 @@ int ac_buggify(ac_io *io, const char *site)
 	if (o->version < 2 || o->buggify == NULL)
 		return 0;
 	return o->buggify(io, site);
+}
+
+const char *ac__io_log_level_env(void)
+{
+	return getenv("AC_LOG_LEVEL");
 }
 
 void ac__io_stderr(const char *text)
