@@ -834,13 +834,24 @@ int ac_msg_peer(const ac_msg *m, ac_peer_info *out)
 
 /* ---- names --------------------------------------------------------------------------- */
 
+static void node_name_remove_at(ac_node *n, uint32_t i);
+
 const ac__name *ac__name_find(ac_node *n, uint32_t kind, const char *name)
 {
 	uint32_t i;
-	for (i = 0; i < n->n_nnames; i++)
-		if (n->n_names[i].n_kind == kind &&
-		    strcmp(n->n_names[i].n_name, name) == 0)
-			return &n->n_names[i];
+	for (i = 0; i < n->n_nnames; i++) {
+		const ac__name *e = &n->n_names[i];
+		if (e->n_kind != kind || strcmp(e->n_name, name) != 0)
+			continue;
+		/* A channel closed (or an object freed) under its name: the name
+		 * goes with it, so locate never returns a dead ref. */
+		if (kind != AC_REF_CORO &&
+		    !ac__obj_get(n->n_sched, e->n_ref.id, kind)) {
+			node_name_remove_at(n, i);
+			return NULL;
+		}
+		return e;
+	}
 	return NULL;
 }
 

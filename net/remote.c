@@ -431,13 +431,14 @@ static int remote_monitor(void *arg, ac_ref monitor, ac_ref target)
 {
 	ac_node *n = arg;
 	int err, rc;
-	ac_peer *p = ac__peer_for_ref(n, &target, &err);
+	ac_peer *p;
+	if (!ac__ref_is_local(n->n_sched, &monitor))
+		return -EINVAL; /* node-lost tracking needs a local monitor */
+	p = ac__peer_for_ref(n, &target, &err);
 	if (!p)
 		return err;
 	if (!ac__cur())
 		return -EPERM;
-	if (!ac__ref_is_local(n->n_sched, &monitor))
-		return -EINVAL; /* node-lost tracking needs a local monitor */
 	/* Record first: an exit racing the reply must find the record. */
 	rc = remote_watch_add(p, monitor, target);
 	if (rc < 0)
@@ -876,8 +877,11 @@ int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro)
 	if (!args || !coro || rci.kind != AC_REF_RCI)
 		return -EINVAL;
 	r = rci_get(s, rci);
-	if (r)
+	if (r) {
+		/* As for a call from another node: the args come from us. */
+		args->m_from = ac_self();
 		return rci_spawn(s, r, args, coro);
+	}
 	if (ac__ref_is_local(s, &rci))
 		return -ESRCH;
 	n = ac_node_of(s);

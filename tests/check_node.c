@@ -697,6 +697,16 @@ static void zero_body(void *arg)
 	ck_assert(ac_ref_eq(r, rci));
 	CK_FAIL(ac_node_locate(t->p.node, "zero", 0, &loc), 0);
 	ck_assert(ac_addr_eq(&loc, &t->p.loc));
+	/* ac_monitor_ref needs one side here: neither is -EINVAL. */
+	{
+		ac_ref a = ac_self(), b = ac_self();
+		a.loc.port = (uint16_t)(a.loc.port + 1);
+		a.inc ^= 1;
+		b.loc.port = (uint16_t)(b.loc.port + 2);
+		b.inc ^= 2;
+		CK_FAIL(ac_monitor_ref(a, b), -EINVAL);
+		CK_FAIL(ac_monitor_ref(ac_self(), b), -EHOSTUNREACH);
+	}
 	/* Nothing there: 0 gives up at once. */
 	t0 = ac_sched_now_ns(ac_sched_self());
 	CK_FAIL(ac_locate("nobody", NULL, 0, &r), -ETIMEDOUT);

@@ -277,8 +277,11 @@ int ac_finish(ac_ref r, int64_t timeout_ms, ac_msg **exit_msg);
 int ac_monitor(ac_ref target);
 /* Make monitor a monitor of the current coroutine (asyncoro's notify). */
 int ac_notify(ac_ref monitor);
-/* General form: make monitor a monitor of target (both may be any refs;
- * local ones are handled here). */
+/* General form: make monitor a monitor of target. At least one of the two
+ * must be a coroutine of the caller's node (a monitor on another node of a
+ * target on a third node is -EINVAL: ask one of those nodes). Returns 0,
+ * -ESRCH (target not alive), -EINVAL, or an error of the network layer
+ * (dis.h) for a remote target. */
 int ac_monitor_ref(ac_ref monitor, ac_ref target);
 
 /* ---- messages ---------------------------------------------------------------- */
