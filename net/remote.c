@@ -99,67 +99,6 @@ ac_peer *ac__peer_for_ref(ac_node *n, const ac_ref *r, int *err)
 
 /* ---- the engine's remote hooks ---------------------------------------------------- */
 
-/* MessagePack of a non-negative integer, shortest form. */
-static size_t remote_put_uint(uint8_t *o, uint32_t v)
-{
-	if (v < 128) {
-		o[0] = (uint8_t)v;
-		return 1;
-	}
-	if (v < 256) {
-		o[0] = 0xcc;
-		o[1] = (uint8_t)v;
-		return 2;
-	}
-	o[0] = 0xcd;
-	o[1] = (uint8_t)(v >> 8);
-	o[2] = (uint8_t)v;
-	return 3;
-}
-
-/* MessagePack bin header. */
-static size_t remote_put_bin(uint8_t *o, size_t len)
-{
-	if (len < 256) {
-		o[0] = 0xc4;
-		o[1] = (uint8_t)len;
-		return 2;
-	}
-	if (len < 65536) {
-		o[0] = 0xc5;
-		o[1] = (uint8_t)(len >> 8);
-		o[2] = (uint8_t)len;
-		return 3;
-	}
-	o[0] = 0xc6;
-	ac_wire_put32(o + 1, (uint32_t)len);
-	return 5;
-}
-
-/* Most bytes remote_pack_send writes besides the payload. */
-#define REMOTE_SEND_OVERHEAD (1 + 2 * AC__PACK_REF_MAX + 1 + 3 + 5)
-
-/* The SEND body [to kind aux from payload], written straight into the
- * queue: the same bytes as ac_pack("[r u u r S]"), without its allocations
- * (this is the path of every remote message). Returns the length or 0. */
-static size_t remote_pack_send(uint8_t *o, const ac_ref *to, const ac_msg *m)
-{
-	size_t k = 0, r;
-	o[k++] = 0x95; /* array of 5 */
-	if ((r = ac__pack_ref(o + k, to)) == 0)
-		return 0;
-	k += r;
-	k += remote_put_uint(o + k, m->m_kind);
-	k += remote_put_uint(o + k, m->m_aux);
-	if ((r = ac__pack_ref(o + k, &m->m_from)) == 0)
-		return 0;
-	k += r;
-	k += remote_put_bin(o + k, m->m_len);
-	if (m->m_len)
-		memcpy(o + k, m->m_data, m->m_len);
-	return k + m->m_len;
-}
-
 /* An exit notification for a monitor on another node: unlike a send, it is
  * confirmed (AC_WT_EXIT request) and retried until the monitor's node has
  * it, restarted, or has been out of reach long enough to have reported
@@ -274,10 +213,10 @@ static int remote_send(void *arg, ac_ref to, ac_msg *m)
 			ac_msg_free(m);
 		return rc;
 	}
-	body = ac__peer_reserve(p, REMOTE_SEND_OVERHEAD + m->m_len);
+	body = ac__peer_reserve(p, AC__PACK_SEND_MAX + m->m_len);
 	if (!body)
 		return -ENOBUFS;
-	len = remote_pack_send(body, &to, m);
+	len = ac__pack_send(body, &to, m);
 	if (len == 0)
 		return -EINVAL;
 	AC_DASSERT(ac_unpack(body, len, "[r u u r S]", &(ac_ref){0},
@@ -869,65 +808,6 @@ int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro)
 /* ---- handlers ---------------------------------------------------------------------------- */
 
 
-/* A non-negative MessagePack integer below 2^16 at b (n bytes left):
- * returns the bytes used, 0 if it is not one. */
-static size_t remote_get_uint(const uint8_t *b, size_t n, uint64_t *v)
-{
-	if (n >= 1 && b[0] < 0x80) {
-		*v = b[0];
-		return 1;
-	}
-	if (n >= 2 && b[0] == 0xcc) {
-		*v = b[1];
-		return 2;
-	}
-	if (n >= 3 && b[0] == 0xcd) {
-		*v = ((uint64_t)b[1] << 8) | b[2];
-		return 3;
-	}
-	return 0;
-}
-
-/* The fast path of the SEND body as remote_pack_send writes it (other
- * valid encodings go through ac_unpack): returns 0 or -EBADMSG. */
-static int remote_unpack_send(const uint8_t *b, size_t len, ac_ref *to,
-                              uint64_t *kind, uint64_t *aux, ac_ref *from,
-                              const void **data, size_t *dlen)
-{
-	size_t k = 1, r;
-	if (len < 1 || b[0] != 0x95)
-		goto slow;
-	if (!(r = ac__unpack_ref(b + k, len - k, to)))
-		goto slow;
-	k += r;
-	if (!(r = remote_get_uint(b + k, len - k, kind)))
-		goto slow;
-	k += r;
-	if (!(r = remote_get_uint(b + k, len - k, aux)))
-		goto slow;
-	k += r;
-	if (!(r = ac__unpack_ref(b + k, len - k, from)))
-		goto slow;
-	k += r;
-	if (len - k >= 2 && b[k] == 0xc4) {
-		*dlen = b[k + 1];
-		k += 2;
-	} else if (len - k >= 3 && b[k] == 0xc5) {
-		*dlen = ((size_t)b[k + 1] << 8) | b[k + 2];
-		k += 3;
-	} else {
-		goto slow;
-	}
-	if (len - k != *dlen)
-		goto slow;
-	*data = b + k;
-	return 0;
-slow:
-	return ac_unpack(b, len, "[r u u r S]", to, kind, aux, from, data, dlen) < 0
-	               ? -EBADMSG
-	               : 0;
-}
-
 static int handle_send(ac_peer *p, const uint8_t *b, size_t len)
 {
 	ac_node *n = p->p_node;
@@ -936,7 +816,7 @@ static int handle_send(ac_peer *p, const uint8_t *b, size_t len)
 	const void *data;
 	size_t dlen;
 	ac_msg *m;
-	if (remote_unpack_send(b, len, &to, &kind, &aux, &from, &data, &dlen) < 0)
+	if (ac__unpack_send(b, len, &to, &kind, &aux, &from, &data, &dlen) < 0)
 		return -EBADMSG;
 	m = remote_msg_new(kind, aux, from, data, dlen);
 	if (!m)
