@@ -241,7 +241,8 @@ void ac__peer_disconnect(ac_peer *p);
 /* The peer a ref points at (connecting on demand), or NULL with *err. */
 ac_peer *ac__peer_for_ref(ac_node *n, const ac_ref *r, int *err);
 
-/* ---- remote.c: the engine's remote hooks and the request handlers ------- */
+/* ---- remote*.c: the engine's remote hooks and the request handlers ------ */
+/* (net/remote.h has what the remote*.c files share among themselves.) */
 extern const struct ac__remote_ops ac__net_remote_ops;
 /* Handle one frame from peer p (body is the caller's). Returns 0, or a
  * negative errno to close the connection (bad frame). */

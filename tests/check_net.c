@@ -2352,6 +2352,12 @@ enum {
 	A_DELIVER_NOID,    /* a request without an id */
 	A_HELLO_AGAIN,     /* the HELLO replayed after auth */
 	A_AUTH_AGAIN,
+	A_FINISH_BAD,      /* a FINISH request whose body does not decode */
+	A_CHAN_BAD,        /* a CHAN request whose body does not decode */
+	A_CHAN_OP,         /* a CHAN request with an unknown operation */
+	A_CHAN_SEND_ID,    /* a channel send (one-way) as a request */
+	A_CHAN_NMIN,       /* a channel deliver waiting for -1 subscribers */
+	A_CHAN_KIND,       /* a channel deliver, message kind out of range */
 	H_NCASES
 };
 
@@ -2361,7 +2367,8 @@ static const char *hostile_name[H_NCASES] = {
 	"replay-auth", "reserved", "unknown-type", "type-zero", "bad-flags",
 	"huge-len-after", "reply-id0", "send-trunc", "send-garbage",
 	"send-kind", "send-big", "locate-long", "locate-256", "locate-kind",
-	"deliver-noid", "hello-again", "auth-again",
+	"deliver-noid", "hello-again", "auth-again", "finish-bad", "chan-bad",
+	"chan-op", "chan-send-id", "chan-nmin", "chan-kind",
 };
 
 typedef struct hctx {
@@ -2380,6 +2387,21 @@ static void send_body(uint64_t kind, const void *payload, size_t plen,
 {
 	CK_PASS(ac_pack(out, len, "[r u u r S]", HC.e.ref, kind, (uint64_t)0,
 	                ac_ref_null(), payload, plen));
+}
+
+/* Channel operations on the wire (doc/protocol.md, AC_WT_CHAN). */
+enum { WIRE_CHAN_SEND = 3, WIRE_CHAN_DELIVER = 4 };
+
+/* A CHAN request body to a channel ref of node 0's incarnation (so it
+ * reaches the operation) with these fields. */
+static void chan_body(uint64_t op, uint64_t kind, int64_t nmin, void **out,
+                      size_t *len)
+{
+	ac_ref ch = HC.e.ref;
+	ch.kind = AC_REF_CHAN;
+	CK_PASS(ac_pack(out, len, "[u r r [u u r S] i i]", op, ch, ac_ref_null(),
+	                kind, (uint64_t)0, ac_ref_null(), "x", (size_t)1,
+	                (int64_t)100, nmin));
 }
 
 static void hostile_pre(raw *r, int which)
@@ -2561,6 +2583,27 @@ static void hostile_post(raw *r, int which)
 	case A_AUTH_AGAIN:
 		CK_PASS(ac_pack(&b, &len, "[S]", r->mac_c, (size_t)AC_WIRE_MAC));
 		CK_PASS(raw_frame(r->k, AC_WT_AUTH, 0, 0, b, len));
+		free(b);
+		break;
+	case A_FINISH_BAD:
+		CK_PASS(ac_pack(&b, &len, "[s]", "x"));
+		CK_PASS(raw_frame(r->k, AC_WT_FINISH, 0, 5, b, len));
+		free(b);
+		break;
+	case A_CHAN_BAD:
+		CK_PASS(ac_pack(&b, &len, "[u r]", (uint64_t)WIRE_CHAN_DELIVER, HC.e.ref));
+		CK_PASS(raw_frame(r->k, AC_WT_CHAN, 0, 5, b, len));
+		free(b);
+		break;
+	case A_CHAN_OP:
+	case A_CHAN_SEND_ID:
+	case A_CHAN_NMIN:
+	case A_CHAN_KIND:
+		chan_body(which == A_CHAN_OP ? 9 : which == A_CHAN_SEND_ID ? WIRE_CHAN_SEND
+		                                                            : WIRE_CHAN_DELIVER,
+		          which == A_CHAN_KIND ? 7 : AC_MSG_DATA, which == A_CHAN_NMIN ? -1 : 1,
+		          &b, &len);
+		CK_PASS(raw_frame(r->k, AC_WT_CHAN, 0, 5, b, len));
 		free(b);
 		break;
 	default:
