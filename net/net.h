@@ -260,7 +260,7 @@ int ac__discover_start(ac_node *n);
 /* Announce ourselves to addr (broadcast or a host's udp port). */
 int ac__announce(ac_node *n, const ac_addr *to, int relay);
 
-/* ---- files.c --------------------------------------------------------------------- */
+/* ---- files_recv.c: the receiving end of file transfers ---------------------------- */
 int ac__file_begin(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
 int ac__file_data(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
 int ac__file_end(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
