@@ -91,6 +91,7 @@ int ac__remote_monitor(void *arg, ac_ref monitor, ac_ref target)
 	rc = watch_add(p, monitor, target);
 	if (rc < 0)
 		return rc;
+	AC_ASSERT(p->p_nwatch > 0);
 	rc = ac__remote_rc(p, AC_WT_MONITOR, 10000, "[r r]", monitor, target);
 	if (rc < 0)
 		ac__watch_take(p, monitor, target);
@@ -107,6 +108,9 @@ int ac__remote_watched(void *arg, ac_ref monitor, ac_ref target)
 	size_t len;
 	int err, rc;
 	ac_peer *p = ac__peer_for_ref(n, &monitor, &err);
+	/* The engine calls this for a target of ours and a monitor elsewhere. */
+	AC_ASSERT(ac__ref_is_local(n->n_sched, &target));
+	AC_ASSERT(!ac__ref_is_local(n->n_sched, &monitor));
 	if (!p)
 		return err;
 	rc = ac_pack(&body, &len, "[r r]", monitor, target);
