@@ -462,13 +462,53 @@ void ac__msg_cache_fini(ac_sched *s);
 /* Payload bytes a cached message can hold. */
 #define AC__MSG_SMALL 192
 
+/* ---- MessagePack for the wire's hot path (engine/pack.c) --------------------
+ * Hand-written coders for the frames every remote message and file chunk
+ * takes, without ac_pack's allocations; each writes exactly the bytes
+ * ac_pack writes for the same values (the shortest form of an integer). The
+ * encoders trust their caller (out has room; see the _MAX sizes); the
+ * decoders take any bytes and answer 0 (or -EBADMSG) for what they do not
+ * read. */
 /* Write r as MessagePack (its ext type, 43 bytes) into out; returns the
- * length, or 0 for a ref that cannot be encoded (engine/pack.c). */
+ * length, or 0 for a ref that cannot be encoded. */
 size_t ac__pack_ref(uint8_t *out, const ac_ref *r);
 #define AC__PACK_REF_MAX 43
 /* Read a ref written by ac__pack_ref from in (len bytes available); returns
  * the bytes used, or 0 when in does not start with a valid one. */
 size_t ac__unpack_ref(const uint8_t *in, size_t len, ac_ref *r);
+/* Write v as a MessagePack unsigned integer, shortest form (1, 2, 3, 5 or 9
+ * bytes); returns the length. */
+size_t ac__pack_uint(uint8_t *out, uint64_t v);
+#define AC__PACK_UINT_MAX 9
+/* Read an unsigned integer (positive fixint, uint 8/16/32/64) from in;
+ * returns the bytes used, or 0 when in does not start with one. */
+size_t ac__unpack_uint(const uint8_t *in, size_t len, uint64_t *v);
+/* Write the header of a bin of len bytes (len <= UINT32_MAX): bin 8, 16 or
+ * 32 as small as fits; returns its length (2, 3 or 5). */
+size_t ac__pack_bin_hdr(uint8_t *out, size_t len);
+#define AC__PACK_BIN_HDR_MAX 5
+/* Read a bin header from in: the bytes used and *blen, or 0. */
+size_t ac__unpack_bin_hdr(const uint8_t *in, size_t len, size_t *blen);
+/* The body of a remote message, [to kind aux from payload] (what ac_pack
+ * "[r u u r S]" writes), into out, which has room for AC__PACK_SEND_MAX +
+ * m->m_len bytes. Returns the length, or 0 for a ref that cannot be
+ * encoded. */
+size_t ac__pack_send(uint8_t *out, const ac_ref *to, const ac_msg *m);
+/* Bytes ac__pack_send writes besides the payload, at most (kind and aux are
+ * 16-bit: 3 bytes each at most). */
+#define AC__PACK_SEND_MAX (1 + 2 * AC__PACK_REF_MAX + 2 * 3 + AC__PACK_BIN_HDR_MAX)
+/* Read such a body: the layout ac__pack_send writes directly, any other
+ * valid encoding through ac_unpack. Returns 0 (*data points into in), or
+ * -EBADMSG. */
+int ac__unpack_send(const uint8_t *in, size_t len, ac_ref *to, uint64_t *kind,
+                    uint64_t *aux, ac_ref *from, const void **data,
+                    size_t *dlen);
+/* The header of a FILE_DATA body [xfer offset bytes] with a chunk of len
+ * bytes to follow: fixed widths (uint 32, uint 64, bin 32), so the chunk
+ * can be read straight behind it; AC__PACK_CHUNK_HDR bytes. */
+void ac__pack_chunk_hdr(uint8_t *out, uint32_t xfer, uint64_t off,
+                        uint32_t len);
+#define AC__PACK_CHUNK_HDR 20
 
 /* Ref of a local object. */
 ac_ref ac__ref_local(ac_sched *s, uint32_t kind, uint64_t id);

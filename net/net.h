@@ -266,7 +266,8 @@ void ac__peer_disconnect(ac_peer *p);
 /* The peer a ref points at (connecting on demand), or NULL with *err. */
 ac_peer *ac__peer_for_ref(ac_node *n, const ac_ref *r, int *err);
 
-/* ---- remote.c: the engine's remote hooks and the request handlers ------- */
+/* ---- remote*.c: the engine's remote hooks and the request handlers ------ */
+/* (net/remote.h has what the remote*.c files share among themselves.) */
 extern const struct ac__remote_ops ac__net_remote_ops;
 /* Handle one frame from peer p (body is the caller's). Returns 0, or a
  * negative errno to close the connection (bad frame). */
@@ -284,7 +285,7 @@ int ac__discover_start(ac_node *n);
 /* Announce ourselves to addr (broadcast or a host's udp port). */
 int ac__announce(ac_node *n, const ac_addr *to, int relay);
 
-/* ---- files.c --------------------------------------------------------------------- */
+/* ---- files_recv.c: the receiving end of file transfers ---------------------------- */
 int ac__file_begin(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
 int ac__file_data(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
 int ac__file_end(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
