@@ -354,7 +354,7 @@ int ac__chan_relay_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
 {
 	ac_sched *s;
 	int err;
-	int64_t deadline;
+	int64_t deadline_ns;
 	ac_chan *ch = chan_lookup(chan, &s, &err);
 	if (!m || m->m_magic != AC__MSG_MAGIC_LIVE || n < 0)
 		return -EINVAL;
@@ -364,7 +364,7 @@ int ac__chan_relay_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
 			                   timeout_ms, n);
 		return err;
 	}
-	deadline = ac__deadline(s, timeout_ms);
+	deadline_ns = ac__deadline(s, timeout_ms);
 	for (;;) {
 		int64_t left_ms;
 		int r;
@@ -375,10 +375,10 @@ int ac__chan_relay_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
 			break;
 		if (!s->s_cur)
 			return -EPERM; /* it would have to wait: coroutine only */
-		left_ms = deadline < 0 ? AC_FOREVER
-		                       : (deadline - ac_sched_now_ns(s) + 999999) /
+		left_ms = deadline_ns < 0 ? AC_FOREVER
+		                       : (deadline_ns - ac_sched_now_ns(s) + 999999) /
 		                                 1000000;
-		if (deadline >= 0 && left_ms <= 0)
+		if (deadline_ns >= 0 && left_ms <= 0)
 			break;
 		r = ac_waitq_wait(&ch->ch_wq, left_ms);
 		/* The channel may have been closed (and freed) meanwhile, also

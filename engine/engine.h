@@ -146,7 +146,7 @@ ac__waiter *ac__waitq_first(const ac_waitq *q);
 ac__waiter *ac__waitq_pop_parked(ac_waitq *q);
 /* Park the current coroutine on q until woken or deadline; returns the wake
  * value or -ETIMEDOUT. Unlinks the waiter whatever happens. */
-int ac__waitq_park(ac_sched *s, ac_waitq *q, ac__waiter *w, int64_t deadline);
+int ac__waitq_park(ac_sched *s, ac_waitq *q, ac__waiter *w, int64_t deadline_ns);
 
 /* ---- coroutines ------------------------------------------------------------- */
 enum ac__coro_state {

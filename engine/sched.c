@@ -779,20 +779,20 @@ int ac_sched_run(ac_sched *s)
 	if (rc < 0)
 		return rc;
 	for (;;) {
-		int64_t deadline;
+		int64_t deadline_ns;
 		sched_run_ready(s, AC__STEP_BATCH);
 		if (s->s_live_user == 0) {
 			rc = 0;
 			break;
 		}
-		deadline = ac_sched_next_deadline(s);
+		deadline_ns = ac_sched_next_deadline(s);
 		if (s->s_rhead)
-			deadline = 0;
-		else if (deadline < 0 && s->s_io->ops->pending(s->s_io) == 0) {
+			deadline_ns = 0;
+		else if (deadline_ns < 0 && s->s_io->ops->pending(s->s_io) == 0) {
 			rc = -EDEADLK;
 			break;
 		}
-		rc = s->s_io->ops->poll(s->s_io, deadline);
+		rc = s->s_io->ops->poll(s->s_io, deadline_ns);
 		if (rc < 0 && rc != -EINTR)
 			break;
 		sched_fire_timers(s);

@@ -67,13 +67,13 @@ static uint32_t files_req_id(ac_node *n)
 static void files_pend_unlink(ac_peer *p, ac__pending *pend)
 {
 	ac__pending **pp = &p->p_pending;
-	AC_ASSERT(!pend->p_done && pend->p_peer == p);
+	AC_ASSERT(!pend->pd_done && pend->pd_peer == p);
 	while (*pp && *pp != pend)
-		pp = &(*pp)->p_next;
+		pp = &(*pp)->pd_next;
 	/* Unanswered, so still linked: a reply or a lost connection unlinks a
 	 * request and marks it done at once. */
 	AC_ASSERT(*pp == pend);
-	*pp = pend->p_next;
+	*pp = pend->pd_next;
 }
 
 /* Queue a request of t without waiting: its reply is waited for, in order,
@@ -89,7 +89,7 @@ static int files_tx_send(files_tx *t, uint8_t type, const void *body, size_t len
 	rc = ac__request_start(p, type, body, len, pend);
 	if (rc < 0)
 		return rc;
-	AC_ASSERT(pend->p_id != 0 && !pend->p_done);
+	AC_ASSERT(pend->pd_id != 0 && !pend->pd_done);
 	t->t_count++;
 	return 0;
 }
@@ -117,10 +117,10 @@ static void files_tx_close(files_tx *t)
 	ac_io *io = t->t_node->n_io;
 	while (t->t_count) {
 		ac__pending *pend = &t->t_pend[t->t_head];
-		if (!pend->p_done)
+		if (!pend->pd_done)
 			files_pend_unlink(t->t_peer, pend);
-		free(pend->p_body);
-		pend->p_body = NULL;
+		free(pend->pd_body);
+		pend->pd_body = NULL;
 		t->t_head = (t->t_head + 1) % FILES_WINDOW;
 		t->t_count--;
 	}
@@ -142,38 +142,38 @@ static void files_tx_cancel(ac_coro *c, void *obj)
 
 /* Wait for the oldest request's reply: 0 and its body (free it), or the
  * request's error, or -ETIMEDOUT. */
-static int files_tx_wait(files_tx *t, int64_t deadline, uint8_t **body,
+static int files_tx_wait(files_tx *t, int64_t deadline_ns, uint8_t **body,
                          size_t *len)
 {
 	ac__pending *pend;
 	AC_ASSERT(t->t_count > 0);
 	pend = &t->t_pend[t->t_head];
-	while (!pend->p_done) {
-		int r = ac__park(t->t_node->n_sched, deadline, files_tx_cancel, t);
-		if (r == -ETIMEDOUT && !pend->p_done)
+	while (!pend->pd_done) {
+		int r = ac__park(t->t_node->n_sched, deadline_ns, files_tx_cancel, t);
+		if (r == -ETIMEDOUT && !pend->pd_done)
 			return -ETIMEDOUT;
 	}
 	t->t_head = (t->t_head + 1) % FILES_WINDOW;
 	t->t_count--;
-	*body = pend->p_body;
-	*len = pend->p_len;
-	pend->p_body = NULL;
-	if (pend->p_err) {
+	*body = pend->pd_body;
+	*len = pend->pd_len;
+	pend->pd_body = NULL;
+	if (pend->pd_err) {
 		free(*body);
 		*body = NULL;
-		return pend->p_err;
+		return pend->pd_err;
 	}
 	AC_ASSERT(*body != NULL); /* a reply without an error has its body */
 	return 0;
 }
 
 /* Wait for the oldest request's "[rc]" reply and return rc. */
-static int files_tx_ack(files_tx *t, int64_t deadline)
+static int files_tx_ack(files_tx *t, int64_t deadline_ns)
 {
 	uint8_t *body;
 	size_t len;
 	int64_t r;
-	int rc = files_tx_wait(t, deadline, &body, &len);
+	int rc = files_tx_wait(t, deadline_ns, &body, &len);
 	if (rc < 0)
 		return rc;
 	if (ac_unpack(body, len, "[i]", &r) < 0 || r > 0 || r < -4095)
@@ -182,18 +182,18 @@ static int files_tx_ack(files_tx *t, int64_t deadline)
 	return (int)r;
 }
 
-static int64_t files_left_ms(ac_node *n, int64_t deadline)
+static int64_t files_left_ms(ac_node *n, int64_t deadline_ns)
 {
 	int64_t left;
-	if (deadline < 0)
+	if (deadline_ns < 0)
 		return AC_FOREVER;
-	left = (deadline - ac_sched_now_ns(n->n_sched)) / 1000000;
+	left = (deadline_ns - ac_sched_now_ns(n->n_sched)) / 1000000;
 	return left > 0 ? left : 0;
 }
 
 /* Start t: the peer at loc, online (connected now if need be). */
 static int files_tx_init(files_tx *t, ac_node *n, const ac_addr *loc,
-                         int64_t deadline)
+                         int64_t deadline_ns)
 {
 	char text[AC_ADDR_STRLEN];
 	ac_peer *p;
@@ -209,7 +209,7 @@ static int files_tx_init(files_tx *t, ac_node *n, const ac_addr *loc,
 	if (!p || p->p_state != AC__PEER_ONLINE) {
 		rc = ac_node_peer(n, ac_addr_format(loc, text, sizeof(text)), 0,
 		                  p ? p->p_stream_send : n->n_stream_send, 0,
-		                  files_left_ms(n, deadline));
+		                  files_left_ms(n, deadline_ns));
 		if (rc < 0)
 			return rc;
 		p = ac__peer_find(n, loc);
@@ -242,7 +242,7 @@ static int files_tx_open(files_tx *t, const char *path, ac_stat *st)
 
 /* FILE_BEGIN: 0 (t->t_xfer is the transfer), or the receiver's answer. */
 static int files_tx_begin(files_tx *t, const char *name, const char *dir,
-                          const ac_stat *st, int overwrite, int64_t deadline,
+                          const ac_stat *st, int overwrite, int64_t deadline_ns,
                           ac_stat *remote)
 {
 	uint64_t size = (uint64_t)st->size, mode = st->mode & AC__FILE_MODE_MASK, xid;
@@ -265,9 +265,9 @@ static int files_tx_begin(files_tx *t, const char *name, const char *dir,
 	if (rc < 0)
 		return rc;
 	/* From here on the receiver may hold a transfer: files_tx_close ends it. */
-	t->t_xfer = t->t_pend[(t->t_head + t->t_count - 1) % FILES_WINDOW].p_id;
+	t->t_xfer = t->t_pend[(t->t_head + t->t_count - 1) % FILES_WINDOW].pd_id;
 	AC_ASSERT(t->t_count == 1 && t->t_xfer != 0);
-	rc = files_tx_wait(t, deadline, &rb, &len);
+	rc = files_tx_wait(t, deadline_ns, &rb, &len);
 	if (rc < 0)
 		return rc;
 	rc = ac_unpack(rb, len, "[i u i i u]", &r, &xid, &rsize, &rmtime, &mode);
@@ -305,7 +305,7 @@ static int files_tx_chunk(files_tx *t, int64_t off, int64_t size)
 }
 
 /* Every chunk, FILES_WINDOW requests in flight at most. */
-static int files_tx_data(files_tx *t, int64_t size, int64_t deadline)
+static int files_tx_data(files_tx *t, int64_t size, int64_t deadline_ns)
 {
 	int64_t off = 0;
 	for (;;) {
@@ -323,13 +323,13 @@ static int files_tx_data(files_tx *t, int64_t size, int64_t deadline)
 			AC_ASSERT(off == size);
 			return 0;
 		}
-		rc = files_tx_ack(t, deadline);
+		rc = files_tx_ack(t, deadline_ns);
 		if (rc < 0)
 			return rc;
 	}
 }
 
-static int files_tx_end(files_tx *t, int64_t deadline)
+static int files_tx_end(files_tx *t, int64_t deadline_ns)
 {
 	void *b;
 	size_t len;
@@ -343,7 +343,7 @@ static int files_tx_end(files_tx *t, int64_t deadline)
 	if (rc < 0)
 		return rc;
 	t->t_xfer = 0; /* queued: the receiver ends the transfer either way */
-	return files_tx_ack(t, deadline);
+	return files_tx_ack(t, deadline_ns);
 }
 
 /* Callable here: a coroutine of n's scheduler. */
@@ -359,7 +359,7 @@ int ac_node_send_file(ac_node *n, const ac_addr *loc, const char *path,
 {
 	files_tx t;
 	ac_stat st;
-	int64_t deadline;
+	int64_t deadline_ns;
 	const char *name;
 	int rc;
 	if (!n || !loc || !path)
@@ -374,16 +374,16 @@ int ac_node_send_file(ac_node *n, const ac_addr *loc, const char *path,
 		return rc;
 	if (st.type != AC_FT_FILE)
 		return st.type == AC_FT_DIR ? -EISDIR : -EINVAL;
-	deadline = ac__deadline(n->n_sched, timeout_ms);
-	rc = files_tx_init(&t, n, loc, deadline);
+	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
+	rc = files_tx_init(&t, n, loc, deadline_ns);
 	if (rc == 0)
 		rc = files_tx_open(&t, path, &st);
 	if (rc == 0)
-		rc = files_tx_begin(&t, name, dir, &st, overwrite, deadline, remote);
+		rc = files_tx_begin(&t, name, dir, &st, overwrite, deadline_ns, remote);
 	if (rc == 0)
-		rc = files_tx_data(&t, st.size, deadline);
+		rc = files_tx_data(&t, st.size, deadline_ns);
 	if (rc == 0)
-		rc = files_tx_end(&t, deadline);
+		rc = files_tx_end(&t, deadline_ns);
 	files_tx_close(&t);
 	return rc;
 }
@@ -392,7 +392,7 @@ int ac_node_del_file(ac_node *n, const ac_addr *loc, const char *file,
                      const char *dir, int64_t timeout_ms)
 {
 	files_tx t;
-	int64_t deadline;
+	int64_t deadline_ns;
 	void *b;
 	size_t len;
 	int rc;
@@ -402,8 +402,8 @@ int ac_node_del_file(ac_node *n, const ac_addr *loc, const char *file,
 		return -EPERM;
 	if (ac__file_path_ok(dir, file) < 0)
 		return -EINVAL;
-	deadline = ac__deadline(n->n_sched, timeout_ms);
-	rc = files_tx_init(&t, n, loc, deadline);
+	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
+	rc = files_tx_init(&t, n, loc, deadline_ns);
 	if (rc == 0 && dir && *dir)
 		rc = ac_pack(&b, &len, "[s s]", file, dir);
 	else if (rc == 0)
@@ -413,7 +413,7 @@ int ac_node_del_file(ac_node *n, const ac_addr *loc, const char *file,
 		free(b);
 	}
 	if (rc == 0)
-		rc = files_tx_ack(&t, deadline);
+		rc = files_tx_ack(&t, deadline_ns);
 	files_tx_close(&t);
 	return rc;
 }

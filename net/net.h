@@ -35,24 +35,24 @@ typedef struct ac_peer ac_peer;
 
 /* A request waiting for its reply. */
 typedef struct ac__pending {
-	struct ac__pending *p_next;
-	uint32_t p_id;
+	struct ac__pending *pd_next;
+	uint32_t pd_id;
 	/* The waiting coroutine (woken with 1 when done). */
-	ac_coro *p_coro;
+	ac_coro *pd_coro;
 	/* 1 once the reply (or a failure) is in. */
-	int p_done;
+	int pd_done;
 	/* Position in the peer's output stream just past the request frame:
 	 * written once the peer's p_sent_total reaches it. */
-	uint64_t p_mark;
+	uint64_t pd_mark;
 	/* Failure without a reply (negative errno), else 0. */
-	int p_err;
+	int pd_err;
 	/* The reply body (malloc'ed), its length, and the incarnation of the
 	 * peer that sent it (the peer's record may be gone once the waiting
-	 * coroutine runs: it must not touch p_peer after the wait). */
-	uint8_t *p_body;
-	size_t p_len;
-	uint64_t p_inc;
-	ac_peer *p_peer;
+	 * coroutine runs: it must not touch pd_peer after the wait). */
+	uint8_t *pd_body;
+	size_t pd_len;
+	uint64_t pd_inc;
+	ac_peer *pd_peer;
 } ac__pending;
 
 /* A remote coroutine that a local coroutine monitors (for "node lost"). */
@@ -129,9 +129,9 @@ struct ac_peer {
 
 /* A registered name. */
 typedef struct ac__name {
-	uint32_t n_kind;
-	ac_ref n_ref;
-	char n_name[AC_WIRE_NAME_MAX + 1];
+	uint32_t nm_kind;
+	ac_ref nm_ref;
+	char nm_name[AC_WIRE_NAME_MAX + 1];
 } ac__name;
 
 /* An RCI object (kind AC_REF_RCI in the scheduler's table). */
@@ -249,7 +249,7 @@ void ac__peer_commit(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
                    const void *body, size_t len, ac__pending *pend);
 /* Send a request and wait for its reply: 0 and the reply body in *pend, or
- * -ETIMEDOUT, -EHOSTUNREACH. The caller frees pend->p_body. */
+ * -ETIMEDOUT, -EHOSTUNREACH. The caller frees pend->pd_body. */
 int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
                 int64_t timeout_ms, ac__pending *pend);
 /* Queue a request without waiting (pend must stay valid until it is done
@@ -257,7 +257,7 @@ int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
 int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
                       ac__pending *pend);
 /* Wait until every started request is done or deadline_ns (monotonic, -1:
- * none) passes; the unfinished ones end with p_err -ETIMEDOUT. */
+ * none) passes; the unfinished ones end with pd_err -ETIMEDOUT. */
 void ac__request_wait(ac__pending **pends, int n, int64_t deadline_ns);
 /* Fail every pending request of p (connection lost). */
 void ac__peer_fail_pending(ac_peer *p, int err);

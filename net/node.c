@@ -514,10 +514,10 @@ static void node_heartbeat(void *arg)
 /* Wait (until deadline) for the exit notices of ended coroutines to reach
  * monitors on other nodes: they must arrive before our goodbye, or those
  * monitors would hear "node lost". */
-static void node_wait_notices(ac_node *n, int64_t deadline)
+static void node_wait_notices(ac_node *n, int64_t deadline_ns)
 {
 	while (n->n_notifying > 0) {
-		int64_t left = (deadline - ac_sched_now_ns(n->n_sched)) / 1000000;
+		int64_t left = (deadline_ns - ac_sched_now_ns(n->n_sched)) / 1000000;
 		if (left <= 0) {
 			ac__nlog(n, AC_LOG_WARN, "stopping with %d exit notice%s not "
 			         "acknowledged", n->n_notifying,
@@ -528,7 +528,7 @@ static void node_wait_notices(ac_node *n, int64_t deadline)
 	}
 }
 
-static void node_goodbye(ac_node *n, int64_t deadline)
+static void node_goodbye(ac_node *n, int64_t deadline_ns)
 {
 	uint32_t i;
 	n->n_leaving = 1; /* peers now close on us: nothing to report */
@@ -541,7 +541,7 @@ static void node_goodbye(ac_node *n, int64_t deadline)
 	for (i = 0; i < n->n_npeers; i++) {
 		ac_peer *p = n->n_peers[i];
 		while (p->p_conn && p->p_olen > 0 &&
-		       ac_sched_now_ns(n->n_sched) < deadline)
+		       ac_sched_now_ns(n->n_sched) < deadline_ns)
 			ac_sleep(1);
 	}
 }
@@ -551,12 +551,12 @@ static void node_goodbye(ac_node *n, int64_t deadline)
 static void node_shutdown(ac_node *n)
 {
 	uint32_t i;
-	int64_t deadline;
+	int64_t deadline_ns;
 	if (n->n_stopped || n->n_leaving)
 		return;
-	deadline = ac_sched_now_ns(n->n_sched) + n->n_stop_ns;
-	node_wait_notices(n, deadline);
-	node_goodbye(n, deadline);
+	deadline_ns = ac_sched_now_ns(n->n_sched) + n->n_stop_ns;
+	node_wait_notices(n, deadline_ns);
+	node_goodbye(n, deadline_ns);
 	n->n_stopped = 1;
 	for (i = 0; i < n->n_npeers; i++) {
 		ac_peer *p = n->n_peers[i];
@@ -651,12 +651,12 @@ void ac_node_free(ac_node *n)
 int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
                    ac_addr *loc)
 {
-	int64_t deadline;
+	int64_t deadline_ns;
 	if (!n || !name || !loc)
 		return -EINVAL;
 	if (!ac__cur())
 		return -EPERM;
-	deadline = ac__deadline(n->n_sched, timeout_ms);
+	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
 	for (;;) {
 		uint32_t i;
 		int64_t left;
@@ -673,9 +673,9 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
 		}
 		if (n->n_stopped)
 			return -ESHUTDOWN;
-		left = deadline < 0 ? AC_FOREVER
-		                    : (deadline - ac_sched_now_ns(n->n_sched)) / 1000000;
-		if (deadline >= 0 && left <= 0)
+		left = deadline_ns < 0 ? AC_FOREVER
+		                    : (deadline_ns - ac_sched_now_ns(n->n_sched)) / 1000000;
+		if (deadline_ns >= 0 && left <= 0)
 			return -ETIMEDOUT;
 		if (ac_waitq_wait(&n->n_peer_wq, left) == -ETIMEDOUT)
 			return -ETIMEDOUT;
@@ -798,7 +798,7 @@ int ac_node_peer_status(ac_node *n, ac_ref coro)
 int ac_node_close_peer(ac_node *n, const ac_addr *loc, int64_t timeout_ms)
 {
 	ac_peer *p;
-	int64_t deadline;
+	int64_t deadline_ns;
 	if (!n || !loc)
 		return -EINVAL;
 	if (!ac__cur())
@@ -806,11 +806,11 @@ int ac_node_close_peer(ac_node *n, const ac_addr *loc, int64_t timeout_ms)
 	p = ac__peer_find(n, loc);
 	if (!p || p->p_state != AC__PEER_ONLINE)
 		return -ENOENT;
-	deadline = ac__deadline(n->n_sched, timeout_ms);
+	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
 	ac__peer_queue(p, AC_WT_BYE, 0, 0, NULL, 0, NULL);
 	/* The record may go while we sleep: look it up again each time. */
 	while (p && p->p_conn && p->p_olen > 0 &&
-	       (deadline < 0 || ac_sched_now_ns(n->n_sched) < deadline)) {
+	       (deadline_ns < 0 || ac_sched_now_ns(n->n_sched) < deadline_ns)) {
 		ac_sleep(1);
 		p = ac__peer_find(n, loc);
 	}
@@ -841,12 +841,12 @@ const ac__name *ac__name_find(ac_node *n, uint32_t kind, const char *name)
 	uint32_t i;
 	for (i = 0; i < n->n_nnames; i++) {
 		const ac__name *e = &n->n_names[i];
-		if (e->n_kind != kind || strcmp(e->n_name, name) != 0)
+		if (e->nm_kind != kind || strcmp(e->nm_name, name) != 0)
 			continue;
 		/* A channel closed (or an object freed) under its name: the name
 		 * goes with it, so locate never returns a dead ref. */
 		if (kind != AC_REF_CORO &&
-		    !ac__obj_get(n->n_sched, e->n_ref.id, kind)) {
+		    !ac__obj_get(n->n_sched, e->nm_ref.id, kind)) {
 			node_name_remove_at(n, i);
 			return NULL;
 		}
@@ -874,9 +874,9 @@ int ac__name_add(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
 	}
 	e = &n->n_names[n->n_nnames++];
 	memset(e, 0, sizeof(*e));
-	e->n_kind = kind;
-	e->n_ref = ref;
-	snprintf(e->n_name, sizeof(e->n_name), "%s", name);
+	e->nm_kind = kind;
+	e->nm_ref = ref;
+	snprintf(e->nm_name, sizeof(e->nm_name), "%s", name);
 	return 0;
 }
 
@@ -894,8 +894,8 @@ int ac__name_del(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
 		return -EINVAL;
 	for (i = 0; i < n->n_nnames; i++) {
 		ac__name *e = &n->n_names[i];
-		if (e->n_kind == kind && !strcmp(e->n_name, name) &&
-		    ac_ref_eq(e->n_ref, ref)) {
+		if (e->nm_kind == kind && !strcmp(e->nm_name, name) &&
+		    ac_ref_eq(e->nm_ref, ref)) {
 			node_name_remove_at(n, i);
 			return 0;
 		}
@@ -910,7 +910,7 @@ static void node_on_end(void *arg, ac_coro *c)
 	uint32_t i = 0;
 	while (i < n->n_nnames) {
 		ac__name *e = &n->n_names[i];
-		if (e->n_kind == AC_REF_CORO && e->n_ref.id == c->c_id)
+		if (e->nm_kind == AC_REF_CORO && e->nm_ref.id == c->c_id)
 			node_name_remove_at(n, i);
 		else
 			i++;

@@ -468,7 +468,7 @@ void ac__peer_commit(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 	p->p_olen += need;
 	p->p_queued_total += need;
 	if (pend)
-		pend->p_mark = p->p_queued_total;
+		pend->pd_mark = p->p_queued_total;
 	if (p->p_olen == need)
 		ac_waitq_wake(&p->p_wq, 1, 1);
 }
@@ -807,9 +807,9 @@ static void peer_pending_unlink(ac_peer *p, ac__pending *pend)
 {
 	ac__pending **pp = &p->p_pending;
 	while (*pp && *pp != pend)
-		pp = &(*pp)->p_next;
+		pp = &(*pp)->pd_next;
 	if (*pp)
-		*pp = pend->p_next;
+		*pp = pend->pd_next;
 }
 
 static void peer_pending_cancel(ac_coro *c, void *obj)
@@ -818,10 +818,10 @@ static void peer_pending_cancel(ac_coro *c, void *obj)
 	(void)c;
 	/* A done request is off its peer's list, and that peer's record may
 	 * already be reclaimed. */
-	if (!pend->p_done)
-		peer_pending_unlink(pend->p_peer, pend);
-	free(pend->p_body);
-	pend->p_body = NULL;
+	if (!pend->pd_done)
+		peer_pending_unlink(pend->pd_peer, pend);
+	free(pend->pd_body);
+	pend->pd_body = NULL;
 }
 
 int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
@@ -835,16 +835,16 @@ int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
 		return -EPERM;
 	if (p->p_state == AC__PEER_OFFLINE)
 		return -EHOSTUNREACH;
-	pend->p_id = ++n->n_next_req ? n->n_next_req : ++n->n_next_req;
-	pend->p_coro = s->s_cur;
-	pend->p_peer = p;
+	pend->pd_id = ++n->n_next_req ? n->n_next_req : ++n->n_next_req;
+	pend->pd_coro = s->s_cur;
+	pend->pd_peer = p;
 	rc = ac__peer_start(p);
 	if (rc < 0)
 		return rc;
-	rc = ac__peer_queue(p, type, 0, pend->p_id, body, len, pend);
+	rc = ac__peer_queue(p, type, 0, pend->pd_id, body, len, pend);
 	if (rc < 0)
 		return rc;
-	pend->p_next = p->p_pending;
+	pend->pd_next = p->p_pending;
 	p->p_pending = pend;
 	return 0;
 }
@@ -863,7 +863,7 @@ static void peer_waitset_cancel(ac_coro *c, void *obj)
 		peer_pending_cancel(c, ws->w_pends[i]);
 }
 
-void ac__request_wait(ac__pending **pends, int n, int64_t deadline)
+void ac__request_wait(ac__pending **pends, int n, int64_t deadline_ns)
 {
 	ac_sched *s = ac__tls_sched;
 	peer_waitset ws = {pends, n};
@@ -871,19 +871,19 @@ void ac__request_wait(ac__pending **pends, int n, int64_t deadline)
 	for (;;) {
 		int left = 0;
 		for (i = 0; i < n; i++)
-			left += !pends[i]->p_done;
+			left += !pends[i]->pd_done;
 		if (!left)
 			return;
-		if (deadline >= 0 && ac_sched_now_ns(s) >= deadline)
+		if (deadline_ns >= 0 && ac_sched_now_ns(s) >= deadline_ns)
 			break;
-		ac__park(s, deadline, peer_waitset_cancel, &ws);
+		ac__park(s, deadline_ns, peer_waitset_cancel, &ws);
 	}
 	for (i = 0; i < n; i++) {
-		if (pends[i]->p_done)
+		if (pends[i]->pd_done)
 			continue;
-		peer_pending_unlink(pends[i]->p_peer, pends[i]);
-		pends[i]->p_done = 1;
-		pends[i]->p_err = -ETIMEDOUT;
+		peer_pending_unlink(pends[i]->pd_peer, pends[i]);
+		pends[i]->pd_done = 1;
+		pends[i]->pd_err = -ETIMEDOUT;
 	}
 }
 
@@ -897,21 +897,21 @@ int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
 	if (timeout_ms == 0)
 		timeout_ms = 1; /* a request needs at least a moment */
 	ac__request_wait(&pend, 1, ac__deadline(s, timeout_ms));
-	return pend->p_err;
+	return pend->pd_err;
 }
 
 void ac__peer_fail_pending(ac_peer *p, int err)
 {
 	ac__pending *pend;
 	while ((pend = p->p_pending) != NULL) {
-		p->p_pending = pend->p_next;
-		pend->p_done = 1;
+		p->p_pending = pend->pd_next;
+		pend->pd_done = 1;
 		/* Written but unanswered: the outcome is unknown (0 → timeout-like
 		 * for deliver); never written: certainly not done. */
-		pend->p_err = err ? err
-		                  : (p->p_sent_total >= pend->p_mark ? -ETIMEDOUT
+		pend->pd_err = err ? err
+		                  : (p->p_sent_total >= pend->pd_mark ? -ETIMEDOUT
 		                                                      : -EHOSTUNREACH);
-		ac__wake(pend->p_coro, 1);
+		ac__wake(pend->pd_coro, 1);
 	}
 }
 
@@ -920,20 +920,20 @@ int ac__peer_reply_in(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
 int ac__peer_reply_in(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
 {
 	ac__pending *pend = p->p_pending;
-	while (pend && pend->p_id != id)
-		pend = pend->p_next;
+	while (pend && pend->pd_id != id)
+		pend = pend->pd_next;
 	if (!pend)
 		return 0; /* its requester gave up: dropped */
 	peer_pending_unlink(p, pend);
-	pend->p_inc = p->p_inc;
-	pend->p_body = malloc(len ? len : 1);
-	if (!pend->p_body) {
-		pend->p_err = -ENOMEM;
+	pend->pd_inc = p->p_inc;
+	pend->pd_body = malloc(len ? len : 1);
+	if (!pend->pd_body) {
+		pend->pd_err = -ENOMEM;
 	} else {
-		memcpy(pend->p_body, body, len);
-		pend->p_len = len;
+		memcpy(pend->pd_body, body, len);
+		pend->pd_len = len;
 	}
-	pend->p_done = 1;
-	ac__wake(pend->p_coro, 1);
+	pend->pd_done = 1;
+	ac__wake(pend->pd_coro, 1);
 	return 0;
 }

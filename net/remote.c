@@ -58,12 +58,12 @@ int ac__remote_call(ac_peer *p, uint8_t type, int64_t timeout_ms,
 	ac_msg_free(tmp);
 	if (rc < 0)
 		return rc;
-	AC_ASSERT(pend->p_id != 0);
+	AC_ASSERT(pend->pd_id != 0);
 	if (timeout_ms == 0)
 		timeout_ms = 1; /* a request needs at least a moment */
 	ac__request_wait(&pend, 1, ac__deadline(p->p_node->n_sched, timeout_ms));
-	AC_ASSERT(pend->p_done && (pend->p_err < 0 || pend->p_body != NULL));
-	return pend->p_err;
+	AC_ASSERT(pend->pd_done && (pend->pd_err < 0 || pend->pd_body != NULL));
+	return pend->pd_err;
 }
 
 int ac__remote_rc(ac_peer *p, uint8_t type, int64_t timeout_ms,
@@ -74,10 +74,10 @@ int ac__remote_rc(ac_peer *p, uint8_t type, int64_t timeout_ms,
 	int rc = ac__remote_call(p, type, timeout_ms, &pend, fmt, a, b);
 	if (rc < 0)
 		return rc;
-	if (ac_unpack(pend.p_body, pend.p_len, "[i]", &r) < 0 || r > 0 ||
+	if (ac_unpack(pend.pd_body, pend.pd_len, "[i]", &r) < 0 || r > 0 ||
 	    r < -4095)
 		r = -EPROTO;
-	free(pend.p_body);
+	free(pend.pd_body);
 	AC_ASSERT(r <= 0);
 	return (int)r;
 }

@@ -67,9 +67,9 @@ int ac__remote_chan_op(void *arg, int op, ac_ref chan, ac_ref sub, ac_msg *m,
 	}
 	if (rc < 0)
 		return rc;
-	if (ac_unpack(pend.p_body, pend.p_len, "[i]", &r) < 0)
+	if (ac_unpack(pend.pd_body, pend.pd_len, "[i]", &r) < 0)
 		r = -EPROTO;
-	free(pend.p_body);
+	free(pend.pd_body);
 	if (op == AC__CHAN_DELIVER && r >= 0 && m != &empty)
 		ac_msg_free(m);
 	return (int)r;
@@ -108,11 +108,11 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 	                                                              : timeout_ms));
 	for (i = 0; i < started; i++) {
 		int64_t r = 0;
-		AC_ASSERT(pend[i].p_done);
-		if (pend[i].p_err == 0 &&
-		    ac_unpack(pend[i].p_body, pend[i].p_len, "[i]", &r) == 0 && r == 1)
+		AC_ASSERT(pend[i].pd_done);
+		if (pend[i].pd_err == 0 &&
+		    ac_unpack(pend[i].pd_body, pend[i].pd_len, "[i]", &r) == 0 && r == 1)
 			count++;
-		free(pend[i].p_body);
+		free(pend[i].pd_body);
 	}
 	free(pend);
 	free(pp);

@@ -156,16 +156,16 @@ int ac__remote_finish(void *arg, ac_ref target, int64_t timeout_ms,
 	                     "[r i]", target, (int64_t)timeout_ms);
 	if (rc < 0)
 		return rc;
-	if (ac_unpack(pend.p_body, pend.p_len, "[i [u u r S]]", &r, &kind, &aux,
+	if (ac_unpack(pend.pd_body, pend.pd_len, "[i [u u r S]]", &r, &kind, &aux,
 	              &from, &data, &len) < 0) {
-		if (ac_unpack(pend.p_body, pend.p_len, "[i n]", &r) < 0 || r >= 0)
+		if (ac_unpack(pend.pd_body, pend.pd_len, "[i n]", &r) < 0 || r >= 0)
 			r = -EPROTO;
 	} else if (exit_msg) {
 		*exit_msg = ac__remote_msg_new(kind, aux, from, data, len);
 		if (!*exit_msg)
 			r = -EPROTO;
 	}
-	free(pend.p_body);
+	free(pend.pd_body);
 	return (int)r;
 }
 

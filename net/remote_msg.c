@@ -91,8 +91,8 @@ static int msg_notify_once(ac_peer *p, const notify_arg *a)
 	                         a->m->m_from, a->m->m_data, a->m->m_len);
 	if (rc < 0)
 		return 0;
-	ok = ac_unpack(pend.p_body, pend.p_len, "[i]", &r) == 0;
-	free(pend.p_body);
+	ok = ac_unpack(pend.pd_body, pend.pd_len, "[i]", &r) == 0;
+	free(pend.pd_body);
 	return ok;
 }
 
@@ -229,9 +229,9 @@ int ac__remote_deliver(void *arg, ac_ref to, ac_msg *m, int64_t timeout_ms)
 	}
 	if (rc < 0)
 		return rc;
-	if (ac_unpack(pend.p_body, pend.p_len, "[i]", &r) < 0)
+	if (ac_unpack(pend.pd_body, pend.pd_len, "[i]", &r) < 0)
 		r = -EPROTO;
-	free(pend.p_body);
+	free(pend.pd_body);
 	if (r == 1)
 		ac_msg_free(m);
 	return r == 1 ? 1 : (r < 0 ? (int)r : -EPROTO);

@@ -33,14 +33,14 @@ static int locate_one(ac_peer *p, uint32_t kind, const char *name,
 	                         (uint64_t)kind, name);
 	if (rc < 0)
 		return rc;
-	if (ac_unpack(pend.p_body, pend.p_len, "[i r]", &r, &ref) < 0 || r > 0)
+	if (ac_unpack(pend.pd_body, pend.pd_len, "[i r]", &r, &ref) < 0 || r > 0)
 		r = -EPROTO;
-	free(pend.p_body);
+	free(pend.pd_body);
 	if (r == 0) {
 		/* The answer must name an object of that node (the incarnation
 		 * that replied), of that kind. */
 		if (ref.kind != kind || !ac_addr_eq(&ref.loc, &loc) ||
-		    ref.inc != pend.p_inc)
+		    ref.inc != pend.pd_inc)
 			return -EPROTO;
 		*out = ref;
 	}
@@ -62,7 +62,7 @@ static int locate_round(ac_node *n, uint32_t kind, const char *name,
 	if (!loc || ac_addr_eq(loc, &n->n_loc)) {
 		e = ac__name_find(n, kind, name);
 		if (e) {
-			*out = e->n_ref;
+			*out = e->nm_ref;
 			return 0;
 		}
 		if (loc)
@@ -88,7 +88,7 @@ static int locate_kind(uint32_t kind, const char *name, const ac_addr *loc,
 {
 	ac_sched *s = ac__tls_sched;
 	ac_node *n = ac_node_of(s);
-	int64_t deadline, wait_ms = LOCATE_WAIT_MIN_MS;
+	int64_t deadline_ns, wait_ms = LOCATE_WAIT_MIN_MS;
 	if (!name || !out || !*name)
 		return -EINVAL;
 	if (strlen(name) > AC_NAME_MAX)
@@ -99,12 +99,12 @@ static int locate_kind(uint32_t kind, const char *name, const ac_addr *loc,
 		/* No network: only this scheduler's objects (channels). */
 		return -ENOTCONN;
 	}
-	deadline = ac__deadline(s, timeout_ms);
+	deadline_ns = ac__deadline(s, timeout_ms);
 	for (;;) {
-		int64_t left = deadline < 0 ? AC_FOREVER
-		                            : (deadline - ac_sched_now_ns(s)) / 1000000;
+		int64_t left = deadline_ns < 0 ? AC_FOREVER
+		                            : (deadline_ns - ac_sched_now_ns(s)) / 1000000;
 		int rc;
-		if (deadline >= 0 && left < 0)
+		if (deadline_ns >= 0 && left < 0)
 			left = 0; /* look once all the same (a moment per peer) */
 		rc = locate_round(n, kind, name, loc, left, out);
 		if (rc == 0) {
@@ -114,8 +114,8 @@ static int locate_kind(uint32_t kind, const char *name, const ac_addr *loc,
 		}
 		if (n->n_stopped)
 			return -ESHUTDOWN;
-		left = deadline < 0 ? wait_ms
-		                    : (deadline - ac_sched_now_ns(s)) / 1000000;
+		left = deadline_ns < 0 ? wait_ms
+		                    : (deadline_ns - ac_sched_now_ns(s)) / 1000000;
 		if (left <= 0)
 			return -ETIMEDOUT;
 		/* Wait for a new peer, or ask again later (the name may appear),
@@ -287,11 +287,11 @@ int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro)
 	if (rc < 0)
 		return rc;
 	/* (p may be gone by now: the answer is checked against the rci.) */
-	if (ac_unpack(pend.p_body, pend.p_len, "[i r]", &rc64, coro) < 0 ||
+	if (ac_unpack(pend.pd_body, pend.pd_len, "[i r]", &rc64, coro) < 0 ||
 	    rc64 > 0 || (rc64 == 0 && (coro->kind != AC_REF_CORO ||
 	                               !ac_addr_eq(&coro->loc, &rci.loc))))
 		rc64 = -EPROTO;
-	free(pend.p_body);
+	free(pend.pd_body);
 	if (rc64 == 0)
 		ac_msg_free(args);
 	return (int)rc64;
@@ -310,11 +310,11 @@ int ac__on_locate(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len
 	    kind < AC_REF_CORO || kind > AC_REF_RCI)
 		return -EBADMSG;
 	e = ac__name_find(n, (uint32_t)kind, name);
-	AC_ASSERT(!e || e->n_kind == kind);
+	AC_ASSERT(!e || e->nm_kind == kind);
 	if (!e)
 		return ac__reply(p, AC_WT_LOCATE, h->req_id, "[i r]", (int64_t)-ENOENT,
 		                 ac_ref_null());
-	return ac__reply(p, AC_WT_LOCATE, h->req_id, "[i r]", (int64_t)0, e->n_ref);
+	return ac__reply(p, AC_WT_LOCATE, h->req_id, "[i r]", (int64_t)0, e->nm_ref);
 }
 
 int ac__on_rci(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
