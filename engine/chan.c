@@ -27,7 +27,7 @@ struct ac_chan {
 	void *ch_tf_arg;
 	/* Delivers waiting for enough subscribers. */
 	ac_waitq ch_wq;
-	char ch_name[64];
+	char ch_name[AC_NAME_MAX + 1];
 };
 
 static ac_chan *chan_get(ac_sched *s, ac_ref r)
@@ -76,8 +76,10 @@ int ac_chan_new(ac_sched *s, const char *name, ac_ref *out)
 	s = s ? s : ac__tls_sched;
 	if (!s)
 		return -EPERM;
-	if (!name || !*name || strlen(name) >= sizeof(ch->ch_name) || !out)
+	if (!name || !*name || !out)
 		return -EINVAL;
+	if (strlen(name) > AC_NAME_MAX)
+		return -ENAMETOOLONG;
 	ch = calloc(1, sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
@@ -317,7 +319,15 @@ static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
 	return count;
 }
 
-int ac_chan_send(ac_ref chan, ac_msg *m)
+/* The current coroutine as the sender of m (outside a coroutine m keeps
+ * the sender it has). */
+static void chan_stamp(ac_sched *s, ac_msg *m)
+{
+	if (s && s->s_cur)
+		m->m_from = ac__ref_local(s, AC_REF_CORO, s->s_cur->c_id);
+}
+
+int ac__chan_relay_send(ac_ref chan, ac_msg *m)
 {
 	ac_sched *s;
 	int err;
@@ -329,17 +339,22 @@ int ac_chan_send(ac_ref chan, ac_msg *m)
 			return chan_remote(s, AC__CHAN_SEND, chan, ac_ref_null(), m, 0, 0);
 		return err;
 	}
-	if (s->s_cur)
-		m->m_from = ac__ref_local(s, AC_REF_CORO, s->s_cur->c_id);
 	chan_fanout(s, ch, m, 0, 0, 0);
 	return 0;
 }
 
-int ac_chan_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
+int ac_chan_send(ac_ref chan, ac_msg *m)
+{
+	if (m && m->m_magic == AC__MSG_MAGIC_LIVE)
+		chan_stamp(ac__tls_sched, m);
+	return ac__chan_relay_send(chan, m);
+}
+
+int ac__chan_relay_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
 {
 	ac_sched *s;
 	int err;
-	int64_t deadline;
+	int64_t deadline_ns;
 	ac_chan *ch = chan_lookup(chan, &s, &err);
 	if (!m || m->m_magic != AC__MSG_MAGIC_LIVE || n < 0)
 		return -EINVAL;
@@ -349,9 +364,7 @@ int ac_chan_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
 			                   timeout_ms, n);
 		return err;
 	}
-	if (s->s_cur)
-		m->m_from = ac__ref_local(s, AC_REF_CORO, s->s_cur->c_id);
-	deadline = ac__deadline(s, timeout_ms);
+	deadline_ns = ac__deadline(s, timeout_ms);
 	for (;;) {
 		int64_t left_ms;
 		int r;
@@ -362,10 +375,10 @@ int ac_chan_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
 			break;
 		if (!s->s_cur)
 			return -EPERM; /* it would have to wait: coroutine only */
-		left_ms = deadline < 0 ? AC_FOREVER
-		                       : (deadline - ac_sched_now_ns(s) + 999999) /
+		left_ms = deadline_ns < 0 ? AC_FOREVER
+		                       : (deadline_ns - ac_sched_now_ns(s) + 999999) /
 		                                 1000000;
-		if (deadline >= 0 && left_ms <= 0)
+		if (deadline_ns >= 0 && left_ms <= 0)
 			break;
 		r = ac_waitq_wait(&ch->ch_wq, left_ms);
 		/* The channel may have been closed (and freed) meanwhile, also
@@ -378,6 +391,13 @@ int ac_chan_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
 	}
 	ac_msg_free(m);
 	return 0;
+}
+
+int ac_chan_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
+{
+	if (m && m->m_magic == AC__MSG_MAGIC_LIVE)
+		chan_stamp(ac__tls_sched, m);
+	return ac__chan_relay_deliver(chan, m, timeout_ms, n);
 }
 
 int ac_chan_set_transform(ac_ref chan, ac_chan_transform_fn fn, void *arg)

@@ -112,6 +112,23 @@ int ac_spawn(ac_sched *s, ac_coro_fn fn, void *arg, const ac_spawn_opts *o,
 	return 0;
 }
 
+int ac__spawn_service(ac_sched *s, ac_coro_fn fn, void *arg,
+                      const ac_spawn_opts *o, ac_ref *out)
+{
+	ac_ref r;
+	ac_coro *c;
+	int rc = ac_spawn(s, fn, arg, o, &r);
+	if (rc < 0)
+		return rc;
+	s = coro_sched(s);
+	c = ac__obj_get(s, r.id, AC_REF_CORO);
+	AC_ASSERT(c != NULL && c->c_state == AC__READY);
+	c->c_service = 1;
+	if (out)
+		*out = r;
+	return 0;
+}
+
 ac_ref ac_self(void)
 {
 	ac_coro *c = ac__cur();

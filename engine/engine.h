@@ -29,19 +29,11 @@
 #include <asyncoro/asyncoro.h>
 
 #include "engine/ctx.h"
+#include "io/io.h"
+#include "io/io_assert.h"
 
-/* ---- assertions (always on; programmer errors only, never peer input) ---- */
-AC_NORETURN void ac__assert_fail(const char *expr, const char *file, int line);
-#define AC_ASSERT(x) \
-	((x) ? (void)0 : ac__assert_fail(#x, __FILE__, __LINE__))
-/* Expensive checks: on in debug builds (configure --enable-debug, and the
- * sanitizer build), off otherwise. */
-#ifdef AC_DEBUG
-#define AC_DASSERT(x) AC_ASSERT(x)
-#else
-#define AC_DASSERT(x) ((void)0)
-#endif
-#define AC_STATIC_ASSERT(x) _Static_assert(x, #x)
+/* Assertions: AC_ASSERT (always on), AC_DASSERT (debug builds) and
+ * AC_STATIC_ASSERT, shared by every layer (io/io_assert.h). */
 #define AC_LIKELY(x) __builtin_expect(!!(x), 1)
 #define AC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -97,7 +89,11 @@ struct ac_msg {
 	uint16_t m_aux;
 	/* Category given by the receiver's categorizer. */
 	int32_t m_cat;
-	/* Reserved. */
+	/* Flags (the name is historical): bit 0 (MSG_SMALL_BLOCK in
+	 * engine/msg.c) the block holds AC__MSG_SMALL payload bytes and may be
+	 * recycled by the message cache; AC__MSG_NOTIFY (below) an exit
+	 * notification the engine made for a monitor (net/remote.c sends
+	 * those as confirmed EXIT requests), cleared when it is received. */
 	uint32_t m_pad;
 	/* Next in a queue. */
 	struct ac_msg *m_next;
@@ -150,7 +146,7 @@ ac__waiter *ac__waitq_first(const ac_waitq *q);
 ac__waiter *ac__waitq_pop_parked(ac_waitq *q);
 /* Park the current coroutine on q until woken or deadline; returns the wake
  * value or -ETIMEDOUT. Unlinks the waiter whatever happens. */
-int ac__waitq_park(ac_sched *s, ac_waitq *q, ac__waiter *w, int64_t deadline);
+int ac__waitq_park(ac_sched *s, ac_waitq *q, ac__waiter *w, int64_t deadline_ns);
 
 /* ---- coroutines ------------------------------------------------------------- */
 enum ac__coro_state {
@@ -214,11 +210,16 @@ struct ac_coro {
 	uint8_t c_daemon;
 	uint8_t c_suspended;
 	uint8_t c_ending;
+	/* A service coroutine of the network layer (acceptor, readers,
+	 * writers, ...): an orderly shutdown ends user coroutines first and
+	 * these last; peers may not terminate them. */
+	uint8_t c_service;
 	/* A large return value, freed after the exit work copied it. */
 	ac_msg *c_exit_value;
 	/* Value passed by ac_resume. */
 	intptr_t c_resume_val;
-	/* Stack: lowest address of the mapping, its size, guard flag. */
+	/* Stack: lowest usable address (a guard page, if any, is just
+	 * below), its size, guard flag. */
 	void *c_stack;
 	size_t c_stack_size;
 	int c_stack_guard;
@@ -249,7 +250,32 @@ typedef struct ac__stack_pool {
 	/* Guarded stacks currently mapped. */
 	uint64_t sp_guarded;
 	uint64_t sp_unguarded;
+	/* The page size (read by the overflow handler, which may not ask). */
+	size_t sp_page;
 } ac__stack_pool;
+
+/* Rate limit of repeated log lines (ac_log, engine/sched.c): a line shown
+ * is remembered in one of AC__LOG_SLOTS slots; the same line again (same
+ * level and text) within AC__LOG_WINDOW_NS of its showing is suppressed
+ * and counted, and the count is reported later (see ac_log). */
+#define AC__LOG_SLOTS 8
+#define AC__LOG_WINDOW_NS (10 * 1000000000LL)
+/* Longest log line (with the "[name] " prefix and the NUL). */
+#define AC__LOG_LINE 1024
+
+typedef struct ac__log_slot {
+	/* Hash of the text after the "[name] " prefix; 0 when the slot is
+	 * free (a hash of 0 is stored as 1). */
+	uint64_t l_hash;
+	/* When the line was last shown (start of its window, scheduler
+	 * clock). */
+	int64_t l_shown_ns;
+	/* Copies suppressed since then. */
+	uint64_t l_count;
+	int l_level;
+	/* The line as shown, prefix included. */
+	char l_text[AC__LOG_LINE];
+} ac__log_slot;
 
 struct ac_sched {
 	/* Backend and whether the scheduler created it. */
@@ -308,9 +334,11 @@ struct ac_sched {
 	/* Hook for the network layer: a coroutine ended (names vanish). */
 	void (*s_on_end)(void *arg, ac_coro *c);
 	void *s_on_end_arg;
-	/* Hook for the network layer: ac_sched_finish is about to terminate
-	 * the daemons (say goodbye to peers first). Runs from the loop's
-	 * context, so it may run the scheduler again. */
+	/* Hook for the network layer: an orderly shutdown (ac_sched_finish
+	 * or ac_sched_terminate) has ended the user coroutines; deliver their
+	 * exit notices, say goodbye to peers and stop the network. Runs from
+	 * the loop's context (it may run the scheduler again) or from a
+	 * coroutine (it may wait). */
 	void (*s_on_finish)(void *arg);
 	void *s_on_finish_arg;
 	/* Hook for the network layer: the scheduler is being freed (after
@@ -325,6 +353,8 @@ struct ac_sched {
 	ac_log_fn s_log_fn;
 	void *s_log_arg;
 	int s_log_level;
+	/* Recently shown log lines (rate limit). */
+	ac__log_slot s_log_seen[AC__LOG_SLOTS];
 	char s_name[64];
 };
 
@@ -385,6 +415,14 @@ void ac__io_forget(ac_io *io, ac_op *op);
 /* The op callback used with ac__io_wait (op->data = the coroutine). */
 void ac__io_wake_cb(ac_op *op);
 
+/* Terminate the coroutines of s other than the running one: user ones,
+ * service ones (c_service) or both. */
+enum { AC__KILL_USERS = 1, AC__KILL_SERVICES = 2 };
+void ac__sched_kill(ac_sched *s, int which);
+/* ac_spawn for a service coroutine of the network layer (c_service). */
+int ac__spawn_service(ac_sched *s, ac_coro_fn fn, void *arg,
+                      const ac_spawn_opts *o, ac_ref *out);
+
 /* Switch from coroutine `from` (NULL: the loop) to `to` (NULL: the loop). */
 void ac__switch(ac_sched *s, ac_coro *from, ac_coro *to);
 /* After a switch lands (sanitizer builds). */
@@ -400,6 +438,11 @@ int ac__send_msg(ac_sched *s, ac_ref to, ac_msg *m);
 /* Drop subscribers of every local channel that live on the node at loc
  * (that node was lost). */
 void ac__chan_drop_node(ac_sched *s, const ac_addr *loc);
+/* ac_chan_send / ac_chan_deliver for a message relayed on behalf of its
+ * sender (a request from another node): m keeps its m_from, so every
+ * subscriber and transform sees the original sender. */
+int ac__chan_relay_send(ac_ref chan, ac_msg *m);
+int ac__chan_relay_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n);
 /* Keep a socket's memory valid past ac_sock_close until the matching
  * drop (for a coroutine that may start after the socket was closed). */
 void ac__sock_hold(struct ac_sock *k);
@@ -419,13 +462,53 @@ void ac__msg_cache_fini(ac_sched *s);
 /* Payload bytes a cached message can hold. */
 #define AC__MSG_SMALL 192
 
+/* ---- MessagePack for the wire's hot path (engine/pack.c) --------------------
+ * Hand-written coders for the frames every remote message and file chunk
+ * takes, without ac_pack's allocations; each writes exactly the bytes
+ * ac_pack writes for the same values (the shortest form of an integer). The
+ * encoders trust their caller (out has room; see the _MAX sizes); the
+ * decoders take any bytes and answer 0 (or -EBADMSG) for what they do not
+ * read. */
 /* Write r as MessagePack (its ext type, 43 bytes) into out; returns the
- * length, or 0 for a ref that cannot be encoded (engine/pack.c). */
+ * length, or 0 for a ref that cannot be encoded. */
 size_t ac__pack_ref(uint8_t *out, const ac_ref *r);
 #define AC__PACK_REF_MAX 43
 /* Read a ref written by ac__pack_ref from in (len bytes available); returns
  * the bytes used, or 0 when in does not start with a valid one. */
 size_t ac__unpack_ref(const uint8_t *in, size_t len, ac_ref *r);
+/* Write v as a MessagePack unsigned integer, shortest form (1, 2, 3, 5 or 9
+ * bytes); returns the length. */
+size_t ac__pack_uint(uint8_t *out, uint64_t v);
+#define AC__PACK_UINT_MAX 9
+/* Read an unsigned integer (positive fixint, uint 8/16/32/64) from in;
+ * returns the bytes used, or 0 when in does not start with one. */
+size_t ac__unpack_uint(const uint8_t *in, size_t len, uint64_t *v);
+/* Write the header of a bin of len bytes (len <= UINT32_MAX): bin 8, 16 or
+ * 32 as small as fits; returns its length (2, 3 or 5). */
+size_t ac__pack_bin_hdr(uint8_t *out, size_t len);
+#define AC__PACK_BIN_HDR_MAX 5
+/* Read a bin header from in: the bytes used and *blen, or 0. */
+size_t ac__unpack_bin_hdr(const uint8_t *in, size_t len, size_t *blen);
+/* The body of a remote message, [to kind aux from payload] (what ac_pack
+ * "[r u u r S]" writes), into out, which has room for AC__PACK_SEND_MAX +
+ * m->m_len bytes. Returns the length, or 0 for a ref that cannot be
+ * encoded. */
+size_t ac__pack_send(uint8_t *out, const ac_ref *to, const ac_msg *m);
+/* Bytes ac__pack_send writes besides the payload, at most (kind and aux are
+ * 16-bit: 3 bytes each at most). */
+#define AC__PACK_SEND_MAX (1 + 2 * AC__PACK_REF_MAX + 2 * 3 + AC__PACK_BIN_HDR_MAX)
+/* Read such a body: the layout ac__pack_send writes directly, any other
+ * valid encoding through ac_unpack. Returns 0 (*data points into in), or
+ * -EBADMSG. */
+int ac__unpack_send(const uint8_t *in, size_t len, ac_ref *to, uint64_t *kind,
+                    uint64_t *aux, ac_ref *from, const void **data,
+                    size_t *dlen);
+/* The header of a FILE_DATA body [xfer offset bytes] with a chunk of len
+ * bytes to follow: fixed widths (uint 32, uint 64, bin 32), so the chunk
+ * can be read straight behind it; AC__PACK_CHUNK_HDR bytes. */
+void ac__pack_chunk_hdr(uint8_t *out, uint32_t xfer, uint64_t off,
+                        uint32_t len);
+#define AC__PACK_CHUNK_HDR 20
 
 /* Ref of a local object. */
 ac_ref ac__ref_local(ac_sched *s, uint32_t kind, uint64_t id);
@@ -450,8 +533,13 @@ void ac__stack_pool_fini(ac__stack_pool *p);
 int ac__stack_get(ac__stack_pool *p, size_t size, void **base, size_t *got,
                   int *guarded);
 void ac__stack_put(ac__stack_pool *p, void *base, size_t size, int guarded);
-
-/* Default log sink (io/io_common.c writes to standard error). */
-void ac__log_stderr(void *arg, int level, const char *text);
+/* A scheduler is created on the calling thread (ac_sched_new): install the
+ * stack overflow report if this is the first of the process and SIGSEGV has
+ * its default action, and give the thread an alternate signal stack unless
+ * it has one. Failures only mean no report. */
+void ac__stack_thread_enter(void);
+/* A scheduler is freed (ac_sched_free): after the last one created on this
+ * thread, the alternate stack mapped by ac__stack_thread_enter goes. */
+void ac__stack_thread_leave(void);
 
 #endif /* AC_ENGINE_H */

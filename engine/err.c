@@ -1,5 +1,6 @@
-/* engine/err.c: error names and the assertion handler. Errors are negative
- * errno values; ac_strerror gives the C library's text for them. */
+/* engine/err.c: error names. Errors are negative errno values; ac_strerror
+ * gives the C library's text for them. (The assertion handler lives in
+ * io/io_assert.c, the lowest layer, shared by every layer.) */
 #include "engine/engine.h"
 
 const char *ac_strerror(int err)
@@ -22,12 +23,4 @@ const char *ac_strerror(int err)
 	default:
 		return strerror(-err);
 	}
-}
-
-void ac__assert_fail(const char *expr, const char *file, int line)
-{
-	fprintf(stderr, "asyncoro: assertion failed: %s (%s:%d)\n", expr, file,
-	        line);
-	fflush(stderr);
-	abort();
 }

@@ -171,6 +171,22 @@ int ac_msg_exit(const ac_msg *m, ac_exit_info *out)
 	return 0;
 }
 
+const char *ac_exit_reason_name(int how)
+{
+	switch (how) {
+	case AC_EXIT_RETURNED:
+		return "returned";
+	case AC_EXIT_FAILED:
+		return "failed";
+	case AC_EXIT_TERMINATED:
+		return "terminated";
+	case AC_EXIT_NODE_LOST:
+		return "node lost";
+	default:
+		return "unknown";
+	}
+}
+
 /* ---- the queue ------------------------------------------------------------------ */
 
 static int msg_wanted(const ac_coro *c, const ac_msg *m)

@@ -333,6 +333,172 @@ size_t ac__unpack_ref(const uint8_t *in, size_t len, ac_ref *r)
 	return 3 + PACK_REF_LEN;
 }
 
+size_t ac__pack_uint(uint8_t *out, uint64_t v)
+{
+	int n;
+	if (v < 0x80) {
+		out[0] = (uint8_t)v; /* positive fixint */
+		return 1;
+	}
+	if (v <= UINT8_MAX) {
+		out[0] = 0xcc;
+		n = 1;
+	} else if (v <= UINT16_MAX) {
+		out[0] = 0xcd;
+		n = 2;
+	} else if (v <= UINT32_MAX) {
+		out[0] = 0xce;
+		n = 4;
+	} else {
+		out[0] = 0xcf;
+		n = 8;
+	}
+	pack_be_put(out + 1, v, n);
+	return 1 + (size_t)n;
+}
+
+size_t ac__unpack_uint(const uint8_t *in, size_t len, uint64_t *v)
+{
+	int n;
+	if (len == 0)
+		return 0;
+	if (in[0] < 0x80) {
+		*v = in[0];
+		return 1;
+	}
+	switch (in[0]) {
+	case 0xcc:
+		n = 1;
+		break;
+	case 0xcd:
+		n = 2;
+		break;
+	case 0xce:
+		n = 4;
+		break;
+	case 0xcf:
+		n = 8;
+		break;
+	default:
+		return 0;
+	}
+	if (len - 1 < (size_t)n)
+		return 0;
+	*v = pack_be_get(in + 1, n);
+	return 1 + (size_t)n;
+}
+
+size_t ac__pack_bin_hdr(uint8_t *out, size_t len)
+{
+	AC_ASSERT(len <= UINT32_MAX);
+	if (len <= UINT8_MAX) {
+		out[0] = 0xc4;
+		out[1] = (uint8_t)len;
+		return 2;
+	}
+	if (len <= UINT16_MAX) {
+		out[0] = 0xc5;
+		pack_be_put(out + 1, len, 2);
+		return 3;
+	}
+	out[0] = 0xc6;
+	pack_be_put(out + 1, len, 4);
+	return 5;
+}
+
+size_t ac__unpack_bin_hdr(const uint8_t *in, size_t len, size_t *blen)
+{
+	int n;
+	if (len == 0)
+		return 0;
+	switch (in[0]) {
+	case 0xc4:
+		n = 1;
+		break;
+	case 0xc5:
+		n = 2;
+		break;
+	case 0xc6:
+		n = 4;
+		break;
+	default:
+		return 0;
+	}
+	if (len - 1 < (size_t)n)
+		return 0;
+	*blen = (size_t)pack_be_get(in + 1, n);
+	return 1 + (size_t)n;
+}
+
+AC_STATIC_ASSERT(sizeof(((ac_msg *)0)->m_kind) == 2 && sizeof(((ac_msg *)0)->m_aux) == 2);
+
+size_t ac__pack_send(uint8_t *out, const ac_ref *to, const ac_msg *m)
+{
+	size_t k = 0, r;
+	out[k++] = 0x95; /* fixarray of 5 */
+	if ((r = ac__pack_ref(out + k, to)) == 0)
+		return 0;
+	k += r;
+	k += ac__pack_uint(out + k, m->m_kind);
+	k += ac__pack_uint(out + k, m->m_aux);
+	if ((r = ac__pack_ref(out + k, &m->m_from)) == 0)
+		return 0;
+	k += r;
+	k += ac__pack_bin_hdr(out + k, m->m_len);
+	AC_ASSERT(k <= AC__PACK_SEND_MAX);
+	if (m->m_len)
+		memcpy(out + k, m->m_data, m->m_len);
+	return k + m->m_len;
+}
+
+int ac__unpack_send(const uint8_t *in, size_t len, ac_ref *to, uint64_t *kind,
+                    uint64_t *aux, ac_ref *from, const void **data,
+                    size_t *dlen)
+{
+	size_t k = 1, r;
+	if (len < 1 || in[0] != 0x95)
+		goto other;
+	if (!(r = ac__unpack_ref(in + k, len - k, to)))
+		goto other;
+	k += r;
+	if (!(r = ac__unpack_uint(in + k, len - k, kind)))
+		goto other;
+	k += r;
+	if (!(r = ac__unpack_uint(in + k, len - k, aux)))
+		goto other;
+	k += r;
+	if (!(r = ac__unpack_ref(in + k, len - k, from)))
+		goto other;
+	k += r;
+	if (!(r = ac__unpack_bin_hdr(in + k, len - k, dlen)))
+		goto other;
+	k += r;
+	if (len - k != *dlen)
+		goto other;
+	*data = in + k;
+	return 0;
+other:
+	/* Any other valid encoding of the same values (ints in a signed
+	 * form, the payload as a str, ...): the general decoder. */
+	return ac_unpack(in, len, "[r u u r S]", to, kind, aux, from, data,
+	                 dlen) < 0
+	               ? -EBADMSG
+	               : 0;
+}
+
+void ac__pack_chunk_hdr(uint8_t *out, uint32_t xfer, uint64_t off,
+                        uint32_t len)
+{
+	out[0] = 0x93; /* fixarray of 3 */
+	out[1] = 0xce; /* uint 32 */
+	pack_be_put(out + 2, xfer, 4);
+	out[6] = 0xcf; /* uint 64 */
+	pack_be_put(out + 7, off, 8);
+	out[15] = 0xc6; /* bin 32 */
+	pack_be_put(out + 16, len, 4);
+}
+AC_STATIC_ASSERT(AC__PACK_CHUNK_HDR == 1 + 5 + 9 + 5);
+
 /* ---- encoding ----------------------------------------------------------------- */
 
 static int pack_valid(const uint8_t *p, size_t len);

@@ -13,6 +13,9 @@
  */
 #include "engine/engine.h"
 
+#include <inttypes.h>
+#include <strings.h>
+
 #if defined(AC_HAVE_ASAN)
 #include <sanitizer/common_interface_defs.h>
 #endif
@@ -22,7 +25,23 @@
 
 __thread ac_sched *ac__tls_sched __attribute__((tls_model("initial-exec")));
 
+static void log_flush(ac_sched *s);
+
 /* ---- options, creation, destruction ------------------------------------ */
+
+/* The default log sink: "LEVEL text" as one line on standard error. The
+ * engine formats it; the io layer writes it (ac__io_stderr). */
+static void sched_log_stderr(void *arg, int level, const char *text)
+{
+	static const char *const names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+	const char *name = (level >= 0 && level <= 3) ? names[level] : "LOG";
+	/* ac_log's text is shorter than 1024 bytes. */
+	char line[1024 + 16];
+
+	(void)arg;
+	snprintf(line, sizeof(line), "%s %s\n", name, text ? text : "");
+	ac__io_stderr(line);
+}
 
 void ac_sched_opts_init(ac_sched_opts *o)
 {
@@ -32,6 +51,29 @@ void ac_sched_opts_init(ac_sched_opts *o)
 	o->stack_pool_max = 1024;
 	o->log_level = AC_LOG_INFO;
 	o->name = "node";
+}
+
+/* AC_LOG_LEVEL, when set and not empty, overrides the options' log level
+ * (see ac_sched_opts.log_level). The environment is a process setting,
+ * read once per scheduler through the io layer (ac__io_log_level_env). */
+static void sched_log_env(ac_sched *s)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	const char *v = ac__io_log_level_env();
+	char line[192];
+	int i;
+	if (!v || !*v)
+		return;
+	for (i = AC_LOG_ERROR; i <= AC_LOG_DEBUG; i++) {
+		if (!strcasecmp(v, names[i]) || (v[0] == '0' + i && !v[1])) {
+			s->s_log_level = i;
+			return;
+		}
+	}
+	/* Shown whatever the level: the level is what was being set. */
+	snprintf(line, sizeof(line), "[%s] AC_LOG_LEVEL=%.32s is not a log level "
+	         "(error, warn, info, debug or 0..3): ignored", s->s_name, v);
+	s->s_log_fn(s->s_log_arg, AC_LOG_WARN, line);
 }
 
 int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
@@ -52,7 +94,7 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
 		return -ENOMEM;
 	s->s_io = o->io;
 	if (!s->s_io) {
-		rc = ac_io_epoll_new(&s->s_io);
+		rc = ac__io_default_new(&s->s_io);
 		if (rc < 0) {
 			free(s);
 			return rc;
@@ -66,10 +108,12 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
 	ac__stack_pool_init(&s->s_stacks, s->s_stack_size, o->stack_guard,
 	                    o->stack_pool_max);
 	s->s_stack_size = s->s_stacks.sp_size;
-	s->s_log_fn = o->log_fn ? o->log_fn : ac__log_stderr;
+	s->s_log_fn = o->log_fn ? o->log_fn : sched_log_stderr;
 	s->s_log_arg = o->log_arg;
 	s->s_log_level = o->log_level;
 	snprintf(s->s_name, sizeof(s->s_name), "%s", o->name ? o->name : "node");
+	sched_log_env(s);
+	ac__stack_thread_enter();
 	s->s_nobj = 1; /* slot 0 is never used: id 0 means "none" */
 	/* The thread's current scheduler, until another runs or is made. */
 	ac__tls_sched = s;
@@ -87,10 +131,10 @@ static void sched_run_atexit(ac_sched *s)
 	}
 }
 
-/* Terminate every coroutine other than the running one. Ending ones may
- * spawn others (a notifier for a remote monitor): repeat until none is
- * left. */
-static void sched_kill_all(ac_sched *s)
+/* Terminate every coroutine other than the running one, of the kinds
+ * asked (AC__KILL_USERS, AC__KILL_SERVICES or both). Ending ones may spawn
+ * others (a notifier for a remote monitor): repeat until none is left. */
+void ac__sched_kill(ac_sched *s, int which)
 {
 	uint32_t i, killed;
 	do {
@@ -101,7 +145,9 @@ static void sched_kill_all(ac_sched *s)
 			if (o->o_kind != AC_REF_CORO)
 				continue;
 			c = o->o_ptr;
-			if (c == s->s_cur || c->c_state == AC__DEAD || c->c_ending)
+			if (c == s->s_cur || c->c_state == AC__DEAD || c->c_ending ||
+			    !(which & (c->c_service ? AC__KILL_SERVICES
+			                            : AC__KILL_USERS)))
 				continue;
 			ac__coro_kill(c, AC_EXIT_TERMINATED);
 			killed++;
@@ -109,17 +155,46 @@ static void sched_kill_all(ac_sched *s)
 	} while (killed);
 }
 
+static void sched_kill_all(ac_sched *s)
+{
+	ac__sched_kill(s, AC__KILL_USERS | AC__KILL_SERVICES);
+}
+
+/* The end of an orderly shutdown, once the user coroutines are gone: the
+ * network layer delivers their exit notices, says goodbye and stops; then
+ * the rest ends and the at-exit hooks run. */
+static void sched_wind_down(ac_sched *s)
+{
+	if (s->s_on_finish)
+		s->s_on_finish(s->s_on_finish_arg);
+	sched_kill_all(s);
+	sched_run_atexit(s);
+}
+
+/* The orderly shutdown started by ac_sched_terminate from a coroutine. */
+static void sched_wind_down_body(void *arg)
+{
+	sched_wind_down(arg);
+}
+
 void ac_sched_terminate(ac_sched *s)
 {
 	ac_coro *self = ac__cur();
+	ac_spawn_opts so = {.name = "ac-shutdown"};
 	if (!s)
 		return;
-	sched_kill_all(s);
-	if (self && self->c_sched == s) {
-		/* Our own end runs the at-exit hooks from the loop. */
-		ac_terminate(ac_self());
+	ac__sched_kill(s, AC__KILL_USERS);
+	if (!self || self->c_sched != s) {
+		sched_wind_down(s);
+		return;
 	}
-	sched_run_atexit(s);
+	/* From one of s's coroutines: the wind-down may wait (goodbyes), so
+	 * it runs in a (non-daemon) coroutine of its own, after ours ends. */
+	if (ac__spawn_service(s, sched_wind_down_body, s, &so, NULL) < 0) {
+		sched_kill_all(s);
+		sched_run_atexit(s);
+	}
+	ac_terminate(ac_self());
 }
 
 void ac_sched_free(ac_sched *s)
@@ -137,10 +212,12 @@ void ac_sched_free(ac_sched *s)
 	ac__msg_cache_fini(s);
 	free(s->s_heap);
 	free(s->s_obj);
+	log_flush(s);
 	if (s->s_own_io)
-		ac_io_epoll_free(s->s_io);
+		ac__io_default_free(s->s_io);
 	if (ac__tls_sched == s)
 		ac__tls_sched = NULL;
+	ac__stack_thread_leave();
 	free(s);
 }
 
@@ -205,9 +282,127 @@ void ac_sched_get_stats(ac_sched *s, ac_sched_stats *st)
 	st->stacks_unguarded = s->s_stacks.sp_unguarded;
 }
 
+/* ---- logging ---------------------------------------------------------------
+ *
+ * Repeated lines are rate-limited (ac__log_slot in engine.h): a line shown
+ * (level and text) is remembered with the time it was shown; the same line
+ * within AC__LOG_WINDOW_NS of that is suppressed and counted. The count is
+ * always reported, as the line followed by "(N identical lines suppressed
+ * in the last X s)", X being the time since the line was shown: on the
+ * line's first return after its window (that showing carries the count),
+ * or, when some other line is logged after the window, just before it, or
+ * when its slot is taken by another line, or by ac_sched_free. Errors are
+ * never suppressed. Time is the scheduler's clock (virtual in the
+ * simulator), so what is shown is deterministic there. */
+
+/* FNV-1a hash of a line's text (without the prefix); never 0. */
+static uint64_t log_hash(const char *text)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (; *text; text++) {
+		h ^= (unsigned char)*text;
+		h *= 1099511628211ULL;
+	}
+	return h ? h : 1;
+}
+
+/* Pass slot l's line and its suppressed count to the sink. */
+static void log_emit_count(ac_sched *s, const ac__log_slot *l, int64_t now)
+{
+	char out[AC__LOG_LINE + 96];
+	int64_t d = now - l->l_shown_ns;
+	/* Tenths of a second, rounded to the nearest. */
+	int64_t tenths = d > 0 ? (d + 50000000) / 100000000 : 0;
+	snprintf(out, sizeof(out),
+	         "%s (%" PRIu64 " identical line%s suppressed in the last %"
+	         PRId64 ".%" PRId64 " s)", l->l_text, l->l_count,
+	         l->l_count == 1 ? "" : "s", tenths / 10, tenths % 10);
+	s->s_log_fn(s->s_log_arg, l->l_level, out);
+}
+
+/* Report the counts of lines (other than skip) whose window has passed. */
+static void log_sweep(ac_sched *s, int64_t now, const ac__log_slot *skip)
+{
+	size_t i;
+	for (i = 0; i < AC__LOG_SLOTS; i++) {
+		ac__log_slot *l = &s->s_log_seen[i];
+		if (l == skip || !l->l_count ||
+		    now - l->l_shown_ns < AC__LOG_WINDOW_NS)
+			continue;
+		log_emit_count(s, l, now);
+		l->l_count = 0;
+	}
+}
+
+/* The slot for a new line: a free one, else the one shown longest ago
+ * (its count, if any, is reported first). */
+static ac__log_slot *log_take_slot(ac_sched *s, int64_t now)
+{
+	ac__log_slot *v = &s->s_log_seen[0];
+	size_t i;
+	for (i = 0; i < AC__LOG_SLOTS; i++) {
+		ac__log_slot *l = &s->s_log_seen[i];
+		if (!l->l_hash)
+			return l;
+		if (l->l_shown_ns < v->l_shown_ns)
+			v = l;
+	}
+	if (v->l_count)
+		log_emit_count(s, v, now);
+	return v;
+}
+
+/* The rate limit for line (prefix bytes of "[name] ") at level: returns 1
+ * when it is not to be shown now (suppressed, or shown with its count). */
+static int log_limit(ac_sched *s, int level, const char *line, size_t prefix)
+{
+	int64_t now = ac_sched_now_ns(s);
+	uint64_t h = log_hash(line + prefix);
+	ac__log_slot *l = NULL;
+	size_t i;
+	for (i = 0; i < AC__LOG_SLOTS && !l; i++) {
+		ac__log_slot *x = &s->s_log_seen[i];
+		if (x->l_hash == h && x->l_level == level && !strcmp(x->l_text, line))
+			l = x;
+	}
+	log_sweep(s, now, l);
+	if (l && now - l->l_shown_ns < AC__LOG_WINDOW_NS) {
+		l->l_count++;
+		return 1;
+	}
+	if (l && l->l_count) {
+		log_emit_count(s, l, now);
+		l->l_count = 0;
+		l->l_shown_ns = now;
+		return 1;
+	}
+	if (!l) {
+		l = log_take_slot(s, now);
+		l->l_hash = h;
+		l->l_level = level;
+		snprintf(l->l_text, sizeof(l->l_text), "%s", line);
+	}
+	l->l_count = 0;
+	l->l_shown_ns = now;
+	return 0;
+}
+
+/* Report every count still pending (the scheduler is being freed). */
+static void log_flush(ac_sched *s)
+{
+	int64_t now = ac_sched_now_ns(s);
+	size_t i;
+	for (i = 0; i < AC__LOG_SLOTS; i++) {
+		ac__log_slot *l = &s->s_log_seen[i];
+		if (l->l_count)
+			log_emit_count(s, l, now);
+		l->l_count = 0;
+	}
+}
+
 void ac_log(ac_sched *s, int level, const char *fmt, ...)
 {
-	char buf[1024];
+	char buf[AC__LOG_LINE];
 	int n;
 	va_list ap;
 	if (!s || level > s->s_log_level)
@@ -218,6 +413,8 @@ void ac_log(ac_sched *s, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
 	va_end(ap);
+	if (level > AC_LOG_ERROR && log_limit(s, level, buf, (size_t)n))
+		return;
 	s->s_log_fn(s->s_log_arg, level, buf);
 }
 
@@ -582,20 +779,20 @@ int ac_sched_run(ac_sched *s)
 	if (rc < 0)
 		return rc;
 	for (;;) {
-		int64_t deadline;
+		int64_t deadline_ns;
 		sched_run_ready(s, AC__STEP_BATCH);
 		if (s->s_live_user == 0) {
 			rc = 0;
 			break;
 		}
-		deadline = ac_sched_next_deadline(s);
+		deadline_ns = ac_sched_next_deadline(s);
 		if (s->s_rhead)
-			deadline = 0;
-		else if (deadline < 0 && s->s_io->ops->pending(s->s_io) == 0) {
+			deadline_ns = 0;
+		else if (deadline_ns < 0 && s->s_io->ops->pending(s->s_io) == 0) {
 			rc = -EDEADLK;
 			break;
 		}
-		rc = s->s_io->ops->poll(s->s_io, deadline);
+		rc = s->s_io->ops->poll(s->s_io, deadline_ns);
 		if (rc < 0 && rc != -EINTR)
 			break;
 		sched_fire_timers(s);
@@ -609,10 +806,8 @@ int ac_sched_finish(ac_sched *s)
 	int rc = ac_sched_run(s);
 	if (rc == -EPERM)
 		return rc;
-	if (s->s_on_finish)
-		s->s_on_finish(s->s_on_finish_arg);
-	sched_kill_all(s);
-	sched_run_atexit(s);
+	ac__sched_kill(s, AC__KILL_USERS); /* the daemons (their monitors are told) */
+	sched_wind_down(s);
 	return rc;
 }
 

@@ -16,8 +16,6 @@
 
 #include <limits.h>
 
-#include <asyncoro/sim.h>
-
 enum { SOCK_LISTEN = 1, SOCK_TCP, SOCK_UDP, SOCK_FD };
 
 /* Initial read-ahead buffer size for recv_line (it grows for a longer line
@@ -190,7 +188,7 @@ static int sock_submit(ac_sock *k, int type, ac_op *op)
 
 /* Submit the operation described by op and wait for it; returns its result
  * (and copies the peer address back into op). */
-static int64_t sock_op(ac_sock *k, int type, ac_op *op, int64_t deadline)
+static int64_t sock_op(ac_sock *k, int type, ac_op *op, int64_t deadline_ns)
 {
 	ac_sched *s = k->k_sched;
 	sock_wait w;
@@ -201,8 +199,8 @@ static int64_t sock_op(ac_sock *k, int type, ac_op *op, int64_t deadline)
 	if (s->s_inline_io >= AC__INLINE_IO_MAX && sock_fair_yield(k) < 0)
 		return -ECANCELED;
 	/* Fault point: a timeout much shorter than asked for. */
-	if (deadline >= 0 && AC_BUGGIFY(s->s_io, "sock-short-timeout"))
-		deadline = ac__deadline(s, 1);
+	if (deadline_ns >= 0 && AC_BUGGIFY(s->s_io, "sock-short-timeout"))
+		deadline_ns = ac__deadline(s, 1);
 	w.w_op = *op;
 	w.w_sock = k;
 	w.w_op.cb = ac__io_wake_cb;
@@ -215,7 +213,7 @@ static int64_t sock_op(ac_sock *k, int type, ac_op *op, int64_t deadline)
 		s->s_inline_io++;
 	} else {
 		s->s_inline_io = 0;
-		r = ac__io_wait_ex(s, &w.w_op, deadline, sock_kill_cancel, &w);
+		r = ac__io_wait_ex(s, &w.w_op, deadline_ns, sock_kill_cancel, &w);
 	}
 	op->addr = w.w_op.addr;
 	op->res = r;
@@ -313,7 +311,7 @@ int ac_sock_attach_fd(ac_sched *s, int fd, ac_sock **out)
 }
 
 /* One read into buf: from the read-ahead buffer, else from the backend. */
-static int64_t sock_read1(ac_sock *k, void *buf, size_t len, int64_t deadline)
+static int64_t sock_read1(ac_sock *k, void *buf, size_t len, int64_t deadline_ns)
 {
 	ac_op op;
 	if (k->k_rpos < k->k_rlen) {
@@ -330,7 +328,7 @@ static int64_t sock_read1(ac_sock *k, void *buf, size_t len, int64_t deadline)
 	op.buf = buf;
 	op.len = len;
 	return sock_op(k, k->k_type == SOCK_FD ? AC_OP_READ : AC_OP_RECV, &op,
-	               deadline);
+	               deadline_ns);
 }
 
 ssize_t ac_sock_recv(ac_sock *k, void *buf, size_t len, int64_t timeout_ms)
@@ -348,11 +346,11 @@ ssize_t ac_sock_recv(ac_sock *k, void *buf, size_t len, int64_t timeout_ms)
 
 /* Read exactly len bytes before deadline (see ac_sock_recv_all). */
 static int64_t sock_read_all(ac_sock *k, void *buf, size_t len,
-                             int64_t deadline)
+                             int64_t deadline_ns)
 {
 	size_t got = 0;
 	while (got < len) {
-		int64_t r = sock_read1(k, (char *)buf + got, len - got, deadline);
+		int64_t r = sock_read1(k, (char *)buf + got, len - got, deadline_ns);
 		if (r == 0)
 			return got == 0 ? 0 : -EPIPE;
 		if (r < 0) {
@@ -379,7 +377,7 @@ ssize_t ac_sock_recv_all(ac_sock *k, void *buf, size_t len, int64_t timeout_ms)
 }
 
 static int64_t sock_write_all(ac_sock *k, const void *buf, size_t len,
-                              int64_t deadline)
+                              int64_t deadline_ns)
 {
 	ac_op op;
 	int64_t r;
@@ -391,7 +389,7 @@ static int64_t sock_write_all(ac_sock *k, const void *buf, size_t len,
 	op.buf = (void *)buf;
 	op.len = len;
 	r = sock_op(k, k->k_type == SOCK_FD ? AC_OP_WRITE : AC_OP_SEND, &op,
-	            deadline);
+	            deadline_ns);
 	if (r == -ETIMEDOUT)
 		k->k_broken = 1; /* part of it may have been written */
 	return r;
@@ -412,7 +410,7 @@ ssize_t ac_sock_send_all(ac_sock *k, const void *buf, size_t len,
 }
 
 /* Find a complete line in the read-ahead buffer, refilling it as needed. */
-static int64_t sock_line(ac_sock *k, char *buf, size_t len, int64_t deadline)
+static int64_t sock_line(ac_sock *k, char *buf, size_t len, int64_t deadline_ns)
 {
 	for (;;) {
 		char *nl = NULL;
@@ -459,7 +457,7 @@ static int64_t sock_line(ac_sock *k, char *buf, size_t len, int64_t deadline)
 			op.buf = k->k_rbuf + k->k_rlen;
 			op.len = k->k_rcap - k->k_rlen;
 			r = sock_op(k, k->k_type == SOCK_FD ? AC_OP_READ : AC_OP_RECV,
-			            &op, deadline);
+			            &op, deadline_ns);
 		}
 		if (r < 0)
 			return r;
@@ -535,13 +533,13 @@ int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
                      int64_t timeout_ms)
 {
 	uint8_t small[4 + 1024], *out = small;
-	int64_t deadline, r;
+	int64_t deadline_ns, r;
 	int rc = sock_enter(k);
 	if (rc < 0)
 		return rc;
 	if (k->k_type != SOCK_TCP || (!buf && len) || len > UINT32_MAX)
 		return (int)sock_leave(k, -EINVAL);
-	deadline = ac__deadline(k->k_sched, timeout_ms);
+	deadline_ns = ac__deadline(k->k_sched, timeout_ms);
 	if (len > sizeof(small) - 4 && len <= SOCK_MSG_WHOLE - 4)
 		out = malloc(len + 4);
 	if (!out)
@@ -553,13 +551,13 @@ int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
 	if (len <= SOCK_MSG_WHOLE - 4) {
 		if (len)
 			memcpy(out + 4, buf, len);
-		r = sock_write_all(k, out, len + 4, deadline);
+		r = sock_write_all(k, out, len + 4, deadline_ns);
 	} else {
 		/* Too large to copy: the header, then the body (another
 		 * writer's bytes may come between: see asyncoro.h). */
-		r = sock_write_all(k, out, 4, deadline);
+		r = sock_write_all(k, out, 4, deadline_ns);
 		if (r >= 0)
-			r = sock_write_all(k, buf, len, deadline);
+			r = sock_write_all(k, buf, len, deadline_ns);
 	}
 	if (out != small)
 		free(out);
@@ -570,7 +568,7 @@ int ac_sock_recv_msg(ac_sock *k, void **out, size_t *len, size_t max,
                      int64_t timeout_ms)
 {
 	uint8_t hdr[4];
-	int64_t deadline, r;
+	int64_t deadline_ns, r;
 	size_t n;
 	void *buf;
 	int rc = sock_enter(k);
@@ -578,8 +576,8 @@ int ac_sock_recv_msg(ac_sock *k, void **out, size_t *len, size_t max,
 		return rc;
 	if (k->k_type != SOCK_TCP || !out || !len)
 		return (int)sock_leave(k, -EINVAL);
-	deadline = ac__deadline(k->k_sched, timeout_ms);
-	r = sock_read_all(k, hdr, sizeof(hdr), deadline);
+	deadline_ns = ac__deadline(k->k_sched, timeout_ms);
+	r = sock_read_all(k, hdr, sizeof(hdr), deadline_ns);
 	if (r <= 0)
 		return (int)sock_leave(k, r);
 	n = ((size_t)hdr[0] << 24) | ((size_t)hdr[1] << 16) |
@@ -591,7 +589,7 @@ int ac_sock_recv_msg(ac_sock *k, void **out, size_t *len, size_t max,
 	buf = malloc(n ? n : 1);
 	if (!buf)
 		return (int)sock_leave(k, -ENOMEM);
-	r = n ? sock_read_all(k, buf, n, deadline) : 0;
+	r = n ? sock_read_all(k, buf, n, deadline_ns) : 0;
 	if (r == 0 && n)
 		r = -EPIPE;
 	if (r < 0) {

@@ -78,12 +78,12 @@ static void sync_cancel(ac_coro *c, void *obj)
 		w->w_undo(w->w_obj);
 }
 
-int ac__waitq_park(ac_sched *s, ac_waitq *q, ac__waiter *w, int64_t deadline)
+int ac__waitq_park(ac_sched *s, ac_waitq *q, ac__waiter *w, int64_t deadline_ns)
 {
 	int r;
 	w->w_ptr = q;
 	ac__waitq_push(q, w, s->s_cur);
-	r = ac__park(s, deadline, sync_cancel, w);
+	r = ac__park(s, deadline_ns, sync_cancel, w);
 	if (w->w_linked) {
 		ac__waitq_unlink(q, w);
 		AC_ASSERT(r < 0);

@@ -2,8 +2,9 @@
  *
  * Address parsing, formatting and comparison for struct ac_addr, written
  * with inet_pton/inet_ntop only (no name lookups, no interface queries, so
- * they behave the same on the real network and in the simulator), and the
- * default log sink, which writes one line per call to standard error.
+ * they behave the same on the real network and in the simulator),
+ * ac_buggify, which asks a backend whether a fault point fires, and
+ * ac__io_stderr, which writes the engine's log lines to standard error.
  *
  * Accepted text forms: "1.2.3.4", "1.2.3.4:80", "::1", "fe80::1%2",
  * "[::1]:80", "[fe80::1%2]:80". A scope id must be numeric. Ports are 0..65535,
@@ -14,15 +15,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include <asyncoro/io.h>
-
-/* The default log sink, declared for the engine in engine/engine.h. It is
- * declared again here rather than including that header, so that io/ does
- * not depend on the layer above it. Levels follow AC_LOG_ERROR (0) ..
- * AC_LOG_DEBUG (3) of asyncoro.h. */
-void ac__log_stderr(void *arg, int level, const char *text);
+#include "io/io.h"
 
 /* Longest host part we parse, brackets excluded ("v6%scope"). */
 #define IO_HOST_MAX 64
@@ -204,11 +200,24 @@ int ac_addr_is_any(const ac_addr *a)
 	return n != 0 && memcmp(a->ip, zero, n) == 0;
 }
 
-void ac__log_stderr(void *arg, int level, const char *text)
+int ac_buggify(ac_io *io, const char *site)
 {
-	static const char *const names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
-	const char *name = (level >= 0 && level <= 3) ? names[level] : "LOG";
+	const struct ac_io_ops *o;
 
-	(void)arg;
-	fprintf(stderr, "%s %s\n", name, text ? text : "");
+	if (io == NULL || site == NULL)
+		return 0;
+	o = io->ops;
+	if (o->version < 2 || o->buggify == NULL)
+		return 0;
+	return o->buggify(io, site);
+}
+
+const char *ac__io_log_level_env(void)
+{
+	return getenv("AC_LOG_LEVEL");
+}
+
+void ac__io_stderr(const char *text)
+{
+	fputs(text, stderr);
 }

@@ -77,6 +77,8 @@
 
 #include <asyncoro/io.h>
 
+#include "io/io_assert.h"
+
 /* epoll_pwait2 (nanosecond timeouts) is declared by glibc 2.35 and later;
  * without it, timeouts are rounded up to whole milliseconds. */
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
@@ -106,8 +108,6 @@ enum epoll_kind {
 	EPOLL_K_ATTACHED, /* caller's descriptor (stdin, pipe) */
 	EPOLL_K_FILE      /* file from file_open */
 };
-
-#define EPOLL_ASSERT(x) ((x) ? (void)0 : epoll_assert_fail(#x, __FILE__, __LINE__))
 
 /* A FIFO of ops linked through io_next/io_prev. */
 typedef struct epoll_q {
@@ -176,15 +176,9 @@ typedef struct epoll_io {
 
 static const struct ac_io_ops epoll_ops;
 
-static _Noreturn void epoll_assert_fail(const char *expr, const char *file, int line)
-{
-	fprintf(stderr, "asyncoro: assertion failed: %s (%s:%d)\n", expr, file, line);
-	abort();
-}
-
 static epoll_io *epoll_of(ac_io *io)
 {
-	EPOLL_ASSERT(io != NULL && io->ops == &epoll_ops);
+	AC_ASSERT(io != NULL && io->ops == &epoll_ops);
 	return (epoll_io *)io;
 }
 
@@ -328,8 +322,8 @@ static int epoll_fd_add(epoll_io *e, int fd, int kind, int family, int poll)
 	if (rc < 0)
 		return rc;
 	f = &e->e_fds[fd];
-	EPOLL_ASSERT(f->f_kind == EPOLL_K_FREE);
-	EPOLL_ASSERT(f->f_q[0].q_head == NULL && f->f_q[1].q_head == NULL);
+	AC_ASSERT(f->f_kind == EPOLL_K_FREE);
+	AC_ASSERT(f->f_q[0].q_head == NULL && f->f_q[1].q_head == NULL);
 	if (poll) {
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -360,8 +354,8 @@ static int epoll_fd_release(epoll_io *e, int h)
 	epoll_fd *f = &e->e_fds[h];
 	int rc = 0;
 
-	EPOLL_ASSERT(f->f_kind != EPOLL_K_FREE);
-	EPOLL_ASSERT(f->f_q[0].q_head == NULL && f->f_q[1].q_head == NULL);
+	AC_ASSERT(f->f_kind != EPOLL_K_FREE);
+	AC_ASSERT(f->f_q[0].q_head == NULL && f->f_q[1].q_head == NULL);
 	if (f->f_kind == EPOLL_K_ATTACHED) {
 		if (f->f_polled)
 			epoll_ctl(e->e_epfd, EPOLL_CTL_DEL, h, NULL);
@@ -397,12 +391,12 @@ static void epoll_ready_unlink(epoll_io *e, ac_op *op)
 		e->e_run_last = op->io_prev;
 	epoll_q_unlink(&e->e_ready, op);
 	if (f != NULL && f->f_gen == (uint32_t)op->io_priv[0]) {
-		EPOLL_ASSERT(f->f_done[side] > 0);
+		AC_ASSERT(f->f_done[side] > 0);
 		f->f_done[side]--;
 	}
 	op->io_priv[1] = EPOLL_OP_IDLE;
 	e->e_pending--;
-	EPOLL_ASSERT(e->e_pending >= 0);
+	AC_ASSERT(e->e_pending >= 0);
 }
 
 /* The queue op is linked in (a descriptor's queue or the ready list), or
@@ -652,7 +646,7 @@ static int epoll_try(epoll_io *e, ac_op *op)
 	case AC_OP_SENDTO:
 		return epoll_try_sendto(e, op);
 	default:
-		EPOLL_ASSERT(!"unknown op type");
+		AC_ASSERT(!"unknown op type");
 		return 0;
 	}
 }
@@ -756,7 +750,7 @@ static int epoll_check(epoll_io *e, int h, const ac_op *op, int type)
 	if (side == EPOLL_WR && f->f_shut)
 		return -EPIPE;
 	/* Submitting an op that is still pending is a programmer error. */
-	EPOLL_ASSERT(epoll_op_queue(e, op) == NULL);
+	AC_ASSERT(epoll_op_queue(e, op) == NULL);
 	return 0;
 }
 
@@ -1003,7 +997,7 @@ static int epoll_poll(ac_io *io, int64_t deadline_ns)
 	int64_t wait_ns;
 	int n, count;
 
-	EPOLL_ASSERT(!e->e_polling);
+	AC_ASSERT(!e->e_polling);
 	for (;;) {
 		wait_ns = -1;
 		if (e->e_ready.q_head != NULL)
@@ -1044,7 +1038,7 @@ static void epoll_entropy(ac_io *io, void *buf, size_t len)
 		n = getrandom(p, len, 0);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		EPOLL_ASSERT(n > 0);
+		AC_ASSERT(n > 0);
 		p += n;
 		len -= (size_t)n;
 	}
@@ -1524,7 +1518,7 @@ void ac_io_epoll_free(ac_io *io)
 	if (io == NULL)
 		return;
 	e = epoll_of(io);
-	EPOLL_ASSERT(!e->e_polling);
+	AC_ASSERT(!e->e_polling);
 	/* Forget queued and ready ops: their callbacks never run. */
 	for (h = 0; h < e->e_nfds; h++) {
 		epoll_fd *f = &e->e_fds[h];

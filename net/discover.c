@@ -338,7 +338,7 @@ int ac__discover_start(ac_node *n)
 		         ac_strerror(rc));
 		return rc;
 	}
-	rc = ac_spawn(n->n_sched, disc_loop, n, &so, &n->n_discovery);
+	rc = ac__spawn_service(n->n_sched, disc_loop, n, &so, &n->n_discovery);
 	if (rc < 0) {
 		ac_sock_close(n->n_udp);
 		n->n_udp = NULL;

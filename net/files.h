@@ -1,8 +1,9 @@
-/* net/files.h: the path rules of send_file and del_file, shared by the
- * sender (an early -EINVAL without a round trip) and the receiver (the rule
- * that keeps a peer inside dest_path). Pure string checks with no I/O, so
- * the tests link net/files_path.c on its own; the receiver adds the checks
- * that need the file system (no symlink under dest_path) in net/files.c.
+/* net/files.h: what both ends of send_file and del_file share — the path
+ * rules, checked by the sender (an early -EINVAL without a round trip) and
+ * the receiver (the rule that keeps a peer inside dest_path), and the
+ * permission bits a file may carry. Pure string checks with no I/O, so the
+ * tests link net/files_path.c on its own; the receiver adds the checks that
+ * need the file system (no symlink under dest_path) in net/files_recv.c.
  *
  * The rules, for a directory dir (relative to dest_path) and a file name:
  *  - dir is NULL or "" (dest_path itself), or components separated by
@@ -21,6 +22,9 @@
 
 /* Marker in the names of the receiver's temporary files. */
 #define AC__FILE_TMP_MARK ".ac-tmp-"
+/* Permission bits a file travels with: no setuid, setgid or sticky (a peer
+ * must not plant set-id programs). */
+#define AC__FILE_MODE_MASK 0777u
 
 /* Check dir (dir_len bytes; dir may be NULL when dir_len is 0) and name
  * (name_len bytes) as they come off the wire, not NUL-terminated. Returns 0

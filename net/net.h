@@ -29,25 +29,30 @@
 
 #include <asyncoro/dis.h>
 
+_Static_assert(AC_WIRE_NAME_MAX == AC_NAME_MAX, "one limit for names");
+
 typedef struct ac_peer ac_peer;
 
 /* A request waiting for its reply. */
 typedef struct ac__pending {
-	struct ac__pending *p_next;
-	uint32_t p_id;
+	struct ac__pending *pd_next;
+	uint32_t pd_id;
 	/* The waiting coroutine (woken with 1 when done). */
-	ac_coro *p_coro;
+	ac_coro *pd_coro;
 	/* 1 once the reply (or a failure) is in. */
-	int p_done;
+	int pd_done;
 	/* Position in the peer's output stream just past the request frame:
 	 * written once the peer's p_sent_total reaches it. */
-	uint64_t p_mark;
+	uint64_t pd_mark;
 	/* Failure without a reply (negative errno), else 0. */
-	int p_err;
-	/* The reply body (malloc'ed), its length. */
-	uint8_t *p_body;
-	size_t p_len;
-	ac_peer *p_peer;
+	int pd_err;
+	/* The reply body (malloc'ed), its length, and the incarnation of the
+	 * peer that sent it (the peer's record may be gone once the waiting
+	 * coroutine runs: it must not touch pd_peer after the wait). */
+	uint8_t *pd_body;
+	size_t pd_len;
+	uint64_t pd_inc;
+	ac_peer *pd_peer;
 } ac__pending;
 
 /* A remote coroutine that a local coroutine monitors (for "node lost"). */
@@ -111,15 +116,22 @@ struct ac_peer {
 	int p_failures;
 	/* Last connect/handshake error, for ac_node_peer. */
 	int p_last_err;
-	/* Peers are kept in an array; a lost peer object stays for refs. */
-	int p_gone;
+	/* Requests of this peer being served by coroutines of their own
+	 * (FINISH, channel deliver): the record stays while any runs. */
+	uint32_t p_inflight;
+	/* The writer waits for frames with nothing queued (it may then be
+	 * ended, and the record reclaimed, once the peer is gone). */
+	int p_writer_idle;
+	/* Once reclaimed: when, and the next record in the node's n_grave. */
+	int64_t p_grave_ns;
+	ac_peer *p_grave_next;
 };
 
 /* A registered name. */
 typedef struct ac__name {
-	uint32_t n_kind;
-	ac_ref n_ref;
-	char n_name[AC_WIRE_NAME_MAX + 1];
+	uint32_t nm_kind;
+	ac_ref nm_ref;
+	char nm_name[AC_WIRE_NAME_MAX + 1];
 } ac__name;
 
 /* An RCI object (kind AC_REF_RCI in the scheduler's table). */
@@ -190,6 +202,18 @@ struct ac_node {
 	int n_stopped;
 	/* Saying goodbye (connections closing are expected). */
 	int n_leaving;
+	/* Exit notices to monitors on other nodes not yet acknowledged, and
+	 * where an orderly stop waits for them (bounded by n_stop_ns). */
+	int n_notifying;
+	ac_waitq n_notify_wq;
+	/* An orderly stop is waiting for those notices. */
+	int n_stopping;
+	int64_t n_stop_ns;
+	/* Most peer records kept (gone peers are reclaimed first). */
+	uint32_t n_max_peers;
+	/* Records of reclaimed peers, oldest first, freed a while later. */
+	ac_peer *n_grave;
+	ac_peer **n_grave_tail;
 };
 
 /* ---- node.c -------------------------------------------------------------- */
@@ -197,6 +221,9 @@ struct ac_node {
 ac_peer *ac__peer_find(ac_node *n, const ac_addr *loc);
 /* The peer at loc, created (state NEW) if unknown; NULL on ENOMEM/limit. */
 ac_peer *ac__peer_get(ac_node *n, const ac_addr *loc);
+/* 1 when no record for a new peer can be made: the table holds
+ * n_max_peers records after gone peers were reclaimed. */
+int ac__peer_table_full(ac_node *n);
 /* A peer came online / went offline: status messages, waiters, cleanup. */
 void ac__peer_online(ac_peer *p);
 void ac__peer_offline(ac_peer *p, int lost);
@@ -224,7 +251,7 @@ void ac__peer_commit(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
                    const void *body, size_t len, ac__pending *pend);
 /* Send a request and wait for its reply: 0 and the reply body in *pend, or
- * -ETIMEDOUT, -EHOSTUNREACH. The caller frees pend->p_body. */
+ * -ETIMEDOUT, -EHOSTUNREACH. The caller frees pend->pd_body. */
 int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
                 int64_t timeout_ms, ac__pending *pend);
 /* Queue a request without waiting (pend must stay valid until it is done
@@ -232,7 +259,7 @@ int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
 int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
                       ac__pending *pend);
 /* Wait until every started request is done or deadline_ns (monotonic, -1:
- * none) passes; the unfinished ones end with p_err -ETIMEDOUT. */
+ * none) passes; the unfinished ones end with pd_err -ETIMEDOUT. */
 void ac__request_wait(ac__pending **pends, int n, int64_t deadline_ns);
 /* Fail every pending request of p (connection lost). */
 void ac__peer_fail_pending(ac_peer *p, int err);
@@ -241,7 +268,8 @@ void ac__peer_disconnect(ac_peer *p);
 /* The peer a ref points at (connecting on demand), or NULL with *err. */
 ac_peer *ac__peer_for_ref(ac_node *n, const ac_ref *r, int *err);
 
-/* ---- remote.c: the engine's remote hooks and the request handlers ------- */
+/* ---- remote*.c: the engine's remote hooks and the request handlers ------ */
+/* (net/remote.h has what the remote*.c files share among themselves.) */
 extern const struct ac__remote_ops ac__net_remote_ops;
 /* Handle one frame from peer p (body is the caller's). Returns 0, or a
  * negative errno to close the connection (bad frame). */
@@ -259,7 +287,7 @@ int ac__discover_start(ac_node *n);
 /* Announce ourselves to addr (broadcast or a host's udp port). */
 int ac__announce(ac_node *n, const ac_addr *to, int relay);
 
-/* ---- files.c --------------------------------------------------------------------- */
+/* ---- files_recv.c: the receiving end of file transfers ---------------------------- */
 int ac__file_begin(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
 int ac__file_data(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
 int ac__file_end(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);

@@ -11,6 +11,11 @@
  */
 #include "net/net.h"
 
+/* How long a reclaimed peer record stays allocated (see node_reclaim). */
+#define NODE_GRAVE_NS (1000LL * 1000000)
+/* Longest dest_path accepted (a temp dir plus our part fits too). */
+#define NODE_PATH_MAX 1024
+
 static void node_on_end(void *arg, ac_coro *c);
 static void node_on_finish(void *arg);
 
@@ -23,6 +28,8 @@ void ac_node_opts_init(ac_node_opts *o)
 	o->peer_lost_ms = 10000;
 	o->compress_min = 4096;
 	o->secret = "";
+	o->stop_timeout_ms = 5000;
+	o->max_peers = 1024;
 }
 
 ac_node *ac_node_of(ac_sched *s)
@@ -74,10 +81,10 @@ static int node_addr(ac_node *n, const char *host, uint16_t port, ac_addr *out)
 static int node_options(ac_node *n, const ac_node_opts *o)
 {
 	int rc;
-	const char *tmp;
-	char buf[1024];
-	if (o->name && (!*o->name || strlen(o->name) > AC_WIRE_NAME_MAX))
+	if (o->name && !*o->name)
 		return -EINVAL;
+	if (o->name && strlen(o->name) > AC_NAME_MAX)
+		return -ENAMETOOLONG;
 	/* TLS is not built yet: refuse rather than run in plaintext. */
 	if (o->certfile || o->keyfile || o->cafile)
 		return -ENOTSUP;
@@ -95,6 +102,11 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 	if (n->n_lost_ns < 2 * n->n_hb_ns)
 		n->n_lost_ns = 2 * n->n_hb_ns;
 	n->n_compress_min = o->compress_min;
+	n->n_stop_ns = (o->stop_timeout_ms >= 0 ? o->stop_timeout_ms : 5000) *
+	               1000000;
+	if (o->max_peers < 0 || o->max_peers > AC_WIRE_PEERS_MAX)
+		return -EINVAL;
+	n->n_max_peers = o->max_peers ? (uint32_t)o->max_peers : 1024;
 	n->n_caps = o->compress_min ? AC_CAP_ZLIB : 0;
 	if (o->broadcast) {
 		if (ac_addr_parse(&n->n_bcast, o->broadcast, n->n_udp_port) < 0)
@@ -105,15 +117,44 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 	} else {
 		ac_addr_init(&n->n_bcast); /* no broadcast unless configured */
 	}
-	tmp = n->n_io->ops->temp_dir(n->n_io);
-	if (o->dest_path)
-		snprintf(buf, sizeof(buf), "%s", o->dest_path);
-	else
-		snprintf(buf, sizeof(buf), "%s/asyncoro", tmp);
-	n->n_dest = strdup(buf);
-	if (!n->n_secret || !n->n_dest)
+	if (o->dest_path && strlen(o->dest_path) >= NODE_PATH_MAX)
+		return -ENAMETOOLONG;
+	if (!n->n_secret)
 		return -ENOMEM;
 	return 0;
+}
+
+/* Copy name into out (NODE_PATH_MAX bytes) as one safe path component:
+ * bytes other than letters, digits, '.', '-' and '_' become '_', and so
+ * does a leading '.' (no "..", no hidden directory). */
+static void node_path_component(const char *name, char *out)
+{
+	size_t i;
+	for (i = 0; name[i] && i < AC_NAME_MAX; i++) {
+		unsigned char c = (unsigned char)name[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		         (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		         (c == '.' && i > 0);
+		out[i] = ok ? (char)c : '_';
+	}
+	out[i] = '\0';
+	AC_ASSERT(i > 0 && out[0] != '.');
+}
+
+/* dest_path, once the name is known: the option, else
+ * <temp dir>/asyncoro/<name as a path component>. */
+static int node_dest(ac_node *n, const ac_node_opts *o)
+{
+	char buf[NODE_PATH_MAX + AC_NAME_MAX + 16], comp[AC_NAME_MAX + 1];
+	if (o->dest_path) {
+		snprintf(buf, sizeof(buf), "%s", o->dest_path);
+	} else {
+		node_path_component(n->n_name, comp);
+		snprintf(buf, sizeof(buf), "%s/asyncoro/%s",
+		         n->n_io->ops->temp_dir(n->n_io), comp);
+	}
+	n->n_dest = strdup(buf);
+	return n->n_dest ? 0 : -ENOMEM;
 }
 
 static int node_listen(ac_node *n, const ac_node_opts *o)
@@ -148,9 +189,10 @@ static void node_heartbeat(void *arg);
 /* Make the dest_path directory (and its parents). */
 static void node_mkdirs(ac_node *n, const char *path)
 {
-	char buf[1024];
+	char *buf = strdup(path);
 	size_t i;
-	snprintf(buf, sizeof(buf), "%s", path);
+	if (!buf)
+		return; /* the first transfer reports it */
 	for (i = 1; buf[i]; i++) {
 		if (buf[i] != '/')
 			continue;
@@ -159,6 +201,7 @@ static void node_mkdirs(ac_node *n, const char *path)
 		buf[i] = '/';
 	}
 	n->n_io->ops->file_mkdir(n->n_io, buf, 0700);
+	free(buf);
 }
 
 static void node_peer_list_free(void *arg)
@@ -206,6 +249,8 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 	rc = node_options(n, o);
 	if (rc == 0)
 		rc = node_listen(n, o);
+	if (rc == 0)
+		rc = node_dest(n, o);
 	if (rc < 0) {
 		ac__nlog(n, AC_LOG_ERROR, "node start failed: %s", ac_strerror(rc));
 		if (n->n_listener)
@@ -217,6 +262,8 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 	}
 	node_mkdirs(n, n->n_dest);
 	ac_waitq_init(&n->n_peer_wq);
+	ac_waitq_init(&n->n_notify_wq);
+	n->n_grave_tail = &n->n_grave;
 	ac_sched_set_location(s, &n->n_loc);
 	s->s_remote = &ac__net_remote_ops;
 	s->s_remote_arg = n;
@@ -227,9 +274,9 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 	s->s_on_free = (void (*)(void *))ac_node_free;
 	s->s_on_free_arg = n;
 	so.name = "ac-acceptor";
-	ac_spawn(s, node_acceptor, n, &so, &n->n_acceptor);
+	ac__spawn_service(s, node_acceptor, n, &so, &n->n_acceptor);
 	so.name = "ac-heartbeat";
-	ac_spawn(s, node_heartbeat, n, &so, &n->n_heartbeat);
+	ac__spawn_service(s, node_heartbeat, n, &so, &n->n_heartbeat);
 	if (n->n_discover)
 		ac__discover_start(n);
 	if (o->npeers > 0) {
@@ -240,7 +287,7 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 		so.name = "ac-peers";
 		so.arg_free = node_peer_list_free;
 		if (list)
-			ac_spawn(s, node_initial_peers, list, &so, NULL);
+			ac__spawn_service(s, node_initial_peers, list, &so, NULL);
 	}
 	*out = n;
 	return 0;
@@ -271,7 +318,7 @@ static void node_acceptor(void *arg)
 			ac_sleep(100);
 			continue;
 		}
-		if (ac_spawn(n->n_sched, node_handshake_in, k, &so, NULL) < 0)
+		if (ac__spawn_service(n->n_sched, node_handshake_in, k, &so, NULL) < 0)
 			ac_sock_close(k);
 	}
 }
@@ -287,12 +334,83 @@ ac_peer *ac__peer_find(ac_node *n, const ac_addr *loc)
 	return NULL;
 }
 
+/* 1 when p's record may be freed: the peer is gone (offline, or never
+ * reached and its last attempt failed) and nothing refers to the record —
+ * no connection or reader, no queued frame, no request in either
+ * direction, no watch (going offline turned those into "node lost"), and
+ * its writer waits idle (it is ended with the record). Coroutines that
+ * waited for a request of p's do not touch p after the wait. */
+static int node_peer_reclaimable(const ac_node *n, const ac_peer *p)
+{
+	int gone = p->p_state == AC__PEER_OFFLINE ||
+	           (p->p_state == AC__PEER_NEW && p->p_last_err < 0);
+	if (!gone || n->n_leaving || n->n_stopped)
+		return 0;
+	return !p->p_conn && !p->p_pending && !p->p_inflight && !p->p_nwatch &&
+	       !p->p_olen && !p->p_sending && p->p_writer_idle &&
+	       ac_is_alive(p->p_reader) != 1;
+}
+
+static void node_peer_free(ac_peer *p)
+{
+	AC_ASSERT(!p->p_conn && !p->p_pending && !p->p_sending);
+	free(p->p_obuf);
+	free(p->p_wbuf);
+	free(p->p_watch);
+	free(p);
+}
+
+/* Free the records of peers that are gone. A record leaves the table at
+ * once (nothing finds it any more: the peer is unknown again) and is freed
+ * NODE_GRAVE_NS later, so a coroutine that still holds it from before a
+ * wait — woken, but not yet run — finds a valid record of a peer that is
+ * offline. Returns how many left the table. */
+static uint32_t node_reclaim(ac_node *n)
+{
+	int64_t now = ac_sched_now_ns(n->n_sched);
+	uint32_t i, k = 0, gone = 0;
+	while (n->n_grave && now - n->n_grave->p_grave_ns >= NODE_GRAVE_NS) {
+		ac_peer *p = n->n_grave;
+		n->n_grave = p->p_grave_next;
+		node_peer_free(p);
+	}
+	if (!n->n_grave)
+		n->n_grave_tail = &n->n_grave;
+	for (i = 0; i < n->n_npeers; i++) {
+		ac_peer *p = n->n_peers[i];
+		if (!node_peer_reclaimable(n, p)) {
+			n->n_peers[k++] = p;
+			continue;
+		}
+		if (ac_is_alive(p->p_writer) == 1)
+			ac_terminate(p->p_writer);
+		p->p_state = AC__PEER_OFFLINE;
+		p->p_grave_ns = now;
+		/* Oldest first: appended at the tail. */
+		p->p_grave_next = NULL;
+		*n->n_grave_tail = p;
+		n->n_grave_tail = &p->p_grave_next;
+		gone++;
+	}
+	n->n_npeers = k;
+	AC_ASSERT(k + gone == i);
+	return gone;
+}
+
+int ac__peer_table_full(ac_node *n)
+{
+	if (n->n_npeers < n->n_max_peers)
+		return 0;
+	node_reclaim(n);
+	return n->n_npeers >= n->n_max_peers;
+}
+
 ac_peer *ac__peer_get(ac_node *n, const ac_addr *loc)
 {
 	ac_peer *p = ac__peer_find(n, loc);
 	if (p)
 		return p;
-	if (n->n_npeers >= AC_WIRE_PEERS_MAX)
+	if (ac__peer_table_full(n))
 		return NULL;
 	if (n->n_npeers == n->n_cappeers) {
 		uint32_t cap = n->n_cappeers ? n->n_cappeers * 2 : 8;
@@ -387,15 +505,32 @@ static void node_heartbeat(void *arg)
 			if (now - p->p_last_tx >= n->n_hb_ns && p->p_olen == 0)
 				ac__peer_queue(p, AC_WT_PING, 0, 0, NULL, 0, NULL);
 		}
+		node_reclaim(n);
 	}
 }
 
 /* ---- goodbye and stop ------------------------------------------------------------------ */
 
-static void node_goodbye(ac_node *n)
+/* Wait (until deadline) for the exit notices of ended coroutines to reach
+ * monitors on other nodes: they must arrive before our goodbye, or those
+ * monitors would hear "node lost". */
+static void node_wait_notices(ac_node *n, int64_t deadline_ns)
+{
+	while (n->n_notifying > 0) {
+		int64_t left = (deadline_ns - ac_sched_now_ns(n->n_sched)) / 1000000;
+		if (left <= 0) {
+			ac__nlog(n, AC_LOG_WARN, "stopping with %d exit notice%s not "
+			         "acknowledged", n->n_notifying,
+			         n->n_notifying == 1 ? "" : "s");
+			return;
+		}
+		ac_waitq_wait(&n->n_notify_wq, left);
+	}
+}
+
+static void node_goodbye(ac_node *n, int64_t deadline_ns)
 {
 	uint32_t i;
-	int64_t deadline = ac_sched_now_ns(n->n_sched) + 1000000000;
 	n->n_leaving = 1; /* peers now close on us: nothing to report */
 	for (i = 0; i < n->n_npeers; i++) {
 		ac_peer *p = n->n_peers[i];
@@ -406,17 +541,23 @@ static void node_goodbye(ac_node *n)
 	for (i = 0; i < n->n_npeers; i++) {
 		ac_peer *p = n->n_peers[i];
 		while (p->p_conn && p->p_olen > 0 &&
-		       ac_sched_now_ns(n->n_sched) < deadline)
+		       ac_sched_now_ns(n->n_sched) < deadline_ns)
 			ac_sleep(1);
 	}
 }
 
+/* The orderly stop (see ac_node_stop): exit notices, goodbye, then the
+ * services end. Runs in a coroutine. */
 static void node_shutdown(ac_node *n)
 {
 	uint32_t i;
-	if (n->n_stopped)
-		return;
-	node_goodbye(n);
+	int64_t deadline_ns;
+	if (n->n_stopped || n->n_stopping)
+		return; /* done, or under way in another coroutine */
+	deadline_ns = ac_sched_now_ns(n->n_sched) + n->n_stop_ns;
+	n->n_stopping = 1; /* notices to unreachable nodes give up */
+	node_wait_notices(n, deadline_ns);
+	node_goodbye(n, deadline_ns);
 	n->n_stopped = 1;
 	for (i = 0; i < n->n_npeers; i++) {
 		ac_peer *p = n->n_peers[i];
@@ -432,6 +573,7 @@ static void node_shutdown(ac_node *n)
 		ac_sock_close(n->n_udp);
 	n->n_udp = NULL;
 	ac_waitq_wake(&n->n_peer_wq, INT32_MAX, 1);
+	ac_waitq_wake(&n->n_notify_wq, INT32_MAX, 1);
 }
 
 static void node_stop_coro(void *arg)
@@ -451,8 +593,8 @@ int ac_node_stop(ac_node *n)
 		node_shutdown(n);
 		return 0;
 	}
-	/* From main: run the goodbye as a coroutine. */
-	if (ac_spawn(s, node_stop_coro, n, NULL, NULL) < 0)
+	/* From main: run the goodbye as a (non-daemon) coroutine. */
+	if (ac__spawn_service(s, node_stop_coro, n, NULL, NULL) < 0)
 		return -ENOMEM;
 	return ac_sched_run(s) == -EPERM ? -EPERM : 0;
 }
@@ -485,6 +627,11 @@ void ac_node_free(ac_node *n)
 		free(p->p_watch);
 		free(p);
 	}
+	while (n->n_grave) {
+		ac_peer *p = n->n_grave;
+		n->n_grave = p->p_grave_next;
+		node_peer_free(p);
+	}
 	free(n->n_peers);
 	free(n->n_status);
 	free(n->n_names);
@@ -505,12 +652,12 @@ void ac_node_free(ac_node *n)
 int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
                    ac_addr *loc)
 {
-	int64_t deadline;
+	int64_t deadline_ns;
 	if (!n || !name || !loc)
 		return -EINVAL;
 	if (!ac__cur())
 		return -EPERM;
-	deadline = ac__deadline(n->n_sched, timeout_ms);
+	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
 	for (;;) {
 		uint32_t i;
 		int64_t left;
@@ -527,9 +674,9 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
 		}
 		if (n->n_stopped)
 			return -ESHUTDOWN;
-		left = deadline < 0 ? AC_FOREVER
-		                    : (deadline - ac_sched_now_ns(n->n_sched)) / 1000000;
-		if (deadline >= 0 && left <= 0)
+		left = deadline_ns < 0 ? AC_FOREVER
+		                    : (deadline_ns - ac_sched_now_ns(n->n_sched)) / 1000000;
+		if (deadline_ns >= 0 && left <= 0)
 			return -ETIMEDOUT;
 		if (ac_waitq_wait(&n->n_peer_wq, left) == -ETIMEDOUT)
 			return -ETIMEDOUT;
@@ -564,6 +711,11 @@ int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
 			ac__announce(n, &to, 1);
 		}
 		return 0;
+	}
+	if (!p && ac__peer_table_full(n)) {
+		ac__nlog(n, AC_LOG_WARN, "not contacting %s: too many peers "
+		         "(max_peers %u)", loc, n->n_max_peers);
+		return -EUSERS;
 	}
 	rc = ac_sock_connect(&a, timeout_ms, &k);
 	if (rc < 0)
@@ -647,7 +799,7 @@ int ac_node_peer_status(ac_node *n, ac_ref coro)
 int ac_node_close_peer(ac_node *n, const ac_addr *loc, int64_t timeout_ms)
 {
 	ac_peer *p;
-	int64_t deadline;
+	int64_t deadline_ns;
 	if (!n || !loc)
 		return -EINVAL;
 	if (!ac__cur())
@@ -655,12 +807,16 @@ int ac_node_close_peer(ac_node *n, const ac_addr *loc, int64_t timeout_ms)
 	p = ac__peer_find(n, loc);
 	if (!p || p->p_state != AC__PEER_ONLINE)
 		return -ENOENT;
-	deadline = ac__deadline(n->n_sched, timeout_ms);
+	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
 	ac__peer_queue(p, AC_WT_BYE, 0, 0, NULL, 0, NULL);
-	while (p->p_conn && p->p_olen > 0 &&
-	       (deadline < 0 || ac_sched_now_ns(n->n_sched) < deadline))
+	/* The record may go while we sleep: look it up again each time. */
+	while (p && p->p_conn && p->p_olen > 0 &&
+	       (deadline_ns < 0 || ac_sched_now_ns(n->n_sched) < deadline_ns)) {
 		ac_sleep(1);
-	ac__peer_offline(p, 0);
+		p = ac__peer_find(n, loc);
+	}
+	if (p)
+		ac__peer_offline(p, 0);
 	return 0;
 }
 
@@ -679,21 +835,34 @@ int ac_msg_peer(const ac_msg *m, ac_peer_info *out)
 
 /* ---- names --------------------------------------------------------------------------- */
 
+static void node_name_remove_at(ac_node *n, uint32_t i);
+
 const ac__name *ac__name_find(ac_node *n, uint32_t kind, const char *name)
 {
 	uint32_t i;
-	for (i = 0; i < n->n_nnames; i++)
-		if (n->n_names[i].n_kind == kind &&
-		    strcmp(n->n_names[i].n_name, name) == 0)
-			return &n->n_names[i];
+	for (i = 0; i < n->n_nnames; i++) {
+		const ac__name *e = &n->n_names[i];
+		if (e->nm_kind != kind || strcmp(e->nm_name, name) != 0)
+			continue;
+		/* A channel closed (or an object freed) under its name: the name
+		 * goes with it, so locate never returns a dead ref. */
+		if (kind != AC_REF_CORO &&
+		    !ac__obj_get(n->n_sched, e->nm_ref.id, kind)) {
+			node_name_remove_at(n, i);
+			return NULL;
+		}
+		return e;
+	}
 	return NULL;
 }
 
 int ac__name_add(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
 {
 	ac__name *e;
-	if (!name || !*name || strlen(name) > AC_WIRE_NAME_MAX)
+	if (!name || !*name)
 		return -EINVAL;
+	if (strlen(name) > AC_NAME_MAX)
+		return -ENAMETOOLONG;
 	if (ac__name_find(n, kind, name))
 		return -EEXIST;
 	if (n->n_nnames == n->n_capnames) {
@@ -706,9 +875,9 @@ int ac__name_add(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
 	}
 	e = &n->n_names[n->n_nnames++];
 	memset(e, 0, sizeof(*e));
-	e->n_kind = kind;
-	e->n_ref = ref;
-	snprintf(e->n_name, sizeof(e->n_name), "%s", name);
+	e->nm_kind = kind;
+	e->nm_ref = ref;
+	snprintf(e->nm_name, sizeof(e->nm_name), "%s", name);
 	return 0;
 }
 
@@ -726,8 +895,8 @@ int ac__name_del(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
 		return -EINVAL;
 	for (i = 0; i < n->n_nnames; i++) {
 		ac__name *e = &n->n_names[i];
-		if (e->n_kind == kind && !strcmp(e->n_name, name) &&
-		    ac_ref_eq(e->n_ref, ref)) {
+		if (e->nm_kind == kind && !strcmp(e->nm_name, name) &&
+		    ac_ref_eq(e->nm_ref, ref)) {
 			node_name_remove_at(n, i);
 			return 0;
 		}
@@ -742,7 +911,7 @@ static void node_on_end(void *arg, ac_coro *c)
 	uint32_t i = 0;
 	while (i < n->n_nnames) {
 		ac__name *e = &n->n_names[i];
-		if (e->n_kind == AC_REF_CORO && e->n_ref.id == c->c_id)
+		if (e->nm_kind == AC_REF_CORO && e->nm_ref.id == c->c_id)
 			node_name_remove_at(n, i);
 		else
 			i++;

@@ -23,13 +23,13 @@
  */
 #include "net/net.h"
 
-#include <asyncoro/sim.h>
-
 #include <openssl/hmac.h>
 #include <openssl/crypto.h>
 
 /* REFUSE reason when the other direction's connection won. */
 #define PEER_DUPLICATE "duplicate connection"
+/* REFUSE reason when the peer table is full (see max_peers). */
+#define PEER_FULL "too many peers"
 /* Time allowed for connect + handshake. */
 #define PEER_HANDSHAKE_MS 5000
 /* Reader buffer. */
@@ -95,24 +95,28 @@ static int peer_recv_frame(ac_sock *k, uint8_t want, uint8_t *buf,
 {
 	uint8_t hdr[AC_WIRE_HDR];
 	ac_wire_hdr h;
+	/* The connection closed between frames: -ECONNRESET (routine); in
+	 * the middle of one: -EBADMSG (a truncated frame). */
 	ssize_t r = ac_sock_recv_all(k, hdr, sizeof(hdr), PEER_HANDSHAKE_MS);
 	if (r == 0)
 		return -ECONNRESET;
 	if (r < 0)
-		return (int)r;
+		return r == -EPIPE ? -EBADMSG : (int)r;
 	if (ac_wire_hdr_get(hdr, (uint32_t)cap, &h) < 0 || h.flags != 0)
 		return -EPROTO;
 	if (h.len) {
 		r = ac_sock_recv_all(k, buf, h.len, PEER_HANDSHAKE_MS);
 		if (r != (ssize_t)h.len)
-			return r < 0 ? (int)r : -ECONNRESET;
+			return r < 0 && r != -EPIPE ? (int)r : -EBADMSG;
 	}
 	*len = h.len;
 	if (h.type == AC_WT_REFUSE) {
 		if (ac_unpack(buf, h.len, "[s]", why, whylen) < 0)
 			snprintf(why, whylen, "(unreadable reason)");
 		/* The other direction's connection won: not a refusal. */
-		return strcmp(why, PEER_DUPLICATE) == 0 ? -EALREADY : -EACCES;
+		if (strcmp(why, PEER_DUPLICATE) == 0)
+			return -EALREADY;
+		return strcmp(why, PEER_FULL) == 0 ? -EUSERS : -EACCES;
 	}
 	return h.type == want ? 0 : -EPROTO;
 }
@@ -231,7 +235,7 @@ static int peer_install(ac_peer *p, ac_sock *k, int initiator)
 	/* The reader holds the socket: it may first run after the socket was
 	 * closed by a replacement, and must find valid memory. */
 	ac__sock_hold(k);
-	if (ac_spawn(n->n_sched, peer_reader, a, &so, &p->p_reader) < 0) {
+	if (ac__spawn_service(n->n_sched, peer_reader, a, &so, &p->p_reader) < 0) {
 		ac__sock_drop(k);
 		p->p_conn = NULL;
 		free(a);
@@ -331,36 +335,80 @@ static int peer_handshake_server(ac_node *n, ac_sock *k, peer_hello *h,
 	return 0;
 }
 
+/* Who a handshake is with, for the log: the location it claims once its
+ * HELLO was read, else the address it connects from (without the port,
+ * which changes on every attempt: repeated failures log the same line). */
+static void peer_who(ac_sock *k, const ac_addr *want, const peer_hello *h,
+                     char *who, size_t len)
+{
+	char claim[AC_ADDR_STRLEN], src[AC_ADDR_STRLEN] = "?";
+	ac_addr from;
+	if (want) {
+		ac_addr_format(want, who, len);
+		return;
+	}
+	if (ac_sock_peer_addr(k, &from) == 0)
+		ac_addr_format_ip(&from, src, sizeof(src));
+	if (h->loc.family != AC_AF_NONE)
+		snprintf(who, len, "%s (from %s)",
+		         ac_addr_format(&h->loc, claim, sizeof(claim)), src);
+	else
+		snprintf(who, len, "%s", src);
+}
+
+/* Log a failed handshake: a refusal is worth a warning, a peer breaking
+ * the protocol or stalling is worth a line, a lost race or a connection
+ * that went away (a port scan, a node that stopped) is routine. */
+static void peer_log_failure(ac_node *n, const char *who, int rc,
+                             const char *why)
+{
+	int lvl = rc == -EACCES || rc == -EUSERS ? AC_LOG_WARN
+	          : rc == -EALREADY || rc == -ECONNRESET || rc == -EPIPE ||
+	                    rc == -ECANCELED
+	                  ? AC_LOG_DEBUG
+	                  : AC_LOG_INFO;
+	ac__nlog(n, lvl, "handshake with %s failed: %s%s%s", who,
+	         ac_strerror(rc), why[0] ? ": " : "", why);
+}
+
+/* After the proofs: refuse a new peer when the table is full. */
+static int peer_check_room(ac_node *n, ac_sock *k, int initiator,
+                           const peer_hello *h, const char *who)
+{
+	if (ac__peer_find(n, &h->loc) || !ac__peer_table_full(n))
+		return 0;
+	ac__nlog(n, AC_LOG_WARN, "refusing %s: %s (max_peers %u)", who, PEER_FULL,
+	         n->n_max_peers);
+	if (!initiator)
+		peer_refuse(k, PEER_FULL);
+	return -EUSERS;
+}
+
 int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
                   ac_peer **out)
 {
 	uint8_t nonce[AC_WIRE_NONCE];
-	char why[160] = "", who[AC_ADDR_STRLEN] = "?";
+	char why[160] = "", who[2 * AC_ADDR_STRLEN + 16] = "?";
 	peer_hello h;
 	ac_peer *p;
 	int rc;
 	memset(&h, 0, sizeof(h));
+	ac_addr_init(&h.loc);
 	n->n_io->ops->entropy(n->n_io, nonce, sizeof(nonce));
 	if (initiator)
 		rc = peer_handshake_client(n, k, &h, nonce, why, sizeof(why));
 	else
 		rc = peer_handshake_server(n, k, &h, nonce, why, sizeof(why));
-	if (want) {
-		ac_addr_format(want, who, sizeof(who));
-	} else {
-		ac_addr from;
-		if (ac_sock_peer_addr(k, &from) == 0)
-			ac_addr_format(&from, who, sizeof(who));
-	}
+	peer_who(k, want, &h, who, sizeof(who));
 	if (rc < 0) {
-		ac__nlog(n, rc == -EACCES ? AC_LOG_WARN
-		         : rc == -EALREADY ? AC_LOG_DEBUG : AC_LOG_INFO,
-		         "handshake with %s failed: %s%s%s", who, ac_strerror(rc),
-		         why[0] ? ": " : "", why);
+		peer_log_failure(n, who, rc, why);
 		return rc;
 	}
 	if (ac_addr_eq(&h.loc, &n->n_loc) && h.inc == n->n_sched->s_inc)
 		return -ELOOP; /* we reached ourselves */
+	rc = peer_check_room(n, k, initiator, &h, who);
+	if (rc < 0)
+		return rc;
 	p = peer_identified(n, &h);
 	if (!p)
 		return -ENOMEM;
@@ -420,7 +468,7 @@ void ac__peer_commit(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 	p->p_olen += need;
 	p->p_queued_total += need;
 	if (pend)
-		pend->p_mark = p->p_queued_total;
+		pend->pd_mark = p->p_queued_total;
 	if (p->p_olen == need)
 		ac_waitq_wake(&p->p_wq, 1, 1);
 }
@@ -500,6 +548,19 @@ static int peer_connect(ac_peer *p)
 	return rc;
 }
 
+/* The pause after p_failures failed connection attempts in a row: 50 ms
+ * doubling up to 1 s, or up to 10 s while the peer refuses us (a wrong
+ * secret, a full peer table), which another attempt will not change
+ * soon. */
+static int64_t peer_backoff_ms(const ac_peer *p)
+{
+	int64_t cap = p->p_last_err == -EACCES || p->p_last_err == -EUSERS
+	                      ? 10000 : 1000;
+	int shift = p->p_failures > 1 ? p->p_failures - 1 : 0;
+	AC_DASSERT(p->p_failures > 0);
+	return shift >= 8 ? cap : (50LL << shift < cap ? 50LL << shift : cap);
+}
+
 /* Drop what is queued for p (it went offline). */
 static void peer_drop_queue(ac_peer *p)
 {
@@ -547,10 +608,14 @@ static void peer_writer(void *arg)
 			 * heartbeat interval; heartbeats reopen it, so liveness
 			 * detection keeps working. */
 			int64_t idle_ms = AC_FOREVER;
+			int rc;
 			if (!p->p_stream_send && p->p_conn && !p->p_pending)
 				idle_ms = n->n_hb_ns / 1000000;
-			if (ac_waitq_wait(&p->p_wq, idle_ms) == -ETIMEDOUT &&
-			    p->p_olen == 0 && !p->p_pending && !p->p_stream_send) {
+			p->p_writer_idle = p->p_olen == 0;
+			rc = ac_waitq_wait(&p->p_wq, idle_ms);
+			p->p_writer_idle = 0;
+			if (rc == -ETIMEDOUT && p->p_olen == 0 && !p->p_pending &&
+			    !p->p_stream_send) {
 				p->p_idle_closed = 1;
 				ac__peer_disconnect(p);
 			}
@@ -565,7 +630,7 @@ static void peer_writer(void *arg)
 				peer_drop_queue(p);
 				ac__peer_fail_pending(p, -EHOSTUNREACH);
 			}
-			ac_sleep(50 * p->p_failures < 1000 ? 50 * p->p_failures : 1000);
+			ac_sleep(peer_backoff_ms(p));
 			continue;
 		}
 		if (!p->p_conn)
@@ -585,7 +650,8 @@ int ac__peer_start(ac_peer *p)
 	ac_spawn_opts so = {.name = "ac-writer", .daemon = 1};
 	if (!ac_ref_is_null(p->p_writer) && ac_is_alive(p->p_writer) == 1)
 		return 0;
-	return ac_spawn(p->p_node->n_sched, peer_writer, p, &so, &p->p_writer);
+	return ac__spawn_service(p->p_node->n_sched, peer_writer, p, &so,
+	                         &p->p_writer);
 }
 
 void ac__peer_disconnect(ac_peer *p)
@@ -614,9 +680,12 @@ static void peer_reader_end(ac_peer *p, const peer_conn_arg *a, int rc)
 	char who[AC_ADDR_STRLEN];
 	if (!peer_conn_live(p, a))
 		return; /* closed (and freed) by whoever replaced or dropped it */
+	/* Routine (the peer closed an idle connection, or said goodbye in
+	 * the frames just read): the peer's status lines tell the operator. */
 	if (rc != -ECANCELED && !n->n_stopped && !n->n_leaving &&
 	    !p->p_idle_closed)
-		ac__nlog(n, AC_LOG_INFO, "connection to %s (%s) closed%s%s",
+		ac__nlog(n, rc < 0 ? AC_LOG_INFO : AC_LOG_DEBUG,
+		         "connection to %s (%s) closed%s%s",
 		         p->p_name, ac_addr_format(&p->p_loc, who, sizeof(who)),
 		         rc < 0 ? ": " : " by the peer", rc < 0 ? ac_strerror(rc) : "");
 	ac__peer_disconnect(p);
@@ -738,18 +807,21 @@ static void peer_pending_unlink(ac_peer *p, ac__pending *pend)
 {
 	ac__pending **pp = &p->p_pending;
 	while (*pp && *pp != pend)
-		pp = &(*pp)->p_next;
+		pp = &(*pp)->pd_next;
 	if (*pp)
-		*pp = pend->p_next;
+		*pp = pend->pd_next;
 }
 
 static void peer_pending_cancel(ac_coro *c, void *obj)
 {
 	ac__pending *pend = obj;
 	(void)c;
-	peer_pending_unlink(pend->p_peer, pend);
-	free(pend->p_body);
-	pend->p_body = NULL;
+	/* A done request is off its peer's list, and that peer's record may
+	 * already be reclaimed. */
+	if (!pend->pd_done)
+		peer_pending_unlink(pend->pd_peer, pend);
+	free(pend->pd_body);
+	pend->pd_body = NULL;
 }
 
 int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
@@ -763,16 +835,16 @@ int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
 		return -EPERM;
 	if (p->p_state == AC__PEER_OFFLINE)
 		return -EHOSTUNREACH;
-	pend->p_id = ++n->n_next_req ? n->n_next_req : ++n->n_next_req;
-	pend->p_coro = s->s_cur;
-	pend->p_peer = p;
+	pend->pd_id = ++n->n_next_req ? n->n_next_req : ++n->n_next_req;
+	pend->pd_coro = s->s_cur;
+	pend->pd_peer = p;
 	rc = ac__peer_start(p);
 	if (rc < 0)
 		return rc;
-	rc = ac__peer_queue(p, type, 0, pend->p_id, body, len, pend);
+	rc = ac__peer_queue(p, type, 0, pend->pd_id, body, len, pend);
 	if (rc < 0)
 		return rc;
-	pend->p_next = p->p_pending;
+	pend->pd_next = p->p_pending;
 	p->p_pending = pend;
 	return 0;
 }
@@ -791,7 +863,7 @@ static void peer_waitset_cancel(ac_coro *c, void *obj)
 		peer_pending_cancel(c, ws->w_pends[i]);
 }
 
-void ac__request_wait(ac__pending **pends, int n, int64_t deadline)
+void ac__request_wait(ac__pending **pends, int n, int64_t deadline_ns)
 {
 	ac_sched *s = ac__tls_sched;
 	peer_waitset ws = {pends, n};
@@ -799,19 +871,19 @@ void ac__request_wait(ac__pending **pends, int n, int64_t deadline)
 	for (;;) {
 		int left = 0;
 		for (i = 0; i < n; i++)
-			left += !pends[i]->p_done;
+			left += !pends[i]->pd_done;
 		if (!left)
 			return;
-		if (deadline >= 0 && ac_sched_now_ns(s) >= deadline)
+		if (deadline_ns >= 0 && ac_sched_now_ns(s) >= deadline_ns)
 			break;
-		ac__park(s, deadline, peer_waitset_cancel, &ws);
+		ac__park(s, deadline_ns, peer_waitset_cancel, &ws);
 	}
 	for (i = 0; i < n; i++) {
-		if (pends[i]->p_done)
+		if (pends[i]->pd_done)
 			continue;
-		peer_pending_unlink(pends[i]->p_peer, pends[i]);
-		pends[i]->p_done = 1;
-		pends[i]->p_err = -ETIMEDOUT;
+		peer_pending_unlink(pends[i]->pd_peer, pends[i]);
+		pends[i]->pd_done = 1;
+		pends[i]->pd_err = -ETIMEDOUT;
 	}
 }
 
@@ -825,21 +897,21 @@ int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
 	if (timeout_ms == 0)
 		timeout_ms = 1; /* a request needs at least a moment */
 	ac__request_wait(&pend, 1, ac__deadline(s, timeout_ms));
-	return pend->p_err;
+	return pend->pd_err;
 }
 
 void ac__peer_fail_pending(ac_peer *p, int err)
 {
 	ac__pending *pend;
 	while ((pend = p->p_pending) != NULL) {
-		p->p_pending = pend->p_next;
-		pend->p_done = 1;
+		p->p_pending = pend->pd_next;
+		pend->pd_done = 1;
 		/* Written but unanswered: the outcome is unknown (0 → timeout-like
 		 * for deliver); never written: certainly not done. */
-		pend->p_err = err ? err
-		                  : (p->p_sent_total >= pend->p_mark ? -ETIMEDOUT
+		pend->pd_err = err ? err
+		                  : (p->p_sent_total >= pend->pd_mark ? -ETIMEDOUT
 		                                                      : -EHOSTUNREACH);
-		ac__wake(pend->p_coro, 1);
+		ac__wake(pend->pd_coro, 1);
 	}
 }
 
@@ -848,19 +920,20 @@ int ac__peer_reply_in(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
 int ac__peer_reply_in(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
 {
 	ac__pending *pend = p->p_pending;
-	while (pend && pend->p_id != id)
-		pend = pend->p_next;
+	while (pend && pend->pd_id != id)
+		pend = pend->pd_next;
 	if (!pend)
 		return 0; /* its requester gave up: dropped */
 	peer_pending_unlink(p, pend);
-	pend->p_body = malloc(len ? len : 1);
-	if (!pend->p_body) {
-		pend->p_err = -ENOMEM;
+	pend->pd_inc = p->p_inc;
+	pend->pd_body = malloc(len ? len : 1);
+	if (!pend->pd_body) {
+		pend->pd_err = -ENOMEM;
 	} else {
-		memcpy(pend->p_body, body, len);
-		pend->p_len = len;
+		memcpy(pend->pd_body, body, len);
+		pend->pd_len = len;
 	}
-	pend->p_done = 1;
-	ac__wake(pend->p_coro, 1);
+	pend->pd_done = 1;
+	ac__wake(pend->pd_coro, 1);
 	return 0;
 }

@@ -53,7 +53,7 @@ enum ac_wire_limits {
 	AC_WIRE_ANNOUNCE_MAX = 1024,
 	/* Incoming file transfers open at once on a node. */
 	AC_WIRE_XFERS_MAX = 64,
-	/* Peers a node keeps. */
+	/* Peers a node keeps at most (max_peers may lower it). */
 	AC_WIRE_PEERS_MAX = 1024,
 	/* Frames queued for one peer before send() reports -ENOBUFS. */
 	AC_WIRE_QUEUE_MAX = 64 << 20

@@ -4,9 +4,9 @@
  *
  * Files: sim_rng.c (xoshiro256**), sim_world.c (world, nodes, event queue,
  * trace, the run loop), sim_io.c (the ac_io_ops table: clock, entropy, poll,
- * handles, cancel, names), sim_net.c (TCP and UDP), sim_fs.c (files),
- * sim_fault.c (partitions, clogs, crashes, pauses, swarm, BUGGIFY),
- * sim_bench.c (speed measurement).
+ * handles, cancel, names), sim_endpoint.c (sockets: what TCP and UDP
+ * share), sim_tcp.c, sim_udp.c, sim_fs.c (files),
+ * sim_fault.c (partitions, clogs, crashes, pauses, swarm, BUGGIFY).
  *
  * Determinism rules kept everywhere here: every choice comes from w_rng;
  * events are ordered by (time, sequence number); nothing iterates a
@@ -32,11 +32,8 @@
 
 #include <asyncoro/sim.h>
 
-/* ---- assertions (programmer errors only) -------------------------------- */
-__attribute__((noreturn)) void ac__sim_assert_fail(const char *expr,
-                                                   const char *file, int line);
-#define SIM_ASSERT(x) \
-	((x) ? (void)0 : ac__sim_assert_fail(#x, __FILE__, __LINE__))
+#include "io/io_assert.h"
+
 
 /* ---- limits ------------------------------------------------------------------ */
 enum {
@@ -275,21 +272,97 @@ typedef struct ac__sim_ep {
 	uint32_t e_dq_n;
 } ac__sim_ep;
 
-/* Handle an event of kind PUMP, SYN, REFUSE or UDP. */
-void ac__sim_net_event(ac_sim *w, ac__sim_ev *ev);
-/* Drop a reference; frees the endpoint at zero. */
+/* Addresses as the simulated network sees them (IPv4 only). */
+
+/* 1 when a is in 127.0.0.0/8. */
+static inline int ac__sim_ip_loopback(const ac_addr *a)
+{
+	return a->family == AC_AF_INET && a->ip[0] == 127;
+}
+
+/* 1 when a is 0.0.0.0. */
+static inline int ac__sim_ip_any(const ac_addr *a)
+{
+	return a->family == AC_AF_INET && !a->ip[0] && !a->ip[1] && !a->ip[2] &&
+	       !a->ip[3];
+}
+
+/* 1 when a and b have the same family and IPv4 address (ports ignored). */
+static inline int ac__sim_ip_eq(const ac_addr *a, const ac_addr *b)
+{
+	return a->family == b->family && memcmp(a->ip, b->ip, 4) == 0;
+}
+
+/* Make a's address 127.0.0.1 (the port is kept). */
+static inline void ac__sim_ip_set_loopback(ac_addr *a)
+{
+	memset(a->ip, 0, sizeof(a->ip));
+	a->family = AC_AF_INET;
+	a->ip[0] = 127;
+	a->ip[3] = 1;
+}
+
+/* sim_endpoint.c: what TCP and UDP share. */
+
+/* A new endpoint of kind (AC__SIM_EP_*) on node n, open, with one reference
+ * (the application's), no handle and no address, appended to the world's
+ * list. NULL when out of memory. */
+ac__sim_ep *ac__sim_ep_new(ac_sim_node *n, uint32_t kind);
+/* Drop a reference; frees the endpoint at zero (it must be closed, have no
+ * handle and no PUMP event queued), then drops its reference to its peer. */
 void ac__sim_ep_put(ac_sim *w, ac__sim_ep *e);
 /* Free an endpoint whatever its references (world teardown). */
 void ac__sim_ep_destroy(ac_sim *w, ac__sim_ep *e);
+/* A closed TCP end with nothing left to send lets go of its peer (drops
+ * that reference); otherwise nothing happens. */
+void ac__sim_ep_detach(ac_sim *w, ac__sim_ep *e);
+/* Free a list of segments, leaving *head and *tail NULL. */
+void ac__sim_segs_free(ac__sim_seg **head, ac__sim_seg **tail);
+/* Free the datagrams queued at e (e_dq_n becomes 0). */
+void ac__sim_dq_free(ac__sim_ep *e);
+/* Create an endpoint of kind LISTEN or UDP on node n bound to addr (port 0:
+ * an ephemeral one) with AC_IO_* flags, and give it a handle: returns the
+ * handle and *out, or -ENETDOWN, -EINVAL, -EAFNOSUPPORT, -EADDRNOTAVAIL,
+ * -EADDRINUSE, -EMFILE, -ENOMEM. */
+int ac__sim_bind(ac_sim_node *n, uint32_t kind, const ac_addr *addr,
+                 int flags, ac__sim_ep **out);
+/* A free ephemeral port of node n in the TCP (udp 0) or UDP (udp 1) port
+ * space, or 0 when every one is taken. */
+uint16_t ac__sim_ephemeral(ac_sim_node *n, int udp);
+/* Where a packet to dst from node n goes: returns 0 and *d (n itself for
+ * loopback and 0.0.0.0, NULL for an unused address of the subnet), or
+ * -ENETUNREACH (not IPv4, broadcast, outside the subnet). */
+int ac__sim_route(ac_sim_node *n, const ac_addr *dst, ac_sim_node **d);
+/* close() of an endpoint's handle: its pending operations complete with
+ * -ECANCELED, TCP sends a FIN, the handle is freed and the application's
+ * reference dropped. */
+void ac__sim_ep_close(ac_sim_node *n, ac__sim_ep *e);
 /* The node crashed: the endpoint disappears without callbacks (pending ops
  * are forgotten); TCP peers get a reset. Drops the application reference. */
 void ac__sim_ep_vanish(ac_sim_node *n, ac__sim_ep *e);
-/* close() of an endpoint's handle. */
-void ac__sim_ep_close(ac_sim_node *n, ac__sim_ep *e);
+/* Handle an event of kind PUMP, SYN, REFUSE or UDP. */
+void ac__sim_net_event(ac_sim *w, ac__sim_ev *ev);
+
+/* sim_tcp.c. */
+
+/* Handle an event of kind PUMP, SYN or REFUSE. */
+void ac__sim_tcp_event(ac_sim *w, ac__sim_ev *ev);
+/* The TCP part of ac__sim_ep_close (e: a listener or a connection end): a
+ * listener resets the connections of its backlog, an open end queues a
+ * FIN. */
+void ac__sim_tcp_close(ac_sim *w, ac__sim_ep *e);
+/* The TCP part of ac__sim_ep_vanish: a listener resets its backlog, a
+ * connection end queues a RST. */
+void ac__sim_tcp_vanish(ac_sim *w, ac__sim_ep *e);
 /* A pending connect was cancelled: the endpoint closes. */
 void ac__sim_connect_abort(ac_sim_node *n, ac__sim_ep *e);
 
-/* Socket members of ac_io_ops (sim_net.c). */
+/* sim_udp.c. */
+
+/* Handle an event of kind UDP (a datagram arrives at a node). */
+void ac__sim_udp_event(ac_sim *w, ac__sim_ev *ev);
+
+/* Socket members of ac_io_ops (sim_endpoint.c, sim_tcp.c, sim_udp.c). */
 int ac__sim_tcp_listen(ac_io *io, const ac_addr *addr, int backlog,
                        int flags, int *h_out);
 int ac__sim_accept(ac_io *io, int h, ac_op *op);
@@ -441,6 +514,27 @@ struct ac_sim_node {
 /* The io operations table (sim_io.c). */
 extern const struct ac_io_ops ac__sim_io_ops;
 
+/* The node behind io, which must be a sim backend. */
+static inline ac_sim_node *ac__sim_io_node(ac_io *io)
+{
+	AC_ASSERT(io->ops == &ac__sim_io_ops);
+	return (ac_sim_node *)io;
+}
+
+/* What every submit of an op of the given type checks, as epoll does: a
+ * callback, a buffer when there is a length, and room to receive into.
+ * 0 or -EINVAL. */
+static inline int ac__sim_op_args(const ac_op *op, int type)
+{
+	if (!op->cb)
+		return -EINVAL;
+	if (!op->buf && op->len > 0 && type != AC_OP_ACCEPT && type != AC_OP_CONNECT)
+		return -EINVAL;
+	if (type == AC_OP_RECV && op->len == 0)
+		return -EINVAL;
+	return 0;
+}
+
 /* Node's monotonic clock at world time t. */
 int64_t ac__sim_node_clock(const ac_sim_node *n, int64_t t);
 /* Virtual wall clock of the node now. */
@@ -533,6 +627,8 @@ struct ac_sim {
 	int w_deferred;
 	/* The random partition in force ends at this time. */
 	int64_t w_part_until;
+	/* What a failed assertion prints while the world runs (its seed). */
+	ac__assert_ctx w_actx;
 };
 
 /* The link from node a to node b. */
@@ -557,5 +653,7 @@ void ac__sim_do_restart(ac_sim_node *n);
 void ac__sim_fault_tick(ac_sim *w);
 /* Draw the knobs of a swarm run. */
 void ac__sim_swarm(ac_sim_opts *o, ac__sim_rng *r);
+/* The buggify member of ac_io_ops: whether fault point site fires now. */
+int ac__sim_buggify(ac_io *io, const char *site);
 
 #endif /* AC_SIM_SIM_H */

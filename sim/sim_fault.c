@@ -1,7 +1,8 @@
 /* sim/sim_fault.c: faults of the simulated world — partitions (symmetric
  * and one-way), clogged pairs, crashes and restarts, pauses — injected
  * explicitly by tests or drawn by the random fault process; swarm mode,
- * which draws the knobs themselves from the seed; and BUGGIFY.
+ * which draws the knobs themselves from the seed; and BUGGIFY, the nodes'
+ * answer to ac_buggify (the buggify member of their ac_io_ops).
  *
  * Links carry the state: a link is cut while the world's time is before
  * k_cut_until and clogged while it is before k_clog_until, so a fault with
@@ -99,7 +100,7 @@ int ac_sim_set_udp_faults(ac_sim *w, double loss, double dup, double reorder)
 void ac__sim_do_crash(ac_sim_node *n)
 {
 	ac_sim *w = n->n_world;
-	SIM_ASSERT(n->n_up && w->w_cur == NULL);
+	AC_ASSERT(n->n_up && w->w_cur == NULL);
 	w->w_stats.crashes++;
 	ac__sim_trace(w, AC__SIM_T_CRASH, n->n_idx, n->n_inc, 0);
 	n->n_crashing = 1;
@@ -118,7 +119,7 @@ void ac__sim_do_crash(ac_sim_node *n)
 void ac__sim_do_restart(ac_sim_node *n)
 {
 	ac_sim *w = n->n_world;
-	SIM_ASSERT(!n->n_up && w->w_cur == NULL);
+	AC_ASSERT(!n->n_up && w->w_cur == NULL);
 	n->n_up = 1;
 	n->n_inc++;
 	n->n_need_start = n->n_main != NULL;
@@ -307,12 +308,13 @@ void ac__sim_swarm(ac_sim_opts *o, ac__sim_rng *r)
 
 /* ---- BUGGIFY ---------------------------------------------------------------------- */
 
-int ac_buggify(ac_io *io, const char *site)
+int ac__sim_buggify(ac_io *io, const char *site)
 {
 	ac_sim_node *n = ac_sim_node_of(io);
 	ac_sim *w;
 	uint64_t h;
-	if (!n || !site)
+	AC_ASSERT(n != NULL);
+	if (!site)
 		return 0;
 	w = n->n_world;
 	if (!w->w_opts.buggify)

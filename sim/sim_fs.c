@@ -17,12 +17,6 @@
 /* Largest offset + length of a file. */
 #define SIM_FILE_MAX ((int64_t)1 << 40)
 
-static ac_sim_node *sim_node(ac_io *io)
-{
-	SIM_ASSERT(io->ops == &ac__sim_io_ops);
-	return (ac_sim_node *)io;
-}
-
 static ac__sim_inode *sim_inode_new(uint32_t type, uint32_t mode,
                                     int64_t mtime_ns)
 {
@@ -62,7 +56,7 @@ static void sim_inode_maybe_free(ac__sim_fs *fs, ac__sim_inode *ino)
 
 void ac__sim_file_release(ac__sim_fs *fs, ac__sim_inode *ino)
 {
-	SIM_ASSERT(ino->i_open > 0);
+	AC_ASSERT(ino->i_open > 0);
 	ino->i_open--;
 	sim_inode_maybe_free(fs, ino);
 }
@@ -107,7 +101,7 @@ static void sim_dir_insert(ac__sim_inode *dir, char *name, ac__sim_inode *ino)
 {
 	ssize_t at = sim_dir_find(dir, name);
 	size_t i;
-	SIM_ASSERT(at < 0 && dir->i_nents < dir->i_capents);
+	AC_ASSERT(at < 0 && dir->i_nents < dir->i_capents);
 	i = (size_t)(-at - 1);
 	memmove(&dir->i_ents[i + 1], &dir->i_ents[i],
 	        (dir->i_nents - i) * sizeof(dir->i_ents[0]));
@@ -125,7 +119,7 @@ static ac__sim_inode *sim_dir_remove(ac__sim_inode *dir, const char *name)
 	ssize_t at = sim_dir_find(dir, name);
 	ac__sim_inode *ino;
 	size_t i;
-	SIM_ASSERT(at >= 0);
+	AC_ASSERT(at >= 0);
 	i = (size_t)at;
 	ino = dir->i_ents[i].d_ino;
 	free(dir->i_ents[i].d_name);
@@ -289,7 +283,7 @@ static int sim_open_target(ac_sim_node *n, const char *path, int flags,
 int ac__sim_file_open(ac_io *io, const char *path, int flags, uint32_t mode,
                       int *h_out)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac__sim_inode *ino;
 	int rc, h;
 	if (n->n_crashing || !n->n_up)
@@ -322,7 +316,7 @@ int64_t ac__sim_file_pread(ac_io *io, int h, void *buf, size_t len,
 	ac__sim_inode *ino;
 	uint32_t flags;
 	size_t k;
-	int rc = sim_file_get(sim_node(io), h, &ino, &flags);
+	int rc = sim_file_get(ac__sim_io_node(io), h, &ino, &flags);
 	if (rc < 0)
 		return rc;
 	if (!(flags & AC_FO_READ))
@@ -369,7 +363,7 @@ static int sim_file_grow(ac_sim_node *n, ac__sim_inode *ino, size_t size)
 int64_t ac__sim_file_pwrite(ac_io *io, int h, const void *buf, size_t len,
                             int64_t off)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac__sim_inode *ino;
 	uint32_t flags;
 	int rc = sim_file_get(n, h, &ino, &flags);
@@ -396,12 +390,12 @@ int64_t ac__sim_file_pwrite(ac_io *io, int h, const void *buf, size_t len,
 int ac__sim_file_sync(ac_io *io, int h)
 {
 	ac__sim_inode *ino;
-	return sim_file_get(sim_node(io), h, &ino, NULL);
+	return sim_file_get(ac__sim_io_node(io), h, &ino, NULL);
 }
 
 int ac__sim_file_close(ac_io *io, int h)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac__sim_inode *ino;
 	int rc;
 	if (n->n_crashing || !n->n_up)
@@ -426,7 +420,7 @@ static void sim_fill_stat(const ac__sim_inode *ino, ac_stat *st)
 int ac__sim_file_fstat(ac_io *io, int h, ac_stat *st)
 {
 	ac__sim_inode *ino;
-	int rc = sim_file_get(sim_node(io), h, &ino, NULL);
+	int rc = sim_file_get(ac__sim_io_node(io), h, &ino, NULL);
 	if (rc < 0)
 		return rc;
 	sim_fill_stat(ino, st);
@@ -450,7 +444,7 @@ static int sim_walk_existing(ac_sim_node *n, const char *path, sim_walk *r)
 int ac__sim_file_stat(ac_io *io, const char *path, int nofollow, ac_stat *st)
 {
 	sim_walk r;
-	int rc = sim_walk_existing(sim_node(io), path, &r);
+	int rc = sim_walk_existing(ac__sim_io_node(io), path, &r);
 	(void)nofollow;
 	if (rc < 0)
 		return rc;
@@ -497,7 +491,7 @@ static int sim_rename_check(ac__sim_fs *fs, const sim_walk *f,
 
 int ac__sim_file_rename(ac_io *io, const char *from, const char *to)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac__sim_fs *fs = &n->n_fs;
 	sim_walk f, t;
 	char *name;
@@ -527,7 +521,7 @@ int ac__sim_file_rename(ac_io *io, const char *from, const char *to)
 
 int ac__sim_file_unlink(ac_io *io, const char *path)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	sim_walk r;
 	int rc = sim_walk_existing(n, path, &r);
 	if (rc < 0)
@@ -541,7 +535,7 @@ int ac__sim_file_unlink(ac_io *io, const char *path)
 
 int ac__sim_file_mkdir(ac_io *io, const char *path, uint32_t mode)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac__sim_inode *d;
 	sim_walk r;
 	char *name;
@@ -569,7 +563,7 @@ int ac__sim_file_set_meta(ac_io *io, const char *path, uint32_t mode,
                           int64_t mtime_ns)
 {
 	sim_walk r;
-	int rc = sim_walk_existing(sim_node(io), path, &r);
+	int rc = sim_walk_existing(ac__sim_io_node(io), path, &r);
 	if (rc < 0)
 		return rc;
 	r.w_ino->i_mode = mode & 07777;

@@ -22,28 +22,22 @@
  */
 #include "sim/sim.h"
 
-static ac_sim_node *sim_node(ac_io *io)
-{
-	SIM_ASSERT(io->ops == &ac__sim_io_ops);
-	return (ac_sim_node *)io;
-}
-
 /* ---- clock and entropy ---------------------------------------------------------- */
 
 static int64_t sim_now_ns(ac_io *io)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	return ac__sim_node_clock(n, n->n_world->w_now);
 }
 
 static int64_t sim_wall_ns(ac_io *io)
 {
-	return ac__sim_node_wall(sim_node(io));
+	return ac__sim_node_wall(ac__sim_io_node(io));
 }
 
 static void sim_entropy(ac_io *io, void *buf, size_t len)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac_sim *w = n->n_world;
 	uint8_t *p = buf;
 	size_t i = 0;
@@ -73,7 +67,7 @@ void ac__sim_oplist_push(ac__sim_oplist *l, ac_op *op)
 
 void ac__sim_oplist_unlink(ac__sim_oplist *l, ac_op *op)
 {
-	SIM_ASSERT(op->io_priv[0] == (uint64_t)(uintptr_t)l);
+	AC_ASSERT(op->io_priv[0] == (uint64_t)(uintptr_t)l);
 	if (op->io_prev)
 		op->io_prev->io_next = op->io_next;
 	else
@@ -84,7 +78,7 @@ void ac__sim_oplist_unlink(ac__sim_oplist *l, ac_op *op)
 		l->l_tail = op->io_prev;
 	op->io_next = op->io_prev = NULL;
 	op->io_priv[0] = 0;
-	SIM_ASSERT(l->l_n > 0);
+	AC_ASSERT(l->l_n > 0);
 	l->l_n--;
 }
 
@@ -106,7 +100,7 @@ void ac__sim_op_wait(ac_sim_node *n, ac__sim_oplist *l, ac_op *op, void *ctx)
 void ac__sim_op_complete(ac_sim_node *n, ac_op *op, int64_t res)
 {
 	ac__sim_oplist *l = (ac__sim_oplist *)(uintptr_t)op->io_priv[0];
-	SIM_ASSERT(l != NULL && l != &n->n_done && l != &n->n_running);
+	AC_ASSERT(l != NULL && l != &n->n_done && l != &n->n_running);
 	ac__sim_oplist_unlink(l, op);
 	op->res = res;
 	ac__sim_oplist_push(&n->n_done, op);
@@ -165,7 +159,7 @@ void ac__sim_oplist_forget(ac_sim_node *n, ac__sim_oplist *l)
 	ac_op *op;
 	while ((op = ac__sim_oplist_pop(l)) != NULL)
 		n->n_pending--;
-	SIM_ASSERT(n->n_pending >= 0);
+	AC_ASSERT(n->n_pending >= 0);
 }
 
 int ac__sim_node_poll(ac_sim_node *n)
@@ -180,7 +174,7 @@ int ac__sim_node_poll(ac_sim_node *n)
 		ac__sim_oplist_push(&n->n_running, op);
 	while ((op = ac__sim_oplist_pop(&n->n_running)) != NULL) {
 		n->n_pending--;
-		SIM_ASSERT(n->n_pending >= 0);
+		AC_ASSERT(n->n_pending >= 0);
 		w->w_stats.completions++;
 		ac__sim_trace(w, AC__SIM_T_DONE, n->n_idx, (uint64_t)op->type,
 		              (uint64_t)op->res);
@@ -192,7 +186,7 @@ int ac__sim_node_poll(ac_sim_node *n)
 
 static int sim_poll(ac_io *io, int64_t deadline_ns)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	(void)deadline_ns;
 	if (n->n_crashing || !n->n_up)
 		return 0;
@@ -201,12 +195,12 @@ static int sim_poll(ac_io *io, int64_t deadline_ns)
 
 static int sim_pending(ac_io *io)
 {
-	return (int)sim_node(io)->n_pending;
+	return (int)ac__sim_io_node(io)->n_pending;
 }
 
 static int sim_cancel(ac_io *io, ac_op *op)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac__sim_oplist *l = (ac__sim_oplist *)(uintptr_t)op->io_priv[0];
 	ac__sim_ep *e = (ac__sim_ep *)(uintptr_t)op->io_priv[1];
 	int done = l == &n->n_done || l == &n->n_running;
@@ -217,7 +211,7 @@ static int sim_cancel(ac_io *io, ac_op *op)
 		return -ENOENT;
 	ac__sim_oplist_unlink(l, op);
 	n->n_pending--;
-	SIM_ASSERT(n->n_pending >= 0);
+	AC_ASSERT(n->n_pending >= 0);
 	if (done)
 		return AC_IO_DONE;
 	op->res = -ECANCELED;
@@ -257,8 +251,8 @@ int ac__sim_h_alloc(ac_sim_node *n, uint32_t kind, void *ptr)
 
 void ac__sim_h_free(ac_sim_node *n, int h)
 {
-	SIM_ASSERT(h >= 0 && (uint32_t)h < n->n_nh);
-	SIM_ASSERT(n->n_h[h].h_kind != AC__SIM_H_FREE);
+	AC_ASSERT(h >= 0 && (uint32_t)h < n->n_nh);
+	AC_ASSERT(n->n_h[h].h_kind != AC__SIM_H_FREE);
 	n->n_h[h].h_kind = AC__SIM_H_FREE;
 	n->n_h[h].h_ptr = NULL;
 	while (n->n_nh && n->n_h[n->n_nh - 1].h_kind == AC__SIM_H_FREE)
@@ -291,7 +285,7 @@ int ac__sim_node_usable(const ac_sim_node *n)
 
 static int sim_close(ac_io *io, int h)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac__sim_ep *e;
 	int rc;
 	if (n->n_crashing || !n->n_up)
@@ -320,13 +314,13 @@ void ac__sim_node_vanish(ac_sim_node *n)
 	n->n_nh = 0;
 	ac__sim_oplist_forget(n, &n->n_running);
 	ac__sim_oplist_forget(n, &n->n_done);
-	SIM_ASSERT(n->n_pending == 0);
+	AC_ASSERT(n->n_pending == 0);
 }
 
 void ac__sim_node_io_reset(ac_sim_node *n)
 {
-	SIM_ASSERT(n->n_nh == 0 && n->n_pending == 0);
-	SIM_ASSERT(n->n_done.l_head == NULL && n->n_running.l_head == NULL);
+	AC_ASSERT(n->n_nh == 0 && n->n_pending == 0);
+	AC_ASSERT(n->n_done.l_head == NULL && n->n_running.l_head == NULL);
 	n->n_paused_until = 0;
 	n->n_ready = 0;
 }
@@ -354,7 +348,7 @@ static int sim_fd_op(ac_io *io, int h, ac_op *op)
 static int sim_resolve(ac_io *io, const char *host, int family, uint16_t port,
                        ac_addr *out, int max)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	ac_sim *w = n->n_world;
 	ac_addr a;
 	uint32_t i;
@@ -389,7 +383,7 @@ static int sim_resolve(ac_io *io, const char *host, int family, uint16_t port,
 
 static int sim_host_addrs(ac_io *io, ac_addr *out, int max)
 {
-	ac_sim_node *n = sim_node(io);
+	ac_sim_node *n = ac__sim_io_node(io);
 	if (!out || max < 1)
 		return -EINVAL;
 	out[0] = n->n_addr;
@@ -440,4 +434,5 @@ const struct ac_io_ops ac__sim_io_ops = {
 	.file_mkdir = ac__sim_file_mkdir,
 	.file_set_meta = ac__sim_file_set_meta,
 	.temp_dir = ac__sim_temp_dir,
+	.buggify = ac__sim_buggify,
 };

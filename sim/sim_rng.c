@@ -7,19 +7,10 @@
  * trials and a capped exponential. The exponential uses its own logarithm so
  * that the library does not need libm; the arithmetic is plain IEEE double,
  * so a given build gives bit-identical draws. FNV-1a 64 (for BUGGIFY site
- * names) lives here too. This file depends on nothing else
- * in the library.
+ * names) lives here too. This file depends on nothing else in the library
+ * but the assertion handler (io/io_assert.c).
  */
 #include "sim/sim.h"
-
-/* Here rather than in sim_world.c so that this file stands alone (the PRNG
- * tests compile it into their program). */
-void ac__sim_assert_fail(const char *expr, const char *file, int line)
-{
-	fprintf(stderr, "asyncoro sim: assertion failed: %s (%s:%d)\n", expr,
-	        file, line);
-	abort();
-}
 
 static inline uint64_t sim_rotl(uint64_t x, int k)
 {
@@ -41,7 +32,7 @@ void ac__sim_rng_seed(ac__sim_rng *r, uint64_t seed)
 	for (i = 0; i < 4; i++)
 		r->r_s[i] = ac__sim_splitmix64(&st);
 	/* splitmix64 is a bijection of distinct states: never all zero. */
-	SIM_ASSERT(r->r_s[0] | r->r_s[1] | r->r_s[2] | r->r_s[3]);
+	AC_ASSERT(r->r_s[0] | r->r_s[1] | r->r_s[2] | r->r_s[3]);
 }
 
 uint64_t ac__sim_rng_next(ac__sim_rng *r)
@@ -62,7 +53,7 @@ uint64_t ac__sim_rng_below(ac__sim_rng *r, uint64_t n)
 {
 	unsigned __int128 m;
 	uint64_t lo;
-	SIM_ASSERT(n > 0);
+	AC_ASSERT(n > 0);
 	m = (unsigned __int128)ac__sim_rng_next(r) * n;
 	lo = (uint64_t)m;
 	if (lo < n) {
@@ -78,7 +69,7 @@ uint64_t ac__sim_rng_below(ac__sim_rng *r, uint64_t n)
 int64_t ac__sim_rng_range(ac__sim_rng *r, int64_t lo, int64_t hi)
 {
 	uint64_t span;
-	SIM_ASSERT(lo <= hi);
+	AC_ASSERT(lo <= hi);
 	span = (uint64_t)hi - (uint64_t)lo;
 	if (span == UINT64_MAX)
 		return (int64_t)ac__sim_rng_next(r);
@@ -107,7 +98,7 @@ static double sim_ln(double x)
 	int64_t e;
 	double m, z, z2, term, sum;
 	int k;
-	SIM_ASSERT(x > 0.0);
+	AC_ASSERT(x > 0.0);
 	memcpy(&bits, &x, sizeof(bits));
 	e = (int64_t)((bits >> 52) & 0x7ff) - 1023;
 	bits = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;

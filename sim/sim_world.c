@@ -50,7 +50,7 @@ void ac__sim_trace(ac_sim *w, int kind, uint32_t node, uint64_t a,
                    uint64_t b)
 {
 	uint64_t h = w->w_hash;
-	SIM_ASSERT(kind > 0 && kind < AC__SIM_T_KIND_MAX);
+	AC_ASSERT(kind > 0 && kind < AC__SIM_T_KIND_MAX);
 	/* The record: four words built from integers, so the hash does not
 	 * depend on the host's byte order or struct layout. */
 	h = sim_xxh_round(h, (uint64_t)w->w_now);
@@ -120,7 +120,7 @@ static void sim_ev_pop(ac_sim *w, ac__sim_ev *out)
 {
 	ac__sim_ev last;
 	size_t i = 0, n;
-	SIM_ASSERT(w->w_nev > 0);
+	AC_ASSERT(w->w_nev > 0);
 	*out = w->w_ev[0];
 	last = w->w_ev[--w->w_nev];
 	n = w->w_nev;
@@ -251,6 +251,19 @@ static int sim_opts_check(const ac_sim_opts *o)
 	return 0;
 }
 
+/* The assertion context of a world: "sim seed N, t S s[, node NAME]". */
+static void sim_assert_describe(const ac__assert_ctx *x, char *buf,
+                                size_t len)
+{
+	const ac_sim *w = (const ac_sim *)(const void *)((const char *)x -
+	                  offsetof(ac_sim, w_actx));
+	int n = snprintf(buf, len, "sim seed %" PRIu64 ", t %" PRId64 ".%09"
+	                 PRId64 " s", w->w_opts.seed, w->w_now / 1000000000,
+	                 w->w_now % 1000000000);
+	if (w->w_cur && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", node %s", w->w_cur->n_name);
+}
+
 /* 1 when the random fault process has anything to do. */
 static int sim_faults_on(const ac_sim_opts *o)
 {
@@ -276,6 +289,7 @@ int ac_sim_new(const ac_sim_opts *o, ac_sim **out)
 		return rc;
 	}
 	w->w_hash = AC__SIM_TRACE_SEED;
+	w->w_actx.x_describe = sim_assert_describe;
 	w->w_link_default.k_min = w->w_opts.latency_min_ns;
 	w->w_link_default.k_mean = w->w_opts.latency_mean_ns;
 	w->w_link_default.k_jitter = w->w_opts.jitter_ns;
@@ -298,10 +312,12 @@ static void sim_node_free(ac_sim_node *n)
 
 void ac_sim_free(ac_sim *w)
 {
+	const ac__assert_ctx *actx;
 	uint32_t i;
 	if (!w)
 		return;
-	SIM_ASSERT(w->w_cur == NULL);
+	actx = ac__assert_ctx_swap(&w->w_actx);
+	AC_ASSERT(w->w_cur == NULL);
 	w->w_trace = NULL;
 	for (i = 0; i < w->w_nnodes; i++) {
 		ac_sim_node *n = w->w_nodes[i];
@@ -325,6 +341,7 @@ void ac_sim_free(ac_sim *w)
 	free(w->w_pick);
 	free(w->w_links);
 	free(w->w_ev);
+	ac__assert_ctx_swap(actx);
 	free(w);
 }
 
@@ -759,10 +776,9 @@ static ac_sim_node *sim_pick(ac_sim *w)
 }
 
 /* The loop; until_ns < 0: no time limit besides max_time_ns. */
-static int sim_loop(ac_sim *w, int64_t until_ns, ac_sim_done_fn done,
-                    void *arg)
+static int sim_loop_run(ac_sim *w, int64_t until_ns, ac_sim_done_fn done,
+                        void *arg)
 {
-	SIM_ASSERT(w->w_cur == NULL);
 	for (;;) {
 		ac_sim_node *n;
 		int64_t t;
@@ -792,6 +808,19 @@ static int sim_loop(ac_sim *w, int64_t until_ns, ac_sim_done_fn done,
 		if (t > w->w_now)
 			w->w_now = t;
 	}
+}
+
+/* The loop, with the world as the thread's assertion context. */
+static int sim_loop(ac_sim *w, int64_t until_ns, ac_sim_done_fn done,
+                    void *arg)
+{
+	const ac__assert_ctx *actx = ac__assert_ctx_swap(&w->w_actx);
+	int rc;
+	AC_ASSERT(w->w_cur == NULL);
+	rc = sim_loop_run(w, until_ns, done, arg);
+	AC_ASSERT(w->w_cur == NULL);
+	ac__assert_ctx_swap(actx);
+	return rc;
 }
 
 int ac_sim_run(ac_sim *w, ac_sim_done_fn done, void *arg)

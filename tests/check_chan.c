@@ -73,18 +73,18 @@ START_TEST(test_new_and_name)
 {
 	ac_sched *s = test_sched();
 	ac_ref a, b, r;
-	char name[80], long_name[80];
+	char name[AC_NAME_MAX + 8], long_name[AC_NAME_MAX + 8];
 	ac_sched_free(s);
 	CK_RC(ac_chan_new(NULL, "orphan", &a), -EPERM); /* no scheduler */
 	s = test_sched();
 	CK_RC(ac_chan_new(s, NULL, &a), -EINVAL);
 	CK_RC(ac_chan_new(s, "", &a), -EINVAL);
 	CK_RC(ac_chan_new(s, "x", NULL), -EINVAL);
-	memset(long_name, 'n', 64);
-	long_name[64] = '\0';
-	CK_RC(ac_chan_new(s, long_name, &a), -EINVAL); /* 64 bytes: too long */
-	long_name[63] = '\0';
-	CK_OK(ac_chan_new(s, long_name, &a)); /* 63 bytes fit */
+	memset(long_name, 'n', AC_NAME_MAX + 1);
+	long_name[AC_NAME_MAX + 1] = '\0';
+	CK_RC(ac_chan_new(s, long_name, &a), -ENAMETOOLONG); /* one too many */
+	long_name[AC_NAME_MAX] = '\0';
+	CK_OK(ac_chan_new(s, long_name, &a)); /* exactly the limit */
 	CK_OK(ac_chan_name(a, name, sizeof(name)));
 	ck_assert_str_eq(name, long_name);
 	CK_OK(ac_chan_new(NULL, "news", &b)); /* the current scheduler */

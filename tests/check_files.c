@@ -1,4 +1,5 @@
-/* tests/check_files.c: send_file and del_file (net/files.c, net/files_path.c).
+/* tests/check_files.c: send_file and del_file (net/files_send.c,
+ * net/files_recv.c, net/files_path.c).
  *
  * "paths": the pure rules that keep a peer inside dest_path — hostile
  * directories ("../x", "a/../../x", "/etc", "a//b", "."), names with '/',

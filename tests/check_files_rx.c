@@ -1,10 +1,10 @@
-/* tests/check_files_rx.c: the receiving end of file transfers (net/files.c)
+/* tests/check_files_rx.c: the receiving end of file transfers (net/files_recv.c)
  * fed frame bodies directly, as a hostile or broken peer could send them.
  *
- * net/files.c is compiled into this program, with stand-ins for the few
- * internal calls it makes into the rest of the library (ac__reply records
- * the reply; the sender's calls are never reached). A fake node with a
- * real epoll backend and a fresh dest_path receives from two fake peers.
+ * net/files_recv.c is compiled into this program, with stand-ins for the
+ * few internal calls it makes into the rest of the library (ac__reply
+ * records the reply). A fake node with a real epoll backend and a fresh
+ * dest_path receives from two fake peers.
  * Covered: a whole transfer (temporary file, then the final name with mode
  * and mtime), chunks out of order or past the declared size, FILE_END
  * before the end, transfer ids of another peer or unknown, reused ids,
@@ -60,59 +60,6 @@ int ac__reply(ac_peer *p, uint8_t type, uint32_t id, const char *fmt, ...)
 	rx_replies++;
 	ac_msg_free(m);
 	return 0;
-}
-
-int64_t ac__deadline(ac_sched *s, int64_t timeout_ms)
-{
-	(void)s;
-	(void)timeout_ms;
-	ck_abort_msg("sender code reached");
-	return -1;
-}
-
-int ac__park(ac_sched *s, int64_t deadline_ns, void (*cancel)(ac_coro *c, void *obj),
-             void *obj)
-{
-	(void)s;
-	(void)deadline_ns;
-	(void)cancel;
-	(void)obj;
-	ck_abort_msg("sender code reached");
-	return -1;
-}
-
-ac_peer *ac__peer_find(ac_node *n, const ac_addr *loc)
-{
-	(void)n;
-	(void)loc;
-	ck_abort_msg("sender code reached");
-	return NULL;
-}
-
-int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id, const void *body,
-                   size_t len, ac__pending *pend)
-{
-	(void)p;
-	(void)type;
-	(void)flags;
-	(void)id;
-	(void)body;
-	(void)len;
-	(void)pend;
-	ck_abort_msg("sender code reached");
-	return -1;
-}
-
-int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
-                      ac__pending *pend)
-{
-	(void)p;
-	(void)type;
-	(void)body;
-	(void)len;
-	(void)pend;
-	ck_abort_msg("sender code reached");
-	return -1;
 }
 
 /* ---- a fake node and two peers ------------------------------------------------ */

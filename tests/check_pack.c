@@ -6,15 +6,37 @@
  * input: format/payload mismatches, every truncated prefix of a valid
  * encoding, random and mutated bytes from a fixed-seed PRNG, lying counts,
  * too-deep nesting, malformed extension bodies, strings too long for the
- * caller's buffer. No scheduler is needed: messages work without one. */
+ * caller's buffer. No scheduler is needed: messages work without one.
+ *
+ * The wire's hot-path coders (ac__pack_uint, ac__pack_send, ...) are
+ * internal to the library, so engine/pack.c is compiled into this program
+ * (with stand-ins for the two internals it calls) and every test here runs
+ * against that copy; they must write exactly what ac_pack writes and read
+ * back what it reads. */
 #include "tests/testutil.h"
 
+#include "engine/engine.h"
+
 #include <float.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include <msgpack.h>
+
+/* ---- stand-ins for the library's internals engine/pack.c calls ---------------- */
+
+void ac__assert_fail(const char *expr, const char *file, int line)
+{
+	fprintf(stderr, "assertion failed: %s (%s:%d)\n", expr, file, line);
+	abort();
+}
+
+ac_msg *ac__msg_alloc(size_t len)
+{
+	return ac_msg_alloc(len);
+}
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -973,6 +995,173 @@ START_TEST(test_repr_truncation)
 }
 END_TEST
 
+/* ---- the wire's hot path (engine/pack.c, compiled into this program) ------- */
+
+/* Unsigned integers at every boundary of the MessagePack forms. */
+static const uint64_t wire_uints[] = {
+	0, 1, 127, 128, 255, 256, 65535, 65536, 0x7fffffffu, 0xffffffffu,
+	0x100000000ULL, UINT64_MAX - 1, UINT64_MAX,
+};
+
+/* ac__pack_uint writes what ac_pack writes for "u" (the shortest form),
+ * ac_unpack and ac__unpack_uint read it back, and every shorter prefix is
+ * refused. */
+START_TEST(test_wire_uint)
+{
+	size_t i;
+	for (i = 0; i < sizeof(wire_uints) / sizeof(wire_uints[0]); i++) {
+		uint64_t v = wire_uints[i], got = 0;
+		uint8_t buf[AC__PACK_UINT_MAX + 1];
+		ac_msg *want = ac_msg_pack("u", v);
+		size_t n = ac__pack_uint(buf, v), k;
+		ck_assert_uint_le(n, AC__PACK_UINT_MAX);
+		CK_OK(ac_unpack(buf, n, "u", &got));
+		ck_assert_msg(got == v, "%" PRIu64 " came back as %" PRIu64, v, got);
+		ck_bytes(want, buf, n);
+		ac_msg_free(want);
+		got = ~v;
+		ck_assert_uint_eq(ac__unpack_uint(buf, n, &got), n);
+		ck_assert(got == v);
+		for (k = 0; k < n; k++)
+			ck_assert_uint_eq(ac__unpack_uint(buf, k, &got), 0);
+	}
+	/* not unsigned integers: a negative fixint, int 8, nil, a str */
+	ck_assert_uint_eq(ac__unpack_uint((const uint8_t *)"\xff", 1, &(uint64_t){0}), 0);
+	ck_assert_uint_eq(ac__unpack_uint((const uint8_t *)"\xd0\x01", 2, &(uint64_t){0}), 0);
+	ck_assert_uint_eq(ac__unpack_uint((const uint8_t *)"\xc0", 1, &(uint64_t){0}), 0);
+	ck_assert_uint_eq(ac__unpack_uint((const uint8_t *)"\xa1x", 2, &(uint64_t){0}), 0);
+}
+END_TEST
+
+/* bin headers of every size class, read back by ac_unpack "S". */
+START_TEST(test_wire_bin)
+{
+	static const size_t lens[] = {0, 1, 255, 256, 65535, 65536, 70000};
+	uint8_t *buf = malloc(AC__PACK_BIN_HDR_MAX + 70000);
+	size_t i;
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		size_t n = ac__pack_bin_hdr(buf, lens[i]), got = 0, k;
+		const void *p = NULL;
+		ac_msg *want;
+		memset(buf + n, 'b', lens[i]);
+		want = ac_msg_pack("S", buf + n, lens[i]);
+		ck_bytes(want, buf, n + lens[i]);
+		ac_msg_free(want);
+		CK_OK(ac_unpack(buf, n + lens[i], "S", &p, &got));
+		ck_assert_uint_eq(got, lens[i]);
+		ck_assert_ptr_eq(p, buf + n);
+		ck_assert_uint_eq(ac__unpack_bin_hdr(buf, n, &got), n);
+		ck_assert_uint_eq(got, lens[i]);
+		for (k = 0; k < n; k++)
+			ck_assert_uint_eq(ac__unpack_bin_hdr(buf, k, &got), 0);
+	}
+	ck_assert_uint_eq(ac__unpack_bin_hdr((const uint8_t *)"\xa1x", 2, &(size_t){0}), 0);
+	free(buf);
+}
+END_TEST
+
+/* A remote message body [to kind aux from payload]: the same bytes as
+ * ac_pack "[r u u r S]", decoded back; other valid encodings decode too;
+ * broken ones are refused. */
+START_TEST(test_wire_send)
+{
+	ac_ref to = ref_of(AC_REF_CORO, "10.0.0.1:9000", 7, 70000);
+	ac_ref from = ref_of(AC_REF_CORO, "[fe80::1]:51234", 0x123456789aULL, 1);
+	static const uint16_t vals[] = {0, 2, 127, 128, 255, 256, 65535};
+	uint8_t *buf = malloc(AC__PACK_SEND_MAX + 300);
+	size_t i;
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		ac_msg *m = ac_msg_alloc(i * 40);
+		void *want;
+		size_t wlen, n, dlen = 0;
+		ac_ref t2, f2;
+		uint64_t kind = 0, aux = 0;
+		const void *data = NULL;
+		ck_assert_ptr_nonnull(m);
+		memset(ac_msg_wdata(m), 'p', ac_msg_len(m));
+		m->m_kind = vals[i];
+		m->m_aux = vals[sizeof(vals) / sizeof(vals[0]) - 1 - i];
+		m->m_from = from;
+		n = ac__pack_send(buf, &to, m);
+		ck_assert_uint_le(n, AC__PACK_SEND_MAX + ac_msg_len(m));
+		CK_OK(ac_pack(&want, &wlen, "[r u u r S]", to, (uint64_t)m->m_kind,
+		              (uint64_t)m->m_aux, from, ac_msg_data(m), ac_msg_len(m)));
+		ck_assert_uint_eq(n, wlen);
+		ck_assert_int_eq(memcmp(buf, want, n), 0);
+		free(want);
+		CK_OK(ac__unpack_send(buf, n, &t2, &kind, &aux, &f2, &data, &dlen));
+		ck_assert(ac_ref_eq(t2, to) && ac_ref_eq(f2, from));
+		ck_assert(kind == m->m_kind && aux == m->m_aux);
+		ck_assert_uint_eq(dlen, ac_msg_len(m));
+		ck_assert_ptr_eq(data, buf + n - dlen);
+		/* one byte short, one byte more: refused */
+		CK_RC(ac__unpack_send(buf, n - 1, &t2, &kind, &aux, &f2, &data, &dlen),
+		      -EBADMSG);
+		CK_RC(ac__unpack_send(buf, n + 1, &t2, &kind, &aux, &f2, &data, &dlen),
+		      -EBADMSG);
+		ac_msg_free(m);
+	}
+	free(buf);
+}
+END_TEST
+
+/* Encodings ac__pack_send does not write (a str payload, a kind as int 8)
+ * still decode, through ac_unpack; the wrong shape does not. */
+START_TEST(test_wire_send_other)
+{
+	ac_ref to = ref_of(AC_REF_CORO, "10.0.0.1:9000", 7, 1), t2, f2;
+	void *b;
+	size_t len, dlen = 0, k;
+	uint64_t kind = 9, aux = 9;
+	const void *data = NULL;
+	uint8_t *p;
+	CK_OK(ac_pack(&b, &len, "[r u u r s]", to, (uint64_t)1, (uint64_t)300,
+	                ac_ref_null(), "hello"));
+	CK_OK(ac__unpack_send(b, len, &t2, &kind, &aux, &f2, &data, &dlen));
+	ck_assert(kind == 1 && aux == 300 && dlen == 5);
+	ck_assert_int_eq(memcmp(data, "hello", 5), 0);
+	free(b);
+	CK_OK(ac_pack(&b, &len, "[r u u r S]", to, (uint64_t)2, (uint64_t)0,
+	                ac_ref_null(), "x", (size_t)1));
+	p = b;
+	k = 1 + AC__PACK_REF_MAX;
+	ck_assert_int_eq(p[k], 2);
+	p[k] = 0x00; /* kind 0 written as a positive fixint: still the fast path */
+	CK_OK(ac__unpack_send(b, len, &t2, &kind, &aux, &f2, &data, &dlen));
+	ck_assert(kind == 0 && aux == 0 && dlen == 1);
+	free(b);
+	CK_OK(ac_pack(&b, &len, "[r i u r S]", to, (int64_t)-1, (uint64_t)0,
+	                ac_ref_null(), "x", (size_t)1));
+	CK_RC(ac__unpack_send(b, len, &t2, &kind, &aux, &f2, &data, &dlen), -EBADMSG);
+	free(b);
+	CK_OK(ac_pack(&b, &len, "[r u u r S n]", to, (uint64_t)0, (uint64_t)0,
+	                ac_ref_null(), "x", (size_t)1));
+	CK_RC(ac__unpack_send(b, len, &t2, &kind, &aux, &f2, &data, &dlen), -EBADMSG);
+	free(b);
+	CK_RC(ac__unpack_send(NULL, 0, &t2, &kind, &aux, &f2, &data, &dlen), -EBADMSG);
+}
+END_TEST
+
+/* The FILE_DATA header: [xfer offset bytes] with the chunk right behind. */
+START_TEST(test_wire_chunk_hdr)
+{
+	uint8_t buf[AC__PACK_CHUNK_HDR + 3];
+	uint64_t xfer = 0, off = 0;
+	const void *data = NULL;
+	size_t dlen = 0;
+	ac__pack_chunk_hdr(buf, 0xfffffffeu, 0x123456789abcdefULL, 3);
+	memcpy(buf + AC__PACK_CHUNK_HDR, "abc", 3);
+	CK_OK(ac_unpack(buf, sizeof(buf), "[u u S]", &xfer, &off, &data, &dlen));
+	ck_assert(xfer == 0xfffffffeu && off == 0x123456789abcdefULL);
+	ck_assert_uint_eq(dlen, 3);
+	ck_assert_ptr_eq(data, buf + AC__PACK_CHUNK_HDR);
+	CK_RC(ac_unpack(buf, sizeof(buf) - 1, "[u u S]", &xfer, &off, &data, &dlen),
+	        -EBADMSG);
+}
+END_TEST
+
 /* ---- the suite ----------------------------------------------------------------------- */
 
 static Suite *pack_suite(void)
@@ -980,6 +1169,7 @@ static Suite *pack_suite(void)
 	Suite *s = suite_create("pack");
 	TCase *tc = tcase_create("values");
 	TCase *th = tcase_create("hostile");
+	TCase *tw = tcase_create("wire");
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_nil_bool);
@@ -1008,6 +1198,13 @@ static Suite *pack_suite(void)
 	tcase_add_test(th, test_mutated);
 	tcase_add_test(th, test_deep_and_lying);
 	suite_add_tcase(s, th);
+	tcase_set_timeout(tw, 30);
+	tcase_add_test(tw, test_wire_uint);
+	tcase_add_test(tw, test_wire_bin);
+	tcase_add_test(tw, test_wire_send);
+	tcase_add_test(tw, test_wire_send_other);
+	tcase_add_test(tw, test_wire_chunk_hdr);
+	suite_add_tcase(s, tw);
 	return s;
 }
 

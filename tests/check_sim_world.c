@@ -1,12 +1,17 @@
 /* tests/check_sim_world.c: the simulated world itself — its PRNG (reference
  * vectors and distributions), worlds and nodes (names, addresses, quiet
  * worlds, ac_sim_at, clock drift), name resolution inside the world, and
- * determinism: a workload of raw nodes (a TCP echo and UDP broadcasts on a
- * faulty network) gives the same trace hash for the same seed and different
- * ones across seeds, swarm draws the same knobs from the same seed, and the
- * trace file records the run.
+ * a failed assertion naming its seed (and not once the world is gone),
+ * and determinism: a workload of raw nodes (a TCP echo and UDP broadcasts
+ * on a faulty network) gives the same trace hash for the same seed and
+ * different ones across seeds, swarm draws the same knobs from the same
+ * seed, and the trace file records the run.
  */
 #include "config.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "sim/sim.h"
 #include "tests/sim_harness.h"
@@ -171,6 +176,104 @@ START_TEST(test_resolve)
 	                 "10.0.0.1");
 	ck_assert(ac_addr_is_loopback(&out[1]));
 	ac_sim_free(w);
+}
+END_TEST
+
+/* ---- a failed assertion names the seed ------------------------------------------- */
+
+/* Run fn in a child process whose standard error goes to out (len bytes,
+ * NUL-terminated); returns the child's wait status. */
+static int death_run(void (*fn)(void), char *out, size_t len)
+{
+	int fds[2], status = 0;
+	size_t got = 0;
+	ssize_t k;
+	pid_t pid;
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(fds[0]);
+		dup2(fds[1], 2);
+		fn();
+		_exit(0);
+	}
+	close(fds[1]);
+	while (got + 1 < len && (k = read(fds[0], out + got, len - 1 - got)) > 0)
+		got += (size_t)k;
+	out[got] = '\0';
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+/* A node program that breaks a rule of the API: it runs its own world from
+ * inside a step, which the world asserts against. */
+static void nested_run_main(ac_sim_node *n, void *arg)
+{
+	(void)arg;
+	ac_sim_run(ac_sim_node_world(n), NULL, NULL);
+}
+
+/* Child: seed 4242's node "culprit" breaks the rule. */
+static void assert_in_world(void)
+{
+	ac_sim_opts o;
+	ac_sim *w;
+	ac_sim_node *n;
+	ac_sim_opts_init(&o);
+	o.seed = 4242;
+	if (ac_sim_new(&o, &w) < 0 || ac_sim_node_add(w, "culprit", &n) < 0 ||
+	    ac_sim_node_set_main(n, nested_run_main, NULL) < 0)
+		_exit(3);
+	ac_sim_run(w, NULL, NULL);
+}
+
+/* A coroutine that frees its own scheduler (an engine assertion). */
+static void free_own_sched(void *arg)
+{
+	(void)arg;
+	ac_sched_free(ac_sched_self());
+}
+
+/* Child: a world of seed 4242 runs and ends, then an engine assertion fails
+ * outside any world. */
+static void assert_after_world(void)
+{
+	ac_sim_opts o;
+	ac_sim *w;
+	ac_sched *s;
+	ac_sim_opts_init(&o);
+	o.seed = 4242;
+	if (ac_sim_new(&o, &w) < 0)
+		_exit(3);
+	ac_sim_run(w, NULL, NULL);
+	ac_sim_free(w);
+	if (ac_sched_new(NULL, &s) < 0 || ac_spawn(s, free_own_sched, NULL, NULL,
+	                                           NULL) < 0)
+		_exit(3);
+	ac_sched_run(s);
+}
+
+START_TEST(test_assert_names_seed)
+{
+	char out[2048];
+	int st = death_run(assert_in_world, out, sizeof(out));
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+	              "status %#x, output: %s", (unsigned)st, out);
+	ck_assert_msg(strstr(out, "asyncoro: assertion failed: w->w_cur == NULL (")
+	              != NULL && strstr(out, "sim/sim_world.c:") != NULL,
+	              "output: %s", out);
+	ck_assert_msg(strstr(out, "[sim seed 4242, t 0.000000000 s, node culprit]")
+	              != NULL, "output: %s", out);
+	/* Once the world is gone, a failure does not name it. */
+	st = death_run(assert_after_world, out, sizeof(out));
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+	              "status %#x, output: %s", (unsigned)st, out);
+	ck_assert_msg(strstr(out, "asyncoro: assertion failed: ") != NULL &&
+	              strstr(out, "engine/sched.c:") != NULL, "output: %s", out);
+	ck_assert_msg(strstr(out, "seed") == NULL && strchr(out, '[') == NULL,
+	              "output: %s", out);
 }
 END_TEST
 
@@ -562,6 +665,7 @@ int main(void)
 	tcase_add_test(tc, test_world_at);
 	tcase_add_test(tc, test_clock_drift);
 	tcase_add_test(tc, test_resolve);
+	tcase_add_test(tc, test_assert_names_seed);
 	tcase_add_test(tc, test_determinism);
 	tcase_add_test(tc, test_swarm);
 	tcase_add_test(tc, test_trace_file);

@@ -25,7 +25,6 @@
 
 #include <asyncoro/asyncoro.h>
 
-#include <asyncoro/sim.h>
 
 #include "tools/acbench.h"
 
@@ -533,7 +532,7 @@ int main(int argc, char **argv)
 	if (want(&bo, "sim")) {
 		double ratio[MAX_RUNS];
 		for (i = 0; i < bo.runs; i++)
-			if (ac_sim_bench(&v[i], &ratio[i]) < 0)
+			if (simbench_run(&v[i], &ratio[i]) < 0)
 				v[i] = ratio[i] = 0;
 		report(&bo, "sim: I/O completions per wall s", "per s", v, bo.runs,
 		       ">= 1 M/s");

@@ -11,7 +11,10 @@
  *     for a target nobody monitored; exactly one by the end for a monitor
  *     that ac_monitor_ref confirmed and whose node did not restart;
  *   - send_file: a received file is always one whole version, never a mix
- *     or a part.
+ *     or a part;
+ *   - channels: a message sent or delivered to another node's channel
+ *     reaches its transform and its subscribers (the other nodes' sinks)
+ *     with ac_msg_from naming the coroutine that sent it.
  *
  * The workload runs for the first 40 virtual seconds; faults stop after 20
  * (acsim's default --faults-for); the run ends at 70 s, so that the liveness
@@ -74,6 +77,7 @@ typedef struct mx_node {
 	char addr[AC_ADDR_STRLEN];
 	uint64_t inc;
 	ac_node *node;
+	ac_ref sink;
 } mx_node;
 
 struct mx_ctx {
@@ -85,6 +89,8 @@ struct mx_ctx {
 	size_t ndl;
 	mx_watch watch[MX_WATCH];
 	size_t nwatch;
+	/* Channel messages whose sender was checked by a sink. */
+	size_t nchan;
 	char violation[256];
 };
 
@@ -123,6 +129,27 @@ static void mx_record_exit(mx_node *m, ac_ref target)
 	mx_violate(c, "node %u heard an exit it did not ask for", m->idx);
 }
 
+/* A channel message carries its sender's ref: ac_msg_from must name it. */
+static void mx_check_sender(mx_ctx *c, const ac_msg *msg, const char *where)
+{
+	uint64_t src, src_inc, seq;
+	ac_ref sender;
+	char a[96], b[96];
+	if (ac_msg_unpack(msg, "[u u u r]", &src, &src_inc, &seq, &sender) < 0)
+		return;
+	if (!ac_ref_eq(ac_msg_from(msg), sender))
+		mx_violate(c, "%s saw a channel message from %s sent by %s", where,
+		           ac_ref_format(ac_msg_from(msg), a, sizeof(a)),
+		           ac_ref_format(sender, b, sizeof(b)));
+	c->nchan++;
+}
+
+static ac_msg *mx_news_transform(ac_msg *msg, void *arg)
+{
+	mx_check_sender(arg, msg, "a transform");
+	return msg;
+}
+
 static void mx_sink(void *arg)
 {
 	mx_node *m = arg;
@@ -131,6 +158,7 @@ static void mx_sink(void *arg)
 	ac_register("sink");
 	while (ac_receive(AC_FOREVER, &msg) == 0) {
 		uint64_t src, src_inc, seq;
+		mx_check_sender(c, msg, "a subscriber");
 		if (ac_msg_kind(msg) == AC_MSG_EXIT) {
 			ac_exit_info ei;
 			ac_msg_exit(msg, &ei);
@@ -225,6 +253,25 @@ static void mx_call(mx_node *m, uint32_t dst, ac_ref sink, unsigned k)
 		w->confirmed = 0;
 }
 
+/* Subscribe our sink to dst's channel "news" (again: a restart of either
+ * node drops the subscription) and send or deliver to it. */
+static void mx_news(mx_node *m, uint32_t dst, int deliver)
+{
+	ac_addr loc;
+	ac_ref news;
+	ac_msg *msg;
+	ac_sim_node_addr(m->ctx->n[dst].sn, &loc);
+	loc.port = 7000;
+	if (ac_chan_locate("news", &loc, 1000, &news) < 0 ||
+	    ac_chan_subscribe(news, m->sink, 1000) < 0)
+		return;
+	msg = ac_msg_pack("[u u u r]", (uint64_t)m->idx, m->inc, (uint64_t)0,
+	                  ac_self());
+	if (msg && (deliver ? ac_chan_deliver(news, msg, 1000, 1)
+	                    : ac_chan_send(news, msg)) < 0)
+		ac_msg_free(msg);
+}
+
 /* Send our file (a whole version of uniform bytes) to dst. */
 static void mx_file(mx_node *m, uint32_t dst, unsigned version)
 {
@@ -263,6 +310,8 @@ static void mx_driver(void *arg)
 			mx_call(m, dst, sink, k);
 		if (k % 25 == 7)
 			mx_file(m, dst, k);
+		if (k % 4 == 1)
+			mx_news(m, dst, k % 8 == 1);
 		ac_sleep(100);
 		k++;
 	}
@@ -274,7 +323,7 @@ static void mx_main(ac_sim_node *sn, void *arg)
 	ac_sched *s = ac_sim_node_sched(sn);
 	ac_spawn_opts d = {.name = "sink", .daemon = 1};
 	ac_node_opts o;
-	ac_ref rci;
+	ac_ref rci, news;
 	m->inc = ac_sched_incarnation(s);
 	ac_node_opts_init(&o);
 	o.node = m->addr;
@@ -288,7 +337,11 @@ static void mx_main(ac_sim_node *sn, void *arg)
 		return;
 	if (ac_rci_new(s, "worker", mx_worker, &rci) == 0)
 		ac_rci_register(rci);
-	ac_spawn(s, mx_sink, m, &d, NULL);
+	if (ac_chan_new(s, "news", &news) == 0) {
+		ac_chan_set_transform(news, mx_news_transform, m->ctx);
+		ac_chan_register(news, "news");
+	}
+	ac_spawn(s, mx_sink, m, &d, &m->sink);
 	ac_spawn(s, mx_driver, m, NULL, NULL);
 }
 
@@ -449,9 +502,9 @@ int acsim_mixed_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
 	if (mx_check_order(c, why, len) < 0 || mx_check_delivered(c, why, len) < 0 ||
 	    mx_check_exits(c, why, len) < 0 || mx_check_files(c, why, len) < 0)
 		return -1;
-	if (c->nrx == 0 || c->nwatch == 0) {
+	if (c->nrx == 0 || c->nwatch == 0 || c->nchan == 0) {
 		snprintf(why, len, "liveness: nothing happened (%zu messages, %zu "
-		         "monitors)", c->nrx, c->nwatch);
+		         "monitors, %zu channel messages)", c->nrx, c->nwatch, c->nchan);
 		return -1;
 	}
 	return 0;

@@ -96,6 +96,12 @@ int ac_ref_eq(ac_ref a, ac_ref b);
 /* Write "kind/id@ip:port" into buf (size len); returns buf. */
 char *ac_ref_format(ac_ref r, char *buf, size_t len);
 
+/* Longest name, in bytes without the NUL, of a channel, a node (dis.h) and
+ * of what is registered by name (coroutines, channels, RCIs). A longer one
+ * is -ENAMETOOLONG. (Coroutine names given to ac_spawn are labels for logs:
+ * longer ones are cut to 63 bytes.) */
+#define AC_NAME_MAX 255
+
 /* ---- schedulers ---------------------------------------------------------- */
 
 typedef struct ac_sched ac_sched;
@@ -110,8 +116,12 @@ typedef void (*ac_log_fn)(void *arg, int level, const char *text);
 typedef struct ac_sched_opts {
 	/* I/O backend; NULL creates an epoll backend owned by the scheduler. */
 	ac_io *io;
-	/* Default coroutine stack size in bytes (rounded up to pages);
-	 * default 64 KiB. */
+	/* Default coroutine stack size in bytes (rounded up to pages, at least
+	 * 4 of them); default 64 KiB. A coroutine that overflows its stack
+	 * ends the process with SIGSEGV, as before, but first "stack overflow
+	 * in coroutine NAME (stack N bytes)" is written to standard error --
+	 * when SIGSEGV had its default action at the first ac_sched_new (a
+	 * handler of the program's or a sanitizer's is left alone). */
 	size_t stack_size;
 	/* 1 (default): each stack gets a guard page; when the OS runs out of
 	 * memory maps for guards, stacks go without one (counted in stats). */
@@ -121,7 +131,11 @@ typedef struct ac_sched_opts {
 	/* Log sink; NULL logs to standard error (via the io layer). */
 	ac_log_fn log_fn;
 	void *log_arg;
-	/* Most verbose level logged; default AC_LOG_INFO. */
+	/* Most verbose level logged; default AC_LOG_INFO. The environment
+	 * variable AC_LOG_LEVEL, when set and not empty, overrides it for
+	 * every scheduler created: error, warn, info or debug (any case), or
+	 * 0..3. Any other value is ignored, with one AC_LOG_WARN line through
+	 * the sink (given whatever the level). */
 	int log_level;
 	/* A name shown in logs; default "node". */
 	const char *name;
@@ -156,7 +170,17 @@ int64_t ac_sched_now_ns(ac_sched *s);
 uint64_t ac_sched_incarnation(ac_sched *s);
 /* Set the location put into new refs (the network layer calls this). */
 void ac_sched_set_location(ac_sched *s, const ac_addr *loc);
-/* Log through the scheduler's sink. */
+/* Log through the scheduler's sink, as "[name] text", when level is at most
+ * the scheduler's log level. Repeated lines are rate-limited: the same
+ * line (text and level; the 8 most recent are remembered) again within
+ * 10 s of being shown is not shown but counted. The count is always
+ * reported, as the line with " (N identical lines suppressed in the last
+ * X s)" appended, X being the time since it was shown: when the line comes
+ * back after its 10 s (that showing carries the count), or else just
+ * before the next other line logged after them, or when the line is
+ * forgotten for a newer one, or by ac_sched_free at the latest. Time is
+ * the backend's clock (virtual in the simulator). AC_LOG_ERROR lines are
+ * never suppressed. */
 void ac_log(ac_sched *s, int level, const char *fmt, ...) AC_PRINTF(3, 4);
 
 /* For drivers that interleave several schedulers (the simulator):
@@ -217,7 +241,10 @@ int ac_is_alive(ac_ref r);
 int ac_set_daemon(ac_ref r, int daemon);
 /* Let other ready coroutines run. Coroutine only. */
 int ac_yield(void);
-/* Sleep. Returns 0, or -ECANCELED if woken by ac_wake. Coroutine only. */
+/* Sleep for ms milliseconds (0: let the loop run once). Returns 0, -EINVAL
+ * for ms < 0 (AC_FOREVER too: use ac_suspend). -ECANCELED would mean the
+ * engine woke it early through ac__wake; no public call does. Coroutine
+ * only. */
 int ac_sleep(int64_t ms);
 /* Suspend until ac_resume or the timeout. Returns 0 and *value (the value
  * passed to ac_resume), or -ETIMEDOUT. Coroutine only. */
@@ -250,8 +277,11 @@ int ac_finish(ac_ref r, int64_t timeout_ms, ac_msg **exit_msg);
 int ac_monitor(ac_ref target);
 /* Make monitor a monitor of the current coroutine (asyncoro's notify). */
 int ac_notify(ac_ref monitor);
-/* General form: make monitor a monitor of target (both may be any refs;
- * local ones are handled here). */
+/* General form: make monitor a monitor of target. At least one of the two
+ * must be a coroutine of the caller's node (a monitor on another node of a
+ * target on a third node is -EINVAL: ask one of those nodes). Returns 0,
+ * -ESRCH (target not alive), -EINVAL, or an error of the network layer
+ * (dis.h) for a remote target. */
 int ac_monitor_ref(ac_ref monitor, ac_ref target);
 
 /* ---- messages ---------------------------------------------------------------- */
@@ -270,6 +300,10 @@ enum ac_exit_how {
 	AC_EXIT_TERMINATED = 2, /* ac_terminate */
 	AC_EXIT_NODE_LOST = 3   /* its node crashed or was cut off */
 };
+/* A name for an exit reason, for logs: "returned", "failed", "terminated",
+ * "node lost"; "unknown" for any other value. (ac_strerror names errors,
+ * not exit reasons.) Never NULL; the string is static. */
+const char *ac_exit_reason_name(int how);
 
 /* A new data message with a copy of len bytes of data. NULL on ENOMEM. */
 ac_msg *ac_msg_new(const void *data, size_t len);
@@ -411,8 +445,9 @@ typedef struct ac_chan ac_chan;
  * transform), or NULL to drop it (then the transform frees m). */
 typedef ac_msg *(*ac_chan_transform_fn)(ac_msg *m, void *arg);
 
-/* Create a local channel on s (NULL: current scheduler) named name. Returns
- * 0 and *out (its ref), -EINVAL, -ENOMEM. */
+/* Create a local channel on s (NULL: current scheduler) named name (1 to
+ * AC_NAME_MAX bytes). Returns 0 and *out (its ref), -EINVAL,
+ * -ENAMETOOLONG, -ENOMEM. */
 int ac_chan_new(ac_sched *s, const char *name, ac_ref *out);
 /* Subscribe sub (a coroutine or channel ref) to channel chan. Subscribing
  * twice is one subscription. Returns 0, -ESRCH (unknown channel), -EINVAL

@@ -11,8 +11,7 @@
  * on. Every function that waits is "coroutine only" (-EPERM outside one)
  * and takes a timeout in milliseconds (AC_FOREVER waits without limit).
  * Results follow asyncoro.h: >= 0 success, negative errno on failure.
- * ../shared/SEMANTICS.md (in the project) is the reference for what each
- * call returns.
+ * doc/semantics.md says what each call does and returns in detail.
  */
 #ifndef ASYNCORO_DIS_H
 #define ASYNCORO_DIS_H
@@ -44,13 +43,15 @@ typedef struct ac_node_opts {
 	uint16_t tcp_port;
 	/* Address advertised to peers when behind NAT (NULL: none). */
 	const char *ext_ip_addr;
-	/* Node name; NULL → "ip:port". */
+	/* Node name (1..AC_NAME_MAX bytes; longer: -ENAMETOOLONG); NULL →
+	 * "ip:port". */
 	const char *name;
 	/* Announce ourselves and listen for announcements (default 1). */
 	int discover_peers;
-	/* Where announcements are broadcast; NULL → the subnet broadcast of
-	 * `node` for 127.0.0.0/8 (127.255.255.255), else 255.255.255.255 is
-	 * NOT used: give it explicitly for a LAN. */
+	/* Where announcements are broadcast. NULL: 127.255.255.255 when
+	 * `node` is an IPv4 loopback address, otherwise no broadcast at all
+	 * (255.255.255.255 is never used by default): give the LAN's
+	 * broadcast address explicitly to discover peers on a LAN. */
 	const char *broadcast;
 	/* Locations ("host:port" or "host") to contact at start. */
 	const char *const *peers;
@@ -64,7 +65,10 @@ typedef struct ac_node_opts {
 	const char *certfile;
 	const char *keyfile;
 	const char *cafile;
-	/* Where received files go; NULL → <temp dir>/asyncoro/<name>. */
+	/* Where received files go; NULL → <temp dir>/asyncoro/<name>, the
+	 * node's name made one safe path component (bytes other than letters,
+	 * digits, '.', '-', '_' become '_', and so does a leading '.'), so
+	 * nodes on one host never share it. At most 1023 bytes. */
 	const char *dest_path;
 	/* Largest file accepted by send_file (0: no limit). */
 	int64_t max_file_size;
@@ -79,13 +83,33 @@ typedef struct ac_node_opts {
 	 * when both sides offer it and a sample of their bytes looks
 	 * compressible (default 4096; 0 disables). */
 	size_t compress_min;
+	/* How long an orderly stop (ac_sched_finish, ac_sched_terminate,
+	 * ac_node_stop) waits for the exit notices of ended coroutines to
+	 * reach monitors on other nodes and for the goodbyes to be written
+	 * (default 5000 ms; 0: do not wait). */
+	int64_t stop_timeout_ms;
+	/* Most peers kept at once (default 1024, at most 1024): peers that
+	 * left or were lost are forgotten once nothing refers to them; when
+	 * the table is still full, a new node is refused ("too many peers",
+	 * logged on both sides; its ac_node_peer gets -EUSERS). */
+	int max_peers;
 } ac_node_opts;
 
 void ac_node_opts_init(ac_node_opts *o);
 
 /* Start network services on scheduler s. Returns 0 and *out, or -EINVAL
- * (bad option), -EADDRINUSE, -ENOMEM, another negative errno. Call before
- * or between ac_sched_run calls, not from a coroutine of s. */
+ * (bad option), -ENAMETOOLONG (name or dest_path), -EADDRINUSE, -ENOMEM,
+ * another negative errno. Call before or between ac_sched_run calls, not
+ * from a coroutine of s.
+ *
+ * Orderly shutdown: ac_sched_finish (after the non-daemon coroutines
+ * ended) and ac_sched_terminate end the user coroutines first — their
+ * monitors, here and on other nodes, are told "returned", "failed" or
+ * "terminated" — then wait (up to stop_timeout_ms) until those exit
+ * notices were acknowledged, then say goodbye to every peer, then stop
+ * the network. A monitor hears "node lost" only when a node crashes, is
+ * cut off, or stops its network with ac_node_stop while its coroutines
+ * still run. */
 int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out);
 /* The node of scheduler s, or NULL. */
 ac_node *ac_node_of(ac_sched *s);
@@ -94,22 +118,25 @@ ac_addr ac_node_location(ac_node *n);
 /* The node's name. */
 const char *ac_node_name(ac_node *n);
 /* Say goodbye to every peer and stop the services (coroutine only or from
- * main between runs). Non-daemon coroutines are not waited for: use
- * ac_sched_finish first (asyncoro's finish). */
+ * main between runs), after the exit notices in flight were acknowledged
+ * (up to stop_timeout_ms). Coroutines still running are not ended: their
+ * monitors on other nodes hear "node lost". ac_sched_finish and
+ * ac_sched_terminate call it after ending the coroutines. */
 int ac_node_stop(ac_node *n);
 /* Free a stopped node (ac_sched_free frees it too). */
 void ac_node_free(ac_node *n);
 
 /* Location of the node named name: waits for nodes found later; -ETIMEDOUT
- * at timeout. Coroutine only. */
+ * at timeout (0: look once, never wait). Coroutine only. */
 int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
                    ac_addr *loc);
 /* Contact a node: loc is "host", "host:port" or numeric; port 0 contacts
  * every node on that host (through its udp_port). Returns 0 when a
  * handshake succeeded (or, for port 0, when the request was sent), -EACCES
- * for a wrong secret, -ECONNREFUSED, -ETIMEDOUT, ... Calling it again
- * changes stream_send for that peer. broadcast asks the peer to relay our
- * announcement on its network. Coroutine only. */
+ * for a wrong secret (or any other refusal), -EUSERS when its peer table
+ * (or ours) is full (see max_peers), -ECONNREFUSED, -ETIMEDOUT, ...
+ * Calling it again changes stream_send for that peer. broadcast asks the
+ * peer to relay our announcement on its network. Coroutine only. */
 int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
                  int stream_send, int broadcast, int64_t timeout_ms);
 /* Current peers: up to max locations into out; returns the count. */
@@ -126,7 +153,7 @@ enum { AC_PEER_ONLINE = 1, AC_PEER_OFFLINE = 0 };
 typedef struct ac_peer_info {
 	ac_addr loc;
 	int status;
-	char name[128];
+	char name[AC_NAME_MAX + 1];
 } ac_peer_info;
 /* Decode an AC_MSG_PEER message. Returns 0 or -EINVAL. */
 int ac_msg_peer(const ac_msg *m, ac_peer_info *out);
@@ -134,13 +161,18 @@ int ac_msg_peer(const ac_msg *m, ac_peer_info *out);
 /* ---- names -------------------------------------------------------------------- */
 
 /* Register the current coroutine under name on its node (unique among live
- * coroutines: -EEXIST). Registrations vanish when the coroutine ends. */
+ * coroutines: -EEXIST; -EINVAL for "", -ENAMETOOLONG over AC_NAME_MAX).
+ * Registrations vanish when the coroutine ends. */
 int ac_register(const char *name);
 /* Remove the current coroutine's registration of name (-ENOENT). */
 int ac_unregister(const char *name);
-/* Find a coroutine registered as name at loc (NULL: every known node and
- * nodes found later); first answer wins. Returns 0 and *out, -ETIMEDOUT.
- * Coroutine only. */
+/* Find a coroutine registered as name at loc (NULL: this node, every known
+ * node and nodes found later); first answer wins. Returns 0 and *out,
+ * -ETIMEDOUT, -EINVAL, -ENAMETOOLONG. The caller's own node is looked at
+ * first, so a timeout of 0 finds a local name at once; peers are asked
+ * once (each with at least a moment to answer) and, while time is left,
+ * again at growing intervals (200 ms up to 5 s) and whenever a new peer
+ * comes online. Coroutine only. */
 int ac_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
               ac_ref *out);
 

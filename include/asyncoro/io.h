@@ -260,14 +260,31 @@ struct ac_io_ops {
 	                     int64_t mtime_ns);
 	/* A directory for temporary files (e.g. "/tmp"). */
 	const char *(*temp_dir)(ac_io *io);
+
+	/* Since version 2. A fault point (FoundationDB's BUGGIFY): whether the
+	 * point named site (compared by content) fires now — 1 "sometimes" in
+	 * a run that injects faults (the simulator with buggify on), else 0.
+	 * NULL: never fires (the epoll backend). A backend that wraps another
+	 * (a recorder) forwards it to the inner one. Call it through
+	 * ac_buggify, which checks the version and NULL. */
+	int (*buggify)(ac_io *io, const char *site);
 };
 
-#define AC_IO_VERSION 1
+/* 2: buggify. */
+#define AC_IO_VERSION 2
 
 /* Every backend's state starts with this ("base class, must be first"). */
 struct ac_io {
 	const struct ac_io_ops *ops;
 };
+
+/* ---- fault points ---------------------------------------------------------- */
+
+/* Whether the fault point site fires now: io's backend answers (see
+ * ac_io_ops.buggify); 0 when io or site is NULL, or the backend has no
+ * buggify member. Cheap when it has none. Production code reaches it through
+ * AC_BUGGIFY (compiled out by configure --disable-sim). */
+int ac_buggify(ac_io *io, const char *site);
 
 /* ---- the epoll backend --------------------------------------------------- */
 

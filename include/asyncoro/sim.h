@@ -123,7 +123,10 @@ typedef struct ac_sim_opts {
 	/* Non-zero: the knobs above (except seed and bounds) are replaced by
 	 * values drawn from the seed (TigerBeetle's swarm testing). */
 	int swarm;
-	/* Non-zero: BUGGIFY points may fire in this run (see ac_buggify). */
+	/* Non-zero: BUGGIFY points may fire in this run. The nodes' backends
+	 * answer ac_buggify (asyncoro/io.h): each site (a string naming the
+	 * point, compared by content) is enabled or not once per run, from the
+	 * seed; an enabled site fires with probability 1/4 per call. */
 	int buggify;
 	/* Log sink and most verbose level for the nodes' schedulers (NULL /
 	 * 0: the scheduler defaults, standard error at AC_LOG_INFO). */
@@ -320,30 +323,6 @@ uint64_t ac_sim_trace_hash(const ac_sim *w);
 /* Also write each event as a text line to f (NULL: stop). The world does
  * not own f. */
 void ac_sim_trace_file(ac_sim *w, FILE *f);
-
-/* ---- BUGGIFY ----------------------------------------------------------------- */
-
-/* A fault point in production code (FoundationDB's BUGGIFY): returns 1
- * "sometimes" when io is a sim backend whose world has buggify enabled, and
- * always 0 otherwise. Each site (a string naming the point, compared by
- * content) is enabled or not once per run, from the seed; an enabled site
- * fires with probability 1/4 per call. Cheap for non-sim backends. */
-int ac_buggify(ac_io *io, const char *site);
-#ifdef AC_ENABLE_BUGGIFY
-#define AC_BUGGIFY(io, site) ac_buggify((io), (site))
-#else
-#define AC_BUGGIFY(io, site) 0
-#endif
-
-/* ---- speed ------------------------------------------------------------------- */
-
-/* Measure the simulator: *completions_per_s gets simulated I/O completions
- * per wall-clock second for a TCP ping-pong over 64 connections between two
- * raw nodes, and *sim_to_wall_ratio the ratio of virtual to wall-clock time
- * for a timer-heavy workload (800 coroutines on 8 nodes sleeping 10..1000 ms
- * in a loop for 60 virtual seconds). Takes under a second. Returns 0 or a
- * negative errno. */
-int ac_sim_bench(double *completions_per_s, double *sim_to_wall_ratio);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -1,28 +1,13 @@
-/* net/files.c: send_file and del_file, both ends of a file transfer.
+/* net/files_recv.c: the receiving end of send_file and del_file — the
+ * handlers of FILE_BEGIN, FILE_DATA, FILE_END and DEL_FILE and the node's
+ * incoming transfers (net/files_send.c is the other end and describes the
+ * exchange).
  *
- * Sender (the coroutine in ac_node_send_file):
- *
- *   FILE_BEGIN [name dir size mtime_ns mode overwrite] → [rc xfer size mtime_ns mode]
- *   FILE_DATA  [xfer offset bytes] → [rc]     AC_WIRE_CHUNK bytes at a time
- *   FILE_END   [xfer] → [rc]
- *
- * rc of FILE_BEGIN: 0 go on with transfer xfer; 1 the same file (size, mtime,
- * mode) is there; -EEXIST a different one is there (its stat follows);
- * -EFBIG, -EINVAL, ... The transfer's id xfer is the request id of its
- * FILE_BEGIN (unique per peer), so the sender can end a transfer whose
- * reply it has not seen yet. Up to FILES_WINDOW chunk requests are in
- * flight at once (1 MiB: as fast on loopback as 2 or 4 MiB, and it keeps
- * the peer's output queue short), so the sender waits on pending requests
- * of its own (files_tx) rather than on ac__request, which allows one at a
- * time. A transfer that stops after FILE_BEGIN was
- * queued sends FILE_END without waiting for the reply; the receiver then
- * keeps the file only if every byte arrived.
- *
- * Receiver (handlers run by the connection's reader; they never yield, so
- * frames are handled in order): the path rules of net/files.h, no symlink
- * anywhere under dest_path, missing directories created 0700, and the data
- * written to ".<name>.ac-tmp-<xfer>-<random hex>" next to the final name
- * (created exclusively). Chunks must arrive in order and within the
+ * Handlers run in the connection's reader and never yield, so frames are
+ * handled in order. They apply the path rules of net/files.h, refuse a
+ * symlink anywhere under dest_path, create missing directories 0700, and
+ * write the data to ".<name>.ac-tmp-<xfer>-<random hex>" next to the final
+ * name (created exclusively). Chunks must arrive in order and within the
  * declared size, which is within max_file_size. FILE_END fsyncs, sets mode
  * and mtime and renames over the final name: the directory holds the whole
  * new file or the old one, never a part. A transfer ends with its
@@ -30,8 +15,8 @@
  * begins after it had FILES_IDLE_NS without a frame (a sender that vanished
  * without a word); its temporary file goes with it.
  *
- * Permission bits travel without setuid, setgid and sticky
- * (FILES_MODE_MASK): a peer must not plant set-id programs. Every field
+ * Permission bits are kept without setuid, setgid and sticky
+ * (AC__FILE_MODE_MASK): a peer must not plant set-id programs. Every field
  * from the wire is checked: names and paths by the rules, sizes against
  * max_file_size and INT64_MAX, transfer ids against the peer that opened
  * them, offsets against what was written. A body that does not decode
@@ -40,27 +25,19 @@
 #include "net/net.h"
 #include "net/files.h"
 
-/* Chunk requests in flight per transfer. */
-#define FILES_WINDOW 4
 /* A transfer without a frame for this long (or twice peer_lost_ms, if that
  * is longer) is dropped when the next one begins. */
 #define FILES_IDLE_NS ((int64_t)60 * 1000000000)
-/* Permission bits kept: no setuid, setgid or sticky from a peer. */
-#define FILES_MODE_MASK 0777u
-/* FILE_DATA body header, encoded by hand (files_data_hdr). */
-#define FILES_DATA_HDR 20
 /* Random bytes in a temporary file's name. */
 #define FILES_TMP_RANDOM 8
 /* Longest part of the file name kept in a temporary file's name, so that
  * the whole stays within 255 bytes. */
 #define FILES_TMP_NAME 200
 
-AC_STATIC_ASSERT(FILES_WINDOW * (size_t)AC_WIRE_CHUNK <= AC_WIRE_QUEUE_MAX);
-AC_STATIC_ASSERT(FILES_DATA_HDR + (size_t)AC_WIRE_CHUNK <= AC_WIRE_BODY_MAX);
 AC_STATIC_ASSERT(FILES_TMP_NAME + sizeof(AC__FILE_TMP_MARK) + 2 * FILES_TMP_RANDOM + 12 <=
                  AC_WIRE_NAME_MAX);
 
-/* An incoming transfer: the shared record plus what only this file uses. */
+/* An incoming transfer: the node's record plus what only this file uses. */
 typedef struct files_xfer {
 	/* First, so that the node's list of ac__xfer links these. */
 	ac__xfer f_x;
@@ -106,15 +83,17 @@ static int files_names(const void *name, size_t nlen, const void *dir,
 	return 0;
 }
 
-/* ---- the receiver: transfers -------------------------------------------------- */
+/* ---- transfers ---------------------------------------------------------------- */
 
 /* Transfer id of p, or NULL: a peer only reaches its own transfers. */
 static ac__xfer *files_xfer_find(ac_peer *p, uint64_t id)
 {
 	ac__xfer *x;
-	for (x = p->p_node->n_xfers; x; x = x->x_next)
+	for (x = p->p_node->n_xfers; x; x = x->x_next) {
+		AC_ASSERT(x->x_peer != NULL && x->x_final != NULL);
 		if (x->x_id == id && x->x_peer == p)
 			return x;
+	}
 	return NULL;
 }
 
@@ -122,6 +101,8 @@ static ac__xfer *files_xfer_find(ac_peer *p, uint64_t id)
 static void files_xfer_discard(ac_node *n, ac__xfer *x)
 {
 	ac_io *io = n->n_io;
+	/* An open file always has its temporary name. */
+	AC_ASSERT(x->x_fh < 0 || x->x_tmp != NULL);
 	if (x->x_fh >= 0)
 		io->ops->file_close(io, x->x_fh);
 	x->x_fh = -1;
@@ -172,6 +153,8 @@ static uint32_t files_sweep(ac_node *n)
 			left++;
 		}
 	}
+	/* A transfer begins only while fewer are open (files_begin_open). */
+	AC_ASSERT(left <= AC_WIRE_XFERS_MAX);
 	return left;
 }
 
@@ -195,6 +178,7 @@ static int files_tmp_open(ac_node *n, ac__xfer *x)
 	uint8_t rnd[FILES_TMP_RANDOM];
 	char hex[2 * FILES_TMP_RANDOM + 1];
 	int rc = -EEXIST, tries;
+	AC_ASSERT(x->x_tmp == NULL && x->x_fh < 0);
 	x->x_tmp = malloc(cap);
 	if (!x->x_tmp)
 		return -ENOMEM;
@@ -211,7 +195,9 @@ static int files_tmp_open(ac_node *n, ac__xfer *x)
 		x->x_fh = -1;
 		free(x->x_tmp);
 		x->x_tmp = NULL;
+		return rc;
 	}
+	AC_ASSERT(strlen(ac__file_basename(x->x_tmp)) <= AC_WIRE_NAME_MAX);
 	return rc;
 }
 
@@ -233,6 +219,7 @@ static int files_xfer_new(ac_peer *p, uint32_t id, const files_begin_req *r,
 	files_xfer *f;
 	ac__xfer *x;
 	int rc;
+	AC_ASSERT(id != 0 && r->b_mode <= 07777);
 	if (files_xfer_find(p, id))
 		return -EBUSY; /* a request id in use: only a broken peer does that */
 	f = calloc(1, sizeof(*f));
@@ -244,7 +231,7 @@ static int files_xfer_new(ac_peer *p, uint32_t id, const files_begin_req *r,
 	x->x_fh = -1;
 	x->x_size = (int64_t)r->b_size;
 	x->x_mtime_ns = r->b_mtime_ns;
-	x->x_mode = (uint32_t)r->b_mode & FILES_MODE_MASK;
+	x->x_mode = (uint32_t)r->b_mode & AC__FILE_MODE_MASK;
 	x->x_final = final;
 	f->f_overwrite = r->b_overwrite;
 	f->f_last_ns = ac_sched_now_ns(n->n_sched);
@@ -255,6 +242,7 @@ static int files_xfer_new(ac_peer *p, uint32_t id, const files_begin_req *r,
 	}
 	x->x_next = n->n_xfers;
 	n->n_xfers = x;
+	AC_ASSERT(x->x_mode <= AC__FILE_MODE_MASK && x->x_size >= 0);
 	*out = x;
 	return 0;
 }
@@ -322,7 +310,7 @@ static int files_existing(const ac_stat *st, const files_begin_req *r)
 	if (st->type != AC_FT_FILE)
 		return -EINVAL;
 	if (st->size == (int64_t)r->b_size && st->mtime_ns == r->b_mtime_ns &&
-	    st->mode == ((uint32_t)r->b_mode & FILES_MODE_MASK))
+	    st->mode == ((uint32_t)r->b_mode & AC__FILE_MODE_MASK))
 		return 1;
 	return r->b_overwrite ? 0 : -EEXIST;
 }
@@ -355,8 +343,10 @@ static int files_begin_open(ac_peer *p, uint32_t id, const files_begin_req *r,
 		rc = 0;
 	if (rc == 0) {
 		rc = files_xfer_new(p, id, r, final, out);
-		if (rc == 0)
+		if (rc == 0) {
+			AC_ASSERT((*out)->x_id == id && (*out)->x_final == final);
 			return 0;
+		}
 	}
 	free(final);
 	return rc;
@@ -431,6 +421,7 @@ static int files_write(ac_node *n, ac__xfer *x, uint64_t off, const void *data,
 		return x->x_err;
 	}
 	x->x_written += (int64_t)len;
+	AC_ASSERT(x->x_written <= x->x_size);
 	return 0;
 }
 
@@ -454,6 +445,7 @@ static int files_commit(ac_node *n, ac__xfer *x)
 	ac_io *io = n->n_io;
 	ac_stat st;
 	int rc;
+	AC_ASSERT(x->x_written <= x->x_size);
 	if (x->x_err)
 		return x->x_err;
 	if (x->x_written != x->x_size)
@@ -472,6 +464,7 @@ static int files_commit(ac_node *n, ac__xfer *x)
 	if (rc == 0)
 		rc = io->ops->file_rename(io, x->x_tmp, x->x_final);
 	if (rc == 0) {
+		AC_ASSERT(x->x_fh < 0);
 		free(x->x_tmp);
 		x->x_tmp = NULL;
 	}
@@ -551,387 +544,4 @@ int ac__file_del(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
 	if (rc < 0 && rc != -ENOENT)
 		files_log(p, name[0] ? name : "(refused path)", "not deleted", rc);
 	return id ? ac__reply(p, AC_WT_DEL_FILE, id, "[i]", (int64_t)rc) : 0;
-}
-
-/* ---- the sender ----------------------------------------------------------------- */
-
-/* A sender's state: its requests in flight (its own pendings, answered in
- * order), the local file and the chunk buffer. It lives on the sending
- * coroutine's stack; files_tx_close undoes it, called by the sender or by
- * the cancel hook of its waits when the coroutine is terminated (parked,
- * or woken by one reply but not yet run: its other requests are still
- * linked to the peer either way). */
-typedef struct files_tx {
-	ac_node *t_node;
-	ac_peer *t_peer;
-	/* The local file, or -1. */
-	int t_fh;
-	/* FILES_DATA_HDR + AC_WIRE_CHUNK bytes, or NULL. */
-	uint8_t *t_buf;
-	/* The receiver's transfer (the id of FILE_BEGIN) from when FILE_BEGIN
-	 * is queued until FILE_END is, unless FILE_BEGIN failed; else 0. */
-	uint32_t t_xfer;
-	/* Requests in flight: t_count of them from t_head on, oldest first. */
-	unsigned t_head;
-	unsigned t_count;
-	ac__pending t_pend[FILES_WINDOW];
-} files_tx;
-
-static uint32_t files_req_id(ac_node *n)
-{
-	uint32_t id = ++n->n_next_req;
-	return id ? id : ++n->n_next_req;
-}
-
-static void files_pend_unlink(ac_peer *p, ac__pending *pend)
-{
-	ac__pending **pp = &p->p_pending;
-	while (*pp && *pp != pend)
-		pp = &(*pp)->p_next;
-	if (*pp)
-		*pp = pend->p_next;
-}
-
-/* Queue a request of t without waiting: its reply is waited for, in order,
- * by files_tx_wait (not ac__request_wait, which waits for all at once and
- * whose undo would not reach the other requests in flight). */
-static int files_tx_send(files_tx *t, uint8_t type, const void *body, size_t len)
-{
-	ac_peer *p = t->t_peer;
-	ac__pending *pend;
-	int rc;
-	AC_ASSERT(t->t_count < FILES_WINDOW);
-	pend = &t->t_pend[(t->t_head + t->t_count) % FILES_WINDOW];
-	rc = ac__request_start(p, type, body, len, pend);
-	if (rc < 0)
-		return rc;
-	AC_ASSERT(pend->p_id != 0 && !pend->p_done);
-	t->t_count++;
-	return 0;
-}
-
-/* FILE_END before the last byte: the receiver drops the temporary file
- * (its reply finds no pending request and is dropped). */
-static void files_tx_abort(files_tx *t)
-{
-	void *body;
-	size_t len;
-	if (t->t_peer->p_state != AC__PEER_OFFLINE &&
-	    ac_pack(&body, &len, "[u]", (uint64_t)t->t_xfer) == 0) {
-		ac__peer_queue(t->t_peer, AC_WT_FILE_END, 0, files_req_id(t->t_node),
-		               body, len, NULL);
-		free(body);
-	}
-	t->t_xfer = 0;
-}
-
-/* Forget the requests in flight, end the transfer, release the file (once:
- * a second call finds nothing left to do). */
-static void files_tx_close(files_tx *t)
-{
-	ac_io *io = t->t_node->n_io;
-	while (t->t_count) {
-		ac__pending *pend = &t->t_pend[t->t_head];
-		if (!pend->p_done)
-			files_pend_unlink(t->t_peer, pend);
-		free(pend->p_body);
-		pend->p_body = NULL;
-		t->t_head = (t->t_head + 1) % FILES_WINDOW;
-		t->t_count--;
-	}
-	if (t->t_xfer)
-		files_tx_abort(t);
-	if (t->t_fh >= 0)
-		io->ops->file_close(io, t->t_fh);
-	t->t_fh = -1;
-	free(t->t_buf);
-	t->t_buf = NULL;
-}
-
-static void files_tx_cancel(ac_coro *c, void *obj)
-{
-	(void)c;
-	files_tx_close(obj);
-}
-
-/* Wait for the oldest request's reply: 0 and its body (free it), or the
- * request's error, or -ETIMEDOUT. */
-static int files_tx_wait(files_tx *t, int64_t deadline, uint8_t **body,
-                         size_t *len)
-{
-	ac__pending *pend;
-	AC_ASSERT(t->t_count > 0);
-	pend = &t->t_pend[t->t_head];
-	while (!pend->p_done) {
-		int r = ac__park(t->t_node->n_sched, deadline, files_tx_cancel, t);
-		if (r == -ETIMEDOUT && !pend->p_done)
-			return -ETIMEDOUT;
-	}
-	t->t_head = (t->t_head + 1) % FILES_WINDOW;
-	t->t_count--;
-	*body = pend->p_body;
-	*len = pend->p_len;
-	pend->p_body = NULL;
-	if (pend->p_err) {
-		free(*body);
-		*body = NULL;
-		return pend->p_err;
-	}
-	return 0;
-}
-
-/* Wait for the oldest request's "[rc]" reply and return rc. */
-static int files_tx_ack(files_tx *t, int64_t deadline)
-{
-	uint8_t *body;
-	size_t len;
-	int64_t r;
-	int rc = files_tx_wait(t, deadline, &body, &len);
-	if (rc < 0)
-		return rc;
-	if (ac_unpack(body, len, "[i]", &r) < 0 || r > 0 || r < -4095)
-		r = -EPROTO;
-	free(body);
-	return (int)r;
-}
-
-static int64_t files_left_ms(ac_node *n, int64_t deadline)
-{
-	int64_t left;
-	if (deadline < 0)
-		return AC_FOREVER;
-	left = (deadline - ac_sched_now_ns(n->n_sched)) / 1000000;
-	return left > 0 ? left : 0;
-}
-
-/* Start t: the peer at loc, online (connected now if need be). */
-static int files_tx_init(files_tx *t, ac_node *n, const ac_addr *loc,
-                         int64_t deadline)
-{
-	char text[AC_ADDR_STRLEN];
-	ac_peer *p;
-	int rc;
-	memset(t, 0, sizeof(*t));
-	t->t_node = n;
-	t->t_fh = -1;
-	if (n->n_stopped)
-		return -ESHUTDOWN;
-	if (loc->family == AC_AF_NONE || loc->port == 0)
-		return -EINVAL;
-	p = ac__peer_find(n, loc);
-	if (!p || p->p_state != AC__PEER_ONLINE) {
-		rc = ac_node_peer(n, ac_addr_format(loc, text, sizeof(text)), 0,
-		                  p ? p->p_stream_send : n->n_stream_send, 0,
-		                  files_left_ms(n, deadline));
-		if (rc < 0)
-			return rc;
-		p = ac__peer_find(n, loc);
-	}
-	if (!p || p->p_state != AC__PEER_ONLINE)
-		return -EHOSTUNREACH;
-	t->t_peer = p;
-	return 0;
-}
-
-/* The local file: open, a regular file, *st its stat now. */
-static int files_tx_open(files_tx *t, const char *path, ac_stat *st)
-{
-	ac_io *io = t->t_node->n_io;
-	int rc = io->ops->file_open(io, path, AC_FO_READ, 0, &t->t_fh);
-	if (rc < 0) {
-		t->t_fh = -1;
-		return rc;
-	}
-	rc = io->ops->file_fstat(io, t->t_fh, st);
-	if (rc < 0)
-		return rc;
-	if (st->type != AC_FT_FILE)
-		return st->type == AC_FT_DIR ? -EISDIR : -EINVAL;
-	t->t_buf = malloc(FILES_DATA_HDR + AC_WIRE_CHUNK);
-	return t->t_buf ? 0 : -ENOMEM;
-}
-
-/* FILE_BEGIN: 0 (t->t_xfer is the transfer), or the receiver's answer. */
-static int files_tx_begin(files_tx *t, const char *name, const char *dir,
-                          const ac_stat *st, int overwrite, int64_t deadline,
-                          ac_stat *remote)
-{
-	uint64_t size = (uint64_t)st->size, mode = st->mode & FILES_MODE_MASK, xid;
-	int64_t r, rsize, rmtime;
-	uint8_t *rb;
-	void *b;
-	size_t len;
-	int rc;
-	if (dir && *dir)
-		rc = ac_pack(&b, &len, "[s s u i u b]", name, dir, size, st->mtime_ns,
-		             mode, overwrite ? 1 : 0);
-	else
-		rc = ac_pack(&b, &len, "[s n u i u b]", name, size, st->mtime_ns, mode,
-		             overwrite ? 1 : 0);
-	if (rc < 0)
-		return rc;
-	rc = files_tx_send(t, AC_WT_FILE_BEGIN, b, len);
-	free(b);
-	if (rc < 0)
-		return rc;
-	/* From here on the receiver may hold a transfer: files_tx_close ends it. */
-	t->t_xfer = t->t_pend[(t->t_head + t->t_count - 1) % FILES_WINDOW].p_id;
-	rc = files_tx_wait(t, deadline, &rb, &len);
-	if (rc < 0)
-		return rc;
-	rc = ac_unpack(rb, len, "[i u i i u]", &r, &xid, &rsize, &rmtime, &mode);
-	free(rb);
-	if (rc < 0 || r > 1 || r < -4095 || mode > 07777 || rsize < 0)
-		return -EPROTO;
-	if (r == 0 && xid != t->t_xfer)
-		return -EPROTO;
-	if (r != 0)
-		t->t_xfer = 0; /* no transfer there */
-	if (remote && (r == 1 || r == -EEXIST))
-		*remote = (ac_stat){.size = rsize, .mtime_ns = rmtime,
-		                    .mode = (uint32_t)mode, .type = AC_FT_FILE};
-	return (int)r;
-}
-
-/* The FILE_DATA body header [xfer, offset, bin32 of len]: encoded by hand
- * so that the chunk is read straight behind it (one copy less). */
-static void files_data_hdr(uint8_t *b, uint32_t xfer, uint64_t off, uint32_t len)
-{
-	b[0] = 0x93; /* fixarray of 3 */
-	b[1] = 0xce; /* uint32 */
-	ac_wire_put32(b + 2, xfer);
-	b[6] = 0xcf; /* uint64 */
-	ac_wire_put32(b + 7, (uint32_t)(off >> 32));
-	ac_wire_put32(b + 11, (uint32_t)off);
-	b[15] = 0xc6; /* bin32 */
-	ac_wire_put32(b + 16, len);
-}
-
-/* Read and queue the chunk at off: returns its length or a negative errno. */
-static int files_tx_chunk(files_tx *t, int64_t off, int64_t size)
-{
-	ac_io *io = t->t_node->n_io;
-	size_t n = size - off < AC_WIRE_CHUNK ? (size_t)(size - off) : AC_WIRE_CHUNK;
-	int64_t r = io->ops->file_pread(io, t->t_fh, t->t_buf + FILES_DATA_HDR, n, off);
-	int rc;
-	if (r < 0)
-		return (int)r;
-	if (r != (int64_t)n)
-		return -EIO; /* the file shrank while being sent */
-	files_data_hdr(t->t_buf, t->t_xfer, (uint64_t)off, (uint32_t)n);
-	AC_DASSERT(ac_unpack(t->t_buf, FILES_DATA_HDR + n, "[u u S]", &(uint64_t){0},
-	                     &(uint64_t){0}, &(const void *){NULL}, &(size_t){0}) == 0);
-	rc = files_tx_send(t, AC_WT_FILE_DATA, t->t_buf, FILES_DATA_HDR + n);
-	return rc < 0 ? rc : (int)n;
-}
-
-/* Every chunk, FILES_WINDOW requests in flight at most. */
-static int files_tx_data(files_tx *t, int64_t size, int64_t deadline)
-{
-	int64_t off = 0;
-	for (;;) {
-		int rc;
-		if (off < size && t->t_count < FILES_WINDOW) {
-			rc = files_tx_chunk(t, off, size);
-			if (rc > 0) {
-				off += rc;
-				continue;
-			}
-			/* A full output queue drains as replies come in. */
-			if (rc != -ENOBUFS || t->t_count == 0)
-				return rc < 0 ? rc : -EIO;
-		} else if (t->t_count == 0) {
-			return 0;
-		}
-		rc = files_tx_ack(t, deadline);
-		if (rc < 0)
-			return rc;
-	}
-}
-
-static int files_tx_end(files_tx *t, int64_t deadline)
-{
-	void *b;
-	size_t len;
-	int rc = ac_pack(&b, &len, "[u]", (uint64_t)t->t_xfer);
-	if (rc < 0)
-		return rc;
-	rc = files_tx_send(t, AC_WT_FILE_END, b, len);
-	free(b);
-	if (rc < 0)
-		return rc;
-	t->t_xfer = 0; /* queued: the receiver ends the transfer either way */
-	return files_tx_ack(t, deadline);
-}
-
-/* Callable here: a coroutine of n's scheduler. */
-static int files_in_coro(ac_node *n)
-{
-	ac_coro *c = ac__cur();
-	return c && c->c_sched == n->n_sched;
-}
-
-int ac_node_send_file(ac_node *n, const ac_addr *loc, const char *path,
-                      const char *dir, int overwrite, int64_t timeout_ms,
-                      ac_stat *remote)
-{
-	files_tx t;
-	ac_stat st;
-	int64_t deadline;
-	const char *name;
-	int rc;
-	if (!n || !loc || !path)
-		return -EINVAL;
-	if (!files_in_coro(n))
-		return -EPERM;
-	name = ac__file_basename(path);
-	if (ac__file_path_ok(dir, name) < 0)
-		return -EINVAL;
-	rc = n->n_io->ops->file_stat(n->n_io, path, 0, &st);
-	if (rc < 0)
-		return rc;
-	if (st.type != AC_FT_FILE)
-		return st.type == AC_FT_DIR ? -EISDIR : -EINVAL;
-	deadline = ac__deadline(n->n_sched, timeout_ms);
-	rc = files_tx_init(&t, n, loc, deadline);
-	if (rc == 0)
-		rc = files_tx_open(&t, path, &st);
-	if (rc == 0)
-		rc = files_tx_begin(&t, name, dir, &st, overwrite, deadline, remote);
-	if (rc == 0)
-		rc = files_tx_data(&t, st.size, deadline);
-	if (rc == 0)
-		rc = files_tx_end(&t, deadline);
-	files_tx_close(&t);
-	return rc;
-}
-
-int ac_node_del_file(ac_node *n, const ac_addr *loc, const char *file,
-                     const char *dir, int64_t timeout_ms)
-{
-	files_tx t;
-	int64_t deadline;
-	void *b;
-	size_t len;
-	int rc;
-	if (!n || !loc || !file)
-		return -EINVAL;
-	if (!files_in_coro(n))
-		return -EPERM;
-	if (ac__file_path_ok(dir, file) < 0)
-		return -EINVAL;
-	deadline = ac__deadline(n->n_sched, timeout_ms);
-	rc = files_tx_init(&t, n, loc, deadline);
-	if (rc == 0 && dir && *dir)
-		rc = ac_pack(&b, &len, "[s s]", file, dir);
-	else if (rc == 0)
-		rc = ac_pack(&b, &len, "[s n]", file);
-	if (rc == 0) {
-		rc = files_tx_send(&t, AC_WT_DEL_FILE, b, len);
-		free(b);
-	}
-	if (rc == 0)
-		rc = files_tx_ack(&t, deadline);
-	files_tx_close(&t);
-	return rc;
 }

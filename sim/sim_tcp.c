@@ -1,0 +1,765 @@
+/* sim/sim_tcp.c: TCP in the simulated network — listen, connect, accept,
+ * the byte stream between two connection ends, shutdown, resets.
+ *
+ * connect() queues a SYN that arrives after the link's latency; the target
+ * answers with a reset (-ECONNREFUSED after another latency) when nothing
+ * listens there or the node is down, or creates the server end of the
+ * connection, puts it into the listener's backlog (or completes a pending
+ * accept) and queues a SYNACK back. A SYN that meets a cut link or a full
+ * backlog is retransmitted after 1, 2, 4 ... seconds, and connect fails with
+ * -ETIMEDOUT after AC__SIM_SYN_TRIES of them (as Linux does).
+ *
+ * Each TCP end has an out queue of segments (data, SYNACK, FIN, RST), each
+ * with the earliest time it may arrive; the times never decrease along the
+ * queue, so a stream stays ordered. One PUMP event per end moves the head
+ * of the queue into the peer's receive queue when it is due. While the link
+ * is cut (partition) the pump waits a retransmission timeout (200 ms,
+ * doubling up to 2 s) and tries again; while it is clogged it waits for the
+ * clog to end. Nothing is lost while the connection lives. close() and
+ * shutdown() queue a FIN (the peer reads end of stream); a crash queues an
+ * RST (the peer's next recv or send fails with -ECONNRESET); send() never
+ * blocks (no flow control: buffers are unbounded).
+ *
+ * Endpoints, references, binding and routes are sim_endpoint.c's.
+ */
+#include "sim/sim.h"
+
+/* Largest TCP segment queued at once. */
+#define SIM_SEG_MAX (1u << 20)
+
+/* ---- TCP: queues and delivery ---------------------------------------------------- */
+
+/* Queue the PUMP event of e for time at. */
+static int sim_pump_arm(ac_sim *w, ac__sim_ep *e, int64_t at)
+{
+	/* One PUMP event per end at a time. */
+	AC_ASSERT(!e->e_pumping);
+	AC_ASSERT(e->e_kind == AC__SIM_EP_TCP);
+	if (ac__sim_ev_push(w, at, AC__SIM_EV_PUMP, e->e_node->n_idx, e, 0) < 0)
+		return -ENOMEM;
+	e->e_pumping = 1;
+	return 0;
+}
+
+/* Queue a segment from e to its peer (dropped when there is no peer). */
+static int sim_tcp_queue(ac_sim *w, ac__sim_ep *e, uint32_t kind,
+                         const void *data, uint32_t len)
+{
+	ac__sim_ep *p = e->e_peer;
+	ac__sim_seg *g;
+	int64_t ready;
+	AC_ASSERT(e->e_kind == AC__SIM_EP_TCP);
+	if (!p)
+		return 0;
+	/* A peer points back at e, or has let go of it. */
+	AC_ASSERT(p->e_peer == e || p->e_peer == NULL);
+	g = malloc(sizeof(*g) + len);
+	if (!g)
+		return -ENOMEM;
+	g->g_next = NULL;
+	g->g_kind = kind;
+	g->g_len = len;
+	g->g_off = 0;
+	if (len)
+		memcpy(g->g_data, data, len);
+	ready = w->w_now + ac__sim_latency(w, e->e_node->n_idx, p->e_node->n_idx);
+	if (ready < e->e_out_last)
+		ready = e->e_out_last;
+	e->e_out_last = g->g_ready = ready;
+	if (e->e_out_tail)
+		e->e_out_tail->g_next = g;
+	else
+		e->e_out_head = g;
+	e->e_out_tail = g;
+	if (!e->e_pumping) {
+		if (sim_pump_arm(w, e, ready) < 0)
+			return -ENOMEM;
+		e->e_refs++;
+	}
+	return 0;
+}
+
+/* Copy up to len received bytes of e into buf (fewer when a partial read is
+ * drawn); returns the count (> 0: e has data). */
+static size_t sim_tcp_read(ac_sim *w, ac__sim_ep *e, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+	AC_ASSERT(e->e_rx_head != NULL);
+	AC_ASSERT(len > 0);
+	if (len > 1 && ac__sim_rng_chance(&w->w_rng, w->w_opts.partial_prob))
+		len = (size_t)ac__sim_rng_range(&w->w_rng, 1, (int64_t)len);
+	while (got < len && e->e_rx_head) {
+		ac__sim_seg *g = e->e_rx_head;
+		size_t k = g->g_len - g->g_off;
+		if (k > len - got)
+			k = len - got;
+		memcpy(p + got, g->g_data + g->g_off, k);
+		got += k;
+		g->g_off += (uint32_t)k;
+		if (g->g_off == g->g_len) {
+			e->e_rx_head = g->g_next;
+			if (!e->e_rx_head)
+				e->e_rx_tail = NULL;
+			free(g);
+		}
+	}
+	AC_ASSERT(got > 0 && got <= len);
+	return got;
+}
+
+/* Complete pending recvs of e from what it has received. */
+static void sim_tcp_serve(ac_sim *w, ac__sim_ep *e)
+{
+	ac_sim_node *n = e->e_node;
+	ac_op *op;
+	AC_ASSERT(e->e_kind == AC__SIM_EP_TCP);
+	while ((op = e->e_rxops.l_head) != NULL) {
+		if (e->e_rx_head)
+			ac__sim_op_complete(n, op,
+			                    (int64_t)sim_tcp_read(w, e, op->buf, op->len));
+		else if (e->e_rx_err)
+			ac__sim_op_complete(n, op, e->e_rx_err);
+		else if (e->e_rx_eof)
+			ac__sim_op_complete(n, op, 0);
+		else
+			break;
+	}
+	/* A recv still waits only when there is nothing to give it. */
+	if (e->e_rxops.l_head)
+		AC_ASSERT(!e->e_rx_head && !e->e_rx_err && !e->e_rx_eof);
+}
+
+/* e learns that the connection is reset. */
+static void sim_tcp_reset_local(ac_sim *w, ac__sim_ep *e)
+{
+	e->e_rx_err = -ECONNRESET;
+	ac__sim_segs_free(&e->e_rx_head, &e->e_rx_tail);
+	ac__sim_segs_free(&e->e_out_head, &e->e_out_tail);
+	sim_tcp_serve(w, e);
+	AC_ASSERT(e->e_rxops.l_head == NULL);
+	AC_ASSERT(e->e_out_head == NULL && e->e_rx_head == NULL);
+}
+
+/* A connect fails with err: the op completes, the endpoint closes. */
+static void sim_connect_fail(ac_sim *w, ac__sim_ep *e, int err)
+{
+	ac_sim_node *n = e->e_node;
+	AC_ASSERT(e->e_open);
+	AC_ASSERT(e->e_state == AC__SIM_TCP_CONNECTING);
+	AC_ASSERT(err < 0);
+	e->e_state = AC__SIM_TCP_FAILED;
+	if (e->e_conn.l_head)
+		ac__sim_op_complete(n, e->e_conn.l_head, err);
+	AC_ASSERT(e->e_conn.l_head == NULL);
+	ac__sim_h_free(n, e->e_h);
+	e->e_h = -1;
+	e->e_open = 0;
+	w->w_stats.tcp_refused++;
+	ac__sim_trace(w, AC__SIM_T_REFUSE, n->n_idx, e->e_id, (uint64_t)err);
+	ac__sim_ep_detach(w, e);
+	ac__sim_ep_put(w, e);
+}
+
+/* The SYNACK arrives at the connecting end e: the connect completes (or,
+ * when e was closed meanwhile, the server end gets a reset). */
+static void sim_tcp_synack(ac_sim *w, ac__sim_ep *e)
+{
+	ac_sim_node *n = e->e_node;
+	AC_ASSERT(e->e_kind == AC__SIM_EP_TCP);
+	/* Only a closed end lets go of its peer (which sent this). */
+	if (e->e_open)
+		AC_ASSERT(e->e_peer != NULL);
+	if (!e->e_open) {
+		sim_tcp_queue(w, e, AC__SIM_SEG_RST, NULL, 0);
+		return;
+	}
+	if (e->e_state != AC__SIM_TCP_CONNECTING || !e->e_conn.l_head)
+		return;
+	/* Open with a pending connect: connect gave it a handle. */
+	AC_ASSERT(e->e_h >= 0 && n->n_h[e->e_h].h_ptr == e);
+	e->e_state = AC__SIM_TCP_OPEN;
+	w->w_stats.tcp_conns++;
+	ac__sim_trace(w, AC__SIM_T_ESTAB, n->n_idx, e->e_id, (uint64_t)e->e_h);
+	ac__sim_op_complete(n, e->e_conn.l_head, e->e_h);
+}
+
+/* Segment g arrives at end p (g is consumed). */
+static void sim_tcp_arrive(ac_sim *w, ac__sim_ep *p, ac__sim_seg *g)
+{
+	uint32_t node = p->e_node->n_idx;
+	AC_ASSERT(p->e_kind == AC__SIM_EP_TCP);
+	/* Nothing reads a segment before it arrives. */
+	AC_ASSERT(g->g_off == 0 && g->g_ready <= w->w_now);
+	g->g_next = NULL;
+	if (g->g_kind == AC__SIM_SEG_DATA && p->e_open && !p->e_rx_err &&
+	    !p->e_rx_eof && p->e_state == AC__SIM_TCP_OPEN) {
+		w->w_stats.tcp_segments++;
+		ac__sim_trace(w, AC__SIM_T_SEG, node, p->e_id, g->g_len);
+		if (p->e_rx_tail)
+			p->e_rx_tail->g_next = g;
+		else
+			p->e_rx_head = g;
+		p->e_rx_tail = g;
+		sim_tcp_serve(w, p);
+		return;
+	}
+	if (g->g_kind == AC__SIM_SEG_SYNACK)
+		sim_tcp_synack(w, p);
+	else if (g->g_kind == AC__SIM_SEG_FIN && p->e_open && !p->e_rx_err) {
+		p->e_rx_eof = 1;
+		ac__sim_trace(w, AC__SIM_T_FIN, node, p->e_id, 0);
+		sim_tcp_serve(w, p);
+	} else if (g->g_kind == AC__SIM_SEG_RST && p->e_open && !p->e_rx_err) {
+		w->w_stats.tcp_resets++;
+		ac__sim_trace(w, AC__SIM_T_RST, node, p->e_id, 0);
+		if (p->e_state == AC__SIM_TCP_CONNECTING)
+			sim_connect_fail(w, p, -ECONNREFUSED);
+		else
+			sim_tcp_reset_local(w, p);
+	}
+	free(g);
+}
+
+/* The PUMP event of end e: move due segments to the peer. */
+static void sim_pump(ac_sim *w, ac__sim_ep *e)
+{
+	ac__sim_seg *g;
+	/* The event's reference keeps e. */
+	AC_ASSERT(e->e_pumping && e->e_refs > 0);
+	e->e_pumping = 0;
+	while ((g = e->e_out_head) != NULL) {
+		ac__sim_ep *p = e->e_peer;
+		const ac__sim_link *k;
+		if (!p) {
+			ac__sim_segs_free(&e->e_out_head, &e->e_out_tail);
+			break;
+		}
+		k = ac__sim_link_of(w, e->e_node->n_idx, p->e_node->n_idx);
+		if (g->g_ready > w->w_now) {
+			sim_pump_arm(w, e, g->g_ready);
+			break;
+		}
+		if (k->k_cut_until > w->w_now) {
+			w->w_stats.tcp_stalls++;
+			ac__sim_trace(w, AC__SIM_T_STALL, e->e_node->n_idx, e->e_id, 0);
+			sim_pump_arm(w, e, w->w_now + e->e_rto);
+			e->e_rto = e->e_rto * 2 > AC__SIM_RTO_MAX_NS
+			           ? AC__SIM_RTO_MAX_NS : e->e_rto * 2;
+			break;
+		}
+		if (k->k_clog_until > w->w_now) {
+			sim_pump_arm(w, e, k->k_clog_until);
+			break;
+		}
+		e->e_rto = AC__SIM_RTO_MIN_NS;
+		e->e_out_head = g->g_next;
+		if (!e->e_out_head)
+			e->e_out_tail = NULL;
+		sim_tcp_arrive(w, p, g);
+	}
+	if (e->e_pumping)
+		return;
+	ac__sim_ep_detach(w, e);
+	ac__sim_ep_put(w, e);
+}
+
+/* ---- TCP: listen and connect ----------------------------------------------------- */
+
+int ac__sim_tcp_listen(ac_io *io, const ac_addr *addr, int backlog,
+                       int flags, int *h_out)
+{
+	ac__sim_ep *e;
+	int h;
+	if (!h_out)
+		return -EINVAL;
+	h = ac__sim_bind(ac__sim_io_node(io), AC__SIM_EP_LISTEN, addr, flags, &e);
+	if (h < 0)
+		return h;
+	if (backlog < 1)
+		backlog = 1;
+	e->e_bl_max = backlog > AC__SIM_BACKLOG_MAX ? AC__SIM_BACKLOG_MAX
+	                                            : backlog;
+	*h_out = h;
+	return 0;
+}
+
+/* Retransmit e's SYN to node d later, or fail the connect. */
+static void sim_syn_retry(ac_sim *w, ac__sim_ep *e, uint32_t d)
+{
+	int64_t wait;
+	int rc;
+	/* Only a live connect retries (the callers check). */
+	AC_ASSERT(e->e_open && e->e_state == AC__SIM_TCP_CONNECTING);
+	AC_ASSERT(d < w->w_nnodes);
+	e->e_syn_tries++;
+	w->w_stats.tcp_stalls++;
+	ac__sim_trace(w, AC__SIM_T_STALL, e->e_node->n_idx, e->e_id, 1);
+	wait = AC__SIM_SYN_RTO_NS << (e->e_syn_tries - 1);
+	/* After the last retransmission, one more wait, then give up. */
+	if (e->e_syn_tries > AC__SIM_SYN_TRIES)
+		rc = ac__sim_ev_push(w, w->w_now + wait, AC__SIM_EV_REFUSE,
+		                     UINT32_MAX, e, -ETIMEDOUT);
+	else
+		rc = ac__sim_ev_push(w, w->w_now + wait, AC__SIM_EV_SYN, d, e, 0);
+	if (rc < 0) {
+		sim_connect_fail(w, e, -ENOMEM);
+		ac__sim_ep_put(w, e);
+	}
+}
+
+/* The reset answering e's SYN travels back from node d. */
+static void sim_refuse(ac_sim *w, ac__sim_ep *e, uint32_t d)
+{
+	int64_t t;
+	AC_ASSERT(e->e_open && e->e_state == AC__SIM_TCP_CONNECTING);
+	AC_ASSERT(d < w->w_nnodes);
+	t = w->w_now + ac__sim_latency(w, d, e->e_node->n_idx);
+	if (ac__sim_ev_push(w, t, AC__SIM_EV_REFUSE, d, e, -ECONNREFUSED) < 0) {
+		sim_connect_fail(w, e, -ENOMEM);
+		ac__sim_ep_put(w, e);
+	}
+}
+
+/* The listener of node d for a connection to dst from src, or NULL. */
+static ac__sim_ep *sim_find_listener(ac_sim_node *d, const ac_addr *dst,
+                                     const ac_addr *src)
+{
+	ac__sim_ep *found[16];
+	uint32_t h, k = 0;
+	for (h = 0; h < d->n_nh && k < 16; h++) {
+		ac__sim_ep *e = d->n_h[h].h_ptr;
+		if (d->n_h[h].h_kind != AC__SIM_H_EP ||
+		    e->e_kind != AC__SIM_EP_LISTEN || e->e_local.port != dst->port)
+			continue;
+		if (ac__sim_ip_any(&e->e_local) || ac__sim_ip_eq(&e->e_local, dst))
+			found[k++] = e;
+	}
+	if (k == 0)
+		return NULL;
+	AC_ASSERT(found[src->port % k]->e_node == d);
+	return found[src->port % k];
+}
+
+/* Hand a new server end s to listener l: to a pending accept or the
+ * backlog. */
+static void sim_listener_offer(ac_sim *w, ac__sim_ep *l, ac__sim_ep *s)
+{
+	ac_sim_node *d = l->e_node;
+	ac_op *op = l->e_rxops.l_head;
+	int h;
+	AC_ASSERT(l->e_kind == AC__SIM_EP_LISTEN && s->e_kind == AC__SIM_EP_TCP);
+	AC_ASSERT(s->e_h < 0 && s->e_bl_next == NULL);
+	if (!op) {
+		if (l->e_bl_tail)
+			l->e_bl_tail->e_bl_next = s;
+		else
+			l->e_bl_head = s;
+		l->e_bl_tail = s;
+		l->e_bl_n++;
+		/* A SYN meeting a full backlog waits (sim_syn). */
+		AC_ASSERT(l->e_bl_n <= l->e_bl_max);
+		return;
+	}
+	h = ac__sim_h_alloc(d, AC__SIM_H_EP, s);
+	if (h < 0) {
+		ac__sim_op_complete(d, op, h);
+		s->e_open = 0;
+		sim_tcp_queue(w, s, AC__SIM_SEG_RST, NULL, 0);
+		ac__sim_ep_put(w, s);
+		return;
+	}
+	s->e_h = h;
+	op->addr = s->e_remote;
+	ac__sim_op_complete(d, op, h);
+}
+
+/* The server end of a connection from e, on node d, for listener l. */
+static int sim_accept_syn(ac_sim *w, ac__sim_ep *e, ac_sim_node *d,
+                          ac__sim_ep *l)
+{
+	ac__sim_ep *s;
+	/* One SYN event per connect at a time: e is not accepted yet. */
+	AC_ASSERT(e->e_peer == NULL);
+	AC_ASSERT(l->e_node == d);
+	s = ac__sim_ep_new(d, AC__SIM_EP_TCP);
+	if (!s)
+		return -ENOMEM;
+	s->e_state = AC__SIM_TCP_OPEN;
+	s->e_local = e->e_remote;
+	s->e_remote = e->e_local;
+	s->e_peer = e;
+	e->e_refs++;
+	e->e_peer = s;
+	s->e_refs++;
+	if (sim_tcp_queue(w, s, AC__SIM_SEG_SYNACK, NULL, 0) < 0) {
+		s->e_open = 0;
+		ac__sim_ep_detach(w, s);
+		ac__sim_ep_put(w, s);
+		return -ENOMEM;
+	}
+	ac__sim_trace(w, AC__SIM_T_ACCEPT, d->n_idx, e->e_node->n_idx,
+	              e->e_remote.port);
+	AC_ASSERT(e->e_peer == s && s->e_peer == e);
+	sim_listener_offer(w, l, s);
+	return 0;
+}
+
+/* The SYN of e arrives at node d (the event's reference is ours). */
+static void sim_syn(ac_sim *w, ac__sim_ep *e, uint32_t d)
+{
+	ac_sim_node *dn;
+	const ac__sim_link *k;
+	ac__sim_ep *l;
+	AC_ASSERT(d < w->w_nnodes);
+	AC_ASSERT(e->e_kind == AC__SIM_EP_TCP && e->e_refs > 0);
+	dn = w->w_nodes[d];
+	k = ac__sim_link_of(w, e->e_node->n_idx, d);
+	if (!e->e_open || e->e_state != AC__SIM_TCP_CONNECTING) {
+		ac__sim_ep_put(w, e);
+		return;
+	}
+	if (k->k_clog_until > w->w_now) {
+		if (ac__sim_ev_push(w, k->k_clog_until, AC__SIM_EV_SYN, d, e, 0) < 0)
+			ac__sim_ep_put(w, e);
+		return;
+	}
+	if (k->k_cut_until > w->w_now) {
+		sim_syn_retry(w, e, d);
+		return;
+	}
+	l = dn->n_up && !dn->n_crashing
+	    ? sim_find_listener(dn, &e->e_remote, &e->e_local) : NULL;
+	if (!l) {
+		sim_refuse(w, e, d);
+		return;
+	}
+	if (l->e_bl_n >= l->e_bl_max && !l->e_rxops.l_head) {
+		sim_syn_retry(w, e, d);
+		return;
+	}
+	if (sim_accept_syn(w, e, dn, l) < 0)
+		sim_connect_fail(w, e, -ENOMEM);
+	ac__sim_ep_put(w, e);
+}
+
+/* The answer to e's SYN arrives: refused (the event's reference is ours). */
+static void sim_refuse_ev(ac_sim *w, ac__sim_ep *e, uint32_t d, int err)
+{
+	AC_ASSERT(err < 0);
+	AC_ASSERT(d == UINT32_MAX || d < w->w_nnodes);
+	if (!e->e_open || e->e_state != AC__SIM_TCP_CONNECTING) {
+		ac__sim_ep_put(w, e);
+		return;
+	}
+	if (d != UINT32_MAX &&
+	    ac__sim_link_of(w, d, e->e_node->n_idx)->k_cut_until > w->w_now) {
+		sim_syn_retry(w, e, d);
+		return;
+	}
+	sim_connect_fail(w, e, err);
+	ac__sim_ep_put(w, e);
+}
+
+int ac__sim_connect(ac_io *io, ac_op *op)
+{
+	ac_sim_node *n = ac__sim_io_node(io), *d;
+	ac_sim *w = n->n_world;
+	ac__sim_ep *e;
+	int rc = ac__sim_node_usable(n), h;
+	if (rc == 0)
+		rc = ac__sim_op_args(op, AC_OP_CONNECT);
+	if (rc < 0)
+		return rc;
+	op->type = AC_OP_CONNECT;
+	op->h = -1;
+	rc = ac__sim_route(n, &op->addr, &d);
+	if (rc < 0)
+		return rc;
+	e = ac__sim_ep_new(n, AC__SIM_EP_TCP);
+	if (!e)
+		return -ENOMEM;
+	e->e_state = AC__SIM_TCP_CONNECTING;
+	e->e_remote = op->addr;
+	e->e_local = n->n_addr;
+	if (d == n && (ac__sim_ip_loopback(&op->addr) ||
+	               ac__sim_ip_any(&op->addr))) {
+		ac__sim_ip_set_loopback(&e->e_local);
+		ac__sim_ip_set_loopback(&e->e_remote);
+	}
+	e->e_local.port = ac__sim_ephemeral(n, 0);
+	h = e->e_local.port ? ac__sim_h_alloc(n, AC__SIM_H_EP, e) : -EADDRNOTAVAIL;
+	if (h >= 0) {
+		/* Like epoll, the op names the new socket from the start. */
+		e->e_h = op->h = h;
+		rc = d ? ac__sim_ev_push(w, w->w_now + ac__sim_latency(w, n->n_idx,
+		                         d->n_idx), AC__SIM_EV_SYN, d->n_idx, e, 0)
+		       : ac__sim_ev_push(w, w->w_now + AC__SIM_ARP_TIMEOUT_NS,
+		                         AC__SIM_EV_REFUSE, UINT32_MAX, e,
+		                         -EHOSTUNREACH);
+		if (rc < 0)
+			ac__sim_h_free(n, h);
+		h = rc < 0 ? rc : h;
+	}
+	if (h < 0) {
+		e->e_open = 0;
+		e->e_h = op->h = -1;
+		ac__sim_ep_put(w, e);
+		return h;
+	}
+	e->e_refs++;
+	/* The application's reference and the SYN (or REFUSE) event's. */
+	AC_ASSERT(e->e_refs == 2 && e->e_h == h);
+	ac__sim_op_wait(n, &e->e_conn, op, e);
+	ac__sim_trace(w, AC__SIM_T_CONNECT, n->n_idx, d ? d->n_idx : UINT32_MAX,
+	              op->addr.port);
+	return AC_IO_PENDING;
+}
+
+void ac__sim_connect_abort(ac_sim_node *n, ac__sim_ep *e)
+{
+	ac_sim *w = n->n_world;
+	AC_ASSERT(e->e_kind == AC__SIM_EP_TCP && e->e_open);
+	/* The connect was pending: not completed, not failed. */
+	AC_ASSERT(e->e_state == AC__SIM_TCP_CONNECTING && e->e_h >= 0);
+	e->e_state = AC__SIM_TCP_FAILED;
+	ac__sim_h_free(n, e->e_h);
+	e->e_h = -1;
+	e->e_open = 0;
+	sim_tcp_queue(w, e, AC__SIM_SEG_RST, NULL, 0);
+	ac__sim_ep_detach(w, e);
+	ac__sim_ep_put(w, e);
+}
+
+/* ---- TCP: accept, recv, send, shutdown ------------------------------------------- */
+
+int ac__sim_accept(ac_io *io, int h, ac_op *op)
+{
+	ac_sim_node *n = ac__sim_io_node(io);
+	ac__sim_ep *e, *c;
+	int rc = ac__sim_h_ep(n, h, &e), hc;
+	if (rc < 0)
+		return rc;
+	if (e->e_kind != AC__SIM_EP_LISTEN)
+		return -EINVAL;
+	if ((rc = ac__sim_op_args(op, AC_OP_ACCEPT)) < 0)
+		return rc;
+	op->type = AC_OP_ACCEPT;
+	op->h = h;
+	c = e->e_bl_head;
+	if (!c || e->e_rxops.l_head) {
+		ac__sim_op_wait(n, &e->e_rxops, op, e);
+		return AC_IO_PENDING;
+	}
+	/* Backlog ends are open, TCP, and have no handle yet. */
+	AC_ASSERT(c->e_kind == AC__SIM_EP_TCP && c->e_open && c->e_h < 0);
+	hc = ac__sim_h_alloc(n, AC__SIM_H_EP, c);
+	if (hc < 0)
+		return hc;
+	e->e_bl_head = c->e_bl_next;
+	if (!e->e_bl_head)
+		e->e_bl_tail = NULL;
+	c->e_bl_next = NULL;
+	e->e_bl_n--;
+	AC_ASSERT(e->e_bl_n >= 0 && (e->e_bl_n == 0) == (e->e_bl_head == NULL));
+	c->e_h = hc;
+	op->addr = c->e_remote;
+	return ac__sim_op_now(n, op, hc);
+}
+
+/* The TCP connection end behind handle h, open for data: -EBADF, -EINVAL
+ * (a listener or UDP socket) or -ENOTCONN (not connected yet or any
+ * more), as on epoll. */
+static int sim_tcp_get(ac_sim_node *n, int h, ac__sim_ep **out)
+{
+	int rc = ac__sim_h_ep(n, h, out);
+	if (rc < 0)
+		return rc;
+	if ((*out)->e_kind != AC__SIM_EP_TCP)
+		return -EINVAL;
+	if ((*out)->e_state != AC__SIM_TCP_OPEN)
+		return -ENOTCONN;
+	AC_ASSERT((*out)->e_node == n && (*out)->e_open);
+	return 0;
+}
+
+int ac__sim_recv(ac_io *io, int h, ac_op *op)
+{
+	ac_sim_node *n = ac__sim_io_node(io);
+	ac__sim_ep *e;
+	int rc = sim_tcp_get(n, h, &e);
+	if (rc == 0)
+		rc = ac__sim_op_args(op, AC_OP_RECV);
+	if (rc < 0)
+		return rc;
+	op->type = AC_OP_RECV;
+	op->h = h;
+	if (!e->e_rxops.l_head) {
+		if (e->e_rx_head)
+			return ac__sim_op_now(n, op, (int64_t)sim_tcp_read(n->n_world,
+			                      e, op->buf, op->len));
+		if (e->e_rx_err)
+			return e->e_rx_err;
+		if (e->e_rx_eof)
+			return ac__sim_op_now(n, op, 0);
+	}
+	/* It waits behind another recv, or for something to arrive. */
+	AC_ASSERT(e->e_rxops.l_head != NULL ||
+	          (!e->e_rx_head && !e->e_rx_err && !e->e_rx_eof));
+	ac__sim_op_wait(n, &e->e_rxops, op, e);
+	return AC_IO_PENDING;
+}
+
+/* Reset the connection from this end (random close). */
+static void sim_tcp_abort(ac_sim *w, ac__sim_ep *e)
+{
+	AC_ASSERT(e->e_state == AC__SIM_TCP_OPEN && !e->e_rx_err);
+	ac__sim_trace(w, AC__SIM_T_RST, e->e_node->n_idx, e->e_id, 1);
+	sim_tcp_reset_local(w, e);
+	sim_tcp_queue(w, e, AC__SIM_SEG_RST, NULL, 0);
+	AC_ASSERT(e->e_rx_err == -ECONNRESET);
+}
+
+int ac__sim_send(ac_io *io, int h, ac_op *op)
+{
+	ac_sim_node *n = ac__sim_io_node(io);
+	ac_sim *w = n->n_world;
+	const uint8_t *buf = op->buf;
+	size_t off = 0;
+	ac__sim_ep *e;
+	int rc = sim_tcp_get(n, h, &e), partial;
+	if (rc == 0)
+		rc = ac__sim_op_args(op, AC_OP_SEND);
+	if (rc < 0)
+		return rc;
+	op->type = AC_OP_SEND;
+	op->h = h;
+	if (e->e_rx_err)
+		return e->e_rx_err;
+	if (e->e_tx_shut)
+		return -EPIPE;
+	if (op->len == 0)
+		return ac__sim_op_now(n, op, 0);
+	if (ac__sim_rng_chance(&w->w_rng, w->w_opts.tcp_close_prob)) {
+		sim_tcp_abort(w, e);
+		return -ECONNRESET;
+	}
+	partial = ac__sim_rng_chance(&w->w_rng, w->w_opts.partial_prob);
+	while (off < op->len) {
+		size_t k = op->len - off;
+		if (k > SIM_SEG_MAX)
+			k = SIM_SEG_MAX;
+		if (partial && k > 1)
+			k = (size_t)ac__sim_rng_range(&w->w_rng, 1, (int64_t)k);
+		if (sim_tcp_queue(w, e, AC__SIM_SEG_DATA, buf + off, (uint32_t)k))
+			return -ENOMEM;
+		off += k;
+	}
+	AC_ASSERT(off == op->len);
+	if (!partial)
+		return ac__sim_op_now(n, op, (int64_t)op->len);
+	ac__sim_op_wait(n, &n->n_done, op, NULL);
+	op->res = (int64_t)op->len;
+	return AC_IO_PENDING;
+}
+
+int ac__sim_shutdown(ac_io *io, int h)
+{
+	ac_sim_node *n = ac__sim_io_node(io);
+	ac__sim_ep *e;
+	int rc = sim_tcp_get(n, h, &e);
+	if (rc < 0)
+		return rc;
+	if (!e->e_tx_shut && !e->e_rx_err &&
+	    sim_tcp_queue(n->n_world, e, AC__SIM_SEG_FIN, NULL, 0) < 0)
+		return -ENOMEM;
+	e->e_tx_shut = 1;
+	AC_ASSERT(e->e_open && e->e_h == h);
+	return 0;
+}
+
+int ac__sim_peer_addr(ac_io *io, int h, ac_addr *out)
+{
+	ac__sim_ep *e;
+	int rc = sim_tcp_get(ac__sim_io_node(io), h, &e);
+	if (rc == -EINVAL)
+		return -ENOTCONN; /* getpeername of a listener or UDP socket */
+	if (rc < 0)
+		return rc;
+	AC_ASSERT(e->e_remote.family == AC_AF_INET && e->e_remote.port != 0);
+	*out = e->e_remote;
+	return 0;
+}
+
+/* ---- TCP: closing and vanishing -------------------------------------------------- */
+
+/* A connection end the application never took (backlog) is reset. */
+static void sim_tcp_kill(ac_sim *w, ac__sim_ep *c)
+{
+	AC_ASSERT(c->e_kind == AC__SIM_EP_TCP && c->e_open);
+	AC_ASSERT(c->e_h < 0);
+	c->e_open = 0;
+	c->e_bl_next = NULL;
+	if (!c->e_rx_err)
+		sim_tcp_queue(w, c, AC__SIM_SEG_RST, NULL, 0);
+	ac__sim_ep_detach(w, c);
+	ac__sim_ep_put(w, c);
+}
+
+/* Reset every connection in listener l's backlog. */
+static void sim_backlog_kill(ac_sim *w, ac__sim_ep *l)
+{
+	int k = 0;
+	AC_ASSERT(l->e_kind == AC__SIM_EP_LISTEN);
+	while (l->e_bl_head) {
+		ac__sim_ep *c = l->e_bl_head;
+		l->e_bl_head = c->e_bl_next;
+		sim_tcp_kill(w, c);
+		k++;
+	}
+	AC_ASSERT(k == l->e_bl_n);
+	l->e_bl_tail = NULL;
+	l->e_bl_n = 0;
+}
+
+void ac__sim_tcp_close(ac_sim *w, ac__sim_ep *e)
+{
+	AC_ASSERT(e->e_kind == AC__SIM_EP_LISTEN || e->e_kind == AC__SIM_EP_TCP);
+	if (e->e_kind == AC__SIM_EP_LISTEN)
+		sim_backlog_kill(w, e);
+	else if (e->e_state == AC__SIM_TCP_OPEN && !e->e_tx_shut &&
+	         !e->e_rx_err)
+		sim_tcp_queue(w, e, AC__SIM_SEG_FIN, NULL, 0);
+	AC_ASSERT(e->e_bl_head == NULL && e->e_bl_n == 0);
+}
+
+void ac__sim_tcp_vanish(ac_sim *w, ac__sim_ep *e)
+{
+	AC_ASSERT(e->e_kind == AC__SIM_EP_LISTEN || e->e_kind == AC__SIM_EP_TCP);
+	if (e->e_kind == AC__SIM_EP_LISTEN)
+		sim_backlog_kill(w, e);
+	else if (!e->e_rx_err)
+		sim_tcp_queue(w, e, AC__SIM_SEG_RST, NULL, 0);
+	AC_ASSERT(e->e_bl_head == NULL && e->e_bl_n == 0);
+}
+
+/* ---- TCP: events ------------------------------------------------------------------ */
+
+void ac__sim_tcp_event(ac_sim *w, ac__sim_ev *ev)
+{
+	ac__sim_ep *e = ev->v_ptr;
+	AC_ASSERT(e->e_kind == AC__SIM_EP_TCP);
+	switch (ev->v_kind) {
+	case AC__SIM_EV_PUMP:
+		sim_pump(w, e);
+		break;
+	case AC__SIM_EV_SYN:
+		sim_syn(w, e, ev->v_node);
+		break;
+	case AC__SIM_EV_REFUSE:
+		sim_refuse_ev(w, e, ev->v_node, ev->v_arg);
+		break;
+	default:
+		AC_ASSERT(!"not a TCP event");
+	}
+}
