@@ -212,8 +212,4 @@ static inline ac_sched *test_log_sched(test_log *l)
 	return s;
 }
 
-/* (old names, for suites not yet converted) */
-#define CK_PASS(rc) CK_OK(rc)
-#define CK_FAIL(rc, want) CK_RC(rc, want)
-
 #endif /* AC_TESTS_TESTUTIL_H */
