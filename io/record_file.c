@@ -746,7 +746,8 @@ int ac__rec_next(ac_rec_reader *r, ac_rec_event *ev)
 	rc = rd_fill(r, total);
 	if (rc <= 0)
 		return rc < 0 ? rd_fail(r, rc, "cannot read the record: %s", strerror(-rc))
-		              : rd_fail(r, -EPIPE, "truncated after event %lld", (long long)seq - 1);
+		              : rd_fail(r, -EPIPE, "truncated after event %lld",
+		                        (long long)seq - 1);
 	f = r->buf + r->start;
 	if (crc32(0L, f, (uInt)(k + flen)) != get_le32(f + k + flen))
 		return rd_fail(r, -EBADMSG, "corrupt record at event %llu: bad CRC", seq);
