@@ -685,7 +685,10 @@ static void find_hello(const char *path, uint64_t *recv_ev, uint64_t *send_ev)
 static int replay_child(const char *path, const char *errpath, long until)
 {
 	int st, fd;
-	pid_t pid = fork();
+	pid_t pid;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		char u[32];
@@ -727,6 +730,7 @@ START_TEST(test_replay_diverges)
 	ck_assert_msg(strstr(out, want) != NULL, "want \"%s\" in:\n%s", want, out);
 	ck_assert_msg(strstr(out, "data differs at byte 1") != NULL, "%s", out);
 	ck_assert_msg(strstr(out, "the 5 events before:") != NULL, "%s", out);
+	printf("what a divergence looks like:\n%s", out);
 	free(out);
 	/* The unchanged record replays to its end. */
 	ck_assert_int_eq(replay_child(path, errp, -1), 0);
