@@ -680,9 +680,17 @@ static void find_hello(const char *path, uint64_t *recv_ev, uint64_t *send_ev)
 	ck_assert_uint_ne(*send_ev, UINT64_MAX);
 }
 
-/* Replay path in a child process with stderr into errpath; its exit
- * status. until >= 0 sets AC_REPLAY_UNTIL. */
-static int replay_child(const char *path, const char *errpath, long until)
+/* A replay of the echo body, run as a scheduler does (epoll records). */
+static uint64_t replay_echo(const char *path, uint64_t *events)
+{
+	return replay_run(path, echo_body, events);
+}
+
+typedef uint64_t (*replay_fn)(const char *path, uint64_t *events);
+
+/* Replay path with fn in a child process with stderr into errpath; its
+ * exit status. until >= 0 sets AC_REPLAY_UNTIL. */
+static int replay_child(const char *path, const char *errpath, long until, replay_fn fn)
 {
 	int st, fd;
 	pid_t pid;
@@ -699,7 +707,7 @@ static int replay_child(const char *path, const char *errpath, long until)
 			snprintf(u, sizeof(u), "%ld", until);
 			setenv("AC_REPLAY_UNTIL", u, 1);
 		}
-		replay_run(path, echo_body, NULL);
+		fn(path, NULL);
 		_exit(0);
 	}
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
@@ -722,7 +730,7 @@ START_TEST(test_replay_diverges)
 	/* "hello" received as "hallo": the server echoes it, which differs
 	 * from the recorded send. */
 	rewrite(path, bad, recv_ev, 1);
-	ck_assert_int_eq(replay_child(bad, errp, -1), AC_REPLAY_EXIT_DIVERGED);
+	ck_assert_int_eq(replay_child(bad, errp, -1, replay_echo), AC_REPLAY_EXIT_DIVERGED);
 	out = (char *)slurp(errp, &len);
 	out[len] = '\0';
 	snprintf(want, sizeof(want), "replay diverged at event %llu (op ",
@@ -733,9 +741,9 @@ START_TEST(test_replay_diverges)
 	printf("what a divergence looks like:\n%s", out);
 	free(out);
 	/* The unchanged record replays to its end. */
-	ck_assert_int_eq(replay_child(path, errp, -1), 0);
+	ck_assert_int_eq(replay_child(path, errp, -1, replay_echo), 0);
 	/* AC_REPLAY_UNTIL stops at the event named. */
-	ck_assert_int_eq(replay_child(path, errp, (long)send_ev), AC_REPLAY_EXIT_UNTIL);
+	ck_assert_int_eq(replay_child(path, errp, (long)send_ev, replay_echo), AC_REPLAY_EXIT_UNTIL);
 	out = (char *)slurp(errp, &len);
 	out[len] = '\0';
 	snprintf(want, sizeof(want), "stopped at event %llu\n", (unsigned long long)send_ev);
@@ -881,9 +889,10 @@ static uint64_t sim_replay(const char *path, uint64_t *events)
 
 START_TEST(test_sim_record_replay)
 {
-	char path[256], path2[256];
-	uint64_t t0, t1, t2, h1, h2, hr, n1, n2, nr;
+	char path[256], path2[256], errp[256], want[96], *out;
+	uint64_t t0, t1, t2, h1, h2, hr, n1, n2, nr, recv_ev, send_ev;
 	ac_rec_reader *r;
+	size_t len;
 	tmp_path(path, sizeof(path), "sim");
 	tmp_path(path2, sizeof(path2), "sim2");
 	t0 = sim_echo(NULL);
@@ -909,6 +918,18 @@ START_TEST(test_sim_record_replay)
 	ck_assert_uint_eq(hr, h1);
 	ck_assert_uint_eq(nr, n1);
 	ck_assert(memcmp(echo_got, "hellocoroutinesockets", 21) == 0);
+	/* A changed received byte diverges at the echoing send, as on epoll. */
+	find_hello(path, &recv_ev, &send_ev);
+	rewrite(path, path2, recv_ev, 1);
+	tmp_path(errp, sizeof(errp), "err");
+	ck_assert_int_eq(replay_child(path2, errp, -1, sim_replay), AC_REPLAY_EXIT_DIVERGED);
+	out = (char *)slurp(errp, &len);
+	out[len] = '\0';
+	snprintf(want, sizeof(want), "replay diverged at event %llu (op ",
+	         (unsigned long long)send_ev);
+	ck_assert_msg(strstr(out, want) != NULL, "want \"%s\" in:\n%s", want, out);
+	free(out);
+	unlink(errp);
 	unlink(path);
 	unlink(path2);
 }
