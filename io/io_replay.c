@@ -149,10 +149,12 @@ static void rp_diverge(rp_io *p, const ac_rec_event *x, const ac_rec_event *act,
 
 	if (x)
 		ac__rec_event_format(x, e, sizeof(e));
+	else
+		snprintf(e, sizeof(e), "no more events (%s)", why);
 	ac__rec_event_format(act, g, sizeof(g));
 	fprintf(stderr, "replay diverged at event %llu (op %llu): expected %s, got %s\n",
 	        (unsigned long long)seq, (unsigned long long)(x && x->op ? x->op : act->op),
-	        x ? e : why, act->kind == AC_REC_END ? "the end of the run" : g);
+	        e, act->kind == AC_REC_END ? "the end of the run" : g);
 	if (x && why)
 		fprintf(stderr, "  %s\n", why);
 	if (x) {

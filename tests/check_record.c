@@ -593,6 +593,95 @@ static uint64_t replay_run(const char *path, ac_coro_fn body, uint64_t *events)
 	return hash;
 }
 
+/* What body_calls saw, compared between the run and its replay. */
+typedef struct calls_seen {
+	char dir[256];
+	uint8_t back[16];
+	ac_stat st;
+	ac_addr local, from, resolved[4], mine[8];
+	int nres, nmine;
+	int64_t wall;
+	char tmp[200];
+} calls_seen;
+
+static calls_seen seen;
+
+/* Every synchronous call of io.h (files, names, UDP), straight on the
+ * scheduler's backend. */
+static void body_calls(void *arg)
+{
+	ac_io *io = ac_sched_io(ac_sched_self());
+	const struct ac_io_ops *o = io->ops;
+	char f1[300], f2[300];
+	uint8_t rnd[4], dgram[8];
+	ac_addr lo;
+	int h, u1, u2;
+	(void)arg;
+	memset(&seen, 0, sizeof(seen));
+	snprintf(seen.tmp, sizeof(seen.tmp), "%s", o->temp_dir(io));
+	o->entropy(io, rnd, sizeof(rnd));
+	snprintf(seen.dir, sizeof(seen.dir), "%s/ac-rec-calls-%02x%02x%02x%02x", seen.tmp,
+	         rnd[0], rnd[1], rnd[2], rnd[3]);
+	CK_PASS(o->file_mkdir(io, seen.dir, 0700));
+	snprintf(f1, sizeof(f1), "%s/a", seen.dir);
+	snprintf(f2, sizeof(f2), "%s/b", seen.dir);
+	CK_PASS(o->file_open(io, f1, AC_FO_WRITE | AC_FO_READ | AC_FO_CREATE, 0600, &h));
+	ck_assert_int_eq(o->file_pwrite(io, h, "0123456789", 10, 0), 10);
+	CK_PASS(o->file_sync(io, h));
+	CK_PASS(o->file_fstat(io, h, &seen.st));
+	ck_assert_int_eq(o->file_pread(io, h, seen.back, sizeof(seen.back), 2), 8);
+	CK_PASS(o->file_close(io, h));
+	CK_PASS(o->file_set_meta(io, f1, 0640, 1000000000LL));
+	CK_PASS(o->file_rename(io, f1, f2));
+	CK_FAIL(o->file_stat(io, f1, 1, &seen.st), -ENOENT);
+	CK_PASS(o->file_stat(io, f2, 0, &seen.st));
+	CK_PASS(o->file_unlink(io, f2));
+	seen.nres = o->resolve(io, "localhost", AC_AF_INET, 80, seen.resolved, 4);
+	seen.nmine = o->host_addrs(io, seen.mine, 8);
+	seen.wall = o->wall_ns(io);
+	CK_PASS(ac_addr_parse(&lo, "127.0.0.1", 0));
+	CK_PASS(o->udp_bind(io, &lo, 0, &u1));
+	CK_PASS(o->udp_bind(io, &lo, 0, &u2));
+	CK_PASS(o->local_addr(io, u2, &seen.local));
+	ck_assert_uint_ne(seen.local.port, 0);
+	{
+		ac_sock *k1, *k2;
+		CK_PASS(ac_sock_udp(NULL, &lo, 0, &k1));
+		CK_PASS(ac_sock_udp(NULL, &lo, 0, &k2));
+		CK_PASS(ac_sock_local_addr(k2, &seen.local));
+		ck_assert_int_eq(ac_sock_sendto(k1, "datagram", 8, &seen.local, 1000), 8);
+		ck_assert_int_eq(ac_sock_recvfrom(k2, dgram, 8, &seen.from, 1000), 8);
+		ck_assert(memcmp(dgram, "datagram", 8) == 0);
+		ac_sock_close(k1);
+		ac_sock_close(k2);
+	}
+	CK_PASS(o->close(io, u1));
+	CK_PASS(o->close(io, u2));
+}
+
+START_TEST(test_calls_replay)
+{
+	char path[256];
+	calls_seen first;
+	uint64_t h1, h2, n1, n2;
+	tmp_path(path, sizeof(path), "calls");
+	h1 = record_epoll(path, body_calls, &n1);
+	first = seen;
+	ck_assert_int_eq(rmdir(first.dir), 0);
+	ck_assert(memcmp(first.back, "23456789", 8) == 0);
+	ck_assert_int_eq(first.st.size, 10);
+	ck_assert_int_eq(first.st.mtime_ns, 1000000000LL);
+	ck_assert_int_ge(first.nres, 1);
+	h2 = replay_run(path, body_calls, &n2);
+	ck_assert_uint_eq(h1, h2);
+	ck_assert_uint_eq(n1, n2);
+	/* The replay touched no file, and saw what the run saw. */
+	ck_assert_int_ne(access(first.dir, F_OK), 0);
+	ck_assert(memcmp(&first, &seen, sizeof(seen)) == 0);
+	unlink(path);
+}
+END_TEST
+
 /* The record hash and event count that a reader finds (clean end). */
 static uint64_t read_hash(const char *path, uint64_t *events)
 {
@@ -1029,6 +1118,7 @@ static Suite *record_suite(void)
 	tc = tcase_create("run");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_epoll_echo_replay);
+	tcase_add_test(tc, test_calls_replay);
 	tcase_add_test(tc, test_replay_diverges);
 	tcase_add_test(tc, test_sched_record_env);
 	tcase_add_test(tc, test_sim_record_replay);

@@ -151,7 +151,8 @@ typedef struct ac_sched_opts {
 	 * later stops recording (one AC_LOG_WARN line), the scheduler goes on.
 	 * The environment variable AC_REPLAY=PATH makes every scheduler
 	 * created without a backend (io NULL) replay PATH (PATH.1, ... for
-	 * the next ones) instead of running on epoll: see asyncoro/record.h;
+	 * the next ones) instead of running on epoll (a record that cannot be
+	 * read makes ac_sched_new fail with its error): see asyncoro/record.h;
 	 * ac_sched_free logs the same "record" line at the end of a replay
 	 * that matched (equal hashes: an identical run). */
 	const char *record_path;
