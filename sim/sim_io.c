@@ -7,13 +7,16 @@
  * always on exactly one list while pending — a socket's list, or the node's
  * list of completed operations (n_done; n_running while a poll runs their
  * callbacks) — and op->io_priv[0] names that list, so cancel() is O(1).
- * cancel() of a waiting operation sets op->res to -ECANCELED; of one that
+ * cancel() of a waiting operation other than a send sets op->res to
+ * -ECANCELED; of one that
  * completed but whose callback has not run yet it removes it and returns
  * AC_IO_DONE with op->res set, which ac__io_wait in the engine relies on so
  * that a result (bytes already read, a connection already accepted) is not
  * lost. As on epoll, FIFO holds for callbacks too: an operation that
  * completes at once while earlier ones of its handle and side wait for
  * their callbacks goes on n_done behind them (AC_IO_PENDING).
+ * A send is never half written: a send cancelled while it waits (0) has
+ * op->res = len, all of it written, as io.h (version 3) asks.
  *
  * While a node crashes (n_crashing) or is down, its io is inert: cancel and
  * close succeed without effect, new operations fail with -ENETDOWN or
@@ -214,7 +217,11 @@ static int sim_cancel(ac_io *io, ac_op *op)
 	AC_ASSERT(n->n_pending >= 0);
 	if (done)
 		return AC_IO_DONE;
-	op->res = -ECANCELED;
+	/* A send only ever waits after queueing all its bytes (sim_tcp.c),
+	 * with op->res = len: a cancelled one reports that all of it was
+	 * written (io.h version 3); other operations did nothing. */
+	if (op->type != AC_OP_SEND && op->type != AC_OP_WRITE)
+		op->res = -ECANCELED;
 	ac__sim_trace(n->n_world, AC__SIM_T_CANCEL, n->n_idx, (uint64_t)op->type,
 	              0);
 	if (op->type == AC_OP_CONNECT)

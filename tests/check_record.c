@@ -1,0 +1,1138 @@
+/* tests/check_record.c: the record format (io/record_fmt.c, io/record_file.c),
+ * the recorder (io/io_record.c) and the replayer (io/io_replay.c).
+ *
+ * The format: a round trip of every event kind, a corrupted byte (the event
+ * it is in is named), a cut file (truncated after the last whole event), a
+ * write error (one log line, the node goes on), and 10,000 random mutations
+ * that must never crash the reader. */
+#include "config.h"
+
+#include <zlib.h>
+
+#include "tests/testutil.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asyncoro/record.h>
+#include <asyncoro/sim.h>
+
+#include "io/record.h"
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+/* A fresh path for a record in the temporary directory. */
+static void tmp_path(char *buf, size_t len, const char *tag)
+{
+	const char *d = getenv("TMPDIR");
+	static int n;
+	snprintf(buf, len, "%s/ac-rec-%d-%s-%d.rec", d && *d ? d : "/tmp", (int)getpid(),
+	         tag, n++);
+}
+
+/* The whole file at path, malloc'ed; *len gets its size. */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *b;
+	long n;
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	b = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return b;
+}
+
+static void spit(const char *path, const uint8_t *b, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(b, 1, len, f), len);
+	fclose(f);
+}
+
+static void test_header(ac_rec_header *h)
+{
+	static char *argv[] = {"prog", "--flag", "", "last arg"};
+	memset(h, 0, sizeof(*h));
+	h->io_version = AC_IO_VERSION;
+	snprintf(h->backend, sizeof(h->backend), "epoll");
+	h->argc = 4;
+	h->argv = argv;
+	snprintf(h->exe_build_id, sizeof(h->exe_build_id), "0123abcd");
+	snprintf(h->lib_version, sizeof(h->lib_version), "0.1.0");
+	snprintf(h->zlib_version, sizeof(h->zlib_version), "1.2.13");
+	snprintf(h->arch, sizeof(h->arch), "x86_64");
+	h->page_size = 4096;
+	h->wall_ns = 1700000000123456789LL;
+	h->mono_ns = -5;
+	snprintf(h->name, sizeof(h->name), "node-a");
+	h->flags = AC_REC_HF_BUGGIFY;
+}
+
+/* Every kind of event, with the fields each uses. */
+#define NSAMPLES 24
+static void sample_events(ac_rec_event *ev)
+{
+	static const uint8_t data[] = "hello, world";
+	static uint8_t big[70000];
+	ac_addr a4, a6;
+	int i;
+	for (i = 0; i < (int)sizeof(big); i++)
+		big[i] = (uint8_t)(i * 31);
+	ac_addr_parse(&a4, "10.0.0.1:4242", 0);
+	ac_addr_parse(&a6, "[fe80::1%3]:80", 0);
+	for (i = 0; i < NSAMPLES; i++)
+		ac__rec_event_init(&ev[i], AC_REC_NOW);
+	ev[0].rc = 123456789012LL;
+	ev[1].kind = AC_REC_NOW; ev[1].rc = 123456789012LL + 20000;
+	ev[2].kind = AC_REC_WALL; ev[2].rc = 1700000000000000000LL;
+	ev[3].kind = AC_REC_ENTROPY; ev[3].a = 8; ev[3].data = data; ev[3].dlen = 8;
+	ev[4].kind = AC_REC_POLL; ev[4].a = -1;
+	ev[5].kind = AC_REC_POLL; ev[5].a = 123456789012LL + 5000000;
+	ev[6].kind = AC_REC_POLL_END; ev[6].rc = 2;
+	ev[7].kind = AC_REC_PENDING; ev[7].rc = 3;
+	ev[8].kind = AC_REC_SUBMIT; ev[8].call = AC_OP_CONNECT; ev[8].op = 1;
+	ev[8].addr = a4; ev[8].rc = AC_IO_PENDING;
+	ev[9].kind = AC_REC_SUBMIT; ev[9].call = AC_OP_SEND; ev[9].op = 2; ev[9].h = 7;
+	ev[9].a = 12; ev[9].data = data; ev[9].dlen = 12; ev[9].rc = AC_IO_DONE;
+	ev[9].res = 12;
+	ev[10].kind = AC_REC_SUBMIT; ev[10].call = AC_OP_RECV; ev[10].op = 3; ev[10].h = 0;
+	ev[10].a = 65536; ev[10].rc = AC_IO_DONE; ev[10].res = (int64_t)sizeof(big);
+	ev[10].data2 = big; ev[10].dlen2 = sizeof(big);
+	ev[11].kind = AC_REC_COMPLETE; ev[11].op = 1; ev[11].res = 9;
+	ev[12].kind = AC_REC_COMPLETE; ev[12].op = 3; ev[12].res = 5; ev[12].data2 = data;
+	ev[12].dlen2 = 5;
+	ev[13].kind = AC_REC_COMPLETE; ev[13].op = 2; ev[13].res = -ECONNRESET;
+	ev[14].kind = AC_REC_CANCEL; ev[14].op = 2; ev[14].rc = 0; ev[14].a = 4096;
+	ev[14].res = 4096;
+	ev[15].kind = AC_REC_CANCEL; ev[15].op = 0; ev[15].rc = -ENOENT;
+	ev[16].kind = AC_REC_CALL; ev[16].call = AC_RC_TCP_LISTEN; ev[16].addr = a6;
+	ev[16].a = 128; ev[16].b = AC_IO_REUSEADDR; ev[16].rc = 0; ev[16].res = 4;
+	ev[17].kind = AC_REC_CALL; ev[17].call = AC_RC_FILE_RENAME; ev[17].data = data;
+	ev[17].dlen = 5; ev[17].data2 = data + 7; ev[17].dlen2 = 5; ev[17].rc = -EXDEV;
+	ev[18].kind = AC_REC_CALL; ev[18].call = AC_RC_FILE_SET_META; ev[18].data = data;
+	ev[18].dlen = 3; ev[18].c = 0644; ev[18].b = -1;
+	ev[19].kind = AC_REC_CONN; ev[19].h = 9; ev[19].addr = a4; ev[19].addr2 = a6;
+	ev[20].kind = AC_REC_META; ev[20].data = data; ev[20].dlen = 4; ev[20].data2 = data;
+	ev[20].dlen2 = 12;
+	ev[21].kind = AC_REC_CALL; ev[21].call = AC_RC_TEMP_DIR; ev[21].data2 = data;
+	ev[21].dlen2 = 4;
+	ev[22].kind = AC_REC_SUBMIT; ev[22].call = AC_OP_RECVFROM; ev[22].op = 4;
+	ev[22].h = 3; ev[22].a = 1500; ev[22].rc = AC_IO_DONE; ev[22].res = 0;
+	ev[22].addr = a4;
+	ev[23].kind = AC_REC_CALL; ev[23].call = AC_RC_BUGGIFY; ev[23].data = data;
+	ev[23].dlen = 5; ev[23].rc = 1;
+	for (i = 0; i < NSAMPLES; i++)
+		ev[i].seq = (uint64_t)i;
+}
+
+static void ev_eq(const ac_rec_event *a, const ac_rec_event *b)
+{
+	char fa[256], fb[256];
+	ac__rec_event_format(a, fa, sizeof(fa));
+	ac__rec_event_format(b, fb, sizeof(fb));
+	ck_assert_msg(a->seq == b->seq && a->kind == b->kind && a->call == b->call &&
+	              a->op == b->op && a->h == b->h && a->a == b->a && a->b == b->b &&
+	              a->c == b->c && a->rc == b->rc && a->res == b->res &&
+	              memcmp(&a->addr, &b->addr, sizeof(a->addr)) == 0 &&
+	              memcmp(&a->addr2, &b->addr2, sizeof(a->addr2)) == 0 &&
+	              a->dlen == b->dlen && a->dlen2 == b->dlen2,
+	              "event differs:\n  wrote %s\n  read  %s", fa, fb);
+	ck_assert(a->dlen == 0 || memcmp(a->data, b->data, a->dlen) == 0);
+	ck_assert(a->dlen2 == 0 || memcmp(a->data2, b->data2, a->dlen2) == 0);
+}
+
+/* Write the sample events (and END when end) to a new record at path;
+ * returns the hash the writer computed. */
+static uint64_t write_samples(const char *path, int end)
+{
+	ac_rec_header h;
+	ac_rec_event ev[NSAMPLES];
+	ac_rec_writer *w;
+	uint64_t hash;
+	int i;
+	test_header(&h);
+	sample_events(ev);
+	CK_OK(ac__recw_open(path, &h, NULL, NULL, &w));
+	for (i = 0; i < NSAMPLES; i++)
+		CK_OK(ac__recw_event(w, &ev[i]));
+	ck_assert_uint_eq(ac__recw_count(w), NSAMPLES);
+	hash = ac__recw_hash(w);
+	if (end)
+		CK_OK(ac__recw_end(w));
+	ac__recw_free(w);
+	return hash;
+}
+
+/* Read every event of r; returns the final ac__rec_next result and sets
+ * *n to the number of events. */
+static int read_all(ac_rec_reader *r, uint64_t *n)
+{
+	ac_rec_event ev;
+	int rc;
+	*n = 0;
+	while ((rc = ac__rec_next(r, &ev)) == 1)
+		(*n)++;
+	return rc;
+}
+
+/* ---- format tests ------------------------------------------------------------ */
+
+START_TEST(test_xxh64_vectors)
+{
+	ac_rec_xxh x;
+	static const char text[] = "Nobody inspects the spammish repetition";
+	size_t i;
+	ac__rec_xxh_init(&x);
+	ck_assert_uint_eq(ac__rec_xxh_digest(&x), 0xEF46DB3751D8E999ull);
+	ac__rec_xxh_update(&x, "abc", 3);
+	ck_assert_uint_eq(ac__rec_xxh_digest(&x), 0x44BC2CF5AD770999ull);
+	/* Byte by byte equals all at once (the streaming buffer). */
+	ac__rec_xxh_init(&x);
+	ac__rec_xxh_update(&x, text, sizeof(text) - 1);
+	{
+		uint64_t whole = ac__rec_xxh_digest(&x);
+		ac__rec_xxh_init(&x);
+		for (i = 0; i < sizeof(text) - 1; i++)
+			ac__rec_xxh_update(&x, text + i, 1);
+		ck_assert_uint_eq(ac__rec_xxh_digest(&x), whole);
+		ck_assert_uint_eq(whole, 0xFBCEA83C8A378BF1ull);
+	}
+}
+END_TEST
+
+START_TEST(test_round_trip)
+{
+	char path[256];
+	ac_rec_event want[NSAMPLES], got;
+	ac_rec_reader *r;
+	const ac_rec_header *h;
+	char err[200];
+	uint64_t hash;
+	int i;
+	tmp_path(path, sizeof(path), "rt");
+	hash = write_samples(path, 1);
+	sample_events(want);
+	CK_OK(ac__rec_open(path, &r, err, sizeof(err)));
+	h = ac__rec_header(r);
+	ck_assert_uint_eq(h->version, AC_REC_VERSION);
+	ck_assert_uint_eq(h->io_version, AC_IO_VERSION);
+	ck_assert_str_eq(h->backend, "epoll");
+	ck_assert_int_eq(h->argc, 4);
+	ck_assert_str_eq(h->argv[1], "--flag");
+	ck_assert_str_eq(h->argv[2], "");
+	ck_assert_str_eq(h->argv[3], "last arg");
+	ck_assert_ptr_null(h->argv[4]);
+	ck_assert_str_eq(h->exe_build_id, "0123abcd");
+	ck_assert_str_eq(h->zlib_version, "1.2.13");
+	ck_assert_str_eq(h->lib_build_id, "");
+	ck_assert_uint_eq(h->page_size, 4096);
+	ck_assert_int_eq(h->wall_ns, 1700000000123456789LL);
+	ck_assert_int_eq(h->mono_ns, -5);
+	ck_assert_str_eq(h->name, "node-a");
+	ck_assert_uint_eq(h->flags, AC_REC_HF_BUGGIFY);
+	for (i = 0; i < NSAMPLES; i++) {
+		ck_assert_int_eq(ac__rec_next(r, &got), 1);
+		ev_eq(&want[i], &got);
+	}
+	ck_assert_int_eq(ac__rec_next(r, &got), 0);
+	ck_assert_int_eq(ac__rec_next(r, &got), 0);
+	ck_assert_uint_eq(ac__rec_count(r), NSAMPLES);
+	ck_assert_uint_eq(ac__rec_hash(r), hash);
+	ck_assert_str_eq(ac__rec_error(r), "");
+	ac__rec_close(r);
+	unlink(path);
+}
+END_TEST
+
+/* The offset of event k's frame in the record b (len bytes). */
+static size_t frame_offset(const uint8_t *b, size_t len, uint64_t k, size_t *flen)
+{
+	ac_rec_reader *r;
+	ac_rec_event ev;
+	const uint8_t *f = NULL;
+	size_t fl = 0;
+	uint64_t i;
+	CK_OK(ac__rec_open_mem(b, len, &r, NULL, 0));
+	for (i = 0; i <= k; i++)
+		ck_assert_int_eq(ac__rec_next(r, &ev), 1);
+	ac__rec_frame(r, &f, &fl);
+	ac__rec_close(r);
+	*flen = fl;
+	return (size_t)(f - b);
+}
+
+START_TEST(test_corrupt_byte)
+{
+	char path[256];
+	uint8_t *b;
+	size_t len, off, fl, j;
+	ac_rec_reader *r;
+	uint64_t n;
+	int rc;
+	tmp_path(path, sizeof(path), "bad");
+	write_samples(path, 1);
+	b = slurp(path, &len);
+	/* Every byte of event 12's frame, one at a time: -EBADMSG naming it. */
+	off = frame_offset(b, len, 12, &fl);
+	for (j = 0; j < fl; j++) {
+		b[off + j] ^= 0x20;
+		CK_OK(ac__rec_open_mem(b, len, &r, NULL, 0));
+		rc = read_all(r, &n);
+		ck_assert_uint_eq(n, 12);
+		/* The length byte may now reach past the end: a cut, not corrupt. */
+		if (j > 0 || rc == -EBADMSG) {
+			CK_RC(rc, -EBADMSG);
+			ck_assert_msg(strstr(ac__rec_error(r), "corrupt record at event 12") != NULL,
+			              "byte %zu: %s", j, ac__rec_error(r));
+		} else {
+			CK_RC(rc, -EPIPE);
+		}
+		ac__rec_close(r);
+		b[off + j] ^= 0x20;
+	}
+	/* Through a file as well. */
+	b[off + fl / 2] ^= 1;
+	spit(path, b, len);
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	CK_RC(read_all(r, &n), -EBADMSG);
+	ck_assert_uint_eq(n, 12);
+	ck_assert_str_eq(ac__rec_error(r), "corrupt record at event 12: bad CRC");
+	ac__rec_close(r);
+	free(b);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_truncated)
+{
+	char path[256];
+	uint8_t *b;
+	size_t len, off, fl, cut;
+	ac_rec_reader *r;
+	uint64_t n;
+	char want[64];
+	int k;
+	tmp_path(path, sizeof(path), "cut");
+	write_samples(path, 1);
+	b = slurp(path, &len);
+	for (k = 0; k < NSAMPLES; k++) {
+		off = frame_offset(b, len, (uint64_t)k, &fl);
+		for (cut = off; cut < off + fl; cut += (fl > 64 ? fl / 7 : 1)) {
+			spit(path, b, cut);
+			CK_OK(ac__rec_open(path, &r, NULL, 0));
+			CK_RC(read_all(r, &n), -EPIPE);
+			ck_assert_uint_eq(n, (uint64_t)k);
+			snprintf(want, sizeof(want), "truncated after event %d", k - 1);
+			ck_assert_str_eq(ac__rec_error(r), want);
+			ac__rec_close(r);
+		}
+	}
+	/* Without END: truncated after the last event. */
+	write_samples(path, 0);
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	CK_RC(read_all(r, &n), -EPIPE);
+	ck_assert_uint_eq(n, NSAMPLES);
+	snprintf(want, sizeof(want), "truncated after event %d", NSAMPLES - 1);
+	ck_assert_str_eq(ac__rec_error(r), want);
+	ac__rec_close(r);
+	/* Cut in the header. */
+	spit(path, b, 30);
+	CK_RC(ac__rec_open(path, &r, want, sizeof(want)), -EPIPE);
+	ck_assert_str_eq(want, "record truncated in its header");
+	free(b);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_not_a_record)
+{
+	char err[128];
+	ac_rec_reader *r;
+	static const uint8_t junk[] = "GET / HTTP/1.1\r\n\r\n";
+	CK_RC(ac__rec_open_mem(junk, sizeof(junk), &r, err, sizeof(err)), -EBADMSG);
+	ck_assert_str_eq(err, "not a record (no ACREC magic)");
+	CK_RC(ac__rec_open("/nonexistent/x.rec", &r, err, sizeof(err)), -ENOENT);
+}
+END_TEST
+
+/* A small PRNG for the mutations (xorshift64*). */
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ull;
+}
+
+/* Read b (len bytes) to the end; the result must be one of the documented. */
+static void read_any(const uint8_t *b, size_t len)
+{
+	ac_rec_reader *r;
+	ac_rec_event ev;
+	char line[512];
+	int rc = ac__rec_open_mem(b, len, &r, NULL, 0), i;
+	if (rc < 0) {
+		ck_assert(rc == -EBADMSG || rc == -EPIPE || rc == -ENOTSUP || rc == -ENOMEM);
+		return;
+	}
+	for (i = 0; i < 1000 && (rc = ac__rec_next(r, &ev)) == 1; i++)
+		ac__rec_event_format(&ev, line, sizeof(line));
+	ck_assert(rc == 0 || rc == -EBADMSG || rc == -EPIPE);
+	ac__rec_close(r);
+}
+
+START_TEST(test_fuzz)
+{
+	char path[256];
+	uint8_t *b, *m;
+	size_t len, mlen, k;
+	uint64_t s = 0x9e3779b97f4a7c15ull;
+	int i, j;
+	tmp_path(path, sizeof(path), "fuzz");
+	write_samples(path, 1);
+	b = slurp(path, &len);
+	m = malloc(len + 64);
+	ck_assert_ptr_nonnull(m);
+	for (i = 0; i < 10000; i++) {
+		memcpy(m, b, len);
+		mlen = len;
+		switch (rnd(&s) % 4) {
+		case 0: /* flip 1..4 bytes */
+			for (j = 0, k = 1 + rnd(&s) % 4; j < (int)k; j++)
+				m[rnd(&s) % mlen] ^= (uint8_t)(1 + rnd(&s) % 255);
+			break;
+		case 1: /* cut */
+			mlen = (size_t)(rnd(&s) % len);
+			break;
+		case 2: /* random bytes after a valid header */
+			for (k = 40 + rnd(&s) % 40; k < mlen; k++)
+				m[k] = (uint8_t)rnd(&s);
+			break;
+		default: /* a byte set to an extreme */
+			m[rnd(&s) % mlen] = (rnd(&s) & 1) ? 0xff : 0x00;
+			break;
+		}
+		read_any(m, mlen);
+	}
+	free(m);
+	free(b);
+	unlink(path);
+}
+END_TEST
+
+/* Frames with correct CRCs around garbage bodies: the decoder itself. */
+START_TEST(test_fuzz_bodies)
+{
+	uint64_t s = 12345;
+	uint8_t body[64];
+	ac_rec_event ev;
+	const char *why;
+	int i, k, n;
+	for (i = 0; i < 100000; i++) {
+		ac_rec_enc st = {(uint64_t)i, rnd(&s) % 5, rnd(&s) % 5, (int64_t)rnd(&s), 0};
+		n = (int)(rnd(&s) % sizeof(body));
+		for (k = 0; k < n; k++)
+			body[k] = (uint8_t)(rnd(&s) & ((i & 1) ? 0xff : 0x8f));
+		if (ac__rec_decode(&st, (uint32_t)(1 + rnd(&s) % 14), body, (size_t)n, &ev,
+		                   &why) == 0) {
+			ck_assert_uint_le(ev.dlen, (size_t)n);
+			ck_assert_uint_le(ev.dlen2, (size_t)n);
+		}
+	}
+}
+END_TEST
+
+static int log_lines;
+static char log_last[512];
+
+static void count_log(void *arg, const char *line)
+{
+	(void)arg;
+	log_lines++;
+	snprintf(log_last, sizeof(log_last), "%s", line);
+}
+
+START_TEST(test_write_error)
+{
+	char path[256];
+	struct rlimit rl = {100000, 100000}, saved;
+	ac_rec_header h;
+	ac_rec_event ev;
+	ac_rec_writer *w;
+	ac_rec_reader *r;
+	uint8_t data[1000];
+	uint64_t n;
+	int i, failed = 0;
+	/* The file may not grow past 100 kB: writes then fail with EFBIG. */
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	rl.rlim_max = saved.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	memset(data, 'x', sizeof(data));
+	tmp_path(path, sizeof(path), "full");
+	test_header(&h);
+	CK_OK(ac__recw_open(path, &h, count_log, NULL, &w));
+	ac__rec_event_init(&ev, AC_REC_ENTROPY);
+	ev.data = data;
+	ev.dlen = sizeof(data);
+	ev.a = sizeof(data);
+	for (i = 0; i < 1000; i++)
+		if (ac__recw_event(w, &ev) < 0)
+			failed++;
+	ck_assert_int_eq(log_lines, 1);
+	ck_assert_msg(strstr(log_last, "recording stopped after event") != NULL, "%s", log_last);
+	ck_assert_int_gt(failed, 0);
+	ck_assert(ac__recw_stopped(w));
+	ck_assert_int_lt(ac__recw_end(w), 0);
+	ac__recw_free(w);
+	setrlimit(RLIMIT_FSIZE, &saved);
+	signal(SIGXFSZ, SIG_DFL);
+	ck_assert_int_eq(log_lines, 1);
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	CK_RC(read_all(r, &n), -EPIPE);
+	ck_assert_uint_gt(n, 50);
+	ck_assert_uint_lt(n, 100);
+	ac__rec_close(r);
+	unlink(path);
+}
+END_TEST
+
+/* ---- recording and replaying a run ------------------------------------------ */
+
+/* What the echo body saw: the client's received bytes. */
+static char echo_got[256];
+static size_t echo_len;
+/* The host the body listens on (127.0.0.1, or the sim node's address). */
+static ac_addr echo_host;
+
+static void echo_server(void *arg)
+{
+	ac_sock *l = arg, *k;
+	char buf[64];
+	ssize_t n;
+	CK_OK(ac_sock_accept(l, 5000, &k));
+	while ((n = ac_sock_recv(k, buf, sizeof(buf), 5000)) > 0)
+		ck_assert_int_eq(ac_sock_send_all(k, buf, (size_t)n, 5000), n);
+	ac_sock_close(k);
+}
+
+/* A TCP echo: three messages there and back, then end of stream. */
+static void echo_body(void *arg)
+{
+	static const char *const msgs[] = {"hello", "coroutine", "sockets"};
+	ac_sock *l, *k;
+	ac_addr a;
+	ac_ref srv;
+	int i;
+	(void)arg;
+	echo_len = 0;
+	CK_OK(ac_sock_listen(NULL, &echo_host, 8, 0, &l));
+	CK_OK(ac_sock_local_addr(l, &a));
+	CK_OK(ac_spawn(NULL, echo_server, l, NULL, &srv));
+	CK_OK(ac_sock_connect(&a, 5000, &k));
+	for (i = 0; i < 3; i++) {
+		size_t n = strlen(msgs[i]);
+		ck_assert_int_eq(ac_sock_send_all(k, msgs[i], n, 5000), (ssize_t)n);
+		ck_assert_int_eq(ac_sock_recv_all(k, echo_got + echo_len, n, 5000), (ssize_t)n);
+		echo_len += n;
+	}
+	CK_OK(ac_sock_shutdown(k));
+	CK_OK(ac_finish(srv, 5000, NULL));
+	ac_sock_close(k);
+	ac_sock_close(l);
+}
+
+/* Run body on a scheduler over io (NULL: the default); returns when done. */
+static void run_on(ac_io *io, ac_coro_fn body)
+{
+	ac_sched_opts o;
+	ac_sched *s;
+	ac_sched_opts_init(&o);
+	o.io = io;
+	CK_OK(ac_sched_new(&o, &s));
+	CK_OK(ac_spawn(s, body, NULL, NULL, NULL));
+	CK_OK(ac_sched_run(s));
+	ac_sched_free(s);
+}
+
+/* Record body over a fresh epoll backend into path; returns the hash. */
+static uint64_t record_epoll(const char *path, ac_coro_fn body, uint64_t *events)
+{
+	ac_io *ep, *rec;
+	uint64_t hash;
+	CK_OK(ac_io_epoll_new(&ep));
+	CK_OK(ac_io_record_new(ep, path, &rec));
+	run_on(rec, body);
+	hash = ac_io_record_hash(rec, events);
+	ac_io_record_free(rec);
+	ac_io_epoll_free(ep);
+	return hash;
+}
+
+/* Replay body against the record at path; returns the replay's hash. */
+static uint64_t replay_run(const char *path, ac_coro_fn body, uint64_t *events)
+{
+	ac_io *rp;
+	uint64_t hash;
+	CK_OK(ac_io_replay_new(path, &rp));
+	run_on(rp, body);
+	hash = ac_io_record_hash(rp, events);
+	ac_io_replay_free(rp);
+	return hash;
+}
+
+/* What body_calls saw, compared between the run and its replay. */
+typedef struct calls_seen {
+	char dir[256];
+	uint8_t back[16];
+	ac_stat st;
+	ac_addr local, from, resolved[4], mine[8];
+	int nres, nmine;
+	int64_t wall;
+	char tmp[200];
+} calls_seen;
+
+static calls_seen seen;
+
+/* Every synchronous call of io.h (files, names, UDP), straight on the
+ * scheduler's backend. */
+static void body_calls(void *arg)
+{
+	ac_io *io = ac_sched_io(ac_sched_self());
+	const struct ac_io_ops *o = io->ops;
+	char f1[300], f2[300];
+	uint8_t rnd[4], dgram[8];
+	ac_addr lo;
+	int h, u1, u2;
+	(void)arg;
+	memset(&seen, 0, sizeof(seen));
+	snprintf(seen.tmp, sizeof(seen.tmp), "%s", o->temp_dir(io));
+	o->entropy(io, rnd, sizeof(rnd));
+	snprintf(seen.dir, sizeof(seen.dir), "%s/ac-rec-calls-%02x%02x%02x%02x", seen.tmp,
+	         rnd[0], rnd[1], rnd[2], rnd[3]);
+	CK_OK(o->file_mkdir(io, seen.dir, 0700));
+	snprintf(f1, sizeof(f1), "%s/a", seen.dir);
+	snprintf(f2, sizeof(f2), "%s/b", seen.dir);
+	CK_OK(o->file_open(io, f1, AC_FO_WRITE | AC_FO_READ | AC_FO_CREATE, 0600, &h));
+	ck_assert_int_eq(o->file_pwrite(io, h, "0123456789", 10, 0), 10);
+	CK_OK(o->file_sync(io, h));
+	CK_OK(o->file_fstat(io, h, &seen.st));
+	ck_assert_int_eq(o->file_pread(io, h, seen.back, sizeof(seen.back), 2), 8);
+	CK_OK(o->file_close(io, h));
+	CK_OK(o->file_set_meta(io, f1, 0640, 1000000000LL));
+	CK_OK(o->file_rename(io, f1, f2));
+	CK_RC(o->file_stat(io, f1, 1, &seen.st), -ENOENT);
+	CK_OK(o->file_stat(io, f2, 0, &seen.st));
+	CK_OK(o->file_unlink(io, f2));
+	seen.nres = o->resolve(io, "localhost", AC_AF_INET, 80, seen.resolved, 4);
+	seen.nmine = o->host_addrs(io, seen.mine, 8);
+	seen.wall = o->wall_ns(io);
+	CK_OK(ac_addr_parse(&lo, "127.0.0.1", 0));
+	CK_OK(o->udp_bind(io, &lo, 0, &u1));
+	CK_OK(o->udp_bind(io, &lo, 0, &u2));
+	CK_OK(o->local_addr(io, u2, &seen.local));
+	ck_assert_uint_ne(seen.local.port, 0);
+	{
+		ac_sock *k1, *k2;
+		CK_OK(ac_sock_udp(NULL, &lo, 0, &k1));
+		CK_OK(ac_sock_udp(NULL, &lo, 0, &k2));
+		CK_OK(ac_sock_local_addr(k2, &seen.local));
+		ck_assert_int_eq(ac_sock_sendto(k1, "datagram", 8, &seen.local, 1000), 8);
+		ck_assert_int_eq(ac_sock_recvfrom(k2, dgram, 8, &seen.from, 1000), 8);
+		ck_assert(memcmp(dgram, "datagram", 8) == 0);
+		ac_sock_close(k1);
+		ac_sock_close(k2);
+	}
+	CK_OK(o->close(io, u1));
+	CK_OK(o->close(io, u2));
+}
+
+START_TEST(test_calls_replay)
+{
+	char path[256];
+	calls_seen first;
+	uint64_t h1, h2, n1, n2;
+	tmp_path(path, sizeof(path), "calls");
+	h1 = record_epoll(path, body_calls, &n1);
+	first = seen;
+	ck_assert_int_eq(rmdir(first.dir), 0);
+	ck_assert(memcmp(first.back, "23456789", 8) == 0);
+	ck_assert_int_eq(first.st.size, 10);
+	ck_assert_int_eq(first.st.mtime_ns, 1000000000LL);
+	ck_assert_int_ge(first.nres, 1);
+	h2 = replay_run(path, body_calls, &n2);
+	ck_assert_uint_eq(h1, h2);
+	ck_assert_uint_eq(n1, n2);
+	/* The replay touched no file, and saw what the run saw. */
+	ck_assert_int_ne(access(first.dir, F_OK), 0);
+	ck_assert(memcmp(&first, &seen, sizeof(seen)) == 0);
+	unlink(path);
+}
+END_TEST
+
+/* The record hash and event count that a reader finds (clean end). */
+static uint64_t read_hash(const char *path, uint64_t *events)
+{
+	ac_rec_reader *r;
+	uint64_t n;
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	ck_assert_int_eq(read_all(r, &n), 0);
+	*events = ac__rec_count(r);
+	n = ac__rec_hash(r);
+	ac__rec_close(r);
+	return n;
+}
+
+START_TEST(test_epoll_echo_replay)
+{
+	char path[256], saw[sizeof(echo_got)];
+	uint64_t h1, h2, h3, n1, n2, n3;
+	size_t len;
+	tmp_path(path, sizeof(path), "echo");
+	CK_OK(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	h1 = record_epoll(path, echo_body, &n1);
+	ck_assert_uint_eq(echo_len, 21);
+	memcpy(saw, echo_got, echo_len);
+	len = echo_len;
+	h3 = read_hash(path, &n3);
+	memset(echo_got, 0, sizeof(echo_got));
+	h2 = replay_run(path, echo_body, &n2);
+	ck_assert_uint_gt(n1, 20);
+	ck_assert_uint_eq(n1, n2);
+	ck_assert_uint_eq(n1, n3);
+	ck_assert_uint_eq(h1, h2);
+	ck_assert_uint_eq(h1, h3);
+	ck_assert_uint_eq(echo_len, len);
+	ck_assert(memcmp(echo_got, saw, len) == 0);
+	ck_assert(memcmp(echo_got, "hellocoroutinesockets", 21) == 0);
+	unlink(path);
+}
+END_TEST
+
+/* Copy the record at from to to, with byte k of event e's data2 changed.
+ * Returns nothing; the copy is a valid record (new CRCs and hash). */
+static void rewrite(const char *from, const char *to, uint64_t e, size_t k)
+{
+	ac_rec_reader *r;
+	ac_rec_writer *w;
+	ac_rec_event ev;
+	uint8_t buf[1 << 16];
+	int rc;
+	CK_OK(ac__rec_open(from, &r, NULL, 0));
+	CK_OK(ac__recw_open(to, ac__rec_header(r), NULL, NULL, &w));
+	while ((rc = ac__rec_next(r, &ev)) == 1) {
+		if (ev.seq == e) {
+			ck_assert_uint_lt(k, ev.dlen2);
+			ck_assert_uint_le(ev.dlen2, sizeof(buf));
+			memcpy(buf, ev.data2, ev.dlen2);
+			buf[k] ^= 0x04;
+			ev.data2 = buf;
+		}
+		CK_OK(ac__recw_event(w, &ev));
+	}
+	ck_assert_int_eq(rc, 0);
+	CK_OK(ac__recw_end(w));
+	ac__recw_free(w);
+	ac__rec_close(r);
+}
+
+/* The events of the echo record that matter: the first one that received
+ * "hello" (the server's recv) and the first send after it (its echo). */
+static void find_hello(const char *path, uint64_t *recv_ev, uint64_t *send_ev)
+{
+	ac_rec_reader *r;
+	ac_rec_event ev;
+	*recv_ev = *send_ev = UINT64_MAX;
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	while (ac__rec_next(r, &ev) == 1) {
+		if (*recv_ev == UINT64_MAX && ev.dlen2 == 5 && memcmp(ev.data2, "hello", 5) == 0)
+			*recv_ev = ev.seq;
+		else if (*recv_ev != UINT64_MAX && ev.kind == AC_REC_SUBMIT &&
+		         ev.call == AC_OP_SEND) {
+			*send_ev = ev.seq;
+			break;
+		}
+	}
+	ac__rec_close(r);
+	ck_assert_uint_ne(*send_ev, UINT64_MAX);
+}
+
+/* A replay of the echo body, run as a scheduler does (epoll records). */
+static uint64_t replay_echo(const char *path, uint64_t *events)
+{
+	return replay_run(path, echo_body, events);
+}
+
+typedef uint64_t (*replay_fn)(const char *path, uint64_t *events);
+
+/* Replay path with fn in a child process with stderr into errpath; its
+ * exit status. until >= 0 sets AC_REPLAY_UNTIL. */
+static int replay_child(const char *path, const char *errpath, long until, replay_fn fn)
+{
+	int st, fd;
+	pid_t pid;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char u[32];
+		fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(99);
+		if (until >= 0) {
+			snprintf(u, sizeof(u), "%ld", until);
+			setenv("AC_REPLAY_UNTIL", u, 1);
+		}
+		fn(path, NULL);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+START_TEST(test_replay_diverges)
+{
+	char path[256], bad[256], errp[256], want[96];
+	uint64_t recv_ev, send_ev;
+	size_t len;
+	char *out;
+	tmp_path(path, sizeof(path), "good");
+	tmp_path(bad, sizeof(bad), "bad");
+	tmp_path(errp, sizeof(errp), "err");
+	CK_OK(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	record_epoll(path, echo_body, NULL);
+	find_hello(path, &recv_ev, &send_ev);
+	/* "hello" received as "hallo": the server echoes it, which differs
+	 * from the recorded send. */
+	rewrite(path, bad, recv_ev, 1);
+	ck_assert_int_eq(replay_child(bad, errp, -1, replay_echo), AC_REPLAY_EXIT_DIVERGED);
+	out = (char *)slurp(errp, &len);
+	out[len] = '\0';
+	snprintf(want, sizeof(want), "replay diverged at event %llu (op ",
+	         (unsigned long long)send_ev);
+	ck_assert_msg(strstr(out, want) != NULL, "want \"%s\" in:\n%s", want, out);
+	ck_assert_msg(strstr(out, "data differs at byte 1") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "the 5 events before:") != NULL, "%s", out);
+	printf("what a divergence looks like:\n%s", out);
+	free(out);
+	/* The unchanged record replays to its end. */
+	ck_assert_int_eq(replay_child(path, errp, -1, replay_echo), 0);
+	/* AC_REPLAY_UNTIL stops at the event named. */
+	ck_assert_int_eq(replay_child(path, errp, (long)send_ev, replay_echo), AC_REPLAY_EXIT_UNTIL);
+	out = (char *)slurp(errp, &len);
+	out[len] = '\0';
+	snprintf(want, sizeof(want), "stopped at event %llu\n", (unsigned long long)send_ev);
+	ck_assert_str_eq(out, want);
+	free(out);
+	unlink(path);
+	unlink(bad);
+	unlink(errp);
+}
+END_TEST
+
+/* The log lines of a scheduler, kept. */
+static char logged[4][512];
+static int nlogged;
+
+static void keep_log(void *arg, int level, const char *text)
+{
+	(void)arg;
+	(void)level;
+	if (nlogged < 4)
+		snprintf(logged[nlogged], sizeof(logged[0]), "%s", text);
+	nlogged++;
+}
+
+/* Run the echo on a scheduler of default backend, with record_path. */
+static void run_logged(const char *record_path)
+{
+	ac_sched_opts o;
+	ac_sched *s;
+	ac_sched_opts_init(&o);
+	o.record_path = record_path;
+	o.log_fn = keep_log;
+	CK_OK(ac_sched_new(&o, &s));
+	CK_OK(ac_spawn(s, echo_body, NULL, NULL, NULL));
+	CK_OK(ac_sched_run(s));
+	ac_sched_free(s);
+}
+
+START_TEST(test_sched_record_env)
+{
+	char path[256], path1[300], want[400];
+	uint64_t h, h1, n, n1;
+	CK_OK(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	tmp_path(path, sizeof(path), "opt");
+	snprintf(path1, sizeof(path1), "%s.1", path);
+	/* Two schedulers naming one file: PATH, then PATH.1. */
+	run_logged(path);
+	run_logged(path);
+	ck_assert_int_eq(nlogged, 2);
+	h = read_hash(path, &n);
+	h1 = read_hash(path1, &n1);
+	snprintf(want, sizeof(want), "[node] record %s: %llu events, hash %016llx", path,
+	         (unsigned long long)n, (unsigned long long)h);
+	ck_assert_str_eq(logged[0], want);
+	snprintf(want, sizeof(want), "[node] record %s: %llu events, hash %016llx", path1,
+	         (unsigned long long)n1, (unsigned long long)h1);
+	ck_assert_str_eq(logged[1], want);
+	/* AC_REPLAY: a scheduler without a backend replays PATH, and says the
+	 * same line. */
+	setenv("AC_REPLAY", path, 1);
+	nlogged = 0;
+	run_logged(NULL);
+	unsetenv("AC_REPLAY");
+	ck_assert_int_eq(nlogged, 1);
+	snprintf(want, sizeof(want), "[node] record %s: %llu events, hash %016llx", path,
+	         (unsigned long long)n, (unsigned long long)h);
+	ck_assert_str_eq(logged[0], want);
+	/* AC_RECORD: the same, from the environment; the process's third
+	 * record of that path is PATH.2. */
+	snprintf(path1, sizeof(path1), "%s.2", path);
+	setenv("AC_RECORD", path, 1);
+	nlogged = 0;
+	run_logged(NULL);
+	unsetenv("AC_RECORD");
+	ck_assert_int_eq(nlogged, 1);
+	h = read_hash(path1, &n);
+	snprintf(want, sizeof(want), "[node] record %s: %llu events, hash %016llx", path1,
+	         (unsigned long long)n, (unsigned long long)h);
+	ck_assert_str_eq(logged[0], want);
+	unlink(path);
+	unlink(path1);
+	path1[strlen(path1) - 1] = '1';
+	unlink(path1);
+}
+END_TEST
+
+/* ---- the simulator --------------------------------------------------------------- */
+
+static void sim_main(ac_sim_node *node, void *arg)
+{
+	(void)arg;
+	ac_sim_node_addr(node, &echo_host);
+	CK_OK(ac_spawn(ac_sim_node_sched(node), echo_body, NULL, NULL, NULL));
+}
+
+/* Run the echo in a world of one node (seed 7, buggify on), recording it
+ * to path when path is not NULL. Returns the world's trace hash. */
+static uint64_t sim_echo(const char *path)
+{
+	ac_sim_opts o;
+	ac_sim *w;
+	ac_sim_node *n;
+	uint64_t th;
+	ac_sim_opts_init(&o);
+	o.seed = 7;
+	o.buggify = 1;
+	o.max_time_ns = 600LL * 1000000000;
+	if (path)
+		setenv("AC_RECORD", path, 1);
+	CK_OK(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_node_add(w, "host", &n));
+	CK_OK(ac_sim_node_set_main(n, sim_main, NULL));
+	ck_assert_int_eq(ac_sim_run(w, ac_sim_all_finished, NULL), AC_SIM_DONE);
+	th = ac_sim_trace_hash(w);
+	ac_sim_free(w);
+	unsetenv("AC_RECORD");
+	return th;
+}
+
+/* Replay a sim node's record as the world drove it: a step before main,
+ * then steps while the record polls. */
+static uint64_t sim_replay(const char *path, uint64_t *events)
+{
+	ac_sched_opts so;
+	ac_sched *s;
+	ac_io *rp;
+	uint64_t hash;
+	CK_OK(ac_io_replay_new(path, &rp));
+	ac_sched_opts_init(&so);
+	so.io = rp;
+	so.name = "host";
+	CK_OK(ac_sched_new(&so, &s));
+	ac_sched_step(s);
+	CK_OK(ac_addr_parse(&echo_host, "10.0.0.1", 0));
+	CK_OK(ac_spawn(s, echo_body, NULL, NULL, NULL));
+	while (ac_io_replay_wants_poll(rp))
+		ac_sched_step(s);
+	ac_sched_free(s);
+	hash = ac_io_record_hash(rp, events);
+	ac_io_replay_free(rp);
+	return hash;
+}
+
+START_TEST(test_sim_record_replay)
+{
+	char path[256], path2[256], errp[256], want[96], *out;
+	uint64_t t0, t1, t2, h1, h2, hr, n1, n2, nr, recv_ev, send_ev;
+	ac_rec_reader *r;
+	size_t len;
+	tmp_path(path, sizeof(path), "sim");
+	tmp_path(path2, sizeof(path2), "sim2");
+	t0 = sim_echo(NULL);
+	t1 = sim_echo(path);
+	t2 = sim_echo(path2);
+	/* Recording does not change the world (no PRNG draws). */
+	ck_assert_uint_eq(t0, t1);
+	ck_assert_uint_eq(t1, t2);
+	ck_assert(memcmp(echo_got, "hellocoroutinesockets", 21) == 0);
+	/* The same seed makes the same record. */
+	h1 = read_hash(path, &n1);
+	h2 = read_hash(path2, &n2);
+	ck_assert_uint_eq(h1, h2);
+	ck_assert_uint_eq(n1, n2);
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	ck_assert_str_eq(ac__rec_header(r)->backend, "sim");
+	ck_assert_str_eq(ac__rec_header(r)->name, "host");
+	ck_assert_uint_eq(ac__rec_header(r)->flags & AC_REC_HF_BUGGIFY, AC_REC_HF_BUGGIFY);
+	ac__rec_close(r);
+	/* And replays to the same hash. */
+	memset(echo_got, 0, sizeof(echo_got));
+	hr = sim_replay(path, &nr);
+	ck_assert_uint_eq(hr, h1);
+	ck_assert_uint_eq(nr, n1);
+	ck_assert(memcmp(echo_got, "hellocoroutinesockets", 21) == 0);
+	/* A changed received byte diverges at the echoing send, as on epoll. */
+	find_hello(path, &recv_ev, &send_ev);
+	rewrite(path, path2, recv_ev, 1);
+	tmp_path(errp, sizeof(errp), "err");
+	ck_assert_int_eq(replay_child(path2, errp, -1, sim_replay), AC_REPLAY_EXIT_DIVERGED);
+	out = (char *)slurp(errp, &len);
+	out[len] = '\0';
+	snprintf(want, sizeof(want), "replay diverged at event %llu (op ",
+	         (unsigned long long)send_ev);
+	ck_assert_msg(strstr(out, want) != NULL, "want \"%s\" in:\n%s", want, out);
+	free(out);
+	unlink(errp);
+	unlink(path);
+	unlink(path2);
+}
+END_TEST
+
+/* ---- the size of a record ------------------------------------------------------------ */
+
+#define PING_ROUNDS 2000
+#define PING_SIZE 64
+
+static void ping_server(void *arg)
+{
+	ac_sock *l = arg, *k;
+	char buf[PING_SIZE];
+	CK_OK(ac_sock_accept(l, 5000, &k));
+	while (ac_sock_recv_all(k, buf, PING_SIZE, 5000) == PING_SIZE)
+		ck_assert_int_eq(ac_sock_send_all(k, buf, PING_SIZE, 5000), PING_SIZE);
+	ac_sock_close(k);
+}
+
+static void ping_body(void *arg)
+{
+	ac_sock *l, *k;
+	ac_addr a;
+	ac_ref srv;
+	char buf[PING_SIZE];
+	int i;
+	(void)arg;
+	memset(buf, 'p', sizeof(buf));
+	CK_OK(ac_sock_listen(NULL, &echo_host, 8, 0, &l));
+	CK_OK(ac_sock_local_addr(l, &a));
+	CK_OK(ac_spawn(NULL, ping_server, l, NULL, &srv));
+	CK_OK(ac_sock_connect(&a, 5000, &k));
+	for (i = 0; i < PING_ROUNDS; i++) {
+		ck_assert_int_eq(ac_sock_send_all(k, buf, PING_SIZE, 5000), PING_SIZE);
+		ck_assert_int_eq(ac_sock_recv_all(k, buf, PING_SIZE, 5000), PING_SIZE);
+	}
+	CK_OK(ac_sock_shutdown(k));
+	CK_OK(ac_finish(srv, 5000, NULL));
+	ac_sock_close(k);
+	ac_sock_close(l);
+}
+
+/* A send/recv ping-pong of 64-byte messages: the record's bytes beyond
+ * the bytes carried, per io.h call (a submit and its completion, a poll
+ * and its end, count once) must be at most 32. Prints the figures. */
+START_TEST(test_record_size)
+{
+	char path[256];
+	ac_rec_reader *r;
+	ac_rec_event ev;
+	uint64_t events = 0, calls = 0, carried = 0;
+	uint8_t *b;
+	size_t size;
+	double per_call, per_event;
+	tmp_path(path, sizeof(path), "size");
+	CK_OK(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	record_epoll(path, ping_body, NULL);
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	while (ac__rec_next(r, &ev) == 1) {
+		events++;
+		carried += ev.dlen + ev.dlen2;
+		calls += ev.kind != AC_REC_COMPLETE && ev.kind != AC_REC_POLL_END &&
+		         ev.kind != AC_REC_CONN && ev.kind != AC_REC_META;
+	}
+	ac__rec_close(r);
+	b = slurp(path, &size);
+	free(b);
+	ck_assert_uint_ge(carried, 4 * PING_ROUNDS * PING_SIZE);
+	per_call = (double)(size - carried) / (double)calls;
+	per_event = (double)(size - carried) / (double)events;
+	printf("record size: %zu bytes, %llu carried, %llu events, %llu calls: "
+	       "%.1f bytes per event, %.1f per call beyond the bytes carried\n", size,
+	       (unsigned long long)carried, (unsigned long long)events,
+	       (unsigned long long)calls, per_event, per_call);
+	ck_assert_msg(per_call <= 32.0, "%.1f bytes per call", per_call);
+	unlink(path);
+}
+END_TEST
+
+/* ---- the suite ---------------------------------------------------------------- */
+
+static Suite *record_suite(void)
+{
+	Suite *s = suite_create("record");
+	TCase *tc = tcase_create("format");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_xxh64_vectors);
+	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_corrupt_byte);
+	tcase_add_test(tc, test_truncated);
+	tcase_add_test(tc, test_not_a_record);
+	tcase_add_test(tc, test_fuzz);
+	tcase_add_test(tc, test_fuzz_bodies);
+	tcase_add_test(tc, test_write_error);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("run");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_epoll_echo_replay);
+	tcase_add_test(tc, test_calls_replay);
+	tcase_add_test(tc, test_replay_diverges);
+	tcase_add_test(tc, test_sched_record_env);
+	tcase_add_test(tc, test_sim_record_replay);
+	tcase_add_test(tc, test_record_size);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(record_suite());
+	int failed;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
