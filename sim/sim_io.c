@@ -11,8 +11,8 @@
  * -ECANCELED; of one that completed but whose callback has not run yet it
  * removes it and returns AC_IO_DONE with op->res set, which ac__io_wait
  * in the engine relies on so that a result (bytes already read, a
- * connection already accepted) is not lost. As on epoll, FIFO holds for callbacks too: an operation that
- * completes at once while earlier ones of its handle and side wait for
+ * connection already accepted) is not lost. As on epoll, FIFO holds for
+ * callbacks too: an operation that completes at once while earlier ones of its handle and side wait for
  * their callbacks goes on n_done behind them (AC_IO_PENDING).
  * A send is never half written: a send cancelled while it waits (0) has
  * op->res = len, all of it written, as io.h (version 3) asks.
