@@ -9,13 +9,14 @@
  * callbacks) — and op->io_priv[0] names that list, so cancel() is O(1).
  * cancel() of a waiting operation other than a send sets op->res to
  * -ECANCELED; of one that completed but whose callback has not run yet it
- * removes it and returns AC_IO_DONE with op->res set, which ac__io_wait
- * in the engine relies on so that a result (bytes already read, a
- * connection already accepted) is not lost. As on epoll, FIFO holds for
- * callbacks too: an operation that completes at once while earlier ones of its handle and side wait for
- * their callbacks goes on n_done behind them (AC_IO_PENDING).
- * A send is never half written: a send cancelled while it waits (0) has
- * op->res = len, all of it written, as io.h (version 3) asks.
+ * removes it and returns AC_IO_DONE with op->res set, which ac__io_wait in
+ * the engine relies on so that a result (bytes already read, a connection
+ * already accepted) is not lost. As on epoll, FIFO holds for callbacks
+ * too: an operation that completes at once while earlier ones of its
+ * handle and side wait for their callbacks goes on n_done behind them
+ * (AC_IO_PENDING). A send is never half written: a send cancelled while it
+ * waits (0) has op->res = len, all of it written, as io.h (version 3)
+ * asks.
  *
  * While a node crashes (n_crashing) or is down, its io is inert: cancel and
  * close succeed without effect, new operations fail with -ENETDOWN or
