@@ -974,7 +974,13 @@ static void refused_body(void *arg)
 	/* A locate at that node makes a record of it; it is refused too. */
 	CK_RC(ac_locate("x", &t->loc, 500, &r), -ETIMEDOUT);
 	r.loc = t->loc;
-	CK_RC(ac_send(r, m), -EHOSTUNREACH);
+	/* While its first attempt is still under way (a loaded machine), a
+	 * send is queued for it (0); once refused, it is unreachable. */
+	for (tries = 0; (rc = ac_send(r, m)) == 0 && tries < 100; tries++) {
+		m = ac_msg_str("lost");
+		ac_sleep(50);
+	}
+	CK_RC(rc, -EHOSTUNREACH);
 	ac_msg_free(m);
 	t->done = 1;
 }
