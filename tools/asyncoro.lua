@@ -598,7 +598,8 @@ local function walk_body(ctx, tvb, off, lim, tree)
 	end
 	local p = mp_walk(ctx, tvb, off, lim, tree, "body", sch, 0)
 	if p and p < lim then
-		malformed(tree, tvb, p, lim, string.format("%d bytes after the body's value", lim - p))
+		malformed(tree, tvb, p, lim, string.format("%d byte%s after the body's value", lim - p,
+			lim - p == 1 and "" or "s"))
 	end
 end
 
@@ -723,8 +724,10 @@ local function dissect_tcp(tvb, pinfo, tree)
 				dissect_short(tvb, off, pinfo, tree)
 				return total
 			end
+			-- Asking for the header's missing bytes only would make
+			-- TCP hand over just those: take the next segment whole.
 			pinfo.desegment_offset = off
-			pinfo.desegment_len = AC.HDR - rem
+			pinfo.desegment_len = DESEGMENT_ONE_MORE_SEGMENT
 			return total
 		end
 		local len = tvb(off, 4):uint()
