@@ -302,9 +302,12 @@ local REF_F = { family = f.ref_family, port = f.ref_port, scope = f.ref_scope,
 local LOC_F = { family = f.loc_family, port = f.loc_port, scope = f.loc_scope,
 	ip = f.loc_ip, ipv6 = f.loc_ipv6 }
 
--- A number shown with what it means for the element called name.
+-- A number shown with what it means for the element called name (hex and
+-- octal forms only for the non-negative numbers they are meant for).
 local function annotate(ctx, name, n)
-	if name == "magic" then
+	if n < 0 and (name == "magic" or name == "caps" or name == "mode") then
+		return nil
+	elseif name == "magic" then
 		return string.format("0x%08x%s", n, n == AC.MAGIC and " (\"ACO1\")" or " (wrong)")
 	elseif name == "rc" and n < 0 then
 		return string.format("%d (%s)", n, errnos[-n] or "errno " .. -n)
