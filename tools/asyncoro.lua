@@ -225,6 +225,10 @@ proto.prefs.payloads = Pref.bool("Walk MessagePack payloads", true,
 
 -- ---- small helpers ---------------------------------------------------------------
 
+local function nbytes(n)
+	return n == 1 and "1 byte" or string.format("%d bytes", n)
+end
+
 local function ipv4_text(tvb, p)
 	return string.format("%d.%d.%d.%d", tvb(p, 1):uint(), tvb(p + 1, 1):uint(),
 		tvb(p + 2, 1):uint(), tvb(p + 3, 1):uint())
@@ -460,18 +464,18 @@ local function mp_ext(ctx, tvb, off, h, tree, label)
 		return
 	end
 	local it = tree:add(f.mp_ext_type, tvb(off, h.hl + h.n), h.et)
-	it:set_text(string.format("%s: ext type %d, %d bytes", label, h.et, h.n))
+	it:set_text(string.format("%s: ext type %d, %s", label, h.et, nbytes(h.n)))
 	if h.n > 0 then it:add(f.mp_ext_data, tvb(off + h.hl, h.n)) end
 	if h.et == AC.EXT_REF or h.et == AC.EXT_LOC then
-		it:add_proto_expert_info(e.bad_ext, string.format("Bad %s: %d bytes",
-			h.et == AC.EXT_REF and "ref" or "location", h.n))
+		it:add_proto_expert_info(e.bad_ext, string.format("Bad %s: %s",
+			h.et == AC.EXT_REF and "ref" or "location", nbytes(h.n)))
 	end
 end
 
 local function mp_bin(ctx, tvb, off, h, tree, label, depth)
 	local p = off + h.hl
 	local it = tree:add(f.mp_bin_len, tvb(off, h.hl + h.n), h.n)
-	it:set_text(string.format("%s: bin, %d bytes", label, h.n))
+	it:set_text(string.format("%s: bin, %s", label, nbytes(h.n)))
 	if h.n == 0 then return end
 	it:add(f.mp_bin, tvb(p, h.n))
 	if label ~= "payload" then return end
@@ -560,11 +564,14 @@ local function mp_group(ctx, tvb, off, lim, tree, label, sch, depth, h)
 	end
 	local p = off + h.hl
 	for i = 1, h.n do
+		local name, sub
 		if map then
-			p = mp_walk(ctx, tvb, p, lim, it, string.format("key %d", i), nil, depth + 1)
+			p = mp_walk(ctx, tvb, p, lim, it, string.format("key[%d]", i - 1), nil, depth + 1)
 			if not p then return nil end
+			name = string.format("value[%d]", i - 1)
+		else
+			name, sub = elem_name(sch, i)
 		end
-		local name, sub = elem_name(not map and sch, i)
 		p = mp_walk(ctx, tvb, p, lim, it, name, sub, depth + 1)
 		if not p then
 			it:set_len(lim - off)
@@ -601,8 +608,7 @@ local function walk_body(ctx, tvb, off, lim, tree)
 	end
 	local p = mp_walk(ctx, tvb, off, lim, tree, "body", sch, 0)
 	if p and p < lim then
-		malformed(tree, tvb, p, lim, string.format("%d byte%s after the body's value", lim - p,
-			lim - p == 1 and "" or "s"))
+		malformed(tree, tvb, p, lim, nbytes(lim - p) .. " after the body's value")
 	end
 end
 
