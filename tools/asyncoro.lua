@@ -1,7 +1,7 @@
 -- tools/asyncoro.lua: a Wireshark dissector for asyncoro's wire protocol
 -- (doc/protocol.md; the constants are net/wire.h's, the value layouts
 -- engine/pack.c's). Written for the Lua 5.2 API of Wireshark 4.0 (Debian
--- 12's tshark 4.0.x); it uses nothing that later versions removed.
+-- 12's tshark 4.0.x) and tested with 4.0.17 (tests/dissector.test).
 --
 -- Load it for one run:
 --     wireshark -X lua_script:/usr/local/share/asyncoro/asyncoro.lua
@@ -201,7 +201,8 @@ local e = {
 	reserved = warn_expert("reserved", "Reserved bytes not zero"),
 	flags = warn_expert("flags", "Unknown flag bits set"),
 	unknown_type = warn_expert("unknown_type", "Unknown frame type"),
-	wrong_transport = warn_expert("wrong_transport", "Frame type not allowed on this transport"),
+	wrong_transport = warn_expert("wrong_transport",
+		"Frame type not allowed on this transport"),
 	name_max = warn_expert("name_max", "Name over AC_WIRE_NAME_MAX (255 bytes)"),
 	path_max = warn_expert("path_max", "Path over AC_WIRE_PATH_MAX (1024 bytes)"),
 	payload_max = warn_expert("payload_max", "Payload over AC_WIRE_PAYLOAD_MAX"),
@@ -224,6 +225,17 @@ proto.prefs.payloads = Pref.bool("Walk MessagePack payloads", true,
 	"Show a message payload that is one MessagePack value as a tree too")
 
 -- ---- small helpers ---------------------------------------------------------------
+
+-- Bitwise and of two non-negative integers (Lua 5.2 has bit32; later Luas
+-- do not).
+local band = (bit32 and bit32.band) or function(a, b)
+	local r, v = 0, 1
+	while a > 0 and b > 0 do
+		if a % 2 == 1 and b % 2 == 1 then r = r + v end
+		a, b, v = math.floor(a / 2), math.floor(b / 2), v * 2
+	end
+	return r
+end
 
 local function nbytes(n)
 	return n == 1 and "1 byte" or string.format("%d bytes", n)
@@ -343,8 +355,10 @@ local TAGS = {
 	[0xc0] = { k = "nil", n = 0 },
 	[0xc2] = { k = "bool", n = 0, imm = false },
 	[0xc3] = { k = "bool", n = 0, imm = true },
-	[0xc4] = { k = "bin", lb = 1 }, [0xc5] = { k = "bin", lb = 2 }, [0xc6] = { k = "bin", lb = 4 },
-	[0xc7] = { k = "ext", lb = 1 }, [0xc8] = { k = "ext", lb = 2 }, [0xc9] = { k = "ext", lb = 4 },
+	[0xc4] = { k = "bin", lb = 1 }, [0xc5] = { k = "bin", lb = 2 },
+	[0xc6] = { k = "bin", lb = 4 },
+	[0xc7] = { k = "ext", lb = 1 }, [0xc8] = { k = "ext", lb = 2 },
+	[0xc9] = { k = "ext", lb = 4 },
 	[0xca] = { k = "float", n = 4 }, [0xcb] = { k = "float", n = 8 },
 	[0xcc] = { k = "uint", n = 1 }, [0xcd] = { k = "uint", n = 2 },
 	[0xce] = { k = "uint", n = 4 }, [0xcf] = { k = "uint", n = 8 },
@@ -352,7 +366,8 @@ local TAGS = {
 	[0xd2] = { k = "int", n = 4 }, [0xd3] = { k = "int", n = 8 },
 	[0xd4] = { k = "ext", n = 1 }, [0xd5] = { k = "ext", n = 2 }, [0xd6] = { k = "ext", n = 4 },
 	[0xd7] = { k = "ext", n = 8 }, [0xd8] = { k = "ext", n = 16 },
-	[0xd9] = { k = "str", lb = 1 }, [0xda] = { k = "str", lb = 2 }, [0xdb] = { k = "str", lb = 4 },
+	[0xd9] = { k = "str", lb = 1 }, [0xda] = { k = "str", lb = 2 },
+	[0xdb] = { k = "str", lb = 4 },
 	[0xdc] = { k = "array", lb = 2 }, [0xdd] = { k = "array", lb = 4 },
 	[0xde] = { k = "map", lb = 2 }, [0xdf] = { k = "map", lb = 4 },
 }
@@ -434,7 +449,9 @@ local function mp_ref_loc(ctx, tvb, off, h, tree, label)
 		local it = tree:add(f.loc, r, text)
 		it:set_text(label .. ": loc " .. text)
 		loc_fields(it, tvb, p, LOC_F)
-		if not ok then it:add_proto_expert_info(e.bad_ext, "Bad location: family or padding") end
+		if not ok then
+			it:add_proto_expert_info(e.bad_ext, "Bad location: family or padding")
+		end
 		return true
 	end
 	if h.et ~= AC.EXT_REF or h.n ~= AC.REF_LEN then return false end
@@ -460,9 +477,8 @@ local function mp_ref_loc(ctx, tvb, off, h, tree, label)
 end
 
 local function mp_ext(ctx, tvb, off, h, tree, label)
-	if (h.et == AC.EXT_REF or h.et == AC.EXT_LOC) and mp_ref_loc(ctx, tvb, off, h, tree, label) then
-		return
-	end
+	local ours = h.et == AC.EXT_REF or h.et == AC.EXT_LOC
+	if ours and mp_ref_loc(ctx, tvb, off, h, tree, label) then return end
 	local it = tree:add(f.mp_ext_type, tvb(off, h.hl + h.n), h.et)
 	it:set_text(string.format("%s: ext type %d, %s", label, h.et, nbytes(h.n)))
 	if h.n > 0 then it:add(f.mp_ext_data, tvb(off + h.hl, h.n)) end
@@ -502,7 +518,9 @@ local function mp_str(ctx, tvb, off, h, tree, label, depth)
 	elseif label == "dir" and h.n > AC.PATH_MAX then
 		it:add_proto_expert_info(e.path_max)
 	end
-	if label == "name" and depth == 1 and ctx.type == 10 then ctx.info_extra = "\"" .. s .. "\"" end
+	if label == "name" and depth == 1 and ctx.type == 10 then
+		ctx.info_extra = "\"" .. s .. "\""
+	end
 end
 
 local function mp_number(ctx, tvb, off, h, tree, label, depth)
@@ -566,7 +584,8 @@ local function mp_group(ctx, tvb, off, lim, tree, label, sch, depth, h)
 	for i = 1, h.n do
 		local name, sub
 		if map then
-			p = mp_walk(ctx, tvb, p, lim, it, string.format("key[%d]", i - 1), nil, depth + 1)
+			name = string.format("key[%d]", i - 1)
+			p = mp_walk(ctx, tvb, p, lim, it, name, nil, depth + 1)
 			if not p then return nil end
 			name = string.format("value[%d]", i - 1)
 		else
@@ -635,14 +654,15 @@ local function header_checks(ft, tvb, off, h, udp)
 		ft:add_tvb_expert_info(e.wrong_transport, tvb(off + 4, 1), string.format(
 			"%s over %s", type_names[h.type], udp and "UDP" or "TCP"))
 	end
-	if bit32.band(h.flags, 0xfc) ~= 0 then ft:add_tvb_expert_info(e.flags, tvb(off + 5, 1)) end
+	if band(h.flags, 0xfc) ~= 0 then ft:add_tvb_expert_info(e.flags, tvb(off + 5, 1)) end
 	if h.reserved ~= 0 then ft:add_tvb_expert_info(e.reserved, tvb(off + 6, 2)) end
 	if h.blen > AC.BODY_MAX then
 		ft:add_tvb_expert_info(e.body_max, tvb(off, 4), string.format(
 			"Body of %d bytes, over AC_WIRE_BODY_MAX (%d)", h.blen, AC.BODY_MAX))
 	elseif h.type <= 4 and h.type >= 1 and h.blen > AC.HELLO_MAX then
 		ft:add_tvb_expert_info(e.hello_max, tvb(off, 4), string.format(
-			"Handshake body of %d bytes, over AC_WIRE_HELLO_MAX (%d)", h.blen, AC.HELLO_MAX))
+			"Handshake body of %d bytes, over AC_WIRE_HELLO_MAX (%d)", h.blen,
+			AC.HELLO_MAX))
 	end
 end
 
@@ -655,7 +675,7 @@ local function frame_body(ctx, ft, tvb, boff, present, h)
 		bt:append_text(string.format(" (%d of %d bytes)", present, h.blen))
 		return
 	end
-	if bit32.band(h.flags, WF_ZLIB) == 0 then
+	if band(h.flags, WF_ZLIB) == 0 then
 		return walk_body(ctx, tvb, boff, boff + present, bt)
 	end
 	local ir = tvb(boff, present):uncompress("Inflated body")
@@ -694,12 +714,12 @@ local function dissect_frame(tvb, off, avail, pinfo, tree, udp)
 	ft:add(f.reserved, tvb(off + 6, 2))
 	ft:add(f.req_id, tvb(off + 8, 4))
 	header_checks(ft, tvb, off, h, udp)
-	local ctx = { type = h.type, reply = bit32.band(h.flags, WF_REPLY) ~= 0 }
+	local ctx = { type = h.type, reply = band(h.flags, WF_REPLY) ~= 0 }
 	frame_body(ctx, ft, tvb, off + AC.HDR, avail - AC.HDR, h)
 	local text = type_names[h.type] or string.format("type %d", h.type)
 	if ctx.reply then text = text .. " reply" end
 	if h.req_id ~= 0 then text = text .. " id=" .. h.req_id end
-	if bit32.band(h.flags, WF_ZLIB) ~= 0 then text = text .. " zlib" end
+	if band(h.flags, WF_ZLIB) ~= 0 then text = text .. " zlib" end
 	if ctx.node_name then text = text .. " name=\"" .. ctx.node_name .. "\"" end
 	if ctx.info_extra then text = text .. " " .. ctx.info_extra end
 	ft:append_text(", " .. text)
@@ -773,11 +793,13 @@ local function dissect_udp(tvb, pinfo, tree)
 	local maclen = total - flen
 	if maclen > 0 then ft:add(f.mac, tvb(flen, maclen)) end
 	if maclen ~= AC.MAC then
-		ft:add_proto_expert_info(e.mac, string.format("MAC of %d bytes, not %d", maclen, AC.MAC))
+		ft:add_proto_expert_info(e.mac,
+			string.format("MAC of %d bytes, not %d", maclen, AC.MAC))
 	end
 	if total > AC.ANNOUNCE_MAX then
 		ft:add_proto_expert_info(e.announce_max, string.format(
-			"Datagram of %d bytes, over AC_WIRE_ANNOUNCE_MAX (%d)", total, AC.ANNOUNCE_MAX))
+			"Datagram of %d bytes, over AC_WIRE_ANNOUNCE_MAX (%d)", total,
+			AC.ANNOUNCE_MAX))
 	end
 	return total
 end
@@ -790,7 +812,7 @@ function proto.dissector(tvb, pinfo, tree)
 	return dissect_tcp(tvb, pinfo, tree)
 end
 
--- 1 when the frame header at the start of tvb is plausible for TCP.
+-- Whether the frame header at the start of tvb is plausible for TCP.
 local function plausible_tcp(tvb)
 	if tvb:len() < AC.HDR then return false end
 	local len, ty = tvb(0, 4):uint(), tvb(4, 1):uint()
@@ -798,14 +820,19 @@ local function plausible_tcp(tvb)
 	if len < 8 or len - 8 > AC.BODY_MAX or not type_names[ty] or ty == T_ANNOUNCE then
 		return false
 	end
-	if rsv ~= 0 or bit32.band(flags, 0xfc) ~= 0 then return false end
+	if rsv ~= 0 or band(flags, 0xfc) ~= 0 then return false end
 	if len == 8 then
 		-- Empty bodies: AUTH_OK, PING, BYE.
 		return ty == 4 or ty == 6 or ty == 7
 	end
 	if tvb:len() == AC.HDR then return false end
 	local b = tvb(AC.HDR, 1):uint()
-	if bit32.band(flags, WF_ZLIB) ~= 0 then return b == 0x78 end
+	if band(flags, WF_ZLIB) ~= 0 then return b == 0x78 end
+	if ty <= 2 then
+		-- HELLO, HELLO_ACK: [magic (uint 32), ...] as the nodes write it.
+		return (b == 0x98 or b == 0x99) and tvb:len() >= AC.HDR + 6 and
+			tvb(AC.HDR + 1, 1):uint() == 0xce and tvb(AC.HDR + 2, 4):uint() == AC.MAGIC
+	end
 	return (b >= 0x90 and b <= 0x9f) or b == 0xdc or b == 0xdd
 end
 
