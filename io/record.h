@@ -30,6 +30,12 @@
 
 #include <asyncoro/io.h>
 
+/* zlib.h defines zlib_version as a macro (zlibVersion()), which would
+ * rename ac_rec_header.zlib_version: include zlib.h before this header. */
+#ifdef zlib_version
+#undef zlib_version
+#endif
+
 /* Kinds of event. Numbers are part of the file format: never reuse one. */
 enum ac_rec_kind {
 	AC_REC_NOW = 1,       /* now_ns(): rc = the time */
@@ -142,9 +148,144 @@ typedef struct ac_rec_header {
 	int64_t wall_ns;         /* the two clocks at the start */
 	int64_t mono_ns;
 	char name[64];           /* the scheduler's name */
+	uint32_t flags;          /* AC_REC_HF_* (added after the first draft) */
 } ac_rec_header;
+
+/* ac_rec_header.flags */
+enum {
+	/* The recorded backend answered buggify (the simulator): the replay
+	 * answers it too; without it ac_buggify never asked the backend. */
+	AC_REC_HF_BUGGIFY = 1
+};
 
 /* The format version this library writes and reads. */
 #define AC_REC_VERSION 1
+
+/* Largest frame (length field) a writer produces and a reader accepts. */
+#define AC_REC_FRAME_MAX (1u << 30)
+/* Largest header (its fields' bytes) a reader accepts. */
+#define AC_REC_HEADER_MAX (1u << 20)
+
+/* ---- hashing: XXH64 (seed 0), streaming --------------------------------- */
+
+typedef struct ac_rec_xxh {
+	uint64_t v[4];
+	uint64_t total;
+	uint8_t mem[32];
+	uint32_t memlen;
+} ac_rec_xxh;
+
+void ac__rec_xxh_init(ac_rec_xxh *x);
+void ac__rec_xxh_update(ac_rec_xxh *x, const void *p, size_t len);
+/* The hash of everything given so far (x is not changed). */
+uint64_t ac__rec_xxh_digest(const ac_rec_xxh *x);
+
+/* ---- encoding one event (doc/record.md, "Events") ------------------------ */
+
+/* What the body encoding predicts from: the events before. Writer and
+ * reader keep one each, in step. Zero it to start. */
+typedef struct ac_rec_enc {
+	uint64_t seq;       /* number of the next event */
+	uint64_t last_op;   /* last nonzero op id of any event */
+	uint64_t last_sub;  /* op id of the last SUBMIT */
+	int64_t last_now;   /* rc of the last NOW */
+	int64_t last_wall;  /* rc of the last WALL */
+} ac_rec_enc;
+
+/* An upper bound of the frame size of ev (0 when dlen or dlen2 is too big
+ * for a frame). */
+size_t ac__rec_frame_bound(const ac_rec_event *ev);
+/* Encode ev (its seq field is ignored: the frame gets st->seq) as one frame
+ * into out, which has room for ac__rec_frame_bound(ev) bytes, and advance
+ * st. Returns the frame's length. */
+size_t ac__rec_encode(ac_rec_enc *st, const ac_rec_event *ev, uint8_t *out);
+/* Decode the body of a frame of kind (n bytes at p, after the seq byte)
+ * into *ev (seq set from st) and advance st. Returns 0, or -EBADMSG with
+ * *why saying what is wrong (st unchanged). */
+int ac__rec_decode(ac_rec_enc *st, uint32_t kind, const uint8_t *p, size_t n,
+                   ac_rec_event *ev, const char **why);
+/* An event with every field at its "absent" value (h = -1). */
+void ac__rec_event_init(ac_rec_event *ev, uint32_t kind);
+
+/* ---- names and text --------------------------------------------------------- */
+
+/* "NOW", "SUBMIT", ...; NULL when unknown. */
+const char *ac__rec_kind_name(uint32_t kind);
+/* "tcp_listen", "resolve", ...; NULL when unknown. */
+const char *ac__rec_call_name(uint32_t call);
+/* "accept", "send", ... for enum ac_op_type; NULL when unknown. */
+const char *ac__rec_op_name(uint32_t type);
+/* One line describing ev (no newline): "#12 SUBMIT op=3 send h=5 rc=1
+ * data[5]"; only the fields present. Returns buf. */
+char *ac__rec_event_format(const ac_rec_event *ev, char *buf, size_t len);
+
+/* ---- the writer (io/record_file.c) --------------------------------------------- */
+
+typedef struct ac_rec_writer ac_rec_writer;
+
+/* Where the writer says, once, that recording stopped (a full disk, a
+ * write error): one line, no newline. */
+typedef void (*ac_rec_log_fn)(void *arg, const char *line);
+
+/* Create (or truncate) the file at path and write the header h (its
+ * version is ignored: AC_REC_VERSION is written). Events are buffered and
+ * written in large chunks. log (may be NULL) is told when recording stops.
+ * Returns 0 and *out, or a negative errno (nothing was created on error,
+ * or an empty file). */
+int ac__recw_open(const char *path, const ac_rec_header *h, ac_rec_log_fn log,
+                  void *log_arg, ac_rec_writer **out);
+/* Append ev as the next event (ev->seq is ignored). Returns 0, or a
+ * negative errno once recording has stopped (then every later call is a
+ * no-op returning that error; the program keeps running). */
+int ac__recw_event(ac_rec_writer *w, const ac_rec_event *ev);
+/* Write the END event (the hash of every event before it) and flush.
+ * Returns 0 or the error that stopped recording. Later events are
+ * refused (-EPIPE). */
+int ac__recw_end(ac_rec_writer *w);
+/* Events written so far (END not counted) and their hash. */
+uint64_t ac__recw_count(const ac_rec_writer *w);
+uint64_t ac__recw_hash(const ac_rec_writer *w);
+/* 1 when recording stopped early (the record is truncated). */
+int ac__recw_stopped(const ac_rec_writer *w);
+/* Flush, close and free. Without ac__recw_end the record has no END: a
+ * reader reports it truncated after its last event. NULL is ignored. */
+void ac__recw_free(ac_rec_writer *w);
+
+/* ---- the reader (io/record_file.c) --------------------------------------------- */
+
+typedef struct ac_rec_reader ac_rec_reader;
+
+/* Open the record at path and read its header. Returns 0 and *out, or a
+ * negative errno with a one-line message in err (errlen bytes, may be 0):
+ * the open's errno, -EBADMSG (not a record, or a corrupt header), -EPIPE
+ * (cut short inside the header), -ENOTSUP (a newer format version). The
+ * reader survives any bytes: it checks every length and allocates at most
+ * the file's size (plus small bookkeeping). */
+int ac__rec_open(const char *path, ac_rec_reader **out, char *err, size_t errlen);
+/* The same over the len bytes at buf, which are not copied and must
+ * outlive the reader. */
+int ac__rec_open_mem(const void *buf, size_t len, ac_rec_reader **out, char *err,
+                     size_t errlen);
+/* The header (owned by the reader). */
+const ac_rec_header *ac__rec_header(const ac_rec_reader *r);
+/* Decode the next event into *ev (pointers into the reader's buffer, valid
+ * until the next call). Returns 1 (an event), 0 (the END event was read
+ * and the record hash it carries matched: a clean end; END itself is not
+ * returned), -EBADMSG (corrupt: a bad CRC, length, field or hash, or bytes
+ * after END; the message says "corrupt record at event E: ..."), -EPIPE
+ * (the record stops before END, after its last whole event: "truncated
+ * after event E", E = -1 when there is none), or -ENOMEM. After 0 or an
+ * error, every call returns the same. */
+int ac__rec_next(ac_rec_reader *r, ac_rec_event *ev);
+/* The message of the last error ("" when none). */
+const char *ac__rec_error(const ac_rec_reader *r);
+/* The raw bytes of the last event's frame (as in the file). */
+void ac__rec_frame(const ac_rec_reader *r, const uint8_t **p, size_t *len);
+/* Events read so far and the hash of their frames (after a clean end: the
+ * record hash, as END carries it). */
+uint64_t ac__rec_count(const ac_rec_reader *r);
+uint64_t ac__rec_hash(const ac_rec_reader *r);
+/* Close and free (NULL is ignored). */
+void ac__rec_close(ac_rec_reader *r);
 
 #endif /* AC_IO_RECORD_H */
