@@ -4,26 +4,29 @@
  * segmentation, FIN/RST, UDP, determinism, the event -> frame map), the
  * reassembler (tools/acpcap_flow.c: duplicates and reordering), the frame
  * splitter and body renderer (tools/acpcap_proto.c), JSON escaping
- * (tools/acpcap_out.c), and 10,000 random byte strings through every
- * decoder (which must neither crash nor read out of bounds: run under
- * tools/test.sh --sanitizers too).
+ * (tools/acpcap_out.c), record files read back (tools/acpcap_rec.c), and
+ * 10,000 random byte strings through every decoder (which must neither
+ * crash nor read out of bounds: run under tools/test.sh --sanitizers too).
+ *
+ * With ACPCAP_TEST_RECORD=PATH, test_rec_demo leaves its record of
+ * hand-built events (two TCP connections, 2,000 frames in one write, a
+ * deflated frame, a UDP announcement) at PATH for tests/acpcap.test.
  */
 #include "config.h"
 
 #include <stdio.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include <pcap/pcap.h>
 
 #include "testutil.h"
 
+#include "tools/acpcap.h"
 #include "tools/acpcap_flow.h"
 #include "tools/acpcap_out.h"
 #include "tools/acpcap_proto.h"
 #include "tools/acpcap_synth.h"
-
-/* After io/record.h: zlib.h defines zlib_version as a macro, which would
- * rename ac_rec_header's field of that name. */
-#include <zlib.h>
 
 #define WALL0 1700000000000000000LL
 
@@ -69,11 +72,13 @@ static void cap_free(struct cap *c)
 
 /* ---- events ------------------------------------------------------------------ */
 
-/* Events fed in order to a synthesizer writing into a cap. */
+/* Events fed in order to a synthesizer writing into a cap, and to a
+ * record file when w is set. */
 struct feed {
 	acp_synth *s;
 	struct cap cap;
 	uint64_t seq;
+	ac_rec_writer *w;
 };
 
 static void feed_init(struct feed *f)
@@ -105,6 +110,8 @@ static int feed(struct feed *f, ac_rec_event e)
 {
 	int n;
 	e.seq = f->seq++;
+	if (f->w != NULL)
+		CK_PASS(ac__recw_event(f->w, &e));
 	n = acp_synth_event(f->s, &e);
 	ck_assert_int_ge(n, 0);
 	return n;
@@ -965,6 +972,208 @@ START_TEST(test_json_escape)
 }
 END_TEST
 
+/* ---- tests: record files ------------------------------------------------------------------ */
+
+/* The command line stored in the records this suite writes: `acpcap
+ * replay` runs it (tests/acpcap.test checks what it prints). */
+static char *rec_argv[] = {"/bin/sh", "-c",
+                           "echo replaying \"$AC_REPLAY\" until ${AC_REPLAY_UNTIL:-none}"};
+
+static void rec_header(ac_rec_header *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->version = AC_REC_VERSION;
+	h->io_version = AC_IO_VERSION;
+	snprintf(h->backend, sizeof(h->backend), "epoll");
+	h->argc = 3;
+	h->argv = rec_argv;
+	h->wall_ns = WALL0;
+	h->mono_ns = 0;
+	snprintf(h->name, sizeof(h->name), "acpcap-test");
+}
+
+/* Start recording f's events to path. */
+static void feed_record(struct feed *f, const char *path)
+{
+	ac_rec_header h;
+	rec_header(&h);
+	CK_PASS(ac__recw_open(path, &h, NULL, NULL, &f->w));
+}
+
+static void feed_record_end(struct feed *f)
+{
+	CK_PASS(ac__recw_end(f->w));
+	ac__recw_free(f->w);
+	f->w = NULL;
+}
+
+/* An announcement datagram: [magic, version, name, loc, inc, udp, relay]
+ * and a made-up MAC. */
+static struct wframe announce(void)
+{
+	ac_addr loc = addr("127.0.0.1:9000");
+	struct wframe w;
+	void *b;
+	size_t n;
+	CK_PASS(ac_pack(&b, &n, "[u u s l u u b]", (uint64_t)AC_WIRE_MAGIC, (uint64_t)1,
+	                "server", &loc, (uint64_t)88, (uint64_t)51350, 0));
+	w = wframe(AC_WT_ANNOUNCE, 0, 0, b, n);
+	free(b);
+	w.p = realloc(w.p, w.len + AC_WIRE_MAC);
+	memset(w.p + w.len, 0x5a, AC_WIRE_MAC);
+	w.len += AC_WIRE_MAC;
+	return w;
+}
+
+/* A second connection (accepted) carrying n SEND frames in one write and
+ * a deflated one, and an announcement over UDP. */
+static void demo_feed(struct feed *f, int n)
+{
+	struct wframe w = send_frame("a message in a batch"), z;
+	uLongf zlen = compressBound((uLong)w.len);
+	uint8_t *all = malloc((size_t)n * w.len), *zb = malloc(zlen);
+	ac_rec_event e = ev(AC_REC_SUBMIT);
+	int i;
+
+	for (i = 0; i < n; i++)
+		memcpy(all + (size_t)i * w.len, w.p, w.len);
+	e.call = AC_OP_ACCEPT, e.op = 100, e.h = 3, e.rc = AC_IO_DONE, e.res = 6;
+	e.addr = addr("127.0.0.1:40001");
+	feed(f, e);
+	e = ev(AC_REC_CONN);
+	e.h = 6, e.addr = addr("127.0.0.1:9000"), e.addr2 = addr("127.0.0.1:40001");
+	feed(f, e);
+	ev_now(f, 4000);
+	ev_send(f, 101, 6, all, (size_t)n * w.len, 1);
+	ck_assert_int_eq(compress2(zb, &zlen, w.p + AC_WIRE_HDR, w.len - AC_WIRE_HDR, 6), Z_OK);
+	z = wframe(AC_WT_SEND, AC_WF_ZLIB, 0, zb, zlen);
+	ev_send(f, 102, 6, z.p, z.len, 0);
+	ev_call(f, AC_RC_CLOSE, 6, 0);
+	/* An announcement (its MAC made up). */
+	e = ev(AC_REC_CALL);
+	e.call = AC_RC_UDP_BIND, e.addr = addr("0.0.0.0:51350"), e.rc = 0, e.res = 7;
+	feed(f, e);
+	free(z.p);
+	z = announce();
+	e = ev(AC_REC_SUBMIT);
+	e.call = AC_OP_SENDTO, e.op = 103, e.h = 7, e.addr = addr("127.255.255.255:51350");
+	e.data = z.p, e.dlen = z.len, e.rc = AC_IO_DONE, e.res = (int64_t)z.len;
+	feed(f, e);
+	free(z.p);
+	free(zb);
+	free(all);
+	free(w.p);
+}
+
+static void tmp_path(char *buf, size_t len, const char *tag)
+{
+	const char *d = getenv("TMPDIR");
+	snprintf(buf, len, "%s/ac-acpcap-%d-%s.rec", d && *d ? d : "/tmp", (int)getpid(), tag);
+}
+
+/* A record file read back gives the same packets as its events did. */
+START_TEST(test_rec_walk)
+{
+	char path[256];
+	struct session x;
+	struct feed f;
+	struct cap back = {0};
+	acp_rec *r;
+	uint8_t *pa, *pb;
+	size_t la, lb;
+
+	tmp_path(path, sizeof(path), "walk");
+	session_init(&x);
+	feed_init(&f);
+	feed_record(&f, path);
+	session_feed(&f, &x);
+	demo_feed(&f, 50);
+	feed_record_end(&f);
+	ck_assert_int_eq(acp_rec_open(path, &r), 1);
+	ck_assert_int_eq(acp_rec_header(r)->argc, 3);
+	ck_assert_int_eq(acp_rec_walk(r, cap_emit, &back, NULL, NULL), 0);
+	acp_rec_close(r);
+	ck_assert_uint_gt(f.cap.n, 15);
+	serialize(&f.cap, &pa, &la);
+	serialize(&back, &pb, &lb);
+	ck_assert_uint_eq(la, lb);
+	ck_assert_mem_eq(pa, pb, la);
+	free(pa);
+	free(pb);
+	cap_free(&back);
+	feed_fini(&f);
+	session_fini(&x);
+	unlink(path);
+}
+END_TEST
+
+/* A cut record gives the packets of its whole events and an error. */
+START_TEST(test_rec_cut)
+{
+	char path[256];
+	struct session x;
+	struct feed f;
+	struct cap back = {0};
+	acp_rec *r;
+	FILE *fp;
+	long size;
+
+	tmp_path(path, sizeof(path), "cut");
+	session_init(&x);
+	feed_init(&f);
+	feed_record(&f, path);
+	session_feed(&f, &x);
+	feed_record_end(&f);
+	ck_assert_ptr_nonnull(fp = fopen(path, "r+"));
+	fseek(fp, 0, SEEK_END);
+	size = ftell(fp);
+	ck_assert_int_eq(ftruncate(fileno(fp), size - 30), 0);
+	fclose(fp);
+	ck_assert_int_eq(acp_rec_open(path, &r), 1);
+	ck_assert_int_eq(acp_rec_walk(r, cap_emit, &back, NULL, NULL), -1);
+	acp_rec_close(r);
+	ck_assert_uint_gt(back.n, 0);
+	ck_assert_uint_lt(back.n, f.cap.n);
+	cap_free(&back);
+	feed_fini(&f);
+	session_fini(&x);
+	unlink(path);
+}
+END_TEST
+
+/* The demo record: to $ACPCAP_TEST_RECORD when set (tests/acpcap.test
+ * runs this case alone for it), else to a temporary file; either way it
+ * must read back whole. */
+START_TEST(test_rec_demo)
+{
+	const char *env = getenv("ACPCAP_TEST_RECORD");
+	char path[256];
+	struct session x;
+	struct feed f;
+	struct cap back = {0};
+	acp_rec *r;
+
+	tmp_path(path, sizeof(path), "demo");
+	if (env != NULL && *env != '\0')
+		snprintf(path, sizeof(path), "%s", env);
+	session_init(&x);
+	feed_init(&f);
+	feed_record(&f, path);
+	session_feed(&f, &x);
+	demo_feed(&f, 2000);
+	feed_record_end(&f);
+	ck_assert_int_eq(acp_rec_open(path, &r), 1);
+	ck_assert_int_eq(acp_rec_walk(r, cap_emit, &back, NULL, NULL), 0);
+	acp_rec_close(r);
+	ck_assert_uint_eq(back.n, f.cap.n);
+	cap_free(&back);
+	feed_fini(&f);
+	session_fini(&x);
+	if (env == NULL || *env == '\0')
+		unlink(path);
+}
+END_TEST
+
 /* ---- tests: random bytes ------------------------------------------------------------------ */
 
 static uint64_t rnd_state;
@@ -1106,6 +1315,11 @@ static Suite *acpcap_suite(void)
 	tcase_add_test(tc, test_proto_names);
 	tcase_add_test(tc, test_proto_split);
 	tcase_add_test(tc, test_json_escape);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("record");
+	tcase_add_test(tc, test_rec_walk);
+	tcase_add_test(tc, test_rec_cut);
+	tcase_add_test(tc, test_rec_demo);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("fuzz");
 	tcase_set_timeout(tc, 120);

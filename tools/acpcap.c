@@ -73,8 +73,9 @@ static const char acp_manual[] =
 "         record nor a pcap/pcapng capture, is truncated or corrupt, or has an\n"
 "         unsupported link type; an output that cannot be written; out of\n"
 "         memory (what could be read before is still printed or written)\n"
-"    replay exits with the replayed program's status (3 when it diverged\n"
-"    from its record), or 127 when the program cannot be started.\n"
+"    replay exits with the replayed program's status (the replay exits 3\n"
+"    when the program diverged from its record, 4 when it stopped at\n"
+"    --until EVENT), or 127 when the program cannot be started.\n"
 "\n"
 "    Errors are one line on standard error: \"acpcap: FILE: what is wrong\".\n";
 
@@ -104,7 +105,9 @@ static const struct {
 	{"replay", "usage: acpcap replay RECORD [--until EVENT]\n"
 	           "Print, then exec, the recorded command line with AC_REPLAY=RECORD\n"
 	           "(and AC_REPLAY_UNTIL=EVENT) in the environment.\n"
-	           "  --until EVENT   stop the replay at event EVENT (for a debugger)\n"},
+	           "  --until EVENT   stop the replay at event EVENT (for a debugger)\n"
+	           "Exit status: the program's (3: it diverged from the record, 4: it\n"
+	           "stopped at EVENT), 127 when it cannot be started, 2 for a bad RECORD.\n"},
 };
 
 static const char *acp_prog = "acpcap";
@@ -436,7 +439,7 @@ static int acp_replay_opts(int argc, char **argv, const char **until)
 	};
 	uint64_t ev;
 	int c;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h')
 			return acp_cmd_usage("replay");
 		if (c != 'u' || acp_number(optarg, &ev) < 0)

@@ -126,6 +126,13 @@ static size_t synth_iphdr_len(const ac_addr *a)
 	return a->family == AC_AF_INET6 ? 40 : 20;
 }
 
+/* Largest TCP payload of a segment from src. */
+static size_t synth_seg_max(const ac_addr *src)
+{
+	size_t max = ACP_SNAPLEN - synth_iphdr_len(src) - 20;
+	return max < ACP_SEG_MAX ? max : ACP_SEG_MAX;
+}
+
 /* Write the IP header for l4len bytes of protocol proto; returns its
  * length, and the pseudo-header sum in *psum. */
 static size_t synth_ip(uint8_t *p, const ac_addr *src, const ac_addr *dst,
@@ -198,7 +205,7 @@ static void synth_tcp(acp_synth *s, const ac_addr *src, const ac_addr *dst,
                       const uint8_t *data, size_t len)
 {
 	uint8_t *p = s->s_pkt, *t;
-	size_t thl = (flags & TH_SYN) ? 24 : 20, ihl;
+	size_t thl = (flags & TH_SYN) ? 28 : 20, ihl;
 	uint32_t sum;
 
 	ihl = synth_ip(p, src, dst, 6, thl + len, &sum);
@@ -212,11 +219,14 @@ static void synth_tcp(acp_synth *s, const ac_addr *src, const ac_addr *dst,
 	t[13] = (uint8_t)flags;
 	put16(t + 14, 65535);
 	if (flags & TH_SYN) {
-		/* NOP, window scale 14 */
-		t[20] = 1;
-		t[21] = 3;
-		t[22] = 3;
-		t[23] = 14;
+		/* MSS (the largest segment made), NOP, window scale 14 */
+		t[20] = 2;
+		t[21] = 4;
+		put16(t + 22, (uint32_t)synth_seg_max(src));
+		t[24] = 1;
+		t[25] = 3;
+		t[26] = 3;
+		t[27] = 14;
 	}
 	if (len > 0)
 		memcpy(t + thl, data, len);
@@ -370,9 +380,7 @@ static void synth_on_conn(acp_synth *s, const ac_rec_event *e)
 static void synth_data(acp_synth *s, struct synth_handle *k, int out,
                        const uint8_t *p, size_t len)
 {
-	size_t max = ACP_SNAPLEN - synth_iphdr_len(&k->k_local) - 20, n;
-	if (max > ACP_SEG_MAX)
-		max = ACP_SEG_MAX;
+	size_t max = synth_seg_max(&k->k_local), n;
 	while (len > 0) {
 		n = len < max ? len : max;
 		if (out) {

@@ -25,8 +25,9 @@
  *   - sendto / recvfrom: one UDP datagram each.
  * Every segment carries ACK with the bytes of the other direction seen so
  * far, so sequence and acknowledgement numbers are always consistent. The
- * SYNs carry a window scale option (shift 14) so that no analyser reports
- * a full window. IPv4 and IPv6 headers, TCP and UDP checksums are correct.
+ * SYNs carry the MSS (the largest segment made) and a window scale option
+ * (shift 14), so that no analyser reports a full window. IPv4 and IPv6
+ * headers, TCP and UDP checksums are correct.
  *
  * Time: each packet gets the last monotonic clock reading (AC_REC_NOW)
  * turned into wall time through the header's (wall_ns, mono_ns) pair, and
