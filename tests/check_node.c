@@ -636,6 +636,7 @@ START_TEST(test_long_names)
 	ac_node *n;
 	ac_ref me, ch;
 	child c;
+	memset(&t, 0, sizeof(t));
 	memset(long_name, 'n', sizeof(long_name) - 1);
 	long_name[AC_NAME_MAX + 1] = '\0';
 	/* One byte too many: refused with a clear code, nothing started. */
