@@ -242,7 +242,8 @@ static void out_stats_conns(acp_out *o)
 {
 	char c[AC_ADDR_STRLEN], s[AC_ADDR_STRLEN];
 	size_t i;
-	qsort(o->o_conns, o->o_nconns, sizeof(*o->o_conns), out_conn_cmp);
+	if (o->o_nconns > 1)
+		qsort(o->o_conns, o->o_nconns, sizeof(*o->o_conns), out_conn_cmp);
 	if (!o->o_json)
 		fprintf(o->o_fp, "%-5s %-22s %-22s %8s %10s %8s %10s  %s\n", "conn", "client",
 		        "server", "frames>", "bytes>", "frames<", "bytes<", "end >/<");
