@@ -278,9 +278,10 @@ typedef struct ac__log_slot {
 } ac__log_slot;
 
 struct ac_sched {
-	/* Backend and whether the scheduler created it. */
+	/* Backend (s_ioslot.io), and what the io layer made for it: the
+	 * default backend, a recorder, a replay (ac__io_sched_open). */
 	ac_io *s_io;
-	int s_own_io;
+	ac__io_slot s_ioslot;
 	/* Incarnation and location for refs. */
 	uint64_t s_inc;
 	ac_addr s_loc;

@@ -76,6 +76,21 @@ static void sched_log_env(ac_sched *s)
 	s->s_log_fn(s->s_log_arg, AC_LOG_WARN, line);
 }
 
+/* What the io layer says about the scheduler's backend (a record that
+ * cannot be written, a record's hash), straight to the sink as "[name]
+ * text": it may come from inside a backend call, so no ac_log (which reads
+ * the clock through that backend). */
+static void sched_io_log(void *arg, int level, const char *text)
+{
+	ac_sched *s = arg;
+	char line[1024];
+
+	if (level > s->s_log_level)
+		return;
+	snprintf(line, sizeof(line), "[%s] %s", s->s_name, text);
+	s->s_log_fn(s->s_log_arg, level, line);
+}
+
 int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
 {
 	ac_sched_opts def;
@@ -92,15 +107,20 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->s_io = o->io;
-	if (!s->s_io) {
-		rc = ac__io_default_new(&s->s_io);
-		if (rc < 0) {
-			free(s);
-			return rc;
-		}
-		s->s_own_io = 1;
+	s->s_log_fn = o->log_fn ? o->log_fn : sched_log_stderr;
+	s->s_log_arg = o->log_arg;
+	s->s_log_level = o->log_level;
+	snprintf(s->s_name, sizeof(s->s_name), "%s", o->name ? o->name : "node");
+	sched_log_env(s);
+	/* The backend (wrapped in a recorder when asked) before the first
+	 * input, the incarnation, is drawn from it. */
+	rc = ac__io_sched_open(o->io, o->record_path, s->s_name, sched_io_log, s,
+	                       &s->s_ioslot);
+	if (rc < 0) {
+		free(s);
+		return rc;
 	}
+	s->s_io = s->s_ioslot.io;
 	do {
 		s->s_io->ops->entropy(s->s_io, &s->s_inc, sizeof(s->s_inc));
 	} while (s->s_inc == 0);
@@ -108,11 +128,6 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
 	ac__stack_pool_init(&s->s_stacks, s->s_stack_size, o->stack_guard,
 	                    o->stack_pool_max);
 	s->s_stack_size = s->s_stacks.sp_size;
-	s->s_log_fn = o->log_fn ? o->log_fn : sched_log_stderr;
-	s->s_log_arg = o->log_arg;
-	s->s_log_level = o->log_level;
-	snprintf(s->s_name, sizeof(s->s_name), "%s", o->name ? o->name : "node");
-	sched_log_env(s);
 	ac__stack_thread_enter();
 	s->s_nobj = 1; /* slot 0 is never used: id 0 means "none" */
 	/* The thread's current scheduler, until another runs or is made. */
@@ -213,8 +228,7 @@ void ac_sched_free(ac_sched *s)
 	free(s->s_heap);
 	free(s->s_obj);
 	log_flush(s);
-	if (s->s_own_io)
-		ac__io_default_free(s->s_io);
+	ac__io_sched_close(&s->s_ioslot);
 	if (ac__tls_sched == s)
 		ac__tls_sched = NULL;
 	ac__stack_thread_leave();

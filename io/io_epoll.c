@@ -27,7 +27,8 @@
  *    the ready list behind them (AC_IO_PENDING) instead of returning DONE.
  *  - pending() counts ops whose callback has not run yet, including completed
  *    ops waiting on the ready list, so "0 pending" means nothing can call back.
- *  - cancel() of a waiting op sets op->res to -ECANCELED and returns 0.
+ *  - cancel() of a waiting op sets op->res to -ECANCELED and returns 0;
+ *    for a send or write, op->res is the bytes it had already written.
  *    cancel() of a completed op whose callback has not run removes it from
  *    the ready list and returns AC_IO_DONE, leaving op->res as completed (so
  *    a caller can still use bytes a recv took off the socket, or the handle
@@ -880,7 +881,11 @@ static int epoll_cancel(ac_io *io, ac_op *op)
 	if (q != &e->e_ready) {
 		epoll_q_unlink(q, op);
 		op->io_priv[1] = EPOLL_OP_IDLE;
-		op->res = -ECANCELED;
+		/* A send or write reports what already left (io.h, version 3). */
+		if (op->type == AC_OP_SEND || op->type == AC_OP_WRITE)
+			op->res = (int64_t)op->io_priv[0];
+		else
+			op->res = -ECANCELED;
 		e->e_pending--;
 		if (op->type == AC_OP_CONNECT)
 			epoll_fd_release(e, op->h);

@@ -288,4 +288,42 @@ uint64_t ac__rec_hash(const ac_rec_reader *r);
 /* Close and free (NULL is ignored). */
 void ac__rec_close(ac_rec_reader *r);
 
+/* ---- the run's description (io/record_meta.c) -------------------------------- */
+
+/* Fill *h for a record of the backend inner made by this process: its
+ * arguments, build ids, library versions, architecture, page size, the
+ * inner backend's name and buggify flag, its two clocks (read once, not
+ * recorded as events) and name (the scheduler's). ac__rec_header_release
+ * frees what it allocated (argv). */
+void ac__rec_header_fill(ac_rec_header *h, ac_io *inner, const char *name);
+void ac__rec_header_release(ac_rec_header *h);
+/* The file of the next record (replay 0) or replay (1) of base in this
+ * process, into out: base the first time, then base.1, base.2, ...
+ * Thread-safe. */
+void ac__rec_path_next(const char *base, int replay, char *out, size_t len);
+
+/* ---- the recorder and the replayer --------------------------------------------- */
+
+/* Where the recorder and the replayer report (a scheduler's sink): level
+ * as AC_LOG_* (1 warning, 2 information), one line without newline. */
+typedef void (*ac__rec_log_fn)(void *arg, int level, const char *text);
+
+/* A recorder of inner writing path (io/io_record.c): see
+ * ac_io_record_new. name goes into the header; log (may be NULL: standard
+ * error) is told when recording stops early. */
+int ac__io_record_new(ac_io *inner, const char *path, const char *name,
+                      ac__rec_log_fn log, void *log_arg, ac_io **out);
+/* 1 when the recorder io stopped recording early (its record is cut). */
+int ac__io_record_stopped(ac_io *io);
+/* io's inner backend when io is a recorder, else io. */
+ac_io *ac__io_record_inner(ac_io *io);
+/* 1 when io is a recorder, 2 when it is a replay backend, else 0. */
+int ac__io_record_kind(ac_io *io);
+/* The file a recorder writes or a replay reads. */
+const char *ac__io_record_path(ac_io *io);
+/* The replayer's answers to the three above (io/io_replay.c). */
+int ac__io_replay_is(ac_io *io);
+const char *ac__io_replay_path(ac_io *io);
+uint64_t ac__io_replay_hash(ac_io *io, uint64_t *events);
+
 #endif /* AC_IO_RECORD_H */

@@ -9,7 +9,9 @@
  * so cancel() is O(1). cancel() of an operation that completed but whose
  * callback has not run yet removes it and returns AC_IO_DONE with op->res
  * set, which ac__io_wait in the engine relies on so that a result (bytes
- * already read, a connection already accepted) is not lost.
+ * already read, a connection already accepted) is not lost. A send is
+ * never half written: cancel() of one returns AC_IO_DONE (or 0 while the
+ * node is down) with op->res = len.
  *
  * While a node crashes (n_crashing) or is down, its io is inert: cancel and
  * close succeed without effect, new operations fail with -ENETDOWN or
@@ -164,6 +166,9 @@ static int sim_cancel(ac_io *io, ac_op *op)
 {
 	ac_sim_node *n = ac__sim_io_node(io);
 	ac__sim_oplist *l = (ac__sim_oplist *)(uintptr_t)op->io_priv[0];
+	/* A send only ever waits after queueing all its bytes (sim_tcp.c),
+	 * with op->res = len: so a send cancelled here (0) reports that all
+	 * of it was written, as io.h (version 3) asks. */
 	if (n->n_crashing || !n->n_up)
 		return 0;
 	if (!l)

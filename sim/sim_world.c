@@ -17,6 +17,7 @@
  * run, the word-wise rounds cost a third of it.
  */
 #include "sim/sim.h"
+#include "io/io.h"
 
 #include <inttypes.h>
 
@@ -484,6 +485,8 @@ ac_io *ac_sim_node_io(ac_sim_node *n)
 
 ac_sim_node *ac_sim_node_of(ac_io *io)
 {
+	/* A recorder (AC_RECORD) wraps the node's backend. */
+	io = ac__io_unwrap(io);
 	if (!io || io->ops != &ac__sim_io_ops)
 		return NULL;
 	return (ac_sim_node *)io;

@@ -19,6 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <asyncoro/record.h>
+#include <asyncoro/sim.h>
+
 #include "io/record.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -506,6 +509,596 @@ START_TEST(test_write_error)
 }
 END_TEST
 
+/* ---- recording and replaying a run ------------------------------------------ */
+
+/* What the echo body saw: the client's received bytes. */
+static char echo_got[256];
+static size_t echo_len;
+/* The host the body listens on (127.0.0.1, or the sim node's address). */
+static ac_addr echo_host;
+
+static void echo_server(void *arg)
+{
+	ac_sock *l = arg, *k;
+	char buf[64];
+	ssize_t n;
+	CK_PASS(ac_sock_accept(l, 5000, &k));
+	while ((n = ac_sock_recv(k, buf, sizeof(buf), 5000)) > 0)
+		ck_assert_int_eq(ac_sock_send_all(k, buf, (size_t)n, 5000), n);
+	ac_sock_close(k);
+}
+
+/* A TCP echo: three messages there and back, then end of stream. */
+static void echo_body(void *arg)
+{
+	static const char *const msgs[] = {"hello", "coroutine", "sockets"};
+	ac_sock *l, *k;
+	ac_addr a;
+	ac_ref srv;
+	int i;
+	(void)arg;
+	echo_len = 0;
+	CK_PASS(ac_sock_listen(NULL, &echo_host, 8, 0, &l));
+	CK_PASS(ac_sock_local_addr(l, &a));
+	CK_PASS(ac_spawn(NULL, echo_server, l, NULL, &srv));
+	CK_PASS(ac_sock_connect(&a, 5000, &k));
+	for (i = 0; i < 3; i++) {
+		size_t n = strlen(msgs[i]);
+		ck_assert_int_eq(ac_sock_send_all(k, msgs[i], n, 5000), (ssize_t)n);
+		ck_assert_int_eq(ac_sock_recv_all(k, echo_got + echo_len, n, 5000), (ssize_t)n);
+		echo_len += n;
+	}
+	CK_PASS(ac_sock_shutdown(k));
+	CK_PASS(ac_finish(srv, 5000, NULL));
+	ac_sock_close(k);
+	ac_sock_close(l);
+}
+
+/* Run body on a scheduler over io (NULL: the default); returns when done. */
+static void run_on(ac_io *io, ac_coro_fn body)
+{
+	ac_sched_opts o;
+	ac_sched *s;
+	ac_sched_opts_init(&o);
+	o.io = io;
+	CK_PASS(ac_sched_new(&o, &s));
+	CK_PASS(ac_spawn(s, body, NULL, NULL, NULL));
+	CK_PASS(ac_sched_run(s));
+	ac_sched_free(s);
+}
+
+/* Record body over a fresh epoll backend into path; returns the hash. */
+static uint64_t record_epoll(const char *path, ac_coro_fn body, uint64_t *events)
+{
+	ac_io *ep, *rec;
+	uint64_t hash;
+	CK_PASS(ac_io_epoll_new(&ep));
+	CK_PASS(ac_io_record_new(ep, path, &rec));
+	run_on(rec, body);
+	hash = ac_io_record_hash(rec, events);
+	ac_io_record_free(rec);
+	ac_io_epoll_free(ep);
+	return hash;
+}
+
+/* Replay body against the record at path; returns the replay's hash. */
+static uint64_t replay_run(const char *path, ac_coro_fn body, uint64_t *events)
+{
+	ac_io *rp;
+	uint64_t hash;
+	CK_PASS(ac_io_replay_new(path, &rp));
+	run_on(rp, body);
+	hash = ac_io_record_hash(rp, events);
+	ac_io_replay_free(rp);
+	return hash;
+}
+
+/* What body_calls saw, compared between the run and its replay. */
+typedef struct calls_seen {
+	char dir[256];
+	uint8_t back[16];
+	ac_stat st;
+	ac_addr local, from, resolved[4], mine[8];
+	int nres, nmine;
+	int64_t wall;
+	char tmp[200];
+} calls_seen;
+
+static calls_seen seen;
+
+/* Every synchronous call of io.h (files, names, UDP), straight on the
+ * scheduler's backend. */
+static void body_calls(void *arg)
+{
+	ac_io *io = ac_sched_io(ac_sched_self());
+	const struct ac_io_ops *o = io->ops;
+	char f1[300], f2[300];
+	uint8_t rnd[4], dgram[8];
+	ac_addr lo;
+	int h, u1, u2;
+	(void)arg;
+	memset(&seen, 0, sizeof(seen));
+	snprintf(seen.tmp, sizeof(seen.tmp), "%s", o->temp_dir(io));
+	o->entropy(io, rnd, sizeof(rnd));
+	snprintf(seen.dir, sizeof(seen.dir), "%s/ac-rec-calls-%02x%02x%02x%02x", seen.tmp,
+	         rnd[0], rnd[1], rnd[2], rnd[3]);
+	CK_PASS(o->file_mkdir(io, seen.dir, 0700));
+	snprintf(f1, sizeof(f1), "%s/a", seen.dir);
+	snprintf(f2, sizeof(f2), "%s/b", seen.dir);
+	CK_PASS(o->file_open(io, f1, AC_FO_WRITE | AC_FO_READ | AC_FO_CREATE, 0600, &h));
+	ck_assert_int_eq(o->file_pwrite(io, h, "0123456789", 10, 0), 10);
+	CK_PASS(o->file_sync(io, h));
+	CK_PASS(o->file_fstat(io, h, &seen.st));
+	ck_assert_int_eq(o->file_pread(io, h, seen.back, sizeof(seen.back), 2), 8);
+	CK_PASS(o->file_close(io, h));
+	CK_PASS(o->file_set_meta(io, f1, 0640, 1000000000LL));
+	CK_PASS(o->file_rename(io, f1, f2));
+	CK_FAIL(o->file_stat(io, f1, 1, &seen.st), -ENOENT);
+	CK_PASS(o->file_stat(io, f2, 0, &seen.st));
+	CK_PASS(o->file_unlink(io, f2));
+	seen.nres = o->resolve(io, "localhost", AC_AF_INET, 80, seen.resolved, 4);
+	seen.nmine = o->host_addrs(io, seen.mine, 8);
+	seen.wall = o->wall_ns(io);
+	CK_PASS(ac_addr_parse(&lo, "127.0.0.1", 0));
+	CK_PASS(o->udp_bind(io, &lo, 0, &u1));
+	CK_PASS(o->udp_bind(io, &lo, 0, &u2));
+	CK_PASS(o->local_addr(io, u2, &seen.local));
+	ck_assert_uint_ne(seen.local.port, 0);
+	{
+		ac_sock *k1, *k2;
+		CK_PASS(ac_sock_udp(NULL, &lo, 0, &k1));
+		CK_PASS(ac_sock_udp(NULL, &lo, 0, &k2));
+		CK_PASS(ac_sock_local_addr(k2, &seen.local));
+		ck_assert_int_eq(ac_sock_sendto(k1, "datagram", 8, &seen.local, 1000), 8);
+		ck_assert_int_eq(ac_sock_recvfrom(k2, dgram, 8, &seen.from, 1000), 8);
+		ck_assert(memcmp(dgram, "datagram", 8) == 0);
+		ac_sock_close(k1);
+		ac_sock_close(k2);
+	}
+	CK_PASS(o->close(io, u1));
+	CK_PASS(o->close(io, u2));
+}
+
+START_TEST(test_calls_replay)
+{
+	char path[256];
+	calls_seen first;
+	uint64_t h1, h2, n1, n2;
+	tmp_path(path, sizeof(path), "calls");
+	h1 = record_epoll(path, body_calls, &n1);
+	first = seen;
+	ck_assert_int_eq(rmdir(first.dir), 0);
+	ck_assert(memcmp(first.back, "23456789", 8) == 0);
+	ck_assert_int_eq(first.st.size, 10);
+	ck_assert_int_eq(first.st.mtime_ns, 1000000000LL);
+	ck_assert_int_ge(first.nres, 1);
+	h2 = replay_run(path, body_calls, &n2);
+	ck_assert_uint_eq(h1, h2);
+	ck_assert_uint_eq(n1, n2);
+	/* The replay touched no file, and saw what the run saw. */
+	ck_assert_int_ne(access(first.dir, F_OK), 0);
+	ck_assert(memcmp(&first, &seen, sizeof(seen)) == 0);
+	unlink(path);
+}
+END_TEST
+
+/* The record hash and event count that a reader finds (clean end). */
+static uint64_t read_hash(const char *path, uint64_t *events)
+{
+	ac_rec_reader *r;
+	uint64_t n;
+	CK_PASS(ac__rec_open(path, &r, NULL, 0));
+	ck_assert_int_eq(read_all(r, &n), 0);
+	*events = ac__rec_count(r);
+	n = ac__rec_hash(r);
+	ac__rec_close(r);
+	return n;
+}
+
+START_TEST(test_epoll_echo_replay)
+{
+	char path[256], saw[sizeof(echo_got)];
+	uint64_t h1, h2, h3, n1, n2, n3;
+	size_t len;
+	tmp_path(path, sizeof(path), "echo");
+	CK_PASS(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	h1 = record_epoll(path, echo_body, &n1);
+	ck_assert_uint_eq(echo_len, 21);
+	memcpy(saw, echo_got, echo_len);
+	len = echo_len;
+	h3 = read_hash(path, &n3);
+	memset(echo_got, 0, sizeof(echo_got));
+	h2 = replay_run(path, echo_body, &n2);
+	ck_assert_uint_gt(n1, 20);
+	ck_assert_uint_eq(n1, n2);
+	ck_assert_uint_eq(n1, n3);
+	ck_assert_uint_eq(h1, h2);
+	ck_assert_uint_eq(h1, h3);
+	ck_assert_uint_eq(echo_len, len);
+	ck_assert(memcmp(echo_got, saw, len) == 0);
+	ck_assert(memcmp(echo_got, "hellocoroutinesockets", 21) == 0);
+	unlink(path);
+}
+END_TEST
+
+/* Copy the record at from to to, with byte k of event e's data2 changed.
+ * Returns nothing; the copy is a valid record (new CRCs and hash). */
+static void rewrite(const char *from, const char *to, uint64_t e, size_t k)
+{
+	ac_rec_reader *r;
+	ac_rec_writer *w;
+	ac_rec_event ev;
+	uint8_t buf[1 << 16];
+	int rc;
+	CK_PASS(ac__rec_open(from, &r, NULL, 0));
+	CK_PASS(ac__recw_open(to, ac__rec_header(r), NULL, NULL, &w));
+	while ((rc = ac__rec_next(r, &ev)) == 1) {
+		if (ev.seq == e) {
+			ck_assert_uint_lt(k, ev.dlen2);
+			ck_assert_uint_le(ev.dlen2, sizeof(buf));
+			memcpy(buf, ev.data2, ev.dlen2);
+			buf[k] ^= 0x04;
+			ev.data2 = buf;
+		}
+		CK_PASS(ac__recw_event(w, &ev));
+	}
+	ck_assert_int_eq(rc, 0);
+	CK_PASS(ac__recw_end(w));
+	ac__recw_free(w);
+	ac__rec_close(r);
+}
+
+/* The events of the echo record that matter: the first one that received
+ * "hello" (the server's recv) and the first send after it (its echo). */
+static void find_hello(const char *path, uint64_t *recv_ev, uint64_t *send_ev)
+{
+	ac_rec_reader *r;
+	ac_rec_event ev;
+	*recv_ev = *send_ev = UINT64_MAX;
+	CK_PASS(ac__rec_open(path, &r, NULL, 0));
+	while (ac__rec_next(r, &ev) == 1) {
+		if (*recv_ev == UINT64_MAX && ev.dlen2 == 5 && memcmp(ev.data2, "hello", 5) == 0)
+			*recv_ev = ev.seq;
+		else if (*recv_ev != UINT64_MAX && ev.kind == AC_REC_SUBMIT &&
+		         ev.call == AC_OP_SEND) {
+			*send_ev = ev.seq;
+			break;
+		}
+	}
+	ac__rec_close(r);
+	ck_assert_uint_ne(*send_ev, UINT64_MAX);
+}
+
+/* A replay of the echo body, run as a scheduler does (epoll records). */
+static uint64_t replay_echo(const char *path, uint64_t *events)
+{
+	return replay_run(path, echo_body, events);
+}
+
+typedef uint64_t (*replay_fn)(const char *path, uint64_t *events);
+
+/* Replay path with fn in a child process with stderr into errpath; its
+ * exit status. until >= 0 sets AC_REPLAY_UNTIL. */
+static int replay_child(const char *path, const char *errpath, long until, replay_fn fn)
+{
+	int st, fd;
+	pid_t pid;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char u[32];
+		fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(99);
+		if (until >= 0) {
+			snprintf(u, sizeof(u), "%ld", until);
+			setenv("AC_REPLAY_UNTIL", u, 1);
+		}
+		fn(path, NULL);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+START_TEST(test_replay_diverges)
+{
+	char path[256], bad[256], errp[256], want[96];
+	uint64_t recv_ev, send_ev;
+	size_t len;
+	char *out;
+	tmp_path(path, sizeof(path), "good");
+	tmp_path(bad, sizeof(bad), "bad");
+	tmp_path(errp, sizeof(errp), "err");
+	CK_PASS(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	record_epoll(path, echo_body, NULL);
+	find_hello(path, &recv_ev, &send_ev);
+	/* "hello" received as "hallo": the server echoes it, which differs
+	 * from the recorded send. */
+	rewrite(path, bad, recv_ev, 1);
+	ck_assert_int_eq(replay_child(bad, errp, -1, replay_echo), AC_REPLAY_EXIT_DIVERGED);
+	out = (char *)slurp(errp, &len);
+	out[len] = '\0';
+	snprintf(want, sizeof(want), "replay diverged at event %llu (op ",
+	         (unsigned long long)send_ev);
+	ck_assert_msg(strstr(out, want) != NULL, "want \"%s\" in:\n%s", want, out);
+	ck_assert_msg(strstr(out, "data differs at byte 1") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "the 5 events before:") != NULL, "%s", out);
+	printf("what a divergence looks like:\n%s", out);
+	free(out);
+	/* The unchanged record replays to its end. */
+	ck_assert_int_eq(replay_child(path, errp, -1, replay_echo), 0);
+	/* AC_REPLAY_UNTIL stops at the event named. */
+	ck_assert_int_eq(replay_child(path, errp, (long)send_ev, replay_echo), AC_REPLAY_EXIT_UNTIL);
+	out = (char *)slurp(errp, &len);
+	out[len] = '\0';
+	snprintf(want, sizeof(want), "stopped at event %llu\n", (unsigned long long)send_ev);
+	ck_assert_str_eq(out, want);
+	free(out);
+	unlink(path);
+	unlink(bad);
+	unlink(errp);
+}
+END_TEST
+
+/* The log lines of a scheduler, kept. */
+static char logged[4][512];
+static int nlogged;
+
+static void keep_log(void *arg, int level, const char *text)
+{
+	(void)arg;
+	(void)level;
+	if (nlogged < 4)
+		snprintf(logged[nlogged], sizeof(logged[0]), "%s", text);
+	nlogged++;
+}
+
+/* Run the echo on a scheduler of default backend, with record_path. */
+static void run_logged(const char *record_path)
+{
+	ac_sched_opts o;
+	ac_sched *s;
+	ac_sched_opts_init(&o);
+	o.record_path = record_path;
+	o.log_fn = keep_log;
+	CK_PASS(ac_sched_new(&o, &s));
+	CK_PASS(ac_spawn(s, echo_body, NULL, NULL, NULL));
+	CK_PASS(ac_sched_run(s));
+	ac_sched_free(s);
+}
+
+START_TEST(test_sched_record_env)
+{
+	char path[256], path1[300], want[400];
+	uint64_t h, h1, n, n1;
+	CK_PASS(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	tmp_path(path, sizeof(path), "opt");
+	snprintf(path1, sizeof(path1), "%s.1", path);
+	/* Two schedulers naming one file: PATH, then PATH.1. */
+	run_logged(path);
+	run_logged(path);
+	ck_assert_int_eq(nlogged, 2);
+	h = read_hash(path, &n);
+	h1 = read_hash(path1, &n1);
+	snprintf(want, sizeof(want), "[node] record %s: %llu events, hash %016llx", path,
+	         (unsigned long long)n, (unsigned long long)h);
+	ck_assert_str_eq(logged[0], want);
+	snprintf(want, sizeof(want), "[node] record %s: %llu events, hash %016llx", path1,
+	         (unsigned long long)n1, (unsigned long long)h1);
+	ck_assert_str_eq(logged[1], want);
+	/* AC_REPLAY: a scheduler without a backend replays PATH, and says the
+	 * same line. */
+	setenv("AC_REPLAY", path, 1);
+	nlogged = 0;
+	run_logged(NULL);
+	unsetenv("AC_REPLAY");
+	ck_assert_int_eq(nlogged, 1);
+	snprintf(want, sizeof(want), "[node] record %s: %llu events, hash %016llx", path,
+	         (unsigned long long)n, (unsigned long long)h);
+	ck_assert_str_eq(logged[0], want);
+	/* AC_RECORD: the same, from the environment; the process's third
+	 * record of that path is PATH.2. */
+	snprintf(path1, sizeof(path1), "%s.2", path);
+	setenv("AC_RECORD", path, 1);
+	nlogged = 0;
+	run_logged(NULL);
+	unsetenv("AC_RECORD");
+	ck_assert_int_eq(nlogged, 1);
+	h = read_hash(path1, &n);
+	snprintf(want, sizeof(want), "[node] record %s: %llu events, hash %016llx", path1,
+	         (unsigned long long)n, (unsigned long long)h);
+	ck_assert_str_eq(logged[0], want);
+	unlink(path);
+	unlink(path1);
+	path1[strlen(path1) - 1] = '1';
+	unlink(path1);
+}
+END_TEST
+
+/* ---- the simulator --------------------------------------------------------------- */
+
+static void sim_main(ac_sim_node *node, void *arg)
+{
+	(void)arg;
+	ac_sim_node_addr(node, &echo_host);
+	CK_PASS(ac_spawn(ac_sim_node_sched(node), echo_body, NULL, NULL, NULL));
+}
+
+/* Run the echo in a world of one node (seed 7, buggify on), recording it
+ * to path when path is not NULL. Returns the world's trace hash. */
+static uint64_t sim_echo(const char *path)
+{
+	ac_sim_opts o;
+	ac_sim *w;
+	ac_sim_node *n;
+	uint64_t th;
+	ac_sim_opts_init(&o);
+	o.seed = 7;
+	o.buggify = 1;
+	o.max_time_ns = 600LL * 1000000000;
+	if (path)
+		setenv("AC_RECORD", path, 1);
+	CK_PASS(ac_sim_new(&o, &w));
+	CK_PASS(ac_sim_node_add(w, "host", &n));
+	CK_PASS(ac_sim_node_set_main(n, sim_main, NULL));
+	ck_assert_int_eq(ac_sim_run(w, ac_sim_all_finished, NULL), AC_SIM_DONE);
+	th = ac_sim_trace_hash(w);
+	ac_sim_free(w);
+	unsetenv("AC_RECORD");
+	return th;
+}
+
+/* Replay a sim node's record as the world drove it: a step before main,
+ * then steps while the record polls. */
+static uint64_t sim_replay(const char *path, uint64_t *events)
+{
+	ac_sched_opts so;
+	ac_sched *s;
+	ac_io *rp;
+	uint64_t hash;
+	CK_PASS(ac_io_replay_new(path, &rp));
+	ac_sched_opts_init(&so);
+	so.io = rp;
+	so.name = "host";
+	CK_PASS(ac_sched_new(&so, &s));
+	ac_sched_step(s);
+	CK_PASS(ac_addr_parse(&echo_host, "10.0.0.1", 0));
+	CK_PASS(ac_spawn(s, echo_body, NULL, NULL, NULL));
+	while (ac_io_replay_wants_poll(rp))
+		ac_sched_step(s);
+	ac_sched_free(s);
+	hash = ac_io_record_hash(rp, events);
+	ac_io_replay_free(rp);
+	return hash;
+}
+
+START_TEST(test_sim_record_replay)
+{
+	char path[256], path2[256], errp[256], want[96], *out;
+	uint64_t t0, t1, t2, h1, h2, hr, n1, n2, nr, recv_ev, send_ev;
+	ac_rec_reader *r;
+	size_t len;
+	tmp_path(path, sizeof(path), "sim");
+	tmp_path(path2, sizeof(path2), "sim2");
+	t0 = sim_echo(NULL);
+	t1 = sim_echo(path);
+	t2 = sim_echo(path2);
+	/* Recording does not change the world (no PRNG draws). */
+	ck_assert_uint_eq(t0, t1);
+	ck_assert_uint_eq(t1, t2);
+	ck_assert(memcmp(echo_got, "hellocoroutinesockets", 21) == 0);
+	/* The same seed makes the same record. */
+	h1 = read_hash(path, &n1);
+	h2 = read_hash(path2, &n2);
+	ck_assert_uint_eq(h1, h2);
+	ck_assert_uint_eq(n1, n2);
+	CK_PASS(ac__rec_open(path, &r, NULL, 0));
+	ck_assert_str_eq(ac__rec_header(r)->backend, "sim");
+	ck_assert_str_eq(ac__rec_header(r)->name, "host");
+	ck_assert_uint_eq(ac__rec_header(r)->flags & AC_REC_HF_BUGGIFY, AC_REC_HF_BUGGIFY);
+	ac__rec_close(r);
+	/* And replays to the same hash. */
+	memset(echo_got, 0, sizeof(echo_got));
+	hr = sim_replay(path, &nr);
+	ck_assert_uint_eq(hr, h1);
+	ck_assert_uint_eq(nr, n1);
+	ck_assert(memcmp(echo_got, "hellocoroutinesockets", 21) == 0);
+	/* A changed received byte diverges at the echoing send, as on epoll. */
+	find_hello(path, &recv_ev, &send_ev);
+	rewrite(path, path2, recv_ev, 1);
+	tmp_path(errp, sizeof(errp), "err");
+	ck_assert_int_eq(replay_child(path2, errp, -1, sim_replay), AC_REPLAY_EXIT_DIVERGED);
+	out = (char *)slurp(errp, &len);
+	out[len] = '\0';
+	snprintf(want, sizeof(want), "replay diverged at event %llu (op ",
+	         (unsigned long long)send_ev);
+	ck_assert_msg(strstr(out, want) != NULL, "want \"%s\" in:\n%s", want, out);
+	free(out);
+	unlink(errp);
+	unlink(path);
+	unlink(path2);
+}
+END_TEST
+
+/* ---- the size of a record ------------------------------------------------------------ */
+
+#define PING_ROUNDS 2000
+#define PING_SIZE 64
+
+static void ping_server(void *arg)
+{
+	ac_sock *l = arg, *k;
+	char buf[PING_SIZE];
+	CK_PASS(ac_sock_accept(l, 5000, &k));
+	while (ac_sock_recv_all(k, buf, PING_SIZE, 5000) == PING_SIZE)
+		ck_assert_int_eq(ac_sock_send_all(k, buf, PING_SIZE, 5000), PING_SIZE);
+	ac_sock_close(k);
+}
+
+static void ping_body(void *arg)
+{
+	ac_sock *l, *k;
+	ac_addr a;
+	ac_ref srv;
+	char buf[PING_SIZE];
+	int i;
+	(void)arg;
+	memset(buf, 'p', sizeof(buf));
+	CK_PASS(ac_sock_listen(NULL, &echo_host, 8, 0, &l));
+	CK_PASS(ac_sock_local_addr(l, &a));
+	CK_PASS(ac_spawn(NULL, ping_server, l, NULL, &srv));
+	CK_PASS(ac_sock_connect(&a, 5000, &k));
+	for (i = 0; i < PING_ROUNDS; i++) {
+		ck_assert_int_eq(ac_sock_send_all(k, buf, PING_SIZE, 5000), PING_SIZE);
+		ck_assert_int_eq(ac_sock_recv_all(k, buf, PING_SIZE, 5000), PING_SIZE);
+	}
+	CK_PASS(ac_sock_shutdown(k));
+	CK_PASS(ac_finish(srv, 5000, NULL));
+	ac_sock_close(k);
+	ac_sock_close(l);
+}
+
+/* A send/recv ping-pong of 64-byte messages: the record's bytes beyond
+ * the bytes carried, per io.h call (a submit and its completion, a poll
+ * and its end, count once) must be at most 32. Prints the figures. */
+START_TEST(test_record_size)
+{
+	char path[256];
+	ac_rec_reader *r;
+	ac_rec_event ev;
+	uint64_t events = 0, calls = 0, carried = 0;
+	uint8_t *b;
+	size_t size;
+	double per_call, per_event;
+	tmp_path(path, sizeof(path), "size");
+	CK_PASS(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	record_epoll(path, ping_body, NULL);
+	CK_PASS(ac__rec_open(path, &r, NULL, 0));
+	while (ac__rec_next(r, &ev) == 1) {
+		events++;
+		carried += ev.dlen + ev.dlen2;
+		calls += ev.kind != AC_REC_COMPLETE && ev.kind != AC_REC_POLL_END &&
+		         ev.kind != AC_REC_CONN && ev.kind != AC_REC_META;
+	}
+	ac__rec_close(r);
+	b = slurp(path, &size);
+	free(b);
+	ck_assert_uint_ge(carried, 4 * PING_ROUNDS * PING_SIZE);
+	per_call = (double)(size - carried) / (double)calls;
+	per_event = (double)(size - carried) / (double)events;
+	printf("record size: %zu bytes, %llu carried, %llu events, %llu calls: "
+	       "%.1f bytes per event, %.1f per call beyond the bytes carried\n", size,
+	       (unsigned long long)carried, (unsigned long long)events,
+	       (unsigned long long)calls, per_event, per_call);
+	ck_assert_msg(per_call <= 32.0, "%.1f bytes per call", per_call);
+	unlink(path);
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------------- */
 
 static Suite *record_suite(void)
@@ -521,6 +1114,15 @@ static Suite *record_suite(void)
 	tcase_add_test(tc, test_fuzz);
 	tcase_add_test(tc, test_fuzz_bodies);
 	tcase_add_test(tc, test_write_error);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("run");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_epoll_echo_replay);
+	tcase_add_test(tc, test_calls_replay);
+	tcase_add_test(tc, test_replay_diverges);
+	tcase_add_test(tc, test_sched_record_env);
+	tcase_add_test(tc, test_sim_record_replay);
+	tcase_add_test(tc, test_record_size);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -139,6 +139,23 @@ typedef struct ac_sched_opts {
 	int log_level;
 	/* A name shown in logs; default "node". */
 	const char *name;
+	/* Record everything that crosses the backend (asyncoro/io.h) to this
+	 * file, from creation (the incarnation is drawn from the record's
+	 * first input) to ac_sched_free, which ends the record and logs
+	 * (AC_LOG_INFO) "record PATH: N events, hash H" (doc/record.md).
+	 * NULL (default): the environment variable AC_RECORD, when set and not
+	 * empty, names the file instead. Several schedulers of one process
+	 * that name the same file write PATH, PATH.1, PATH.2 ... in the order
+	 * they are created. A file that cannot be created is reported as one
+	 * AC_LOG_WARN line and the scheduler runs unrecorded; a write error
+	 * later stops recording (one AC_LOG_WARN line), the scheduler goes on.
+	 * The environment variable AC_REPLAY=PATH makes every scheduler
+	 * created without a backend (io NULL) replay PATH (PATH.1, ... for
+	 * the next ones) instead of running on epoll (a record that cannot be
+	 * read makes ac_sched_new fail with its error): see asyncoro/record.h;
+	 * ac_sched_free logs the same "record" line at the end of a replay
+	 * that matched (equal hashes: an identical run). */
+	const char *record_path;
 } ac_sched_opts;
 
 /* Fill *o with the defaults. */

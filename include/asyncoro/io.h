@@ -17,7 +17,10 @@
  *    once: op->res holds the result and the callback is NOT called.
  *  - cancel() is synchronous: when it returns 0 the operation had not
  *    completed and the backend has forgotten it (nothing was transferred for
- *    recv/recvfrom/accept/connect; a send may have been partly written).
+ *    recv/recvfrom/accept/connect; a send may have been partly written:
+ *    since AC_IO_VERSION 3, op->res then holds the number of bytes of a
+ *    send or write that were already written, 0 <= op->res <= op->len —
+ *    they are in the stream, the rest never left).
  *    When it returns AC_IO_DONE the operation had completed but its
  *    callback had not run yet: op->res holds the result and the callback
  *    will never run. Either way the backend never touches op again.
@@ -218,8 +221,10 @@ struct ac_io_ops {
 	/* Address of a connected TCP handle's peer. */
 	int (*peer_addr)(ac_io *io, int h, ac_addr *out);
 	/* Forget a pending operation (synchronous; see the top of this file).
-	 * Returns 0 (cancelled), AC_IO_DONE (had completed: op->res is valid,
-	 * no callback), or -ENOENT (unknown: its callback already ran). */
+	 * Returns 0 (cancelled; for a send or write, op->res = the bytes
+	 * already written, since version 3), AC_IO_DONE (had completed:
+	 * op->res is valid, no callback), or -ENOENT (unknown: its callback
+	 * already ran). */
 	int (*cancel)(ac_io *io, ac_op *op);
 	/* Close a socket or attached-descriptor handle. */
 	int (*close)(ac_io *io, int h);
@@ -270,8 +275,9 @@ struct ac_io_ops {
 	int (*buggify)(ac_io *io, const char *site);
 };
 
-/* 2: buggify. */
-#define AC_IO_VERSION 2
+/* 2: buggify. 3: cancel() of a send or write that returns 0 reports the
+ * bytes already written in op->res (a contract, no new member). */
+#define AC_IO_VERSION 3
 
 /* Every backend's state starts with this ("base class, must be first"). */
 struct ac_io {

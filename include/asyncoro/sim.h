@@ -226,7 +226,8 @@ void ac_sim_get_stats(const ac_sim *w, ac_sim_stats *out);
 int ac_sim_node_add(ac_sim *w, const char *name, ac_sim_node **out);
 /* The node's backend; usable with ac_sched_opts.io or directly. */
 ac_io *ac_sim_node_io(ac_sim_node *n);
-/* The node an io belongs to, or NULL when io is not a sim backend. */
+/* The node an io belongs to, or NULL when io is not a sim backend (nor a
+ * recorder of one: AC_RECORD wraps a node's backend). */
 ac_sim_node *ac_sim_node_of(ac_io *io);
 /* The world of a node. */
 ac_sim *ac_sim_node_world(ac_sim_node *n);

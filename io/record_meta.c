@@ -1,0 +1,211 @@
+/* io/record_meta.c: what a record's header says about the run — the
+ * program's arguments (/proc/self/cmdline), the GNU build ids of the
+ * program and of libasyncoro, the versions of the libraries whose bytes a
+ * record depends on, the architecture, the page size and the two clocks —
+ * and the names of the records of a process (PATH, PATH.1, PATH.2 ...).
+ *
+ * Used by the recorder (io/io_record.c) and the replayer (io/io_replay.c).
+ */
+#include "config.h"
+
+#include <zlib.h>
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <msgpack.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "io/record.h"
+
+/* Most bytes of /proc/self/cmdline kept. */
+#define META_CMDLINE_MAX (64 * 1024)
+
+/* ---- arguments ------------------------------------------------------------------- */
+
+/* argv from /proc/self/cmdline into h (one allocation: pointers, then the
+ * strings). Leaves argc 0 when it cannot be read. */
+static void meta_argv(ac_rec_header *h)
+{
+	char *buf = malloc(META_CMDLINE_MAX), **argv;
+	ssize_t n, got = 0;
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC), argc = 0, i;
+
+	if (buf == NULL || fd < 0)
+		goto out;
+	while (got < META_CMDLINE_MAX - 1 &&
+	       (n = read(fd, buf + got, (size_t)(META_CMDLINE_MAX - 1 - got))) > 0)
+		got += n;
+	if (got == 0 || buf[got - 1] != '\0')
+		buf[got++] = '\0';
+	for (i = 0; i < got; i++)
+		argc += buf[i] == '\0';
+	argv = malloc((size_t)(argc + 1) * sizeof(char *) + (size_t)got);
+	if (argv == NULL)
+		goto out;
+	memcpy(argv + argc + 1, buf, (size_t)got);
+	h->argv = argv;
+	{
+		char *s = (char *)(argv + argc + 1);
+		for (i = 0; i < argc; i++) {
+			argv[i] = s;
+			s += strlen(s) + 1;
+		}
+	}
+	argv[argc] = NULL;
+	h->argc = argc;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+}
+
+/* ---- build ids ------------------------------------------------------------------- */
+
+/* The hex GNU build id in the notes of one loaded object, or "". */
+static void meta_build_id(const struct dl_phdr_info *info, char *out, size_t len)
+{
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+		size_t off = 0;
+		if (ph->p_type != PT_NOTE)
+			continue;
+		while (off + sizeof(ElfW(Nhdr)) <= ph->p_memsz) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(p + off);
+			size_t name = (nh->n_namesz + 3) & ~(size_t)3;
+			size_t desc = (nh->n_descsz + 3) & ~(size_t)3;
+			const uint8_t *d = p + off + sizeof(*nh) + name;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    memcmp(p + off + sizeof(*nh), "GNU", 4) == 0) {
+				size_t k, o = 0;
+				for (k = 0; k < nh->n_descsz && o + 3 <= len; k++, o += 2)
+					snprintf(out + o, len - o, "%02x", d[k]);
+				return;
+			}
+			off += sizeof(*nh) + name + desc;
+		}
+	}
+}
+
+typedef struct meta_ids {
+	ac_rec_header *h;
+	int seen;
+} meta_ids;
+
+/* The object that holds this function is libasyncoro (or the program, when
+ * the library is linked in statically). */
+static int meta_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	meta_ids *m = arg;
+	uintptr_t self = (uintptr_t)&meta_object;
+	int i;
+
+	(void)size;
+	if (m->seen++ == 0)
+		meta_build_id(info, m->h->exe_build_id, sizeof(m->h->exe_build_id));
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && self >= lo && self < lo + ph->p_memsz)
+			meta_build_id(info, m->h->lib_build_id, sizeof(m->h->lib_build_id));
+	}
+	return 0;
+}
+
+/* ---- the header -------------------------------------------------------------------- */
+
+/* Copy src into dst (size bytes), truncated, NUL-terminated. */
+static void meta_copy(char *dst, size_t size, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n >= size)
+		n = size - 1;
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+void ac__rec_header_fill(ac_rec_header *h, ac_io *inner, const char *name)
+{
+	const struct ac_io_ops *o = inner->ops;
+	meta_ids m = {h, 0};
+	struct utsname u;
+	long ps = sysconf(_SC_PAGESIZE);
+
+	memset(h, 0, sizeof(*h));
+	h->version = AC_REC_VERSION;
+	h->io_version = AC_IO_VERSION;
+	meta_copy(h->backend, sizeof(h->backend), o->name);
+	meta_argv(h);
+	dl_iterate_phdr(meta_object, &m);
+	meta_copy(h->lib_version, sizeof(h->lib_version), PACKAGE_VERSION);
+	meta_copy(h->zlib_version, sizeof(h->zlib_version), zlibVersion());
+	meta_copy(h->openssl_version, sizeof(h->openssl_version),
+	          OpenSSL_version(OPENSSL_VERSION));
+	meta_copy(h->msgpack_version, sizeof(h->msgpack_version), msgpack_version());
+	if (uname(&u) == 0)
+		meta_copy(h->arch, sizeof(h->arch), u.machine);
+	h->page_size = ps > 0 ? (uint32_t)ps : 0;
+	h->wall_ns = o->wall_ns(inner);
+	h->mono_ns = o->now_ns(inner);
+	meta_copy(h->name, sizeof(h->name), name);
+	if (o->version >= 2 && o->buggify != NULL)
+		h->flags |= AC_REC_HF_BUGGIFY;
+}
+
+void ac__rec_header_release(ac_rec_header *h)
+{
+	free(h->argv);
+	h->argv = NULL;
+	h->argc = 0;
+}
+
+/* ---- names of records ------------------------------------------------------------ */
+
+/* How many records (or replays) of one path this process has opened. */
+typedef struct meta_path {
+	struct meta_path *next;
+	int replay;
+	unsigned count;
+	char path[];
+} meta_path;
+
+static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
+static meta_path *meta_paths;
+
+void ac__rec_path_next(const char *base, int replay, char *out, size_t len)
+{
+	meta_path *p;
+	unsigned k = 0;
+
+	pthread_mutex_lock(&meta_lock);
+	for (p = meta_paths; p != NULL; p = p->next)
+		if (p->replay == replay && strcmp(p->path, base) == 0)
+			break;
+	if (p == NULL && (p = malloc(sizeof(*p) + strlen(base) + 1)) != NULL) {
+		p->replay = replay;
+		p->count = 0;
+		strcpy(p->path, base);
+		p->next = meta_paths;
+		meta_paths = p;
+	}
+	if (p != NULL)
+		k = p->count++;
+	pthread_mutex_unlock(&meta_lock);
+	if (k == 0)
+		snprintf(out, len, "%s", base);
+	else
+		snprintf(out, len, "%s.%u", base, k);
+}
