@@ -694,6 +694,44 @@ START_TEST(test_synth_reuse)
 }
 END_TEST
 
+/* Both ends in one record: the first end's packets show both directions
+ * once; the second end adds nothing. */
+START_TEST(test_synth_mirror)
+{
+	ac_addr a = addr("127.0.0.1:40000"), b = addr("127.0.0.1:9000");
+	struct wframe out[1], in[1];
+	struct session x;
+	struct tcpc c;
+	struct feed f;
+	ac_rec_event e;
+
+	session_init(&x);
+	feed_init(&f);
+	ev_connect(&f, 1, 5, a, b);
+	e = ev(AC_REC_CONN);
+	e.h = 6, e.addr = b, e.addr2 = a;
+	ck_assert_int_eq(feed(&f, e), 0);
+	ck_assert_int_eq(ev_send(&f, 2, 5, x.hello.p, x.hello.len, 0), 1);
+	ck_assert_int_eq(ev_recv(&f, 3, 6, x.hello.p, x.hello.len, (int64_t)x.hello.len, 0), 0);
+	ck_assert_int_eq(ev_send(&f, 4, 6, x.auth_ok.p, x.auth_ok.len, 1), 0);
+	ck_assert_int_eq(ev_recv(&f, 5, 5, x.auth_ok.p, x.auth_ok.len,
+	                         (int64_t)x.auth_ok.len, 1), 1);
+	ck_assert_int_eq(ev_call(&f, AC_RC_CLOSE, 6, 0), 0);
+	ck_assert_int_eq(ev_recv(&f, 7, 5, NULL, 0, 0, 0), 1);
+	ck_assert_int_eq(ev_call(&f, AC_RC_CLOSE, 5, 0), 1);
+	ck_assert_uint_eq(acp_synth_ignored(f.s), 0);
+	tcpc_run(&c, &f.cap, "127.0.0.1:40000");
+	out[0] = x.hello;
+	in[0] = x.auth_ok;
+	stream_is(&c, 0, out, 1);
+	stream_is(&c, 1, in, 1);
+	ck_assert_int_eq(c.fin[0] + c.fin[1], 2);
+	tcpc_fini(&c);
+	feed_fini(&f);
+	session_fini(&x);
+}
+END_TEST
+
 /* UDP: a sendto from a socket bound to 0.0.0.0 leaves from 127.0.0.1 to
  * the loopback broadcast address; a recvfrom arrives from its source. */
 START_TEST(test_synth_udp)
@@ -1302,6 +1340,7 @@ static Suite *acpcap_suite(void)
 	tcase_add_loop_test(tc, test_synth_segments, 0, 2);
 	tcase_add_test(tc, test_synth_cancel_reset);
 	tcase_add_test(tc, test_synth_reuse);
+	tcase_add_test(tc, test_synth_mirror);
 	tcase_add_test(tc, test_synth_udp);
 	tcase_add_test(tc, test_synth_frame_of);
 	suite_add_tcase(s, tc);

@@ -36,6 +36,9 @@ struct synth_handle {
 	uint8_t k_fin_out;
 	uint8_t k_fin_in;
 	uint8_t k_rst;
+	/* TCP: the other end of a connection of this record (both ends in
+	 * one backend): the first end's packets show it all. */
+	uint8_t k_mirror;
 	/* Bumped when the handle is closed. */
 	uint32_t k_gen;
 	/* Next sequence number of each direction. */
@@ -299,9 +302,15 @@ static struct synth_handle *synth_conn(acp_synth *s, int64_t h, uint32_t gen)
 	if (h < 0 || (size_t)h >= s->s_nh)
 		return NULL;
 	k = &s->s_h[h];
-	if (k->k_kind != SK_TCP || !k->k_up || k->k_rst || k->k_gen != gen)
+	if (k->k_kind != SK_TCP || !k->k_up || k->k_rst || k->k_mirror || k->k_gen != gen)
 		return NULL;
 	return k;
+}
+
+/* 1 when handle h is the second end of a connection of this record. */
+static int synth_is_mirror(const acp_synth *s, int64_t h)
+{
+	return h >= 0 && (size_t)h < s->s_nh && s->s_h[h].k_mirror;
 }
 
 /* Initial sequence number of the direction src -> dst of the n-th
@@ -332,6 +341,21 @@ static uint64_t synth_tuple_count(acp_synth *s, const ac_addr *a,
 	return n;
 }
 
+/* 1 when a live connection of this record is local <-> peer seen from
+ * the other end. */
+static int synth_has_mirror(const acp_synth *s, const ac_addr *local,
+                            const ac_addr *peer)
+{
+	size_t i;
+	for (i = 0; i < s->s_nh; i++) {
+		const struct synth_handle *k = &s->s_h[i];
+		if (k->k_kind == SK_TCP && k->k_up && !k->k_mirror &&
+		    ac_addr_eq(&k->k_local, peer) && ac_addr_eq(&k->k_peer, local))
+			return 1;
+	}
+	return 0;
+}
+
 static int synth_is_connect_to(const void *val, const void *arg)
 {
 	const struct synth_op *o = val;
@@ -354,11 +378,14 @@ static void synth_on_conn(acp_synth *s, const ac_rec_event *e)
 	client = k->k_origin == SO_CONNECT;
 	if (k->k_origin == SO_UNKNOWN) /* the completion comes later */
 		client = acp_map_find(&s->s_ops, synth_is_connect_to, r) != NULL;
+	k->k_mirror = synth_has_mirror(s, l, r);
 	k->k_kind = SK_TCP;
 	k->k_up = 1;
 	k->k_fin_out = k->k_fin_in = k->k_rst = 0;
 	k->k_local = *l;
 	k->k_peer = *r;
+	if (k->k_mirror)
+		return;
 	n = synth_tuple_count(s, l, r);
 	io = synth_isn(l, r, n);
 	ii = synth_isn(r, l, n);
@@ -492,7 +519,7 @@ static void synth_done(acp_synth *s, const struct synth_op *o, int64_t res,
 	if (o->o_type != AC_OP_SEND && o->o_type != AC_OP_RECV)
 		return;
 	if ((k = synth_conn(s, o->o_h, o->o_gen)) == NULL) {
-		s->s_ignored += res != -ECANCELED;
+		s->s_ignored += res != -ECANCELED && !synth_is_mirror(s, o->o_h);
 		return;
 	}
 	if (res == -ECONNRESET)
@@ -596,9 +623,10 @@ static void synth_on_close(acp_synth *s, const ac_rec_event *e)
 	if (e->h < 0 || (size_t)e->h >= s->s_nh)
 		return;
 	k = &s->s_h[e->h];
-	if (k->k_kind == SK_TCP && k->k_up && !k->k_rst)
+	if (k->k_kind == SK_TCP && k->k_up && !k->k_rst && !k->k_mirror)
 		synth_fin(s, k, 1);
 	k->k_kind = SK_NONE;
+	k->k_mirror = 0;
 	k->k_origin = SO_UNKNOWN;
 	k->k_up = 0;
 	k->k_gen++;

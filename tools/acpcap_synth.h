@@ -23,6 +23,10 @@
  *   - shutdown, or close of a connection that has not sent its FIN: FIN
  *     from the node;
  *   - sendto / recvfrom: one UDP datagram each.
+ * When both ends of a connection are in the record (a node talking to
+ * itself through one backend), the end that came up first makes all its
+ * packets — it sent one direction and read the other — and the second
+ * end makes none.
  * Every segment carries ACK with the bytes of the other direction seen so
  * far, so sequence and acknowledgement numbers are always consistent. The
  * SYNs carry the MSS (the largest segment made) and a window scale option
