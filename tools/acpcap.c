@@ -64,7 +64,9 @@ static const char acp_manual[] =
 "            of RECORD made in `acpcap pcap` output (or the last one before).\n"
 "    replay  prints and runs the recorded command line with AC_REPLAY=RECORD\n"
 "            (and AC_REPLAY_UNTIL=EVENT) in its environment: the program\n"
-"            replays its record instead of doing real I/O.\n"
+"            replays its record instead of doing real I/O. When it reports\n"
+"            \"replay diverged at event E\", `acpcap frame RECORD E` names the\n"
+"            pcap frame to look at.\n"
 "\n"
 "EXIT STATUS\n"
 "    0    success\n"
@@ -106,7 +108,8 @@ static const struct {
 	           "Print, then exec, the recorded command line with AC_REPLAY=RECORD\n"
 	           "(and AC_REPLAY_UNTIL=EVENT) in the environment.\n"
 	           "  --until EVENT   stop the replay at event EVENT (for a debugger)\n"
-	           "Exit status: the program's (3: it diverged from the record, 4: it\n"
+	           "At a divergence at event E, `acpcap frame RECORD E` names the pcap\n"
+	           "frame. Exit status: the program's (3: it diverged from the record, 4: it\n"
 	           "stopped at EVENT), 127 when it cannot be started, 2 for a bad RECORD.\n"},
 };
 
