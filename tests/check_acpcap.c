@@ -838,6 +838,73 @@ START_TEST(test_flow_session)
 }
 END_TEST
 
+/* Wrap p (an IP packet) in the link header of dlt; returns the length. */
+static size_t link_wrap(int dlt, const struct pkt *k, uint8_t *out)
+{
+	int v6 = (k->data[0] >> 4) == 6;
+	uint8_t et0 = v6 ? 0x86 : 0x08, et1 = v6 ? 0xdd : 0x00;
+	size_t h = 0;
+	switch (dlt) {
+	case DLT_EN10MB: /* MACs, an 802.1Q tag, the type */
+		memset(out, 0, 12);
+		out[12] = 0x81, out[13] = 0x00, out[14] = 0, out[15] = 5;
+		out[16] = et0, out[17] = et1;
+		h = 18;
+		break;
+	case DLT_LINUX_SLL:
+		memset(out, 0, 16);
+		out[14] = et0, out[15] = et1;
+		h = 16;
+		break;
+	case DLT_LINUX_SLL2:
+		memset(out, 0, 20);
+		out[0] = et0, out[1] = et1;
+		h = 20;
+		break;
+	case DLT_NULL: /* host order, little-endian here */
+		out[0] = v6 ? 30 : 2, out[1] = out[2] = out[3] = 0;
+		h = 4;
+		break;
+	case DLT_LOOP: /* network order */
+		out[0] = out[1] = out[2] = 0, out[3] = v6 ? 30 : 2;
+		h = 4;
+		break;
+	}
+	memcpy(out + h, k->data, k->len);
+	return h + k->len;
+}
+
+/* The same frames through every link layer acpcap reads. */
+START_TEST(test_flow_links)
+{
+	static const int dlts[] = {DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL,
+	                           DLT_LOOP};
+	uint8_t buf[ACP_SNAPLEN + 64];
+	struct session x;
+	struct feed f;
+	struct got g;
+	acp_flow *fl;
+	size_t i, n;
+
+	session_init(&x);
+	feed_init(&f);
+	session_feed(&f, &x);
+	ck_assert(acp_flow_dlt_ok(dlts[_i]));
+	ck_assert_ptr_nonnull(fl = acp_flow_new(got_item, NULL, &g));
+	memset(&g, 0, sizeof(g));
+	for (i = 0; i < f.cap.n; i++) {
+		n = link_wrap(dlts[_i], &f.cap.p[i], buf);
+		ck_assert_int_eq(acp_flow_packet(fl, dlts[_i], f.cap.p[i].ts, buf, n), 0);
+	}
+	acp_flow_finish(fl);
+	ck_assert_uint_eq(acp_flow_counts(fl)->fs_skipped, 0);
+	acp_flow_free(fl);
+	expect_session(&g);
+	feed_fini(&f);
+	session_fini(&x);
+}
+END_TEST
+
 /* Every packet twice, and the data segments of each direction swapped in
  * pairs: the same frames, once each. */
 START_TEST(test_flow_dup_reorder)
@@ -1346,6 +1413,7 @@ static Suite *acpcap_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("flow");
 	tcase_add_test(tc, test_flow_session);
+	tcase_add_loop_test(tc, test_flow_links, 0, 5);
 	tcase_add_test(tc, test_flow_dup_reorder);
 	tcase_add_test(tc, test_flow_many_frames);
 	suite_add_tcase(s, tc);
