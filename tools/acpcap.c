@@ -101,9 +101,10 @@ static const struct {
 	          "Count packets, and frames and bytes per connection and per frame type.\n"
 	          "  --json          one JSON object per line (kind: packets, conn, type)\n"},
 	{"frame", "usage: acpcap frame RECORD EVENT\n"
-	          "Print the pcap frame number of event EVENT of RECORD (as `acpcap pcap`\n"
-	          "numbers them, from 1), and whether the event made that frame itself\n"
-	          "(\"at\") or made none (\"after\": the last frame before it).\n"},
+	          "Print the pcap frame of event EVENT of RECORD, as `acpcap pcap` numbers\n"
+	          "frames (from 1): \"event E: frame F\" when the event made frame F (its\n"
+	          "first), \"event E: after frame F\" when it made none (F: the last frame\n"
+	          "before it, 0 when none).\n"},
 	{"replay", "usage: acpcap replay RECORD [--until EVENT]\n"
 	           "Print, then exec, the recorded command line with AC_REPLAY=RECORD\n"
 	           "(and AC_REPLAY_UNTIL=EVENT) in the environment.\n"
@@ -131,6 +132,14 @@ static void acp_err(const char *what, const char *fmt, ...)
 
 /* A usage error of cmd (NULL: no command): why (and the argument at
  * fault, may be NULL), then the command's synopsis. */
+/* A library's message without the "PATH: " it may start with (acp_err
+ * names the file already). */
+static const char *acp_unprefix(const char *msg, const char *path)
+{
+	size_t n = strlen(path);
+	return !strncmp(msg, path, n) && !strncmp(msg + n, ": ", 2) ? msg + n + 2 : msg;
+}
+
 static int acp_usage(const char *cmd, const char *why, const char *arg)
 {
 	size_t i;
@@ -192,12 +201,10 @@ static int acp_feed_pcap(const char *path, acp_flow *f)
 	p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO,
 	                                            errbuf);
 	if (p == NULL) {
-		size_t n = strlen(path);
 		if (strstr(errbuf, "unknown file format") != NULL)
 			acp_err(path, "not a record, pcap or pcapng file");
-		else /* libpcap may name the file itself */
-			acp_err(path, "%s", strncmp(errbuf, path, n) == 0 &&
-			        !strncmp(errbuf + n, ": ", 2) ? errbuf + n + 2 : errbuf);
+		else
+			acp_err(path, "%s", acp_unprefix(errbuf, path));
 		return ACP_EXIT_INPUT;
 	}
 	dlt = pcap_datalink(p);
@@ -295,7 +302,8 @@ static int acp_cmd_pcap(int argc, char **argv)
 	pd = pcap_open_dead_with_tstamp_precision(DLT_RAW, ACP_SNAPLEN,
 	                                          PCAP_TSTAMP_PRECISION_NANO);
 	if (pd == NULL || (d = pcap_dump_open(pd, out)) == NULL) {
-		acp_err(out, "%s", pd != NULL ? pcap_geterr(pd) : "out of memory");
+		acp_err(out, "%s", pd != NULL ? acp_unprefix(pcap_geterr(pd), out)
+		                              : "out of memory");
 		if (pd != NULL)
 			pcap_close(pd);
 		acp_rec_close(r);
