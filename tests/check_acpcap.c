@@ -1397,6 +1397,69 @@ START_TEST(test_fuzz_decoders)
 }
 END_TEST
 
+/* A random address: none, IPv4 or IPv6, a few ports. */
+static ac_addr rnd_addr(void)
+{
+	ac_addr a;
+	ac_addr_init(&a);
+	a.family = (uint8_t)((int[]){AC_AF_NONE, AC_AF_INET, AC_AF_INET6})[rnd() % 3];
+	a.port = (uint16_t)(9000 + rnd() % 3);
+	if (a.family == AC_AF_INET)
+		a.ip[0] = 127, a.ip[3] = (uint8_t)(1 + rnd() % 2);
+	else if (a.family == AC_AF_INET6)
+		a.ip[15] = (uint8_t)(1 + rnd() % 2);
+	return a;
+}
+
+/* Every packet the synthesizer makes from random events parses, with good
+ * checksums, and goes through the reassembler. */
+static void fuzz_emit(void *arg, int64_t ts, const uint8_t *data, size_t len)
+{
+	acp_flow *fl = arg;
+	struct pkt k = {ts, len, (uint8_t *)(uintptr_t)data};
+	struct tp t;
+	ck_assert_uint_le(len, ACP_SNAPLEN);
+	t_parse(&k, &t);
+	ck_assert_int_eq(acp_flow_packet(fl, DLT_RAW, ts, data, len), 0);
+}
+
+START_TEST(test_fuzz_synth)
+{
+	static const int64_t rcs[] = {-ECONNRESET, -ECANCELED, -EPIPE, 0, 1, 0, 1};
+	uint8_t *buf = malloc(70000);
+	int items = 0, i;
+	acp_flow *fl = acp_flow_new(fuzz_item_cb, NULL, &items);
+	acp_synth *sy = acp_synth_new(WALL0, 0, fuzz_emit, fl);
+	ac_rec_event e;
+
+	rnd_state = 0x0123456789abcdefULL;
+	for (i = 0; i < 70000; i++)
+		buf[i] = (uint8_t)rnd();
+	for (i = 0; i < 20000; i++) {
+		e = ev((uint32_t)(1 + rnd() % 13));
+		e.seq = (uint64_t)i;
+		e.call = (uint32_t)(rnd() % 24);
+		e.op = rnd() % 40;
+		e.h = (int32_t)(rnd() % 12) - 1;
+		e.a = (int64_t)(rnd() % 3000) - 10;
+		e.rc = rcs[rnd() % 7];
+		e.res = (rnd() % 3) ? (int64_t)(rnd() % 3000) : rcs[rnd() % 7];
+		e.addr = rnd_addr();
+		e.addr2 = rnd_addr();
+		e.dlen = (rnd() % 4 == 0) ? rnd() % 70000 : rnd() % 300;
+		e.dlen2 = rnd() % 300;
+		e.data = e.dlen ? buf : NULL;
+		e.data2 = e.dlen2 ? buf : NULL;
+		ck_assert_int_ge(acp_synth_event(sy, &e), 0);
+	}
+	ck_assert_uint_gt(acp_synth_frames(sy), 100);
+	acp_flow_finish(fl);
+	acp_synth_free(sy);
+	acp_flow_free(fl);
+	free(buf);
+}
+END_TEST
+
 static Suite *acpcap_suite(void)
 {
 	Suite *s = suite_create("acpcap");
@@ -1431,6 +1494,7 @@ static Suite *acpcap_suite(void)
 	tc = tcase_create("fuzz");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_fuzz_decoders);
+	tcase_add_test(tc, test_fuzz_synth);
 	suite_add_tcase(s, tc);
 	return s;
 }

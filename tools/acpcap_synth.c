@@ -579,6 +579,9 @@ static void synth_on_submit(acp_synth *s, const ac_rec_event *e)
 			o->o_len = e->dlen;
 		}
 	}
+	/* An op id reused while pending (not in a sound record) replaces
+	 * the older operation. */
+	synth_op_free(acp_map_del(&s->s_ops, e->op));
 	if (o == NULL || (keep && e->dlen > 0 && o->o_data == NULL) ||
 	    acp_map_put(&s->s_ops, e->op, o) < 0) {
 		s->s_oom = 1;
