@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <asyncoro/record.h>
 
@@ -92,14 +93,24 @@ int ac__io_replay_is(ac_io *io)
 
 /* ---- the report ---------------------------------------------------------------------- */
 
+/* End the process with status: the program's state is the replay's,
+ * not one to wind down (no at-exit handlers, no leak report), but what it
+ * printed is flushed. */
+static void rp_exit(int status) __attribute__((noreturn));
+
+static void rp_exit(int status)
+{
+	fflush(NULL);
+	_exit(status);
+}
+
 /* Where a debugger can stop the replay (AC_REPLAY_UNTIL). */
 void ac__replay_stop(uint64_t event) __attribute__((noinline));
 
 void ac__replay_stop(uint64_t event)
 {
 	fprintf(stderr, "stopped at event %llu\n", (unsigned long long)event);
-	fflush(stderr);
-	exit(AC_REPLAY_EXIT_UNTIL);
+	rp_exit(AC_REPLAY_EXIT_UNTIL);
 }
 
 /* Lines of hexdump of len bytes at p from offset from (64 bytes at most). */
@@ -164,8 +175,7 @@ static void rp_diverge(rp_io *p, const ac_rec_event *x, const ac_rec_event *act,
 	fprintf(stderr, "  the %u events before:\n", n);
 	for (i = p->p_nhist - n; i < p->p_nhist; i++)
 		fprintf(stderr, "    %s\n", p->p_hist[i % RP_HIST]);
-	fflush(stderr);
-	exit(AC_REPLAY_EXIT_DIVERGED);
+	rp_exit(AC_REPLAY_EXIT_DIVERGED);
 }
 
 static void rp_hist(rp_io *p, const ac_rec_event *ev)
