@@ -206,6 +206,8 @@ struct ac_node {
 	 * where an orderly stop waits for them (bounded by n_stop_ns). */
 	int n_notifying;
 	ac_waitq n_notify_wq;
+	/* An orderly stop is waiting for those notices. */
+	int n_stopping;
 	int64_t n_stop_ns;
 	/* Most peer records kept (gone peers are reclaimed first). */
 	uint32_t n_max_peers;

@@ -552,9 +552,10 @@ static void node_shutdown(ac_node *n)
 {
 	uint32_t i;
 	int64_t deadline_ns;
-	if (n->n_stopped || n->n_leaving)
-		return;
+	if (n->n_stopped || n->n_stopping)
+		return; /* done, or under way in another coroutine */
 	deadline_ns = ac_sched_now_ns(n->n_sched) + n->n_stop_ns;
+	n->n_stopping = 1; /* notices to unreachable nodes give up */
 	node_wait_notices(n, deadline_ns);
 	node_goodbye(n, deadline_ns);
 	n->n_stopped = 1;

@@ -118,6 +118,8 @@ static void msg_notifier(void *arg)
 		ac_peer *p = ac__peer_for_ref(n, &a.to, &err);
 		if (!p && err != -EHOSTUNREACH)
 			return; /* its node restarted: that monitor is gone */
+		if (!p && n->n_stopping)
+			return; /* we are leaving: it will hear "node lost" */
 		/* Offline to us, maybe not to it: while it may still count us
 		 * online, it waits for this exit (it reports "node lost" itself
 		 * only once it gave up on us). */

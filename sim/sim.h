@@ -500,6 +500,9 @@ struct ac_sim_node {
 	uint32_t n_caph;
 	/* Completed operations whose callbacks the next poll runs. */
 	ac__sim_oplist n_done;
+	/* Those the running poll took from n_done when it started: it runs
+	 * their callbacks in order (a callback may still cancel one). */
+	ac__sim_oplist n_running;
 	/* Operations submitted and not yet delivered. */
 	int64_t n_pending;
 	/* Next ephemeral port to try (offset in the range). */
@@ -516,6 +519,20 @@ static inline ac_sim_node *ac__sim_io_node(ac_io *io)
 {
 	AC_ASSERT(io->ops == &ac__sim_io_ops);
 	return (ac_sim_node *)io;
+}
+
+/* What every submit of an op of the given type checks, as epoll does: a
+ * callback, a buffer when there is a length, and room to receive into.
+ * 0 or -EINVAL. */
+static inline int ac__sim_op_args(const ac_op *op, int type)
+{
+	if (!op->cb)
+		return -EINVAL;
+	if (!op->buf && op->len > 0 && type != AC_OP_ACCEPT && type != AC_OP_CONNECT)
+		return -EINVAL;
+	if (type == AC_OP_RECV && op->len == 0)
+		return -EINVAL;
+	return 0;
 }
 
 /* Node's monotonic clock at world time t. */

@@ -131,6 +131,8 @@ void ac__sim_ep_detach(ac_sim *w, ac__sim_ep *e)
 /* 0 when node n may bind ip, else a negative errno. */
 static int sim_bind_ip_ok(const ac_sim_node *n, const ac_addr *a, int udp)
 {
+	if (a->family != AC_AF_INET && a->family != AC_AF_INET6)
+		return -EINVAL; /* no address at all, as on epoll */
 	if (a->family != AC_AF_INET)
 		return -EAFNOSUPPORT;
 	if (ac__sim_ip_any(a) || ac__sim_ip_loopback(a) ||
@@ -214,7 +216,8 @@ int ac__sim_bind(ac_sim_node *n, uint32_t kind, const ac_addr *addr,
 	rc = ac__sim_node_usable(n);
 	if (rc < 0)
 		return rc;
-	if (!addr)
+	if (!addr || (flags & ~(AC_IO_REUSEADDR | AC_IO_REUSEPORT | AC_IO_BROADCAST |
+	                        AC_IO_V6ONLY)))
 		return -EINVAL;
 	rc = sim_bind_ip_ok(n, addr, udp);
 	if (rc < 0)

@@ -5,13 +5,18 @@
  * operations that have completed (those queued when it was entered) and
  * returns; the world loop, not poll, moves virtual time. An operation is
  * always on exactly one list while pending — a socket's list, or the node's
- * list of completed operations (n_done) — and op->io_priv[0] names that list,
- * so cancel() is O(1). cancel() of an operation that completed but whose
- * callback has not run yet removes it and returns AC_IO_DONE with op->res
- * set, which ac__io_wait in the engine relies on so that a result (bytes
- * already read, a connection already accepted) is not lost. A send is
- * never half written: cancel() of one returns AC_IO_DONE (or 0 while the
- * node is down) with op->res = len.
+ * list of completed operations (n_done; n_running while a poll runs their
+ * callbacks) — and op->io_priv[0] names that list, so cancel() is O(1).
+ * cancel() of a waiting operation other than a send sets op->res to
+ * -ECANCELED; of one that completed but whose callback has not run yet it
+ * removes it and returns AC_IO_DONE with op->res set, which ac__io_wait in
+ * the engine relies on so that a result (bytes already read, a connection
+ * already accepted) is not lost. As on epoll, FIFO holds for callbacks
+ * too: an operation that completes at once while earlier ones of its
+ * handle and side wait for their callbacks goes on n_done behind them
+ * (AC_IO_PENDING). A send is never half written: a send cancelled while it
+ * waits (0) has op->res = len, all of it written, as io.h (version 3)
+ * asks.
  *
  * While a node crashes (n_crashing) or is down, its io is inert: cancel and
  * close succeed without effect, new operations fail with -ENETDOWN or
@@ -98,16 +103,48 @@ void ac__sim_op_wait(ac_sim_node *n, ac__sim_oplist *l, ac_op *op, void *ctx)
 void ac__sim_op_complete(ac_sim_node *n, ac_op *op, int64_t res)
 {
 	ac__sim_oplist *l = (ac__sim_oplist *)(uintptr_t)op->io_priv[0];
-	AC_ASSERT(l != NULL && l != &n->n_done);
+	AC_ASSERT(l != NULL && l != &n->n_done && l != &n->n_running);
 	ac__sim_oplist_unlink(l, op);
 	op->res = res;
 	ac__sim_oplist_push(&n->n_done, op);
+}
+
+/* 1 for the ops of a descriptor's read side (accept, recv, recvfrom,
+ * read), 0 for its write side. */
+static int sim_op_reads(int type)
+{
+	return type == AC_OP_ACCEPT || type == AC_OP_RECV || type == AC_OP_RECVFROM ||
+	       type == AC_OP_READ;
+}
+
+/* 1 when an op of op's handle and side is on list l. */
+static int sim_side_on(const ac__sim_oplist *l, const ac_op *op)
+{
+	const ac_op *o;
+	for (o = l->l_head; o; o = o->io_next)
+		if (o->h == op->h && sim_op_reads(o->type) == sim_op_reads(op->type))
+			return 1;
+	return 0;
+}
+
+/* 1 when an op of op's handle and side has completed but its callback has
+ * not run yet. */
+static int sim_done_ahead(const ac_sim_node *n, const ac_op *op)
+{
+	return sim_side_on(&n->n_running, op) || sim_side_on(&n->n_done, op);
 }
 
 int ac__sim_op_now(ac_sim_node *n, ac_op *op, int64_t res)
 {
 	ac_sim *w = n->n_world;
 	op->res = res;
+	if (sim_done_ahead(n, op)) {
+		/* FIFO holds for callbacks too, as on epoll: an op that
+		 * completes at once while earlier ones of its handle and side
+		 * wait for their callbacks is called back after them. */
+		ac__sim_op_wait(n, &n->n_done, op, NULL);
+		return AC_IO_PENDING;
+	}
 	w->w_stats.completions++;
 	ac__sim_trace(w, AC__SIM_T_SYNC, n->n_idx, (uint64_t)op->type,
 	              (uint64_t)res);
@@ -131,12 +168,14 @@ void ac__sim_oplist_forget(ac_sim_node *n, ac__sim_oplist *l)
 int ac__sim_node_poll(ac_sim_node *n)
 {
 	ac_sim *w = n->n_world;
-	size_t k = n->n_done.l_n;
+	ac_op *op;
 	int ran = 0;
-	/* Only what completed before entry: callbacks that complete more
-	 * operations at once leave them for the next poll. */
-	while (k-- > 0 && n->n_done.l_head) {
-		ac_op *op = ac__sim_oplist_pop(&n->n_done);
+	/* Only what completed before entry (as on epoll): callbacks that
+	 * complete more operations leave them on n_done for the next poll,
+	 * also when a callback cancels one of those taken here. */
+	while ((op = ac__sim_oplist_pop(&n->n_done)) != NULL)
+		ac__sim_oplist_push(&n->n_running, op);
+	while ((op = ac__sim_oplist_pop(&n->n_running)) != NULL) {
 		n->n_pending--;
 		AC_ASSERT(n->n_pending >= 0);
 		w->w_stats.completions++;
@@ -166,22 +205,27 @@ static int sim_cancel(ac_io *io, ac_op *op)
 {
 	ac_sim_node *n = ac__sim_io_node(io);
 	ac__sim_oplist *l = (ac__sim_oplist *)(uintptr_t)op->io_priv[0];
-	/* A send only ever waits after queueing all its bytes (sim_tcp.c),
-	 * with op->res = len: so a send cancelled here (0) reports that all
-	 * of it was written, as io.h (version 3) asks. */
+	ac__sim_ep *e = (ac__sim_ep *)(uintptr_t)op->io_priv[1];
+	int done = l == &n->n_done || l == &n->n_running;
 	if (n->n_crashing || !n->n_up)
 		return 0;
-	if (!l)
+	/* Not pending, or pending on another node's io: unknown here. */
+	if (!l || (!done && (!e || e->e_node != n)))
 		return -ENOENT;
 	ac__sim_oplist_unlink(l, op);
 	n->n_pending--;
 	AC_ASSERT(n->n_pending >= 0);
-	if (l == &n->n_done)
+	if (done)
 		return AC_IO_DONE;
+	/* A send only ever waits after queueing all its bytes (sim_tcp.c),
+	 * with op->res = len: a cancelled one reports that all of it was
+	 * written (io.h version 3); other operations did nothing. */
+	if (op->type != AC_OP_SEND && op->type != AC_OP_WRITE)
+		op->res = -ECANCELED;
 	ac__sim_trace(n->n_world, AC__SIM_T_CANCEL, n->n_idx, (uint64_t)op->type,
 	              0);
 	if (op->type == AC_OP_CONNECT)
-		ac__sim_connect_abort(n, (ac__sim_ep *)(uintptr_t)op->io_priv[1]);
+		ac__sim_connect_abort(n, e);
 	return 0;
 }
 
@@ -254,7 +298,7 @@ static int sim_close(ac_io *io, int h)
 	if (n->n_crashing || !n->n_up)
 		return 0;
 	if (ac__sim_h_get(n, h, AC__SIM_H_FILE))
-		return ac__sim_file_close(io, h);
+		return -EBADF; /* file handles close with file_close, as on epoll */
 	rc = ac__sim_h_ep(n, h, &e);
 	if (rc < 0)
 		return rc;
@@ -275,6 +319,7 @@ void ac__sim_node_vanish(ac_sim_node *n)
 		s->h_ptr = NULL;
 	}
 	n->n_nh = 0;
+	ac__sim_oplist_forget(n, &n->n_running);
 	ac__sim_oplist_forget(n, &n->n_done);
 	AC_ASSERT(n->n_pending == 0);
 }
@@ -282,7 +327,7 @@ void ac__sim_node_vanish(ac_sim_node *n)
 void ac__sim_node_io_reset(ac_sim_node *n)
 {
 	AC_ASSERT(n->n_nh == 0 && n->n_pending == 0);
-	AC_ASSERT(n->n_done.l_head == NULL);
+	AC_ASSERT(n->n_done.l_head == NULL && n->n_running.l_head == NULL);
 	n->n_paused_until = 0;
 	n->n_ready = 0;
 }

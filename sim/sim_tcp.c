@@ -467,6 +467,8 @@ int ac__sim_connect(ac_io *io, ac_op *op)
 	ac_sim *w = n->n_world;
 	ac__sim_ep *e;
 	int rc = ac__sim_node_usable(n), h;
+	if (rc == 0)
+		rc = ac__sim_op_args(op, AC_OP_CONNECT);
 	if (rc < 0)
 		return rc;
 	op->type = AC_OP_CONNECT;
@@ -488,7 +490,8 @@ int ac__sim_connect(ac_io *io, ac_op *op)
 	e->e_local.port = ac__sim_ephemeral(n, 0);
 	h = e->e_local.port ? ac__sim_h_alloc(n, AC__SIM_H_EP, e) : -EADDRNOTAVAIL;
 	if (h >= 0) {
-		e->e_h = h;
+		/* Like epoll, the op names the new socket from the start. */
+		e->e_h = op->h = h;
 		rc = d ? ac__sim_ev_push(w, w->w_now + ac__sim_latency(w, n->n_idx,
 		                         d->n_idx), AC__SIM_EV_SYN, d->n_idx, e, 0)
 		       : ac__sim_ev_push(w, w->w_now + AC__SIM_ARP_TIMEOUT_NS,
@@ -500,7 +503,7 @@ int ac__sim_connect(ac_io *io, ac_op *op)
 	}
 	if (h < 0) {
 		e->e_open = 0;
-		e->e_h = -1;
+		e->e_h = op->h = -1;
 		ac__sim_ep_put(w, e);
 		return h;
 	}
@@ -539,6 +542,8 @@ int ac__sim_accept(ac_io *io, int h, ac_op *op)
 		return rc;
 	if (e->e_kind != AC__SIM_EP_LISTEN)
 		return -EINVAL;
+	if ((rc = ac__sim_op_args(op, AC_OP_ACCEPT)) < 0)
+		return rc;
 	op->type = AC_OP_ACCEPT;
 	op->h = h;
 	c = e->e_bl_head;
@@ -562,14 +567,17 @@ int ac__sim_accept(ac_io *io, int h, ac_op *op)
 	return ac__sim_op_now(n, op, hc);
 }
 
-/* The TCP connection end behind handle h, open for data. */
+/* The TCP connection end behind handle h, open for data: -EBADF, -EINVAL
+ * (a listener or UDP socket) or -ENOTCONN (not connected yet or any
+ * more), as on epoll. */
 static int sim_tcp_get(ac_sim_node *n, int h, ac__sim_ep **out)
 {
 	int rc = ac__sim_h_ep(n, h, out);
 	if (rc < 0)
 		return rc;
-	if ((*out)->e_kind != AC__SIM_EP_TCP ||
-	    (*out)->e_state != AC__SIM_TCP_OPEN)
+	if ((*out)->e_kind != AC__SIM_EP_TCP)
+		return -EINVAL;
+	if ((*out)->e_state != AC__SIM_TCP_OPEN)
 		return -ENOTCONN;
 	AC_ASSERT((*out)->e_node == n && (*out)->e_open);
 	return 0;
@@ -580,12 +588,12 @@ int ac__sim_recv(ac_io *io, int h, ac_op *op)
 	ac_sim_node *n = ac__sim_io_node(io);
 	ac__sim_ep *e;
 	int rc = sim_tcp_get(n, h, &e);
+	if (rc == 0)
+		rc = ac__sim_op_args(op, AC_OP_RECV);
 	if (rc < 0)
 		return rc;
 	op->type = AC_OP_RECV;
 	op->h = h;
-	if (op->len == 0)
-		return ac__sim_op_now(n, op, 0);
 	if (!e->e_rxops.l_head) {
 		if (e->e_rx_head)
 			return ac__sim_op_now(n, op, (int64_t)sim_tcp_read(n->n_world,
@@ -620,6 +628,8 @@ int ac__sim_send(ac_io *io, int h, ac_op *op)
 	size_t off = 0;
 	ac__sim_ep *e;
 	int rc = sim_tcp_get(n, h, &e), partial;
+	if (rc == 0)
+		rc = ac__sim_op_args(op, AC_OP_SEND);
 	if (rc < 0)
 		return rc;
 	op->type = AC_OP_SEND;
@@ -672,6 +682,8 @@ int ac__sim_peer_addr(ac_io *io, int h, ac_addr *out)
 {
 	ac__sim_ep *e;
 	int rc = sim_tcp_get(ac__sim_io_node(io), h, &e);
+	if (rc == -EINVAL)
+		return -ENOTCONN; /* getpeername of a listener or UDP socket */
 	if (rc < 0)
 		return rc;
 	AC_ASSERT(e->e_remote.family == AC_AF_INET && e->e_remote.port != 0);

@@ -194,6 +194,8 @@ int ac__sim_sendto(ac_io *io, int h, ac_op *op)
 		return rc;
 	if (e->e_kind != AC__SIM_EP_UDP)
 		return -EINVAL;
+	if ((rc = ac__sim_op_args(op, AC_OP_SENDTO)) < 0)
+		return rc;
 	op->type = AC_OP_SENDTO;
 	op->h = h;
 	if (op->len > AC__SIM_UDP_MAX)
@@ -240,6 +242,8 @@ int ac__sim_recvfrom(ac_io *io, int h, ac_op *op)
 		return rc;
 	if (e->e_kind != AC__SIM_EP_UDP)
 		return -EINVAL;
+	if ((rc = ac__sim_op_args(op, AC_OP_RECVFROM)) < 0)
+		return rc;
 	op->type = AC_OP_RECVFROM;
 	op->h = h;
 	/* Never both a waiting recvfrom and a queued datagram. */

@@ -111,7 +111,7 @@ static int feed(struct feed *f, ac_rec_event e)
 	int n;
 	e.seq = f->seq++;
 	if (f->w != NULL)
-		CK_PASS(ac__recw_event(f->w, &e));
+		CK_OK(ac__recw_event(f->w, &e));
 	n = acp_synth_event(f->s, &e);
 	ck_assert_int_ge(n, 0);
 	return n;
@@ -245,7 +245,7 @@ static struct wframe send_frame(const char *payload)
 	struct wframe w;
 	void *body;
 	size_t blen;
-	CK_PASS(ac_pack(&body, &blen, "[r u u r S]", to, (uint64_t)0, (uint64_t)0, from,
+	CK_OK(ac_pack(&body, &blen, "[r u u r S]", to, (uint64_t)0, (uint64_t)0, from,
 	                payload, strlen(payload)));
 	w = wframe(AC_WT_SEND, 0, 0, body, blen);
 	free(body);
@@ -265,17 +265,17 @@ static void session_init(struct session *x)
 	size_t n;
 	memset(nonce, 0xab, sizeof(nonce));
 	memset(mac, 0xcd, sizeof(mac));
-	CK_PASS(ac_pack(&b, &n, "[u u S s l u u u]", (uint64_t)AC_WIRE_MAGIC, (uint64_t)1,
+	CK_OK(ac_pack(&b, &n, "[u u S s l u u u]", (uint64_t)AC_WIRE_MAGIC, (uint64_t)1,
 	                nonce, sizeof(nonce), "client", &lc, (uint64_t)77, (uint64_t)1,
 	                (uint64_t)51350));
 	x->hello = wframe(AC_WT_HELLO, 0, 0, b, n);
 	free(b);
-	CK_PASS(ac_pack(&b, &n, "[u u S s l u u u S]", (uint64_t)AC_WIRE_MAGIC, (uint64_t)1,
+	CK_OK(ac_pack(&b, &n, "[u u S s l u u u S]", (uint64_t)AC_WIRE_MAGIC, (uint64_t)1,
 	                nonce, sizeof(nonce), "server", &ls, (uint64_t)88, (uint64_t)1,
 	                (uint64_t)51350, mac, sizeof(mac)));
 	x->hello_ack = wframe(AC_WT_HELLO_ACK, 0, 0, b, n);
 	free(b);
-	CK_PASS(ac_pack(&b, &n, "[S]", mac, sizeof(mac)));
+	CK_OK(ac_pack(&b, &n, "[S]", mac, sizeof(mac)));
 	x->auth = wframe(AC_WT_AUTH, 0, 0, b, n);
 	free(b);
 	x->auth_ok = wframe(AC_WT_AUTH_OK, 0, 0, NULL, 0);
@@ -1102,12 +1102,12 @@ static void feed_record(struct feed *f, const char *path)
 {
 	ac_rec_header h;
 	rec_header(&h);
-	CK_PASS(ac__recw_open(path, &h, NULL, NULL, &f->w));
+	CK_OK(ac__recw_open(path, &h, NULL, NULL, &f->w));
 }
 
 static void feed_record_end(struct feed *f)
 {
-	CK_PASS(ac__recw_end(f->w));
+	CK_OK(ac__recw_end(f->w));
 	ac__recw_free(f->w);
 	f->w = NULL;
 }
@@ -1120,7 +1120,7 @@ static struct wframe announce(void)
 	struct wframe w;
 	void *b;
 	size_t n;
-	CK_PASS(ac_pack(&b, &n, "[u u s l u u b]", (uint64_t)AC_WIRE_MAGIC, (uint64_t)1,
+	CK_OK(ac_pack(&b, &n, "[u u s l u u b]", (uint64_t)AC_WIRE_MAGIC, (uint64_t)1,
 	                "server", &loc, (uint64_t)88, (uint64_t)51350, 0));
 	w = wframe(AC_WT_ANNOUNCE, 0, 0, b, n);
 	free(b);

@@ -36,7 +36,7 @@ static void body_collect(void *arg)
 	for (;;) {
 		ac_msg *m;
 		size_t used = strlen(c->log);
-		CK_PASS(ac_receive(10000, &m));
+		CK_OK(ac_receive(10000, &m));
 		if (ac_msg_is(m, "end")) {
 			ac_msg_free(m);
 			return;
@@ -52,37 +52,14 @@ static void body_collect(void *arg)
 static void collector_start(collector *c)
 {
 	memset(c, 0, sizeof(*c));
-	CK_PASS(ac_spawn(NULL, body_collect, c, NULL, &c->ref));
-}
-
-/* Wait until coroutine r has ended (it may have already). */
-static void join(ac_ref r)
-{
-	int rc = ac_finish(r, 10000, NULL);
-	ck_assert_msg(rc == 0 || rc == -ESRCH, "ac_finish: %s", ac_strerror(rc));
-	ck_assert_int_eq(ac_is_alive(r), 0);
+	CK_OK(ac_spawn(NULL, body_collect, c, NULL, &c->ref));
 }
 
 /* Tell the collector to stop (after everything sent before) and wait. */
 static void collector_stop(collector *c)
 {
-	CK_PASS(ac_send(c->ref, ac_msg_str("end")));
-	join(c->ref);
-}
-
-static int64_t now_ms(void)
-{
-	return ac_sched_now_ns(ac_sched_self()) / 1000000;
-}
-
-/* Run without yielding for ms: timers that expire meanwhile all fire in the
- * scheduler's next pass, in deadline order, before any of their coroutines
- * runs. */
-static void body_spin(void *arg)
-{
-	int64_t end = now_ms() + *(int *)arg;
-	while (now_ms() < end)
-		;
+	CK_OK(ac_send(c->ref, ac_msg_str("end")));
+	test_join(c->ref);
 }
 
 static void body_noop(void *arg)
@@ -98,34 +75,34 @@ START_TEST(test_new_and_name)
 	ac_ref a, b, r;
 	char name[AC_NAME_MAX + 8], long_name[AC_NAME_MAX + 8];
 	ac_sched_free(s);
-	CK_FAIL(ac_chan_new(NULL, "orphan", &a), -EPERM); /* no scheduler */
+	CK_RC(ac_chan_new(NULL, "orphan", &a), -EPERM); /* no scheduler */
 	s = test_sched();
-	CK_FAIL(ac_chan_new(s, NULL, &a), -EINVAL);
-	CK_FAIL(ac_chan_new(s, "", &a), -EINVAL);
-	CK_FAIL(ac_chan_new(s, "x", NULL), -EINVAL);
+	CK_RC(ac_chan_new(s, NULL, &a), -EINVAL);
+	CK_RC(ac_chan_new(s, "", &a), -EINVAL);
+	CK_RC(ac_chan_new(s, "x", NULL), -EINVAL);
 	memset(long_name, 'n', AC_NAME_MAX + 1);
 	long_name[AC_NAME_MAX + 1] = '\0';
-	CK_FAIL(ac_chan_new(s, long_name, &a), -ENAMETOOLONG); /* one too many */
+	CK_RC(ac_chan_new(s, long_name, &a), -ENAMETOOLONG); /* one too many */
 	long_name[AC_NAME_MAX] = '\0';
-	CK_PASS(ac_chan_new(s, long_name, &a)); /* exactly the limit */
-	CK_PASS(ac_chan_name(a, name, sizeof(name)));
+	CK_OK(ac_chan_new(s, long_name, &a)); /* exactly the limit */
+	CK_OK(ac_chan_name(a, name, sizeof(name)));
 	ck_assert_str_eq(name, long_name);
-	CK_PASS(ac_chan_new(NULL, "news", &b)); /* the current scheduler */
+	CK_OK(ac_chan_new(NULL, "news", &b)); /* the current scheduler */
 	ck_assert_int_eq(b.kind, AC_REF_CHAN);
 	ck_assert(!ac_ref_eq(a, b));
-	CK_PASS(ac_chan_name(b, name, sizeof(name)));
+	CK_OK(ac_chan_name(b, name, sizeof(name)));
 	ck_assert_str_eq(name, "news");
-	CK_PASS(ac_chan_name(b, name, 3)); /* truncated, NUL-terminated */
+	CK_OK(ac_chan_name(b, name, 3)); /* truncated, NUL-terminated */
 	ck_assert_str_eq(name, "ne");
 	ck_assert_int_eq(ac_chan_nsubs(b), 0);
 	/* not a channel ref */
-	CK_FAIL(ac_chan_nsubs(ac_ref_null()), -EINVAL);
-	CK_FAIL(ac_chan_name(ac_ref_null(), name, sizeof(name)), -EINVAL);
-	CK_PASS(ac_spawn(s, body_noop, NULL, NULL, &r));
-	CK_FAIL(ac_chan_nsubs(r), -EINVAL);
-	CK_FAIL(ac_chan_close(r), -EINVAL);
-	CK_PASS(ac_chan_close(a));
-	CK_PASS(ac_sched_run(s));
+	CK_RC(ac_chan_nsubs(ac_ref_null()), -EINVAL);
+	CK_RC(ac_chan_name(ac_ref_null(), name, sizeof(name)), -EINVAL);
+	CK_OK(ac_spawn(s, body_noop, NULL, NULL, &r));
+	CK_RC(ac_chan_nsubs(r), -EINVAL);
+	CK_RC(ac_chan_close(r), -EINVAL);
+	CK_OK(ac_chan_close(a));
+	CK_OK(ac_sched_run(s));
 	ac_sched_free(s); /* frees channel b, never closed */
 }
 END_TEST
@@ -134,44 +111,48 @@ END_TEST
 
 static void body_subscribe(void *arg)
 {
+	int *done = arg;
 	collector c;
 	ac_ref ch, other;
-	(void)arg;
 	collector_start(&c);
-	CK_PASS(ac_chan_new(NULL, "subs", &ch));
-	CK_PASS(ac_chan_subscribe(ch, c.ref, 0));
-	CK_PASS(ac_chan_subscribe(ch, c.ref, 0)); /* twice: one subscription */
+	CK_OK(ac_chan_new(NULL, "subs", &ch));
+	CK_OK(ac_chan_subscribe(ch, c.ref, 0));
+	CK_OK(ac_chan_subscribe(ch, c.ref, 0)); /* twice: one subscription */
 	ck_assert_int_eq(ac_chan_nsubs(ch), 1);
-	CK_PASS(ac_chan_subscribe(ch, ac_self(), 0));
+	CK_OK(ac_chan_subscribe(ch, ac_self(), 0));
 	ck_assert_int_eq(ac_chan_nsubs(ch), 2);
 	/* a message reaches each subscriber once */
-	CK_PASS(ac_chan_send(ch, ac_msg_str("once")));
-	CK_PASS(ac_chan_unsubscribe(ch, c.ref, 0));
+	CK_OK(ac_chan_send(ch, ac_msg_str("once")));
+	CK_OK(ac_chan_unsubscribe(ch, c.ref, 0));
 	ck_assert_int_eq(ac_chan_nsubs(ch), 1);
-	CK_FAIL(ac_chan_unsubscribe(ch, c.ref, 0), -ENOENT);
-	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &other));
-	CK_FAIL(ac_chan_unsubscribe(ch, other, 0), -ENOENT);
+	CK_RC(ac_chan_unsubscribe(ch, c.ref, 0), -ENOENT);
+	CK_OK(ac_spawn(NULL, body_noop, NULL, NULL, &other));
+	CK_RC(ac_chan_unsubscribe(ch, other, 0), -ENOENT);
 	/* an unsubscribed coroutine gets nothing more */
-	CK_PASS(ac_chan_send(ch, ac_msg_str("after")));
+	CK_OK(ac_chan_send(ch, ac_msg_str("after")));
 	/* bad refs */
-	CK_FAIL(ac_chan_subscribe(ch, ac_ref_null(), 0), -EINVAL);
-	CK_FAIL(ac_chan_subscribe(other, c.ref, 0), -EINVAL); /* not a channel */
-	CK_FAIL(ac_chan_subscribe(ac_ref_null(), c.ref, 0), -EINVAL);
-	CK_FAIL(ac_chan_unsubscribe(other, c.ref, 0), -EINVAL);
+	CK_RC(ac_chan_subscribe(ch, ac_ref_null(), 0), -EINVAL);
+	CK_RC(ac_chan_subscribe(other, c.ref, 0), -EINVAL); /* not a channel */
+	CK_RC(ac_chan_subscribe(ac_ref_null(), c.ref, 0), -EINVAL);
+	CK_RC(ac_chan_unsubscribe(other, c.ref, 0), -EINVAL);
 	ck_assert_int_eq(ac_chan_nsubs(ch), 1);
 	/* subscribing again after unsubscribing works */
-	CK_PASS(ac_chan_subscribe(ch, c.ref, 0));
+	CK_OK(ac_chan_subscribe(ch, c.ref, 0));
 	ck_assert_int_eq(ac_chan_nsubs(ch), 2);
-	CK_PASS(ac_chan_send(ch, ac_msg_str("again")));
+	CK_OK(ac_chan_send(ch, ac_msg_str("again")));
 	collector_stop(&c);
 	ck_assert_str_eq(c.log, "once;again;");
 	ck_assert_uint_eq(ac_queue_len(), 3); /* once, after, again */
-	CK_PASS(ac_chan_close(ch));
+	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_subscribe_unsubscribe)
 {
-	ck_assert_uint_ge(test_run(body_subscribe, NULL), 1);
+	int done = 0;
+	/* The body, its collector and the coroutine never subscribed. */
+	ck_assert_uint_eq(test_run(body_subscribe, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -188,7 +169,7 @@ static void body_scribble(void *arg)
 {
 	scribble *sc = arg;
 	ac_msg *m;
-	CK_PASS(ac_receive(10000, &m));
+	CK_OK(ac_receive(10000, &m));
 	ck_assert(ac_msg_is(m, "payload"));
 	ck_assert(ac_ref_eq(ac_msg_from(m), sc->sender));
 	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
@@ -201,27 +182,31 @@ static void body_scribble(void *arg)
 
 static void body_send_copies(void *arg)
 {
+	int *done = arg;
 	scribble sc = {.sender = ac_self(), .done = 0};
 	ac_ref ch, r[4];
 	int i;
-	(void)arg;
-	CK_PASS(ac_chan_new(NULL, "copies", &ch));
-	CK_PASS(ac_chan_send(ch, ac_msg_str("nobody"))); /* no subscriber: ok */
+	CK_OK(ac_chan_new(NULL, "copies", &ch));
+	CK_OK(ac_chan_send(ch, ac_msg_str("nobody"))); /* no subscriber: ok */
 	for (i = 0; i < 4; i++) {
-		CK_PASS(ac_spawn(NULL, body_scribble, &sc, NULL, &r[i]));
-		CK_PASS(ac_chan_subscribe(ch, r[i], 0));
+		CK_OK(ac_spawn(NULL, body_scribble, &sc, NULL, &r[i]));
+		CK_OK(ac_chan_subscribe(ch, r[i], 0));
 	}
-	CK_PASS(ac_chan_send(ch, ac_msg_str("payload")));
+	CK_OK(ac_chan_send(ch, ac_msg_str("payload")));
 	for (i = 0; i < 4; i++)
-		join(r[i]);
+		test_join(r[i]);
 	ck_assert_int_eq(sc.done, 4);
-	CK_FAIL(ac_chan_send(ch, NULL), -EINVAL);
-	CK_PASS(ac_chan_close(ch));
+	CK_RC(ac_chan_send(ch, NULL), -EINVAL);
+	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_send_own_copies)
 {
-	ck_assert_uint_ge(test_run(body_send_copies, NULL), 1);
+	int done = 0;
+	/* The body and its four subscribers. */
+	ck_assert_uint_eq(test_run(body_send_copies, &done), 5);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -231,14 +216,14 @@ START_TEST(test_send_from_outside)
 	collector c;
 	ac_ref ch;
 	memset(&c, 0, sizeof(c));
-	CK_PASS(ac_spawn(s, body_collect, &c, NULL, &c.ref));
-	CK_PASS(ac_chan_new(s, "outside", &ch));
-	CK_PASS(ac_chan_subscribe(ch, c.ref, 0));
-	CK_PASS(ac_chan_send(ch, ac_msg_str("from main")));
+	CK_OK(ac_spawn(s, body_collect, &c, NULL, &c.ref));
+	CK_OK(ac_chan_new(s, "outside", &ch));
+	CK_OK(ac_chan_subscribe(ch, c.ref, 0));
+	CK_OK(ac_chan_send(ch, ac_msg_str("from main")));
 	/* no subscriber is missing, so deliver does not have to wait */
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("d"), 1000, 1), 1);
-	CK_PASS(ac_send(c.ref, ac_msg_str("end")));
-	CK_PASS(ac_sched_run(s));
+	CK_OK(ac_send(c.ref, ac_msg_str("end")));
+	CK_OK(ac_sched_run(s));
 	ck_assert_str_eq(c.log, "from main;d;");
 	ck_assert(ac_ref_is_null(c.last_from)); /* not sent by a coroutine */
 	ac_sched_free(s);
@@ -276,60 +261,67 @@ static ac_msg *tf_upper(ac_msg *m, void *arg)
 
 static void body_transform(void *arg)
 {
+	int *done = arg;
 	tf_state st = {0};
 	collector a, b;
 	ac_ref ch;
-	(void)arg;
 	collector_start(&a);
 	collector_start(&b);
-	CK_PASS(ac_chan_new(NULL, "tf", &ch));
-	CK_PASS(ac_chan_subscribe(ch, a.ref, 0));
-	CK_PASS(ac_chan_subscribe(ch, b.ref, 0));
-	CK_PASS(ac_chan_set_transform(ch, tf_upper, &st));
-	CK_PASS(ac_chan_send(ch, ac_msg_str("abc")));
-	CK_PASS(ac_chan_send(ch, ac_msg_str("drop")));
-	CK_PASS(ac_chan_send(ch, ac_msg_str("new")));
+	CK_OK(ac_chan_new(NULL, "tf", &ch));
+	CK_OK(ac_chan_subscribe(ch, a.ref, 0));
+	CK_OK(ac_chan_subscribe(ch, b.ref, 0));
+	CK_OK(ac_chan_set_transform(ch, tf_upper, &st));
+	CK_OK(ac_chan_send(ch, ac_msg_str("abc")));
+	CK_OK(ac_chan_send(ch, ac_msg_str("drop")));
+	CK_OK(ac_chan_send(ch, ac_msg_str("new")));
 	/* a dropped message reaches nobody, and deliver counts nobody */
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("drop"), 1000, 0), 0);
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("xy"), 1000, 2), 2);
 	ck_assert_int_eq(st.calls, 5); /* once per message, not per subscriber */
-	CK_PASS(ac_chan_set_transform(ch, NULL, NULL));
-	CK_PASS(ac_chan_send(ch, ac_msg_str("raw")));
+	CK_OK(ac_chan_set_transform(ch, NULL, NULL));
+	CK_OK(ac_chan_send(ch, ac_msg_str("raw")));
 	ck_assert_int_eq(st.calls, 5);
 	collector_stop(&a);
 	collector_stop(&b);
 	ck_assert_str_eq(a.log, "ABC;replaced(3);XY;raw;");
 	ck_assert_str_eq(b.log, "ABC;replaced(3);XY;raw;");
-	CK_PASS(ac_chan_close(ch));
+	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_transform)
 {
-	ck_assert_uint_ge(test_run(body_transform, NULL), 1);
+	int done = 0;
+	/* The body and its two collectors. */
+	ck_assert_uint_eq(test_run(body_transform, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 /* A message a transform replaces still comes from the sender. */
 static void body_transform_from(void *arg)
 {
+	int *done = arg;
 	tf_state st = {0};
 	collector a;
 	ac_ref ch;
-	(void)arg;
 	collector_start(&a);
-	CK_PASS(ac_chan_new(NULL, "tf-from", &ch));
-	CK_PASS(ac_chan_subscribe(ch, a.ref, 0));
-	CK_PASS(ac_chan_set_transform(ch, tf_upper, &st));
-	CK_PASS(ac_chan_send(ch, ac_msg_str("new")));
+	CK_OK(ac_chan_new(NULL, "tf-from", &ch));
+	CK_OK(ac_chan_subscribe(ch, a.ref, 0));
+	CK_OK(ac_chan_set_transform(ch, tf_upper, &st));
+	CK_OK(ac_chan_send(ch, ac_msg_str("new")));
 	collector_stop(&a);
 	ck_assert_int_eq(a.n, 1);
 	ck_assert(ac_ref_eq(a.last_from, ac_self()));
-	CK_PASS(ac_chan_close(ch));
+	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_transform_keeps_sender)
 {
-	ck_assert_uint_ge(test_run(body_transform_from, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_transform_from, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -337,29 +329,29 @@ END_TEST
 
 static void body_deliver_count(void *arg)
 {
+	int *done = arg;
 	collector c[3];
 	ac_ref ch;
 	ac_msg *m;
 	int64_t t0;
 	int i;
-	(void)arg;
-	CK_PASS(ac_chan_new(NULL, "count", &ch));
+	CK_OK(ac_chan_new(NULL, "count", &ch));
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("none"), 1000, 0), 0);
 	for (i = 0; i < 3; i++) {
 		collector_start(&c[i]);
-		CK_PASS(ac_chan_subscribe(ch, c[i].ref, 0));
+		CK_OK(ac_chan_subscribe(ch, c[i].ref, 0));
 	}
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("all"), 1000, 0), 3);
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("three"), 1000, 3), 3);
 	/* n not reached and no time to wait: nobody gets it, at once */
-	t0 = now_ms();
+	t0 = test_now_ms();
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("four"), 0, 4), 0);
-	ck_assert_int_lt(now_ms() - t0, 1000);
+	ck_assert_int_lt(test_now_ms() - t0, 1000);
 	/* bad arguments: the caller keeps the message */
 	m = ac_msg_str("kept");
-	CK_FAIL(ac_chan_deliver(ch, m, 0, -1), -EINVAL);
-	CK_FAIL(ac_chan_deliver(ch, NULL, 0, 0), -EINVAL);
-	CK_FAIL(ac_chan_deliver(ac_ref_null(), m, 0, 0), -EINVAL);
+	CK_RC(ac_chan_deliver(ch, m, 0, -1), -EINVAL);
+	CK_RC(ac_chan_deliver(ch, NULL, 0, 0), -EINVAL);
+	CK_RC(ac_chan_deliver(ac_ref_null(), m, 0, 0), -EINVAL);
 	ck_assert(ac_msg_is(m, "kept"));
 	ac_msg_free(m);
 	for (i = 0; i < 3; i++) {
@@ -367,36 +359,43 @@ static void body_deliver_count(void *arg)
 		ck_assert_str_eq(c[i].log, "all;three;");
 		ck_assert(ac_ref_eq(c[i].last_from, ac_self()));
 	}
-	CK_PASS(ac_chan_close(ch));
+	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_deliver_count)
 {
-	ck_assert_uint_ge(test_run(body_deliver_count, NULL), 1);
+	int done = 0;
+	/* The body and its three collectors. */
+	ck_assert_uint_eq(test_run(body_deliver_count, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_deliver_timeout(void *arg)
 {
+	int *done = arg;
 	collector c;
 	ac_ref ch;
 	int64_t t0;
-	(void)arg;
 	collector_start(&c);
-	CK_PASS(ac_chan_new(NULL, "short", &ch));
-	CK_PASS(ac_chan_subscribe(ch, c.ref, 0));
-	t0 = now_ms();
+	CK_OK(ac_chan_new(NULL, "short", &ch));
+	CK_OK(ac_chan_subscribe(ch, c.ref, 0));
+	t0 = test_now_ms();
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("lost"), 50, 2), 0);
-	ck_assert_int_ge(now_ms() - t0, 45);
+	ck_assert_int_ge(test_now_ms() - t0, 45);
 	ck_assert_int_eq(ac_chan_nsubs(ch), 1);
 	collector_stop(&c);
 	ck_assert_int_eq(c.n, 0); /* at timeout nobody receives */
-	CK_PASS(ac_chan_close(ch));
+	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_deliver_timeout_nobody)
 {
-	ck_assert_uint_ge(test_run(body_deliver_timeout, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_deliver_timeout, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -410,32 +409,32 @@ typedef struct late {
 static void body_late_subscriber(void *arg)
 {
 	late *l = arg;
-	CK_PASS(ac_sleep(l->delay_ms));
+	CK_OK(ac_sleep(l->delay_ms));
 	collector_start(l->c);
-	CK_PASS(ac_chan_subscribe(l->ch, l->c->ref, 0));
+	CK_OK(ac_chan_subscribe(l->ch, l->c->ref, 0));
 }
 
 static void body_deliver_released(void *arg)
 {
+	int *done = arg;
 	collector a, b, x;
 	late l;
 	ac_ref ch, r;
-	(void)arg;
 	collector_start(&a);
-	CK_PASS(ac_chan_new(NULL, "wait", &ch));
-	CK_PASS(ac_chan_subscribe(ch, a.ref, 0));
+	CK_OK(ac_chan_new(NULL, "wait", &ch));
+	CK_OK(ac_chan_subscribe(ch, a.ref, 0));
 	l.ch = ch;
 	l.c = &b;
 	l.delay_ms = 20;
-	CK_PASS(ac_spawn(NULL, body_late_subscriber, &l, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_late_subscriber, &l, NULL, &r));
 	/* released by the second subscription, long before the timeout */
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("both"), 10000, 2), 2);
-	join(r);
+	test_join(r);
 	/* one more subscriber arriving is not enough for n = 4 */
 	l.c = &x;
-	CK_PASS(ac_spawn(NULL, body_late_subscriber, &l, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_late_subscriber, &l, NULL, &r));
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("four"), 300, 4), 0);
-	join(r);
+	test_join(r);
 	ck_assert_int_eq(ac_chan_nsubs(ch), 3);
 	collector_stop(&a);
 	collector_stop(&b);
@@ -443,12 +442,16 @@ static void body_deliver_released(void *arg)
 	ck_assert_str_eq(a.log, "both;");
 	ck_assert_str_eq(b.log, "both;");
 	ck_assert_int_eq(x.n, 0);
-	CK_PASS(ac_chan_close(ch));
+	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_deliver_released_by_subscribe)
 {
-	ck_assert_uint_ge(test_run(body_deliver_released, NULL), 1);
+	int done = 0;
+	/* The body, three collectors and two late subscribers. */
+	ck_assert_uint_eq(test_run(body_deliver_released, &done), 6);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -457,9 +460,9 @@ START_TEST(test_deliver_wait_outside)
 	ac_sched *s = test_sched();
 	ac_ref ch;
 	ac_msg *m = ac_msg_str("must wait");
-	CK_PASS(ac_chan_new(s, "outside", &ch));
+	CK_OK(ac_chan_new(s, "outside", &ch));
 	/* waiting is for coroutines only; the caller keeps the message */
-	CK_FAIL(ac_chan_deliver(ch, m, 1000, 1), -EPERM);
+	CK_RC(ac_chan_deliver(ch, m, 1000, 1), -EPERM);
 	ck_assert(ac_msg_is(m, "must wait"));
 	/* without waiting it is allowed */
 	ck_assert_int_eq(ac_chan_deliver(ch, m, 0, 1), 0);
@@ -471,32 +474,32 @@ END_TEST
 
 static void body_chan_of_chan(void *arg)
 {
+	int *done = arg;
 	tf_state st = {0};
 	collector c1, c2, c3;
 	ac_ref top, sub;
-	(void)arg;
 	collector_start(&c1);
 	collector_start(&c2);
 	collector_start(&c3);
-	CK_PASS(ac_chan_new(NULL, "top", &top));
-	CK_PASS(ac_chan_new(NULL, "sub", &sub));
-	CK_PASS(ac_chan_subscribe(top, c1.ref, 0));
-	CK_PASS(ac_chan_subscribe(top, sub, 0));
-	CK_PASS(ac_chan_subscribe(top, sub, 0)); /* once */
-	CK_PASS(ac_chan_subscribe(sub, c2.ref, 0));
-	CK_PASS(ac_chan_subscribe(sub, c3.ref, 0));
+	CK_OK(ac_chan_new(NULL, "top", &top));
+	CK_OK(ac_chan_new(NULL, "sub", &sub));
+	CK_OK(ac_chan_subscribe(top, c1.ref, 0));
+	CK_OK(ac_chan_subscribe(top, sub, 0));
+	CK_OK(ac_chan_subscribe(top, sub, 0)); /* once */
+	CK_OK(ac_chan_subscribe(sub, c2.ref, 0));
+	CK_OK(ac_chan_subscribe(sub, c3.ref, 0));
 	ck_assert_int_eq(ac_chan_nsubs(top), 2);
 	ck_assert_int_eq(ac_chan_nsubs(sub), 2);
 	/* the sub-channel counts its own recipients */
 	ck_assert_int_eq(ac_chan_deliver(top, ac_msg_str("d1"), 1000, 0), 3);
 	ck_assert_int_eq(ac_chan_deliver(top, ac_msg_str("d2"), 1000, 2), 3);
-	CK_PASS(ac_chan_send(top, ac_msg_str("s1")));
+	CK_OK(ac_chan_send(top, ac_msg_str("s1")));
 	/* the sub-channel's transform applies to what passes through it */
-	CK_PASS(ac_chan_set_transform(sub, tf_upper, &st));
+	CK_OK(ac_chan_set_transform(sub, tf_upper, &st));
 	ck_assert_int_eq(ac_chan_deliver(top, ac_msg_str("drop"), 1000, 0), 1);
-	CK_PASS(ac_chan_send(top, ac_msg_str("s2")));
+	CK_OK(ac_chan_send(top, ac_msg_str("s2")));
 	ck_assert_int_eq(st.calls, 2);
-	CK_PASS(ac_chan_unsubscribe(top, sub, 0));
+	CK_OK(ac_chan_unsubscribe(top, sub, 0));
 	ck_assert_int_eq(ac_chan_deliver(top, ac_msg_str("d3"), 1000, 0), 1);
 	collector_stop(&c1);
 	collector_stop(&c2);
@@ -506,50 +509,57 @@ static void body_chan_of_chan(void *arg)
 	ck_assert_str_eq(c3.log, "d1;d2;s1;S2;");
 	/* the sender survives the hop through the sub-channel */
 	ck_assert(ac_ref_eq(c2.last_from, ac_self()));
-	CK_PASS(ac_chan_close(top));
-	CK_PASS(ac_chan_close(sub));
+	CK_OK(ac_chan_close(top));
+	CK_OK(ac_chan_close(sub));
+	*done = 1;
 }
 
 START_TEST(test_chan_of_chan)
 {
-	ck_assert_uint_ge(test_run(body_chan_of_chan, NULL), 1);
+	int done = 0;
+	/* The body and its three collectors. */
+	ck_assert_uint_eq(test_run(body_chan_of_chan, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_cycles(void *arg)
 {
+	int *done = arg;
 	ac_ref a, b, c, d;
-	(void)arg;
-	CK_PASS(ac_chan_new(NULL, "a", &a));
-	CK_PASS(ac_chan_new(NULL, "b", &b));
-	CK_PASS(ac_chan_new(NULL, "c", &c));
-	CK_PASS(ac_chan_new(NULL, "d", &d));
-	CK_FAIL(ac_chan_subscribe(a, a, 0), -ELOOP);
-	CK_PASS(ac_chan_subscribe(a, b, 0)); /* a -> b */
-	CK_FAIL(ac_chan_subscribe(b, a, 0), -ELOOP);
-	CK_PASS(ac_chan_subscribe(b, c, 0)); /* a -> b -> c */
-	CK_FAIL(ac_chan_subscribe(c, a, 0), -ELOOP);
-	CK_FAIL(ac_chan_subscribe(c, b, 0), -ELOOP);
+	CK_OK(ac_chan_new(NULL, "a", &a));
+	CK_OK(ac_chan_new(NULL, "b", &b));
+	CK_OK(ac_chan_new(NULL, "c", &c));
+	CK_OK(ac_chan_new(NULL, "d", &d));
+	CK_RC(ac_chan_subscribe(a, a, 0), -ELOOP);
+	CK_OK(ac_chan_subscribe(a, b, 0)); /* a -> b */
+	CK_RC(ac_chan_subscribe(b, a, 0), -ELOOP);
+	CK_OK(ac_chan_subscribe(b, c, 0)); /* a -> b -> c */
+	CK_RC(ac_chan_subscribe(c, a, 0), -ELOOP);
+	CK_RC(ac_chan_subscribe(c, b, 0), -ELOOP);
 	/* shared descendants are not cycles */
-	CK_PASS(ac_chan_subscribe(a, d, 0));
-	CK_PASS(ac_chan_subscribe(d, c, 0));
+	CK_OK(ac_chan_subscribe(a, d, 0));
+	CK_OK(ac_chan_subscribe(d, c, 0));
 	ck_assert_int_eq(ac_chan_nsubs(a), 2);
 	ck_assert_int_eq(ac_chan_nsubs(c), 0);
 	/* fan-out terminates */
 	ck_assert_int_eq(ac_chan_deliver(a, ac_msg_str("x"), 1000, 0), 0);
 	/* after the cycle is broken, the reverse link is allowed */
-	CK_PASS(ac_chan_unsubscribe(b, c, 0));
-	CK_PASS(ac_chan_unsubscribe(d, c, 0));
-	CK_PASS(ac_chan_subscribe(c, a, 0));
-	CK_PASS(ac_chan_close(a));
-	CK_PASS(ac_chan_close(b));
-	CK_PASS(ac_chan_close(c));
-	CK_PASS(ac_chan_close(d));
+	CK_OK(ac_chan_unsubscribe(b, c, 0));
+	CK_OK(ac_chan_unsubscribe(d, c, 0));
+	CK_OK(ac_chan_subscribe(c, a, 0));
+	CK_OK(ac_chan_close(a));
+	CK_OK(ac_chan_close(b));
+	CK_OK(ac_chan_close(c));
+	CK_OK(ac_chan_close(d));
+	*done = 1;
 }
 
 START_TEST(test_cycles_refused)
 {
-	ck_assert_uint_ge(test_run(body_cycles, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_cycles, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -565,39 +575,43 @@ static void body_block(void *arg)
 
 static void body_dead_subs(void *arg)
 {
+	int *done = arg;
 	collector live;
 	ac_ref ch, sub, ended, killed;
-	(void)arg;
 	collector_start(&live);
-	CK_PASS(ac_chan_new(NULL, "dead", &ch));
-	CK_PASS(ac_chan_new(NULL, "dead-sub", &sub));
-	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &ended));
-	CK_PASS(ac_spawn(NULL, body_block, NULL, NULL, &killed));
-	CK_PASS(ac_chan_subscribe(ch, live.ref, 0));
-	CK_PASS(ac_chan_subscribe(ch, ended, 0));
-	CK_PASS(ac_chan_subscribe(ch, killed, 0));
-	CK_PASS(ac_chan_subscribe(ch, sub, 0));
+	CK_OK(ac_chan_new(NULL, "dead", &ch));
+	CK_OK(ac_chan_new(NULL, "dead-sub", &sub));
+	CK_OK(ac_spawn(NULL, body_noop, NULL, NULL, &ended));
+	CK_OK(ac_spawn(NULL, body_block, NULL, NULL, &killed));
+	CK_OK(ac_chan_subscribe(ch, live.ref, 0));
+	CK_OK(ac_chan_subscribe(ch, ended, 0));
+	CK_OK(ac_chan_subscribe(ch, killed, 0));
+	CK_OK(ac_chan_subscribe(ch, sub, 0));
 	ck_assert_int_eq(ac_chan_nsubs(ch), 4);
-	join(ended);
+	test_join(ended);
 	ac_yield();
-	CK_PASS(ac_terminate(killed));
-	CK_PASS(ac_chan_close(sub));
+	CK_OK(ac_terminate(killed));
+	CK_OK(ac_chan_close(sub));
 	/* gone subscribers are not recipients and do not count towards n */
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("wait"), 50, 2), 0);
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("one"), 1000, 0), 1);
-	CK_PASS(ac_chan_send(ch, ac_msg_str("two")));
+	CK_OK(ac_chan_send(ch, ac_msg_str("two")));
 	ck_assert_int_eq(ac_chan_nsubs(ch), 1);
 	collector_stop(&live);
 	ck_assert_str_eq(live.log, "one;two;");
 	/* the last subscriber ended too: nobody is left */
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("three"), 1000, 0), 0);
 	ck_assert_int_eq(ac_chan_nsubs(ch), 0);
-	CK_PASS(ac_chan_close(ch));
+	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_dead_subscribers_dropped)
 {
-	ck_assert_uint_ge(test_run(body_dead_subs, NULL), 1);
+	int done = 0;
+	/* The body, the live collector, the ended and the killed subscriber. */
+	ck_assert_uint_eq(test_run(body_dead_subs, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -611,55 +625,59 @@ typedef struct closer {
 static void body_closer(void *arg)
 {
 	closer *cl = arg;
-	CK_PASS(ac_sleep(cl->delay_ms));
-	CK_PASS(ac_chan_close(cl->ch));
+	CK_OK(ac_sleep(cl->delay_ms));
+	CK_OK(ac_chan_close(cl->ch));
 }
 
 static void body_close(void *arg)
 {
+	int *done = arg;
 	collector c;
 	closer cl;
 	ac_ref ch, other, r;
 	ac_msg *m;
 	char name[16];
-	(void)arg;
 	collector_start(&c);
-	CK_PASS(ac_chan_new(NULL, "closing", &ch));
-	CK_PASS(ac_chan_new(NULL, "other", &other));
-	CK_PASS(ac_chan_subscribe(ch, c.ref, 0));
-	CK_PASS(ac_chan_subscribe(other, ch, 0));
+	CK_OK(ac_chan_new(NULL, "closing", &ch));
+	CK_OK(ac_chan_new(NULL, "other", &other));
+	CK_OK(ac_chan_subscribe(ch, c.ref, 0));
+	CK_OK(ac_chan_subscribe(other, ch, 0));
 	cl.ch = ch;
 	cl.delay_ms = 20;
-	CK_PASS(ac_spawn(NULL, body_closer, &cl, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_closer, &cl, NULL, &r));
 	/* a deliver waiting for subscribers returns 0 when the channel closes */
 	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("never"), 10000, 3), 0);
-	join(r);
+	test_join(r);
 	/* every later use: -ESRCH, and the caller keeps the message */
 	m = ac_msg_str("kept");
-	CK_FAIL(ac_chan_send(ch, m), -ESRCH);
-	CK_FAIL(ac_chan_deliver(ch, m, 0, 0), -ESRCH);
-	CK_FAIL(ac_deliver(ch, m, 0), -ESRCH);
+	CK_RC(ac_chan_send(ch, m), -ESRCH);
+	CK_RC(ac_chan_deliver(ch, m, 0, 0), -ESRCH);
+	CK_RC(ac_deliver(ch, m, 0), -ESRCH);
 	ck_assert(ac_msg_is(m, "kept"));
 	ac_msg_free(m);
-	CK_FAIL(ac_chan_subscribe(ch, c.ref, 0), -ESRCH);
-	CK_FAIL(ac_chan_unsubscribe(ch, c.ref, 0), -ESRCH);
-	CK_FAIL(ac_chan_nsubs(ch), -ESRCH);
-	CK_FAIL(ac_chan_name(ch, name, sizeof(name)), -ESRCH);
-	CK_FAIL(ac_chan_set_transform(ch, NULL, NULL), -ESRCH);
-	CK_FAIL(ac_chan_close(ch), -ESRCH);
+	CK_RC(ac_chan_subscribe(ch, c.ref, 0), -ESRCH);
+	CK_RC(ac_chan_unsubscribe(ch, c.ref, 0), -ESRCH);
+	CK_RC(ac_chan_nsubs(ch), -ESRCH);
+	CK_RC(ac_chan_name(ch, name, sizeof(name)), -ESRCH);
+	CK_RC(ac_chan_set_transform(ch, NULL, NULL), -ESRCH);
+	CK_RC(ac_chan_close(ch), -ESRCH);
 	/* a send to a gone object drops the message, as for coroutines */
-	CK_PASS(ac_send(ch, ac_msg_str("dropped")));
+	CK_OK(ac_send(ch, ac_msg_str("dropped")));
 	/* the closed channel is no longer a recipient of "other" */
 	ck_assert_int_eq(ac_chan_deliver(other, ac_msg_str("o"), 1000, 0), 0);
 	ck_assert_int_eq(ac_chan_nsubs(other), 0);
 	collector_stop(&c);
 	ck_assert_int_eq(c.n, 0);
-	CK_PASS(ac_chan_close(other));
+	CK_OK(ac_chan_close(other));
+	*done = 1;
 }
 
 START_TEST(test_close)
 {
-	ck_assert_uint_ge(test_run(body_close, NULL), 1);
+	int done = 0;
+	/* The body, its collector and the closer. */
+	ck_assert_uint_eq(test_run(body_close, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -681,25 +699,25 @@ static void body_race_deliver(void *arg)
  * must not receive the stale deliver. */
 static void body_deliver_closed_meanwhile(void *arg)
 {
+	int *done = arg;
 	race rc = {.result = 99};
 	collector c, n1, n2;
 	ac_ref d, fresh;
 	int spin_ms = 1000;
-	(void)arg;
 	collector_start(&c);
 	collector_start(&n1);
 	collector_start(&n2);
-	CK_PASS(ac_chan_new(NULL, "race", &rc.ch));
-	CK_PASS(ac_chan_subscribe(rc.ch, c.ref, 0));
-	CK_PASS(ac_spawn(NULL, body_race_deliver, &rc, NULL, &d));
+	CK_OK(ac_chan_new(NULL, "race", &rc.ch));
+	CK_OK(ac_chan_subscribe(rc.ch, c.ref, 0));
+	CK_OK(ac_spawn(NULL, body_race_deliver, &rc, NULL, &d));
 	ac_yield(); /* the deliver starts waiting */
-	CK_PASS(ac_spawn(NULL, body_spin, &spin_ms, NULL, NULL));
-	CK_PASS(ac_sleep(10));
-	CK_PASS(ac_chan_close(rc.ch));
-	CK_PASS(ac_chan_new(NULL, "fresh", &fresh));
-	CK_PASS(ac_chan_subscribe(fresh, n1.ref, 0));
-	CK_PASS(ac_chan_subscribe(fresh, n2.ref, 0));
-	join(d);
+	CK_OK(ac_spawn(NULL, test_spin, &spin_ms, NULL, NULL));
+	CK_OK(ac_sleep(10));
+	CK_OK(ac_chan_close(rc.ch));
+	CK_OK(ac_chan_new(NULL, "fresh", &fresh));
+	CK_OK(ac_chan_subscribe(fresh, n1.ref, 0));
+	CK_OK(ac_chan_subscribe(fresh, n2.ref, 0));
+	test_join(d);
 	ck_assert_int_eq(rc.result, 0);
 	collector_stop(&c);
 	collector_stop(&n1);
@@ -707,12 +725,16 @@ static void body_deliver_closed_meanwhile(void *arg)
 	ck_assert_int_eq(c.n, 0);
 	ck_assert_int_eq(n1.n, 0);
 	ck_assert_int_eq(n2.n, 0);
-	CK_PASS(ac_chan_close(fresh));
+	CK_OK(ac_chan_close(fresh));
+	*done = 1;
 }
 
 START_TEST(test_deliver_timeout_closed_meanwhile)
 {
-	ck_assert_uint_ge(test_run(body_deliver_closed_meanwhile, NULL), 1);
+	int done = 0;
+	/* The body, three collectors, the deliverer and the spinner. */
+	ck_assert_uint_eq(test_run(body_deliver_closed_meanwhile, &done), 6);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -720,29 +742,33 @@ END_TEST
 
 static void body_send_to_chan(void *arg)
 {
+	int *done = arg;
 	collector a, b;
 	ac_ref ch;
-	(void)arg;
 	collector_start(&a);
 	collector_start(&b);
-	CK_PASS(ac_chan_new(NULL, "route", &ch));
-	CK_PASS(ac_chan_subscribe(ch, a.ref, 0));
-	CK_PASS(ac_send(ch, ac_msg_str("via send")));
-	CK_PASS(ac_send_data(ch, "data", 4));
+	CK_OK(ac_chan_new(NULL, "route", &ch));
+	CK_OK(ac_chan_subscribe(ch, a.ref, 0));
+	CK_OK(ac_send(ch, ac_msg_str("via send")));
+	CK_OK(ac_send_data(ch, "data", 4));
 	ck_assert_int_eq(ac_deliver(ch, ac_msg_str("via deliver"), 1000), 1);
-	CK_PASS(ac_chan_subscribe(ch, b.ref, 0));
-	CK_PASS(ac_send(ch, ac_msg_str("both")));
+	CK_OK(ac_chan_subscribe(ch, b.ref, 0));
+	CK_OK(ac_send(ch, ac_msg_str("both")));
 	collector_stop(&a);
 	collector_stop(&b);
 	ck_assert_str_eq(a.log, "via send;data;via deliver;both;");
 	ck_assert_str_eq(b.log, "both;");
 	ck_assert(ac_ref_eq(a.last_from, ac_self()));
-	CK_PASS(ac_chan_close(ch));
+	CK_OK(ac_chan_close(ch));
+	*done = 1;
 }
 
 START_TEST(test_send_to_chan_ref)
 {
-	ck_assert_uint_ge(test_run(body_send_to_chan, NULL), 1);
+	int done = 0;
+	/* The body and its two collectors. */
+	ck_assert_uint_eq(test_run(body_send_to_chan, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -751,34 +777,47 @@ END_TEST
 static void body_recv_one(void *arg)
 {
 	ac_msg *m;
-	CK_PASS(ac_receive(10000, &m));
+	CK_OK(ac_receive(10000, &m));
 	ck_assert(ac_msg_is(m, "fan"));
 	ac_msg_free(m);
 	(*(int *)arg)++;
 }
 
+enum { MANY = 1000 };
+
+typedef struct many {
+	/* Subscribers that received the deliver. */
+	int got;
+	/* Set on the body's last line. */
+	int done;
+} many;
+
+/* MANY subscribers each receive one deliver. */
 static void body_many(void *arg)
 {
-	enum { N = 1000 };
-	int got = 0, i;
+	many *mn = arg;
 	ac_ref ch, r;
-	(void)arg;
-	CK_PASS(ac_chan_new(NULL, "many", &ch));
-	for (i = 0; i < N; i++) {
-		CK_PASS(ac_spawn(NULL, body_recv_one, &got, NULL, &r));
-		CK_PASS(ac_chan_subscribe(ch, r, 0));
+	int i;
+	CK_OK(ac_chan_new(NULL, "many", &ch));
+	for (i = 0; i < MANY; i++) {
+		CK_OK(ac_spawn(NULL, body_recv_one, &mn->got, NULL, &r));
+		CK_OK(ac_chan_subscribe(ch, r, 0));
 	}
-	ck_assert_int_eq(ac_chan_nsubs(ch), N);
-	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("fan"), 1000, N), N);
-	while (got < N)
-		CK_PASS(ac_sleep(1));
+	ck_assert_int_eq(ac_chan_nsubs(ch), MANY);
+	ck_assert_int_eq(ac_chan_deliver(ch, ac_msg_str("fan"), 1000, MANY), MANY);
+	while (mn->got < MANY)
+		CK_OK(ac_sleep(1));
 	ck_assert_int_eq(ac_chan_nsubs(ch), 0); /* all ended */
-	CK_PASS(ac_chan_close(ch));
+	CK_OK(ac_chan_close(ch));
+	mn->done = 1;
 }
 
 START_TEST(test_many_subscribers)
 {
-	ck_assert_uint_ge(test_run(body_many, NULL), 1);
+	many mn = {0, 0};
+	ck_assert_uint_eq(test_run(body_many, &mn), 1 + MANY);
+	ck_assert_int_eq(mn.got, MANY);
+	ck_assert_int_eq(mn.done, 1);
 }
 END_TEST
 

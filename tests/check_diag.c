@@ -337,7 +337,7 @@ typedef struct sim_job {
 static void sim_job_main(ac_sim_node *n, void *arg)
 {
 	sim_job *j = arg;
-	CK_PASS(ac_spawn(ac_sim_node_sched(n), j->fn, j->arg, NULL, NULL));
+	CK_OK(ac_spawn(ac_sim_node_sched(n), j->fn, j->arg, NULL, NULL));
 }
 
 /* Run fn(arg) as a coroutine of node "n1" of a simulated world until it
@@ -357,9 +357,9 @@ static ac_sim *sim_log_run(ac_coro_fn fn, void *arg)
 	o.log_fn = cap_log;
 	o.log_arg = &cap;
 	o.log_level = AC_LOG_DEBUG;
-	CK_PASS(ac_sim_new(&o, &w));
-	CK_PASS(ac_sim_node_add(w, "n1", &n));
-	CK_PASS(ac_sim_node_set_main(n, sim_job_main, &job));
+	CK_OK(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_node_add(w, "n1", &n));
+	CK_OK(ac_sim_node_set_main(n, sim_job_main, &job));
 	ck_assert_int_eq(ac_sim_run(w, ac_sim_all_finished, NULL), AC_SIM_DONE);
 	return w;
 }
@@ -511,7 +511,7 @@ static void env_level_run(const char *env, int opt_level)
 	o.log_arg = &cap;
 	o.log_level = opt_level;
 	o.name = "e";
-	CK_PASS(ac_sched_new(&o, &s));
+	CK_OK(ac_sched_new(&o, &s));
 	ck_assert_int_eq(unsetenv("AC_LOG_LEVEL"), 0);
 	ac_log(s, AC_LOG_DEBUG, "debug line");
 	ac_log(s, AC_LOG_INFO, "info line");

@@ -27,7 +27,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAXNODES 4
@@ -50,13 +49,6 @@ static uint16_t test_port(int k)
 	return (uint16_t)(40000 + (getpid() % 2500) * 10 + k);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Start node i of w on 127.0.0.1 (tcp_port 0: any). */
 static void node_up(world *w, int i, uint16_t udp, const char *secret,
                     int discover, uint16_t tcp)
@@ -67,7 +59,7 @@ static void node_up(world *w, int i, uint16_t udp, const char *secret,
 	ac_sched_opts_init(&so);
 	so.stack_size = 512 * 1024;
 	so.log_level = lv && !strcmp(lv, "debug") ? AC_LOG_DEBUG : AC_LOG_ERROR;
-	CK_PASS(ac_sched_new(&so, &w->s[i]));
+	CK_OK(ac_sched_new(&so, &w->s[i]));
 	ac_node_opts_init(&o);
 	o.node = "127.0.0.1";
 	o.udp_port = udp;
@@ -78,7 +70,7 @@ static void node_up(world *w, int i, uint16_t udp, const char *secret,
 		o.heartbeat_ms = w->hb_ms;
 		o.peer_lost_ms = 2 * w->hb_ms;
 	}
-	CK_PASS(ac_node_start(w->s[i], &o, &w->n[i]));
+	CK_OK(ac_node_start(w->s[i], &o, &w->n[i]));
 	if (i >= w->count)
 		w->count = i + 1;
 }
@@ -103,12 +95,12 @@ static void world_free(world *w)
 /* Step every scheduler until done(w, arg) or ms passed; returns done. */
 static int drive(world *w, int64_t ms, int (*done)(world *, void *), void *arg)
 {
-	int64_t end = mono_ms() + ms;
+	int64_t end = test_wall_ms() + ms;
 	for (;;) {
 		int i, busy = 0;
 		if (done && done(w, arg))
 			return 1;
-		if (mono_ms() >= end)
+		if (test_wall_ms() >= end)
 			return 0;
 		for (i = 0; i < w->count; i++)
 			if (w->s[i] && ac_sched_step(w->s[i]) > 0)
@@ -172,9 +164,9 @@ static int call_done(world *w, void *arg)
 static void peer_port0(world *w, int i, uint16_t udp, int broadcast)
 {
 	peer_call c = {w->n[i], udp, broadcast, -1, 0};
-	CK_PASS(ac_spawn(w->s[i], peer_coro, &c, NULL, NULL));
+	CK_OK(ac_spawn(w->s[i], peer_coro, &c, NULL, NULL));
 	ck_assert(drive(w, WAIT_MS, call_done, &c));
-	CK_PASS(c.rc);
+	CK_OK(c.rc);
 }
 
 /* ---- tests ---------------------------------------------------------------------- */
@@ -290,8 +282,8 @@ static void watch_status(world *w, int i, status_log *l)
 {
 	ac_spawn_opts so = {.name = "status", .daemon = 1};
 	ac_ref r;
-	CK_PASS(ac_spawn(w->s[i], status_coro, l, &so, &r));
-	CK_PASS(ac_node_peer_status(w->n[i], r));
+	CK_OK(ac_spawn(w->s[i], status_coro, l, &so, &r));
+	CK_OK(ac_node_peer_status(w->n[i], r));
 }
 
 /* Node 0 saw node 1 come, go, and come back (the new incarnation). */
@@ -370,11 +362,11 @@ static void raw_coro(void *arg)
 	ac_addr from, to;
 	ac_sock *k;
 	int i;
-	CK_PASS(ac_addr_parse(&from, "127.0.0.1", 0));
-	CK_PASS(ac_addr_parse(&to, "127.0.0.1", r->udp));
-	CK_PASS(ac_sock_udp(NULL, &from, 0, &k));
+	CK_OK(ac_addr_parse(&from, "127.0.0.1", 0));
+	CK_OK(ac_addr_parse(&to, "127.0.0.1", r->udp));
+	CK_OK(ac_sock_udp(NULL, &from, 0, &k));
 	for (i = 0; i < r->count; i++)
-		CK_PASS(ac_sock_sendto(k, r->dgrams[i], r->lens[i], &to, 1000));
+		CK_OK(ac_sock_sendto(k, r->dgrams[i], r->lens[i], &to, 1000));
 	ac_sock_close(k);
 	r->done = 1;
 }
@@ -406,7 +398,7 @@ static size_t dgram(uint8_t *buf, uint8_t type, uint8_t flags, uint32_t id,
 static void body(void **b, size_t *len, uint64_t magic, uint64_t ver,
                  const char *name, const ac_addr *loc, uint64_t inc, uint64_t udp)
 {
-	CK_PASS(ac_pack(b, len, "[u u s l u u b]", magic, ver, name, loc, inc, udp, 0));
+	CK_OK(ac_pack(b, len, "[u u s l u u b]", magic, ver, name, loc, inc, udp, 0));
 }
 
 /* Datagrams that must all be dropped, each naming node 0's real location
@@ -420,7 +412,7 @@ static int hostile_set(uint8_t (*d)[1500], size_t *l, const ac_addr *loc0,
 	size_t bl;
 	int k = 0;
 	noport.port = 0;
-	CK_PASS(ac_addr_parse(&any, "0.0.0.0", loc0->port));
+	CK_OK(ac_addr_parse(&any, "0.0.0.0", loc0->port));
 	body(&b, &bl, M, V, "x", loc0, I, udp);
 	l[k] = dgram(d[k], AC_WT_ANNOUNCE, 0, 0, NULL, b, bl), k++;      /* bad MAC */
 	l[k] = dgram(d[k], AC_WT_ANNOUNCE, 0, 0, "t", b, bl), k++;       /* other secret */
@@ -448,16 +440,16 @@ static int hostile_set(uint8_t (*d)[1500], size_t *l, const ac_addr *loc0,
 	BAD(M, V, "x", &any, I, udp);
 #undef BAD
 	/* The old six-field body, and a body that is not an array. */
-	CK_PASS(ac_pack(&b, &bl, "[u u s l u b]", M, V, "x", loc0, I, 0));
+	CK_OK(ac_pack(&b, &bl, "[u u s l u b]", M, V, "x", loc0, I, 0));
 	l[k] = dgram(d[k], AC_WT_ANNOUNCE, 0, 0, "s", b, bl), k++;
 	free(b);
-	CK_PASS(ac_pack(&b, &bl, "s", "announce"));
+	CK_OK(ac_pack(&b, &bl, "s", "announce"));
 	l[k] = dgram(d[k], AC_WT_ANNOUNCE, 0, 0, "s", b, bl), k++;
 	free(b);
 	/* Too long: over AC_WIRE_ANNOUNCE_MAX, right MAC. */
 	memset(d[k], 'a', 1200);
-	CK_PASS(ac_pack(&b, &bl, "[u u S l u u b]", M, V, d[k], (size_t)1100, loc0, I,
-	                (uint64_t)udp, 0));
+	CK_OK(ac_pack(&b, &bl, "[u u S l u u b]", M, V, d[k], (size_t)1100, loc0, I,
+	              (uint64_t)udp, 0));
 	l[k] = dgram(d[k], AC_WT_ANNOUNCE, 0, 0, "s", b, bl), k++;
 	free(b);
 	return k;
@@ -482,7 +474,7 @@ START_TEST(test_hostile_datagrams_dropped)
 	r.lens = l;
 	r.count = hostile_set(d, l, &loc0, udp);
 	ck_assert_int_le(r.count, 32);
-	CK_PASS(ac_spawn(w.s[0], raw_coro, &r, NULL, NULL));
+	CK_OK(ac_spawn(w.s[0], raw_coro, &r, NULL, NULL));
 	ck_assert(drive(&w, WAIT_MS, raw_done, &r));
 	drive(&w, QUIET_MS, NULL, NULL);
 	ck_assert_msg(counts_are(&w, none), "a hostile datagram was acted on");

@@ -17,7 +17,7 @@ static void body_set(void *arg)
 START_TEST(test_spawn_runs)
 {
 	int v = 0;
-	ck_assert_uint_ge(test_run(body_set, &v), 1);
+	ck_assert_uint_eq(test_run(body_set, &v), 1);
 	ck_assert_int_eq(v, 42);
 }
 END_TEST
@@ -26,7 +26,7 @@ START_TEST(test_spawn_invalid)
 {
 	ac_sched *s = test_sched();
 	ac_sched_stats st;
-	CK_FAIL(ac_spawn(s, NULL, NULL, NULL, NULL), -EINVAL);
+	CK_RC(ac_spawn(s, NULL, NULL, NULL, NULL), -EINVAL);
 	/* Nothing was created. */
 	ac_sched_get_stats(s, &st);
 	ck_assert_uint_eq(st.spawned, 0);
@@ -37,19 +37,22 @@ END_TEST
 
 static void body_timeout(void *arg)
 {
+	int *done = arg;
 	ac_msg *m = (ac_msg *)arg;
 	int64_t t0 = ac_sched_now_ns(ac_sched_self());
-	CK_FAIL(ac_receive(30, &m), -ETIMEDOUT);
+	CK_RC(ac_receive(30, &m), -ETIMEDOUT);
 	ck_assert_ptr_eq(m, arg); /* untouched on timeout */
 	ck_assert_int_ge(ac_sched_now_ns(ac_sched_self()) - t0, 29000000);
-	CK_FAIL(ac_receive(0, &m), -ETIMEDOUT);
-	CK_FAIL(ac_receive(10, NULL), -EINVAL);
+	CK_RC(ac_receive(0, &m), -ETIMEDOUT);
+	CK_RC(ac_receive(10, NULL), -EINVAL);
+	*done = 1;
 }
 
 START_TEST(test_receive_timeout)
 {
-	/* The body ran to its end (its checks all passed). */
-	ck_assert_uint_eq(test_run(body_timeout, (void *)&test_receive_timeout), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_timeout, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -57,10 +60,10 @@ START_TEST(test_receive_outside)
 {
 	ac_msg *m = NULL;
 	ac_sched *s = test_sched();
-	CK_FAIL(ac_receive(0, &m), -EPERM);
-	CK_FAIL(ac_sleep(1), -EPERM);
-	CK_FAIL(ac_yield(), -EPERM);
-	CK_FAIL(ac_monitor(ac_ref_null()), -EPERM);
+	CK_RC(ac_receive(0, &m), -EPERM);
+	CK_RC(ac_sleep(1), -EPERM);
+	CK_RC(ac_yield(), -EPERM);
+	CK_RC(ac_monitor(ac_ref_null()), -EPERM);
 	ck_assert(ac_ref_is_null(ac_self()));
 	ac_sched_free(s);
 }
@@ -68,58 +71,85 @@ END_TEST
 
 /* ---- send, receive, deliver --------------------------------------------------- */
 
+/* Messages "m0", "m1", ... counted by a receiver. */
+typedef struct counted {
+	/* How many to send. */
+	int n;
+	/* Received in order so far. */
+	int got;
+} counted;
+
+/* Receive c->n messages "m0", "m1", ..., counting those in order. */
 static void body_echo_n(void *arg)
 {
-	int n = *(int *)arg, i;
-	for (i = 0; i < n; i++) {
+	counted *c = arg;
+	int i;
+	for (i = 0; i < c->n; i++) {
 		ac_msg *m;
 		char want[32];
-		CK_PASS(ac_receive(1000, &m));
+		CK_OK(ac_receive(1000, &m));
 		snprintf(want, sizeof(want), "m%d", i);
 		ck_assert_msg(ac_msg_is(m, want), "message %d out of order", i);
 		ac_msg_free(m);
+		c->got++;
 	}
 }
 
 static void body_sender(void *arg)
 {
-	int n = 100, i;
+	counted *c = arg;
 	ac_ref r;
-	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_echo_n, &n, NULL, &r));
-	for (i = 0; i < n; i++)
-		CK_PASS(ac_send(r, ac_msg_printf("m%d", i)));
-	CK_PASS(ac_finish(r, 1000, NULL));
+	int i;
+	CK_OK(ac_spawn(NULL, body_echo_n, c, NULL, &r));
+	for (i = 0; i < c->n; i++)
+		CK_OK(ac_send(r, ac_msg_printf("m%d", i)));
+	CK_OK(ac_finish(r, 1000, NULL));
 }
 
 START_TEST(test_send_fifo)
 {
-	ck_assert_uint_ge(test_run(body_sender, NULL), 1);
+	counted c = {.n = 100};
+	/* The sender and its receiver, which got all 100 in order. */
+	ck_assert_uint_eq(test_run(body_sender, &c), 2);
+	ck_assert_int_eq(c.got, 100);
 }
 END_TEST
 
+/* Who sent a message, and who its receiver says sent it. */
+typedef struct sender_seen {
+	ac_ref sender;
+	ac_ref from;
+	int kind;
+} sender_seen;
+
 static void body_recv_from(void *arg)
 {
+	sender_seen *ss = arg;
 	ac_msg *m;
-	ac_ref *want = arg;
-	CK_PASS(ac_receive(1000, &m));
-	ck_assert(ac_ref_eq(ac_msg_from(m), *want));
-	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
+	CK_OK(ac_receive(1000, &m));
+	ss->kind = ac_msg_kind(m);
+	ss->from = ac_msg_from(m);
 	ac_msg_free(m);
 }
 
 static void body_from(void *arg)
 {
-	ac_ref me = ac_self(), r;
-	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_recv_from, &me, NULL, &r));
-	CK_PASS(ac_send_data(r, "x", 1));
-	CK_PASS(ac_finish(r, 1000, NULL));
+	sender_seen *ss = arg;
+	ac_ref r;
+	ss->sender = ac_self();
+	CK_OK(ac_spawn(NULL, body_recv_from, ss, NULL, &r));
+	CK_OK(ac_send_data(r, "x", 1));
+	CK_OK(ac_finish(r, 1000, NULL));
 }
 
 START_TEST(test_send_sets_sender)
 {
-	ck_assert_uint_ge(test_run(body_from, NULL), 1);
+	sender_seen ss = {.kind = -1};
+	ss.from = ac_ref_null();
+	ck_assert_uint_eq(test_run(body_from, &ss), 2);
+	ck_assert(!ac_ref_is_null(ss.sender));
+	ck_assert(ac_ref_eq(ss.from, ss.sender));
+	ck_assert_int_eq(ss.kind, AC_MSG_DATA);
 }
 END_TEST
 
@@ -130,67 +160,75 @@ static void body_noop(void *arg)
 
 static void body_dead_ref(void *arg)
 {
+	int *done = arg;
 	ac_ref r;
 	ac_msg *m;
-	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &r));
-	CK_PASS(ac_finish(r, 1000, NULL));
+	CK_OK(ac_spawn(NULL, body_noop, NULL, NULL, &r));
+	CK_OK(ac_finish(r, 1000, NULL));
 	ck_assert_int_eq(ac_is_alive(r), 0);
 	/* send to a dead coroutine: dropped silently, consumed */
-	CK_PASS(ac_send(r, ac_msg_str("lost")));
+	CK_OK(ac_send(r, ac_msg_str("lost")));
 	/* deliver to a dead coroutine: -ESRCH, caller keeps the message */
 	m = ac_msg_str("kept");
-	CK_FAIL(ac_deliver(r, m, 100), -ESRCH);
+	CK_RC(ac_deliver(r, m, 100), -ESRCH);
 	ck_assert(ac_msg_is(m, "kept"));
 	ac_msg_free(m);
 	/* invalid refs */
 	m = ac_msg_str("x");
-	CK_FAIL(ac_send(ac_ref_null(), m), -EINVAL);
-	CK_FAIL(ac_deliver(ac_ref_null(), m, 0), -EINVAL);
-	CK_FAIL(ac_send(r, NULL), -EINVAL);
+	CK_RC(ac_send(ac_ref_null(), m), -EINVAL);
+	CK_RC(ac_deliver(ac_ref_null(), m, 0), -EINVAL);
+	CK_RC(ac_send(r, NULL), -EINVAL);
 	ac_msg_free(m);
+	*done = 1;
 }
 
 START_TEST(test_dead_ref)
 {
-	ck_assert_uint_ge(test_run(body_dead_ref, NULL), 1);
+	int done = 0;
+	/* The body and the coroutine that ended before it was sent to. */
+	ck_assert_uint_eq(test_run(body_dead_ref, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_deliver_live(void *arg)
 {
+	counted *c = arg;
 	ac_ref r;
-	int n = 1;
-	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_echo_n, &n, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_echo_n, c, NULL, &r));
 	ck_assert_int_eq(ac_deliver(r, ac_msg_str("m0"), 100), 1);
-	CK_PASS(ac_finish(r, 1000, NULL));
+	CK_OK(ac_finish(r, 1000, NULL));
 }
 
 START_TEST(test_deliver_live)
 {
-	ck_assert_uint_ge(test_run(body_deliver_live, NULL), 1);
+	counted c = {.n = 1};
+	ck_assert_uint_eq(test_run(body_deliver_live, &c), 2);
+	ck_assert_int_eq(c.got, 1);
 }
 END_TEST
 
 static void body_stale_slot(void *arg)
 {
+	int *done = arg;
 	ac_ref a, b;
-	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &a));
-	CK_PASS(ac_finish(a, 1000, NULL));
-	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &b));
+	CK_OK(ac_spawn(NULL, body_noop, NULL, NULL, &a));
+	CK_OK(ac_finish(a, 1000, NULL));
+	CK_OK(ac_spawn(NULL, body_noop, NULL, NULL, &b));
 	/* the slot is reused, the id is not */
 	ck_assert_uint_eq((uint32_t)a.id, (uint32_t)b.id);
 	ck_assert(!ac_ref_eq(a, b));
 	ck_assert_int_eq(ac_is_alive(a), 0);
 	ck_assert_int_eq(ac_is_alive(b), 1);
-	CK_PASS(ac_finish(b, 1000, NULL));
+	CK_OK(ac_finish(b, 1000, NULL));
+	*done = 1;
 }
 
 START_TEST(test_stale_ref_slot_reuse)
 {
-	ck_assert_uint_ge(test_run(body_stale_slot, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_stale_slot, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -221,34 +259,37 @@ static int match_b(const ac_msg *m, void *arg)
 
 static void body_cat(void *arg)
 {
+	int *done = arg;
 	ac_ref me = ac_self();
 	ac_msg *m;
-	(void)arg;
-	CK_PASS(ac_send(me, ac_msg_str("a1")));
-	CK_PASS(ac_send(me, ac_msg_str("b1")));
-	CK_PASS(ac_set_categorizer(categ_first_byte, NULL));
-	CK_PASS(ac_send(me, ac_msg_str("a2")));
-	CK_PASS(ac_send(me, ac_msg_str("b2")));
-	CK_PASS(ac_receive_cat('b', 0, &m));
+	CK_OK(ac_send(me, ac_msg_str("a1")));
+	CK_OK(ac_send(me, ac_msg_str("b1")));
+	CK_OK(ac_set_categorizer(categ_first_byte, NULL));
+	CK_OK(ac_send(me, ac_msg_str("a2")));
+	CK_OK(ac_send(me, ac_msg_str("b2")));
+	CK_OK(ac_receive_cat('b', 0, &m));
 	ck_assert(ac_msg_is(m, "b1"));
 	ck_assert_int_eq(ac_msg_category(m), 'b');
 	ac_msg_free(m);
-	CK_PASS(ac_receive_match(match_b, "a2", 0, &m));
+	CK_OK(ac_receive_match(match_b, "a2", 0, &m));
 	ck_assert(ac_msg_is(m, "a2"));
 	ac_msg_free(m);
-	CK_FAIL(ac_receive_cat('c', 20, &m), -ETIMEDOUT);
+	CK_RC(ac_receive_cat('c', 20, &m), -ETIMEDOUT);
 	ck_assert_uint_eq(ac_queue_len(), 2);
-	CK_PASS(ac_receive(0, &m)); /* others stayed in order */
+	CK_OK(ac_receive(0, &m)); /* others stayed in order */
 	ck_assert(ac_msg_is(m, "a1"));
 	ac_msg_free(m);
-	CK_PASS(ac_receive(0, &m));
+	CK_OK(ac_receive(0, &m));
 	ck_assert(ac_msg_is(m, "b2"));
 	ac_msg_free(m);
+	*done = 1;
 }
 
 START_TEST(test_categories)
 {
-	ck_assert_uint_ge(test_run(body_cat, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_cat, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -256,8 +297,8 @@ static void body_cat_wait(void *arg)
 {
 	ac_msg *m;
 	int *got = arg;
-	CK_PASS(ac_set_categorizer(categ_first_byte, NULL));
-	CK_PASS(ac_receive_cat('z', 1000, &m));
+	CK_OK(ac_set_categorizer(categ_first_byte, NULL));
+	CK_OK(ac_receive_cat('z', 1000, &m));
 	ck_assert(ac_msg_is(m, "z!"));
 	ac_msg_free(m);
 	ck_assert_uint_eq(ac_queue_len(), 1);
@@ -267,37 +308,40 @@ static void body_cat_wait(void *arg)
 static void body_cat_sender(void *arg)
 {
 	ac_ref r;
-	CK_PASS(ac_spawn(NULL, body_cat_wait, arg, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_cat_wait, arg, NULL, &r));
 	ac_yield();
-	CK_PASS(ac_send(r, ac_msg_str("a"))); /* does not wake it */
+	CK_OK(ac_send(r, ac_msg_str("a"))); /* does not wake it */
 	ac_yield();
 	ck_assert_int_eq(*(int *)arg, 0);
-	CK_PASS(ac_send(r, ac_msg_str("z!")));
-	CK_PASS(ac_finish(r, 1000, NULL));
+	CK_OK(ac_send(r, ac_msg_str("z!")));
+	CK_OK(ac_finish(r, 1000, NULL));
 }
 
 START_TEST(test_category_wait)
 {
 	int got = 0;
-	ck_assert_uint_ge(test_run(body_cat_sender, &got), 1);
+	ck_assert_uint_eq(test_run(body_cat_sender, &got), 2);
 	ck_assert_int_eq(got, 1);
 }
 END_TEST
 
 /* ---- sleep, yield, suspend/resume --------------------------------------------- */
 
+/* Sleep 20 ms; *arg gets how long it took, ns. */
 static void body_sleep(void *arg)
 {
 	int64_t t0 = ac_sched_now_ns(ac_sched_self());
-	(void)arg;
-	CK_PASS(ac_sleep(20));
-	ck_assert_int_ge(ac_sched_now_ns(ac_sched_self()) - t0, 20000000);
-	CK_FAIL(ac_sleep(-1), -EINVAL);
+	CK_RC(ac_sleep(-1), -EINVAL);
+	CK_OK(ac_sleep(20));
+	*(int64_t *)arg = ac_sched_now_ns(ac_sched_self()) - t0;
 }
 
 START_TEST(test_sleep)
 {
-	ck_assert_uint_ge(test_run(body_sleep, NULL), 1);
+	int64_t slept = -1;
+	ck_assert_uint_eq(test_run(body_sleep, &slept), 1);
+	ck_assert_int_ge(slept, 20000000);
+	ck_assert_int_lt(slept, 20000000000LL);
 }
 END_TEST
 
@@ -316,9 +360,9 @@ START_TEST(test_yield_interleaves)
 	char log[16] = "";
 	ac_sched *s = test_sched();
 	ac_spawn_opts a = {.name = "a"}, b = {.name = "b"};
-	CK_PASS(ac_spawn(s, body_yielder, log, &a, NULL));
-	CK_PASS(ac_spawn(s, body_yielder, log, &b, NULL));
-	CK_PASS(ac_sched_run(s));
+	CK_OK(ac_spawn(s, body_yielder, log, &a, NULL));
+	CK_OK(ac_spawn(s, body_yielder, log, &b, NULL));
+	CK_OK(ac_sched_run(s));
 	ck_assert_str_eq(log, "ababab");
 	ac_sched_free(s);
 }
@@ -327,27 +371,27 @@ END_TEST
 static void body_suspended(void *arg)
 {
 	intptr_t v = 0;
-	CK_FAIL(ac_suspend(10, &v), -ETIMEDOUT);
-	CK_PASS(ac_suspend(1000, &v));
+	CK_RC(ac_suspend(10, &v), -ETIMEDOUT);
+	CK_OK(ac_suspend(1000, &v));
 	*(intptr_t *)arg = v;
 }
 
 static void body_resumer(void *arg)
 {
 	ac_ref r;
-	CK_PASS(ac_spawn(NULL, body_suspended, arg, NULL, &r));
-	CK_FAIL(ac_resume(r, 1), -EAGAIN); /* not suspended yet */
-	CK_PASS(ac_sleep(30));
-	CK_PASS(ac_resume(r, 77));
-	CK_FAIL(ac_resume(r, 78), -EAGAIN); /* already resumed */
-	CK_PASS(ac_finish(r, 1000, NULL));
-	CK_FAIL(ac_resume(r, 1), -ESRCH);
+	CK_OK(ac_spawn(NULL, body_suspended, arg, NULL, &r));
+	CK_RC(ac_resume(r, 1), -EAGAIN); /* not suspended yet */
+	CK_OK(ac_sleep(30));
+	CK_OK(ac_resume(r, 77));
+	CK_RC(ac_resume(r, 78), -EAGAIN); /* already resumed */
+	CK_OK(ac_finish(r, 1000, NULL));
+	CK_RC(ac_resume(r, 1), -ESRCH);
 }
 
 START_TEST(test_suspend_resume)
 {
 	intptr_t v = 0;
-	ck_assert_uint_ge(test_run(body_resumer, &v), 1);
+	ck_assert_uint_eq(test_run(body_resumer, &v), 2);
 	ck_assert_int_eq(v, 77);
 }
 END_TEST
@@ -382,22 +426,22 @@ static void body_big_value(void *arg)
 }
 
 /* Spawn body, monitor it (twice: one monitor), make it end, and check
- * exactly one exit message with the expected reason. */
-static void monitor_case(ac_coro_fn body, void *barg, int terminate,
+ * exactly one exit message with the expected reason; count it in *exits. */
+static void monitor_case(int *exits, ac_coro_fn body, void *barg, int terminate,
                          int want_how, const char *want_text)
 {
 	ac_ref r;
 	ac_msg *m;
 	ac_exit_info ei;
-	CK_PASS(ac_spawn(NULL, body, barg, NULL, &r));
-	CK_PASS(ac_monitor(r));
-	CK_PASS(ac_monitor(r));
+	CK_OK(ac_spawn(NULL, body, barg, NULL, &r));
+	CK_OK(ac_monitor(r));
+	CK_OK(ac_monitor(r));
 	if (terminate) {
 		ac_yield();
-		CK_PASS(ac_terminate(r));
+		CK_OK(ac_terminate(r));
 	}
-	CK_PASS(ac_receive(1000, &m));
-	CK_PASS(ac_msg_exit(m, &ei));
+	CK_OK(ac_receive(1000, &m));
+	CK_OK(ac_msg_exit(m, &ei));
 	ck_assert(ac_ref_eq(ei.coro, r));
 	ck_assert_int_eq(ei.how, want_how);
 	if (want_text) {
@@ -405,77 +449,92 @@ static void monitor_case(ac_coro_fn body, void *barg, int terminate,
 		ck_assert(memcmp(ei.data, want_text, ei.len) == 0);
 	}
 	ac_msg_free(m);
-	CK_FAIL(ac_receive(30, &m), -ETIMEDOUT); /* exactly one */
+	CK_RC(ac_receive(30, &m), -ETIMEDOUT); /* exactly one */
 	ck_assert_int_eq(ac_is_alive(r), 0);
-	CK_FAIL(ac_monitor(r), -ESRCH);
+	CK_RC(ac_monitor(r), -ESRCH);
+	(*exits)++;
 }
 
 static void body_monitors(void *arg)
 {
-	int odd = 3;
-	(void)arg;
-	monitor_case(body_noop, NULL, 0, AC_EXIT_RETURNED, "");
-	monitor_case(body_returns_value, NULL, 0, AC_EXIT_RETURNED, "the value");
-	monitor_case(body_fails, &odd, 0, AC_EXIT_FAILED,
+	int *exits = arg, odd = 3;
+	monitor_case(exits, body_noop, NULL, 0, AC_EXIT_RETURNED, "");
+	monitor_case(exits, body_returns_value, NULL, 0, AC_EXIT_RETURNED, "the value");
+	monitor_case(exits, body_fails, &odd, 0, AC_EXIT_FAILED,
 	             "invalid invocation: 3");
-	monitor_case(body_block_forever, NULL, 1, AC_EXIT_TERMINATED, NULL);
+	monitor_case(exits, body_block_forever, NULL, 1, AC_EXIT_TERMINATED, NULL);
 }
 
 START_TEST(test_monitor_exactly_once)
 {
-	ck_assert_uint_ge(test_run(body_monitors, NULL), 1);
+	int exits = 0;
+	/* The body and the four monitored coroutines; one exit message each. */
+	ck_assert_uint_eq(test_run(body_monitors, &exits), 5);
+	ck_assert_int_eq(exits, 4);
 }
 END_TEST
 
 static void body_notify_target(void *arg)
 {
-	CK_PASS(ac_notify(*(ac_ref *)arg));
+	CK_OK(ac_notify(*(ac_ref *)arg));
 }
+
+/* The exit message a coroutine asked for with ac_notify. */
+typedef struct notified {
+	ac_ref target;
+	ac_exit_info ei;
+} notified;
 
 static void body_notify(void *arg)
 {
-	ac_ref me = ac_self(), r;
+	notified *nf = arg;
+	ac_ref me = ac_self();
 	ac_msg *m;
-	ac_exit_info ei;
-	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_notify_target, &me, NULL, &r));
-	CK_PASS(ac_receive(1000, &m));
-	CK_PASS(ac_msg_exit(m, &ei));
-	ck_assert(ac_ref_eq(ei.coro, r));
-	ck_assert_int_eq(ei.how, AC_EXIT_RETURNED);
+	CK_OK(ac_spawn(NULL, body_notify_target, &me, NULL, &nf->target));
+	CK_OK(ac_receive(1000, &m));
+	CK_OK(ac_msg_exit(m, &nf->ei));
 	ac_msg_free(m);
 }
 
 START_TEST(test_notify)
 {
-	ck_assert_uint_ge(test_run(body_notify, NULL), 1);
+	notified nf;
+	memset(&nf, 0, sizeof(nf));
+	nf.ei.how = -1;
+	ck_assert_uint_eq(test_run(body_notify, &nf), 2);
+	ck_assert(ac_ref_eq(nf.ei.coro, nf.target));
+	ck_assert_int_eq(nf.ei.how, AC_EXIT_RETURNED);
 }
 END_TEST
 
 static void body_finish(void *arg)
 {
+	int *done = arg;
 	ac_ref r;
 	ac_msg *m = NULL;
 	ac_exit_info ei;
-	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_big_value, NULL, NULL, &r));
-	CK_PASS(ac_finish(r, 1000, &m));
-	CK_PASS(ac_msg_exit(m, &ei));
+	CK_OK(ac_spawn(NULL, body_big_value, NULL, NULL, &r));
+	CK_OK(ac_finish(r, 1000, &m));
+	CK_OK(ac_msg_exit(m, &ei));
 	ck_assert_uint_eq(ei.len, 5000);
 	ck_assert_int_eq(((const char *)ei.data)[4999], 'v');
 	ac_msg_free(m);
-	CK_FAIL(ac_finish(r, 10, NULL), -ESRCH);
-	CK_FAIL(ac_finish(ac_self(), 10, NULL), -EDEADLK);
-	CK_PASS(ac_spawn(NULL, body_block_forever, NULL, NULL, &r));
-	CK_FAIL(ac_finish(r, 20, NULL), -ETIMEDOUT);
-	CK_FAIL(ac_finish(r, 0, NULL), -ETIMEDOUT);
-	CK_PASS(ac_terminate(r));
-	CK_FAIL(ac_terminate(r), -ESRCH);
+	CK_RC(ac_finish(r, 10, NULL), -ESRCH);
+	CK_RC(ac_finish(ac_self(), 10, NULL), -EDEADLK);
+	CK_OK(ac_spawn(NULL, body_block_forever, NULL, NULL, &r));
+	CK_RC(ac_finish(r, 20, NULL), -ETIMEDOUT);
+	CK_RC(ac_finish(r, 0, NULL), -ETIMEDOUT);
+	CK_OK(ac_terminate(r));
+	CK_RC(ac_terminate(r), -ESRCH);
+	*done = 1;
 }
 
 START_TEST(test_finish)
 {
-	ck_assert_uint_ge(test_run(body_finish, NULL), 1);
+	int done = 0;
+	/* The body, the returning coroutine and the terminated one. */
+	ck_assert_uint_eq(test_run(body_finish, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -487,14 +546,14 @@ static void defer_count(void *arg)
 static void body_defer_then_block(void *arg)
 {
 	ac_msg *m;
-	CK_PASS(ac_coro_defer(defer_count, arg));
-	CK_PASS(ac_coro_defer(defer_count, arg));
+	CK_OK(ac_coro_defer(defer_count, arg));
+	CK_OK(ac_coro_defer(defer_count, arg));
 	ac_receive(AC_FOREVER, &m);
 }
 
 static void body_self_terminate(void *arg)
 {
-	CK_PASS(ac_coro_defer(defer_count, arg));
+	CK_OK(ac_coro_defer(defer_count, arg));
 	ac_terminate(ac_self());
 	ck_abort_msg("ac_terminate(self) returned");
 }
@@ -517,15 +576,15 @@ START_TEST(test_daemon_and_finish)
 	ac_sched *s = test_sched();
 	ac_spawn_opts d = {.name = "daemon", .daemon = 1};
 	ac_ref r;
-	CK_PASS(ac_spawn(s, body_defer_then_block, &defers, &d, &r));
-	CK_PASS(ac_spawn(s, body_self_terminate, &defers, NULL, NULL));
-	CK_PASS(ac_sched_atexit(s, atexit_order, &order));
-	CK_PASS(ac_sched_atexit(s, atexit_order2, &order));
-	CK_PASS(ac_sched_run(s)); /* returns although the daemon blocks */
+	CK_OK(ac_spawn(s, body_defer_then_block, &defers, &d, &r));
+	CK_OK(ac_spawn(s, body_self_terminate, &defers, NULL, NULL));
+	CK_OK(ac_sched_atexit(s, atexit_order, &order));
+	CK_OK(ac_sched_atexit(s, atexit_order2, &order));
+	CK_OK(ac_sched_run(s)); /* returns although the daemon blocks */
 	ck_assert_int_eq(defers, 1);
 	ck_assert_int_eq(ac_is_alive(r), 1);
 	ck_assert_uint_eq(ac_sched_live(s), 0);
-	CK_PASS(ac_sched_finish(s)); /* terminates the daemon */
+	CK_OK(ac_sched_finish(s)); /* terminates the daemon */
 	ck_assert_int_eq(defers, 3);
 	ck_assert_int_eq(ac_is_alive(r), 0);
 	ck_assert_int_eq(order, 21); /* last registered runs first */
@@ -537,8 +596,8 @@ START_TEST(test_deadlock_detected)
 {
 	ac_sched *s = test_sched();
 	ac_ref r;
-	CK_PASS(ac_spawn(s, body_block_forever, NULL, NULL, &r));
-	CK_FAIL(ac_sched_run(s), -EDEADLK);
+	CK_OK(ac_spawn(s, body_block_forever, NULL, NULL, &r));
+	CK_RC(ac_sched_run(s), -EDEADLK);
 	ck_assert_int_eq(ac_is_alive(r), 1);
 	ac_sched_terminate(s);
 	ck_assert_int_eq(ac_is_alive(r), 0);
@@ -548,8 +607,8 @@ END_TEST
 
 static void body_nested_run(void *arg)
 {
-	CK_FAIL(ac_sched_run((ac_sched *)arg), -EPERM);
-	CK_FAIL(ac_sched_step((ac_sched *)arg), -EPERM);
+	CK_RC(ac_sched_run((ac_sched *)arg), -EPERM);
+	CK_RC(ac_sched_step((ac_sched *)arg), -EPERM);
 }
 
 START_TEST(test_run_from_coroutine)
@@ -557,7 +616,7 @@ START_TEST(test_run_from_coroutine)
 	ac_sched *s = test_sched();
 	ac_sched_stats st;
 	ac_ref r;
-	CK_PASS(ac_spawn(s, body_nested_run, s, NULL, &r));
+	CK_OK(ac_spawn(s, body_nested_run, s, NULL, &r));
 	ck_assert_int_eq(ac_sched_run(s), 0);
 	/* The nested calls were refused and the body went on to its end. */
 	ck_assert_int_eq(ac_is_alive(r), 0);
@@ -570,7 +629,7 @@ END_TEST
 static void body_set_daemon(void *arg)
 {
 	ac_msg *m;
-	CK_PASS(ac_set_daemon(ac_self(), 1));
+	CK_OK(ac_set_daemon(ac_self(), 1));
 	ac_receive(AC_FOREVER, &m);
 	(void)arg;
 }
@@ -579,7 +638,7 @@ START_TEST(test_set_daemon)
 {
 	ac_sched *s = test_sched();
 	ac_ref r;
-	CK_PASS(ac_spawn(s, body_set_daemon, NULL, NULL, &r));
+	CK_OK(ac_spawn(s, body_set_daemon, NULL, NULL, &r));
 	/* The run ends although the coroutine still waits: it is a daemon. */
 	ck_assert_int_eq(ac_sched_run(s), 0);
 	ck_assert_int_eq(ac_is_alive(r), 1);
@@ -600,11 +659,11 @@ START_TEST(test_100k_coroutines)
 	ac_sched *s = test_sched();
 	ac_sched_stats st;
 	for (i = 0; i < 100000; i++) {
-		CK_PASS(ac_spawn(s, body_count, &n, NULL, NULL));
+		CK_OK(ac_spawn(s, body_count, &n, NULL, NULL));
 		if (i % 1000 == 999)
-			CK_PASS(ac_sched_run(s));
+			CK_OK(ac_sched_run(s));
 	}
-	CK_PASS(ac_sched_run(s));
+	CK_OK(ac_sched_run(s));
 	ck_assert_int_eq(n, 100000);
 	ac_sched_get_stats(s, &st);
 	ck_assert_uint_eq(st.spawned, 100000);
@@ -619,7 +678,7 @@ END_TEST
 static void body_wait_any(void *arg)
 {
 	ac_msg *m;
-	CK_PASS(ac_receive(AC_FOREVER, &m));
+	CK_OK(ac_receive(AC_FOREVER, &m));
 	ac_msg_free(m);
 	(*(long *)arg)++;
 }
@@ -632,13 +691,13 @@ START_TEST(test_10k_blocked_then_woken)
 	ac_ref *refs = calloc(N, sizeof(*refs));
 	ac_sched *s = test_sched();
 	for (i = 0; i < N; i++)
-		CK_PASS(ac_spawn(s, body_wait_any, &n, NULL, &refs[i]));
-	CK_PASS(ac_sched_step(s) >= 0 ? 0 : -1);
+		CK_OK(ac_spawn(s, body_wait_any, &n, NULL, &refs[i]));
+	CK_OK(ac_sched_step(s) >= 0 ? 0 : -1);
 	while (ac_sched_step(s) == 1)
 		;
 	for (i = 0; i < N; i++)
-		CK_PASS(ac_send(refs[i], ac_msg_str("go")));
-	CK_PASS(ac_sched_run(s));
+		CK_OK(ac_send(refs[i], ac_msg_str("go")));
+	CK_OK(ac_sched_run(s));
 	ck_assert_int_eq(n, N);
 	ac_sched_free(s);
 	free(refs);
@@ -650,12 +709,12 @@ START_TEST(test_two_schedulers_one_thread)
 	int a = 0, b = 0;
 	ac_sched *s1 = test_sched(), *s2 = test_sched();
 	ck_assert(ac_sched_incarnation(s1) != ac_sched_incarnation(s2));
-	CK_PASS(ac_spawn(s1, body_set, &a, NULL, NULL));
-	CK_PASS(ac_spawn(s2, body_set, &b, NULL, NULL));
-	CK_PASS(ac_sched_run(s2));
+	CK_OK(ac_spawn(s1, body_set, &a, NULL, NULL));
+	CK_OK(ac_spawn(s2, body_set, &b, NULL, NULL));
+	CK_OK(ac_sched_run(s2));
 	ck_assert_int_eq(b, 42);
 	ck_assert_int_eq(a, 0);
-	CK_PASS(ac_sched_run(s1));
+	CK_OK(ac_sched_run(s1));
 	ck_assert_int_eq(a, 42);
 	ac_sched_free(s1);
 	ac_sched_free(s2);

@@ -40,13 +40,13 @@ START_TEST(test_path_ok)
 	static const char *const dirs[] = {"", "a", "a/b/c", "a/b/", "..a", "a..",
 	                                   ".hidden", "a/.b/c", "x y/z"};
 	size_t i;
-	CK_PASS(ac__file_path_ok(NULL, "f"));
+	CK_OK(ac__file_path_ok(NULL, "f"));
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
 		ck_assert_msg(ac__file_path_ok(dirs[i], "f") == 0, "dir \"%s\"", dirs[i]);
-	CK_PASS(ac__file_path_ok(NULL, ".hidden"));
-	CK_PASS(ac__file_path_ok(NULL, "..x"));
-	CK_PASS(ac__file_path_ok(NULL, "x.."));
-	CK_PASS(ac__file_path_ok(NULL, "a b.txt"));
+	CK_OK(ac__file_path_ok(NULL, ".hidden"));
+	CK_OK(ac__file_path_ok(NULL, "..x"));
+	CK_OK(ac__file_path_ok(NULL, "x.."));
+	CK_OK(ac__file_path_ok(NULL, "a b.txt"));
 }
 END_TEST
 
@@ -71,7 +71,7 @@ START_TEST(test_path_hostile_names)
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		ck_assert_msg(ac__file_path_ok("a", names[i]) == -EINVAL, "name \"%s\" passed",
 		              names[i]);
-	CK_FAIL(ac__file_path_ok("a", NULL), -EINVAL);
+	CK_RC(ac__file_path_ok("a", NULL), -EINVAL);
 }
 END_TEST
 
@@ -153,7 +153,7 @@ static void pair_node(ac_sched **s, ac_node **n, const char *dest, int64_t max_f
 	o.dest_path = dest;
 	o.max_file_size = max_file;
 	*s = test_sched();
-	CK_PASS(ac_node_start(*s, &o, n));
+	CK_OK(ac_node_start(*s, &o, n));
 }
 
 static void pair_start(pair *e)
@@ -170,25 +170,17 @@ static void pair_start(pair *e)
 	e->locb = ac_node_location(e->nb);
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Run fn(e) as a coroutine of A, stepping A and B until it ends. */
 static void pair_run(pair *e, ac_coro_fn fn)
 {
-	/* Slow runs (valgrind) stretch the budget: AC_TEST_TIME_SCALE. */
-	const char *scale = getenv("AC_TEST_TIME_SCALE");
-	int64_t end = wall_ms() + 60000 * (scale && atoi(scale) > 1 ? atoi(scale) : 1);
+	/* Slow runs (valgrind) stretch the budget. */
+	int64_t end = test_wall_ms() + 60000 * test_time_scale();
 	e->done = 0;
-	CK_PASS(ac_spawn(e->a, fn, e, NULL, NULL));
+	CK_OK(ac_spawn(e->a, fn, e, NULL, NULL));
 	while (!e->done) {
 		ac_sched_step(e->a);
 		ac_sched_step(e->b);
-		ck_assert_msg(wall_ms() < end, "two-node test over its time budget");
+		ck_assert_msg(test_wall_ms() < end, "two-node test over its time budget");
 	}
 }
 
@@ -297,22 +289,22 @@ static void body_send_same_exists(void *arg)
 	ac_stat st;
 	make_file(path, sizeof(path), e->src, "f1", 1000, 1, 0640, 1600000000);
 	snprintf(there, sizeof(there), "%s/f1", e->dest);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, NULL, 0, LONG_MS, NULL), 0);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, NULL, 0, LONG_MS, NULL), 0);
 	same_file(path, there);
 	/* The same file again. */
 	memset(&st, 0, sizeof(st));
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, NULL, 0, LONG_MS, &st), 1);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, NULL, 0, LONG_MS, &st), 1);
 	ck_assert_int_eq(st.size, 1000);
 	/* A different file of that name: kept without overwrite, B's stat. */
 	make_file(path, sizeof(path), e->src, "f1", 777, 2, 0600, 1700000000);
 	memset(&st, 0, sizeof(st));
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, "", 0, LONG_MS, &st), -EEXIST);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, "", 0, LONG_MS, &st), -EEXIST);
 	ck_assert_int_eq(st.size, 1000);
 	ck_assert_int_eq(st.mtime_ns, 1600000000 * (int64_t)1000000000 + 123456789);
 	ck_assert_uint_eq(st.mode, 0640);
 	ck_assert_uint_eq(st.type, AC_FT_FILE);
 	/* Replaced with overwrite. */
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, NULL, 1, LONG_MS, NULL), 0);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, NULL, 1, LONG_MS, NULL), 0);
 	same_file(path, there);
 	e->done = 1;
 }
@@ -332,17 +324,17 @@ static void body_send_big(void *arg)
 	char path[256], there[256];
 	size_t size = 3 * 1024 * 1024 + 12345; /* more chunks than the window */
 	make_file(path, sizeof(path), e->src, "big.bin", size, 3, 0755, 1500000000);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, "sub/deeper/", 0, LONG_MS, NULL), 0);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, "sub/deeper/", 0, LONG_MS, NULL), 0);
 	snprintf(there, sizeof(there), "%s/sub/deeper/big.bin", e->dest);
 	same_file(path, there);
 	/* Empty files too. */
 	make_file(path, sizeof(path), e->src, "empty", 0, 4, 0600, 1500000000);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, "sub", 0, LONG_MS, NULL), 0);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, "sub", 0, LONG_MS, NULL), 0);
 	snprintf(there, sizeof(there), "%s/sub/empty", e->dest);
 	same_file(path, there);
 	/* Over B's max_file_size: refused, nothing there. */
 	make_file(path, sizeof(path), e->src, "huge", MAX_FILE + 1, 5, 0600, 1500000000);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, NULL, 0, LONG_MS, NULL), -EFBIG);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, NULL, 0, LONG_MS, NULL), -EFBIG);
 	snprintf(there, sizeof(there), "%s/huge", e->dest);
 	ck_assert_int_ne(access(there, F_OK), 0);
 	e->done = 1;
@@ -363,32 +355,32 @@ static void body_send_hostile(void *arg)
 	char path[256], link[256], outside[256];
 	ac_stat st;
 	make_file(path, sizeof(path), e->src, "f", 10, 6, 0600, 1500000000);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, "../x", 0, LONG_MS, NULL), -EINVAL);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, "a/../../x", 0, LONG_MS, NULL),
-	        -EINVAL);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, "/etc", 0, LONG_MS, NULL), -EINVAL);
-	CK_FAIL(ac_node_del_file(e->na, &e->locb, "f", "../x", LONG_MS), -EINVAL);
-	CK_FAIL(ac_node_del_file(e->na, &e->locb, "../f", NULL, LONG_MS), -EINVAL);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, "../x", 0, LONG_MS, NULL), -EINVAL);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, "a/../../x", 0, LONG_MS, NULL),
+	      -EINVAL);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, "/etc", 0, LONG_MS, NULL), -EINVAL);
+	CK_RC(ac_node_del_file(e->na, &e->locb, "f", "../x", LONG_MS), -EINVAL);
+	CK_RC(ac_node_del_file(e->na, &e->locb, "../f", NULL, LONG_MS), -EINVAL);
 	/* A symlink under dest_path is refused by the receiver, as a dir and
 	 * as the file itself. */
 	snprintf(link, sizeof(link), "%s/link", e->dest);
 	ck_assert_int_eq(symlink(e->src, link), 0);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, "link", 1, LONG_MS, NULL), -EINVAL);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, "link/deeper", 1, LONG_MS, NULL),
-	        -EINVAL);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, "link", 1, LONG_MS, NULL), -EINVAL);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, "link/deeper", 1, LONG_MS, NULL),
+	      -EINVAL);
 	snprintf(outside, sizeof(outside), "%s/deeper", e->src);
 	ck_assert_int_ne(access(outside, F_OK), 0);
 	snprintf(link, sizeof(link), "%s/f", e->dest);
 	ck_assert_int_eq(symlink(path, link), 0);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, NULL, 1, LONG_MS, NULL), -EINVAL);
-	CK_FAIL(ac_node_del_file(e->na, &e->locb, "f", NULL, LONG_MS), -EINVAL);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, NULL, 1, LONG_MS, NULL), -EINVAL);
+	CK_RC(ac_node_del_file(e->na, &e->locb, "f", NULL, LONG_MS), -EINVAL);
 	ck_assert_int_eq(access(path, F_OK), 0);
 	/* Local errors. */
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, "/nonexistent/x", NULL, 0, LONG_MS, NULL),
-	        -ENOENT);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, e->src, NULL, 0, LONG_MS, NULL), -EISDIR);
+	CK_RC(ac_node_send_file(e->na, &e->locb, "/nonexistent/x", NULL, 0, LONG_MS, NULL),
+	      -ENOENT);
+	CK_RC(ac_node_send_file(e->na, &e->locb, e->src, NULL, 0, LONG_MS, NULL), -EISDIR);
 	snprintf(outside, sizeof(outside), "%s/", e->src);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, outside, NULL, 0, LONG_MS, &st), -EINVAL);
+	CK_RC(ac_node_send_file(e->na, &e->locb, outside, NULL, 0, LONG_MS, &st), -EINVAL);
 	e->done = 1;
 }
 
@@ -406,14 +398,14 @@ static void body_del(void *arg)
 	pair *e = arg;
 	char path[256], there[256];
 	make_file(path, sizeof(path), e->src, "gone", 100, 7, 0600, 1500000000);
-	CK_FAIL(ac_node_send_file(e->na, &e->locb, path, "d", 0, LONG_MS, NULL), 0);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, "d", 0, LONG_MS, NULL), 0);
 	snprintf(there, sizeof(there), "%s/d/gone", e->dest);
 	ck_assert_int_eq(access(there, F_OK), 0);
-	CK_FAIL(ac_node_del_file(e->na, &e->locb, "gone", "d", LONG_MS), 0);
+	CK_RC(ac_node_del_file(e->na, &e->locb, "gone", "d", LONG_MS), 0);
 	ck_assert_int_ne(access(there, F_OK), 0);
-	CK_FAIL(ac_node_del_file(e->na, &e->locb, "gone", "d", LONG_MS), -ENOENT);
-	CK_FAIL(ac_node_del_file(e->na, &e->locb, "gone", "nodir", LONG_MS), -ENOENT);
-	CK_FAIL(ac_node_del_file(e->na, &e->locb, "d", NULL, LONG_MS), -EISDIR);
+	CK_RC(ac_node_del_file(e->na, &e->locb, "gone", "d", LONG_MS), -ENOENT);
+	CK_RC(ac_node_del_file(e->na, &e->locb, "gone", "nodir", LONG_MS), -ENOENT);
+	CK_RC(ac_node_del_file(e->na, &e->locb, "d", NULL, LONG_MS), -EISDIR);
 	e->done = 1;
 }
 
@@ -446,14 +438,14 @@ static void body_cut_sender(void *arg)
 static void body_cut_terminate(void *arg)
 {
 	cut *c = arg;
-	CK_PASS(ac_terminate(c->sender));
+	CK_OK(ac_terminate(c->sender));
 	c->e.done = 1;
 }
 
 static void body_cut_close(void *arg)
 {
 	cut *c = arg;
-	CK_PASS(ac_node_close_peer(c->e.na, &c->e.locb, LONG_MS));
+	CK_OK(ac_node_close_peer(c->e.na, &c->e.locb, LONG_MS));
 	while (!c->sender_done)
 		ac_sleep(1);
 	c->e.done = 1;
@@ -471,13 +463,13 @@ static void cut_run(ac_coro_fn fn, off_t min)
 	memset(&c, 0, sizeof(c));
 	pair_start(&c.e);
 	make_file(c.path, sizeof(c.path), c.e.src, "cut", MAX_FILE - 1, 8, 0600, 1500000000);
-	CK_PASS(ac_spawn(c.e.a, body_cut_sender, &c, NULL, &c.sender));
-	end = wall_ms() + 30000;
+	CK_OK(ac_spawn(c.e.a, body_cut_sender, &c, NULL, &c.sender));
+	end = test_wall_ms() + 30000;
 	while (tmp_size(c.e.dest) < min) {
 		ac_sched_step(c.e.a);
 		ac_sched_step(c.e.b);
 		ck_assert_msg(!c.sender_done, "the transfer ended before it could be cut");
-		ck_assert_msg(wall_ms() < end, "no transfer seen");
+		ck_assert_msg(test_wall_ms() < end, "no transfer seen");
 	}
 	pair_run(&c.e, fn);
 	/* Let B notice (the abort frame, or the closed connection). */
@@ -509,9 +501,9 @@ START_TEST(test_outside_coroutine)
 {
 	pair e;
 	pair_start(&e);
-	CK_FAIL(ac_node_send_file(e.na, &e.locb, "/etc/hostname", NULL, 0, 100, NULL), -EPERM);
-	CK_FAIL(ac_node_del_file(e.na, &e.locb, "x", NULL, 100), -EPERM);
-	CK_FAIL(ac_node_send_file(NULL, &e.locb, "/etc/hostname", NULL, 0, 100, NULL), -EINVAL);
+	CK_RC(ac_node_send_file(e.na, &e.locb, "/etc/hostname", NULL, 0, 100, NULL), -EPERM);
+	CK_RC(ac_node_del_file(e.na, &e.locb, "x", NULL, 100), -EPERM);
+	CK_RC(ac_node_send_file(NULL, &e.locb, "/etc/hostname", NULL, 0, 100, NULL), -EINVAL);
 	pair_free(&e);
 }
 END_TEST

@@ -74,7 +74,7 @@ static char rx_dest[64];
 
 static void rx_setup(void)
 {
-	CK_PASS(ac_sched_new(NULL, &rx_sched));
+	CK_OK(ac_sched_new(NULL, &rx_sched));
 	snprintf(rx_dest, sizeof(rx_dest), "/tmp/acf-rx-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(rx_dest));
 	memset(&rx_node, 0, sizeof(rx_node));
@@ -159,9 +159,9 @@ static int64_t rx_rc(uint8_t type, uint32_t id)
 	ck_assert_uint_eq(rx_type, type);
 	ck_assert_uint_eq(rx_id, id);
 	if (type == AC_WT_FILE_BEGIN)
-		CK_PASS(ac_unpack(rx_body, rx_len, "[i u i i u]", &rc, &x, &size, &mtime, &mode));
+		CK_OK(ac_unpack(rx_body, rx_len, "[i u i i u]", &rc, &x, &size, &mtime, &mode));
 	else
-		CK_PASS(ac_unpack(rx_body, rx_len, "[i]", &rc));
+		CK_OK(ac_unpack(rx_body, rx_len, "[i]", &rc));
 	return rc;
 }
 
@@ -170,32 +170,32 @@ static int64_t rx_begin(ac_peer *p, uint32_t id, const char *name, const char *d
                         uint64_t size, uint64_t mode, int overwrite)
 {
 	if (dir)
-		CK_PASS(rx_call(ac__file_begin, p, id, "[s s u i u b]", name, dir, size, RX_MTIME,
-		                mode, overwrite));
+		CK_OK(rx_call(ac__file_begin, p, id, "[s s u i u b]", name, dir, size, RX_MTIME,
+		              mode, overwrite));
 	else
-		CK_PASS(rx_call(ac__file_begin, p, id, "[s n u i u b]", name, size, RX_MTIME, mode,
-		                overwrite));
+		CK_OK(rx_call(ac__file_begin, p, id, "[s n u i u b]", name, size, RX_MTIME, mode,
+		              overwrite));
 	return rx_rc(AC_WT_FILE_BEGIN, id);
 }
 
 static int64_t rx_data(ac_peer *p, uint64_t xfer, uint64_t off, const void *b, size_t len)
 {
-	CK_PASS(rx_call(ac__file_data, p, 77, "[u u S]", xfer, off, b, len));
+	CK_OK(rx_call(ac__file_data, p, 77, "[u u S]", xfer, off, b, len));
 	return rx_rc(AC_WT_FILE_DATA, 77);
 }
 
 static int64_t rx_end(ac_peer *p, uint64_t xfer)
 {
-	CK_PASS(rx_call(ac__file_end, p, 78, "[u]", xfer));
+	CK_OK(rx_call(ac__file_end, p, 78, "[u]", xfer));
 	return rx_rc(AC_WT_FILE_END, 78);
 }
 
 static int64_t rx_del(ac_peer *p, const char *name, const char *dir)
 {
 	if (dir)
-		CK_PASS(rx_call(ac__file_del, p, 79, "[s s]", name, dir));
+		CK_OK(rx_call(ac__file_del, p, 79, "[s s]", name, dir));
 	else
-		CK_PASS(rx_call(ac__file_del, p, 79, "[s n]", name));
+		CK_OK(rx_call(ac__file_del, p, 79, "[s n]", name));
 	return rx_rc(AC_WT_DEL_FILE, 79);
 }
 
@@ -220,7 +220,7 @@ START_TEST(test_whole_transfer)
 	{
 		int64_t rc, size, mtime;
 		uint64_t x, mode;
-		CK_PASS(ac_unpack(rx_body, rx_len, "[i u i i u]", &rc, &x, &size, &mtime, &mode));
+		CK_OK(ac_unpack(rx_body, rx_len, "[i u i i u]", &rc, &x, &size, &mtime, &mode));
 		ck_assert_uint_eq(x, 5);
 		ck_assert_int_eq(size, 12);
 		ck_assert_int_eq(mtime, RX_MTIME);
@@ -347,11 +347,11 @@ START_TEST(test_hostile_names)
 	ck_assert_int_eq(rx_begin(&rx_p, 1, ".x" AC__FILE_TMP_MARK "1-00", NULL, 1, 0600, 0),
 	                 -EINVAL);
 	/* NUL hidden in wire strings (bin). */
-	CK_PASS(rx_call(ac__file_begin, &rx_p, 1, "[S n u i u b]", "ab\0c", (size_t)4,
-	                (uint64_t)1, (int64_t)0, (uint64_t)0600, 0));
+	CK_OK(rx_call(ac__file_begin, &rx_p, 1, "[S n u i u b]", "ab\0c", (size_t)4,
+	              (uint64_t)1, (int64_t)0, (uint64_t)0600, 0));
 	ck_assert_int_eq(rx_rc(AC_WT_FILE_BEGIN, 1), -EINVAL);
-	CK_PASS(rx_call(ac__file_begin, &rx_p, 1, "[s S u i u b]", "x", "..\0/x", (size_t)5,
-	                (uint64_t)1, (int64_t)0, (uint64_t)0600, 0));
+	CK_OK(rx_call(ac__file_begin, &rx_p, 1, "[s S u i u b]", "x", "..\0/x", (size_t)5,
+	              (uint64_t)1, (int64_t)0, (uint64_t)0600, 0));
 	ck_assert_int_eq(rx_rc(AC_WT_FILE_BEGIN, 1), -EINVAL);
 	/* Too long: refused with a reply, the connection stays. */
 	memset(name, 'n', sizeof(name));

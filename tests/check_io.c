@@ -1,18 +1,21 @@
 /* tests/check_io.c: the Check suite of the io layer, driving the epoll backend
- * directly (no scheduler, no coroutines): address helpers, TCP and UDP on
- * loopback, submit/complete/cancel/close semantics with exact callback counts,
- * poll deadlines, entropy, attached descriptors, names and files.
+ * directly (no scheduler, no coroutines): address helpers, and what is
+ * particular to epoll and the OS — connection resets by SO_LINGER, IPv6,
+ * connects kept pending by a full accept queue, urgent data, a descriptor
+ * table that grows, poll deadlines in real time, attached descriptors,
+ * name resolution and symbolic links. io.h's contract (TCP and UDP
+ * semantics, broadcasts, per-handle FIFO order of callbacks, cancel
+ * outcomes, close cancelling, short reads, files, entropy) is tested on
+ * both backends by tests/check_conform.c.
  *
- * Network safety: every socket lives on 127.0.0.0/8; the broadcast test sends
- * to 127.255.255.255 only. Files live in a mkdtemp directory under /tmp that
- * each test removes.
+ * Network safety: every socket lives on 127.0.0.0/8. Files live in a
+ * mkdtemp directory under /tmp that each test removes.
  */
 #include "config.h"
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,136 +26,21 @@
 
 #include <asyncoro/io.h>
 
-#include "tests/testutil.h"
+#include "tests/io_harness.h"
 
-/* Assert that an io call succeeded (rc >= 0), naming the error otherwise. */
-#define IO_PASS(expr)                                                              \
-	do {                                                                       \
-		int64_t io_rc_ = (expr);                                          \
-		ck_assert_msg(io_rc_ >= 0, "%s: %s", #expr, strerror((int)-io_rc_)); \
-	} while (0)
-
-/* Assert that an io call failed with exactly err (a negative errno). */
-#define IO_FAIL(expr, err)                                                         \
-	do {                                                                       \
-		int64_t io_rc_ = (expr);                                          \
-		ck_assert_msg(io_rc_ == (err), "%s: got %lld, want %d", #expr,      \
-		              (long long)io_rc_, (err));                            \
-	} while (0)
-
-#define MS (INT64_C(1000000))
-
-/* The backend under test (one per test, each test runs in its own process). */
+/* The backend under test, IO.io (set up for each test). */
 static ac_io *io;
-/* Counts callbacks across probes to record their order. */
-static int probe_seq;
-
-/* What a test op's callback records. */
-typedef struct probe {
-	/* Times the callback ran. */
-	int calls;
-	/* probe_seq value at the last call (1 = first callback of the test). */
-	int order;
-} probe;
-
-static void probe_cb(ac_op *op)
-{
-	probe *p = op->data;
-	p->calls++;
-	p->order = ++probe_seq;
-}
-
-static void op_init(ac_op *op, probe *p, void *buf, size_t len)
-{
-	memset(op, 0, sizeof(*op));
-	memset(p, 0, sizeof(*p));
-	op->cb = probe_cb;
-	op->data = p;
-	op->buf = buf;
-	op->len = len;
-}
-
-static int64_t now_ns(void)
-{
-	return io->ops->now_ns(io);
-}
-
-/* Poll until *calls reaches target (at most 20 s). */
-static void poll_until(const int *calls, int target)
-{
-	int64_t end = now_ns() + 20000 * MS;
-
-	while (*calls < target) {
-		ck_assert_msg(now_ns() < end, "timed out waiting for a callback");
-		IO_PASS(io->ops->poll(io, now_ns() + 100 * MS));
-	}
-}
-
-/* rc is a submit's result for op: wait for the callback when pending and
- * return op->res; an error is returned as is. */
-static int64_t op_wait(int rc, ac_op *op)
-{
-	probe *p = op->data;
-
-	if (rc < 0)
-		return rc;
-	if (rc == AC_IO_DONE) {
-		ck_assert_int_eq(p->calls, 0);
-		return op->res;
-	}
-	ck_assert_int_eq(rc, AC_IO_PENDING);
-	poll_until(&p->calls, 1);
-	ck_assert_int_eq(p->calls, 1);
-	return op->res;
-}
 
 static void setup(void)
 {
-	probe_seq = 0;
-	ck_assert_int_eq(ac_io_epoll_new(&io), 0);
-	ck_assert_int_eq(io->ops->version, AC_IO_VERSION);
-	ck_assert_str_eq(io->ops->name, "epoll");
+	io_open(0);
+	io = IO.io;
 }
 
 static void teardown(void)
 {
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	ac_io_epoll_free(io);
+	io_close();
 	io = NULL;
-}
-
-/* A listener on 127.0.0.1 (*lh) and a connection to it: *ch the connecting
- * side, *sh the accepted side. */
-static void tcp_pair(int *lh, int *ch, int *sh)
-{
-	ac_addr a;
-	ac_op acc, con;
-	probe pa, pc;
-	int rca, rcc;
-
-	ck_assert_int_eq(ac_addr_parse(&a, "127.0.0.1", 0), 0);
-	IO_PASS(io->ops->tcp_listen(io, &a, 16, AC_IO_REUSEADDR, lh));
-	IO_PASS(io->ops->local_addr(io, *lh, &a));
-	ck_assert_int_ne(a.port, 0);
-	op_init(&acc, &pa, NULL, 0);
-	op_init(&con, &pc, NULL, 0);
-	con.addr = a;
-	rca = io->ops->accept(io, *lh, &acc);
-	rcc = io->ops->connect(io, &con);
-	*ch = (int)op_wait(rcc, &con);
-	*sh = (int)op_wait(rca, &acc);
-	ck_assert_int_ge(*ch, 0);
-	ck_assert_int_ge(*sh, 0);
-	ck_assert_int_eq(con.h, *ch);
-	ck_assert(ac_addr_is_loopback(&acc.addr));
-}
-
-/* Block (outside the backend) until descriptor h is readable. */
-static void wait_readable(int h)
-{
-	struct pollfd p = { .fd = h, .events = POLLIN };
-
-	ck_assert_int_eq(poll(&p, 1, 10000), 1);
 }
 
 /* ---- addresses ---------------------------------------------------------------- */
@@ -244,95 +132,6 @@ END_TEST
 
 /* ---- TCP ------------------------------------------------------------------------- */
 
-START_TEST(test_tcp_echo)
-{
-	char out[] = "hello, loopback", in[64];
-	ac_addr pa, la;
-	ac_op s, r;
-	probe ps, pr;
-	int lh, ch, sh, rc;
-
-	tcp_pair(&lh, &ch, &sh);
-	IO_PASS(io->ops->peer_addr(io, ch, &pa));
-	IO_PASS(io->ops->local_addr(io, lh, &la));
-	ck_assert(ac_addr_eq(&pa, &la));
-	/* A recv with nothing to read is pending; the send then completes it. */
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->pending(io), 1);
-	op_init(&s, &ps, out, sizeof(out));
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), (int64_t)sizeof(out));
-	poll_until(&pr.calls, 1);
-	ck_assert_int_eq(pr.calls, 1);
-	ck_assert_int_eq(r.res, (int64_t)sizeof(out));
-	ck_assert_str_eq(in, out);
-	ck_assert_int_eq(ps.calls, 0); /* a send that returned DONE never calls back */
-	/* Fast path: data already waiting completes the recv inline. */
-	ck_assert_int_eq(io->ops->send(io, sh, &s), AC_IO_DONE);
-	wait_readable(ch);
-	op_init(&r, &pr, in, sizeof(in));
-	rc = io->ops->recv(io, ch, &r);
-	ck_assert_int_eq(rc, AC_IO_DONE);
-	ck_assert_int_eq(r.res, (int64_t)sizeof(out));
-	ck_assert_int_eq(io->ops->poll(io, 0), 0);
-	ck_assert_int_eq(pr.calls, 0);
-	IO_PASS(io->ops->close(io, ch));
-	IO_PASS(io->ops->close(io, sh));
-	IO_PASS(io->ops->close(io, lh));
-	IO_FAIL(io->ops->close(io, lh), -EBADF);
-}
-END_TEST
-
-START_TEST(test_tcp_eof)
-{
-	char in[16];
-	ac_op r, s;
-	probe pr, ps;
-	int lh, ch, sh;
-
-	tcp_pair(&lh, &ch, &sh);
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_PENDING);
-	IO_PASS(io->ops->shutdown(io, ch));
-	ck_assert_int_eq(op_wait(AC_IO_PENDING, &r), 0);
-	/* End of stream stays end of stream, inline now. */
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_DONE);
-	ck_assert_int_eq(r.res, 0);
-	/* The other direction still works. */
-	op_init(&s, &ps, "x", 1);
-	IO_FAIL(io->ops->send(io, ch, &s), -EPIPE);
-	ck_assert_int_eq(op_wait(io->ops->send(io, sh, &s), &s), 1);
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(op_wait(io->ops->recv(io, ch, &r), &r), 1);
-	ck_assert_int_eq(in[0], 'x');
-	IO_PASS(io->ops->close(io, ch));
-	IO_PASS(io->ops->close(io, sh));
-	IO_PASS(io->ops->close(io, lh));
-}
-END_TEST
-
-START_TEST(test_tcp_refused)
-{
-	ac_addr a;
-	ac_op con;
-	probe pc;
-	int lh, rc;
-
-	/* A port that was just free: listen, learn it, close. */
-	ck_assert_int_eq(ac_addr_parse(&a, "127.0.0.1", 0), 0);
-	IO_PASS(io->ops->tcp_listen(io, &a, 1, 0, &lh));
-	IO_PASS(io->ops->local_addr(io, lh, &a));
-	IO_PASS(io->ops->close(io, lh));
-	op_init(&con, &pc, NULL, 0);
-	con.addr = a;
-	rc = io->ops->connect(io, &con);
-	ck_assert_int_eq(op_wait(rc, &con), -ECONNREFUSED);
-	ck_assert_int_eq(pc.calls, rc == AC_IO_PENDING ? 1 : 0);
-	ck_assert_int_eq(io->ops->pending(io), 0);
-}
-END_TEST
-
 START_TEST(test_tcp_reset)
 {
 	struct linger lg = { 1, 0 };
@@ -346,10 +145,10 @@ START_TEST(test_tcp_reset)
 	ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_PENDING);
 	/* Linger 0 makes close() send a reset. */
 	ck_assert_int_eq(setsockopt(ch, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
-	IO_PASS(io->ops->close(io, ch));
+	CK_OK(io->ops->close(io, ch));
 	ck_assert_int_eq(op_wait(AC_IO_PENDING, &r), -ECONNRESET);
-	IO_PASS(io->ops->close(io, sh));
-	IO_PASS(io->ops->close(io, lh));
+	CK_OK(io->ops->close(io, sh));
+	CK_OK(io->ops->close(io, lh));
 }
 END_TEST
 
@@ -362,8 +161,8 @@ START_TEST(test_tcp_v6)
 	int lh, ch, sh;
 
 	ck_assert_int_eq(ac_addr_parse(&a, "[::1]:0", 0), 0);
-	IO_PASS(io->ops->tcp_listen(io, &a, 4, AC_IO_V6ONLY, &lh));
-	IO_PASS(io->ops->local_addr(io, lh, &a));
+	CK_OK(io->ops->tcp_listen(io, &a, 4, AC_IO_V6ONLY, &lh));
+	CK_OK(io->ops->local_addr(io, lh, &a));
 	ck_assert_int_eq(a.family, AC_AF_INET6);
 	op_init(&acc, &pac, NULL, 0);
 	op_init(&con, &pc, NULL, 0);
@@ -374,16 +173,16 @@ START_TEST(test_tcp_v6)
 	ck_assert_int_ge(ch, 0);
 	ck_assert_int_ge(sh, 0);
 	ck_assert_int_eq(acc.addr.family, AC_AF_INET6);
-	IO_PASS(io->ops->peer_addr(io, ch, &pa));
+	CK_OK(io->ops->peer_addr(io, ch, &pa));
 	ck_assert(ac_addr_eq(&pa, &a));
 	op_init(&s, &ps, "six", 3);
 	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 3);
 	op_init(&r, &pr, in, sizeof(in));
 	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 3);
 	ck_assert_int_eq(memcmp(in, "six", 3), 0);
-	IO_PASS(io->ops->close(io, ch));
-	IO_PASS(io->ops->close(io, sh));
-	IO_PASS(io->ops->close(io, lh));
+	CK_OK(io->ops->close(io, ch));
+	CK_OK(io->ops->close(io, sh));
+	CK_OK(io->ops->close(io, lh));
 }
 END_TEST
 
@@ -399,13 +198,13 @@ START_TEST(test_connect_pending)
 	/* A listener whose accept queue is full drops SYNs, so a connect to it
 	 * stays pending until the queue drains (and the SYN is retried). */
 	ck_assert_int_eq(ac_addr_parse(&a, "127.0.0.1", 0), 0);
-	IO_PASS(io->ops->tcp_listen(io, &a, 1, 0, &lh));
-	IO_PASS(io->ops->local_addr(io, lh, &a));
+	CK_OK(io->ops->tcp_listen(io, &a, 1, 0, &lh));
+	CK_OK(io->ops->local_addr(io, lh, &a));
 	for (n = 0; n < TRIES && second < 0; n++) {
 		op_init(&con[n], &pc[n], NULL, 0);
 		con[n].addr = a;
 		rc[n] = io->ops->connect(io, &con[n]);
-		IO_PASS(rc[n]);
+		CK_OK(rc[n]);
 		if (rc[n] == AC_IO_PENDING && first < 0)
 			first = n;
 		else if (rc[n] == AC_IO_PENDING)
@@ -415,14 +214,14 @@ START_TEST(test_connect_pending)
 	ck_assert_int_eq(io->ops->pending(io), 2);
 	/* Cancel one: its socket goes, its callback never runs. */
 	ck_assert_int_eq(io->ops->cancel(io, &con[first]), 0);
-	IO_FAIL(io->ops->close(io, con[first].h), -EBADF);
+	CK_RC(io->ops->close(io, con[first].h), -EBADF);
 	op_init(&acc, &pa, &buf, 1);
-	IO_FAIL(io->ops->recv(io, con[second].h, &acc), -ENOTCONN);
+	CK_RC(io->ops->recv(io, con[second].h, &acc), -ENOTCONN);
 	/* Drain the accept queue; the other connect then completes. */
 	while (pc[second].calls == 0) {
 		op_init(&acc, &pa, NULL, 0);
 		if (op_wait(io->ops->accept(io, lh, &acc), &acc) >= 0) {
-			IO_PASS(io->ops->close(io, (int)acc.res));
+			CK_OK(io->ops->close(io, (int)acc.res));
 			accepted++;
 		}
 	}
@@ -432,354 +231,8 @@ START_TEST(test_connect_pending)
 	ck_assert_int_ge(accepted, 1);
 	for (i = 0; i < n; i++)
 		if (i != first)
-			IO_PASS(io->ops->close(io, (int)con[i].res));
-	IO_PASS(io->ops->close(io, lh));
-}
-END_TEST
-
-/* Ops test_ready_order's first callback works on. */
-static struct {
-	/* Three recvs of one byte, and the one the first callback submits. */
-	ac_op r[4];
-	probe p[4];
-	char in[4];
-	/* Results the first callback saw. */
-	int rc_submit, rc_cancel;
-	/* The handle the recvs read. */
-	int h;
-} ro;
-
-/* First callback: submit r[3] while r[1] and r[2] await their callbacks,
- * then cancel r[2], the last op this poll was going to call back. */
-static void ready_order_cb(ac_op *op)
-{
-	probe_cb(op);
-	op_init(&ro.r[3], &ro.p[3], &ro.in[3], 1);
-	ro.rc_submit = io->ops->recv(io, ro.h, &ro.r[3]);
-	ro.rc_cancel = io->ops->cancel(io, &ro.r[2]);
-}
-
-START_TEST(test_ready_order)
-{
-	ac_op s;
-	probe ps;
-	int lh, ch, i, n = 0;
-
-	tcp_pair(&lh, &ch, &ro.h);
-	for (i = 0; i < 3; i++) {
-		op_init(&ro.r[i], &ro.p[i], &ro.in[i], 1);
-		ck_assert_int_eq(io->ops->recv(io, ro.h, &ro.r[i]), AC_IO_PENDING);
-	}
-	ro.r[0].cb = ready_order_cb;
-	op_init(&s, &ps, "abcd", 4);
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 4);
-	wait_readable(ro.h);
-	while (n == 0)
-		n = io->ops->poll(io, now_ns() + 100 * MS);
-	/* r[0] and r[1] ran; r[2] was cancelled; r[3] completed inline but
-	 * waits behind r[1], so it is called back by the next poll. */
-	ck_assert_int_eq(n, 2);
-	ck_assert_int_eq(ro.rc_submit, AC_IO_PENDING);
-	ck_assert_int_eq(ro.rc_cancel, AC_IO_DONE);
-	ck_assert_int_eq(ro.p[3].calls, 0);
-	ck_assert_int_eq(io->ops->poll(io, 0), 1);
-	ck_assert_int_eq(ro.p[0].calls + ro.p[1].calls + ro.p[2].calls + ro.p[3].calls, 3);
-	ck_assert_int_eq(ro.p[2].calls, 0);
-	ck_assert_int_eq(ro.r[2].res, 1); /* cancelled after completing: result kept */
-	ck_assert_int_lt(ro.p[0].order, ro.p[1].order);
-	ck_assert_int_lt(ro.p[1].order, ro.p[3].order);
-	ck_assert_int_eq(memcmp(ro.in, "abcd", 4), 0);
-	IO_PASS(io->ops->close(io, ch));
-	IO_PASS(io->ops->close(io, ro.h));
-	IO_PASS(io->ops->close(io, lh));
-}
-END_TEST
-
-START_TEST(test_fifo)
-{
-	char in1[8], in2[8];
-	ac_op r1, r2, s;
-	probe p1, p2, ps;
-	int lh, ch, sh;
-
-	tcp_pair(&lh, &ch, &sh);
-	op_init(&r1, &p1, in1, sizeof(in1));
-	op_init(&r2, &p2, in2, sizeof(in2));
-	ck_assert_int_eq(io->ops->recv(io, sh, &r1), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->recv(io, sh, &r2), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->pending(io), 2);
-	op_init(&s, &ps, "abcdefgh", 8);
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 8);
-	poll_until(&p1.calls, 1);
-	ck_assert_int_eq(r1.res, 8);
-	ck_assert_int_eq(memcmp(in1, "abcdefgh", 8), 0);
-	ck_assert_int_eq(p2.calls, 0);
-	op_init(&s, &ps, "12", 2);
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 2);
-	poll_until(&p2.calls, 1);
-	ck_assert_int_eq(r2.res, 2);
-	ck_assert_int_eq(memcmp(in2, "12", 2), 0);
-	ck_assert_int_lt(p1.order, p2.order);
-	ck_assert_int_eq(p1.calls + p2.calls, 2);
-	IO_PASS(io->ops->close(io, ch));
-	IO_PASS(io->ops->close(io, sh));
-	IO_PASS(io->ops->close(io, lh));
-}
-END_TEST
-
-START_TEST(test_cancel)
-{
-	char in[8];
-	ac_op r, s, never;
-	probe pr, ps, pn;
-	int lh, ch, sh;
-	ac_io *io2;
-
-	tcp_pair(&lh, &ch, &sh);
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->pending(io), 1);
-	ck_assert_int_eq(io->ops->cancel(io, &r), 0);
-	ck_assert_int_eq(r.res, -ECANCELED);
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	IO_FAIL(io->ops->cancel(io, &r), -ENOENT);
-	/* Data arriving later must not touch the cancelled op. */
-	op_init(&s, &ps, "zz", 2);
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 2);
-	wait_readable(sh);
-	ck_assert_int_eq(io->ops->poll(io, now_ns() + 20 * MS), 0);
-	ck_assert_int_eq(pr.calls, 0);
-	/* The data is still there for the next recv. */
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 2);
-	/* Another backend instance does not know the op. */
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_PENDING);
-	ck_assert_int_eq(ac_io_epoll_new(&io2), 0);
-	IO_FAIL(io2->ops->cancel(io2, &r), -ENOENT);
-	ac_io_epoll_free(io2);
-	ck_assert_int_eq(io->ops->cancel(io, &r), 0);
-	/* A never-submitted op and an op that completed inline are not pending. */
-	op_init(&never, &pn, in, sizeof(in));
-	IO_FAIL(io->ops->cancel(io, &never), -ENOENT);
-	IO_FAIL(io->ops->cancel(io, &s), -ENOENT);
-	/* An op completed (by close) whose callback has not run: cancel wins
-	 * and reports the completion (AC_IO_DONE) with its result. */
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recv(io, ch, &r), AC_IO_PENDING);
-	IO_PASS(io->ops->close(io, ch));
-	ck_assert_int_eq(io->ops->pending(io), 1);
-	ck_assert_int_eq(io->ops->cancel(io, &r), AC_IO_DONE);
-	ck_assert_int_eq(r.res, -ECANCELED);
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	ck_assert_int_eq(io->ops->poll(io, 0), 0);
-	ck_assert_int_eq(pr.calls, 0);
-	IO_PASS(io->ops->close(io, sh));
-	IO_PASS(io->ops->close(io, lh));
-}
-END_TEST
-
-START_TEST(test_cancel_connect)
-{
-	ac_addr a;
-	ac_op acc, con;
-	probe pa, pc;
-	int lh, rc;
-
-	ck_assert_int_eq(ac_addr_parse(&a, "127.0.0.1", 0), 0);
-	IO_PASS(io->ops->tcp_listen(io, &a, 4, 0, &lh));
-	IO_PASS(io->ops->local_addr(io, lh, &a));
-	op_init(&con, &pc, NULL, 0);
-	con.addr = a;
-	rc = io->ops->connect(io, &con);
-	IO_PASS(rc);
-	if (rc == AC_IO_PENDING) {
-		ck_assert_int_eq(io->ops->cancel(io, &con), 0);
-		IO_FAIL(io->ops->close(io, con.h), -EBADF); /* the socket went with it */
-	} else {
-		IO_PASS(io->ops->close(io, (int)con.res));
-	}
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	/* An accepted connection completed but not called back: cancel closes it. */
-	op_init(&acc, &pa, NULL, 0);
-	op_init(&con, &pc, NULL, 0);
-	con.addr = a;
-	ck_assert_int_ge(op_wait(io->ops->connect(io, &con), &con), 0);
-	rc = io->ops->accept(io, lh, &acc);
-	if (rc == AC_IO_DONE) {
-		IO_PASS(io->ops->close(io, (int)acc.res));
-	} else {
-		ck_assert_int_eq(rc, AC_IO_PENDING);
-		ck_assert_int_eq(io->ops->cancel(io, &acc), 0);
-	}
-	ck_assert_int_eq(pa.calls, 0);
-	IO_PASS(io->ops->close(io, (int)con.res));
-	IO_PASS(io->ops->close(io, lh));
-}
-END_TEST
-
-START_TEST(test_close_cancels)
-{
-	char in1[8], in2[8];
-	ac_op r1, r2, acc;
-	probe p1, p2, pa;
-	int lh, ch, sh;
-
-	tcp_pair(&lh, &ch, &sh);
-	op_init(&r1, &p1, in1, sizeof(in1));
-	op_init(&r2, &p2, in2, sizeof(in2));
-	op_init(&acc, &pa, NULL, 0);
-	ck_assert_int_eq(io->ops->recv(io, sh, &r1), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->recv(io, sh, &r2), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->accept(io, lh, &acc), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->pending(io), 3);
-	IO_PASS(io->ops->close(io, sh));
-	IO_PASS(io->ops->close(io, lh));
-	/* Not inside close: only from the next poll, all three, in order. */
-	ck_assert_int_eq(p1.calls + p2.calls + pa.calls, 0);
-	ck_assert_int_eq(io->ops->pending(io), 3);
-	ck_assert_int_eq(io->ops->poll(io, -1), 3);
-	ck_assert_int_eq(p1.calls, 1);
-	ck_assert_int_eq(p2.calls, 1);
-	ck_assert_int_eq(pa.calls, 1);
-	ck_assert_int_eq(r1.res, -ECANCELED);
-	ck_assert_int_eq(r2.res, -ECANCELED);
-	ck_assert_int_eq(acc.res, -ECANCELED);
-	ck_assert_int_lt(p1.order, p2.order);
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	IO_FAIL(io->ops->recv(io, sh, &r1), -EBADF);
-	IO_PASS(io->ops->close(io, ch));
-}
-END_TEST
-
-/* The handle close_other_cb closes. */
-static int close_target = -1;
-
-/* A callback that also closes another handle. */
-static void close_other_cb(ac_op *op)
-{
-	probe_cb(op);
-	ck_assert_int_eq(io->ops->close(io, close_target), 0);
-}
-
-START_TEST(test_close_in_callback)
-{
-	char in1[8], in2[8];
-	ac_op r1, r2, s;
-	probe p1, p2, ps;
-	int lh, ch, sh, lhb, chb, shb;
-
-	tcp_pair(&lh, &ch, &sh);
-	tcp_pair(&lhb, &chb, &shb);
-	op_init(&r1, &p1, in1, sizeof(in1));
-	op_init(&r2, &p2, in2, sizeof(in2));
-	r1.cb = close_other_cb;
-	close_target = shb;
-	ck_assert_int_eq(io->ops->recv(io, sh, &r1), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->recv(io, shb, &r2), AC_IO_PENDING);
-	op_init(&s, &ps, "k", 1);
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 1);
-	poll_until(&p1.calls, 1);
-	ck_assert_int_eq(p2.calls, 0); /* queued by the close, not run yet */
-	ck_assert_int_eq(io->ops->pending(io), 1);
-	ck_assert_int_eq(io->ops->poll(io, 0), 1);
-	ck_assert_int_eq(p2.calls, 1);
-	ck_assert_int_eq(r2.res, -ECANCELED);
-	IO_PASS(io->ops->close(io, ch));
-	IO_PASS(io->ops->close(io, sh));
-	IO_PASS(io->ops->close(io, lh));
-	IO_PASS(io->ops->close(io, chb));
-	IO_PASS(io->ops->close(io, lhb));
-}
-END_TEST
-
-START_TEST(test_large_send)
-{
-	const size_t total = 8u << 20, chunk = 256u << 10;
-	uint8_t *out = malloc(total), *in = malloc(chunk);
-	size_t got = 0, i;
-	ac_op s, r;
-	probe ps, pr;
-	int lh, ch, sh, rc_s;
-
-	ck_assert_ptr_nonnull(out);
-	ck_assert_ptr_nonnull(in);
-	for (i = 0; i < total; i++)
-		out[i] = (uint8_t)(i * 7 + i / 251);
-	tcp_pair(&lh, &ch, &sh);
-	op_init(&s, &ps, out, total);
-	rc_s = io->ops->send(io, ch, &s);
-	ck_assert_int_eq(rc_s, AC_IO_PENDING); /* 8 MiB cannot fit the socket buffers */
-	/* shutdown waits for the queued send; later sends fail. */
-	IO_PASS(io->ops->shutdown(io, ch));
-	op_init(&r, &pr, in, 1);
-	IO_FAIL(io->ops->send(io, ch, &r), -EPIPE);
-	while (got < total) {
-		int64_t n;
-		op_init(&r, &pr, in, chunk);
-		n = op_wait(io->ops->recv(io, sh, &r), &r);
-		ck_assert_int_gt(n, 0);
-		ck_assert_int_eq(memcmp(in, out + got, (size_t)n), 0);
-		got += (size_t)n;
-	}
-	ck_assert_uint_eq(got, total);
-	poll_until(&ps.calls, 1);
-	ck_assert_int_eq(ps.calls, 1);
-	ck_assert_int_eq(s.res, (int64_t)total);
-	op_init(&r, &pr, in, chunk);
-	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 0);
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	IO_PASS(io->ops->close(io, ch));
-	IO_PASS(io->ops->close(io, sh));
-	IO_PASS(io->ops->close(io, lh));
-	free(out);
-	free(in);
-}
-END_TEST
-
-/* After a recv that got less than it asked for, the next recv waits for
- * the read edge without a syscall: data sent later, data and the end of
- * the stream together, and the end alone must all still be seen. */
-START_TEST(test_short_read_then_more)
-{
-	char in[64];
-	ac_op s, r;
-	probe ps, pr;
-	int lh, ch, sh, round;
-
-	tcp_pair(&lh, &ch, &sh);
-	for (round = 0; round < 3; round++) {
-		char msg[2] = {(char)('a' + round), '!'};
-		op_init(&s, &ps, msg, sizeof(msg));
-		ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 2);
-		op_init(&r, &pr, in, sizeof(in));
-		ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 2);
-		ck_assert_int_eq(in[0], 'a' + round);
-		/* Nothing is there now: the next recv is pending, and the
-		 * bytes sent afterwards complete it. */
-		op_init(&r, &pr, in, sizeof(in));
-		ck_assert_int_eq(io->ops->recv(io, sh, &r), AC_IO_PENDING);
-		op_init(&s, &ps, msg, 1);
-		ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 1);
-		poll_until(&pr.calls, 1);
-		ck_assert_int_eq(r.res, 1);
-	}
-	/* The last bytes and the end of the stream arrive together. */
-	op_init(&s, &ps, "xyz", 3);
-	ck_assert_int_eq(op_wait(io->ops->send(io, ch, &s), &s), 3);
-	IO_PASS(io->ops->shutdown(io, ch));
-	/* Their edge is taken by a poll before anyone reads. */
-	IO_PASS(io->ops->poll(io, now_ns() + 50 * MS));
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 3);
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 0);
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 0);
-	ck_assert_int_eq(io->ops->pending(io), 0);
-	IO_PASS(io->ops->close(io, ch));
-	IO_PASS(io->ops->close(io, sh));
-	IO_PASS(io->ops->close(io, lh));
+			CK_OK(io->ops->close(io, (int)con[i].res));
+	CK_OK(io->ops->close(io, lh));
 }
 END_TEST
 
@@ -799,8 +252,8 @@ START_TEST(test_urgent_data)
 	ck_assert_int_eq(send(ch, "B", 1, MSG_OOB), 1);
 	ck_assert_int_eq(send(ch, "CD", 2, 0), 2);
 	/* Let the bytes arrive and their edges be taken before any read. */
-	IO_PASS(io->ops->poll(io, now_ns() + 50 * MS));
-	IO_PASS(io->ops->poll(io, now_ns() + 50 * MS));
+	CK_OK(io->ops->poll(io, io_now() + 50 * MS));
+	CK_OK(io->ops->poll(io, io_now() + 50 * MS));
 	op_init(&r, &pr, in, sizeof(in));
 	ck_assert_int_eq(op_wait(io->ops->recv(io, sh, &r), &r), 1);
 	ck_assert_int_eq(in[0], 'A');
@@ -809,9 +262,9 @@ START_TEST(test_urgent_data)
 	ck_assert_int_eq(n, 2);
 	ck_assert_int_eq(memcmp(in, "CD", 2), 0);
 	ck_assert_int_eq(io->ops->pending(io), 0);
-	IO_PASS(io->ops->close(io, ch));
-	IO_PASS(io->ops->close(io, sh));
-	IO_PASS(io->ops->close(io, lh));
+	CK_OK(io->ops->close(io, ch));
+	CK_OK(io->ops->close(io, sh));
+	CK_OK(io->ops->close(io, lh));
 }
 END_TEST
 
@@ -834,117 +287,14 @@ START_TEST(test_many_conns)
 		ck_assert_int_eq(memcmp(in, &i, sizeof(i)), 0);
 	}
 	for (i = 0; i < N; i++) {
-		IO_PASS(io->ops->close(io, ch[i]));
-		IO_PASS(io->ops->close(io, sh[i]));
-		IO_PASS(io->ops->close(io, lh[i]));
+		CK_OK(io->ops->close(io, ch[i]));
+		CK_OK(io->ops->close(io, sh[i]));
+		CK_OK(io->ops->close(io, lh[i]));
 	}
 }
 END_TEST
 
-START_TEST(test_bad_args)
-{
-	ac_addr a;
-	ac_op op;
-	probe p;
-	char buf[4];
-	int h;
-
-	op_init(&op, &p, buf, sizeof(buf));
-	IO_FAIL(io->ops->recv(io, -1, &op), -EBADF);
-	IO_FAIL(io->ops->recv(io, 100000, &op), -EBADF);
-	IO_FAIL(io->ops->close(io, 12345), -EBADF);
-	IO_FAIL(io->ops->shutdown(io, 12345), -EBADF);
-	ck_assert_int_eq(ac_addr_parse(&a, "127.0.0.1", 0), 0);
-	IO_PASS(io->ops->tcp_listen(io, &a, 4, 0, &h));
-	IO_FAIL(io->ops->recv(io, h, &op), -EINVAL);
-	IO_FAIL(io->ops->sendto(io, h, &op), -EINVAL);
-	IO_FAIL(io->ops->file_close(io, h), -EBADF);
-	op.cb = NULL;
-	IO_FAIL(io->ops->accept(io, h, &op), -EINVAL);
-	IO_FAIL(io->ops->tcp_listen(io, &a, 4, 0x100, &h), -EINVAL);
-	ac_addr_init(&a);
-	IO_FAIL(io->ops->tcp_listen(io, &a, 4, 0, &h), -EINVAL);
-	IO_PASS(io->ops->close(io, h));
-	ck_assert_int_eq(p.calls, 0);
-}
-END_TEST
-
 /* ---- UDP ------------------------------------------------------------------------- */
-
-START_TEST(test_udp)
-{
-	char in[16];
-	ac_addr a, la, lb;
-	ac_op s, r;
-	probe ps, pr;
-	int ha, hb;
-
-	ck_assert_int_eq(ac_addr_parse(&a, "127.0.0.1", 0), 0);
-	IO_PASS(io->ops->udp_bind(io, &a, 0, &ha));
-	IO_PASS(io->ops->udp_bind(io, &a, 0, &hb));
-	IO_PASS(io->ops->local_addr(io, ha, &la));
-	IO_PASS(io->ops->local_addr(io, hb, &lb));
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recvfrom(io, hb, &r), AC_IO_PENDING);
-	op_init(&s, &ps, "datagram", 8);
-	s.addr = lb;
-	ck_assert_int_eq(op_wait(io->ops->sendto(io, ha, &s), &s), 8);
-	ck_assert_int_eq(op_wait(AC_IO_PENDING, &r), 8);
-	ck_assert_int_eq(memcmp(in, "datagram", 8), 0);
-	ck_assert(ac_addr_eq(&r.addr, &la));
-	/* Truncation: res is the number of bytes copied. */
-	ck_assert_int_eq(op_wait(io->ops->sendto(io, ha, &s), &s), 8);
-	op_init(&r, &pr, in, 3);
-	ck_assert_int_eq(op_wait(io->ops->recvfrom(io, hb, &r), &r), 3);
-	ck_assert_int_eq(memcmp(in, "dat", 3), 0);
-	/* The rest of that datagram is gone: nothing left to read. */
-	op_init(&r, &pr, in, sizeof(in));
-	ck_assert_int_eq(io->ops->recvfrom(io, hb, &r), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->poll(io, now_ns() + 20 * MS), 0);
-	ck_assert_int_eq(io->ops->cancel(io, &r), 0);
-	IO_PASS(io->ops->close(io, ha));
-	IO_PASS(io->ops->close(io, hb));
-}
-END_TEST
-
-START_TEST(test_udp_broadcast)
-{
-	const int flags = AC_IO_REUSEADDR | AC_IO_REUSEPORT | AC_IO_BROADCAST;
-	char in1[16], in2[16];
-	ac_addr bc, lo;
-	ac_op s, r1, r2;
-	probe ps, p1, p2;
-	int h1, h2, hs;
-
-	/* Receivers bound to the loopback broadcast address itself: they hear
-	 * broadcasts on lo and nothing else. */
-	ck_assert_int_eq(ac_addr_parse(&bc, "127.255.255.255", 0), 0);
-	IO_PASS(io->ops->udp_bind(io, &bc, flags, &h1));
-	IO_PASS(io->ops->local_addr(io, h1, &bc));
-	ck_assert_int_ne(bc.port, 0);
-	IO_PASS(io->ops->udp_bind(io, &bc, flags, &h2));
-	ck_assert_int_eq(ac_addr_parse(&lo, "127.0.0.1", 0), 0);
-	IO_PASS(io->ops->udp_bind(io, &lo, AC_IO_BROADCAST, &hs));
-	op_init(&r1, &p1, in1, sizeof(in1));
-	op_init(&r2, &p2, in2, sizeof(in2));
-	ck_assert_int_eq(io->ops->recvfrom(io, h1, &r1), AC_IO_PENDING);
-	ck_assert_int_eq(io->ops->recvfrom(io, h2, &r2), AC_IO_PENDING);
-	op_init(&s, &ps, "hello all", 9);
-	s.addr = bc;
-	ck_assert_int_eq(op_wait(io->ops->sendto(io, hs, &s), &s), 9);
-	poll_until(&p1.calls, 1);
-	poll_until(&p2.calls, 1);
-	ck_assert_int_eq(r1.res, 9);
-	ck_assert_int_eq(r2.res, 9);
-	ck_assert_int_eq(memcmp(in1, "hello all", 9), 0);
-	ck_assert_int_eq(memcmp(in2, "hello all", 9), 0);
-	IO_PASS(io->ops->local_addr(io, hs, &lo));
-	ck_assert(ac_addr_eq(&r1.addr, &lo));
-	IO_PASS(io->ops->close(io, h1));
-	IO_PASS(io->ops->close(io, h2));
-	IO_PASS(io->ops->close(io, hs));
-}
-END_TEST
 
 /* ---- poll, time, entropy ---------------------------------------------------------- */
 
@@ -952,41 +302,24 @@ START_TEST(test_poll_deadline)
 {
 	int64_t t0, t1, w0;
 
-	t0 = now_ns();
+	t0 = io_now();
 	ck_assert_int_eq(io->ops->poll(io, t0 + 50 * MS), 0);
-	t1 = now_ns();
+	t1 = io_now();
 	ck_assert_int_ge(t1 - t0, 50 * MS);
 	ck_assert_int_lt(t1 - t0, 5000 * MS);
 	/* A deadline in the past or now: no waiting. */
-	t0 = now_ns();
+	t0 = io_now();
 	ck_assert_int_eq(io->ops->poll(io, 0), 0);
 	ck_assert_int_eq(io->ops->poll(io, t0), 0);
-	ck_assert_int_lt(now_ns() - t0, 1000 * MS);
+	ck_assert_int_lt(io_now() - t0, 1000 * MS);
 	/* A sub-millisecond deadline is not missed by much, nor early. */
-	t0 = now_ns();
+	t0 = io_now();
 	ck_assert_int_eq(io->ops->poll(io, t0 + 300000), 0);
-	ck_assert_int_ge(now_ns() - t0, 300000);
+	ck_assert_int_ge(io_now() - t0, 300000);
 	/* Clocks move forward; wall time is after 2020. */
-	ck_assert_int_ge(now_ns(), t1);
+	ck_assert_int_ge(io_now(), t1);
 	w0 = io->ops->wall_ns(io);
 	ck_assert_int_gt(w0, INT64_C(1577836800) * 1000000000);
-}
-END_TEST
-
-START_TEST(test_entropy)
-{
-	uint8_t a[32], b[32], zero[32] = { 0 }, big[1000];
-	size_t i, nz = 0;
-
-	io->ops->entropy(io, a, sizeof(a));
-	io->ops->entropy(io, b, sizeof(b));
-	ck_assert(memcmp(a, b, sizeof(a)) != 0);
-	ck_assert(memcmp(a, zero, sizeof(a)) != 0);
-	io->ops->entropy(io, big, sizeof(big));
-	for (i = 0; i < sizeof(big); i++)
-		nz += big[i] != 0;
-	ck_assert_uint_gt(nz, 900);
-	io->ops->entropy(io, a, 0);
 }
 END_TEST
 
@@ -1028,9 +361,9 @@ START_TEST(test_fd_attach_pipe)
 	int fds[2], hr, hw, fl;
 
 	ck_assert_int_eq(pipe(fds), 0);
-	IO_PASS(io->ops->fd_attach(io, fds[0], &hr));
-	IO_PASS(io->ops->fd_attach(io, fds[1], &hw));
-	IO_FAIL(io->ops->fd_attach(io, fds[1], &hw), -EEXIST);
+	CK_OK(io->ops->fd_attach(io, fds[0], &hr));
+	CK_OK(io->ops->fd_attach(io, fds[1], &hw));
+	CK_RC(io->ops->fd_attach(io, fds[1], &hw), -EEXIST);
 	ck_assert(fcntl(fds[0], F_GETFL) & O_NONBLOCK);
 	op_init(&r, &pr, in, sizeof(in));
 	ck_assert_int_eq(io->ops->read(io, hr, &r), AC_IO_PENDING);
@@ -1041,7 +374,7 @@ START_TEST(test_fd_attach_pipe)
 	ck_assert_int_eq(memcmp(in, "abc", 3), 0);
 	pipe_bulk(hr, hw);
 	/* close() detaches: the descriptor stays open, its flags restored. */
-	IO_PASS(io->ops->close(io, hw));
+	CK_OK(io->ops->close(io, hw));
 	fl = fcntl(fds[1], F_GETFL);
 	ck_assert_int_ge(fl, 0);
 	ck_assert_int_eq(fl & O_NONBLOCK, 0);
@@ -1049,7 +382,7 @@ START_TEST(test_fd_attach_pipe)
 	ck_assert_int_eq(io->ops->read(io, hr, &r), AC_IO_PENDING);
 	ck_assert_int_eq(close(fds[1]), 0);
 	ck_assert_int_eq(op_wait(AC_IO_PENDING, &r), 0); /* end of file */
-	IO_PASS(io->ops->close(io, hr));
+	CK_OK(io->ops->close(io, hr));
 	ck_assert_int_eq(close(fds[0]), 0);
 }
 END_TEST
@@ -1065,10 +398,10 @@ START_TEST(test_fd_attach_epipe)
 	signal(SIGPIPE, SIG_DFL);
 	ck_assert_int_eq(pipe(fds), 0);
 	ck_assert_int_eq(close(fds[0]), 0);
-	IO_PASS(io->ops->fd_attach(io, fds[1], &hw));
+	CK_OK(io->ops->fd_attach(io, fds[1], &hw));
 	op_init(&w, &pw, "abc", 3);
-	IO_FAIL(io->ops->write(io, hw, &w), -EPIPE);
-	IO_PASS(io->ops->close(io, hw));
+	CK_RC(io->ops->write(io, hw, &w), -EPIPE);
+	CK_OK(io->ops->close(io, hw));
 	ck_assert_int_eq(close(fds[1]), 0);
 	ck_assert_int_eq(pw.calls, 0);
 }
@@ -1085,13 +418,13 @@ START_TEST(test_fd_attach_file)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, "file", 4), 4);
 	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
-	IO_PASS(io->ops->fd_attach(io, fd, &h));
+	CK_OK(io->ops->fd_attach(io, fd, &h));
 	op_init(&r, &pr, in, sizeof(in));
 	ck_assert_int_eq(io->ops->read(io, h, &r), AC_IO_DONE); /* regular files: inline */
 	ck_assert_int_eq(r.res, 4);
 	ck_assert_int_eq(io->ops->read(io, h, &r), AC_IO_DONE);
 	ck_assert_int_eq(r.res, 0);
-	IO_PASS(io->ops->close(io, h));
+	CK_OK(io->ops->close(io, h));
 	ck_assert_int_eq(close(fd), 0);
 	ck_assert_int_eq(unlink(path), 0);
 }
@@ -1112,9 +445,9 @@ START_TEST(test_resolve)
 	ck_assert_int_eq(n, 1);
 	ck_assert_int_eq(ac_addr_parse(&want, "[::1]:5", 0), 0);
 	ck_assert(ac_addr_eq(&out[0], &want));
-	IO_FAIL(io->ops->resolve(io, "127.0.0.1", AC_AF_INET6, 5, out, 8), -ENOENT);
-	IO_FAIL(io->ops->resolve(io, "127.0.0.1", 5, 5, out, 8), -EINVAL);
-	IO_FAIL(io->ops->resolve(io, "127.0.0.1", AC_AF_NONE, 5, out, 0), -EINVAL);
+	CK_RC(io->ops->resolve(io, "127.0.0.1", AC_AF_INET6, 5, out, 8), -ENOENT);
+	CK_RC(io->ops->resolve(io, "127.0.0.1", 5, 5, out, 8), -EINVAL);
+	CK_RC(io->ops->resolve(io, "127.0.0.1", AC_AF_NONE, 5, out, 0), -EINVAL);
 	n = io->ops->host_addrs(io, out, 8);
 	ck_assert_int_ge(n, 1);
 	/* Loopback addresses come last. */
@@ -1132,63 +465,31 @@ static char *join(char *buf, size_t len, const char *dir, const char *name)
 	return buf;
 }
 
-START_TEST(test_files)
+/* Symbolic links (made through the OS: io.h cannot make one): file_stat
+ * follows them unless nofollow is set, and unlink removes the link only.
+ * The rest of io.h's files is tested on both backends by check_conform. */
+START_TEST(test_file_symlink)
 {
-	char dir[] = "/tmp/check_io_XXXXXX", p1[128], p2[128], p3[128], p4[128], in[16];
-	const int64_t mtime = INT64_C(1600000000123456789);
+	char dir[] = "/tmp/check_io_XXXXXX", p1[128], p2[128];
 	ac_stat st;
 	int h;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_ptr_nonnull(io->ops->temp_dir(io));
-	join(p1, sizeof(p1), dir, "a");
-	join(p2, sizeof(p2), dir, "b");
-	join(p3, sizeof(p3), dir, "link");
-	join(p4, sizeof(p4), dir, "sub");
-	IO_FAIL(io->ops->file_open(io, p1, AC_FO_READ, 0, &h), -ENOENT);
-	IO_PASS(io->ops->file_open(io, p1, AC_FO_WRITE | AC_FO_CREATE | AC_FO_EXCL, 0644, &h));
-	ck_assert_int_eq(io->ops->file_pwrite(io, h, "0123456789", 10, 0), 10);
-	ck_assert_int_eq(io->ops->file_pwrite(io, h, "ab", 2, 20), 2);
-	IO_PASS(io->ops->file_sync(io, h));
-	IO_PASS(io->ops->file_fstat(io, h, &st));
-	ck_assert_int_eq(st.size, 22);
-	ck_assert_int_eq(st.type, AC_FT_FILE);
-	IO_FAIL(io->ops->close(io, h), -EBADF); /* file handles close with file_close */
-	IO_PASS(io->ops->file_close(io, h));
-	IO_FAIL(io->ops->file_close(io, h), -EBADF);
-	IO_FAIL(io->ops->file_open(io, p1, AC_FO_WRITE | AC_FO_CREATE | AC_FO_EXCL, 0644, &h),
-	        -EEXIST);
-	IO_PASS(io->ops->file_open(io, p1, AC_FO_READ, 0, &h));
-	ck_assert_int_eq(io->ops->file_pread(io, h, in, 4, 3), 4);
-	ck_assert_int_eq(memcmp(in, "3456", 4), 0);
-	ck_assert_int_eq(io->ops->file_pread(io, h, in, 16, 18), 4); /* short at EOF */
-	ck_assert_int_eq(memcmp(in + 2, "ab", 2), 0);
-	ck_assert_int_lt(io->ops->file_pwrite(io, h, "x", 1, 0), 0); /* read-only */
-	IO_PASS(io->ops->file_close(io, h));
-	IO_PASS(io->ops->file_rename(io, p1, p2));
-	IO_FAIL(io->ops->file_stat(io, p1, 0, &st), -ENOENT);
-	IO_PASS(io->ops->file_set_meta(io, p2, 0600, mtime));
-	IO_PASS(io->ops->file_stat(io, p2, 0, &st));
-	ck_assert_int_eq(st.mode, 0600);
-	ck_assert_int_eq(st.mtime_ns, mtime);
-	IO_PASS(io->ops->file_set_meta(io, p2, 0640, -1)); /* time left alone */
-	IO_PASS(io->ops->file_stat(io, p2, 0, &st));
-	ck_assert_int_eq(st.mode, 0640);
-	ck_assert_int_eq(st.mtime_ns, mtime);
-	ck_assert_int_eq(symlink("b", p3), 0);
-	IO_PASS(io->ops->file_stat(io, p3, 1, &st));
+	join(p1, sizeof(p1), dir, "b");
+	join(p2, sizeof(p2), dir, "link");
+	CK_OK(io->ops->file_open(io, p1, AC_FO_WRITE | AC_FO_CREATE, 0644, &h));
+	ck_assert_int_eq(io->ops->file_pwrite(io, h, "0123456789", 10, 12), 10);
+	CK_OK(io->ops->file_close(io, h));
+	ck_assert_int_eq(symlink("b", p2), 0);
+	CK_OK(io->ops->file_stat(io, p2, 1, &st));
 	ck_assert_int_eq(st.type, AC_FT_LINK);
-	IO_PASS(io->ops->file_stat(io, p3, 0, &st));
+	CK_OK(io->ops->file_stat(io, p2, 0, &st));
 	ck_assert_int_eq(st.type, AC_FT_FILE);
 	ck_assert_int_eq(st.size, 22);
-	IO_PASS(io->ops->file_mkdir(io, p4, 0755));
-	IO_FAIL(io->ops->file_mkdir(io, p4, 0755), -EEXIST);
-	IO_PASS(io->ops->file_stat(io, p4, 1, &st));
-	ck_assert_int_eq(st.type, AC_FT_DIR);
-	IO_PASS(io->ops->file_unlink(io, p3));
-	IO_PASS(io->ops->file_unlink(io, p2));
-	IO_FAIL(io->ops->file_unlink(io, p2), -ENOENT);
-	ck_assert_int_eq(rmdir(p4), 0);
+	CK_OK(io->ops->file_unlink(io, p2));
+	CK_OK(io->ops->file_stat(io, p1, 1, &st));
+	ck_assert_int_eq(st.type, AC_FT_FILE);
+	CK_OK(io->ops->file_unlink(io, p1));
 	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
@@ -1206,32 +507,17 @@ static Suite *io_suite(void)
 	tc = tcase_create("epoll");
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_tcp_echo);
-	tcase_add_test(tc, test_tcp_eof);
-	tcase_add_test(tc, test_tcp_refused);
 	tcase_add_test(tc, test_tcp_reset);
 	tcase_add_test(tc, test_tcp_v6);
 	tcase_add_test(tc, test_connect_pending);
-	tcase_add_test(tc, test_fifo);
-	tcase_add_test(tc, test_ready_order);
-	tcase_add_test(tc, test_cancel);
-	tcase_add_test(tc, test_cancel_connect);
-	tcase_add_test(tc, test_close_cancels);
-	tcase_add_test(tc, test_close_in_callback);
-	tcase_add_test(tc, test_large_send);
-	tcase_add_test(tc, test_short_read_then_more);
 	tcase_add_test(tc, test_urgent_data);
 	tcase_add_test(tc, test_many_conns);
-	tcase_add_test(tc, test_bad_args);
-	tcase_add_test(tc, test_udp);
-	tcase_add_test(tc, test_udp_broadcast);
 	tcase_add_test(tc, test_poll_deadline);
-	tcase_add_test(tc, test_entropy);
 	tcase_add_test(tc, test_fd_attach_pipe);
 	tcase_add_test(tc, test_fd_attach_epipe);
 	tcase_add_test(tc, test_fd_attach_file);
 	tcase_add_test(tc, test_resolve);
-	tcase_add_test(tc, test_files);
+	tcase_add_test(tc, test_file_symlink);
 	suite_add_tcase(s, tc);
 	return s;
 }

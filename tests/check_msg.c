@@ -15,38 +15,11 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* What a scheduler logged. */
-typedef struct log_rec {
-	int n;
-	char text[1024];
-} log_rec;
-
-static void log_capture(void *arg, int level, const char *text)
-{
-	log_rec *lr = arg;
-	size_t used = strlen(lr->text);
-	(void)level;
-	lr->n++;
-	snprintf(lr->text + used, sizeof(lr->text) - used, "%s\n", text);
-}
-
-static ac_sched *log_sched(log_rec *lr)
-{
-	ac_sched_opts o;
-	ac_sched *s = NULL;
-	memset(lr, 0, sizeof(*lr));
-	ac_sched_opts_init(&o);
-	o.log_fn = log_capture;
-	o.log_arg = lr;
-	CK_PASS(ac_sched_new(&o, &s));
-	return s;
-}
-
 /* Run fn(arg) as a coroutine on s to completion (s stays). */
 static void run_on(ac_sched *s, ac_coro_fn fn, void *arg)
 {
-	CK_PASS(ac_spawn(s, fn, arg, NULL, NULL));
-	CK_PASS(ac_sched_run(s));
+	CK_OK(ac_spawn(s, fn, arg, NULL, NULL));
+	CK_OK(ac_sched_run(s));
 }
 
 /* ---- constructors -------------------------------------------------------- */
@@ -188,9 +161,9 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
 	ck_assert_int_eq(ac_msg_category(m), 0);
 	ck_assert(ac_ref_is_null(ac_msg_from(m)));
-	CK_FAIL(ac_msg_exit(m, &ei), -EINVAL);
-	CK_FAIL(ac_msg_exit(m, NULL), -EINVAL);
-	CK_FAIL(ac_msg_exit(NULL, &ei), -EINVAL);
+	CK_RC(ac_msg_exit(m, &ei), -EINVAL);
+	CK_RC(ac_msg_exit(m, NULL), -EINVAL);
+	CK_RC(ac_msg_exit(NULL, &ei), -EINVAL);
 	ac_msg_free(m);
 	/* reused from the cache: still clean defaults */
 	m = ac_msg_alloc(3);
@@ -212,18 +185,18 @@ static int categ_len(const ac_msg *m, void *arg)
 
 static void body_dup(void *arg)
 {
+	int *done = arg;
 	ac_ref me = ac_self();
 	ac_msg *m, *d;
 	size_t i;
-	(void)arg;
 	ck_assert_ptr_null(ac_msg_dup(NULL));
-	CK_PASS(ac_set_categorizer(categ_len, NULL));
+	CK_OK(ac_set_categorizer(categ_len, NULL));
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t n = sizes[i];
 		m = ac_msg_alloc(n);
 		memset(ac_msg_wdata(m), 'o', n);
-		CK_PASS(ac_send(me, m));
-		CK_PASS(ac_receive(0, &m));
+		CK_OK(ac_send(me, m));
+		CK_OK(ac_receive(0, &m));
 		ck_assert_int_eq(ac_msg_category(m), (int)n + 100);
 		d = ac_msg_dup(m);
 		ck_assert_ptr_nonnull(d);
@@ -241,11 +214,14 @@ static void body_dup(void *arg)
 		ac_msg_free(m);
 		ac_msg_free(d);
 	}
+	*done = 1;
 }
 
 START_TEST(test_dup)
 {
-	ck_assert_uint_ge(test_run(body_dup, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_dup, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -274,11 +250,11 @@ static void check_exit(ac_ref who, int how, const char *text)
 {
 	ac_msg *m, *d;
 	ac_exit_info ei;
-	CK_PASS(ac_receive(10000, &m));
+	CK_OK(ac_receive(10000, &m));
 	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_EXIT);
 	ck_assert(ac_ref_eq(ac_msg_from(m), who));
 	memset(&ei, 0, sizeof(ei));
-	CK_PASS(ac_msg_exit(m, &ei));
+	CK_OK(ac_msg_exit(m, &ei));
 	ck_assert(ac_ref_eq(ei.coro, who));
 	ck_assert_int_eq(ei.how, how);
 	ck_assert_uint_eq(ei.len, strlen(text));
@@ -287,7 +263,7 @@ static void check_exit(ac_ref who, int how, const char *text)
 	/* a copy decodes the same */
 	d = ac_msg_dup(m);
 	memset(&ei, 0, sizeof(ei));
-	CK_PASS(ac_msg_exit(d, &ei));
+	CK_OK(ac_msg_exit(d, &ei));
 	ck_assert(ac_ref_eq(ei.coro, who));
 	ck_assert_int_eq(ei.how, how);
 	ck_assert_uint_eq(ei.len, strlen(text));
@@ -297,25 +273,29 @@ static void check_exit(ac_ref who, int how, const char *text)
 
 static void body_exit_msgs(void *arg)
 {
+	int *done = arg;
 	ac_ref r;
-	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_ret, NULL, NULL, &r));
-	CK_PASS(ac_monitor(r));
+	CK_OK(ac_spawn(NULL, body_ret, NULL, NULL, &r));
+	CK_OK(ac_monitor(r));
 	check_exit(r, AC_EXIT_RETURNED, "result");
-	CK_PASS(ac_spawn(NULL, body_fail, NULL, NULL, &r));
-	CK_PASS(ac_monitor(r));
+	CK_OK(ac_spawn(NULL, body_fail, NULL, NULL, &r));
+	CK_OK(ac_monitor(r));
 	check_exit(r, AC_EXIT_FAILED, "bad thing");
-	CK_PASS(ac_spawn(NULL, body_block, NULL, NULL, &r));
-	CK_PASS(ac_monitor(r));
+	CK_OK(ac_spawn(NULL, body_block, NULL, NULL, &r));
+	CK_OK(ac_monitor(r));
 	ac_yield();
-	CK_PASS(ac_terminate(r));
+	CK_OK(ac_terminate(r));
 	check_exit(r, AC_EXIT_TERMINATED, "");
 	ck_assert_uint_eq(ac_queue_len(), 0);
+	*done = 1;
 }
 
 START_TEST(test_exit_decode)
 {
-	ck_assert_uint_ge(test_run(body_exit_msgs, NULL), 1);
+	int done = 0;
+	/* The body and the returning, failing and terminated coroutines. */
+	ck_assert_uint_eq(test_run(body_exit_msgs, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -323,44 +303,48 @@ END_TEST
 
 static void body_free_queued(void *arg)
 {
+	int *done = arg;
 	ac_msg *m = ac_msg_str("queued"), *got;
-	(void)arg;
-	CK_PASS(ac_send(ac_self(), m));
+	CK_OK(ac_send(ac_self(), m));
 	ac_msg_free(m); /* still in the queue: refused */
-	CK_FAIL(ac_send(ac_self(), m), -EINVAL); /* not the sender's any more */
-	CK_FAIL(ac_deliver(ac_self(), m, 0), -EINVAL);
+	CK_RC(ac_send(ac_self(), m), -EINVAL); /* not the sender's any more */
+	CK_RC(ac_deliver(ac_self(), m, 0), -EINVAL);
 	ck_assert_uint_eq(ac_queue_len(), 1);
-	CK_PASS(ac_receive(0, &got));
+	CK_OK(ac_receive(0, &got));
 	ck_assert_ptr_eq(got, m);
 	ck_assert(ac_msg_is(got, "queued")); /* intact */
 	ac_msg_free(got);
+	*done = 1;
 }
 
 START_TEST(test_free_queued_refused)
 {
-	log_rec lr;
-	ac_sched *s = log_sched(&lr);
-	run_on(s, body_free_queued, NULL);
+	test_log lr;
+	ac_sched *s = test_log_sched(&lr);
+	int done = 0;
+	run_on(s, body_free_queued, &done);
+	ck_assert_int_eq(done, 1);
 	ck_assert_int_eq(lr.n, 1);
-	ck_assert_msg(strstr(lr.text, "queued") != NULL, "log: %s", lr.text);
+	ck_assert_msg(test_log_has(&lr, "queued"), "log: %s", lr.buf ? lr.buf : "");
 	ac_sched_free(s);
+	test_log_free(&lr);
 }
 END_TEST
 
 START_TEST(test_double_free_reported)
 {
-	log_rec lr;
-	ac_sched *s = log_sched(&lr);
+	test_log lr;
+	ac_sched *s = test_log_sched(&lr);
 	ac_msg *m = ac_msg_str("twice"), *n;
 	ac_msg_free(m);
 	ck_assert_int_eq(lr.n, 0);
 	ac_msg_free(m); /* reported, ignored */
 	ck_assert_int_eq(lr.n, 1);
-	ck_assert_msg(strstr(lr.text, "twice") != NULL, "log: %s", lr.text);
+	ck_assert_msg(test_log_has(&lr, "twice"), "log: %s", lr.buf ? lr.buf : "");
 	ac_msg_free(NULL); /* nothing, silently */
 	ck_assert_int_eq(lr.n, 1);
 	/* a freed message cannot be sent either */
-	CK_FAIL(ac_send(ac_ref_null(), m), -EINVAL);
+	CK_RC(ac_send(ac_ref_null(), m), -EINVAL);
 	/* the cache was not corrupted: two new messages are distinct */
 	m = ac_msg_str("a");
 	n = ac_msg_str("b");
@@ -371,6 +355,7 @@ START_TEST(test_double_free_reported)
 	ac_msg_free(n);
 	ck_assert_int_eq(lr.n, 1);
 	ac_sched_free(s);
+	test_log_free(&lr);
 }
 END_TEST
 
@@ -378,105 +363,119 @@ END_TEST
 
 static void body_self(void *arg)
 {
+	int *done = arg;
 	ac_ref me = ac_self();
 	ac_msg *m;
-	(void)arg;
-	CK_PASS(ac_send(me, ac_msg_str("to me")));
-	CK_PASS(ac_send_data(me, "", 0)); /* zero-length */
+	CK_OK(ac_send(me, ac_msg_str("to me")));
+	CK_OK(ac_send_data(me, "", 0)); /* zero-length */
 	ck_assert_int_eq(ac_deliver(me, ac_msg_str("delivered"), 0), 1);
 	ck_assert_uint_eq(ac_queue_len(), 3);
-	CK_PASS(ac_receive(0, &m));
+	CK_OK(ac_receive(0, &m));
 	ck_assert(ac_msg_is(m, "to me"));
 	ck_assert(ac_ref_eq(ac_msg_from(m), me));
 	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
 	ac_msg_free(m);
-	CK_PASS(ac_receive(0, &m));
+	CK_OK(ac_receive(0, &m));
 	ck_assert_uint_eq(ac_msg_len(m), 0);
 	ck_assert(ac_ref_eq(ac_msg_from(m), me));
 	ac_msg_free(m);
-	CK_PASS(ac_receive(0, &m));
+	CK_OK(ac_receive(0, &m));
 	ck_assert(ac_msg_is(m, "delivered"));
 	ac_msg_free(m);
-	CK_FAIL(ac_receive(0, &m), -ETIMEDOUT);
+	CK_RC(ac_receive(0, &m), -ETIMEDOUT);
 	ck_assert_uint_eq(ac_queue_len(), 0);
+	*done = 1;
 }
 
 START_TEST(test_send_to_self)
 {
-	ck_assert_uint_ge(test_run(body_self, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_self, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 /* ---- volume -------------------------------------------------------------- */
 
+enum { N100K = 100000 };
+
+/* Queue N100K messages to oneself, then receive them; *arg counts those
+ * received in order. */
 static void body_100k(void *arg)
 {
-	enum { N = 100000 };
+	enum { N = N100K };
+	int *in_order = arg;
 	ac_ref me = ac_self();
 	char want[300];
 	int i;
-	(void)arg;
 	for (i = 0; i < N; i++) {
 		/* every 97th message is too big for the cache */
 		ac_msg *m = i % 97 == 0 ? ac_msg_printf("%d:%0250d", i, i)
 		                        : ac_msg_printf("%d", i);
 		ck_assert_ptr_nonnull(m);
-		CK_PASS(ac_send(me, m));
+		CK_OK(ac_send(me, m));
 	}
 	ck_assert_uint_eq(ac_queue_len(), N);
 	for (i = 0; i < N; i++) {
 		ac_msg *m;
-		CK_PASS(ac_receive(0, &m));
+		CK_OK(ac_receive(0, &m));
 		if (i % 97 == 0)
 			snprintf(want, sizeof(want), "%d:%0250d", i, i);
 		else
 			snprintf(want, sizeof(want), "%d", i);
 		ck_assert_msg(ac_msg_is(m, want), "message %d out of order", i);
 		ac_msg_free(m);
+		(*in_order)++;
 	}
 	ck_assert_uint_eq(ac_queue_len(), 0);
 }
 
 START_TEST(test_100k_in_order)
 {
-	ck_assert_uint_ge(test_run(body_100k, NULL), 1);
+	int in_order = 0;
+	ck_assert_uint_eq(test_run(body_100k, &in_order), 1);
+	ck_assert_int_eq(in_order, N100K);
 }
 END_TEST
 
 static void body_nap(void *arg)
 {
 	(void)arg;
-	CK_PASS(ac_sleep(20));
+	CK_OK(ac_sleep(20));
 }
 
 static void body_queue_at_end(void *arg)
 {
+	int *done = arg;
 	ac_ref a, b;
 	ac_msg *m;
 	int i;
-	(void)arg;
-	CK_PASS(ac_spawn(NULL, body_block, NULL, NULL, &a));
-	CK_PASS(ac_spawn(NULL, body_nap, NULL, NULL, &b));
+	CK_OK(ac_spawn(NULL, body_block, NULL, NULL, &a));
+	CK_OK(ac_spawn(NULL, body_nap, NULL, NULL, &b));
 	ac_yield();
 	/* queued messages of a coroutine that ends, terminated or returning,
 	 * are freed with it (the leak checkers see the rest) */
 	for (i = 0; i < 1000; i++) {
-		CK_PASS(ac_send(a, ac_msg_printf("m%d", i)));
-		CK_PASS(ac_send(b, ac_msg_printf("%0300d", i)));
+		CK_OK(ac_send(a, ac_msg_printf("m%d", i)));
+		CK_OK(ac_send(b, ac_msg_printf("%0300d", i)));
 	}
-	CK_PASS(ac_terminate(a));
-	CK_PASS(ac_finish(b, 10000, NULL));
+	CK_OK(ac_terminate(a));
+	CK_OK(ac_finish(b, 10000, NULL));
 	/* a dead recipient drops what it is sent; deliver refuses */
-	CK_PASS(ac_send(a, ac_msg_str("dropped")));
-	CK_PASS(ac_send(b, ac_msg_str("dropped")));
+	CK_OK(ac_send(a, ac_msg_str("dropped")));
+	CK_OK(ac_send(b, ac_msg_str("dropped")));
 	m = ac_msg_str("kept");
-	CK_FAIL(ac_deliver(b, m, 0), -ESRCH);
+	CK_RC(ac_deliver(b, m, 0), -ESRCH);
 	ac_msg_free(m);
+	*done = 1;
 }
 
 START_TEST(test_queue_freed_at_end)
 {
-	ck_assert_uint_ge(test_run(body_queue_at_end, NULL), 1);
+	int done = 0;
+	/* The body, the terminated and the returning recipient. */
+	ck_assert_uint_eq(test_run(body_queue_at_end, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 

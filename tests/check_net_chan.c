@@ -35,15 +35,15 @@ static void body_chan_owner(void *arg)
 {
 	ac_ref ch2;
 	(void)arg;
-	CK_PASS(ac_chan_new(NULL, "news", &CX.chan));
-	CK_FAIL(ac_chan_register(CX.chan, "news"), 0);
-	CK_FAIL(ac_chan_register(CX.chan, "news"), -EEXIST);
-	CK_PASS(ac_chan_new(NULL, "news2", &ch2));
-	CK_FAIL(ac_chan_register(ch2, "news"), -EEXIST);
-	CK_FAIL(ac_chan_register(ch2, "other"), 0);
-	CK_FAIL(ac_chan_unregister(ch2, "other"), 0);
-	CK_FAIL(ac_chan_unregister(ch2, "other"), -ENOENT);
-	CK_PASS(ac_chan_close(ch2));
+	CK_OK(ac_chan_new(NULL, "news", &CX.chan));
+	CK_RC(ac_chan_register(CX.chan, "news"), 0);
+	CK_RC(ac_chan_register(CX.chan, "news"), -EEXIST);
+	CK_OK(ac_chan_new(NULL, "news2", &ch2));
+	CK_RC(ac_chan_register(ch2, "news"), -EEXIST);
+	CK_RC(ac_chan_register(ch2, "other"), 0);
+	CK_RC(ac_chan_unregister(ch2, "other"), 0);
+	CK_RC(ac_chan_unregister(ch2, "other"), -ENOENT);
+	CK_OK(ac_chan_close(ch2));
 	CX.chan_ready = 1;
 }
 
@@ -54,10 +54,10 @@ static void body_chan_sub(void *arg)
 	int k = (int)(intptr_t)arg;
 	ac_ref ch;
 	ac_msg *m;
-	CK_FAIL(ac_chan_locate("news", NULL, LONG_MS, &ch), 0);
+	CK_RC(ac_chan_locate("news", NULL, LONG_MS, &ch), 0);
 	ck_assert(ac_ref_eq(ch, CX.chan));
 	CX.sub[k] = ac_self();
-	CK_FAIL(ac_chan_subscribe(ch, ac_self(), LONG_MS), 0);
+	CK_RC(ac_chan_subscribe(ch, ac_self(), LONG_MS), 0);
 	CX.sub_ready[k] = 1;
 	while (!CX.sub_stop) {
 		if (ac_receive(20, &m) < 0)
@@ -89,17 +89,17 @@ static void body_chan_api(void *arg)
 {
 	ac_ref ch;
 	(void)arg;
-	CK_FAIL(ac_chan_locate("news", &W.loc[1], LONG_MS, &ch), 0);
+	CK_RC(ac_chan_locate("news", &W.loc[1], LONG_MS, &ch), 0);
 	ck_assert(ac_ref_eq(ch, CX.chan));
-	CK_FAIL(ac_chan_locate("news", &W.loc[0], 200, &ch), -ETIMEDOUT);
-	CK_FAIL(ac_chan_locate("nothing", NULL, 200, &ch), -ETIMEDOUT);
-	CK_FAIL(ac_chan_subscribe(CX.chan, ac_self(), LONG_MS), 0);
-	CK_FAIL(ac_chan_subscribe(CX.chan, ac_self(), LONG_MS), 0);
+	CK_RC(ac_chan_locate("news", &W.loc[0], 200, &ch), -ETIMEDOUT);
+	CK_RC(ac_chan_locate("nothing", NULL, 200, &ch), -ETIMEDOUT);
+	CK_RC(ac_chan_subscribe(CX.chan, ac_self(), LONG_MS), 0);
+	CK_RC(ac_chan_subscribe(CX.chan, ac_self(), LONG_MS), 0);
 	CX.stage = 1;
 	while (CX.stage == 1)
 		ac_sleep(5);
-	CK_FAIL(ac_chan_unsubscribe(CX.chan, ac_self(), LONG_MS), 0);
-	CK_FAIL(ac_chan_unsubscribe(CX.chan, ac_self(), LONG_MS), -ENOENT);
+	CK_RC(ac_chan_unsubscribe(CX.chan, ac_self(), LONG_MS), 0);
+	CK_RC(ac_chan_unsubscribe(CX.chan, ac_self(), LONG_MS), -ENOENT);
 	CX.stage = 3;
 }
 
@@ -125,14 +125,14 @@ END_TEST
 static void body_chan_send_local(void *arg)
 {
 	(void)arg;
-	CK_FAIL(ac_chan_send(CX.chan, ac_msg_str("news!")), 0);
+	CK_RC(ac_chan_send(CX.chan, ac_msg_str("news!")), 0);
 	CX.stage++;
 }
 
 static void body_chan_send_remote(void *arg)
 {
 	(void)arg;
-	CK_FAIL(ac_chan_send(CX.chan, ac_msg_str("news!")), 0);
+	CK_RC(ac_chan_send(CX.chan, ac_msg_str("news!")), 0);
 	CX.stage++;
 }
 
@@ -214,7 +214,7 @@ START_TEST(test_chan_deliver_wait)
 	ck_assert_int_eq(CX.sub_got[0], 0);
 	spawn_on(2, body_chan_sub, (void *)2);
 	RUN_UNTIL(j.done, 1, LONG_MS);
-	CK_FAIL(j.rc, 2);
+	CK_RC(j.rc, 2);
 	RUN_UNTIL(CX.sub_got[0], 1, LONG_MS);
 	RUN_UNTIL(CX.sub_got[2], 1, LONG_MS);
 	run_for(200);
@@ -242,7 +242,7 @@ START_TEST(test_chan_deliver_timeout)
 	RUN_UNTIL(CX.sub_ready[1], 1, LONG_MS);
 	spawn_on(0, body_chan_deliver, &j);
 	RUN_UNTIL(j.done, 1, LONG_MS);
-	CK_FAIL(j.rc, 0);
+	CK_RC(j.rc, 0);
 	run_for(500);
 	ck_assert_int_eq(CX.sub_got[0], 0);
 	ck_assert_int_eq(CX.sub_got[1], 0);
@@ -260,7 +260,7 @@ static void body_pingpong(void *arg)
 	for (i = 0; i < 20; i++) {
 		char text[16];
 		snprintf(text, sizeof(text), "pp%d", i);
-		CK_FAIL(ac_deliver(e->ref, ac_msg_str(text), LONG_MS), 1);
+		CK_RC(ac_deliver(e->ref, ac_msg_str(text), LONG_MS), 1);
 		recv_is(text);
 	}
 	CX.pp_during = !CX.deliver_done;
@@ -293,7 +293,7 @@ START_TEST(test_chan_slow_deliver)
 	RUN_UNTIL(CX.pp_done, 1, LONG_MS);
 	ck_assert_msg(CX.pp_during, "the ping-pong waited for the deliver");
 	RUN_UNTIL(j.done, 1, LONG_MS);
-	CK_FAIL(j.rc, 0);
+	CK_RC(j.rc, 0);
 	world_fini();
 }
 END_TEST
@@ -326,13 +326,13 @@ START_TEST(test_chan_lost_node)
 	/* the lost subscriber no longer counts */
 	spawn_on(0, body_chan_deliver, &j);
 	RUN_UNTIL(j.done, 1, LONG_MS);
-	CK_FAIL(j.rc, 0);
+	CK_RC(j.rc, 0);
 	ck_assert_int_eq(CX.sub_got[1], 0);
 	j.n = 1;
 	j.done = 0;
 	spawn_on(0, body_chan_deliver, &j);
 	RUN_UNTIL(j.done, 1, LONG_MS);
-	CK_FAIL(j.rc, 1);
+	CK_RC(j.rc, 1);
 	RUN_UNTIL(CX.sub_got[1], 1, LONG_MS);
 	CX.sub_stop = 1;
 	world_fini();
@@ -355,10 +355,10 @@ static void body_relay(void *arg)
 {
 	ac_ref ch;
 	(void)arg;
-	CK_PASS(ac_chan_new(NULL, "relay", &CC.relay));
-	CK_PASS(ac_chan_register(CC.relay, "relay"));
-	CK_FAIL(ac_chan_locate("news", NULL, LONG_MS, &ch), 0);
-	CK_FAIL(ac_chan_subscribe(ch, CC.relay, LONG_MS), 0);
+	CK_OK(ac_chan_new(NULL, "relay", &CC.relay));
+	CK_OK(ac_chan_register(CC.relay, "relay"));
+	CK_RC(ac_chan_locate("news", NULL, LONG_MS, &ch), 0);
+	CK_RC(ac_chan_subscribe(ch, CC.relay, LONG_MS), 0);
 	CC.relay_ready = 1;
 }
 
@@ -368,8 +368,8 @@ static void body_relay_sub(void *arg)
 	int k = (int)(intptr_t)arg;
 	ac_ref ch;
 	ac_msg *m;
-	CK_FAIL(ac_chan_locate("relay", NULL, LONG_MS, &ch), 0);
-	CK_FAIL(ac_chan_subscribe(ch, ac_self(), LONG_MS), 0);
+	CK_RC(ac_chan_locate("relay", NULL, LONG_MS, &ch), 0);
+	CK_RC(ac_chan_subscribe(ch, ac_self(), LONG_MS), 0);
 	CX.sub_ready[k] = 1;
 	while (!CX.sub_stop) {
 		if (ac_receive(20, &m) < 0)
@@ -412,7 +412,7 @@ START_TEST(test_chan_of_chans)
 	RUN_UNTIL(CX.sub_got[2], 1, LONG_MS);
 	spawn_on(1, body_cc_deliver, NULL);
 	RUN_UNTIL(CC.done, 1, LONG_MS);
-	CK_FAIL(CC.rc, 3);
+	CK_RC(CC.rc, 3);
 	RUN_UNTIL(CX.sub_got[0], 2, LONG_MS);
 	RUN_UNTIL(CX.sub_got[1], 2, LONG_MS);
 	RUN_UNTIL(CX.sub_got[2], 2, LONG_MS);

@@ -95,7 +95,7 @@ static int raw_recv(ac_sock *k, uint8_t *type, uint8_t *flags, uint32_t *id,
 static void raw_hello_body(raw *r, uint64_t magic, uint64_t ver, void **out,
                            size_t *len)
 {
-	CK_PASS(ac_pack(out, len, "[u u S s l u u u]", magic, ver, r->nc,
+	CK_OK(ac_pack(out, len, "[u u S s l u u u]", magic, ver, r->nc,
 	                (size_t)AC_WIRE_NONCE, "raw", &r->fake,
 	                (uint64_t)0x1234567890abcdefULL, (uint64_t)0,
 	                (uint64_t)0));
@@ -110,7 +110,7 @@ static void raw_open(raw *r)
 		r->nc[i] = (uint8_t)(i * 7 + 1);
 	r->fake = W.loc[0];
 	r->fake.port = closed_port();
-	CK_PASS(ac_sock_connect(&W.loc[0], LONG_MS, &r->k));
+	CK_OK(ac_sock_connect(&W.loc[0], LONG_MS, &r->k));
 }
 
 static void raw_send_hello(raw *r)
@@ -137,10 +137,10 @@ static void raw_read_ack(raw *r, const char *secret)
 	const void *ns, *mac_s;
 	char name[AC_WIRE_NAME_MAX + 1];
 	ac_addr loc;
-	CK_FAIL(raw_recv(r->k, &type, &flags, &id, &body, &len, LONG_MS), 1);
+	CK_RC(raw_recv(r->k, &type, &flags, &id, &body, &len, LONG_MS), 1);
 	ck_assert_int_eq(type, AC_WT_HELLO_ACK);
 	ck_assert_int_eq(flags, 0);
-	CK_PASS(ac_unpack(body, len, "[u u S s l u u u S]", &magic, &ver, &ns,
+	CK_OK(ac_unpack(body, len, "[u u S s l u u u S]", &magic, &ver, &ns,
 	                  &nlen, name, sizeof(name), &loc, &inc, &caps, &udp,
 	                  &mac_s, &mlen));
 	ck_assert_uint_eq(magic, AC_WIRE_MAGIC);
@@ -167,10 +167,10 @@ static void raw_handshake(raw *r)
 	raw_send_hello(r);
 	raw_read_ack(r, "s");
 	raw_mac("s", 'C', r->nc, r->ns, r->mac_c);
-	CK_PASS(ac_pack(&b, &len, "[S]", r->mac_c, (size_t)AC_WIRE_MAC));
-	CK_PASS(raw_frame(r->k, AC_WT_AUTH, 0, 0, b, len));
+	CK_OK(ac_pack(&b, &len, "[S]", r->mac_c, (size_t)AC_WIRE_MAC));
+	CK_OK(raw_frame(r->k, AC_WT_AUTH, 0, 0, b, len));
 	free(b);
-	CK_FAIL(raw_recv(r->k, &type, &flags, &id, &body, &len, LONG_MS), 1);
+	CK_RC(raw_recv(r->k, &type, &flags, &id, &body, &len, LONG_MS), 1);
 	ck_assert_int_eq(type, AC_WT_AUTH_OK);
 	free(body);
 }
@@ -181,9 +181,9 @@ static void raw_ping(raw *r, uint32_t want)
 	uint8_t type, flags, *body;
 	uint32_t id;
 	size_t len;
-	CK_PASS(raw_frame(r->k, AC_WT_PING, 0, want, NULL, 0));
+	CK_OK(raw_frame(r->k, AC_WT_PING, 0, want, NULL, 0));
 	for (;;) {
-		CK_FAIL(raw_recv(r->k, &type, &flags, &id, &body, &len, LONG_MS), 1);
+		CK_RC(raw_recv(r->k, &type, &flags, &id, &body, &len, LONG_MS), 1);
 		free(body);
 		if (type == AC_WT_PING && (flags & AC_WF_REPLY) && id == want)
 			break;
@@ -267,7 +267,7 @@ static hctx HC;
 static void send_body(uint64_t kind, const void *payload, size_t plen,
                       void **out, size_t *len)
 {
-	CK_PASS(ac_pack(out, len, "[r u u r S]", HC.e.ref, kind, (uint64_t)0,
+	CK_OK(ac_pack(out, len, "[r u u r S]", HC.e.ref, kind, (uint64_t)0,
 	                ac_ref_null(), payload, plen));
 }
 
@@ -281,7 +281,7 @@ static void chan_body(uint64_t op, uint64_t kind, int64_t nmin, void **out,
 {
 	ac_ref ch = HC.e.ref;
 	ch.kind = AC_REF_CHAN;
-	CK_PASS(ac_pack(out, len, "[u r r [u u r S] i i]", op, ch, ac_ref_null(),
+	CK_OK(ac_pack(out, len, "[u r r [u u r S] i i]", op, ch, ac_ref_null(),
 	                kind, (uint64_t)0, ac_ref_null(), "x", (size_t)1,
 	                (int64_t)100, nmin));
 }
@@ -294,38 +294,38 @@ static void hostile_pre(raw *r, int which)
 	switch (which) {
 	case H_PRE_SEND:
 		send_body(AC_MSG_DATA, "x", 1, &b, &len);
-		CK_PASS(raw_frame(r->k, AC_WT_SEND, 0, 0, b, len));
+		CK_OK(raw_frame(r->k, AC_WT_SEND, 0, 0, b, len));
 		free(b);
 		break;
 	case H_PRE_AUTH:
 		memset(junk, 0, sizeof(junk));
-		CK_PASS(ac_pack(&b, &len, "[S]", junk, (size_t)AC_WIRE_MAC));
-		CK_PASS(raw_frame(r->k, AC_WT_AUTH, 0, 0, b, len));
+		CK_OK(ac_pack(&b, &len, "[S]", junk, (size_t)AC_WIRE_MAC));
+		CK_OK(raw_frame(r->k, AC_WT_AUTH, 0, 0, b, len));
 		free(b);
 		break;
 	case H_BAD_MAGIC:
 	case H_BAD_VERSION:
 		raw_hello_body(r, which == H_BAD_MAGIC ? 0x41434f32u : AC_WIRE_MAGIC,
 		               which == H_BAD_VERSION ? 99 : AC_WIRE_VERSION, &b, &len);
-		CK_PASS(raw_frame(r->k, AC_WT_HELLO, 0, 0, b, len));
+		CK_OK(raw_frame(r->k, AC_WT_HELLO, 0, 0, b, len));
 		free(b);
 		break;
 	case H_SHORT_ARRAY:
-		CK_PASS(ac_pack(&b, &len, "[u u]", (uint64_t)AC_WIRE_MAGIC,
+		CK_OK(ac_pack(&b, &len, "[u u]", (uint64_t)AC_WIRE_MAGIC,
 		                (uint64_t)AC_WIRE_VERSION));
-		CK_PASS(raw_frame(r->k, AC_WT_HELLO, 0, 0, b, len));
+		CK_OK(raw_frame(r->k, AC_WT_HELLO, 0, 0, b, len));
 		free(b);
 		break;
 	case H_TRUNCATED:
 		raw_hello_body(r, AC_WIRE_MAGIC, AC_WIRE_VERSION, &b, &len);
 		/* the length field says len, half of it comes, then the end */
-		CK_PASS(raw_frame_len(r->k, (uint32_t)(len + AC_WIRE_HDR - 4),
+		CK_OK(raw_frame_len(r->k, (uint32_t)(len + AC_WIRE_HDR - 4),
 		                      AC_WT_HELLO, 0, 0, b, len / 2));
 		free(b);
-		CK_PASS(ac_sock_shutdown(r->k));
+		CK_OK(ac_sock_shutdown(r->k));
 		break;
 	case H_HUGE_LEN:
-		CK_PASS(raw_frame_len(r->k, AC_WIRE_BODY_MAX + AC_WIRE_HDR + 1,
+		CK_OK(raw_frame_len(r->k, AC_WIRE_BODY_MAX + AC_WIRE_HDR + 1,
 		                      AC_WT_HELLO, 0, 0, NULL, 0));
 		break;
 	case H_HELLO_MAX: {
@@ -333,23 +333,23 @@ static void hostile_pre(raw *r, int which)
 		ck_assert_ptr_nonnull(big);
 		memset(big, 'a', AC_WIRE_HELLO_MAX);
 		big[AC_WIRE_HELLO_MAX] = '\0';
-		CK_PASS(ac_pack(&b, &len, "[u u s]", (uint64_t)AC_WIRE_MAGIC,
+		CK_OK(ac_pack(&b, &len, "[u u s]", (uint64_t)AC_WIRE_MAGIC,
 		                (uint64_t)AC_WIRE_VERSION, big));
 		free(big);
-		CK_PASS(raw_frame(r->k, AC_WT_HELLO, 0, 0, b, len));
+		CK_OK(raw_frame(r->k, AC_WT_HELLO, 0, 0, b, len));
 		free(b);
 		break;
 	}
 	case H_GARBAGE:
 		memset(junk, 0xc1, sizeof(junk)); /* 0xc1: never used */
-		CK_PASS(raw_frame(r->k, AC_WT_HELLO, 0, 0, junk, sizeof(junk)));
+		CK_OK(raw_frame(r->k, AC_WT_HELLO, 0, 0, junk, sizeof(junk)));
 		break;
 	case H_BAD_MAC:
 		raw_send_hello(r);
 		raw_read_ack(r, "s");
 		raw_mac("not-s", 'C', r->nc, r->ns, r->mac_c);
-		CK_PASS(ac_pack(&b, &len, "[S]", r->mac_c, (size_t)AC_WIRE_MAC));
-		CK_PASS(raw_frame(r->k, AC_WT_AUTH, 0, 0, b, len));
+		CK_OK(ac_pack(&b, &len, "[S]", r->mac_c, (size_t)AC_WIRE_MAC));
+		CK_OK(raw_frame(r->k, AC_WT_AUTH, 0, 0, b, len));
 		free(b);
 		break;
 	case H_REPLAY_AUTH: {
@@ -362,8 +362,8 @@ static void hostile_pre(raw *r, int which)
 		raw_send_hello(r);
 		raw_read_ack(r, "s");
 		ck_assert(memcmp(r->ns, first.ns, AC_WIRE_NONCE) != 0);
-		CK_PASS(ac_pack(&b, &len, "[S]", old, (size_t)AC_WIRE_MAC));
-		CK_PASS(raw_frame(r->k, AC_WT_AUTH, 0, 0, b, len));
+		CK_OK(ac_pack(&b, &len, "[S]", old, (size_t)AC_WIRE_MAC));
+		CK_OK(raw_frame(r->k, AC_WT_AUTH, 0, 0, b, len));
 		free(b);
 		break;
 	}
@@ -394,32 +394,32 @@ static void hostile_post(raw *r, int which)
 	char *big;
 	switch (which) {
 	case A_UNKNOWN_TYPE:
-		CK_PASS(raw_frame(r->k, 99, 0, 1, NULL, 0));
+		CK_OK(raw_frame(r->k, 99, 0, 1, NULL, 0));
 		break;
 	case A_TYPE_ZERO:
-		CK_PASS(raw_frame(r->k, 0, 0, 1, NULL, 0));
+		CK_OK(raw_frame(r->k, 0, 0, 1, NULL, 0));
 		break;
 	case A_BAD_FLAGS:
-		CK_PASS(raw_frame(r->k, AC_WT_PING, 0x80, 1, NULL, 0));
+		CK_OK(raw_frame(r->k, AC_WT_PING, 0x80, 1, NULL, 0));
 		break;
 	case A_HUGE_LEN:
-		CK_PASS(raw_frame_len(r->k, AC_WIRE_BODY_MAX + AC_WIRE_HDR + 1,
+		CK_OK(raw_frame_len(r->k, AC_WIRE_BODY_MAX + AC_WIRE_HDR + 1,
 		                      AC_WT_SEND, 0, 0, NULL, 0));
 		break;
 	case A_REPLY_ID0:
-		CK_PASS(raw_frame(r->k, AC_WT_PING, AC_WF_REPLY, 0, "\x90", 1));
+		CK_OK(raw_frame(r->k, AC_WT_PING, AC_WF_REPLY, 0, "\x90", 1));
 		break;
 	case A_SEND_TRUNC:
 		send_body(AC_MSG_DATA, "hello", 5, &b, &len);
-		CK_PASS(raw_frame(r->k, AC_WT_SEND, 0, 0, b, len - 3));
+		CK_OK(raw_frame(r->k, AC_WT_SEND, 0, 0, b, len - 3));
 		free(b);
 		break;
 	case A_SEND_GARBAGE:
-		CK_PASS(raw_frame(r->k, AC_WT_SEND, 0, 0, "\xc1\xc1\xc1\xc1", 4));
+		CK_OK(raw_frame(r->k, AC_WT_SEND, 0, 0, "\xc1\xc1\xc1\xc1", 4));
 		break;
 	case A_SEND_KIND:
 		send_body(7, "x", 1, &b, &len);
-		CK_PASS(raw_frame(r->k, AC_WT_SEND, 0, 0, b, len));
+		CK_OK(raw_frame(r->k, AC_WT_SEND, 0, 0, b, len));
 		free(b);
 		break;
 	case A_SEND_BIG: {
@@ -441,20 +441,20 @@ static void hostile_post(raw *r, int which)
 		ck_assert_ptr_nonnull(big);
 		memset(big, 'n', n);
 		big[n] = '\0';
-		CK_PASS(ac_pack(&b, &len, "[u s]", (uint64_t)AC_REF_CORO, big));
+		CK_OK(ac_pack(&b, &len, "[u s]", (uint64_t)AC_REF_CORO, big));
 		free(big);
-		CK_PASS(raw_frame(r->k, AC_WT_LOCATE, 0, 5, b, len));
+		CK_OK(raw_frame(r->k, AC_WT_LOCATE, 0, 5, b, len));
 		free(b);
 		break;
 	}
 	case A_LOCATE_KIND:
-		CK_PASS(ac_pack(&b, &len, "[u s]", (uint64_t)9, "echo"));
-		CK_PASS(raw_frame(r->k, AC_WT_LOCATE, 0, 5, b, len));
+		CK_OK(ac_pack(&b, &len, "[u s]", (uint64_t)9, "echo"));
+		CK_OK(raw_frame(r->k, AC_WT_LOCATE, 0, 5, b, len));
 		free(b);
 		break;
 	case A_DELIVER_NOID:
 		send_body(AC_MSG_DATA, "x", 1, &b, &len);
-		CK_PASS(raw_frame(r->k, AC_WT_DELIVER, 0, 0, b, len));
+		CK_OK(raw_frame(r->k, AC_WT_DELIVER, 0, 0, b, len));
 		free(b);
 		break;
 	case A_HELLO_AGAIN:
@@ -463,18 +463,18 @@ static void hostile_post(raw *r, int which)
 		                 (ssize_t)r->hello_len);
 		break;
 	case A_AUTH_AGAIN:
-		CK_PASS(ac_pack(&b, &len, "[S]", r->mac_c, (size_t)AC_WIRE_MAC));
-		CK_PASS(raw_frame(r->k, AC_WT_AUTH, 0, 0, b, len));
+		CK_OK(ac_pack(&b, &len, "[S]", r->mac_c, (size_t)AC_WIRE_MAC));
+		CK_OK(raw_frame(r->k, AC_WT_AUTH, 0, 0, b, len));
 		free(b);
 		break;
 	case A_FINISH_BAD:
-		CK_PASS(ac_pack(&b, &len, "[s]", "x"));
-		CK_PASS(raw_frame(r->k, AC_WT_FINISH, 0, 5, b, len));
+		CK_OK(ac_pack(&b, &len, "[s]", "x"));
+		CK_OK(raw_frame(r->k, AC_WT_FINISH, 0, 5, b, len));
 		free(b);
 		break;
 	case A_CHAN_BAD:
-		CK_PASS(ac_pack(&b, &len, "[u r]", (uint64_t)WIRE_CHAN_DELIVER, HC.e.ref));
-		CK_PASS(raw_frame(r->k, AC_WT_CHAN, 0, 5, b, len));
+		CK_OK(ac_pack(&b, &len, "[u r]", (uint64_t)WIRE_CHAN_DELIVER, HC.e.ref));
+		CK_OK(raw_frame(r->k, AC_WT_CHAN, 0, 5, b, len));
 		free(b);
 		break;
 	case A_CHAN_OP:
@@ -485,7 +485,7 @@ static void hostile_post(raw *r, int which)
 		                                                            : WIRE_CHAN_DELIVER,
 		          which == A_CHAN_KIND ? 7 : AC_MSG_DATA, which == A_CHAN_NMIN ? -1 : 1,
 		          &b, &len);
-		CK_PASS(raw_frame(r->k, AC_WT_CHAN, 0, 5, b, len));
+		CK_OK(raw_frame(r->k, AC_WT_CHAN, 0, 5, b, len));
 		free(b);
 		break;
 	default:
@@ -516,9 +516,9 @@ static void body_hostile(void *arg)
 static void body_good(void *arg)
 {
 	(void)arg;
-	CK_FAIL(ac_deliver(HC.e.ref, ac_msg_str("still"), LONG_MS), 1);
+	CK_RC(ac_deliver(HC.e.ref, ac_msg_str("still"), LONG_MS), 1);
 	recv_is("still");
-	CK_FAIL(ac_send(HC.e.ref, ac_msg_str("fine")), 0);
+	CK_RC(ac_send(HC.e.ref, ac_msg_str("fine")), 0);
 	recv_is("fine");
 	HC.good_done = 1;
 }
@@ -567,8 +567,8 @@ static void body_stray_reply(void *arg)
 	raw r;
 	(void)arg;
 	raw_handshake(&r);
-	CK_PASS(raw_frame(r.k, AC_WT_DELIVER, AC_WF_REPLY, 4242, "\x91\x01", 2));
-	CK_PASS(raw_frame(r.k, AC_WT_LOCATE, AC_WF_REPLY, 0x7fffffff, "\x90", 1));
+	CK_OK(raw_frame(r.k, AC_WT_DELIVER, AC_WF_REPLY, 4242, "\x91\x01", 2));
+	CK_OK(raw_frame(r.k, AC_WT_LOCATE, AC_WF_REPLY, 0x7fffffff, "\x90", 1));
 	raw_ping(&r, 78);
 	/* a well-formed request about something that does not exist: an
 	 * error reply, and the connection stays */
@@ -579,18 +579,18 @@ static void body_stray_reply(void *arg)
 		uint32_t id;
 		int64_t rc = 0;
 		ac_ref ref;
-		CK_PASS(ac_pack(&b, &len, "[u s]", (uint64_t)AC_REF_CORO, "nosuch"));
-		CK_PASS(raw_frame(r.k, AC_WT_LOCATE, 0, 9, b, len));
+		CK_OK(ac_pack(&b, &len, "[u s]", (uint64_t)AC_REF_CORO, "nosuch"));
+		CK_OK(raw_frame(r.k, AC_WT_LOCATE, 0, 9, b, len));
 		free(b);
 		for (;;) {
-			CK_FAIL(raw_recv(r.k, &type, &flags, &id, &body, &len, LONG_MS),
+			CK_RC(raw_recv(r.k, &type, &flags, &id, &body, &len, LONG_MS),
 			        1);
 			if (type == AC_WT_LOCATE && id == 9)
 				break;
 			free(body);
 		}
 		ck_assert_int_eq(flags, AC_WF_REPLY);
-		CK_PASS(ac_unpack(body, len, "[i r]", &rc, &ref));
+		CK_OK(ac_unpack(body, len, "[i r]", &rc, &ref));
 		ck_assert_int_eq(rc, -ENOENT);
 		free(body);
 	}

@@ -26,23 +26,23 @@ static void body_owner(void *arg)
 	ac_msg *m;
 	(void)arg;
 	NM.owner = ac_self();
-	CK_FAIL(ac_register("svc"), 0);
-	CK_FAIL(ac_register("svc"), -EEXIST);
-	CK_FAIL(ac_register("svc2"), 0);
-	CK_FAIL(ac_register(""), -EINVAL);
+	CK_RC(ac_register("svc"), 0);
+	CK_RC(ac_register("svc"), -EEXIST);
+	CK_RC(ac_register("svc2"), 0);
+	CK_RC(ac_register(""), -EINVAL);
 	{
 		char longname[AC_WIRE_NAME_MAX + 2];
 		memset(longname, 'n', sizeof(longname) - 1);
 		longname[sizeof(longname) - 1] = '\0';
-		CK_FAIL(ac_register(longname), -ENAMETOOLONG);
-		CK_FAIL(ac_locate(longname, NULL, 100, &NM.owner), -ENAMETOOLONG);
+		CK_RC(ac_register(longname), -ENAMETOOLONG);
+		CK_RC(ac_locate(longname, NULL, 100, &NM.owner), -ENAMETOOLONG);
 		longname[AC_WIRE_NAME_MAX] = '\0';
-		CK_FAIL(ac_register(longname), 0); /* exactly the limit */
-		CK_FAIL(ac_unregister(longname), 0);
+		CK_RC(ac_register(longname), 0); /* exactly the limit */
+		CK_RC(ac_unregister(longname), 0);
 	}
 	NM.owner = ac_self();
 	NM.owner_ready = 1;
-	CK_PASS(ac_receive(LONG_MS, &m));
+	CK_OK(ac_receive(LONG_MS, &m));
 	ck_assert(ac_msg_is(m, "quit"));
 	ac_msg_free(m);
 }
@@ -50,12 +50,12 @@ static void body_owner(void *arg)
 static void body_other(void *arg)
 {
 	(void)arg;
-	CK_FAIL(ac_register("svc"), -EEXIST);
-	CK_FAIL(ac_unregister("svc"), -ENOENT); /* not ours */
-	CK_FAIL(ac_unregister("nope"), -ENOENT);
-	CK_FAIL(ac_register("mine"), 0);
-	CK_FAIL(ac_unregister("mine"), 0);
-	CK_FAIL(ac_unregister("mine"), -ENOENT);
+	CK_RC(ac_register("svc"), -EEXIST);
+	CK_RC(ac_unregister("svc"), -ENOENT); /* not ours */
+	CK_RC(ac_unregister("nope"), -ENOENT);
+	CK_RC(ac_register("mine"), 0);
+	CK_RC(ac_unregister("mine"), 0);
+	CK_RC(ac_unregister("mine"), -ENOENT);
 	NM.other_done = 1;
 }
 
@@ -65,19 +65,19 @@ static void body_names_remote(void *arg)
 	ac_msg *m;
 	ac_exit_info ei;
 	(void)arg;
-	CK_FAIL(ac_locate("svc", NULL, LONG_MS, &r), 0);
+	CK_RC(ac_locate("svc", NULL, LONG_MS, &r), 0);
 	ck_assert(ac_ref_eq(r, NM.owner));
-	CK_FAIL(ac_locate("svc2", &W.loc[0], LONG_MS, &r), 0);
+	CK_RC(ac_locate("svc2", &W.loc[0], LONG_MS, &r), 0);
 	ck_assert(ac_ref_eq(r, NM.owner));
 	/* the owner ends: its names vanish */
-	CK_PASS(ac_monitor(r));
-	CK_PASS(ac_send(r, ac_msg_str("quit")));
-	CK_PASS(ac_receive(LONG_MS, &m));
-	CK_PASS(ac_msg_exit(m, &ei));
+	CK_OK(ac_monitor(r));
+	CK_OK(ac_send(r, ac_msg_str("quit")));
+	CK_OK(ac_receive(LONG_MS, &m));
+	CK_OK(ac_msg_exit(m, &ei));
 	ck_assert_int_eq(ei.how, AC_EXIT_RETURNED);
 	ac_msg_free(m);
-	CK_FAIL(ac_locate("svc", NULL, 500, &r), -ETIMEDOUT);
-	CK_FAIL(ac_locate("svc2", &W.loc[0], 500, &r), -ETIMEDOUT);
+	CK_RC(ac_locate("svc", NULL, 500, &r), -ETIMEDOUT);
+	CK_RC(ac_locate("svc2", &W.loc[0], 500, &r), -ETIMEDOUT);
 	NM.loc_done = 1;
 }
 
@@ -85,9 +85,9 @@ static void body_names_again(void *arg)
 {
 	ac_ref r;
 	(void)arg;
-	CK_FAIL(ac_locate("svc", NULL, 200, &r), -ETIMEDOUT);
-	CK_FAIL(ac_register("svc"), 0); /* free again */
-	CK_FAIL(ac_locate("svc", NULL, 200, &r), 0);
+	CK_RC(ac_locate("svc", NULL, 200, &r), -ETIMEDOUT);
+	CK_RC(ac_register("svc"), 0); /* free again */
+	CK_RC(ac_locate("svc", NULL, 200, &r), 0);
 	ck_assert(ac_ref_eq(r, ac_self()));
 	NM.again_done = 1;
 }
@@ -99,8 +99,8 @@ START_TEST(test_register)
 	world_node("s");
 	world_node("s");
 	world_peer(0, 1);
-	CK_FAIL(ac_register("x"), -EPERM);
-	CK_FAIL(ac_unregister("x"), -EPERM);
+	CK_RC(ac_register("x"), -EPERM);
+	CK_RC(ac_unregister("x"), -EPERM);
 	spawn_on(0, body_owner, NULL);
 	RUN_UNTIL(NM.owner_ready, 1, LONG_MS);
 	spawn_on(0, body_other, NULL);
@@ -130,29 +130,29 @@ static void body_locate(void *arg)
 	ac_ref r;
 	int64_t t0;
 	(void)arg;
-	CK_FAIL(ac_locate("echo", NULL, LONG_MS, &r), 0);
+	CK_RC(ac_locate("echo", NULL, LONG_MS, &r), 0);
 	ck_assert(ac_ref_eq(r, LC.e.ref));
 	ck_assert(ac_addr_eq(&r.loc, &W.loc[1]));
 	ck_assert_int_eq(r.kind, AC_REF_CORO);
-	CK_FAIL(ac_locate("echo", &W.loc[1], LONG_MS, &r), 0);
+	CK_RC(ac_locate("echo", &W.loc[1], LONG_MS, &r), 0);
 	ck_assert(ac_ref_eq(r, LC.e.ref));
 	/* not at our own node, nor under another name */
-	CK_FAIL(ac_locate("echo", &W.loc[0], 300, &r), -ETIMEDOUT);
+	CK_RC(ac_locate("echo", &W.loc[0], 300, &r), -ETIMEDOUT);
 	t0 = wall_ms();
-	CK_FAIL(ac_locate("never", NULL, 300, &r), -ETIMEDOUT);
+	CK_RC(ac_locate("never", NULL, 300, &r), -ETIMEDOUT);
 	ck_assert_int_ge(wall_ms() - t0, 250);
 	/* a node that lacks the name answers and keeps working */
-	CK_FAIL(ac_locate("never", &W.loc[1], 300, &r), -ETIMEDOUT);
-	CK_FAIL(ac_locate("echo", &W.loc[1], LONG_MS, &r), 0);
-	CK_PASS(ac_send(r, ac_msg_str("hi")));
+	CK_RC(ac_locate("never", &W.loc[1], 300, &r), -ETIMEDOUT);
+	CK_RC(ac_locate("echo", &W.loc[1], LONG_MS, &r), 0);
+	CK_OK(ac_send(r, ac_msg_str("hi")));
 	recv_is("hi");
 	/* a name registered later */
 	LC.late_go = 1;
-	CK_FAIL(ac_locate("late", NULL, LONG_MS, &r), 0);
+	CK_RC(ac_locate("late", NULL, LONG_MS, &r), 0);
 	ck_assert(ac_ref_eq(r, LC.late_ref));
 	/* bad arguments */
-	CK_FAIL(ac_locate("", NULL, 100, &r), -EINVAL);
-	CK_FAIL(ac_locate("x", NULL, 100, NULL), -EINVAL);
+	CK_RC(ac_locate("", NULL, 100, &r), -EINVAL);
+	CK_RC(ac_locate("x", NULL, 100, NULL), -EINVAL);
 	LC.done = 1;
 }
 
@@ -163,7 +163,7 @@ static void body_late(void *arg)
 		ac_sleep(10);
 	ac_sleep(300);
 	LC.late_ref = ac_self();
-	CK_PASS(ac_register("late"));
+	CK_OK(ac_register("late"));
 	while (!LC.done)
 		ac_sleep(10);
 	LC.late_done = 1;
@@ -192,10 +192,10 @@ static void body_locate_at(void *arg)
 	ac_addr nowhere = W.loc[1];
 	(void)arg;
 	nowhere.port = closed_port();
-	CK_FAIL(ac_locate("echo", &nowhere, 500, &r), -ETIMEDOUT);
-	CK_FAIL(ac_locate("echo", &W.loc[1], LONG_MS, &r), 0);
+	CK_RC(ac_locate("echo", &nowhere, 500, &r), -ETIMEDOUT);
+	CK_RC(ac_locate("echo", &W.loc[1], LONG_MS, &r), 0);
 	ck_assert(ac_ref_eq(r, LC.e.ref));
-	CK_FAIL(ac_deliver(r, ac_msg_str("hello"), LONG_MS), 1);
+	CK_RC(ac_deliver(r, ac_msg_str("hello"), LONG_MS), 1);
 	recv_is("hello");
 	LC.done = 1;
 }
@@ -220,11 +220,11 @@ static void body_node_locate(void *arg)
 {
 	ac_addr l;
 	(void)arg;
-	CK_FAIL(ac_node_locate(W.node[0], "node1", LONG_MS, &l), 0);
+	CK_RC(ac_node_locate(W.node[0], "node1", LONG_MS, &l), 0);
 	ck_assert(ac_addr_eq(&l, &W.loc[1]));
-	CK_FAIL(ac_node_locate(W.node[0], "node0", LONG_MS, &l), 0);
+	CK_RC(ac_node_locate(W.node[0], "node0", LONG_MS, &l), 0);
 	ck_assert(ac_addr_eq(&l, &W.loc[0]));
-	CK_FAIL(ac_node_locate(W.node[0], "ghost", 300, &l), -ETIMEDOUT);
+	CK_RC(ac_node_locate(W.node[0], "ghost", 300, &l), -ETIMEDOUT);
 	LC.late_go = 1;
 	LC.rc = ac_node_locate(W.node[0], "node2", LONG_MS, &LC.got);
 	LC.done = 1;
@@ -239,14 +239,14 @@ START_TEST(test_node_locate)
 	world_node("s");
 	world_node("s");
 	world_peer(0, 1);
-	CK_FAIL(ac_node_locate(W.node[0], "node1", 100, &l), -EPERM);
+	CK_RC(ac_node_locate(W.node[0], "node1", 100, &l), -EPERM);
 	spawn_on(0, body_node_locate, NULL);
 	RUN_UNTIL(LC.late_go, 1, LONG_MS);
 	run_for(300);
 	ck_assert_int_eq(LC.done, 0); /* still waiting for node2 */
-	CK_PASS(peer_loc(2, W.locs[0]));
+	CK_OK(peer_loc(2, W.locs[0]));
 	RUN_UNTIL(LC.done, 1, LONG_MS);
-	CK_FAIL(LC.rc, 0);
+	CK_RC(LC.rc, 0);
 	ck_assert(ac_addr_eq(&LC.got, &W.loc[2]));
 	world_fini();
 }
@@ -287,7 +287,7 @@ static void body_fifo_rcv(void *arg)
 	for (i = 0; i < FIFO_N; i++) {
 		ac_msg *m;
 		char want[16];
-		CK_PASS(ac_receive(LONG_MS, &m));
+		CK_OK(ac_receive(LONG_MS, &m));
 		snprintf(want, sizeof(want), "m%d", i);
 		ck_assert_uint_eq(ac_msg_len(m), 16 + (size_t)(i * 37) % 3000);
 		ck_assert_msg(strcmp(ac_msg_data(m), want) == 0,
@@ -307,7 +307,7 @@ static void body_fifo_snd(void *arg)
 	FF.snd = ac_self();
 	for (i = 0; i < FIFO_N; i++) {
 		ac_msg *m = fifo_msg(i);
-		CK_FAIL(ac_send(FF.rcv, m), 0);
+		CK_RC(ac_send(FF.rcv, m), 0);
 		FF.sent++;
 		if (i % 100 == 99)
 			ac_yield();
@@ -351,20 +351,20 @@ static void body_ref_server(void *arg)
 	(void)arg;
 	SC.server = ac_self();
 	SC.stage = 1;
-	CK_PASS(ac_receive(LONG_MS, &m));
-	CK_PASS(ac_msg_unpack(m, "[r s]", &to, text, sizeof(text)));
+	CK_OK(ac_receive(LONG_MS, &m));
+	CK_OK(ac_msg_unpack(m, "[r s]", &to, text, sizeof(text)));
 	ck_assert_str_eq(text, "ping");
 	ck_assert(ac_ref_eq(to, ac_msg_from(m)));
 	ac_msg_free(m);
-	CK_FAIL(ac_send(to, ac_msg_str("pong")), 0);
+	CK_RC(ac_send(to, ac_msg_str("pong")), 0);
 }
 
 static void body_ref_client(void *arg)
 {
 	ac_msg *m;
 	(void)arg;
-	CK_FAIL(ac_send(SC.server, ac_msg_pack("[r s]", ac_self(), "ping")), 0);
-	CK_PASS(ac_receive(LONG_MS, &m));
+	CK_RC(ac_send(SC.server, ac_msg_pack("[r s]", ac_self(), "ping")), 0);
+	CK_OK(ac_receive(LONG_MS, &m));
 	ck_assert(ac_msg_is(m, "pong"));
 	ck_assert(ac_ref_eq(ac_msg_from(m), SC.server));
 	ac_msg_free(m);
@@ -397,14 +397,14 @@ static void body_send_misc(void *arg)
 	ac_msg *m = ac_msg_str("lost");
 	(void)arg;
 	/* unknown node: the caller keeps the message */
-	CK_FAIL(ac_send(nowhere, m), -EHOSTUNREACH);
+	CK_RC(ac_send(nowhere, m), -EHOSTUNREACH);
 	ck_assert(ac_msg_is(m, "lost"));
 	ac_msg_free(m);
 	/* a dead coroutine: accepted, dropped at its node */
-	CK_FAIL(ac_send(SC.dead, ac_msg_str("to the dead")), 0);
-	CK_FAIL(ac_send(SC.dead, ac_msg_str("again")), 0);
+	CK_RC(ac_send(SC.dead, ac_msg_str("to the dead")), 0);
+	CK_RC(ac_send(SC.dead, ac_msg_str("again")), 0);
 	/* the connection still works and nothing else arrived */
-	CK_FAIL(ac_send(SC.e.ref, ac_msg_str("alive")), 0);
+	CK_RC(ac_send(SC.e.ref, ac_msg_str("alive")), 0);
 	recv_is("alive");
 	recv_none(200);
 	SC.done = 1;
@@ -438,17 +438,17 @@ static void body_send_big(void *arg)
 	(void)arg;
 	ck_assert_ptr_nonnull(m);
 	memset(ac_msg_wdata(m), 'b', ac_msg_len(m));
-	CK_FAIL(ac_send(SC.e.ref, m), -EMSGSIZE);
-	CK_FAIL(ac_deliver(SC.e.ref, m, LONG_MS), -EMSGSIZE);
+	CK_RC(ac_send(SC.e.ref, m), -EMSGSIZE);
+	CK_RC(ac_deliver(SC.e.ref, m, LONG_MS), -EMSGSIZE);
 	ck_assert_uint_eq(ac_msg_len(m), AC_WIRE_PAYLOAD_MAX + 1);
 	ac_msg_free(m);
-	CK_FAIL(ac_send(SC.e.ref, ac_msg_str("small")), 0);
+	CK_RC(ac_send(SC.e.ref, ac_msg_str("small")), 0);
 	recv_is("small");
 	m = ac_msg_alloc(AC_WIRE_PAYLOAD_MAX);
 	ck_assert_ptr_nonnull(m);
 	memset(ac_msg_wdata(m), 'b', ac_msg_len(m));
-	CK_FAIL(ac_send(SC.e.ref, m), 0);
-	CK_PASS(ac_receive(LONG_MS, &m));
+	CK_RC(ac_send(SC.e.ref, m), 0);
+	CK_OK(ac_receive(LONG_MS, &m));
 	ck_assert_uint_eq(ac_msg_len(m), AC_WIRE_PAYLOAD_MAX);
 	ac_msg_free(m);
 	SC.done = 1;
@@ -480,37 +480,37 @@ static void body_forward(void *arg)
 	ac_ref dead;
 	int rc;
 	(void)arg;
-	CK_PASS(ac_node_peer_status(W.node[0], ac_self()));
-	CK_PASS(ac_receive(LONG_MS, &peer));
+	CK_OK(ac_node_peer_status(W.node[0], ac_self()));
+	CK_OK(ac_receive(LONG_MS, &peer));
 	ck_assert_int_eq(ac_msg_kind(peer), AC_MSG_PEER);
-	CK_PASS(ac_node_peer_status(W.node[0], ac_ref_null()));
-	CK_PASS(ac_spawn(NULL, body_noop, NULL, NULL, &dead));
-	CK_PASS(ac_monitor(dead));
-	CK_PASS(ac_receive(LONG_MS, &ex));
+	CK_OK(ac_node_peer_status(W.node[0], ac_ref_null()));
+	CK_OK(ac_spawn(NULL, body_noop, NULL, NULL, &dead));
+	CK_OK(ac_monitor(dead));
+	CK_OK(ac_receive(LONG_MS, &ex));
 	ck_assert_int_eq(ac_msg_kind(ex), AC_MSG_EXIT);
 	/* a peer-status message: sent, echoed back unchanged */
-	CK_FAIL(ac_send(SC.e.ref, ac_msg_dup(peer)), 0);
-	CK_PASS(ac_receive(LONG_MS, &m));
+	CK_RC(ac_send(SC.e.ref, ac_msg_dup(peer)), 0);
+	CK_OK(ac_receive(LONG_MS, &m));
 	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_PEER);
-	CK_PASS(ac_msg_peer(m, &pi));
+	CK_OK(ac_msg_peer(m, &pi));
 	ck_assert(ac_addr_eq(&pi.loc, &W.loc[1]));
 	ac_msg_free(m);
 	/* delivered */
-	CK_FAIL(ac_deliver(SC.e.ref, peer, LONG_MS), 1);
-	CK_PASS(ac_receive(LONG_MS, &m));
+	CK_RC(ac_deliver(SC.e.ref, peer, LONG_MS), 1);
+	CK_OK(ac_receive(LONG_MS, &m));
 	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_PEER);
 	ac_msg_free(m);
 	/* an exit notification: queued, or refused with a clear error */
-	CK_FAIL(ac_send(SC.e.ref, ac_msg_dup(ex)), 0);
+	CK_RC(ac_send(SC.e.ref, ac_msg_dup(ex)), 0);
 	rc = ac_deliver(SC.e.ref, ex, LONG_MS);
 	ck_assert_msg(rc == 1 || rc == -EINVAL, "deliver of an exit message: %d (%s)",
 	              rc, ac_strerror(rc));
 	if (rc < 0)
 		ac_msg_free(ex);
 	/* the connection is the same and still works */
-	CK_FAIL(ac_deliver(SC.e.ref, ac_msg_str("after"), LONG_MS), 1);
+	CK_RC(ac_deliver(SC.e.ref, ac_msg_str("after"), LONG_MS), 1);
 	for (;;) {
-		CK_PASS(ac_receive(LONG_MS, &m));
+		CK_OK(ac_receive(LONG_MS, &m));
 		if (ac_msg_is(m, "after"))
 			break;
 		ck_assert_int_eq(ac_msg_kind(m), AC_MSG_EXIT); /* echoed exits */
@@ -546,21 +546,21 @@ static void body_deliver(void *arg)
 	ac_msg *m;
 	(void)arg;
 	/* 1: in the recipient's queue (the echo sends it back) */
-	CK_FAIL(ac_deliver(SC.e.ref, ac_msg_str("d1"), LONG_MS), 1);
+	CK_RC(ac_deliver(SC.e.ref, ac_msg_str("d1"), LONG_MS), 1);
 	recv_is("d1");
 	/* a dead recipient: -ESRCH, the caller keeps the message */
 	m = ac_msg_str("d2");
-	CK_FAIL(ac_deliver(SC.dead, m, LONG_MS), -ESRCH);
+	CK_RC(ac_deliver(SC.dead, m, LONG_MS), -ESRCH);
 	ck_assert(ac_msg_is(m, "d2"));
 	/* an unknown node */
-	CK_FAIL(ac_deliver(ref_elsewhere(SC.e.ref), m, LONG_MS), -EHOSTUNREACH);
+	CK_RC(ac_deliver(ref_elsewhere(SC.e.ref), m, LONG_MS), -EHOSTUNREACH);
 	ck_assert(ac_msg_is(m, "d2"));
 	ac_msg_free(m);
 	/* the recipient's node gets no CPU: 0 at the timeout */
 	SC.stage = 1;
 	while (SC.stage != 2)
 		ac_sleep(5);
-	CK_FAIL(ac_deliver(SC.e.ref, ac_msg_str("d3"), 300), 0);
+	CK_RC(ac_deliver(SC.e.ref, ac_msg_str("d3"), 300), 0);
 	SC.stage = 3;
 	SC.done = 1;
 }
@@ -612,7 +612,7 @@ static void body_target(void *arg)
 	(void)arg;
 	MO.target = ac_self();
 	MO.target_ready = 1;
-	CK_PASS(ac_receive(AC_FOREVER, &m));
+	CK_OK(ac_receive(AC_FOREVER, &m));
 	ac_msg_free(m);
 	if (MO.how == END_FAIL)
 		ac_fail("failed %d", 7);
@@ -626,20 +626,20 @@ static void body_monitor(void *arg)
 	int first = arg != NULL;
 	ac_msg *m;
 	ac_exit_info ei;
-	CK_FAIL(ac_monitor(MO.target), 0);
-	CK_FAIL(ac_monitor(MO.target), 0); /* twice is one monitor */
+	CK_RC(ac_monitor(MO.target), 0);
+	CK_RC(ac_monitor(MO.target), 0); /* twice is one monitor */
 	MO.nmon_ready++;
 	if (first) {
 		while (MO.nmon_ready < 2)
 			ac_sleep(5);
 		if (MO.how == END_TERMINATE) {
-			CK_FAIL(ac_terminate(MO.target), 0);
+			CK_RC(ac_terminate(MO.target), 0);
 		} else {
-			CK_FAIL(ac_send(MO.target, ac_msg_str("go")), 0);
+			CK_RC(ac_send(MO.target, ac_msg_str("go")), 0);
 		}
 	}
-	CK_PASS(ac_receive(LONG_MS, &m));
-	CK_PASS(ac_msg_exit(m, &ei));
+	CK_OK(ac_receive(LONG_MS, &m));
+	CK_OK(ac_msg_exit(m, &ei));
 	ck_assert(ac_ref_eq(ei.coro, MO.target));
 	switch (MO.how) {
 	case END_RETURN:
@@ -659,9 +659,9 @@ static void body_monitor(void *arg)
 	ac_msg_free(m);
 	recv_none(500);
 	/* the target is gone now */
-	CK_FAIL(ac_monitor(MO.target), -ESRCH);
+	CK_RC(ac_monitor(MO.target), -ESRCH);
 	if (first && MO.how == END_TERMINATE)
-		CK_FAIL(ac_terminate(MO.target), -ESRCH);
+		CK_RC(ac_terminate(MO.target), -ESRCH);
 	MO.nmon_done++;
 }
 
@@ -691,10 +691,10 @@ static void body_monitor_lost(void *arg)
 	ac_msg *m;
 	ac_exit_info ei;
 	(void)arg;
-	CK_FAIL(ac_monitor(MO.target), 0);
+	CK_RC(ac_monitor(MO.target), 0);
 	MO.nmon_ready++;
-	CK_PASS(ac_receive(LONG_MS, &m));
-	CK_PASS(ac_msg_exit(m, &ei));
+	CK_OK(ac_receive(LONG_MS, &m));
+	CK_OK(ac_msg_exit(m, &ei));
 	ck_assert(ac_ref_eq(ei.coro, MO.target));
 	ck_assert_int_eq(ei.how, AC_EXIT_NODE_LOST);
 	ac_msg_free(m);
@@ -757,7 +757,7 @@ END_TEST
 static void body_go(void *arg)
 {
 	(void)arg;
-	CK_FAIL(ac_send(MO.target, ac_msg_str("go")), 0);
+	CK_RC(ac_send(MO.target, ac_msg_str("go")), 0);
 }
 
 /* ac_notify with a remote monitor: the coroutine makes a coroutine of
@@ -767,10 +767,10 @@ static void body_notifier(void *arg)
 	ac_msg *m;
 	(void)arg;
 	MO.target = ac_self();
-	CK_FAIL(ac_notify(SC.e.ref), 0);
-	CK_FAIL(ac_notify(SC.e.ref), 0); /* twice is one monitor */
+	CK_RC(ac_notify(SC.e.ref), 0);
+	CK_RC(ac_notify(SC.e.ref), 0); /* twice is one monitor */
 	MO.target_ready = 1;
-	CK_PASS(ac_receive(LONG_MS, &m));
+	CK_OK(ac_receive(LONG_MS, &m));
 	ac_msg_free(m);
 	ac_return(ac_msg_str("notified"));
 }
@@ -782,8 +782,8 @@ static void body_notified(void *arg)
 	(void)arg;
 	SC.e.ref = ac_self();
 	SC.e.ready = 1;
-	CK_PASS(ac_receive(3000, &m));
-	CK_PASS(ac_msg_exit(m, &ei));
+	CK_OK(ac_receive(3000, &m));
+	CK_OK(ac_msg_exit(m, &ei));
 	ck_assert(ac_ref_eq(ei.coro, MO.target));
 	ck_assert_int_eq(ei.how, AC_EXIT_RETURNED);
 	ck_assert_uint_eq(ei.len, 8);
@@ -814,11 +814,11 @@ END_TEST
 static void body_monitor_dead(void *arg)
 {
 	(void)arg;
-	CK_FAIL(ac_monitor(SC.dead), -ESRCH);
-	CK_FAIL(ac_terminate(SC.dead), -ESRCH);
-	CK_FAIL(ac_monitor(ref_elsewhere(SC.e.ref)), -EHOSTUNREACH);
+	CK_RC(ac_monitor(SC.dead), -ESRCH);
+	CK_RC(ac_terminate(SC.dead), -ESRCH);
+	CK_RC(ac_monitor(ref_elsewhere(SC.e.ref)), -EHOSTUNREACH);
 	/* the connection is fine afterwards */
-	CK_FAIL(ac_monitor(SC.e.ref), 0);
+	CK_RC(ac_monitor(SC.e.ref), 0);
 	SC.done = 1;
 }
 
@@ -853,20 +853,20 @@ static void body_finisher(void *arg)
 	ac_exit_info ei;
 	(void)arg;
 	/* still running after 100 ms */
-	CK_FAIL(ac_finish(SC.server, 50, NULL), -ETIMEDOUT);
-	CK_FAIL(ac_finish(SC.server, LONG_MS, &m), 0);
+	CK_RC(ac_finish(SC.server, 50, NULL), -ETIMEDOUT);
+	CK_RC(ac_finish(SC.server, LONG_MS, &m), 0);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_EXIT);
-	CK_PASS(ac_msg_exit(m, &ei));
+	CK_OK(ac_msg_exit(m, &ei));
 	ck_assert(ac_ref_eq(ei.coro, SC.server));
 	ck_assert_int_eq(ei.how, AC_EXIT_RETURNED);
 	ck_assert_uint_eq(ei.len, 3);
 	ck_assert(memcmp(ei.data, "fin", 3) == 0);
 	ac_msg_free(m);
 	/* ended: -ESRCH */
-	CK_FAIL(ac_finish(SC.server, 1000, &m), -ESRCH);
-	CK_FAIL(ac_finish(SC.dead, 1000, NULL), -ESRCH);
-	CK_FAIL(ac_finish(ref_elsewhere(SC.server), 1000, NULL), -EHOSTUNREACH);
+	CK_RC(ac_finish(SC.server, 1000, &m), -ESRCH);
+	CK_RC(ac_finish(SC.dead, 1000, NULL), -ESRCH);
+	CK_RC(ac_finish(ref_elsewhere(SC.server), 1000, NULL), -EHOSTUNREACH);
 	SC.done = 1;
 }
 
@@ -907,15 +907,15 @@ static void rci_adder(ac_msg *args)
 	ac_msg_free(args);
 	if (rc < 0)
 		ac_fail("bad arguments: %s", ac_strerror(rc));
-	CK_FAIL(ac_send(to, ac_msg_pack("i", a + b)), 0);
+	CK_RC(ac_send(to, ac_msg_pack("i", a + b)), 0);
 }
 
 static void recv_sum(int64_t want, ac_ref from)
 {
 	ac_msg *m;
 	int64_t v;
-	CK_PASS(ac_receive(LONG_MS, &m));
-	CK_PASS(ac_msg_unpack(m, "i", &v));
+	CK_OK(ac_receive(LONG_MS, &m));
+	CK_OK(ac_msg_unpack(m, "i", &v));
 	ck_assert_int_eq(v, want);
 	ck_assert(ac_ref_eq(ac_msg_from(m), from));
 	ac_msg_free(m);
@@ -925,26 +925,26 @@ static void body_rci_owner(void *arg)
 {
 	ac_ref r, r2, c;
 	(void)arg;
-	CK_PASS(ac_rci_new(NULL, "adder", rci_adder, &RX.rci));
+	CK_OK(ac_rci_new(NULL, "adder", rci_adder, &RX.rci));
 	ck_assert_int_eq(RX.rci.kind, AC_REF_RCI);
-	CK_FAIL(ac_rci_register(RX.rci), 0);
-	CK_FAIL(ac_rci_register(RX.rci), -EEXIST);
-	CK_PASS(ac_rci_new(NULL, "adder", rci_adder, &r2));
-	CK_FAIL(ac_rci_register(r2), -EEXIST);
-	CK_FAIL(ac_rci_new(NULL, "", rci_adder, &r2), -EINVAL);
-	CK_FAIL(ac_rci_new(NULL, "x", NULL, &r2), -EINVAL);
+	CK_RC(ac_rci_register(RX.rci), 0);
+	CK_RC(ac_rci_register(RX.rci), -EEXIST);
+	CK_OK(ac_rci_new(NULL, "adder", rci_adder, &r2));
+	CK_RC(ac_rci_register(r2), -EEXIST);
+	CK_RC(ac_rci_new(NULL, "", rci_adder, &r2), -EINVAL);
+	CK_RC(ac_rci_new(NULL, "x", NULL, &r2), -EINVAL);
 	/* locate and call work locally too */
-	CK_FAIL(ac_rci_locate("adder", NULL, LONG_MS, &r), 0);
+	CK_RC(ac_rci_locate("adder", NULL, LONG_MS, &r), 0);
 	ck_assert(ac_ref_eq(r, RX.rci));
-	CK_FAIL(ac_rci_call(r, ac_msg_pack("[r i i]", ac_self(), (int64_t)2,
+	CK_RC(ac_rci_call(r, ac_msg_pack("[r i i]", ac_self(), (int64_t)2,
 	                                   (int64_t)3),
 	                    LONG_MS, &c), 0);
 	recv_sum(5, c);
 	RX.ready = 1;
 	while (!RX.unreg)
 		ac_sleep(5);
-	CK_FAIL(ac_rci_unregister(RX.rci), 0);
-	CK_FAIL(ac_rci_unregister(RX.rci), -ENOENT);
+	CK_RC(ac_rci_unregister(RX.rci), 0);
+	CK_RC(ac_rci_unregister(RX.rci), -ENOENT);
 	RX.unreg = 2;
 }
 
@@ -953,33 +953,33 @@ static void body_rci_caller(void *arg)
 	ac_ref r, c, bad;
 	ac_msg *args;
 	(void)arg;
-	CK_FAIL(ac_rci_locate("adder", NULL, LONG_MS, &r), 0);
+	CK_RC(ac_rci_locate("adder", NULL, LONG_MS, &r), 0);
 	ck_assert(ac_ref_eq(r, RX.rci));
-	CK_FAIL(ac_rci_locate("adder", &W.loc[1], LONG_MS, &r), 0);
+	CK_RC(ac_rci_locate("adder", &W.loc[1], LONG_MS, &r), 0);
 	ck_assert(ac_ref_eq(r, RX.rci));
-	CK_FAIL(ac_rci_call(r, ac_msg_pack("[r i i]", ac_self(), (int64_t)12,
+	CK_RC(ac_rci_call(r, ac_msg_pack("[r i i]", ac_self(), (int64_t)12,
 	                                   (int64_t)30),
 	                    LONG_MS, &c), 0);
 	ck_assert_int_eq(c.kind, AC_REF_CORO);
 	ck_assert(ac_addr_eq(&c.loc, &W.loc[1]));
 	recv_sum(42, c);
 	/* arguments the body does not understand: the call itself works */
-	CK_FAIL(ac_rci_call(r, ac_msg_str("junk"), LONG_MS, &c), 0);
+	CK_RC(ac_rci_call(r, ac_msg_str("junk"), LONG_MS, &c), 0);
 	/* an RCI that does not exist there: -ESRCH, args stay ours */
 	bad = r;
 	bad.id += 1000;
 	args = ac_msg_str("x");
-	CK_FAIL(ac_rci_call(bad, args, LONG_MS, &c), -ESRCH);
+	CK_RC(ac_rci_call(bad, args, LONG_MS, &c), -ESRCH);
 	ck_assert(ac_msg_is(args, "x"));
 	/* a node that does not exist */
-	CK_FAIL(ac_rci_call(ref_elsewhere(r), args, LONG_MS, &c), -EHOSTUNREACH);
+	CK_RC(ac_rci_call(ref_elsewhere(r), args, LONG_MS, &c), -EHOSTUNREACH);
 	ac_msg_free(args);
 	/* unregistered: no longer found */
 	RX.unreg = 1;
 	while (RX.unreg != 2)
 		ac_sleep(5);
-	CK_FAIL(ac_rci_locate("adder", NULL, 300, &r), -ETIMEDOUT);
-	CK_FAIL(ac_rci_locate("nosuch", &W.loc[1], 300, &r), -ETIMEDOUT);
+	CK_RC(ac_rci_locate("adder", NULL, 300, &r), -ETIMEDOUT);
+	CK_RC(ac_rci_locate("nosuch", &W.loc[1], 300, &r), -ETIMEDOUT);
 	RX.done = 1;
 }
 

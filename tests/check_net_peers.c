@@ -17,20 +17,20 @@ START_TEST(test_peer_ok)
 	world_node("s");
 	world_node("s");
 	ck_assert_int_eq(npeers(0), 0);
-	CK_FAIL(peer_loc(0, W.locs[1]), 0);
+	CK_RC(peer_loc(0, W.locs[1]), 0);
 	ck_assert_int_eq(ac_node_peers(W.node[0], all, 4), 1);
 	ck_assert(ac_addr_eq(&all[0], &W.loc[1]));
 	wait_npeers(1, 1);
 	ck_assert_int_eq(ac_node_peers(W.node[1], all, 4), 1);
 	ck_assert(ac_addr_eq(&all[0], &W.loc[0]));
 	/* again, and from the other side: still one peer each */
-	CK_FAIL(peer_loc(0, W.locs[1]), 0);
-	CK_FAIL(peer_loc(1, W.locs[0]), 0);
+	CK_RC(peer_loc(0, W.locs[1]), 0);
+	CK_RC(peer_loc(1, W.locs[0]), 0);
 	run_for(100);
 	ck_assert_int_eq(npeers(0), 1);
 	ck_assert_int_eq(npeers(1), 1);
 	/* outside a coroutine */
-	CK_FAIL(ac_node_peer(W.node[0], W.locs[1], 0, 1, 0, 100), -EPERM);
+	CK_RC(ac_node_peer(W.node[0], W.locs[1], 0, 1, 0, 100), -EPERM);
 	world_fini();
 }
 END_TEST
@@ -40,8 +40,8 @@ START_TEST(test_peer_wrong_secret)
 	world_init(0, 0);
 	world_node("s");
 	world_node("not-s");
-	CK_FAIL(peer_loc(0, W.locs[1]), -EACCES);
-	CK_FAIL(peer_loc(1, W.locs[0]), -EACCES);
+	CK_RC(peer_loc(0, W.locs[1]), -EACCES);
+	CK_RC(peer_loc(1, W.locs[0]), -EACCES);
 	run_for(200);
 	ck_assert_int_eq(npeers(0), 0);
 	ck_assert_int_eq(npeers(1), 0);
@@ -57,7 +57,7 @@ START_TEST(test_peer_refused)
 	world_init(0, 0);
 	world_node("s");
 	snprintf(loc, sizeof(loc), "127.0.0.1:%u", (unsigned)closed_port());
-	CK_FAIL(peer_loc(0, loc), -ECONNREFUSED);
+	CK_RC(peer_loc(0, loc), -ECONNREFUSED);
 	ck_assert_int_eq(npeers(0), 0);
 	world_fini();
 }
@@ -113,7 +113,7 @@ START_TEST(test_peer_status)
 	/* close_peer: both sides report Offline */
 	spawn_on(1, body_close_peer, &cj);
 	RUN_UNTIL(cj.done, 1, LONG_MS);
-	CK_FAIL(cj.rc, 0);
+	CK_RC(cj.rc, 0);
 	RUN_UNTIL(a.nev, 3, 3000);
 	RUN_UNTIL(c.nev, 2, 3000);
 	check_ev(&a, 2, 1, AC_PEER_OFFLINE);
@@ -125,12 +125,12 @@ START_TEST(test_peer_status)
 	cj.done = 0;
 	spawn_on(1, body_close_peer, &cj);
 	RUN_UNTIL(cj.done, 1, LONG_MS);
-	CK_FAIL(cj.rc, -ENOENT);
+	CK_RC(cj.rc, -ENOENT);
 	/* a graceful stop says goodbye: Offline well before peer_lost_ms */
 	t0 = wall_ms();
 	spawn_on(2, body_stop, &sj);
 	RUN_UNTIL(sj.done, 1, LONG_MS);
-	CK_FAIL(sj.rc, 0);
+	CK_RC(sj.rc, 0);
 	RUN_UNTIL(a.nev, 4, 3000);
 	ck_assert_int_lt(wall_ms() - t0, 3000);
 	check_ev(&a, 3, 2, AC_PEER_OFFLINE);
@@ -155,11 +155,11 @@ static void body_to_lost(void *arg)
 {
 	echo *e = arg;
 	ac_msg *m = ac_msg_str("x");
-	CK_FAIL(ac_send(e->ref, m), -EHOSTUNREACH);
-	CK_FAIL(ac_deliver(e->ref, m, LONG_MS), -EHOSTUNREACH);
+	CK_RC(ac_send(e->ref, m), -EHOSTUNREACH);
+	CK_RC(ac_deliver(e->ref, m, LONG_MS), -EHOSTUNREACH);
 	ck_assert(ac_msg_is(m, "x"));
 	ac_msg_free(m);
-	CK_FAIL(ac_monitor(e->ref), -EHOSTUNREACH);
+	CK_RC(ac_monitor(e->ref), -EHOSTUNREACH);
 	e->done = 1;
 }
 
@@ -225,13 +225,13 @@ typedef struct ss_job {
 static void body_stream_off(void *arg)
 {
 	ss_job *j = arg;
-	CK_FAIL(ac_node_peer(W.node[0], W.locs[1], 0, 0, 0, LONG_MS), 0);
-	CK_FAIL(ac_send(j->e->ref, ac_msg_str("a")), 0);
+	CK_RC(ac_node_peer(W.node[0], W.locs[1], 0, 0, 0, LONG_MS), 0);
+	CK_RC(ac_send(j->e->ref, ac_msg_str("a")), 0);
 	recv_is("a");
 	ac_sleep(800); /* idle for several heartbeat intervals */
-	CK_FAIL(ac_send(j->e->ref, ac_msg_str("b")), 0);
+	CK_RC(ac_send(j->e->ref, ac_msg_str("b")), 0);
 	recv_is("b");
-	CK_FAIL(ac_deliver(j->e->ref, ac_msg_str("c"), LONG_MS), 1);
+	CK_RC(ac_deliver(j->e->ref, ac_msg_str("c"), LONG_MS), 1);
 	recv_is("c");
 	j->stage = 1;
 }
@@ -275,11 +275,11 @@ static void body_restart(void *arg)
 	ac_msg *m = ac_msg_str("old");
 	ck_assert(ac_addr_eq(&j->old.ref.loc, &j->fresh.ref.loc));
 	ck_assert(!ac_ref_eq(j->old.ref, j->fresh.ref));
-	CK_FAIL(ac_send(j->old.ref, ac_msg_str("old")), 0); /* dropped */
-	CK_FAIL(ac_deliver(j->old.ref, m, LONG_MS), -ESRCH);
-	CK_FAIL(ac_monitor(j->old.ref), -ESRCH);
+	CK_RC(ac_send(j->old.ref, ac_msg_str("old")), 0); /* dropped */
+	CK_RC(ac_deliver(j->old.ref, m, LONG_MS), -ESRCH);
+	CK_RC(ac_monitor(j->old.ref), -ESRCH);
 	ac_msg_free(m);
-	CK_FAIL(ac_deliver(j->fresh.ref, ac_msg_str("new"), LONG_MS), 1);
+	CK_RC(ac_deliver(j->fresh.ref, ac_msg_str("new"), LONG_MS), 1);
 	recv_is("new");
 	recv_none(200);
 	j->done = 1;
@@ -324,7 +324,7 @@ static void body_pump(void *arg)
 	pump *pu = arg;
 	char buf[4096];
 	ssize_t r;
-	CK_PASS(ac_coro_defer(free, pu)); /* also when the test ends it */
+	CK_OK(ac_coro_defer(free, pu)); /* also when the test ends it */
 	while ((r = ac_sock_recv(pu->from, buf, sizeof(buf), AC_FOREVER)) > 0)
 		if (ac_sock_send_all(pu->to, buf, (size_t)r, LONG_MS) < 0)
 			break;
@@ -347,14 +347,14 @@ static void body_nat(void *arg)
 		pump *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
 		ck_assert_ptr_nonnull(a);
 		ck_assert_ptr_nonnull(b);
-		CK_PASS(ac_sock_connect(&t->inside, LONG_MS, &in));
+		CK_OK(ac_sock_connect(&t->inside, LONG_MS, &in));
 		t->conns++;
 		a->from = out;
 		a->to = in;
 		b->from = in;
 		b->to = out;
-		CK_PASS(ac_spawn(NULL, body_pump, a, &pump_opts, NULL));
-		CK_PASS(ac_spawn(NULL, body_pump, b, &pump_opts, NULL));
+		CK_OK(ac_spawn(NULL, body_pump, a, &pump_opts, NULL));
+		CK_OK(ac_spawn(NULL, body_pump, b, &pump_opts, NULL));
 	}
 }
 
@@ -392,7 +392,7 @@ START_TEST(test_tls_not_silent)
 	o.node = "127.0.0.1";
 	o.discover_peers = 0;
 	o.certfile = "/nonexistent.pem";
-	CK_FAIL(ac_node_start(s, &o, &n), -ENOTSUP);
+	CK_RC(ac_node_start(s, &o, &n), -ENOTSUP);
 	ck_assert_ptr_null(ac_node_of(s));
 	ac_sched_free(s);
 }
@@ -415,20 +415,20 @@ START_TEST(test_ext_ip_addr)
 	o.discover_peers = 0;
 	o.secret = "s";
 	o.name = "inside";
-	CK_PASS(ac_node_start(W.s[i], &o, &W.node[i]));
+	CK_OK(ac_node_start(W.s[i], &o, &W.node[i]));
 	W.loc[i] = ac_node_location(W.node[i]);
 	ck_assert_str_eq(ac_addr_format_ip(&W.loc[i], loc, sizeof(loc)), "127.0.0.2");
 	/* The forwarder listens on the advertised address, same port. */
 	memset(&t, 0, sizeof(t));
 	outside = W.loc[i];
-	CK_PASS(ac_addr_parse(&t.inside, "127.0.0.1", outside.port));
-	CK_PASS(ac_sock_listen(W.s[i], &outside, 8, 0, &t.listener));
+	CK_OK(ac_addr_parse(&t.inside, "127.0.0.1", outside.port));
+	CK_OK(ac_sock_listen(W.s[i], &outside, 8, 0, &t.listener));
 	spawn_on(i, body_nat, &t);
 	start_echo(i, &e, "behind");
 	/* Node 1 reaches it only through the advertised address. */
 	world_node("s");
 	ac_addr_format(&W.loc[0], loc, sizeof(loc));
-	CK_FAIL(peer_loc(1, loc), 0);
+	CK_RC(peer_loc(1, loc), 0);
 	ck_assert_int_eq(ac_node_peers(W.node[1], all, 4), 1);
 	ck_assert(ac_addr_eq(&all[0], &W.loc[0]));
 	ck_assert_int_ge(t.conns, 1);
@@ -436,7 +436,7 @@ START_TEST(test_ext_ip_addr)
 		rt_job j = {1, "behind", 0, 0};
 		spawn_on(1, body_roundtrip, &j);
 		RUN_UNTIL(j.done, 1, LONG_MS);
-		CK_FAIL(j.rc, 0);
+		CK_RC(j.rc, 0);
 	}
 	ac_sock_close(t.listener);
 	world_fini();

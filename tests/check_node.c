@@ -200,15 +200,15 @@ static void parent_start(parent_node *p, const ac_node_opts *o)
 	memset(&p->log, 0, sizeof(p->log));
 	p->s = sched_new(&p->log);
 	ck_assert_ptr_nonnull(p->s);
-	CK_PASS(ac_node_start(p->s, o, &p->node));
+	CK_OK(ac_node_start(p->s, o, &p->node));
 	p->loc = ac_node_location(p->node);
 	ac_addr_format(&p->loc, p->locs, sizeof(p->locs));
 }
 
 static void parent_run(parent_node *p, ac_coro_fn body, void *arg)
 {
-	CK_PASS(ac_spawn(p->s, body, arg, NULL, NULL));
-	CK_PASS(ac_sched_run(p->s));
+	CK_OK(ac_spawn(p->s, body, arg, NULL, NULL));
+	CK_OK(ac_sched_run(p->s));
 }
 
 /* ---- a channel relays with the original sender -------------------------- */
@@ -312,7 +312,7 @@ static void hub_body(void *arg)
 {
 	relay_st *t = arg;
 	int i;
-	CK_PASS(ac_chan_register(t->news, "news"));
+	CK_OK(ac_chan_register(t->news, "news"));
 	for (i = 0; i < LONG_MS / 10 && t->seen < 2; i++)
 		ac_sleep(10);
 	ac_sleep(200); /* the child ends first: the hub is still there */
@@ -326,8 +326,8 @@ START_TEST(test_relay_keeps_sender)
 	memset(&t, 0, sizeof(t));
 	node_opts(&o, "hub");
 	parent_start(&t.p, &o);
-	CK_PASS(ac_chan_new(t.p.s, "news", &t.news));
-	CK_PASS(ac_chan_set_transform(t.news, hub_transform, &t));
+	CK_OK(ac_chan_new(t.p.s, "news", &t.news));
+	CK_OK(ac_chan_set_transform(t.news, hub_transform, &t));
 	child_go(&c, &t.p.loc);
 	parent_run(&t.p, hub_body, &t);
 	ck_assert_int_eq(t.seen, 2);
@@ -428,14 +428,14 @@ static void watcher_body(void *arg)
 	ac_msg *m;
 	int i, got = 0;
 	for (i = 0; i < 3; i++) {
-		CK_PASS(ac_locate(names[i], NULL, LONG_MS, &r[i]));
-		CK_PASS(ac_monitor(r[i]));
+		CK_OK(ac_locate(names[i], NULL, LONG_MS, &r[i]));
+		CK_OK(ac_monitor(r[i]));
 		w->how[i] = -1;
 	}
-	CK_PASS(ac_send(r[2], ac_msg_str("go")));
+	CK_OK(ac_send(r[2], ac_msg_str("go")));
 	while (got < 3) {
 		ac_exit_info ei;
-		CK_PASS(ac_receive(LONG_MS, &m));
+		CK_OK(ac_receive(LONG_MS, &m));
 		if (ac_msg_exit(m, &ei) == 0) {
 			for (i = 0; i < 3; i++) {
 				if (!ac_ref_eq(ei.coro, r[i]))
@@ -535,10 +535,10 @@ START_TEST(test_default_dest_per_node)
 	int64_t i;
 	FILE *f;
 	node_opts(&o, "a/b:c");
-	CK_PASS(ac_node_start(a, &o, &na));
+	CK_OK(ac_node_start(a, &o, &na));
 	b = sched_new(&lb);
 	node_opts(&o, "..");
-	CK_PASS(ac_node_start(b, &o, &nb));
+	CK_OK(ac_node_start(b, &o, &nb));
 	snprintf(want, sizeof(want), "%s/asyncoro/a_b_c", tmp_root);
 	ck_assert_msg(dir_exists(want), "%s missing", want);
 	snprintf(want, sizeof(want), "%s/asyncoro/_.", tmp_root);
@@ -554,7 +554,7 @@ START_TEST(test_default_dest_per_node)
 	x.to = &to;
 	x.path = src;
 	x.rc = 1000;
-	CK_PASS(ac_spawn(b, xfer_body, &x, NULL, NULL));
+	CK_OK(ac_spawn(b, xfer_body, &x, NULL, NULL));
 	for (i = 0; i < LONG_MS && x.rc == 1000; i++) {
 		struct timespec ts = {0, 1000000};
 		int busy = ac_sched_step(a) == 1;
@@ -562,7 +562,7 @@ START_TEST(test_default_dest_per_node)
 		if (!busy)
 			nanosleep(&ts, NULL);
 	}
-	CK_FAIL(x.rc, 0);
+	CK_RC(x.rc, 0);
 	snprintf(got, sizeof(got), "%s/asyncoro/a_b_c/src.txt", tmp_root);
 	ck_assert_msg(access(got, F_OK) == 0, "%s missing", got);
 	snprintf(got, sizeof(got), "%s/asyncoro/src.txt", tmp_root);
@@ -615,8 +615,8 @@ static void status_body(void *arg)
 {
 	status_st *t = arg;
 	ac_msg *m;
-	CK_PASS(ac_node_peer_status(t->p.node, ac_self()));
-	CK_PASS(ac_receive(LONG_MS, &m));
+	CK_OK(ac_node_peer_status(t->p.node, ac_self()));
+	CK_OK(ac_receive(LONG_MS, &m));
 	if (ac_msg_kind(m) == AC_MSG_PEER) {
 		ac_peer_info pi;
 		t->online = 1;
@@ -642,10 +642,10 @@ START_TEST(test_long_names)
 	/* One byte too many: refused with a clear code, nothing started. */
 	s = sched_new(&t.p.log);
 	node_opts(&o, long_name);
-	CK_FAIL(ac_node_start(s, &o, &n), -ENAMETOOLONG);
+	CK_RC(ac_node_start(s, &o, &n), -ENAMETOOLONG);
 	ck_assert_ptr_null(ac_node_of(s));
-	CK_FAIL(ac_chan_new(s, long_name, &ch), -ENAMETOOLONG);
-	CK_FAIL(ac_rci_new(s, long_name, (ac_rci_fn)ac_msg_free, &me),
+	CK_RC(ac_chan_new(s, long_name, &ch), -ENAMETOOLONG);
+	CK_RC(ac_rci_new(s, long_name, (ac_rci_fn)ac_msg_free, &me),
 	        -ENAMETOOLONG);
 	ac_sched_free(s);
 	/* Exactly the limit: a peer of that name is reported whole. */
@@ -683,20 +683,20 @@ static void zero_body(void *arg)
 	ac_ref r, ch, rci;
 	ac_addr loc;
 	int64_t t0;
-	CK_PASS(ac_register("me"));
-	CK_FAIL(ac_locate("me", NULL, 0, &r), 0);
+	CK_OK(ac_register("me"));
+	CK_RC(ac_locate("me", NULL, 0, &r), 0);
 	ck_assert(ac_ref_eq(r, ac_self()));
-	CK_FAIL(ac_locate("me", &t->p.loc, 0, &r), 0);
-	CK_FAIL(ac_locate("me", NULL, 1, &r), 0);
-	CK_PASS(ac_chan_new(NULL, "ch", &ch));
-	CK_PASS(ac_chan_register(ch, "ch"));
-	CK_FAIL(ac_chan_locate("ch", NULL, 0, &r), 0);
+	CK_RC(ac_locate("me", &t->p.loc, 0, &r), 0);
+	CK_RC(ac_locate("me", NULL, 1, &r), 0);
+	CK_OK(ac_chan_new(NULL, "ch", &ch));
+	CK_OK(ac_chan_register(ch, "ch"));
+	CK_RC(ac_chan_locate("ch", NULL, 0, &r), 0);
 	ck_assert(ac_ref_eq(r, ch));
-	CK_PASS(ac_rci_new(NULL, "fn", noop_rci, &rci));
-	CK_PASS(ac_rci_register(rci));
-	CK_FAIL(ac_rci_locate("fn", NULL, 0, &r), 0);
+	CK_OK(ac_rci_new(NULL, "fn", noop_rci, &rci));
+	CK_OK(ac_rci_register(rci));
+	CK_RC(ac_rci_locate("fn", NULL, 0, &r), 0);
 	ck_assert(ac_ref_eq(r, rci));
-	CK_FAIL(ac_node_locate(t->p.node, "zero", 0, &loc), 0);
+	CK_RC(ac_node_locate(t->p.node, "zero", 0, &loc), 0);
 	ck_assert(ac_addr_eq(&loc, &t->p.loc));
 	/* ac_monitor_ref needs one side here: neither is -EINVAL. */
 	{
@@ -705,13 +705,13 @@ static void zero_body(void *arg)
 		a.inc ^= 1;
 		b.loc.port = (uint16_t)(b.loc.port + 2);
 		b.inc ^= 2;
-		CK_FAIL(ac_monitor_ref(a, b), -EINVAL);
-		CK_FAIL(ac_monitor_ref(ac_self(), b), -EHOSTUNREACH);
+		CK_RC(ac_monitor_ref(a, b), -EINVAL);
+		CK_RC(ac_monitor_ref(ac_self(), b), -EHOSTUNREACH);
 	}
 	/* Nothing there: 0 gives up at once. */
 	t0 = ac_sched_now_ns(ac_sched_self());
-	CK_FAIL(ac_locate("nobody", NULL, 0, &r), -ETIMEDOUT);
-	CK_FAIL(ac_node_locate(t->p.node, "nobody", 0, &loc), -ETIMEDOUT);
+	CK_RC(ac_locate("nobody", NULL, 0, &r), -ETIMEDOUT);
+	CK_RC(ac_node_locate(t->p.node, "nobody", 0, &loc), -ETIMEDOUT);
 	ck_assert_int_lt(ac_sched_now_ns(ac_sched_self()) - t0, 100 * 1000000);
 	t->done = 1;
 }
@@ -821,9 +821,9 @@ static void client_once(client_st *c, int k)
 	ck_assert_ptr_nonnull(s);
 	node_opts(&o, NULL);
 	o.stop_timeout_ms = 1000;
-	CK_PASS(ac_node_start(s, &o, &n));
-	CK_PASS(ac_spawn(s, client_body, c, NULL, NULL));
-	CK_PASS(ac_sched_finish(s));
+	CK_OK(ac_node_start(s, &o, &n));
+	CK_OK(ac_spawn(s, client_body, c, NULL, NULL));
+	CK_OK(ac_sched_finish(s));
 	ck_assert_msg(c->rc == 1, "client %d: step %d: %d (%s); its log:\n%s", k,
 	              c->step, c->rc, ac_strerror(c->rc), log.buf);
 	ac_sched_free(s);
@@ -834,9 +834,9 @@ static uint16_t free_port(void)
 	ac_sched *s = test_sched();
 	ac_addr a;
 	ac_sock *l;
-	CK_PASS(ac_addr_parse(&a, "127.0.0.1", 0));
-	CK_PASS(ac_sock_listen(s, &a, 1, 0, &l));
-	CK_PASS(ac_sock_local_addr(l, &a));
+	CK_OK(ac_addr_parse(&a, "127.0.0.1", 0));
+	CK_OK(ac_sock_listen(s, &a, 1, 0, &l));
+	CK_OK(ac_sock_local_addr(l, &a));
 	ac_sock_close(l);
 	ac_sched_free(s);
 	return a.port;
@@ -853,7 +853,7 @@ START_TEST(test_thousands_of_clients)
 	n = clients_count(&max_peers);
 	ac_addr_parse(&none, "127.0.0.1", 0);
 	child_go(&srv, &none);
-	CK_PASS(ac_addr_parse(&c.loc, "127.0.0.1", port));
+	CK_OK(ac_addr_parse(&c.loc, "127.0.0.1", port));
 	ac_addr_format(&c.loc, where, sizeof(where));
 	c.server = where;
 	for (k = 0; k < n; k++) {
@@ -926,19 +926,19 @@ START_TEST(test_full_table_refuses)
 	peer_st t;
 	ac_addr_parse(&loc, "127.0.0.1", 0);
 	child_go(&c, &loc);
-	CK_PASS(ac_addr_parse(&loc, "127.0.0.1", y.port));
+	CK_OK(ac_addr_parse(&loc, "127.0.0.1", y.port));
 	ac_addr_format(&loc, where, sizeof(where));
 	node_opts(&o, "first");
-	CK_PASS(ac_node_start(a, &o, &na));
+	CK_OK(ac_node_start(a, &o, &na));
 	node_opts(&o, "second");
-	CK_PASS(ac_node_start(b, &o, &nb));
+	CK_OK(ac_node_start(b, &o, &nb));
 	t.where = where;
-	CK_PASS(ac_spawn(a, peer_body, &t, NULL, NULL));
-	CK_PASS(ac_sched_run(a));
-	CK_FAIL(t.rc, 0);
-	CK_PASS(ac_spawn(b, peer_body, &t, NULL, NULL));
-	CK_PASS(ac_sched_run(b));
-	CK_FAIL(t.rc, -EUSERS);
+	CK_OK(ac_spawn(a, peer_body, &t, NULL, NULL));
+	CK_OK(ac_sched_run(a));
+	CK_RC(t.rc, 0);
+	CK_OK(ac_spawn(b, peer_body, &t, NULL, NULL));
+	CK_OK(ac_sched_run(b));
+	CK_RC(t.rc, -EUSERS);
 	ck_assert_msg(log_has(&lb, "too many peers"), "the refused side logged:"
 	              "\n%s", lb.buf);
 	ck_assert_int_eq(child_wait(&c), 0); /* the server logged it too */
@@ -965,16 +965,16 @@ static void refused_body(void *arg)
 	r.inc = 1;
 	r.id = 1;
 	r.kind = AC_REF_CORO;
-	CK_FAIL(ac_send(r, m), -EHOSTUNREACH); /* never heard of */
+	CK_RC(ac_send(r, m), -EHOSTUNREACH); /* never heard of */
 	while ((rc = ac_node_peer(ac_node_of(ac_sched_self()), t->where, 0, 1, 0,
 	                          LONG_MS)) == -ECONNREFUSED && ++tries < 500)
 		ac_sleep(20);
-	CK_FAIL(rc, -EACCES);
-	CK_FAIL(ac_send(r, m), -EHOSTUNREACH);
+	CK_RC(rc, -EACCES);
+	CK_RC(ac_send(r, m), -EHOSTUNREACH);
 	/* A locate at that node makes a record of it; it is refused too. */
-	CK_FAIL(ac_locate("x", &t->loc, 500, &r), -ETIMEDOUT);
+	CK_RC(ac_locate("x", &t->loc, 500, &r), -ETIMEDOUT);
 	r.loc = t->loc;
-	CK_FAIL(ac_send(r, m), -EHOSTUNREACH);
+	CK_RC(ac_send(r, m), -EHOSTUNREACH);
 	ac_msg_free(m);
 	t->done = 1;
 }
@@ -991,12 +991,12 @@ START_TEST(test_send_to_refusing_node)
 	memset(&t, 0, sizeof(t));
 	ac_addr_parse(&t.loc, "127.0.0.1", 0);
 	child_go(&c, &t.loc);
-	CK_PASS(ac_addr_parse(&t.loc, "127.0.0.1", y.port));
+	CK_OK(ac_addr_parse(&t.loc, "127.0.0.1", y.port));
 	ac_addr_format(&t.loc, t.where, sizeof(t.where));
 	node_opts(&o, "asker");
-	CK_PASS(ac_node_start(s, &o, &n));
-	CK_PASS(ac_spawn(s, refused_body, &t, NULL, NULL));
-	CK_PASS(ac_sched_run(s));
+	CK_OK(ac_node_start(s, &o, &n));
+	CK_OK(ac_spawn(s, refused_body, &t, NULL, NULL));
+	CK_OK(ac_sched_run(s));
 	ck_assert_int_eq(t.done, 1);
 	ac_sched_free(s);
 	ck_assert_int_eq(child_wait(&c), 0);

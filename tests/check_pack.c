@@ -52,7 +52,7 @@ static uint64_t rng_next(uint64_t *s)
 static ac_addr addr_of(const char *text)
 {
 	ac_addr a;
-	CK_PASS(ac_addr_parse(&a, text, 0));
+	CK_OK(ac_addr_parse(&a, text, 0));
 	return a;
 }
 
@@ -86,18 +86,18 @@ static void ck_int_round(int64_t v, size_t enc_len)
 
 	ck_assert_ptr_nonnull(m);
 	ck_assert_uint_eq(ac_msg_len(m), enc_len);
-	CK_PASS(ac_msg_unpack(m, "i", &i));
+	CK_OK(ac_msg_unpack(m, "i", &i));
 	ck_assert(i == v);
 	if (v >= 0) {
-		CK_PASS(ac_msg_unpack(m, "u", &u));
+		CK_OK(ac_msg_unpack(m, "u", &u));
 		ck_assert(u == (uint64_t)v);
 	} else {
-		CK_FAIL(ac_msg_unpack(m, "u", &u), -EBADMSG);
+		CK_RC(ac_msg_unpack(m, "u", &u), -EBADMSG);
 	}
-	CK_PASS(ac_msg_unpack(m, "d", &d));
+	CK_OK(ac_msg_unpack(m, "d", &d));
 	ck_assert(d == (double)v);
-	CK_FAIL(ac_msg_unpack(m, "b", &(int){0}), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "s", (char[8]){0}, (size_t)8), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "b", &(int){0}), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "s", (char[8]){0}, (size_t)8), -EBADMSG);
 	ac_msg_free(m);
 }
 
@@ -110,15 +110,15 @@ START_TEST(test_nil_bool)
 	static const uint8_t want[] = { 0x94, 0xc0, 0xc3, 0xc2, 0xc3 };
 
 	ck_bytes(m, want, sizeof(want));
-	CK_PASS(ac_msg_unpack(m, "[n b b b]", &a, &b, &c));
+	CK_OK(ac_msg_unpack(m, "[n b b b]", &a, &b, &c));
 	ck_assert_int_eq(a, 1);
 	ck_assert_int_eq(b, 0);
 	ck_assert_int_eq(c, 1);
-	CK_FAIL(ac_msg_unpack(m, "[b b b b]", &a, &a, &b, &c), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "[n n b b]", &a, &b), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "[n i b b]", &(int64_t){0}, &b, &c), -EBADMSG);
-	CK_PASS(ac_msg_unpack(m, "[n * * b]", &c));
-	CK_PASS(ac_msg_unpack(m, "*"));
+	CK_RC(ac_msg_unpack(m, "[b b b b]", &a, &a, &b, &c), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "[n n b b]", &a, &b), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "[n i b b]", &(int64_t){0}, &b, &c), -EBADMSG);
+	CK_OK(ac_msg_unpack(m, "[n * * b]", &c));
+	CK_OK(ac_msg_unpack(m, "*"));
 	ac_msg_free(m);
 }
 END_TEST
@@ -162,13 +162,13 @@ START_TEST(test_uint_limits)
 		uint64_t u = 0;
 		int64_t i = 0;
 		ck_assert_ptr_nonnull(m);
-		CK_PASS(ac_msg_unpack(m, "u", &u));
+		CK_OK(ac_msg_unpack(m, "u", &u));
 		ck_assert(u == vals[k]);
 		if (vals[k] <= (uint64_t)INT64_MAX) {
-			CK_PASS(ac_msg_unpack(m, "i", &i));
+			CK_OK(ac_msg_unpack(m, "i", &i));
 			ck_assert(i == (int64_t)vals[k]);
 		} else {
-			CK_FAIL(ac_msg_unpack(m, "i", &i), -EBADMSG);
+			CK_RC(ac_msg_unpack(m, "i", &i), -EBADMSG);
 		}
 		ac_msg_free(m);
 	}
@@ -187,18 +187,18 @@ START_TEST(test_int_other_encodings)
 	int64_t i = 0;
 	uint64_t u = 0;
 
-	CK_PASS(ac_unpack(int8_pos, sizeof(int8_pos), "i", &i));
+	CK_OK(ac_unpack(int8_pos, sizeof(int8_pos), "i", &i));
 	ck_assert(i == 5);
-	CK_PASS(ac_unpack(int8_pos, sizeof(int8_pos), "u", &u));
+	CK_OK(ac_unpack(int8_pos, sizeof(int8_pos), "u", &u));
 	ck_assert(u == 5);
-	CK_PASS(ac_unpack(int64_pos, sizeof(int64_pos), "u", &u));
+	CK_OK(ac_unpack(int64_pos, sizeof(int64_pos), "u", &u));
 	ck_assert(u == 9);
-	CK_PASS(ac_unpack(uint64_one, sizeof(uint64_one), "i", &i));
+	CK_OK(ac_unpack(uint64_one, sizeof(uint64_one), "i", &i));
 	ck_assert(i == 1);
-	CK_PASS(ac_unpack(int16_neg, sizeof(int16_neg), "i", &i));
+	CK_OK(ac_unpack(int16_neg, sizeof(int16_neg), "i", &i));
 	ck_assert(i == -256);
-	CK_FAIL(ac_unpack(int16_neg, sizeof(int16_neg), "u", &u), -EBADMSG);
-	CK_FAIL(ac_unpack(u64_max, sizeof(u64_max), "i", &i), -EBADMSG);
+	CK_RC(ac_unpack(int16_neg, sizeof(int16_neg), "u", &u), -EBADMSG);
+	CK_RC(ac_unpack(u64_max, sizeof(u64_max), "i", &i), -EBADMSG);
 }
 END_TEST
 
@@ -217,15 +217,15 @@ START_TEST(test_doubles)
 		ck_assert_ptr_nonnull(m);
 		ck_assert_uint_eq(ac_msg_len(m), 9);
 		ck_assert_uint_eq(((const uint8_t *)ac_msg_data(m))[0], 0xcb);
-		CK_PASS(ac_msg_unpack(m, "d", &d));
+		CK_OK(ac_msg_unpack(m, "d", &d));
 		ck_assert_int_eq(memcmp(&d, &vals[k], sizeof(d)), 0);
-		CK_FAIL(ac_msg_unpack(m, "i", &i), -EBADMSG);
-		CK_FAIL(ac_msg_unpack(m, "u", &(uint64_t){0}), -EBADMSG);
+		CK_RC(ac_msg_unpack(m, "i", &i), -EBADMSG);
+		CK_RC(ac_msg_unpack(m, "u", &(uint64_t){0}), -EBADMSG);
 		ac_msg_free(m);
 	}
-	CK_PASS(ac_unpack(f32, sizeof(f32), "d", &d));
+	CK_OK(ac_unpack(f32, sizeof(f32), "d", &d));
 	ck_assert(d == 1.5);
-	CK_FAIL(ac_unpack(f32, sizeof(f32), "i", &i), -EBADMSG);
+	CK_RC(ac_unpack(f32, sizeof(f32), "i", &i), -EBADMSG);
 }
 END_TEST
 
@@ -246,10 +246,10 @@ static void ck_string_len(size_t n)
 	s[n] = '\0';
 	m = ac_msg_pack("s", s);
 	ck_assert_ptr_nonnull(m);
-	CK_PASS(ac_msg_unpack(m, "s", got, n + 1));
+	CK_OK(ac_msg_unpack(m, "s", got, n + 1));
 	ck_assert_str_eq(got, s);
-	CK_FAIL(ac_msg_unpack(m, "s", got, n), -EMSGSIZE);
-	CK_PASS(ac_msg_unpack(m, "S", &p, &len));
+	CK_RC(ac_msg_unpack(m, "s", got, n), -EMSGSIZE);
+	CK_OK(ac_msg_unpack(m, "S", &p, &len));
 	ck_assert_uint_eq(len, n);
 	/* Zero copy: the bytes are inside the payload. */
 	ck_assert((const char *)p >= (const char *)ac_msg_data(m));
@@ -273,11 +273,11 @@ START_TEST(test_strings)
 		ck_string_len(lens[k]);
 	m = ac_msg_pack("s", "");
 	ck_assert_ptr_nonnull(m);
-	CK_FAIL(ac_msg_unpack(m, "s", buf, (size_t)0), -EMSGSIZE);
-	CK_PASS(ac_msg_unpack(m, "s", buf, (size_t)1));
+	CK_RC(ac_msg_unpack(m, "s", buf, (size_t)0), -EMSGSIZE);
+	CK_OK(ac_msg_unpack(m, "s", buf, (size_t)1));
 	ck_assert_str_eq(buf, "");
-	CK_FAIL(ac_msg_unpack(m, "s", NULL, sizeof(buf)), -EINVAL);
-	CK_FAIL(ac_msg_unpack(m, "i", &(int64_t){0}), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "s", NULL, sizeof(buf)), -EINVAL);
+	CK_RC(ac_msg_unpack(m, "i", &(int64_t){0}), -EBADMSG);
 	ac_msg_free(m);
 	ck_assert_ptr_null(ac_msg_pack("s", (const char *)NULL));
 	ck_assert_ptr_null(ac_msg_pack("[i s]", (int64_t)1, (const char *)NULL));
@@ -294,27 +294,27 @@ START_TEST(test_binary)
 	ac_msg *m = ac_msg_pack("S", bin, sizeof(bin));
 
 	ck_bytes(m, want, sizeof(want));
-	CK_PASS(ac_msg_unpack(m, "S", &p, &len));
+	CK_OK(ac_msg_unpack(m, "S", &p, &len));
 	ck_assert_uint_eq(len, sizeof(bin));
 	ck_assert_int_eq(memcmp(p, bin, sizeof(bin)), 0);
 	ck_assert_ptr_eq(p, (const char *)ac_msg_data(m) + 2);
 	/* A C string cannot hold the NULs. */
-	CK_FAIL(ac_msg_unpack(m, "s", buf, sizeof(buf)), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "S", &p, NULL), -EINVAL);
+	CK_RC(ac_msg_unpack(m, "s", buf, sizeof(buf)), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "S", &p, NULL), -EINVAL);
 	ac_msg_free(m);
 
 	m = ac_msg_pack("S", NULL, (size_t)0);
 	ck_bytes(m, "\xc4\x00", 2);
-	CK_PASS(ac_msg_unpack(m, "S", &p, &len));
+	CK_OK(ac_msg_unpack(m, "S", &p, &len));
 	ck_assert_uint_eq(len, 0);
-	CK_PASS(ac_msg_unpack(m, "s", buf, sizeof(buf)));
+	CK_OK(ac_msg_unpack(m, "s", buf, sizeof(buf)));
 	ck_assert_str_eq(buf, "");
 	ac_msg_free(m);
 	ck_assert_ptr_null(ac_msg_pack("S", NULL, (size_t)3));
 
 	/* 's' and 'S' accept both str and bin. */
 	m = ac_msg_pack("[S s]", "xyz", (size_t)3, "uvw");
-	CK_PASS(ac_msg_unpack(m, "[s S]", buf, sizeof(buf), &p, &len));
+	CK_OK(ac_msg_unpack(m, "[s S]", buf, sizeof(buf), &p, &len));
 	ck_assert_str_eq(buf, "xyz");
 	ck_assert_uint_eq(len, 3);
 	ck_assert_int_eq(memcmp(p, "uvw", 3), 0);
@@ -335,9 +335,9 @@ START_TEST(test_nested)
 	char s1[8], s2[8], s3[8], s4[8], s5[8];
 
 	ck_assert_ptr_nonnull(m);
-	CK_PASS(ac_msg_unpack(m, "{s: [i, {s: b, s: []}], s: n, i: [[[d]]], s: {}}",
-	                      s1, sizeof(s1), &i, s2, sizeof(s2), &b, s3,
-	                      sizeof(s3), s4, sizeof(s4), &k, &d, s5, sizeof(s5)));
+	CK_OK(ac_msg_unpack(m, "{s: [i, {s: b, s: []}], s: n, i: [[[d]]], s: {}}",
+	                    s1, sizeof(s1), &i, s2, sizeof(s2), &b, s3,
+	                    sizeof(s3), s4, sizeof(s4), &k, &d, s5, sizeof(s5)));
 	ck_assert_str_eq(s1, "a");
 	ck_assert(i == -3);
 	ck_assert_str_eq(s2, "t");
@@ -348,15 +348,15 @@ START_TEST(test_nested)
 	ck_assert(d == 2.5);
 	ck_assert_str_eq(s5, "m");
 	/* Skipping whole sub-trees. */
-	CK_PASS(ac_msg_unpack(m, "{* * * n * * s *}", s5, sizeof(s5)));
+	CK_OK(ac_msg_unpack(m, "{* * * n * * s *}", s5, sizeof(s5)));
 	ck_assert_str_eq(s5, "m");
-	CK_PASS(ac_msg_unpack(m, "*"));
+	CK_OK(ac_msg_unpack(m, "*"));
 	/* Counts must match exactly. */
-	CK_FAIL(ac_msg_unpack(m, "{* * * n * *}"), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "{* * * n * * * * * *}"), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "{* [i] * n * * * *}", &i), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "{* [i * *] * n * * * *}", &i), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "[* * * * * * * *]"), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "{* * * n * *}"), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "{* * * n * * * * * *}"), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "{* [i] * n * * * *}", &i), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "{* [i * *] * n * * * *}", &i), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "[* * * * * * * *]"), -EBADMSG);
 	ac_msg_free(m);
 }
 END_TEST
@@ -369,16 +369,16 @@ START_TEST(test_map_pairs_in_order)
 	static const uint8_t want[] = { 0x82, 0xa1, 'x', 1, 0xa1, 'y', 2 };
 
 	ck_bytes(m, want, sizeof(want));
-	CK_PASS(ac_msg_unpack(m, "{sisi}", k1, sizeof(k1), &v1, k2, sizeof(k2),
-	                      &v2));
+	CK_OK(ac_msg_unpack(m, "{sisi}", k1, sizeof(k1), &v1, k2, sizeof(k2),
+	                    &v2));
 	ck_assert_str_eq(k1, "x");
 	ck_assert_str_eq(k2, "y");
 	ck_assert(v1 == 1 && v2 == 2);
-	CK_FAIL(ac_msg_unpack(m, "{si}", k1, sizeof(k1), &v1), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "[sisi]", k1, sizeof(k1), &v1, k2, sizeof(k2),
-	                      &v2), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "{isis}", &v1, k1, sizeof(k1), &v2, k2,
-	                      sizeof(k2)), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "{si}", k1, sizeof(k1), &v1), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "[sisi]", k1, sizeof(k1), &v1, k2, sizeof(k2),
+	                    &v2), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "{isis}", &v1, k1, sizeof(k1), &v2, k2,
+	                    sizeof(k2)), -EBADMSG);
 	ac_msg_free(m);
 }
 END_TEST
@@ -391,22 +391,22 @@ START_TEST(test_mismatch)
 	uint8_t two[] = { 0x01, 0x02 };
 
 	ck_assert_ptr_nonnull(m);
-	CK_FAIL(ac_msg_unpack(m, "[s i]", s, sizeof(s), &i), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "[i]", &i), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "[i s n]", &i, s, sizeof(s)), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "{i s}", &i, s, sizeof(s)), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "i", &i), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "[i s]", &i, s, (size_t)4), -EMSGSIZE);
-	CK_PASS(ac_msg_unpack(m, "[i s]", &i, s, (size_t)5));
+	CK_RC(ac_msg_unpack(m, "[s i]", s, sizeof(s), &i), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "[i]", &i), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "[i s n]", &i, s, sizeof(s)), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "{i s}", &i, s, sizeof(s)), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "i", &i), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "[i s]", &i, s, (size_t)4), -EMSGSIZE);
+	CK_OK(ac_msg_unpack(m, "[i s]", &i, s, (size_t)5));
 	ck_assert_str_eq(s, "five");
 	ac_msg_free(m);
 	/* Bytes after the value, and no value at all. */
-	CK_FAIL(ac_unpack(two, sizeof(two), "i", &i), -EBADMSG);
-	CK_FAIL(ac_unpack(two, sizeof(two), "*"), -EBADMSG);
-	CK_FAIL(ac_unpack(two, 0, "*"), -EBADMSG);
-	CK_FAIL(ac_unpack(NULL, 0, "*"), -EBADMSG);
-	CK_FAIL(ac_unpack(NULL, 3, "*"), -EINVAL);
-	CK_PASS(ac_unpack(two, 1, "i", &i));
+	CK_RC(ac_unpack(two, sizeof(two), "i", &i), -EBADMSG);
+	CK_RC(ac_unpack(two, sizeof(two), "*"), -EBADMSG);
+	CK_RC(ac_unpack(two, 0, "*"), -EBADMSG);
+	CK_RC(ac_unpack(NULL, 0, "*"), -EBADMSG);
+	CK_RC(ac_unpack(NULL, 3, "*"), -EINVAL);
+	CK_OK(ac_unpack(two, 1, "i", &i));
 	ck_assert(i == 1);
 }
 END_TEST
@@ -438,28 +438,28 @@ START_TEST(test_bad_formats)
 	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		ck_assert_msg(ac_msg_pack(bad[k], (int64_t)1, (int64_t)2) == NULL,
 		              "format \"%s\" accepted", bad[k]);
-		CK_FAIL(ac_pack(&out, &len, bad[k], (int64_t)1), -EINVAL);
+		CK_RC(ac_pack(&out, &len, bad[k], (int64_t)1), -EINVAL);
 	}
 	ck_assert_ptr_null(ac_msg_pack(NULL));
-	CK_FAIL(ac_pack(NULL, &len, "n"), -EINVAL);
-	CK_FAIL(ac_pack(&out, NULL, "n"), -EINVAL);
+	CK_RC(ac_pack(NULL, &len, "n"), -EINVAL);
+	CK_RC(ac_pack(&out, NULL, "n"), -EINVAL);
 	ck_assert_ptr_null(ac_msg_pack(deep_fmt(fmt, AC_PACK_DEPTH_MAX + 1)));
 	m = ac_msg_pack(deep_fmt(fmt, AC_PACK_DEPTH_MAX));
 	ck_assert_ptr_nonnull(m);
 	ck_assert_uint_eq(ac_msg_len(m), AC_PACK_DEPTH_MAX + 1);
-	CK_PASS(ac_msg_unpack(m, fmt));
-	CK_PASS(ac_msg_unpack(m, "*"));
-	CK_FAIL(ac_msg_unpack(m, deep_fmt(fmt, AC_PACK_DEPTH_MAX + 1)), -EINVAL);
+	CK_OK(ac_msg_unpack(m, fmt));
+	CK_OK(ac_msg_unpack(m, "*"));
+	CK_RC(ac_msg_unpack(m, deep_fmt(fmt, AC_PACK_DEPTH_MAX + 1)), -EINVAL);
 	/* Unpacking: the same rules, '*' allowed, NULLs refused. */
-	CK_FAIL(ac_msg_unpack(m, "[*"), -EINVAL);
-	CK_FAIL(ac_msg_unpack(m, "**"), -EINVAL);
-	CK_FAIL(ac_msg_unpack(m, "q"), -EINVAL);
-	CK_FAIL(ac_msg_unpack(m, NULL), -EINVAL);
-	CK_FAIL(ac_msg_unpack(NULL, "*"), -EINVAL);
+	CK_RC(ac_msg_unpack(m, "[*"), -EINVAL);
+	CK_RC(ac_msg_unpack(m, "**"), -EINVAL);
+	CK_RC(ac_msg_unpack(m, "q"), -EINVAL);
+	CK_RC(ac_msg_unpack(m, NULL), -EINVAL);
+	CK_RC(ac_msg_unpack(NULL, "*"), -EINVAL);
 	ac_msg_free(m);
 	m = ac_msg_pack("i", (int64_t)1);
-	CK_FAIL(ac_msg_unpack(m, "i", NULL), -EINVAL);
-	CK_FAIL(ac_msg_unpack(m, "u", NULL), -EINVAL);
+	CK_RC(ac_msg_unpack(m, "i", NULL), -EINVAL);
+	CK_RC(ac_msg_unpack(m, "u", NULL), -EINVAL);
 	ac_msg_free(m);
 }
 END_TEST
@@ -474,22 +474,22 @@ START_TEST(test_ac_pack_raw)
 	ac_msg *m;
 
 	/* Small (kept on the stack while packing) and large (heap) outputs. */
-	CK_PASS(ac_pack(&out, &len, "[i s]", (int64_t)-1, "x"));
+	CK_OK(ac_pack(&out, &len, "[i s]", (int64_t)-1, "x"));
 	ck_assert_uint_eq(len, 4);
 	ck_assert_int_eq(memcmp(out, "\x92\xff\xa1x", 4), 0);
 	free(out);
 	memset(big, 'q', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	CK_PASS(ac_pack(&out, &len, "{s: s}", "k", big));
+	CK_OK(ac_pack(&out, &len, "{s: s}", "k", big));
 	m = ac_msg_pack("{s: s}", "k", big);
 	ck_bytes(m, out, len);
-	CK_PASS(ac_unpack(out, len, "{* S}", &p, &plen));
+	CK_OK(ac_unpack(out, len, "{* S}", &p, &plen));
 	ck_assert_uint_eq(plen, sizeof(big) - 1);
 	ck_assert_int_eq(memcmp(p, big, plen), 0);
 	ac_msg_free(m);
 	free(out);
 	/* A bad argument after the buffer moved to the heap frees it. */
-	CK_FAIL(ac_pack(&out, &len, "[s s]", big, (const char *)NULL), -EINVAL);
+	CK_RC(ac_pack(&out, &len, "[s s]", big, (const char *)NULL), -EINVAL);
 }
 END_TEST
 
@@ -512,8 +512,8 @@ START_TEST(test_refs_locations)
 	m = ac_msg_pack("[r r r r l l l]", r4, r6, rn, rr, &l4, &l6, &ln);
 	ck_assert_ptr_nonnull(m);
 	memset(&g4, 0xaa, sizeof(g4));
-	CK_PASS(ac_msg_unpack(m, "[r r r r l l l]", &g4, &g6, &gn, &gr, &h4, &h6,
-	                      &hn));
+	CK_OK(ac_msg_unpack(m, "[r r r r l l l]", &g4, &g6, &gn, &gr, &h4, &h6,
+	                    &hn));
 	ck_assert(ac_ref_eq(g4, r4));
 	ck_assert(ac_ref_eq(g6, r6));
 	ck_assert(ac_ref_eq(gn, rn));
@@ -528,9 +528,9 @@ START_TEST(test_refs_locations)
 	ck_assert_int_eq(memcmp(&h4, &l4, sizeof(h4)), 0);
 	ck_assert_int_eq(memcmp(&g6.loc, &r6.loc, sizeof(ac_addr)), 0);
 	/* A ref is not a location and the other way round. */
-	CK_FAIL(ac_msg_unpack(m, "[l * * * * * *]", &h4), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "[* * * * r * *]", &g4), -EBADMSG);
-	CK_FAIL(ac_msg_unpack(m, "[* * * * * * r]", NULL), -EINVAL);
+	CK_RC(ac_msg_unpack(m, "[l * * * * * *]", &h4), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "[* * * * r * *]", &g4), -EBADMSG);
+	CK_RC(ac_msg_unpack(m, "[* * * * * * r]", NULL), -EINVAL);
 	ac_msg_free(m);
 }
 END_TEST
@@ -589,49 +589,49 @@ START_TEST(test_bad_ext)
 	void *out;
 	size_t len;
 
-	CK_PASS(ac_pack(&out, &len, "r", r));
+	CK_OK(ac_pack(&out, &len, "r", r));
 	ck_assert_uint_eq(len, 43);
 	memcpy(ref, (uint8_t *)out + 3, 40);
 	free(out);
-	CK_PASS(ac_pack(&out, &len, "l", &a));
+	CK_OK(ac_pack(&out, &len, "l", &a));
 	ck_assert_uint_eq(len, 26);
 	memcpy(loc, (uint8_t *)out + 3, 23);
 	free(out);
-	CK_PASS(unpack_ext(1, ref, 40, 0));
-	CK_PASS(unpack_ext(2, loc, 23, 1));
+	CK_OK(unpack_ext(1, ref, 40, 0));
+	CK_OK(unpack_ext(2, loc, 23, 1));
 	/* Wrong sizes and types. */
-	CK_FAIL(unpack_ext(1, ref, 39, 0), -EBADMSG);
-	CK_FAIL(unpack_ext(1, ref, 41, 0), -EBADMSG);
-	CK_FAIL(unpack_ext(1, ref, 0, 0), -EBADMSG);
-	CK_FAIL(unpack_ext(2, loc, 22, 1), -EBADMSG);
-	CK_FAIL(unpack_ext(2, loc, 24, 1), -EBADMSG);
-	CK_FAIL(unpack_ext(3, ref, 40, 0), -EBADMSG);
-	CK_FAIL(unpack_ext(2, ref, 40, 0), -EBADMSG);
-	CK_FAIL(unpack_ext(1, loc, 23, 1), -EBADMSG);
-	CK_FAIL(unpack_ext(-1, ref, 40, 0), -EBADMSG);
-	CK_FAIL(ac_unpack(fix16, sizeof(fix16), "r", &r), -EBADMSG);
+	CK_RC(unpack_ext(1, ref, 39, 0), -EBADMSG);
+	CK_RC(unpack_ext(1, ref, 41, 0), -EBADMSG);
+	CK_RC(unpack_ext(1, ref, 0, 0), -EBADMSG);
+	CK_RC(unpack_ext(2, loc, 22, 1), -EBADMSG);
+	CK_RC(unpack_ext(2, loc, 24, 1), -EBADMSG);
+	CK_RC(unpack_ext(3, ref, 40, 0), -EBADMSG);
+	CK_RC(unpack_ext(2, ref, 40, 0), -EBADMSG);
+	CK_RC(unpack_ext(1, loc, 23, 1), -EBADMSG);
+	CK_RC(unpack_ext(-1, ref, 40, 0), -EBADMSG);
+	CK_RC(ac_unpack(fix16, sizeof(fix16), "r", &r), -EBADMSG);
 	fix16[1] = 2;
-	CK_FAIL(ac_unpack(fix16, sizeof(fix16), "l", &a), -EBADMSG);
-	CK_PASS(ac_unpack(fix16, sizeof(fix16), "*"));
+	CK_RC(ac_unpack(fix16, sizeof(fix16), "l", &a), -EBADMSG);
+	CK_OK(ac_unpack(fix16, sizeof(fix16), "*"));
 	/* Bad contents: kind, family, bytes past the address. */
 	ref[0] = 4;
-	CK_FAIL(unpack_ext(1, ref, 40, 0), -EBADMSG);
+	CK_RC(unpack_ext(1, ref, 40, 0), -EBADMSG);
 	ref[0] = AC_REF_RCI;
 	ref[1] = 5;
-	CK_FAIL(unpack_ext(1, ref, 40, 0), -EBADMSG);
+	CK_RC(unpack_ext(1, ref, 40, 0), -EBADMSG);
 	loc[0] = AC_AF_INET6 + 1;
-	CK_FAIL(unpack_ext(2, loc, 23, 1), -EBADMSG);
+	CK_RC(unpack_ext(2, loc, 23, 1), -EBADMSG);
 	loc[0] = AC_AF_INET;
 	loc[7 + 4] = 1;
-	CK_FAIL(unpack_ext(2, loc, 23, 1), -EBADMSG);
+	CK_RC(unpack_ext(2, loc, 23, 1), -EBADMSG);
 	loc[7 + 4] = 0;
 	loc[7 + 15] = 1;
-	CK_FAIL(unpack_ext(2, loc, 23, 1), -EBADMSG);
+	CK_RC(unpack_ext(2, loc, 23, 1), -EBADMSG);
 	memset(loc, 0, sizeof(loc));
 	loc[7] = 1; /* family NONE with an address byte */
-	CK_FAIL(unpack_ext(2, loc, 23, 1), -EBADMSG);
+	CK_RC(unpack_ext(2, loc, 23, 1), -EBADMSG);
 	loc[7] = 0;
-	CK_PASS(unpack_ext(2, loc, 23, 1));
+	CK_OK(unpack_ext(2, loc, 23, 1));
 	/* The encoder refuses what the decoder would refuse. */
 	r.kind = 4;
 	ck_assert_ptr_null(ac_msg_pack("r", r));
@@ -676,8 +676,8 @@ START_TEST(test_msgpack_c_to_us)
 	msgpack_pack_true(&pk);
 	msgpack_pack_str_with_body(&pk, "hello", 5);
 	msgpack_pack_bin_with_body(&pk, "\0\1", 2);
-	CK_PASS(ac_unpack(sb.data, sb.size, "{s: [i u d d b s S]}", s, sizeof(s),
-	                  &i, &u, &d, &f, &b, s, sizeof(s), &p, &plen));
+	CK_OK(ac_unpack(sb.data, sb.size, "{s: [i u d d b s S]}", s, sizeof(s),
+	                &i, &u, &d, &f, &b, s, sizeof(s), &p, &plen));
 	ck_assert(i == INT64_MIN);
 	ck_assert(u == UINT64_MAX);
 	ck_assert(d == -0.5);
@@ -699,8 +699,8 @@ START_TEST(test_us_to_msgpack_c)
 	void *out;
 	size_t len, off = 0;
 
-	CK_PASS(ac_pack(&out, &len, "[i u d s S b n r]", (int64_t)-70000,
-	                (uint64_t)1 << 40, 3.5, "str", "b\0n", (size_t)3, 0, r));
+	CK_OK(ac_pack(&out, &len, "[i u d s S b n r]", (int64_t)-70000,
+	              (uint64_t)1 << 40, 3.5, "str", "b\0n", (size_t)3, 0, r));
 	msgpack_unpacked_init(&u);
 	ck_assert_int_eq(msgpack_unpack_next(&u, out, len, &off),
 	                 MSGPACK_UNPACK_SUCCESS);
@@ -738,9 +738,9 @@ static void rich_pack(void **out, size_t *len)
 {
 	ac_ref r = ref_of(AC_REF_CORO, "[fe80::9]:77", 42, 43);
 	ac_addr a = addr_of("127.0.0.1:9");
-	CK_PASS(ac_pack(out, len, RICH_FMT, "v", 1, (int64_t)-300,
-	                (uint64_t)70000, 0.125, "b", "\0\1\2", (size_t)3, "r", r,
-	                "l", &a, "m", (int64_t)-1, "deep", "e"));
+	CK_OK(ac_pack(out, len, RICH_FMT, "v", 1, (int64_t)-300,
+	              (uint64_t)70000, 0.125, "b", "\0\1\2", (size_t)3, "r", r,
+	              "l", &a, "m", (int64_t)-1, "deep", "e"));
 }
 
 /* Unpack the rich payload's first len bytes with its format. */
@@ -767,12 +767,12 @@ START_TEST(test_truncated_prefixes)
 	char text[256];
 
 	rich_pack(&out, &len);
-	CK_PASS(rich_unpack(out, len));
-	CK_PASS(ac_unpack(out, len, "*"));
+	CK_OK(rich_unpack(out, len));
+	CK_OK(ac_unpack(out, len, "*"));
 	for (n = 0; n < len; n++) {
 		ac_msg *m = ac_msg_new(out, n);
-		CK_FAIL(rich_unpack(out, n), -EBADMSG);
-		CK_FAIL(ac_unpack(out, n, "*"), -EBADMSG);
+		CK_RC(rich_unpack(out, n), -EBADMSG);
+		CK_RC(ac_unpack(out, n, "*"), -EBADMSG);
 		ck_assert_ptr_nonnull(m);
 		ac_msg_repr(m, text, sizeof(text));
 		ck_assert_msg(strncmp(text, "<raw ", 5) == 0, "prefix %zu: %s", n,
@@ -890,28 +890,28 @@ START_TEST(test_deep_and_lying)
 	ac_msg *m;
 
 	for (k = 0; k < sizeof(lies) / sizeof(lies[0]); k++)
-		CK_FAIL(ac_unpack(lies[k], sizeof(lies[k]), "*"), -EBADMSG);
+		CK_RC(ac_unpack(lies[k], sizeof(lies[k]), "*"), -EBADMSG);
 	ck_assert_ptr_nonnull(deep);
 	memset(deep, 0x91, big);
 	deep[AC_PACK_DEPTH_MAX] = 0xc0;
-	CK_PASS(ac_unpack(deep, AC_PACK_DEPTH_MAX + 1, "*"));
+	CK_OK(ac_unpack(deep, AC_PACK_DEPTH_MAX + 1, "*"));
 	memset(deep, 0x91, big);
 	deep[AC_PACK_DEPTH_MAX + 1] = 0xc0;
-	CK_FAIL(ac_unpack(deep, AC_PACK_DEPTH_MAX + 2, "*"), -EBADMSG);
+	CK_RC(ac_unpack(deep, AC_PACK_DEPTH_MAX + 2, "*"), -EBADMSG);
 	/* Maps nest the same way: {nil: {nil: ...}}. */
 	for (k = 0; k + 2 <= big; k += 2) {
 		deep[k] = 0x81;
 		deep[k + 1] = 0xc0;
 	}
 	deep[2 * AC_PACK_DEPTH_MAX] = 0xc0;
-	CK_PASS(ac_unpack(deep, 2 * AC_PACK_DEPTH_MAX + 1, "*"));
+	CK_OK(ac_unpack(deep, 2 * AC_PACK_DEPTH_MAX + 1, "*"));
 	deep[2 * AC_PACK_DEPTH_MAX] = 0x81;
 	deep[2 * AC_PACK_DEPTH_MAX + 2] = 0xc0;
-	CK_FAIL(ac_unpack(deep, 2 * AC_PACK_DEPTH_MAX + 3, "*"), -EBADMSG);
+	CK_RC(ac_unpack(deep, 2 * AC_PACK_DEPTH_MAX + 3, "*"), -EBADMSG);
 	/* Very deep input ends early, without exhausting the C stack. */
 	memset(deep, 0x91, big);
 	deep[big] = 0xc0;
-	CK_FAIL(ac_unpack(deep, big + 1, "*"), -EBADMSG);
+	CK_RC(ac_unpack(deep, big + 1, "*"), -EBADMSG);
 	m = ac_msg_new(deep, big + 1);
 	ac_msg_repr(m, text, sizeof(text));
 	ck_assert_int_eq(strncmp(text, "<raw 100001 bytes \"", 19), 0);
@@ -1015,7 +1015,7 @@ START_TEST(test_wire_uint)
 		ac_msg *want = ac_msg_pack("u", v);
 		size_t n = ac__pack_uint(buf, v), k;
 		ck_assert_uint_le(n, AC__PACK_UINT_MAX);
-		CK_PASS(ac_unpack(buf, n, "u", &got));
+		CK_OK(ac_unpack(buf, n, "u", &got));
 		ck_assert_msg(got == v, "%" PRIu64 " came back as %" PRIu64, v, got);
 		ck_bytes(want, buf, n);
 		ac_msg_free(want);
@@ -1048,7 +1048,7 @@ START_TEST(test_wire_bin)
 		want = ac_msg_pack("S", buf + n, lens[i]);
 		ck_bytes(want, buf, n + lens[i]);
 		ac_msg_free(want);
-		CK_PASS(ac_unpack(buf, n + lens[i], "S", &p, &got));
+		CK_OK(ac_unpack(buf, n + lens[i], "S", &p, &got));
 		ck_assert_uint_eq(got, lens[i]);
 		ck_assert_ptr_eq(p, buf + n);
 		ck_assert_uint_eq(ac__unpack_bin_hdr(buf, n, &got), n);
@@ -1086,21 +1086,21 @@ START_TEST(test_wire_send)
 		m->m_from = from;
 		n = ac__pack_send(buf, &to, m);
 		ck_assert_uint_le(n, AC__PACK_SEND_MAX + ac_msg_len(m));
-		CK_PASS(ac_pack(&want, &wlen, "[r u u r S]", to, (uint64_t)m->m_kind,
-		                (uint64_t)m->m_aux, from, ac_msg_data(m), ac_msg_len(m)));
+		CK_OK(ac_pack(&want, &wlen, "[r u u r S]", to, (uint64_t)m->m_kind,
+		              (uint64_t)m->m_aux, from, ac_msg_data(m), ac_msg_len(m)));
 		ck_assert_uint_eq(n, wlen);
 		ck_assert_int_eq(memcmp(buf, want, n), 0);
 		free(want);
-		CK_PASS(ac__unpack_send(buf, n, &t2, &kind, &aux, &f2, &data, &dlen));
+		CK_OK(ac__unpack_send(buf, n, &t2, &kind, &aux, &f2, &data, &dlen));
 		ck_assert(ac_ref_eq(t2, to) && ac_ref_eq(f2, from));
 		ck_assert(kind == m->m_kind && aux == m->m_aux);
 		ck_assert_uint_eq(dlen, ac_msg_len(m));
 		ck_assert_ptr_eq(data, buf + n - dlen);
 		/* one byte short, one byte more: refused */
-		CK_FAIL(ac__unpack_send(buf, n - 1, &t2, &kind, &aux, &f2, &data, &dlen),
-		        -EBADMSG);
-		CK_FAIL(ac__unpack_send(buf, n + 1, &t2, &kind, &aux, &f2, &data, &dlen),
-		        -EBADMSG);
+		CK_RC(ac__unpack_send(buf, n - 1, &t2, &kind, &aux, &f2, &data, &dlen),
+		      -EBADMSG);
+		CK_RC(ac__unpack_send(buf, n + 1, &t2, &kind, &aux, &f2, &data, &dlen),
+		      -EBADMSG);
 		ac_msg_free(m);
 	}
 	free(buf);
@@ -1117,30 +1117,30 @@ START_TEST(test_wire_send_other)
 	uint64_t kind = 9, aux = 9;
 	const void *data = NULL;
 	uint8_t *p;
-	CK_PASS(ac_pack(&b, &len, "[r u u r s]", to, (uint64_t)1, (uint64_t)300,
+	CK_OK(ac_pack(&b, &len, "[r u u r s]", to, (uint64_t)1, (uint64_t)300,
 	                ac_ref_null(), "hello"));
-	CK_PASS(ac__unpack_send(b, len, &t2, &kind, &aux, &f2, &data, &dlen));
+	CK_OK(ac__unpack_send(b, len, &t2, &kind, &aux, &f2, &data, &dlen));
 	ck_assert(kind == 1 && aux == 300 && dlen == 5);
 	ck_assert_int_eq(memcmp(data, "hello", 5), 0);
 	free(b);
-	CK_PASS(ac_pack(&b, &len, "[r u u r S]", to, (uint64_t)2, (uint64_t)0,
+	CK_OK(ac_pack(&b, &len, "[r u u r S]", to, (uint64_t)2, (uint64_t)0,
 	                ac_ref_null(), "x", (size_t)1));
 	p = b;
 	k = 1 + AC__PACK_REF_MAX;
 	ck_assert_int_eq(p[k], 2);
 	p[k] = 0x00; /* kind 0 written as a positive fixint: still the fast path */
-	CK_PASS(ac__unpack_send(b, len, &t2, &kind, &aux, &f2, &data, &dlen));
+	CK_OK(ac__unpack_send(b, len, &t2, &kind, &aux, &f2, &data, &dlen));
 	ck_assert(kind == 0 && aux == 0 && dlen == 1);
 	free(b);
-	CK_PASS(ac_pack(&b, &len, "[r i u r S]", to, (int64_t)-1, (uint64_t)0,
+	CK_OK(ac_pack(&b, &len, "[r i u r S]", to, (int64_t)-1, (uint64_t)0,
 	                ac_ref_null(), "x", (size_t)1));
-	CK_FAIL(ac__unpack_send(b, len, &t2, &kind, &aux, &f2, &data, &dlen), -EBADMSG);
+	CK_RC(ac__unpack_send(b, len, &t2, &kind, &aux, &f2, &data, &dlen), -EBADMSG);
 	free(b);
-	CK_PASS(ac_pack(&b, &len, "[r u u r S n]", to, (uint64_t)0, (uint64_t)0,
+	CK_OK(ac_pack(&b, &len, "[r u u r S n]", to, (uint64_t)0, (uint64_t)0,
 	                ac_ref_null(), "x", (size_t)1));
-	CK_FAIL(ac__unpack_send(b, len, &t2, &kind, &aux, &f2, &data, &dlen), -EBADMSG);
+	CK_RC(ac__unpack_send(b, len, &t2, &kind, &aux, &f2, &data, &dlen), -EBADMSG);
 	free(b);
-	CK_FAIL(ac__unpack_send(NULL, 0, &t2, &kind, &aux, &f2, &data, &dlen), -EBADMSG);
+	CK_RC(ac__unpack_send(NULL, 0, &t2, &kind, &aux, &f2, &data, &dlen), -EBADMSG);
 }
 END_TEST
 
@@ -1153,11 +1153,11 @@ START_TEST(test_wire_chunk_hdr)
 	size_t dlen = 0;
 	ac__pack_chunk_hdr(buf, 0xfffffffeu, 0x123456789abcdefULL, 3);
 	memcpy(buf + AC__PACK_CHUNK_HDR, "abc", 3);
-	CK_PASS(ac_unpack(buf, sizeof(buf), "[u u S]", &xfer, &off, &data, &dlen));
+	CK_OK(ac_unpack(buf, sizeof(buf), "[u u S]", &xfer, &off, &data, &dlen));
 	ck_assert(xfer == 0xfffffffeu && off == 0x123456789abcdefULL);
 	ck_assert_uint_eq(dlen, 3);
 	ck_assert_ptr_eq(data, buf + AC__PACK_CHUNK_HDR);
-	CK_FAIL(ac_unpack(buf, sizeof(buf) - 1, "[u u S]", &xfer, &off, &data, &dlen),
+	CK_RC(ac_unpack(buf, sizeof(buf) - 1, "[u u S]", &xfer, &off, &data, &dlen),
 	        -EBADMSG);
 }
 END_TEST

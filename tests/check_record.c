@@ -164,13 +164,13 @@ static uint64_t write_samples(const char *path, int end)
 	int i;
 	test_header(&h);
 	sample_events(ev);
-	CK_PASS(ac__recw_open(path, &h, NULL, NULL, &w));
+	CK_OK(ac__recw_open(path, &h, NULL, NULL, &w));
 	for (i = 0; i < NSAMPLES; i++)
-		CK_PASS(ac__recw_event(w, &ev[i]));
+		CK_OK(ac__recw_event(w, &ev[i]));
 	ck_assert_uint_eq(ac__recw_count(w), NSAMPLES);
 	hash = ac__recw_hash(w);
 	if (end)
-		CK_PASS(ac__recw_end(w));
+		CK_OK(ac__recw_end(w));
 	ac__recw_free(w);
 	return hash;
 }
@@ -224,7 +224,7 @@ START_TEST(test_round_trip)
 	tmp_path(path, sizeof(path), "rt");
 	hash = write_samples(path, 1);
 	sample_events(want);
-	CK_PASS(ac__rec_open(path, &r, err, sizeof(err)));
+	CK_OK(ac__rec_open(path, &r, err, sizeof(err)));
 	h = ac__rec_header(r);
 	ck_assert_uint_eq(h->version, AC_REC_VERSION);
 	ck_assert_uint_eq(h->io_version, AC_IO_VERSION);
@@ -264,7 +264,7 @@ static size_t frame_offset(const uint8_t *b, size_t len, uint64_t k, size_t *fle
 	const uint8_t *f = NULL;
 	size_t fl = 0;
 	uint64_t i;
-	CK_PASS(ac__rec_open_mem(b, len, &r, NULL, 0));
+	CK_OK(ac__rec_open_mem(b, len, &r, NULL, 0));
 	for (i = 0; i <= k; i++)
 		ck_assert_int_eq(ac__rec_next(r, &ev), 1);
 	ac__rec_frame(r, &f, &fl);
@@ -288,16 +288,16 @@ START_TEST(test_corrupt_byte)
 	off = frame_offset(b, len, 12, &fl);
 	for (j = 0; j < fl; j++) {
 		b[off + j] ^= 0x20;
-		CK_PASS(ac__rec_open_mem(b, len, &r, NULL, 0));
+		CK_OK(ac__rec_open_mem(b, len, &r, NULL, 0));
 		rc = read_all(r, &n);
 		ck_assert_uint_eq(n, 12);
 		/* The length byte may now reach past the end: a cut, not corrupt. */
 		if (j > 0 || rc == -EBADMSG) {
-			CK_FAIL(rc, -EBADMSG);
+			CK_RC(rc, -EBADMSG);
 			ck_assert_msg(strstr(ac__rec_error(r), "corrupt record at event 12") != NULL,
 			              "byte %zu: %s", j, ac__rec_error(r));
 		} else {
-			CK_FAIL(rc, -EPIPE);
+			CK_RC(rc, -EPIPE);
 		}
 		ac__rec_close(r);
 		b[off + j] ^= 0x20;
@@ -305,8 +305,8 @@ START_TEST(test_corrupt_byte)
 	/* Through a file as well. */
 	b[off + fl / 2] ^= 1;
 	spit(path, b, len);
-	CK_PASS(ac__rec_open(path, &r, NULL, 0));
-	CK_FAIL(read_all(r, &n), -EBADMSG);
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	CK_RC(read_all(r, &n), -EBADMSG);
 	ck_assert_uint_eq(n, 12);
 	ck_assert_str_eq(ac__rec_error(r), "corrupt record at event 12: bad CRC");
 	ac__rec_close(r);
@@ -331,8 +331,8 @@ START_TEST(test_truncated)
 		off = frame_offset(b, len, (uint64_t)k, &fl);
 		for (cut = off; cut < off + fl; cut += (fl > 64 ? fl / 7 : 1)) {
 			spit(path, b, cut);
-			CK_PASS(ac__rec_open(path, &r, NULL, 0));
-			CK_FAIL(read_all(r, &n), -EPIPE);
+			CK_OK(ac__rec_open(path, &r, NULL, 0));
+			CK_RC(read_all(r, &n), -EPIPE);
 			ck_assert_uint_eq(n, (uint64_t)k);
 			snprintf(want, sizeof(want), "truncated after event %d", k - 1);
 			ck_assert_str_eq(ac__rec_error(r), want);
@@ -341,15 +341,15 @@ START_TEST(test_truncated)
 	}
 	/* Without END: truncated after the last event. */
 	write_samples(path, 0);
-	CK_PASS(ac__rec_open(path, &r, NULL, 0));
-	CK_FAIL(read_all(r, &n), -EPIPE);
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	CK_RC(read_all(r, &n), -EPIPE);
 	ck_assert_uint_eq(n, NSAMPLES);
 	snprintf(want, sizeof(want), "truncated after event %d", NSAMPLES - 1);
 	ck_assert_str_eq(ac__rec_error(r), want);
 	ac__rec_close(r);
 	/* Cut in the header. */
 	spit(path, b, 30);
-	CK_FAIL(ac__rec_open(path, &r, want, sizeof(want)), -EPIPE);
+	CK_RC(ac__rec_open(path, &r, want, sizeof(want)), -EPIPE);
 	ck_assert_str_eq(want, "record truncated in its header");
 	free(b);
 	unlink(path);
@@ -361,9 +361,9 @@ START_TEST(test_not_a_record)
 	char err[128];
 	ac_rec_reader *r;
 	static const uint8_t junk[] = "GET / HTTP/1.1\r\n\r\n";
-	CK_FAIL(ac__rec_open_mem(junk, sizeof(junk), &r, err, sizeof(err)), -EBADMSG);
+	CK_RC(ac__rec_open_mem(junk, sizeof(junk), &r, err, sizeof(err)), -EBADMSG);
 	ck_assert_str_eq(err, "not a record (no ACREC magic)");
-	CK_FAIL(ac__rec_open("/nonexistent/x.rec", &r, err, sizeof(err)), -ENOENT);
+	CK_RC(ac__rec_open("/nonexistent/x.rec", &r, err, sizeof(err)), -ENOENT);
 }
 END_TEST
 
@@ -483,7 +483,7 @@ START_TEST(test_write_error)
 	memset(data, 'x', sizeof(data));
 	tmp_path(path, sizeof(path), "full");
 	test_header(&h);
-	CK_PASS(ac__recw_open(path, &h, count_log, NULL, &w));
+	CK_OK(ac__recw_open(path, &h, count_log, NULL, &w));
 	ac__rec_event_init(&ev, AC_REC_ENTROPY);
 	ev.data = data;
 	ev.dlen = sizeof(data);
@@ -500,8 +500,8 @@ START_TEST(test_write_error)
 	setrlimit(RLIMIT_FSIZE, &saved);
 	signal(SIGXFSZ, SIG_DFL);
 	ck_assert_int_eq(log_lines, 1);
-	CK_PASS(ac__rec_open(path, &r, NULL, 0));
-	CK_FAIL(read_all(r, &n), -EPIPE);
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	CK_RC(read_all(r, &n), -EPIPE);
 	ck_assert_uint_gt(n, 50);
 	ck_assert_uint_lt(n, 100);
 	ac__rec_close(r);
@@ -522,7 +522,7 @@ static void echo_server(void *arg)
 	ac_sock *l = arg, *k;
 	char buf[64];
 	ssize_t n;
-	CK_PASS(ac_sock_accept(l, 5000, &k));
+	CK_OK(ac_sock_accept(l, 5000, &k));
 	while ((n = ac_sock_recv(k, buf, sizeof(buf), 5000)) > 0)
 		ck_assert_int_eq(ac_sock_send_all(k, buf, (size_t)n, 5000), n);
 	ac_sock_close(k);
@@ -538,18 +538,18 @@ static void echo_body(void *arg)
 	int i;
 	(void)arg;
 	echo_len = 0;
-	CK_PASS(ac_sock_listen(NULL, &echo_host, 8, 0, &l));
-	CK_PASS(ac_sock_local_addr(l, &a));
-	CK_PASS(ac_spawn(NULL, echo_server, l, NULL, &srv));
-	CK_PASS(ac_sock_connect(&a, 5000, &k));
+	CK_OK(ac_sock_listen(NULL, &echo_host, 8, 0, &l));
+	CK_OK(ac_sock_local_addr(l, &a));
+	CK_OK(ac_spawn(NULL, echo_server, l, NULL, &srv));
+	CK_OK(ac_sock_connect(&a, 5000, &k));
 	for (i = 0; i < 3; i++) {
 		size_t n = strlen(msgs[i]);
 		ck_assert_int_eq(ac_sock_send_all(k, msgs[i], n, 5000), (ssize_t)n);
 		ck_assert_int_eq(ac_sock_recv_all(k, echo_got + echo_len, n, 5000), (ssize_t)n);
 		echo_len += n;
 	}
-	CK_PASS(ac_sock_shutdown(k));
-	CK_PASS(ac_finish(srv, 5000, NULL));
+	CK_OK(ac_sock_shutdown(k));
+	CK_OK(ac_finish(srv, 5000, NULL));
 	ac_sock_close(k);
 	ac_sock_close(l);
 }
@@ -561,9 +561,9 @@ static void run_on(ac_io *io, ac_coro_fn body)
 	ac_sched *s;
 	ac_sched_opts_init(&o);
 	o.io = io;
-	CK_PASS(ac_sched_new(&o, &s));
-	CK_PASS(ac_spawn(s, body, NULL, NULL, NULL));
-	CK_PASS(ac_sched_run(s));
+	CK_OK(ac_sched_new(&o, &s));
+	CK_OK(ac_spawn(s, body, NULL, NULL, NULL));
+	CK_OK(ac_sched_run(s));
 	ac_sched_free(s);
 }
 
@@ -572,8 +572,8 @@ static uint64_t record_epoll(const char *path, ac_coro_fn body, uint64_t *events
 {
 	ac_io *ep, *rec;
 	uint64_t hash;
-	CK_PASS(ac_io_epoll_new(&ep));
-	CK_PASS(ac_io_record_new(ep, path, &rec));
+	CK_OK(ac_io_epoll_new(&ep));
+	CK_OK(ac_io_record_new(ep, path, &rec));
 	run_on(rec, body);
 	hash = ac_io_record_hash(rec, events);
 	ac_io_record_free(rec);
@@ -586,7 +586,7 @@ static uint64_t replay_run(const char *path, ac_coro_fn body, uint64_t *events)
 {
 	ac_io *rp;
 	uint64_t hash;
-	CK_PASS(ac_io_replay_new(path, &rp));
+	CK_OK(ac_io_replay_new(path, &rp));
 	run_on(rp, body);
 	hash = ac_io_record_hash(rp, events);
 	ac_io_replay_free(rp);
@@ -622,41 +622,41 @@ static void body_calls(void *arg)
 	o->entropy(io, rnd, sizeof(rnd));
 	snprintf(seen.dir, sizeof(seen.dir), "%s/ac-rec-calls-%02x%02x%02x%02x", seen.tmp,
 	         rnd[0], rnd[1], rnd[2], rnd[3]);
-	CK_PASS(o->file_mkdir(io, seen.dir, 0700));
+	CK_OK(o->file_mkdir(io, seen.dir, 0700));
 	snprintf(f1, sizeof(f1), "%s/a", seen.dir);
 	snprintf(f2, sizeof(f2), "%s/b", seen.dir);
-	CK_PASS(o->file_open(io, f1, AC_FO_WRITE | AC_FO_READ | AC_FO_CREATE, 0600, &h));
+	CK_OK(o->file_open(io, f1, AC_FO_WRITE | AC_FO_READ | AC_FO_CREATE, 0600, &h));
 	ck_assert_int_eq(o->file_pwrite(io, h, "0123456789", 10, 0), 10);
-	CK_PASS(o->file_sync(io, h));
-	CK_PASS(o->file_fstat(io, h, &seen.st));
+	CK_OK(o->file_sync(io, h));
+	CK_OK(o->file_fstat(io, h, &seen.st));
 	ck_assert_int_eq(o->file_pread(io, h, seen.back, sizeof(seen.back), 2), 8);
-	CK_PASS(o->file_close(io, h));
-	CK_PASS(o->file_set_meta(io, f1, 0640, 1000000000LL));
-	CK_PASS(o->file_rename(io, f1, f2));
-	CK_FAIL(o->file_stat(io, f1, 1, &seen.st), -ENOENT);
-	CK_PASS(o->file_stat(io, f2, 0, &seen.st));
-	CK_PASS(o->file_unlink(io, f2));
+	CK_OK(o->file_close(io, h));
+	CK_OK(o->file_set_meta(io, f1, 0640, 1000000000LL));
+	CK_OK(o->file_rename(io, f1, f2));
+	CK_RC(o->file_stat(io, f1, 1, &seen.st), -ENOENT);
+	CK_OK(o->file_stat(io, f2, 0, &seen.st));
+	CK_OK(o->file_unlink(io, f2));
 	seen.nres = o->resolve(io, "localhost", AC_AF_INET, 80, seen.resolved, 4);
 	seen.nmine = o->host_addrs(io, seen.mine, 8);
 	seen.wall = o->wall_ns(io);
-	CK_PASS(ac_addr_parse(&lo, "127.0.0.1", 0));
-	CK_PASS(o->udp_bind(io, &lo, 0, &u1));
-	CK_PASS(o->udp_bind(io, &lo, 0, &u2));
-	CK_PASS(o->local_addr(io, u2, &seen.local));
+	CK_OK(ac_addr_parse(&lo, "127.0.0.1", 0));
+	CK_OK(o->udp_bind(io, &lo, 0, &u1));
+	CK_OK(o->udp_bind(io, &lo, 0, &u2));
+	CK_OK(o->local_addr(io, u2, &seen.local));
 	ck_assert_uint_ne(seen.local.port, 0);
 	{
 		ac_sock *k1, *k2;
-		CK_PASS(ac_sock_udp(NULL, &lo, 0, &k1));
-		CK_PASS(ac_sock_udp(NULL, &lo, 0, &k2));
-		CK_PASS(ac_sock_local_addr(k2, &seen.local));
+		CK_OK(ac_sock_udp(NULL, &lo, 0, &k1));
+		CK_OK(ac_sock_udp(NULL, &lo, 0, &k2));
+		CK_OK(ac_sock_local_addr(k2, &seen.local));
 		ck_assert_int_eq(ac_sock_sendto(k1, "datagram", 8, &seen.local, 1000), 8);
 		ck_assert_int_eq(ac_sock_recvfrom(k2, dgram, 8, &seen.from, 1000), 8);
 		ck_assert(memcmp(dgram, "datagram", 8) == 0);
 		ac_sock_close(k1);
 		ac_sock_close(k2);
 	}
-	CK_PASS(o->close(io, u1));
-	CK_PASS(o->close(io, u2));
+	CK_OK(o->close(io, u1));
+	CK_OK(o->close(io, u2));
 }
 
 START_TEST(test_calls_replay)
@@ -687,7 +687,7 @@ static uint64_t read_hash(const char *path, uint64_t *events)
 {
 	ac_rec_reader *r;
 	uint64_t n;
-	CK_PASS(ac__rec_open(path, &r, NULL, 0));
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
 	ck_assert_int_eq(read_all(r, &n), 0);
 	*events = ac__rec_count(r);
 	n = ac__rec_hash(r);
@@ -701,7 +701,7 @@ START_TEST(test_epoll_echo_replay)
 	uint64_t h1, h2, h3, n1, n2, n3;
 	size_t len;
 	tmp_path(path, sizeof(path), "echo");
-	CK_PASS(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	CK_OK(ac_addr_parse(&echo_host, "127.0.0.1", 0));
 	h1 = record_epoll(path, echo_body, &n1);
 	ck_assert_uint_eq(echo_len, 21);
 	memcpy(saw, echo_got, echo_len);
@@ -730,8 +730,8 @@ static void rewrite(const char *from, const char *to, uint64_t e, size_t k)
 	ac_rec_event ev;
 	uint8_t buf[1 << 16];
 	int rc;
-	CK_PASS(ac__rec_open(from, &r, NULL, 0));
-	CK_PASS(ac__recw_open(to, ac__rec_header(r), NULL, NULL, &w));
+	CK_OK(ac__rec_open(from, &r, NULL, 0));
+	CK_OK(ac__recw_open(to, ac__rec_header(r), NULL, NULL, &w));
 	while ((rc = ac__rec_next(r, &ev)) == 1) {
 		if (ev.seq == e) {
 			ck_assert_uint_lt(k, ev.dlen2);
@@ -740,10 +740,10 @@ static void rewrite(const char *from, const char *to, uint64_t e, size_t k)
 			buf[k] ^= 0x04;
 			ev.data2 = buf;
 		}
-		CK_PASS(ac__recw_event(w, &ev));
+		CK_OK(ac__recw_event(w, &ev));
 	}
 	ck_assert_int_eq(rc, 0);
-	CK_PASS(ac__recw_end(w));
+	CK_OK(ac__recw_end(w));
 	ac__recw_free(w);
 	ac__rec_close(r);
 }
@@ -755,7 +755,7 @@ static void find_hello(const char *path, uint64_t *recv_ev, uint64_t *send_ev)
 	ac_rec_reader *r;
 	ac_rec_event ev;
 	*recv_ev = *send_ev = UINT64_MAX;
-	CK_PASS(ac__rec_open(path, &r, NULL, 0));
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
 	while (ac__rec_next(r, &ev) == 1) {
 		if (*recv_ev == UINT64_MAX && ev.dlen2 == 5 && memcmp(ev.data2, "hello", 5) == 0)
 			*recv_ev = ev.seq;
@@ -813,7 +813,7 @@ START_TEST(test_replay_diverges)
 	tmp_path(path, sizeof(path), "good");
 	tmp_path(bad, sizeof(bad), "bad");
 	tmp_path(errp, sizeof(errp), "err");
-	CK_PASS(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	CK_OK(ac_addr_parse(&echo_host, "127.0.0.1", 0));
 	record_epoll(path, echo_body, NULL);
 	find_hello(path, &recv_ev, &send_ev);
 	/* "hello" received as "hallo": the server echoes it, which differs
@@ -865,9 +865,9 @@ static void run_logged(const char *record_path)
 	ac_sched_opts_init(&o);
 	o.record_path = record_path;
 	o.log_fn = keep_log;
-	CK_PASS(ac_sched_new(&o, &s));
-	CK_PASS(ac_spawn(s, echo_body, NULL, NULL, NULL));
-	CK_PASS(ac_sched_run(s));
+	CK_OK(ac_sched_new(&o, &s));
+	CK_OK(ac_spawn(s, echo_body, NULL, NULL, NULL));
+	CK_OK(ac_sched_run(s));
 	ac_sched_free(s);
 }
 
@@ -875,7 +875,7 @@ START_TEST(test_sched_record_env)
 {
 	char path[256], path1[300], want[400];
 	uint64_t h, h1, n, n1;
-	CK_PASS(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	CK_OK(ac_addr_parse(&echo_host, "127.0.0.1", 0));
 	tmp_path(path, sizeof(path), "opt");
 	snprintf(path1, sizeof(path1), "%s.1", path);
 	/* Two schedulers naming one file: PATH, then PATH.1. */
@@ -925,7 +925,7 @@ static void sim_main(ac_sim_node *node, void *arg)
 {
 	(void)arg;
 	ac_sim_node_addr(node, &echo_host);
-	CK_PASS(ac_spawn(ac_sim_node_sched(node), echo_body, NULL, NULL, NULL));
+	CK_OK(ac_spawn(ac_sim_node_sched(node), echo_body, NULL, NULL, NULL));
 }
 
 /* Run the echo in a world of one node (seed 7, buggify on), recording it
@@ -942,9 +942,9 @@ static uint64_t sim_echo(const char *path)
 	o.max_time_ns = 600LL * 1000000000;
 	if (path)
 		setenv("AC_RECORD", path, 1);
-	CK_PASS(ac_sim_new(&o, &w));
-	CK_PASS(ac_sim_node_add(w, "host", &n));
-	CK_PASS(ac_sim_node_set_main(n, sim_main, NULL));
+	CK_OK(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_node_add(w, "host", &n));
+	CK_OK(ac_sim_node_set_main(n, sim_main, NULL));
 	ck_assert_int_eq(ac_sim_run(w, ac_sim_all_finished, NULL), AC_SIM_DONE);
 	th = ac_sim_trace_hash(w);
 	ac_sim_free(w);
@@ -960,14 +960,14 @@ static uint64_t sim_replay(const char *path, uint64_t *events)
 	ac_sched *s;
 	ac_io *rp;
 	uint64_t hash;
-	CK_PASS(ac_io_replay_new(path, &rp));
+	CK_OK(ac_io_replay_new(path, &rp));
 	ac_sched_opts_init(&so);
 	so.io = rp;
 	so.name = "host";
-	CK_PASS(ac_sched_new(&so, &s));
+	CK_OK(ac_sched_new(&so, &s));
 	ac_sched_step(s);
-	CK_PASS(ac_addr_parse(&echo_host, "10.0.0.1", 0));
-	CK_PASS(ac_spawn(s, echo_body, NULL, NULL, NULL));
+	CK_OK(ac_addr_parse(&echo_host, "10.0.0.1", 0));
+	CK_OK(ac_spawn(s, echo_body, NULL, NULL, NULL));
 	while (ac_io_replay_wants_poll(rp))
 		ac_sched_step(s);
 	ac_sched_free(s);
@@ -996,7 +996,7 @@ START_TEST(test_sim_record_replay)
 	h2 = read_hash(path2, &n2);
 	ck_assert_uint_eq(h1, h2);
 	ck_assert_uint_eq(n1, n2);
-	CK_PASS(ac__rec_open(path, &r, NULL, 0));
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
 	ck_assert_str_eq(ac__rec_header(r)->backend, "sim");
 	ck_assert_str_eq(ac__rec_header(r)->name, "host");
 	ck_assert_uint_eq(ac__rec_header(r)->flags & AC_REC_HF_BUGGIFY, AC_REC_HF_BUGGIFY);
@@ -1033,7 +1033,7 @@ static void ping_server(void *arg)
 {
 	ac_sock *l = arg, *k;
 	char buf[PING_SIZE];
-	CK_PASS(ac_sock_accept(l, 5000, &k));
+	CK_OK(ac_sock_accept(l, 5000, &k));
 	while (ac_sock_recv_all(k, buf, PING_SIZE, 5000) == PING_SIZE)
 		ck_assert_int_eq(ac_sock_send_all(k, buf, PING_SIZE, 5000), PING_SIZE);
 	ac_sock_close(k);
@@ -1048,16 +1048,16 @@ static void ping_body(void *arg)
 	int i;
 	(void)arg;
 	memset(buf, 'p', sizeof(buf));
-	CK_PASS(ac_sock_listen(NULL, &echo_host, 8, 0, &l));
-	CK_PASS(ac_sock_local_addr(l, &a));
-	CK_PASS(ac_spawn(NULL, ping_server, l, NULL, &srv));
-	CK_PASS(ac_sock_connect(&a, 5000, &k));
+	CK_OK(ac_sock_listen(NULL, &echo_host, 8, 0, &l));
+	CK_OK(ac_sock_local_addr(l, &a));
+	CK_OK(ac_spawn(NULL, ping_server, l, NULL, &srv));
+	CK_OK(ac_sock_connect(&a, 5000, &k));
 	for (i = 0; i < PING_ROUNDS; i++) {
 		ck_assert_int_eq(ac_sock_send_all(k, buf, PING_SIZE, 5000), PING_SIZE);
 		ck_assert_int_eq(ac_sock_recv_all(k, buf, PING_SIZE, 5000), PING_SIZE);
 	}
-	CK_PASS(ac_sock_shutdown(k));
-	CK_PASS(ac_finish(srv, 5000, NULL));
+	CK_OK(ac_sock_shutdown(k));
+	CK_OK(ac_finish(srv, 5000, NULL));
 	ac_sock_close(k);
 	ac_sock_close(l);
 }
@@ -1075,9 +1075,9 @@ START_TEST(test_record_size)
 	size_t size;
 	double per_call, per_event;
 	tmp_path(path, sizeof(path), "size");
-	CK_PASS(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	CK_OK(ac_addr_parse(&echo_host, "127.0.0.1", 0));
 	record_epoll(path, ping_body, NULL);
-	CK_PASS(ac__rec_open(path, &r, NULL, 0));
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
 	while (ac__rec_next(r, &ev) == 1) {
 		events++;
 		carried += ev.dlen + ev.dlen2;

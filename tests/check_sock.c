@@ -21,15 +21,10 @@
 /* Generous timeout for operations that must succeed. */
 #define LONG_MS 10000
 
-static int64_t now_ms(void)
-{
-	return ac_sched_now_ns(ac_sched_self()) / 1000000;
-}
-
 static ac_addr lo_addr(uint16_t port)
 {
 	ac_addr a;
-	CK_PASS(ac_addr_parse(&a, "127.0.0.1", port));
+	CK_OK(ac_addr_parse(&a, "127.0.0.1", port));
 	return a;
 }
 
@@ -38,9 +33,9 @@ static ac_sock *listen_lo(ac_addr *bound)
 {
 	ac_addr a = lo_addr(0);
 	ac_sock *l = NULL;
-	CK_PASS(ac_sock_listen(NULL, &a, 16, 0, &l));
+	CK_OK(ac_sock_listen(NULL, &a, 16, 0, &l));
 	ck_assert_ptr_nonnull(l);
-	CK_PASS(ac_sock_local_addr(l, bound));
+	CK_OK(ac_sock_local_addr(l, bound));
 	ck_assert_int_eq(bound->family, AC_AF_INET);
 	ck_assert_uint_ne(bound->port, 0);
 	ck_assert(ac_addr_is_loopback(bound));
@@ -52,23 +47,9 @@ static void tcp_pair(ac_sock **cli, ac_sock **srv)
 {
 	ac_addr a;
 	ac_sock *l = listen_lo(&a);
-	CK_PASS(ac_sock_connect(&a, LONG_MS, cli));
-	CK_PASS(ac_sock_accept(l, LONG_MS, srv));
+	CK_OK(ac_sock_connect(&a, LONG_MS, cli));
+	CK_OK(ac_sock_accept(l, LONG_MS, srv));
 	ac_sock_close(l);
-}
-
-/* Wait until coroutine r has ended (it may have already). */
-static void join(ac_ref r)
-{
-	int rc = ac_finish(r, 20000, NULL);
-	ck_assert_msg(rc == 0 || rc == -ESRCH, "ac_finish: %s", ac_strerror(rc));
-	ck_assert_int_eq(ac_is_alive(r), 0);
-}
-
-/* Let the other coroutines run until they block. */
-static void settle(void)
-{
-	CK_PASS(ac_sleep(10));
 }
 
 /* One side of a transfer, run as a coroutine. */
@@ -98,7 +79,7 @@ static void side_init(side *sd, ac_sock *k, const void *buf, size_t len,
 static void side_end(side *sd)
 {
 	if (sd->end == 1)
-		CK_PASS(ac_sock_shutdown(sd->k));
+		CK_OK(ac_sock_shutdown(sd->k));
 	else if (sd->end == 2)
 		ac_sock_close(sd->k);
 }
@@ -107,7 +88,7 @@ static void body_send_all(void *arg)
 {
 	side *sd = arg;
 	if (sd->delay_ms)
-		CK_PASS(ac_sleep(sd->delay_ms));
+		CK_OK(ac_sleep(sd->delay_ms));
 	sd->rc = ac_sock_send_all(sd->k, sd->buf, sd->len, LONG_MS);
 	side_end(sd);
 }
@@ -132,22 +113,22 @@ static void body_send_msg(void *arg)
 
 static void body_connect_accept(void *arg)
 {
+	int *done = arg;
 	ac_addr la, ca, sa, cp, sp;
 	ac_sock *l, *cli, *srv;
 	char buf[8];
-	(void)arg;
 	l = listen_lo(&la);
-	CK_PASS(ac_sock_connect(&la, LONG_MS, &cli));
-	CK_PASS(ac_sock_accept(l, LONG_MS, &srv));
-	CK_PASS(ac_sock_local_addr(cli, &ca));
-	CK_PASS(ac_sock_peer_addr(cli, &cp));
-	CK_PASS(ac_sock_local_addr(srv, &sa));
-	CK_PASS(ac_sock_peer_addr(srv, &sp));
+	CK_OK(ac_sock_connect(&la, LONG_MS, &cli));
+	CK_OK(ac_sock_accept(l, LONG_MS, &srv));
+	CK_OK(ac_sock_local_addr(cli, &ca));
+	CK_OK(ac_sock_peer_addr(cli, &cp));
+	CK_OK(ac_sock_local_addr(srv, &sa));
+	CK_OK(ac_sock_peer_addr(srv, &sp));
 	ck_assert(ac_addr_eq(&cp, &la)); /* the client reached the listener */
 	ck_assert(ac_addr_eq(&sp, &ca)); /* the server sees the client */
 	ck_assert(ac_addr_eq(&sa, &la));
 	ck_assert(ac_addr_is_loopback(&ca));
-	CK_FAIL(ac_sock_peer_addr(l, &cp), -ENOTCONN);
+	CK_RC(ac_sock_peer_addr(l, &cp), -ENOTCONN);
 	ck_assert_int_eq(ac_sock_send_all(cli, "ping", 4, LONG_MS), 4);
 	ck_assert_int_eq(ac_sock_recv_all(srv, buf, 4, LONG_MS), 4);
 	ck_assert(memcmp(buf, "ping", 4) == 0);
@@ -159,11 +140,14 @@ static void body_connect_accept(void *arg)
 	ac_sock_close(srv);
 	ac_sock_close(l);
 	ac_sock_close(NULL); /* harmless */
+	*done = 1;
 }
 
 START_TEST(test_connect_accept)
 {
-	ck_assert_uint_ge(test_run(body_connect_accept, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_connect_accept, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -171,6 +155,7 @@ END_TEST
 
 static void body_exact(void *arg)
 {
+	int *done = arg;
 	enum { BIG = 4 << 20 };
 	ac_sock *cli, *srv;
 	unsigned char *out = malloc(BIG), *in = malloc(BIG);
@@ -178,7 +163,6 @@ static void body_exact(void *arg)
 	side sd;
 	ac_ref r;
 	size_t i, got;
-	(void)arg;
 	ck_assert_ptr_nonnull(out);
 	ck_assert_ptr_nonnull(in);
 	for (i = 0; i < BIG; i++)
@@ -196,10 +180,10 @@ static void body_exact(void *arg)
 	ck_assert(memcmp(small, "0123456789", 10) == 0);
 	/* 4 MiB in one call each way, sender and receiver concurrent */
 	side_init(&sd, cli, out, BIG, 1);
-	CK_PASS(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
 	memset(in, 0, BIG);
 	ck_assert_int_eq(ac_sock_recv_all(srv, in, BIG, 20000), BIG);
-	join(r);
+	test_join(r);
 	ck_assert_int_eq(sd.rc, BIG);
 	ck_assert(memcmp(in, out, BIG) == 0);
 	/* then the clean end of stream */
@@ -207,30 +191,34 @@ static void body_exact(void *arg)
 	ck_assert_int_eq(ac_sock_recv(srv, small, 1, LONG_MS), 0);
 	/* and the other direction still works after our shutdown */
 	side_init(&sd, srv, out, BIG, 0);
-	CK_PASS(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
 	ck_assert_int_eq(ac_sock_recv_all(cli, in, BIG, 20000), BIG);
-	join(r);
+	test_join(r);
 	ck_assert(memcmp(in, out, BIG) == 0);
 	ac_sock_close(cli);
 	ac_sock_close(srv);
 	free(out);
 	free(in);
+	*done = 1;
 }
 
 START_TEST(test_send_recv_exact)
 {
-	ck_assert_uint_ge(test_run(body_exact, NULL), 1);
+	int done = 0;
+	/* The body and its two senders. */
+	ck_assert_uint_eq(test_run(body_exact, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_eof(void *arg)
 {
+	int *done = arg;
 	ac_sock *cli, *srv;
 	char buf[16];
-	(void)arg;
 	/* clean end before the first byte */
 	tcp_pair(&cli, &srv);
-	CK_PASS(ac_sock_shutdown(cli));
+	CK_OK(ac_sock_shutdown(cli));
 	ck_assert_int_eq(ac_sock_recv_all(srv, buf, 10, LONG_MS), 0);
 	ac_sock_close(cli);
 	ac_sock_close(srv);
@@ -238,7 +226,7 @@ static void body_eof(void *arg)
 	tcp_pair(&cli, &srv);
 	ck_assert_int_eq(ac_sock_send_all(cli, "abc", 3, LONG_MS), 3);
 	ac_sock_close(cli);
-	CK_FAIL(ac_sock_recv_all(srv, buf, 10, LONG_MS), -EPIPE);
+	CK_RC(ac_sock_recv_all(srv, buf, 10, LONG_MS), -EPIPE);
 	ac_sock_close(srv);
 	/* exactly the bytes there are, then the end */
 	tcp_pair(&cli, &srv);
@@ -247,11 +235,14 @@ static void body_eof(void *arg)
 	ck_assert_int_eq(ac_sock_recv_all(srv, buf, 3, LONG_MS), 3);
 	ck_assert_int_eq(ac_sock_recv_all(srv, buf, 3, LONG_MS), 0);
 	ac_sock_close(srv);
+	*done = 1;
 }
 
 START_TEST(test_recv_all_end_of_stream)
 {
-	ck_assert_uint_ge(test_run(body_eof, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_eof, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -259,17 +250,17 @@ END_TEST
 
 static void body_recv_timeout(void *arg)
 {
+	int *done = arg;
 	ac_sock *cli, *srv;
 	char buf[16];
 	int64_t t0;
 	side sd;
 	ac_ref r;
-	(void)arg;
 	tcp_pair(&cli, &srv);
-	t0 = now_ms();
-	CK_FAIL(ac_sock_recv(srv, buf, sizeof(buf), 50), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 45);
-	CK_FAIL(ac_sock_recv(srv, buf, sizeof(buf), 0), -ETIMEDOUT);
+	t0 = test_now_ms();
+	CK_RC(ac_sock_recv(srv, buf, sizeof(buf), 50), -ETIMEDOUT);
+	ck_assert_int_ge(test_now_ms() - t0, 45);
+	CK_RC(ac_sock_recv(srv, buf, sizeof(buf), 0), -ETIMEDOUT);
 	/* a recv that timed out took nothing: later bytes all arrive */
 	ck_assert_int_eq(ac_sock_send_all(cli, "x", 1, LONG_MS), 1);
 	ck_assert_int_eq(ac_sock_recv(srv, buf, sizeof(buf), LONG_MS), 1);
@@ -277,63 +268,73 @@ static void body_recv_timeout(void *arg)
 	/* data arriving during a long wait ends it */
 	side_init(&sd, cli, "late", 4, 0);
 	sd.delay_ms = 30;
-	CK_PASS(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
 	ck_assert_int_eq(ac_sock_recv_all(srv, buf, 4, LONG_MS), 4);
 	ck_assert(memcmp(buf, "late", 4) == 0);
-	join(r);
+	test_join(r);
 	/* recv_all that times out midway: the socket is unusable after */
 	ck_assert_int_eq(ac_sock_send_all(cli, "abc", 3, LONG_MS), 3);
-	CK_FAIL(ac_sock_recv_all(srv, buf, 10, 50), -ETIMEDOUT);
+	CK_RC(ac_sock_recv_all(srv, buf, 10, 50), -ETIMEDOUT);
 	ck_assert_int_lt(ac_sock_recv(srv, buf, sizeof(buf), 50), 0);
 	ac_sock_close(cli);
 	ac_sock_close(srv);
+	*done = 1;
 }
 
 START_TEST(test_recv_timeout)
 {
-	ck_assert_uint_ge(test_run(body_recv_timeout, NULL), 1);
+	int done = 0;
+	/* The body and its late sender. */
+	ck_assert_uint_eq(test_run(body_recv_timeout, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_accept_timeout(void *arg)
 {
+	int *done = arg;
 	ac_addr a;
 	ac_sock *l = listen_lo(&a), *cli, *srv = NULL;
-	int64_t t0 = now_ms();
-	(void)arg;
-	CK_FAIL(ac_sock_accept(l, 50, &srv), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 45);
+	int64_t t0 = test_now_ms();
+	CK_RC(ac_sock_accept(l, 50, &srv), -ETIMEDOUT);
+	ck_assert_int_ge(test_now_ms() - t0, 45);
 	ck_assert_ptr_null(srv);
-	CK_FAIL(ac_sock_accept(l, 0, &srv), -ETIMEDOUT);
+	CK_RC(ac_sock_accept(l, 0, &srv), -ETIMEDOUT);
 	/* the listener still works */
-	CK_PASS(ac_sock_connect(&a, LONG_MS, &cli));
-	CK_PASS(ac_sock_accept(l, LONG_MS, &srv));
+	CK_OK(ac_sock_connect(&a, LONG_MS, &cli));
+	CK_OK(ac_sock_accept(l, LONG_MS, &srv));
 	ac_sock_close(cli);
 	ac_sock_close(srv);
 	ac_sock_close(l);
+	*done = 1;
 }
 
 START_TEST(test_accept_timeout)
 {
-	ck_assert_uint_ge(test_run(body_accept_timeout, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_accept_timeout, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_refused(void *arg)
 {
+	int *done = arg;
 	ac_addr a;
 	ac_sock *l = listen_lo(&a), *cli = NULL;
-	(void)arg;
 	ac_sock_close(l); /* nobody listens on a's port any more */
-	CK_FAIL(ac_sock_connect(&a, LONG_MS, &cli), -ECONNREFUSED);
+	CK_RC(ac_sock_connect(&a, LONG_MS, &cli), -ECONNREFUSED);
 	ck_assert_ptr_null(cli);
-	CK_FAIL(ac_sock_connect(NULL, LONG_MS, &cli), -EINVAL);
-	CK_FAIL(ac_sock_connect(&a, LONG_MS, NULL), -EINVAL);
+	CK_RC(ac_sock_connect(NULL, LONG_MS, &cli), -EINVAL);
+	CK_RC(ac_sock_connect(&a, LONG_MS, NULL), -EINVAL);
+	*done = 1;
 }
 
 START_TEST(test_connect_refused)
 {
-	ck_assert_uint_ge(test_run(body_refused, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_refused, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -341,6 +342,7 @@ END_TEST
 
 static void body_msgs(void *arg)
 {
+	int *done = arg;
 	enum { BIG = 100000 };
 	ac_sock *cli, *srv;
 	size_t *lens = malloc(3 * sizeof(size_t) + 5 + BIG);
@@ -349,7 +351,6 @@ static void body_msgs(void *arg)
 	size_t len = 0, i;
 	side sd;
 	ac_ref r;
-	(void)arg;
 	lens[0] = 5;
 	lens[1] = 0;
 	lens[2] = BIG;
@@ -358,7 +359,7 @@ static void body_msgs(void *arg)
 		p[5 + i] = (char)(i % 251);
 	tcp_pair(&cli, &srv);
 	side_init(&sd, cli, lens, 3, 1); /* three messages, then shutdown */
-	CK_PASS(ac_spawn(NULL, body_send_msg, &sd, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_send_msg, &sd, NULL, &r));
 	ck_assert_int_eq(ac_sock_recv_msg(srv, &out, &len, BIG, LONG_MS), 1);
 	ck_assert_uint_eq(len, 5);
 	ck_assert(memcmp(out, "hello", 5) == 0);
@@ -376,31 +377,35 @@ static void body_msgs(void *arg)
 	out = NULL;
 	ck_assert_int_eq(ac_sock_recv_msg(srv, &out, &len, BIG, LONG_MS), 0);
 	ck_assert_ptr_null(out);
-	join(r);
+	test_join(r);
 	ck_assert_int_eq(sd.rc, 0);
-	CK_FAIL(ac_sock_recv_msg(srv, NULL, &len, BIG, LONG_MS), -EINVAL);
+	CK_RC(ac_sock_recv_msg(srv, NULL, &len, BIG, LONG_MS), -EINVAL);
 	ac_sock_close(cli);
 	ac_sock_close(srv);
 	free(lens);
+	*done = 1;
 }
 
 START_TEST(test_msg_round_trip)
 {
-	ck_assert_uint_ge(test_run(body_msgs, NULL), 1);
+	int done = 0;
+	/* The body and its sender. */
+	ck_assert_uint_eq(test_run(body_msgs, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_msg_errors(void *arg)
 {
+	int *done = arg;
 	static const unsigned char hdr10[] = {0, 0, 0, 10, 'a', 'b', 'c'};
 	ac_sock *cli, *srv;
 	void *out = NULL;
 	size_t len = 0;
-	(void)arg;
 	/* longer than max */
 	tcp_pair(&cli, &srv);
-	CK_PASS(ac_sock_send_msg(cli, "0123456789", 10, LONG_MS));
-	CK_FAIL(ac_sock_recv_msg(srv, &out, &len, 9, LONG_MS), -EMSGSIZE);
+	CK_OK(ac_sock_send_msg(cli, "0123456789", 10, LONG_MS));
+	CK_RC(ac_sock_recv_msg(srv, &out, &len, 9, LONG_MS), -EMSGSIZE);
 	ck_assert_ptr_null(out);
 	ac_sock_close(cli);
 	ac_sock_close(srv);
@@ -409,21 +414,24 @@ static void body_msg_errors(void *arg)
 	ck_assert_int_eq(ac_sock_send_all(cli, hdr10, sizeof(hdr10), LONG_MS),
 	                 sizeof(hdr10));
 	ac_sock_close(cli);
-	CK_FAIL(ac_sock_recv_msg(srv, &out, &len, 100, LONG_MS), -EPIPE);
+	CK_RC(ac_sock_recv_msg(srv, &out, &len, 100, LONG_MS), -EPIPE);
 	ck_assert_ptr_null(out);
 	ac_sock_close(srv);
 	/* the stream ends inside the length */
 	tcp_pair(&cli, &srv);
 	ck_assert_int_eq(ac_sock_send_all(cli, hdr10, 2, LONG_MS), 2);
 	ac_sock_close(cli);
-	CK_FAIL(ac_sock_recv_msg(srv, &out, &len, 100, LONG_MS), -EPIPE);
+	CK_RC(ac_sock_recv_msg(srv, &out, &len, 100, LONG_MS), -EPIPE);
 	ck_assert_ptr_null(out);
 	ac_sock_close(srv);
+	*done = 1;
 }
 
 START_TEST(test_msg_errors)
 {
-	ck_assert_uint_ge(test_run(body_msg_errors, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_msg_errors, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -431,12 +439,12 @@ END_TEST
 
 static void body_lines(void *arg)
 {
+	int *done = arg;
 	static const char rest[] = "o\n\nthree\r\nhdr\nBINARY\nlast";
 	ac_sock *cli, *srv;
 	char line[64];
 	side sd;
 	ac_ref r;
-	(void)arg;
 	tcp_pair(&cli, &srv);
 	/* a line split across two writes */
 	ck_assert_int_eq(ac_sock_send_all(cli, "one\r\ntw", 7, LONG_MS), 7);
@@ -444,7 +452,7 @@ static void body_lines(void *arg)
 	ck_assert_str_eq(line, "one");
 	side_init(&sd, cli, rest, strlen(rest), 1);
 	sd.delay_ms = 20;
-	CK_PASS(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
 	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 4);
 	ck_assert_str_eq(line, "two");
 	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 1);
@@ -460,27 +468,31 @@ static void body_lines(void *arg)
 	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 4);
 	ck_assert_str_eq(line, "last");
 	ck_assert_int_eq(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 0);
-	join(r);
+	test_join(r);
 	ck_assert_int_eq(sd.rc, (ssize_t)strlen(rest));
 	ac_sock_close(cli);
 	ac_sock_close(srv);
+	*done = 1;
 }
 
 START_TEST(test_recv_line)
 {
-	ck_assert_uint_ge(test_run(body_lines, NULL), 1);
+	int done = 0;
+	/* The body and its sender. */
+	ck_assert_uint_eq(test_run(body_lines, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_long_lines(void *arg)
 {
+	int *done = arg;
 	enum { LONG = 5000 };
 	ac_sock *cli, *srv;
 	char *big = malloc(LONG + 2), *line = malloc(LONG + 100);
 	char small[5];
 	side sd;
 	ac_ref r;
-	(void)arg;
 	memset(big, 'L', LONG);
 	big[LONG] = '\n';
 	tcp_pair(&cli, &srv);
@@ -488,35 +500,39 @@ static void body_long_lines(void *arg)
 	ck_assert_int_eq(ac_sock_send_all(cli, "abcd\nabcde\n", 11, LONG_MS), 11);
 	ck_assert_int_eq(ac_sock_recv_line(srv, small, sizeof(small), LONG_MS), 5);
 	ck_assert_str_eq(small, "abcd");
-	CK_FAIL(ac_sock_recv_line(srv, small, sizeof(small), LONG_MS), -EMSGSIZE);
+	CK_RC(ac_sock_recv_line(srv, small, sizeof(small), LONG_MS), -EMSGSIZE);
 	ac_sock_close(srv);
 	ac_sock_close(cli);
 	/* a line longer than the internal read-ahead, into a buffer it fits */
 	tcp_pair(&cli, &srv);
 	side_init(&sd, cli, big, LONG + 1, 1);
-	CK_PASS(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
 	ck_assert_int_eq(ac_sock_recv_line(srv, line, LONG + 100, LONG_MS), LONG + 1);
 	ck_assert_uint_eq(strlen(line), LONG);
 	ck_assert_int_eq(line[LONG - 1], 'L');
 	ck_assert_int_eq(ac_sock_recv_line(srv, line, LONG + 100, LONG_MS), 0);
-	join(r);
+	test_join(r);
 	ac_sock_close(srv);
 	ac_sock_close(cli);
 	/* no newline for longer than the caller's buffer */
 	tcp_pair(&cli, &srv);
 	side_init(&sd, cli, big, LONG, 0);
-	CK_PASS(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
-	CK_FAIL(ac_sock_recv_line(srv, line, 100, LONG_MS), -EMSGSIZE);
-	join(r);
+	CK_OK(ac_spawn(NULL, body_send_all, &sd, NULL, &r));
+	CK_RC(ac_sock_recv_line(srv, line, 100, LONG_MS), -EMSGSIZE);
+	test_join(r);
 	ac_sock_close(srv);
 	ac_sock_close(cli);
 	free(big);
 	free(line);
+	*done = 1;
 }
 
 START_TEST(test_recv_line_too_long)
 {
-	ck_assert_uint_ge(test_run(body_long_lines, NULL), 1);
+	int done = 0;
+	/* The body and its two senders. */
+	ck_assert_uint_eq(test_run(body_long_lines, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -524,20 +540,20 @@ END_TEST
 
 static void body_udp(void *arg)
 {
+	int *done = arg;
 	ac_addr any = lo_addr(0), a1, a2, from;
 	ac_sock *u1, *u2;
 	char buf[32];
 	int64_t t0;
-	(void)arg;
-	CK_PASS(ac_sock_udp(NULL, &any, 0, &u1));
-	CK_PASS(ac_sock_udp(NULL, &any, 0, &u2));
-	CK_PASS(ac_sock_local_addr(u1, &a1));
-	CK_PASS(ac_sock_local_addr(u2, &a2));
+	CK_OK(ac_sock_udp(NULL, &any, 0, &u1));
+	CK_OK(ac_sock_udp(NULL, &any, 0, &u2));
+	CK_OK(ac_sock_local_addr(u1, &a1));
+	CK_OK(ac_sock_local_addr(u2, &a2));
 	ck_assert(ac_addr_is_loopback(&a1));
 	ck_assert_uint_ne(a2.port, 0);
-	t0 = now_ms();
-	CK_FAIL(ac_sock_recvfrom(u2, buf, sizeof(buf), &from, 30), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 25);
+	t0 = test_now_ms();
+	CK_RC(ac_sock_recvfrom(u2, buf, sizeof(buf), &from, 30), -ETIMEDOUT);
+	ck_assert_int_ge(test_now_ms() - t0, 25);
 	ck_assert_int_eq(ac_sock_sendto(u1, "datagram", 8, &a2, LONG_MS), 8);
 	ac_addr_init(&from);
 	ck_assert_int_eq(ac_sock_recvfrom(u2, buf, sizeof(buf), &from, LONG_MS), 8);
@@ -552,18 +568,21 @@ static void body_udp(void *arg)
 	ck_assert(memcmp(buf, "0123", 4) == 0);
 	ck_assert(ac_addr_eq(&from, &a2));
 	/* stream calls on a datagram socket */
-	CK_FAIL(ac_sock_recv(u1, buf, sizeof(buf), 0), -EINVAL);
-	CK_FAIL(ac_sock_send_all(u1, "x", 1, 0), -EINVAL);
-	CK_FAIL(ac_sock_send_msg(u1, "x", 1, 0), -EINVAL);
-	CK_FAIL(ac_sock_shutdown(u1), -EINVAL);
-	CK_FAIL(ac_sock_sendto(u1, "x", 1, NULL, 0), -EINVAL);
+	CK_RC(ac_sock_recv(u1, buf, sizeof(buf), 0), -EINVAL);
+	CK_RC(ac_sock_send_all(u1, "x", 1, 0), -EINVAL);
+	CK_RC(ac_sock_send_msg(u1, "x", 1, 0), -EINVAL);
+	CK_RC(ac_sock_shutdown(u1), -EINVAL);
+	CK_RC(ac_sock_sendto(u1, "x", 1, NULL, 0), -EINVAL);
 	ac_sock_close(u1);
 	ac_sock_close(u2);
+	*done = 1;
 }
 
 START_TEST(test_udp)
 {
-	ck_assert_uint_ge(test_run(body_udp, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_udp, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -576,28 +595,28 @@ typedef struct pipe_writer {
 static void body_pipe_writer(void *arg)
 {
 	pipe_writer *pw = arg;
-	CK_PASS(ac_sleep(20));
+	CK_OK(ac_sleep(20));
 	ck_assert_int_eq(write(pw->fd, "alpha\nbe", 8), 8);
-	CK_PASS(ac_sleep(20));
+	CK_OK(ac_sleep(20));
 	ck_assert_int_eq(write(pw->fd, "ta\r\ngamma", 9), 9);
-	CK_PASS(ac_sleep(20));
+	CK_OK(ac_sleep(20));
 	close(pw->fd); /* end of stream for the reader */
 }
 
 static void body_pipe(void *arg)
 {
+	int *done = arg;
 	int fds[2];
 	pipe_writer pw;
 	ac_sock *k, *w;
 	char line[32];
 	ac_ref r;
-	(void)arg;
 	ck_assert_int_eq(pipe(fds), 0);
-	CK_FAIL(ac_sock_attach_fd(NULL, -1, &k), -EINVAL);
-	CK_PASS(ac_sock_attach_fd(NULL, fds[0], &k));
-	CK_FAIL(ac_sock_recv(k, line, sizeof(line), 20), -ETIMEDOUT);
+	CK_RC(ac_sock_attach_fd(NULL, -1, &k), -EINVAL);
+	CK_OK(ac_sock_attach_fd(NULL, fds[0], &k));
+	CK_RC(ac_sock_recv(k, line, sizeof(line), 20), -ETIMEDOUT);
 	pw.fd = fds[1];
-	CK_PASS(ac_spawn(NULL, body_pipe_writer, &pw, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_pipe_writer, &pw, NULL, &r));
 	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 6);
 	ck_assert_str_eq(line, "alpha");
 	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 6);
@@ -605,13 +624,13 @@ static void body_pipe(void *arg)
 	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 5);
 	ck_assert_str_eq(line, "gamma"); /* no newline: at the end */
 	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 0);
-	join(r);
+	test_join(r);
 	ac_sock_close(k); /* detaches; the descriptor is still ours */
 	ck_assert_int_eq(close(fds[0]), 0);
 	/* both ends attached: write through one, read through the other */
 	ck_assert_int_eq(pipe(fds), 0);
-	CK_PASS(ac_sock_attach_fd(NULL, fds[0], &k));
-	CK_PASS(ac_sock_attach_fd(NULL, fds[1], &w));
+	CK_OK(ac_sock_attach_fd(NULL, fds[0], &k));
+	CK_OK(ac_sock_attach_fd(NULL, fds[1], &w));
 	ck_assert_int_eq(ac_sock_send_all(w, "via sock\n", 9, LONG_MS), 9);
 	ck_assert_int_eq(ac_sock_recv_line(k, line, sizeof(line), LONG_MS), 9);
 	ck_assert_str_eq(line, "via sock");
@@ -619,11 +638,15 @@ static void body_pipe(void *arg)
 	ac_sock_close(k);
 	ck_assert_int_eq(close(fds[0]), 0);
 	ck_assert_int_eq(close(fds[1]), 0);
+	*done = 1;
 }
 
 START_TEST(test_attach_pipe)
 {
-	ck_assert_uint_ge(test_run(body_pipe, NULL), 1);
+	int done = 0;
+	/* The body and its pipe writer. */
+	ck_assert_uint_eq(test_run(body_pipe, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -674,27 +697,27 @@ static void check_closed_rc(ssize_t rc)
 
 static void body_close_under_reader(void *arg)
 {
+	int *done = arg;
 	ac_sock *cli, *srv, *l;
 	ac_addr a;
 	blocked b[4];
 	ac_ref r[4];
 	char buf[4];
 	int i;
-	(void)arg;
 	/* four readers of different kinds on one socket */
 	tcp_pair(&cli, &srv);
 	for (i = 0; i < 4; i++) {
 		b[i].k = srv;
 		b[i].op = OP_RECV + i;
 		b[i].rc = 99;
-		CK_PASS(ac_spawn(NULL, body_blocked, &b[i], NULL, &r[i]));
+		CK_OK(ac_spawn(NULL, body_blocked, &b[i], NULL, &r[i]));
 	}
-	settle();
+	test_settle();
 	for (i = 0; i < 4; i++)
 		ck_assert_int_eq(b[i].rc, 99);
 	ac_sock_close(srv);
 	for (i = 0; i < 4; i++) {
-		join(r[i]);
+		test_join(r[i]);
 		check_closed_rc(b[i].rc);
 	}
 	/* the peer sees the end of the stream */
@@ -705,35 +728,39 @@ static void body_close_under_reader(void *arg)
 	b[0].k = l;
 	b[0].op = OP_ACCEPT;
 	b[0].rc = 99;
-	CK_PASS(ac_spawn(NULL, body_blocked, &b[0], NULL, &r[0]));
-	settle();
+	CK_OK(ac_spawn(NULL, body_blocked, &b[0], NULL, &r[0]));
+	test_settle();
 	ac_sock_close(l);
-	join(r[0]);
+	test_join(r[0]);
 	check_closed_rc(b[0].rc);
+	*done = 1;
 }
 
 START_TEST(test_close_while_blocked)
 {
-	ck_assert_uint_ge(test_run(body_close_under_reader, NULL), 1);
+	int done = 0;
+	/* The body, four readers and an acceptor, all woken by the close. */
+	ck_assert_uint_eq(test_run(body_close_under_reader, &done), 6);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_terminate_reader(void *arg)
 {
+	int *done = arg;
 	ac_sock *cli, *srv, *l;
 	ac_addr a;
 	blocked b;
 	ac_ref r;
 	char buf[4];
-	(void)arg;
 	/* terminated while blocked, then the socket is still usable */
 	tcp_pair(&cli, &srv);
 	b.k = srv;
 	b.op = OP_RECV_LINE;
 	b.rc = 99;
-	CK_PASS(ac_spawn(NULL, body_blocked, &b, NULL, &r));
-	settle();
-	CK_PASS(ac_terminate(r));
+	CK_OK(ac_spawn(NULL, body_blocked, &b, NULL, &r));
+	test_settle();
+	CK_OK(ac_terminate(r));
 	ck_assert_int_eq(b.rc, 99);
 	ck_assert_int_eq(ac_sock_send_all(cli, "z", 1, LONG_MS), 1);
 	ck_assert_int_eq(ac_sock_recv(srv, buf, sizeof(buf), LONG_MS), 1);
@@ -744,35 +771,39 @@ static void body_terminate_reader(void *arg)
 	tcp_pair(&cli, &srv);
 	b.k = srv;
 	b.op = OP_RECV;
-	CK_PASS(ac_spawn(NULL, body_blocked, &b, NULL, &r));
-	settle();
+	CK_OK(ac_spawn(NULL, body_blocked, &b, NULL, &r));
+	test_settle();
 	ac_sock_close(srv);
-	CK_PASS(ac_terminate(r));
+	CK_OK(ac_terminate(r));
 	ck_assert_int_eq(b.rc, 99);
 	/* terminated, then closed */
 	ac_sock_close(cli);
 	tcp_pair(&cli, &srv);
 	b.k = srv;
 	b.op = OP_RECV_ALL;
-	CK_PASS(ac_spawn(NULL, body_blocked, &b, NULL, &r));
-	settle();
-	CK_PASS(ac_terminate(r));
+	CK_OK(ac_spawn(NULL, body_blocked, &b, NULL, &r));
+	test_settle();
+	CK_OK(ac_terminate(r));
 	ac_sock_close(srv);
 	ac_sock_close(cli);
 	/* an accept */
 	l = listen_lo(&a);
 	b.k = l;
 	b.op = OP_ACCEPT;
-	CK_PASS(ac_spawn(NULL, body_blocked, &b, NULL, &r));
-	settle();
-	CK_PASS(ac_terminate(r));
+	CK_OK(ac_spawn(NULL, body_blocked, &b, NULL, &r));
+	test_settle();
+	CK_OK(ac_terminate(r));
 	ac_sock_close(l);
 	ck_assert_int_eq(b.rc, 99);
+	*done = 1;
 }
 
 START_TEST(test_terminate_blocked_then_close)
 {
-	ck_assert_uint_ge(test_run(body_terminate_reader, NULL), 1);
+	int done = 0;
+	/* The body and four terminated callers. */
+	ck_assert_uint_eq(test_run(body_terminate_reader, &done), 5);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -780,28 +811,28 @@ END_TEST
 
 static void body_wrong_types(void *arg)
 {
+	int *done = arg;
 	ac_addr a;
 	ac_sock *cli, *srv, *l, *acc;
 	char buf[8];
 	void *out;
 	size_t len;
-	(void)arg;
 	tcp_pair(&cli, &srv);
 	l = listen_lo(&a);
-	CK_FAIL(ac_sock_recv(l, buf, sizeof(buf), 0), -EINVAL);
-	CK_FAIL(ac_sock_recv_line(l, buf, sizeof(buf), 0), -EINVAL);
-	CK_FAIL(ac_sock_send_all(l, "x", 1, 0), -EINVAL);
-	CK_FAIL(ac_sock_shutdown(l), -EINVAL);
-	CK_FAIL(ac_sock_accept(cli, 0, &acc), -EINVAL);
-	CK_FAIL(ac_sock_accept(l, 0, NULL), -EINVAL);
-	CK_FAIL(ac_sock_recvfrom(cli, buf, sizeof(buf), NULL, 0), -EINVAL);
-	CK_FAIL(ac_sock_sendto(cli, "x", 1, &a, 0), -EINVAL);
-	CK_FAIL(ac_sock_recv(cli, buf, 0, 0), -EINVAL);
-	CK_FAIL(ac_sock_recv(cli, NULL, 1, 0), -EINVAL);
-	CK_FAIL(ac_sock_recv_line(cli, buf, 0, 0), -EINVAL);
-	CK_FAIL(ac_sock_recv_msg(cli, &out, NULL, 10, 0), -EINVAL);
-	CK_FAIL(ac_sock_recv(NULL, buf, 1, 0), -EINVAL);
-	CK_FAIL(ac_sock_local_addr(NULL, &a), -EBADF);
+	CK_RC(ac_sock_recv(l, buf, sizeof(buf), 0), -EINVAL);
+	CK_RC(ac_sock_recv_line(l, buf, sizeof(buf), 0), -EINVAL);
+	CK_RC(ac_sock_send_all(l, "x", 1, 0), -EINVAL);
+	CK_RC(ac_sock_shutdown(l), -EINVAL);
+	CK_RC(ac_sock_accept(cli, 0, &acc), -EINVAL);
+	CK_RC(ac_sock_accept(l, 0, NULL), -EINVAL);
+	CK_RC(ac_sock_recvfrom(cli, buf, sizeof(buf), NULL, 0), -EINVAL);
+	CK_RC(ac_sock_sendto(cli, "x", 1, &a, 0), -EINVAL);
+	CK_RC(ac_sock_recv(cli, buf, 0, 0), -EINVAL);
+	CK_RC(ac_sock_recv(cli, NULL, 1, 0), -EINVAL);
+	CK_RC(ac_sock_recv_line(cli, buf, 0, 0), -EINVAL);
+	CK_RC(ac_sock_recv_msg(cli, &out, NULL, 10, 0), -EINVAL);
+	CK_RC(ac_sock_recv(NULL, buf, 1, 0), -EINVAL);
+	CK_RC(ac_sock_local_addr(NULL, &a), -EBADF);
 	/* none of that disturbed the connection */
 	ck_assert_int_eq(ac_sock_send_all(cli, "ok", 2, LONG_MS), 2);
 	ck_assert_int_eq(ac_sock_recv_all(srv, buf, 2, LONG_MS), 2);
@@ -810,11 +841,14 @@ static void body_wrong_types(void *arg)
 	ac_sock_close(l);
 	ac_sock_close(cli);
 	ac_sock_close(srv);
+	*done = 1;
 }
 
 START_TEST(test_wrong_socket_types)
 {
-	ck_assert_uint_ge(test_run(body_wrong_types, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_wrong_types, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -840,36 +874,36 @@ START_TEST(test_outside_coroutine)
 	void *out = NULL;
 	size_t len;
 	foreign f;
-	CK_PASS(ac_sock_listen(s, &a, 4, 0, &l));
-	CK_PASS(ac_sock_udp(s, &a, 0, &u));
-	CK_PASS(ac_sock_local_addr(l, &bound));
+	CK_OK(ac_sock_listen(s, &a, 4, 0, &l));
+	CK_OK(ac_sock_udp(s, &a, 0, &u));
+	CK_OK(ac_sock_local_addr(l, &bound));
 	ck_assert(ac_addr_is_loopback(&bound));
-	CK_FAIL(ac_sock_accept(l, 0, &k), -EPERM);
-	CK_FAIL(ac_sock_connect(&bound, 100, &k), -EPERM);
-	CK_FAIL(ac_sock_recv(l, buf, sizeof(buf), 0), -EPERM);
-	CK_FAIL(ac_sock_recv_all(l, buf, sizeof(buf), 0), -EPERM);
-	CK_FAIL(ac_sock_send_all(l, buf, sizeof(buf), 0), -EPERM);
-	CK_FAIL(ac_sock_recv_line(l, buf, sizeof(buf), 0), -EPERM);
-	CK_FAIL(ac_sock_send_msg(l, buf, sizeof(buf), 0), -EPERM);
-	CK_FAIL(ac_sock_recv_msg(l, &out, &len, 10, 0), -EPERM);
-	CK_FAIL(ac_sock_sendto(u, buf, 1, &bound, 0), -EPERM);
-	CK_FAIL(ac_sock_recvfrom(u, buf, sizeof(buf), NULL, 0), -EPERM);
+	CK_RC(ac_sock_accept(l, 0, &k), -EPERM);
+	CK_RC(ac_sock_connect(&bound, 100, &k), -EPERM);
+	CK_RC(ac_sock_recv(l, buf, sizeof(buf), 0), -EPERM);
+	CK_RC(ac_sock_recv_all(l, buf, sizeof(buf), 0), -EPERM);
+	CK_RC(ac_sock_send_all(l, buf, sizeof(buf), 0), -EPERM);
+	CK_RC(ac_sock_recv_line(l, buf, sizeof(buf), 0), -EPERM);
+	CK_RC(ac_sock_send_msg(l, buf, sizeof(buf), 0), -EPERM);
+	CK_RC(ac_sock_recv_msg(l, &out, &len, 10, 0), -EPERM);
+	CK_RC(ac_sock_sendto(u, buf, 1, &bound, 0), -EPERM);
+	CK_RC(ac_sock_recvfrom(u, buf, sizeof(buf), NULL, 0), -EPERM);
 	ck_assert_ptr_null(k);
 	ck_assert_ptr_null(out);
 	s2 = test_sched();
 	f.k = l;
 	f.rc = 99;
-	CK_PASS(ac_spawn(s2, body_foreign, &f, NULL, NULL));
-	CK_PASS(ac_sched_run(s2));
-	CK_FAIL(f.rc, -EPERM);
+	CK_OK(ac_spawn(s2, body_foreign, &f, NULL, NULL));
+	CK_OK(ac_sched_run(s2));
+	CK_RC(f.rc, -EPERM);
 	ac_sched_free(s2);
 	ac_sock_close(l);
 	ac_sock_close(u);
 	ac_sched_free(s);
 	/* no scheduler at all */
-	CK_FAIL(ac_sock_listen(NULL, &a, 4, 0, &l), -EPERM);
-	CK_FAIL(ac_sock_udp(NULL, &a, 0, &u), -EPERM);
-	CK_FAIL(ac_resolve(NULL, "127.0.0.1", 1, &bound), -EPERM);
+	CK_RC(ac_sock_listen(NULL, &a, 4, 0, &l), -EPERM);
+	CK_RC(ac_sock_udp(NULL, &a, 0, &u), -EPERM);
+	CK_RC(ac_resolve(NULL, "127.0.0.1", 1, &bound), -EPERM);
 }
 END_TEST
 
@@ -877,24 +911,27 @@ END_TEST
 
 static void body_resolve(void *arg)
 {
+	int *done = arg;
 	ac_addr a, want;
-	(void)arg;
-	CK_PASS(ac_resolve(NULL, "localhost", 8080, &a));
+	CK_OK(ac_resolve(NULL, "localhost", 8080, &a));
 	ck_assert(ac_addr_is_loopback(&a));
 	ck_assert_uint_eq(a.port, 8080);
-	CK_PASS(ac_resolve(NULL, "127.0.0.1", 7, &a));
+	CK_OK(ac_resolve(NULL, "127.0.0.1", 7, &a));
 	want = lo_addr(7);
 	ck_assert(ac_addr_eq(&a, &want));
-	CK_PASS(ac_resolve(NULL, "::1", 9, &a));
+	CK_OK(ac_resolve(NULL, "::1", 9, &a));
 	ck_assert_int_eq(a.family, AC_AF_INET6);
 	ck_assert(ac_addr_is_loopback(&a));
-	CK_FAIL(ac_resolve(NULL, NULL, 1, &a), -EINVAL);
-	CK_FAIL(ac_resolve(NULL, "localhost", 1, NULL), -EINVAL);
+	CK_RC(ac_resolve(NULL, NULL, 1, &a), -EINVAL);
+	CK_RC(ac_resolve(NULL, "localhost", 1, NULL), -EINVAL);
+	*done = 1;
 }
 
 START_TEST(test_resolve_localhost)
 {
-	ck_assert_uint_ge(test_run(body_resolve, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_resolve, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -902,7 +939,7 @@ START_TEST(test_resolve_outside)
 {
 	ac_sched *s = test_sched();
 	ac_addr a;
-	CK_PASS(ac_resolve(s, "localhost", 1, &a)); /* not a blocking call */
+	CK_OK(ac_resolve(s, "localhost", 1, &a)); /* not a blocking call */
 	ck_assert(ac_addr_is_loopback(&a));
 	ac_sched_free(s);
 }
@@ -922,42 +959,39 @@ static void body_timed_reader(void *arg)
 	t->rc = ac_sock_recv(t->k, buf, sizeof(buf), 300);
 }
 
-static void body_spin(void *arg)
-{
-	int64_t end = now_ms() + *(int *)arg;
-	while (now_ms() < end)
-		;
-}
-
 /* The reader's timeout and our sleep expire while a spinner holds the CPU;
  * we resume first and terminate the reader, whose recv timed out but was
  * not cancelled yet. Its operation must not stay in the backend and eat
  * the next bytes. */
 static void body_killed_after_timeout(void *arg)
 {
+	int *done = arg;
 	ac_sock *cli, *srv;
 	timed_reader t = {.rc = 99};
 	char buf[4];
 	int spin = 1000;
 	ac_ref r;
-	(void)arg;
 	tcp_pair(&cli, &srv);
 	t.k = srv;
-	CK_PASS(ac_spawn(NULL, body_timed_reader, &t, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_timed_reader, &t, NULL, &r));
 	ac_yield();
-	CK_PASS(ac_spawn(NULL, body_spin, &spin, NULL, NULL));
-	CK_PASS(ac_sleep(10));
-	CK_PASS(ac_terminate(r));
+	CK_OK(ac_spawn(NULL, test_spin, &spin, NULL, NULL));
+	CK_OK(ac_sleep(10));
+	CK_OK(ac_terminate(r));
 	ck_assert_int_eq(ac_sock_send_all(cli, "z", 1, LONG_MS), 1);
 	ck_assert_int_eq(ac_sock_recv(srv, buf, sizeof(buf), 1000), 1);
 	ck_assert_int_eq(buf[0], 'z');
 	ac_sock_close(srv);
 	ac_sock_close(cli);
+	*done = 1;
 }
 
 START_TEST(test_killed_after_timeout_leaves_backend)
 {
-	ck_assert_uint_ge(test_run(body_killed_after_timeout, NULL), 1);
+	int done = 0;
+	/* The body, the terminated reader and the spinner. */
+	ck_assert_uint_eq(test_run(body_killed_after_timeout, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -998,39 +1032,51 @@ static void fill(char *buf, size_t n)
  * ready before it must still run long before it has read everything. */
 static void body_fair_pipe(void *arg)
 {
+	int *done = arg;
 	int fds[2];
 	char data[4096];
 	fair f = {.seen_at = -1};
 	ac_ref r;
-	(void)arg;
 	fill(data, sizeof(data));
 	ck_assert_int_eq(pipe(fds), 0);
 	ck_assert_int_eq(write(fds[1], data, sizeof(data)), (ssize_t)sizeof(data));
 	ck_assert_int_eq(close(fds[1]), 0);
-	CK_PASS(ac_sock_attach_fd(NULL, fds[0], &f.k));
-	CK_PASS(ac_spawn(NULL, body_fair_ticker, &f, NULL, &r));
+	CK_OK(ac_sock_attach_fd(NULL, fds[0], &f.k));
+	CK_OK(ac_spawn(NULL, body_fair_ticker, &f, NULL, &r));
 	body_fair_reader(&f);
 	ck_assert_int_eq(f.last, 0); /* the end of the pipe */
 	ck_assert_int_eq(f.reads, (long)sizeof(data));
 	ck_assert_int_ge(f.seen_at, 0);
 	ck_assert_int_lt(f.seen_at, 200);
-	join(r);
+	test_join(r);
 	ac_sock_close(f.k);
 	ck_assert_int_eq(close(fds[0]), 0);
+	*done = 1;
 }
 
 START_TEST(test_busy_reader_lets_others_run)
 {
-	ck_assert_uint_ge(test_run(body_fair_pipe, NULL), 1);
+	int done = 0;
+	/* The body and the ticker. */
+	ck_assert_uint_eq(test_run(body_fair_pipe, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
+
+typedef struct fair_kill {
+	/* 0: the reader is terminated; 1: its socket is closed. */
+	int how;
+	/* Set on the body's last line. */
+	int done;
+} fair_kill;
 
 /* A busy reader is terminated (or its socket closed) while it stands
  * aside for the others: the socket is released as after any other
  * operation, so closing it closes the connection. */
 static void body_fair_kill(void *arg)
 {
-	int how = *(int *)arg;
+	fair_kill *fk = arg;
+	int how = fk->how;
 	ac_sock *cli, *srv;
 	char data[4096], c;
 	fair f = {.seen_at = -1, .last = 99};
@@ -1040,19 +1086,19 @@ static void body_fair_kill(void *arg)
 	tcp_pair(&cli, &srv);
 	ck_assert_int_eq(ac_sock_send_all(cli, data, sizeof(data), LONG_MS),
 	                 (ssize_t)sizeof(data));
-	settle(); /* the bytes are there: every read completes at once */
+	test_settle(); /* the bytes are there: every read completes at once */
 	f.k = srv;
-	CK_PASS(ac_spawn(NULL, body_fair_reader, &f, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_fair_reader, &f, NULL, &r));
 	ac_yield(); /* the reader runs until it stands aside */
 	ck_assert_int_gt(f.reads, 0);
 	ck_assert_int_lt(f.reads, (long)sizeof(data));
 	ck_assert_int_eq(ac_is_alive(r), 1);
 	if (how == 0) {
-		CK_PASS(ac_terminate(r));
+		CK_OK(ac_terminate(r));
 		ac_sock_close(srv);
 	} else {
 		ac_sock_close(srv);
-		join(r);
+		test_join(r);
 		ck_assert_msg(f.last == -ECANCELED || f.last == -EBADF,
 		              "reader got %zd", f.last);
 	}
@@ -1062,12 +1108,15 @@ static void body_fair_kill(void *arg)
 	ck_assert_msg(rc == 0 || rc == -ECONNRESET, "peer got %zd (%s)", rc,
 	              ac_strerror((int)rc));
 	ac_sock_close(cli);
+	fk->done = 1;
 }
 
 START_TEST(test_busy_reader_terminated_or_closed)
 {
-	int how = _i;
-	ck_assert_uint_ge(test_run(body_fair_kill, &how), 1);
+	fair_kill fk = {.how = _i};
+	/* The body and the reader. */
+	ck_assert_uint_eq(test_run(body_fair_kill, &fk), 2);
+	ck_assert_int_eq(fk.done, 1);
 }
 END_TEST
 
@@ -1115,20 +1164,20 @@ static void body_msg_writer(void *arg)
 
 static void body_msg_writers(void *arg)
 {
+	int *done = arg;
 	enum { N = 600 };
 	ac_sock *cli, *srv;
 	msg_writer w[2];
 	ac_ref r[2];
 	int next[2] = {0, 0}, got, i, fds[2];
 	ac_sock *pw;
-	(void)arg;
 	tcp_pair(&cli, &srv);
 	ck_assert_int_eq(pipe(fds), 0);
-	CK_PASS(ac_sock_attach_fd(NULL, fds[1], &pw));
+	CK_OK(ac_sock_attach_fd(NULL, fds[1], &pw));
 	for (i = 0; i < 2; i++) {
 		w[i] = (msg_writer){.k = cli, .side = pw, .id = (uint8_t)(i + 1),
 		                    .count = N};
-		CK_PASS(ac_spawn(NULL, body_msg_writer, &w[i], NULL, &r[i]));
+		CK_OK(ac_spawn(NULL, body_msg_writer, &w[i], NULL, &r[i]));
 	}
 	for (got = 0; got < 2 * N; got++) {
 		void *out = NULL;
@@ -1148,7 +1197,7 @@ static void body_msg_writers(void *arg)
 		free(out);
 	}
 	for (i = 0; i < 2; i++) {
-		join(r[i]);
+		test_join(r[i]);
 		ck_assert_int_eq(w[i].rc, 0);
 		ck_assert_int_eq(next[i], N);
 	}
@@ -1157,11 +1206,15 @@ static void body_msg_writers(void *arg)
 	ac_sock_close(pw);
 	ck_assert_int_eq(close(fds[0]), 0);
 	ck_assert_int_eq(close(fds[1]), 0);
+	*done = 1;
 }
 
 START_TEST(test_msg_concurrent_writers)
 {
-	ck_assert_uint_ge(test_run(body_msg_writers, NULL), 1);
+	int done = 0;
+	/* The body and its two writers. */
+	ck_assert_uint_eq(test_run(body_msg_writers, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 

@@ -16,38 +16,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	return ac_sched_now_ns(ac_sched_self()) / 1000000;
-}
-
-/* Hold the CPU for *arg ms without yielding (see the top of the file). */
-static void body_spin(void *arg)
-{
-	int64_t end = now_ms() + *(int *)arg;
-	while (now_ms() < end)
-		;
-}
-
-static void spawn_spinner(int *ms)
-{
-	CK_PASS(ac_spawn(NULL, body_spin, ms, NULL, NULL));
-}
-
-/* Wait until coroutine r has ended (it may have already). */
-static void join(ac_ref r)
-{
-	int rc = ac_finish(r, 10000, NULL);
-	ck_assert_msg(rc == 0 || rc == -ESRCH, "ac_finish: %s", ac_strerror(rc));
-	ck_assert_int_eq(ac_is_alive(r), 0);
-}
-
-/* Let every ready coroutine run until it blocks. */
-static void settle(void)
-{
-	CK_PASS(ac_sleep(5));
-}
-
 /* A coroutine working on a shared object, recording what it got. */
 typedef struct worker {
 	/* The object (ac_lock, ac_sem, ...). */
@@ -87,26 +55,29 @@ static void log_tag(worker *w)
 
 static void body_lock_basic(void *arg)
 {
+	int *done = arg;
 	ac_lock l;
-	(void)arg;
 	ac_lock_init(&l);
 	ck_assert_uint_eq(l.owner, 0);
-	CK_FAIL(ac_lock_release(&l), -EPERM); /* not held */
-	CK_PASS(ac_lock_acquire(&l, 0)); /* free: no waiting needed */
+	CK_RC(ac_lock_release(&l), -EPERM); /* not held */
+	CK_OK(ac_lock_acquire(&l, 0)); /* free: no waiting needed */
 	ck_assert_uint_ne(l.owner, 0);
-	CK_FAIL(ac_lock_acquire(&l, 0), -EDEADLK);
-	CK_FAIL(ac_lock_acquire(&l, AC_FOREVER), -EDEADLK);
-	CK_PASS(ac_lock_release(&l));
+	CK_RC(ac_lock_acquire(&l, 0), -EDEADLK);
+	CK_RC(ac_lock_acquire(&l, AC_FOREVER), -EDEADLK);
+	CK_OK(ac_lock_release(&l));
 	ck_assert_uint_eq(l.owner, 0);
-	CK_FAIL(ac_lock_release(&l), -EPERM);
-	CK_PASS(ac_lock_acquire(&l, AC_FOREVER));
-	CK_PASS(ac_lock_release(&l));
+	CK_RC(ac_lock_release(&l), -EPERM);
+	CK_OK(ac_lock_acquire(&l, AC_FOREVER));
+	CK_OK(ac_lock_release(&l));
 	ck_assert(ac_waitq_empty(&l.wq));
+	*done = 1;
 }
 
 START_TEST(test_lock_basic)
 {
-	ck_assert_uint_ge(test_run(body_lock_basic, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_lock_basic, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -121,7 +92,7 @@ static void body_mutex_worker(void *arg)
 	mutex_state *st = arg;
 	int i, j;
 	for (i = 0; i < 20; i++) {
-		CK_PASS(ac_lock_acquire(&st->lock, 10000));
+		CK_OK(ac_lock_acquire(&st->lock, 10000));
 		st->inside++;
 		ck_assert_int_eq(st->inside, 1);
 		for (j = 0; j < 3; j++) {
@@ -129,10 +100,10 @@ static void body_mutex_worker(void *arg)
 			ck_assert_int_eq(st->inside, 1);
 		}
 		if (i % 5 == 0)
-			CK_PASS(ac_sleep(1));
+			CK_OK(ac_sleep(1));
 		st->inside--;
 		st->total++;
-		CK_PASS(ac_lock_release(&st->lock));
+		CK_OK(ac_lock_release(&st->lock));
 		ac_yield();
 	}
 }
@@ -145,8 +116,8 @@ START_TEST(test_lock_mutual_exclusion)
 	memset(&st, 0, sizeof(st));
 	ac_lock_init(&st.lock);
 	for (i = 0; i < 5; i++)
-		CK_PASS(ac_spawn(s, body_mutex_worker, &st, NULL, NULL));
-	CK_PASS(ac_sched_run(s));
+		CK_OK(ac_spawn(s, body_mutex_worker, &st, NULL, NULL));
+	CK_OK(ac_sched_run(s));
 	ck_assert_int_eq(st.total, 100);
 	ck_assert_int_eq(st.inside, 0);
 	ck_assert_uint_eq(st.lock.owner, 0);
@@ -164,77 +135,85 @@ static void body_lock_user(void *arg)
 	log_tag(w);
 	w->holding = 1;
 	while (!w->release)
-		CK_PASS(ac_sleep(1));
+		CK_OK(ac_sleep(1));
 	w->holding = 0;
-	CK_PASS(ac_lock_release(w->obj));
+	CK_OK(ac_lock_release(w->obj));
 }
 
 static void body_lock_nonowner(void *arg)
 {
 	ac_lock *l = arg;
-	int64_t t0 = now_ms();
-	CK_FAIL(ac_lock_release(l), -EPERM);
-	CK_FAIL(ac_lock_acquire(l, 0), -ETIMEDOUT);
-	CK_FAIL(ac_lock_acquire(l, 30), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 25);
+	int64_t t0 = test_now_ms();
+	CK_RC(ac_lock_release(l), -EPERM);
+	CK_RC(ac_lock_acquire(l, 0), -ETIMEDOUT);
+	CK_RC(ac_lock_acquire(l, 30), -ETIMEDOUT);
+	ck_assert_int_ge(test_now_ms() - t0, 25);
 }
 
 static void body_lock_contended(void *arg)
 {
+	int *done = arg;
 	ac_lock l;
 	ac_ref r;
-	(void)arg;
 	ac_lock_init(&l);
-	CK_PASS(ac_lock_acquire(&l, 0));
-	CK_PASS(ac_spawn(NULL, body_lock_nonowner, &l, NULL, &r));
-	join(r);
+	CK_OK(ac_lock_acquire(&l, 0));
+	CK_OK(ac_spawn(NULL, body_lock_nonowner, &l, NULL, &r));
+	test_join(r);
 	/* the owner is unaffected and nobody is left waiting */
 	ck_assert(ac_waitq_empty(&l.wq));
-	CK_PASS(ac_lock_release(&l));
-	CK_PASS(ac_lock_acquire(&l, 0));
-	CK_PASS(ac_lock_release(&l));
+	CK_OK(ac_lock_release(&l));
+	CK_OK(ac_lock_acquire(&l, 0));
+	CK_OK(ac_lock_release(&l));
+	*done = 1;
 }
 
 START_TEST(test_lock_nonowner_and_timeout)
 {
-	ck_assert_uint_ge(test_run(body_lock_contended, NULL), 1);
+	int done = 0;
+	/* The owner and the coroutine refused the lock. */
+	ck_assert_uint_eq(test_run(body_lock_contended, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_lock_fifo(void *arg)
 {
+	int *done = arg;
 	ac_lock l;
 	worker w[4];
 	ac_ref r[4];
 	char log[8] = "";
 	int i;
-	(void)arg;
 	ac_lock_init(&l);
-	CK_PASS(ac_lock_acquire(&l, 0));
+	CK_OK(ac_lock_acquire(&l, 0));
 	for (i = 0; i < 4; i++) {
 		worker_init(&w[i], &l, AC_FOREVER, log, (char)('B' + i));
 		w[i].release = 1;
-		CK_PASS(ac_spawn(NULL, body_lock_user, &w[i], NULL, &r[i]));
-		settle(); /* queue them in a known order */
+		CK_OK(ac_spawn(NULL, body_lock_user, &w[i], NULL, &r[i]));
+		test_settle(); /* queue them in a known order */
 	}
 	ck_assert_str_eq(log, "");
-	CK_PASS(ac_lock_release(&l));
+	CK_OK(ac_lock_release(&l));
 	/* handed over to the oldest waiter: a newcomer cannot barge in */
 	ck_assert_uint_ne(l.owner, 0);
-	CK_FAIL(ac_lock_acquire(&l, 0), -ETIMEDOUT);
-	CK_PASS(ac_lock_acquire(&l, 10000)); /* queued behind all of them */
+	CK_RC(ac_lock_acquire(&l, 0), -ETIMEDOUT);
+	CK_OK(ac_lock_acquire(&l, 10000)); /* queued behind all of them */
 	ck_assert_str_eq(log, "BCDE");
-	CK_PASS(ac_lock_release(&l));
+	CK_OK(ac_lock_release(&l));
 	for (i = 0; i < 4; i++) {
-		join(r[i]);
-		CK_PASS(w[i].rc);
+		test_join(r[i]);
+		CK_OK(w[i].rc);
 	}
 	ck_assert_uint_eq(l.owner, 0);
+	*done = 1;
 }
 
 START_TEST(test_lock_fifo_handover)
 {
-	ck_assert_uint_ge(test_run(body_lock_fifo, NULL), 1);
+	int done = 0;
+	/* The first owner and the four waiters it handed the lock to. */
+	ck_assert_uint_eq(test_run(body_lock_fifo, &done), 5);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -243,37 +222,41 @@ END_TEST
  * (which has already given up). */
 static void body_lock_timed_out_skipped(void *arg)
 {
+	int *done = arg;
 	ac_lock l;
 	worker b, c;
 	ac_ref rb, rc;
 	char log[8] = "";
 	int spin = 1000;
-	(void)arg;
 	ac_lock_init(&l);
-	CK_PASS(ac_lock_acquire(&l, 0));
+	CK_OK(ac_lock_acquire(&l, 0));
 	worker_init(&b, &l, 300, log, 'B');
 	worker_init(&c, &l, AC_FOREVER, log, 'C');
 	c.release = 1;
-	CK_PASS(ac_spawn(NULL, body_lock_user, &b, NULL, &rb));
-	CK_PASS(ac_spawn(NULL, body_lock_user, &c, NULL, &rc));
+	CK_OK(ac_spawn(NULL, body_lock_user, &b, NULL, &rb));
+	CK_OK(ac_spawn(NULL, body_lock_user, &c, NULL, &rc));
 	ac_yield(); /* both queue */
-	spawn_spinner(&spin);
-	CK_PASS(ac_sleep(10)); /* wakes in the same pass as B's timeout */
-	CK_PASS(ac_lock_release(&l));
-	join(rb);
-	join(rc);
-	CK_FAIL(b.rc, -ETIMEDOUT);
-	CK_PASS(c.rc);
+	test_spawn_spinner(&spin);
+	CK_OK(ac_sleep(10)); /* wakes in the same pass as B's timeout */
+	CK_OK(ac_lock_release(&l));
+	test_join(rb);
+	test_join(rc);
+	CK_RC(b.rc, -ETIMEDOUT);
+	CK_OK(c.rc);
 	ck_assert_str_eq(log, "C");
 	ck_assert_uint_eq(l.owner, 0);
 	ck_assert(ac_waitq_empty(&l.wq));
-	CK_PASS(ac_lock_acquire(&l, 0));
-	CK_PASS(ac_lock_release(&l));
+	CK_OK(ac_lock_acquire(&l, 0));
+	CK_OK(ac_lock_release(&l));
+	*done = 1;
 }
 
 START_TEST(test_lock_timed_out_waiter_skipped)
 {
-	ck_assert_uint_ge(test_run(body_lock_timed_out_skipped, NULL), 1);
+	int done = 0;
+	/* The owner, the waiter that timed out, the one served, the spinner. */
+	ck_assert_uint_eq(test_run(body_lock_timed_out_skipped, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -282,52 +265,55 @@ END_TEST
 static void body_rlock_user(void *arg)
 {
 	worker *w = arg;
-	CK_FAIL(ac_rlock_release(w->obj), -EPERM); /* not the owner */
+	CK_RC(ac_rlock_release(w->obj), -EPERM); /* not the owner */
 	w->rc = ac_rlock_acquire(w->obj, w->timeout_ms);
 	if (w->rc < 0)
 		return;
 	log_tag(w);
-	CK_PASS(ac_rlock_acquire(w->obj, 0));
-	CK_PASS(ac_rlock_release(w->obj));
-	CK_PASS(ac_rlock_release(w->obj));
+	CK_OK(ac_rlock_acquire(w->obj, 0));
+	CK_OK(ac_rlock_release(w->obj));
+	CK_OK(ac_rlock_release(w->obj));
 }
 
 static void body_rlock(void *arg)
 {
+	int *done = arg;
 	ac_rlock l;
 	worker w;
 	ac_ref r;
 	char log[4] = "";
-	(void)arg;
 	ac_rlock_init(&l);
-	CK_FAIL(ac_rlock_release(&l), -EPERM);
-	CK_PASS(ac_rlock_acquire(&l, 0));
-	CK_PASS(ac_rlock_acquire(&l, 0));
-	CK_PASS(ac_rlock_acquire(&l, AC_FOREVER));
+	CK_RC(ac_rlock_release(&l), -EPERM);
+	CK_OK(ac_rlock_acquire(&l, 0));
+	CK_OK(ac_rlock_acquire(&l, 0));
+	CK_OK(ac_rlock_acquire(&l, AC_FOREVER));
 	ck_assert_uint_eq(l.depth, 3);
 	worker_init(&w, &l, AC_FOREVER, log, 'W');
-	CK_PASS(ac_spawn(NULL, body_rlock_user, &w, NULL, &r));
-	settle();
-	CK_PASS(ac_rlock_release(&l));
-	CK_PASS(ac_rlock_release(&l));
-	settle();
+	CK_OK(ac_spawn(NULL, body_rlock_user, &w, NULL, &r));
+	test_settle();
+	CK_OK(ac_rlock_release(&l));
+	CK_OK(ac_rlock_release(&l));
+	test_settle();
 	ck_assert_str_eq(log, ""); /* still held once */
 	ck_assert_uint_eq(l.depth, 1);
-	CK_PASS(ac_rlock_release(&l));
-	join(r);
-	CK_PASS(w.rc);
+	CK_OK(ac_rlock_release(&l));
+	test_join(r);
+	CK_OK(w.rc);
 	ck_assert_str_eq(log, "W");
-	CK_FAIL(ac_rlock_release(&l), -EPERM);
+	CK_RC(ac_rlock_release(&l), -EPERM);
 	ck_assert_uint_eq(l.depth, 0);
 	ck_assert_uint_eq(l.lock.owner, 0);
 	/* a timeout while another holds it */
-	CK_PASS(ac_rlock_acquire(&l, 0));
-	CK_PASS(ac_rlock_release(&l));
+	CK_OK(ac_rlock_acquire(&l, 0));
+	CK_OK(ac_rlock_release(&l));
+	*done = 1;
 }
 
 START_TEST(test_rlock_depth)
 {
-	ck_assert_uint_ge(test_run(body_rlock, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_rlock, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -339,24 +325,27 @@ static void body_rlock_timeout_user(void *arg)
 
 static void body_rlock_timeout(void *arg)
 {
+	int *done = arg;
 	ac_rlock l;
 	worker w;
 	ac_ref r;
 	char log[4] = "";
-	(void)arg;
 	ac_rlock_init(&l);
-	CK_PASS(ac_rlock_acquire(&l, 0));
+	CK_OK(ac_rlock_acquire(&l, 0));
 	worker_init(&w, &l, 20, log, 'W');
-	CK_PASS(ac_spawn(NULL, body_rlock_timeout_user, &w, NULL, &r));
-	join(r);
-	CK_FAIL(w.rc, -ETIMEDOUT);
+	CK_OK(ac_spawn(NULL, body_rlock_timeout_user, &w, NULL, &r));
+	test_join(r);
+	CK_RC(w.rc, -ETIMEDOUT);
 	ck_assert_uint_eq(l.depth, 1); /* the owner's depth is untouched */
-	CK_PASS(ac_rlock_release(&l));
+	CK_OK(ac_rlock_release(&l));
+	*done = 1;
 }
 
 START_TEST(test_rlock_timeout)
 {
-	ck_assert_uint_ge(test_run(body_rlock_timeout, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_rlock_timeout, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -377,7 +366,7 @@ static void body_cond_waiter(void *arg)
 {
 	cond_state *st = arg;
 	int rc;
-	CK_PASS(ac_cond_acquire(&st->cond, AC_FOREVER));
+	CK_OK(ac_cond_acquire(&st->cond, AC_FOREVER));
 	rc = ac_cond_wait(&st->cond, st->timeout_ms);
 	ck_assert_msg(rc == 0 || rc == -ETIMEDOUT, "wait: %s", ac_strerror(rc));
 	if (rc == 0)
@@ -385,108 +374,119 @@ static void body_cond_waiter(void *arg)
 	else
 		st->timed_out++;
 	/* the lock is held again, whatever the result */
-	CK_FAIL(ac_cond_acquire(&st->cond, 0), -EDEADLK);
+	CK_RC(ac_cond_acquire(&st->cond, 0), -EDEADLK);
 	st->held_after++;
-	CK_PASS(ac_cond_release(&st->cond));
+	CK_OK(ac_cond_release(&st->cond));
 }
 
 static void body_cond_misuse(void *arg)
 {
+	int *done = arg;
 	ac_cond c;
 	int64_t t0;
-	(void)arg;
 	ac_cond_init(&c);
-	CK_FAIL(ac_cond_wait(&c, 10), -EPERM);
-	CK_FAIL(ac_cond_notify(&c, 1), -EPERM);
-	CK_FAIL(ac_cond_notify_all(&c), -EPERM);
-	CK_FAIL(ac_cond_release(&c), -EPERM);
-	CK_PASS(ac_cond_acquire(&c, 0));
-	CK_FAIL(ac_cond_notify(&c, -1), -EINVAL);
+	CK_RC(ac_cond_wait(&c, 10), -EPERM);
+	CK_RC(ac_cond_notify(&c, 1), -EPERM);
+	CK_RC(ac_cond_notify_all(&c), -EPERM);
+	CK_RC(ac_cond_release(&c), -EPERM);
+	CK_OK(ac_cond_acquire(&c, 0));
+	CK_RC(ac_cond_notify(&c, -1), -EINVAL);
 	ck_assert_int_eq(ac_cond_notify(&c, 1), 0); /* nobody waits */
 	ck_assert_int_eq(ac_cond_notify_all(&c), 0);
-	t0 = now_ms();
-	CK_FAIL(ac_cond_wait(&c, 30), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 25);
+	t0 = test_now_ms();
+	CK_RC(ac_cond_wait(&c, 30), -ETIMEDOUT);
+	ck_assert_int_ge(test_now_ms() - t0, 25);
 	/* the lock is held again after the timeout */
-	CK_FAIL(ac_cond_acquire(&c, 0), -EDEADLK);
-	CK_PASS(ac_cond_release(&c));
-	CK_FAIL(ac_cond_release(&c), -EPERM);
+	CK_RC(ac_cond_acquire(&c, 0), -EDEADLK);
+	CK_OK(ac_cond_release(&c));
+	CK_RC(ac_cond_release(&c), -EPERM);
 	ck_assert(ac_waitq_empty(&c.wq));
+	*done = 1;
 }
 
 START_TEST(test_cond_misuse_and_timeout)
 {
-	ck_assert_uint_ge(test_run(body_cond_misuse, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_cond_misuse, &done), 1);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_cond_notify(void *arg)
 {
+	int *done = arg;
 	cond_state st;
 	ac_ref r[4];
 	int i;
-	(void)arg;
 	memset(&st, 0, sizeof(st));
 	ac_cond_init(&st.cond);
 	st.timeout_ms = AC_FOREVER;
 	for (i = 0; i < 4; i++)
-		CK_PASS(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r[i]));
-	settle();
-	CK_PASS(ac_cond_acquire(&st.cond, 0));
+		CK_OK(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r[i]));
+	test_settle();
+	CK_OK(ac_cond_acquire(&st.cond, 0));
 	ck_assert_int_eq(ac_cond_notify(&st.cond, 1), 1);
-	settle();
+	test_settle();
 	/* the woken waiter needs the lock, which the notifier still holds */
 	ck_assert_int_eq(st.woken, 0);
-	CK_PASS(ac_cond_release(&st.cond));
-	settle();
+	CK_OK(ac_cond_release(&st.cond));
+	test_settle();
 	ck_assert_int_eq(st.woken, 1);
-	CK_PASS(ac_cond_acquire(&st.cond, 0));
+	CK_OK(ac_cond_acquire(&st.cond, 0));
 	ck_assert_int_eq(ac_cond_notify(&st.cond, 2), 2);
-	CK_PASS(ac_cond_release(&st.cond));
-	settle();
+	CK_OK(ac_cond_release(&st.cond));
+	test_settle();
 	ck_assert_int_eq(st.woken, 3);
-	CK_PASS(ac_cond_acquire(&st.cond, 0));
+	CK_OK(ac_cond_acquire(&st.cond, 0));
 	ck_assert_int_eq(ac_cond_notify_all(&st.cond), 1);
 	ck_assert_int_eq(ac_cond_notify_all(&st.cond), 0);
-	CK_PASS(ac_cond_release(&st.cond));
+	CK_OK(ac_cond_release(&st.cond));
 	for (i = 0; i < 4; i++)
-		join(r[i]);
+		test_join(r[i]);
 	ck_assert_int_eq(st.woken, 4);
 	ck_assert_int_eq(st.timed_out, 0);
 	ck_assert_int_eq(st.held_after, 4);
 	ck_assert_uint_eq(st.cond.lock.owner, 0);
+	*done = 1;
 }
 
 START_TEST(test_cond_notify)
 {
-	ck_assert_uint_ge(test_run(body_cond_notify, NULL), 1);
+	int done = 0;
+	/* The notifier and its four waiters. */
+	ck_assert_uint_eq(test_run(body_cond_notify, &done), 5);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_cond_notify_all(void *arg)
 {
+	int *done = arg;
 	cond_state st;
 	ac_ref r[5];
 	int i;
-	(void)arg;
 	memset(&st, 0, sizeof(st));
 	ac_cond_init(&st.cond);
 	st.timeout_ms = 10000;
 	for (i = 0; i < 5; i++)
-		CK_PASS(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r[i]));
-	settle();
-	CK_PASS(ac_cond_acquire(&st.cond, 0));
+		CK_OK(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r[i]));
+	test_settle();
+	CK_OK(ac_cond_acquire(&st.cond, 0));
 	ck_assert_int_eq(ac_cond_notify_all(&st.cond), 5);
-	CK_PASS(ac_cond_release(&st.cond));
+	CK_OK(ac_cond_release(&st.cond));
 	for (i = 0; i < 5; i++)
-		join(r[i]);
+		test_join(r[i]);
 	ck_assert_int_eq(st.woken, 5);
 	ck_assert_int_eq(st.held_after, 5);
+	*done = 1;
 }
 
 START_TEST(test_cond_notify_all)
 {
-	ck_assert_uint_ge(test_run(body_cond_notify_all, NULL), 1);
+	int done = 0;
+	/* The notifier and its five waiters. */
+	ck_assert_uint_eq(test_run(body_cond_notify_all, &done), 6);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -495,33 +495,37 @@ END_TEST
  * and nor after it has left the queue. */
 static void body_cond_timed_out(void *arg)
 {
+	int *done = arg;
 	cond_state st;
 	ac_ref r;
 	int spin = 1000;
-	(void)arg;
 	memset(&st, 0, sizeof(st));
 	ac_cond_init(&st.cond);
 	st.timeout_ms = 300;
-	CK_PASS(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r));
 	ac_yield(); /* it waits, releasing the lock */
-	CK_PASS(ac_cond_acquire(&st.cond, 0));
-	spawn_spinner(&spin);
-	CK_PASS(ac_sleep(10));
+	CK_OK(ac_cond_acquire(&st.cond, 0));
+	test_spawn_spinner(&spin);
+	CK_OK(ac_sleep(10));
 	ck_assert_int_eq(ac_cond_notify(&st.cond, 1), 0);
-	CK_PASS(ac_cond_release(&st.cond));
-	join(r);
+	CK_OK(ac_cond_release(&st.cond));
+	test_join(r);
 	ck_assert_int_eq(st.timed_out, 1);
 	ck_assert_int_eq(st.woken, 0);
 	/* and once it has gone */
-	CK_PASS(ac_cond_acquire(&st.cond, 0));
+	CK_OK(ac_cond_acquire(&st.cond, 0));
 	ck_assert_int_eq(ac_cond_notify_all(&st.cond), 0);
-	CK_PASS(ac_cond_release(&st.cond));
+	CK_OK(ac_cond_release(&st.cond));
 	ck_assert(ac_waitq_empty(&st.cond.wq));
+	*done = 1;
 }
 
 START_TEST(test_cond_timed_out_not_counted)
 {
-	ck_assert_uint_ge(test_run(body_cond_timed_out, NULL), 1);
+	int done = 0;
+	/* The notifier, the waiter that timed out and the spinner. */
+	ck_assert_uint_eq(test_run(body_cond_timed_out, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -537,47 +541,51 @@ static void body_event_waiter(void *arg)
 
 static void body_event(void *arg)
 {
+	int *done = arg;
 	ac_event e;
 	worker w[3];
 	ac_ref r[3];
 	char log[8] = "";
 	int64_t t0;
 	int i;
-	(void)arg;
 	ac_event_init(&e);
 	ck_assert_int_eq(ac_event_is_set(&e), 0);
-	CK_FAIL(ac_event_wait(&e, 0), -ETIMEDOUT);
-	t0 = now_ms();
-	CK_FAIL(ac_event_wait(&e, 20), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 15);
+	CK_RC(ac_event_wait(&e, 0), -ETIMEDOUT);
+	t0 = test_now_ms();
+	CK_RC(ac_event_wait(&e, 20), -ETIMEDOUT);
+	ck_assert_int_ge(test_now_ms() - t0, 15);
 	for (i = 0; i < 3; i++) {
 		worker_init(&w[i], &e, 10000, log, (char)('a' + i));
-		CK_PASS(ac_spawn(NULL, body_event_waiter, &w[i], NULL, &r[i]));
+		CK_OK(ac_spawn(NULL, body_event_waiter, &w[i], NULL, &r[i]));
 	}
-	settle();
+	test_settle();
 	ck_assert_str_eq(log, "");
 	ac_event_set(&e); /* wakes every waiter */
 	ck_assert_int_eq(ac_event_is_set(&e), 1);
 	ck_assert(ac_waitq_empty(&e.wq));
 	for (i = 0; i < 3; i++) {
-		join(r[i]);
-		CK_PASS(w[i].rc);
+		test_join(r[i]);
+		CK_OK(w[i].rc);
 	}
 	ck_assert_str_eq(log, "abc");
 	/* set: returns at once, even without time to wait */
-	CK_PASS(ac_event_wait(&e, 0));
-	CK_PASS(ac_event_wait(&e, AC_FOREVER));
+	CK_OK(ac_event_wait(&e, 0));
+	CK_OK(ac_event_wait(&e, AC_FOREVER));
 	ac_event_set(&e); /* idempotent */
 	ck_assert_int_eq(ac_event_is_set(&e), 1);
 	ac_event_clear(&e);
 	ck_assert_int_eq(ac_event_is_set(&e), 0);
-	CK_FAIL(ac_event_wait(&e, 10), -ETIMEDOUT);
+	CK_RC(ac_event_wait(&e, 10), -ETIMEDOUT);
 	ck_assert(ac_waitq_empty(&e.wq));
+	*done = 1;
 }
 
 START_TEST(test_event)
 {
-	ck_assert_uint_ge(test_run(body_event, NULL), 1);
+	int done = 0;
+	/* The setter and its three waiters. */
+	ck_assert_uint_eq(test_run(body_event, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -589,14 +597,14 @@ START_TEST(test_event_set_from_outside)
 	char log[4] = "";
 	ac_event_init(&e);
 	worker_init(&w, &e, AC_FOREVER, log, 'x');
-	CK_PASS(ac_spawn(s, body_event_waiter, &w, NULL, NULL));
+	CK_OK(ac_spawn(s, body_event_waiter, &w, NULL, NULL));
 	while (ac_sched_step(s) == 1)
 		;
 	ck_assert_int_eq(w.rc, 99); /* waiting */
 	ck_assert(!ac_waitq_empty(&e.wq));
 	ac_event_set(&e);
-	CK_PASS(ac_sched_run(s));
-	CK_PASS(w.rc);
+	CK_OK(ac_sched_run(s));
+	CK_OK(w.rc);
 	ck_assert_str_eq(log, "x");
 	ac_sched_free(s);
 }
@@ -614,51 +622,55 @@ static void body_sem_user(void *arg)
 
 static void body_sem(void *arg)
 {
+	int *done = arg;
 	ac_sem sem;
 	worker w[2];
 	ac_ref r[2];
 	char log[8] = "";
 	int64_t t0;
 	int i;
-	(void)arg;
 	ac_sem_init(&sem, 2);
-	CK_PASS(ac_sem_acquire(&sem, 0));
-	CK_PASS(ac_sem_acquire(&sem, 0));
+	CK_OK(ac_sem_acquire(&sem, 0));
+	CK_OK(ac_sem_acquire(&sem, 0));
 	ck_assert_int_eq(sem.value, 0);
-	CK_FAIL(ac_sem_acquire(&sem, 0), -ETIMEDOUT);
-	t0 = now_ms();
-	CK_FAIL(ac_sem_acquire(&sem, 30), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 25);
+	CK_RC(ac_sem_acquire(&sem, 0), -ETIMEDOUT);
+	t0 = test_now_ms();
+	CK_RC(ac_sem_acquire(&sem, 30), -ETIMEDOUT);
+	ck_assert_int_ge(test_now_ms() - t0, 25);
 	ck_assert_int_eq(sem.value, 0);
 	for (i = 0; i < 2; i++) {
 		worker_init(&w[i], &sem, AC_FOREVER, log, (char)('1' + i));
-		CK_PASS(ac_spawn(NULL, body_sem_user, &w[i], NULL, &r[i]));
-		settle();
+		CK_OK(ac_spawn(NULL, body_sem_user, &w[i], NULL, &r[i]));
+		test_settle();
 	}
 	ck_assert_str_eq(log, "");
 	ac_sem_release(&sem); /* wakes exactly one, the oldest */
 	ck_assert_int_eq(sem.value, 0); /* the unit was handed over */
-	CK_FAIL(ac_sem_acquire(&sem, 0), -ETIMEDOUT); /* no barging */
-	settle();
+	CK_RC(ac_sem_acquire(&sem, 0), -ETIMEDOUT); /* no barging */
+	test_settle();
 	ck_assert_str_eq(log, "1");
 	ck_assert_int_eq(w[1].rc, 99);
 	ac_sem_release(&sem);
-	join(r[0]);
-	join(r[1]);
+	test_join(r[0]);
+	test_join(r[1]);
 	ck_assert_str_eq(log, "12");
 	ck_assert_int_eq(sem.value, 0);
 	ac_sem_release(&sem); /* nobody waits: counted */
 	ac_sem_release(&sem);
 	ck_assert_int_eq(sem.value, 2);
-	CK_PASS(ac_sem_acquire(&sem, 0));
-	CK_PASS(ac_sem_acquire(&sem, 0));
-	CK_FAIL(ac_sem_acquire(&sem, 0), -ETIMEDOUT);
+	CK_OK(ac_sem_acquire(&sem, 0));
+	CK_OK(ac_sem_acquire(&sem, 0));
+	CK_RC(ac_sem_acquire(&sem, 0), -ETIMEDOUT);
 	ck_assert(ac_waitq_empty(&sem.wq));
+	*done = 1;
 }
 
 START_TEST(test_semaphore)
 {
-	ck_assert_uint_ge(test_run(body_sem, NULL), 1);
+	int done = 0;
+	/* The body and its two waiters. */
+	ck_assert_uint_eq(test_run(body_sem, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -666,29 +678,33 @@ END_TEST
  * counted, not handed to it. */
 static void body_sem_timed_out(void *arg)
 {
+	int *done = arg;
 	ac_sem sem;
 	worker w;
 	ac_ref r;
 	char log[4] = "";
 	int spin = 1000;
-	(void)arg;
 	ac_sem_init(&sem, 0);
 	worker_init(&w, &sem, 300, log, 'w');
-	CK_PASS(ac_spawn(NULL, body_sem_user, &w, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_sem_user, &w, NULL, &r));
 	ac_yield();
-	spawn_spinner(&spin);
-	CK_PASS(ac_sleep(10));
+	test_spawn_spinner(&spin);
+	CK_OK(ac_sleep(10));
 	ac_sem_release(&sem);
 	ck_assert_int_eq(sem.value, 1);
-	join(r);
-	CK_FAIL(w.rc, -ETIMEDOUT);
-	CK_PASS(ac_sem_acquire(&sem, 0));
+	test_join(r);
+	CK_RC(w.rc, -ETIMEDOUT);
+	CK_OK(ac_sem_acquire(&sem, 0));
 	ck_assert_int_eq(sem.value, 0);
+	*done = 1;
 }
 
 START_TEST(test_sem_timed_out_waiter)
 {
-	ck_assert_uint_ge(test_run(body_sem_timed_out, NULL), 1);
+	int done = 0;
+	/* The body, the waiter that timed out and the spinner. */
+	ck_assert_uint_eq(test_run(body_sem_timed_out, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -708,31 +724,31 @@ static void body_wq_waiter(void *arg)
 
 static void body_waitq(void *arg)
 {
+	int *done = arg;
 	ac_waitq q;
 	wq_waiter w[4];
 	ac_ref r[4];
 	int64_t t0;
 	int i;
-	(void)arg;
 	ac_waitq_init(&q);
 	ck_assert_int_eq(ac_waitq_empty(&q), 1);
 	ck_assert_int_eq(ac_waitq_wake(&q, 5, 1), 0);
-	CK_FAIL(ac_waitq_wait(&q, 0), -ETIMEDOUT);
-	t0 = now_ms();
-	CK_FAIL(ac_waitq_wait(&q, 20), -ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 15);
+	CK_RC(ac_waitq_wait(&q, 0), -ETIMEDOUT);
+	t0 = test_now_ms();
+	CK_RC(ac_waitq_wait(&q, 20), -ETIMEDOUT);
+	ck_assert_int_ge(test_now_ms() - t0, 15);
 	ck_assert_int_eq(ac_waitq_empty(&q), 1);
 	for (i = 0; i < 4; i++) {
 		w[i].q = &q;
 		w[i].timeout_ms = AC_FOREVER;
 		w[i].rc = -999;
-		CK_PASS(ac_spawn(NULL, body_wq_waiter, &w[i], NULL, &r[i]));
-		settle();
+		CK_OK(ac_spawn(NULL, body_wq_waiter, &w[i], NULL, &r[i]));
+		test_settle();
 	}
 	ck_assert_int_eq(ac_waitq_empty(&q), 0);
 	ck_assert_int_eq(ac_waitq_wake(&q, 0, 5), 0);
 	ck_assert_int_eq(ac_waitq_wake(&q, 2, 7), 2); /* the two oldest */
-	settle();
+	test_settle();
 	ck_assert_int_eq(w[0].rc, 7);
 	ck_assert_int_eq(w[1].rc, 7);
 	ck_assert_int_eq(w[2].rc, -999);
@@ -740,43 +756,51 @@ static void body_waitq(void *arg)
 	ck_assert_int_eq(ac_waitq_wake(&q, 10, 42), 1);
 	ck_assert_int_eq(ac_waitq_empty(&q), 1);
 	for (i = 0; i < 4; i++)
-		join(r[i]);
+		test_join(r[i]);
 	ck_assert_int_eq(w[2].rc, 0);
 	ck_assert_int_eq(w[3].rc, 42);
 	ck_assert_int_eq(ac_waitq_wake(&q, 1, 1), 0);
+	*done = 1;
 }
 
 START_TEST(test_waitq)
 {
-	ck_assert_uint_ge(test_run(body_waitq, NULL), 1);
+	int done = 0;
+	/* The waker and its four waiters. */
+	ck_assert_uint_eq(test_run(body_waitq, &done), 5);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 /* A waiter that timed out leaves the queue when it resumes. */
 static void body_waitq_timeout(void *arg)
 {
+	int *done = arg;
 	ac_waitq q;
 	wq_waiter a, b;
 	ac_ref ra, rb;
-	(void)arg;
 	ac_waitq_init(&q);
 	a.q = b.q = &q;
 	a.timeout_ms = 10;
 	b.timeout_ms = AC_FOREVER;
 	a.rc = b.rc = -999;
-	CK_PASS(ac_spawn(NULL, body_wq_waiter, &a, NULL, &ra));
-	CK_PASS(ac_spawn(NULL, body_wq_waiter, &b, NULL, &rb));
-	join(ra);
-	CK_FAIL(a.rc, -ETIMEDOUT);
+	CK_OK(ac_spawn(NULL, body_wq_waiter, &a, NULL, &ra));
+	CK_OK(ac_spawn(NULL, body_wq_waiter, &b, NULL, &rb));
+	test_join(ra);
+	CK_RC(a.rc, -ETIMEDOUT);
 	ck_assert_int_eq(ac_waitq_wake(&q, 1, 3), 1); /* B, not the gone A */
-	join(rb);
+	test_join(rb);
 	ck_assert_int_eq(b.rc, 3);
 	ck_assert(ac_waitq_empty(&q));
+	*done = 1;
 }
 
 START_TEST(test_waitq_timeout)
 {
-	ck_assert_uint_ge(test_run(body_waitq_timeout, NULL), 1);
+	int done = 0;
+	/* The waker and its two waiters. */
+	ck_assert_uint_eq(test_run(body_waitq_timeout, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -784,144 +808,160 @@ END_TEST
 
 static void body_terminated_lock(void *arg)
 {
+	int *done = arg;
 	ac_lock l;
 	worker b, c;
 	ac_ref rb, rc;
 	char log[8] = "";
-	(void)arg;
 	ac_lock_init(&l);
-	CK_PASS(ac_lock_acquire(&l, 0));
+	CK_OK(ac_lock_acquire(&l, 0));
 	worker_init(&b, &l, AC_FOREVER, log, 'B');
 	worker_init(&c, &l, AC_FOREVER, log, 'C');
 	c.release = 1;
-	CK_PASS(ac_spawn(NULL, body_lock_user, &b, NULL, &rb));
-	settle();
-	CK_PASS(ac_spawn(NULL, body_lock_user, &c, NULL, &rc));
-	settle();
-	CK_PASS(ac_terminate(rb)); /* blocked first in line */
-	CK_PASS(ac_lock_release(&l));
-	join(rc);
+	CK_OK(ac_spawn(NULL, body_lock_user, &b, NULL, &rb));
+	test_settle();
+	CK_OK(ac_spawn(NULL, body_lock_user, &c, NULL, &rc));
+	test_settle();
+	CK_OK(ac_terminate(rb)); /* blocked first in line */
+	CK_OK(ac_lock_release(&l));
+	test_join(rc);
 	ck_assert_str_eq(log, "C"); /* C got it, B never did */
 	ck_assert_uint_eq(l.owner, 0);
 	ck_assert(ac_waitq_empty(&l.wq));
-	CK_PASS(ac_lock_acquire(&l, 0));
+	CK_OK(ac_lock_acquire(&l, 0));
 	/* the only waiter terminated: release leaves the lock free */
 	worker_init(&b, &l, AC_FOREVER, log, 'b');
-	CK_PASS(ac_spawn(NULL, body_lock_user, &b, NULL, &rb));
-	settle();
-	CK_PASS(ac_terminate(rb));
+	CK_OK(ac_spawn(NULL, body_lock_user, &b, NULL, &rb));
+	test_settle();
+	CK_OK(ac_terminate(rb));
 	ck_assert(ac_waitq_empty(&l.wq));
-	CK_PASS(ac_lock_release(&l));
+	CK_OK(ac_lock_release(&l));
 	ck_assert_uint_eq(l.owner, 0);
-	CK_PASS(ac_lock_acquire(&l, 0));
-	CK_PASS(ac_lock_release(&l));
+	CK_OK(ac_lock_acquire(&l, 0));
+	CK_OK(ac_lock_release(&l));
+	*done = 1;
 }
 
 START_TEST(test_terminated_on_lock)
 {
-	ck_assert_uint_ge(test_run(body_terminated_lock, NULL), 1);
+	int done = 0;
+	/* The owner, the waiter served and two terminated ones. */
+	ck_assert_uint_eq(test_run(body_terminated_lock, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_terminated_sem(void *arg)
 {
+	int *done = arg;
 	ac_sem sem;
 	worker b, c;
 	ac_ref rb, rc;
 	char log[8] = "";
-	(void)arg;
 	ac_sem_init(&sem, 0);
 	worker_init(&b, &sem, AC_FOREVER, log, 'B');
 	worker_init(&c, &sem, AC_FOREVER, log, 'C');
-	CK_PASS(ac_spawn(NULL, body_sem_user, &b, NULL, &rb));
-	settle();
-	CK_PASS(ac_spawn(NULL, body_sem_user, &c, NULL, &rc));
-	settle();
-	CK_PASS(ac_terminate(rb));
+	CK_OK(ac_spawn(NULL, body_sem_user, &b, NULL, &rb));
+	test_settle();
+	CK_OK(ac_spawn(NULL, body_sem_user, &c, NULL, &rc));
+	test_settle();
+	CK_OK(ac_terminate(rb));
 	ac_sem_release(&sem); /* to C, not to the terminated B */
-	join(rc);
+	test_join(rc);
 	ck_assert_str_eq(log, "C");
 	ck_assert_int_eq(sem.value, 0);
 	ck_assert(ac_waitq_empty(&sem.wq));
 	/* the only waiter terminated: the unit is counted */
 	worker_init(&b, &sem, AC_FOREVER, log, 'b');
-	CK_PASS(ac_spawn(NULL, body_sem_user, &b, NULL, &rb));
-	settle();
-	CK_PASS(ac_terminate(rb));
+	CK_OK(ac_spawn(NULL, body_sem_user, &b, NULL, &rb));
+	test_settle();
+	CK_OK(ac_terminate(rb));
 	ac_sem_release(&sem);
 	ck_assert_int_eq(sem.value, 1);
-	CK_PASS(ac_sem_acquire(&sem, 0));
+	CK_OK(ac_sem_acquire(&sem, 0));
+	*done = 1;
 }
 
 START_TEST(test_terminated_on_semaphore)
 {
-	ck_assert_uint_ge(test_run(body_terminated_sem, NULL), 1);
+	int done = 0;
+	/* The body, the waiter served and two terminated ones. */
+	ck_assert_uint_eq(test_run(body_terminated_sem, &done), 4);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_terminated_cond(void *arg)
 {
+	int *done = arg;
 	cond_state st;
 	ac_ref r1, r2;
-	(void)arg;
 	memset(&st, 0, sizeof(st));
 	ac_cond_init(&st.cond);
 	st.timeout_ms = AC_FOREVER;
 	/* terminated while waiting for a notify */
-	CK_PASS(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r1));
-	CK_PASS(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r2));
-	settle();
-	CK_PASS(ac_terminate(r1));
-	CK_PASS(ac_cond_acquire(&st.cond, 0)); /* not left held */
+	CK_OK(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r1));
+	CK_OK(ac_spawn(NULL, body_cond_waiter, &st, NULL, &r2));
+	test_settle();
+	CK_OK(ac_terminate(r1));
+	CK_OK(ac_cond_acquire(&st.cond, 0)); /* not left held */
 	ck_assert_int_eq(ac_cond_notify_all(&st.cond), 1); /* only r2 */
 	/* r2 is now waiting for the lock: terminate it there */
-	settle();
-	CK_PASS(ac_terminate(r2));
+	test_settle();
+	CK_OK(ac_terminate(r2));
 	ck_assert(ac_waitq_empty(&st.cond.lock.wq));
-	CK_PASS(ac_cond_release(&st.cond));
+	CK_OK(ac_cond_release(&st.cond));
 	ck_assert_uint_eq(st.cond.lock.owner, 0);
 	ck_assert_int_eq(st.woken, 0);
-	CK_PASS(ac_cond_acquire(&st.cond, 0));
+	CK_OK(ac_cond_acquire(&st.cond, 0));
 	ck_assert_int_eq(ac_cond_notify_all(&st.cond), 0);
-	CK_PASS(ac_cond_release(&st.cond));
+	CK_OK(ac_cond_release(&st.cond));
 	ck_assert(ac_waitq_empty(&st.cond.wq));
+	*done = 1;
 }
 
 START_TEST(test_terminated_on_condition)
 {
-	ck_assert_uint_ge(test_run(body_terminated_cond, NULL), 1);
+	int done = 0;
+	/* The body and its two terminated waiters. */
+	ck_assert_uint_eq(test_run(body_terminated_cond, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
 static void body_terminated_event(void *arg)
 {
+	int *done = arg;
 	ac_event e;
 	ac_waitq q;
 	worker w;
 	wq_waiter qw;
 	ac_ref r1, r2;
 	char log[4] = "";
-	(void)arg;
 	ac_event_init(&e);
 	ac_waitq_init(&q);
 	worker_init(&w, &e, AC_FOREVER, log, 'e');
 	qw.q = &q;
 	qw.timeout_ms = AC_FOREVER;
-	CK_PASS(ac_spawn(NULL, body_event_waiter, &w, NULL, &r1));
-	CK_PASS(ac_spawn(NULL, body_wq_waiter, &qw, NULL, &r2));
-	settle();
-	CK_PASS(ac_terminate(r1));
-	CK_PASS(ac_terminate(r2));
+	CK_OK(ac_spawn(NULL, body_event_waiter, &w, NULL, &r1));
+	CK_OK(ac_spawn(NULL, body_wq_waiter, &qw, NULL, &r2));
+	test_settle();
+	CK_OK(ac_terminate(r1));
+	CK_OK(ac_terminate(r2));
 	ck_assert(ac_waitq_empty(&e.wq));
 	ck_assert(ac_waitq_empty(&q));
 	ac_event_set(&e);
 	ck_assert_int_eq(ac_waitq_wake(&q, 1, 1), 0);
 	ck_assert_str_eq(log, "");
+	*done = 1;
 }
 
 START_TEST(test_terminated_on_event_and_waitq)
 {
-	ck_assert_uint_ge(test_run(body_terminated_event, NULL), 1);
+	int done = 0;
+	/* The body and its two terminated waiters. */
+	ck_assert_uint_eq(test_run(body_terminated_event, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -942,18 +982,18 @@ START_TEST(test_outside_coroutine)
 	ac_event_init(&e);
 	ac_sem_init(&sem, 1);
 	ac_waitq_init(&q);
-	CK_FAIL(ac_lock_acquire(&l, 0), -EPERM);
-	CK_FAIL(ac_lock_release(&l), -EPERM);
-	CK_FAIL(ac_rlock_acquire(&rl, 0), -EPERM);
-	CK_FAIL(ac_rlock_release(&rl), -EPERM);
-	CK_FAIL(ac_cond_acquire(&c, 0), -EPERM);
-	CK_FAIL(ac_cond_release(&c), -EPERM);
-	CK_FAIL(ac_cond_wait(&c, 0), -EPERM);
-	CK_FAIL(ac_cond_notify(&c, 1), -EPERM);
-	CK_FAIL(ac_cond_notify_all(&c), -EPERM);
-	CK_FAIL(ac_event_wait(&e, 0), -EPERM);
-	CK_FAIL(ac_sem_acquire(&sem, 0), -EPERM);
-	CK_FAIL(ac_waitq_wait(&q, 0), -EPERM);
+	CK_RC(ac_lock_acquire(&l, 0), -EPERM);
+	CK_RC(ac_lock_release(&l), -EPERM);
+	CK_RC(ac_rlock_acquire(&rl, 0), -EPERM);
+	CK_RC(ac_rlock_release(&rl), -EPERM);
+	CK_RC(ac_cond_acquire(&c, 0), -EPERM);
+	CK_RC(ac_cond_release(&c), -EPERM);
+	CK_RC(ac_cond_wait(&c, 0), -EPERM);
+	CK_RC(ac_cond_notify(&c, 1), -EPERM);
+	CK_RC(ac_cond_notify_all(&c), -EPERM);
+	CK_RC(ac_event_wait(&e, 0), -EPERM);
+	CK_RC(ac_sem_acquire(&sem, 0), -EPERM);
+	CK_RC(ac_waitq_wait(&q, 0), -EPERM);
 	/* nothing changed */
 	ck_assert_uint_eq(l.owner, 0);
 	ck_assert_uint_eq(rl.depth, 0);
@@ -966,9 +1006,9 @@ START_TEST(test_outside_coroutine)
 	ck_assert_int_eq(ac_waitq_wake(&q, 1, 1), 0);
 	ac_sched_free(s);
 	/* and without any scheduler */
-	CK_FAIL(ac_lock_acquire(&l, 0), -EPERM);
-	CK_FAIL(ac_sem_acquire(&sem, 0), -EPERM);
-	CK_FAIL(ac_waitq_wait(&q, 10), -EPERM);
+	CK_RC(ac_lock_acquire(&l, 0), -EPERM);
+	CK_RC(ac_sem_acquire(&sem, 0), -EPERM);
+	CK_RC(ac_waitq_wait(&q, 10), -EPERM);
 }
 END_TEST
 
@@ -978,27 +1018,31 @@ END_TEST
  * (on its discarded stack) must not stay linked in the queue. */
 static void body_killed_after_timeout(void *arg)
 {
+	int *done = arg;
 	ac_waitq q;
 	wq_waiter w;
 	ac_ref r;
 	int spin = 1000;
-	(void)arg;
 	ac_waitq_init(&q);
 	w.q = &q;
 	w.timeout_ms = 300;
 	w.rc = -999;
-	CK_PASS(ac_spawn(NULL, body_wq_waiter, &w, NULL, &r));
+	CK_OK(ac_spawn(NULL, body_wq_waiter, &w, NULL, &r));
 	ac_yield();
-	spawn_spinner(&spin);
-	CK_PASS(ac_sleep(10)); /* resumes first; the waiter timed out */
-	CK_PASS(ac_terminate(r));
+	test_spawn_spinner(&spin);
+	CK_OK(ac_sleep(10)); /* resumes first; the waiter timed out */
+	CK_OK(ac_terminate(r));
 	ck_assert_msg(ac_waitq_empty(&q),
 	              "a terminated coroutine's waiter is still queued");
+	*done = 1;
 }
 
 START_TEST(test_killed_after_timeout_leaves_queue)
 {
-	ck_assert_uint_ge(test_run(body_killed_after_timeout, NULL), 1);
+	int done = 0;
+	/* The body, the terminated waiter and the spinner. */
+	ck_assert_uint_eq(test_run(body_killed_after_timeout, &done), 3);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 
@@ -1006,25 +1050,28 @@ END_TEST
  * must not stay owned by the dead coroutine. */
 static void body_killed_after_handover(void *arg)
 {
+	int *done = arg;
 	ac_lock l;
 	worker b;
 	ac_ref rb;
 	char log[4] = "";
-	(void)arg;
 	ac_lock_init(&l);
-	CK_PASS(ac_lock_acquire(&l, 0));
+	CK_OK(ac_lock_acquire(&l, 0));
 	worker_init(&b, &l, AC_FOREVER, log, 'B');
-	CK_PASS(ac_spawn(NULL, body_lock_user, &b, NULL, &rb));
-	settle();
-	CK_PASS(ac_lock_release(&l)); /* handed to B, not yet running */
-	CK_PASS(ac_terminate(rb));
-	CK_PASS(ac_lock_acquire(&l, 1000));
-	CK_PASS(ac_lock_release(&l));
+	CK_OK(ac_spawn(NULL, body_lock_user, &b, NULL, &rb));
+	test_settle();
+	CK_OK(ac_lock_release(&l)); /* handed to B, not yet running */
+	CK_OK(ac_terminate(rb));
+	CK_OK(ac_lock_acquire(&l, 1000));
+	CK_OK(ac_lock_release(&l));
+	*done = 1;
 }
 
 START_TEST(test_killed_after_handover_frees_lock)
 {
-	ck_assert_uint_ge(test_run(body_killed_after_handover, NULL), 1);
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_killed_after_handover, &done), 2);
+	ck_assert_int_eq(done, 1);
 }
 END_TEST
 

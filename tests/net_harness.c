@@ -76,7 +76,7 @@ int world_sched_at(int i)
 	so.log_fn = log_capture;
 	so.log_arg = &W.log[i];
 	so.name = name;
-	CK_PASS(ac_sched_new(&so, &W.s[i]));
+	CK_OK(ac_sched_new(&so, &W.s[i]));
 	if (i == W.n)
 		W.n++;
 	return i;
@@ -107,7 +107,7 @@ int world_node_at(int i, const char *secret, uint16_t tcp_port)
 		o.heartbeat_ms = W.hb_ms;
 	if (W.lost_ms)
 		o.peer_lost_ms = W.lost_ms;
-	CK_PASS(ac_node_start(W.s[i], &o, &W.node[i]));
+	CK_OK(ac_node_start(W.s[i], &o, &W.node[i]));
 	ck_assert_ptr_nonnull(W.node[i]);
 	ck_assert_ptr_eq(ac_node_of(W.s[i]), W.node[i]);
 	ck_assert_str_eq(ac_node_name(W.node[i]), name);
@@ -189,7 +189,7 @@ void run_for(int64_t ms)
 ac_ref spawn_on(int i, ac_coro_fn fn, void *arg)
 {
 	ac_ref r;
-	CK_PASS(ac_spawn(W.s[i], fn, arg, NULL, &r));
+	CK_OK(ac_spawn(W.s[i], fn, arg, NULL, &r));
 	return r;
 }
 
@@ -236,7 +236,7 @@ void wait_npeers(int i, int count)
 void world_peer(int from, int to)
 {
 	int a = npeers(from), b = npeers(to);
-	CK_PASS(peer_loc(from, W.locs[to]));
+	CK_OK(peer_loc(from, W.locs[to]));
 	wait_npeers(from, a + 1);
 	wait_npeers(to, b + 1);
 }
@@ -257,9 +257,9 @@ uint16_t closed_port(void)
 {
 	ac_addr a;
 	ac_sock *l;
-	CK_PASS(ac_addr_parse(&a, "127.0.0.1", 0));
-	CK_PASS(ac_sock_listen(W.s[0], &a, 1, 0, &l));
-	CK_PASS(ac_sock_local_addr(l, &a));
+	CK_OK(ac_addr_parse(&a, "127.0.0.1", 0));
+	CK_OK(ac_sock_listen(W.s[0], &a, 1, 0, &l));
+	CK_OK(ac_sock_local_addr(l, &a));
 	ac_sock_close(l);
 	return a.port;
 }
@@ -275,7 +275,7 @@ ac_ref ref_elsewhere(ac_ref r)
 void recv_is(const char *text)
 {
 	ac_msg *m;
-	CK_PASS(ac_receive(LONG_MS, &m));
+	CK_OK(ac_receive(LONG_MS, &m));
 	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_DATA);
 	ck_assert_msg(ac_msg_is(m, text), "got %.*s, want %s",
 	              (int)ac_msg_len(m), (const char *)ac_msg_data(m), text);
@@ -297,7 +297,7 @@ static void body_echo(void *arg)
 	ac_msg *m;
 	e->ref = ac_self();
 	if (e->name)
-		CK_PASS(ac_register(e->name));
+		CK_OK(ac_register(e->name));
 	e->ready = 1;
 	while (ac_receive(AC_FOREVER, &m) == 0) {
 		if (ac_msg_is(m, "quit")) {
@@ -305,7 +305,7 @@ static void body_echo(void *arg)
 			break;
 		}
 		e->got++;
-		CK_PASS(ac_send(ac_msg_from(m), m));
+		CK_OK(ac_send(ac_msg_from(m), m));
 	}
 	e->done = 1;
 }
@@ -324,11 +324,11 @@ static void body_pwatch(void *arg)
 {
 	pwatch *w = arg;
 	ac_msg *m;
-	CK_PASS(ac_node_peer_status(W.node[w->node], ac_self()));
+	CK_OK(ac_node_peer_status(W.node[w->node], ac_self()));
 	while (ac_receive(0, &m) == 0) {
 		ck_assert_int_eq(ac_msg_kind(m), AC_MSG_PEER);
 		ck_assert_int_lt(w->nev, 16);
-		CK_PASS(ac_msg_peer(m, &w->ev[w->nev++]));
+		CK_OK(ac_msg_peer(m, &w->ev[w->nev++]));
 		ac_msg_free(m);
 	}
 	w->immediate = w->nev;
@@ -336,7 +336,7 @@ static void body_pwatch(void *arg)
 	while (ac_receive(AC_FOREVER, &m) == 0) {
 		ck_assert_int_eq(ac_msg_kind(m), AC_MSG_PEER);
 		ck_assert_int_lt(w->nev, 16);
-		CK_PASS(ac_msg_peer(m, &w->ev[w->nev++]));
+		CK_OK(ac_msg_peer(m, &w->ev[w->nev++]));
 		ac_msg_free(m);
 	}
 }
