@@ -32,10 +32,35 @@ struct ac_chan {
 
 static ac_chan *chan_get(ac_sched *s, ac_ref r)
 {
+	ac_chan *ch;
 	if (r.kind != AC_REF_CHAN || !ac__ref_is_local(s, &r))
 		return NULL;
-	return ac__obj_get(s, r.id, AC_REF_CHAN);
+	ch = ac__obj_get(s, r.id, AC_REF_CHAN);
+	/* The table hands out channels of this scheduler under their own id. */
+	AC_ASSERT(!ch || (ch->ch_sched == s && ch->ch_id == r.id));
+	return ch;
 }
+
+#ifdef AC_DEBUG
+/* 1 when ch's subscriber list is well formed (debug checks, O(n)): within
+ * its capacity, only coroutines and channels, never ch itself. */
+static int chan_ok(ac_sched *s, const ac_chan *ch)
+{
+	uint32_t i;
+	if (ch->ch_sched != s || ch->ch_nsubs > ch->ch_capsubs ||
+	    (ch->ch_capsubs && !ch->ch_subs))
+		return 0;
+	for (i = 0; i < ch->ch_nsubs; i++) {
+		const ac_ref *r = &ch->ch_subs[i];
+		if (r->kind != AC_REF_CORO && r->kind != AC_REF_CHAN)
+			return 0;
+		if (r->kind == AC_REF_CHAN && ac__ref_is_local(s, r) &&
+		    r->id == ch->ch_id)
+			return 0;
+	}
+	return 1;
+}
+#endif
 
 /* Resolve r: the local channel, or NULL with *err (-EREMOTE for another
  * node's channel). */
@@ -58,12 +83,17 @@ static ac_chan *chan_lookup(ac_ref r, ac_sched **sp, int *err)
 	}
 	ch = ac__obj_get(s, r.id, AC_REF_CHAN);
 	*err = ch ? 0 : -ESRCH;
+	AC_ASSERT(!ch || ch->ch_sched == s);
+	AC_DASSERT(!ch || chan_ok(s, ch));
 	return ch;
 }
 
 static int chan_remote(ac_sched *s, int op, ac_ref chan, ac_ref sub, ac_msg *m,
                        int64_t timeout_ms, int n)
 {
+	AC_ASSERT(op >= AC__CHAN_SUBSCRIBE && op <= AC__CHAN_DELIVER);
+	/* Only a channel's ref reaches here (-EREMOTE or a fan-out to one). */
+	AC_ASSERT(chan.kind == AC_REF_CHAN && n >= 0);
 	if (!s->s_remote || !s->s_remote->chan_op)
 		return -EHOSTUNREACH;
 	return s->s_remote->chan_op(s->s_remote_arg, op, chan, sub, m,
@@ -92,6 +122,8 @@ int ac_chan_new(ac_sched *s, const char *name, ac_ref *out)
 	ac_waitq_init(&ch->ch_wq);
 	snprintf(ch->ch_name, sizeof(ch->ch_name), "%s", name);
 	*out = ac__ref_local(s, AC_REF_CHAN, ch->ch_id);
+	AC_ASSERT(ac__obj_get(s, ch->ch_id, AC_REF_CHAN) == ch);
+	AC_ASSERT(ch->ch_nsubs == 0 && !ch->ch_tf);
 	return 0;
 }
 
@@ -99,6 +131,8 @@ int ac_chan_new(ac_sched *s, const char *name, ac_ref *out)
 static int chan_reaches(ac_sched *s, ac_chan *from, ac_chan *to, int depth)
 {
 	uint32_t i;
+	/* Every step down is one subscription deeper, at most 65. */
+	AC_ASSERT(from && to && depth >= 0 && depth <= 65);
 	if (from == to)
 		return 1;
 	if (depth > 64)
@@ -114,6 +148,7 @@ static int chan_reaches(ac_sched *s, ac_chan *from, ac_chan *to, int depth)
 static int chan_find(const ac_chan *ch, ac_ref sub)
 {
 	uint32_t i;
+	AC_ASSERT(ch->ch_nsubs <= ch->ch_capsubs && ch->ch_nsubs <= INT32_MAX);
 	for (i = 0; i < ch->ch_nsubs; i++)
 		if (ac_ref_eq(ch->ch_subs[i], sub))
 			return (int)i;
@@ -138,6 +173,7 @@ int ac_chan_subscribe(ac_ref chan, ac_ref sub, int64_t timeout_ms)
 	subch = chan_get(s, sub);
 	if (subch && chan_reaches(s, subch, ch, 0))
 		return -ELOOP;
+	AC_ASSERT(subch != ch); /* a channel never subscribes to itself */
 	if (ch->ch_nsubs == ch->ch_capsubs) {
 		uint32_t cap = ch->ch_capsubs ? ch->ch_capsubs * 2 : 4;
 		ac_ref *n = realloc(ch->ch_subs, cap * sizeof(*n));
@@ -147,6 +183,9 @@ int ac_chan_subscribe(ac_ref chan, ac_ref sub, int64_t timeout_ms)
 		ch->ch_capsubs = cap;
 	}
 	ch->ch_subs[ch->ch_nsubs++] = sub;
+	AC_ASSERT(ch->ch_nsubs <= ch->ch_capsubs);
+	/* Each subscriber once: the new one is the only entry equal to sub. */
+	AC_DASSERT(chan_find(ch, sub) == (int)ch->ch_nsubs - 1 && chan_ok(s, ch));
 	/* Delivers waiting for subscribers re-check their count. */
 	ac_waitq_wake(&ch->ch_wq, INT32_MAX, 1);
 	return 0;
@@ -154,6 +193,7 @@ int ac_chan_subscribe(ac_ref chan, ac_ref sub, int64_t timeout_ms)
 
 static void chan_remove_at(ac_chan *ch, uint32_t i)
 {
+	AC_ASSERT(i < ch->ch_nsubs && ch->ch_nsubs <= ch->ch_capsubs);
 	memmove(&ch->ch_subs[i], &ch->ch_subs[i + 1],
 	        (ch->ch_nsubs - i - 1) * sizeof(ch->ch_subs[0]));
 	ch->ch_nsubs--;
@@ -165,7 +205,7 @@ static void chan_remove_at(ac_chan *ch, uint32_t i)
  * must not include them. */
 static void chan_prune(ac_sched *s, ac_chan *ch)
 {
-	uint32_t i = 0;
+	uint32_t i = 0, before = ch->ch_nsubs;
 	while (i < ch->ch_nsubs) {
 		ac_ref sub = ch->ch_subs[i];
 		int gone = 0;
@@ -182,6 +222,8 @@ static void chan_prune(ac_sched *s, ac_chan *ch)
 		else
 			i++;
 	}
+	AC_ASSERT(i == ch->ch_nsubs && ch->ch_nsubs <= before);
+	AC_DASSERT(chan_ok(s, ch));
 }
 
 int ac_chan_unsubscribe(ac_ref chan, ac_ref sub, int64_t timeout_ms)
@@ -199,6 +241,8 @@ int ac_chan_unsubscribe(ac_ref chan, ac_ref sub, int64_t timeout_ms)
 	if (i < 0)
 		return -ENOENT;
 	chan_remove_at(ch, (uint32_t)i);
+	/* Subscribers are unique: none is left equal to sub. */
+	AC_DASSERT(chan_find(ch, sub) < 0);
 	return 0;
 }
 
@@ -220,6 +264,7 @@ static void chan_refs_add(chan_refs *l, ac_ref r)
 		l->cap = cap;
 	}
 	l->r[l->n++] = r;
+	AC_ASSERT(l->n <= l->cap);
 }
 
 static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
@@ -233,6 +278,7 @@ static int chan_fanout_local(ac_sched *s, ac_chan *ch, const ac_msg *m,
 {
 	uint32_t i = 0;
 	int count = 0;
+	AC_ASSERT(chans->n == 0 && remote->n == 0);
 	while (i < ch->ch_nsubs) {
 		ac_ref sub = ch->ch_subs[i];
 		ac_coro *co;
@@ -269,6 +315,8 @@ static int chan_fanout_local(ac_sched *s, ac_chan *ch, const ac_msg *m,
 		}
 		i++;
 	}
+	/* Each subscriber kept counts once at most: here, or in a list. */
+	AC_ASSERT(count >= 0 && (size_t)count + chans->n + remote->n <= ch->ch_nsubs);
 	return count;
 }
 
@@ -283,6 +331,9 @@ static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
 	chan_refs chans = {NULL, 0, 0}, remote = {NULL, 0, 0};
 	size_t i;
 	int count;
+	/* Callers recurse only below 64 (cycles are refused at subscribe). */
+	AC_ASSERT(depth >= 0 && depth <= 64);
+	AC_ASSERT(m->m_magic == AC__MSG_MAGIC_LIVE);
 	if (ch->ch_tf) {
 		ac_ref from = m->m_from;
 		m = ch->ch_tf(m, ch->ch_tf_arg);
@@ -316,6 +367,7 @@ static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
 	free(chans.r);
 	free(remote.r);
 	ac_msg_free(m);
+	AC_ASSERT(count >= 0);
 	return count;
 }
 
@@ -323,6 +375,7 @@ static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
  * the sender it has). */
 static void chan_stamp(ac_sched *s, ac_msg *m)
 {
+	AC_ASSERT(m != NULL && m->m_magic == AC__MSG_MAGIC_LIVE); /* callers check */
 	if (s && s->s_cur)
 		m->m_from = ac__ref_local(s, AC_REF_CORO, s->s_cur->c_id);
 }
@@ -371,6 +424,7 @@ int ac__chan_relay_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
 		chan_prune(s, ch);
 		if (ch->ch_nsubs >= (uint32_t)n)
 			return chan_fanout(s, ch, m, 1, timeout_ms, 0);
+		AC_ASSERT(n > 0); /* only a deliver that needs subscribers waits */
 		if (timeout_ms == 0)
 			break;
 		if (!s->s_cur)
@@ -380,6 +434,7 @@ int ac__chan_relay_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
 		                                 1000000;
 		if (deadline_ns >= 0 && left_ms <= 0)
 			break;
+		AC_ASSERT(left_ms != 0);
 		r = ac_waitq_wait(&ch->ch_wq, left_ms);
 		/* The channel may have been closed (and freed) meanwhile, also
 		 * when the wait timed out: a close that runs after the timeout
@@ -420,6 +475,7 @@ int ac_chan_nsubs(ac_ref chan)
 	if (!ch)
 		return err;
 	chan_prune(s, ch);
+	AC_ASSERT(ch->ch_nsubs <= INT32_MAX);
 	return (int)ch->ch_nsubs;
 }
 
@@ -436,7 +492,9 @@ int ac_chan_name(ac_ref chan, char *buf, size_t len)
 
 static void chan_free(ac_sched *s, ac_chan *ch)
 {
+	AC_ASSERT(ch->ch_sched == s && ac__obj_get(s, ch->ch_id, AC_REF_CHAN) == ch);
 	ac__obj_del(s, ch->ch_id);
+	AC_ASSERT(!ac__obj_get(s, ch->ch_id, AC_REF_CHAN)); /* its refs are stale */
 	/* Waiting delivers wake, find the channel gone and return 0. */
 	ac_waitq_wake(&ch->ch_wq, INT32_MAX, 1);
 	free(ch->ch_subs);
@@ -451,12 +509,14 @@ int ac_chan_close(ac_ref chan)
 	if (!ch)
 		return err == -EREMOTE ? -EINVAL : err;
 	chan_free(s, ch);
+	AC_ASSERT(!chan_get(s, chan)); /* closed: its ref names nothing now */
 	return 0;
 }
 
 void ac__chan_drop_node(ac_sched *s, const ac_addr *loc)
 {
 	uint32_t i, j;
+	AC_ASSERT(loc != NULL);
 	for (i = 1; i < s->s_nobj; i++) {
 		ac_chan *ch;
 		if (s->s_obj[i].o_kind != AC_REF_CHAN)
@@ -470,6 +530,7 @@ void ac__chan_drop_node(ac_sched *s, const ac_addr *loc)
 			else
 				j++;
 		}
+		AC_ASSERT(ch->ch_sched == s && ch->ch_nsubs <= ch->ch_capsubs);
 	}
 }
 
@@ -479,4 +540,8 @@ void ac__chan_free_all(ac_sched *s)
 	for (i = 1; i < s->s_nobj; i++)
 		if (s->s_obj[i].o_kind == AC_REF_CHAN)
 			chan_free(s, s->s_obj[i].o_ptr);
+#ifdef AC_DEBUG
+	for (i = 1; i < s->s_nobj; i++) /* none left: every slot was visited */
+		AC_DASSERT(s->s_obj[i].o_kind != AC_REF_CHAN);
+#endif
 }

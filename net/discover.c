@@ -52,6 +52,9 @@ typedef struct disc_state {
 
 /* ---- building and checking datagrams ----------------------------------------- */
 
+static int disc_check_frame(ac_node *n, const uint8_t *buf, size_t len,
+                            size_t *blen);
+
 /* Encode a into buf (AC_WIRE_ANNOUNCE_MAX bytes): frame then MAC. */
 static int disc_build(ac_node *n, const disc_ann *a, uint8_t *buf,
                       size_t *len)
@@ -60,9 +63,11 @@ static int disc_build(ac_node *n, const disc_ann *a, uint8_t *buf,
 	size_t lens[1];
 	void *body;
 	size_t blen;
-	int rc = ac_pack(&body, &blen, "[u u s l u u b]", (uint64_t)AC_WIRE_MAGIC,
-	                 (uint64_t)AC_WIRE_VERSION, a->name, &a->loc, a->inc,
-	                 a->udp, a->relay);
+	int rc;
+	AC_ASSERT(a->inc != 0 && a->udp <= 65535 && (a->relay == 0 || a->relay == 1));
+	rc = ac_pack(&body, &blen, "[u u s l u u b]", (uint64_t)AC_WIRE_MAGIC,
+	             (uint64_t)AC_WIRE_VERSION, a->name, &a->loc, a->inc, a->udp,
+	             a->relay);
 	if (rc < 0)
 		return rc;
 	if (AC_WIRE_HDR + blen + AC_WIRE_MAC > AC_WIRE_ANNOUNCE_MAX) {
@@ -76,6 +81,10 @@ static int disc_build(ac_node *n, const disc_ann *a, uint8_t *buf,
 	lens[0] = AC_WIRE_HDR + blen;
 	ac__hmac(n, parts, lens, 1, buf + lens[0]);
 	*len = lens[0] + AC_WIRE_MAC;
+	AC_ASSERT(*len <= AC_WIRE_ANNOUNCE_MAX);
+	/* What we send passes our own check (any receiver with our secret). */
+	AC_DASSERT(disc_check_frame(n, buf, *len, &blen) == 0 &&
+	           blen + AC_WIRE_HDR + AC_WIRE_MAC == *len);
 	return 0;
 }
 
@@ -100,6 +109,8 @@ static int disc_check_frame(ac_node *n, const uint8_t *buf, size_t len,
 	if (!ac__mac_eq(mac, buf + lens[0]))
 		return -EACCES;
 	*blen = h.len;
+	/* The body and the MAC fill the datagram exactly. */
+	AC_ASSERT(AC_WIRE_HDR + *blen + AC_WIRE_MAC == len);
 	return 0;
 }
 
@@ -119,6 +130,9 @@ static int disc_parse_body(const uint8_t *body, size_t blen, disc_ann *a)
 	    a->loc.family == AC_AF_NONE || a->loc.port == 0 ||
 	    ac_addr_is_any(&a->loc))
 		return -EBADMSG;
+	/* What disc_heard relies on: a named node at a reachable location. */
+	AC_ASSERT(a->loc.family != AC_AF_NONE && a->loc.port != 0 && a->inc != 0);
+	AC_ASSERT(a->relay == 0 || a->relay == 1);
 	return 0;
 }
 
@@ -133,6 +147,8 @@ static int disc_send(ac_node *n, const uint8_t *buf, size_t len,
 	ac_addr any;
 	ssize_t r;
 	int rc;
+	AC_ASSERT(len > AC_WIRE_HDR + AC_WIRE_MAC && len <= AC_WIRE_ANNOUNCE_MAX);
+	AC_ASSERT(to->family != AC_AF_NONE);
 	if (!k) {
 		ac_addr_parse(&any, to->family == AC_AF_INET6 ? "::" : "0.0.0.0", 0);
 		rc = ac_sock_udp(n->n_sched, &any, AC_IO_BROADCAST, &k);
@@ -162,12 +178,14 @@ int ac__announce(ac_node *n, const ac_addr *to, int relay)
 	a.inc = n->n_sched->s_inc;
 	a.udp = n->n_udp_port;
 	a.relay = relay ? 1 : 0;
+	AC_ASSERT(a.name[0] != '\0' && a.inc != 0); /* a started node's */
 	rc = disc_build(n, &a, buf, &len);
 	if (rc == 0)
 		rc = disc_send(n, buf, len, to);
 	ac__nlog(n, rc < 0 ? AC_LOG_INFO : AC_LOG_DEBUG, "announce to %s%s: %s",
 	         ac_addr_format(to, text, sizeof(text)), relay ? " (relay)" : "",
 	         ac_strerror(rc));
+	AC_ASSERT(rc <= 0);
 	return rc;
 }
 
@@ -180,6 +198,7 @@ static void disc_badmac(disc_state *d, const ac_addr *from)
 	char text[AC_ADDR_STRLEN];
 	ac_addr src = *from;
 	unsigned i;
+	AC_ASSERT(d->d_nbadmac <= DISC_BADMAC_MAX && d->d_next_badmac < DISC_BADMAC_MAX);
 	src.port = 0; /* one entry per host */
 	ac_addr_format_ip(&src, text, sizeof(text));
 	for (i = 0; i < d->d_nbadmac; i++) {
@@ -195,6 +214,7 @@ static void disc_badmac(disc_state *d, const ac_addr *from)
 	d->d_next_badmac = (d->d_next_badmac + 1) % DISC_BADMAC_MAX;
 	if (d->d_nbadmac < DISC_BADMAC_MAX)
 		d->d_nbadmac++;
+	AC_ASSERT(d->d_nbadmac <= DISC_BADMAC_MAX && d->d_next_badmac < DISC_BADMAC_MAX);
 }
 
 /* Re-broadcast a relay request once on our own network, relay cleared. */
@@ -205,11 +225,12 @@ static void disc_relay(ac_node *n, const disc_ann *a)
 	disc_ann copy = *a;
 	size_t len;
 	int rc;
+	AC_ASSERT(a->relay == 1); /* only a relay request is relayed */
 	if (n->n_bcast.family == AC_AF_NONE) {
 		ac__nlog(n, AC_LOG_DEBUG, "discovery: relay asked, no broadcast address");
 		return;
 	}
-	copy.relay = 0;
+	copy.relay = 0; /* relayed once: never again */
 	rc = disc_build(n, &copy, buf, &len);
 	if (rc == 0)
 		rc = disc_send(n, buf, len, &n->n_bcast);
@@ -226,6 +247,7 @@ static void disc_heard(ac_node *n, const disc_ann *a)
 {
 	char text[AC_ADDR_STRLEN];
 	ac_peer *p = ac__peer_find(n, &a->loc);
+	AC_ASSERT(!ac_addr_eq(&a->loc, &n->n_loc)); /* not ourselves */
 	if (p && p->p_state == AC__PEER_ONLINE && p->p_inc == a->inc)
 		return; /* known and online */
 	if (!p)
@@ -242,6 +264,7 @@ static void disc_heard(ac_node *n, const disc_ann *a)
 	 * connection still works; the handshake of a new one sorts it out. */
 	if (p->p_olen == 0 && (p->p_state == AC__PEER_ONLINE || !p->p_conn))
 		ac__peer_queue(p, AC_WT_PING, 0, 0, NULL, 0, NULL);
+	AC_ASSERT(p->p_node == n && p->p_state != AC__PEER_OFFLINE);
 }
 
 /* Handle one datagram of len bytes from `from`. */
@@ -252,7 +275,9 @@ static void disc_datagram(disc_state *d, const uint8_t *buf, size_t len,
 	char text[AC_ADDR_STRLEN];
 	disc_ann a;
 	size_t blen = 0;
-	int rc = disc_check_frame(n, buf, len, &blen);
+	int rc;
+	AC_ASSERT(len <= AC_WIRE_ANNOUNCE_MAX + 1); /* the loop's buffer */
+	rc = disc_check_frame(n, buf, len, &blen);
 	if (rc == -EACCES) {
 		disc_badmac(d, from);
 		return;
@@ -295,6 +320,7 @@ static void disc_loop(void *arg)
 		int64_t wait = AC_FOREVER, now = ac_sched_now_ns(n->n_sched);
 		ac_addr from;
 		ssize_t r;
+		AC_ASSERT(left >= 0 && left <= DISC_REPEAT);
 		if (left > 0 && now >= next) {
 			ac__announce(n, &n->n_bcast, 0);
 			left--;
@@ -314,6 +340,7 @@ static void disc_loop(void *arg)
 			continue;
 		if (r == -ECANCELED || r == -EBADF || n->n_stopped)
 			break;
+		AC_ASSERT(r <= (ssize_t)sizeof(buf));
 		if (r < 0) {
 			ac__nlog(n, AC_LOG_DEBUG, "discovery: receive: %s", ac_strerror((int)r));
 			ac_sleep(DISC_ERR_PAUSE_MS);
@@ -328,6 +355,7 @@ int ac__discover_start(ac_node *n)
 	ac_spawn_opts so = {.name = "ac-discovery", .daemon = 1};
 	ac_addr any;
 	int rc;
+	AC_ASSERT(n->n_udp == NULL && n->n_udp_port != 0); /* once, at start */
 	ac_addr_parse(&any, n->n_bind.family == AC_AF_INET6 ? "::" : "0.0.0.0",
 	              n->n_udp_port);
 	rc = ac_sock_udp(n->n_sched, &any,
@@ -344,5 +372,6 @@ int ac__discover_start(ac_node *n)
 		n->n_udp = NULL;
 		return rc;
 	}
+	AC_ASSERT(n->n_udp != NULL && !ac_ref_is_null(n->n_discovery));
 	return 0;
 }

@@ -4,9 +4,12 @@
  * explicit lengths, because names come off the wire without a NUL and may
  * hide one inside. No I/O here: symlinks are the receiver's business.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <string.h>
 
+#include "io/io_assert.h"
 #include "net/files.h"
 #include "net/wire.h"
 
@@ -14,6 +17,7 @@
 static int files_path_has(const char *s, size_t len, const char *mark)
 {
 	size_t m = strlen(mark), i;
+	AC_ASSERT(m > 0 && (s || !len));
 	if (len < m)
 		return 0;
 	for (i = 0; i + m <= len; i++)
@@ -37,6 +41,25 @@ static int files_path_component_ok(const char *c, size_t len)
 	return 1;
 }
 
+#ifdef AC_DEBUG
+/* 1 when dir[0..len) (a checked one, NUL-free) stays below where it is
+ * resolved: not absolute, and no ".." component — found by a scan of its
+ * own, not by the rules above (debug checks, O(len)). */
+static int files_path_confined(const char *dir, size_t len)
+{
+	size_t i;
+	if (len > 0 && dir[0] == '/')
+		return 0;
+	for (i = 0; i + 1 < len; i++) {
+		int starts = i == 0 || dir[i - 1] == '/';
+		int ends = i + 2 == len || dir[i + 2] == '/';
+		if (dir[i] == '.' && dir[i + 1] == '.' && starts && ends)
+			return 0;
+	}
+	return memchr(dir, '\0', len) == NULL;
+}
+#endif
+
 static int files_path_dir_ok(const char *dir, size_t len)
 {
 	size_t start = 0;
@@ -51,10 +74,12 @@ static int files_path_dir_ok(const char *dir, size_t len)
 	while (start <= len) {
 		const char *slash = memchr(dir + start, '/', len - start);
 		size_t end = slash ? (size_t)(slash - dir) : len;
+		AC_ASSERT(end >= start && end <= len); /* a component inside dir */
 		if (!files_path_component_ok(dir + start, end - start))
 			return 0;
 		start = end + 1;
 	}
+	AC_DASSERT(files_path_confined(dir, len));
 	return 1;
 }
 
@@ -69,7 +94,12 @@ int ac__file_path_check(const char *dir, size_t dir_len, const char *name,
 		return -EINVAL;
 	if (files_path_has(name, name_len, AC__FILE_TMP_MARK))
 		return -EINVAL;
-	return files_path_dir_ok(dir, dir_len) ? 0 : -EINVAL;
+	if (!files_path_dir_ok(dir, dir_len))
+		return -EINVAL;
+	/* Accepted: a plain name that stays in its directory. */
+	AC_ASSERT(name_len >= 1 && name_len <= AC_WIRE_NAME_MAX && dir_len <= AC_WIRE_PATH_MAX);
+	AC_DASSERT(!memchr(name, '/', name_len) && files_path_confined(name, name_len));
+	return 0;
 }
 
 int ac__file_path_ok(const char *dir, const char *name)
@@ -83,5 +113,8 @@ int ac__file_path_ok(const char *dir, const char *name)
 const char *ac__file_basename(const char *path)
 {
 	const char *slash = strrchr(path, '/');
-	return slash ? slash + 1 : path;
+	const char *base = slash ? slash + 1 : path;
+	AC_ASSERT(base >= path && *base != '/' && (base == path || base[-1] == '/'));
+	AC_DASSERT(strchr(base, '/') == NULL); /* what follows the last '/' */
+	return base;
 }

@@ -219,6 +219,15 @@ struct ac_node {
 /* ---- node.c -------------------------------------------------------------- */
 /* The peer at loc, or NULL. */
 ac_peer *ac__peer_find(ac_node *n, const ac_addr *loc);
+/* For assertions: p's outbound accounting holds — every byte ever queued
+ * was written, dropped, is in the queue, or is in the batch being written
+ * (p_sending); the queue fits its buffer. O(1). */
+static inline int ac__peer_queue_ok(const ac_peer *p)
+{
+	return p->p_olen <= p->p_ocap &&
+	       p->p_sent_total + p->p_olen <= p->p_queued_total &&
+	       (p->p_sending || p->p_sent_total + p->p_olen == p->p_queued_total);
+}
 /* The peer at loc, created (state NEW) if unknown; NULL on ENOMEM/limit. */
 ac_peer *ac__peer_get(ac_node *n, const ac_addr *loc);
 /* 1 when no record for a new peer can be made: the table holds

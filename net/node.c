@@ -34,9 +34,12 @@ void ac_node_opts_init(ac_node_opts *o)
 
 ac_node *ac_node_of(ac_sched *s)
 {
+	ac_node *n;
 	if (!s || s->s_remote != &ac__net_remote_ops)
 		return NULL;
-	return s->s_remote_arg;
+	n = s->s_remote_arg;
+	AC_ASSERT(n != NULL && n->n_sched == s); /* set together by ac_node_start */
+	return n;
 }
 
 /* The scheduler's node, for calls without a node argument. */
@@ -121,6 +124,8 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 		return -ENAMETOOLONG;
 	if (!n->n_secret)
 		return -ENOMEM;
+	AC_ASSERT(n->n_max_peers >= 1 && n->n_max_peers <= AC_WIRE_PEERS_MAX);
+	AC_ASSERT(n->n_udp_port != 0 && n->n_secret_len == strlen(n->n_secret));
 	return 0;
 }
 
@@ -130,6 +135,7 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 static void node_path_component(const char *name, char *out)
 {
 	size_t i;
+	AC_ASSERT(name[0] != '\0'); /* a node always has a name */
 	for (i = 0; name[i] && i < AC_NAME_MAX; i++) {
 		unsigned char c = (unsigned char)name[i];
 		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -138,7 +144,7 @@ static void node_path_component(const char *name, char *out)
 		out[i] = ok ? (char)c : '_';
 	}
 	out[i] = '\0';
-	AC_ASSERT(i > 0 && out[0] != '.');
+	AC_ASSERT(i > 0 && i <= AC_NAME_MAX && out[0] != '.');
 }
 
 /* dest_path, once the name is known: the option, else
@@ -177,6 +183,9 @@ static int node_listen(ac_node *n, const ac_node_opts *o)
 		snprintf(n->n_name, sizeof(n->n_name), "%s", o->name);
 	else
 		ac_addr_format(&n->n_loc, n->n_name, sizeof(n->n_name));
+	/* Peers find us at n_loc: its port is the listener's. */
+	AC_ASSERT(n->n_listener && n->n_loc.port == n->n_bind.port);
+	AC_ASSERT(n->n_name[0] != '\0');
 	ac_addr_format(&n->n_loc, text, sizeof(text));
 	ac__nlog(n, AC_LOG_INFO, "node \"%s\" at %s (udp %u)", n->n_name, text,
 	         n->n_udp_port);
@@ -218,6 +227,7 @@ static void node_initial_peers(void *arg)
 	char **list = arg;
 	ac_node *n = node_cur();
 	int i;
+	AC_ASSERT(n != NULL); /* a service of the node, ended before it is freed */
 	for (i = 0; list[i]; i++) {
 		int rc = ac_node_peer(n, list[i], 0, n->n_stream_send, 0, 5000);
 		if (rc < 0)
@@ -289,6 +299,8 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 		if (list)
 			ac__spawn_service(s, node_initial_peers, list, &so, NULL);
 	}
+	AC_ASSERT(ac_node_of(s) == n && n->n_npeers == 0);
+	AC_ASSERT(n->n_grave == NULL && n->n_grave_tail == &n->n_grave);
 	*out = n;
 	return 0;
 }
@@ -299,7 +311,9 @@ static void node_handshake_in(void *arg)
 {
 	ac_sock *k = arg;
 	ac_node *n = node_cur();
-	int rc = ac__handshake(n, k, 0, NULL, NULL);
+	int rc;
+	AC_ASSERT(n != NULL && k != NULL);
+	rc = ac__handshake(n, k, 0, NULL, NULL);
 	if (rc < 0)
 		ac_sock_close(k);
 }
@@ -308,6 +322,7 @@ static void node_acceptor(void *arg)
 {
 	ac_node *n = arg;
 	ac_spawn_opts so = {.name = "ac-handshake", .daemon = 1};
+	AC_ASSERT(ac_node_of(ac__tls_sched) == n);
 	while (!n->n_stopped) {
 		ac_sock *k;
 		int rc = ac_sock_accept(n->n_listener, AC_FOREVER, &k);
@@ -318,6 +333,7 @@ static void node_acceptor(void *arg)
 			ac_sleep(100);
 			continue;
 		}
+		AC_ASSERT(k != NULL);
 		if (ac__spawn_service(n->n_sched, node_handshake_in, k, &so, NULL) < 0)
 			ac_sock_close(k);
 	}
@@ -325,12 +341,59 @@ static void node_acceptor(void *arg)
 
 /* ---- peers ------------------------------------------------------------------------------- */
 
+#ifdef AC_DEBUG
+/* 1 when the peer table is well formed (debug checks, O(n)): within its
+ * capacity and max_peers, records of this node in one of the three states,
+ * each with its outbound accounting right. */
+static int node_table_ok(const ac_node *n)
+{
+	uint32_t i;
+	if (n->n_npeers > n->n_cappeers || n->n_npeers > n->n_max_peers)
+		return 0;
+	for (i = 0; i < n->n_npeers; i++) {
+		const ac_peer *p = n->n_peers[i];
+		if (p->p_node != n || p->p_state < AC__PEER_NEW ||
+		    p->p_state > AC__PEER_OFFLINE || !ac__peer_queue_ok(p))
+			return 0;
+	}
+	return 1;
+}
+
+/* How many records of the table are at loc (one location, one record). */
+static uint32_t node_peers_at(const ac_node *n, const ac_addr *loc)
+{
+	uint32_t i, k = 0;
+	for (i = 0; i < n->n_npeers; i++)
+		k += ac_addr_eq(&n->n_peers[i]->p_loc, loc) != 0;
+	return k;
+}
+
+/* 1 when the reclaimed records are in order, oldest first, all offline to
+ * the table, and n_grave_tail ends the list. */
+static int node_grave_ok(const ac_node *n)
+{
+	ac_peer *const *pp = &n->n_grave;
+	int64_t prev = INT64_MIN;
+	for (; *pp; pp = &(*pp)->p_grave_next) {
+		if ((*pp)->p_grave_ns < prev || (*pp)->p_node != n)
+			return 0;
+		prev = (*pp)->p_grave_ns;
+	}
+	return pp == n->n_grave_tail;
+}
+#endif
+
 ac_peer *ac__peer_find(ac_node *n, const ac_addr *loc)
 {
 	uint32_t i;
-	for (i = 0; i < n->n_npeers; i++)
-		if (ac_addr_eq(&n->n_peers[i]->p_loc, loc))
-			return n->n_peers[i];
+	AC_ASSERT(n->n_npeers <= n->n_cappeers && n->n_npeers <= n->n_max_peers);
+	for (i = 0; i < n->n_npeers; i++) {
+		ac_peer *p = n->n_peers[i];
+		if (ac_addr_eq(&p->p_loc, loc)) {
+			AC_ASSERT(p->p_node == n);
+			return p;
+		}
+	}
 	return NULL;
 }
 
@@ -344,6 +407,7 @@ static int node_peer_reclaimable(const ac_node *n, const ac_peer *p)
 {
 	int gone = p->p_state == AC__PEER_OFFLINE ||
 	           (p->p_state == AC__PEER_NEW && p->p_last_err < 0);
+	AC_ASSERT(p->p_node == n && ac__peer_queue_ok(p));
 	if (!gone || n->n_leaving || n->n_stopped)
 		return 0;
 	return !p->p_conn && !p->p_pending && !p->p_inflight && !p->p_nwatch &&
@@ -354,6 +418,9 @@ static int node_peer_reclaimable(const ac_node *n, const ac_peer *p)
 static void node_peer_free(ac_peer *p)
 {
 	AC_ASSERT(!p->p_conn && !p->p_pending && !p->p_sending);
+	/* Nothing new refers to a reclaimed record: no reader, so no request
+	 * of its served here, and no watch (only table peers get those). */
+	AC_ASSERT(!p->p_nwatch && !p->p_inflight);
 	free(p->p_obuf);
 	free(p->p_wbuf);
 	free(p->p_watch);
@@ -384,6 +451,9 @@ static uint32_t node_reclaim(ac_node *n)
 		}
 		if (ac_is_alive(p->p_writer) == 1)
 			ac_terminate(p->p_writer);
+		/* What the record leaves behind: nothing that refers to it. */
+		AC_ASSERT(ac_is_alive(p->p_writer) != 1 && ac_is_alive(p->p_reader) != 1);
+		AC_ASSERT(!p->p_conn && !p->p_pending && !p->p_nwatch && !p->p_olen);
 		p->p_state = AC__PEER_OFFLINE;
 		p->p_grave_ns = now;
 		/* Oldest first: appended at the tail. */
@@ -394,14 +464,18 @@ static uint32_t node_reclaim(ac_node *n)
 	}
 	n->n_npeers = k;
 	AC_ASSERT(k + gone == i);
+	AC_ASSERT(*n->n_grave_tail == NULL);
+	AC_DASSERT(node_grave_ok(n) && node_table_ok(n));
 	return gone;
 }
 
 int ac__peer_table_full(ac_node *n)
 {
+	AC_ASSERT(n->n_npeers <= n->n_max_peers);
 	if (n->n_npeers < n->n_max_peers)
 		return 0;
 	node_reclaim(n);
+	AC_ASSERT(n->n_npeers <= n->n_max_peers);
 	return n->n_npeers >= n->n_max_peers;
 }
 
@@ -434,12 +508,17 @@ ac_peer *ac__peer_get(ac_node *n, const ac_addr *loc)
 		free(p);
 		return NULL;
 	}
+	AC_ASSERT(n->n_npeers <= n->n_max_peers && n->n_npeers <= n->n_cappeers);
+	AC_ASSERT(p->p_state == AC__PEER_NEW && !p->p_conn && !ac_ref_is_null(p->p_writer));
+	AC_DASSERT(node_peers_at(n, loc) == 1);
 	return p;
 }
 
 static void node_status_send(ac_node *n, const ac_peer *p, int status)
 {
 	uint32_t i;
+	AC_ASSERT(status == AC_PEER_ONLINE || status == AC_PEER_OFFLINE);
+	AC_ASSERT(p->p_node == n && n->n_nstatus <= n->n_capstatus);
 	for (i = 0; i < n->n_nstatus; i++) {
 		ac_msg *m = ac_msg_pack("[l s i]", &p->p_loc, p->p_name,
 		                        (int64_t)status);
@@ -456,6 +535,8 @@ void ac__peer_online(ac_peer *p)
 {
 	ac_node *n = p->p_node;
 	char text[AC_ADDR_STRLEN];
+	/* New or back: a handshake told the incarnation (never 0). */
+	AC_ASSERT(p->p_state != AC__PEER_ONLINE && p->p_inc != 0);
 	p->p_state = AC__PEER_ONLINE;
 	p->p_failures = 0;
 	p->p_last_rx = ac_sched_now_ns(n->n_sched);
@@ -477,6 +558,10 @@ void ac__peer_offline(ac_peer *p, int lost)
 	ac__peer_fail_pending(p, -EHOSTUNREACH);
 	ac__watch_node_lost(p);
 	ac__chan_drop_node(n->n_sched, &p->p_loc);
+	/* Offline leaves nothing in flight: no connection, queue, request or
+	 * watch (those became "node lost"). */
+	AC_ASSERT(p->p_state == AC__PEER_OFFLINE && !p->p_conn && !p->p_olen);
+	AC_ASSERT(!p->p_pending && !p->p_nwatch && ac__peer_queue_ok(p));
 	if (was != AC__PEER_ONLINE)
 		return;
 	ac__nlog(n, AC_LOG_INFO, "peer \"%s\" at %s %s", p->p_name,
@@ -506,6 +591,7 @@ static void node_heartbeat(void *arg)
 				ac__peer_queue(p, AC_WT_PING, 0, 0, NULL, 0, NULL);
 		}
 		node_reclaim(n);
+		AC_ASSERT(n->n_npeers <= n->n_max_peers);
 	}
 }
 
@@ -516,6 +602,7 @@ static void node_heartbeat(void *arg)
  * monitors would hear "node lost". */
 static void node_wait_notices(ac_node *n, int64_t deadline_ns)
 {
+	AC_ASSERT(ac__cur() != NULL && n->n_notifying >= 0); /* it waits */
 	while (n->n_notifying > 0) {
 		int64_t left = (deadline_ns - ac_sched_now_ns(n->n_sched)) / 1000000;
 		if (left <= 0) {
@@ -531,6 +618,7 @@ static void node_wait_notices(ac_node *n, int64_t deadline_ns)
 static void node_goodbye(ac_node *n, int64_t deadline_ns)
 {
 	uint32_t i;
+	AC_ASSERT(ac__cur() != NULL); /* it sleeps */
 	n->n_leaving = 1; /* peers now close on us: nothing to report */
 	for (i = 0; i < n->n_npeers; i++) {
 		ac_peer *p = n->n_peers[i];
@@ -564,6 +652,7 @@ static void node_shutdown(ac_node *n)
 		p->p_state = AC__PEER_OFFLINE;
 		ac__peer_disconnect(p);
 		ac__peer_fail_pending(p, -EHOSTUNREACH);
+		AC_ASSERT(p->p_node == n && !p->p_conn && !p->p_pending);
 		ac_waitq_wake(&p->p_wq, INT32_MAX, 1);
 	}
 	if (n->n_listener)
@@ -574,6 +663,7 @@ static void node_shutdown(ac_node *n)
 	n->n_udp = NULL;
 	ac_waitq_wake(&n->n_peer_wq, INT32_MAX, 1);
 	ac_waitq_wake(&n->n_notify_wq, INT32_MAX, 1);
+	AC_ASSERT(n->n_stopped && n->n_leaving && !n->n_listener && !n->n_udp);
 }
 
 static void node_stop_coro(void *arg)
@@ -591,6 +681,8 @@ int ac_node_stop(ac_node *n)
 		return 0;
 	if (s->s_cur) {
 		node_shutdown(n);
+		/* Stopped, or another coroutine's stop is saying goodbye. */
+		AC_ASSERT(n->n_stopped || n->n_leaving);
 		return 0;
 	}
 	/* From main: run the goodbye as a (non-daemon) coroutine. */
@@ -620,6 +712,7 @@ void ac_node_free(ac_node *n)
 	}
 	for (i = 0; i < n->n_npeers; i++) {
 		ac_peer *p = n->n_peers[i];
+		AC_ASSERT(p->p_node == n);
 		ac__peer_disconnect(p);
 		free(p->p_obuf);
 		free(p->p_wbuf);
@@ -632,6 +725,7 @@ void ac_node_free(ac_node *n)
 		n->n_grave = p->p_grave_next;
 		node_peer_free(p);
 	}
+	AC_ASSERT(n->n_stopped && !n->n_grave);
 	free(n->n_peers);
 	free(n->n_status);
 	free(n->n_names);
@@ -678,6 +772,7 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
 		                    : (deadline_ns - ac_sched_now_ns(n->n_sched)) / 1000000;
 		if (deadline_ns >= 0 && left <= 0)
 			return -ETIMEDOUT;
+		AC_ASSERT(left > 0 || left == AC_FOREVER); /* never a busy wait */
 		if (ac_waitq_wait(&n->n_peer_wq, left) == -ETIMEDOUT)
 			return -ETIMEDOUT;
 	}
@@ -704,6 +799,7 @@ int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
 	}
 	p = ac__peer_find(n, &a);
 	if (p && p->p_state == AC__PEER_ONLINE) {
+		AC_ASSERT(p->p_node == n && p->p_inc != 0);
 		p->p_stream_send = stream_send;
 		if (broadcast) {
 			ac_addr to = p->p_loc;
@@ -721,6 +817,7 @@ int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
 	if (rc < 0)
 		return rc;
 	rc = ac__handshake(n, k, 1, &a, &p);
+	AC_ASSERT(rc != 0 || (p && p->p_node == n)); /* success names the peer */
 	if (rc == -EALREADY) {
 		ac_sock_close(k); /* the other direction's connection won */
 		rc = 0;
@@ -753,6 +850,7 @@ int ac_node_peers(ac_node *n, ac_addr *out, int max)
 			out[k] = n->n_peers[i]->p_loc;
 		k++;
 	}
+	AC_ASSERT(k >= 0 && (uint32_t)k <= n->n_npeers);
 	return k;
 }
 
@@ -779,6 +877,7 @@ int ac_node_peer_status(ac_node *n, ac_ref coro)
 		n->n_capstatus = cap;
 	}
 	n->n_status[n->n_nstatus++] = coro;
+	AC_ASSERT(n->n_nstatus <= n->n_capstatus);
 	for (i = 0; i < n->n_npeers; i++) {
 		ac_peer *p = n->n_peers[i];
 		ac_msg *m;
@@ -807,6 +906,7 @@ int ac_node_close_peer(ac_node *n, const ac_addr *loc, int64_t timeout_ms)
 	p = ac__peer_find(n, loc);
 	if (!p || p->p_state != AC__PEER_ONLINE)
 		return -ENOENT;
+	AC_ASSERT(p->p_node == n);
 	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
 	ac__peer_queue(p, AC_WT_BYE, 0, 0, NULL, 0, NULL);
 	/* The record may go while we sleep: look it up again each time. */
@@ -817,6 +917,7 @@ int ac_node_close_peer(ac_node *n, const ac_addr *loc, int64_t timeout_ms)
 	}
 	if (p)
 		ac__peer_offline(p, 0);
+	AC_ASSERT(!p || (p->p_state == AC__PEER_OFFLINE && !p->p_conn));
 	return 0;
 }
 
@@ -837,9 +938,21 @@ int ac_msg_peer(const ac_msg *m, ac_peer_info *out)
 
 static void node_name_remove_at(ac_node *n, uint32_t i);
 
+#ifdef AC_DEBUG
+/* Entries of the registry with this kind and name (one at most). */
+static uint32_t node_name_count(const ac_node *n, uint32_t kind, const char *name)
+{
+	uint32_t i, k = 0;
+	for (i = 0; i < n->n_nnames; i++)
+		k += n->n_names[i].nm_kind == kind && !strcmp(n->n_names[i].nm_name, name);
+	return k;
+}
+#endif
+
 const ac__name *ac__name_find(ac_node *n, uint32_t kind, const char *name)
 {
 	uint32_t i;
+	AC_ASSERT(name != NULL && n->n_nnames <= n->n_capnames);
 	for (i = 0; i < n->n_nnames; i++) {
 		const ac__name *e = &n->n_names[i];
 		if (e->nm_kind != kind || strcmp(e->nm_name, name) != 0)
@@ -851,6 +964,7 @@ const ac__name *ac__name_find(ac_node *n, uint32_t kind, const char *name)
 			node_name_remove_at(n, i);
 			return NULL;
 		}
+		AC_ASSERT(e->nm_ref.kind == kind); /* registered by kind */
 		return e;
 	}
 	return NULL;
@@ -859,6 +973,8 @@ const ac__name *ac__name_find(ac_node *n, uint32_t kind, const char *name)
 int ac__name_add(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
 {
 	ac__name *e;
+	/* Callers register their own objects, under the kind of the ref. */
+	AC_ASSERT(ref.kind == kind && ac__ref_is_local(n->n_sched, &ref));
 	if (!name || !*name)
 		return -EINVAL;
 	if (strlen(name) > AC_NAME_MAX)
@@ -878,11 +994,14 @@ int ac__name_add(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
 	e->nm_kind = kind;
 	e->nm_ref = ref;
 	snprintf(e->nm_name, sizeof(e->nm_name), "%s", name);
+	AC_ASSERT(n->n_nnames <= n->n_capnames);
+	AC_DASSERT(node_name_count(n, kind, name) == 1); /* a name is unique */
 	return 0;
 }
 
 static void node_name_remove_at(ac_node *n, uint32_t i)
 {
+	AC_ASSERT(i < n->n_nnames && n->n_nnames <= n->n_capnames);
 	memmove(&n->n_names[i], &n->n_names[i + 1],
 	        (n->n_nnames - i - 1) * sizeof(n->n_names[0]));
 	n->n_nnames--;
@@ -898,6 +1017,7 @@ int ac__name_del(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
 		if (e->nm_kind == kind && !strcmp(e->nm_name, name) &&
 		    ac_ref_eq(e->nm_ref, ref)) {
 			node_name_remove_at(n, i);
+			AC_DASSERT(node_name_count(n, kind, name) == 0);
 			return 0;
 		}
 	}
@@ -909,6 +1029,7 @@ static void node_on_end(void *arg, ac_coro *c)
 {
 	ac_node *n = arg;
 	uint32_t i = 0;
+	AC_ASSERT(c != NULL && c->c_sched == n->n_sched);
 	while (i < n->n_nnames) {
 		ac__name *e = &n->n_names[i];
 		if (e->nm_kind == AC_REF_CORO && e->nm_ref.id == c->c_id)

@@ -66,6 +66,9 @@ static void peer_mac(ac_node *n, char label, const uint8_t *nc,
 {
 	const void *parts[3] = {&label, nc, ns};
 	size_t lens[3] = {1, AC_WIRE_NONCE, AC_WIRE_NONCE};
+	/* The server proves with 'S', the client with 'C' (no reflection). */
+	AC_ASSERT(label == 'S' || label == 'C');
+	AC_ASSERT(nc != ns); /* two nonces, one of each side */
 	ac__hmac(n, parts, lens, 3, mac);
 }
 
@@ -78,6 +81,9 @@ static int peer_send_frame(ac_sock *k, uint8_t type, const void *body,
 	/* One write: nothing else can get between the header and the body. */
 	uint8_t small[AC_WIRE_HDR + 1024], *f = small;
 	ssize_t r;
+	/* Handshake frames only, within what the other side reads of them. */
+	AC_ASSERT(type >= AC_WT_HELLO && type <= AC_WT_REFUSE);
+	AC_ASSERT(len <= AC_WIRE_HELLO_MAX && (body || !len));
 	if (len > sizeof(small) - AC_WIRE_HDR && !(f = malloc(AC_WIRE_HDR + len)))
 		return -ENOMEM;
 	ac_wire_hdr_put(f, type, 0, 0, (uint32_t)len);
@@ -97,13 +103,16 @@ static int peer_recv_frame(ac_sock *k, uint8_t want, uint8_t *buf,
 	ac_wire_hdr h;
 	/* The connection closed between frames: -ECONNRESET (routine); in
 	 * the middle of one: -EBADMSG (a truncated frame). */
-	ssize_t r = ac_sock_recv_all(k, hdr, sizeof(hdr), PEER_HANDSHAKE_MS);
+	ssize_t r;
+	AC_ASSERT(want >= AC_WT_HELLO && want <= AC_WT_AUTH_OK && cap <= UINT32_MAX);
+	r = ac_sock_recv_all(k, hdr, sizeof(hdr), PEER_HANDSHAKE_MS);
 	if (r == 0)
 		return -ECONNRESET;
 	if (r < 0)
 		return r == -EPIPE ? -EBADMSG : (int)r;
 	if (ac_wire_hdr_get(hdr, (uint32_t)cap, &h) < 0 || h.flags != 0)
 		return -EPROTO;
+	AC_ASSERT(h.len <= cap); /* the header check bounds the body by cap */
 	if (h.len) {
 		r = ac_sock_recv_all(k, buf, h.len, PEER_HANDSHAKE_MS);
 		if (r != (ssize_t)h.len)
@@ -135,16 +144,23 @@ typedef struct peer_hello {
 static int peer_hello_pack(ac_node *n, const uint8_t *nonce, const uint8_t *mac,
                            void **out, size_t *len)
 {
+	int rc;
+	/* What the other side checks in peer_hello_unpack. */
+	AC_ASSERT(n->n_loc.family != AC_AF_NONE && n->n_sched->s_inc != 0);
 	if (mac)
-		return ac_pack(out, len, "[u u S s l u u u S]",
-		               (uint64_t)AC_WIRE_MAGIC, (uint64_t)AC_WIRE_VERSION,
-		               nonce, (size_t)AC_WIRE_NONCE, n->n_name, &n->n_loc,
-		               n->n_sched->s_inc, (uint64_t)n->n_caps,
-		               (uint64_t)n->n_udp_port, mac, (size_t)AC_WIRE_MAC);
-	return ac_pack(out, len, "[u u S s l u u u]", (uint64_t)AC_WIRE_MAGIC,
-	               (uint64_t)AC_WIRE_VERSION, nonce, (size_t)AC_WIRE_NONCE,
-	               n->n_name, &n->n_loc, n->n_sched->s_inc,
-	               (uint64_t)n->n_caps, (uint64_t)n->n_udp_port);
+		rc = ac_pack(out, len, "[u u S s l u u u S]",
+		             (uint64_t)AC_WIRE_MAGIC, (uint64_t)AC_WIRE_VERSION,
+		             nonce, (size_t)AC_WIRE_NONCE, n->n_name, &n->n_loc,
+		             n->n_sched->s_inc, (uint64_t)n->n_caps,
+		             (uint64_t)n->n_udp_port, mac, (size_t)AC_WIRE_MAC);
+	else
+		rc = ac_pack(out, len, "[u u S s l u u u]", (uint64_t)AC_WIRE_MAGIC,
+		             (uint64_t)AC_WIRE_VERSION, nonce, (size_t)AC_WIRE_NONCE,
+		             n->n_name, &n->n_loc, n->n_sched->s_inc,
+		             (uint64_t)n->n_caps, (uint64_t)n->n_udp_port);
+	/* Within what the other side reads of a handshake frame. */
+	AC_ASSERT(rc < 0 || *len <= AC_WIRE_HELLO_MAX);
+	return rc;
 }
 
 static int peer_hello_unpack(const uint8_t *b, size_t len, int with_mac,
@@ -169,6 +185,9 @@ static int peer_hello_unpack(const uint8_t *b, size_t len, int with_mac,
 		return -EPROTONOSUPPORT;
 	if (with_mac && mlen != AC_WIRE_MAC)
 		return -EPROTO;
+	/* Checked above: what the handshake relies on. */
+	AC_ASSERT(h->loc.family != AC_AF_NONE && h->inc != 0 && h->udp <= 65535);
+	AC_ASSERT(!with_mac || mac != NULL);
 	memcpy(h->nonce, nonce, AC_WIRE_NONCE);
 	if (mac)
 		memcpy(h->mac, mac, AC_WIRE_MAC);
@@ -215,12 +234,14 @@ static int peer_install(ac_peer *p, ac_sock *k, int initiator)
 	ac_spawn_opts so = {.name = "ac-reader", .daemon = 1,
 	                    .arg_free = peer_reader_arg_free};
 	int we_win = ac_addr_cmp(&n->n_loc, &p->p_loc) < 0;
+	AC_ASSERT(k != NULL && p->p_node == n && (initiator == 0 || initiator == 1));
 	if (p->p_conn) {
 		/* Two connections opened from opposite ends: keep the winner's.
 		 * Two from the same end: the newer replaces a dead one. */
 		if (p->p_conn_ours != initiator && p->p_conn_ours == we_win)
 			return -EALREADY;
 		ac__peer_disconnect(p);
+		AC_ASSERT(!p->p_conn);
 	}
 	a = malloc(sizeof(*a));
 	if (!a)
@@ -241,6 +262,8 @@ static int peer_install(ac_peer *p, ac_sock *k, int initiator)
 		free(a);
 		return -ENOMEM;
 	}
+	/* The reader is spawned, not run: the connection is still k. */
+	AC_ASSERT(p->p_conn == k && p->p_conn_gen == a->a_gen);
 	return 0;
 }
 
@@ -258,6 +281,8 @@ static ac_peer *peer_identified(ac_node *n, const peer_hello *h)
 	p->p_caps = (uint32_t)h->caps;
 	p->p_udp_port = (uint16_t)h->udp;
 	snprintf(p->p_name, sizeof(p->p_name), "%s", h->name);
+	AC_ASSERT(p->p_node == n && p->p_inc != 0);
+	AC_ASSERT(ac_addr_eq(&p->p_loc, &h->loc)); /* the record of that location */
 	return p;
 }
 
@@ -294,6 +319,7 @@ static int peer_handshake_client(ac_node *n, ac_sock *k, peer_hello *h,
 	if (rc == 0)
 		rc = peer_recv_frame(k, AC_WT_AUTH_OK, buf, sizeof(buf), &len, why,
 		                     whylen);
+	AC_ASSERT(rc < 0 || h->inc != 0); /* a HELLO_ACK was read and checked */
 	return rc;
 }
 
@@ -332,6 +358,7 @@ static int peer_handshake_server(ac_node *n, ac_sock *k, peer_hello *h,
 		peer_refuse(k, "authentication failed (secret mismatch)");
 		return -EACCES;
 	}
+	AC_ASSERT(h->inc != 0 && h->loc.family != AC_AF_NONE); /* a checked HELLO */
 	return 0;
 }
 
@@ -367,6 +394,7 @@ static void peer_log_failure(ac_node *n, const char *who, int rc,
 	                    rc == -ECANCELED
 	                  ? AC_LOG_DEBUG
 	                  : AC_LOG_INFO;
+	AC_ASSERT(rc < 0 && why != NULL); /* failures only */
 	ac__nlog(n, lvl, "handshake with %s failed: %s%s%s", who,
 	         ac_strerror(rc), why[0] ? ": " : "", why);
 }
@@ -375,8 +403,10 @@ static void peer_log_failure(ac_node *n, const char *who, int rc,
 static int peer_check_room(ac_node *n, ac_sock *k, int initiator,
                            const peer_hello *h, const char *who)
 {
+	AC_ASSERT(h->loc.family != AC_AF_NONE);
 	if (ac__peer_find(n, &h->loc) || !ac__peer_table_full(n))
 		return 0;
+	AC_ASSERT(n->n_npeers == n->n_max_peers);
 	ac__nlog(n, AC_LOG_WARN, "refusing %s: %s (max_peers %u)", who, PEER_FULL,
 	         n->n_max_peers);
 	if (!initiator)
@@ -392,6 +422,9 @@ int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
 	peer_hello h;
 	ac_peer *p;
 	int rc;
+	/* We connect to a location we want (ac_node_peer, the writer), or
+	 * accept one that tells us its own. */
+	AC_ASSERT(k != NULL && (initiator ? want != NULL : (want == NULL && !out)));
 	memset(&h, 0, sizeof(h));
 	ac_addr_init(&h.loc);
 	n->n_io->ops->entropy(n->n_io, nonce, sizeof(nonce));
@@ -431,6 +464,7 @@ int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
 		*out = p;
 	if (p->p_state != AC__PEER_ONLINE)
 		ac__peer_online(p);
+	AC_ASSERT(p->p_state == AC__PEER_ONLINE && p->p_node == n);
 	ac_waitq_wake(&p->p_wq, INT32_MAX, 1); /* the writer may send now */
 	return 0;
 }
@@ -440,6 +474,7 @@ int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
 uint8_t *ac__peer_reserve(ac_peer *p, size_t body_max)
 {
 	size_t need = AC_WIRE_HDR + body_max;
+	AC_ASSERT(ac__peer_queue_ok(p));
 	if (body_max > AC_WIRE_BODY_MAX)
 		return NULL;
 	if (p->p_olen + need > p->p_ocap) {
@@ -456,6 +491,7 @@ uint8_t *ac__peer_reserve(ac_peer *p, size_t body_max)
 		p->p_obuf = nb;
 		p->p_ocap = cap;
 	}
+	AC_ASSERT(p->p_olen + need <= p->p_ocap); /* room for header and body */
 	return p->p_obuf + p->p_olen + AC_WIRE_HDR;
 }
 
@@ -464,11 +500,13 @@ void ac__peer_commit(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 {
 	size_t need = AC_WIRE_HDR + len;
 	AC_ASSERT(p->p_olen + need <= p->p_ocap);
+	AC_ASSERT(len <= AC_WIRE_BODY_MAX && type >= 1 && type <= AC_WT_MAX);
 	ac_wire_hdr_put(p->p_obuf + p->p_olen, type, flags, id, (uint32_t)len);
 	p->p_olen += need;
 	p->p_queued_total += need;
 	if (pend)
 		pend->pd_mark = p->p_queued_total;
+	AC_ASSERT(ac__peer_queue_ok(p));
 	if (p->p_olen == need)
 		ac_waitq_wake(&p->p_wq, 1, 1);
 }
@@ -477,6 +515,7 @@ void ac__peer_commit(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 static int peer_compress(ac_peer *p, const void *body, size_t len)
 {
 	const ac_node *n = p->p_node;
+	AC_ASSERT(p->p_zip_skip >= 0 && p->p_zip_skip <= 64);
 	if (!n->n_compress_min || len < n->n_compress_min ||
 	    !(p->p_caps & n->n_caps & AC_CAP_ZLIB))
 		return 0;
@@ -494,6 +533,8 @@ int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
                    const void *body, size_t len, ac__pending *pend)
 {
 	uint8_t *b;
+	/* The queue sets AC_WF_ZLIB itself, when it compresses. */
+	AC_ASSERT(!(flags & AC_WF_ZLIB) && (body || !len));
 	if (len > AC_WIRE_BODY_MAX)
 		return -EMSGSIZE;
 	if (peer_compress(p, body, len)) {
@@ -519,6 +560,7 @@ int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 	if (len)
 		memcpy(b, body, len);
 	ac__peer_commit(p, type, flags, id, len, pend);
+	AC_ASSERT(!pend || pend->pd_mark == p->p_queued_total);
 	return 0;
 }
 
@@ -529,6 +571,7 @@ static int peer_connect(ac_peer *p)
 	ac_sock *k;
 	ac_peer *got = NULL;
 	int rc;
+	AC_ASSERT(!p->p_conn && p->p_node == n); /* from the writer, to connect */
 	/* Fault point: a connection attempt that fails at once. */
 	if (AC_BUGGIFY(n->n_io, "peer-connect-fail")) {
 		p->p_last_err = -ECONNRESET;
@@ -544,6 +587,7 @@ static int peer_connect(ac_peer *p)
 		else if (rc == -EALREADY)
 			rc = 0, ac_sock_close(k); /* the other direction won */
 	}
+	AC_ASSERT(rc <= 0 && (rc < 0 || !got || got == p));
 	p->p_last_err = rc;
 	return rc;
 }
@@ -557,15 +601,19 @@ static int64_t peer_backoff_ms(const ac_peer *p)
 	int64_t cap = p->p_last_err == -EACCES || p->p_last_err == -EUSERS
 	                      ? 10000 : 1000;
 	int shift = p->p_failures > 1 ? p->p_failures - 1 : 0;
-	AC_DASSERT(p->p_failures > 0);
-	return shift >= 8 ? cap : (50LL << shift < cap ? 50LL << shift : cap);
+	int64_t ms = shift >= 8 ? cap : (50LL << shift < cap ? 50LL << shift : cap);
+	AC_ASSERT(p->p_failures > 0); /* called after a failed attempt */
+	AC_ASSERT(ms >= 50 && ms <= cap);
+	return ms;
 }
 
 /* Drop what is queued for p (it went offline). */
 static void peer_drop_queue(ac_peer *p)
 {
+	AC_ASSERT(p->p_state != AC__PEER_ONLINE); /* only for a peer not reached */
 	p->p_sent_total += p->p_olen; /* counted as gone, never written */
 	p->p_olen = 0;
+	AC_ASSERT(ac__peer_queue_ok(p));
 }
 
 /* Send what is queued: the queue buffer is swapped with the writer's spare
@@ -576,6 +624,9 @@ static void peer_write_batch(ac_peer *p)
 	uint8_t *batch = p->p_obuf;
 	size_t take = p->p_olen, cap = p->p_ocap;
 	ssize_t r;
+	/* One batch at a time, of whole frames, on a live connection. */
+	AC_ASSERT(p->p_conn && take >= AC_WIRE_HDR && take <= cap && !p->p_sending);
+	AC_ASSERT(ac__peer_queue_ok(p));
 	p->p_obuf = p->p_wbuf;
 	p->p_ocap = p->p_wcap;
 	p->p_olen = 0;
@@ -596,13 +647,16 @@ static void peer_write_batch(ac_peer *p)
 	}
 	if (r < 0)
 		ac__peer_disconnect(p);
+	AC_ASSERT(!p->p_sending && ac__peer_queue_ok(p)); /* the batch is counted */
 }
 
 static void peer_writer(void *arg)
 {
 	ac_peer *p = arg;
 	ac_node *n = p->p_node;
+	AC_ASSERT(ac_node_of(ac__tls_sched) == n);
 	while (!n->n_stopped) {
+		AC_ASSERT(ac__peer_queue_ok(p) && !p->p_sending); /* only we write */
 		if (p->p_olen == 0 || p->p_state == AC__PEER_OFFLINE) {
 			/* Without stream_send an idle connection is closed after a
 			 * heartbeat interval; heartbeats reopen it, so liveness
@@ -648,10 +702,14 @@ static void peer_writer(void *arg)
 int ac__peer_start(ac_peer *p)
 {
 	ac_spawn_opts so = {.name = "ac-writer", .daemon = 1};
+	int rc;
 	if (!ac_ref_is_null(p->p_writer) && ac_is_alive(p->p_writer) == 1)
 		return 0;
-	return ac__spawn_service(p->p_node->n_sched, peer_writer, p, &so,
-	                         &p->p_writer);
+	rc = ac__spawn_service(p->p_node->n_sched, peer_writer, p, &so,
+	                       &p->p_writer);
+	/* One writer per peer: a new one only once the last has ended. */
+	AC_ASSERT(rc < 0 || ac_is_alive(p->p_writer) == 1);
+	return rc;
 }
 
 void ac__peer_disconnect(ac_peer *p)
@@ -664,6 +722,8 @@ void ac__peer_disconnect(ac_peer *p)
 	ac_sock_close(k);
 	ac__file_drop_peer(p);
 	ac__peer_fail_pending(p, 0);
+	/* Requests written on it have no reply coming; nothing reconnected. */
+	AC_ASSERT(!p->p_conn && !p->p_pending);
 }
 
 /* ---- the reader --------------------------------------------------------------------- */
@@ -678,6 +738,7 @@ static void peer_reader_end(ac_peer *p, const peer_conn_arg *a, int rc)
 {
 	ac_node *n = p->p_node;
 	char who[AC_ADDR_STRLEN];
+	AC_ASSERT(a->a_peer == p && a->a_gen <= p->p_conn_gen);
 	if (!peer_conn_live(p, a))
 		return; /* closed (and freed) by whoever replaced or dropped it */
 	/* Routine (the peer closed an idle connection, or said goodbye in
@@ -689,6 +750,7 @@ static void peer_reader_end(ac_peer *p, const peer_conn_arg *a, int rc)
 		         p->p_name, ac_addr_format(&p->p_loc, who, sizeof(who)),
 		         rc < 0 ? ": " : " by the peer", rc < 0 ? ac_strerror(rc) : "");
 	ac__peer_disconnect(p);
+	AC_ASSERT(!peer_conn_live(p, a));
 	/* Wake the writer: it reconnects when frames are queued, and finds out
 	 * quickly whether the peer is still there. */
 	ac_waitq_wake(&p->p_wq, 1, 1);
@@ -701,6 +763,7 @@ static int peer_dispatch(ac_peer *p, ac_wire_hdr *h, const uint8_t *body)
 	void *raw;
 	size_t rlen;
 	int rc;
+	AC_ASSERT(h->len <= AC_WIRE_BODY_MAX); /* checked with the header */
 	if (!(h->flags & AC_WF_ZLIB))
 		return ac__dispatch(p, h, body, h->len);
 	if (!(p->p_node->n_caps & AC_CAP_ZLIB))
@@ -708,6 +771,7 @@ static int peer_dispatch(ac_peer *p, ac_wire_hdr *h, const uint8_t *body)
 	rc = ac__unzip(body, h->len, AC_WIRE_BODY_MAX, &raw, &rlen);
 	if (rc < 0)
 		return rc;
+	AC_ASSERT(rlen <= AC_WIRE_BODY_MAX); /* inflated within the frame limit */
 	h->flags &= (uint8_t)~AC_WF_ZLIB;
 	rc = ac__dispatch(p, h, raw, rlen);
 	free(raw);
@@ -720,6 +784,7 @@ static ssize_t peer_frames(ac_peer *p, const peer_conn_arg *a,
                            const uint8_t *buf, size_t len)
 {
 	size_t off = 0;
+	AC_ASSERT(a->a_peer == p);
 	while (len - off >= AC_WIRE_HDR && peer_conn_live(p, a)) {
 		ac_wire_hdr h;
 		int rc = ac_wire_hdr_get(buf + off, AC_WIRE_BODY_MAX, &h);
@@ -731,6 +796,7 @@ static ssize_t peer_frames(ac_peer *p, const peer_conn_arg *a,
 		if (rc < 0)
 			return rc;
 		off += AC_WIRE_HDR + h.len;
+		AC_ASSERT(off <= len); /* a whole frame was in the buffer */
 	}
 	return (ssize_t)off;
 }
@@ -774,6 +840,7 @@ static void peer_reader(void *arg)
 		}
 		if (!peer_conn_live(p, &a))
 			break; /* replaced before or while we ran */
+		AC_ASSERT(have < cap);
 		r = ac_sock_recv(a.a_sock, buf + have, cap - have, AC_FOREVER);
 		if (r <= 0) {
 			rc = (int)r; /* 0: the peer closed it */
@@ -790,6 +857,7 @@ static void peer_reader(void *arg)
 		}
 		if (!peer_conn_live(p, &a))
 			break; /* BYE or replaced */
+		AC_ASSERT((size_t)used <= have && have <= cap);
 		memmove(buf, buf + used, have - (size_t)used);
 		have -= (size_t)used;
 		/* Let the recipients run before reading more: a receive that
@@ -803,13 +871,27 @@ static void peer_reader(void *arg)
 
 /* ---- requests ------------------------------------------------------------------------- */
 
+#ifdef AC_DEBUG
+/* 1 when pend is on p's list of requests in flight (debug checks, O(n)). */
+static int peer_pending_has(const ac_peer *p, const ac__pending *pend)
+{
+	const ac__pending *q;
+	for (q = p->p_pending; q; q = q->pd_next)
+		if (q == pend)
+			return 1;
+	return 0;
+}
+#endif
+
 static void peer_pending_unlink(ac_peer *p, ac__pending *pend)
 {
 	ac__pending **pp = &p->p_pending;
+	AC_ASSERT(pend->pd_peer == p && !pend->pd_done); /* done ones are off */
 	while (*pp && *pp != pend)
 		pp = &(*pp)->pd_next;
 	if (*pp)
 		*pp = pend->pd_next;
+	AC_DASSERT(!peer_pending_has(p, pend));
 }
 
 static void peer_pending_cancel(ac_coro *c, void *obj)
@@ -818,6 +900,7 @@ static void peer_pending_cancel(ac_coro *c, void *obj)
 	(void)c;
 	/* A done request is off its peer's list, and that peer's record may
 	 * already be reclaimed. */
+	AC_ASSERT(pend->pd_id != 0 && pend->pd_peer != NULL); /* it was started */
 	if (!pend->pd_done)
 		peer_pending_unlink(pend->pd_peer, pend);
 	free(pend->pd_body);
@@ -844,8 +927,11 @@ int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
 	rc = ac__peer_queue(p, type, 0, pend->pd_id, body, len, pend);
 	if (rc < 0)
 		return rc;
+	AC_DASSERT(!peer_pending_has(p, pend));
 	pend->pd_next = p->p_pending;
 	p->p_pending = pend;
+	/* Queued, not yet written: its mark is past what was sent. */
+	AC_ASSERT(pend->pd_id != 0 && pend->pd_mark > p->p_sent_total);
 	return 0;
 }
 
@@ -868,10 +954,13 @@ void ac__request_wait(ac__pending **pends, int n, int64_t deadline_ns)
 	ac_sched *s = ac__tls_sched;
 	peer_waitset ws = {pends, n};
 	int i;
+	AC_ASSERT(n >= 0 && s && s->s_cur); /* a coroutine waits */
 	for (;;) {
 		int left = 0;
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
+			AC_ASSERT(pends[i]->pd_id != 0); /* started */
 			left += !pends[i]->pd_done;
+		}
 		if (!left)
 			return;
 		if (deadline_ns >= 0 && ac_sched_now_ns(s) >= deadline_ns)
@@ -885,6 +974,7 @@ void ac__request_wait(ac__pending **pends, int n, int64_t deadline_ns)
 		pends[i]->pd_done = 1;
 		pends[i]->pd_err = -ETIMEDOUT;
 	}
+	AC_ASSERT(deadline_ns >= 0); /* only a deadline leaves requests undone */
 }
 
 int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
@@ -897,13 +987,16 @@ int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
 	if (timeout_ms == 0)
 		timeout_ms = 1; /* a request needs at least a moment */
 	ac__request_wait(&pend, 1, ac__deadline(s, timeout_ms));
+	AC_ASSERT(pend->pd_done && pend->pd_err <= 0);
 	return pend->pd_err;
 }
 
 void ac__peer_fail_pending(ac_peer *p, int err)
 {
 	ac__pending *pend;
+	AC_ASSERT(err <= 0);
 	while ((pend = p->p_pending) != NULL) {
+		AC_ASSERT(!pend->pd_done && pend->pd_peer == p);
 		p->p_pending = pend->pd_next;
 		pend->pd_done = 1;
 		/* Written but unanswered: the outcome is unknown (0 → timeout-like
@@ -911,6 +1004,7 @@ void ac__peer_fail_pending(ac_peer *p, int err)
 		pend->pd_err = err ? err
 		                  : (p->p_sent_total >= pend->pd_mark ? -ETIMEDOUT
 		                                                      : -EHOSTUNREACH);
+		AC_ASSERT(pend->pd_err < 0);
 		ac__wake(pend->pd_coro, 1);
 	}
 }
@@ -920,6 +1014,7 @@ int ac__peer_reply_in(ac_peer *p, uint32_t id, const uint8_t *body, size_t len);
 int ac__peer_reply_in(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
 {
 	ac__pending *pend = p->p_pending;
+	AC_ASSERT(id != 0); /* replies to one-way frames are bad frames */
 	while (pend && pend->pd_id != id)
 		pend = pend->pd_next;
 	if (!pend)
@@ -934,6 +1029,7 @@ int ac__peer_reply_in(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
 		pend->pd_len = len;
 	}
 	pend->pd_done = 1;
+	AC_ASSERT(pend->pd_err < 0 || pend->pd_body != NULL);
 	ac__wake(pend->pd_coro, 1);
 	return 0;
 }

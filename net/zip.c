@@ -52,10 +52,12 @@ int ac__zip_likely(const void *in, size_t len)
 	for (i = 0; i < runs; i++) {
 		const uint8_t *r = p + i * stride;
 		size_t rl = runs == 1 ? len : ZIP_RUN;
+		AC_ASSERT(i * stride + rl <= len); /* every run inside the body */
 		for (j = 0; j < rl; j++)
 			count[r[j]]++;
 		n += rl;
 	}
+	AC_ASSERT(n >= ZIP_MIN_N && n <= ZIP_SAMPLE); /* the sample is bounded */
 	for (i = 0; i < 256; i++)
 		same += (uint64_t)count[i] * (count[i] ? count[i] - 1 : 0);
 	/* n (n - 1) / same > ZIP_ALPHABET_MAX means incompressible. */
@@ -82,6 +84,9 @@ int ac__zip(const void *in, size_t len, void **out, size_t *outlen)
 		free(buf);
 		return -ENOMEM;
 	}
+	/* A zlib stream has a header and a checksum; compressBound is the
+	 * most deflate may write. */
+	AC_ASSERT(zlen >= 6 && zlen <= compressBound((uLong)len));
 	small = realloc(buf, zlen);
 	*out = small ? small : buf;
 	*outlen = zlen;
@@ -93,6 +98,8 @@ static int zip_grow(z_stream *s, uint8_t **buf, size_t *size, size_t cap)
 {
 	size_t want = *size * 2;
 	uint8_t *nb;
+	/* Called with the output full, below the cap. */
+	AC_ASSERT(s->avail_out == 0 && s->total_out == *size && *size < cap);
 	if (want > cap || want < *size)
 		want = cap;
 	nb = realloc(*buf, want);
@@ -102,6 +109,7 @@ static int zip_grow(z_stream *s, uint8_t **buf, size_t *size, size_t cap)
 	s->next_out = nb + s->total_out;
 	s->avail_out = (uInt)(want - s->total_out);
 	*size = want;
+	AC_ASSERT(s->avail_out > 0 && *size <= cap);
 	return 0;
 }
 
@@ -110,7 +118,9 @@ static int zip_inflate_all(z_stream *s, uint8_t **buf, size_t *size,
                            size_t cap)
 {
 	for (;;) {
-		int zr = inflate(s, Z_NO_FLUSH);
+		int zr;
+		AC_ASSERT(*size <= cap && s->total_out + s->avail_out == *size);
+		zr = inflate(s, Z_NO_FLUSH);
 		if (zr == Z_STREAM_END)
 			return s->avail_in == 0 ? 0 : -EBADMSG; /* bytes after it */
 		if (zr == Z_MEM_ERROR)
@@ -144,6 +154,7 @@ int ac__unzip(const void *in, size_t len, size_t max, void **out,
 	size = len < cap / ZIP_GUESS_RATIO ? len * ZIP_GUESS_RATIO : cap;
 	if (size < ZIP_GUESS_MIN)
 		size = ZIP_GUESS_MIN < cap ? ZIP_GUESS_MIN : cap;
+	AC_ASSERT(size > 0 && size <= cap); /* at most max + 1 bytes, ever */
 	buf = malloc(size);
 	if (!buf)
 		return -ENOMEM;
@@ -164,6 +175,7 @@ int ac__unzip(const void *in, size_t len, size_t max, void **out,
 		free(buf);
 		return rc;
 	}
+	AC_ASSERT(s.total_out <= max && s.total_out <= size); /* within bounds */
 	*out = buf;
 	*outlen = s.total_out;
 	return 0;
