@@ -120,6 +120,8 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 	} else {
 		ac_addr_init(&n->n_bcast); /* no broadcast unless configured */
 	}
+	if (o->dest_path && !*o->dest_path)
+		return -EINVAL;
 	if (o->dest_path && strlen(o->dest_path) >= NODE_PATH_MAX)
 		return -ENAMETOOLONG;
 	if (!n->n_secret)
@@ -200,8 +202,10 @@ static void node_mkdirs(ac_node *n, const char *path)
 {
 	char *buf = strdup(path);
 	size_t i;
-	if (!buf)
+	if (!buf || !buf[0]) {
+		free(buf);
 		return; /* the first transfer reports it */
+	}
 	for (i = 1; buf[i]; i++) {
 		if (buf[i] != '/')
 			continue;
@@ -821,6 +825,8 @@ int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
 	if (rc == -EALREADY) {
 		ac_sock_close(k); /* the other direction's connection won */
 		rc = 0;
+		/* The record found before the handshake may be gone by now. */
+		p = ac__peer_find(n, &a);
 	}
 	if (rc < 0) {
 		ac_sock_close(k);

@@ -453,8 +453,13 @@ int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
 		}
 		/* Installed, the socket is the peer's: a failed AUTH_OK is
 		 * noticed by its reader, and the caller must not close it. */
-		if (rc == 0)
+		if (rc == 0) {
+			/* The send may yield: keep the record from being
+			 * reclaimed meanwhile (its connection may fail). */
+			p->p_inflight++;
 			peer_send_frame(k, AC_WT_AUTH_OK, NULL, 0);
+			p->p_inflight--;
+		}
 	} else {
 		rc = peer_install(p, k, 1);
 	}

@@ -68,7 +68,7 @@ typedef struct ac_node_opts {
 	/* Where received files go; NULL → <temp dir>/asyncoro/<name>, the
 	 * node's name made one safe path component (bytes other than letters,
 	 * digits, '.', '-', '_' become '_', and so does a leading '.'), so
-	 * nodes on one host never share it. At most 1023 bytes. */
+	 * nodes on one host never share it. Not empty; at most 1023 bytes. */
 	const char *dest_path;
 	/* Largest file accepted by send_file (0: no limit). */
 	int64_t max_file_size;
