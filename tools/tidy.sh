@@ -4,8 +4,8 @@
 #     sockets, epoll, clocks, randomness, name lookups, file I/O, sleeping or
 #     threads. Everything with an effect goes through io/io.h so that the
 #     simulator sees it. engine/stack.c may map memory and report a stack
-#     overflow (not I/O); engine/sched.c may read AC_LOG_LEVEL (a process
-#     setting, read once per scheduler).
+#     overflow (not I/O). Process settings (AC_LOG_LEVEL, AC_RECORD) are
+#     read through io/ too.
 #  2. House limits in engine/ io/ sim/ net/ (and acpcap): lines of at most 100 columns
 #     (tabs count 8) and function bodies of at most $fn_max lines (70, the
 #     house style; TIDY_FN_MAX overrides it, e.g. to see what a stricter
