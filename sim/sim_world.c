@@ -703,10 +703,16 @@ static int64_t sim_next_time(ac_sim *w)
 static int sim_node_start(ac_sim *w, ac_sim_node *n)
 {
 	ac_sched_opts so;
+	char path[1024];
 	int rc;
 	ac_sched_opts_init(&so);
 	so.io = &n->n_io;
 	so.name = n->n_name;
+	if (w->w_opts.record_dir) {
+		snprintf(path, sizeof(path), "%s/%s.%llu.acrec", w->w_opts.record_dir,
+		         n->n_name, (unsigned long long)n->n_inc);
+		so.record_path = path;
+	}
 	if (w->w_opts.log_fn) {
 		so.log_fn = w->w_opts.log_fn;
 		so.log_arg = w->w_opts.log_arg;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <asyncoro/sim.h>
@@ -32,6 +33,7 @@ typedef struct acsim_args {
 	uint64_t seed_lo;
 	uint64_t seed_hi;
 	const char *trace;
+	const char *record;
 	int swarm;
 	int buggify;
 	int determinism;
@@ -138,6 +140,26 @@ static int acsim_opts(const acsim_args *a, const acsim_scenario *sc,
 	return 0;
 }
 
+/* --record: the directory of one seed's records (made if need be); NULL
+ * when not recording. */
+static const char *acsim_record_dir(const acsim_args *a, uint64_t seed,
+                                    char *buf, size_t len)
+{
+	size_t i;
+	if (!a->record)
+		return NULL;
+	snprintf(buf, len, "%s/seed-%" PRIu64, a->record, seed);
+	for (i = 1; buf[i]; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0'; /* mkdir -p */
+		mkdir(buf, 0755);
+		buf[i] = '/';
+	}
+	mkdir(buf, 0755);
+	return buf;
+}
+
 static int acsim_run_one(const acsim_args *a, const acsim_scenario *sc,
                          uint64_t seed, FILE *trace, acsim_result *res)
 {
@@ -145,10 +167,12 @@ static int acsim_run_one(const acsim_args *a, const acsim_scenario *sc,
 	ac_sim *w;
 	ac_sim_stats st;
 	void *ctx = NULL;
+	char dir[1024];
 	int rc, stop;
 	memset(res, 0, sizeof(*res));
 	if (acsim_opts(a, sc, seed, &o) < 0)
 		return -EINVAL;
+	o.record_dir = acsim_record_dir(a, seed, dir, sizeof(dir));
 	o.log_fn = acsim_log;
 	o.log_arg = a->logs ? stderr : trace;
 	rc = ac_sim_new(&o, &w);
@@ -204,6 +228,8 @@ static void acsim_usage(FILE *f)
 	        "(default 20)\n"
 	        "  --max-time S        bound on virtual time (default 300)\n"
 	        "  --trace FILE        write the event log (one seed)\n"
+	        "  --record DIR        record every node incarnation of every seed\n"
+	        "                      (DIR/seed-N/NODE.INC.acrec; acpcap reads them)\n"
 	        "  --check-determinism run every seed twice, compare hashes\n"
 	        "  --verbose           one line per seed\n"
 	        "  --logs              the nodes' logs to standard error\n"
@@ -250,6 +276,7 @@ static void acsim_parse(int argc, char **argv, acsim_args *a)
 		{"faults-for", required_argument, NULL, 'f'},
 		{"max-time", required_argument, NULL, 'm'},
 		{"trace", required_argument, NULL, 't'},
+		{"record", required_argument, NULL, 'r'},
 		{"check-determinism", no_argument, NULL, 'd'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"logs", no_argument, NULL, 'g'},
@@ -278,6 +305,7 @@ static void acsim_parse(int argc, char **argv, acsim_args *a)
 		case 'f': a->faults_s = atof(optarg); break;
 		case 'm': a->max_s = atof(optarg); break;
 		case 't': a->trace = optarg; break;
+		case 'r': a->record = optarg; break;
 		case 'd': a->determinism = 1; break;
 		case 'v': a->verbose = 1; break;
 		case 'g': a->logs = 1; break;

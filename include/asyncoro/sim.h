@@ -137,6 +137,11 @@ typedef struct ac_sim_opts {
 	int64_t max_time_ns;
 	/* ac_sim_run stops after this many node steps. */
 	uint64_t max_steps;
+	/* A directory (it must exist) where every node incarnation's run is
+	 * recorded (asyncoro/record.h) as NAME.INCARNATION.acrec, on virtual
+	 * time; NULL: nothing recorded. Recording only observes: a seed's
+	 * trace hash is the same with it. The string is kept, not copied. */
+	const char *record_dir;
 } ac_sim_opts;
 
 /* Why ac_sim_run returned (non-negative results). */
