@@ -188,7 +188,8 @@ static ac__rci *rci_get(ac_sched *s, ac_ref rci)
 	return ac__obj_get(s, rci.id, AC_REF_RCI);
 }
 
-int ac_rci_register(ac_ref rci)
+/* Register (add) or unregister an RCI of this node under its name. */
+static int rci_name(ac_ref rci, int add)
 {
 	ac_sched *s = ac__tls_sched;
 	ac_node *n = ac_node_of(s);
@@ -198,20 +199,18 @@ int ac_rci_register(ac_ref rci)
 	r = rci_get(s, rci);
 	if (!r)
 		return -EINVAL;
-	return ac__name_add(n, AC_REF_RCI, r->r_name, rci);
+	return add ? ac__name_add(n, AC_REF_RCI, r->r_name, rci)
+	           : ac__name_del(n, AC_REF_RCI, r->r_name, rci);
+}
+
+int ac_rci_register(ac_ref rci)
+{
+	return rci_name(rci, 1);
 }
 
 int ac_rci_unregister(ac_ref rci)
 {
-	ac_sched *s = ac__tls_sched;
-	ac_node *n = ac_node_of(s);
-	ac__rci *r;
-	if (!n)
-		return -ENOTCONN;
-	r = rci_get(s, rci);
-	if (!r)
-		return -EINVAL;
-	return ac__name_del(n, AC_REF_RCI, r->r_name, rci);
+	return rci_name(rci, 0);
 }
 
 typedef struct rci_start {
