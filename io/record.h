@@ -317,6 +317,9 @@ int ac__io_record_new(ac_io *inner, const char *path, const char *name,
 int ac__io_record_stopped(ac_io *io);
 /* io's inner backend when io is a recorder, else io. */
 ac_io *ac__io_record_inner(ac_io *io);
+/* Write a note (AC_REC_META: key, value) to the record when io is a
+ * recorder; nothing for any other backend. */
+void ac__io_record_note(ac_io *io, const char *key, const char *value);
 /* 1 when io is a recorder, 2 when it is a replay backend, else 0. */
 int ac__io_record_kind(ac_io *io);
 /* The file a recorder writes or a replay reads. */

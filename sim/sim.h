@@ -6,7 +6,9 @@
  * trace, the run loop), sim_io.c (the ac_io_ops table: clock, entropy, poll,
  * handles, cancel, names), sim_endpoint.c (sockets: what TCP and UDP
  * share), sim_tcp.c, sim_udp.c, sim_fs.c (files),
- * sim_fault.c (partitions, clogs, crashes, pauses, swarm, BUGGIFY).
+ * sim_fault.c (partitions, clogs, crashes, pauses, swarm, BUGGIFY),
+ * sim_capture.c (the network capture), sim_replay.c (one node's record
+ * replayed alone).
  *
  * Determinism rules kept everywhere here: every choice comes from w_rng;
  * events are ordered by (time, sequence number); nothing iterates a
@@ -208,6 +210,8 @@ typedef struct ac__sim_dgram {
 	uint32_t d_from;
 	/* Payload length. */
 	uint32_t d_len;
+	/* 1 for the copy the network made (udp_dup), for the capture. */
+	uint32_t d_dup;
 	uint8_t d_data[];
 } ac__sim_dgram;
 
@@ -270,6 +274,10 @@ typedef struct ac__sim_ep {
 	ac__sim_dgram *e_dq_head;
 	ac__sim_dgram *e_dq_tail;
 	uint32_t e_dq_n;
+	/* TCP, for the network capture only (sim_capture.c): sequence space
+	 * sent past the SYN (bytes and FIN that crossed), and the last ack. */
+	uint32_t e_cap_tx;
+	uint32_t e_cap_ack;
 } ac__sim_ep;
 
 /* Addresses as the simulated network sees them (IPv4 only). */
@@ -375,6 +383,43 @@ int ac__sim_sendto(ac_io *io, int h, ac_op *op);
 int ac__sim_recvfrom(ac_io *io, int h, ac_op *op);
 int ac__sim_local_addr(ac_io *io, int h, ac_addr *out);
 int ac__sim_peer_addr(ac_io *io, int h, ac_addr *out);
+
+/* ---- the network capture (sim_capture.c) ------------------------------------ */
+typedef struct ac__sim_cap ac__sim_cap;
+
+/* What became of a captured packet (the frame's comment says it). */
+enum {
+	AC__SIM_CAP_OK = 0,  /* delivered */
+	AC__SIM_CAP_CUT,     /* the link is cut (partition) */
+	AC__SIM_CAP_LOSS,    /* random UDP loss */
+	AC__SIM_CAP_DOWN,    /* the destination node is down */
+	AC__SIM_CAP_NOHOST,  /* no node has the address */
+	AC__SIM_CAP_NOPORT,  /* no socket for the port */
+	AC__SIM_CAP_QUEUE,   /* the socket's receive queue is full */
+	AC__SIM_CAP_BACKLOG, /* the listen backlog is full */
+	AC__SIM_CAP_CLOSED,  /* the receiving TCP end is closed or reset */
+	AC__SIM_CAP_GONE     /* the receiving TCP end no longer exists */
+};
+
+/* Start capturing the network of w to DIR/network.pcapng (w->w_cap).
+ * Returns 0, -ENOMEM or the error of creating the file (one line on
+ * standard error; the world runs without a capture). */
+int ac__sim_cap_open(ac_sim *w, const char *dir);
+/* Flush and close the capture (nothing when there is none). */
+void ac__sim_cap_close(ac_sim *w);
+/* The packets, at the time the network delivers or drops them (each a
+ * no-op without a capture; fate: AC__SIM_CAP_*). The SYN of connecting end
+ * e reaching node d; the RST refusing it coming back from node d (none for
+ * d = UINT32_MAX); segment g of TCP end e reaching its peer p (NULL: gone),
+ * before p handles it; a UDP datagram from node from to node to (UINT32_MAX:
+ * no node), dup for the network's copy. */
+void ac__sim_cap_syn(ac_sim *w, const ac__sim_ep *e, uint32_t d, int fate);
+void ac__sim_cap_refuse(ac_sim *w, const ac__sim_ep *e, uint32_t d, int fate);
+void ac__sim_cap_seg(ac_sim *w, ac__sim_ep *e, ac__sim_ep *p, const ac__sim_seg *g,
+                     int fate);
+void ac__sim_cap_udp(ac_sim *w, uint32_t from, uint32_t to, const ac_addr *src,
+                     const ac_addr *dst, const void *data, size_t len, int fate,
+                     int dup);
 
 /* ---- the in-memory file system ------------------------------------------- */
 typedef struct ac__sim_inode ac__sim_inode;
@@ -629,6 +674,8 @@ struct ac_sim {
 	int64_t w_part_until;
 	/* What a failed assertion prints while the world runs (its seed). */
 	ac__assert_ctx w_actx;
+	/* The network capture (record_dir), or NULL. */
+	ac__sim_cap *w_cap;
 };
 
 /* The link from node a to node b. */

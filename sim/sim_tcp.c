@@ -232,6 +232,8 @@ static void sim_pump(ac_sim *w, ac__sim_ep *e)
 		ac__sim_ep *p = e->e_peer;
 		const ac__sim_link *k;
 		if (!p) {
+			for (; g; g = g->g_next)
+				ac__sim_cap_seg(w, e, NULL, g, AC__SIM_CAP_GONE);
 			ac__sim_segs_free(&e->e_out_head, &e->e_out_tail);
 			break;
 		}
@@ -241,6 +243,7 @@ static void sim_pump(ac_sim *w, ac__sim_ep *e)
 			break;
 		}
 		if (k->k_cut_until > w->w_now) {
+			ac__sim_cap_seg(w, e, p, g, AC__SIM_CAP_CUT);
 			w->w_stats.tcp_stalls++;
 			ac__sim_trace(w, AC__SIM_T_STALL, e->e_node->n_idx, e->e_id, 0);
 			sim_pump_arm(w, e, w->w_now + e->e_rto);
@@ -253,6 +256,7 @@ static void sim_pump(ac_sim *w, ac__sim_ep *e)
 			break;
 		}
 		e->e_rto = AC__SIM_RTO_MIN_NS;
+		ac__sim_cap_seg(w, e, p, g, AC__SIM_CAP_OK);
 		e->e_out_head = g->g_next;
 		if (!e->e_out_head)
 			e->e_out_tail = NULL;
@@ -425,19 +429,23 @@ static void sim_syn(ac_sim *w, ac__sim_ep *e, uint32_t d)
 		return;
 	}
 	if (k->k_cut_until > w->w_now) {
+		ac__sim_cap_syn(w, e, d, AC__SIM_CAP_CUT);
 		sim_syn_retry(w, e, d);
 		return;
 	}
 	l = dn->n_up && !dn->n_crashing
 	    ? sim_find_listener(dn, &e->e_remote, &e->e_local) : NULL;
 	if (!l) {
+		ac__sim_cap_syn(w, e, d, AC__SIM_CAP_OK);
 		sim_refuse(w, e, d);
 		return;
 	}
 	if (l->e_bl_n >= l->e_bl_max && !l->e_rxops.l_head) {
+		ac__sim_cap_syn(w, e, d, AC__SIM_CAP_BACKLOG);
 		sim_syn_retry(w, e, d);
 		return;
 	}
+	ac__sim_cap_syn(w, e, d, AC__SIM_CAP_OK);
 	if (sim_accept_syn(w, e, dn, l) < 0)
 		sim_connect_fail(w, e, -ENOMEM);
 	ac__sim_ep_put(w, e);
@@ -454,9 +462,11 @@ static void sim_refuse_ev(ac_sim *w, ac__sim_ep *e, uint32_t d, int err)
 	}
 	if (d != UINT32_MAX &&
 	    ac__sim_link_of(w, d, e->e_node->n_idx)->k_cut_until > w->w_now) {
+		ac__sim_cap_refuse(w, e, d, AC__SIM_CAP_CUT);
 		sim_syn_retry(w, e, d);
 		return;
 	}
+	ac__sim_cap_refuse(w, e, d, AC__SIM_CAP_OK);
 	sim_connect_fail(w, e, err);
 	ac__sim_ep_put(w, e);
 }

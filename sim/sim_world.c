@@ -18,6 +18,7 @@
  */
 #include "sim/sim.h"
 #include "io/io.h"
+#include "io/record.h"
 
 #include <inttypes.h>
 
@@ -300,6 +301,8 @@ int ac_sim_new(const ac_sim_opts *o, ac_sim **out)
 		free(w);
 		return -ENOMEM;
 	}
+	if (w->w_opts.record_dir)
+		ac__sim_cap_open(w, w->w_opts.record_dir); /* said when it fails */
 	*out = w;
 	return 0;
 }
@@ -342,6 +345,7 @@ void ac_sim_free(ac_sim *w)
 	free(w->w_pick);
 	free(w->w_links);
 	free(w->w_ev);
+	ac__sim_cap_close(w);
 	ac__assert_ctx_swap(actx);
 	free(w);
 }
@@ -565,6 +569,11 @@ int64_t ac_sim_node_now_ns(const ac_sim_node *n)
 	return ac__sim_node_clock(n, n->n_world->w_now);
 }
 
+int64_t ac_sim_node_clock_at(const ac_sim_node *n, int64_t t_ns)
+{
+	return ac__sim_node_clock(n, t_ns);
+}
+
 int64_t ac__sim_node_wall(const ac_sim_node *n)
 {
 	return AC__SIM_EPOCH_NS + ac__sim_node_clock(n, n->n_world->w_now) -
@@ -700,6 +709,20 @@ static int64_t sim_next_time(ac_sim *w)
 	return t;
 }
 
+/* What a replay of the node's record needs to find its program again
+ * (ac_sim_node_replay): notes in the record (a recorder ignores them when
+ * recording stopped; another backend has none). */
+static void sim_record_notes(ac_sim_node *n)
+{
+	ac_io *io = ac_sched_io(n->n_sched);
+	char v[32];
+	snprintf(v, sizeof(v), "%" PRIu64, n->n_world->w_opts.seed);
+	ac__io_record_note(io, "sim.seed", v);
+	ac__io_record_note(io, "sim.node", n->n_name);
+	snprintf(v, sizeof(v), "%" PRIu64, n->n_inc);
+	ac__io_record_note(io, "sim.incarnation", v);
+}
+
 static int sim_node_start(ac_sim *w, ac_sim_node *n)
 {
 	ac_sched_opts so;
@@ -726,6 +749,8 @@ static int sim_node_start(ac_sim *w, ac_sim_node *n)
 		return rc;
 	}
 	ac__sim_trace(w, AC__SIM_T_START, n->n_idx, n->n_inc, 0);
+	if (so.record_path)
+		sim_record_notes(n);
 	/* An empty step makes it the engine's current scheduler (the last one
 	 * run stays current), so that main may use ac_spawn(NULL, ...). */
 	ac_sched_step(n->n_sched);

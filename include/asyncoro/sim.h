@@ -139,8 +139,11 @@ typedef struct ac_sim_opts {
 	uint64_t max_steps;
 	/* A directory (it must exist) where every node incarnation's run is
 	 * recorded (asyncoro/record.h) as NAME.INCARNATION.acrec, on virtual
-	 * time; NULL: nothing recorded. Recording only observes: a seed's
-	 * trace hash is the same with it. The string is kept, not copied. */
+	 * time, and what the network did as network.pcapng (every packet,
+	 * delivered or not: doc/record.md, "The simulator"); NULL: nothing
+	 * recorded. Recording only observes: a seed's trace hash is the same
+	 * with it, and its files are the same bytes. The string is kept, not
+	 * copied. */
 	const char *record_dir;
 } ac_sim_opts;
 
@@ -259,6 +262,26 @@ int ac_sim_node_is_up(const ac_sim_node *n);
 uint64_t ac_sim_node_incarnation(const ac_sim_node *n);
 /* The node's monotonic clock (the world's time with its drift), ns. */
 int64_t ac_sim_node_now_ns(const ac_sim_node *n);
+/* What the node's monotonic clock reads at world time t_ns. A function of
+ * the world's options and the order nodes were added (drift and offset are
+ * drawn then), so a program may compute it in its setup and compare it
+ * with its own clock (ac_sched_now_ns), which a replay feeds back: reading
+ * ac_sim_now_ns from a node's program makes its record unreplayable. */
+int64_t ac_sim_node_clock_at(const ac_sim_node *n, int64_t t_ns);
+/* Replay incarnation `incarnation` of node n from its record at path
+ * (written through ac_sim_opts.record_dir; doc/record.md, "The
+ * simulator"): n's program alone runs, on the replay backend
+ * (asyncoro/record.h), stepped as the world stepped it; nothing else of
+ * the world runs. w must be new (never run), made with the recorded
+ * world's options and set up the same way, so that n has the same program
+ * and argument. The node's scheduler has the live one's name, log sink and
+ * level, and its last line is the live run's "record PATH: N events, hash
+ * H" (PATH as given here) once the replay reached the record's end. A
+ * divergence ends the process with AC_REPLAY_EXIT_DIVERGED after its
+ * report on standard error (AC_REPLAY_UNTIL also works). Returns 0,
+ * -EINVAL (n has no program, w has run, incarnation 0), or the error of
+ * reading the record. */
+int ac_sim_node_replay(ac_sim_node *n, uint64_t incarnation, const char *path);
 
 /* ---- running ------------------------------------------------------------------- */
 
