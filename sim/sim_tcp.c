@@ -887,16 +887,18 @@ int ac__sim_send(ac_io *io, int h, ac_op *op)
 	}
 	partial = ac__sim_rng_chance(&w->w_rng, w->w_opts.partial_prob);
 	took = sim_tcp_take(w, e, op, partial);
-	sim_tcp_xmit(w, e);
 	if (took < 0 && op->res == 0)
 		return -ENOMEM;
 	if ((uint64_t)op->res < op->len) {
 		/* Part of it (maybe nothing) is in the stream; the rest waits
-		 * for room (a partial write). */
+		 * for room (a partial write) — what the window admits now is
+		 * transmitted and makes room at once. */
 		w->w_stats.tcp_send_waits++;
 		ac__sim_op_wait(n, &e->e_txops, op, e);
+		sim_tcp_flow(w, e);
 		return AC_IO_PENDING;
 	}
+	sim_tcp_xmit(w, e);
 	if (!partial)
 		return ac__sim_op_now(n, op, (int64_t)op->len);
 	ac__sim_op_wait(n, &n->n_done, op, NULL);
