@@ -390,6 +390,8 @@ static void sweep_reap(sweep *s, sweep_job *j, int st)
 	char repro[SWEEP_LINE], why[SWEEP_LINE + 64];
 	close(j->fd);
 	j->pid = 0;
+	if (sweep_interrupted && j->next <= j->hi)
+		return; /* killed by us (or the same ^C): its block runs again */
 	if (j->next <= j->hi && !(WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
 	                          j->failed_seen)) {
 		/* Died, hung or stopped short without naming a seed. */
