@@ -1,4 +1,4 @@
-/* tools/acsim_bulk.c: the "bulk" scenario — TCP streams of 1 MiB to a slow
+/* tools/acsim_bulk.c: the "bulk" scenario — TCP streams of 256 KiB to a slow
  * reader, so that the simulated network's flow control (bounded send and
  * receive buffers, ac_sim_opts.tcp_sndbuf/tcp_rcvbuf) is exercised in
  * every sweep.
@@ -16,7 +16,7 @@
  * connection lives and resets it when a node crashes (after a partition
  * heals), so every wait ends; sends and reads without a timeout are also
  * immune to the "sock-short-timeout" BUGGIFY point, which would otherwise
- * cut nearly every 1 MiB stream short.
+ * cut nearly every stream short.
  *
  * Safety: every byte the server reads is the one the pattern puts at that
  * offset (the stream arrives intact and in order). Liveness: every client
@@ -38,7 +38,7 @@
 #include "tools/acsim.h"
 
 enum { BULK_CLIENTS = 2, BULK_ROUNDS = 3, BULK_PORT = 7100 };
-#define BULK_LEN (1u << 20)
+#define BULK_LEN (256u << 10)
 #define BULK_PIECE (64u << 10)
 
 typedef struct bulk_ctx {
