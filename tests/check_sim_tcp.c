@@ -4,9 +4,10 @@
  * refused, unreachable and out-of-subnet connects, ports (in use, not
  * available, ephemeral), a node reaching itself through 127.0.0.1, bad
  * handles, and cancel of a recv that completed but was not called back;
- * and flow control: a writer whose reader does not read blocks once the
- * send and receive buffers are full and resumes when it reads, a cancelled
- * send reports the bytes it put into the stream (a partial write), a reader
+ * and flow control: buffer sizes out of range are refused, a writer whose
+ * reader does not read blocks once the send and receive buffers are full
+ * and resumes when it reads, a cancelled send reports the bytes it put
+ * into the stream (a partial write), a reader
  * that closes unblocks its writer, and a transfer under every network fault
  * but crashes arrives intact and in order, the same way for the same seed.
  */
@@ -248,6 +249,31 @@ static void send_op(probe *p, const uint8_t *buf, size_t len)
 	p->op.buf = (void *)buf;
 	p->op.len = len;
 }
+
+START_TEST(test_flow_bad_buffers)
+{
+	static const int64_t bad[] = {0, -1, (1LL << 30) + 1};
+	ac_sim_opts o;
+	ac_sim *w = NULL;
+	size_t i;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ac_sim_opts_init(&o);
+		o.tcp_sndbuf = bad[i];
+		ck_assert_int_eq(ac_sim_new(&o, &w), -EINVAL);
+		ac_sim_opts_init(&o);
+		o.tcp_rcvbuf = bad[i];
+		ck_assert_int_eq(ac_sim_new(&o, &w), -EINVAL);
+	}
+	ck_assert_ptr_null(w);
+	/* The defaults, and the largest sizes, are taken. */
+	ac_sim_opts_init(&o);
+	ck_assert_int_eq(o.tcp_sndbuf, 65536);
+	ck_assert_int_eq(o.tcp_rcvbuf, 131072);
+	o.tcp_sndbuf = o.tcp_rcvbuf = 1LL << 30;
+	CK_OK(ac_sim_new(&o, &w));
+	ac_sim_free(w);
+}
+END_TEST
 
 START_TEST(test_flow_writer_blocks)
 {
@@ -578,6 +604,7 @@ int main(void)
 	tcase_add_test(tc, test_tcp_refused);
 	tcase_add_test(tc, test_tcp_loopback_and_ports);
 	tcase_add_test(tc, test_cancel_completed);
+	tcase_add_test(tc, test_flow_bad_buffers);
 	tcase_add_test(tc, test_flow_writer_blocks);
 	tcase_add_test(tc, test_flow_partial_write);
 	tcase_add_test(tc, test_flow_shutdown_waits);
