@@ -59,6 +59,8 @@ enum {
 	AC__SIM_NAME_MAX = 255
 };
 
+/* Largest TCP send or receive buffer (ac_sim_opts.tcp_sndbuf, tcp_rcvbuf). */
+#define AC__SIM_TCP_BUF_MAX (1LL << 30)
 /* TCP retransmission wait while a link is cut: starts at the minimum and
  * doubles up to the maximum. */
 #define AC__SIM_RTO_MIN_NS 200000000LL
@@ -126,6 +128,7 @@ enum ac__sim_trace_kind {
 	AC__SIM_T_ENTROPY,    /* a=bytes */
 	AC__SIM_T_BUGGIFY,    /* a=site hash */
 	AC__SIM_T_AT,         /* user callback */
+	AC__SIM_T_WND,        /* TCP window update delivered: a=endpoint b=bytes */
 	AC__SIM_T_KIND_MAX
 };
 /* Fold an event into the trace hash (and the trace file). node is a node
@@ -183,11 +186,14 @@ ac_op *ac__sim_oplist_pop(ac__sim_oplist *l);
 enum { AC__SIM_EP_LISTEN = 1, AC__SIM_EP_TCP = 2, AC__SIM_EP_UDP = 3 };
 enum { AC__SIM_TCP_CONNECTING = 1, AC__SIM_TCP_OPEN = 2,
        AC__SIM_TCP_FAILED = 3 };
+/* WND: a window update, from the reader back to the writer (its payload:
+ * the uint64_t count of bytes read since the last one). */
 enum { AC__SIM_SEG_DATA = 1, AC__SIM_SEG_SYNACK, AC__SIM_SEG_FIN,
-       AC__SIM_SEG_RST };
+       AC__SIM_SEG_RST, AC__SIM_SEG_WND };
 
-/* A TCP segment: in an out queue (waiting to arrive), then in the
- * receiver's rx queue (waiting to be read). */
+/* A TCP segment: in a send queue (accepted from the application, waiting
+ * for the peer's window), then in an out queue (transmitted, waiting to
+ * arrive), then in the receiver's rx queue (waiting to be read). */
 typedef struct ac__sim_seg {
 	struct ac__sim_seg *g_next;
 	/* Earliest arrival time at the peer. */
@@ -240,7 +246,19 @@ typedef struct ac__sim_ep {
 	ac_addr e_remote;
 	/* TCP: the other end (a reference), NULL once detached. */
 	struct ac__sim_ep *e_peer;
-	/* TCP: segments sent and not yet arrived, FIFO. */
+	/* TCP: the send buffer — DATA and FIN segments the application
+	 * handed over and not transmitted yet, FIFO; e_sq_bytes counts their
+	 * unsent data bytes (<= tcp_sndbuf). */
+	ac__sim_seg *e_sq_head;
+	ac__sim_seg *e_sq_tail;
+	int64_t e_sq_bytes;
+	/* TCP: data bytes transmitted whose window update has not come back
+	 * (in flight, or unread in the peer's rx queue): <= tcp_rcvbuf. */
+	int64_t e_unacked;
+	/* TCP: sends waiting for room in the send buffer, FIFO; the head has
+	 * op->res bytes of it in the stream already. */
+	ac__sim_oplist e_txops;
+	/* TCP: segments transmitted and not yet arrived, FIFO. */
 	ac__sim_seg *e_out_head;
 	ac__sim_seg *e_out_tail;
 	/* TCP: ready time of the newest queued segment (keeps order). */
@@ -254,11 +272,17 @@ typedef struct ac__sim_ep {
 	/* TCP: received bytes not read yet, FIFO. */
 	ac__sim_seg *e_rx_head;
 	ac__sim_seg *e_rx_tail;
+	/* TCP: bytes in the rx queue, and bytes read whose window update is
+	 * not sent yet. */
+	int64_t e_rx_bytes;
+	int64_t e_wnd_owed;
 	/* TCP: end of stream received; error received (-ECONNRESET). */
 	int e_rx_eof;
 	int e_rx_err;
-	/* TCP: sending side shut (FIN queued). */
+	/* TCP: sending side shut (FIN queued, or waiting in e_fin_wait for
+	 * the sends still pending to be taken whole). */
 	int e_tx_shut;
+	int e_fin_wait;
 	/* Pending accepts, recvs or recvfroms. */
 	ac__sim_oplist e_rxops;
 	/* TCP: the pending connect. */
@@ -321,8 +345,9 @@ ac__sim_ep *ac__sim_ep_new(ac_sim_node *n, uint32_t kind);
 void ac__sim_ep_put(ac_sim *w, ac__sim_ep *e);
 /* Free an endpoint whatever its references (world teardown). */
 void ac__sim_ep_destroy(ac_sim *w, ac__sim_ep *e);
-/* A closed TCP end with nothing left to send lets go of its peer (drops
- * that reference); otherwise nothing happens. */
+/* A closed TCP end with nothing left to send (out queue and send buffer
+ * empty) lets go of its peer (drops that reference); otherwise nothing
+ * happens. */
 void ac__sim_ep_detach(ac_sim *w, ac__sim_ep *e);
 /* Free a list of segments, leaving *head and *tail NULL. */
 void ac__sim_segs_free(ac__sim_seg **head, ac__sim_seg **tail);
@@ -364,6 +389,11 @@ void ac__sim_tcp_close(ac_sim *w, ac__sim_ep *e);
 void ac__sim_tcp_vanish(ac_sim *w, ac__sim_ep *e);
 /* A pending connect was cancelled: the endpoint closes. */
 void ac__sim_connect_abort(ac_sim_node *n, ac__sim_ep *e);
+/* A waiting send of e was cancelled: a FIN waiting for it may go. */
+void ac__sim_tcp_send_cancelled(ac_sim *w, ac__sim_ep *e);
+/* Node n crashed: its closed TCP ends still flushing a send buffer drop it
+ * and reset their peers (a crash loses what the kernel held). */
+void ac__sim_tcp_crash_orphans(ac_sim *w, ac_sim_node *n);
 
 /* sim_udp.c. */
 

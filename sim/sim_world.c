@@ -38,6 +38,7 @@ static const char *const sim_trace_names[AC__SIM_T_KIND_MAX] = {
 	[AC__SIM_T_HEAL] = "heal",       [AC__SIM_T_CLOG] = "clog",
 	[AC__SIM_T_PAUSE] = "pause",     [AC__SIM_T_ENTROPY] = "entropy",
 	[AC__SIM_T_BUGGIFY] = "buggify", [AC__SIM_T_AT] = "at",
+	[AC__SIM_T_WND] = "wnd",
 };
 
 /* One round of xxHash64 (Yann Collet): folds a 64-bit word into acc. */
@@ -222,6 +223,8 @@ void ac_sim_opts_init(ac_sim_opts *o)
 	o->pause_max_ns = 500000000;
 	o->max_time_ns = 3600LL * 1000000000LL;
 	o->max_steps = 1000000000ULL;
+	o->tcp_sndbuf = 65536;
+	o->tcp_rcvbuf = 131072;
 }
 
 static int sim_prob_ok(double p)
@@ -249,6 +252,9 @@ static int sim_opts_check(const ac_sim_opts *o)
 		return -EINVAL;
 	if (o->drift_ppm_max < 0 || o->drift_ppm_max > 100000 ||
 	    o->disk_bytes_max < 0 || o->max_time_ns <= 0)
+		return -EINVAL;
+	if (o->tcp_sndbuf < 1 || o->tcp_sndbuf > AC__SIM_TCP_BUF_MAX ||
+	    o->tcp_rcvbuf < 1 || o->tcp_rcvbuf > AC__SIM_TCP_BUF_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -387,6 +393,8 @@ void ac_sim_describe(const ac_sim *w, FILE *f)
 	        o->crash_max_down, o->pause_prob);
 	fprintf(f, "tcp close %.5f partial %.4f drift %" PRId32 " ppm\n",
 	        o->tcp_close_prob, o->partial_prob, o->drift_ppm_max);
+	fprintf(f, "tcp buffers: send %" PRId64 " receive %" PRId64 " bytes\n",
+	        o->tcp_sndbuf, o->tcp_rcvbuf);
 }
 
 /* ---- nodes ----------------------------------------------------------------- */

@@ -31,6 +31,12 @@ int acsim_mixed_done(ac_sim *w, void *ctx);
 int acsim_mixed_check(ac_sim *w, void *ctx, int stop, char *why, size_t len);
 void acsim_mixed_free(void *ctx);
 
+/* The bulk streams to a slow reader (tools/acsim_bulk.c). */
+int acsim_bulk_setup(ac_sim *w, void **ctx);
+int acsim_bulk_done(ac_sim *w, void *ctx);
+int acsim_bulk_check(ac_sim *w, void *ctx, int stop, char *why, size_t len);
+void acsim_bulk_free(void *ctx);
+
 /* Ended by an entry with a NULL name. */
 extern const acsim_scenario acsim_scenarios[];
 
