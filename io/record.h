@@ -30,12 +30,6 @@
 
 #include <asyncoro/io.h>
 
-/* zlib.h defines zlib_version as a macro (zlibVersion()), which would
- * rename ac_rec_header.zlib_version: include zlib.h before this header. */
-#ifdef zlib_version
-#undef zlib_version
-#endif
-
 /* Kinds of event. Numbers are part of the file format: never reuse one. */
 enum ac_rec_kind {
 	AC_REC_NOW = 1,       /* now_ns(): rc = the time */
@@ -140,7 +134,7 @@ typedef struct ac_rec_header {
 	char exe_build_id[64];   /* hex GNU build id of the program */
 	char lib_build_id[64];   /* ... of libasyncoro */
 	char lib_version[32];    /* PACKAGE_VERSION */
-	char zlib_version[32];
+	char zlib_ver[32];       /* zlibVersion() */
 	char openssl_version[64];
 	char msgpack_version[32];
 	char arch[16];           /* "x86_64", "aarch64" */
@@ -297,6 +291,25 @@ void ac__rec_close(ac_rec_reader *r);
  * frees what it allocated (argv). */
 void ac__rec_header_fill(ac_rec_header *h, ac_io *inner, const char *name);
 void ac__rec_header_release(ac_rec_header *h);
+/* Only what identifies this process's build into *h (the rest of *h is
+ * left alone): io_version, both build ids, the library versions, arch and
+ * page size. */
+void ac__rec_header_identity(ac_rec_header *h);
+/* Compare the identity of the record's header rec with this process's
+ * (ac__rec_header_identity): returns 1 when any differs, with out (len
+ * bytes, one line) naming each difference ("exe_build_id: record 'R',
+ * this program 'T'; ..."), else 0 and out "". */
+int ac__rec_header_differs(const ac_rec_header *rec, char *out, size_t len);
+
+/* The META key of the secret's fingerprint, and the fingerprint's length
+ * in hex digits. */
+#define AC_REC_META_SECRET "secret.fingerprint"
+#define AC_REC_FPR_HEX 16
+/* The fingerprint of a node's secret (len bytes): the first 8 bytes of
+ * HMAC-SHA256 keyed by a fixed label over the secret, in lower-case hex,
+ * NUL-terminated. It tells two secrets apart; it is not the secret (but
+ * like any function of it, it lets whoever holds a record test guesses). */
+void ac__rec_secret_fingerprint(const void *secret, size_t len, char out[AC_REC_FPR_HEX + 1]);
 /* The file of the next record (replay 0) or replay (1) of base in this
  * process, into out: base the first time, then base.1, base.2, ...
  * Thread-safe. */
@@ -313,6 +326,13 @@ typedef void (*ac__rec_log_fn)(void *arg, int level, const char *text);
  * error) is told when recording stops early. */
 int ac__io_record_new(ac_io *inner, const char *path, const char *name,
                       ac__rec_log_fn log, void *log_arg, ac_io **out);
+/* Write a META note (key, value: NUL-terminated) to the recorder io. */
+void ac__io_record_note(ac_io *io, const char *key, const char *value);
+/* The replay backend io checks that the record's next secret note
+ * (AC_REC_META_SECRET) holds fpr: when it holds another fingerprint, or the
+ * record has none where the program starts a node, the replay is refused
+ * (one line on standard error, exit AC_REPLAY_EXIT_REFUSED). */
+void ac__io_replay_secret(ac_io *io, const char *fpr);
 /* 1 when the recorder io stopped recording early (its record is cut). */
 int ac__io_record_stopped(ac_io *io);
 /* io's inner backend when io is a recorder, else io. */

@@ -121,7 +121,7 @@ static size_t rec_hfields(const ac_rec_header *h, uint8_t *o)
 	n += hstr(O, T_EXE_BUILD_ID, h->exe_build_id);
 	n += hstr(O, T_LIB_BUILD_ID, h->lib_build_id);
 	n += hstr(O, T_LIB_VERSION, h->lib_version);
-	n += hstr(O, T_ZLIB_VERSION, h->zlib_version);
+	n += hstr(O, T_ZLIB_VERSION, h->zlib_ver);
 	n += hstr(O, T_OPENSSL_VERSION, h->openssl_version);
 	n += hstr(O, T_MSGPACK_VERSION, h->msgpack_version);
 	n += hstr(O, T_ARCH, h->arch);
@@ -527,7 +527,7 @@ static int rd_hfield(rd_hctx *x, uint64_t tag, const uint8_t *v, size_t len)
 	case T_EXE_BUILD_ID: rd_str(h->exe_build_id, sizeof(h->exe_build_id), v, len); break;
 	case T_LIB_BUILD_ID: rd_str(h->lib_build_id, sizeof(h->lib_build_id), v, len); break;
 	case T_LIB_VERSION: rd_str(h->lib_version, sizeof(h->lib_version), v, len); break;
-	case T_ZLIB_VERSION: rd_str(h->zlib_version, sizeof(h->zlib_version), v, len); break;
+	case T_ZLIB_VERSION: rd_str(h->zlib_ver, sizeof(h->zlib_ver), v, len); break;
 	case T_OPENSSL_VERSION:
 		rd_str(h->openssl_version, sizeof(h->openssl_version), v, len);
 		break;
