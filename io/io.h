@@ -51,7 +51,8 @@ typedef struct ac__io_slot {
  *    process reads PATH, the next PATH.1, PATH.2 ...), else the default
  *    backend;
  *  - wrapped in a recorder when record_path, or else the environment
- *    variable AC_RECORD, names a file (PATH, PATH.1, ... likewise); a
+ *    variable AC_RECORD, names a file (PATH, PATH.1, ... likewise; PATH.PID
+ *    ... in a forked child, or when another process records to PATH); a
  *    record that cannot be created is reported through log (a warning)
  *    and the scheduler runs unrecorded.
  * Returns 0, or a negative errno (the default backend or the replay could

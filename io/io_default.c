@@ -66,6 +66,11 @@ static void io_sched_record(ac__io_slot *slot, const char *base, const char *nam
 		return;
 	}
 	rc = ac__io_record_new(slot->io, path, name, slot->log, slot->log_arg, &slot->rec);
+	if (rc == -EBUSY) { /* another process records there: PATH.PID */
+		ac__rec_path_busy(base, path, sizeof(path));
+		rc = ac__io_record_new(slot->io, path, name, slot->log, slot->log_arg,
+		                       &slot->rec);
+	}
 	if (rc < 0) {
 		slot->rec = NULL;
 		io_say(slot, IO_LOG_WARN, "record %s: cannot create it (%s): not recording",

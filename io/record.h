@@ -222,10 +222,12 @@ typedef struct ac_rec_writer ac_rec_writer;
 typedef void (*ac_rec_log_fn)(void *arg, const char *line);
 
 /* Create (or truncate) the file at path and write the header h (its
- * version is ignored: AC_REC_VERSION is written). Events are buffered and
- * written in large chunks. log (may be NULL) is told when recording stops.
- * Returns 0 and *out, or a negative errno (nothing was created on error,
- * or an empty file). */
+ * version is ignored: AC_REC_VERSION is written). The file stays locked
+ * (flock) until ac__recw_free. Events are buffered and written in large
+ * chunks. log (may be NULL) is told when recording stops. Returns 0 and
+ * *out, or a negative errno: -EBUSY when another open writer (of this or
+ * another process) holds the file (which is left as it is); otherwise
+ * nothing was created, or an empty file. */
 int ac__recw_open(const char *path, const ac_rec_header *h, ac_rec_log_fn log,
                   void *log_arg, ac_rec_writer **out);
 /* Append ev as the next event (ev->seq is ignored). Returns 0, or a
@@ -311,9 +313,15 @@ int ac__rec_header_differs(const ac_rec_header *rec, char *out, size_t len);
  * like any function of it, it lets whoever holds a record test guesses). */
 void ac__rec_secret_fingerprint(const void *secret, size_t len, char out[AC_REC_FPR_HEX + 1]);
 /* The file of the next record (replay 0) or replay (1) of base in this
- * process, into out: base the first time, then base.1, base.2, ...
- * Thread-safe. */
+ * process, into out: base the first time, then base.1, base.2, ...; in a
+ * process forked from one that had named files of base (or after
+ * ac__rec_path_busy), base.PID, base.PID.1, ... with PID this process's
+ * id. Thread-safe. */
 void ac__rec_path_next(const char *base, int replay, char *out, size_t len);
+/* The record file of base that ac__rec_path_next gave is in use by another
+ * process: from now on this process names its records of base base.PID,
+ * base.PID.1, ...; the next one into out. */
+void ac__rec_path_busy(const char *base, char *out, size_t len);
 
 /* ---- the recorder and the replayer --------------------------------------------- */
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -240,8 +241,18 @@ int ac__recw_open(const char *path, const ac_rec_header *h, ac_rec_log_fn log,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* Locked while written: another process's recorder finds it busy
+	 * (and leaves it alone); truncated only once locked. */
+	w->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (flock(w->fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+	if (ftruncate(w->fd, 0) < 0) {
 		rc = -errno;
 		goto fail;
 	}

@@ -2,7 +2,8 @@
  * program's arguments (/proc/self/cmdline), the GNU build ids of the
  * program and of libasyncoro, the versions of the libraries whose bytes a
  * record depends on, the architecture, the page size and the two clocks —
- * and the names of the records of a process (PATH, PATH.1, PATH.2 ...).
+ * and the names of the records of a process (PATH, PATH.1, PATH.2 ...;
+ * PATH.PID, PATH.PID.1 ... in a forked child or when PATH is busy).
  *
  * Used by the recorder (io/io_record.c) and the replayer (io/io_replay.c).
  */
@@ -242,6 +243,10 @@ void ac__rec_header_release(ac_rec_header *h)
 typedef struct meta_path {
 	struct meta_path *next;
 	int replay;
+	/* The process that counted: another one is a forked child. */
+	pid_t pid;
+	/* Names are base.PID... (a forked child, or base was busy). */
+	int pidnames;
 	unsigned count;
 	char path[];
 } meta_path;
@@ -249,27 +254,67 @@ typedef struct meta_path {
 static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
 static meta_path *meta_paths;
 
-void ac__rec_path_next(const char *base, int replay, char *out, size_t len)
+/* The entry of (base, replay), made when missing (NULL: no memory), reset
+ * to PID names in a forked child. Under meta_lock. */
+static meta_path *meta_path_get(const char *base, int replay, pid_t pid)
 {
 	meta_path *p;
-	unsigned k = 0;
 
-	pthread_mutex_lock(&meta_lock);
 	for (p = meta_paths; p != NULL; p = p->next)
 		if (p->replay == replay && strcmp(p->path, base) == 0)
 			break;
 	if (p == NULL && (p = malloc(sizeof(*p) + strlen(base) + 1)) != NULL) {
 		p->replay = replay;
+		p->pid = pid;
+		p->pidnames = 0;
 		p->count = 0;
 		strcpy(p->path, base);
 		p->next = meta_paths;
 		meta_paths = p;
 	}
-	if (p != NULL)
+	if (p != NULL && p->pid != pid) { /* inherited through fork */
+		p->pid = pid;
+		p->pidnames = 1;
+		p->count = 0;
+	}
+	return p;
+}
+
+/* The next name of (base, replay) into out; busy: switch to PID names. */
+static void meta_path_name(const char *base, int replay, int busy, char *out, size_t len)
+{
+	pid_t pid = getpid();
+	meta_path *p;
+	unsigned k = 0;
+	int pidnames = busy;
+
+	pthread_mutex_lock(&meta_lock);
+	p = meta_path_get(base, replay, pid);
+	if (p != NULL) {
+		if (busy && !p->pidnames) {
+			p->pidnames = 1;
+			p->count = 0;
+		}
 		k = p->count++;
+		pidnames = p->pidnames;
+	}
 	pthread_mutex_unlock(&meta_lock);
-	if (k == 0)
-		snprintf(out, len, "%s", base);
-	else
+	if (pidnames && k)
+		snprintf(out, len, "%s.%ld.%u", base, (long)pid, k);
+	else if (pidnames)
+		snprintf(out, len, "%s.%ld", base, (long)pid);
+	else if (k)
 		snprintf(out, len, "%s.%u", base, k);
+	else
+		snprintf(out, len, "%s", base);
+}
+
+void ac__rec_path_next(const char *base, int replay, char *out, size_t len)
+{
+	meta_path_name(base, replay, 0, out, len);
+}
+
+void ac__rec_path_busy(const char *base, char *out, size_t len)
+{
+	meta_path_name(base, 0, 1, out, len);
 }

@@ -1102,6 +1102,75 @@ START_TEST(test_record_size)
 }
 END_TEST
 
+/* ---- AC_RECORD in a process that forks ----------------------------------------- */
+
+static pid_t last_child;
+
+/* In a child: the echo on a scheduler recording per AC_RECORD; exits 0. */
+static void fork_echo(void)
+{
+	pid_t pid;
+	int st;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		alarm(60);
+		nlogged = 0;
+		run_logged(NULL);
+		_exit(nlogged == 1 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	last_child = pid;
+}
+
+START_TEST(test_record_fork)
+{
+	char path[256], other[300];
+	uint64_t h, n, h2, n2;
+	struct stat sb;
+	ac_rec_header hd;
+	ac_rec_writer *w;
+	CK_OK(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	tmp_path(path, sizeof(path), "fork");
+	/* The parent recorded PATH; its forked child records PATH.<pid>, and
+	 * neither PATH nor PATH.1. */
+	setenv("AC_RECORD", path, 1);
+	run_logged(NULL);
+	h = read_hash(path, &n);
+	fork_echo();
+	ck_assert_uint_eq(read_hash(path, &n2), h);
+	snprintf(other, sizeof(other), "%s.%ld", path, (long)last_child);
+	h2 = read_hash(other, &n2);
+	ck_assert_uint_gt(n2, 20); /* the child's whole echo */
+	ck_assert_uint_ne(h2, h);
+	unlink(other);
+	snprintf(other, sizeof(other), "%s.1", path);
+	ck_assert_int_ne(stat(other, &sb), 0);
+	unlink(path);
+	/* A file another recorder holds open (as a parent that started this
+	 * program would) is left alone: the child records PATH.<pid>. */
+	tmp_path(path, sizeof(path), "busy");
+	test_header(&hd);
+	CK_OK(ac__recw_open(path, &hd, NULL, NULL, &w));
+	setenv("AC_RECORD", path, 1);
+	fork_echo();
+	unsetenv("AC_RECORD");
+	CK_OK(ac__recw_end(w));
+	ac__recw_free(w);
+	read_hash(path, &n);
+	ck_assert_uint_eq(n, 0); /* the holder's record: no events, intact */
+	snprintf(other, sizeof(other), "%s.%ld", path, (long)last_child);
+	read_hash(other, &n2);
+	ck_assert_uint_gt(n2, 20);
+	unlink(other);
+	unlink(path);
+}
+END_TEST
+
 /* ---- refusals: another build, another secret ------------------------------------ */
 
 /* Replay the echo with AC_REPLAY=path, as a program that names no backend
@@ -1332,6 +1401,7 @@ static Suite *record_suite(void)
 	tcase_add_test(tc, test_sim_record_replay);
 	tcase_add_test(tc, test_record_size);
 	tcase_add_test(tc, test_replay_refuses_build);
+	tcase_add_test(tc, test_record_fork);
 	tcase_add_test(tc, test_replay_refuses_secret);
 	suite_add_tcase(s, tc);
 	return s;

@@ -53,8 +53,10 @@ extern "C" {
  * the recorder, and operations submitted through the recorder must not
  * complete in inner after ac_io_record_free (free inner right after, or
  * cancel them first). A write error or a full disk stops recording with
- * one line on standard error; the backend keeps working. Returns 0 and
- * *out, -EINVAL, -ENOMEM or the error of creating the file. */
+ * one line on standard error; the backend keeps working. The file is
+ * locked (flock) until ac_io_record_free. Returns 0 and *out, -EINVAL,
+ * -ENOMEM, -EBUSY (another recorder, of this process or another, writes
+ * that file: it is left alone) or the error of creating the file. */
 int ac_io_record_new(ac_io *inner, const char *path, ac_io **out);
 /* The hash of the events recorded so far (for a replay backend: of the
  * events replayed so far) and, when events is not NULL, their number.
