@@ -171,9 +171,7 @@ static void rp_diverge(rp_io *p, const ac_rec_event *x, const ac_rec_event *act,
 
 	if (cut)
 		fprintf(stderr, "replay reached the end of record %s, cut short: %s "
-		        "(the run is replayed up to there; the program's next call: %s)\n",
-		        p->p_path, why, act->kind == AC_REC_END ? "none" :
-		        ac__rec_event_format(act, g, sizeof(g)));
+		        "(the run was replayed up to there)\n", p->p_path, why);
 	else if (x)
 		ac__rec_event_format(x, e, sizeof(e));
 	else
