@@ -74,10 +74,10 @@ void ac_io_record_free(ac_io *io);
  * record 'R', this program 'T'; ..." naming each of exe_build_id,
  * lib_build_id, lib_version, zlib_ver, openssl_version, msgpack_version,
  * arch, page_size and io_version that differs; the environment variable
- * AC_REPLAY_ANY_BUILD=1 makes that line a warning and replays anyway). The environment variable AC_REPLAY_UNTIL=E
- * stops the process when event E is reached (AC_REPLAY_EXIT_UNTIL, after
- * printing "stopped at event E"; a debugger can break on
- * ac__replay_stop). */
+ * AC_REPLAY_ANY_BUILD=1 makes that line a warning and replays anyway).
+ * The environment variable AC_REPLAY_UNTIL=E stops the process when event
+ * E is reached (AC_REPLAY_EXIT_UNTIL, after printing "stopped at event E";
+ * a debugger can break on ac__replay_stop). */
 int ac_io_replay_new(const char *path, ac_io **out);
 /* 1 when the next recorded event is a poll, else 0: a driver that steps a
  * scheduler (ac_sched_step, as the simulator does) steps while this is 1,
