@@ -838,7 +838,7 @@ void ac__io_record_note(ac_io *io, const char *key, const char *value)
 	ev.dlen = strlen(key);
 	ev.data2 = (const uint8_t *)value;
 	ev.dlen2 = strlen(value);
-	rec_put((rec_io *)io, &ev);
+	rec_put(rec_of(io), &ev);
 }
 
 /* 1 for a recorder; the replay's own answer otherwise. */

@@ -80,7 +80,9 @@ static const char acp_manual[] =
 "         memory (what could be read before is still printed or written)\n"
 "    replay exits with the replayed program's status (the replay exits 3\n"
 "    when the program diverged from its record, 4 when it stopped at\n"
-"    --until EVENT), or 127 when the program cannot be started.\n"
+"    --until EVENT, 5 when it refused the record: another build, library\n"
+"    version, architecture or secret, 6 when it reached the end of a record\n"
+"    cut short), or 127 when the program cannot be started.\n"
 "\n"
 "    Errors are one line on standard error: \"acpcap: FILE: what is wrong\".\n";
 
