@@ -18,6 +18,9 @@
  * library (built with --enable-debug in the fuzz and sanitizer builds),
  * and the world's bounds hold (a node that spins forever fails the run at
  * max_steps, which a fuzz run then shows as a timeout).
+ * To look at one input: FUZZ_LOG=1 (the node's log and the sizes read)
+ * and FUZZ_DUMP=1 (the node's answers, raw, on standard output) with
+ * tests/fuzz/replay_frames FILE.
  */
 #include "config.h"
 

@@ -108,6 +108,10 @@ static void fz_world(fz_run *r, int attack, ac_sim_opts *so)
 	if (attack) {
 		fz_check(ac_sim_node_set_main(atk, fz_atk_main, r) == 0);
 		ac_sim_run(w, fz_done, r);
+		/* The attacker closed its sockets: let the node see the end of
+		 * the connection and clean up after it (a real close, not only
+		 * the world's teardown). */
+		ac_sim_run_for(w, FZ_NET_LINGER_NS);
 	}
 	ac_sim_free(w);
 }

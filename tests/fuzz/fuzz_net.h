@@ -11,8 +11,11 @@
  *
  * Virtual time is bounded (FZ_NET_TIME_NS) and so are the world's steps,
  * so an input that makes the node wait (a FINISH with a long timeout)
- * still ends. The node's log goes nowhere unless FUZZ_LOG is set in the
- * environment (then to standard error).
+ * still ends. After the attacker's coroutine ended (it closes what it
+ * opened), the world runs FZ_NET_LINGER_NS more, so the node handles the
+ * end of the connection before the world is freed. The node's log goes
+ * nowhere unless FUZZ_LOG is set in the environment (then to standard
+ * error).
  */
 #ifndef AC_TESTS_FUZZ_FUZZ_NET_H
 #define AC_TESTS_FUZZ_FUZZ_NET_H
@@ -28,6 +31,8 @@
 #define FZ_UDP_PORT 51350
 /* Virtual time one input may take. */
 #define FZ_NET_TIME_NS (20LL * 1000 * 1000 * 1000)
+/* How long the world runs on after the attacker's coroutine ended. */
+#define FZ_NET_LINGER_NS (1000LL * 1000 * 1000)
 
 /* What the attacker knows: the node's address and its objects (the same
  * for every input, since the world's seed is fixed). */

@@ -55,10 +55,6 @@ static const char *const pack_fmts[] = {
 	"*",
 };
 
-/* Decode with one format into scratch outputs; re-encode and compare for
- * the formats whose letters are all handled here. */
-static int pack_try(const char *fmt, const uint8_t *p, size_t n);
-
 static void pack_send_agree(const uint8_t *p, size_t n)
 {
 	ac_ref to1, from1, to2, from2;
@@ -90,6 +86,31 @@ static void pack_loc_round(const ac_addr *a)
 	free(b);
 }
 
+/* HELLO's format: decode, re-encode, decode again. */
+static int pack_hello(const uint8_t *p, size_t n)
+{
+	const char *fmt = "[u u S s l u u u]";
+	uint64_t u[8];
+	const void *S;
+	size_t Sl, len;
+	char s[64];
+	ac_addr l;
+	void *b;
+	int rc = ac_unpack(p, n, fmt, &u[0], &u[1], &S, &Sl, s, sizeof(s), &l, &u[2],
+	                   &u[3], &u[4]);
+	if (rc != 0)
+		return rc;
+	fz_check(ac_pack(&b, &len, fmt, u[0], u[1], S, Sl, s, &l, u[2], u[3], u[4]) == 0);
+	fz_check(ac_unpack(b, len, "[u u * s l u u u]", &u[5], &u[6], s, sizeof(s), &l,
+	                   &u[7], &u[3], &u[4]) == 0);
+	fz_check(u[5] == u[0] && u[6] == u[1] && u[7] == u[2]);
+	free(b);
+	pack_loc_round(&l);
+	return 0;
+}
+
+/* Decode with one format into scratch outputs (re-encoding some): the
+ * result, or -1 for a format not handled here. */
 static int pack_try(const char *fmt, const uint8_t *p, size_t n)
 {
 	uint64_t u[8];
@@ -100,23 +121,8 @@ static int pack_try(const char *fmt, const uint8_t *p, size_t n)
 	size_t Sl[2];
 	char s[64];
 	int rc;
-	if (!strcmp(fmt, "[u u S s l u u u]")) {
-		rc = ac_unpack(p, n, fmt, &u[0], &u[1], &S[0], &Sl[0], s,
-		               sizeof(s), &l, &u[2], &u[3], &u[4]);
-		if (rc == 0) {
-			void *b;
-			size_t len;
-			fz_check(ac_pack(&b, &len, fmt, u[0], u[1], S[0], Sl[0], s,
-			                 &l, u[2], u[3], u[4]) == 0);
-			fz_check(ac_unpack(b, len, "[u u * s l u u u]", &u[5],
-			                   &u[6], s, sizeof(s), &l, &u[7],
-			                   &u[3], &u[4]) == 0);
-			fz_check(u[5] == u[0] && u[6] == u[1] && u[7] == u[2]);
-			free(b);
-			pack_loc_round(&l);
-		}
-		return rc;
-	}
+	if (!strcmp(fmt, "[u u S s l u u u]"))
+		return pack_hello(p, n);
 	if (!strcmp(fmt, "[r u u r S]"))
 		return ac_unpack(p, n, fmt, &r[0], &u[0], &u[1], &r[1], &S[0],
 		                 &Sl[0]);

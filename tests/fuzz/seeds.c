@@ -148,6 +148,21 @@ typedef struct sd_refs {
 	ac_ref echo, news, worker, me, none;
 } sd_refs;
 
+/* Subscribe, send, deliver, unsubscribe on "news". */
+static void sd_chan(sd_buf *s, const sd_refs *r)
+{
+	static const uint64_t op[4] = {1, 3, 4, 2};
+	static const uint32_t id[4] = {7, 0, 8, 9};
+	int i;
+	for (i = 0; i < 4; i++) {
+		int sub = op[i] == 1 || op[i] == 2;
+		SD_FRAME(s, AC_WT_CHAN, 0, id[i], "[u r r [u u r S] i i]", op[i], r->news,
+		         sub ? r->me : r->none, (uint64_t)0, (uint64_t)0, r->me, "d",
+		         (size_t)(op[i] == 1 || op[i] == 2 ? 0 : 1),
+		         (int64_t)(op[i] == 4 ? 100 : 0), (int64_t)(op[i] == 4 ? 1 : 0));
+	}
+}
+
 static void sd_requests(sd_buf *s, const sd_refs *r, int which)
 {
 	switch (which) {
@@ -172,18 +187,7 @@ static void sd_requests(sd_buf *s, const sd_refs *r, int which)
 		SD_FRAME(s, AC_WT_FINISH, 0, 6, "[r i]", r->echo, (int64_t)100);
 		break;
 	case 6:
-		SD_FRAME(s, AC_WT_CHAN, 0, 7, "[u r r [u u r S] i i]", (uint64_t)1, r->news,
-		         r->me, (uint64_t)0, (uint64_t)0, r->me, "", (size_t)0,
-		         (int64_t)0, (int64_t)0);
-		SD_FRAME(s, AC_WT_CHAN, 0, 0, "[u r r [u u r S] i i]", (uint64_t)3, r->news,
-		         r->none, (uint64_t)0, (uint64_t)0, r->me, "n", (size_t)1,
-		         (int64_t)0, (int64_t)0);
-		SD_FRAME(s, AC_WT_CHAN, 0, 8, "[u r r [u u r S] i i]", (uint64_t)4, r->news,
-		         r->none, (uint64_t)0, (uint64_t)0, r->me, "d", (size_t)1,
-		         (int64_t)100, (int64_t)1);
-		SD_FRAME(s, AC_WT_CHAN, 0, 9, "[u r r [u u r S] i i]", (uint64_t)2, r->news,
-		         r->me, (uint64_t)0, (uint64_t)0, r->me, "", (size_t)0,
-		         (int64_t)0, (int64_t)0);
+		sd_chan(s, r);
 		break;
 	case 7:
 		SD_FRAME(s, AC_WT_RCI_CALL, 0, 10, "[r [u u r S]]", r->worker, (uint64_t)0,
