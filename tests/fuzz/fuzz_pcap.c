@@ -5,7 +5,7 @@
  * tools/acpcap_flow.c, the frame splitter and body decoders of
  * tools/acpcap_proto.c (zlib bodies inflated through net/zip.c), and the
  * printers of tools/acpcap_out.c (text, JSON and the stats tables, into
- * /dev/null). Properties, besides surviving any bytes: the counts add up
+ * a stream that discards them). Properties, besides surviving any bytes: the counts add up
  * (every packet is TCP, UDP, skipped or malformed; frames are counted as
  * they are handed out). The input is the capture file itself, so any
  * capture is a seed. libpcap's own parsing is exercised but not
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char errbuf[PCAP_ERRBUF_SIZE];
 	const acp_flow_stats *st;
-	FILE *devnull, *in;
+	FILE *sink, *in;
 	pc_outs o;
 	acp_flow *f;
 	pcap_t *p;
@@ -77,12 +77,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fclose(in);
 		return 0;
 	}
-	devnull = fopen("/dev/null", "w");
-	fz_check(devnull != NULL);
+	sink = fz_null_file();
+	fz_check(sink != NULL);
 	memset(&o, 0, sizeof(o));
-	fz_check(acp_out_init(&o.text, devnull, 0, 300) == 0);
-	fz_check(acp_out_init(&o.json, devnull, 1, 300) == 0);
-	fz_check(acp_out_init(&o.stats, devnull, 0, 0) == 0);
+	fz_check(acp_out_init(&o.text, sink, 0, 300) == 0);
+	fz_check(acp_out_init(&o.json, sink, 1, 300) == 0);
+	fz_check(acp_out_init(&o.stats, sink, 0, 0) == 0);
 	f = acp_flow_new(pc_item, pc_conn, &o);
 	fz_check(f != NULL);
 	pc_read(p, f);
@@ -97,6 +97,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	acp_out_fini(&o.text);
 	acp_out_fini(&o.json);
 	acp_out_fini(&o.stats);
-	fclose(devnull);
+	fclose(sink);
 	return 0;
 }
