@@ -15,7 +15,8 @@
  * After writing, the harness reads what the node answers until the node
  * closes or stays silent for 2 s (virtual), then closes. The properties
  * are the node's: no crash, no sanitizer report, no assertion of the
- * library (built with --enable-debug in the fuzz and sanitizer builds),
+ * library (built with --enable-debug in the fuzz and sanitizer builds), no
+ * file written or removed outside dest_path (the canary of fuzz_net.h),
  * and the world's bounds hold (a node that spins forever fails the run at
  * max_steps, which a fuzz run then shows as a timeout).
  * To look at one input: FUZZ_LOG=1 (the node's log and the sizes read)

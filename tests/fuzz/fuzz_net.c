@@ -93,6 +93,37 @@ static int fz_done(ac_sim *w, void *arg)
 	return r->net.done;
 }
 
+/* Files outside dest_path that no input may touch: a canary next to
+ * /dest, and names the seeds use, which must only ever appear inside it. */
+#define FZ_CANARY "/victim"
+#define FZ_CANARY_TEXT "canary"
+
+static void fz_canary_plant(ac_io *io)
+{
+	int h;
+	fz_check(io->ops->file_open(io, FZ_CANARY, AC_FO_WRITE | AC_FO_CREATE, 0644, &h) == 0);
+	fz_check(io->ops->file_pwrite(io, h, FZ_CANARY_TEXT, 6, 0) == 6);
+	fz_check(io->ops->file_close(io, h) == 0);
+}
+
+static void fz_canary_check(ac_io *io)
+{
+	static const char *const never[] = {"/f.txt", "/d", "/victim.ac-tmp", "/x"};
+	char buf[16];
+	ac_stat st;
+	size_t i;
+	int h;
+	fz_check(io->ops->file_stat(io, FZ_CANARY, 1, &st) == 0);
+	fz_check(st.type == AC_FT_FILE && st.size == 6 && st.mode == 0644);
+	fz_check(io->ops->file_open(io, FZ_CANARY, AC_FO_READ, 0, &h) == 0);
+	fz_check(io->ops->file_pread(io, h, buf, sizeof(buf), 0) == 6);
+	fz_check(memcmp(buf, FZ_CANARY_TEXT, 6) == 0);
+	fz_check(io->ops->file_close(io, h) == 0);
+	for (i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+		if (io->ops->file_stat(io, never[i], 1, &st) == 0)
+			fz_fail("%s exists outside dest_path", never[i]);
+}
+
 /* Start the attacker once the node is ready (it starts first). */
 static void fz_world(fz_run *r, int attack, ac_sim_opts *so)
 {
@@ -102,6 +133,7 @@ static void fz_world(fz_run *r, int attack, ac_sim_opts *so)
 	fz_check(ac_sim_node_add(w, "srv", &srv) == 0);
 	fz_check(ac_sim_node_add(w, "atk", &atk) == 0);
 	fz_check(ac_sim_node_set_main(srv, fz_srv_main, r) == 0);
+	fz_canary_plant(ac_sim_node_io(srv));
 	while (!r->net.ready && ac_sim_run_for(w, 1000000) == AC_SIM_DONE)
 		;
 	fz_check(r->net.ready);
@@ -112,6 +144,7 @@ static void fz_world(fz_run *r, int attack, ac_sim_opts *so)
 		 * the connection and clean up after it (a real close, not only
 		 * the world's teardown). */
 		ac_sim_run_for(w, FZ_NET_LINGER_NS);
+		fz_canary_check(ac_sim_node_io(srv));
 	}
 	ac_sim_free(w);
 }

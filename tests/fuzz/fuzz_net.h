@@ -9,6 +9,11 @@
  *   10.0.0.2 "atk"  no node: a coroutine of the target's (fz_net_run's fn)
  *                   plays the peer over the engine's sockets.
  *
+ * The node's disk holds a canary file next to dest_path (/victim); after
+ * each input it must be intact, and names the seeds send (f.txt, d) must
+ * not exist outside /dest: a file transfer or deletion that escaped
+ * dest_path fails the run.
+ *
  * Virtual time is bounded (FZ_NET_TIME_NS) and so are the world's steps,
  * so an input that makes the node wait (a FINISH with a long timeout)
  * still ends. After the attacker's coroutine ended (it closes what it
