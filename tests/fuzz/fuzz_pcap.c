@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&o, 0, sizeof(o));
 	fz_check(acp_out_init(&o.text, sink, 0, 300) == 0);
 	fz_check(acp_out_init(&o.json, sink, 1, 300) == 0);
-	fz_check(acp_out_init(&o.stats, sink, 0, 0) == 0);
+	fz_check(acp_out_init(&o.stats, sink, 0, 300) == 0);
 	f = acp_flow_new(pc_item, pc_conn, &o);
 	fz_check(f != NULL);
 	pc_read(p, f);
