@@ -10,7 +10,7 @@ mode=${1:-plain}
 
 # Print the totals of the Check suites' logs as "N passed, N failed".
 summary() {
-	for f in "$1"/tests/*.log; do
+	for f in "$1"/tests/*.log "$1"/tests/fuzz/*.log; do
 		[ -f "$f" ] || continue
 		if grep -q 'Checks: [0-9]*, Failures:' "$f"; then
 			grep 'Checks: [0-9]*, Failures:' "$f" | tail -1 | awk '{
