@@ -122,6 +122,8 @@ struct ac_peer {
 	/* The writer waits for frames with nothing queued (it may then be
 	 * ended, and the record reclaimed, once the peer is gone). */
 	int p_writer_idle;
+	/* A forged exit notice from this peer was logged (once per peer). */
+	int p_forged_logged;
 	/* Once reclaimed: when, and the next record in the node's n_grave. */
 	int64_t p_grave_ns;
 	ac_peer *p_grave_next;
@@ -214,6 +216,9 @@ struct ac_node {
 	/* Records of reclaimed peers, oldest first, freed a while later. */
 	ac_peer *n_grave;
 	ac_peer **n_grave_tail;
+	/* Exit notices dropped for naming a coroutine of a node other than
+	 * the peer that sent them (ac__remote_from_ok). */
+	uint64_t n_forged;
 };
 
 /* ---- node.c -------------------------------------------------------------- */

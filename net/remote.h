@@ -63,6 +63,12 @@ int ac__remote_msg_ok(uint64_t kind, uint64_t aux, size_t len);
  * they are out of range (ac__remote_msg_ok) or memory is short. */
 ac_msg *ac__remote_msg_new(uint64_t kind, uint64_t aux, ac_ref from,
                            const void *data, size_t len);
+/* 1 when peer p may send a message of this kind with this sender: an exit
+ * notice (kind AC_MSG_EXIT) only about a coroutine of p itself (its
+ * location and incarnation), since only the node that owns a coroutine
+ * makes its exit notices. 0 for a forged one: counted (n_forged) and
+ * logged once per peer; the caller drops it. */
+int ac__remote_from_ok(ac_peer *p, uint64_t kind, const ac_ref *from);
 int ac__remote_send(void *arg, ac_ref to, ac_msg *m);
 int ac__remote_deliver(void *arg, ac_ref to, ac_msg *m, int64_t timeout_ms);
 ac__frame_fn ac__on_send, ac__on_deliver, ac__on_exit;

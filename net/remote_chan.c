@@ -154,8 +154,9 @@ int ac__on_chan_send(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	AC_ASSERT(h->req_id == 0);
 	if (chan_decode(b, len, &c) < 0 || c.op != AC__CHAN_SEND)
 		return -EBADMSG;
-	if (!ac__remote_local(p->p_node, &c.chan))
-		return 0;
+	if (!ac__remote_local(p->p_node, &c.chan) ||
+	    !ac__remote_from_ok(p, c.kind, &c.from))
+		return 0; /* not ours, or a forged exit notice: dropped */
 	m = ac__remote_msg_new(c.kind, c.aux, c.from, c.data, c.dlen);
 	if (!m)
 		return -EBADMSG;
@@ -226,6 +227,8 @@ int ac__on_chan(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	AC_ASSERT(h->req_id != 0);
 	if (chan_decode(b, len, &c) < 0 || !chan_req_ok(&c))
 		return -EBADMSG;
+	if (c.op == AC__CHAN_DELIVER && !ac__remote_from_ok(p, c.kind, &c.from))
+		return ac__reply(p, AC_WT_CHAN, h->req_id, "[i]", (int64_t)-EPERM);
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;

@@ -56,6 +56,25 @@ ac_msg *ac__remote_msg_new(uint64_t kind, uint64_t aux, ac_ref from,
 	return m;
 }
 
+int ac__remote_from_ok(ac_peer *p, uint64_t kind, const ac_ref *from)
+{
+	ac_node *n = p->p_node;
+	char text[AC_ADDR_STRLEN];
+	if (kind != AC_MSG_EXIT ||
+	    (from->kind == AC_REF_CORO && from->inc == p->p_inc &&
+	     ac_addr_eq(&from->loc, &p->p_loc)))
+		return 1;
+	n->n_forged++;
+	if (!p->p_forged_logged) {
+		p->p_forged_logged = 1;
+		ac__nlog(n, AC_LOG_WARN,
+		         "peer \"%s\" at %s sent an exit notice about a coroutine of "
+		         "another node: dropped (logged once per peer)",
+		         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)));
+	}
+	return 0;
+}
+
 /* ---- exit notifications: the sender ---------------------------------------------- */
 
 typedef struct notify_arg {
@@ -250,8 +269,11 @@ int ac__on_send(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	size_t dlen;
 	ac_msg *m;
 	(void)h;
-	if (ac__unpack_send(b, len, &to, &kind, &aux, &from, &data, &dlen) < 0)
+	if (ac__unpack_send(b, len, &to, &kind, &aux, &from, &data, &dlen) < 0 ||
+	    !ac__remote_msg_ok(kind, aux, dlen))
 		return -EBADMSG;
+	if (!ac__remote_from_ok(p, kind, &from))
+		return 0; /* a forged exit notice: dropped */
 	m = ac__remote_msg_new(kind, aux, from, data, dlen);
 	if (!m)
 		return -EBADMSG;
@@ -278,6 +300,10 @@ int ac__on_deliver(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	if (ac_unpack(b, len, "[r u u r S]", &to, &kind, &aux, &from, &data,
 	              &dlen) < 0)
 		return -EBADMSG;
+	if (!ac__remote_msg_ok(kind, aux, dlen))
+		return -EBADMSG;
+	if (!ac__remote_from_ok(p, kind, &from))
+		return ac__reply(p, AC_WT_DELIVER, h->req_id, "[i]", (int64_t)-EPERM);
 	c = ac__remote_local(n, &to) ? ac__coro_get(n->n_sched, to) : NULL;
 	if (!c || c->c_ending)
 		return ac__reply(p, AC_WT_DELIVER, h->req_id, "[i]", (int64_t)-ESRCH);
@@ -303,7 +329,8 @@ int ac__on_exit(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	if (ac_unpack(b, len, "[r u u r S]", &to, &kind, &aux, &from, &data,
 	              &dlen) < 0 || kind != AC_MSG_EXIT)
 		return -EBADMSG;
-	if (ac__remote_local(n, &to) && ac__watch_take(p, to, from)) {
+	if (ac__remote_local(n, &to) && ac__remote_from_ok(p, kind, &from) &&
+	    ac__watch_take(p, to, from)) {
 		m = ac__remote_msg_new(kind, aux, from, data, dlen);
 		if (!m)
 			return -EBADMSG;

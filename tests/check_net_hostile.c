@@ -10,6 +10,8 @@
  */
 #include "tests/net_harness.h"
 
+#include "net/net.h"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -617,6 +619,144 @@ START_TEST(test_stray_reply)
 }
 END_TEST
 
+/* ---- forged exit notices (issue 12 item 9) ------------------------------ */
+
+/* Counts the exit notices that reach a coroutine of node 0, until told to
+ * stop. */
+typedef struct sink {
+	ac_ref ref;
+	int ready;
+	int exits;
+	int other;
+	int stop;
+	ac_ref last_from;
+} sink;
+
+static sink SK;
+
+static void body_sink(void *arg)
+{
+	ac_msg *m;
+	(void)arg;
+	SK.ref = ac_self();
+	SK.ready = 1;
+	while (!SK.stop) {
+		if (ac_receive(50, &m) < 0)
+			continue;
+		if (ac_msg_kind(m) == AC_MSG_EXIT) {
+			SK.exits++;
+			SK.last_from = ac_msg_from(m);
+		} else {
+			SK.other++;
+		}
+		ac_msg_free(m);
+	}
+}
+
+/* A coroutine of node 1 that only waits: the victim of the forgery. */
+static void body_idle(void *arg)
+{
+	ac_msg *m;
+	int *ready = arg;
+	*ready = 1;
+	if (ac_receive(AC_FOREVER, &m) == 0)
+		ac_msg_free(m);
+}
+
+/* Wait for the reply to request id of type; returns its [i] value. */
+static int64_t raw_reply_rc(raw *r, uint8_t want_type, uint32_t want_id)
+{
+	uint8_t type, flags, *body;
+	uint32_t id;
+	size_t len;
+	int64_t rc = 1;
+	for (;;) {
+		CK_RC(raw_recv(r->k, &type, &flags, &id, &body, &len, LONG_MS), 1);
+		if (type == want_type && (flags & AC_WF_REPLY) && id == want_id)
+			break;
+		free(body);
+	}
+	CK_OK(ac_unpack(body, len, "[i]", &rc));
+	free(body);
+	return rc;
+}
+
+static ac_ref FORGE_VICTIM;
+
+/* The raw peer claims that node 1's coroutine ended (by SEND, DELIVER and
+ * a channel send), and tells of an end of one of its own coroutines. */
+static void body_forge(void *arg)
+{
+	raw r;
+	void *b;
+	size_t len;
+	ac_ref own;
+	ac_ref ch = SK.ref;
+	(void)arg;
+	raw_handshake(&r);
+	CK_OK(ac_pack(&b, &len, "[r u u r S]", SK.ref, (uint64_t)AC_MSG_EXIT,
+	              (uint64_t)AC_EXIT_TERMINATED, FORGE_VICTIM, "", (size_t)0));
+	CK_OK(raw_frame(r.k, AC_WT_SEND, 0, 0, b, len));
+	CK_OK(raw_frame(r.k, AC_WT_DELIVER, 0, 31, b, len));
+	free(b);
+	ck_assert_int_eq(raw_reply_rc(&r, AC_WT_DELIVER, 31), -EPERM);
+	ch.kind = AC_REF_CHAN;
+	CK_OK(ac_pack(&b, &len, "[u r r [u u r S] i i]", (uint64_t)WIRE_CHAN_SEND,
+	              ch, ac_ref_null(), (uint64_t)AC_MSG_EXIT,
+	              (uint64_t)AC_EXIT_TERMINATED, FORGE_VICTIM, "", (size_t)0,
+	              (int64_t)0, (int64_t)0));
+	CK_OK(raw_frame(r.k, AC_WT_CHAN, 0, 0, b, len));
+	free(b);
+	/* its own coroutine: that node may tell of its end */
+	own = FORGE_VICTIM;
+	own.loc = r.fake;
+	own.inc = 0x1234567890abcdefULL;
+	CK_OK(ac_pack(&b, &len, "[r u u r S]", SK.ref, (uint64_t)AC_MSG_EXIT,
+	              (uint64_t)AC_EXIT_RETURNED, own, "", (size_t)0));
+	CK_OK(raw_frame(r.k, AC_WT_SEND, 0, 0, b, len));
+	free(b);
+	raw_ping(&r, 80);
+	ac_sock_close(r.k);
+	HC.done = 1;
+}
+
+START_TEST(test_forged_exit)
+{
+	int idle_ready = 0;
+	ac_node *n0;
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	memset(&SK, 0, sizeof(SK));
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	spawn_on(0, body_sink, NULL);
+	RUN_UNTIL(SK.ready, 1, LONG_MS);
+	FORGE_VICTIM = spawn_on(1, body_idle, &idle_ready);
+	RUN_UNTIL(idle_ready, 1, LONG_MS);
+	log_clear(0);
+	spawn_on(2, body_forge, NULL);
+	RUN_UNTIL(HC.done, 1, LONG_MS);
+	/* only the raw node's own coroutine's end got through */
+	RUN_UNTIL(SK.exits, 1, LONG_MS);
+	run_for(100);
+	ck_assert_int_eq(SK.exits, 1);
+	ck_assert_uint_eq(SK.last_from.inc, 0x1234567890abcdefULL);
+	n0 = W.node[0];
+	ck_assert_uint_eq(n0->n_forged, 3);
+	ck_assert_msg(logged(0, "sent an exit notice about a coroutine of another node"),
+	              "no log line:\n%s", W.log[0].buf ? W.log[0].buf : "");
+	ck_assert(!logged(0, "bad frame"));
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	SK.stop = 1;
+	run_for(100);
+	world_fini();
+}
+END_TEST
+
 static Suite *net_hostile_suite(void)
 {
 	Suite *s = suite_create("net_hostile");
@@ -624,6 +764,7 @@ static Suite *net_hostile_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_hostile, 0, H_NCASES);
 	tcase_add_test(tc, test_stray_reply);
+	tcase_add_test(tc, test_forged_exit);
 	suite_add_tcase(s, tc);
 	return s;
 }
