@@ -249,7 +249,8 @@ static void coro_end(ac_coro *c, int how, const void *data, size_t len)
 		ac__defer *d = c->c_defer;
 		c->c_defer = d->d_next;
 		d->d_fn(d->d_arg);
-		free(d);
+		if (!d->d_callers)
+			free(d);
 	}
 	if (s->s_on_end)
 		s->s_on_end(s->s_on_end_arg, c);
@@ -383,9 +384,33 @@ int ac_coro_defer(void (*fn)(void *arg), void *arg)
 		return -ENOMEM;
 	d->d_fn = fn;
 	d->d_arg = arg;
+	d->d_callers = 0;
 	d->d_next = c->c_defer;
 	c->c_defer = d;
 	return 0;
+}
+
+void ac__defer_push(ac_coro *c, ac__defer *d, void (*fn)(void *arg), void *arg)
+{
+	AC_ASSERT(c != NULL && c == c->c_sched->s_cur && fn != NULL);
+	d->d_fn = fn;
+	d->d_arg = arg;
+	d->d_callers = 1;
+	d->d_next = c->c_defer;
+	c->c_defer = d;
+}
+
+void ac__defer_pop(ac_coro *c, ac__defer *d)
+{
+	ac__defer **pp = &c->c_defer;
+	AC_ASSERT(d->d_callers);
+	/* Normally the first; a hook pushed later and never popped (a bug)
+	 * is searched past. */
+	while (*pp && *pp != d)
+		pp = &(*pp)->d_next;
+	AC_ASSERT(*pp == d);
+	if (*pp)
+		*pp = d->d_next;
 }
 
 /* ---- waiting on other coroutines ------------------------------------------------ */

@@ -163,7 +163,17 @@ typedef struct ac__defer {
 	struct ac__defer *d_next;
 	void (*d_fn)(void *arg);
 	void *d_arg;
+	/* 1: the caller's (ac__defer_push), not freed after it ran. */
+	int d_callers;
 } ac__defer;
+
+/* Run fn(arg) if the current coroutine c ends (is terminated) before
+ * ac__defer_pop(c, d): an undo for what a wait holds. d is the caller's
+ * (typically on its stack) and stays linked until popped or run. c must be
+ * the current coroutine; pops come in the reverse order of pushes. */
+void ac__defer_push(ac_coro *c, ac__defer *d, void (*fn)(void *arg), void *arg);
+/* Unlink d without running it. */
+void ac__defer_pop(ac_coro *c, ac__defer *d);
 
 /* A coroutine. Lives at the top of its own stack. */
 struct ac_coro {

@@ -275,6 +275,12 @@ int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
 /* Wait until every started request is done or deadline_ns (monotonic, -1:
  * none) passes; the unfinished ones end with pd_err -ETIMEDOUT. */
 void ac__request_wait(ac__pending **pends, int n, int64_t deadline_ns);
+/* ac__request_wait for requests held in a malloc'ed block (block may be
+ * NULL): when the waiting coroutine is terminated during the wait, the
+ * block is freed after the requests were cancelled; otherwise it stays the
+ * caller's. */
+void ac__request_wait_owned(ac__pending **pends, int n, int64_t deadline_ns,
+                            void *block);
 /* Fail every pending request of p (connection lost). */
 void ac__peer_fail_pending(ac_peer *p, int err);
 /* Close p's connection (its reader and writer notice). */

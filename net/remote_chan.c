@@ -80,14 +80,17 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 {
 	ac_node *node = arg;
 	ac_sched *s = node->n_sched;
-	ac__pending *pend = calloc((size_t)n, sizeof(*pend));
-	ac__pending **pp = calloc((size_t)n, sizeof(*pp));
+	/* One block for the requests and the list of them: it is freed by the
+	 * wait's undo when this coroutine is terminated while it waits. */
+	void *block = calloc((size_t)n ? (size_t)n : 1,
+	                     sizeof(ac__pending) + sizeof(ac__pending *));
+	ac__pending *pend = block;
+	ac__pending **pp = block ? (ac__pending **)(pend + n) : NULL;
 	int i, started = 0, count = 0;
 	AC_ASSERT(n >= 0);
 	/* Too large for the wire (see ac__remote_deliver): nobody gets it. */
-	if (!pend || !pp || !ac__cur() || m->m_len > AC_WIRE_PAYLOAD_MAX) {
-		free(pend);
-		free(pp);
+	if (!block || !ac__cur() || m->m_len > AC_WIRE_PAYLOAD_MAX) {
+		free(block);
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
@@ -104,8 +107,9 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 		free(body);
 	}
 	AC_ASSERT(started <= n);
-	ac__request_wait(pp, started, ac__deadline(s, timeout_ms == 0 ? 1
-	                                                              : timeout_ms));
+	ac__request_wait_owned(pp, started,
+	                       ac__deadline(s, timeout_ms == 0 ? 1 : timeout_ms),
+	                       block);
 	for (i = 0; i < started; i++) {
 		int64_t r = 0;
 		AC_ASSERT(pend[i].pd_done);
@@ -114,8 +118,7 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 			count++;
 		free(pend[i].pd_body);
 	}
-	free(pend);
-	free(pp);
+	free(block);
 	return count;
 }
 
