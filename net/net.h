@@ -122,6 +122,11 @@ struct ac_peer {
 	/* The writer waits for frames with nothing queued (it may then be
 	 * ended, and the record reclaimed, once the peer is gone). */
 	int p_writer_idle;
+	/* Its requests being served (ac__remote_spawn), newest first, and
+	 * how many; "too many requests" was logged since it last had none. */
+	struct ac__remote_req *p_reqs;
+	uint32_t p_nreqs;
+	int p_reqs_logged;
 	/* A forged exit notice from this peer was logged (once per peer). */
 	int p_forged_logged;
 	/* Once reclaimed: when, and the next record in the node's n_grave. */
@@ -219,6 +224,12 @@ struct ac_node {
 	/* Exit notices dropped for naming a coroutine of a node other than
 	 * the peer that sent them (ac__remote_from_ok). */
 	uint64_t n_forged;
+	/* Overload bounds (ac_node_opts: max_peer_requests, max_coro_inbound,
+	 * max_peer_inbound) and what they refused. */
+	uint32_t n_max_requests;
+	size_t n_max_coro_in;
+	size_t n_max_peer_in;
+	uint64_t n_req_refused;
 };
 
 /* ---- node.c -------------------------------------------------------------- */
@@ -299,6 +310,8 @@ int ac__dispatch(ac_peer *p, const ac_wire_hdr *h, const uint8_t *body,
 int ac__reply(ac_peer *p, uint8_t type, uint32_t id, const char *fmt, ...);
 /* Encode/decode a message for the wire. */
 int ac__msg_pack(const ac_msg *m, void **out, size_t *len);
+/* End the requests of p still being served (p went offline). */
+void ac__remote_end_requests(ac_peer *p);
 /* The node lost peer p: watches become "node lost" exits. */
 void ac__watch_node_lost(ac_peer *p);
 

@@ -30,6 +30,9 @@ void ac_node_opts_init(ac_node_opts *o)
 	o->secret = "";
 	o->stop_timeout_ms = 5000;
 	o->max_peers = 1024;
+	o->max_peer_requests = 256;
+	o->max_coro_inbound = (size_t)16 << 20;
+	o->max_peer_inbound = (size_t)64 << 20;
 }
 
 ac_node *ac_node_of(ac_sched *s)
@@ -110,6 +113,14 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 	if (o->max_peers < 0 || o->max_peers > AC_WIRE_PEERS_MAX)
 		return -EINVAL;
 	n->n_max_peers = o->max_peers ? (uint32_t)o->max_peers : 1024;
+	if (o->max_peer_requests < 0)
+		return -EINVAL;
+	n->n_max_requests = o->max_peer_requests ? (uint32_t)o->max_peer_requests
+	                                         : 256;
+	n->n_max_coro_in = o->max_coro_inbound ? o->max_coro_inbound
+	                                       : (size_t)16 << 20;
+	n->n_max_peer_in = o->max_peer_inbound ? o->max_peer_inbound
+	                                       : (size_t)64 << 20;
 	n->n_caps = o->compress_min ? AC_CAP_ZLIB : 0;
 	if (o->broadcast) {
 		if (ac_addr_parse(&n->n_bcast, o->broadcast, n->n_udp_port) < 0)
@@ -560,6 +571,7 @@ void ac__peer_offline(ac_peer *p, int lost)
 	p->p_sent_total += p->p_olen;
 	p->p_olen = 0;
 	ac__peer_fail_pending(p, -EHOSTUNREACH);
+	ac__remote_end_requests(p);
 	ac__watch_node_lost(p);
 	ac__chan_drop_node(n->n_sched, &p->p_loc);
 	/* Offline leaves nothing in flight: no connection, queue, request or

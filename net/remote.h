@@ -51,7 +51,10 @@ int ac__remote_rc(ac_peer *p, uint8_t type, int64_t timeout_ms,
                   const char *fmt, ac_ref a, ac_ref b);
 /* Serve a decoded request in a daemon coroutine "ac-request" running
  * fn(arg) on p's node; arg_free(arg) runs if it is terminated before it
- * starts. Returns 0, or -ENOMEM with arg still the caller's. */
+ * starts, which p's departure does (ac__remote_end_requests). Returns 0,
+ * -EBUSY when p already has n_max_requests being served (counted in
+ * n_req_refused, logged once until they drain), or -ENOMEM; on an error
+ * arg is still the caller's, who answers the request with it. */
 int ac__remote_spawn(ac_peer *p, ac_coro_fn fn, void *arg,
                      void (*arg_free)(void *));
 

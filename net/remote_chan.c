@@ -227,6 +227,7 @@ int ac__on_chan(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 {
 	chan_body c;
 	chan_req *q;
+	int rc;
 	AC_ASSERT(h->req_id != 0);
 	if (chan_decode(b, len, &c) < 0 || !chan_req_ok(&c))
 		return -EBADMSG;
@@ -249,9 +250,10 @@ int ac__on_chan(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 			return ac__reply(p, AC_WT_CHAN, h->req_id, "[i]", (int64_t)-ENOMEM);
 		}
 	}
-	if (ac__remote_spawn(p, chan_req_body, q, chan_req_free) < 0) {
+	rc = ac__remote_spawn(p, chan_req_body, q, chan_req_free);
+	if (rc < 0) {
 		chan_req_free(q);
-		return -ENOMEM;
+		return ac__reply(p, AC_WT_CHAN, h->req_id, "[i]", (int64_t)rc);
 	}
 	return 0;
 }

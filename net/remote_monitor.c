@@ -257,6 +257,7 @@ int ac__on_finish(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	finish_req *q;
 	ac_ref target;
 	int64_t timeout_ms;
+	int rc;
 	AC_ASSERT(h->req_id != 0);
 	if (ac_unpack(b, len, "[r i]", &target, &timeout_ms) < 0)
 		return -EBADMSG;
@@ -267,9 +268,10 @@ int ac__on_finish(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	q->f_id = h->req_id;
 	q->f_target = target;
 	q->f_timeout_ms = timeout_ms;
-	if (ac__remote_spawn(p, finish_body, q, free) < 0) {
+	rc = ac__remote_spawn(p, finish_body, q, free);
+	if (rc < 0) {
 		free(q);
-		return -ENOMEM;
+		return ac__reply(p, AC_WT_FINISH, h->req_id, "[i n]", (int64_t)rc);
 	}
 	return 0;
 }

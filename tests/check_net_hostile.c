@@ -757,6 +757,111 @@ START_TEST(test_forged_exit)
 }
 END_TEST
 
+/* ---- requests in progress (issue 12 item 3) ------------------------------ */
+
+enum { REQ_MAX = 8, REQ_SENT = 40 };
+
+static void tune_requests(int i, ac_node_opts *o)
+{
+	if (i == 0)
+		o->max_peer_requests = REQ_MAX;
+}
+
+static int REQ_BUSY, REQ_HELD;
+
+/* FINISH requests without a timeout on the echo (which never ends): the
+ * first REQ_MAX are served (they wait), the rest answered -EBUSY at once;
+ * then the raw peer leaves. */
+static void body_finish_flood(void *arg)
+{
+	raw r;
+	void *b;
+	size_t len;
+	uint32_t id;
+	(void)arg;
+	raw_handshake(&r);
+	HC.fake = r.fake;
+	CK_OK(ac_pack(&b, &len, "[r i]", HC.e.ref, (int64_t)-1));
+	for (id = 1; id <= REQ_SENT; id++)
+		CK_OK(raw_frame(r.k, AC_WT_FINISH, 0, id, b, len));
+	free(b);
+	while (REQ_BUSY < REQ_SENT - REQ_MAX) {
+		uint8_t type, flags, *body;
+		size_t blen;
+		int64_t rc = 0;
+		CK_RC(raw_recv(r.k, &type, &flags, &id, &body, &blen, LONG_MS), 1);
+		if (type == AC_WT_FINISH && (flags & AC_WF_REPLY)) {
+			CK_OK(ac_unpack(body, blen, "[i n]", &rc));
+			ck_assert_int_eq(rc, -EBUSY);
+			REQ_BUSY++;
+		}
+		free(body);
+	}
+	raw_ping(&r, 81);
+	REQ_HELD = 1;
+	while (HC.which == 0)
+		ac_sleep(10);
+	ac_sock_close(r.k);
+	HC.done = 1;
+}
+
+/* Node i's record of the peer at loc (read from the node's table). */
+static ac_peer *peer_rec(int i, const ac_addr *loc)
+{
+	uint32_t k;
+	for (k = 0; k < W.node[i]->n_npeers; k++)
+		if (ac_addr_eq(&W.node[i]->n_peers[k]->p_loc, loc))
+			return W.node[i]->n_peers[k];
+	return NULL;
+}
+
+START_TEST(test_request_bound)
+{
+	ac_sched_stats st0, st;
+	ac_peer *p;
+	int64_t t0;
+	world_init(100, 500); /* the raw peer, gone, is lost within 0.5 s */
+	memset(&HC, 0, sizeof(HC));
+	REQ_BUSY = REQ_HELD = 0;
+	W.tune = tune_requests;
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	ac_sched_get_stats(W.s[0], &st0);
+	log_clear(0);
+	spawn_on(2, body_finish_flood, NULL);
+	RUN_UNTIL(REQ_HELD, 1, LONG_MS);
+	ck_assert_int_eq(REQ_BUSY, REQ_SENT - REQ_MAX);
+	p = peer_rec(0, &HC.fake);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->p_nreqs, REQ_MAX);
+	ck_assert_uint_eq(W.node[0]->n_req_refused, REQ_SENT - REQ_MAX);
+	ck_assert_msg(logged(0, "requests in progress (max_peer_requests)"),
+	              "no log line:\n%s", W.log[0].buf ? W.log[0].buf : "");
+	/* an honest peer is served meanwhile */
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	/* the raw peer leaves: once it is lost, its requests are ended */
+	HC.which = 1;
+	RUN_UNTIL(HC.done, 1, LONG_MS);
+	t0 = wall_ms();
+	while (!logged(0, "\"raw\" at") || !logged(0, "lost")) {
+		ck_assert_msg(wall_ms() - t0 < LONG_MS, "the raw peer was not lost");
+		run_for(20);
+	}
+	run_for(100);
+	ac_sched_get_stats(W.s[0], &st);
+	ck_assert_msg(st.live <= st0.live, "%llu coroutines live, %llu before",
+	              (unsigned long long)st.live, (unsigned long long)st0.live);
+	HC.good_done = 0;
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	world_fini();
+}
+END_TEST
+
 static Suite *net_hostile_suite(void)
 {
 	Suite *s = suite_create("net_hostile");
@@ -765,6 +870,7 @@ static Suite *net_hostile_suite(void)
 	tcase_add_loop_test(tc, test_hostile, 0, H_NCASES);
 	tcase_add_test(tc, test_stray_reply);
 	tcase_add_test(tc, test_forged_exit);
+	tcase_add_test(tc, test_request_bound);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -107,6 +107,8 @@ int world_node_at(int i, const char *secret, uint16_t tcp_port)
 		o.heartbeat_ms = W.hb_ms;
 	if (W.lost_ms)
 		o.peer_lost_ms = W.lost_ms;
+	if (W.tune)
+		W.tune(i, &o);
 	CK_OK(ac_node_start(W.s[i], &o, &W.node[i]));
 	ck_assert_ptr_nonnull(W.node[i]);
 	ck_assert_ptr_eq(ac_node_of(W.s[i]), W.node[i]);

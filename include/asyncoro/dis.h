@@ -93,6 +93,19 @@ typedef struct ac_node_opts {
 	 * the table is still full, a new node is refused ("too many peers",
 	 * logged on both sides; its ac_node_peer gets -EUSERS). */
 	int max_peers;
+	/* Overload bounds against a busy or hostile peer (doc/semantics.md,
+	 * "Overload"). Requests of one peer served at once by coroutines of
+	 * their own (FINISH, channel subscribe/unsubscribe/deliver; default
+	 * 256): more are answered -EBUSY at once; a peer's requests still
+	 * running when it goes offline are ended. */
+	int max_peer_requests;
+	/* Bytes of messages from other nodes queued at one coroutine (default
+	 * 16 MiB) and, over all coroutines, from one peer (default 64 MiB);
+	 * each message counts its payload plus 64. A message over either
+	 * bound is refused: a send is dropped (counted; logged once per peer
+	 * until the queues drain), a deliver gets -ENOBUFS. */
+	size_t max_coro_inbound;
+	size_t max_peer_inbound;
 } ac_node_opts;
 
 void ac_node_opts_init(ac_node_opts *o);
