@@ -97,6 +97,9 @@ struct ac_msg {
 	uint32_t m_pad;
 	/* Next in a queue. */
 	struct ac_msg *m_next;
+	/* While queued: the account of the source it was charged to
+	 * (ac__enqueue_in), else NULL. */
+	struct ac__inacct *m_acct;
 	/* Sender (or, for exit messages, the coroutine that ended). */
 	ac_ref m_from;
 	/* Payload length. */
@@ -109,12 +112,33 @@ struct ac_msg {
 /* Allocate a message with room for len payload bytes. */
 ac_msg *ac__msg_alloc(size_t len);
 
-/* A coroutine's queue of received messages. */
+/* A coroutine's queue of received messages; q_in: what the messages in it
+ * that were charged to a source account (ac__enqueue_in) cost. */
 typedef struct ac__mq {
 	ac_msg *q_head;
 	ac_msg **q_tail;
 	size_t q_len;
+	size_t q_in;
 } ac__mq;
+
+/* The account of one source of messages (the network layer keeps one per
+ * peer): the cost of its messages queued at coroutines, and its
+ * references — its owner's, plus one per queued message, so it outlives
+ * its owner while any is queued; freed at zero. */
+typedef struct ac__inacct {
+	size_t a_bytes;
+	uint32_t a_refs;
+} ac__inacct;
+/* What a queued message costs an account: its payload plus 64. */
+#define AC__MSG_COST(m) ((m)->m_len + 64)
+/* ac__enqueue for a message from source a, within bounds: -ENOBUFS (m is
+ * still the caller's, nothing changed) when c's charged messages would
+ * cost more than coro_max or a's more than acct_max; else 0, m queued and
+ * charged to both until it leaves the queue (received or freed). */
+int ac__enqueue_in(ac_coro *c, ac_msg *m, ac__inacct *a, size_t coro_max,
+                   size_t acct_max);
+/* Drop the owner's reference to a (NULL: nothing). */
+void ac__inacct_release(ac__inacct *a);
 
 /* Put m into coroutine c's queue (sets its category), waking c when it is
  * waiting for such a message. m's sender must be set. */

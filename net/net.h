@@ -127,6 +127,11 @@ struct ac_peer {
 	struct ac__remote_req *p_reqs;
 	uint32_t p_nreqs;
 	int p_reqs_logged;
+	/* The account of its messages queued at our coroutines (NULL until
+	 * the first), and whether a refused one was logged since the queues
+	 * last drained to half their bounds. */
+	ac__inacct *p_in;
+	int p_in_logged;
 	/* A forged exit notice from this peer was logged (once per peer). */
 	int p_forged_logged;
 	/* Once reclaimed: when, and the next record in the node's n_grave. */
@@ -230,6 +235,8 @@ struct ac_node {
 	size_t n_max_coro_in;
 	size_t n_max_peer_in;
 	uint64_t n_req_refused;
+	/* Messages from peers refused for an inbound bound. */
+	uint64_t n_in_refused;
 };
 
 /* ---- node.c -------------------------------------------------------------- */

@@ -439,6 +439,7 @@ static void node_peer_free(ac_peer *p)
 	free(p->p_obuf);
 	free(p->p_wbuf);
 	free(p->p_watch);
+	ac__inacct_release(p->p_in);
 	free(p);
 }
 
@@ -734,6 +735,7 @@ void ac_node_free(ac_node *n)
 		free(p->p_wbuf);
 		free(p->p_sending);
 		free(p->p_watch);
+		ac__inacct_release(p->p_in);
 		free(p);
 	}
 	while (n->n_grave) {

@@ -260,6 +260,41 @@ int ac__remote_deliver(void *arg, ac_ref to, ac_msg *m, int64_t timeout_ms)
 
 /* ---- send, deliver, exit: the server ---------------------------------------------- */
 
+/* Queue m, from p, at coroutine c within the inbound bounds (ac_node_opts
+ * max_coro_inbound, max_peer_inbound): 0, or -ENOBUFS / -ENOMEM with m
+ * still the caller's — counted (n_in_refused) and logged once until the
+ * queues drained to half their bounds. */
+static int msg_enqueue_in(ac_peer *p, ac_coro *c, ac_msg *m)
+{
+	ac_node *n = p->p_node;
+	char text[AC_ADDR_STRLEN];
+	if (!p->p_in) {
+		p->p_in = calloc(1, sizeof(*p->p_in));
+		if (!p->p_in)
+			return -ENOMEM;
+		p->p_in->a_refs = 1; /* the peer's */
+	}
+	if (ac__enqueue_in(c, m, p->p_in, n->n_max_coro_in, n->n_max_peer_in) == 0) {
+		if (p->p_in->a_bytes <= n->n_max_peer_in / 2 &&
+		    c->c_mq.q_in <= n->n_max_coro_in / 2)
+			p->p_in_logged = 0;
+		return 0;
+	}
+	n->n_in_refused++;
+	if (!p->p_in_logged) {
+		p->p_in_logged = 1;
+		ac__nlog(n, AC_LOG_WARN,
+		         "peer \"%s\" at %s: inbound queue full (coroutine %s: %zu "
+		         "bytes queued, peer: %zu; max_coro_inbound %zu, "
+		         "max_peer_inbound %zu): its messages are refused "
+		         "(%llu so far)",
+		         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)),
+		         c->c_name, c->c_mq.q_in, p->p_in->a_bytes, n->n_max_coro_in,
+		         n->n_max_peer_in, (unsigned long long)n->n_in_refused);
+	}
+	return -ENOBUFS;
+}
+
 int ac__on_send(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 {
 	ac_node *n = p->p_node;
@@ -267,6 +302,7 @@ int ac__on_send(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	uint64_t kind, aux;
 	const void *data;
 	size_t dlen;
+	ac_coro *c;
 	ac_msg *m;
 	(void)h;
 	if (ac__unpack_send(b, len, &to, &kind, &aux, &from, &data, &dlen) < 0 ||
@@ -277,11 +313,11 @@ int ac__on_send(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	m = ac__remote_msg_new(kind, aux, from, data, dlen);
 	if (!m)
 		return -EBADMSG;
-	if (to.kind != AC_REF_CORO || !ac__remote_local(n, &to)) {
-		ac_msg_free(m); /* not ours (an older incarnation): dropped */
-		return 0;
-	}
-	if (ac__send_msg(n->n_sched, to, m) < 0)
+	c = to.kind == AC_REF_CORO && ac__remote_local(n, &to)
+	            ? ac__coro_get(n->n_sched, to)
+	            : NULL;
+	/* Not ours (an older incarnation), ended, or over a bound: dropped. */
+	if (!c || c->c_ending || msg_enqueue_in(p, c, m) < 0)
 		ac_msg_free(m);
 	return 0;
 }
@@ -296,6 +332,7 @@ int ac__on_deliver(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	size_t dlen;
 	ac_coro *c;
 	ac_msg *m;
+	int rc;
 	AC_ASSERT(h->req_id != 0);
 	if (ac_unpack(b, len, "[r u u r S]", &to, &kind, &aux, &from, &data,
 	              &dlen) < 0)
@@ -310,8 +347,11 @@ int ac__on_deliver(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	m = ac__remote_msg_new(kind, aux, from, data, dlen);
 	if (!m)
 		return -EBADMSG;
-	ac__enqueue(c, m);
-	return ac__reply(p, AC_WT_DELIVER, h->req_id, "[i]", (int64_t)1);
+	rc = msg_enqueue_in(p, c, m);
+	if (rc < 0)
+		ac_msg_free(m);
+	return ac__reply(p, AC_WT_DELIVER, h->req_id, "[i]",
+	                 (int64_t)(rc < 0 ? rc : 1));
 }
 
 /* An exit notification: delivered only against the monitor's record, which

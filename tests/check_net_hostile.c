@@ -862,6 +862,110 @@ START_TEST(test_request_bound)
 }
 END_TEST
 
+/* ---- inbound queue bounds (issue 12 item 2) ------------------------------ */
+
+enum { HOARDERS = 8, IN_CORO = 64 << 10, IN_PEER = 256 << 10, IN_PAYLOAD = 1000,
+       IN_SENT = 1600 };
+
+static void tune_inbound(int i, ac_node_opts *o)
+{
+	if (i == 0) {
+		o->max_coro_inbound = IN_CORO;
+		o->max_peer_inbound = IN_PEER;
+	}
+}
+
+/* Coroutines of node 0 that receive nothing until told, then report how
+ * many messages wait for them and drain them. */
+typedef struct hoard {
+	ac_ref ref[HOARDERS];
+	int ready;
+	int stop;
+	size_t queued[HOARDERS];
+	int drained;
+} hoard;
+
+static hoard HD;
+
+static void body_hoarder(void *arg)
+{
+	int k = (int)(intptr_t)arg;
+	ac_msg *m;
+	HD.ref[k] = ac_self();
+	HD.ready++;
+	while (!HD.stop)
+		ac_sleep(10);
+	HD.queued[k] = ac_queue_len();
+	while (ac_receive(0, &m) == 0)
+		ac_msg_free(m);
+	HD.drained++;
+}
+
+static void body_in_flood(void *arg)
+{
+	raw r;
+	void *b;
+	size_t len;
+	int i;
+	static char payload[IN_PAYLOAD];
+	(void)arg;
+	raw_handshake(&r);
+	for (i = 0; i < IN_SENT; i++) {
+		CK_OK(ac_pack(&b, &len, "[r u u r S]", HD.ref[i % HOARDERS],
+		              (uint64_t)AC_MSG_DATA, (uint64_t)0, ac_ref_null(),
+		              payload, sizeof(payload)));
+		CK_OK(raw_frame(r.k, AC_WT_SEND, 0, 0, b, len));
+		free(b);
+	}
+	CK_OK(ac_pack(&b, &len, "[r u u r S]", HD.ref[0], (uint64_t)AC_MSG_DATA,
+	              (uint64_t)0, ac_ref_null(), payload, sizeof(payload)));
+	CK_OK(raw_frame(r.k, AC_WT_DELIVER, 0, 41, b, len));
+	free(b);
+	ck_assert_int_eq(raw_reply_rc(&r, AC_WT_DELIVER, 41), -ENOBUFS);
+	raw_ping(&r, 82);
+	ac_sock_close(r.k);
+	HC.done = 1;
+}
+
+START_TEST(test_inbound_bound)
+{
+	size_t total = 0;
+	int k;
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	memset(&HD, 0, sizeof(HD));
+	W.tune = tune_inbound;
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	for (k = 0; k < HOARDERS; k++)
+		spawn_on(0, body_hoarder, (void *)(intptr_t)k);
+	RUN_UNTIL(HD.ready, HOARDERS, LONG_MS);
+	log_clear(0);
+	spawn_on(2, body_in_flood, NULL);
+	RUN_UNTIL(HC.done, 1, 2 * LONG_MS);
+	/* an honest peer is served while the queues are full */
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	HD.stop = 1;
+	RUN_UNTIL(HD.drained, HOARDERS, LONG_MS);
+	for (k = 0; k < HOARDERS; k++) {
+		size_t cost = HD.queued[k] * (IN_PAYLOAD + 64);
+		ck_assert_msg(cost <= IN_CORO, "hoarder %d holds %zu bytes", k, cost);
+		total += cost;
+	}
+	ck_assert_msg(total <= IN_PEER && total > IN_PEER / 2,
+	              "%zu bytes queued from one peer", total);
+	ck_assert_uint_ge(W.node[0]->n_in_refused, IN_SENT - IN_PEER / (IN_PAYLOAD + 64));
+	ck_assert_msg(logged(0, "inbound queue full"), "no log line:\n%s",
+	              W.log[0].buf ? W.log[0].buf : "");
+	ck_assert(!logged(0, "bad frame"));
+	world_fini();
+}
+END_TEST
+
 static Suite *net_hostile_suite(void)
 {
 	Suite *s = suite_create("net_hostile");
@@ -871,6 +975,7 @@ static Suite *net_hostile_suite(void)
 	tcase_add_test(tc, test_stray_reply);
 	tcase_add_test(tc, test_forged_exit);
 	tcase_add_test(tc, test_request_bound);
+	tcase_add_test(tc, test_inbound_bound);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -362,13 +362,18 @@ int ac_msg_exit(const ac_msg *m, ac_exit_info *out);
 /* Queue m for coroutine to (local or, with dis.h, remote). Returns 0 when
  * queued or dropped because the recipient is gone (a dead local recipient
  * drops silently, as asyncoro does); -EINVAL for a bad ref or message;
- * -EHOSTUNREACH for an unknown node. Never blocks. */
+ * -EHOSTUNREACH for an unknown node. Never blocks. A message to another
+ * node is also dropped there (still 0 here: send is at most once) when
+ * the recipient's inbound bounds are full (dis.h: max_coro_inbound,
+ * max_peer_inbound); the receiving node counts and logs it. */
 int ac_send(ac_ref to, ac_msg *m);
 /* ac_send of a copy of len bytes. */
 int ac_send_data(ac_ref to, const void *data, size_t len);
 /* Queue m and wait for confirmation that it is in the recipient's queue.
  * Returns 1 (delivered), 0 (timeout: outcome unknown), -ESRCH (recipient
- * dead), -EHOSTUNREACH, -EINVAL. On 1 and 0 the message is the callee's.
+ * dead), -ENOBUFS (a remote recipient's inbound bounds are full: not
+ * queued; dis.h max_coro_inbound, max_peer_inbound), -EHOSTUNREACH,
+ * -EINVAL. On 1 and 0 the message is the callee's.
  * Coroutine only for remote refs; locally it never waits. */
 int ac_deliver(ac_ref to, ac_msg *m, int64_t timeout_ms);
 /* Take the oldest message; *out gets it. Returns 0, -ETIMEDOUT, -EPERM
