@@ -145,6 +145,30 @@ void ac__inacct_release(ac__inacct *a);
 void ac__enqueue(ac_coro *c, ac_msg *m);
 void ac__mq_free_all(ac_sched *s, ac__mq *q);
 
+/* ---- sets of ref pairs (engine/refset.c) ------------------------------------ */
+typedef struct ac__refpair {
+	ac_ref a;
+	ac_ref b;
+} ac__refpair;
+/* Zeroed: empty. Iterate with for (i = 0; i < rs_cap; i++) over the slots
+ * whose a.kind is not AC_REF_NONE. */
+typedef struct ac__refset {
+	ac__refpair *rs_tab;
+	uint32_t rs_n;
+	uint32_t rs_cap;
+	uint64_t rs_key;
+} ac__refset;
+/* Add (a, b) (a a real ref): 1 added, 0 already there, -ENOBUFS when the
+ * set holds max pairs, -ENOMEM. O(1) on average. Needs the current
+ * thread's scheduler (its hash key) for the first add. */
+int ac__refset_add(ac__refset *rs, ac_ref a, ac_ref b, uint32_t max);
+/* 1 when (a, b) is in the set, else 0. */
+int ac__refset_has(const ac__refset *rs, ac_ref a, ac_ref b);
+/* Remove (a, b): 1 when it was there, else 0. */
+int ac__refset_del(ac__refset *rs, ac_ref a, ac_ref b);
+/* Free the table; the set is empty again. */
+void ac__refset_free(ac__refset *rs);
+
 /* ---- waiters -------------------------------------------------------------- */
 typedef struct ac__waiter {
 	struct ac__waiter *w_next;
@@ -227,10 +251,9 @@ struct ac_coro {
 	void *c_rwait_arg;
 	int (*c_categ)(const ac_msg *m, void *arg);
 	void *c_categ_arg;
-	/* Monitors (refs told when this coroutine ends). */
-	ac_ref *c_mon;
-	uint32_t c_nmon;
-	uint32_t c_capmon;
+	/* Monitors (refs told when this coroutine ends): pairs (monitor,
+	 * null ref). */
+	ac__refset c_mons;
 	/* Coroutines in ac_finish on this one. */
 	ac_waitq c_finishers;
 	/* Hooks to run at the end (LIFO). */
@@ -318,6 +341,12 @@ struct ac_sched {
 	ac__io_slot s_ioslot;
 	/* Incarnation and location for refs. */
 	uint64_t s_inc;
+	/* Key of the ref-pair sets' hash (engine/refset.c), drawn from the
+	 * backend's entropy at the first set's first add. */
+	uint64_t s_hash_key;
+	int s_hash_key_set;
+	/* Most monitors of one coroutine (ac_sched_opts.max_monitors). */
+	uint32_t s_max_mon;
 	ac_addr s_loc;
 	/* The running coroutine, or NULL in the scheduler loop. */
 	ac_coro *s_cur;

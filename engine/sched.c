@@ -51,6 +51,7 @@ void ac_sched_opts_init(ac_sched_opts *o)
 	o->stack_pool_max = 1024;
 	o->log_level = AC_LOG_INFO;
 	o->name = "node";
+	o->max_monitors = 65536;
 }
 
 /* AC_LOG_LEVEL, when set and not empty, overrides the options' log level
@@ -124,6 +125,7 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
 	do {
 		s->s_io->ops->entropy(s->s_io, &s->s_inc, sizeof(s->s_inc));
 	} while (s->s_inc == 0);
+	s->s_max_mon = o->max_monitors ? o->max_monitors : 65536;
 	s->s_stack_size = o->stack_size ? o->stack_size : 64 * 1024;
 	ac__stack_pool_init(&s->s_stacks, s->s_stack_size, o->stack_guard,
 	                    o->stack_pool_max);

@@ -55,12 +55,6 @@ typedef struct ac__pending {
 	ac_peer *pd_peer;
 } ac__pending;
 
-/* A remote coroutine that a local coroutine monitors (for "node lost"). */
-typedef struct ac__watch {
-	ac_ref w_monitor;
-	ac_ref w_target;
-} ac__watch;
-
 enum ac__peer_state {
 	AC__PEER_NEW = 0,    /* known, never connected */
 	AC__PEER_ONLINE = 1, /* handshake done */
@@ -105,10 +99,10 @@ struct ac_peer {
 	ac_waitq p_wq;
 	/* Requests in flight. */
 	ac__pending *p_pending;
-	/* Remote coroutines monitored from here. */
-	ac__watch *p_watch;
-	uint32_t p_nwatch;
-	uint32_t p_capwatch;
+	/* Remote coroutines monitored from here: pairs (monitor, target),
+	 * at most n_max_watches; a refused one was logged (once per peer). */
+	ac__refset p_watches;
+	int p_watch_logged;
 	/* Last frame received / sent (monotonic ns). */
 	int64_t p_last_rx;
 	int64_t p_last_tx;
@@ -237,6 +231,8 @@ struct ac_node {
 	uint64_t n_req_refused;
 	/* Messages from peers refused for an inbound bound. */
 	uint64_t n_in_refused;
+	/* Most watch records per peer (ac_node_opts.max_peer_watches). */
+	uint32_t n_max_watches;
 };
 
 /* ---- node.c -------------------------------------------------------------- */

@@ -33,6 +33,7 @@ void ac_node_opts_init(ac_node_opts *o)
 	o->max_peer_requests = 256;
 	o->max_coro_inbound = (size_t)16 << 20;
 	o->max_peer_inbound = (size_t)64 << 20;
+	o->max_peer_watches = 65536;
 }
 
 ac_node *ac_node_of(ac_sched *s)
@@ -117,6 +118,7 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 		return -EINVAL;
 	n->n_max_requests = o->max_peer_requests ? (uint32_t)o->max_peer_requests
 	                                         : 256;
+	n->n_max_watches = o->max_peer_watches ? o->max_peer_watches : 65536;
 	n->n_max_coro_in = o->max_coro_inbound ? o->max_coro_inbound
 	                                       : (size_t)16 << 20;
 	n->n_max_peer_in = o->max_peer_inbound ? o->max_peer_inbound
@@ -425,7 +427,7 @@ static int node_peer_reclaimable(const ac_node *n, const ac_peer *p)
 	AC_ASSERT(p->p_node == n && ac__peer_queue_ok(p));
 	if (!gone || n->n_leaving || n->n_stopped)
 		return 0;
-	return !p->p_conn && !p->p_pending && !p->p_inflight && !p->p_nwatch &&
+	return !p->p_conn && !p->p_pending && !p->p_inflight && !p->p_watches.rs_n &&
 	       !p->p_olen && !p->p_sending && p->p_writer_idle &&
 	       ac_is_alive(p->p_reader) != 1;
 }
@@ -435,10 +437,10 @@ static void node_peer_free(ac_peer *p)
 	AC_ASSERT(!p->p_conn && !p->p_pending && !p->p_sending);
 	/* Nothing new refers to a reclaimed record: no reader, so no request
 	 * of its served here, and no watch (only table peers get those). */
-	AC_ASSERT(!p->p_nwatch && !p->p_inflight);
+	AC_ASSERT(!p->p_watches.rs_n && !p->p_inflight);
 	free(p->p_obuf);
 	free(p->p_wbuf);
-	free(p->p_watch);
+	ac__refset_free(&p->p_watches);
 	ac__inacct_release(p->p_in);
 	free(p);
 }
@@ -469,7 +471,7 @@ static uint32_t node_reclaim(ac_node *n)
 			ac_terminate(p->p_writer);
 		/* What the record leaves behind: nothing that refers to it. */
 		AC_ASSERT(ac_is_alive(p->p_writer) != 1 && ac_is_alive(p->p_reader) != 1);
-		AC_ASSERT(!p->p_conn && !p->p_pending && !p->p_nwatch && !p->p_olen);
+		AC_ASSERT(!p->p_conn && !p->p_pending && !p->p_watches.rs_n && !p->p_olen);
 		p->p_state = AC__PEER_OFFLINE;
 		p->p_grave_ns = now;
 		/* Oldest first: appended at the tail. */
@@ -578,7 +580,7 @@ void ac__peer_offline(ac_peer *p, int lost)
 	/* Offline leaves nothing in flight: no connection, queue, request or
 	 * watch (those became "node lost"). */
 	AC_ASSERT(p->p_state == AC__PEER_OFFLINE && !p->p_conn && !p->p_olen);
-	AC_ASSERT(!p->p_pending && !p->p_nwatch && ac__peer_queue_ok(p));
+	AC_ASSERT(!p->p_pending && !p->p_watches.rs_n && ac__peer_queue_ok(p));
 	if (was != AC__PEER_ONLINE)
 		return;
 	ac__nlog(n, AC_LOG_INFO, "peer \"%s\" at %s %s", p->p_name,
@@ -734,7 +736,7 @@ void ac_node_free(ac_node *n)
 		free(p->p_obuf);
 		free(p->p_wbuf);
 		free(p->p_sending);
-		free(p->p_watch);
+		ac__refset_free(&p->p_watches);
 		ac__inacct_release(p->p_in);
 		free(p);
 	}

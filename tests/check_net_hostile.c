@@ -966,6 +966,111 @@ START_TEST(test_inbound_bound)
 }
 END_TEST
 
+/* ---- watch records and monitors (issue 12 item 4) ------------------------ */
+
+enum { WATCH_MAX = 1000, WATCH_SENT = 20000, MON_MAX = 500, MON_SENT = 600 };
+
+static void tune_watches(int i, ac_node_opts *o)
+{
+	if (i == 0)
+		o->max_peer_watches = WATCH_MAX;
+}
+
+static void stune_monitors(int i, ac_sched_opts *o)
+{
+	if (i == 0)
+		o->max_monitors = MON_MAX;
+}
+
+static int MON_BUSY, MON_OK;
+
+/* One-way MONITOR notes (a coroutine of the raw node made node 0's echo
+ * its monitor) for WATCH_SENT different coroutines, then MONITOR requests
+ * (raw coroutines monitor the echo) for MON_SENT different monitors. */
+static void body_watch_flood(void *arg)
+{
+	raw r;
+	void *b;
+	size_t len;
+	uint32_t i;
+	(void)arg;
+	raw_handshake(&r);
+	HC.fake = r.fake;
+	for (i = 0; i < WATCH_SENT; i++) {
+		ac_ref t = HC.e.ref;
+		t.loc = r.fake;
+		t.inc = 0x1234567890abcdefULL;
+		t.id = 1000 + i;
+		CK_OK(ac_pack(&b, &len, "[r r]", HC.e.ref, t));
+		CK_OK(raw_frame(r.k, AC_WT_MONITOR, 0, 0, b, len));
+		free(b);
+	}
+	for (i = 1; i <= MON_SENT; i++) {
+		ac_ref mon = HC.e.ref;
+		mon.loc = r.fake;
+		mon.inc = 0x1234567890abcdefULL;
+		mon.id = 5000000 + i;
+		CK_OK(ac_pack(&b, &len, "[r r]", mon, HC.e.ref));
+		CK_OK(raw_frame(r.k, AC_WT_MONITOR, 0, i, b, len));
+		free(b);
+	}
+	while (MON_BUSY + MON_OK < MON_SENT) {
+		uint8_t type, flags, *body;
+		uint32_t id;
+		size_t blen;
+		int64_t rc = 1;
+		CK_RC(raw_recv(r.k, &type, &flags, &id, &body, &blen, LONG_MS), 1);
+		if (type == AC_WT_MONITOR && (flags & AC_WF_REPLY)) {
+			CK_OK(ac_unpack(body, blen, "[i]", &rc));
+			if (rc == -ENOBUFS) {
+				MON_BUSY++;
+			} else {
+				CK_RC(rc, 0);
+				MON_OK++;
+			}
+		}
+		free(body);
+	}
+	raw_ping(&r, 83);
+	HC.done = 1;
+	while (!HC.which)
+		ac_sleep(10);
+	ac_sock_close(r.k);
+}
+
+START_TEST(test_watch_bound)
+{
+	ac_peer *p;
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	MON_BUSY = MON_OK = 0;
+	W.tune = tune_watches;
+	W.stune = stune_monitors;
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	log_clear(0);
+	spawn_on(2, body_watch_flood, NULL);
+	RUN_UNTIL(HC.done, 1, 3 * LONG_MS);
+	p = peer_rec(0, &HC.fake);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->p_watches.rs_n, WATCH_MAX);
+	ck_assert_msg(logged(0, "watch records (max_peer_watches)"), "no log line:\n%s",
+	              W.log[0].buf ? W.log[0].buf : "");
+	ck_assert_int_eq(MON_OK, MON_MAX);
+	ck_assert_int_eq(MON_BUSY, MON_SENT - MON_MAX);
+	ck_assert(!logged(0, "bad frame"));
+	/* an honest peer is served */
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	HC.which = 1;
+	run_for(100);
+	world_fini();
+}
+END_TEST
+
 static Suite *net_hostile_suite(void)
 {
 	Suite *s = suite_create("net_hostile");
@@ -976,6 +1081,7 @@ static Suite *net_hostile_suite(void)
 	tcase_add_test(tc, test_forged_exit);
 	tcase_add_test(tc, test_request_bound);
 	tcase_add_test(tc, test_inbound_bound);
+	tcase_add_test(tc, test_watch_bound);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -76,6 +76,8 @@ int world_sched_at(int i)
 	so.log_fn = log_capture;
 	so.log_arg = &W.log[i];
 	so.name = name;
+	if (W.stune)
+		W.stune(i, &so);
 	CK_OK(ac_sched_new(&so, &W.s[i]));
 	if (i == W.n)
 		W.n++;

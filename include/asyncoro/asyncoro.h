@@ -156,6 +156,10 @@ typedef struct ac_sched_opts {
 	 * ac_sched_free logs the same "record" line at the end of a replay
 	 * that matched (equal hashes: an identical run). */
 	const char *record_path;
+	/* Most monitors of one coroutine (default 65536; 0: the default): one
+	 * more makes ac_monitor_ref return -ENOBUFS. Adding a monitor costs
+	 * O(1) on average however many there are. */
+	uint32_t max_monitors;
 } ac_sched_opts;
 
 /* Fill *o with the defaults. */

@@ -106,6 +106,12 @@ typedef struct ac_node_opts {
 	 * until the queues drain), a deliver gets -ENOBUFS. */
 	size_t max_coro_inbound;
 	size_t max_peer_inbound;
+	/* Most watch records per peer (default 65536): pairs of a coroutine
+	 * of ours and one of the peer's it monitors ("node lost" needs them),
+	 * made by ac_monitor here or by ac_notify there. One more: the local
+	 * ac_monitor gets -ENOBUFS; the peer's note is dropped, counted and
+	 * logged once per peer. */
+	uint32_t max_peer_watches;
 } ac_node_opts;
 
 void ac_node_opts_init(ac_node_opts *o);
