@@ -416,19 +416,47 @@ static void log_flush(ac_sched *s)
 	}
 }
 
+/* Copy in to out (cap bytes, NUL-terminated, cut at a whole escape) with
+ * every control byte (0x00-0x1f, 0x7f) written as \xNN: what came from the
+ * network (a peer's name, a stranger's refusal reason, a file name) may
+ * carry newlines or terminal escape sequences, and no log line may. */
+static void log_escape(char *out, size_t cap, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	AC_ASSERT(cap > 0);
+	for (; *in; in++) {
+		unsigned char c = (unsigned char)*in;
+		if (c >= 0x20 && c != 0x7f) {
+			if (o + 1 >= cap)
+				break;
+			out[o++] = (char)c;
+			continue;
+		}
+		if (o + 4 >= cap)
+			break;
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 15];
+	}
+	out[o] = '\0';
+}
+
 void ac_log(ac_sched *s, int level, const char *fmt, ...)
 {
-	char buf[AC__LOG_LINE];
+	char raw[AC__LOG_LINE], buf[AC__LOG_LINE];
 	int n;
 	va_list ap;
 	if (!s || level > s->s_log_level)
 		return;
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
 	n = snprintf(buf, sizeof(buf), "[%s] ", s->s_name);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		n = 0;
-	va_start(ap, fmt);
-	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
-	va_end(ap);
+	log_escape(buf + n, sizeof(buf) - (size_t)n, raw);
 	if (level > AC_LOG_ERROR && log_limit(s, level, buf, (size_t)n))
 		return;
 	s->s_log_fn(s->s_log_arg, level, buf);

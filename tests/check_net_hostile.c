@@ -1071,6 +1071,62 @@ START_TEST(test_watch_bound)
 }
 END_TEST
 
+/* ---- network strings in the log (issue 12 item 5) ------------------------ */
+
+#define EVIL_REASON "no\n[node0] forged line\x1b[2J\r\x7f"
+
+static char REFUSER_LOC[AC_ADDR_STRLEN];
+
+/* A stranger that answers node 0's HELLO with a REFUSE whose reason holds
+ * a newline, a terminal escape sequence, a carriage return and DEL. */
+static void body_refuser(void *arg)
+{
+	ac_sock *l, *k;
+	ac_addr a;
+	uint8_t type, flags, *body;
+	uint32_t id;
+	size_t len;
+	void *b;
+	(void)arg;
+	CK_OK(ac_addr_parse(&a, "127.0.0.1", 0));
+	CK_OK(ac_sock_listen(NULL, &a, 4, 0, &l));
+	CK_OK(ac_sock_local_addr(l, &a));
+	ac_addr_format(&a, REFUSER_LOC, sizeof(REFUSER_LOC));
+	CK_OK(ac_sock_accept(l, LONG_MS, &k));
+	CK_RC(raw_recv(k, &type, &flags, &id, &body, &len, LONG_MS), 1);
+	ck_assert_int_eq(type, AC_WT_HELLO);
+	free(body);
+	CK_OK(ac_pack(&b, &len, "[s]", EVIL_REASON));
+	CK_OK(raw_frame(k, AC_WT_REFUSE, 0, 0, b, len));
+	free(b);
+	ac_sleep(100);
+	ac_sock_close(k);
+	ac_sock_close(l);
+	HC.done = 1;
+}
+
+START_TEST(test_log_escapes)
+{
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	REFUSER_LOC[0] = '\0';
+	world_node("s");
+	world_sched();
+	spawn_on(1, body_refuser, NULL);
+	while (!REFUSER_LOC[0])
+		run_for(10);
+	log_clear(0);
+	ck_assert_int_eq(peer_loc(0, REFUSER_LOC), -EACCES);
+	RUN_UNTIL(HC.done, 1, LONG_MS);
+	ck_assert_msg(logged(0, "no\\x0a[node0] forged line\\x1b[2J\\x0d\\x7f"),
+	              "the reason is not escaped:\n%s", W.log[0].buf ? W.log[0].buf : "");
+	ck_assert_ptr_null(strchr(W.log[0].buf, '\x1b'));
+	ck_assert_ptr_null(strchr(W.log[0].buf, '\r'));
+	ck_assert_ptr_null(strstr(W.log[0].buf, "\n[node0] forged"));
+	world_fini();
+}
+END_TEST
+
 static Suite *net_hostile_suite(void)
 {
 	Suite *s = suite_create("net_hostile");
@@ -1082,6 +1138,7 @@ static Suite *net_hostile_suite(void)
 	tcase_add_test(tc, test_request_bound);
 	tcase_add_test(tc, test_inbound_bound);
 	tcase_add_test(tc, test_watch_bound);
+	tcase_add_test(tc, test_log_escapes);
 	suite_add_tcase(s, tc);
 	return s;
 }

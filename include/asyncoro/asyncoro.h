@@ -192,7 +192,10 @@ uint64_t ac_sched_incarnation(ac_sched *s);
 /* Set the location put into new refs (the network layer calls this). */
 void ac_sched_set_location(ac_sched *s, const ac_addr *loc);
 /* Log through the scheduler's sink, as "[name] text", when level is at most
- * the scheduler's log level. Repeated lines are rate-limited: the same
+ * the scheduler's log level. Control bytes in the text (0x00-0x1f and
+ * 0x7f: newlines, terminal escape sequences — strings from the network
+ * are logged too) are written as \xNN, so a line is always one line of
+ * printable text (cut at 1023 bytes). Repeated lines are rate-limited: the same
  * line (text and level; the 8 most recent are remembered) again within
  * 10 s of being shown is not shown but counted. The count is always
  * reported, as the line with " (N identical lines suppressed in the last
