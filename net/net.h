@@ -162,6 +162,20 @@ typedef struct ac__xfer {
 	char *x_final;
 } ac__xfer;
 
+/* Classes of log lines a stranger can repeat at will (net/nlog.c). */
+enum { AC__NLOG_HANDSHAKE = 0, AC__NLOG_BADMAC = 1, AC__NLOG_NCLASSES = 2 };
+/* Lines of a class shown per window at most. */
+#define AC__NLOG_BURST 10
+typedef struct ac__nlog_class {
+	/* Start of the current window (scheduler clock). */
+	int64_t c_start_ns;
+	/* Lines shown and suppressed in it; the most severe level
+	 * suppressed. */
+	uint32_t c_shown;
+	uint64_t c_suppressed;
+	int c_level;
+} ac__nlog_class;
+
 struct ac_node {
 	ac_sched *n_sched;
 	ac_io *n_io;
@@ -233,6 +247,9 @@ struct ac_node {
 	uint64_t n_in_refused;
 	/* Most watch records per peer (ac_node_opts.max_peer_watches). */
 	uint32_t n_max_watches;
+	/* The rate limit of log classes (net/nlog.c); the window is 10 s. */
+	ac__nlog_class n_nlog[AC__NLOG_NCLASSES];
+	int64_t n_nlog_window_ns;
 };
 
 /* ---- node.c -------------------------------------------------------------- */
@@ -261,6 +278,13 @@ int ac__name_del(ac_node *n, uint32_t kind, const char *name, ac_ref ref);
 const ac__name *ac__name_find(ac_node *n, uint32_t kind, const char *name);
 /* Log through the node's scheduler. */
 #define ac__nlog(n, lvl, ...) ac_log((n)->n_sched, (lvl), __VA_ARGS__)
+/* ac__nlog for a line of class cls (AC__NLOG_*), limited per class over
+ * the whole node (net/nlog.c). */
+void ac__nlog_class_v(ac_node *n, int cls, int level, const char *fmt, ...)
+	AC_PRINTF(4, 5);
+/* Report the suppressed counts of classes whose window passed
+ * (heartbeat). */
+void ac__nlog_flush(ac_node *n);
 
 /* ---- peer.c: connections, frames, requests ----------------------------- */
 /* Start the writer of p (connects on demand). */

@@ -118,6 +118,7 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 		return -EINVAL;
 	n->n_max_requests = o->max_peer_requests ? (uint32_t)o->max_peer_requests
 	                                         : 256;
+	n->n_nlog_window_ns = 10LL * 1000000000;
 	n->n_max_watches = o->max_peer_watches ? o->max_peer_watches : 65536;
 	n->n_max_coro_in = o->max_coro_inbound ? o->max_coro_inbound
 	                                       : (size_t)16 << 20;
@@ -610,6 +611,7 @@ static void node_heartbeat(void *arg)
 				ac__peer_queue(p, AC_WT_PING, 0, 0, NULL, 0, NULL);
 		}
 		node_reclaim(n);
+		ac__nlog_flush(n);
 		AC_ASSERT(n->n_npeers <= n->n_max_peers);
 	}
 }

@@ -395,8 +395,8 @@ static void peer_log_failure(ac_node *n, const char *who, int rc,
 	                  ? AC_LOG_DEBUG
 	                  : AC_LOG_INFO;
 	AC_ASSERT(rc < 0 && why != NULL); /* failures only */
-	ac__nlog(n, lvl, "handshake with %s failed: %s%s%s", who,
-	         ac_strerror(rc), why[0] ? ": " : "", why);
+	ac__nlog_class_v(n, AC__NLOG_HANDSHAKE, lvl, "handshake with %s failed: %s%s%s",
+	                 who, ac_strerror(rc), why[0] ? ": " : "", why);
 }
 
 /* After the proofs: refuse a new peer when the table is full. */

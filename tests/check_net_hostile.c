@@ -1127,6 +1127,76 @@ START_TEST(test_log_escapes)
 }
 END_TEST
 
+/* ---- log floods (issue 12 item 6) ----------------------------------------- */
+
+enum { STRANGERS = 30 };
+
+/* Occurrences of text in node i's log. */
+static int log_count(int i, const char *text)
+{
+	int c = 0;
+	const char *at = W.log[i].buf;
+	while (at && (at = strstr(at, text)) != NULL) {
+		c++;
+		at += strlen(text);
+	}
+	return c;
+}
+
+/* Strangers connect one after another, each claiming another location (a
+ * new port: every failure line differs) and failing the proof. */
+static void body_strangers(void *arg)
+{
+	int i;
+	(void)arg;
+	for (i = 0; i < STRANGERS; i++) {
+		raw r;
+		void *b;
+		size_t len;
+		raw_open(&r);
+		raw_send_hello(&r);
+		raw_read_ack(&r, "s");
+		raw_mac("wrong", 'C', r.nc, r.ns, r.mac_c);
+		CK_OK(ac_pack(&b, &len, "[S]", r.mac_c, (size_t)AC_WIRE_MAC));
+		CK_OK(raw_frame(r.k, AC_WT_AUTH, 0, 0, b, len));
+		free(b);
+		raw_expect_closed(&r);
+	}
+	HC.done = 1;
+}
+
+START_TEST(test_log_flood)
+{
+	int64_t t0;
+	world_init(100, 500);
+	memset(&HC, 0, sizeof(HC));
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	W.node[0]->n_nlog_window_ns = 20LL * 1000000000; /* the whole flood */
+	log_clear(0);
+	spawn_on(2, body_strangers, NULL);
+	RUN_UNTIL(HC.done, 1, 3 * LONG_MS);
+	ck_assert_int_eq(log_count(0, "handshake with"), AC__NLOG_BURST);
+	ck_assert_int_eq(log_count(0, "suppressed"), 0);
+	/* an honest peer is served */
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	/* once the window passed, the heartbeat reports the count */
+	W.node[0]->n_nlog_window_ns = 200LL * 1000000;
+	t0 = wall_ms();
+	while (!logged(0, "failed handshakes: 20 more lines suppressed in the last")) {
+		ck_assert_msg(wall_ms() - t0 < LONG_MS, "no summary line:\n%s",
+		              W.log[0].buf ? W.log[0].buf : "");
+		run_for(20);
+	}
+	ck_assert_int_eq(log_count(0, "handshake with"), AC__NLOG_BURST);
+	world_fini();
+}
+END_TEST
+
 static Suite *net_hostile_suite(void)
 {
 	Suite *s = suite_create("net_hostile");
@@ -1139,6 +1209,7 @@ static Suite *net_hostile_suite(void)
 	tcase_add_test(tc, test_inbound_bound);
 	tcase_add_test(tc, test_watch_bound);
 	tcase_add_test(tc, test_log_escapes);
+	tcase_add_test(tc, test_log_flood);
 	suite_add_tcase(s, tc);
 	return s;
 }
