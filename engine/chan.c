@@ -270,6 +270,24 @@ static void chan_refs_add(chan_refs *l, ac_ref r)
 static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
                        int64_t timeout_ms, int depth);
 
+/* Queue copy c at local subscriber co: charged to the account the
+ * current coroutine relays for (a channel operation a peer asked for,
+ * c_on_behalf), within its bounds; over them c is freed, counted in the
+ * account, and -ENOBUFS returned. */
+static int chan_enqueue(ac_sched *s, ac_coro *co, ac_msg *c)
+{
+	ac__inacct *a = s->s_cur ? s->s_cur->c_on_behalf : NULL;
+	if (!a) {
+		ac__enqueue(co, c);
+		return 0;
+	}
+	if (ac__enqueue_in(co, c, a, a->a_coro_max, a->a_max) == 0)
+		return 0;
+	a->a_refused++;
+	ac_msg_free(c);
+	return -ENOBUFS;
+}
+
 /* Phase 1: everything that cannot wait — local coroutines get their copy,
  * ended subscribers are dropped, remote ones are collected. Returns the
  * number of local recipients. */
@@ -309,10 +327,8 @@ static int chan_fanout_local(ac_sched *s, ac_chan *ch, const ac_msg *m,
 			chan_remove_at(ch, i); /* ended subscriber */
 			continue;
 		}
-		if ((c = ac_msg_dup(m)) != NULL) {
-			ac__enqueue(co, c);
+		if ((c = ac_msg_dup(m)) != NULL && chan_enqueue(s, co, c) == 0)
 			count++;
-		}
 		i++;
 	}
 	/* Each subscriber kept counts once at most: here, or in a list. */

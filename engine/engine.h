@@ -128,6 +128,11 @@ typedef struct ac__mq {
 typedef struct ac__inacct {
 	size_t a_bytes;
 	uint32_t a_refs;
+	/* Its bounds, for the channel fan-outs that charge it (c_on_behalf):
+	 * per coroutine and in all; and the copies they refused. */
+	size_t a_coro_max;
+	size_t a_max;
+	uint64_t a_refused;
 } ac__inacct;
 /* What a queued message costs an account: its payload plus 64. */
 #define AC__MSG_COST(m) ((m)->m_len + 64)
@@ -251,6 +256,10 @@ struct ac_coro {
 	void *c_rwait_arg;
 	int (*c_categ)(const ac_msg *m, void *arg);
 	void *c_categ_arg;
+	/* While set: the account of the source (a peer) this coroutine
+	 * relays a channel message for; what its fan-out queues at local
+	 * subscribers is charged to it (engine/chan.c). The setter's. */
+	struct ac__inacct *c_on_behalf;
 	/* Monitors (refs told when this coroutine ends): pairs (monitor,
 	 * null ref). */
 	ac__refset c_mons;

@@ -244,10 +244,10 @@ int ac__enqueue_in(ac_coro *c, ac_msg *m, ac__inacct *a, size_t coro_max,
 {
 	size_t cost = AC__MSG_COST(m);
 	AC_ASSERT(a != NULL && a->a_refs > 0 && m->m_acct == NULL);
-	if (cost > coro_max - (c->c_mq.q_in < coro_max ? c->c_mq.q_in : coro_max) ||
-	    c->c_mq.q_in > coro_max ||
-	    cost > acct_max - (a->a_bytes < acct_max ? a->a_bytes : acct_max) ||
-	    a->a_bytes > acct_max)
+	/* Written so that nothing overflows: each difference is taken only
+	 * when the left side is within its bound. */
+	if (c->c_mq.q_in > coro_max || cost > coro_max - c->c_mq.q_in ||
+	    a->a_bytes > acct_max || cost > acct_max - a->a_bytes)
 		return -ENOBUFS;
 	c->c_mq.q_in += cost;
 	a->a_bytes += cost;

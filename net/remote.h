@@ -72,6 +72,17 @@ ac_msg *ac__remote_msg_new(uint64_t kind, uint64_t aux, ac_ref from,
  * makes its exit notices. 0 for a forged one: counted (n_forged) and
  * logged once per peer; the caller drops it. */
 int ac__remote_from_ok(ac_peer *p, uint64_t kind, const ac_ref *from);
+/* p's inbound account (created with the node's bounds on first use), or
+ * NULL when memory is short. */
+ac__inacct *ac__peer_inacct(ac_peer *p);
+/* count (> 0) messages of p were refused for an inbound bound: counted
+ * (n_in_refused) and logged once until its queues drained to half. */
+void ac__peer_in_refused(ac_peer *p, uint64_t count);
+/* Run a channel relay of p's: what it queues at our coroutines is
+ * charged to p (c_on_behalf of the current coroutine) and refusals are
+ * reported. */
+int ac__remote_chan_relay(ac_peer *p, int deliver, ac_ref chan, ac_msg *m,
+                          int64_t timeout_ms, int nmin);
 int ac__remote_send(void *arg, ac_ref to, ac_msg *m);
 int ac__remote_deliver(void *arg, ac_ref to, ac_msg *m, int64_t timeout_ms);
 ac__frame_fn ac__on_send, ac__on_deliver, ac__on_exit;

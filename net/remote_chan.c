@@ -148,6 +148,28 @@ static int chan_decode(const uint8_t *b, size_t len, chan_body *c)
 	return 0;
 }
 
+int ac__remote_chan_relay(ac_peer *p, int deliver, ac_ref chan, ac_msg *m,
+                          int64_t timeout_ms, int nmin)
+{
+	ac_coro *self = ac__cur();
+	ac__inacct *a = ac__peer_inacct(p);
+	uint64_t refused;
+	int rc;
+	AC_ASSERT(self != NULL && self->c_on_behalf == NULL);
+	if (!a)
+		return -ENOMEM;
+	/* The peer's record, and so its account, outlive this call: the
+	 * reader runs it, or a request coroutine (p_inflight). */
+	refused = a->a_refused;
+	self->c_on_behalf = a;
+	rc = deliver ? ac__chan_relay_deliver(chan, m, timeout_ms, nmin)
+	             : ac__chan_relay_send(chan, m);
+	self->c_on_behalf = NULL;
+	if (a->a_refused > refused)
+		ac__peer_in_refused(p, a->a_refused - refused);
+	return rc;
+}
+
 /* A one-way channel send. */
 int ac__on_chan_send(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
                      size_t len)
@@ -164,7 +186,7 @@ int ac__on_chan_send(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	if (!m)
 		return -EBADMSG;
 	/* The sender is the remote coroutine: keep it. */
-	if (ac__chan_relay_send(c.chan, m) < 0)
+	if (ac__remote_chan_relay(p, 0, c.chan, m, 0, 0) < 0)
 		ac_msg_free(m);
 	return 0;
 }
@@ -204,8 +226,8 @@ static void chan_req_body(void *arg)
 	} else if (q.q_op == AC__CHAN_UNSUBSCRIBE) {
 		rc = ac_chan_unsubscribe(q.q_chan, q.q_sub, 0);
 	} else {
-		rc = ac__chan_relay_deliver(q.q_chan, q.q_msg, q.q_timeout_ms,
-		                            q.q_nmin);
+		rc = ac__remote_chan_relay(q.q_peer, 1, q.q_chan, q.q_msg,
+		                           q.q_timeout_ms, q.q_nmin);
 		if (rc >= 0)
 			q.q_msg = NULL; /* taken */
 	}

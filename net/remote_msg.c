@@ -260,38 +260,54 @@ int ac__remote_deliver(void *arg, ac_ref to, ac_msg *m, int64_t timeout_ms)
 
 /* ---- send, deliver, exit: the server ---------------------------------------------- */
 
-/* Queue m, from p, at coroutine c within the inbound bounds (ac_node_opts
- * max_coro_inbound, max_peer_inbound): 0, or -ENOBUFS / -ENOMEM with m
- * still the caller's — counted (n_in_refused) and logged once until the
- * queues drained to half their bounds. */
-static int msg_enqueue_in(ac_peer *p, ac_coro *c, ac_msg *m)
+ac__inacct *ac__peer_inacct(ac_peer *p)
 {
 	ac_node *n = p->p_node;
-	char text[AC_ADDR_STRLEN];
 	if (!p->p_in) {
 		p->p_in = calloc(1, sizeof(*p->p_in));
 		if (!p->p_in)
-			return -ENOMEM;
+			return NULL;
 		p->p_in->a_refs = 1; /* the peer's */
+		p->p_in->a_coro_max = n->n_max_coro_in;
+		p->p_in->a_max = n->n_max_peer_in;
 	}
-	if (ac__enqueue_in(c, m, p->p_in, n->n_max_coro_in, n->n_max_peer_in) == 0) {
-		if (p->p_in->a_bytes <= n->n_max_peer_in / 2 &&
+	return p->p_in;
+}
+
+void ac__peer_in_refused(ac_peer *p, uint64_t count)
+{
+	ac_node *n = p->p_node;
+	char text[AC_ADDR_STRLEN];
+	AC_ASSERT(count > 0 && p->p_in != NULL);
+	n->n_in_refused += count;
+	if (p->p_in_logged)
+		return;
+	p->p_in_logged = 1;
+	ac__nlog(n, AC_LOG_WARN,
+	         "peer \"%s\" at %s: inbound queue full (%zu bytes of its messages "
+	         "queued; max_coro_inbound %zu, max_peer_inbound %zu): its "
+	         "messages are refused (%llu so far)",
+	         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)),
+	         p->p_in->a_bytes, n->n_max_coro_in, n->n_max_peer_in,
+	         (unsigned long long)n->n_in_refused);
+}
+
+/* Queue m, from p, at coroutine c within the inbound bounds (ac_node_opts
+ * max_coro_inbound, max_peer_inbound): 0, or -ENOBUFS / -ENOMEM with m
+ * still the caller's — counted and logged (ac__peer_in_refused). */
+static int msg_enqueue_in(ac_peer *p, ac_coro *c, ac_msg *m)
+{
+	ac_node *n = p->p_node;
+	ac__inacct *a = ac__peer_inacct(p);
+	if (!a)
+		return -ENOMEM;
+	if (ac__enqueue_in(c, m, a, n->n_max_coro_in, n->n_max_peer_in) == 0) {
+		if (a->a_bytes <= n->n_max_peer_in / 2 &&
 		    c->c_mq.q_in <= n->n_max_coro_in / 2)
 			p->p_in_logged = 0;
 		return 0;
 	}
-	n->n_in_refused++;
-	if (!p->p_in_logged) {
-		p->p_in_logged = 1;
-		ac__nlog(n, AC_LOG_WARN,
-		         "peer \"%s\" at %s: inbound queue full (coroutine %s: %zu "
-		         "bytes queued, peer: %zu; max_coro_inbound %zu, "
-		         "max_peer_inbound %zu): its messages are refused "
-		         "(%llu so far)",
-		         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)),
-		         c->c_name, c->c_mq.q_in, p->p_in->a_bytes, n->n_max_coro_in,
-		         n->n_max_peer_in, (unsigned long long)n->n_in_refused);
-	}
+	ac__peer_in_refused(p, 1);
 	return -ENOBUFS;
 }
 

@@ -966,6 +966,77 @@ START_TEST(test_inbound_bound)
 }
 END_TEST
 
+/* The same through a channel of node 0: a peer's channel sends relayed to
+ * a local subscriber that never receives are charged to that peer. */
+static ac_ref HOARD_CHAN;
+
+static void body_chan_hoarder(void *arg)
+{
+	ac_msg *m;
+	(void)arg;
+	CK_OK(ac_chan_new(NULL, "hoard", &HOARD_CHAN));
+	CK_RC(ac_chan_subscribe(HOARD_CHAN, ac_self(), 0), 0);
+	HD.ready = 1;
+	while (!HD.stop)
+		ac_sleep(10);
+	HD.queued[0] = ac_queue_len();
+	while (ac_receive(0, &m) == 0)
+		ac_msg_free(m);
+	HD.drained = 1;
+}
+
+static void body_chan_flood(void *arg)
+{
+	raw r;
+	void *b;
+	size_t len;
+	int i;
+	static char payload[IN_PAYLOAD];
+	(void)arg;
+	raw_handshake(&r);
+	for (i = 0; i < IN_SENT; i++) {
+		CK_OK(ac_pack(&b, &len, "[u r r [u u r S] i i]", (uint64_t)WIRE_CHAN_SEND,
+		              HOARD_CHAN, ac_ref_null(), (uint64_t)AC_MSG_DATA,
+		              (uint64_t)0, ac_ref_null(), payload, sizeof(payload),
+		              (int64_t)0, (int64_t)0));
+		CK_OK(raw_frame(r.k, AC_WT_CHAN, 0, 0, b, len));
+		free(b);
+	}
+	raw_ping(&r, 84);
+	ac_sock_close(r.k);
+	HC.done = 1;
+}
+
+START_TEST(test_chan_inbound_bound)
+{
+	size_t cost;
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	memset(&HD, 0, sizeof(HD));
+	W.tune = tune_inbound;
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	spawn_on(0, body_chan_hoarder, NULL);
+	RUN_UNTIL(HD.ready, 1, LONG_MS);
+	log_clear(0);
+	spawn_on(2, body_chan_flood, NULL);
+	RUN_UNTIL(HC.done, 1, 2 * LONG_MS);
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	HD.stop = 1;
+	RUN_UNTIL(HD.drained, 1, LONG_MS);
+	cost = HD.queued[0] * (IN_PAYLOAD + 64);
+	ck_assert_msg(cost <= IN_CORO && cost > IN_CORO / 2, "%zu bytes queued", cost);
+	ck_assert_uint_ge(W.node[0]->n_in_refused, IN_SENT - IN_CORO / (IN_PAYLOAD + 64));
+	ck_assert_msg(logged(0, "inbound queue full"), "no log line:\n%s",
+	              W.log[0].buf ? W.log[0].buf : "");
+	world_fini();
+}
+END_TEST
+
 /* ---- watch records and monitors (issue 12 item 4) ------------------------ */
 
 enum { WATCH_MAX = 1000, WATCH_SENT = 20000, MON_MAX = 500, MON_SENT = 600 };
@@ -1207,6 +1278,7 @@ static Suite *net_hostile_suite(void)
 	tcase_add_test(tc, test_forged_exit);
 	tcase_add_test(tc, test_request_bound);
 	tcase_add_test(tc, test_inbound_bound);
+	tcase_add_test(tc, test_chan_inbound_bound);
 	tcase_add_test(tc, test_watch_bound);
 	tcase_add_test(tc, test_log_escapes);
 	tcase_add_test(tc, test_log_flood);
