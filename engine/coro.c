@@ -477,8 +477,10 @@ int ac_finish(ac_ref r, int64_t timeout_ms, ac_msg **exit_msg)
  * scheduler's max_monitors, -ENOMEM. */
 static int coro_add_monitor(ac_coro *c, ac_ref monitor)
 {
-	int rc = ac__refset_add(&c->c_mons, monitor, ac_ref_null(),
-	                        c->c_sched->s_max_mon);
+	int rc;
+	if (!c->c_mons.rs_cap)
+		c->c_mons.rs_key = ac__sched_hash_key(c->c_sched);
+	rc = ac__refset_add(&c->c_mons, monitor, ac_ref_null(), c->c_sched->s_max_mon);
 	return rc < 0 ? rc : 0;
 }
 

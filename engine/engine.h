@@ -155,7 +155,8 @@ typedef struct ac__refpair {
 	ac_ref a;
 	ac_ref b;
 } ac__refpair;
-/* Zeroed: empty. Iterate with for (i = 0; i < rs_cap; i++) over the slots
+/* Zeroed: empty; its owner sets rs_key (ac__sched_hash_key) before the
+ * first add. Iterate with for (i = 0; i < rs_cap; i++) over the slots
  * whose a.kind is not AC_REF_NONE. */
 typedef struct ac__refset {
 	ac__refpair *rs_tab;
@@ -164,15 +165,17 @@ typedef struct ac__refset {
 	uint64_t rs_key;
 } ac__refset;
 /* Add (a, b) (a a real ref): 1 added, 0 already there, -ENOBUFS when the
- * set holds max pairs, -ENOMEM. O(1) on average. Needs the current
- * thread's scheduler (its hash key) for the first add. */
+ * set holds max pairs, -ENOMEM. O(1) on average. */
 int ac__refset_add(ac__refset *rs, ac_ref a, ac_ref b, uint32_t max);
 /* 1 when (a, b) is in the set, else 0. */
 int ac__refset_has(const ac__refset *rs, ac_ref a, ac_ref b);
 /* Remove (a, b): 1 when it was there, else 0. */
 int ac__refset_del(ac__refset *rs, ac_ref a, ac_ref b);
-/* Free the table; the set is empty again. */
+/* Free the table; the set is empty again (its key is kept). */
 void ac__refset_free(ac__refset *rs);
+/* The hash key of s's ref-pair sets: drawn from s's backend's entropy the
+ * first time it is asked for. */
+uint64_t ac__sched_hash_key(ac_sched *s);
 
 /* ---- waiters -------------------------------------------------------------- */
 typedef struct ac__waiter {
@@ -350,8 +353,7 @@ struct ac_sched {
 	ac__io_slot s_ioslot;
 	/* Incarnation and location for refs. */
 	uint64_t s_inc;
-	/* Key of the ref-pair sets' hash (engine/refset.c), drawn from the
-	 * backend's entropy at the first set's first add. */
+	/* Key of the ref-pair sets' hash (ac__sched_hash_key). */
 	uint64_t s_hash_key;
 	int s_hash_key_set;
 	/* Most monitors of one coroutine (ac_sched_opts.max_monitors). */

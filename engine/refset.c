@@ -7,10 +7,11 @@
  *
  * Open addressing with linear probing, at most half full, removal by
  * backward shift (no tombstones). An empty slot has a.kind AC_REF_NONE
- * (pairs always have a real first ref). Slots are hashed with a key the
- * scheduler draws once from its backend's entropy (s_hash_key), so a peer
- * cannot choose refs that collide; iteration order depends only on the
- * key and the operations, so the simulator stays deterministic.
+ * (pairs always have a real first ref). Slots are hashed with the set's
+ * key, which its owner takes from ac__sched_hash_key (drawn once from the
+ * backend's entropy), so a peer cannot choose refs that collide;
+ * iteration order depends only on the key and the operations, so the
+ * simulator stays deterministic.
  */
 #include "engine/engine.h"
 
@@ -34,18 +35,6 @@ static uint64_t refset_hash(uint64_t key, const ac_ref *a, const ac_ref *b)
 	h = refset_mix(h ^ a->inc ^ ((uint64_t)a->loc.port << 48));
 	h = refset_mix(h ^ b->id);
 	return refset_mix(h ^ b->inc ^ ((uint64_t)b->loc.port << 48));
-}
-
-static uint64_t refset_key(void)
-{
-	ac_sched *s = ac__tls_sched;
-	if (!s)
-		return 0;
-	if (!s->s_hash_key_set) {
-		s->s_io->ops->entropy(s->s_io, &s->s_hash_key, sizeof(s->s_hash_key));
-		s->s_hash_key_set = 1;
-	}
-	return s->s_hash_key;
 }
 
 static int refset_eq(const ac__refpair *e, const ac_ref *a, const ac_ref *b)
@@ -72,8 +61,6 @@ static int refset_grow(ac__refset *rs)
 	n.rs_cap = rs->rs_cap ? rs->rs_cap * 2 : REFSET_MIN;
 	if (n.rs_cap < rs->rs_cap)
 		return -ENOMEM;
-	if (!rs->rs_cap)
-		n.rs_key = refset_key();
 	n.rs_tab = calloc(n.rs_cap, sizeof(*n.rs_tab));
 	if (!n.rs_tab)
 		return -ENOMEM;
@@ -140,6 +127,8 @@ int ac__refset_del(ac__refset *rs, ac_ref a, ac_ref b)
 
 void ac__refset_free(ac__refset *rs)
 {
+	uint64_t key = rs->rs_key;
 	free(rs->rs_tab);
 	memset(rs, 0, sizeof(*rs));
+	rs->rs_key = key;
 }

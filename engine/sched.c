@@ -298,6 +298,15 @@ void ac_sched_get_stats(ac_sched *s, ac_sched_stats *st)
 	st->stacks_unguarded = s->s_stacks.sp_unguarded;
 }
 
+uint64_t ac__sched_hash_key(ac_sched *s)
+{
+	if (!s->s_hash_key_set) {
+		s->s_io->ops->entropy(s->s_io, &s->s_hash_key, sizeof(s->s_hash_key));
+		s->s_hash_key_set = 1;
+	}
+	return s->s_hash_key;
+}
+
 /* ---- logging ---------------------------------------------------------------
  *
  * Repeated lines are rate-limited (ac__log_slot in engine.h): a line shown

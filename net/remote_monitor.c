@@ -29,7 +29,10 @@ static int watch_add(ac_peer *p, ac_ref monitor, ac_ref target)
 {
 	ac_node *n = p->p_node;
 	char text[AC_ADDR_STRLEN];
-	int rc = ac__refset_add(&p->p_watches, monitor, target, n->n_max_watches);
+	int rc;
+	if (!p->p_watches.rs_cap)
+		p->p_watches.rs_key = ac__sched_hash_key(n->n_sched);
+	rc = ac__refset_add(&p->p_watches, monitor, target, n->n_max_watches);
 	if (rc == -ENOBUFS && !p->p_watch_logged) {
 		p->p_watch_logged = 1;
 		ac__nlog(n, AC_LOG_WARN,
@@ -53,6 +56,7 @@ void ac__watch_node_lost(ac_peer *p)
 	uint32_t i;
 	/* Taken off the peer first: the exits go to coroutines of ours. */
 	memset(&p->p_watches, 0, sizeof(p->p_watches));
+	p->p_watches.rs_key = w.rs_key;
 	p->p_watch_logged = 0;
 	for (i = 0; i < w.rs_cap; i++) {
 		const ac__refpair *e = &w.rs_tab[i];
