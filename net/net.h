@@ -103,6 +103,11 @@ struct ac_peer {
 	 * at most n_max_watches; a refused one was logged (once per peer). */
 	ac__refset p_watches;
 	int p_watch_logged;
+	/* The other way: coroutines of p's that monitor ours, pairs (monitor,
+	 * target), at most n_max_watches; a pair leaves when the exit notice
+	 * to that monitor is sent (ac__remote_send). */
+	ac__refset p_monitoring;
+	int p_monitoring_logged;
 	/* Last frame received / sent (monotonic ns). */
 	int64_t p_last_rx;
 	int64_t p_last_tx;

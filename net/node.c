@@ -442,6 +442,7 @@ static void node_peer_free(ac_peer *p)
 	free(p->p_obuf);
 	free(p->p_wbuf);
 	ac__refset_free(&p->p_watches);
+	ac__refset_free(&p->p_monitoring);
 	ac__inacct_release(p->p_in);
 	free(p);
 }
@@ -739,6 +740,7 @@ void ac_node_free(ac_node *n)
 		free(p->p_wbuf);
 		free(p->p_sending);
 		ac__refset_free(&p->p_watches);
+		ac__refset_free(&p->p_monitoring);
 		ac__inacct_release(p->p_in);
 		free(p);
 	}

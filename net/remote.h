@@ -90,6 +90,9 @@ ac__frame_fn ac__on_send, ac__on_deliver, ac__on_exit;
 /* ---- remote_monitor.c ------------------------------------------------------- */
 /* Consume p's watch record (monitor, target): 1 when it was there, else 0. */
 int ac__watch_take(ac_peer *p, ac_ref monitor, ac_ref target);
+/* The exit notice of target (ours) to mon (a coroutine of a peer's) is
+ * on its way: the pair leaves that peer's p_monitoring. */
+void ac__monitoring_done(ac_node *n, ac_ref mon, ac_ref target);
 int ac__remote_watched(void *arg, ac_ref monitor, ac_ref target);
 int ac__remote_monitor(void *arg, ac_ref monitor, ac_ref target);
 int ac__remote_terminate(void *arg, ac_ref target);

@@ -187,6 +187,40 @@ int ac__on_watched(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	return watch_add(p, mon, target) == -ENOMEM ? -ENOMEM : 0;
 }
 
+/* A coroutine of p's (mon) monitors target, ours: recorded against p's
+ * bound (max_peer_watches: -ENOBUFS over it, logged once per peer), then
+ * added to the target's monitors. 0 or the error for the reply. */
+static int monitoring_add(ac_peer *p, ac_ref mon, ac_ref target)
+{
+	ac_node *n = p->p_node;
+	char text[AC_ADDR_STRLEN];
+	int added, rc;
+	if (!p->p_monitoring.rs_cap)
+		p->p_monitoring.rs_key = ac__sched_hash_key(n->n_sched);
+	added = ac__refset_add(&p->p_monitoring, mon, target, n->n_max_watches);
+	if (added == -ENOBUFS && !p->p_monitoring_logged) {
+		p->p_monitoring_logged = 1;
+		ac__nlog(n, AC_LOG_WARN,
+		         "peer \"%s\" at %s: %u monitors of its coroutines on ours "
+		         "(max_peer_watches): more monitors are refused",
+		         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)),
+		         (unsigned)p->p_monitoring.rs_n);
+	}
+	if (added < 0)
+		return added;
+	rc = ac_monitor_ref(mon, target);
+	if (rc < 0 && added == 1)
+		ac__refset_del(&p->p_monitoring, mon, target);
+	return rc;
+}
+
+void ac__monitoring_done(ac_node *n, ac_ref mon, ac_ref target)
+{
+	ac_peer *p = ac__peer_find(n, &mon.loc);
+	if (p && p->p_inc == mon.inc)
+		ac__refset_del(&p->p_monitoring, mon, target);
+}
+
 int ac__on_monitor(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
                    size_t len)
 {
@@ -197,7 +231,7 @@ int ac__on_monitor(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	if (ac_unpack(b, len, "[r r]", &mon, &target) < 0 ||
 	    mon.kind != AC_REF_CORO || !ac_addr_eq(&mon.loc, &p->p_loc))
 		return -EBADMSG;
-	rc = ac__remote_local(n, &target) ? ac_monitor_ref(mon, target) : -ESRCH;
+	rc = ac__remote_local(n, &target) ? monitoring_add(p, mon, target) : -ESRCH;
 	return ac__reply(p, AC_WT_MONITOR, h->req_id, "[i]", (int64_t)rc);
 }
 

@@ -194,7 +194,10 @@ int ac__remote_send(void *arg, ac_ref to, ac_msg *m)
 	uint8_t *body;
 	size_t len;
 	int err;
-	ac_peer *p = ac__peer_for_ref(n, &to, &err);
+	ac_peer *p;
+	if (m->m_pad & AC__MSG_NOTIFY)
+		ac__monitoring_done(n, to, m->m_from);
+	p = ac__peer_for_ref(n, &to, &err);
 	if (!p) {
 		if (err == -ESRCH) {
 			ac_msg_free(m); /* its node restarted: the target is gone */

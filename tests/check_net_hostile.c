@@ -1039,7 +1039,10 @@ END_TEST
 
 /* ---- watch records and monitors (issue 12 item 4) ------------------------ */
 
-enum { WATCH_MAX = 1000, WATCH_SENT = 20000, MON_MAX = 500, MON_SENT = 600 };
+enum { WATCH_MAX = 1000, WATCH_SENT = 20000, MON_MAX = 500, MON_SENT = 600,
+       MON2_SENT = 900 };
+
+static echo E2;
 
 static void tune_watches(int i, ac_node_opts *o)
 {
@@ -1053,7 +1056,7 @@ static void stune_monitors(int i, ac_sched_opts *o)
 		o->max_monitors = MON_MAX;
 }
 
-static int MON_BUSY, MON_OK;
+static int MON_BUSY, MON_OK, MON2_BUSY, MON2_OK;
 
 /* One-way MONITOR notes (a coroutine of the raw node made node 0's echo
  * its monitor) for WATCH_SENT different coroutines, then MONITOR requests
@@ -1076,16 +1079,19 @@ static void body_watch_flood(void *arg)
 		CK_OK(raw_frame(r.k, AC_WT_MONITOR, 0, 0, b, len));
 		free(b);
 	}
-	for (i = 1; i <= MON_SENT; i++) {
+	/* MON_SENT monitors of the echo, then MON2_SENT of a second echo:
+	 * the peer's MON_MAX + ... reach max_peer_watches */
+	for (i = 1; i <= MON_SENT + MON2_SENT; i++) {
 		ac_ref mon = HC.e.ref;
 		mon.loc = r.fake;
 		mon.inc = 0x1234567890abcdefULL;
 		mon.id = 5000000 + i;
-		CK_OK(ac_pack(&b, &len, "[r r]", mon, HC.e.ref));
+		CK_OK(ac_pack(&b, &len, "[r r]", mon,
+		              i <= MON_SENT ? HC.e.ref : E2.ref));
 		CK_OK(raw_frame(r.k, AC_WT_MONITOR, 0, i, b, len));
 		free(b);
 	}
-	while (MON_BUSY + MON_OK < MON_SENT) {
+	while (MON_BUSY + MON_OK + MON2_BUSY + MON2_OK < MON_SENT + MON2_SENT) {
 		uint8_t type, flags, *body;
 		uint32_t id;
 		size_t blen;
@@ -1093,12 +1099,12 @@ static void body_watch_flood(void *arg)
 		CK_RC(raw_recv(r.k, &type, &flags, &id, &body, &blen, LONG_MS), 1);
 		if (type == AC_WT_MONITOR && (flags & AC_WF_REPLY)) {
 			CK_OK(ac_unpack(body, blen, "[i]", &rc));
-			if (rc == -ENOBUFS) {
-				MON_BUSY++;
-			} else {
+			if (rc != -ENOBUFS)
 				CK_RC(rc, 0);
-				MON_OK++;
-			}
+			if (id <= MON_SENT)
+				*(rc ? &MON_BUSY : &MON_OK) += 1;
+			else
+				*(rc ? &MON2_BUSY : &MON2_OK) += 1;
 		}
 		free(body);
 	}
@@ -1109,12 +1115,17 @@ static void body_watch_flood(void *arg)
 	ac_sock_close(r.k);
 }
 
+static void body_quit(void *arg)
+{
+	CK_OK(ac_send(*(ac_ref *)arg, ac_msg_str("quit")));
+}
+
 START_TEST(test_watch_bound)
 {
 	ac_peer *p;
 	world_init(0, 0);
 	memset(&HC, 0, sizeof(HC));
-	MON_BUSY = MON_OK = 0;
+	MON_BUSY = MON_OK = MON2_BUSY = MON2_OK = 0;
 	W.tune = tune_watches;
 	W.stune = stune_monitors;
 	world_node("s");
@@ -1122,6 +1133,7 @@ START_TEST(test_watch_bound)
 	world_sched();
 	world_peer(1, 0);
 	start_echo(0, &HC.e, "echo");
+	start_echo(0, &E2, NULL);
 	log_clear(0);
 	spawn_on(2, body_watch_flood, NULL);
 	RUN_UNTIL(HC.done, 1, 3 * LONG_MS);
@@ -1132,6 +1144,16 @@ START_TEST(test_watch_bound)
 	              W.log[0].buf ? W.log[0].buf : "");
 	ck_assert_int_eq(MON_OK, MON_MAX);
 	ck_assert_int_eq(MON_BUSY, MON_SENT - MON_MAX);
+	/* per peer: at most max_peer_watches monitors on our coroutines */
+	ck_assert_int_eq(MON2_OK, WATCH_MAX - MON_MAX);
+	ck_assert_int_eq(MON2_BUSY, MON2_SENT - (WATCH_MAX - MON_MAX));
+	ck_assert_uint_eq(p->p_monitoring.rs_n, WATCH_MAX);
+	ck_assert_msg(logged(0, "monitors of its coroutines on ours"), "no log line:\n%s",
+	              W.log[0].buf ? W.log[0].buf : "");
+	/* the second echo ends: its monitors' pairs leave the peer's count */
+	spawn_on(0, body_quit, &E2.ref);
+	RUN_UNTIL(E2.done, 1, LONG_MS);
+	ck_assert_uint_eq(p->p_monitoring.rs_n, MON_MAX);
 	ck_assert(!logged(0, "bad frame"));
 	/* an honest peer is served */
 	spawn_on(1, body_good, NULL);

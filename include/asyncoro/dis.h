@@ -109,8 +109,10 @@ typedef struct ac_node_opts {
 	/* Most watch records per peer (default 65536): pairs of a coroutine
 	 * of ours and one of the peer's it monitors ("node lost" needs them),
 	 * made by ac_monitor here or by ac_notify there. One more: the local
-	 * ac_monitor gets -ENOBUFS; the peer's note is dropped, counted and
-	 * logged once per peer. */
+	 * ac_monitor gets -ENOBUFS; the peer's note is dropped and logged
+	 * once per peer. The same bound holds the other way: monitors that
+	 * the peer's coroutines hold on ours (until their exit notices are
+	 * sent); one more MONITOR request from it gets -ENOBUFS. */
 	uint32_t max_peer_watches;
 } ac_node_opts;
 
