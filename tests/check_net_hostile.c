@@ -853,7 +853,9 @@ START_TEST(test_request_bound)
 	}
 	run_for(100);
 	ac_sched_get_stats(W.s[0], &st);
-	ck_assert_msg(st.live <= st0.live, "%llu coroutines live, %llu before",
+	/* the REQ_MAX requests are gone; the gone peer's writer (and reader)
+	 * may live on until its record is reclaimed */
+	ck_assert_msg(st.live <= st0.live + 2, "%llu coroutines live, %llu before",
 	              (unsigned long long)st.live, (unsigned long long)st0.live);
 	HC.good_done = 0;
 	spawn_on(1, body_good, NULL);
@@ -1272,8 +1274,12 @@ START_TEST(test_log_flood)
 	log_clear(0);
 	spawn_on(2, body_strangers, NULL);
 	RUN_UNTIL(HC.done, 1, 3 * LONG_MS);
-	ck_assert_int_eq(log_count(0, "handshake with"), AC__NLOG_BURST);
-	ck_assert_int_eq(log_count(0, "suppressed"), 0);
+	/* AC__NLOG_BURST lines; two strangers may get the same port by
+	 * chance, and the engine shows identical lines once (with a count
+	 * later): a little slack, far below the STRANGERS lines of before */
+	ck_assert_int_le(log_count(0, "handshake with"), AC__NLOG_BURST + 2);
+	ck_assert_int_ge(log_count(0, "handshake with"), AC__NLOG_BURST - 2);
+	ck_assert_int_eq(log_count(0, "more lines suppressed"), 0);
 	/* an honest peer is served */
 	spawn_on(1, body_good, NULL);
 	RUN_UNTIL(HC.good_done, 1, LONG_MS);
@@ -1285,7 +1291,7 @@ START_TEST(test_log_flood)
 		              W.log[0].buf ? W.log[0].buf : "");
 		run_for(20);
 	}
-	ck_assert_int_eq(log_count(0, "handshake with"), AC__NLOG_BURST);
+	ck_assert_int_le(log_count(0, "handshake with"), AC__NLOG_BURST + 2);
 	world_fini();
 }
 END_TEST
