@@ -270,6 +270,24 @@ static void chan_refs_add(chan_refs *l, ac_ref r)
 static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
                        int64_t timeout_ms, int depth);
 
+/* Queue copy c at local subscriber co: charged to the account the
+ * current coroutine relays for (a channel operation a peer asked for,
+ * c_on_behalf), within its bounds; over them c is freed, counted in the
+ * account, and -ENOBUFS returned. */
+static int chan_enqueue(ac_sched *s, ac_coro *co, ac_msg *c)
+{
+	ac__inacct *a = s->s_cur ? s->s_cur->c_on_behalf : NULL;
+	if (!a) {
+		ac__enqueue(co, c);
+		return 0;
+	}
+	if (ac__enqueue_in(co, c, a, a->a_coro_max, a->a_max) == 0)
+		return 0;
+	a->a_refused++;
+	ac_msg_free(c);
+	return -ENOBUFS;
+}
+
 /* Phase 1: everything that cannot wait — local coroutines get their copy,
  * ended subscribers are dropped, remote ones are collected. Returns the
  * number of local recipients. */
@@ -309,10 +327,8 @@ static int chan_fanout_local(ac_sched *s, ac_chan *ch, const ac_msg *m,
 			chan_remove_at(ch, i); /* ended subscriber */
 			continue;
 		}
-		if ((c = ac_msg_dup(m)) != NULL) {
-			ac__enqueue(co, c);
+		if ((c = ac_msg_dup(m)) != NULL && chan_enqueue(s, co, c) == 0)
 			count++;
-		}
 		i++;
 	}
 	/* Each subscriber kept counts once at most: here, or in a list. */
@@ -325,10 +341,32 @@ static int chan_fanout_local(ac_sched *s, ac_chan *ch, const ac_msg *m,
  * The second phase may wait (remote confirmations), so it works on the refs
  * collected in the first and never touches ch again: ch may be closed
  * meanwhile. */
+/* What a fan-out holds while it may wait, freed by its undo when the
+ * coroutine is terminated meanwhile. */
+typedef struct chan_hold {
+	chan_refs *h_chans;
+	chan_refs *h_remote;
+	ac_msg *h_msg;
+	/* A copy on its way to a channel of another node, or NULL. */
+	ac_msg *h_copy;
+} chan_hold;
+
+static void chan_hold_free(void *arg)
+{
+	chan_hold *h = arg;
+	free(h->h_chans->r);
+	free(h->h_remote->r);
+	ac_msg_free(h->h_msg);
+	ac_msg_free(h->h_copy);
+}
+
 static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
                        int64_t timeout_ms, int depth)
 {
 	chan_refs chans = {NULL, 0, 0}, remote = {NULL, 0, 0};
+	chan_hold hold = {&chans, &remote, NULL, NULL};
+	ac__defer undo;
+	ac_coro *self = s->s_cur;
 	size_t i;
 	int count;
 	/* Callers recurse only below 64 (cycles are refused at subscribe). */
@@ -344,16 +382,23 @@ static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
 		m->m_from = from;
 	}
 	count = chan_fanout_local(s, ch, m, deliver, &chans, &remote);
+	/* The second phase may wait (a deliver to other nodes): a coroutine
+	 * terminated meanwhile leaves nothing behind. */
+	hold.h_msg = m;
+	if (self)
+		ac__defer_push(self, &undo, chan_hold_free, &hold);
 	for (i = 0; i < chans.n; i++) {
 		ac_chan *subch = chan_get(s, chans.r[i]);
 		ac_msg *c = ac_msg_dup(m);
 		int r = -ENOMEM;
 		if (c && subch && depth < 64)
 			r = chan_fanout(s, subch, c, deliver, timeout_ms, depth + 1);
-		else if (c && !subch)
+		else if (c && !subch) {
+			hold.h_copy = c;
 			r = chan_remote(s, deliver ? AC__CHAN_DELIVER : AC__CHAN_SEND,
 			                chans.r[i], ac_ref_null(), c, timeout_ms, 0);
-		else
+			hold.h_copy = NULL;
+		} else
 			ac_msg_free(c), c = NULL;
 		if (r < 0 && c && !subch)
 			ac_msg_free(c);
@@ -364,6 +409,8 @@ static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
 		                                  (int)remote.n, m, timeout_ms);
 		count += r > 0 ? r : 0;
 	}
+	if (self)
+		ac__defer_pop(self, &undo);
 	free(chans.r);
 	free(remote.r);
 	ac_msg_free(m);

@@ -222,13 +222,18 @@ static void coro_notify_monitors(ac_sched *s, ac_coro *c, ac_ref self,
 {
 	uint32_t i;
 	ac__waiter *w;
-	for (i = 0; i < c->c_nmon; i++) {
-		ac_msg *m = ac__exit_msg(self, how, data, len);
+	/* The set does not change meanwhile: the coroutine is ending, so
+	 * ac_monitor_ref refuses new monitors. */
+	for (i = 0; i < c->c_mons.rs_cap; i++) {
+		ac_msg *m;
+		if (c->c_mons.rs_tab[i].a.kind == AC_REF_NONE)
+			continue;
+		m = ac__exit_msg(self, how, data, len);
 		if (!m) {
 			ac_log(s, AC_LOG_ERROR, "out of memory for an exit message");
 			continue;
 		}
-		if (ac__send_msg(s, c->c_mon[i], m) < 0)
+		if (ac__send_msg(s, c->c_mons.rs_tab[i].a, m) < 0)
 			ac_msg_free(m);
 	}
 	while ((w = ac__waitq_pop_parked(&c->c_finishers)) != NULL) {
@@ -249,7 +254,8 @@ static void coro_end(ac_coro *c, int how, const void *data, size_t len)
 		ac__defer *d = c->c_defer;
 		c->c_defer = d->d_next;
 		d->d_fn(d->d_arg);
-		free(d);
+		if (!d->d_callers)
+			free(d);
 	}
 	if (s->s_on_end)
 		s->s_on_end(s->s_on_end_arg, c);
@@ -259,9 +265,7 @@ static void coro_end(ac_coro *c, int how, const void *data, size_t len)
 		c->c_exit_value = NULL;
 	}
 	ac__mq_free_all(s, &c->c_mq);
-	free(c->c_mon);
-	c->c_mon = NULL;
-	c->c_nmon = c->c_capmon = 0;
+	ac__refset_free(&c->c_mons);
 	ac__obj_del(s, c->c_id);
 	s->s_live--;
 	s->s_ended++;
@@ -383,9 +387,33 @@ int ac_coro_defer(void (*fn)(void *arg), void *arg)
 		return -ENOMEM;
 	d->d_fn = fn;
 	d->d_arg = arg;
+	d->d_callers = 0;
 	d->d_next = c->c_defer;
 	c->c_defer = d;
 	return 0;
+}
+
+void ac__defer_push(ac_coro *c, ac__defer *d, void (*fn)(void *arg), void *arg)
+{
+	AC_ASSERT(c != NULL && c == c->c_sched->s_cur && fn != NULL);
+	d->d_fn = fn;
+	d->d_arg = arg;
+	d->d_callers = 1;
+	d->d_next = c->c_defer;
+	c->c_defer = d;
+}
+
+void ac__defer_pop(ac_coro *c, ac__defer *d)
+{
+	ac__defer **pp = &c->c_defer;
+	AC_ASSERT(d->d_callers);
+	/* Normally the first; a hook pushed later and never popped (a bug)
+	 * is searched past. */
+	while (*pp && *pp != d)
+		pp = &(*pp)->d_next;
+	AC_ASSERT(*pp == d);
+	if (*pp)
+		*pp = d->d_next;
 }
 
 /* ---- waiting on other coroutines ------------------------------------------------ */
@@ -445,22 +473,15 @@ int ac_finish(ac_ref r, int64_t timeout_ms, ac_msg **exit_msg)
 	return 0;
 }
 
+/* Add monitor to c's set (twice is once): 0, -ENOBUFS over the
+ * scheduler's max_monitors, -ENOMEM. */
 static int coro_add_monitor(ac_coro *c, ac_ref monitor)
 {
-	uint32_t i;
-	for (i = 0; i < c->c_nmon; i++)
-		if (ac_ref_eq(c->c_mon[i], monitor))
-			return 0;
-	if (c->c_nmon == c->c_capmon) {
-		uint32_t cap = c->c_capmon ? c->c_capmon * 2 : 2;
-		ac_ref *n = realloc(c->c_mon, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		c->c_mon = n;
-		c->c_capmon = cap;
-	}
-	c->c_mon[c->c_nmon++] = monitor;
-	return 0;
+	int rc;
+	if (!c->c_mons.rs_cap)
+		c->c_mons.rs_key = ac__sched_hash_key(c->c_sched);
+	rc = ac__refset_add(&c->c_mons, monitor, ac_ref_null(), c->c_sched->s_max_mon);
+	return rc < 0 ? rc : 0;
 }
 
 int ac_monitor_ref(ac_ref monitor, ac_ref target)

@@ -97,6 +97,9 @@ struct ac_msg {
 	uint32_t m_pad;
 	/* Next in a queue. */
 	struct ac_msg *m_next;
+	/* While queued: the account of the source it was charged to
+	 * (ac__enqueue_in), else NULL. */
+	struct ac__inacct *m_acct;
 	/* Sender (or, for exit messages, the coroutine that ended). */
 	ac_ref m_from;
 	/* Payload length. */
@@ -109,17 +112,70 @@ struct ac_msg {
 /* Allocate a message with room for len payload bytes. */
 ac_msg *ac__msg_alloc(size_t len);
 
-/* A coroutine's queue of received messages. */
+/* A coroutine's queue of received messages; q_in: what the messages in it
+ * that were charged to a source account (ac__enqueue_in) cost. */
 typedef struct ac__mq {
 	ac_msg *q_head;
 	ac_msg **q_tail;
 	size_t q_len;
+	size_t q_in;
 } ac__mq;
+
+/* The account of one source of messages (the network layer keeps one per
+ * peer): the cost of its messages queued at coroutines, and its
+ * references — its owner's, plus one per queued message, so it outlives
+ * its owner while any is queued; freed at zero. */
+typedef struct ac__inacct {
+	size_t a_bytes;
+	uint32_t a_refs;
+	/* Its bounds, for the channel fan-outs that charge it (c_on_behalf):
+	 * per coroutine and in all; and the copies they refused. */
+	size_t a_coro_max;
+	size_t a_max;
+	uint64_t a_refused;
+} ac__inacct;
+/* What a queued message costs an account: its payload plus 64. */
+#define AC__MSG_COST(m) ((m)->m_len + 64)
+/* ac__enqueue for a message from source a, within bounds: -ENOBUFS (m is
+ * still the caller's, nothing changed) when c's charged messages would
+ * cost more than coro_max or a's more than acct_max; else 0, m queued and
+ * charged to both until it leaves the queue (received or freed). */
+int ac__enqueue_in(ac_coro *c, ac_msg *m, ac__inacct *a, size_t coro_max,
+                   size_t acct_max);
+/* Drop the owner's reference to a (NULL: nothing). */
+void ac__inacct_release(ac__inacct *a);
 
 /* Put m into coroutine c's queue (sets its category), waking c when it is
  * waiting for such a message. m's sender must be set. */
 void ac__enqueue(ac_coro *c, ac_msg *m);
 void ac__mq_free_all(ac_sched *s, ac__mq *q);
+
+/* ---- sets of ref pairs (engine/refset.c) ------------------------------------ */
+typedef struct ac__refpair {
+	ac_ref a;
+	ac_ref b;
+} ac__refpair;
+/* Zeroed: empty; its owner sets rs_key (ac__sched_hash_key) before the
+ * first add. Iterate with for (i = 0; i < rs_cap; i++) over the slots
+ * whose a.kind is not AC_REF_NONE. */
+typedef struct ac__refset {
+	ac__refpair *rs_tab;
+	uint32_t rs_n;
+	uint32_t rs_cap;
+	uint64_t rs_key;
+} ac__refset;
+/* Add (a, b) (a a real ref): 1 added, 0 already there, -ENOBUFS when the
+ * set holds max pairs, -ENOMEM. O(1) on average. */
+int ac__refset_add(ac__refset *rs, ac_ref a, ac_ref b, uint32_t max);
+/* 1 when (a, b) is in the set, else 0. */
+int ac__refset_has(const ac__refset *rs, ac_ref a, ac_ref b);
+/* Remove (a, b): 1 when it was there, else 0. */
+int ac__refset_del(ac__refset *rs, ac_ref a, ac_ref b);
+/* Free the table; the set is empty again (its key is kept). */
+void ac__refset_free(ac__refset *rs);
+/* The hash key of s's ref-pair sets: drawn from s's backend's entropy the
+ * first time it is asked for. */
+uint64_t ac__sched_hash_key(ac_sched *s);
 
 /* ---- waiters -------------------------------------------------------------- */
 typedef struct ac__waiter {
@@ -163,7 +219,17 @@ typedef struct ac__defer {
 	struct ac__defer *d_next;
 	void (*d_fn)(void *arg);
 	void *d_arg;
+	/* 1: the caller's (ac__defer_push), not freed after it ran. */
+	int d_callers;
 } ac__defer;
+
+/* Run fn(arg) if the current coroutine c ends (is terminated) before
+ * ac__defer_pop(c, d): an undo for what a wait holds. d is the caller's
+ * (typically on its stack) and stays linked until popped or run. c must be
+ * the current coroutine; pops come in the reverse order of pushes. */
+void ac__defer_push(ac_coro *c, ac__defer *d, void (*fn)(void *arg), void *arg);
+/* Unlink d without running it. */
+void ac__defer_pop(ac_coro *c, ac__defer *d);
 
 /* A coroutine. Lives at the top of its own stack. */
 struct ac_coro {
@@ -193,10 +259,13 @@ struct ac_coro {
 	void *c_rwait_arg;
 	int (*c_categ)(const ac_msg *m, void *arg);
 	void *c_categ_arg;
-	/* Monitors (refs told when this coroutine ends). */
-	ac_ref *c_mon;
-	uint32_t c_nmon;
-	uint32_t c_capmon;
+	/* While set: the account of the source (a peer) this coroutine
+	 * relays a channel message for; what its fan-out queues at local
+	 * subscribers is charged to it (engine/chan.c). The setter's. */
+	struct ac__inacct *c_on_behalf;
+	/* Monitors (refs told when this coroutine ends): pairs (monitor,
+	 * null ref). */
+	ac__refset c_mons;
 	/* Coroutines in ac_finish on this one. */
 	ac_waitq c_finishers;
 	/* Hooks to run at the end (LIFO). */
@@ -284,6 +353,11 @@ struct ac_sched {
 	ac__io_slot s_ioslot;
 	/* Incarnation and location for refs. */
 	uint64_t s_inc;
+	/* Key of the ref-pair sets' hash (ac__sched_hash_key). */
+	uint64_t s_hash_key;
+	int s_hash_key_set;
+	/* Most monitors of one coroutine (ac_sched_opts.max_monitors). */
+	uint32_t s_max_mon;
 	ac_addr s_loc;
 	/* The running coroutine, or NULL in the scheduler loop. */
 	ac_coro *s_cur;

@@ -47,6 +47,7 @@ ac_msg *ac__msg_alloc(size_t len)
 	m->m_aux = 0;
 	m->m_cat = 0;
 	m->m_next = NULL;
+	m->m_acct = NULL;
 	memset(&m->m_from, 0, sizeof(m->m_from));
 	m->m_len = len;
 	m->m_data = m->m_inline;
@@ -216,17 +217,59 @@ void ac__enqueue(ac_coro *c, ac_msg *m)
 		ac__wake(c, 1);
 }
 
+void ac__inacct_release(ac__inacct *a)
+{
+	if (a && --a->a_refs == 0) {
+		AC_ASSERT(a->a_bytes == 0);
+		free(a);
+	}
+}
+
+/* m leaves queue q: its charge, if any, goes back. */
+static void msg_uncharge(ac__mq *q, ac_msg *m)
+{
+	ac__inacct *a = m->m_acct;
+	size_t cost = AC__MSG_COST(m);
+	if (!a)
+		return;
+	AC_ASSERT(q->q_in >= cost && a->a_bytes >= cost && a->a_refs > 1);
+	q->q_in -= cost;
+	a->a_bytes -= cost;
+	m->m_acct = NULL;
+	ac__inacct_release(a);
+}
+
+int ac__enqueue_in(ac_coro *c, ac_msg *m, ac__inacct *a, size_t coro_max,
+                   size_t acct_max)
+{
+	size_t cost = AC__MSG_COST(m);
+	AC_ASSERT(a != NULL && a->a_refs > 0 && m->m_acct == NULL);
+	/* Written so that nothing overflows: each difference is taken only
+	 * when the left side is within its bound. */
+	if (c->c_mq.q_in > coro_max || cost > coro_max - c->c_mq.q_in ||
+	    a->a_bytes > acct_max || cost > acct_max - a->a_bytes)
+		return -ENOBUFS;
+	c->c_mq.q_in += cost;
+	a->a_bytes += cost;
+	a->a_refs++;
+	m->m_acct = a;
+	ac__enqueue(c, m);
+	return 0;
+}
+
 void ac__mq_free_all(ac_sched *s, ac__mq *q)
 {
 	(void)s;
 	while (q->q_head) {
 		ac_msg *m = q->q_head;
 		q->q_head = m->m_next;
+		msg_uncharge(q, m);
 		m->m_magic = AC__MSG_MAGIC_LIVE;
 		ac_msg_free(m);
 	}
 	q->q_tail = &q->q_head;
 	q->q_len = 0;
+	AC_ASSERT(q->q_in == 0);
 }
 
 /* Unlink the first message the coroutine's current wait accepts. */
@@ -241,6 +284,7 @@ static ac_msg *msg_take(ac_coro *c)
 				c->c_mq.q_tail = pp;
 			c->c_mq.q_len--;
 			m->m_next = NULL;
+			msg_uncharge(&c->c_mq, m);
 			m->m_magic = AC__MSG_MAGIC_LIVE;
 			m->m_pad &= ~AC__MSG_NOTIFY;
 			return m;
@@ -283,6 +327,8 @@ int ac_receive(int64_t timeout_ms, ac_msg **out)
 			c->c_mq.q_tail = &c->c_mq.q_head;
 		c->c_mq.q_len--;
 		m->m_next = NULL;
+		if (AC_UNLIKELY(m->m_acct != NULL))
+			msg_uncharge(&c->c_mq, m);
 		m->m_magic = AC__MSG_MAGIC_LIVE;
 		m->m_pad &= ~AC__MSG_NOTIFY;
 		*out = m;

@@ -51,6 +51,7 @@ void ac_sched_opts_init(ac_sched_opts *o)
 	o->stack_pool_max = 1024;
 	o->log_level = AC_LOG_INFO;
 	o->name = "node";
+	o->max_monitors = 65536;
 }
 
 /* AC_LOG_LEVEL, when set and not empty, overrides the options' log level
@@ -124,6 +125,7 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
 	do {
 		s->s_io->ops->entropy(s->s_io, &s->s_inc, sizeof(s->s_inc));
 	} while (s->s_inc == 0);
+	s->s_max_mon = o->max_monitors ? o->max_monitors : 65536;
 	s->s_stack_size = o->stack_size ? o->stack_size : 64 * 1024;
 	ac__stack_pool_init(&s->s_stacks, s->s_stack_size, o->stack_guard,
 	                    o->stack_pool_max);
@@ -296,6 +298,15 @@ void ac_sched_get_stats(ac_sched *s, ac_sched_stats *st)
 	st->stacks_unguarded = s->s_stacks.sp_unguarded;
 }
 
+uint64_t ac__sched_hash_key(ac_sched *s)
+{
+	if (!s->s_hash_key_set) {
+		s->s_io->ops->entropy(s->s_io, &s->s_hash_key, sizeof(s->s_hash_key));
+		s->s_hash_key_set = 1;
+	}
+	return s->s_hash_key;
+}
+
 /* ---- logging ---------------------------------------------------------------
  *
  * Repeated lines are rate-limited (ac__log_slot in engine.h): a line shown
@@ -414,19 +425,47 @@ static void log_flush(ac_sched *s)
 	}
 }
 
+/* Copy in to out (cap bytes, NUL-terminated, cut at a whole escape) with
+ * every control byte (0x00-0x1f, 0x7f) written as \xNN: what came from the
+ * network (a peer's name, a stranger's refusal reason, a file name) may
+ * carry newlines or terminal escape sequences, and no log line may. */
+static void log_escape(char *out, size_t cap, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	AC_ASSERT(cap > 0);
+	for (; *in; in++) {
+		unsigned char c = (unsigned char)*in;
+		if (c >= 0x20 && c != 0x7f) {
+			if (o + 1 >= cap)
+				break;
+			out[o++] = (char)c;
+			continue;
+		}
+		if (o + 4 >= cap)
+			break;
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 15];
+	}
+	out[o] = '\0';
+}
+
 void ac_log(ac_sched *s, int level, const char *fmt, ...)
 {
-	char buf[AC__LOG_LINE];
+	char raw[AC__LOG_LINE], buf[AC__LOG_LINE];
 	int n;
 	va_list ap;
 	if (!s || level > s->s_log_level)
 		return;
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
 	n = snprintf(buf, sizeof(buf), "[%s] ", s->s_name);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		n = 0;
-	va_start(ap, fmt);
-	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
-	va_end(ap);
+	log_escape(buf + n, sizeof(buf) - (size_t)n, raw);
 	if (level > AC_LOG_ERROR && log_limit(s, level, buf, (size_t)n))
 		return;
 	s->s_log_fn(s->s_log_arg, level, buf);

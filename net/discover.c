@@ -10,8 +10,10 @@
  * followed by AC_WIRE_MAC bytes of HMAC-SHA256 under the secret over the
  * frame. A datagram whose MAC fails (another secret), that is malformed in
  * any field, or that announces ourselves is dropped; nothing is sent back
- * over UDP. A MAC failure is logged at INFO once per source (a small ring
- * of recent sources keeps logs bounded), every other drop at DEBUG.
+ * over UDP. A MAC failure is logged at INFO once per source of the last
+ * 16, and such lines, over all sources, at most 10 per 10 s with a count
+ * of the rest (net/nlog.c: rotating or spoofed sources cannot flood the
+ * log); every other drop at DEBUG.
  *
  * relay = 1 is only ever set on a unicast announcement (peer() with port 0
  * and broadcast on): the node that receives it re-broadcasts it once to its
@@ -207,9 +209,9 @@ static void disc_badmac(disc_state *d, const ac_addr *from)
 			return;
 		}
 	}
-	ac__nlog(n, AC_LOG_INFO,
-	         "discovery: announcement from %s dropped: bad MAC (another secret?)",
-	         text);
+	ac__nlog_class_v(n, AC__NLOG_BADMAC, AC_LOG_INFO,
+	                 "discovery: announcement from %s dropped: bad MAC "
+	                 "(another secret?)", text);
 	d->d_badmac[d->d_next_badmac] = src;
 	d->d_next_badmac = (d->d_next_badmac + 1) % DISC_BADMAC_MAX;
 	if (d->d_nbadmac < DISC_BADMAC_MAX)

@@ -55,12 +55,6 @@ typedef struct ac__pending {
 	ac_peer *pd_peer;
 } ac__pending;
 
-/* A remote coroutine that a local coroutine monitors (for "node lost"). */
-typedef struct ac__watch {
-	ac_ref w_monitor;
-	ac_ref w_target;
-} ac__watch;
-
 enum ac__peer_state {
 	AC__PEER_NEW = 0,    /* known, never connected */
 	AC__PEER_ONLINE = 1, /* handshake done */
@@ -105,10 +99,15 @@ struct ac_peer {
 	ac_waitq p_wq;
 	/* Requests in flight. */
 	ac__pending *p_pending;
-	/* Remote coroutines monitored from here. */
-	ac__watch *p_watch;
-	uint32_t p_nwatch;
-	uint32_t p_capwatch;
+	/* Remote coroutines monitored from here: pairs (monitor, target),
+	 * at most n_max_watches; a refused one was logged (once per peer). */
+	ac__refset p_watches;
+	int p_watch_logged;
+	/* The other way: coroutines of p's that monitor ours, pairs (monitor,
+	 * target), at most n_max_watches; a pair leaves when the exit notice
+	 * to that monitor is sent (ac__remote_send). */
+	ac__refset p_monitoring;
+	int p_monitoring_logged;
 	/* Last frame received / sent (monotonic ns). */
 	int64_t p_last_rx;
 	int64_t p_last_tx;
@@ -122,6 +121,18 @@ struct ac_peer {
 	/* The writer waits for frames with nothing queued (it may then be
 	 * ended, and the record reclaimed, once the peer is gone). */
 	int p_writer_idle;
+	/* Its requests being served (ac__remote_spawn), newest first, and
+	 * how many; "too many requests" was logged since it last had none. */
+	struct ac__remote_req *p_reqs;
+	uint32_t p_nreqs;
+	int p_reqs_logged;
+	/* The account of its messages queued at our coroutines (NULL until
+	 * the first), and whether a refused one was logged since the queues
+	 * last drained to half their bounds. */
+	ac__inacct *p_in;
+	int p_in_logged;
+	/* A forged exit notice from this peer was logged (once per peer). */
+	int p_forged_logged;
 	/* Once reclaimed: when, and the next record in the node's n_grave. */
 	int64_t p_grave_ns;
 	ac_peer *p_grave_next;
@@ -155,6 +166,20 @@ typedef struct ac__xfer {
 	char *x_tmp;
 	char *x_final;
 } ac__xfer;
+
+/* Classes of log lines a stranger can repeat at will (net/nlog.c). */
+enum { AC__NLOG_HANDSHAKE = 0, AC__NLOG_BADMAC = 1, AC__NLOG_NCLASSES = 2 };
+/* Lines of a class shown per window at most. */
+#define AC__NLOG_BURST 10
+typedef struct ac__nlog_class {
+	/* Start of the current window (scheduler clock). */
+	int64_t c_start_ns;
+	/* Lines shown and suppressed in it; the most severe level
+	 * suppressed. */
+	uint32_t c_shown;
+	uint64_t c_suppressed;
+	int c_level;
+} ac__nlog_class;
 
 struct ac_node {
 	ac_sched *n_sched;
@@ -214,6 +239,22 @@ struct ac_node {
 	/* Records of reclaimed peers, oldest first, freed a while later. */
 	ac_peer *n_grave;
 	ac_peer **n_grave_tail;
+	/* Exit notices dropped for naming a coroutine of a node other than
+	 * the peer that sent them (ac__remote_from_ok). */
+	uint64_t n_forged;
+	/* Overload bounds (ac_node_opts: max_peer_requests, max_coro_inbound,
+	 * max_peer_inbound) and what they refused. */
+	uint32_t n_max_requests;
+	size_t n_max_coro_in;
+	size_t n_max_peer_in;
+	uint64_t n_req_refused;
+	/* Messages from peers refused for an inbound bound. */
+	uint64_t n_in_refused;
+	/* Most watch records per peer (ac_node_opts.max_peer_watches). */
+	uint32_t n_max_watches;
+	/* The rate limit of log classes (net/nlog.c); the window is 10 s. */
+	ac__nlog_class n_nlog[AC__NLOG_NCLASSES];
+	int64_t n_nlog_window_ns;
 };
 
 /* ---- node.c -------------------------------------------------------------- */
@@ -242,6 +283,13 @@ int ac__name_del(ac_node *n, uint32_t kind, const char *name, ac_ref ref);
 const ac__name *ac__name_find(ac_node *n, uint32_t kind, const char *name);
 /* Log through the node's scheduler. */
 #define ac__nlog(n, lvl, ...) ac_log((n)->n_sched, (lvl), __VA_ARGS__)
+/* ac__nlog for a line of class cls (AC__NLOG_*), limited per class over
+ * the whole node (net/nlog.c). */
+void ac__nlog_class_v(ac_node *n, int cls, int level, const char *fmt, ...)
+	AC_PRINTF(4, 5);
+/* Report the suppressed counts of classes whose window passed
+ * (heartbeat). */
+void ac__nlog_flush(ac_node *n);
 
 /* ---- peer.c: connections, frames, requests ----------------------------- */
 /* Start the writer of p (connects on demand). */
@@ -270,6 +318,12 @@ int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
 /* Wait until every started request is done or deadline_ns (monotonic, -1:
  * none) passes; the unfinished ones end with pd_err -ETIMEDOUT. */
 void ac__request_wait(ac__pending **pends, int n, int64_t deadline_ns);
+/* ac__request_wait for requests held in a malloc'ed block (block may be
+ * NULL): when the waiting coroutine is terminated during the wait, the
+ * block is freed after the requests were cancelled; otherwise it stays the
+ * caller's. */
+void ac__request_wait_owned(ac__pending **pends, int n, int64_t deadline_ns,
+                            void *block);
 /* Fail every pending request of p (connection lost). */
 void ac__peer_fail_pending(ac_peer *p, int err);
 /* Close p's connection (its reader and writer notice). */
@@ -288,6 +342,8 @@ int ac__dispatch(ac_peer *p, const ac_wire_hdr *h, const uint8_t *body,
 int ac__reply(ac_peer *p, uint8_t type, uint32_t id, const char *fmt, ...);
 /* Encode/decode a message for the wire. */
 int ac__msg_pack(const ac_msg *m, void **out, size_t *len);
+/* End the requests of p still being served (p went offline). */
+void ac__remote_end_requests(ac_peer *p);
 /* The node lost peer p: watches become "node lost" exits. */
 void ac__watch_node_lost(ac_peer *p);
 

@@ -30,6 +30,10 @@ void ac_node_opts_init(ac_node_opts *o)
 	o->secret = "";
 	o->stop_timeout_ms = 5000;
 	o->max_peers = 1024;
+	o->max_peer_requests = 256;
+	o->max_coro_inbound = (size_t)16 << 20;
+	o->max_peer_inbound = (size_t)64 << 20;
+	o->max_peer_watches = 65536;
 }
 
 ac_node *ac_node_of(ac_sched *s)
@@ -110,6 +114,16 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 	if (o->max_peers < 0 || o->max_peers > AC_WIRE_PEERS_MAX)
 		return -EINVAL;
 	n->n_max_peers = o->max_peers ? (uint32_t)o->max_peers : 1024;
+	if (o->max_peer_requests < 0)
+		return -EINVAL;
+	n->n_max_requests = o->max_peer_requests ? (uint32_t)o->max_peer_requests
+	                                         : 256;
+	n->n_nlog_window_ns = 10LL * 1000000000;
+	n->n_max_watches = o->max_peer_watches ? o->max_peer_watches : 65536;
+	n->n_max_coro_in = o->max_coro_inbound ? o->max_coro_inbound
+	                                       : (size_t)16 << 20;
+	n->n_max_peer_in = o->max_peer_inbound ? o->max_peer_inbound
+	                                       : (size_t)64 << 20;
 	n->n_caps = o->compress_min ? AC_CAP_ZLIB : 0;
 	if (o->broadcast) {
 		if (ac_addr_parse(&n->n_bcast, o->broadcast, n->n_udp_port) < 0)
@@ -416,7 +430,7 @@ static int node_peer_reclaimable(const ac_node *n, const ac_peer *p)
 	AC_ASSERT(p->p_node == n && ac__peer_queue_ok(p));
 	if (!gone || n->n_leaving || n->n_stopped)
 		return 0;
-	return !p->p_conn && !p->p_pending && !p->p_inflight && !p->p_nwatch &&
+	return !p->p_conn && !p->p_pending && !p->p_inflight && !p->p_watches.rs_n &&
 	       !p->p_olen && !p->p_sending && p->p_writer_idle &&
 	       ac_is_alive(p->p_reader) != 1;
 }
@@ -426,10 +440,12 @@ static void node_peer_free(ac_peer *p)
 	AC_ASSERT(!p->p_conn && !p->p_pending && !p->p_sending);
 	/* Nothing new refers to a reclaimed record: no reader, so no request
 	 * of its served here, and no watch (only table peers get those). */
-	AC_ASSERT(!p->p_nwatch && !p->p_inflight);
+	AC_ASSERT(!p->p_watches.rs_n && !p->p_inflight);
 	free(p->p_obuf);
 	free(p->p_wbuf);
-	free(p->p_watch);
+	ac__refset_free(&p->p_watches);
+	ac__refset_free(&p->p_monitoring);
+	ac__inacct_release(p->p_in);
 	free(p);
 }
 
@@ -459,7 +475,7 @@ static uint32_t node_reclaim(ac_node *n)
 			ac_terminate(p->p_writer);
 		/* What the record leaves behind: nothing that refers to it. */
 		AC_ASSERT(ac_is_alive(p->p_writer) != 1 && ac_is_alive(p->p_reader) != 1);
-		AC_ASSERT(!p->p_conn && !p->p_pending && !p->p_nwatch && !p->p_olen);
+		AC_ASSERT(!p->p_conn && !p->p_pending && !p->p_watches.rs_n && !p->p_olen);
 		p->p_state = AC__PEER_OFFLINE;
 		p->p_grave_ns = now;
 		/* Oldest first: appended at the tail. */
@@ -562,12 +578,13 @@ void ac__peer_offline(ac_peer *p, int lost)
 	p->p_sent_total += p->p_olen;
 	p->p_olen = 0;
 	ac__peer_fail_pending(p, -EHOSTUNREACH);
+	ac__remote_end_requests(p);
 	ac__watch_node_lost(p);
 	ac__chan_drop_node(n->n_sched, &p->p_loc);
 	/* Offline leaves nothing in flight: no connection, queue, request or
 	 * watch (those became "node lost"). */
 	AC_ASSERT(p->p_state == AC__PEER_OFFLINE && !p->p_conn && !p->p_olen);
-	AC_ASSERT(!p->p_pending && !p->p_nwatch && ac__peer_queue_ok(p));
+	AC_ASSERT(!p->p_pending && !p->p_watches.rs_n && ac__peer_queue_ok(p));
 	if (was != AC__PEER_ONLINE)
 		return;
 	ac__nlog(n, AC_LOG_INFO, "peer \"%s\" at %s %s", p->p_name,
@@ -597,6 +614,7 @@ static void node_heartbeat(void *arg)
 				ac__peer_queue(p, AC_WT_PING, 0, 0, NULL, 0, NULL);
 		}
 		node_reclaim(n);
+		ac__nlog_flush(n);
 		AC_ASSERT(n->n_npeers <= n->n_max_peers);
 	}
 }
@@ -723,7 +741,9 @@ void ac_node_free(ac_node *n)
 		free(p->p_obuf);
 		free(p->p_wbuf);
 		free(p->p_sending);
-		free(p->p_watch);
+		ac__refset_free(&p->p_watches);
+		ac__refset_free(&p->p_monitoring);
+		ac__inacct_release(p->p_in);
 		free(p);
 	}
 	while (n->n_grave) {

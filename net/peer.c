@@ -395,8 +395,8 @@ static void peer_log_failure(ac_node *n, const char *who, int rc,
 	                  ? AC_LOG_DEBUG
 	                  : AC_LOG_INFO;
 	AC_ASSERT(rc < 0 && why != NULL); /* failures only */
-	ac__nlog(n, lvl, "handshake with %s failed: %s%s%s", who,
-	         ac_strerror(rc), why[0] ? ": " : "", why);
+	ac__nlog_class_v(n, AC__NLOG_HANDSHAKE, lvl, "handshake with %s failed: %s%s%s",
+	                 who, ac_strerror(rc), why[0] ? ": " : "", why);
 }
 
 /* After the proofs: refuse a new peer when the table is full. */
@@ -940,10 +940,12 @@ int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
 	return 0;
 }
 
-/* The requests a coroutine waits for, for the termination undo. */
+/* The requests a coroutine waits for, for the termination undo, and the
+ * caller's block that holds them (freed last, or NULL). */
 typedef struct peer_waitset {
 	ac__pending **w_pends;
 	int w_n;
+	void *w_block;
 } peer_waitset;
 
 static void peer_waitset_cancel(ac_coro *c, void *obj)
@@ -952,12 +954,19 @@ static void peer_waitset_cancel(ac_coro *c, void *obj)
 	int i;
 	for (i = 0; i < ws->w_n; i++)
 		peer_pending_cancel(c, ws->w_pends[i]);
+	free(ws->w_block);
 }
 
 void ac__request_wait(ac__pending **pends, int n, int64_t deadline_ns)
 {
+	ac__request_wait_owned(pends, n, deadline_ns, NULL);
+}
+
+void ac__request_wait_owned(ac__pending **pends, int n, int64_t deadline_ns,
+                            void *block)
+{
 	ac_sched *s = ac__tls_sched;
-	peer_waitset ws = {pends, n};
+	peer_waitset ws = {pends, n, block};
 	int i;
 	AC_ASSERT(n >= 0 && s && s->s_cur); /* a coroutine waits */
 	for (;;) {

@@ -99,8 +99,12 @@ int ac__reply(ac_peer *p, uint8_t type, uint32_t id, const char *fmt, ...)
 }
 
 /* A request served by a coroutine of its own: while it runs, its peer's
- * record stays (p_inflight), whether it ends or is ended before it ran. */
-typedef struct remote_req {
+ * record stays (p_inflight), whether it ends or is ended before it ran; it
+ * is on the peer's p_reqs list, so the peer's departure ends it. */
+typedef struct ac__remote_req {
+	struct ac__remote_req *r_next;
+	struct ac__remote_req **r_prevp;
+	ac_ref r_coro;
 	ac_peer *r_peer;
 	ac_coro_fn r_fn;
 	void *r_arg;
@@ -110,8 +114,14 @@ typedef struct remote_req {
 static void remote_req_done(void *arg)
 {
 	remote_req *q = arg;
-	AC_ASSERT(q->r_peer->p_inflight > 0);
-	q->r_peer->p_inflight--;
+	ac_peer *p = q->r_peer;
+	AC_ASSERT(p->p_inflight > 0 && p->p_nreqs > 0);
+	p->p_inflight--;
+	if (--p->p_nreqs == 0)
+		p->p_reqs_logged = 0;
+	*q->r_prevp = q->r_next;
+	if (q->r_next)
+		q->r_next->r_prevp = q->r_prevp;
 	free(q);
 }
 
@@ -134,27 +144,69 @@ static void remote_req_body(void *arg)
 	q->r_fn(q->r_arg);
 }
 
+/* Over the peer's bound: -EBUSY, logged once until its requests drain. */
+static int remote_req_refuse(ac_peer *p)
+{
+	ac_node *n = p->p_node;
+	char text[AC_ADDR_STRLEN];
+	n->n_req_refused++;
+	if (!p->p_reqs_logged) {
+		p->p_reqs_logged = 1;
+		ac__nlog(n, AC_LOG_WARN,
+		         "peer \"%s\" at %s has %u requests in progress "
+		         "(max_peer_requests): more are refused with -EBUSY",
+		         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)),
+		         (unsigned)p->p_nreqs);
+	}
+	return -EBUSY;
+}
+
 int ac__remote_spawn(ac_peer *p, ac_coro_fn fn, void *arg,
                      void (*arg_free)(void *))
 {
 	ac_spawn_opts so = {.name = "ac-request", .daemon = 1,
 	                    .arg_free = remote_req_free};
-	remote_req *q = malloc(sizeof(*q));
+	remote_req *q;
 	AC_ASSERT(fn != NULL && arg != NULL);
+	if (p->p_nreqs >= p->p_node->n_max_requests)
+		return remote_req_refuse(p);
+	q = malloc(sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	q->r_peer = p;
 	q->r_fn = fn;
 	q->r_arg = arg;
 	q->r_arg_free = arg_free;
+	q->r_next = p->p_reqs;
+	q->r_prevp = &p->p_reqs;
+	if (q->r_next)
+		q->r_next->r_prevp = &q->r_next;
+	p->p_reqs = q;
 	p->p_inflight++;
+	p->p_nreqs++;
 	if (ac__spawn_service(p->p_node->n_sched, remote_req_body, q, &so,
-	                      NULL) < 0) {
-		p->p_inflight--;
-		free(q);
+	                      &q->r_coro) < 0) {
+		remote_req_done(q);
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+void ac__remote_end_requests(ac_peer *p)
+{
+	ac_sched *s = p->p_node->n_sched;
+	uint32_t guard = p->p_nreqs;
+	/* Each termination unlinks its request (remote_req_done), so the scan
+	 * starts over; one that is the current coroutine (a request whose
+	 * reply failed) is passed over and ends by itself. */
+	while (guard-- > 0) {
+		remote_req *q = p->p_reqs;
+		while (q && ac__coro_get(s, q->r_coro) == s->s_cur)
+			q = q->r_next;
+		if (!q)
+			break;
+		ac_terminate(q->r_coro);
+	}
 }
 
 /* ---- the engine's remote hooks --------------------------------------------------------- */

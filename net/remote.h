@@ -51,7 +51,10 @@ int ac__remote_rc(ac_peer *p, uint8_t type, int64_t timeout_ms,
                   const char *fmt, ac_ref a, ac_ref b);
 /* Serve a decoded request in a daemon coroutine "ac-request" running
  * fn(arg) on p's node; arg_free(arg) runs if it is terminated before it
- * starts. Returns 0, or -ENOMEM with arg still the caller's. */
+ * starts, which p's departure does (ac__remote_end_requests). Returns 0,
+ * -EBUSY when p already has n_max_requests being served (counted in
+ * n_req_refused, logged once until they drain), or -ENOMEM; on an error
+ * arg is still the caller's, who answers the request with it. */
 int ac__remote_spawn(ac_peer *p, ac_coro_fn fn, void *arg,
                      void (*arg_free)(void *));
 
@@ -63,6 +66,23 @@ int ac__remote_msg_ok(uint64_t kind, uint64_t aux, size_t len);
  * they are out of range (ac__remote_msg_ok) or memory is short. */
 ac_msg *ac__remote_msg_new(uint64_t kind, uint64_t aux, ac_ref from,
                            const void *data, size_t len);
+/* 1 when peer p may send a message of this kind with this sender: an exit
+ * notice (kind AC_MSG_EXIT) only about a coroutine of p itself (its
+ * location and incarnation), since only the node that owns a coroutine
+ * makes its exit notices. 0 for a forged one: counted (n_forged) and
+ * logged once per peer; the caller drops it. */
+int ac__remote_from_ok(ac_peer *p, uint64_t kind, const ac_ref *from);
+/* p's inbound account (created with the node's bounds on first use), or
+ * NULL when memory is short. */
+ac__inacct *ac__peer_inacct(ac_peer *p);
+/* count (> 0) messages of p were refused for an inbound bound: counted
+ * (n_in_refused) and logged once until its queues drained to half. */
+void ac__peer_in_refused(ac_peer *p, uint64_t count);
+/* Run a channel relay of p's: what it queues at our coroutines is
+ * charged to p (c_on_behalf of the current coroutine) and refusals are
+ * reported. */
+int ac__remote_chan_relay(ac_peer *p, int deliver, ac_ref chan, ac_msg *m,
+                          int64_t timeout_ms, int nmin);
 int ac__remote_send(void *arg, ac_ref to, ac_msg *m);
 int ac__remote_deliver(void *arg, ac_ref to, ac_msg *m, int64_t timeout_ms);
 ac__frame_fn ac__on_send, ac__on_deliver, ac__on_exit;
@@ -70,6 +90,9 @@ ac__frame_fn ac__on_send, ac__on_deliver, ac__on_exit;
 /* ---- remote_monitor.c ------------------------------------------------------- */
 /* Consume p's watch record (monitor, target): 1 when it was there, else 0. */
 int ac__watch_take(ac_peer *p, ac_ref monitor, ac_ref target);
+/* The exit notice of target (ours) to mon (a coroutine of a peer's) is
+ * on its way: the pair leaves that peer's p_monitoring. */
+void ac__monitoring_done(ac_node *n, ac_ref mon, ac_ref target);
 int ac__remote_watched(void *arg, ac_ref monitor, ac_ref target);
 int ac__remote_monitor(void *arg, ac_ref monitor, ac_ref target);
 int ac__remote_terminate(void *arg, ac_ref target);

@@ -80,14 +80,17 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 {
 	ac_node *node = arg;
 	ac_sched *s = node->n_sched;
-	ac__pending *pend = calloc((size_t)n, sizeof(*pend));
-	ac__pending **pp = calloc((size_t)n, sizeof(*pp));
+	/* One block for the requests and the list of them: it is freed by the
+	 * wait's undo when this coroutine is terminated while it waits. */
+	void *block = calloc((size_t)n ? (size_t)n : 1,
+	                     sizeof(ac__pending) + sizeof(ac__pending *));
+	ac__pending *pend = block;
+	ac__pending **pp = block ? (ac__pending **)(pend + n) : NULL;
 	int i, started = 0, count = 0;
 	AC_ASSERT(n >= 0);
 	/* Too large for the wire (see ac__remote_deliver): nobody gets it. */
-	if (!pend || !pp || !ac__cur() || m->m_len > AC_WIRE_PAYLOAD_MAX) {
-		free(pend);
-		free(pp);
+	if (!block || !ac__cur() || m->m_len > AC_WIRE_PAYLOAD_MAX) {
+		free(block);
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
@@ -104,8 +107,9 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 		free(body);
 	}
 	AC_ASSERT(started <= n);
-	ac__request_wait(pp, started, ac__deadline(s, timeout_ms == 0 ? 1
-	                                                              : timeout_ms));
+	ac__request_wait_owned(pp, started,
+	                       ac__deadline(s, timeout_ms == 0 ? 1 : timeout_ms),
+	                       block);
 	for (i = 0; i < started; i++) {
 		int64_t r = 0;
 		AC_ASSERT(pend[i].pd_done);
@@ -114,8 +118,7 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 			count++;
 		free(pend[i].pd_body);
 	}
-	free(pend);
-	free(pp);
+	free(block);
 	return count;
 }
 
@@ -145,6 +148,28 @@ static int chan_decode(const uint8_t *b, size_t len, chan_body *c)
 	return 0;
 }
 
+int ac__remote_chan_relay(ac_peer *p, int deliver, ac_ref chan, ac_msg *m,
+                          int64_t timeout_ms, int nmin)
+{
+	ac_coro *self = ac__cur();
+	ac__inacct *a = ac__peer_inacct(p);
+	uint64_t refused;
+	int rc;
+	AC_ASSERT(self != NULL && self->c_on_behalf == NULL);
+	if (!a)
+		return -ENOMEM;
+	/* The peer's record, and so its account, outlive this call: the
+	 * reader runs it, or a request coroutine (p_inflight). */
+	refused = a->a_refused;
+	self->c_on_behalf = a;
+	rc = deliver ? ac__chan_relay_deliver(chan, m, timeout_ms, nmin)
+	             : ac__chan_relay_send(chan, m);
+	self->c_on_behalf = NULL;
+	if (a->a_refused > refused)
+		ac__peer_in_refused(p, a->a_refused - refused);
+	return rc;
+}
+
 /* A one-way channel send. */
 int ac__on_chan_send(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
                      size_t len)
@@ -154,13 +179,14 @@ int ac__on_chan_send(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	AC_ASSERT(h->req_id == 0);
 	if (chan_decode(b, len, &c) < 0 || c.op != AC__CHAN_SEND)
 		return -EBADMSG;
-	if (!ac__remote_local(p->p_node, &c.chan))
-		return 0;
+	if (!ac__remote_local(p->p_node, &c.chan) ||
+	    !ac__remote_from_ok(p, c.kind, &c.from))
+		return 0; /* not ours, or a forged exit notice: dropped */
 	m = ac__remote_msg_new(c.kind, c.aux, c.from, c.data, c.dlen);
 	if (!m)
 		return -EBADMSG;
 	/* The sender is the remote coroutine: keep it. */
-	if (ac__chan_relay_send(c.chan, m) < 0)
+	if (ac__remote_chan_relay(p, 0, c.chan, m, 0, 0) < 0)
 		ac_msg_free(m);
 	return 0;
 }
@@ -200,8 +226,8 @@ static void chan_req_body(void *arg)
 	} else if (q.q_op == AC__CHAN_UNSUBSCRIBE) {
 		rc = ac_chan_unsubscribe(q.q_chan, q.q_sub, 0);
 	} else {
-		rc = ac__chan_relay_deliver(q.q_chan, q.q_msg, q.q_timeout_ms,
-		                            q.q_nmin);
+		rc = ac__remote_chan_relay(q.q_peer, 1, q.q_chan, q.q_msg,
+		                           q.q_timeout_ms, q.q_nmin);
 		if (rc >= 0)
 			q.q_msg = NULL; /* taken */
 	}
@@ -223,9 +249,12 @@ int ac__on_chan(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 {
 	chan_body c;
 	chan_req *q;
+	int rc;
 	AC_ASSERT(h->req_id != 0);
 	if (chan_decode(b, len, &c) < 0 || !chan_req_ok(&c))
 		return -EBADMSG;
+	if (c.op == AC__CHAN_DELIVER && !ac__remote_from_ok(p, c.kind, &c.from))
+		return ac__reply(p, AC_WT_CHAN, h->req_id, "[i]", (int64_t)-EPERM);
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
@@ -243,9 +272,10 @@ int ac__on_chan(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 			return ac__reply(p, AC_WT_CHAN, h->req_id, "[i]", (int64_t)-ENOMEM);
 		}
 	}
-	if (ac__remote_spawn(p, chan_req_body, q, chan_req_free) < 0) {
+	rc = ac__remote_spawn(p, chan_req_body, q, chan_req_free);
+	if (rc < 0) {
 		chan_req_free(q);
-		return -ENOMEM;
+		return ac__reply(p, AC_WT_CHAN, h->req_id, "[i]", (int64_t)rc);
 	}
 	return 0;
 }

@@ -22,56 +22,54 @@
 
 /* ---- watch records ---------------------------------------------------------------- */
 
-/* Record that monitor (ours) watches target (p's); twice is once. */
+/* Record that monitor (ours) watches target (p's); twice is once: 0,
+ * -ENOBUFS over the node's max_peer_watches (logged once per peer),
+ * -ENOMEM. O(1) on average. */
 static int watch_add(ac_peer *p, ac_ref monitor, ac_ref target)
 {
-	uint32_t i;
-	AC_ASSERT(p->p_nwatch <= p->p_capwatch);
-	for (i = 0; i < p->p_nwatch; i++)
-		if (ac_ref_eq(p->p_watch[i].w_monitor, monitor) &&
-		    ac_ref_eq(p->p_watch[i].w_target, target))
-			return 0;
-	if (p->p_nwatch == p->p_capwatch) {
-		uint32_t cap = p->p_capwatch ? p->p_capwatch * 2 : 8;
-		ac__watch *nw = realloc(p->p_watch, cap * sizeof(*nw));
-		if (!nw)
-			return -ENOMEM;
-		p->p_watch = nw;
-		p->p_capwatch = cap;
+	ac_node *n = p->p_node;
+	char text[AC_ADDR_STRLEN];
+	int rc;
+	if (!p->p_watches.rs_cap)
+		p->p_watches.rs_key = ac__sched_hash_key(n->n_sched);
+	rc = ac__refset_add(&p->p_watches, monitor, target, n->n_max_watches);
+	if (rc == -ENOBUFS && !p->p_watch_logged) {
+		p->p_watch_logged = 1;
+		ac__nlog(n, AC_LOG_WARN,
+		         "peer \"%s\" at %s: %u watch records (max_peer_watches): "
+		         "more monitors are refused",
+		         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)),
+		         (unsigned)p->p_watches.rs_n);
 	}
-	p->p_watch[p->p_nwatch].w_monitor = monitor;
-	p->p_watch[p->p_nwatch].w_target = target;
-	p->p_nwatch++;
-	AC_ASSERT(p->p_nwatch <= p->p_capwatch);
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 int ac__watch_take(ac_peer *p, ac_ref monitor, ac_ref target)
 {
-	uint32_t i;
-	AC_ASSERT(p->p_nwatch <= p->p_capwatch);
-	for (i = 0; i < p->p_nwatch; i++) {
-		if (ac_ref_eq(p->p_watch[i].w_monitor, monitor) &&
-		    ac_ref_eq(p->p_watch[i].w_target, target)) {
-			p->p_watch[i] = p->p_watch[--p->p_nwatch];
-			return 1;
-		}
-	}
-	return 0;
+	return ac__refset_del(&p->p_watches, monitor, target);
 }
 
 void ac__watch_node_lost(ac_peer *p)
 {
 	ac_sched *s = p->p_node->n_sched;
-	AC_ASSERT(p->p_nwatch <= p->p_capwatch);
-	while (p->p_nwatch) {
-		ac__watch w = p->p_watch[--p->p_nwatch];
-		ac_msg *m = ac__exit_msg(w.w_target, AC_EXIT_NODE_LOST, NULL, 0);
+	ac__refset w = p->p_watches;
+	uint32_t i;
+	/* Taken off the peer first: the exits go to coroutines of ours. */
+	memset(&p->p_watches, 0, sizeof(p->p_watches));
+	p->p_watches.rs_key = w.rs_key;
+	p->p_watch_logged = 0;
+	for (i = 0; i < w.rs_cap; i++) {
+		const ac__refpair *e = &w.rs_tab[i];
+		ac_msg *m;
+		if (e->a.kind == AC_REF_NONE)
+			continue;
 		/* Monitors in records are ours: both callers of watch_add check. */
-		AC_ASSERT(ac__ref_is_local(s, &w.w_monitor));
-		if (m && ac__send_msg(s, w.w_monitor, m) < 0)
+		AC_ASSERT(ac__ref_is_local(s, &e->a));
+		m = ac__exit_msg(e->b, AC_EXIT_NODE_LOST, NULL, 0);
+		if (m && ac__send_msg(s, e->a, m) < 0)
 			ac_msg_free(m);
 	}
+	ac__refset_free(&w);
 }
 
 /* ---- the client ----------------------------------------------------------------------- */
@@ -92,7 +90,7 @@ int ac__remote_monitor(void *arg, ac_ref monitor, ac_ref target)
 	rc = watch_add(p, monitor, target);
 	if (rc < 0)
 		return rc;
-	AC_ASSERT(p->p_nwatch > 0);
+	AC_ASSERT(p->p_watches.rs_n > 0);
 	rc = ac__remote_rc(p, AC_WT_MONITOR, 10000, "[r r]", monitor, target);
 	if (rc < 0)
 		ac__watch_take(p, monitor, target);
@@ -184,7 +182,43 @@ int ac__on_watched(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 		return -EBADMSG;
 	if (!ac__remote_local(p->p_node, &mon))
 		return 0; /* an earlier incarnation of ours: nobody to tell */
-	return watch_add(p, mon, target) < 0 ? -ENOMEM : 0;
+	/* Over the bound: dropped (logged); that monitor will hear nothing
+	 * should this node be lost. */
+	return watch_add(p, mon, target) == -ENOMEM ? -ENOMEM : 0;
+}
+
+/* A coroutine of p's (mon) monitors target, ours: recorded against p's
+ * bound (max_peer_watches: -ENOBUFS over it, logged once per peer), then
+ * added to the target's monitors. 0 or the error for the reply. */
+static int monitoring_add(ac_peer *p, ac_ref mon, ac_ref target)
+{
+	ac_node *n = p->p_node;
+	char text[AC_ADDR_STRLEN];
+	int added, rc;
+	if (!p->p_monitoring.rs_cap)
+		p->p_monitoring.rs_key = ac__sched_hash_key(n->n_sched);
+	added = ac__refset_add(&p->p_monitoring, mon, target, n->n_max_watches);
+	if (added == -ENOBUFS && !p->p_monitoring_logged) {
+		p->p_monitoring_logged = 1;
+		ac__nlog(n, AC_LOG_WARN,
+		         "peer \"%s\" at %s: %u monitors of its coroutines on ours "
+		         "(max_peer_watches): more monitors are refused",
+		         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)),
+		         (unsigned)p->p_monitoring.rs_n);
+	}
+	if (added < 0)
+		return added;
+	rc = ac_monitor_ref(mon, target);
+	if (rc < 0 && added == 1)
+		ac__refset_del(&p->p_monitoring, mon, target);
+	return rc;
+}
+
+void ac__monitoring_done(ac_node *n, ac_ref mon, ac_ref target)
+{
+	ac_peer *p = ac__peer_find(n, &mon.loc);
+	if (p && p->p_inc == mon.inc)
+		ac__refset_del(&p->p_monitoring, mon, target);
 }
 
 int ac__on_monitor(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
@@ -197,7 +231,7 @@ int ac__on_monitor(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	if (ac_unpack(b, len, "[r r]", &mon, &target) < 0 ||
 	    mon.kind != AC_REF_CORO || !ac_addr_eq(&mon.loc, &p->p_loc))
 		return -EBADMSG;
-	rc = ac__remote_local(n, &target) ? ac_monitor_ref(mon, target) : -ESRCH;
+	rc = ac__remote_local(n, &target) ? monitoring_add(p, mon, target) : -ESRCH;
 	return ac__reply(p, AC_WT_MONITOR, h->req_id, "[i]", (int64_t)rc);
 }
 
@@ -257,6 +291,7 @@ int ac__on_finish(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	finish_req *q;
 	ac_ref target;
 	int64_t timeout_ms;
+	int rc;
 	AC_ASSERT(h->req_id != 0);
 	if (ac_unpack(b, len, "[r i]", &target, &timeout_ms) < 0)
 		return -EBADMSG;
@@ -267,9 +302,10 @@ int ac__on_finish(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	q->f_id = h->req_id;
 	q->f_target = target;
 	q->f_timeout_ms = timeout_ms;
-	if (ac__remote_spawn(p, finish_body, q, free) < 0) {
+	rc = ac__remote_spawn(p, finish_body, q, free);
+	if (rc < 0) {
 		free(q);
-		return -ENOMEM;
+		return ac__reply(p, AC_WT_FINISH, h->req_id, "[i n]", (int64_t)rc);
 	}
 	return 0;
 }

@@ -56,6 +56,25 @@ ac_msg *ac__remote_msg_new(uint64_t kind, uint64_t aux, ac_ref from,
 	return m;
 }
 
+int ac__remote_from_ok(ac_peer *p, uint64_t kind, const ac_ref *from)
+{
+	ac_node *n = p->p_node;
+	char text[AC_ADDR_STRLEN];
+	if (kind != AC_MSG_EXIT ||
+	    (from->kind == AC_REF_CORO && from->inc == p->p_inc &&
+	     ac_addr_eq(&from->loc, &p->p_loc)))
+		return 1;
+	n->n_forged++;
+	if (!p->p_forged_logged) {
+		p->p_forged_logged = 1;
+		ac__nlog(n, AC_LOG_WARN,
+		         "peer \"%s\" at %s sent an exit notice about a coroutine of "
+		         "another node: dropped (logged once per peer)",
+		         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)));
+	}
+	return 0;
+}
+
 /* ---- exit notifications: the sender ---------------------------------------------- */
 
 typedef struct notify_arg {
@@ -175,7 +194,10 @@ int ac__remote_send(void *arg, ac_ref to, ac_msg *m)
 	uint8_t *body;
 	size_t len;
 	int err;
-	ac_peer *p = ac__peer_for_ref(n, &to, &err);
+	ac_peer *p;
+	if (m->m_pad & AC__MSG_NOTIFY)
+		ac__monitoring_done(n, to, m->m_from);
+	p = ac__peer_for_ref(n, &to, &err);
 	if (!p) {
 		if (err == -ESRCH) {
 			ac_msg_free(m); /* its node restarted: the target is gone */
@@ -241,6 +263,57 @@ int ac__remote_deliver(void *arg, ac_ref to, ac_msg *m, int64_t timeout_ms)
 
 /* ---- send, deliver, exit: the server ---------------------------------------------- */
 
+ac__inacct *ac__peer_inacct(ac_peer *p)
+{
+	ac_node *n = p->p_node;
+	if (!p->p_in) {
+		p->p_in = calloc(1, sizeof(*p->p_in));
+		if (!p->p_in)
+			return NULL;
+		p->p_in->a_refs = 1; /* the peer's */
+		p->p_in->a_coro_max = n->n_max_coro_in;
+		p->p_in->a_max = n->n_max_peer_in;
+	}
+	return p->p_in;
+}
+
+void ac__peer_in_refused(ac_peer *p, uint64_t count)
+{
+	ac_node *n = p->p_node;
+	char text[AC_ADDR_STRLEN];
+	AC_ASSERT(count > 0 && p->p_in != NULL);
+	n->n_in_refused += count;
+	if (p->p_in_logged)
+		return;
+	p->p_in_logged = 1;
+	ac__nlog(n, AC_LOG_WARN,
+	         "peer \"%s\" at %s: inbound queue full (%zu bytes of its messages "
+	         "queued; max_coro_inbound %zu, max_peer_inbound %zu): its "
+	         "messages are refused (%llu so far)",
+	         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)),
+	         p->p_in->a_bytes, n->n_max_coro_in, n->n_max_peer_in,
+	         (unsigned long long)n->n_in_refused);
+}
+
+/* Queue m, from p, at coroutine c within the inbound bounds (ac_node_opts
+ * max_coro_inbound, max_peer_inbound): 0, or -ENOBUFS / -ENOMEM with m
+ * still the caller's — counted and logged (ac__peer_in_refused). */
+static int msg_enqueue_in(ac_peer *p, ac_coro *c, ac_msg *m)
+{
+	ac_node *n = p->p_node;
+	ac__inacct *a = ac__peer_inacct(p);
+	if (!a)
+		return -ENOMEM;
+	if (ac__enqueue_in(c, m, a, n->n_max_coro_in, n->n_max_peer_in) == 0) {
+		if (a->a_bytes <= n->n_max_peer_in / 2 &&
+		    c->c_mq.q_in <= n->n_max_coro_in / 2)
+			p->p_in_logged = 0;
+		return 0;
+	}
+	ac__peer_in_refused(p, 1);
+	return -ENOBUFS;
+}
+
 int ac__on_send(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 {
 	ac_node *n = p->p_node;
@@ -248,18 +321,22 @@ int ac__on_send(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	uint64_t kind, aux;
 	const void *data;
 	size_t dlen;
+	ac_coro *c;
 	ac_msg *m;
 	(void)h;
-	if (ac__unpack_send(b, len, &to, &kind, &aux, &from, &data, &dlen) < 0)
+	if (ac__unpack_send(b, len, &to, &kind, &aux, &from, &data, &dlen) < 0 ||
+	    !ac__remote_msg_ok(kind, aux, dlen))
 		return -EBADMSG;
+	if (!ac__remote_from_ok(p, kind, &from))
+		return 0; /* a forged exit notice: dropped */
 	m = ac__remote_msg_new(kind, aux, from, data, dlen);
 	if (!m)
 		return -EBADMSG;
-	if (to.kind != AC_REF_CORO || !ac__remote_local(n, &to)) {
-		ac_msg_free(m); /* not ours (an older incarnation): dropped */
-		return 0;
-	}
-	if (ac__send_msg(n->n_sched, to, m) < 0)
+	c = to.kind == AC_REF_CORO && ac__remote_local(n, &to)
+	            ? ac__coro_get(n->n_sched, to)
+	            : NULL;
+	/* Not ours (an older incarnation), ended, or over a bound: dropped. */
+	if (!c || c->c_ending || msg_enqueue_in(p, c, m) < 0)
 		ac_msg_free(m);
 	return 0;
 }
@@ -274,18 +351,26 @@ int ac__on_deliver(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	size_t dlen;
 	ac_coro *c;
 	ac_msg *m;
+	int rc;
 	AC_ASSERT(h->req_id != 0);
 	if (ac_unpack(b, len, "[r u u r S]", &to, &kind, &aux, &from, &data,
 	              &dlen) < 0)
 		return -EBADMSG;
+	if (!ac__remote_msg_ok(kind, aux, dlen))
+		return -EBADMSG;
+	if (!ac__remote_from_ok(p, kind, &from))
+		return ac__reply(p, AC_WT_DELIVER, h->req_id, "[i]", (int64_t)-EPERM);
 	c = ac__remote_local(n, &to) ? ac__coro_get(n->n_sched, to) : NULL;
 	if (!c || c->c_ending)
 		return ac__reply(p, AC_WT_DELIVER, h->req_id, "[i]", (int64_t)-ESRCH);
 	m = ac__remote_msg_new(kind, aux, from, data, dlen);
 	if (!m)
 		return -EBADMSG;
-	ac__enqueue(c, m);
-	return ac__reply(p, AC_WT_DELIVER, h->req_id, "[i]", (int64_t)1);
+	rc = msg_enqueue_in(p, c, m);
+	if (rc < 0)
+		ac_msg_free(m);
+	return ac__reply(p, AC_WT_DELIVER, h->req_id, "[i]",
+	                 (int64_t)(rc < 0 ? rc : 1));
 }
 
 /* An exit notification: delivered only against the monitor's record, which
@@ -303,7 +388,8 @@ int ac__on_exit(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	if (ac_unpack(b, len, "[r u u r S]", &to, &kind, &aux, &from, &data,
 	              &dlen) < 0 || kind != AC_MSG_EXIT)
 		return -EBADMSG;
-	if (ac__remote_local(n, &to) && ac__watch_take(p, to, from)) {
+	if (ac__remote_local(n, &to) && ac__remote_from_ok(p, kind, &from) &&
+	    ac__watch_take(p, to, from)) {
 		m = ac__remote_msg_new(kind, aux, from, data, dlen);
 		if (!m)
 			return -EBADMSG;

@@ -424,6 +424,47 @@ START_TEST(test_chan_of_chans)
 }
 END_TEST
 
+/* A coroutine terminated while its channel deliver waits for a subscriber
+ * on another node (frozen: it never answers) leaves nothing behind — no
+ * request bookkeeping, no copy of the message (issue 12 item 8; checked by
+ * LeakSanitizer in the sanitizer build and by valgrind). */
+static void body_terminate(void *arg)
+{
+	ac_ref *r = arg;
+	CK_RC(ac_terminate(*r), 0);
+	CX.stage = 1;
+}
+
+START_TEST(test_chan_deliver_terminated)
+{
+	deliver_job j = {1, LONG_MS, 0, 0};
+	ac_ref who;
+	int64_t t0;
+	world_init(0, 0);
+	memset(&CX, 0, sizeof(CX));
+	world_node("s");
+	world_node("s");
+	world_peer(0, 1);
+	spawn_on(1, body_chan_owner, NULL);
+	RUN_UNTIL(CX.chan_ready, 1, LONG_MS);
+	spawn_on(0, body_chan_sub, (void *)0);
+	RUN_UNTIL(CX.sub_ready[0], 1, LONG_MS);
+	W.frozen[0] = 1;
+	who = spawn_on(1, body_chan_deliver, &j);
+	run_for(200);
+	ck_assert_int_eq(j.done, 0); /* waits for node 0's confirmation */
+	spawn_on(1, body_terminate, &who);
+	RUN_UNTIL(CX.stage, 1, LONG_MS);
+	ck_assert_int_eq(j.done, 0);
+	W.frozen[0] = 0;
+	t0 = wall_ms();
+	RUN_UNTIL(CX.sub_got[0], 1, LONG_MS);
+	ck_assert_int_lt(wall_ms() - t0, LONG_MS);
+	CX.sub_stop = 1;
+	world_fini();
+}
+END_TEST
+
 static Suite *net_chan_suite(void)
 {
 	Suite *s = suite_create("net_chan");
@@ -436,6 +477,7 @@ static Suite *net_chan_suite(void)
 	tcase_add_test(tc, test_chan_slow_deliver);
 	tcase_add_test(tc, test_chan_lost_node);
 	tcase_add_test(tc, test_chan_of_chans);
+	tcase_add_test(tc, test_chan_deliver_terminated);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -10,6 +10,8 @@
  */
 #include "tests/net_harness.h"
 
+#include "net/net.h"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -617,6 +619,683 @@ START_TEST(test_stray_reply)
 }
 END_TEST
 
+/* ---- forged exit notices (issue 12 item 9) ------------------------------ */
+
+/* Counts the exit notices that reach a coroutine of node 0, until told to
+ * stop. */
+typedef struct sink {
+	ac_ref ref;
+	int ready;
+	int exits;
+	int other;
+	int stop;
+	ac_ref last_from;
+} sink;
+
+static sink SK;
+
+static void body_sink(void *arg)
+{
+	ac_msg *m;
+	(void)arg;
+	SK.ref = ac_self();
+	SK.ready = 1;
+	while (!SK.stop) {
+		if (ac_receive(50, &m) < 0)
+			continue;
+		if (ac_msg_kind(m) == AC_MSG_EXIT) {
+			SK.exits++;
+			SK.last_from = ac_msg_from(m);
+		} else {
+			SK.other++;
+		}
+		ac_msg_free(m);
+	}
+}
+
+/* A coroutine of node 1 that only waits: the victim of the forgery. */
+static void body_idle(void *arg)
+{
+	ac_msg *m;
+	int *ready = arg;
+	*ready = 1;
+	if (ac_receive(AC_FOREVER, &m) == 0)
+		ac_msg_free(m);
+}
+
+/* Wait for the reply to request id of type; returns its [i] value. */
+static int64_t raw_reply_rc(raw *r, uint8_t want_type, uint32_t want_id)
+{
+	uint8_t type, flags, *body;
+	uint32_t id;
+	size_t len;
+	int64_t rc = 1;
+	for (;;) {
+		CK_RC(raw_recv(r->k, &type, &flags, &id, &body, &len, LONG_MS), 1);
+		if (type == want_type && (flags & AC_WF_REPLY) && id == want_id)
+			break;
+		free(body);
+	}
+	CK_OK(ac_unpack(body, len, "[i]", &rc));
+	free(body);
+	return rc;
+}
+
+static ac_ref FORGE_VICTIM;
+
+/* The raw peer claims that node 1's coroutine ended (by SEND, DELIVER and
+ * a channel send), and tells of an end of one of its own coroutines. */
+static void body_forge(void *arg)
+{
+	raw r;
+	void *b;
+	size_t len;
+	ac_ref own;
+	ac_ref ch = SK.ref;
+	(void)arg;
+	raw_handshake(&r);
+	CK_OK(ac_pack(&b, &len, "[r u u r S]", SK.ref, (uint64_t)AC_MSG_EXIT,
+	              (uint64_t)AC_EXIT_TERMINATED, FORGE_VICTIM, "", (size_t)0));
+	CK_OK(raw_frame(r.k, AC_WT_SEND, 0, 0, b, len));
+	CK_OK(raw_frame(r.k, AC_WT_DELIVER, 0, 31, b, len));
+	free(b);
+	ck_assert_int_eq(raw_reply_rc(&r, AC_WT_DELIVER, 31), -EPERM);
+	ch.kind = AC_REF_CHAN;
+	CK_OK(ac_pack(&b, &len, "[u r r [u u r S] i i]", (uint64_t)WIRE_CHAN_SEND,
+	              ch, ac_ref_null(), (uint64_t)AC_MSG_EXIT,
+	              (uint64_t)AC_EXIT_TERMINATED, FORGE_VICTIM, "", (size_t)0,
+	              (int64_t)0, (int64_t)0));
+	CK_OK(raw_frame(r.k, AC_WT_CHAN, 0, 0, b, len));
+	free(b);
+	/* its own coroutine: that node may tell of its end */
+	own = FORGE_VICTIM;
+	own.loc = r.fake;
+	own.inc = 0x1234567890abcdefULL;
+	CK_OK(ac_pack(&b, &len, "[r u u r S]", SK.ref, (uint64_t)AC_MSG_EXIT,
+	              (uint64_t)AC_EXIT_RETURNED, own, "", (size_t)0));
+	CK_OK(raw_frame(r.k, AC_WT_SEND, 0, 0, b, len));
+	free(b);
+	raw_ping(&r, 80);
+	ac_sock_close(r.k);
+	HC.done = 1;
+}
+
+START_TEST(test_forged_exit)
+{
+	int idle_ready = 0;
+	ac_node *n0;
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	memset(&SK, 0, sizeof(SK));
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	spawn_on(0, body_sink, NULL);
+	RUN_UNTIL(SK.ready, 1, LONG_MS);
+	FORGE_VICTIM = spawn_on(1, body_idle, &idle_ready);
+	RUN_UNTIL(idle_ready, 1, LONG_MS);
+	log_clear(0);
+	spawn_on(2, body_forge, NULL);
+	RUN_UNTIL(HC.done, 1, LONG_MS);
+	/* only the raw node's own coroutine's end got through */
+	RUN_UNTIL(SK.exits, 1, LONG_MS);
+	run_for(100);
+	ck_assert_int_eq(SK.exits, 1);
+	ck_assert_uint_eq(SK.last_from.inc, 0x1234567890abcdefULL);
+	n0 = W.node[0];
+	ck_assert_uint_eq(n0->n_forged, 3);
+	ck_assert_msg(logged(0, "sent an exit notice about a coroutine of another node"),
+	              "no log line:\n%s", W.log[0].buf ? W.log[0].buf : "");
+	ck_assert(!logged(0, "bad frame"));
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	SK.stop = 1;
+	run_for(100);
+	world_fini();
+}
+END_TEST
+
+/* ---- requests in progress (issue 12 item 3) ------------------------------ */
+
+enum { REQ_MAX = 8, REQ_SENT = 40 };
+
+static void tune_requests(int i, ac_node_opts *o)
+{
+	if (i == 0)
+		o->max_peer_requests = REQ_MAX;
+}
+
+static int REQ_BUSY, REQ_HELD;
+
+/* FINISH requests without a timeout on the echo (which never ends): the
+ * first REQ_MAX are served (they wait), the rest answered -EBUSY at once;
+ * then the raw peer leaves. */
+static void body_finish_flood(void *arg)
+{
+	raw r;
+	void *b;
+	size_t len;
+	uint32_t id;
+	(void)arg;
+	raw_handshake(&r);
+	HC.fake = r.fake;
+	CK_OK(ac_pack(&b, &len, "[r i]", HC.e.ref, (int64_t)-1));
+	for (id = 1; id <= REQ_SENT; id++)
+		CK_OK(raw_frame(r.k, AC_WT_FINISH, 0, id, b, len));
+	free(b);
+	while (REQ_BUSY < REQ_SENT - REQ_MAX) {
+		uint8_t type, flags, *body;
+		size_t blen;
+		int64_t rc = 0;
+		CK_RC(raw_recv(r.k, &type, &flags, &id, &body, &blen, LONG_MS), 1);
+		if (type == AC_WT_FINISH && (flags & AC_WF_REPLY)) {
+			CK_OK(ac_unpack(body, blen, "[i n]", &rc));
+			ck_assert_int_eq(rc, -EBUSY);
+			REQ_BUSY++;
+		}
+		free(body);
+	}
+	raw_ping(&r, 81);
+	REQ_HELD = 1;
+	while (HC.which == 0)
+		ac_sleep(10);
+	ac_sock_close(r.k);
+	HC.done = 1;
+}
+
+/* Node i's record of the peer at loc (read from the node's table). */
+static ac_peer *peer_rec(int i, const ac_addr *loc)
+{
+	uint32_t k;
+	for (k = 0; k < W.node[i]->n_npeers; k++)
+		if (ac_addr_eq(&W.node[i]->n_peers[k]->p_loc, loc))
+			return W.node[i]->n_peers[k];
+	return NULL;
+}
+
+START_TEST(test_request_bound)
+{
+	ac_sched_stats st0, st;
+	ac_peer *p;
+	int64_t t0;
+	world_init(100, 500); /* the raw peer, gone, is lost within 0.5 s */
+	memset(&HC, 0, sizeof(HC));
+	REQ_BUSY = REQ_HELD = 0;
+	W.tune = tune_requests;
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	ac_sched_get_stats(W.s[0], &st0);
+	log_clear(0);
+	spawn_on(2, body_finish_flood, NULL);
+	RUN_UNTIL(REQ_HELD, 1, LONG_MS);
+	ck_assert_int_eq(REQ_BUSY, REQ_SENT - REQ_MAX);
+	p = peer_rec(0, &HC.fake);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->p_nreqs, REQ_MAX);
+	ck_assert_uint_eq(W.node[0]->n_req_refused, REQ_SENT - REQ_MAX);
+	ck_assert_msg(logged(0, "requests in progress (max_peer_requests)"),
+	              "no log line:\n%s", W.log[0].buf ? W.log[0].buf : "");
+	/* an honest peer is served meanwhile */
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	/* the raw peer leaves: once it is lost, its requests are ended */
+	HC.which = 1;
+	RUN_UNTIL(HC.done, 1, LONG_MS);
+	t0 = wall_ms();
+	while (!logged(0, "\"raw\" at") || !logged(0, "lost")) {
+		ck_assert_msg(wall_ms() - t0 < LONG_MS, "the raw peer was not lost");
+		run_for(20);
+	}
+	run_for(100);
+	ac_sched_get_stats(W.s[0], &st);
+	/* the REQ_MAX requests are gone; the gone peer's writer (and reader)
+	 * may live on until its record is reclaimed */
+	ck_assert_msg(st.live <= st0.live + 2, "%llu coroutines live, %llu before",
+	              (unsigned long long)st.live, (unsigned long long)st0.live);
+	HC.good_done = 0;
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	world_fini();
+}
+END_TEST
+
+/* ---- inbound queue bounds (issue 12 item 2) ------------------------------ */
+
+enum { HOARDERS = 8, IN_CORO = 64 << 10, IN_PEER = 256 << 10, IN_PAYLOAD = 1000,
+       IN_SENT = 1600 };
+
+static void tune_inbound(int i, ac_node_opts *o)
+{
+	if (i == 0) {
+		o->max_coro_inbound = IN_CORO;
+		o->max_peer_inbound = IN_PEER;
+	}
+}
+
+/* Coroutines of node 0 that receive nothing until told, then report how
+ * many messages wait for them and drain them. */
+typedef struct hoard {
+	ac_ref ref[HOARDERS];
+	int ready;
+	int stop;
+	size_t queued[HOARDERS];
+	int drained;
+} hoard;
+
+static hoard HD;
+
+static void body_hoarder(void *arg)
+{
+	int k = (int)(intptr_t)arg;
+	ac_msg *m;
+	HD.ref[k] = ac_self();
+	HD.ready++;
+	while (!HD.stop)
+		ac_sleep(10);
+	HD.queued[k] = ac_queue_len();
+	while (ac_receive(0, &m) == 0)
+		ac_msg_free(m);
+	HD.drained++;
+}
+
+static void body_in_flood(void *arg)
+{
+	raw r;
+	void *b;
+	size_t len;
+	int i;
+	static char payload[IN_PAYLOAD];
+	(void)arg;
+	raw_handshake(&r);
+	for (i = 0; i < IN_SENT; i++) {
+		CK_OK(ac_pack(&b, &len, "[r u u r S]", HD.ref[i % HOARDERS],
+		              (uint64_t)AC_MSG_DATA, (uint64_t)0, ac_ref_null(),
+		              payload, sizeof(payload)));
+		CK_OK(raw_frame(r.k, AC_WT_SEND, 0, 0, b, len));
+		free(b);
+	}
+	CK_OK(ac_pack(&b, &len, "[r u u r S]", HD.ref[0], (uint64_t)AC_MSG_DATA,
+	              (uint64_t)0, ac_ref_null(), payload, sizeof(payload)));
+	CK_OK(raw_frame(r.k, AC_WT_DELIVER, 0, 41, b, len));
+	free(b);
+	ck_assert_int_eq(raw_reply_rc(&r, AC_WT_DELIVER, 41), -ENOBUFS);
+	raw_ping(&r, 82);
+	ac_sock_close(r.k);
+	HC.done = 1;
+}
+
+START_TEST(test_inbound_bound)
+{
+	size_t total = 0;
+	int k;
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	memset(&HD, 0, sizeof(HD));
+	W.tune = tune_inbound;
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	for (k = 0; k < HOARDERS; k++)
+		spawn_on(0, body_hoarder, (void *)(intptr_t)k);
+	RUN_UNTIL(HD.ready, HOARDERS, LONG_MS);
+	log_clear(0);
+	spawn_on(2, body_in_flood, NULL);
+	RUN_UNTIL(HC.done, 1, 2 * LONG_MS);
+	/* an honest peer is served while the queues are full */
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	HD.stop = 1;
+	RUN_UNTIL(HD.drained, HOARDERS, LONG_MS);
+	for (k = 0; k < HOARDERS; k++) {
+		size_t cost = HD.queued[k] * (IN_PAYLOAD + 64);
+		ck_assert_msg(cost <= IN_CORO, "hoarder %d holds %zu bytes", k, cost);
+		total += cost;
+	}
+	ck_assert_msg(total <= IN_PEER && total > IN_PEER / 2,
+	              "%zu bytes queued from one peer", total);
+	ck_assert_uint_ge(W.node[0]->n_in_refused, IN_SENT - IN_PEER / (IN_PAYLOAD + 64));
+	ck_assert_msg(logged(0, "inbound queue full"), "no log line:\n%s",
+	              W.log[0].buf ? W.log[0].buf : "");
+	ck_assert(!logged(0, "bad frame"));
+	world_fini();
+}
+END_TEST
+
+/* The same through a channel of node 0: a peer's channel sends relayed to
+ * a local subscriber that never receives are charged to that peer. */
+static ac_ref HOARD_CHAN;
+
+static void body_chan_hoarder(void *arg)
+{
+	ac_msg *m;
+	(void)arg;
+	CK_OK(ac_chan_new(NULL, "hoard", &HOARD_CHAN));
+	CK_RC(ac_chan_subscribe(HOARD_CHAN, ac_self(), 0), 0);
+	HD.ready = 1;
+	while (!HD.stop)
+		ac_sleep(10);
+	HD.queued[0] = ac_queue_len();
+	while (ac_receive(0, &m) == 0)
+		ac_msg_free(m);
+	HD.drained = 1;
+}
+
+static void body_chan_flood(void *arg)
+{
+	raw r;
+	void *b;
+	size_t len;
+	int i;
+	static char payload[IN_PAYLOAD];
+	(void)arg;
+	raw_handshake(&r);
+	for (i = 0; i < IN_SENT; i++) {
+		CK_OK(ac_pack(&b, &len, "[u r r [u u r S] i i]", (uint64_t)WIRE_CHAN_SEND,
+		              HOARD_CHAN, ac_ref_null(), (uint64_t)AC_MSG_DATA,
+		              (uint64_t)0, ac_ref_null(), payload, sizeof(payload),
+		              (int64_t)0, (int64_t)0));
+		CK_OK(raw_frame(r.k, AC_WT_CHAN, 0, 0, b, len));
+		free(b);
+	}
+	raw_ping(&r, 84);
+	ac_sock_close(r.k);
+	HC.done = 1;
+}
+
+START_TEST(test_chan_inbound_bound)
+{
+	size_t cost;
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	memset(&HD, 0, sizeof(HD));
+	W.tune = tune_inbound;
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	spawn_on(0, body_chan_hoarder, NULL);
+	RUN_UNTIL(HD.ready, 1, LONG_MS);
+	log_clear(0);
+	spawn_on(2, body_chan_flood, NULL);
+	RUN_UNTIL(HC.done, 1, 2 * LONG_MS);
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	HD.stop = 1;
+	RUN_UNTIL(HD.drained, 1, LONG_MS);
+	cost = HD.queued[0] * (IN_PAYLOAD + 64);
+	ck_assert_msg(cost <= IN_CORO && cost > IN_CORO / 2, "%zu bytes queued", cost);
+	ck_assert_uint_ge(W.node[0]->n_in_refused, IN_SENT - IN_CORO / (IN_PAYLOAD + 64));
+	ck_assert_msg(logged(0, "inbound queue full"), "no log line:\n%s",
+	              W.log[0].buf ? W.log[0].buf : "");
+	world_fini();
+}
+END_TEST
+
+/* ---- watch records and monitors (issue 12 item 4) ------------------------ */
+
+enum { WATCH_MAX = 1000, WATCH_SENT = 20000, MON_MAX = 500, MON_SENT = 600,
+       MON2_SENT = 900 };
+
+static echo E2;
+
+static void tune_watches(int i, ac_node_opts *o)
+{
+	if (i == 0)
+		o->max_peer_watches = WATCH_MAX;
+}
+
+static void stune_monitors(int i, ac_sched_opts *o)
+{
+	if (i == 0)
+		o->max_monitors = MON_MAX;
+}
+
+static int MON_BUSY, MON_OK, MON2_BUSY, MON2_OK;
+
+/* One-way MONITOR notes (a coroutine of the raw node made node 0's echo
+ * its monitor) for WATCH_SENT different coroutines, then MONITOR requests
+ * (raw coroutines monitor the echo) for MON_SENT different monitors. */
+static void body_watch_flood(void *arg)
+{
+	raw r;
+	void *b;
+	size_t len;
+	uint32_t i;
+	(void)arg;
+	raw_handshake(&r);
+	HC.fake = r.fake;
+	for (i = 0; i < WATCH_SENT; i++) {
+		ac_ref t = HC.e.ref;
+		t.loc = r.fake;
+		t.inc = 0x1234567890abcdefULL;
+		t.id = 1000 + i;
+		CK_OK(ac_pack(&b, &len, "[r r]", HC.e.ref, t));
+		CK_OK(raw_frame(r.k, AC_WT_MONITOR, 0, 0, b, len));
+		free(b);
+	}
+	/* MON_SENT monitors of the echo, then MON2_SENT of a second echo:
+	 * the peer's MON_MAX + ... reach max_peer_watches */
+	for (i = 1; i <= MON_SENT + MON2_SENT; i++) {
+		ac_ref mon = HC.e.ref;
+		mon.loc = r.fake;
+		mon.inc = 0x1234567890abcdefULL;
+		mon.id = 5000000 + i;
+		CK_OK(ac_pack(&b, &len, "[r r]", mon,
+		              i <= MON_SENT ? HC.e.ref : E2.ref));
+		CK_OK(raw_frame(r.k, AC_WT_MONITOR, 0, i, b, len));
+		free(b);
+	}
+	while (MON_BUSY + MON_OK + MON2_BUSY + MON2_OK < MON_SENT + MON2_SENT) {
+		uint8_t type, flags, *body;
+		uint32_t id;
+		size_t blen;
+		int64_t rc = 1;
+		CK_RC(raw_recv(r.k, &type, &flags, &id, &body, &blen, LONG_MS), 1);
+		if (type == AC_WT_MONITOR && (flags & AC_WF_REPLY)) {
+			CK_OK(ac_unpack(body, blen, "[i]", &rc));
+			if (rc != -ENOBUFS)
+				CK_RC(rc, 0);
+			if (id <= MON_SENT)
+				*(rc ? &MON_BUSY : &MON_OK) += 1;
+			else
+				*(rc ? &MON2_BUSY : &MON2_OK) += 1;
+		}
+		free(body);
+	}
+	raw_ping(&r, 83);
+	HC.done = 1;
+	while (!HC.which)
+		ac_sleep(10);
+	ac_sock_close(r.k);
+}
+
+static void body_quit(void *arg)
+{
+	CK_OK(ac_send(*(ac_ref *)arg, ac_msg_str("quit")));
+}
+
+START_TEST(test_watch_bound)
+{
+	ac_peer *p;
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	MON_BUSY = MON_OK = MON2_BUSY = MON2_OK = 0;
+	W.tune = tune_watches;
+	W.stune = stune_monitors;
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	start_echo(0, &E2, NULL);
+	log_clear(0);
+	spawn_on(2, body_watch_flood, NULL);
+	RUN_UNTIL(HC.done, 1, 3 * LONG_MS);
+	p = peer_rec(0, &HC.fake);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->p_watches.rs_n, WATCH_MAX);
+	ck_assert_msg(logged(0, "watch records (max_peer_watches)"), "no log line:\n%s",
+	              W.log[0].buf ? W.log[0].buf : "");
+	ck_assert_int_eq(MON_OK, MON_MAX);
+	ck_assert_int_eq(MON_BUSY, MON_SENT - MON_MAX);
+	/* per peer: at most max_peer_watches monitors on our coroutines */
+	ck_assert_int_eq(MON2_OK, WATCH_MAX - MON_MAX);
+	ck_assert_int_eq(MON2_BUSY, MON2_SENT - (WATCH_MAX - MON_MAX));
+	ck_assert_uint_eq(p->p_monitoring.rs_n, WATCH_MAX);
+	ck_assert_msg(logged(0, "monitors of its coroutines on ours"), "no log line:\n%s",
+	              W.log[0].buf ? W.log[0].buf : "");
+	/* the second echo ends: its monitors' pairs leave the peer's count */
+	spawn_on(0, body_quit, &E2.ref);
+	RUN_UNTIL(E2.done, 1, LONG_MS);
+	ck_assert_uint_eq(p->p_monitoring.rs_n, MON_MAX);
+	ck_assert(!logged(0, "bad frame"));
+	/* an honest peer is served */
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	HC.which = 1;
+	run_for(100);
+	world_fini();
+}
+END_TEST
+
+/* ---- network strings in the log (issue 12 item 5) ------------------------ */
+
+#define EVIL_REASON "no\n[node0] forged line\x1b[2J\r\x7f"
+
+static char REFUSER_LOC[AC_ADDR_STRLEN];
+
+/* A stranger that answers node 0's HELLO with a REFUSE whose reason holds
+ * a newline, a terminal escape sequence, a carriage return and DEL. */
+static void body_refuser(void *arg)
+{
+	ac_sock *l, *k;
+	ac_addr a;
+	uint8_t type, flags, *body;
+	uint32_t id;
+	size_t len;
+	void *b;
+	(void)arg;
+	CK_OK(ac_addr_parse(&a, "127.0.0.1", 0));
+	CK_OK(ac_sock_listen(NULL, &a, 4, 0, &l));
+	CK_OK(ac_sock_local_addr(l, &a));
+	ac_addr_format(&a, REFUSER_LOC, sizeof(REFUSER_LOC));
+	CK_OK(ac_sock_accept(l, LONG_MS, &k));
+	CK_RC(raw_recv(k, &type, &flags, &id, &body, &len, LONG_MS), 1);
+	ck_assert_int_eq(type, AC_WT_HELLO);
+	free(body);
+	CK_OK(ac_pack(&b, &len, "[s]", EVIL_REASON));
+	CK_OK(raw_frame(k, AC_WT_REFUSE, 0, 0, b, len));
+	free(b);
+	ac_sleep(100);
+	ac_sock_close(k);
+	ac_sock_close(l);
+	HC.done = 1;
+}
+
+START_TEST(test_log_escapes)
+{
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	REFUSER_LOC[0] = '\0';
+	world_node("s");
+	world_sched();
+	spawn_on(1, body_refuser, NULL);
+	while (!REFUSER_LOC[0])
+		run_for(10);
+	log_clear(0);
+	ck_assert_int_eq(peer_loc(0, REFUSER_LOC), -EACCES);
+	RUN_UNTIL(HC.done, 1, LONG_MS);
+	ck_assert_msg(logged(0, "no\\x0a[node0] forged line\\x1b[2J\\x0d\\x7f"),
+	              "the reason is not escaped:\n%s", W.log[0].buf ? W.log[0].buf : "");
+	ck_assert_ptr_null(strchr(W.log[0].buf, '\x1b'));
+	ck_assert_ptr_null(strchr(W.log[0].buf, '\r'));
+	ck_assert_ptr_null(strstr(W.log[0].buf, "\n[node0] forged"));
+	world_fini();
+}
+END_TEST
+
+/* ---- log floods (issue 12 item 6) ----------------------------------------- */
+
+enum { STRANGERS = 30 };
+
+/* Occurrences of text in node i's log. */
+static int log_count(int i, const char *text)
+{
+	int c = 0;
+	const char *at = W.log[i].buf;
+	while (at && (at = strstr(at, text)) != NULL) {
+		c++;
+		at += strlen(text);
+	}
+	return c;
+}
+
+/* Strangers connect one after another, each claiming another location (a
+ * new port: every failure line differs) and failing the proof. */
+static void body_strangers(void *arg)
+{
+	int i;
+	(void)arg;
+	for (i = 0; i < STRANGERS; i++) {
+		raw r;
+		void *b;
+		size_t len;
+		raw_open(&r);
+		raw_send_hello(&r);
+		raw_read_ack(&r, "s");
+		raw_mac("wrong", 'C', r.nc, r.ns, r.mac_c);
+		CK_OK(ac_pack(&b, &len, "[S]", r.mac_c, (size_t)AC_WIRE_MAC));
+		CK_OK(raw_frame(r.k, AC_WT_AUTH, 0, 0, b, len));
+		free(b);
+		raw_expect_closed(&r);
+	}
+	HC.done = 1;
+}
+
+START_TEST(test_log_flood)
+{
+	int64_t t0;
+	world_init(100, 500);
+	memset(&HC, 0, sizeof(HC));
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	W.node[0]->n_nlog_window_ns = 20LL * 1000000000; /* the whole flood */
+	log_clear(0);
+	spawn_on(2, body_strangers, NULL);
+	RUN_UNTIL(HC.done, 1, 3 * LONG_MS);
+	/* AC__NLOG_BURST lines; two strangers may get the same port by
+	 * chance, and the engine shows identical lines once (with a count
+	 * later): a little slack, far below the STRANGERS lines of before */
+	ck_assert_int_le(log_count(0, "handshake with"), AC__NLOG_BURST + 2);
+	ck_assert_int_ge(log_count(0, "handshake with"), AC__NLOG_BURST - 2);
+	ck_assert_int_eq(log_count(0, "more lines suppressed"), 0);
+	/* an honest peer is served */
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	/* once the window passed, the heartbeat reports the count */
+	W.node[0]->n_nlog_window_ns = 200LL * 1000000;
+	t0 = wall_ms();
+	while (!logged(0, "failed handshakes: 20 more lines suppressed in the last")) {
+		ck_assert_msg(wall_ms() - t0 < LONG_MS, "no summary line:\n%s",
+		              W.log[0].buf ? W.log[0].buf : "");
+		run_for(20);
+	}
+	ck_assert_int_le(log_count(0, "handshake with"), AC__NLOG_BURST + 2);
+	world_fini();
+}
+END_TEST
+
 static Suite *net_hostile_suite(void)
 {
 	Suite *s = suite_create("net_hostile");
@@ -624,6 +1303,13 @@ static Suite *net_hostile_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_hostile, 0, H_NCASES);
 	tcase_add_test(tc, test_stray_reply);
+	tcase_add_test(tc, test_forged_exit);
+	tcase_add_test(tc, test_request_bound);
+	tcase_add_test(tc, test_inbound_bound);
+	tcase_add_test(tc, test_chan_inbound_bound);
+	tcase_add_test(tc, test_watch_bound);
+	tcase_add_test(tc, test_log_escapes);
+	tcase_add_test(tc, test_log_flood);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -76,6 +76,8 @@ int world_sched_at(int i)
 	so.log_fn = log_capture;
 	so.log_arg = &W.log[i];
 	so.name = name;
+	if (W.stune)
+		W.stune(i, &so);
 	CK_OK(ac_sched_new(&so, &W.s[i]));
 	if (i == W.n)
 		W.n++;
@@ -107,6 +109,8 @@ int world_node_at(int i, const char *secret, uint16_t tcp_port)
 		o.heartbeat_ms = W.hb_ms;
 	if (W.lost_ms)
 		o.peer_lost_ms = W.lost_ms;
+	if (W.tune)
+		W.tune(i, &o);
 	CK_OK(ac_node_start(W.s[i], &o, &W.node[i]));
 	ck_assert_ptr_nonnull(W.node[i]);
 	ck_assert_ptr_eq(ac_node_of(W.s[i]), W.node[i]);

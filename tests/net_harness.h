@@ -47,6 +47,10 @@ typedef struct world {
 	char dir[64];
 	int64_t hb_ms;
 	int64_t lost_ms;
+	/* When set: called with the options of node i before it starts. */
+	void (*tune)(int i, ac_node_opts *o);
+	/* When set: called with the options of scheduler i before it is made. */
+	void (*stune)(int i, ac_sched_opts *o);
 } world;
 
 /* The world of the running test (each test starts with world_init and ends

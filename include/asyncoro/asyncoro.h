@@ -161,6 +161,10 @@ typedef struct ac_sched_opts {
 	 * ac_sched_free logs the same "record" line at the end of a replay
 	 * that matched (equal hashes: an identical run). */
 	const char *record_path;
+	/* Most monitors of one coroutine (default 65536; 0: the default): one
+	 * more makes ac_monitor_ref return -ENOBUFS. Adding a monitor costs
+	 * O(1) on average however many there are. */
+	uint32_t max_monitors;
 } ac_sched_opts;
 
 /* Fill *o with the defaults. */
@@ -193,7 +197,10 @@ uint64_t ac_sched_incarnation(ac_sched *s);
 /* Set the location put into new refs (the network layer calls this). */
 void ac_sched_set_location(ac_sched *s, const ac_addr *loc);
 /* Log through the scheduler's sink, as "[name] text", when level is at most
- * the scheduler's log level. Repeated lines are rate-limited: the same
+ * the scheduler's log level. Control bytes in the text (0x00-0x1f and
+ * 0x7f: newlines, terminal escape sequences — strings from the network
+ * are logged too) are written as \xNN, so a line is always one line of
+ * printable text (cut at 1023 bytes). Repeated lines are rate-limited: the same
  * line (text and level; the 8 most recent are remembered) again within
  * 10 s of being shown is not shown but counted. The count is always
  * reported, as the line with " (N identical lines suppressed in the last
@@ -367,13 +374,18 @@ int ac_msg_exit(const ac_msg *m, ac_exit_info *out);
 /* Queue m for coroutine to (local or, with dis.h, remote). Returns 0 when
  * queued or dropped because the recipient is gone (a dead local recipient
  * drops silently, as asyncoro does); -EINVAL for a bad ref or message;
- * -EHOSTUNREACH for an unknown node. Never blocks. */
+ * -EHOSTUNREACH for an unknown node. Never blocks. A message to another
+ * node is also dropped there (still 0 here: send is at most once) when
+ * the recipient's inbound bounds are full (dis.h: max_coro_inbound,
+ * max_peer_inbound); the receiving node counts and logs it. */
 int ac_send(ac_ref to, ac_msg *m);
 /* ac_send of a copy of len bytes. */
 int ac_send_data(ac_ref to, const void *data, size_t len);
 /* Queue m and wait for confirmation that it is in the recipient's queue.
  * Returns 1 (delivered), 0 (timeout: outcome unknown), -ESRCH (recipient
- * dead), -EHOSTUNREACH, -EINVAL. On 1 and 0 the message is the callee's.
+ * dead), -ENOBUFS (a remote recipient's inbound bounds are full: not
+ * queued; dis.h max_coro_inbound, max_peer_inbound), -EHOSTUNREACH,
+ * -EINVAL. On 1 and 0 the message is the callee's.
  * Coroutine only for remote refs; locally it never waits. */
 int ac_deliver(ac_ref to, ac_msg *m, int64_t timeout_ms);
 /* Take the oldest message; *out gets it. Returns 0, -ETIMEDOUT, -EPERM

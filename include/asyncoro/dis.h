@@ -93,6 +93,27 @@ typedef struct ac_node_opts {
 	 * the table is still full, a new node is refused ("too many peers",
 	 * logged on both sides; its ac_node_peer gets -EUSERS). */
 	int max_peers;
+	/* Overload bounds against a busy or hostile peer (doc/semantics.md,
+	 * "Overload"). Requests of one peer served at once by coroutines of
+	 * their own (FINISH, channel subscribe/unsubscribe/deliver; default
+	 * 256): more are answered -EBUSY at once; a peer's requests still
+	 * running when it goes offline are ended. */
+	int max_peer_requests;
+	/* Bytes of messages from other nodes queued at one coroutine (default
+	 * 16 MiB) and, over all coroutines, from one peer (default 64 MiB);
+	 * each message counts its payload plus 64. A message over either
+	 * bound is refused: a send is dropped (counted; logged once per peer
+	 * until the queues drain), a deliver gets -ENOBUFS. */
+	size_t max_coro_inbound;
+	size_t max_peer_inbound;
+	/* Most watch records per peer (default 65536): pairs of a coroutine
+	 * of ours and one of the peer's it monitors ("node lost" needs them),
+	 * made by ac_monitor here or by ac_notify there. One more: the local
+	 * ac_monitor gets -ENOBUFS; the peer's note is dropped and logged
+	 * once per peer. The same bound holds the other way: monitors that
+	 * the peer's coroutines hold on ours (until their exit notices are
+	 * sent); one more MONITOR request from it gets -ENOBUFS. */
+	uint32_t max_peer_watches;
 } ac_node_opts;
 
 void ac_node_opts_init(ac_node_opts *o);
