@@ -674,6 +674,11 @@ ssize_t ac__tls_recv(ac__tls *t, void *buf, size_t len, int64_t timeout_ms)
 			return rc;
 		r = ac_sock_recv(t->t_sock, t->t_ibuf, TLS_NETBUF,
 		                 tls_left_ms(t, deadline_ns));
+		if (r == 0 && (BIO_ctrl_pending(t->t_in) > 0 || SSL_has_pending(t->t_ssl))) {
+			snprintf(t->t_why, sizeof(t->t_why), "the connection ended "
+			         "inside a TLS record (truncated)");
+			return t->t_err = -EBADMSG;
+		}
 		if (r <= 0)
 			return r;
 		if (BIO_write(t->t_in, t->t_ibuf, (int)r) != (int)r)
