@@ -399,7 +399,8 @@ const char *ac__tls_why(const ac__tls *t)
 static void tls_info(const SSL *ssl, int where, int ret)
 {
 	ac__tls *t = SSL_get_app_data(ssl);
-	if (t && (where & SSL_CB_READ_ALERT))
+	/* SSL_CB_READ_ALERT shares its alert bit with SSL_CB_WRITE_ALERT. */
+	if (t && (where & SSL_CB_ALERT) && (where & SSL_CB_READ))
 		t->t_alert = ret & 0xff;
 }
 
