@@ -131,6 +131,8 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 		return -ENOMEM;
 	if (o->certfile && (rc = ac__tls_ctx_new(n, o, &n->n_tls)) < 0)
 		return rc;
+	if (n->n_tls)
+		n->n_caps |= AC_CAP_TLS;
 	AC_ASSERT(n->n_max_peers >= 1 && n->n_max_peers <= AC_WIRE_PEERS_MAX);
 	AC_ASSERT(n->n_udp_port != 0 && n->n_secret_len == strlen(n->n_secret));
 	return 0;

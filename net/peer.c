@@ -900,6 +900,47 @@ static void peer_tls_drop(void *t)
 	ac__tls_drop(t);
 }
 
+/* The reader's holds and buffer are released when it ends, however it
+ * ends (deferred); on failure the caller releases nothing. */
+static int peer_reader_defers(const peer_conn_arg *a, uint8_t *buf)
+{
+	if (ac_coro_defer(ac__sock_drop, a->a_sock) < 0) {
+		ac__sock_drop(a->a_sock);
+		ac__tls_drop(a->a_tls);
+		free(buf);
+		return -ENOMEM;
+	}
+	if (a->a_tls && ac_coro_defer(peer_tls_drop, a->a_tls) < 0) {
+		ac__tls_drop(a->a_tls);
+		free(buf);
+		return -ENOMEM;
+	}
+	if (!buf || ac_coro_defer(free, buf) < 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Read more of the connection's (plaintext) stream after have bytes: > 0,
+ * or the reader's end code: 0 (closed between frames), -EBADMSG (closed
+ * within a frame), another negative errno (a TLS failure is logged). */
+static ssize_t peer_read(ac_peer *p, const peer_conn_arg *a, uint8_t *buf,
+                         size_t have, size_t cap)
+{
+	ssize_t r = a->a_tls
+	            ? ac__tls_recv(a->a_tls, buf + have, cap - have, AC_FOREVER)
+	            : ac_sock_recv(a->a_sock, buf + have, cap - have, AC_FOREVER);
+	if (r > 0)
+		return r;
+	if (r < 0 && a->a_tls && ac__tls_why(a->a_tls)[0])
+		ac__nlog(p->p_node, AC_LOG_WARN, "TLS connection to %s: %s",
+		         p->p_name, ac__tls_why(a->a_tls));
+	/* 0: the peer closed it — in the middle of a frame, that frame is
+	 * cut short. */
+	return r == 0 && have > 0 ? -EBADMSG : r;
+}
+
 static void peer_reader(void *arg)
 {
 	peer_conn_arg a = *(peer_conn_arg *)arg;
@@ -909,21 +950,7 @@ static void peer_reader(void *arg)
 	uint8_t *buf = malloc(cap);
 	int rc = 0;
 	free(arg);
-	if (ac_coro_defer(ac__sock_drop, a.a_sock) < 0) {
-		ac__sock_drop(a.a_sock);
-		ac__tls_drop(a.a_tls);
-		free(buf);
-		peer_reader_end(p, &a, -ENOMEM);
-		return;
-	}
-	if (a.a_tls && ac_coro_defer(peer_tls_drop, a.a_tls) < 0) {
-		ac__tls_drop(a.a_tls);
-		free(buf);
-		peer_reader_end(p, &a, -ENOMEM);
-		return;
-	}
-	if (!buf || ac_coro_defer(free, buf) < 0) {
-		free(buf);
+	if (peer_reader_defers(&a, buf) < 0) {
 		peer_reader_end(p, &a, -ENOMEM);
 		return;
 	}
@@ -947,15 +974,9 @@ static void peer_reader(void *arg)
 		if (!peer_conn_live(p, &a))
 			break; /* replaced before or while we ran */
 		AC_ASSERT(have < cap);
-		r = a.a_tls ? ac__tls_recv(a.a_tls, buf + have, cap - have, AC_FOREVER)
-		            : ac_sock_recv(a.a_sock, buf + have, cap - have, AC_FOREVER);
+		r = peer_read(p, &a, buf, have, cap);
 		if (r <= 0) {
-			/* 0: the peer closed it — in the middle of a frame, that
-			 * frame is cut short. */
-			rc = r == 0 && have > 0 ? -EBADMSG : (int)r;
-			if (r < 0 && a.a_tls && ac__tls_why(a.a_tls)[0])
-				ac__nlog(n, AC_LOG_WARN, "TLS connection to %s: %s",
-				         p->p_name, ac__tls_why(a.a_tls));
+			rc = (int)r;
 			break;
 		}
 		have += (size_t)r;
