@@ -32,6 +32,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <asyncoro/record.h>
 #include <asyncoro/sim.h>
 
 /* ---- certificates ------------------------------------------------------------------ */
@@ -901,10 +902,9 @@ static void sim_client(void *arg)
 	SR.done = 1;
 }
 
-static void sim_main(ac_sim_node *sn, void *arg)
+/* Node i's program on s (simulated, or replaying node i's record). */
+static void sim_start(ac_sched *s, int i)
 {
-	int i = (int)(intptr_t)arg;
-	ac_sched *s = ac_sim_node_sched(sn);
 	ac_spawn_opts d = {.name = "echo", .daemon = 1};
 	ac_node_opts o;
 	char addr[32];
@@ -927,6 +927,11 @@ static void sim_main(ac_sim_node *sn, void *arg)
 		ac_spawn(s, sim_client, NULL, NULL, NULL);
 }
 
+static void sim_main(ac_sim_node *sn, void *arg)
+{
+	sim_start(ac_sim_node_sched(sn), (int)(intptr_t)arg);
+}
+
 static int sim_done(ac_sim *w, void *arg)
 {
 	(void)w;
@@ -935,7 +940,7 @@ static int sim_done(ac_sim *w, void *arg)
 }
 
 /* One simulated run of two TLS nodes: the trace hash; *rc the client's. */
-static uint64_t sim_run(uint64_t seed, int *rc)
+static uint64_t sim_run_rec(uint64_t seed, const char *record_dir, int *rc)
 {
 	ac_sim_opts o;
 	ac_sim *w;
@@ -946,6 +951,7 @@ static uint64_t sim_run(uint64_t seed, int *rc)
 	SR.rc = 0;
 	ac_sim_opts_init(&o);
 	o.seed = seed;
+	o.record_dir = record_dir;
 	CK_OK(ac_sim_new(&o, &w));
 	for (i = 0; i < 2; i++) {
 		CK_OK(ac_sim_node_add(w, NULL, &sn[i]));
@@ -958,6 +964,11 @@ static uint64_t sim_run(uint64_t seed, int *rc)
 	ac_sim_free(w);
 	*rc = SR.rc;
 	return h;
+}
+
+static uint64_t sim_run(uint64_t seed, int *rc)
+{
+	return sim_run_rec(seed, NULL, rc);
 }
 
 START_TEST(test_sim_determinism)
@@ -980,6 +991,50 @@ START_TEST(test_sim_determinism)
 	sim_pem(time(NULL) - DAY, time(NULL) + DAY);
 	sim_run(7, &rc);
 	CK_RC(rc, -EKEYREJECTED);
+	free(SR.pem);
+	SR.pem = NULL;
+}
+END_TEST
+
+/* A record of the TLS client node replays: the same program against the
+ * record (PEM file, entropy, clock and every TLS byte from it) runs its 20
+ * round trips again without diverging (a divergence ends the process). */
+START_TEST(test_sim_replay)
+{
+	char dir[64], path[128];
+	ac_sched_opts so;
+	ac_sched *s;
+	ac_io *rp;
+	uint64_t events = 0;
+	int rc;
+	memset(&SR, 0, sizeof(SR));
+	snprintf(dir, sizeof(dir), "/tmp/ac-check-tls-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	sim_pem(1577836800, 2000000000);
+	sim_run_rec(7, dir, &rc);
+	CK_OK(rc);
+	snprintf(path, sizeof(path), "%s/node2.1.acrec", dir);
+	CK_OK(ac_io_replay_new(path, &rp));
+	ac_sched_opts_init(&so);
+	so.io = rp;
+	so.name = "node2";
+	CK_OK(ac_sched_new(&so, &s));
+	SR.done = 0;
+	SR.rc = -1;
+	ac_sched_step(s);
+	sim_start(s, 1);
+	while (ac_io_replay_wants_poll(rp))
+		ac_sched_step(s);
+	ck_assert_msg(SR.done, "the replayed client did not finish");
+	CK_OK(SR.rc);
+	ac_sched_free(s);
+	ac_io_record_hash(rp, &events);
+	ck_assert_uint_gt(events, 100);
+	ac_io_replay_free(rp);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/node1.1.acrec", dir);
+	unlink(path);
+	rmdir(dir);
 	free(SR.pem);
 	SR.pem = NULL;
 }
@@ -1009,6 +1064,7 @@ static Suite *net_tls_suite(void)
 	tc = tcase_create("sim");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_sim_determinism);
+	tcase_add_test(tc, test_sim_replay);
 	suite_add_tcase(s, tc);
 	return s;
 }
