@@ -828,6 +828,154 @@ START_TEST(test_hostile)
 }
 END_TEST
 
+/* ---- after the handshake: a raw TLS peer that knows the secret ----------------------- */
+
+static int tep_read_all(tep *t, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = tep_read(t, (uint8_t *)buf + got, len - got);
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* One frame: its type, flags, id; body into buf (cap bytes), *len. */
+static void tep_frame(tep *t, uint8_t *type, uint8_t *flags, uint32_t *id,
+                      uint8_t *buf, size_t cap, size_t *len)
+{
+	uint8_t hdr[AC_WIRE_HDR];
+	CK_OK(tep_read_all(t, hdr, sizeof(hdr)));
+	*type = hdr[4];
+	*flags = hdr[5];
+	*id = ac_wire_get32(hdr + 8);
+	*len = ac_wire_get32(hdr) - (AC_WIRE_HDR - 4);
+	ck_assert_uint_le(*len, cap);
+	if (*len)
+		CK_OK(tep_read_all(t, buf, *len));
+}
+
+static void tep_send_frame(tep *t, uint8_t type, uint32_t id, const void *body,
+                           size_t len)
+{
+	uint8_t f[AC_WIRE_HDR + 512];
+	ck_assert_uint_le(len, 512);
+	ac_wire_hdr_put(f, type, 0, id, (uint32_t)len);
+	if (len)
+		memcpy(f + AC_WIRE_HDR, body, len);
+	CK_OK(tep_write(t, f, AC_WIRE_HDR + len));
+}
+
+/* HMAC(secret, label | nc | ns | exporter of t's session). */
+static void tep_mac(tep *t, char label, const uint8_t *nc, const uint8_t *ns,
+                    uint8_t *mac)
+{
+	static const char lab[] = "EXPORTER-asyncoro-handshake";
+	uint8_t buf[1 + 3 * 32];
+	unsigned int len = AC_WIRE_MAC;
+	buf[0] = (uint8_t)label;
+	memcpy(buf + 1, nc, 32);
+	memcpy(buf + 33, ns, 32);
+	ck_assert_int_eq(SSL_export_keying_material(t->ssl, buf + 65, 32, lab,
+	                                            strlen(lab), NULL, 0, 0), 1);
+	ck_assert_ptr_nonnull(HMAC(EVP_sha256(), "s", 1, buf, sizeof(buf), mac, &len));
+}
+
+/* The secret handshake inside t as node "raw". */
+static void tep_auth(tep *t)
+{
+	uint8_t nc[32], buf[1024], mac[AC_WIRE_MAC], type, flags;
+	const void *ns, *mac_s;
+	char name[AC_WIRE_NAME_MAX + 1];
+	uint64_t magic, ver, inc, caps, udp;
+	size_t len, nlen, mlen;
+	uint32_t id;
+	ac_addr fake = W.loc[0], loc;
+	void *b;
+	memset(nc, 7, sizeof(nc));
+	fake.port = closed_port();
+	CK_OK(ac_pack(&b, &len, "[u u S s l u u u]", (uint64_t)AC_WIRE_MAGIC,
+	              (uint64_t)AC_WIRE_VERSION, nc, (size_t)32, "raw", &fake,
+	              (uint64_t)0x1234567890abcdefULL, (uint64_t)0, (uint64_t)0));
+	tep_send_frame(t, AC_WT_HELLO, 0, b, len);
+	free(b);
+	tep_frame(t, &type, &flags, &id, buf, sizeof(buf), &len);
+	ck_assert_int_eq(type, AC_WT_HELLO_ACK);
+	CK_OK(ac_unpack(buf, len, "[u u S s l u u u S]", &magic, &ver, &ns, &nlen,
+	                name, sizeof(name), &loc, &inc, &caps, &udp, &mac_s, &mlen));
+	ck_assert_uint_eq(caps & 2, 2); /* AC_CAP_TLS */
+	tep_mac(t, 'S', nc, ns, mac);
+	ck_assert_msg(memcmp(mac, mac_s, AC_WIRE_MAC) == 0, "node 0's proof");
+	tep_mac(t, 'C', nc, ns, mac);
+	CK_OK(ac_pack(&b, &len, "[S]", mac, (size_t)AC_WIRE_MAC));
+	tep_send_frame(t, AC_WT_AUTH, 0, b, len);
+	free(b);
+	tep_frame(t, &type, &flags, &id, buf, sizeof(buf), &len);
+	ck_assert_int_eq(type, AC_WT_AUTH_OK);
+}
+
+/* A PING with id want and its reply (other frames are skipped). */
+static void tep_ping(tep *t, uint32_t want)
+{
+	static uint8_t buf[AC_WIRE_BODY_MAX];
+	uint8_t type, flags;
+	uint32_t id;
+	size_t len;
+	tep_send_frame(t, AC_WT_PING, want, NULL, 0);
+	do
+		tep_frame(t, &type, &flags, &id, buf, sizeof(buf), &len);
+	while (!(type == AC_WT_PING && (flags & AC_WF_REPLY) && id == want));
+}
+
+static struct post {
+	int done;
+	int closed;
+} PH;
+
+static void body_post(void *arg)
+{
+	static tep t;
+	static const uint8_t half[6] = {0, 0, 0, 100, AC_WT_PING, 0};
+	ac_sock *k;
+	(void)arg;
+	CK_OK(ac_sock_connect(&W.loc[0], LONG_MS, &k));
+	CK_OK(tep_open(&t, k, tep_ctx(&IDA, 0), 0));
+	tep_auth(&t);
+	tep_ping(&t, 7);
+	/* A KeyUpdate that asks for the node's: it answers and goes on. */
+	ck_assert_int_eq(SSL_key_update(t.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+	tep_ping(&t, 8);
+	tep_ping(&t, 9);
+	/* Half a frame header, then close_notify. */
+	CK_OK(tep_write(&t, half, sizeof(half)));
+	ck_assert_int_eq(SSL_shutdown(t.ssl), 0);
+	CK_OK(tep_flush(&t));
+	PH.closed = wait_closed(k, LONG_MS);
+	tep_close(&t);
+	ac_sock_close(k);
+	PH.done = 1;
+}
+
+START_TEST(test_post_handshake)
+{
+	int r;
+	tls_world();
+	memset(&PH, 0, sizeof(PH));
+	tls_node(F.b, NULL, F.ca);
+	tls_node(F.c, NULL, F.ca);
+	r = world_sched();
+	spawn_on(r, body_post, NULL);
+	RUN_UNTIL(PH.done, 1, 2 * LONG_MS);
+	ck_assert(PH.closed);
+	ck_assert(logged(0, "peer \"raw\""));
+	ck_assert_msg(logged(0, "closed: Bad message"), "no log of the cut frame");
+	world_peer(1, 0);
+	tls_world_fini();
+}
+END_TEST
+
 /* ---- determinism in the simulator -------------------------------------------------------- */
 
 static struct simrun {
@@ -1060,6 +1208,7 @@ static Suite *net_tls_suite(void)
 	tc = tcase_create("hostile");
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_hostile, 0, H_NCASES);
+	tcase_add_test(tc, test_post_handshake);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sim");
 	tcase_set_timeout(tc, 120);
