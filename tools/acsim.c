@@ -231,6 +231,7 @@ static void acsim_usage(FILE *f)
 	        "  --record DIR        record every node incarnation of every seed\n"
 	        "                      (DIR/seed-N/NODE.INC.acrec; acpcap reads them)\n"
 	        "  --check-determinism run every seed twice, compare hashes\n"
+	        "  --tls               nodes talk TLS (scenarios: mixed)\n"
 	        "  --verbose           one line per seed\n"
 	        "  --logs              the nodes' logs to standard error\n"
 	        "  --list              list scenarios and profiles\n"
@@ -278,6 +279,7 @@ static void acsim_parse(int argc, char **argv, acsim_args *a)
 		{"trace", required_argument, NULL, 't'},
 		{"record", required_argument, NULL, 'r'},
 		{"check-determinism", no_argument, NULL, 'd'},
+		{"tls", no_argument, NULL, 'T'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"logs", no_argument, NULL, 'g'},
 		{"list", no_argument, NULL, 'L'},
@@ -307,6 +309,7 @@ static void acsim_parse(int argc, char **argv, acsim_args *a)
 		case 't': a->trace = optarg; break;
 		case 'r': a->record = optarg; break;
 		case 'd': a->determinism = 1; break;
+		case 'T': acsim_tls = 1; break;
 		case 'v': a->verbose = 1; break;
 		case 'g': a->logs = 1; break;
 		case 'L':
@@ -338,6 +341,8 @@ static void acsim_repro(const acsim_args *a, uint64_t seed)
 		printf(" --profile %s", a->profile);
 	if (a->swarm)
 		printf(" --swarm");
+	if (acsim_tls)
+		printf(" --tls");
 	if (a->buggify)
 		printf(" --buggify");
 	if (a->loss_set)
