@@ -549,7 +549,8 @@ int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
 		peer_log_failure(n, who, rc, why);
 	else
 		rc = peer_handshake_done(n, k, t, initiator, &h, who, out);
-	ac__tls_drop(t); /* the peer holds it when installed */
+	if (t)
+		ac__tls_unguard(t); /* the peer holds it when installed */
 	return rc;
 }
 
@@ -721,11 +722,14 @@ static void peer_write_batch(ac_peer *p)
 	p->p_wcap = 0;
 	/* Owned by the peer while on its way (the writer may be terminated). */
 	p->p_sending = batch;
-	t = p->p_tls;
+	/* The connection may be dropped meanwhile, the writer ended. */
+	t = p->p_tls && ac__tls_guard(p->p_tls) == 0 ? p->p_tls : NULL;
+	if (p->p_tls && !t)
+		r = -ENOMEM;
+	else
+		r = conn_send_all(p->p_conn, t, batch, take, n->n_lost_ns / 1000000);
 	if (t)
-		ac__tls_hold(t); /* the connection may be dropped meanwhile */
-	r = conn_send_all(p->p_conn, t, batch, take, n->n_lost_ns / 1000000);
-	ac__tls_drop(t);
+		ac__tls_unguard(t);
 	p->p_sending = NULL;
 	p->p_sent_total += take;
 	p->p_last_tx = ac_sched_now_ns(n->n_sched);

@@ -390,6 +390,38 @@ void ac__tls_drop(ac__tls *t)
 	free(t);
 }
 
+static void tls_guard_drop(void *t)
+{
+	ac__tls_drop(t);
+}
+
+int ac__tls_guard(ac__tls *t)
+{
+	ac__tls_hold(t);
+	if (ac_coro_defer(tls_guard_drop, t) < 0) {
+		ac__tls_drop(t);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void ac__tls_unguard(ac__tls *t)
+{
+	ac_coro *c = ac__cur();
+	ac__defer **pp;
+	AC_ASSERT(c != NULL); /* guards belong to coroutines */
+	for (pp = &c->c_defer; *pp; pp = &(*pp)->d_next) {
+		ac__defer *d = *pp;
+		if (d->d_fn == tls_guard_drop && d->d_arg == t) {
+			*pp = d->d_next;
+			free(d);
+			ac__tls_drop(t);
+			return;
+		}
+	}
+	AC_ASSERT(0 && "ac__tls_unguard without ac__tls_guard");
+}
+
 const char *ac__tls_why(const ac__tls *t)
 {
 	return t->t_why;
@@ -564,6 +596,12 @@ int ac__tls_open(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
 	tls_leave(prev);
 	if (rc < 0)
 		return rc;
+	/* Ours from here on, guarded: a coroutine killed meanwhile (its
+	 * scheduler freed) releases it. */
+	rc = ac__tls_guard(t);
+	ac__tls_drop(t);
+	if (rc < 0)
+		return rc;
 	for (;;) {
 		int ret, e;
 		prev = tls_enter(n->n_io);
@@ -591,7 +629,7 @@ int ac__tls_open(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
 	}
 	snprintf(why, whylen, "%s", t->t_why);
 	if (rc < 0) {
-		ac__tls_drop(t);
+		ac__tls_unguard(t);
 		return rc;
 	}
 	t->t_why[0] = '\0';

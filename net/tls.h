@@ -37,8 +37,9 @@ int ac__tls_ctx_new(ac_node *n, const ac_node_opts *o, ac__tls_ctx **out);
 void ac__tls_ctx_free(ac__tls_ctx *c);
 
 /* Run the TLS handshake on the connected socket k (initiator: we are the
- * client) until deadline_ns (monotonic). Returns 0 and *out (one reference,
- * holding k's memory), or: -EKEYREJECTED (a certificate did not verify, on
+ * client) until deadline_ns (monotonic), in a coroutine. Returns 0 and *out
+ * (one reference of the calling coroutine, guarded as by ac__tls_guard:
+ * release it with ac__tls_unguard; the session holds k's memory), or: -EKEYREJECTED (a certificate did not verify, on
  * either side), -ENOPROTOOPT (the other side speaks plaintext asyncoro),
  * -EPROTO (not TLS, or a TLS failure), -ETIMEDOUT, a socket errno. why
  * gets a reason for the log. */
@@ -48,6 +49,12 @@ int ac__tls_open(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
  * last one. */
 void ac__tls_hold(ac__tls *t);
 void ac__tls_drop(ac__tls *t);
+/* A reference of the current coroutine that is released however the
+ * coroutine ends (a scheduler freed in the middle of a call included),
+ * until ac__tls_unguard releases it earlier. Coroutine only; 0 or
+ * -ENOMEM (then no reference was taken). */
+int ac__tls_guard(ac__tls *t);
+void ac__tls_unguard(ac__tls *t);
 
 /* Encrypt and send all len bytes (one writer at a time, in order).
  * Returns len or a negative errno (the session is unusable after). */
