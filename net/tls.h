@@ -40,8 +40,9 @@ void ac__tls_ctx_free(ac__tls_ctx *c);
  * client) until deadline_ns (monotonic), in a coroutine. Returns 0 and *out
  * (one reference of the calling coroutine, guarded as by ac__tls_guard:
  * release it with ac__tls_unguard; the session holds k's memory), or:
- * -EKEYREJECTED (a certificate did not verify, on either side), -ENOPROTOOPT (the other side speaks plaintext asyncoro),
- * -EPROTO (not TLS, or a TLS failure), -ETIMEDOUT, a socket errno. why
+ * -EKEYREJECTED (a certificate did not verify, on either side),
+ * -ENOPROTOOPT (the other side speaks plaintext asyncoro), -EPROTO (not
+ * TLS, or a TLS failure), -ETIMEDOUT, a socket errno. why
  * gets a reason for the log. */
 int ac__tls_open(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
                  int64_t deadline_ns, ac__tls **out, char *why, size_t whylen);
