@@ -701,8 +701,11 @@ ssize_t ac__tls_recv(ac__tls *t, void *buf, size_t len, int64_t timeout_ms)
 		if (t->t_err)
 			return t->t_err;
 		r = tls_read_some(t, buf, len);
-		/* Answers OpenSSL owes the peer (a KeyUpdate) leave now. */
-		rc = tls_flush(t, deadline_ns);
+		/* Answers OpenSSL owes the peer (a KeyUpdate) leave now — or
+		 * with the bytes of the coroutine sending meanwhile, which
+		 * drains the output BIO before it lets go (waiting for it could
+		 * stall this reader behind a peer that is not reading). */
+		rc = t->t_slock.owner ? 0 : tls_flush(t, deadline_ns);
 		if (r > 0)
 			return r;
 		if (r == -ECONNRESET)

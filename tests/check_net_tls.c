@@ -167,6 +167,13 @@ static void certs_free(void)
 static const char *SECRET = "s";
 
 /* A world and its certificates. */
+static void tls_world_hb(int64_t hb_ms, int64_t lost_ms)
+{
+	world_init(hb_ms, lost_ms);
+	SECRET = "s";
+	certs_make();
+}
+
 static void tls_world(void)
 {
 	world_init(0, 0);
@@ -193,6 +200,10 @@ static void node_opts(int i, ac_node_opts *o, char *name, char *dest)
 	o->name = name;
 	o->secret = SECRET;
 	o->dest_path = dest;
+	if (W.hb_ms)
+		o->heartbeat_ms = W.hb_ms;
+	if (W.lost_ms)
+		o->peer_lost_ms = W.lost_ms;
 }
 
 /* Start node i with TLS (certfile NULL: plaintext); returns the result of
@@ -377,6 +388,71 @@ START_TEST(test_requests)
 	RUN_UNTIL(RQ.done, 1, 12 * LONG_MS);
 	same_files(RQ.src, RQ.dst);
 	ck_assert(!logged(0, "bad frame") && !logged(1, "bad frame"));
+	tls_world_fini();
+}
+END_TEST
+
+/* ---- liveness and stream_send off over TLS ------------------------------------- */
+
+static struct idle {
+	ac_ref echo;
+	int rounds;
+	int done;
+} ID;
+
+/* Node 1, a peer without stream_send: a round trip, an idle pause that
+ * closes the connection, another round trip on a new TLS session. */
+static void body_idle(void *arg)
+{
+	ac_ref r;
+	int i;
+	(void)arg;
+	CK_OK(ac_node_peer(W.node[1], W.locs[0], 0, 0, 0, LONG_MS));
+	CK_OK(ac_locate("echo", NULL, LONG_MS, &r));
+	for (i = 0; i < 3; i++) {
+		CK_OK(ac_send(r, ac_msg_str("again")));
+		recv_is("again");
+		ID.rounds++;
+		ac_sleep(800); /* > heartbeat_ms: the idle connection closes */
+	}
+	ID.done = 1;
+}
+
+START_TEST(test_stream_send_off)
+{
+	echo e;
+	tls_world_hb(200, 5000);
+	memset(&ID, 0, sizeof(ID));
+	tls_node(F.b, NULL, F.ca);
+	tls_node(F.c, NULL, F.ca);
+	start_echo(0, &e, "echo");
+	spawn_on(1, body_idle, NULL);
+	RUN_UNTIL(ID.done, 1, 3 * LONG_MS);
+	ck_assert_int_eq(ID.rounds, 3);
+	ck_assert_int_eq(npeers(0), 1); /* idle closes are not Offline */
+	ck_assert(!logged(0, "failed") && !logged(1, "failed"));
+	tls_world_fini();
+}
+END_TEST
+
+/* Heartbeats keep an idle TLS connection Online; a silent peer goes
+ * Offline after peer_lost_ms. */
+START_TEST(test_liveness)
+{
+	int64_t t0;
+	tls_world_hb(100, 800);
+	tls_node(F.b, NULL, F.ca);
+	tls_node(F.c, NULL, F.ca);
+	world_peer(1, 0);
+	run_for(1500); /* idle, longer than peer_lost_ms: heartbeats */
+	ck_assert_int_eq(npeers(0), 1);
+	ck_assert_int_eq(npeers(1), 1);
+	W.frozen[0] = 1;
+	t0 = wall_ms();
+	wait_npeers(1, 0);
+	ck_assert_int_ge(wall_ms() - t0, 600);
+	ck_assert(logged(1, "lost"));
+	W.frozen[0] = 0;
 	tls_world_fini();
 }
 END_TEST
@@ -1204,6 +1280,8 @@ static Suite *net_tls_suite(void)
 	tc = tcase_create("requests");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_requests);
+	tcase_add_test(tc, test_stream_send_off);
+	tcase_add_test(tc, test_liveness);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("hostile");
 	tcase_set_timeout(tc, 60);
