@@ -37,9 +37,8 @@ struct ac__tls_ctx {
 	int c_refs;
 	SSL_CTX *c_ssl;
 	ac_io *c_io;
-	/* Key log file handle (-1: none) and where the next line goes. */
+	/* Key log file handle (-1: none); lines are appended. */
 	int c_keylog;
-	int64_t c_keylog_off;
 };
 
 struct ac__tls {
@@ -262,6 +261,7 @@ static void tls_keylog_line(const SSL *ssl, const char *line)
 {
 	ac__tls_ctx *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	size_t len = strlen(line);
+	ac_stat st;
 	char *buf = malloc(len + 1);
 	if (!c || c->c_keylog < 0 || !buf) {
 		free(buf);
@@ -269,9 +269,9 @@ static void tls_keylog_line(const SSL *ssl, const char *line)
 	}
 	memcpy(buf, line, len);
 	buf[len] = '\n';
-	if (c->c_io->ops->file_pwrite(c->c_io, c->c_keylog, buf, len + 1,
-	                              c->c_keylog_off) == (int64_t)len + 1)
-		c->c_keylog_off += (int64_t)len + 1;
+	/* At the end as it is now: nodes of one process may share the file. */
+	if (c->c_io->ops->file_fstat(c->c_io, c->c_keylog, &st) == 0)
+		c->c_io->ops->file_pwrite(c->c_io, c->c_keylog, buf, len + 1, st.size);
 	free(buf);
 }
 
@@ -294,7 +294,6 @@ static int tls_keylog_open(ac_node *n, ac__tls_ctx *c, const ac_node_opts *o)
 		c->c_keylog = -1;
 		return rc;
 	}
-	c->c_keylog_off = st.size; /* appended */
 	SSL_CTX_set_keylog_callback(c->c_ssl, tls_keylog_line);
 	ac__nlog(n, AC_LOG_WARN, "TLS: writing session keys to %s (debugging only)",
 	         path);

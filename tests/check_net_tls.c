@@ -780,6 +780,24 @@ static char *slurp(const char *path)
 	return buf;
 }
 
+/* The lines of a key log, each checked: "LABEL <64 hex> <hex>". */
+static int keylog_lines(const char *path)
+{
+	char *all = slurp(path), *line, *save = NULL;
+	int n = 0;
+	ck_assert_msg(all[0] == '\0' || all[strlen(all) - 1] == '\n', "cut line");
+	for (line = strtok_r(all, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char label[64], rnd[80], secret[160];
+		ck_assert_msg(sscanf(line, "%63s %79s %159s", label, rnd, secret) == 3,
+		              "bad line: %s", line);
+		ck_assert_msg(strstr(label, "SECRET") != NULL, "bad label: %s", label);
+		ck_assert_uint_eq(strlen(rnd), 64);
+		n++;
+	}
+	free(all);
+	return n;
+}
+
 START_TEST(test_keylog)
 {
 	char k0[PATHLEN], k1[PATHLEN], rnd[65];
@@ -805,6 +823,11 @@ START_TEST(test_keylog)
 	ck_assert_ptr_nonnull(strstr(a, rnd));
 	free(a);
 	free(b);
+	/* A third node appends to node 0's file: both write whole lines. */
+	CK_OK(tls_node_try(2, F.c, NULL, F.ca, k0));
+	ck_assert_int_eq(keylog_lines(k0), 5);
+	world_peer(0, 2);
+	ck_assert_int_eq(keylog_lines(k0), 15); /* 5 per side per session */
 	tls_world_fini();
 }
 END_TEST

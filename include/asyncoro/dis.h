@@ -110,8 +110,10 @@ typedef struct ac_node_opts {
 	int max_peers;
 	/* Debugging encrypted traffic: append every TLS session's secrets to
 	 * this file in the NSS key log format (what Wireshark's and tshark's
-	 * tls.keylog_file reads), through the scheduler's io. NULL: the
-	 * SSLKEYLOGFILE environment variable when set, else no key log.
+	 * tls.keylog_file reads), through the scheduler's io (nodes may
+	 * share one file; a file that cannot be opened for writing fails
+	 * ac_node_start with its errno). NULL: the SSLKEYLOGFILE
+	 * environment variable when set, else no key log.
 	 * Anyone with the file can read the traffic: never in production
 	 * (the node logs a warning at start while it writes one). */
 	const char *keylogfile;
