@@ -8,16 +8,20 @@
  * Cases: the shared self-signed model; CA-signed certificates with a
  * separate keyfile and every request type over TLS (send, deliver, locate,
  * node locate, monitor, channels, RCI, send_file of a file with its content
- * checked); each refusal reason in both directions (-EKEYREJECTED, reason
- * logged on both sides); a key that does not match its certificate;
+ * checked; AC_TLS_FILE_MB=100 for a 100 MB one), stream_send off (idle
+ * closes, new sessions) and heartbeat liveness; each refusal reason in
+ * both directions (-EKEYREJECTED, reason logged on both sides); bad files
+ * (a key that does not match its certificate, no key, no certificate);
  * plaintext/TLS mismatch both ways (-ENOPROTOOPT, logged on both sides);
  * a wrong secret inside TLS; a relay that terminates TLS on both sides and
  * forwards the secret handshake (the exporter binding makes it fail); the
- * key log (option and SSLKEYLOGFILE); hostile input (garbage instead of a
- * ClientHello, a stalled handshake, a TLS 1.2 client, a truncated record, a
- * close_notify in the middle of a frame) after which the node still serves
- * a good peer; and determinism: a simulated TLS world hashes the same for
- * one seed (and certificates are checked against virtual time there).
+ * key log (option, SSLKEYLOGFILE, two nodes on one file); hostile input
+ * (garbage instead of a ClientHello, a stalled handshake, a TLS 1.2 client,
+ * a truncated record, a close_notify in the middle of a frame, during the
+ * handshake and after it, following a KeyUpdate the node must answer)
+ * after which the node still serves a good peer; and determinism: a
+ * simulated TLS world hashes the same for one seed (certificates are
+ * checked against virtual time there), and a TLS node's record replays.
  */
 #include "tests/net_harness.h"
 
