@@ -51,7 +51,8 @@ typedef struct ac__io_slot {
  *    process reads PATH, the next PATH.1, PATH.2 ...), else the default
  *    backend;
  *  - wrapped in a recorder when record_path, or else the environment
- *    variable AC_RECORD, names a file (PATH, PATH.1, ... likewise); a
+ *    variable AC_RECORD, names a file (PATH, PATH.1, ... likewise; PATH.PID
+ *    ... in a forked child, or when another process records to PATH); a
  *    record that cannot be created is reported through log (a warning)
  *    and the scheduler runs unrecorded.
  * Returns 0, or a negative errno (the default backend or the replay could
@@ -65,6 +66,12 @@ int ac__io_sched_open(ac_io *given, const char *record_path, const char *name,
 void ac__io_sched_close(ac__io_slot *slot);
 /* The backend a recorder wraps (io itself for any other). */
 ac_io *ac__io_unwrap(ac_io *io);
+/* A node of the scheduler whose backend is io starts with the secret (len
+ * bytes). A recorder writes its fingerprint as a META note
+ * ("secret.fingerprint", doc/record.md); a replay checks it against the
+ * record's and, when they differ, prints "replay refused: ..." and ends
+ * the process with AC_REPLAY_EXIT_REFUSED. Any other backend: nothing. */
+void ac__io_note_secret(ac_io *io, const void *secret, size_t len);
 
 /* Write the NUL-terminated text to the process's standard error as it is,
  * in one piece, for the engine's default log sink. Diagnostics of the

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <asyncoro/record.h>
 
@@ -65,6 +66,11 @@ static void io_sched_record(ac__io_slot *slot, const char *base, const char *nam
 		return;
 	}
 	rc = ac__io_record_new(slot->io, path, name, slot->log, slot->log_arg, &slot->rec);
+	if (rc == -EBUSY) { /* another process records there: PATH.PID */
+		ac__rec_path_busy(base, path, sizeof(path));
+		rc = ac__io_record_new(slot->io, path, name, slot->log, slot->log_arg,
+		                       &slot->rec);
+	}
 	if (rc < 0) {
 		slot->rec = NULL;
 		io_say(slot, IO_LOG_WARN, "record %s: cannot create it (%s): not recording",
@@ -88,6 +94,10 @@ int ac__io_sched_open(ac_io *given, const char *record_path, const char *name,
 	if (given == NULL && replay != NULL && *replay != '\0') {
 		ac__rec_path_next(replay, 1, path, sizeof(path));
 		rc = ac_io_replay_new(path, &slot->replay);
+		if (rc == -EPROTO) { /* refused: the line is said */
+			fflush(NULL);
+			_exit(AC_REPLAY_EXIT_REFUSED);
+		}
 		if (rc < 0)
 			return rc;
 		slot->io = slot->replay;
@@ -136,4 +146,19 @@ void ac__io_sched_close(ac__io_slot *slot)
 ac_io *ac__io_unwrap(ac_io *io)
 {
 	return ac__io_record_inner(io);
+}
+
+void ac__io_note_secret(ac_io *io, const void *secret, size_t len)
+{
+	char fpr[AC_REC_FPR_HEX + 1];
+
+	if (ac__io_record_kind(io) == 0)
+		return;
+	ac__rec_secret_fingerprint(secret, len, fpr);
+	while (ac__io_record_kind(io) == 1) { /* recorders, outermost first */
+		ac__io_record_note(io, AC_REC_META_SECRET, fpr);
+		io = ac__io_record_inner(io);
+	}
+	if (ac__io_record_kind(io) == 2)
+		ac__io_replay_secret(io, fpr);
 }

@@ -827,6 +827,20 @@ ac_io *ac__io_record_inner(ac_io *io)
 	return io;
 }
 
+void ac__io_record_note(ac_io *io, const char *key, const char *value)
+{
+	ac_rec_event ev;
+
+	if (io == NULL || (io->ops != &rec_ops && io->ops != &rec_ops_buggify))
+		return;
+	ac__rec_event_init(&ev, AC_REC_META);
+	ev.data = (const uint8_t *)key;
+	ev.dlen = strlen(key);
+	ev.data2 = (const uint8_t *)value;
+	ev.dlen2 = strlen(value);
+	rec_put(rec_of(io), &ev);
+}
+
 /* 1 for a recorder; the replay's own answer otherwise. */
 int ac__io_record_kind(ac_io *io)
 {

@@ -42,6 +42,9 @@
 /* Events remembered for the report. */
 #define RP_HIST 5
 #define RP_LINE 240
+/* Secret fingerprints of the record not yet checked (one node per
+ * scheduler at a time: a few suffice; the oldest is dropped). */
+#define RP_FPRS 4
 
 /* A pending operation of the program. */
 typedef struct rp_pend {
@@ -76,9 +79,16 @@ typedef struct rp_io {
 	int64_t p_until;
 	rp_str *p_strs;
 	char *p_path;
+	/* What the reader returned when the record ran out (0 clean end,
+	 * -EPIPE cut short, -EBADMSG corrupt). */
+	int p_end_rc;
+	/* The record's secret notes skipped and not yet checked. */
+	char p_fpr[RP_FPRS][AC_REC_FPR_HEX + 1];
+	unsigned p_nfpr;
 } rp_io;
 
 static const struct ac_io_ops rp_ops, rp_ops_buggify;
+static int rp_check_build(rp_io *p);
 
 static rp_io *rp_of(ac_io *io)
 {
@@ -157,15 +167,21 @@ static void rp_diverge(rp_io *p, const ac_rec_event *x, const ac_rec_event *act,
 	char e[RP_LINE], g[RP_LINE];
 	uint64_t seq = x ? x->seq : ac__rec_count(p->p_rd);
 	unsigned i, n = p->p_nhist < RP_HIST ? p->p_nhist : RP_HIST;
+	int cut = x == NULL && p->p_end_rc == -EPIPE;
 
-	if (x)
+	if (cut)
+		fprintf(stderr, "replay reached the end of record %s, cut short: %s "
+		        "(the run was replayed up to there)\n", p->p_path, why);
+	else if (x)
 		ac__rec_event_format(x, e, sizeof(e));
 	else
 		snprintf(e, sizeof(e), "no more events (%s)", why);
 	ac__rec_event_format(act, g, sizeof(g));
-	fprintf(stderr, "replay diverged at event %llu (op %llu): expected %s, got %s\n",
-	        (unsigned long long)seq, (unsigned long long)(x && x->op ? x->op : act->op),
-	        e, act->kind == AC_REC_END ? "the end of the run" : g);
+	if (!cut)
+		fprintf(stderr, "replay diverged at event %llu (op %llu): expected %s, got %s\n",
+		        (unsigned long long)seq,
+		        (unsigned long long)(x && x->op ? x->op : act->op), e,
+		        act->kind == AC_REC_END ? "the end of the run" : g);
 	if (x && why)
 		fprintf(stderr, "  %s\n", why);
 	if (x) {
@@ -175,7 +191,7 @@ static void rp_diverge(rp_io *p, const ac_rec_event *x, const ac_rec_event *act,
 	fprintf(stderr, "  the %u events before:\n", n);
 	for (i = p->p_nhist - n; i < p->p_nhist; i++)
 		fprintf(stderr, "    %s\n", p->p_hist[i % RP_HIST]);
-	rp_exit(AC_REPLAY_EXIT_DIVERGED);
+	rp_exit(cut ? AC_REPLAY_EXIT_TRUNCATED : AC_REPLAY_EXIT_DIVERGED);
 }
 
 static void rp_hist(rp_io *p, const ac_rec_event *ev)
@@ -202,6 +218,24 @@ static size_t rp_encode(rp_io *p, const ac_rec_event *ev)
 	return ac__rec_encode(&p->p_enc, ev, p->p_frame);
 }
 
+/* Keep the fingerprint of a secret note ev for ac__io_replay_secret. */
+static void rp_note(rp_io *p, const ac_rec_event *ev)
+{
+	size_t klen = sizeof(AC_REC_META_SECRET) - 1;
+	unsigned k = p->p_nfpr;
+
+	if (ev->kind != AC_REC_META || ev->dlen != klen ||
+	    memcmp(ev->data, AC_REC_META_SECRET, klen) != 0)
+		return;
+	if (k == RP_FPRS) {
+		memmove(p->p_fpr[0], p->p_fpr[1], sizeof(p->p_fpr[0]) * (RP_FPRS - 1));
+		k--;
+	}
+	snprintf(p->p_fpr[k], sizeof(p->p_fpr[k]), "%.*s",
+	         (int)(ev->dlen2 < AC_REC_FPR_HEX ? ev->dlen2 : AC_REC_FPR_HEX), ev->data2);
+	p->p_nfpr = k + 1;
+}
+
 /* The next event that is not a note (notes are hashed and skipped), or
  * NULL when the record has no more (then *why says why). */
 static const ac_rec_event *rp_peek(rp_io *p, const char **why)
@@ -212,12 +246,14 @@ static const ac_rec_event *rp_peek(rp_io *p, const char **why)
 		rc = ac__rec_next(p->p_rd, &p->p_ev);
 		if (rc <= 0) {
 			*why = rc == 0 ? "the end of the record" : ac__rec_error(p->p_rd);
+			p->p_end_rc = rc;
 			return NULL;
 		}
 		if (p->p_until >= 0 && p->p_ev.seq == (uint64_t)p->p_until)
 			ac__replay_stop(p->p_ev.seq);
 		if (p->p_ev.kind == AC_REC_CONN || p->p_ev.kind == AC_REC_META) {
 			size_t n = rp_encode(p, &p->p_ev);
+			rp_note(p, &p->p_ev);
 			ac__rec_xxh_update(&p->p_xxh, p->p_frame, n);
 			rp_hist(p, &p->p_ev);
 			continue;
@@ -883,8 +919,11 @@ int ac_io_replay_new(const char *path, ac_io **out)
 		return -ENOMEM;
 	}
 	rc = ac__rec_open(path, &p->p_rd, err, sizeof(err));
-	if (rc < 0) {
+	if (rc < 0)
 		fprintf(stderr, "replay: %s\n", err);
+	else if ((rc = rp_check_build(p)) < 0)
+		ac__rec_close(p->p_rd);
+	if (rc < 0) {
 		free(p->p_path);
 		free(p);
 		return rc;
@@ -895,6 +934,48 @@ int ac_io_replay_new(const char *path, ac_io **out)
 	p->p_until = rp_until_env();
 	*out = &p->p_base;
 	return 0;
+}
+
+void ac__io_replay_secret(ac_io *io, const char *fpr)
+{
+	rp_io *p = rp_of(io);
+	const char *why = NULL;
+	char rec[AC_REC_FPR_HEX + 1];
+
+	rp_peek(p, &why); /* the notes before the next event */
+	if (p->p_nfpr == 0) {
+		fprintf(stderr, "replay refused: record %s holds no secret fingerprint where "
+		        "this program starts a node (secret fingerprint %s)\n", p->p_path, fpr);
+		rp_exit(AC_REPLAY_EXIT_REFUSED);
+	}
+	memcpy(rec, p->p_fpr[0], sizeof(rec));
+	memmove(p->p_fpr[0], p->p_fpr[1], sizeof(p->p_fpr[0]) * (RP_FPRS - 1));
+	p->p_nfpr--;
+	if (strcmp(rec, fpr) != 0) {
+		fprintf(stderr, "replay refused: record %s was made by a node with another "
+		        "secret (secret fingerprint: record %s, this program %s)\n", p->p_path,
+		        rec, fpr);
+		rp_exit(AC_REPLAY_EXIT_REFUSED);
+	}
+}
+
+/* The record's build and libraries against this process's: 0, or
+ * -EPROTO with the line said (a warning under AC_REPLAY_ANY_BUILD=1). */
+static int rp_check_build(rp_io *p)
+{
+	const char *any = getenv("AC_REPLAY_ANY_BUILD");
+	char diff[1024];
+
+	if (!ac__rec_header_differs(ac__rec_header(p->p_rd), diff, sizeof(diff)))
+		return 0;
+	if (any != NULL && strcmp(any, "1") == 0) {
+		fprintf(stderr, "replay: warning: record %s was made by another build or "
+		        "library (AC_REPLAY_ANY_BUILD=1: replaying anyway): %s\n", p->p_path, diff);
+		return 0;
+	}
+	fprintf(stderr, "replay refused: record %s was made by another build or library: %s\n",
+	        p->p_path, diff);
+	return -EPROTO;
 }
 
 int ac_io_replay_wants_poll(ac_io *io)

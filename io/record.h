@@ -30,12 +30,6 @@
 
 #include <asyncoro/io.h>
 
-/* zlib.h defines zlib_version as a macro (zlibVersion()), which would
- * rename ac_rec_header.zlib_version: include zlib.h before this header. */
-#ifdef zlib_version
-#undef zlib_version
-#endif
-
 /* Kinds of event. Numbers are part of the file format: never reuse one. */
 enum ac_rec_kind {
 	AC_REC_NOW = 1,       /* now_ns(): rc = the time */
@@ -140,7 +134,7 @@ typedef struct ac_rec_header {
 	char exe_build_id[64];   /* hex GNU build id of the program */
 	char lib_build_id[64];   /* ... of libasyncoro */
 	char lib_version[32];    /* PACKAGE_VERSION */
-	char zlib_version[32];
+	char zlib_ver[32];       /* zlibVersion() */
 	char openssl_version[64];
 	char msgpack_version[32];
 	char arch[16];           /* "x86_64", "aarch64" */
@@ -228,10 +222,12 @@ typedef struct ac_rec_writer ac_rec_writer;
 typedef void (*ac_rec_log_fn)(void *arg, const char *line);
 
 /* Create (or truncate) the file at path and write the header h (its
- * version is ignored: AC_REC_VERSION is written). Events are buffered and
- * written in large chunks. log (may be NULL) is told when recording stops.
- * Returns 0 and *out, or a negative errno (nothing was created on error,
- * or an empty file). */
+ * version is ignored: AC_REC_VERSION is written). The file stays locked
+ * (flock) until ac__recw_free. Events are buffered and written in large
+ * chunks. log (may be NULL) is told when recording stops. Returns 0 and
+ * *out, or a negative errno: -EBUSY when another open writer (of this or
+ * another process) holds the file (which is left as it is); otherwise
+ * nothing was created, or an empty file. */
 int ac__recw_open(const char *path, const ac_rec_header *h, ac_rec_log_fn log,
                   void *log_arg, ac_rec_writer **out);
 /* Append ev as the next event (ev->seq is ignored). Returns 0, or a
@@ -297,10 +293,35 @@ void ac__rec_close(ac_rec_reader *r);
  * frees what it allocated (argv). */
 void ac__rec_header_fill(ac_rec_header *h, ac_io *inner, const char *name);
 void ac__rec_header_release(ac_rec_header *h);
+/* Only what identifies this process's build into *h (the rest of *h is
+ * left alone): io_version, both build ids, the library versions, arch and
+ * page size. */
+void ac__rec_header_identity(ac_rec_header *h);
+/* Compare the identity of the record's header rec with this process's
+ * (ac__rec_header_identity): returns 1 when any differs, with out (len
+ * bytes, one line) naming each difference ("exe_build_id: record 'R',
+ * this program 'T'; ..."), else 0 and out "". */
+int ac__rec_header_differs(const ac_rec_header *rec, char *out, size_t len);
+
+/* The META key of the secret's fingerprint, and the fingerprint's length
+ * in hex digits. */
+#define AC_REC_META_SECRET "secret.fingerprint"
+#define AC_REC_FPR_HEX 16
+/* The fingerprint of a node's secret (len bytes): the first 8 bytes of
+ * HMAC-SHA256 keyed by a fixed label over the secret, in lower-case hex,
+ * NUL-terminated. It tells two secrets apart; it is not the secret (but
+ * like any function of it, it lets whoever holds a record test guesses). */
+void ac__rec_secret_fingerprint(const void *secret, size_t len, char out[AC_REC_FPR_HEX + 1]);
 /* The file of the next record (replay 0) or replay (1) of base in this
- * process, into out: base the first time, then base.1, base.2, ...
- * Thread-safe. */
+ * process, into out: base the first time, then base.1, base.2, ...; in a
+ * process forked from one that had named files of base (or after
+ * ac__rec_path_busy), base.PID, base.PID.1, ... with PID this process's
+ * id. Thread-safe. */
 void ac__rec_path_next(const char *base, int replay, char *out, size_t len);
+/* The record file of base that ac__rec_path_next gave is in use by another
+ * process: from now on this process names its records of base base.PID,
+ * base.PID.1, ...; the next one into out. */
+void ac__rec_path_busy(const char *base, char *out, size_t len);
 
 /* ---- the recorder and the replayer --------------------------------------------- */
 
@@ -313,10 +334,18 @@ typedef void (*ac__rec_log_fn)(void *arg, int level, const char *text);
  * error) is told when recording stops early. */
 int ac__io_record_new(ac_io *inner, const char *path, const char *name,
                       ac__rec_log_fn log, void *log_arg, ac_io **out);
+/* The replay backend io checks that the record's next secret note
+ * (AC_REC_META_SECRET) holds fpr: when it holds another fingerprint, or the
+ * record has none where the program starts a node, the replay is refused
+ * (one line on standard error, exit AC_REPLAY_EXIT_REFUSED). */
+void ac__io_replay_secret(ac_io *io, const char *fpr);
 /* 1 when the recorder io stopped recording early (its record is cut). */
 int ac__io_record_stopped(ac_io *io);
 /* io's inner backend when io is a recorder, else io. */
 ac_io *ac__io_record_inner(ac_io *io);
+/* Write a note (AC_REC_META: key, value) to the record when io is a
+ * recorder; nothing for any other backend. */
+void ac__io_record_note(ac_io *io, const char *key, const char *value);
 /* 1 when io is a recorder, 2 when it is a replay backend, else 0. */
 int ac__io_record_kind(ac_io *io);
 /* The file a recorder writes or a replay reads. */

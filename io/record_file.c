@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -121,7 +122,7 @@ static size_t rec_hfields(const ac_rec_header *h, uint8_t *o)
 	n += hstr(O, T_EXE_BUILD_ID, h->exe_build_id);
 	n += hstr(O, T_LIB_BUILD_ID, h->lib_build_id);
 	n += hstr(O, T_LIB_VERSION, h->lib_version);
-	n += hstr(O, T_ZLIB_VERSION, h->zlib_version);
+	n += hstr(O, T_ZLIB_VERSION, h->zlib_ver);
 	n += hstr(O, T_OPENSSL_VERSION, h->openssl_version);
 	n += hstr(O, T_MSGPACK_VERSION, h->msgpack_version);
 	n += hstr(O, T_ARCH, h->arch);
@@ -240,8 +241,18 @@ int ac__recw_open(const char *path, const ac_rec_header *h, ac_rec_log_fn log,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* Locked while written: another process's recorder finds it busy
+	 * (and leaves it alone); truncated only once locked. */
+	w->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (flock(w->fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+	if (ftruncate(w->fd, 0) < 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -527,7 +538,7 @@ static int rd_hfield(rd_hctx *x, uint64_t tag, const uint8_t *v, size_t len)
 	case T_EXE_BUILD_ID: rd_str(h->exe_build_id, sizeof(h->exe_build_id), v, len); break;
 	case T_LIB_BUILD_ID: rd_str(h->lib_build_id, sizeof(h->lib_build_id), v, len); break;
 	case T_LIB_VERSION: rd_str(h->lib_version, sizeof(h->lib_version), v, len); break;
-	case T_ZLIB_VERSION: rd_str(h->zlib_version, sizeof(h->zlib_version), v, len); break;
+	case T_ZLIB_VERSION: rd_str(h->zlib_ver, sizeof(h->zlib_ver), v, len); break;
 	case T_OPENSSL_VERSION:
 		rd_str(h->openssl_version, sizeof(h->openssl_version), v, len);
 		break;

@@ -57,12 +57,17 @@ static uint64_t rotl64(uint64_t x, int r)
 	return (x << r) | (x >> (64 - r));
 }
 
+/* A little-endian u64 (one load on a little-endian host). */
 static uint64_t rd64(const uint8_t *p)
 {
 	uint64_t v = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(&v, p, sizeof(v));
+#else
 	int i;
 	for (i = 7; i >= 0; i--)
 		v = (v << 8) | p[i];
+#endif
 	return v;
 }
 
@@ -94,11 +99,23 @@ void ac__rec_xxh_init(ac_rec_xxh *x)
 	x->v[3] = (uint64_t)0 - P1;
 }
 
-static void xxh_stripe(ac_rec_xxh *x, const uint8_t *p)
+/* The 32-byte stripes of [p, p + len) (len a multiple of 32) into x's
+ * accumulators, kept in locals meanwhile (p may alias x). */
+static void xxh_stripes(ac_rec_xxh *x, const uint8_t *p, size_t len)
 {
-	int i;
-	for (i = 0; i < 4; i++)
-		x->v[i] = xxh_round(x->v[i], rd64(p + 8 * i));
+	uint64_t v0 = x->v[0], v1 = x->v[1], v2 = x->v[2], v3 = x->v[3];
+	const uint8_t *end = p + len;
+
+	for (; p < end; p += 32) {
+		v0 = xxh_round(v0, rd64(p));
+		v1 = xxh_round(v1, rd64(p + 8));
+		v2 = xxh_round(v2, rd64(p + 16));
+		v3 = xxh_round(v3, rd64(p + 24));
+	}
+	x->v[0] = v0;
+	x->v[1] = v1;
+	x->v[2] = v2;
+	x->v[3] = v3;
 }
 
 void ac__rec_xxh_update(ac_rec_xxh *x, const void *data, size_t len)
@@ -115,13 +132,14 @@ void ac__rec_xxh_update(ac_rec_xxh *x, const void *data, size_t len)
 	if (x->memlen) {
 		size_t k = 32 - x->memlen;
 		memcpy(x->mem + x->memlen, p, k);
-		xxh_stripe(x, x->mem);
+		xxh_stripes(x, x->mem, 32);
 		p += k;
 		len -= k;
 		x->memlen = 0;
 	}
-	for (; len >= 32; p += 32, len -= 32)
-		xxh_stripe(x, p);
+	xxh_stripes(x, p, len & ~(size_t)31);
+	p += len & ~(size_t)31;
+	len &= 31;
 	if (len)
 		memcpy(x->mem, p, len);
 	x->memlen = (uint32_t)len;

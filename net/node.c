@@ -268,6 +268,8 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 	n->n_sched = s;
 	n->n_io = s->s_io;
 	rc = node_options(n, o);
+	if (rc == 0) /* a record notes the secret's fingerprint; a replay checks it */
+		ac__io_note_secret(n->n_io, n->n_secret, n->n_secret_len);
 	if (rc == 0)
 		rc = node_listen(n, o);
 	if (rc == 0)

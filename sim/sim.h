@@ -6,7 +6,9 @@
  * trace, the run loop), sim_io.c (the ac_io_ops table: clock, entropy, poll,
  * handles, cancel, names), sim_endpoint.c (sockets: what TCP and UDP
  * share), sim_tcp.c, sim_udp.c, sim_fs.c (files),
- * sim_fault.c (partitions, clogs, crashes, pauses, swarm, BUGGIFY).
+ * sim_fault.c (partitions, clogs, crashes, pauses, swarm, BUGGIFY),
+ * sim_capture.c (the network capture), sim_replay.c (one node's record
+ * replayed alone).
  *
  * Determinism rules kept everywhere here: every choice comes from w_rng;
  * events are ordered by (time, sequence number); nothing iterates a
@@ -57,6 +59,8 @@ enum {
 	AC__SIM_NAME_MAX = 255
 };
 
+/* Largest TCP send or receive buffer (ac_sim_opts.tcp_sndbuf, tcp_rcvbuf). */
+#define AC__SIM_TCP_BUF_MAX (1LL << 30)
 /* TCP retransmission wait while a link is cut: starts at the minimum and
  * doubles up to the maximum. */
 #define AC__SIM_RTO_MIN_NS 200000000LL
@@ -124,6 +128,7 @@ enum ac__sim_trace_kind {
 	AC__SIM_T_ENTROPY,    /* a=bytes */
 	AC__SIM_T_BUGGIFY,    /* a=site hash */
 	AC__SIM_T_AT,         /* user callback */
+	AC__SIM_T_WND,        /* TCP window update delivered: a=endpoint b=bytes */
 	AC__SIM_T_KIND_MAX
 };
 /* Fold an event into the trace hash (and the trace file). node is a node
@@ -181,11 +186,14 @@ ac_op *ac__sim_oplist_pop(ac__sim_oplist *l);
 enum { AC__SIM_EP_LISTEN = 1, AC__SIM_EP_TCP = 2, AC__SIM_EP_UDP = 3 };
 enum { AC__SIM_TCP_CONNECTING = 1, AC__SIM_TCP_OPEN = 2,
        AC__SIM_TCP_FAILED = 3 };
+/* WND: a window update, from the reader back to the writer (its payload:
+ * the uint64_t count of bytes read since the last one). */
 enum { AC__SIM_SEG_DATA = 1, AC__SIM_SEG_SYNACK, AC__SIM_SEG_FIN,
-       AC__SIM_SEG_RST };
+       AC__SIM_SEG_RST, AC__SIM_SEG_WND };
 
-/* A TCP segment: in an out queue (waiting to arrive), then in the
- * receiver's rx queue (waiting to be read). */
+/* A TCP segment: in a send queue (accepted from the application, waiting
+ * for the peer's window), then in an out queue (transmitted, waiting to
+ * arrive), then in the receiver's rx queue (waiting to be read). */
 typedef struct ac__sim_seg {
 	struct ac__sim_seg *g_next;
 	/* Earliest arrival time at the peer. */
@@ -208,6 +216,8 @@ typedef struct ac__sim_dgram {
 	uint32_t d_from;
 	/* Payload length. */
 	uint32_t d_len;
+	/* 1 for the copy the network made (udp_dup), for the capture. */
+	uint32_t d_dup;
 	uint8_t d_data[];
 } ac__sim_dgram;
 
@@ -236,7 +246,19 @@ typedef struct ac__sim_ep {
 	ac_addr e_remote;
 	/* TCP: the other end (a reference), NULL once detached. */
 	struct ac__sim_ep *e_peer;
-	/* TCP: segments sent and not yet arrived, FIFO. */
+	/* TCP: the send buffer — DATA and FIN segments the application
+	 * handed over and not transmitted yet, FIFO; e_sq_bytes counts their
+	 * unsent data bytes (<= tcp_sndbuf). */
+	ac__sim_seg *e_sq_head;
+	ac__sim_seg *e_sq_tail;
+	int64_t e_sq_bytes;
+	/* TCP: data bytes transmitted whose window update has not come back
+	 * (in flight, or unread in the peer's rx queue): <= tcp_rcvbuf. */
+	int64_t e_unacked;
+	/* TCP: sends waiting for room in the send buffer, FIFO; the head has
+	 * op->res bytes of it in the stream already. */
+	ac__sim_oplist e_txops;
+	/* TCP: segments transmitted and not yet arrived, FIFO. */
 	ac__sim_seg *e_out_head;
 	ac__sim_seg *e_out_tail;
 	/* TCP: ready time of the newest queued segment (keeps order). */
@@ -250,11 +272,17 @@ typedef struct ac__sim_ep {
 	/* TCP: received bytes not read yet, FIFO. */
 	ac__sim_seg *e_rx_head;
 	ac__sim_seg *e_rx_tail;
+	/* TCP: bytes in the rx queue, and bytes read whose window update is
+	 * not sent yet. */
+	int64_t e_rx_bytes;
+	int64_t e_wnd_owed;
 	/* TCP: end of stream received; error received (-ECONNRESET). */
 	int e_rx_eof;
 	int e_rx_err;
-	/* TCP: sending side shut (FIN queued). */
+	/* TCP: sending side shut (FIN queued, or waiting in e_fin_wait for
+	 * the sends still pending to be taken whole). */
 	int e_tx_shut;
+	int e_fin_wait;
 	/* Pending accepts, recvs or recvfroms. */
 	ac__sim_oplist e_rxops;
 	/* TCP: the pending connect. */
@@ -270,6 +298,10 @@ typedef struct ac__sim_ep {
 	ac__sim_dgram *e_dq_head;
 	ac__sim_dgram *e_dq_tail;
 	uint32_t e_dq_n;
+	/* TCP, for the network capture only (sim_capture.c): sequence space
+	 * sent past the SYN (bytes and FIN that crossed), and the last ack. */
+	uint32_t e_cap_tx;
+	uint32_t e_cap_ack;
 } ac__sim_ep;
 
 /* Addresses as the simulated network sees them (IPv4 only). */
@@ -313,8 +345,9 @@ ac__sim_ep *ac__sim_ep_new(ac_sim_node *n, uint32_t kind);
 void ac__sim_ep_put(ac_sim *w, ac__sim_ep *e);
 /* Free an endpoint whatever its references (world teardown). */
 void ac__sim_ep_destroy(ac_sim *w, ac__sim_ep *e);
-/* A closed TCP end with nothing left to send lets go of its peer (drops
- * that reference); otherwise nothing happens. */
+/* A closed TCP end with nothing left to send (out queue and send buffer
+ * empty) lets go of its peer (drops that reference); otherwise nothing
+ * happens. */
 void ac__sim_ep_detach(ac_sim *w, ac__sim_ep *e);
 /* Free a list of segments, leaving *head and *tail NULL. */
 void ac__sim_segs_free(ac__sim_seg **head, ac__sim_seg **tail);
@@ -356,6 +389,11 @@ void ac__sim_tcp_close(ac_sim *w, ac__sim_ep *e);
 void ac__sim_tcp_vanish(ac_sim *w, ac__sim_ep *e);
 /* A pending connect was cancelled: the endpoint closes. */
 void ac__sim_connect_abort(ac_sim_node *n, ac__sim_ep *e);
+/* A waiting send of e was cancelled: a FIN waiting for it may go. */
+void ac__sim_tcp_send_cancelled(ac_sim *w, ac__sim_ep *e);
+/* Node n crashed: its closed TCP ends still flushing a send buffer drop it
+ * and reset their peers (a crash loses what the kernel held). */
+void ac__sim_tcp_crash_orphans(ac_sim *w, ac_sim_node *n);
 
 /* sim_udp.c. */
 
@@ -375,6 +413,43 @@ int ac__sim_sendto(ac_io *io, int h, ac_op *op);
 int ac__sim_recvfrom(ac_io *io, int h, ac_op *op);
 int ac__sim_local_addr(ac_io *io, int h, ac_addr *out);
 int ac__sim_peer_addr(ac_io *io, int h, ac_addr *out);
+
+/* ---- the network capture (sim_capture.c) ------------------------------------ */
+typedef struct ac__sim_cap ac__sim_cap;
+
+/* What became of a captured packet (the frame's comment says it). */
+enum {
+	AC__SIM_CAP_OK = 0,  /* delivered */
+	AC__SIM_CAP_CUT,     /* the link is cut (partition) */
+	AC__SIM_CAP_LOSS,    /* random UDP loss */
+	AC__SIM_CAP_DOWN,    /* the destination node is down */
+	AC__SIM_CAP_NOHOST,  /* no node has the address */
+	AC__SIM_CAP_NOPORT,  /* no socket for the port */
+	AC__SIM_CAP_QUEUE,   /* the socket's receive queue is full */
+	AC__SIM_CAP_BACKLOG, /* the listen backlog is full */
+	AC__SIM_CAP_CLOSED,  /* the receiving TCP end is closed or reset */
+	AC__SIM_CAP_GONE     /* the receiving TCP end no longer exists */
+};
+
+/* Start capturing the network of w to DIR/network.pcapng (w->w_cap).
+ * Returns 0, -ENOMEM or the error of creating the file (one line on
+ * standard error; the world runs without a capture). */
+int ac__sim_cap_open(ac_sim *w, const char *dir);
+/* Flush and close the capture (nothing when there is none). */
+void ac__sim_cap_close(ac_sim *w);
+/* The packets, at the time the network delivers or drops them (each a
+ * no-op without a capture; fate: AC__SIM_CAP_*). The SYN of connecting end
+ * e reaching node d; the RST refusing it coming back from node d (none for
+ * d = UINT32_MAX); segment g of TCP end e reaching its peer p (NULL: gone),
+ * before p handles it; a UDP datagram from node from to node to (UINT32_MAX:
+ * no node), dup for the network's copy. */
+void ac__sim_cap_syn(ac_sim *w, const ac__sim_ep *e, uint32_t d, int fate);
+void ac__sim_cap_refuse(ac_sim *w, const ac__sim_ep *e, uint32_t d, int fate);
+void ac__sim_cap_seg(ac_sim *w, ac__sim_ep *e, ac__sim_ep *p, const ac__sim_seg *g,
+                     int fate);
+void ac__sim_cap_udp(ac_sim *w, uint32_t from, uint32_t to, const ac_addr *src,
+                     const ac_addr *dst, const void *data, size_t len, int fate,
+                     int dup);
 
 /* ---- the in-memory file system ------------------------------------------- */
 typedef struct ac__sim_inode ac__sim_inode;
@@ -629,6 +704,8 @@ struct ac_sim {
 	int64_t w_part_until;
 	/* What a failed assertion prints while the world runs (its seed). */
 	ac__assert_ctx w_actx;
+	/* The network capture (record_dir), or NULL. */
+	ac__sim_cap *w_cap;
 };
 
 /* The link from node a to node b. */

@@ -91,6 +91,7 @@ void ac__sim_ep_destroy(ac_sim *w, ac__sim_ep *e)
 	else
 		w->w_eps_tail = e->e_wprev;
 	ac__sim_segs_free(&e->e_out_head, &e->e_out_tail);
+	ac__sim_segs_free(&e->e_sq_head, &e->e_sq_tail);
 	ac__sim_segs_free(&e->e_rx_head, &e->e_rx_tail);
 	ac__sim_dq_free(e);
 	AC_ASSERT(w->w_stats.endpoints_live > 0);
@@ -117,7 +118,7 @@ void ac__sim_ep_put(ac_sim *w, ac__sim_ep *e)
 void ac__sim_ep_detach(ac_sim *w, ac__sim_ep *e)
 {
 	ac__sim_ep *p = e->e_peer;
-	if (e->e_open || e->e_out_head || !p)
+	if (e->e_open || e->e_out_head || e->e_sq_head || !p)
 		return;
 	/* Only TCP ends have peers, and a peer points back or has let go. */
 	AC_ASSERT(e->e_kind == AC__SIM_EP_TCP && p->e_kind == AC__SIM_EP_TCP);
@@ -274,6 +275,7 @@ void ac__sim_ep_close(ac_sim_node *n, ac__sim_ep *e)
 	AC_ASSERT(e->e_open && e->e_node == n);
 	AC_ASSERT(e->e_h >= 0 && n->n_h[e->e_h].h_ptr == e);
 	ac__sim_oplist_fail(n, &e->e_rxops, -ECANCELED);
+	ac__sim_oplist_fail(n, &e->e_txops, -ECANCELED);
 	ac__sim_oplist_fail(n, &e->e_conn, -ECANCELED);
 	if (e->e_kind == AC__SIM_EP_UDP)
 		ac__sim_dq_free(e);
@@ -293,6 +295,7 @@ void ac__sim_ep_vanish(ac_sim_node *n, ac__sim_ep *e)
 	AC_ASSERT(n->n_crashing && e->e_node == n);
 	AC_ASSERT(e->e_open && e->e_h >= 0);
 	ac__sim_oplist_forget(n, &e->e_rxops);
+	ac__sim_oplist_forget(n, &e->e_txops);
 	ac__sim_oplist_forget(n, &e->e_conn);
 	if (e->e_kind == AC__SIM_EP_UDP)
 		ac__sim_dq_free(e);

@@ -278,6 +278,13 @@ static double sim_swarm_p(ac__sim_rng *r, double max)
 	return ac__sim_rng_unit(r) * max;
 }
 
+/* A TCP buffer size from 4 KiB to 2 MiB, about log-uniform. */
+static int64_t sim_swarm_buf(ac__sim_rng *r)
+{
+	int64_t size = 1LL << ac__sim_rng_range(r, 12, 20);
+	return size + ac__sim_rng_range(r, 0, size - 1);
+}
+
 void ac__sim_swarm(ac_sim_opts *o, ac__sim_rng *r)
 {
 	o->latency_min_ns = ac__sim_rng_range(r, 10000, 1000000);
@@ -304,6 +311,8 @@ void ac__sim_swarm(ac_sim_opts *o, ac__sim_rng *r)
 	o->drift_ppm_max = ac__sim_rng_below(r, 2) ? 0
 	                   : (int32_t)ac__sim_rng_range(r, 1, 500);
 	o->buggify = (int)ac__sim_rng_below(r, 2);
+	o->tcp_sndbuf = sim_swarm_buf(r);
+	o->tcp_rcvbuf = sim_swarm_buf(r);
 }
 
 /* ---- BUGGIFY ---------------------------------------------------------------------- */

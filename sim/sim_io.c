@@ -14,9 +14,10 @@
  * already accepted) is not lost. As on epoll, FIFO holds for callbacks
  * too: an operation that completes at once while earlier ones of its
  * handle and side wait for their callbacks goes on n_done behind them
- * (AC_IO_PENDING). A send is never half written: a send cancelled while it
- * waits (0) has op->res = len, all of it written, as io.h (version 3)
- * asks.
+ * (AC_IO_PENDING). A send waits while the connection's send buffer has
+ * no room for the rest of it (flow control, sim_tcp.c); cancelled then (0),
+ * it reports in op->res the bytes already in the stream, as io.h (version
+ * 3) asks.
  *
  * While a node crashes (n_crashing) or is down, its io is inert: cancel and
  * close succeed without effect, new operations fail with -ENETDOWN or
@@ -217,15 +218,17 @@ static int sim_cancel(ac_io *io, ac_op *op)
 	AC_ASSERT(n->n_pending >= 0);
 	if (done)
 		return AC_IO_DONE;
-	/* A send only ever waits after queueing all its bytes (sim_tcp.c),
-	 * with op->res = len: a cancelled one reports that all of it was
-	 * written (io.h version 3); other operations did nothing. */
+	/* A waiting send keeps in op->res the bytes it has put into the
+	 * stream (sim_tcp.c): a cancelled one reports them (io.h version 3);
+	 * other operations did nothing. */
 	if (op->type != AC_OP_SEND && op->type != AC_OP_WRITE)
 		op->res = -ECANCELED;
 	ac__sim_trace(n->n_world, AC__SIM_T_CANCEL, n->n_idx, (uint64_t)op->type,
 	              0);
 	if (op->type == AC_OP_CONNECT)
 		ac__sim_connect_abort(n, e);
+	else if (op->type == AC_OP_SEND)
+		ac__sim_tcp_send_cancelled(n->n_world, e);
 	return 0;
 }
 
@@ -319,6 +322,7 @@ void ac__sim_node_vanish(ac_sim_node *n)
 		s->h_ptr = NULL;
 	}
 	n->n_nh = 0;
+	ac__sim_tcp_crash_orphans(n->n_world, n);
 	ac__sim_oplist_forget(n, &n->n_running);
 	ac__sim_oplist_forget(n, &n->n_done);
 	AC_ASSERT(n->n_pending == 0);

@@ -16,9 +16,24 @@
  * is cut (partition) the pump waits a retransmission timeout (200 ms,
  * doubling up to 2 s) and tries again; while it is clogged it waits for the
  * clog to end. Nothing is lost while the connection lives. close() and
- * shutdown() queue a FIN (the peer reads end of stream); a crash queues an
- * RST (the peer's next recv or send fails with -ECONNRESET); send() never
- * blocks (no flow control: buffers are unbounded).
+ * shutdown() queue a FIN (the peer reads end of stream) behind the data
+ * still to send; a crash queues an RST (the peer's next recv or send fails
+ * with -ECONNRESET) and drops the send buffer.
+ *
+ * Flow control: send() moves what fits into the end's send buffer (the
+ * send queue, at most tcp_sndbuf data bytes) and completes when all of it
+ * is in; otherwise it stays pending with op->res = the bytes taken so far
+ * (a cancel reports them, io.h) and takes more as room appears — a partial
+ * write is normal, and a writer whose peer does not read blocks. Data
+ * leaves the send queue for the out queue while the peer's window allows:
+ * the bytes transmitted and not yet acknowledged (e_unacked) never exceed
+ * tcp_rcvbuf, so neither does the peer's rx queue. Reading acknowledges:
+ * the reader queues a WND segment (coalesced while queued) back to the
+ * writer once a quarter of the window has been read or its rx queue is
+ * empty; it travels like data (latency, stalls), and its arrival reopens
+ * the window. Data reaching an end that can no longer take it (closed,
+ * reset), and unread data of an end being closed, is dropped and
+ * acknowledged at once, so that a writer never waits on a dead reader.
  *
  * Endpoints, references, binding and routes are sim_endpoint.c's.
  */
@@ -41,27 +56,36 @@ static int sim_pump_arm(ac_sim *w, ac__sim_ep *e, int64_t at)
 	return 0;
 }
 
-/* Queue a segment from e to its peer (dropped when there is no peer). */
-static int sim_tcp_queue(ac_sim *w, ac__sim_ep *e, uint32_t kind,
-                         const void *data, uint32_t len)
+/* A new segment of kind with a copy of len bytes of data, or NULL. */
+static ac__sim_seg *sim_seg_new(uint32_t kind, const void *data, uint32_t len)
 {
-	ac__sim_ep *p = e->e_peer;
-	ac__sim_seg *g;
-	int64_t ready;
-	AC_ASSERT(e->e_kind == AC__SIM_EP_TCP);
-	if (!p)
-		return 0;
-	/* A peer points back at e, or has let go of it. */
-	AC_ASSERT(p->e_peer == e || p->e_peer == NULL);
-	g = malloc(sizeof(*g) + len);
+	ac__sim_seg *g = malloc(sizeof(*g) + len);
 	if (!g)
-		return -ENOMEM;
+		return NULL;
 	g->g_next = NULL;
 	g->g_kind = kind;
 	g->g_len = len;
 	g->g_off = 0;
+	g->g_ready = 0;
 	if (len)
 		memcpy(g->g_data, data, len);
+	return g;
+}
+
+/* Transmit segment g (consumed) from e to its peer: it joins e's out queue
+ * with its arrival time (dropped when there is no peer). 0 or -ENOMEM. */
+static int sim_tcp_put(ac_sim *w, ac__sim_ep *e, ac__sim_seg *g)
+{
+	ac__sim_ep *p = e->e_peer;
+	int64_t ready;
+	AC_ASSERT(e->e_kind == AC__SIM_EP_TCP);
+	g->g_next = NULL;
+	if (!p) {
+		free(g);
+		return 0;
+	}
+	/* A peer points back at e, or has let go of it. */
+	AC_ASSERT(p->e_peer == e || p->e_peer == NULL);
 	ready = w->w_now + ac__sim_latency(w, e->e_node->n_idx, p->e_node->n_idx);
 	if (ready < e->e_out_last)
 		ready = e->e_out_last;
@@ -77,6 +101,177 @@ static int sim_tcp_queue(ac_sim *w, ac__sim_ep *e, uint32_t kind,
 		e->e_refs++;
 	}
 	return 0;
+}
+
+/* Transmit a new segment from e to its peer, bypassing the send queue
+ * (SYNACK, RST). */
+static int sim_tcp_queue(ac_sim *w, ac__sim_ep *e, uint32_t kind,
+                         const void *data, uint32_t len)
+{
+	ac__sim_seg *g;
+	if (!e->e_peer)
+		return 0;
+	g = sim_seg_new(kind, data, len);
+	return g ? sim_tcp_put(w, e, g) : -ENOMEM;
+}
+
+/* Append g to e's send queue. */
+static void sim_sq_append(ac__sim_ep *e, ac__sim_seg *g)
+{
+	AC_ASSERT(g->g_kind == AC__SIM_SEG_DATA || g->g_kind == AC__SIM_SEG_FIN);
+	g->g_next = NULL;
+	if (e->e_sq_tail)
+		e->e_sq_tail->g_next = g;
+	else
+		e->e_sq_head = g;
+	e->e_sq_tail = g;
+	e->e_sq_bytes += g->g_kind == AC__SIM_SEG_DATA ? g->g_len : 0;
+}
+
+/* Drop e's send queue. */
+static void sim_sq_drop(ac__sim_ep *e)
+{
+	ac__sim_segs_free(&e->e_sq_head, &e->e_sq_tail);
+	e->e_sq_bytes = 0;
+}
+
+/* Transmit from e's send queue what the peer's window admits (a FIN when
+ * it is at the head). */
+static void sim_tcp_xmit(ac_sim *w, ac__sim_ep *e)
+{
+	ac__sim_seg *g;
+	while ((g = e->e_sq_head) != NULL) {
+		int64_t wnd = w->w_opts.tcp_rcvbuf - e->e_unacked;
+		uint32_t k = g->g_len - g->g_off;
+		ac__sim_seg *t = g;
+		if (!e->e_peer) {
+			sim_sq_drop(e);
+			return;
+		}
+		if (g->g_kind == AC__SIM_SEG_DATA) {
+			if (wnd <= 0)
+				return;
+			if (k > wnd) {
+				k = (uint32_t)wnd;
+				t = sim_seg_new(AC__SIM_SEG_DATA, g->g_data + g->g_off, k);
+				if (!t)
+					return; /* retried at the next window update */
+				g->g_off += k;
+			}
+		}
+		if (t == g) {
+			if (g->g_off) {
+				memmove(g->g_data, g->g_data + g->g_off, k);
+				g->g_len = k;
+				g->g_off = 0;
+			}
+			e->e_sq_head = g->g_next;
+			if (!e->e_sq_head)
+				e->e_sq_tail = NULL;
+		}
+		if (t->g_kind == AC__SIM_SEG_DATA) {
+			e->e_sq_bytes -= k;
+			e->e_unacked += k;
+		}
+		AC_ASSERT(e->e_sq_bytes >= 0 && e->e_unacked <= w->w_opts.tcp_rcvbuf);
+		if (sim_tcp_put(w, e, t) < 0)
+			return; /* the pump is not armed: only under ENOMEM */
+	}
+}
+
+/* Move up to what is left of send op into e's send queue, as far as it
+ * has room (in random pieces when partial); op->res counts the bytes
+ * taken. Returns the bytes taken now, or -ENOMEM. */
+static int64_t sim_tcp_take(ac_sim *w, ac__sim_ep *e, ac_op *op, int partial)
+{
+	const uint8_t *buf = op->buf;
+	int64_t room = w->w_opts.tcp_sndbuf - e->e_sq_bytes, took = 0;
+	AC_ASSERT(op->res >= 0 && (uint64_t)op->res <= op->len);
+	while (room > 0 && (uint64_t)op->res < op->len) {
+		uint64_t k = op->len - (uint64_t)op->res;
+		ac__sim_seg *g;
+		if (k > (uint64_t)room)
+			k = (uint64_t)room;
+		if (k > SIM_SEG_MAX)
+			k = SIM_SEG_MAX;
+		if (partial && k > 1)
+			k = (uint64_t)ac__sim_rng_range(&w->w_rng, 1, (int64_t)k);
+		g = sim_seg_new(AC__SIM_SEG_DATA, buf + op->res, (uint32_t)k);
+		if (!g)
+			return -ENOMEM;
+		sim_sq_append(e, g);
+		op->res += (int64_t)k;
+		room -= (int64_t)k;
+		took += (int64_t)k;
+	}
+	return took;
+}
+
+/* Queue the FIN that waited for e's pending sends once none is left. */
+static void sim_tcp_fin_check(ac_sim *w, ac__sim_ep *e)
+{
+	ac__sim_seg *g;
+	if (!e->e_fin_wait || e->e_txops.l_head)
+		return;
+	g = sim_seg_new(AC__SIM_SEG_FIN, NULL, 0);
+	if (!g)
+		return; /* tried again at the next window update */
+	e->e_fin_wait = 0;
+	sim_sq_append(e, g);
+	sim_tcp_xmit(w, e);
+}
+
+/* Serve e's waiting sends from the room in its send queue and transmit,
+ * until neither moves. */
+static void sim_tcp_flow(ac_sim *w, ac__sim_ep *e)
+{
+	ac_op *op;
+	for (;;) {
+		int64_t took = 0;
+		sim_tcp_xmit(w, e);
+		while ((op = e->e_txops.l_head) != NULL) {
+			int64_t k = sim_tcp_take(w, e, op, 0);
+			if (k < 0) {
+				ac__sim_op_complete(e->e_node, op, k);
+				continue;
+			}
+			took += k;
+			if ((uint64_t)op->res < op->len)
+				break;
+			ac__sim_op_complete(e->e_node, op, (int64_t)op->len);
+		}
+		if (!took)
+			break;
+	}
+	sim_tcp_fin_check(w, e);
+}
+
+/* k bytes that e transmitted are acknowledged: the window reopens. */
+static void sim_tcp_credit(ac_sim *w, ac__sim_ep *e, int64_t k)
+{
+	if (e->e_rx_err || k <= 0)
+		return; /* a reset stream has nothing in flight any more */
+	AC_ASSERT(k <= e->e_unacked);
+	e->e_unacked -= k;
+	sim_tcp_flow(w, e);
+}
+
+/* Reader p tells its writer about the bytes it read (coalesced into a
+ * window update still queued). */
+static void sim_tcp_wnd_send(ac_sim *w, ac__sim_ep *p)
+{
+	ac__sim_seg *t = p->e_out_tail;
+	uint64_t v = (uint64_t)p->e_wnd_owed, old;
+	if (!p->e_peer || p->e_rx_err)
+		return;
+	if (t && t->g_kind == AC__SIM_SEG_WND) {
+		memcpy(&old, t->g_data, sizeof(old));
+		v += old;
+		memcpy(t->g_data, &v, sizeof(v));
+	} else if (sim_tcp_queue(w, p, AC__SIM_SEG_WND, &v, sizeof(v)) < 0) {
+		return; /* owed still: sent with the next read */
+	}
+	p->e_wnd_owed = 0;
 }
 
 /* Copy up to len received bytes of e into buf (fewer when a partial read is
@@ -105,6 +300,11 @@ static size_t sim_tcp_read(ac_sim *w, ac__sim_ep *e, void *buf, size_t len)
 		}
 	}
 	AC_ASSERT(got > 0 && got <= len);
+	e->e_rx_bytes -= (int64_t)got;
+	e->e_wnd_owed += (int64_t)got;
+	AC_ASSERT(e->e_rx_bytes >= 0 && (e->e_rx_bytes == 0) == !e->e_rx_head);
+	if (!e->e_rx_head || e->e_wnd_owed >= w->w_opts.tcp_rcvbuf / 4)
+		sim_tcp_wnd_send(w, e);
 	return got;
 }
 
@@ -136,7 +336,11 @@ static void sim_tcp_reset_local(ac_sim *w, ac__sim_ep *e)
 	e->e_rx_err = -ECONNRESET;
 	ac__sim_segs_free(&e->e_rx_head, &e->e_rx_tail);
 	ac__sim_segs_free(&e->e_out_head, &e->e_out_tail);
+	sim_sq_drop(e);
+	e->e_rx_bytes = e->e_wnd_owed = e->e_unacked = 0;
+	e->e_fin_wait = 0;
 	sim_tcp_serve(w, e);
+	ac__sim_oplist_fail(e->e_node, &e->e_txops, -ECONNRESET);
 	AC_ASSERT(e->e_rxops.l_head == NULL);
 	AC_ASSERT(e->e_out_head == NULL && e->e_rx_head == NULL);
 }
@@ -184,11 +388,23 @@ static void sim_tcp_synack(ac_sim *w, ac__sim_ep *e)
 	ac__sim_op_complete(n, e->e_conn.l_head, e->e_h);
 }
 
-/* Segment g arrives at end p (g is consumed). */
-static void sim_tcp_arrive(ac_sim *w, ac__sim_ep *p, ac__sim_seg *g)
+/* A window update of k bytes arrives at end p. */
+static void sim_tcp_wnd_arrive(ac_sim *w, ac__sim_ep *p, uint64_t k)
+{
+	if (p->e_rx_err)
+		return;
+	w->w_stats.tcp_window_updates++;
+	ac__sim_trace(w, AC__SIM_T_WND, p->e_node->n_idx, p->e_id, k);
+	sim_tcp_credit(w, p, (int64_t)k);
+}
+
+/* Segment g from end e arrives at end p (g is consumed). Returns the data
+ * bytes that p could not take (dropped: e is to be credited for them). */
+static uint32_t sim_tcp_arrive(ac_sim *w, ac__sim_ep *e, ac__sim_ep *p,
+                               ac__sim_seg *g)
 {
 	uint32_t node = p->e_node->n_idx;
-	AC_ASSERT(p->e_kind == AC__SIM_EP_TCP);
+	AC_ASSERT(p->e_kind == AC__SIM_EP_TCP && e->e_peer == p);
 	/* Nothing reads a segment before it arrives. */
 	AC_ASSERT(g->g_off == 0 && g->g_ready <= w->w_now);
 	g->g_next = NULL;
@@ -201,10 +417,22 @@ static void sim_tcp_arrive(ac_sim *w, ac__sim_ep *p, ac__sim_seg *g)
 		else
 			p->e_rx_head = g;
 		p->e_rx_tail = g;
+		p->e_rx_bytes += g->g_len;
+		/* The window bounds what the reader holds. */
+		AC_ASSERT(p->e_rx_bytes <= w->w_opts.tcp_rcvbuf);
 		sim_tcp_serve(w, p);
-		return;
+		return 0;
 	}
-	if (g->g_kind == AC__SIM_SEG_SYNACK)
+	if (g->g_kind == AC__SIM_SEG_DATA) {
+		uint32_t dropped = g->g_len;
+		free(g);
+		return dropped;
+	}
+	if (g->g_kind == AC__SIM_SEG_WND) {
+		uint64_t k;
+		memcpy(&k, g->g_data, sizeof(k));
+		sim_tcp_wnd_arrive(w, p, k);
+	} else if (g->g_kind == AC__SIM_SEG_SYNACK)
 		sim_tcp_synack(w, p);
 	else if (g->g_kind == AC__SIM_SEG_FIN && p->e_open && !p->e_rx_err) {
 		p->e_rx_eof = 1;
@@ -219,12 +447,15 @@ static void sim_tcp_arrive(ac_sim *w, ac__sim_ep *p, ac__sim_seg *g)
 			sim_tcp_reset_local(w, p);
 	}
 	free(g);
+	return 0;
 }
 
 /* The PUMP event of end e: move due segments to the peer. */
 static void sim_pump(ac_sim *w, ac__sim_ep *e)
 {
 	ac__sim_seg *g;
+	int64_t dropped = 0;
+	int armed;
 	/* The event's reference keeps e. */
 	AC_ASSERT(e->e_pumping && e->e_refs > 0);
 	e->e_pumping = 0;
@@ -232,6 +463,8 @@ static void sim_pump(ac_sim *w, ac__sim_ep *e)
 		ac__sim_ep *p = e->e_peer;
 		const ac__sim_link *k;
 		if (!p) {
+			for (; g; g = g->g_next)
+				ac__sim_cap_seg(w, e, NULL, g, AC__SIM_CAP_GONE);
 			ac__sim_segs_free(&e->e_out_head, &e->e_out_tail);
 			break;
 		}
@@ -241,6 +474,7 @@ static void sim_pump(ac_sim *w, ac__sim_ep *e)
 			break;
 		}
 		if (k->k_cut_until > w->w_now) {
+			ac__sim_cap_seg(w, e, p, g, AC__SIM_CAP_CUT);
 			w->w_stats.tcp_stalls++;
 			ac__sim_trace(w, AC__SIM_T_STALL, e->e_node->n_idx, e->e_id, 0);
 			sim_pump_arm(w, e, w->w_now + e->e_rto);
@@ -253,12 +487,17 @@ static void sim_pump(ac_sim *w, ac__sim_ep *e)
 			break;
 		}
 		e->e_rto = AC__SIM_RTO_MIN_NS;
+		ac__sim_cap_seg(w, e, p, g, AC__SIM_CAP_OK);
 		e->e_out_head = g->g_next;
 		if (!e->e_out_head)
 			e->e_out_tail = NULL;
-		sim_tcp_arrive(w, p, g);
+		dropped += sim_tcp_arrive(w, e, p, g);
 	}
-	if (e->e_pumping)
+	/* Re-armed by the loop: the event's reference goes to the new event
+	 * (one that sim_tcp_put arms below takes a reference of its own). */
+	armed = e->e_pumping;
+	sim_tcp_credit(w, e, dropped);
+	if (armed)
 		return;
 	ac__sim_ep_detach(w, e);
 	ac__sim_ep_put(w, e);
@@ -425,19 +664,23 @@ static void sim_syn(ac_sim *w, ac__sim_ep *e, uint32_t d)
 		return;
 	}
 	if (k->k_cut_until > w->w_now) {
+		ac__sim_cap_syn(w, e, d, AC__SIM_CAP_CUT);
 		sim_syn_retry(w, e, d);
 		return;
 	}
 	l = dn->n_up && !dn->n_crashing
 	    ? sim_find_listener(dn, &e->e_remote, &e->e_local) : NULL;
 	if (!l) {
+		ac__sim_cap_syn(w, e, d, AC__SIM_CAP_OK);
 		sim_refuse(w, e, d);
 		return;
 	}
 	if (l->e_bl_n >= l->e_bl_max && !l->e_rxops.l_head) {
+		ac__sim_cap_syn(w, e, d, AC__SIM_CAP_BACKLOG);
 		sim_syn_retry(w, e, d);
 		return;
 	}
+	ac__sim_cap_syn(w, e, d, AC__SIM_CAP_OK);
 	if (sim_accept_syn(w, e, dn, l) < 0)
 		sim_connect_fail(w, e, -ENOMEM);
 	ac__sim_ep_put(w, e);
@@ -454,9 +697,11 @@ static void sim_refuse_ev(ac_sim *w, ac__sim_ep *e, uint32_t d, int err)
 	}
 	if (d != UINT32_MAX &&
 	    ac__sim_link_of(w, d, e->e_node->n_idx)->k_cut_until > w->w_now) {
+		ac__sim_cap_refuse(w, e, d, AC__SIM_CAP_CUT);
 		sim_syn_retry(w, e, d);
 		return;
 	}
+	ac__sim_cap_refuse(w, e, d, AC__SIM_CAP_OK);
 	sim_connect_fail(w, e, err);
 	ac__sim_ep_put(w, e);
 }
@@ -624,9 +869,8 @@ int ac__sim_send(ac_io *io, int h, ac_op *op)
 {
 	ac_sim_node *n = ac__sim_io_node(io);
 	ac_sim *w = n->n_world;
-	const uint8_t *buf = op->buf;
-	size_t off = 0;
 	ac__sim_ep *e;
+	int64_t took;
 	int rc = sim_tcp_get(n, h, &e), partial;
 	if (rc == 0)
 		rc = ac__sim_op_args(op, AC_OP_SEND);
@@ -644,23 +888,54 @@ int ac__sim_send(ac_io *io, int h, ac_op *op)
 		sim_tcp_abort(w, e);
 		return -ECONNRESET;
 	}
-	partial = ac__sim_rng_chance(&w->w_rng, w->w_opts.partial_prob);
-	while (off < op->len) {
-		size_t k = op->len - off;
-		if (k > SIM_SEG_MAX)
-			k = SIM_SEG_MAX;
-		if (partial && k > 1)
-			k = (size_t)ac__sim_rng_range(&w->w_rng, 1, (int64_t)k);
-		if (sim_tcp_queue(w, e, AC__SIM_SEG_DATA, buf + off, (uint32_t)k))
-			return -ENOMEM;
-		off += k;
+	op->res = 0;
+	if (e->e_txops.l_head) {
+		/* Behind an earlier send that waits for room. */
+		w->w_stats.tcp_send_waits++;
+		ac__sim_op_wait(n, &e->e_txops, op, e);
+		return AC_IO_PENDING;
 	}
-	AC_ASSERT(off == op->len);
+	partial = ac__sim_rng_chance(&w->w_rng, w->w_opts.partial_prob);
+	took = sim_tcp_take(w, e, op, partial);
+	if (took < 0 && op->res == 0)
+		return -ENOMEM;
+	if ((uint64_t)op->res < op->len) {
+		/* Part of it (maybe nothing) is in the stream; the rest waits
+		 * for room (a partial write) — what the window admits now is
+		 * transmitted and makes room at once. */
+		w->w_stats.tcp_send_waits++;
+		ac__sim_op_wait(n, &e->e_txops, op, e);
+		sim_tcp_flow(w, e);
+		return AC_IO_PENDING;
+	}
+	sim_tcp_xmit(w, e);
 	if (!partial)
 		return ac__sim_op_now(n, op, (int64_t)op->len);
 	ac__sim_op_wait(n, &n->n_done, op, NULL);
-	op->res = (int64_t)op->len;
 	return AC_IO_PENDING;
+}
+
+/* Queue a FIN behind e's unsent data and its pending sends (it waits for
+ * them), and transmit what may go. */
+static int sim_tcp_fin(ac_sim *w, ac__sim_ep *e)
+{
+	ac__sim_seg *g;
+	if (e->e_txops.l_head) {
+		e->e_fin_wait = 1;
+		return 0;
+	}
+	g = sim_seg_new(AC__SIM_SEG_FIN, NULL, 0);
+	if (!g)
+		return -ENOMEM;
+	sim_sq_append(e, g);
+	sim_tcp_xmit(w, e);
+	return 0;
+}
+
+void ac__sim_tcp_send_cancelled(ac_sim *w, ac__sim_ep *e)
+{
+	AC_ASSERT(e->e_kind == AC__SIM_EP_TCP);
+	sim_tcp_fin_check(w, e);
 }
 
 int ac__sim_shutdown(ac_io *io, int h)
@@ -670,8 +945,7 @@ int ac__sim_shutdown(ac_io *io, int h)
 	int rc = sim_tcp_get(n, h, &e);
 	if (rc < 0)
 		return rc;
-	if (!e->e_tx_shut && !e->e_rx_err &&
-	    sim_tcp_queue(n->n_world, e, AC__SIM_SEG_FIN, NULL, 0) < 0)
+	if (!e->e_tx_shut && !e->e_rx_err && sim_tcp_fin(n->n_world, e) < 0)
 		return -ENOMEM;
 	e->e_tx_shut = 1;
 	AC_ASSERT(e->e_open && e->e_h == h);
@@ -722,14 +996,33 @@ static void sim_backlog_kill(ac_sim *w, ac__sim_ep *l)
 	l->e_bl_n = 0;
 }
 
+/* The application lets go of e: what it did not read is dropped and
+ * acknowledged to the writer at once (with what it read and not yet
+ * acknowledged). */
+static void sim_tcp_forget_rx(ac_sim *w, ac__sim_ep *e)
+{
+	ac__sim_ep *p = e->e_peer;
+	int64_t k = e->e_rx_bytes + e->e_wnd_owed;
+	ac__sim_segs_free(&e->e_rx_head, &e->e_rx_tail);
+	e->e_rx_bytes = e->e_wnd_owed = 0;
+	if (p && p->e_peer == e)
+		sim_tcp_credit(w, p, k);
+}
+
 void ac__sim_tcp_close(ac_sim *w, ac__sim_ep *e)
 {
 	AC_ASSERT(e->e_kind == AC__SIM_EP_LISTEN || e->e_kind == AC__SIM_EP_TCP);
-	if (e->e_kind == AC__SIM_EP_LISTEN)
+	if (e->e_kind == AC__SIM_EP_LISTEN) {
 		sim_backlog_kill(w, e);
-	else if (e->e_state == AC__SIM_TCP_OPEN && !e->e_tx_shut &&
-	         !e->e_rx_err)
-		sim_tcp_queue(w, e, AC__SIM_SEG_FIN, NULL, 0);
+	} else {
+		/* Pending sends were failed: a FIN waiting for them goes. */
+		AC_ASSERT(e->e_txops.l_head == NULL);
+		if (e->e_state == AC__SIM_TCP_OPEN && !e->e_tx_shut &&
+		    !e->e_rx_err)
+			sim_tcp_fin(w, e);
+		sim_tcp_fin_check(w, e);
+		sim_tcp_forget_rx(w, e);
+	}
 	AC_ASSERT(e->e_bl_head == NULL && e->e_bl_n == 0);
 }
 
@@ -740,7 +1033,23 @@ void ac__sim_tcp_vanish(ac_sim *w, ac__sim_ep *e)
 		sim_backlog_kill(w, e);
 	else if (!e->e_rx_err)
 		sim_tcp_queue(w, e, AC__SIM_SEG_RST, NULL, 0);
+	if (e->e_kind == AC__SIM_EP_TCP)
+		sim_sq_drop(e);
 	AC_ASSERT(e->e_bl_head == NULL && e->e_bl_n == 0);
+}
+
+void ac__sim_tcp_crash_orphans(ac_sim *w, ac_sim_node *n)
+{
+	ac__sim_ep *e;
+	for (e = w->w_eps; e; e = e->e_wnext) {
+		if (e->e_node != n || e->e_open || e->e_kind != AC__SIM_EP_TCP ||
+		    !e->e_sq_head)
+			continue;
+		sim_sq_drop(e);
+		if (!e->e_rx_err)
+			sim_tcp_queue(w, e, AC__SIM_SEG_RST, NULL, 0);
+		e->e_rx_err = -ECONNRESET;
+	}
 }
 
 /* ---- TCP: events ------------------------------------------------------------------ */

@@ -47,6 +47,8 @@ static void sim_udp_enqueue(ac_sim *w, ac__sim_ep *e, ac__sim_dgram *g)
 		return;
 	}
 	if (e->e_dq_n >= AC__SIM_UDP_QUEUE_MAX) {
+		ac__sim_cap_udp(w, g->d_from, n->n_idx, &g->d_src, &g->d_dst, g->d_data,
+		                g->d_len, AC__SIM_CAP_QUEUE, (int)g->d_dup);
 		w->w_stats.udp_delivered--;
 		w->w_stats.udp_lost++;
 		free(g);
@@ -96,6 +98,8 @@ static void sim_udp_deliver(ac_sim *w, ac_sim_node *d, ac__sim_dgram *g)
 		if (d->n_h[h].h_kind == AC__SIM_H_EP &&
 		    sim_udp_match(d->n_h[h].h_ptr, g, bcast))
 			k++;
+	ac__sim_cap_udp(w, g->d_from, d->n_idx, &g->d_src, &g->d_dst, g->d_data,
+	                g->d_len, k ? AC__SIM_CAP_OK : AC__SIM_CAP_NOPORT, (int)g->d_dup);
 	if (k && !bcast)
 		pick = g->d_src.port % k;
 	AC_ASSERT(pick == 0 || pick < k);
@@ -135,6 +139,9 @@ static void sim_udp_arrive(ac_sim *w, ac__sim_dgram *g, uint32_t d)
 		return;
 	}
 	if (!dn->n_up || dn->n_crashing || k->k_cut_until > w->w_now) {
+		ac__sim_cap_udp(w, g->d_from, d, &g->d_src, &g->d_dst, g->d_data, g->d_len,
+		                dn->n_up && !dn->n_crashing ? AC__SIM_CAP_CUT : AC__SIM_CAP_DOWN,
+		                (int)g->d_dup);
 		w->w_stats.udp_lost++;
 		ac__sim_trace(w, AC__SIM_T_UDP_LOST, d, g->d_from, g->d_len);
 		free(g);
@@ -154,6 +161,8 @@ static void sim_udp_send_one(ac_sim *w, ac_sim_node *n, uint32_t d,
 	w->w_stats.udp_sent++;
 	ac__sim_trace(w, AC__SIM_T_UDP_SEND, n->n_idx, d, op->len);
 	if (remote && ac__sim_rng_chance(&w->w_rng, w->w_opts.udp_loss)) {
+		ac__sim_cap_udp(w, n->n_idx, d, src, dst, op->buf, op->len,
+		                AC__SIM_CAP_LOSS, 0);
 		w->w_stats.udp_lost++;
 		ac__sim_trace(w, AC__SIM_T_UDP_LOST, d, n->n_idx, op->len);
 		return;
@@ -176,6 +185,7 @@ static void sim_udp_send_one(ac_sim *w, ac_sim_node *n, uint32_t d,
 		g->d_dst = *dst;
 		g->d_from = n->n_idx;
 		g->d_len = (uint32_t)op->len;
+		g->d_dup = i > 0;
 		memcpy(g->d_data, op->buf, op->len);
 		if (ac__sim_ev_push(w, w->w_now + lat, AC__SIM_EV_UDP, d, g, 0) < 0)
 			free(g);
@@ -225,6 +235,8 @@ int ac__sim_sendto(ac_io *io, int h, ac_op *op)
 	} else if (d) {
 		sim_udp_send_one(w, n, d->n_idx, &src, &op->addr, op);
 	} else {
+		ac__sim_cap_udp(w, n->n_idx, UINT32_MAX, &src, &op->addr, op->buf, op->len,
+		                AC__SIM_CAP_NOHOST, 0);
 		w->w_stats.udp_sent++;
 		w->w_stats.udp_lost++;
 	}

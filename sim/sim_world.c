@@ -18,6 +18,7 @@
  */
 #include "sim/sim.h"
 #include "io/io.h"
+#include "io/record.h"
 
 #include <inttypes.h>
 
@@ -37,6 +38,7 @@ static const char *const sim_trace_names[AC__SIM_T_KIND_MAX] = {
 	[AC__SIM_T_HEAL] = "heal",       [AC__SIM_T_CLOG] = "clog",
 	[AC__SIM_T_PAUSE] = "pause",     [AC__SIM_T_ENTROPY] = "entropy",
 	[AC__SIM_T_BUGGIFY] = "buggify", [AC__SIM_T_AT] = "at",
+	[AC__SIM_T_WND] = "wnd",
 };
 
 /* One round of xxHash64 (Yann Collet): folds a 64-bit word into acc. */
@@ -221,6 +223,8 @@ void ac_sim_opts_init(ac_sim_opts *o)
 	o->pause_max_ns = 500000000;
 	o->max_time_ns = 3600LL * 1000000000LL;
 	o->max_steps = 1000000000ULL;
+	o->tcp_sndbuf = 65536;
+	o->tcp_rcvbuf = 131072;
 }
 
 static int sim_prob_ok(double p)
@@ -248,6 +252,9 @@ static int sim_opts_check(const ac_sim_opts *o)
 		return -EINVAL;
 	if (o->drift_ppm_max < 0 || o->drift_ppm_max > 100000 ||
 	    o->disk_bytes_max < 0 || o->max_time_ns <= 0)
+		return -EINVAL;
+	if (o->tcp_sndbuf < 1 || o->tcp_sndbuf > AC__SIM_TCP_BUF_MAX ||
+	    o->tcp_rcvbuf < 1 || o->tcp_rcvbuf > AC__SIM_TCP_BUF_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -300,6 +307,8 @@ int ac_sim_new(const ac_sim_opts *o, ac_sim **out)
 		free(w);
 		return -ENOMEM;
 	}
+	if (w->w_opts.record_dir)
+		ac__sim_cap_open(w, w->w_opts.record_dir); /* said when it fails */
 	*out = w;
 	return 0;
 }
@@ -342,6 +351,7 @@ void ac_sim_free(ac_sim *w)
 	free(w->w_pick);
 	free(w->w_links);
 	free(w->w_ev);
+	ac__sim_cap_close(w);
 	ac__assert_ctx_swap(actx);
 	free(w);
 }
@@ -383,6 +393,8 @@ void ac_sim_describe(const ac_sim *w, FILE *f)
 	        o->crash_max_down, o->pause_prob);
 	fprintf(f, "tcp close %.5f partial %.4f drift %" PRId32 " ppm\n",
 	        o->tcp_close_prob, o->partial_prob, o->drift_ppm_max);
+	fprintf(f, "tcp buffers: send %" PRId64 " receive %" PRId64 " bytes\n",
+	        o->tcp_sndbuf, o->tcp_rcvbuf);
 }
 
 /* ---- nodes ----------------------------------------------------------------- */
@@ -565,6 +577,11 @@ int64_t ac_sim_node_now_ns(const ac_sim_node *n)
 	return ac__sim_node_clock(n, n->n_world->w_now);
 }
 
+int64_t ac_sim_node_clock_at(const ac_sim_node *n, int64_t t_ns)
+{
+	return ac__sim_node_clock(n, t_ns);
+}
+
 int64_t ac__sim_node_wall(const ac_sim_node *n)
 {
 	return AC__SIM_EPOCH_NS + ac__sim_node_clock(n, n->n_world->w_now) -
@@ -700,6 +717,20 @@ static int64_t sim_next_time(ac_sim *w)
 	return t;
 }
 
+/* What a replay of the node's record needs to find its program again
+ * (ac_sim_node_replay): notes in the record (a recorder ignores them when
+ * recording stopped; another backend has none). */
+static void sim_record_notes(ac_sim_node *n)
+{
+	ac_io *io = ac_sched_io(n->n_sched);
+	char v[32];
+	snprintf(v, sizeof(v), "%" PRIu64, n->n_world->w_opts.seed);
+	ac__io_record_note(io, "sim.seed", v);
+	ac__io_record_note(io, "sim.node", n->n_name);
+	snprintf(v, sizeof(v), "%" PRIu64, n->n_inc);
+	ac__io_record_note(io, "sim.incarnation", v);
+}
+
 static int sim_node_start(ac_sim *w, ac_sim_node *n)
 {
 	ac_sched_opts so;
@@ -726,6 +757,8 @@ static int sim_node_start(ac_sim *w, ac_sim_node *n)
 		return rc;
 	}
 	ac__sim_trace(w, AC__SIM_T_START, n->n_idx, n->n_inc, 0);
+	if (so.record_path)
+		sim_record_notes(n);
 	/* An empty step makes it the engine's current scheduler (the last one
 	 * run stays current), so that main may use ac_spawn(NULL, ...). */
 	ac_sched_step(n->n_sched);

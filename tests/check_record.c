@@ -12,6 +12,8 @@
 #include "tests/testutil.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -19,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <asyncoro/dis.h>
 #include <asyncoro/record.h>
 #include <asyncoro/sim.h>
 
@@ -71,7 +74,7 @@ static void test_header(ac_rec_header *h)
 	h->argv = argv;
 	snprintf(h->exe_build_id, sizeof(h->exe_build_id), "0123abcd");
 	snprintf(h->lib_version, sizeof(h->lib_version), "0.1.0");
-	snprintf(h->zlib_version, sizeof(h->zlib_version), "1.2.13");
+	snprintf(h->zlib_ver, sizeof(h->zlib_ver), "1.2.13");
 	snprintf(h->arch, sizeof(h->arch), "x86_64");
 	h->page_size = 4096;
 	h->wall_ns = 1700000000123456789LL;
@@ -235,7 +238,7 @@ START_TEST(test_round_trip)
 	ck_assert_str_eq(h->argv[3], "last arg");
 	ck_assert_ptr_null(h->argv[4]);
 	ck_assert_str_eq(h->exe_build_id, "0123abcd");
-	ck_assert_str_eq(h->zlib_version, "1.2.13");
+	ck_assert_str_eq(h->zlib_ver, "1.2.13");
 	ck_assert_str_eq(h->lib_build_id, "");
 	ck_assert_uint_eq(h->page_size, 4096);
 	ck_assert_int_eq(h->wall_ns, 1700000000123456789LL);
@@ -1099,6 +1102,280 @@ START_TEST(test_record_size)
 }
 END_TEST
 
+/* ---- AC_RECORD in a process that forks ----------------------------------------- */
+
+static pid_t last_child;
+
+/* In a child: the echo on a scheduler recording per AC_RECORD; exits 0. */
+static void fork_echo(void)
+{
+	pid_t pid;
+	int st;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		alarm(60);
+		nlogged = 0;
+		run_logged(NULL);
+		_exit(nlogged == 1 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	last_child = pid;
+}
+
+START_TEST(test_record_fork)
+{
+	char path[256], other[300];
+	uint64_t h, n, h2, n2;
+	struct stat sb;
+	ac_rec_header hd;
+	ac_rec_writer *w;
+	CK_OK(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	tmp_path(path, sizeof(path), "fork");
+	/* The parent recorded PATH; its forked child records PATH.<pid>, and
+	 * neither PATH nor PATH.1. */
+	setenv("AC_RECORD", path, 1);
+	run_logged(NULL);
+	h = read_hash(path, &n);
+	fork_echo();
+	ck_assert_uint_eq(read_hash(path, &n2), h);
+	snprintf(other, sizeof(other), "%s.%ld", path, (long)last_child);
+	h2 = read_hash(other, &n2);
+	ck_assert_uint_gt(n2, 20); /* the child's whole echo */
+	ck_assert_uint_ne(h2, h);
+	unlink(other);
+	snprintf(other, sizeof(other), "%s.1", path);
+	ck_assert_int_ne(stat(other, &sb), 0);
+	unlink(path);
+	/* A file another recorder holds open (as a parent that started this
+	 * program would) is left alone: the child records PATH.<pid>. */
+	tmp_path(path, sizeof(path), "busy");
+	test_header(&hd);
+	CK_OK(ac__recw_open(path, &hd, NULL, NULL, &w));
+	setenv("AC_RECORD", path, 1);
+	fork_echo();
+	unsetenv("AC_RECORD");
+	CK_OK(ac__recw_end(w));
+	ac__recw_free(w);
+	read_hash(path, &n);
+	ck_assert_uint_eq(n, 0); /* the holder's record: no events, intact */
+	snprintf(other, sizeof(other), "%s.%ld", path, (long)last_child);
+	read_hash(other, &n2);
+	ck_assert_uint_gt(n2, 20);
+	unlink(other);
+	unlink(path);
+}
+END_TEST
+
+/* ---- refusals: another build, another secret ------------------------------------ */
+
+/* Replay the echo with AC_REPLAY=path, as a program that names no backend
+ * does (in a child: replay_child). */
+static uint64_t replay_env(const char *path, uint64_t *events)
+{
+	(void)events;
+	setenv("AC_REPLAY", path, 1);
+	run_logged(NULL);
+	return 0;
+}
+
+/* Change field k (0 .. 8) of h; its name. */
+static const char *header_change(ac_rec_header *h, int k)
+{
+	static const char *const names[] = {"exe_build_id", "lib_build_id", "lib_version",
+		"zlib_ver", "openssl_version", "msgpack_version", "arch", "page_size",
+		"io_version"};
+	char *f[] = {h->exe_build_id, h->lib_build_id, h->lib_version, h->zlib_ver,
+		h->openssl_version, h->msgpack_version, h->arch};
+	if (k < 7)
+		f[k][0] = f[k][0] == 'Z' ? 'Y' : 'Z';
+	else if (k == 7)
+		h->page_size *= 4;
+	else
+		h->io_version++;
+	return names[k];
+}
+
+/* Copy the record at from to to, with field k of its header changed
+ * (k < 0: unchanged); the field's name. */
+static const char *rewrite_header(const char *from, const char *to, int k)
+{
+	ac_rec_reader *r;
+	ac_rec_writer *w;
+	ac_rec_event ev;
+	ac_rec_header h;
+	const char *name = "";
+	int rc;
+	CK_OK(ac__rec_open(from, &r, NULL, 0));
+	h = *ac__rec_header(r);
+	if (k >= 0)
+		name = header_change(&h, k);
+	CK_OK(ac__recw_open(to, &h, NULL, NULL, &w));
+	while ((rc = ac__rec_next(r, &ev)) == 1)
+		CK_OK(ac__recw_event(w, &ev));
+	ck_assert_int_eq(rc, 0);
+	CK_OK(ac__recw_end(w));
+	ac__recw_free(w);
+	ac__rec_close(r);
+	return name;
+}
+
+/* The text of the file at path (NUL-terminated; free it). */
+static char *slurp_text(const char *path)
+{
+	size_t len;
+	char *out = (char *)slurp(path, &len);
+	out[len] = '\0';
+	return out;
+}
+
+START_TEST(test_replay_refuses_build)
+{
+	char path[256], other[256], errp[256], want[512];
+	const char *name;
+	char *out;
+	int k;
+	tmp_path(path, sizeof(path), "build");
+	tmp_path(other, sizeof(other), "other");
+	tmp_path(errp, sizeof(errp), "err");
+	CK_OK(ac_addr_parse(&echo_host, "127.0.0.1", 0));
+	record_epoll(path, echo_body, NULL);
+	/* The same header: replayed. */
+	rewrite_header(path, other, -1);
+	ck_assert_int_eq(replay_child(other, errp, -1, replay_env), 0);
+	for (k = 0; k < 9; k++) {
+		name = rewrite_header(path, other, k);
+		ck_assert_int_eq(replay_child(other, errp, -1, replay_env), AC_REPLAY_EXIT_REFUSED);
+		out = slurp_text(errp);
+		snprintf(want, sizeof(want), "replay refused: record %s was made by another "
+		         "build or library: %s: record '", other, name);
+		ck_assert_msg(strstr(out, want) == out, "want \"%s\" in:\n%s", want, out);
+		ck_assert_msg(strchr(out, ';') == NULL, "one difference only:\n%s", out);
+		if (k == 0)
+			printf("what a refusal looks like:\n%s", out);
+		free(out);
+	}
+	/* AC_REPLAY_ANY_BUILD=1: a warning, and the replay runs. */
+	setenv("AC_REPLAY_ANY_BUILD", "1", 1);
+	ck_assert_int_eq(replay_child(other, errp, -1, replay_env), 0);
+	unsetenv("AC_REPLAY_ANY_BUILD");
+	out = slurp_text(errp);
+	ck_assert_msg(strstr(out, "replay: warning: record ") == out, "%s", out);
+	free(out);
+	/* The library's own call says -EPROTO. */
+	{
+		ac_io *rp = NULL;
+		ck_assert_int_eq(ac_io_replay_new(other, &rp), -EPROTO);
+		ck_assert_ptr_null(rp);
+	}
+	unlink(path);
+	unlink(other);
+	unlink(errp);
+}
+END_TEST
+
+static const char *node_secret;
+static uint16_t node_udp;
+
+/* A node starts with node_secret on 127.0.0.1 and ends in order. */
+static void node_life(ac_io *io)
+{
+	ac_sched_opts so;
+	ac_node_opts o;
+	ac_sched *s;
+	ac_node *n;
+	ac_sched_opts_init(&so);
+	so.io = io;
+	so.log_level = AC_LOG_ERROR;
+	CK_OK(ac_sched_new(&so, &s));
+	ac_node_opts_init(&o);
+	o.node = "127.0.0.1";
+	o.udp_port = node_udp;
+	o.discover_peers = 0;
+	o.name = "keeper";
+	o.secret = node_secret;
+	CK_OK(ac_node_start(s, &o, &n));
+	CK_OK(ac_sched_finish(s));
+	ac_sched_free(s);
+}
+
+static uint64_t replay_node(const char *path, uint64_t *events)
+{
+	ac_io *rp;
+	uint64_t hash;
+	CK_OK(ac_io_replay_new(path, &rp));
+	node_life(rp);
+	hash = ac_io_record_hash(rp, events);
+	ac_io_replay_free(rp);
+	return hash;
+}
+
+/* The fingerprint of secret as doc/record.md defines it. */
+static void fingerprint(const char *secret, char out[AC_REC_FPR_HEX + 1])
+{
+	static const char label[] = "asyncoro record: secret fingerprint v1";
+	uint8_t mac[EVP_MAX_MD_SIZE];
+	unsigned mlen = 0, i;
+	ck_assert_ptr_nonnull(HMAC(EVP_sha256(), label, (int)strlen(label),
+	                           (const uint8_t *)secret, strlen(secret), mac, &mlen));
+	ck_assert_uint_eq(mlen, 32);
+	for (i = 0; i < AC_REC_FPR_HEX / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+}
+
+START_TEST(test_replay_refuses_secret)
+{
+	static const char secret[] = "correct-horse-battery";
+	char path[256], errp[256], fpr[AC_REC_FPR_HEX + 1], want[512];
+	ac_io *ep, *rec;
+	ac_rec_reader *r;
+	ac_rec_event ev;
+	int notes = 0;
+	size_t len;
+	uint8_t *bytes;
+	char *out;
+	tmp_path(path, sizeof(path), "secret");
+	tmp_path(errp, sizeof(errp), "err");
+	node_udp = (uint16_t)(20000 + getpid() % 20000);
+	node_secret = secret;
+	CK_OK(ac_io_epoll_new(&ep));
+	CK_OK(ac_io_record_new(ep, path, &rec));
+	node_life(rec);
+	ac_io_record_free(rec);
+	ac_io_epoll_free(ep);
+	/* One note, the fingerprint; the secret itself is nowhere. */
+	fingerprint(secret, fpr);
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	while (ac__rec_next(r, &ev) == 1)
+		if (ev.kind == AC_REC_META && ev.dlen == strlen(AC_REC_META_SECRET) &&
+		    memcmp(ev.data, AC_REC_META_SECRET, ev.dlen) == 0) {
+			ck_assert_uint_eq(ev.dlen2, AC_REC_FPR_HEX);
+			ck_assert(memcmp(ev.data2, fpr, AC_REC_FPR_HEX) == 0);
+			notes++;
+		}
+	ac__rec_close(r);
+	ck_assert_int_eq(notes, 1);
+	bytes = slurp(path, &len);
+	ck_assert_ptr_null(memmem(bytes, len, secret, strlen(secret)));
+	free(bytes);
+	/* The same secret replays; another is refused, naming both prints. */
+	ck_assert_int_eq(replay_child(path, errp, -1, replay_node), 0);
+	node_secret = "correct-horse-batterY";
+	ck_assert_int_eq(replay_child(path, errp, -1, replay_node), AC_REPLAY_EXIT_REFUSED);
+	out = slurp_text(errp);
+	snprintf(want, sizeof(want), "replay refused: record %s was made by a node with "
+	         "another secret (secret fingerprint: record %s, this program ", path, fpr);
+	ck_assert_msg(strstr(out, want) == out, "want \"%s\" in:\n%s", want, out);
+	free(out);
+	unlink(path);
+	unlink(errp);
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------------- */
 
 static Suite *record_suite(void)
@@ -1123,6 +1400,9 @@ static Suite *record_suite(void)
 	tcase_add_test(tc, test_sched_record_env);
 	tcase_add_test(tc, test_sim_record_replay);
 	tcase_add_test(tc, test_record_size);
+	tcase_add_test(tc, test_replay_refuses_build);
+	tcase_add_test(tc, test_record_fork);
+	tcase_add_test(tc, test_replay_refuses_secret);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -11,6 +11,8 @@
  *   two processes (net shapes)   remote one-way, deliver, ping-pong,
  *                                channel, send_file, handshakes; with --tls
  *                                also over TLS, with TLS/plaintext ratios
+ *   recording on vs off          --only record (tools/acbench_rec.c): remote
+ *                                one-way and ping-pong, record size, replay
  *
  * Only loopback is ever used. Run `acbench --help` for options.
  */
@@ -453,6 +455,50 @@ static void bench_net(const bench_opts *bo, int mask)
 		unlink(c);
 }
 
+/* ---- recording on vs off (tools/acbench_rec.c) ------------------------------------ */
+
+static void bench_record(const bench_opts *bo)
+{
+	rb_result r[MAX_RUNS];
+	double v[MAX_RUNS];
+	int i, two = (bo->placement & 2) && sysconf(_SC_NPROCESSORS_ONLN) > 1;
+	long n = (long)(1000000 * bo->scale);
+	static const char *const names[] = {
+		"record off: remote one-way", "record on: remote one-way",
+		"record on/off: one-way", "record off: ping-pong p50",
+		"record on: ping-pong p50", "record on/off: ping-pong p50",
+		"record: bytes beyond carried/call", "record: bytes beyond carried/event",
+		"record: replay speed / live"};
+	static const char *const units[] = {"msgs/s", "msgs/s", "x", "us", "us", "x",
+	                                    "B", "B", "x"};
+	static const char *const targets[] = {"-", "-", ">= 0.70", "-", "-", "<= 1.15",
+	                                      "<= 32 B", "-", ">= 5x"};
+	int k;
+	for (i = 0; i < bo->runs; i++)
+		if (rbench_run(0, two ? 1 : 0, n > 1000 ? n : 1000, &r[i]) < 0)
+			memset(&r[i], 0, sizeof(r[i]));
+	for (k = 0; k < 9; k++) {
+		for (i = 0; i < bo->runs; i++) {
+			const rb_result *x = &r[i];
+			double beyond = x->size - x->carried;
+			double f[9] = {x->oneway_off, x->oneway_on,
+				x->oneway_off > 0 ? x->oneway_on / x->oneway_off : 0, x->pp_off,
+				x->pp_on, x->pp_off > 0 ? x->pp_on / x->pp_off : 0,
+				x->calls > 0 ? beyond / x->calls : 0,
+				x->events > 0 ? beyond / x->events : 0,
+				x->replay_secs > 0 ? x->live_secs / x->replay_secs : 0};
+			v[i] = f[k];
+		}
+		report(bo, names[k], units[k], v, bo->runs, targets[k]);
+	}
+	if (!bo->csv)
+		printf("  (%s; last run: client record %.0f bytes, %.0f carried, %.0f events, "
+		       "%.0f calls; live %.3f s, replay %.3f s)\n",
+		       two ? "one CPU per process" : "one CPU", r[bo->runs - 1].size,
+		       r[bo->runs - 1].carried, r[bo->runs - 1].events, r[bo->runs - 1].calls,
+		       r[bo->runs - 1].live_secs, r[bo->runs - 1].replay_secs);
+}
+
 /* ---- driver -------------------------------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
@@ -520,6 +566,9 @@ static void usage(FILE *f)
 	        "  --only LIST  comma list of: switch,pingpong,oneway,spawn,idle,tcp,sim,\n"
 	        "               net (all two-process shapes) or some of net-oneway,\n"
 	        "               net-deliver,net-pingpong,net-chan,net-file,net-handshake\n"
+	        "               net-deliver,net-pingpong,net-chan,net-file, or record\n"
+	        "               (recording on vs off, record size, replay speed; only\n"
+	        "               when named)\n"
 	        "  --placement one|two|both\n"
 	        "               two-process shapes with both processes on CPU 0, one\n"
 	        "               per CPU, or both placements (default)\n"
@@ -628,5 +677,7 @@ int main(int argc, char **argv)
 	}
 	if (net_mask(&bo))
 		bench_net(&bo, net_mask(&bo));
+	if (bo.only != NULL && want(&bo, "record"))
+		bench_record(&bo);
 	return 0;
 }

@@ -13,6 +13,9 @@ typedef struct nb_result {
 	double chan10;   /* channel delivers/s to 10 remote subscribers */
 	double file_mbs; /* send_file MB/s */
 	double handshakes; /* connect + handshake (+ TLS) per s */
+	double client_secs;   /* wall time of the client's scheduler, from its
+	                       * creation to its end */
+	unsigned server_port; /* the server node's TCP port */
 } nb_result;
 
 /* The two-process shapes, for nbench_run's mask. */
@@ -35,6 +38,27 @@ extern const char *nbench_certfile;
  * 0. Returns 0 or -errno. */
 int nbench_run(int cpu_server, int cpu_client, long n, int mask,
                nb_result *res);
+
+/* The client side of nbench_run alone (no raw TCP ping-pong): a node on a
+ * scheduler of the default backend (so AC_RECORD and AC_REPLAY apply) that
+ * peers with the server node at 127.0.0.1:port and runs the shapes in mask;
+ * figures into *res, and res->client_secs. A replay of the client's record
+ * runs this with the recorded port. */
+void nbench_client(unsigned port, long n, int mask, nb_result *res);
+
+/* Recording on vs off (tools/acbench_rec.c), n scaling the counts: remote
+ * one-way and ping-pong p50 without and with both nodes recording
+ * (AC_RECORD, in a directory of its own, removed afterwards), the client
+ * record's size beyond the bytes it carries per call, and the replay of the
+ * client's record against its live run. Returns 0 or a negative errno. */
+typedef struct rb_result {
+	double oneway_off, oneway_on; /* msgs/s */
+	double pp_off, pp_on;         /* ping-pong p50, µs */
+	double size, carried;         /* the client's record, bytes */
+	double events, calls;         /* its events, and the program's calls */
+	double live_secs, replay_secs;
+} rb_result;
+int rbench_run(int cpu_server, int cpu_client, long n, rb_result *res);
 
 /* Measure the simulator (tools/acbench_sim.c): *completions_per_s gets
  * simulated I/O completions per wall-clock second for a TCP ping-pong over

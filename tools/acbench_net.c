@@ -397,6 +397,32 @@ out:
 	free(rtt);
 }
 
+void nbench_client(unsigned port, long n, int mask, nb_result *res)
+{
+	double t0 = nbench_now();
+	ac_sched *s;
+	nb_ctx c;
+	ac_node_opts o;
+	memset(&c, 0, sizeof(c));
+	nbench_sched(&s);
+	ac_node_opts_init(&o);
+	o.node = "127.0.0.1";
+	o.discover_peers = 0;
+	o.secret = "bench";
+	o.certfile = nbench_certfile;
+	o.name = "bench-client";
+	if (ac_node_start(s, &o, &c.node) == 0) {
+		snprintf(c.loc, sizeof(c.loc), "127.0.0.1:%u", port);
+		c.n = n;
+		c.mask = mask;
+		c.res = res;
+		ac_spawn(s, cl_main, &c, NULL, NULL);
+		ac_sched_finish(s);
+	}
+	ac_sched_free(s);
+	res->client_secs = nbench_now() - t0;
+}
+
 int nbench_run(int cpu_server, int cpu_client, long n, int mask,
                nb_result *res)
 {
@@ -405,9 +431,6 @@ int nbench_run(int cpu_server, int cpu_client, long n, int mask,
 	unsigned port = 0, raw = 0;
 	ssize_t r;
 	pid_t pid;
-	ac_sched *s;
-	nb_ctx c;
-	ac_node_opts o;
 	memset(res, 0, sizeof(*res));
 	if (pipe(pfd) < 0)
 		return -errno;
@@ -429,23 +452,8 @@ int nbench_run(int cpu_server, int cpu_client, long n, int mask,
 	nbench_pin(cpu_client);
 	if (mask & NB_PINGPONG)
 		raw_pingpong((uint16_t)raw, n / 50 > 1000 ? n / 50 : 1000, res);
-	memset(&c, 0, sizeof(c));
-	nbench_sched(&s);
-	ac_node_opts_init(&o);
-	o.node = "127.0.0.1";
-	o.discover_peers = 0;
-	o.secret = "bench";
-	o.certfile = nbench_certfile;
-	o.name = "bench-client";
-	if (ac_node_start(s, &o, &c.node) == 0) {
-		snprintf(c.loc, sizeof(c.loc), "127.0.0.1:%u", port);
-		c.n = n;
-		c.mask = mask;
-		c.res = res;
-		ac_spawn(s, cl_main, &c, NULL, NULL);
-		ac_sched_finish(s);
-	}
-	ac_sched_free(s);
+	res->server_port = port;
+	nbench_client(port, n, mask, res);
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
 	{

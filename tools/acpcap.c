@@ -67,6 +67,9 @@ static const char acp_manual[] =
 "            replays its record instead of doing real I/O. When it reports\n"
 "            \"replay diverged at event E\", `acpcap frame RECORD E` names the\n"
 "            pcap frame to look at.\n"
+"            A record of a simulated node (acsim --record) is replayed by the\n"
+"            acsim that made it: `ACSIM --replay RECORD [--until EVENT]`\n"
+"            runs that node incarnation alone.\n"
 "\n"
 "EXIT STATUS\n"
 "    0    success\n"
@@ -77,7 +80,9 @@ static const char acp_manual[] =
 "         memory (what could be read before is still printed or written)\n"
 "    replay exits with the replayed program's status (the replay exits 3\n"
 "    when the program diverged from its record, 4 when it stopped at\n"
-"    --until EVENT), or 127 when the program cannot be started.\n"
+"    --until EVENT, 5 when it refused the record: another build, library\n"
+"    version, architecture or secret, 6 when it reached the end of a record\n"
+"    cut short), or 127 when the program cannot be started.\n"
 "\n"
 "    Errors are one line on standard error: \"acpcap: FILE: what is wrong\".\n";
 
@@ -464,6 +469,26 @@ static int acp_replay_opts(int argc, char **argv, const char **until)
 	return -1;
 }
 
+/* A simulated node's record: the acsim that made it replays that node
+ * alone (acsim --replay RECORD). */
+static int acp_replay_sim(const char *rec, const char *acsim, const char *until)
+{
+	char *args[] = {(char *)acsim, "--replay", (char *)rec, "--until", (char *)until, NULL};
+	if (until == NULL)
+		args[3] = NULL;
+	printf("+ ");
+	acp_shell_word(acsim);
+	printf(" --replay ");
+	acp_shell_word(rec);
+	if (until != NULL)
+		printf(" --until %s", until);
+	putchar('\n');
+	fflush(stdout);
+	execvp(args[0], args);
+	acp_err(args[0], "cannot run: %s", strerror(errno));
+	return ACP_EXIT_NOEXEC;
+}
+
 static int acp_cmd_replay(int argc, char **argv)
 {
 	const char *until = NULL, *rec;
@@ -485,6 +510,10 @@ static int acp_cmd_replay(int argc, char **argv)
 	}
 	for (i = 0; i < h->argc; i++)
 		args[i] = h->argv[i]; /* the reader is never closed: exec or exit */
+	if (!strcmp(h->backend, "sim")) {
+		free(args);
+		return acp_replay_sim(rec, h->argv[0], until);
+	}
 	if (realpath(rec, path) == NULL)
 		snprintf(path, sizeof(path), "%s", rec);
 	fputs("+ env -u AC_RECORD AC_REPLAY=", stdout);

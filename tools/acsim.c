@@ -8,6 +8,8 @@
  *   acsim --scenario echo --seed 7 [--trace FILE]
  *   acsim --scenario chat --seeds 1..200 --profile crashes
  *   acsim --scenario echo --seeds 1..50 --swarm --check-determinism
+ *   acsim --scenario mixed --seed 7 --record DIR    (then, one node alone:)
+ *   acsim --replay DIR/seed-7/node0.1.acrec [--until EVENT]
  *
  * Scenarios live in tools/acsim_scenarios.c; each one builds its nodes in a
  * fresh world, says when it is done, and checks its invariants.
@@ -34,6 +36,8 @@ typedef struct acsim_args {
 	uint64_t seed_hi;
 	const char *trace;
 	const char *record;
+	const char *replay;
+	const char *until;
 	int swarm;
 	int buggify;
 	int determinism;
@@ -230,6 +234,10 @@ static void acsim_usage(FILE *f)
 	        "  --trace FILE        write the event log (one seed)\n"
 	        "  --record DIR        record every node incarnation of every seed\n"
 	        "                      (DIR/seed-N/NODE.INC.acrec; acpcap reads them)\n"
+	        "                      and the network (DIR/seed-N/network.pcapng)\n"
+	        "  --replay RECORD     replay one node incarnation's record alone (the\n"
+	        "                      run's other options come from the record)\n"
+	        "  --until EVENT       with --replay: stop at event EVENT (exit 4)\n"
 	        "  --check-determinism run every seed twice, compare hashes\n"
 	        "  --tls               nodes talk TLS (scenarios: mixed)\n"
 	        "  --verbose           one line per seed\n"
@@ -278,6 +286,8 @@ static void acsim_parse(int argc, char **argv, acsim_args *a)
 		{"max-time", required_argument, NULL, 'm'},
 		{"trace", required_argument, NULL, 't'},
 		{"record", required_argument, NULL, 'r'},
+		{"replay", required_argument, NULL, 'P'},
+		{"until", required_argument, NULL, 'U'},
 		{"check-determinism", no_argument, NULL, 'd'},
 		{"tls", no_argument, NULL, 'T'},
 		{"verbose", no_argument, NULL, 'v'},
@@ -308,6 +318,8 @@ static void acsim_parse(int argc, char **argv, acsim_args *a)
 		case 'm': a->max_s = atof(optarg); break;
 		case 't': a->trace = optarg; break;
 		case 'r': a->record = optarg; break;
+		case 'P': a->replay = optarg; break;
+		case 'U': a->until = optarg; break;
 		case 'd': a->determinism = 1; break;
 		case 'T': acsim_tls = 1; break;
 		case 'v': a->verbose = 1; break;
@@ -317,6 +329,9 @@ static void acsim_parse(int argc, char **argv, acsim_args *a)
 		default: acsim_usage(stderr); exit(2);
 		}
 	}
+	if (a->replay && optind == argc && (!a->until || strspn(a->until, "0123456789") ==
+	                                    strlen(a->until)))
+		return;
 	if (!a->scenario || !have_seed || optind != argc || a->max_s <= 0 ||
 	    a->faults_s < 0 || a->faults_s >= a->max_s) {
 		acsim_usage(stderr);
@@ -351,6 +366,64 @@ static void acsim_repro(const acsim_args *a, uint64_t seed)
 	       a->max_s);
 }
 
+/* --replay: one node incarnation of a recorded run, alone, from its
+ * record; the run's options are the recorded command line's. Returns the
+ * exit status (a divergence exits 3 from inside the replay). */
+static int acsim_replay(const char *path, const char *until)
+{
+	acsim_rec_info info;
+	acsim_args ra;
+	const acsim_scenario *sc;
+	ac_sim_node *n = NULL;
+	ac_sim_opts o;
+	ac_sim *w;
+	void *ctx = NULL;
+	char err[600];
+	unsigned i;
+	int rc = acsim_rec_info_read(path, &info, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "acsim: %s\n", err);
+		acsim_rec_info_free(&info);
+		return 2;
+	}
+	optind = 0; /* getopt starts afresh on the recorded command line */
+	acsim_parse(info.argc, info.argv, &ra);
+	sc = ra.scenario ? acsim_find(ra.scenario) : NULL;
+	if (!sc || ra.replay || acsim_opts(&ra, sc, info.seed, &o) < 0) {
+		fprintf(stderr, "acsim: %s: the recorded command line is not a run of a known "
+		        "scenario\n", path);
+		acsim_rec_info_free(&info);
+		return 2;
+	}
+	o.log_fn = acsim_log;
+	o.log_arg = stderr;
+	rc = ac_sim_new(&o, &w);
+	if (rc == 0 && (rc = sc->setup(w, &ctx)) == 0)
+		for (i = 0; i < ac_sim_nodes(w); i++)
+			if (!strcmp(ac_sim_node_name(ac_sim_node_at(w, i)), info.node))
+				n = ac_sim_node_at(w, i);
+	if (rc == 0 && !n)
+		rc = -ENOENT;
+	printf("replay %s: node %s, incarnation %" PRIu64 ", seed %" PRIu64 " of scenario %s\n",
+	       path, info.node, info.inc, info.seed, sc->name);
+	fflush(stdout);
+	unsetenv("AC_RECORD");
+	if (until)
+		setenv("AC_REPLAY_UNTIL", until, 1);
+	else
+		unsetenv("AC_REPLAY_UNTIL");
+	if (rc == 0)
+		rc = ac_sim_node_replay(n, info.inc, path);
+	if (rc < 0)
+		fprintf(stderr, "acsim: %s: cannot replay: %s\n", path, ac_strerror(rc));
+	else
+		printf("replay %s: no divergence\n", path);
+	ac_sim_free(w);
+	sc->free(ctx);
+	acsim_rec_info_free(&info);
+	return rc < 0 ? 2 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	acsim_args a;
@@ -359,6 +432,8 @@ int main(int argc, char **argv)
 	uint64_t seed, n = 0, total;
 	double t0 = acsim_wall(), last = t0;
 	acsim_parse(argc, argv, &a);
+	if (a.replay)
+		return acsim_replay(a.replay, a.until);
 	sc = acsim_find(a.scenario);
 	if (!sc) {
 		fprintf(stderr, "acsim: unknown scenario '%s' (see --list)\n",

@@ -3,6 +3,7 @@
 #define AC_TOOLS_ACSIM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <asyncoro/sim.h>
 
@@ -36,8 +37,33 @@ void acsim_mixed_free(void *ctx);
 #define ACSIM_TLS_CERT "/tls/node.pem"
 extern int acsim_tls;
 int acsim_tls_put(ac_sim_node *sn);
+/* The bulk streams to a slow reader (tools/acsim_bulk.c). */
+int acsim_bulk_setup(ac_sim *w, void **ctx);
+int acsim_bulk_done(ac_sim *w, void *ctx);
+int acsim_bulk_check(ac_sim *w, void *ctx, int stop, char *why, size_t len);
+void acsim_bulk_free(void *ctx);
 
 /* Ended by an entry with a NULL name. */
 extern const acsim_scenario acsim_scenarios[];
+
+/* What a simulated node's record says about its run (tools/acsim_replay.c):
+ * the acsim command line that made it and which node incarnation of which
+ * seed it is. */
+typedef struct acsim_rec_info {
+	int argc;
+	char **argv;
+	uint64_t seed;
+	char node[64];
+	uint64_t inc;
+	/* Bits of the notes found: 1 seed, 2 node, 4 incarnation. */
+	int found;
+} acsim_rec_info;
+
+/* Read path's header and notes into *info. Returns 0, or a negative errno
+ * with one line in err: the reader's error, -EINVAL (not a record of a
+ * simulated node, or without acsim's notes), -ENOMEM. Free *info with
+ * acsim_rec_info_free in every case. */
+int acsim_rec_info_read(const char *path, acsim_rec_info *info, char *err, size_t len);
+void acsim_rec_info_free(acsim_rec_info *info);
 
 #endif

@@ -74,6 +74,10 @@ typedef struct mx_node {
 	mx_ctx *ctx;
 	uint32_t idx;
 	ac_sim_node *sn;
+	/* The node's clock at the end of the workload (MX_WORK_NS of world
+	 * time): the program reads its own clock, never the world's, so that
+	 * its record replays alone. */
+	int64_t work_until;
 	char addr[AC_ADDR_STRLEN];
 	uint64_t inc;
 	ac_node *node;
@@ -107,7 +111,7 @@ static void mx_violate(mx_ctx *c, const char *fmt, ...)
 
 static int mx_working(mx_node *m)
 {
-	return ac_sim_now_ns(m->ctx->w) < MX_WORK_NS;
+	return ac_sched_now_ns(ac_sched_self()) < m->work_until;
 }
 
 /* ---- sink and monitor ------------------------------------------------------- */
@@ -369,6 +373,7 @@ int acsim_mixed_setup(ac_sim *w, void **ctxp)
 		if (rc == 0) {
 			ac_sim_node_addr(m->sn, &a);
 			ac_addr_format_ip(&a, m->addr, sizeof(m->addr));
+			m->work_until = ac_sim_node_clock_at(m->sn, MX_WORK_NS);
 			rc = ac_sim_node_set_main(m->sn, mx_main, m);
 			if (rc == 0 && acsim_tls)
 				rc = acsim_tls_put(m->sn);

@@ -13,7 +13,9 @@
 --        by a segment that starts with a plausible frame header (length
 --        within the body limit, a known type, zero reserved bytes, flags
 --        within REPLY|ZLIB, a body that starts like a MessagePack array or a
---        zlib stream) and then claims the whole conversation. Frames are
+--        zlib stream; or a segment that is just the header of a HELLO or
+--        HELLO_ACK, as in the pcap of a record of the receiving node, where
+--        each read is a segment) and then claims the whole conversation. Frames are
 --        reassembled across segments; a segment may carry several frames.
 --        Another dissector registered on one of the ports sees the stream
 --        first: `-o tcp.try_heuristic_first:TRUE` (or Decode As ->
@@ -825,7 +827,12 @@ local function plausible_tcp(tvb)
 		-- Empty bodies: AUTH_OK, PING, BYE.
 		return ty == 4 or ty == 6 or ty == 7
 	end
-	if tvb:len() == AC.HDR then return false end
+	if tvb:len() == AC.HDR then
+		-- A header alone: a stream seen from a node that reads the header,
+		-- then the body (`acpcap pcap` makes one segment per read). Only
+		-- for the first frames of a handshake, with no flags.
+		return (ty == 1 or ty == 2) and flags == 0 and len - 8 <= AC.HELLO_MAX
+	end
 	local b = tvb(AC.HDR, 1):uint()
 	if band(flags, WF_ZLIB) ~= 0 then return b == 0x78 end
 	if ty <= 2 then

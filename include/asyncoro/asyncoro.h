@@ -146,13 +146,18 @@ typedef struct ac_sched_opts {
 	 * NULL (default): the environment variable AC_RECORD, when set and not
 	 * empty, names the file instead. Several schedulers of one process
 	 * that name the same file write PATH, PATH.1, PATH.2 ... in the order
-	 * they are created. A file that cannot be created is reported as one
+	 * they are created; a forked child of a process that recorded PATH,
+	 * and a process that finds PATH being written by another, write
+	 * PATH.PID, PATH.PID.1 ... instead (PID: its process id). A file
+	 * that cannot be created is reported as one
 	 * AC_LOG_WARN line and the scheduler runs unrecorded; a write error
 	 * later stops recording (one AC_LOG_WARN line), the scheduler goes on.
 	 * The environment variable AC_REPLAY=PATH makes every scheduler
 	 * created without a backend (io NULL) replay PATH (PATH.1, ... for
 	 * the next ones) instead of running on epoll (a record that cannot be
-	 * read makes ac_sched_new fail with its error): see asyncoro/record.h;
+	 * read makes ac_sched_new fail with its error; a record made by
+	 * another build or library ends the process with
+	 * AC_REPLAY_EXIT_REFUSED): see asyncoro/record.h;
 	 * ac_sched_free logs the same "record" line at the end of a replay
 	 * that matched (equal hashes: an identical run). */
 	const char *record_path;

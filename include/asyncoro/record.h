@@ -37,14 +37,26 @@ extern "C" {
 #define AC_REPLAY_EXIT_DIVERGED 3
 /* Exit status of a replay stopped at the event AC_REPLAY_UNTIL names. */
 #define AC_REPLAY_EXIT_UNTIL 4
+/* Exit status of a replay refused before it began: the record was made by
+ * another build of the program or of the library, other library versions,
+ * another architecture or page size, another io.h version (the line says
+ * which), or a node of the program started with another secret than the
+ * recorded node's. */
+#define AC_REPLAY_EXIT_REFUSED 5
+/* Exit status of a replay that reached the end of a record cut short (the
+ * recorded process died, or recording stopped): the run was replayed up
+ * to the record's last whole event and the line says which. */
+#define AC_REPLAY_EXIT_TRUNCATED 6
 
 /* A backend that forwards every call to inner and records it to the file
  * at path (created or truncated). inner stays the caller's; it must outlive
  * the recorder, and operations submitted through the recorder must not
  * complete in inner after ac_io_record_free (free inner right after, or
  * cancel them first). A write error or a full disk stops recording with
- * one line on standard error; the backend keeps working. Returns 0 and
- * *out, -EINVAL, -ENOMEM or the error of creating the file. */
+ * one line on standard error; the backend keeps working. The file is
+ * locked (flock) until ac_io_record_free. Returns 0 and *out, -EINVAL,
+ * -ENOMEM, -EBUSY (another recorder, of this process or another, writes
+ * that file: it is left alone) or the error of creating the file. */
 int ac_io_record_new(ac_io *inner, const char *path, ac_io **out);
 /* The hash of the events recorded so far (for a replay backend: of the
  * events replayed so far) and, when events is not NULL, their number.
@@ -57,17 +69,25 @@ void ac_io_record_free(ac_io *io);
 /* A backend that replays the record at path. Returns 0 and *out, or a
  * negative errno with one line on standard error: the open's error,
  * -EBADMSG (not a record, corrupt header), -EPIPE (cut in its header),
- * -ENOTSUP (a newer format). The environment variable AC_REPLAY_UNTIL=E
- * stops the process when event E is reached (AC_REPLAY_EXIT_UNTIL, after
- * printing "stopped at event E"; a debugger can break on
- * ac__replay_stop). */
+ * -ENOTSUP (a newer format), -EPROTO (made by another build: "replay
+ * refused: record PATH was made by another build or library: FIELD:
+ * record 'R', this program 'T'; ..." naming each of exe_build_id,
+ * lib_build_id, lib_version, zlib_ver, openssl_version, msgpack_version,
+ * arch, page_size and io_version that differs; the environment variable
+ * AC_REPLAY_ANY_BUILD=1 makes that line a warning and replays anyway).
+ * The environment variable AC_REPLAY_UNTIL=E stops the process when event
+ * E is reached (AC_REPLAY_EXIT_UNTIL, after printing "stopped at event E";
+ * a debugger can break on ac__replay_stop). */
 int ac_io_replay_new(const char *path, ac_io **out);
 /* 1 when the next recorded event is a poll, else 0: a driver that steps a
  * scheduler (ac_sched_step, as the simulator does) steps while this is 1,
  * then frees the scheduler. */
 int ac_io_replay_wants_poll(ac_io *io);
 /* Check that the run reached the record's end (else it diverged: the
- * report, then exit), then free the replay backend. NULL is ignored. */
+ * report, then exit), then free the replay backend. NULL is ignored.
+ * Whenever a replay needs an event after the last one of a record that was
+ * cut short, it prints "replay reached the end of record PATH, cut short:
+ * truncated after event E" and exits with AC_REPLAY_EXIT_TRUNCATED. */
 void ac_io_replay_free(ac_io *io);
 
 #if defined(__GNUC__)

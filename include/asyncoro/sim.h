@@ -17,7 +17,8 @@
  *
  * Network model: TCP is reliable and ordered while a connection lives;
  * partitions and clogs stall it (segments are retransmitted, never lost);
- * a crashed node's peers see -ECONNRESET. UDP datagrams can be lost,
+ * a crashed node's peers see -ECONNRESET; send and receive buffers are
+ * bounded (flow control: a writer whose peer does not read blocks). UDP datagrams can be lost,
  * duplicated and reordered; the subnet broadcast address (10.0.0.255, and
  * also 127.255.255.255 and 255.255.255.255 inside the sim) reaches every
  * node. Files live in a per-node in-memory file system that survives crashes.
@@ -113,6 +114,18 @@ typedef struct ac_sim_opts {
 	 * and per TCP send of being delivered in several segments (the send
 	 * still completes whole, asynchronously). */
 	double partial_prob;
+	/* TCP flow control, per connection end, in bytes (1 .. 2^30): the send
+	 * buffer holds what the application sent and the peer's window does
+	 * not admit yet; the receive buffer (the window) bounds what is in
+	 * flight plus received and not read. A send takes what fits into the
+	 * send buffer and waits (pending) for the rest: a writer whose peer
+	 * does not read blocks once about tcp_sndbuf + tcp_rcvbuf bytes are
+	 * out; a cancelled send reports in op->res the bytes already taken
+	 * (io.h). The reader's window updates travel back with the link's
+	 * latency. ac_sim_opts_init: 64 KiB and 128 KiB (Linux loopback starts
+	 * at 16 KiB and 128 KiB, tcp_wmem and tcp_rmem, and grows them). */
+	int64_t tcp_sndbuf;
+	int64_t tcp_rcvbuf;
 	/* Largest clock drift of a node in parts per million; each node draws
 	 * its drift from [-drift_ppm_max, drift_ppm_max] and a random clock
 	 * offset. 0: every node reads the world's time. */
@@ -139,8 +152,11 @@ typedef struct ac_sim_opts {
 	uint64_t max_steps;
 	/* A directory (it must exist) where every node incarnation's run is
 	 * recorded (asyncoro/record.h) as NAME.INCARNATION.acrec, on virtual
-	 * time; NULL: nothing recorded. Recording only observes: a seed's
-	 * trace hash is the same with it. The string is kept, not copied. */
+	 * time, and what the network did as network.pcapng (every packet,
+	 * delivered or not: doc/record.md, "The simulator"); NULL: nothing
+	 * recorded. Recording only observes: a seed's trace hash is the same
+	 * with it, and its files are the same bytes. The string is kept, not
+	 * copied. */
 	const char *record_dir;
 } ac_sim_opts;
 
@@ -174,6 +190,10 @@ typedef struct ac_sim_stats {
 	uint64_t tcp_stalls;
 	/* TCP resets delivered. */
 	uint64_t tcp_resets;
+	/* TCP sends that had to wait for room in the send buffer, and window
+	 * updates delivered. */
+	uint64_t tcp_send_waits;
+	uint64_t tcp_window_updates;
 	/* UDP datagrams sent, delivered to a socket, lost (loss, partition, no
 	 * receiver, full queue), duplicated. */
 	uint64_t udp_sent;
@@ -205,7 +225,8 @@ typedef void (*ac_sim_at_fn)(ac_sim *w, void *arg);
 /* ---- worlds ----------------------------------------------------------------- */
 
 /* Fill *o with a clean network: latency 50..200 us, no faults, no drift,
- * seed 0, max_time_ns one virtual hour, max_steps 10^9. */
+ * TCP buffers of 64 KiB (send) and 128 KiB (receive), seed 0, max_time_ns
+ * one virtual hour, max_steps 10^9. */
 void ac_sim_opts_init(ac_sim_opts *o);
 /* Create a world from a copy of *o (with swarm set, the knobs are drawn
  * first). Returns 0 and *out, -EINVAL for out-of-range knobs, -ENOMEM. */
@@ -259,6 +280,26 @@ int ac_sim_node_is_up(const ac_sim_node *n);
 uint64_t ac_sim_node_incarnation(const ac_sim_node *n);
 /* The node's monotonic clock (the world's time with its drift), ns. */
 int64_t ac_sim_node_now_ns(const ac_sim_node *n);
+/* What the node's monotonic clock reads at world time t_ns. A function of
+ * the world's options and the order nodes were added (drift and offset are
+ * drawn then), so a program may compute it in its setup and compare it
+ * with its own clock (ac_sched_now_ns), which a replay feeds back: reading
+ * ac_sim_now_ns from a node's program makes its record unreplayable. */
+int64_t ac_sim_node_clock_at(const ac_sim_node *n, int64_t t_ns);
+/* Replay incarnation `incarnation` of node n from its record at path
+ * (written through ac_sim_opts.record_dir; doc/record.md, "The
+ * simulator"): n's program alone runs, on the replay backend
+ * (asyncoro/record.h), stepped as the world stepped it; nothing else of
+ * the world runs. w must be new (never run), made with the recorded
+ * world's options and set up the same way, so that n has the same program
+ * and argument. The node's scheduler has the live one's name, log sink and
+ * level, and its last line is the live run's "record PATH: N events, hash
+ * H" (PATH as given here) once the replay reached the record's end. A
+ * divergence ends the process with AC_REPLAY_EXIT_DIVERGED after its
+ * report on standard error (AC_REPLAY_UNTIL also works). Returns 0,
+ * -EINVAL (n has no program, w has run, incarnation 0), or the error of
+ * reading the record. */
+int ac_sim_node_replay(ac_sim_node *n, uint64_t incarnation, const char *path);
 
 /* ---- running ------------------------------------------------------------------- */
 
