@@ -27,6 +27,9 @@ enum {
 	EX_OPT_SECRET,
 	EX_OPT_NAME,
 	EX_OPT_PEER,
+	EX_OPT_CERT,
+	EX_OPT_KEY,
+	EX_OPT_CA,
 	EX_OPT_PROG = 512
 };
 
@@ -64,6 +67,11 @@ static void ex_usage(const ex_prog *p, FILE *f)
 		        p->def_name ? "\"" : "");
 		fprintf(f, "      --peer HOST:PORT contact this node at start "
 		           "(repeatable)\n");
+		fprintf(f, "      --certfile PEM   TLS: certificate (and key) of "
+		           "this node\n"
+		           "      --keyfile PEM    TLS: its key, when not in certfile\n"
+		           "      --cafile PEM     TLS: CA of the peers (default: "
+		           "certfile)\n");
 	}
 	for (i = 0; p->opts && p->opts[i].name; i++)
 		fprintf(f, "      --%s %-*s%s (default %s)\n", p->opts[i].name,
@@ -108,6 +116,15 @@ static int ex_common(ex_env *env, int c, const char *arg)
 			return -EINVAL;
 		env->peers[o->npeers++] = arg;
 		return 0;
+	case EX_OPT_CERT:
+		o->certfile = arg;
+		return 0;
+	case EX_OPT_KEY:
+		o->keyfile = arg;
+		return 0;
+	case EX_OPT_CA:
+		o->cafile = arg;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -123,8 +140,11 @@ static void ex_longopts(const ex_prog *p, struct option *lo)
 		{"secret", required_argument, NULL, EX_OPT_SECRET},
 		{"name", required_argument, NULL, EX_OPT_NAME},
 		{"peer", required_argument, NULL, EX_OPT_PEER},
+		{"certfile", required_argument, NULL, EX_OPT_CERT},
+		{"keyfile", required_argument, NULL, EX_OPT_KEY},
+		{"cafile", required_argument, NULL, EX_OPT_CA},
 	};
-	int i, k = 0, ncommon = p->node ? 7 : 3;
+	int i, k = 0, ncommon = p->node ? 10 : 3;
 	for (i = 0; i < ncommon; i++)
 		lo[k++] = common[i];
 	for (i = 0; p->opts && p->opts[i].name && i < EX_OPTS_MAX; i++) {
@@ -140,7 +160,7 @@ static void ex_longopts(const ex_prog *p, struct option *lo)
 int ex_env_parse(ex_env *env, int argc, char **argv)
 {
 	const ex_prog *p = env->prog;
-	struct option lo[8 + EX_OPTS_MAX];
+	struct option lo[11 + EX_OPTS_MAX];
 	int c;
 	ex_longopts(p, lo);
 	optind = 1;

@@ -80,5 +80,8 @@ void ac__io_stderr(const char *text);
 /* The environment variable AC_LOG_LEVEL (NULL when unset): a process
  * setting the engine reads for every new scheduler. */
 const char *ac__io_log_level_env(void);
+/* The environment variable SSLKEYLOGFILE (NULL when unset): where TLS
+ * nodes without a keylogfile option write their session keys. */
+const char *ac__io_keylog_env(void);
 
 #endif

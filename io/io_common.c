@@ -217,6 +217,11 @@ const char *ac__io_log_level_env(void)
 	return getenv("AC_LOG_LEVEL");
 }
 
+const char *ac__io_keylog_env(void)
+{
+	return getenv("SSLKEYLOGFILE");
+}
+
 void ac__io_stderr(const char *text)
 {
 	fputs(text, stderr);

@@ -71,8 +71,10 @@ struct ac_peer {
 	uint32_t p_caps;
 	int p_state;
 	int p_stream_send;
-	/* The live connection, or NULL, and whether we opened it. */
+	/* The live connection, or NULL, and whether we opened it; its TLS
+	 * session (one reference) when the node uses TLS. */
 	ac_sock *p_conn;
+	struct ac__tls *p_tls;
 	int p_conn_ours;
 	/* Large bodies to send uncompressed before trying zlib again. */
 	int p_zip_skip;
@@ -193,6 +195,8 @@ struct ac_node {
 	int n_discover;
 	char *n_secret;
 	size_t n_secret_len;
+	/* TLS context (net/tls.h), NULL for a plaintext node. */
+	struct ac__tls_ctx *n_tls;
 	char *n_dest;
 	int64_t n_max_file;
 	int n_stream_send;

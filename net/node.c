@@ -10,6 +10,7 @@
  * peer_lost_ms. A refused reconnect declares it Offline at once.
  */
 #include "net/net.h"
+#include "net/tls.h"
 
 /* How long a reclaimed peer record stays allocated (see node_reclaim). */
 #define NODE_GRAVE_NS (1000LL * 1000000)
@@ -92,9 +93,11 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 		return -EINVAL;
 	if (o->name && strlen(o->name) > AC_NAME_MAX)
 		return -ENAMETOOLONG;
-	/* TLS is not built yet: refuse rather than run in plaintext. */
-	if (o->certfile || o->keyfile || o->cafile)
-		return -ENOTSUP;
+	/* keyfile or cafile alone would be a plaintext node by mistake. */
+	if (!o->certfile && (o->keyfile || o->cafile))
+		return -EINVAL;
+	if (o->certfile && !*o->certfile)
+		return -EINVAL;
 	rc = node_addr(n, o->node, o->tcp_port, &n->n_bind);
 	if (rc < 0)
 		return rc == -ENOENT ? -EINVAL : rc;
@@ -140,6 +143,10 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 		return -ENAMETOOLONG;
 	if (!n->n_secret)
 		return -ENOMEM;
+	if (o->certfile && (rc = ac__tls_ctx_new(n, o, &n->n_tls)) < 0)
+		return rc;
+	if (n->n_tls)
+		n->n_caps |= AC_CAP_TLS;
 	AC_ASSERT(n->n_max_peers >= 1 && n->n_max_peers <= AC_WIRE_PEERS_MAX);
 	AC_ASSERT(n->n_udp_port != 0 && n->n_secret_len == strlen(n->n_secret));
 	return 0;
@@ -287,6 +294,7 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 			ac_sock_close(n->n_listener);
 		free(n->n_secret);
 		free(n->n_dest);
+		ac__tls_ctx_free(n->n_tls);
 		free(n);
 		return rc;
 	}
@@ -757,6 +765,7 @@ void ac_node_free(ac_node *n)
 	free(n->n_names);
 	free(n->n_secret);
 	free(n->n_dest);
+	ac__tls_ctx_free(n->n_tls);
 	if (s->s_remote_arg == n) {
 		s->s_remote = NULL;
 		s->s_remote_arg = NULL;

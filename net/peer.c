@@ -17,11 +17,20 @@
  * The different labels stop a reflected MAC; the nonces stop replays. A
  * node acts on nothing from a connection before AUTH/AUTH_OK.
  *
+ * With TLS (net/tls.h) the TLS 1.3 handshake comes first, and these frames
+ * and all later ones travel inside it; both MACs then also cover the
+ * session's exporter value (32 bytes, the same on both ends of one TLS
+ * session only), so a relay that terminates TLS towards each side holds two
+ * sessions whose MACs do not match: it cannot splice them. A TLS node and a
+ * plaintext node tell each other apart by the first bytes (a ClientHello
+ * against a HELLO frame) and refuse at once (REFUSE in plaintext).
+ *
  * Frames are appended to the peer's queue in order and the writer sends
  * whole batches of queued frames with one write, which is where per-pair
  * FIFO order and the throughput of small messages come from.
  */
 #include "net/net.h"
+#include "net/tls.h"
 
 #include <openssl/hmac.h>
 #include <openssl/crypto.h>
@@ -30,6 +39,9 @@
 #define PEER_DUPLICATE "duplicate connection"
 /* REFUSE reason when the peer table is full (see max_peers). */
 #define PEER_FULL "too many peers"
+/* REFUSE reasons when one side uses TLS and the other does not. */
+#define PEER_NEEDTLS "this node requires TLS"
+#define PEER_NOTLS "this node does not use TLS"
 /* Time allowed for connect + handshake. */
 #define PEER_HANDSHAKE_MS 5000
 /* Reader buffer. */
@@ -61,22 +73,43 @@ int ac__mac_eq(const uint8_t *a, const uint8_t *b)
 	return CRYPTO_memcmp(a, b, AC_WIRE_MAC) == 0;
 }
 
-static void peer_mac(ac_node *n, char label, const uint8_t *nc,
+/* The MAC of one side; with TLS (t) bound to the session. */
+static void peer_mac(ac_node *n, ac__tls *t, char label, const uint8_t *nc,
                      const uint8_t *ns, uint8_t *mac)
 {
-	const void *parts[3] = {&label, nc, ns};
-	size_t lens[3] = {1, AC_WIRE_NONCE, AC_WIRE_NONCE};
+	uint8_t bind[AC_TLS_BINDING];
+	const void *parts[4] = {&label, nc, ns, bind};
+	size_t lens[4] = {1, AC_WIRE_NONCE, AC_WIRE_NONCE, AC_TLS_BINDING};
 	/* The server proves with 'S', the client with 'C' (no reflection). */
 	AC_ASSERT(label == 'S' || label == 'C');
 	AC_ASSERT(nc != ns); /* two nonces, one of each side */
-	ac__hmac(n, parts, lens, 3, mac);
+	AC_ASSERT(!t == !n->n_tls); /* a TLS node's connections are all TLS */
+	if (t)
+		ac__tls_binding(t, bind);
+	ac__hmac(n, parts, lens, t ? 4 : 3, mac);
+}
+
+/* ---- the connection's byte stream: TLS (t) or plain ------------------------ */
+
+static ssize_t conn_send_all(ac_sock *k, ac__tls *t, const void *buf,
+                             size_t len, int64_t timeout_ms)
+{
+	return t ? ac__tls_send_all(t, buf, len, timeout_ms)
+	         : ac_sock_send_all(k, buf, len, timeout_ms);
+}
+
+static ssize_t conn_recv_all(ac_sock *k, ac__tls *t, void *buf, size_t len,
+                             int64_t timeout_ms)
+{
+	return t ? ac__tls_recv_all(t, buf, len, timeout_ms)
+	         : ac_sock_recv_all(k, buf, len, timeout_ms);
 }
 
 /* ---- frames on a socket (handshake only; later frames go through the
  * queue and the reader) ------------------------------------------------------ */
 
-static int peer_send_frame(ac_sock *k, uint8_t type, const void *body,
-                           size_t len)
+static int peer_send_frame(ac_sock *k, ac__tls *t, uint8_t type,
+                           const void *body, size_t len)
 {
 	/* One write: nothing else can get between the header and the body. */
 	uint8_t small[AC_WIRE_HDR + 1024], *f = small;
@@ -89,14 +122,14 @@ static int peer_send_frame(ac_sock *k, uint8_t type, const void *body,
 	ac_wire_hdr_put(f, type, 0, 0, (uint32_t)len);
 	if (len)
 		memcpy(f + AC_WIRE_HDR, body, len);
-	r = ac_sock_send_all(k, f, AC_WIRE_HDR + len, PEER_HANDSHAKE_MS);
+	r = conn_send_all(k, t, f, AC_WIRE_HDR + len, PEER_HANDSHAKE_MS);
 	if (f != small)
 		free(f);
 	return r < 0 ? (int)r : 0;
 }
 
 /* Read one handshake frame of type want (or REFUSE) into buf. */
-static int peer_recv_frame(ac_sock *k, uint8_t want, uint8_t *buf,
+static int peer_recv_frame(ac_sock *k, ac__tls *t, uint8_t want, uint8_t *buf,
                            size_t cap, size_t *len, char *why, size_t whylen)
 {
 	uint8_t hdr[AC_WIRE_HDR];
@@ -105,16 +138,24 @@ static int peer_recv_frame(ac_sock *k, uint8_t want, uint8_t *buf,
 	 * the middle of one: -EBADMSG (a truncated frame). */
 	ssize_t r;
 	AC_ASSERT(want >= AC_WT_HELLO && want <= AC_WT_AUTH_OK && cap <= UINT32_MAX);
-	r = ac_sock_recv_all(k, hdr, sizeof(hdr), PEER_HANDSHAKE_MS);
+	r = conn_recv_all(k, t, hdr, sizeof(hdr), PEER_HANDSHAKE_MS);
 	if (r == 0)
 		return -ECONNRESET;
+	if (r < 0 && t)
+		snprintf(why, whylen, "%s", ac__tls_why(t));
 	if (r < 0)
 		return r == -EPIPE ? -EBADMSG : (int)r;
+	if (!t && hdr[0] == 0x16 && hdr[1] == 0x03) {
+		/* A TLS record (ClientHello) where a frame header belongs. */
+		snprintf(why, whylen, "the peer uses TLS and this node does not "
+		         "(no certfile)");
+		return -ENOPROTOOPT;
+	}
 	if (ac_wire_hdr_get(hdr, (uint32_t)cap, &h) < 0 || h.flags != 0)
 		return -EPROTO;
 	AC_ASSERT(h.len <= cap); /* the header check bounds the body by cap */
 	if (h.len) {
-		r = ac_sock_recv_all(k, buf, h.len, PEER_HANDSHAKE_MS);
+		r = conn_recv_all(k, t, buf, h.len, PEER_HANDSHAKE_MS);
 		if (r != (ssize_t)h.len)
 			return r < 0 && r != -EPIPE ? (int)r : -EBADMSG;
 	}
@@ -125,6 +166,8 @@ static int peer_recv_frame(ac_sock *k, uint8_t want, uint8_t *buf,
 		/* The other direction's connection won: not a refusal. */
 		if (strcmp(why, PEER_DUPLICATE) == 0)
 			return -EALREADY;
+		if (!strcmp(why, PEER_NEEDTLS) || !strcmp(why, PEER_NOTLS))
+			return -ENOPROTOOPT;
 		return strcmp(why, PEER_FULL) == 0 ? -EUSERS : -EACCES;
 	}
 	return h.type == want ? 0 : -EPROTO;
@@ -194,12 +237,12 @@ static int peer_hello_unpack(const uint8_t *b, size_t len, int with_mac,
 	return 0;
 }
 
-static void peer_refuse(ac_sock *k, const char *why)
+static void peer_refuse(ac_sock *k, ac__tls *t, const char *why)
 {
 	void *b;
 	size_t len;
 	if (ac_pack(&b, &len, "[s]", why) == 0) {
-		peer_send_frame(k, AC_WT_REFUSE, b, len);
+		peer_send_frame(k, t, AC_WT_REFUSE, b, len);
 		free(b);
 	}
 }
@@ -209,6 +252,8 @@ static void peer_refuse(ac_sock *k, const char *why)
 typedef struct peer_conn_arg {
 	ac_peer *a_peer;
 	ac_sock *a_sock;
+	/* The connection's TLS session (a reference), or NULL. */
+	ac__tls *a_tls;
 	/* p_conn_gen when the connection was installed: once it differs, the
 	 * socket was closed (and freed) by whoever replaced or dropped it. */
 	uint64_t a_gen;
@@ -221,13 +266,14 @@ static void peer_reader_arg_free(void *arg)
 {
 	peer_conn_arg *a = arg;
 	ac__sock_drop(a->a_sock);
+	ac__tls_drop(a->a_tls);
 	free(a);
 }
 
 /* Make k the connection of p. When p already has one, the connection
  * opened by the node with the smaller location wins (see net.h). Returns
  * 0, or -EALREADY when k lost and must be closed. */
-static int peer_install(ac_peer *p, ac_sock *k, int initiator)
+static int peer_install(ac_peer *p, ac_sock *k, ac__tls *t, int initiator)
 {
 	ac_node *n = p->p_node;
 	peer_conn_arg *a;
@@ -248,17 +294,28 @@ static int peer_install(ac_peer *p, ac_sock *k, int initiator)
 		return -ENOMEM;
 	a->a_peer = p;
 	a->a_sock = k;
+	a->a_tls = t;
 	a->a_gen = ++p->p_conn_gen;
 	p->p_conn = k;
+	p->p_tls = t;
 	p->p_conn_ours = initiator;
 	p->p_idle_closed = 0;
 	p->p_last_rx = ac_sched_now_ns(n->n_sched);
 	/* The reader holds the socket: it may first run after the socket was
 	 * closed by a replacement, and must find valid memory. */
 	ac__sock_hold(k);
+	if (t) {
+		ac__tls_hold(t); /* the reader's */
+		ac__tls_hold(t); /* the peer's (p_tls) */
+	}
 	if (ac__spawn_service(n->n_sched, peer_reader, a, &so, &p->p_reader) < 0) {
 		ac__sock_drop(k);
 		p->p_conn = NULL;
+		p->p_tls = NULL;
+		if (t) {
+			ac__tls_drop(t);
+			ac__tls_drop(t);
+		}
 		free(a);
 		return -ENOMEM;
 	}
@@ -286,7 +343,8 @@ static ac_peer *peer_identified(ac_node *n, const peer_hello *h)
 	return p;
 }
 
-static int peer_handshake_client(ac_node *n, ac_sock *k, peer_hello *h,
+static int peer_handshake_client(ac_node *n, ac_sock *k, ac__tls *t,
+                                 peer_hello *h,
                                  uint8_t *nonce, char *why, size_t whylen)
 {
 	uint8_t buf[AC_WIRE_HELLO_MAX], mac[AC_WIRE_MAC];
@@ -295,67 +353,70 @@ static int peer_handshake_client(ac_node *n, ac_sock *k, peer_hello *h,
 	int rc = peer_hello_pack(n, nonce, NULL, &out, &len);
 	if (rc < 0)
 		return rc;
-	rc = peer_send_frame(k, AC_WT_HELLO, out, len);
+	rc = peer_send_frame(k, t, AC_WT_HELLO, out, len);
 	free(out);
 	if (rc == 0)
-		rc = peer_recv_frame(k, AC_WT_HELLO_ACK, buf, sizeof(buf), &len, why,
+		rc = peer_recv_frame(k, t, AC_WT_HELLO_ACK, buf, sizeof(buf), &len, why,
 		                     whylen);
 	if (rc == 0)
 		rc = peer_hello_unpack(buf, len, 1, h);
 	if (rc < 0)
 		return rc;
-	peer_mac(n, 'S', nonce, h->nonce, mac);
+	peer_mac(n, t, 'S', nonce, h->nonce, mac);
 	if (!ac__mac_eq(mac, h->mac)) {
 		snprintf(why, whylen, "the peer does not know our secret");
-		peer_refuse(k, "authentication failed (secret mismatch)");
+		peer_refuse(k, t, "authentication failed (secret mismatch)");
 		return -EACCES;
 	}
-	peer_mac(n, 'C', nonce, h->nonce, mac);
+	peer_mac(n, t, 'C', nonce, h->nonce, mac);
 	rc = ac_pack(&out, &len, "[S]", mac, (size_t)AC_WIRE_MAC);
 	if (rc < 0)
 		return rc;
-	rc = peer_send_frame(k, AC_WT_AUTH, out, len);
+	rc = peer_send_frame(k, t, AC_WT_AUTH, out, len);
 	free(out);
 	if (rc == 0)
-		rc = peer_recv_frame(k, AC_WT_AUTH_OK, buf, sizeof(buf), &len, why,
+		rc = peer_recv_frame(k, t, AC_WT_AUTH_OK, buf, sizeof(buf), &len, why,
 		                     whylen);
 	AC_ASSERT(rc < 0 || h->inc != 0); /* a HELLO_ACK was read and checked */
 	return rc;
 }
 
-static int peer_handshake_server(ac_node *n, ac_sock *k, peer_hello *h,
+static int peer_handshake_server(ac_node *n, ac_sock *k, ac__tls *t,
+                                 peer_hello *h,
                                  uint8_t *nonce, char *why, size_t whylen)
 {
 	uint8_t buf[AC_WIRE_HELLO_MAX], mac[AC_WIRE_MAC];
 	const void *got;
 	size_t len, glen;
 	void *out;
-	int rc = peer_recv_frame(k, AC_WT_HELLO, buf, sizeof(buf), &len, why,
+	int rc = peer_recv_frame(k, t, AC_WT_HELLO, buf, sizeof(buf), &len, why,
 	                         whylen);
 	if (rc == 0)
 		rc = peer_hello_unpack(buf, len, 0, h);
 	if (rc < 0) {
 		if (rc == -EPROTONOSUPPORT)
-			peer_refuse(k, "unsupported protocol version");
+			peer_refuse(k, t, "unsupported protocol version");
+		if (rc == -ENOPROTOOPT)
+			peer_refuse(k, NULL, PEER_NOTLS); /* in plaintext, as TLS is not */
 		return rc;
 	}
-	peer_mac(n, 'S', h->nonce, nonce, mac);
+	peer_mac(n, t, 'S', h->nonce, nonce, mac);
 	rc = peer_hello_pack(n, nonce, mac, &out, &len);
 	if (rc < 0)
 		return rc;
-	rc = peer_send_frame(k, AC_WT_HELLO_ACK, out, len);
+	rc = peer_send_frame(k, t, AC_WT_HELLO_ACK, out, len);
 	free(out);
 	if (rc == 0)
-		rc = peer_recv_frame(k, AC_WT_AUTH, buf, sizeof(buf), &len, why,
+		rc = peer_recv_frame(k, t, AC_WT_AUTH, buf, sizeof(buf), &len, why,
 		                     whylen);
 	if (rc < 0)
 		return rc;
 	if (ac_unpack(buf, len, "[S]", &got, &glen) < 0 || glen != AC_WIRE_MAC)
 		return -EPROTO;
-	peer_mac(n, 'C', h->nonce, nonce, mac);
+	peer_mac(n, t, 'C', h->nonce, nonce, mac);
 	if (!ac__mac_eq(mac, got)) {
 		snprintf(why, whylen, "the peer does not know our secret");
-		peer_refuse(k, "authentication failed (secret mismatch)");
+		peer_refuse(k, t, "authentication failed (secret mismatch)");
 		return -EACCES;
 	}
 	AC_ASSERT(h->inc != 0 && h->loc.family != AC_AF_NONE); /* a checked HELLO */
@@ -389,7 +450,9 @@ static void peer_who(ac_sock *k, const ac_addr *want, const peer_hello *h,
 static void peer_log_failure(ac_node *n, const char *who, int rc,
                              const char *why)
 {
-	int lvl = rc == -EACCES || rc == -EUSERS ? AC_LOG_WARN
+	int lvl = rc == -EACCES || rc == -EUSERS || rc == -EKEYREJECTED ||
+	                  rc == -ENOPROTOOPT
+	                  ? AC_LOG_WARN
 	          : rc == -EALREADY || rc == -ECONNRESET || rc == -EPIPE ||
 	                    rc == -ECANCELED
 	                  ? AC_LOG_DEBUG
@@ -400,7 +463,7 @@ static void peer_log_failure(ac_node *n, const char *who, int rc,
 }
 
 /* After the proofs: refuse a new peer when the table is full. */
-static int peer_check_room(ac_node *n, ac_sock *k, int initiator,
+static int peer_check_room(ac_node *n, ac_sock *k, ac__tls *t, int initiator,
                            const peer_hello *h, const char *who)
 {
 	AC_ASSERT(h->loc.family != AC_AF_NONE);
@@ -410,58 +473,39 @@ static int peer_check_room(ac_node *n, ac_sock *k, int initiator,
 	ac__nlog(n, AC_LOG_WARN, "refusing %s: %s (max_peers %u)", who, PEER_FULL,
 	         n->n_max_peers);
 	if (!initiator)
-		peer_refuse(k, PEER_FULL);
+		peer_refuse(k, t, PEER_FULL);
 	return -EUSERS;
 }
 
-int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
-                  ac_peer **out)
+/* After the proofs: the peer record gets the connection (and session t,
+ * which it holds from then on), and goes online. */
+static int peer_handshake_done(ac_node *n, ac_sock *k, ac__tls *t,
+                               int initiator, const peer_hello *h,
+                               const char *who, ac_peer **out)
 {
-	uint8_t nonce[AC_WIRE_NONCE];
-	char why[160] = "", who[2 * AC_ADDR_STRLEN + 16] = "?";
-	peer_hello h;
 	ac_peer *p;
 	int rc;
-	/* We connect to a location we want (ac_node_peer, the writer), or
-	 * accept one that tells us its own. */
-	AC_ASSERT(k != NULL && (initiator ? want != NULL : (want == NULL && !out)));
-	memset(&h, 0, sizeof(h));
-	ac_addr_init(&h.loc);
-	n->n_io->ops->entropy(n->n_io, nonce, sizeof(nonce));
-	if (initiator)
-		rc = peer_handshake_client(n, k, &h, nonce, why, sizeof(why));
-	else
-		rc = peer_handshake_server(n, k, &h, nonce, why, sizeof(why));
-	peer_who(k, want, &h, who, sizeof(who));
-	if (rc < 0) {
-		peer_log_failure(n, who, rc, why);
-		return rc;
-	}
-	if (ac_addr_eq(&h.loc, &n->n_loc) && h.inc == n->n_sched->s_inc)
+	if (ac_addr_eq(&h->loc, &n->n_loc) && h->inc == n->n_sched->s_inc)
 		return -ELOOP; /* we reached ourselves */
-	rc = peer_check_room(n, k, initiator, &h, who);
+	rc = peer_check_room(n, k, t, initiator, h, who);
 	if (rc < 0)
 		return rc;
-	p = peer_identified(n, &h);
+	p = peer_identified(n, h);
 	if (!p)
 		return -ENOMEM;
-	if (!initiator) {
-		rc = peer_install(p, k, 0);
-		if (rc == -EALREADY) {
-			peer_refuse(k, PEER_DUPLICATE);
-			return rc;
-		}
-		/* Installed, the socket is the peer's: a failed AUTH_OK is
-		 * noticed by its reader, and the caller must not close it. */
-		if (rc == 0) {
-			/* The send may yield: keep the record from being
-			 * reclaimed meanwhile (its connection may fail). */
-			p->p_inflight++;
-			peer_send_frame(k, AC_WT_AUTH_OK, NULL, 0);
-			p->p_inflight--;
-		}
-	} else {
-		rc = peer_install(p, k, 1);
+	rc = peer_install(p, k, t, initiator);
+	if (rc == -EALREADY && !initiator) {
+		peer_refuse(k, t, PEER_DUPLICATE);
+		return rc;
+	}
+	/* Installed, the socket is the peer's: a failed AUTH_OK is noticed
+	 * by its reader, and the caller must not close it. */
+	if (rc == 0 && !initiator) {
+		/* The send may yield: keep the record from being reclaimed
+		 * meanwhile (its connection may fail). */
+		p->p_inflight++;
+		peer_send_frame(k, t, AC_WT_AUTH_OK, NULL, 0);
+		p->p_inflight--;
 	}
 	if (rc < 0)
 		return rc;
@@ -472,6 +516,42 @@ int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
 	AC_ASSERT(p->p_state == AC__PEER_ONLINE && p->p_node == n);
 	ac_waitq_wake(&p->p_wq, INT32_MAX, 1); /* the writer may send now */
 	return 0;
+}
+
+int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
+                  ac_peer **out)
+{
+	uint8_t nonce[AC_WIRE_NONCE];
+	char why[160] = "", who[2 * AC_ADDR_STRLEN + 16] = "?";
+	peer_hello h;
+	ac__tls *t = NULL;
+	int rc = 0;
+	/* We connect to a location we want (ac_node_peer, the writer), or
+	 * accept one that tells us its own. */
+	AC_ASSERT(k != NULL && (initiator ? want != NULL : (want == NULL && !out)));
+	memset(&h, 0, sizeof(h));
+	ac_addr_init(&h.loc);
+	if (n->n_tls) {
+		rc = ac__tls_open(n, n->n_tls, k, initiator,
+		                  ac_sched_now_ns(n->n_sched) +
+		                          PEER_HANDSHAKE_MS * 1000000LL,
+		                  &t, why, sizeof(why));
+		if (rc == -ENOPROTOOPT && !initiator)
+			peer_refuse(k, NULL, PEER_NEEDTLS); /* it reads plaintext */
+	}
+	n->n_io->ops->entropy(n->n_io, nonce, sizeof(nonce));
+	if (rc == 0 && initiator)
+		rc = peer_handshake_client(n, k, t, &h, nonce, why, sizeof(why));
+	else if (rc == 0)
+		rc = peer_handshake_server(n, k, t, &h, nonce, why, sizeof(why));
+	peer_who(k, want, &h, who, sizeof(who));
+	if (rc < 0)
+		peer_log_failure(n, who, rc, why);
+	else
+		rc = peer_handshake_done(n, k, t, initiator, &h, who, out);
+	if (t)
+		ac__tls_unguard(t); /* the peer holds it when installed */
+	return rc;
 }
 
 /* ---- the outbound queue and the writer --------------------------------------- */
@@ -599,11 +679,13 @@ static int peer_connect(ac_peer *p)
 
 /* The pause after p_failures failed connection attempts in a row: 50 ms
  * doubling up to 1 s, or up to 10 s while the peer refuses us (a wrong
- * secret, a full peer table), which another attempt will not change
- * soon. */
+ * secret, a full peer table, a certificate that does not verify, TLS on
+ * one side only), which another attempt will not change soon. */
 static int64_t peer_backoff_ms(const ac_peer *p)
 {
-	int64_t cap = p->p_last_err == -EACCES || p->p_last_err == -EUSERS
+	int e = p->p_last_err;
+	int64_t cap = e == -EACCES || e == -EUSERS || e == -EKEYREJECTED ||
+	                      e == -ENOPROTOOPT
 	                      ? 10000 : 1000;
 	int shift = p->p_failures > 1 ? p->p_failures - 1 : 0;
 	int64_t ms = shift >= 8 ? cap : (50LL << shift < cap ? 50LL << shift : cap);
@@ -628,6 +710,7 @@ static void peer_write_batch(ac_peer *p)
 	ac_node *n = p->p_node;
 	uint8_t *batch = p->p_obuf;
 	size_t take = p->p_olen, cap = p->p_ocap;
+	ac__tls *t;
 	ssize_t r;
 	/* One batch at a time, of whole frames, on a live connection. */
 	AC_ASSERT(p->p_conn && take >= AC_WIRE_HDR && take <= cap && !p->p_sending);
@@ -639,7 +722,14 @@ static void peer_write_batch(ac_peer *p)
 	p->p_wcap = 0;
 	/* Owned by the peer while on its way (the writer may be terminated). */
 	p->p_sending = batch;
-	r = ac_sock_send_all(p->p_conn, batch, take, n->n_lost_ns / 1000000);
+	/* The connection may be dropped meanwhile, the writer ended. */
+	t = p->p_tls && ac__tls_guard(p->p_tls) == 0 ? p->p_tls : NULL;
+	if (p->p_tls && !t)
+		r = -ENOMEM;
+	else
+		r = conn_send_all(p->p_conn, t, batch, take, n->n_lost_ns / 1000000);
+	if (t)
+		ac__tls_unguard(t);
 	p->p_sending = NULL;
 	p->p_sent_total += take;
 	p->p_last_tx = ac_sched_now_ns(n->n_sched);
@@ -720,11 +810,14 @@ int ac__peer_start(ac_peer *p)
 void ac__peer_disconnect(ac_peer *p)
 {
 	ac_sock *k = p->p_conn;
+	ac__tls *t = p->p_tls;
 	if (!k)
 		return;
 	p->p_conn = NULL;
+	p->p_tls = NULL;
 	/* The reader ends when its socket closes (it frees its argument). */
 	ac_sock_close(k);
+	ac__tls_drop(t); /* freed once the reader and writer let go too */
 	ac__file_drop_peer(p);
 	ac__peer_fail_pending(p, 0);
 	/* Requests written on it have no reply coming; nothing reconnected. */
@@ -806,6 +899,52 @@ static ssize_t peer_frames(ac_peer *p, const peer_conn_arg *a,
 	return (ssize_t)off;
 }
 
+static void peer_tls_drop(void *t)
+{
+	ac__tls_drop(t);
+}
+
+/* The reader's holds and buffer are released when it ends, however it
+ * ends (deferred); on failure the caller releases nothing. */
+static int peer_reader_defers(const peer_conn_arg *a, uint8_t *buf)
+{
+	if (ac_coro_defer(ac__sock_drop, a->a_sock) < 0) {
+		ac__sock_drop(a->a_sock);
+		ac__tls_drop(a->a_tls);
+		free(buf);
+		return -ENOMEM;
+	}
+	if (a->a_tls && ac_coro_defer(peer_tls_drop, a->a_tls) < 0) {
+		ac__tls_drop(a->a_tls);
+		free(buf);
+		return -ENOMEM;
+	}
+	if (!buf || ac_coro_defer(free, buf) < 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Read more of the connection's (plaintext) stream after have bytes: > 0,
+ * or the reader's end code: 0 (closed between frames), -EBADMSG (closed
+ * within a frame), another negative errno (a TLS failure is logged). */
+static ssize_t peer_read(ac_peer *p, const peer_conn_arg *a, uint8_t *buf,
+                         size_t have, size_t cap)
+{
+	ssize_t r = a->a_tls
+	            ? ac__tls_recv(a->a_tls, buf + have, cap - have, AC_FOREVER)
+	            : ac_sock_recv(a->a_sock, buf + have, cap - have, AC_FOREVER);
+	if (r > 0)
+		return r;
+	if (r < 0 && a->a_tls && ac__tls_why(a->a_tls)[0])
+		ac__nlog(p->p_node, AC_LOG_WARN, "TLS connection to %s: %s",
+		         p->p_name, ac__tls_why(a->a_tls));
+	/* 0: the peer closed it — in the middle of a frame, that frame is
+	 * cut short. */
+	return r == 0 && have > 0 ? -EBADMSG : r;
+}
+
 static void peer_reader(void *arg)
 {
 	peer_conn_arg a = *(peer_conn_arg *)arg;
@@ -815,14 +954,7 @@ static void peer_reader(void *arg)
 	uint8_t *buf = malloc(cap);
 	int rc = 0;
 	free(arg);
-	if (ac_coro_defer(ac__sock_drop, a.a_sock) < 0) {
-		ac__sock_drop(a.a_sock);
-		free(buf);
-		peer_reader_end(p, &a, -ENOMEM);
-		return;
-	}
-	if (!buf || ac_coro_defer(free, buf) < 0) {
-		free(buf);
+	if (peer_reader_defers(&a, buf) < 0) {
 		peer_reader_end(p, &a, -ENOMEM);
 		return;
 	}
@@ -846,9 +978,9 @@ static void peer_reader(void *arg)
 		if (!peer_conn_live(p, &a))
 			break; /* replaced before or while we ran */
 		AC_ASSERT(have < cap);
-		r = ac_sock_recv(a.a_sock, buf + have, cap - have, AC_FOREVER);
+		r = peer_read(p, &a, buf, have, cap);
 		if (r <= 0) {
-			rc = (int)r; /* 0: the peer closed it */
+			rc = (int)r;
 			break;
 		}
 		have += (size_t)r;

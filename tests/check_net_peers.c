@@ -1,6 +1,6 @@
 /* tests/check_net_peers.c: peering over real loopback TCP (dis.h) —
  * handshakes (success, wrong secret, refused, a node behind a forwarder
- * that advertises ext_ip_addr, TLS asked for but not built in), peering
+ * that advertises ext_ip_addr, TLS options that cannot be honoured), peering
  * without discovery, peer lists and peer-status messages (close_peer,
  * graceful stop, crash, a silent peer), stream_send off, and a node
  * restarted at the same location (a new incarnation). The world and its
@@ -391,8 +391,14 @@ START_TEST(test_tls_not_silent)
 	ac_node_opts_init(&o);
 	o.node = "127.0.0.1";
 	o.discover_peers = 0;
+	/* TLS options that cannot be honoured fail the start: never a node
+	 * that runs in plaintext instead (tests/check_net_tls has the rest). */
 	o.certfile = "/nonexistent.pem";
-	CK_RC(ac_node_start(s, &o, &n), -ENOTSUP);
+	CK_RC(ac_node_start(s, &o, &n), -ENOENT);
+	ck_assert_ptr_null(ac_node_of(s));
+	o.certfile = NULL;
+	o.keyfile = "/nonexistent.pem";
+	CK_RC(ac_node_start(s, &o, &n), -EINVAL);
 	ck_assert_ptr_null(ac_node_of(s));
 	ac_sched_free(s);
 }

@@ -8,6 +8,9 @@
  *   spawn+exit (per s)
  *   idle coroutine (bytes RSS)   100,000 coroutines blocked in receive
  *   TCP echo (round trips/s)     coroutine sockets over 127.0.0.1
+ *   two processes (net shapes)   remote one-way, deliver, ping-pong,
+ *                                channel, send_file, handshakes; with --tls
+ *                                also over TLS, with TLS/plaintext ratios
  *   recording on vs off          --only record (tools/acbench_rec.c): remote
  *                                one-way and ping-pong, record size, replay
  *
@@ -27,6 +30,10 @@
 
 #include <asyncoro/asyncoro.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 
 #include "tools/acbench.h"
 
@@ -38,6 +45,7 @@ typedef struct bench_opts {
 	const char *only;
 	int csv;
 	int placement; /* 1: one CPU, 2: one per CPU, 3: both */
+	int tls;       /* net shapes over TLS too */
 } bench_opts;
 
 static double now_s(void)
@@ -318,9 +326,8 @@ static void report(const bench_opts *bo, const char *name, const char *unit,
                    double *v, int n, const char *target);
 
 static void bench_net_placement(const bench_opts *bo, const char *label,
-                                int cpu_s, int cpu_c, int mask)
+                                int cpu_s, int cpu_c, int mask, nb_result *r)
 {
-	nb_result r[MAX_RUNS];
 	double v[MAX_RUNS];
 	char name[96];
 	int i, k;
@@ -348,6 +355,8 @@ static void bench_net_placement(const bench_opts *bo, const char *label,
 		 offsetof(nb_result, chan10), NB_CHAN},
 		{"send_file 100 MB", "MB/s", ">= 500 MB/s", offsetof(nb_result, file_mbs),
 		 NB_FILE},
+		{"connect + handshake", "per s", "-", offsetof(nb_result, handshakes),
+		 NB_HANDSHAKE},
 	};
 	for (k = 0; k < (int)(sizeof(rows) / sizeof(rows[0])); k++) {
 		if (!(mask & rows[k].shape))
@@ -365,12 +374,85 @@ static void bench_net_placement(const bench_opts *bo, const char *label,
 	report(bo, name, "x", v, bo->runs, "<= 1.5");
 }
 
+/* A self-signed P-256 certificate and its key in one PEM file (made at
+ * run time; removed by the caller). */
+static int bench_cert(char *path)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	FILE *f = NULL;
+	int fd = mkstemp(path), ok = 0;
+	if (key && x && fd >= 0 && (f = fdopen(fd, "w")) != NULL) {
+		X509_set_version(x, 2);
+		ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+		X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+		X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+		X509_set_pubkey(x, key);
+		X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+		                           (const unsigned char *)"acbench", -1, -1, 0);
+		X509_set_issuer_name(x, X509_get_subject_name(x));
+		ok = X509_sign(x, key, EVP_sha256()) > 0 && PEM_write_X509(f, x) == 1 &&
+		     PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1;
+	}
+	if (f)
+		fclose(f);
+	else if (fd >= 0)
+		close(fd);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return ok ? 0 : -1;
+}
+
+/* TLS against plaintext of the same placement, run by run. */
+static void bench_tls_ratios(const bench_opts *bo, const char *label,
+                             const nb_result *p, const nb_result *t, int mask)
+{
+	double v[MAX_RUNS];
+	char name[96];
+	int i;
+	if (mask & NB_PINGPONG) {
+		for (i = 0; i < bo->runs; i++)
+			v[i] = p[i].pp_p50 > 0 ? t[i].pp_p50 / p[i].pp_p50 : 0;
+		snprintf(name, sizeof(name), "TLS / plain ping-pong p50 [%s]", label);
+		report(bo, name, "x", v, bo->runs, "<= 1.15");
+	}
+	if (mask & NB_ONEWAY) {
+		for (i = 0; i < bo->runs; i++)
+			v[i] = p[i].oneway > 0 ? t[i].oneway / p[i].oneway : 0;
+		snprintf(name, sizeof(name), "TLS / plain one-way [%s]", label);
+		report(bo, name, "x", v, bo->runs, ">= 0.6");
+	}
+}
+
+static void bench_net_both(const bench_opts *bo, const char *label, int cpu_s,
+                           int cpu_c, int mask, const char *cert)
+{
+	nb_result plain[MAX_RUNS], tls[MAX_RUNS];
+	char tlabel[64];
+	bench_net_placement(bo, label, cpu_s, cpu_c, mask, plain);
+	if (!cert)
+		return;
+	snprintf(tlabel, sizeof(tlabel), "%s, TLS", label);
+	nbench_certfile = cert;
+	bench_net_placement(bo, tlabel, cpu_s, cpu_c, mask, tls);
+	nbench_certfile = NULL;
+	bench_tls_ratios(bo, label, plain, tls, mask);
+}
+
 static void bench_net(const bench_opts *bo, int mask)
 {
+	char cert[] = "/tmp/acbench-cert-XXXXXX";
+	const char *c = NULL;
+	if (bo->tls && bench_cert(cert) == 0)
+		c = cert;
+	else if (bo->tls)
+		fprintf(stderr, "acbench: could not make a certificate; no TLS figures\n");
 	if (bo->placement & 1)
-		bench_net_placement(bo, "one CPU", 0, 0, mask);
+		bench_net_both(bo, "one CPU", 0, 0, mask, c);
 	if ((bo->placement & 2) && sysconf(_SC_NPROCESSORS_ONLN) > 1)
-		bench_net_placement(bo, "two CPUs", 0, 1, mask);
+		bench_net_both(bo, "two CPUs", 0, 1, mask, c);
+	if (c)
+		unlink(c);
 }
 
 /* ---- recording on vs off (tools/acbench_rec.c) ------------------------------------ */
@@ -464,7 +546,8 @@ static int net_mask(const bench_opts *bo)
 		int shape;
 	} keys[] = {{"net", NB_ALL},          {"net-oneway", NB_ONEWAY},
 	            {"net-deliver", NB_DELIVER}, {"net-pingpong", NB_PINGPONG},
-	            {"net-chan", NB_CHAN},     {"net-file", NB_FILE}};
+	            {"net-chan", NB_CHAN},     {"net-file", NB_FILE},
+	            {"net-handshake", NB_HANDSHAKE}};
 	int mask = 0;
 	size_t i;
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -482,12 +565,15 @@ static void usage(FILE *f)
 	        "  --scale X    multiply iteration counts (default 1.0)\n"
 	        "  --only LIST  comma list of: switch,pingpong,oneway,spawn,idle,tcp,sim,\n"
 	        "               net (all two-process shapes) or some of net-oneway,\n"
+	        "               net-deliver,net-pingpong,net-chan,net-file,net-handshake\n"
 	        "               net-deliver,net-pingpong,net-chan,net-file, or record\n"
 	        "               (recording on vs off, record size, replay speed; only\n"
 	        "               when named)\n"
 	        "  --placement one|two|both\n"
 	        "               two-process shapes with both processes on CPU 0, one\n"
 	        "               per CPU, or both placements (default)\n"
+	        "  --tls        the two-process shapes over TLS too (a self-signed\n"
+	        "               certificate made at run time), with TLS/plain ratios\n"
 	        "  --csv        name,unit,median,min,max lines\n"
 	        "  --help       this text\n"
 	        "Network use: 127.0.0.1 only.\n",
@@ -502,6 +588,7 @@ static void parse(int argc, char **argv, bench_opts *bo)
 		{"only", required_argument, NULL, 'o'},
 		{"csv", no_argument, NULL, 'c'},
 		{"placement", required_argument, NULL, 'p'},
+		{"tls", no_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	int ch;
@@ -515,6 +602,7 @@ static void parse(int argc, char **argv, bench_opts *bo)
 		case 's': bo->scale = atof(optarg); break;
 		case 'o': bo->only = optarg; break;
 		case 'c': bo->csv = 1; break;
+		case 't': bo->tls = 1; break;
 		case 'p':
 			bo->placement = !strcmp(optarg, "one")   ? 1
 			                : !strcmp(optarg, "two")  ? 2

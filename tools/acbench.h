@@ -12,6 +12,7 @@ typedef struct nb_result {
 	double raw_p99;
 	double chan10;   /* channel delivers/s to 10 remote subscribers */
 	double file_mbs; /* send_file MB/s */
+	double handshakes; /* connect + handshake (+ TLS) per s */
 	double client_secs;   /* wall time of the client's scheduler, from its
 	                       * creation to its end */
 	unsigned server_port; /* the server node's TCP port */
@@ -24,8 +25,13 @@ enum {
 	NB_PINGPONG = 4, /* remote and raw TCP */
 	NB_CHAN = 8,
 	NB_FILE = 16,
-	NB_ALL = 31
+	NB_HANDSHAKE = 32,
+	NB_ALL = 63
 };
+
+/* NULL: plaintext nodes; else the certfile (self-signed, key included) of
+ * both nodes of nbench_run: TLS. */
+extern const char *nbench_certfile;
 
 /* Run the shapes in mask with the server on cpu_server and the client on
  * cpu_client; n scales the iteration counts. Figures of shapes not run stay

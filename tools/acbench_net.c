@@ -148,6 +148,7 @@ static void srv_main(int wfd, int cpu)
 	o.node = "127.0.0.1";
 	o.discover_peers = 0;
 	o.secret = "bench";
+	o.certfile = nbench_certfile;
 	o.name = "bench-server";
 	snprintf(dest, sizeof(dest), "/tmp/acbench-dest-%d", (int)getpid());
 	o.dest_path = dest;
@@ -178,6 +179,8 @@ typedef struct nb_ctx {
 	int mask;
 	nb_result *res;
 } nb_ctx;
+
+const char *nbench_certfile;
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -319,6 +322,25 @@ out:
 	free(buf);
 }
 
+/* Close the connection and contact the server again, repeatedly: each
+ * round is a TCP connect, the TLS handshake when on, and the secret
+ * handshake. */
+static void cl_handshake(nb_ctx *c)
+{
+	long i, n = c->n / 2000 > 50 ? c->n / 2000 : 50;
+	ac_addr loc;
+	double t0 = nbench_now();
+	if (ac_addr_parse(&loc, c->loc, 0) < 0)
+		return;
+	for (i = 0; i < n && nbench_now() - t0 < 20; i++) {
+		ac_node_close_peer(c->node, &loc, 5000);
+		if (ac_node_peer(c->node, c->loc, 0, 1, 0, 5000) < 0)
+			break;
+	}
+	if (i == n)
+		c->res->handshakes = (double)i / (nbench_now() - t0);
+}
+
 static void cl_main(void *arg)
 {
 	nb_ctx *c = arg;
@@ -334,6 +356,8 @@ static void cl_main(void *arg)
 		cl_chan(c);
 	if (c->mask & NB_FILE)
 		cl_file(c);
+	if (c->mask & NB_HANDSHAKE)
+		cl_handshake(c);
 }
 
 static void raw_pingpong(uint16_t port, long n, nb_result *res)
@@ -385,6 +409,7 @@ void nbench_client(unsigned port, long n, int mask, nb_result *res)
 	o.node = "127.0.0.1";
 	o.discover_peers = 0;
 	o.secret = "bench";
+	o.certfile = nbench_certfile;
 	o.name = "bench-client";
 	if (ac_node_start(s, &o, &c.node) == 0) {
 		snprintf(c.loc, sizeof(c.loc), "127.0.0.1:%u", port);

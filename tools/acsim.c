@@ -239,6 +239,7 @@ static void acsim_usage(FILE *f)
 	        "                      run's other options come from the record)\n"
 	        "  --until EVENT       with --replay: stop at event EVENT (exit 4)\n"
 	        "  --check-determinism run every seed twice, compare hashes\n"
+	        "  --tls               nodes talk TLS (scenarios: mixed)\n"
 	        "  --verbose           one line per seed\n"
 	        "  --logs              the nodes' logs to standard error\n"
 	        "  --list              list scenarios and profiles\n"
@@ -288,6 +289,7 @@ static void acsim_parse(int argc, char **argv, acsim_args *a)
 		{"replay", required_argument, NULL, 'P'},
 		{"until", required_argument, NULL, 'U'},
 		{"check-determinism", no_argument, NULL, 'd'},
+		{"tls", no_argument, NULL, 'T'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"logs", no_argument, NULL, 'g'},
 		{"list", no_argument, NULL, 'L'},
@@ -319,6 +321,7 @@ static void acsim_parse(int argc, char **argv, acsim_args *a)
 		case 'P': a->replay = optarg; break;
 		case 'U': a->until = optarg; break;
 		case 'd': a->determinism = 1; break;
+		case 'T': acsim_tls = 1; break;
 		case 'v': a->verbose = 1; break;
 		case 'g': a->logs = 1; break;
 		case 'L':
@@ -353,6 +356,8 @@ static void acsim_repro(const acsim_args *a, uint64_t seed)
 		printf(" --profile %s", a->profile);
 	if (a->swarm)
 		printf(" --swarm");
+	if (acsim_tls)
+		printf(" --tls");
 	if (a->buggify)
 		printf(" --buggify");
 	if (a->loss_set)

@@ -31,6 +31,12 @@ int acsim_mixed_done(ac_sim *w, void *ctx);
 int acsim_mixed_check(ac_sim *w, void *ctx, int stop, char *why, size_t len);
 void acsim_mixed_free(void *ctx);
 
+/* acsim --tls (tools/acsim_tls.c): scenarios that honour it start their
+ * nodes with certfile ACSIM_TLS_CERT, written by acsim_tls_put into each
+ * node's simulated filesystem at setup (0 or a negative errno). */
+#define ACSIM_TLS_CERT "/tls/node.pem"
+extern int acsim_tls;
+int acsim_tls_put(ac_sim_node *sn);
 /* The bulk streams to a slow reader (tools/acsim_bulk.c). */
 int acsim_bulk_setup(ac_sim *w, void **ctx);
 int acsim_bulk_done(ac_sim *w, void *ctx);

@@ -337,6 +337,8 @@ static void mx_main(ac_sim_node *sn, void *arg)
 	o.heartbeat_ms = 500;
 	o.peer_lost_ms = 3000;
 	o.dest_path = "/dest";
+	if (acsim_tls)
+		o.certfile = ACSIM_TLS_CERT;
 	if (ac_node_start(s, &o, &m->node) < 0)
 		return;
 	if (ac_rci_new(s, "worker", mx_worker, &rci) == 0)
@@ -373,6 +375,8 @@ int acsim_mixed_setup(ac_sim *w, void **ctxp)
 			ac_addr_format_ip(&a, m->addr, sizeof(m->addr));
 			m->work_until = ac_sim_node_clock_at(m->sn, MX_WORK_NS);
 			rc = ac_sim_node_set_main(m->sn, mx_main, m);
+			if (rc == 0 && acsim_tls)
+				rc = acsim_tls_put(m->sn);
 		}
 	}
 	return rc;

@@ -8,7 +8,9 @@
  * channels and RCIs, and file transfer into dest_path. Nodes prove to each
  * other that they share a secret (HMAC-SHA256 challenge-response in both
  * directions, fresh nonces per connection) before anything else is acted
- * on. Every function that waits is "coroutine only" (-EPERM outside one)
+ * on. With certfile set, every connection is TLS 1.3 with certificates
+ * checked both ways, and the secret handshake runs inside it, bound to
+ * the TLS session. Every function that waits is "coroutine only" (-EPERM outside one)
  * and takes a timeout in milliseconds (AC_FOREVER waits without limit).
  * Results follow asyncoro.h: >= 0 success, negative errno on failure.
  * doc/semantics.md says what each call does and returns in detail.
@@ -58,10 +60,23 @@ typedef struct ac_node_opts {
 	int npeers;
 	/* Shared secret ("" allowed: then only nodes with "" are peers). */
 	const char *secret;
-	/* TLS: certificate and key (PEM), and the CA to verify peers with
-	 * (NULL: certfile, the spec's shared self-signed certificate). Not
-	 * implemented yet: setting any of them makes ac_node_start return
-	 * -ENOTSUP (never a silent plaintext node). */
+	/* TLS (1.3, mutual): certfile turns it on for every connection of
+	 * the node. certfile: PEM with our certificate (further certificates
+	 * in it are its chain) and, unless keyfile is given, its unencrypted
+	 * private key. cafile: PEM with the certificates a peer's certificate
+	 * must chain to (NULL: certfile itself — the spec's model of one
+	 * self-signed certificate shared by all nodes). Files are read
+	 * through the scheduler's io (the simulator's filesystem there) at
+	 * ac_node_start, which returns -EINVAL with a logged reason for a
+	 * file that holds no certificate or key, or a key that does not
+	 * match the certificate; keyfile or cafile without certfile is
+	 * -EINVAL too. A peer's certificate must chain to cafile and be
+	 * valid at the node's wall-clock time (the simulator's virtual
+	 * time); names in it are not checked (the shared secret handshake,
+	 * bound to the TLS session, still decides who is a peer). UDP
+	 * discovery is not encrypted (it is HMAC-authenticated and tells
+	 * names and locations only). A TLS node and a plaintext node refuse
+	 * each other (see ac_node_peer). */
 	const char *certfile;
 	const char *keyfile;
 	const char *cafile;
@@ -114,6 +129,15 @@ typedef struct ac_node_opts {
 	 * the peer's coroutines hold on ours (until their exit notices are
 	 * sent); one more MONITOR request from it gets -ENOBUFS. */
 	uint32_t max_peer_watches;
+	/* Debugging encrypted traffic: append every TLS session's secrets to
+	 * this file in the NSS key log format (what Wireshark's and tshark's
+	 * tls.keylog_file reads), through the scheduler's io (nodes may
+	 * share one file; a file that cannot be opened for writing fails
+	 * ac_node_start with its errno). NULL: the SSLKEYLOGFILE
+	 * environment variable when set, else no key log.
+	 * Anyone with the file can read the traffic: never in production
+	 * (the node logs a warning at start while it writes one). */
+	const char *keylogfile;
 } ac_node_opts;
 
 void ac_node_opts_init(ac_node_opts *o);
@@ -155,7 +179,12 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
  * every node on that host (through its udp_port). Returns 0 when a
  * handshake succeeded (or, for port 0, when the request was sent), -EACCES
  * for a wrong secret (or any other refusal), -EUSERS when its peer table
- * (or ours) is full (see max_peers), -ECONNREFUSED, -ETIMEDOUT, ...
+ * (or ours) is full (see max_peers), and with TLS: -EKEYREJECTED when a
+ * certificate did not verify — theirs here (unknown CA, expired, not yet
+ * valid, bad signature) or ours there — and -ENOPROTOOPT when one of the
+ * two nodes uses TLS and the other does not; both sides log the reason
+ * and neither acts on anything from that connection. Otherwise
+ * -ECONNREFUSED, -ETIMEDOUT (a TLS handshake too is bounded), ...
  * Calling it again changes stream_send for that peer. broadcast asks the
  * peer to relay our announcement on its network. Coroutine only. */
 int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,

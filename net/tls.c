@@ -1,0 +1,755 @@
+/* net/tls.c: TLS 1.3 between nodes with OpenSSL 3 through memory BIOs (see
+ * net/tls.h for the contract).
+ *
+ * A session's SSL object reads from an input memory BIO that we fill with
+ * bytes received on the ac_sock, and writes into an output memory BIO that
+ * we drain onto the ac_sock; OpenSSL calls never block and never yield, the
+ * waiting happens in ac_sock calls (io.h) in between. Two locks order the
+ * socket: t_wlock makes one ac__tls_send_all at a time (whole batches
+ * stay whole), t_slock makes one coroutine at a time move encrypted bytes
+ * from the output BIO to the socket (the reader may have to send too: a
+ * KeyUpdate answer), so records leave in the order OpenSSL made them.
+ *
+ * Determinism: a RAND_METHOD installed once draws from the io entropy of
+ * the node OpenSSL is working for (tls_cur_io, set around every OpenSSL
+ * call of a node), and from OpenSSL's own generator outside such calls;
+ * each session's verification time is the node's wall clock (io.h); session
+ * tickets and the session cache (which read time()) are off.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED /* RAND_METHOD: the one hook for all */
+#include "net/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+/* Largest PEM file read. */
+#define TLS_FILE_MAX (1 << 20)
+/* Plaintext per SSL_write and encrypted bytes per socket write/read. */
+#define TLS_CHUNK (64 * 1024)
+#define TLS_NETBUF (TLS_CHUNK + 1024)
+/* The exporter label (RFC 8446 7.5). */
+#define TLS_LABEL "EXPORTER-asyncoro-handshake"
+
+struct ac__tls_ctx {
+	int c_refs;
+	SSL_CTX *c_ssl;
+	ac_io *c_io;
+	/* Key log file handle (-1: none); lines are appended. */
+	int c_keylog;
+};
+
+struct ac__tls {
+	int t_refs;
+	ac__tls_ctx *t_ctx;
+	ac_node *t_node;
+	ac_sock *t_sock;
+	SSL *t_ssl;
+	/* The network sides of the session's BIOs (owned by t_ssl). */
+	BIO *t_in;
+	BIO *t_out;
+	ac_lock t_wlock;
+	ac_lock t_slock;
+	/* Encrypted bytes on their way (the holder of t_slock) / arriving. */
+	uint8_t *t_obuf;
+	uint8_t *t_ibuf;
+	/* A fatal failure (sticky) and its reason. */
+	int t_err;
+	char t_why[160];
+	/* The last alert the peer sent (-1: none). */
+	int t_alert;
+};
+
+/* ---- randomness from io.h ---------------------------------------------------- */
+
+/* The io whose entropy OpenSSL uses now (NULL: OpenSSL's own). */
+static __thread ac_io *tls_cur_io;
+static const RAND_METHOD *tls_rand_prev;
+static CRYPTO_ONCE tls_once = CRYPTO_ONCE_STATIC_INIT;
+
+static int tls_rand_bytes(unsigned char *buf, int num)
+{
+	if (num < 0)
+		return 0;
+	if (tls_cur_io) {
+		tls_cur_io->ops->entropy(tls_cur_io, buf, (size_t)num);
+		return 1;
+	}
+	return tls_rand_prev->bytes(buf, num);
+}
+
+static int tls_rand_status(void)
+{
+	return 1;
+}
+
+static RAND_METHOD tls_rand_meth = {
+	.bytes = tls_rand_bytes,
+	.pseudorand = tls_rand_bytes,
+	.status = tls_rand_status,
+};
+
+static void tls_rand_install(void)
+{
+	tls_rand_prev = RAND_get_rand_method();
+	if (tls_rand_prev && tls_rand_prev->bytes)
+		RAND_set_rand_method(&tls_rand_meth);
+}
+
+/* Enter/leave OpenSSL on behalf of a node (nests: returns the previous). */
+static ac_io *tls_enter(ac_io *io)
+{
+	ac_io *prev = tls_cur_io;
+	tls_cur_io = io;
+	return prev;
+}
+
+static void tls_leave(ac_io *prev)
+{
+	tls_cur_io = prev;
+}
+
+/* ---- files through io.h --------------------------------------------------------- */
+
+static int tls_read_file(ac_io *io, const char *path, char **out, size_t *len)
+{
+	ac_stat st;
+	int h, rc;
+	int64_t off = 0;
+	char *buf;
+	rc = io->ops->file_open(io, path, AC_FO_READ, 0, &h);
+	if (rc < 0)
+		return rc;
+	rc = io->ops->file_fstat(io, h, &st);
+	if (rc == 0 && (st.size <= 0 || st.size > TLS_FILE_MAX))
+		rc = -EINVAL;
+	buf = rc == 0 ? malloc((size_t)st.size + 1) : NULL;
+	if (rc == 0 && !buf)
+		rc = -ENOMEM;
+	while (rc == 0 && off < st.size) {
+		int64_t r = io->ops->file_pread(io, h, buf + off, (size_t)(st.size - off),
+		                                off);
+		if (r <= 0)
+			rc = r < 0 ? (int)r : -EIO;
+		off += r > 0 ? r : 0;
+	}
+	io->ops->file_close(io, h);
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	AC_ASSERT(off == st.size);
+	buf[off] = '\0';
+	*out = buf;
+	*len = (size_t)off;
+	return 0;
+}
+
+/* A memory BIO over the contents of path. */
+static int tls_file_bio(ac_io *io, const char *path, BIO **out, char **mem)
+{
+	size_t len;
+	int rc = tls_read_file(io, path, mem, &len);
+	if (rc < 0)
+		return rc;
+	*out = BIO_new_mem_buf(*mem, (int)len);
+	if (!*out) {
+		free(*mem);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- the context --------------------------------------------------------------- */
+
+static void tls_fail_log(ac_node *n, const char *what, const char *path)
+{
+	unsigned long e = ERR_get_error();
+	char msg[256] = "";
+	if (e)
+		ERR_error_string_n(e, msg, sizeof(msg));
+	ERR_clear_error();
+	ac__nlog(n, AC_LOG_ERROR, "TLS: %s %s%s%s", what, path, msg[0] ? ": " : "",
+	         msg);
+}
+
+/* The certificate (and its chain) of certfile. */
+static int tls_load_cert(ac_node *n, SSL_CTX *ctx, const char *path)
+{
+	BIO *b;
+	char *mem;
+	X509 *x;
+	int rc = tls_file_bio(n->n_io, path, &b, &mem);
+	if (rc < 0) {
+		ac__nlog(n, AC_LOG_ERROR, "TLS: certfile %s: %s", path, ac_strerror(rc));
+		return rc;
+	}
+	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	if (!x || SSL_CTX_use_certificate(ctx, x) != 1) {
+		tls_fail_log(n, "no usable certificate in", path);
+		rc = -EINVAL;
+	}
+	X509_free(x);
+	while (rc == 0 && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (SSL_CTX_add0_chain_cert(ctx, x) != 1) {
+			X509_free(x);
+			rc = -ENOMEM;
+		}
+	}
+	ERR_clear_error(); /* the end of the file */
+	BIO_free(b);
+	free(mem);
+	return rc;
+}
+
+static int tls_load_key(ac_node *n, SSL_CTX *ctx, const char *path)
+{
+	BIO *b;
+	char *mem;
+	EVP_PKEY *k;
+	int rc = tls_file_bio(n->n_io, path, &b, &mem);
+	if (rc < 0) {
+		ac__nlog(n, AC_LOG_ERROR, "TLS: keyfile %s: %s", path, ac_strerror(rc));
+		return rc;
+	}
+	k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	if (!k) {
+		tls_fail_log(n, "no private key (unencrypted PEM) in", path);
+		rc = -EINVAL;
+	} else if (SSL_CTX_use_PrivateKey(ctx, k) != 1 ||
+	           SSL_CTX_check_private_key(ctx) != 1) {
+		tls_fail_log(n, "the key does not match the certificate:", path);
+		rc = -EINVAL;
+	}
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	free(mem);
+	return rc;
+}
+
+/* Every certificate of cafile becomes a trusted root. */
+static int tls_load_ca(ac_node *n, SSL_CTX *ctx, const char *path)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	BIO *b;
+	char *mem;
+	X509 *x;
+	int count = 0, rc = tls_file_bio(n->n_io, path, &b, &mem);
+	if (rc < 0) {
+		ac__nlog(n, AC_LOG_ERROR, "TLS: cafile %s: %s", path, ac_strerror(rc));
+		return rc;
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (X509_STORE_add_cert(store, x) == 1)
+			count++;
+		X509_free(x);
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	free(mem);
+	if (count == 0) {
+		ac__nlog(n, AC_LOG_ERROR, "TLS: no certificate in cafile %s", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* One NSS key log line per secret, appended through io.h. */
+static void tls_keylog_line(const SSL *ssl, const char *line)
+{
+	ac__tls_ctx *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	size_t len = strlen(line);
+	ac_stat st;
+	char *buf = malloc(len + 1);
+	if (!c || c->c_keylog < 0 || !buf) {
+		free(buf);
+		return;
+	}
+	memcpy(buf, line, len);
+	buf[len] = '\n';
+	/* At the end as it is now: nodes of one process may share the file. */
+	if (c->c_io->ops->file_fstat(c->c_io, c->c_keylog, &st) == 0)
+		c->c_io->ops->file_pwrite(c->c_io, c->c_keylog, buf, len + 1, st.size);
+	free(buf);
+}
+
+static int tls_keylog_open(ac_node *n, ac__tls_ctx *c, const ac_node_opts *o)
+{
+	const char *path = o->keylogfile ? o->keylogfile : ac__io_keylog_env();
+	ac_stat st;
+	int rc;
+	c->c_keylog = -1;
+	if (!path || !*path)
+		return 0;
+	rc = n->n_io->ops->file_open(n->n_io, path, AC_FO_WRITE | AC_FO_CREATE, 0600,
+	                             &c->c_keylog);
+	if (rc == 0)
+		rc = n->n_io->ops->file_fstat(n->n_io, c->c_keylog, &st);
+	if (rc < 0) {
+		ac__nlog(n, AC_LOG_ERROR, "TLS: key log %s: %s", path, ac_strerror(rc));
+		if (c->c_keylog >= 0)
+			n->n_io->ops->file_close(n->n_io, c->c_keylog);
+		c->c_keylog = -1;
+		return rc;
+	}
+	SSL_CTX_set_keylog_callback(c->c_ssl, tls_keylog_line);
+	ac__nlog(n, AC_LOG_WARN, "TLS: writing session keys to %s (debugging only)",
+	         path);
+	return 0;
+}
+
+static SSL_CTX *tls_ssl_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	if (!ctx)
+		return NULL;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
+	                                 SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_max_early_data(ctx, 0);
+	SSL_CTX_set_recv_max_early_data(ctx, 0);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+	                   NULL);
+	SSL_CTX_set_verify_depth(ctx, 8);
+	return ctx;
+}
+
+int ac__tls_ctx_new(ac_node *n, const ac_node_opts *o, ac__tls_ctx **out)
+{
+	ac__tls_ctx *c;
+	ac_io *prev;
+	int rc = 0;
+	AC_ASSERT(o->certfile != NULL);
+	CRYPTO_THREAD_run_once(&tls_once, tls_rand_install);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->c_refs = 1;
+	c->c_io = n->n_io;
+	c->c_keylog = -1;
+	prev = tls_enter(n->n_io);
+	c->c_ssl = tls_ssl_ctx();
+	if (!c->c_ssl)
+		rc = -ENOMEM;
+	else
+		SSL_CTX_set_app_data(c->c_ssl, c);
+	if (rc == 0)
+		rc = tls_load_cert(n, c->c_ssl, o->certfile);
+	if (rc == 0)
+		rc = tls_load_key(n, c->c_ssl, o->keyfile ? o->keyfile : o->certfile);
+	if (rc == 0)
+		rc = tls_load_ca(n, c->c_ssl, o->cafile ? o->cafile : o->certfile);
+	if (rc == 0)
+		rc = tls_keylog_open(n, c, o);
+	tls_leave(prev);
+	if (rc < 0) {
+		ac__tls_ctx_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void ac__tls_ctx_free(ac__tls_ctx *c)
+{
+	if (!c || --c->c_refs > 0)
+		return;
+	AC_ASSERT(c->c_refs == 0);
+	if (c->c_keylog >= 0)
+		c->c_io->ops->file_close(c->c_io, c->c_keylog);
+	SSL_CTX_free(c->c_ssl);
+	free(c);
+}
+
+/* ---- sessions ---------------------------------------------------------------------- */
+
+void ac__tls_hold(ac__tls *t)
+{
+	AC_ASSERT(t->t_refs > 0);
+	t->t_refs++;
+}
+
+void ac__tls_drop(ac__tls *t)
+{
+	ac_io *prev;
+	if (!t || --t->t_refs > 0)
+		return;
+	prev = tls_enter(t->t_node->n_io);
+	SSL_free(t->t_ssl);
+	tls_leave(prev);
+	ac__sock_drop(t->t_sock);
+	ac__tls_ctx_free(t->t_ctx);
+	free(t->t_obuf);
+	free(t->t_ibuf);
+	free(t);
+}
+
+static void tls_guard_drop(void *t)
+{
+	ac__tls_drop(t);
+}
+
+int ac__tls_guard(ac__tls *t)
+{
+	ac__tls_hold(t);
+	if (ac_coro_defer(tls_guard_drop, t) < 0) {
+		ac__tls_drop(t);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void ac__tls_unguard(ac__tls *t)
+{
+	ac_coro *c = ac__cur();
+	ac__defer **pp;
+	AC_ASSERT(c != NULL); /* guards belong to coroutines */
+	for (pp = &c->c_defer; *pp; pp = &(*pp)->d_next) {
+		ac__defer *d = *pp;
+		if (d->d_fn == tls_guard_drop && d->d_arg == t) {
+			*pp = d->d_next;
+			free(d);
+			ac__tls_drop(t);
+			return;
+		}
+	}
+	AC_ASSERT(0 && "ac__tls_unguard without ac__tls_guard");
+}
+
+const char *ac__tls_why(const ac__tls *t)
+{
+	return t->t_why;
+}
+
+/* Remember alerts the peer sends (they explain its refusals). */
+static void tls_info(const SSL *ssl, int where, int ret)
+{
+	ac__tls *t = SSL_get_app_data(ssl);
+	/* SSL_CB_READ_ALERT shares its alert bit with SSL_CB_WRITE_ALERT. */
+	if (t && (where & SSL_CB_ALERT) && (where & SSL_CB_READ))
+		t->t_alert = ret & 0xff;
+}
+
+static int tls_new(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
+                   ac__tls **out)
+{
+	ac__tls *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->t_refs = 1;
+	t->t_node = n;
+	t->t_alert = -1;
+	t->t_obuf = malloc(TLS_NETBUF);
+	t->t_ibuf = malloc(TLS_NETBUF);
+	t->t_ssl = SSL_new(c->c_ssl);
+	t->t_in = BIO_new(BIO_s_mem());
+	t->t_out = BIO_new(BIO_s_mem());
+	if (!t->t_obuf || !t->t_ibuf || !t->t_ssl || !t->t_in || !t->t_out) {
+		BIO_free(t->t_in);
+		BIO_free(t->t_out);
+		SSL_free(t->t_ssl);
+		free(t->t_obuf);
+		free(t->t_ibuf);
+		free(t);
+		return -ENOMEM;
+	}
+	BIO_set_mem_eof_return(t->t_in, -1); /* empty: "retry", not EOF */
+	SSL_set_bio(t->t_ssl, t->t_in, t->t_out);
+	SSL_set_app_data(t->t_ssl, t);
+	SSL_set_info_callback(t->t_ssl, tls_info);
+	X509_VERIFY_PARAM_set_time(SSL_get0_param(t->t_ssl),
+	                           (time_t)(n->n_io->ops->wall_ns(n->n_io) / 1000000000));
+	if (initiator)
+		SSL_set_connect_state(t->t_ssl);
+	else
+		SSL_set_accept_state(t->t_ssl);
+	ac_lock_init(&t->t_wlock);
+	ac_lock_init(&t->t_slock);
+	c->c_refs++;
+	t->t_ctx = c;
+	ac__sock_hold(k);
+	t->t_sock = k;
+	*out = t;
+	return 0;
+}
+
+static int64_t tls_left_ms(ac__tls *t, int64_t deadline_ns)
+{
+	int64_t left;
+	if (deadline_ns < 0)
+		return AC_FOREVER;
+	left = (deadline_ns - ac_sched_now_ns(t->t_node->n_sched) + 999999) / 1000000;
+	return left > 0 ? left : 0;
+}
+
+/* Move what OpenSSL wrote to the socket, one coroutine at a time. */
+static int tls_flush(ac__tls *t, int64_t deadline_ns)
+{
+	int rc;
+	while (BIO_ctrl_pending(t->t_out) > 0 && t->t_err == 0) {
+		rc = ac_lock_acquire(&t->t_slock, tls_left_ms(t, deadline_ns));
+		if (rc < 0)
+			return rc;
+		while (BIO_ctrl_pending(t->t_out) > 0 && t->t_err == 0) {
+			int got = BIO_read(t->t_out, t->t_obuf, TLS_NETBUF);
+			ssize_t r;
+			AC_ASSERT(got > 0); /* something was pending */
+			r = ac_sock_send_all(t->t_sock, t->t_obuf, (size_t)got,
+			                     tls_left_ms(t, deadline_ns));
+			if (r < 0)
+				t->t_err = (int)r;
+		}
+		ac_lock_release(&t->t_slock);
+	}
+	return t->t_err;
+}
+
+/* The error of a failed OpenSSL call, with its reason in t_why. */
+static int tls_error(ac__tls *t, int ret, const char *what)
+{
+	int e = SSL_get_error(t->t_ssl, ret);
+	long v = SSL_get_verify_result(t->t_ssl);
+	unsigned long q = ERR_peek_last_error();
+	char msg[120] = "";
+	int rc = -EPROTO;
+	if (q)
+		ERR_error_string_n(q, msg, sizeof(msg));
+	ERR_clear_error();
+	if (v != X509_V_OK) {
+		snprintf(t->t_why, sizeof(t->t_why), "the peer's certificate does "
+		         "not verify: %s", X509_verify_cert_error_string(v));
+		rc = -EKEYREJECTED;
+	} else if (t->t_alert >= 0) {
+		int a = t->t_alert;
+		snprintf(t->t_why, sizeof(t->t_why), "the peer refused %s: %s",
+		         a == 42 || (a >= 43 && a <= 46) || a == 48 || a == 49 ||
+		                 a == 51 || a == 116 ? "our certificate" : "the session",
+		         SSL_alert_desc_string_long(a));
+		if (a == 42 || (a >= 43 && a <= 46) || a == 48 || a == 49 || a == 51 ||
+		    a == 116)
+			rc = -EKEYREJECTED;
+	} else if (e == SSL_ERROR_SSL) {
+		snprintf(t->t_why, sizeof(t->t_why), "TLS %s failed: %s", what,
+		         msg[0] ? msg : "protocol error");
+	} else {
+		snprintf(t->t_why, sizeof(t->t_why), "TLS %s failed (error %d)", what, e);
+	}
+	return rc;
+}
+
+/* The first bytes of the other side, before OpenSSL sees them: a plaintext
+ * asyncoro node is told apart from garbage (a frame header starts with a
+ * small big-endian length, a TLS record with its type 0x14..0x17). */
+static int tls_check_first(ac__tls *t, int initiator, const uint8_t *b,
+                           size_t len)
+{
+	int tls = initiator ? b[0] >= 0x14 && b[0] <= 0x17 : b[0] == 0x16;
+	int frame = len >= 5 && ac_wire_get32(b) <= AC_WIRE_HELLO_MAX &&
+	            b[4] == (initiator ? AC_WT_REFUSE : AC_WT_HELLO);
+	if (tls)
+		return 0;
+	if (frame && initiator) {
+		snprintf(t->t_why, sizeof(t->t_why), "the peer does not use TLS "
+		         "(it answered our ClientHello in plaintext)");
+		return -ENOPROTOOPT;
+	}
+	if (frame) {
+		snprintf(t->t_why, sizeof(t->t_why), "the peer does not use TLS "
+		         "(plaintext HELLO) and this node requires it");
+		return -ENOPROTOOPT;
+	}
+	snprintf(t->t_why, sizeof(t->t_why), "not TLS: garbage instead of a %s",
+	         initiator ? "ServerHello" : "ClientHello");
+	return -EPROTO;
+}
+
+/* Read more encrypted bytes into the session (first: check them first). */
+static int tls_fill(ac__tls *t, int64_t timeout_ms, int first, int initiator)
+{
+	ssize_t r = ac_sock_recv(t->t_sock, t->t_ibuf, TLS_NETBUF, timeout_ms);
+	if (r == 0)
+		return -ECONNRESET;
+	if (r < 0)
+		return (int)r;
+	if (first) {
+		int rc = tls_check_first(t, initiator, t->t_ibuf, (size_t)r);
+		if (rc < 0)
+			return rc;
+	}
+	if (BIO_write(t->t_in, t->t_ibuf, (int)r) != (int)r)
+		return -ENOMEM;
+	return 0;
+}
+
+int ac__tls_open(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
+                 int64_t deadline_ns, ac__tls **out, char *why, size_t whylen)
+{
+	ac__tls *t;
+	ac_io *prev = tls_enter(n->n_io);
+	int rc = tls_new(n, c, k, initiator, &t), first = 1;
+	tls_leave(prev);
+	if (rc < 0)
+		return rc;
+	/* Ours from here on, guarded: a coroutine killed meanwhile (its
+	 * scheduler freed) releases it. */
+	rc = ac__tls_guard(t);
+	ac__tls_drop(t);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		int ret, e;
+		prev = tls_enter(n->n_io);
+		ret = SSL_do_handshake(t->t_ssl);
+		e = ret == 1 ? SSL_ERROR_NONE : SSL_get_error(t->t_ssl, ret);
+		if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ)
+			rc = tls_error(t, ret, "handshake");
+		tls_leave(prev);
+		/* Send what it made, alerts included. */
+		if (tls_flush(t, deadline_ns) < 0 && rc == 0)
+			rc = t->t_err;
+		if (rc < 0 || e == SSL_ERROR_NONE)
+			break;
+		if (tls_left_ms(t, deadline_ns) == 0) {
+			rc = -ETIMEDOUT;
+			snprintf(t->t_why, sizeof(t->t_why), "the TLS handshake stalled");
+			break;
+		}
+		rc = tls_fill(t, tls_left_ms(t, deadline_ns), first, initiator);
+		first = 0;
+		if (rc == -ETIMEDOUT)
+			snprintf(t->t_why, sizeof(t->t_why), "the TLS handshake stalled");
+		if (rc < 0)
+			break;
+	}
+	snprintf(why, whylen, "%s", t->t_why);
+	if (rc < 0) {
+		ac__tls_unguard(t);
+		return rc;
+	}
+	t->t_why[0] = '\0';
+	*out = t;
+	return 0;
+}
+
+ssize_t ac__tls_send_all(ac__tls *t, const void *buf, size_t len,
+                         int64_t timeout_ms)
+{
+	int64_t deadline_ns = timeout_ms < 0 ? -1
+	                      : ac_sched_now_ns(t->t_node->n_sched) + timeout_ms * 1000000;
+	size_t off = 0;
+	int rc;
+	if (t->t_err)
+		return t->t_err;
+	rc = ac_lock_acquire(&t->t_wlock, timeout_ms);
+	if (rc < 0)
+		return rc;
+	while (off < len && rc == 0) {
+		size_t chunk = len - off < TLS_CHUNK ? len - off : TLS_CHUNK;
+		ac_io *prev = tls_enter(t->t_node->n_io);
+		int w = SSL_write(t->t_ssl, (const uint8_t *)buf + off, (int)chunk);
+		if (w <= 0)
+			rc = t->t_err = tls_error(t, w, "write");
+		tls_leave(prev);
+		if (w > 0)
+			off += (size_t)w;
+		if (rc == 0)
+			rc = tls_flush(t, deadline_ns);
+	}
+	ac_lock_release(&t->t_wlock);
+	AC_ASSERT(rc < 0 || off == len);
+	return rc < 0 ? rc : (ssize_t)len;
+}
+
+/* Decrypt what is buffered into buf: > 0 bytes, 0 (needs more), or < 0:
+ * -ECONNRESET for a close_notify, else the failure. */
+static ssize_t tls_read_some(ac__tls *t, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+	ac_io *prev = tls_enter(t->t_node->n_io);
+	ssize_t rc = 0;
+	while (got < len) {
+		size_t want = len - got < INT32_MAX ? len - got : INT32_MAX;
+		int r = SSL_read(t->t_ssl, buf + got, (int)want), e;
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
+		}
+		e = SSL_get_error(t->t_ssl, r);
+		if (e == SSL_ERROR_ZERO_RETURN)
+			rc = -ECONNRESET;
+		else if (e != SSL_ERROR_WANT_READ)
+			rc = t->t_err = tls_error(t, r, "read");
+		break;
+	}
+	tls_leave(prev);
+	return got > 0 ? (ssize_t)got : rc;
+}
+
+ssize_t ac__tls_recv(ac__tls *t, void *buf, size_t len, int64_t timeout_ms)
+{
+	int64_t deadline_ns = timeout_ms < 0 ? -1
+	                      : ac_sched_now_ns(t->t_node->n_sched) + timeout_ms * 1000000;
+	for (;;) {
+		ssize_t r;
+		int rc;
+		if (t->t_err)
+			return t->t_err;
+		r = tls_read_some(t, buf, len);
+		/* Answers OpenSSL owes the peer (a KeyUpdate) leave now — or
+		 * with the bytes of the coroutine sending meanwhile, which
+		 * drains the output BIO before it lets go (waiting for it could
+		 * stall this reader behind a peer that is not reading). */
+		rc = t->t_slock.owner ? 0 : tls_flush(t, deadline_ns);
+		if (r > 0)
+			return r;
+		if (r == -ECONNRESET)
+			return 0; /* close_notify: the peer closed */
+		if (r < 0)
+			return r;
+		if (rc < 0)
+			return rc;
+		r = ac_sock_recv(t->t_sock, t->t_ibuf, TLS_NETBUF,
+		                 tls_left_ms(t, deadline_ns));
+		if (r == 0 && (BIO_ctrl_pending(t->t_in) > 0 || SSL_has_pending(t->t_ssl))) {
+			snprintf(t->t_why, sizeof(t->t_why), "the connection ended "
+			         "inside a TLS record (truncated)");
+			return t->t_err = -EBADMSG;
+		}
+		if (r <= 0)
+			return r;
+		if (BIO_write(t->t_in, t->t_ibuf, (int)r) != (int)r)
+			return t->t_err = -ENOMEM;
+	}
+}
+
+ssize_t ac__tls_recv_all(ac__tls *t, void *buf, size_t len, int64_t timeout_ms)
+{
+	int64_t deadline_ns = timeout_ms < 0 ? -1
+	                      : ac_sched_now_ns(t->t_node->n_sched) + timeout_ms * 1000000;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = ac__tls_recv(t, (uint8_t *)buf + got, len - got,
+		                         tls_left_ms(t, deadline_ns));
+		if (r == 0)
+			return got ? -EPIPE : 0;
+		if (r < 0)
+			return r;
+		got += (size_t)r;
+	}
+	return (ssize_t)len;
+}
+
+void ac__tls_binding(ac__tls *t, uint8_t out[AC_TLS_BINDING])
+{
+	ac_io *prev = tls_enter(t->t_node->n_io);
+	int ok = SSL_export_keying_material(t->t_ssl, out, AC_TLS_BINDING, TLS_LABEL,
+	                                    strlen(TLS_LABEL), NULL, 0, 0);
+	tls_leave(prev);
+	/* Only after a completed handshake, which always has the secret. */
+	AC_ASSERT(ok == 1);
+}
