@@ -249,7 +249,7 @@ static void coro_end(ac_coro *c, int how, const void *data, size_t len)
 		ac__defer *d = c->c_defer;
 		c->c_defer = d->d_next;
 		d->d_fn(d->d_arg);
-		free(d);
+		ac__free(d);
 	}
 	if (s->s_on_end)
 		s->s_on_end(s->s_on_end_arg, c);
@@ -259,7 +259,7 @@ static void coro_end(ac_coro *c, int how, const void *data, size_t len)
 		c->c_exit_value = NULL;
 	}
 	ac__mq_free_all(s, &c->c_mq);
-	free(c->c_mon);
+	ac__free(c->c_mon);
 	c->c_mon = NULL;
 	c->c_nmon = c->c_capmon = 0;
 	ac__obj_del(s, c->c_id);
@@ -378,7 +378,7 @@ int ac_coro_defer(void (*fn)(void *arg), void *arg)
 		return -EPERM;
 	if (!fn)
 		return -EINVAL;
-	d = malloc(sizeof(*d));
+	d = ac__malloc(sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->d_fn = fn;
@@ -453,7 +453,7 @@ static int coro_add_monitor(ac_coro *c, ac_ref monitor)
 			return 0;
 	if (c->c_nmon == c->c_capmon) {
 		uint32_t cap = c->c_capmon ? c->c_capmon * 2 : 2;
-		ac_ref *n = realloc(c->c_mon, cap * sizeof(*n));
+		ac_ref *n = ac__realloc(c->c_mon, cap * sizeof(*n));
 		if (!n)
 			return -ENOMEM;
 		c->c_mon = n;

@@ -28,6 +28,7 @@
 
 #include <asyncoro/asyncoro.h>
 
+#include "engine/alloc.h"
 #include "engine/ctx.h"
 #include "io/io.h"
 #include "io/io_assert.h"

@@ -96,7 +96,7 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 		return rc == -ENOENT ? -EINVAL : rc;
 	n->n_udp_port = o->udp_port ? o->udp_port : AC_DEFAULT_UDP_PORT;
 	n->n_discover = o->discover_peers;
-	n->n_secret = strdup(o->secret ? o->secret : "");
+	n->n_secret = ac__strdup(o->secret ? o->secret : "");
 	n->n_secret_len = n->n_secret ? strlen(n->n_secret) : 0;
 	n->n_max_file = o->max_file_size > 0 ? o->max_file_size : 0;
 	n->n_stream_send = o->stream_send;
@@ -161,7 +161,7 @@ static int node_dest(ac_node *n, const ac_node_opts *o)
 		snprintf(buf, sizeof(buf), "%s/asyncoro/%s",
 		         n->n_io->ops->temp_dir(n->n_io), comp);
 	}
-	n->n_dest = strdup(buf);
+	n->n_dest = ac__strdup(buf);
 	return n->n_dest ? 0 : -ENOMEM;
 }
 
@@ -200,10 +200,10 @@ static void node_heartbeat(void *arg);
 /* Make the dest_path directory (and its parents). */
 static void node_mkdirs(ac_node *n, const char *path)
 {
-	char *buf = strdup(path);
+	char *buf = ac__strdup(path);
 	size_t i;
 	if (!buf || !buf[0]) {
-		free(buf);
+		ac__free(buf);
 		return; /* the first transfer reports it */
 	}
 	for (i = 1; buf[i]; i++) {
@@ -214,7 +214,7 @@ static void node_mkdirs(ac_node *n, const char *path)
 		buf[i] = '/';
 	}
 	n->n_io->ops->file_mkdir(n->n_io, buf, 0700);
-	free(buf);
+	ac__free(buf);
 }
 
 static void node_peer_list_free(void *arg)
@@ -222,8 +222,8 @@ static void node_peer_list_free(void *arg)
 	char **list = arg;
 	int i;
 	for (i = 0; list[i]; i++)
-		free(list[i]);
-	free(list);
+		ac__free(list[i]);
+	ac__free(list);
 }
 
 static void node_initial_peers(void *arg)
@@ -236,9 +236,9 @@ static void node_initial_peers(void *arg)
 		int rc = ac_node_peer(n, list[i], 0, n->n_stream_send, 0, 5000);
 		if (rc < 0)
 			ac__nlog(n, AC_LOG_WARN, "peer %s: %s", list[i], ac_strerror(rc));
-		free(list[i]);
+		ac__free(list[i]);
 	}
-	free(list);
+	ac__free(list);
 }
 
 int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
@@ -255,7 +255,7 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 		ac_node_opts_init(&def);
 		o = &def;
 	}
-	n = calloc(1, sizeof(*n));
+	n = ac__calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	n->n_sched = s;
@@ -271,9 +271,9 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 		ac__nlog(n, AC_LOG_ERROR, "node start failed: %s", ac_strerror(rc));
 		if (n->n_listener)
 			ac_sock_close(n->n_listener);
-		free(n->n_secret);
-		free(n->n_dest);
-		free(n);
+		ac__free(n->n_secret);
+		ac__free(n->n_dest);
+		ac__free(n);
 		return rc;
 	}
 	node_mkdirs(n, n->n_dest);
@@ -296,10 +296,10 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 	if (n->n_discover)
 		ac__discover_start(n);
 	if (o->npeers > 0) {
-		char **list = calloc((size_t)o->npeers + 1, sizeof(char *));
+		char **list = ac__calloc((size_t)o->npeers + 1, sizeof(char *));
 		int i;
 		for (i = 0; list && i < o->npeers; i++)
-			list[i] = strdup(o->peers[i]);
+			list[i] = ac__strdup(o->peers[i]);
 		so.name = "ac-peers";
 		so.arg_free = node_peer_list_free;
 		if (list)
@@ -427,10 +427,10 @@ static void node_peer_free(ac_peer *p)
 	/* Nothing new refers to a reclaimed record: no reader, so no request
 	 * of its served here, and no watch (only table peers get those). */
 	AC_ASSERT(!p->p_nwatch && !p->p_inflight);
-	free(p->p_obuf);
-	free(p->p_wbuf);
-	free(p->p_watch);
-	free(p);
+	ac__free(p->p_obuf);
+	ac__free(p->p_wbuf);
+	ac__free(p->p_watch);
+	ac__free(p);
 }
 
 /* Free the records of peers that are gone. A record leaves the table at
@@ -494,13 +494,13 @@ ac_peer *ac__peer_get(ac_node *n, const ac_addr *loc)
 		return NULL;
 	if (n->n_npeers == n->n_cappeers) {
 		uint32_t cap = n->n_cappeers ? n->n_cappeers * 2 : 8;
-		ac_peer **np = realloc(n->n_peers, cap * sizeof(*np));
+		ac_peer **np = ac__realloc(n->n_peers, cap * sizeof(*np));
 		if (!np)
 			return NULL;
 		n->n_peers = np;
 		n->n_cappeers = cap;
 	}
-	p = calloc(1, sizeof(*p));
+	p = ac__calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->p_node = n;
@@ -511,7 +511,7 @@ ac_peer *ac__peer_get(ac_node *n, const ac_addr *loc)
 	n->n_peers[n->n_npeers++] = p;
 	if (ac__peer_start(p) < 0) {
 		n->n_npeers--;
-		free(p);
+		ac__free(p);
 		return NULL;
 	}
 	AC_ASSERT(n->n_npeers <= n->n_max_peers && n->n_npeers <= n->n_cappeers);
@@ -720,11 +720,11 @@ void ac_node_free(ac_node *n)
 		ac_peer *p = n->n_peers[i];
 		AC_ASSERT(p->p_node == n);
 		ac__peer_disconnect(p);
-		free(p->p_obuf);
-		free(p->p_wbuf);
-		free(p->p_sending);
-		free(p->p_watch);
-		free(p);
+		ac__free(p->p_obuf);
+		ac__free(p->p_wbuf);
+		ac__free(p->p_sending);
+		ac__free(p->p_watch);
+		ac__free(p);
 	}
 	while (n->n_grave) {
 		ac_peer *p = n->n_grave;
@@ -732,11 +732,11 @@ void ac_node_free(ac_node *n)
 		node_peer_free(p);
 	}
 	AC_ASSERT(n->n_stopped && !n->n_grave);
-	free(n->n_peers);
-	free(n->n_status);
-	free(n->n_names);
-	free(n->n_secret);
-	free(n->n_dest);
+	ac__free(n->n_peers);
+	ac__free(n->n_status);
+	ac__free(n->n_names);
+	ac__free(n->n_secret);
+	ac__free(n->n_dest);
 	if (s->s_remote_arg == n) {
 		s->s_remote = NULL;
 		s->s_remote_arg = NULL;
@@ -744,7 +744,7 @@ void ac_node_free(ac_node *n)
 		s->s_on_finish = NULL;
 		s->s_on_free = NULL;
 	}
-	free(n);
+	ac__free(n);
 }
 
 /* ---- public calls about peers ------------------------------------------------------- */
@@ -878,7 +878,7 @@ int ac_node_peer_status(ac_node *n, ac_ref coro)
 			return 0;
 	if (n->n_nstatus == n->n_capstatus) {
 		uint32_t cap = n->n_capstatus ? n->n_capstatus * 2 : 4;
-		ac_ref *nr = realloc(n->n_status, cap * sizeof(*nr));
+		ac_ref *nr = ac__realloc(n->n_status, cap * sizeof(*nr));
 		if (!nr)
 			return -ENOMEM;
 		n->n_status = nr;
@@ -991,7 +991,7 @@ int ac__name_add(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
 		return -EEXIST;
 	if (n->n_nnames == n->n_capnames) {
 		uint32_t cap = n->n_capnames ? n->n_capnames * 2 : 16;
-		ac__name *nn = realloc(n->n_names, cap * sizeof(*nn));
+		ac__name *nn = ac__realloc(n->n_names, cap * sizeof(*nn));
 		if (!nn)
 			return -ENOMEM;
 		n->n_names = nn;

@@ -77,7 +77,7 @@ int ac__remote_rc(ac_peer *p, uint8_t type, int64_t timeout_ms,
 	if (ac_unpack(pend.pd_body, pend.pd_len, "[i]", &r) < 0 || r > 0 ||
 	    r < -4095)
 		r = -EPROTO;
-	free(pend.pd_body);
+	ac__free(pend.pd_body);
 	AC_ASSERT(r <= 0);
 	return (int)r;
 }
@@ -112,7 +112,7 @@ static void remote_req_done(void *arg)
 	remote_req *q = arg;
 	AC_ASSERT(q->r_peer->p_inflight > 0);
 	q->r_peer->p_inflight--;
-	free(q);
+	ac__free(q);
 }
 
 /* Ended before it ran: the handler's argument is freed too. */
@@ -139,7 +139,7 @@ int ac__remote_spawn(ac_peer *p, ac_coro_fn fn, void *arg,
 {
 	ac_spawn_opts so = {.name = "ac-request", .daemon = 1,
 	                    .arg_free = remote_req_free};
-	remote_req *q = malloc(sizeof(*q));
+	remote_req *q = ac__malloc(sizeof(*q));
 	AC_ASSERT(fn != NULL && arg != NULL);
 	if (!q)
 		return -ENOMEM;
@@ -151,7 +151,7 @@ int ac__remote_spawn(ac_peer *p, ac_coro_fn fn, void *arg,
 	if (ac__spawn_service(p->p_node->n_sched, remote_req_body, q, &so,
 	                      NULL) < 0) {
 		p->p_inflight--;
-		free(q);
+		ac__free(q);
 		return -ENOMEM;
 	}
 	return 0;

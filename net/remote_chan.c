@@ -28,7 +28,7 @@ static int chan_send_oneway(ac_peer *p, ac_ref chan, ac_ref sub, ac_msg *m)
 	if (rc < 0)
 		return rc;
 	rc = ac__peer_queue(p, AC_WT_CHAN, 0, 0, body, len, NULL);
-	free(body);
+	ac__free(body);
 	if (rc == 0)
 		ac_msg_free(m);
 	return rc;
@@ -69,7 +69,7 @@ int ac__remote_chan_op(void *arg, int op, ac_ref chan, ac_ref sub, ac_msg *m,
 		return rc;
 	if (ac_unpack(pend.pd_body, pend.pd_len, "[i]", &r) < 0)
 		r = -EPROTO;
-	free(pend.pd_body);
+	ac__free(pend.pd_body);
 	if (op == AC__CHAN_DELIVER && r >= 0 && m != &empty)
 		ac_msg_free(m);
 	return (int)r;
@@ -80,14 +80,14 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 {
 	ac_node *node = arg;
 	ac_sched *s = node->n_sched;
-	ac__pending *pend = calloc((size_t)n, sizeof(*pend));
-	ac__pending **pp = calloc((size_t)n, sizeof(*pp));
+	ac__pending *pend = ac__calloc((size_t)n, sizeof(*pend));
+	ac__pending **pp = ac__calloc((size_t)n, sizeof(*pp));
 	int i, started = 0, count = 0;
 	AC_ASSERT(n >= 0);
 	/* Too large for the wire (see ac__remote_deliver): nobody gets it. */
 	if (!pend || !pp || !ac__cur() || m->m_len > AC_WIRE_PAYLOAD_MAX) {
-		free(pend);
-		free(pp);
+		ac__free(pend);
+		ac__free(pp);
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
@@ -101,7 +101,7 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 			continue;
 		if (ac__request_start(p, AC_WT_DELIVER, body, len, &pend[started]) == 0)
 			pp[started] = &pend[started], started++;
-		free(body);
+		ac__free(body);
 	}
 	AC_ASSERT(started <= n);
 	ac__request_wait(pp, started, ac__deadline(s, timeout_ms == 0 ? 1
@@ -112,10 +112,10 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 		if (pend[i].pd_err == 0 &&
 		    ac_unpack(pend[i].pd_body, pend[i].pd_len, "[i]", &r) == 0 && r == 1)
 			count++;
-		free(pend[i].pd_body);
+		ac__free(pend[i].pd_body);
 	}
-	free(pend);
-	free(pp);
+	ac__free(pend);
+	ac__free(pp);
 	return count;
 }
 
@@ -184,14 +184,14 @@ static void chan_req_free(void *arg)
 {
 	chan_req *q = arg;
 	ac_msg_free(q->q_msg);
-	free(q);
+	ac__free(q);
 }
 
 static void chan_req_body(void *arg)
 {
 	chan_req q = *(chan_req *)arg;
 	int rc;
-	free(arg);
+	ac__free(arg);
 	AC_ASSERT((q.q_msg != NULL) == (q.q_op == AC__CHAN_DELIVER));
 	if (!ac__remote_local(q.q_peer->p_node, &q.q_chan)) {
 		rc = -ESRCH;
@@ -226,7 +226,7 @@ int ac__on_chan(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	AC_ASSERT(h->req_id != 0);
 	if (chan_decode(b, len, &c) < 0 || !chan_req_ok(&c))
 		return -EBADMSG;
-	q = calloc(1, sizeof(*q));
+	q = ac__calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	q->q_peer = p;
@@ -239,7 +239,7 @@ int ac__on_chan(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	if (c.op == AC__CHAN_DELIVER) {
 		q->q_msg = ac__remote_msg_new(c.kind, c.aux, c.from, c.data, c.dlen);
 		if (!q->q_msg) {
-			free(q);
+			ac__free(q);
 			return ac__reply(p, AC_WT_CHAN, h->req_id, "[i]", (int64_t)-ENOMEM);
 		}
 	}

@@ -33,7 +33,7 @@ static int watch_add(ac_peer *p, ac_ref monitor, ac_ref target)
 			return 0;
 	if (p->p_nwatch == p->p_capwatch) {
 		uint32_t cap = p->p_capwatch ? p->p_capwatch * 2 : 8;
-		ac__watch *nw = realloc(p->p_watch, cap * sizeof(*nw));
+		ac__watch *nw = ac__realloc(p->p_watch, cap * sizeof(*nw));
 		if (!nw)
 			return -ENOMEM;
 		p->p_watch = nw;
@@ -118,7 +118,7 @@ int ac__remote_watched(void *arg, ac_ref monitor, ac_ref target)
 	if (rc < 0)
 		return rc;
 	rc = ac__peer_queue(p, AC_WT_MONITOR, 0, 0, body, len, NULL);
-	free(body);
+	ac__free(body);
 	return rc;
 }
 
@@ -165,7 +165,7 @@ int ac__remote_finish(void *arg, ac_ref target, int64_t timeout_ms,
 		if (!*exit_msg)
 			r = -EPROTO;
 	}
-	free(pend.pd_body);
+	ac__free(pend.pd_body);
 	return (int)r;
 }
 
@@ -235,7 +235,7 @@ static void finish_body(void *arg)
 	finish_req q = *(finish_req *)arg;
 	ac_msg *exit_msg = NULL;
 	int rc;
-	free(arg);
+	ac__free(arg);
 	AC_ASSERT(q.f_id != 0);
 	rc = ac__remote_local(q.f_peer->p_node, &q.f_target)
 	             ? ac_finish(q.f_target, q.f_timeout_ms, &exit_msg)
@@ -260,15 +260,15 @@ int ac__on_finish(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	AC_ASSERT(h->req_id != 0);
 	if (ac_unpack(b, len, "[r i]", &target, &timeout_ms) < 0)
 		return -EBADMSG;
-	q = malloc(sizeof(*q));
+	q = ac__malloc(sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	q->f_peer = p;
 	q->f_id = h->req_id;
 	q->f_target = target;
 	q->f_timeout_ms = timeout_ms;
-	if (ac__remote_spawn(p, finish_body, q, free) < 0) {
-		free(q);
+	if (ac__remote_spawn(p, finish_body, q, ac__free_fn) < 0) {
+		ac__free(q);
 		return -ENOMEM;
 	}
 	return 0;

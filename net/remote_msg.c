@@ -77,7 +77,7 @@ static void notify_arg_free(void *arg)
 	notify_arg *a = arg;
 	notify_done(a->node);
 	ac_msg_free(a->m);
-	free(a);
+	ac__free(a);
 }
 
 /* One EXIT request: 1 when the monitor's node confirmed it, else 0. */
@@ -92,7 +92,7 @@ static int msg_notify_once(ac_peer *p, const notify_arg *a)
 	if (rc < 0)
 		return 0;
 	ok = ac_unpack(pend.pd_body, pend.pd_len, "[i]", &r) == 0;
-	free(pend.pd_body);
+	ac__free(pend.pd_body);
 	return ok;
 }
 
@@ -101,7 +101,7 @@ static void msg_notifier(void *arg)
 	notify_arg a = *(notify_arg *)arg;
 	ac_node *n = a.node;
 	int64_t give_up;
-	free(arg);
+	ac__free(arg);
 	AC_ASSERT(a.m->m_kind == AC_MSG_EXIT);
 	if (ac_coro_defer((void (*)(void *))notify_done, n) < 0) {
 		notify_done(n);
@@ -133,7 +133,7 @@ static int msg_notify(ac_node *n, ac_ref to, ac_msg *m)
 {
 	ac_spawn_opts so = {.name = "ac-notify", .daemon = 1,
 	                    .arg_free = notify_arg_free};
-	notify_arg *a = malloc(sizeof(*a));
+	notify_arg *a = ac__malloc(sizeof(*a));
 	int rc;
 	AC_ASSERT((m->m_pad & AC__MSG_NOTIFY) && m->m_kind == AC_MSG_EXIT);
 	if (!a)
@@ -145,7 +145,7 @@ static int msg_notify(ac_node *n, ac_ref to, ac_msg *m)
 	rc = ac__spawn_service(n->n_sched, msg_notifier, a, &so, NULL);
 	if (rc < 0) {
 		n->n_notifying--;
-		free(a);
+		ac__free(a);
 	}
 	return rc;
 }
@@ -163,7 +163,7 @@ static int msg_send_packed(ac_peer *p, ac_ref to, ac_msg *m)
 	if (rc < 0)
 		return rc;
 	rc = ac__peer_queue(p, AC_WT_SEND, 0, 0, b, len, NULL);
-	free(b);
+	ac__free(b);
 	if (rc == 0)
 		ac_msg_free(m);
 	return rc;
@@ -233,7 +233,7 @@ int ac__remote_deliver(void *arg, ac_ref to, ac_msg *m, int64_t timeout_ms)
 		return rc;
 	if (ac_unpack(pend.pd_body, pend.pd_len, "[i]", &r) < 0)
 		r = -EPROTO;
-	free(pend.pd_body);
+	ac__free(pend.pd_body);
 	if (r == 1)
 		ac_msg_free(m);
 	return r == 1 ? 1 : (r < 0 ? (int)r : -EPROTO);
