@@ -28,25 +28,34 @@
 /* The counting, failing versions (engine/alloc.c): the same contracts as
  * malloc, calloc, realloc, strdup and free, except that the allocation the
  * test armed with ac__alloc_fail_at returns NULL (a failing realloc leaves
- * its block untouched, as realloc does). */
-void *ac__malloc(size_t n);
-void *ac__calloc(size_t count, size_t size);
-void *ac__realloc(void *p, size_t n);
-char *ac__strdup(const char *s);
+ * its block untouched, as realloc does). Each allocation names its call
+ * site (file, line), so that the test can say which sites it reached. */
+void *ac__malloc_at(size_t n, const char *file, int line);
+void *ac__calloc_at(size_t count, size_t size, const char *file, int line);
+void *ac__realloc_at(void *p, size_t n, const char *file, int line);
+char *ac__strdup_at(const char *s, const char *file, int line);
 void ac__free(void *p);
+#define ac__malloc(n) ac__malloc_at((n), __FILE__, __LINE__)
+#define ac__calloc(count, size) ac__calloc_at((count), (size), __FILE__, __LINE__)
+#define ac__realloc(p, n) ac__realloc_at((p), (n), __FILE__, __LINE__)
+#define ac__strdup(s) ac__strdup_at((s), __FILE__, __LINE__)
 #define ac__free_fn ac__free
 
 /* Test controls (only in the test build). Allocations are numbered from 1
- * since the last ac__alloc_reset, which also zeroes the counters.
- * ac__alloc_fail_at(n): allocation number n (n >= 1) returns NULL, once;
- * 0 disarms. ac__alloc_count: how many allocations were asked for (failed
- * ones included). ac__alloc_live: blocks allocated through the seam and not
- * yet freed through it. ac__alloc_failed: how many failed by injection. */
+ * since the last ac__alloc_reset, which also zeroes the counters (not the
+ * sites). ac__alloc_fail_at(n): allocation number n (n >= 1) returns NULL,
+ * once; 0 disarms. ac__alloc_count: how many allocations were asked for
+ * (failed ones included). ac__alloc_live: blocks allocated through the seam
+ * and not yet freed through it. ac__alloc_failed: how many failed by
+ * injection. ac__alloc_site(i, &file, &line, &failed): the i-th call site
+ * reached since the program started (0 when i is past the last), with how
+ * many times an allocation there was made to fail. */
 void ac__alloc_reset(void);
 void ac__alloc_fail_at(long n);
 long ac__alloc_count(void);
 long ac__alloc_live(void);
 long ac__alloc_failed(void);
+int ac__alloc_site(int i, const char **file, int *line, long *failed);
 
 #else
 

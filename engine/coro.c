@@ -75,6 +75,9 @@ int ac_spawn(ac_sched *s, ac_coro_fn fn, void *arg, const ac_spawn_opts *o,
 		return -EPERM;
 	if (!fn)
 		return -EINVAL;
+	rc = ac__timer_reserve(s, (size_t)s->s_live + 1);
+	if (rc < 0)
+		return rc;
 	rc = ac__stack_get(&s->s_stacks, o ? o->stack_size : 0, &base, &size,
 	                   &guarded);
 	if (rc < 0)

@@ -545,16 +545,27 @@ static void heap_down(ac_sched *s, size_t i)
 	heap_set(s, i, t);
 }
 
+int ac__timer_reserve(ac_sched *s, size_t n)
+{
+	size_t cap = s->s_capheap ? s->s_capheap : 64;
+	ac__timer **h;
+	if (n <= s->s_capheap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	h = ac__realloc(s->s_heap, cap * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	s->s_heap = h;
+	s->s_capheap = cap;
+	return 0;
+}
+
 void ac__timer_start(ac_sched *s, ac__timer *t, int64_t deadline_ns)
 {
 	AC_ASSERT(t->t_idx < 0);
-	if (s->s_nheap == s->s_capheap) {
-		size_t cap = s->s_capheap ? s->s_capheap * 2 : 64;
-		ac__timer **n = ac__realloc(s->s_heap, cap * sizeof(*n));
-		AC_ASSERT(n != NULL); /* timers are bounded by coroutines */
-		s->s_heap = n;
-		s->s_capheap = cap;
-	}
+	/* One timer per coroutine, and ac_spawn reserved a slot for each. */
+	AC_ASSERT(s->s_nheap < s->s_capheap);
 	t->t_deadline = deadline_ns;
 	t->t_seq = ++s->s_timer_seq;
 	s->s_heap[s->s_nheap] = t;

@@ -197,15 +197,16 @@ static int node_listen(ac_node *n, const ac_node_opts *o)
 static void node_acceptor(void *arg);
 static void node_heartbeat(void *arg);
 
-/* Make the dest_path directory (and its parents). */
+/* Make the dest_path directory (and its parents). A copy on the stack (the
+ * path is at most node_dest's buffer), so that nothing here can fail for
+ * lack of memory and leave the node without its directory. */
 static void node_mkdirs(ac_node *n, const char *path)
 {
-	char *buf = ac__strdup(path);
+	char buf[NODE_PATH_MAX + AC_NAME_MAX + 16];
 	size_t i;
-	if (!buf || !buf[0]) {
-		ac__free(buf);
+	snprintf(buf, sizeof(buf), "%s", path);
+	if (!buf[0])
 		return; /* the first transfer reports it */
-	}
 	for (i = 1; buf[i]; i++) {
 		if (buf[i] != '/')
 			continue;
@@ -214,7 +215,6 @@ static void node_mkdirs(ac_node *n, const char *path)
 		buf[i] = '/';
 	}
 	n->n_io->ops->file_mkdir(n->n_io, buf, 0700);
-	ac__free(buf);
 }
 
 static void node_peer_list_free(void *arg)
@@ -232,13 +232,17 @@ static void node_initial_peers(void *arg)
 	ac_node *n = node_cur();
 	int i;
 	AC_ASSERT(n != NULL); /* a service of the node, ended before it is freed */
+	/* Freed however the coroutine ends (it may be terminated mid-contact). */
+	if (ac_coro_defer(node_peer_list_free, list) < 0) {
+		ac__nlog(n, AC_LOG_WARN, "initial peers: %s", ac_strerror(-ENOMEM));
+		node_peer_list_free(list);
+		return;
+	}
 	for (i = 0; list[i]; i++) {
 		int rc = ac_node_peer(n, list[i], 0, n->n_stream_send, 0, 5000);
 		if (rc < 0)
 			ac__nlog(n, AC_LOG_WARN, "peer %s: %s", list[i], ac_strerror(rc));
-		ac__free(list[i]);
 	}
-	ac__free(list);
 }
 
 int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
@@ -299,7 +303,12 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 		char **list = ac__calloc((size_t)o->npeers + 1, sizeof(char *));
 		int i;
 		for (i = 0; list && i < o->npeers; i++)
-			list[i] = ac__strdup(o->peers[i]);
+			if (!(list[i] = ac__strdup(o->peers[i]))) {
+				node_peer_list_free(list);
+				list = NULL;
+			}
+		if (!list)
+			ac__nlog(n, AC_LOG_WARN, "initial peers: %s", ac_strerror(-ENOMEM));
 		so.name = "ac-peers";
 		so.arg_free = node_peer_list_free;
 		if (list)
