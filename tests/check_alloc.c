@@ -43,8 +43,11 @@
 #define AL_SOCK_PORT 7100
 
 /* AL_BIG: a message and a line larger than the inline and buffered sizes
- * (engine/msg.c, engine/sock.c's 4 KiB line buffer). */
-enum { AL_ROUNDS = 6, AL_FILE = 4096, AL_BIG = 6000 };
+ * (engine/msg.c, engine/sock.c's 4 KiB line buffer); AL_HUGE: a frame
+ * larger than a peer's 256 KiB read buffer (net/peer.c) even compressed; AL_SOCK_MSG: a
+ * socket message larger than ac_sock_send_msg's 1 KiB stack buffer. */
+enum { AL_ROUNDS = 6, AL_FILE = 4096, AL_BIG = 6000, AL_HUGE = 600000,
+       AL_SOCK_MSG = 2000 };
 
 /* The steps of one round; a round succeeded when all bits are set. */
 enum {
@@ -149,7 +152,7 @@ static void al_sock_conn(void *arg)
 	void *buf = NULL;
 	size_t len;
 	if (ac_sock_recv_line(k, line, sizeof(line), 3000) > 0 &&
-	    ac_sock_recv_msg(k, &buf, &len, 1024, 3000) == 1)
+	    ac_sock_recv_msg(k, &buf, &len, AL_SOCK_MSG, 3000) == 1)
 		ac_sock_send_msg(k, buf, len, 3000);
 	ac__free(buf); /* the test build counts what recv_msg allocated */
 	ac_sock_close(k);
@@ -221,11 +224,16 @@ static ac_addr al_server(void)
 	return a;
 }
 
-/* A message of AL_BIG bytes of payload. */
-static ac_msg *al_big_msg(void)
+/* A message of len (at most AL_HUGE) bytes of payload. */
+static ac_msg *al_big_msg(size_t len)
 {
-	static char big[AL_BIG + 1];
-	memset(big, 'b', AL_BIG);
+	static char big[AL_HUGE + 1];
+	uint32_t x = 12345;
+	for (size_t i = 0; i < len; i++) { /* printable noise: compresses little */
+		x = x * 1103515245u + 12345u;
+		big[i] = (char)(' ' + (x >> 16) % 95);
+	}
+	big[len] = '\0';
 	return ac_msg_pack("[s u]", big, (uint64_t)3);
 }
 
@@ -244,11 +252,16 @@ static unsigned al_messages(void)
 		ok |= 1u << ST_SEND;
 	else
 		ac_msg_free(m);
-	m = al_big_msg();
-	if (m && ac_send(sink, m) == 0)
-		ok |= 1u << ST_BIG;
-	else
+	m = al_big_msg(AL_BIG);
+	if (m && ac_send(sink, m) == 0) {
+		m = al_big_msg(AL_HUGE);
+		if (m && ac_send(sink, m) == 0)
+			ok |= 1u << ST_BIG;
+		else
+			ac_msg_free(m);
+	} else {
 		ac_msg_free(m);
+	}
 	m = ac_msg_pack("[s u]", "hello", (uint64_t)2);
 	if (m) {
 		int rc = ac_deliver(sink, m, 1000);
@@ -338,7 +351,7 @@ static unsigned al_file(void)
 /* The server's socket service: a long line, a message and its echo. */
 static unsigned al_sock(void)
 {
-	static char line[AL_BIG + 2];
+	static char line[AL_BIG + 2], msg[AL_SOCK_MSG];
 	ac_addr a;
 	ac_sock *k;
 	void *buf = NULL;
@@ -350,10 +363,11 @@ static unsigned al_sock(void)
 		return 0;
 	memset(line, 'l', AL_BIG);
 	line[AL_BIG] = '\n';
+	memset(msg, 'm', sizeof(msg));
 	rc = ac_sock_send_all(k, line, AL_BIG + 1, 1000) == AL_BIG + 1 &&
-	     ac_sock_send_msg(k, "echo", 4, 1000) == 0 &&
-	     ac_sock_recv_msg(k, &buf, &len, 64, 3000) == 1 &&
-	     len == 4 && memcmp(buf, "echo", 4) == 0;
+	     ac_sock_send_msg(k, msg, sizeof(msg), 1000) == 0 &&
+	     ac_sock_recv_msg(k, &buf, &len, sizeof(msg), 3000) == 1 &&
+	     len == sizeof(msg) && memcmp(buf, msg, sizeof(msg)) == 0;
 	ac__free(buf);
 	ac_sock_close(k);
 	return rc ? 1u << ST_SOCK : 0;
