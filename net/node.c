@@ -245,6 +245,26 @@ static void node_initial_peers(void *arg)
 	}
 }
 
+/* Contact o's peers from a service coroutine (a copy of the list). */
+static void node_initial_peers_start(ac_node *n, const ac_node_opts *o)
+{
+	ac_spawn_opts so = {.name = "ac-peers", .daemon = 1,
+	                    .arg_free = node_peer_list_free};
+	char **list = ac__calloc((size_t)o->npeers + 1, sizeof(char *));
+	int i;
+	for (i = 0; list && i < o->npeers; i++)
+		if (!(list[i] = ac__strdup(o->peers[i]))) {
+			node_peer_list_free(list);
+			list = NULL;
+		}
+	if (list && ac__spawn_service(n->n_sched, node_initial_peers, list, &so, NULL) < 0) {
+		node_peer_list_free(list); /* never started: arg_free does not run */
+		list = NULL;
+	}
+	if (!list)
+		ac__nlog(n, AC_LOG_WARN, "initial peers: %s", ac_strerror(-ENOMEM));
+}
+
 int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 {
 	ac_node_opts def;
@@ -299,21 +319,8 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 	ac__spawn_service(s, node_heartbeat, n, &so, &n->n_heartbeat);
 	if (n->n_discover)
 		ac__discover_start(n);
-	if (o->npeers > 0) {
-		char **list = ac__calloc((size_t)o->npeers + 1, sizeof(char *));
-		int i;
-		for (i = 0; list && i < o->npeers; i++)
-			if (!(list[i] = ac__strdup(o->peers[i]))) {
-				node_peer_list_free(list);
-				list = NULL;
-			}
-		if (!list)
-			ac__nlog(n, AC_LOG_WARN, "initial peers: %s", ac_strerror(-ENOMEM));
-		so.name = "ac-peers";
-		so.arg_free = node_peer_list_free;
-		if (list)
-			ac__spawn_service(s, node_initial_peers, list, &so, NULL);
-	}
+	if (o->npeers > 0)
+		node_initial_peers_start(n, o);
 	AC_ASSERT(ac_node_of(s) == n && n->n_npeers == 0);
 	AC_ASSERT(n->n_grave == NULL && n->n_grave_tail == &n->n_grave);
 	*out = n;
