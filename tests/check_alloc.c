@@ -134,6 +134,8 @@ static int al_node_start(int i, ac_sched *s)
 	o.peer_lost_ms = 3000;
 	o.dest_path = "/dest";
 	o.stop_timeout_ms = 0;
+	/* The server never dials: every connection goes through its acceptor. */
+	o.discover_peers = i == 1;
 	if (i == 1) { /* the client contacts the server at start */
 		ac_addr loc = al_server();
 		ac_addr_format(&loc, server, sizeof(server));
