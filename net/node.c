@@ -245,6 +245,25 @@ static void node_initial_peers(void *arg)
 	}
 }
 
+/* Spawn the acceptor and the heartbeat (they first run once the node is in
+ * place). 0, or -ENOMEM with neither left. */
+static int node_services(ac_node *n)
+{
+	ac_spawn_opts so = {.name = "ac-acceptor", .daemon = 1};
+	ac_sched *s = n->n_sched;
+	int rc = ac__spawn_service(s, node_acceptor, n, &so, &n->n_acceptor);
+	if (rc < 0)
+		return rc;
+	so.name = "ac-heartbeat";
+	rc = ac__spawn_service(s, node_heartbeat, n, &so, &n->n_heartbeat);
+	if (rc < 0) { /* never ran, and the node's hooks are not set yet */
+		ac__coro_kill(ac__obj_get(s, n->n_acceptor.id, AC_REF_CORO),
+		              AC_EXIT_TERMINATED);
+		n->n_acceptor = ac_ref_null();
+	}
+	return rc;
+}
+
 /* Contact o's peers from a service coroutine (a copy of the list). */
 static void node_initial_peers_start(ac_node *n, const ac_node_opts *o)
 {
@@ -269,7 +288,6 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 {
 	ac_node_opts def;
 	ac_node *n;
-	ac_spawn_opts so = {.daemon = 1};
 	int rc;
 	if (!s || !out)
 		return -EINVAL;
@@ -291,6 +309,8 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 		rc = node_listen(n, o);
 	if (rc == 0)
 		rc = node_dest(n, o);
+	if (rc == 0)
+		rc = node_services(n);
 	if (rc < 0) {
 		ac__nlog(n, AC_LOG_ERROR, "node start failed: %s", ac_strerror(rc));
 		if (n->n_listener)
@@ -313,10 +333,6 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 	s->s_on_finish_arg = n;
 	s->s_on_free = (void (*)(void *))ac_node_free;
 	s->s_on_free_arg = n;
-	so.name = "ac-acceptor";
-	ac__spawn_service(s, node_acceptor, n, &so, &n->n_acceptor);
-	so.name = "ac-heartbeat";
-	ac__spawn_service(s, node_heartbeat, n, &so, &n->n_heartbeat);
 	if (n->n_discover)
 		ac__discover_start(n);
 	if (o->npeers > 0)
