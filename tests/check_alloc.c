@@ -3,10 +3,13 @@
  * Linked against the test build of the library (libasyncoro_inject.la,
  * -DAC_ALLOC_INJECT), where every allocation of engine/ and net/ is counted
  * and the Nth can be made to fail. A deterministic simulated scenario — two
- * nodes: register, locate, send, deliver, RCI call, monitor, a channel
- * (locate, subscribe, send, deliver), a small send_file — runs once clean,
- * which must complete untouched and gives the number K of allocations it
- * makes. Then for N = 1..K it runs again with allocation N failing and
+ * nodes, the client with initial peers and a peer-status watcher, the
+ * server not dialling (every connection through its acceptor): register,
+ * locate, send (also messages over 1 KiB and over a peer's 256 KiB read
+ * buffer), deliver, an RCI call monitored and finished, a channel (locate,
+ * subscribe, send, deliver), a small send_file, a socket service (a long
+ * line, length-prefixed messages) — runs once clean, which must complete
+ * in one round untouched and gives the number K of allocations it makes. Then for N = 1..K it runs again with allocation N failing and
  * asserts:
  *
  *   - no crash (the suite's process survives every N);
