@@ -110,12 +110,12 @@ int ac_chan_new(ac_sched *s, const char *name, ac_ref *out)
 		return -EINVAL;
 	if (strlen(name) > AC_NAME_MAX)
 		return -ENAMETOOLONG;
-	ch = calloc(1, sizeof(*ch));
+	ch = ac__calloc(1, sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
 	ch->ch_id = ac__obj_add(s, AC_REF_CHAN, ch);
 	if (!ch->ch_id) {
-		free(ch);
+		ac__free(ch);
 		return -ENOMEM;
 	}
 	ch->ch_sched = s;
@@ -176,7 +176,7 @@ int ac_chan_subscribe(ac_ref chan, ac_ref sub, int64_t timeout_ms)
 	AC_ASSERT(subch != ch); /* a channel never subscribes to itself */
 	if (ch->ch_nsubs == ch->ch_capsubs) {
 		uint32_t cap = ch->ch_capsubs ? ch->ch_capsubs * 2 : 4;
-		ac_ref *n = realloc(ch->ch_subs, cap * sizeof(*n));
+		ac_ref *n = ac__realloc(ch->ch_subs, cap * sizeof(*n));
 		if (!n)
 			return -ENOMEM;
 		ch->ch_subs = n;
@@ -257,7 +257,7 @@ static void chan_refs_add(chan_refs *l, ac_ref r)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 8;
-		ac_ref *nr = realloc(l->r, cap * sizeof(*nr));
+		ac_ref *nr = ac__realloc(l->r, cap * sizeof(*nr));
 		if (!nr)
 			return; /* that subscriber misses this message */
 		l->r = nr;
@@ -354,8 +354,8 @@ typedef struct chan_hold {
 static void chan_hold_free(void *arg)
 {
 	chan_hold *h = arg;
-	free(h->h_chans->r);
-	free(h->h_remote->r);
+	ac__free(h->h_chans->r);
+	ac__free(h->h_remote->r);
 	ac_msg_free(h->h_msg);
 	ac_msg_free(h->h_copy);
 }
@@ -411,8 +411,8 @@ static int chan_fanout(ac_sched *s, ac_chan *ch, ac_msg *m, int deliver,
 	}
 	if (self)
 		ac__defer_pop(self, &undo);
-	free(chans.r);
-	free(remote.r);
+	ac__free(chans.r);
+	ac__free(remote.r);
 	ac_msg_free(m);
 	AC_ASSERT(count >= 0);
 	return count;
@@ -544,8 +544,8 @@ static void chan_free(ac_sched *s, ac_chan *ch)
 	AC_ASSERT(!ac__obj_get(s, ch->ch_id, AC_REF_CHAN)); /* its refs are stale */
 	/* Waiting delivers wake, find the channel gone and return 0. */
 	ac_waitq_wake(&ch->ch_wq, INT32_MAX, 1);
-	free(ch->ch_subs);
-	free(ch);
+	ac__free(ch->ch_subs);
+	ac__free(ch);
 }
 
 int ac_chan_close(ac_ref chan)

@@ -75,6 +75,9 @@ int ac_spawn(ac_sched *s, ac_coro_fn fn, void *arg, const ac_spawn_opts *o,
 		return -EPERM;
 	if (!fn)
 		return -EINVAL;
+	rc = ac__timer_reserve(s, (size_t)s->s_live + 1);
+	if (rc < 0)
+		return rc;
 	rc = ac__stack_get(&s->s_stacks, o ? o->stack_size : 0, &base, &size,
 	                   &guarded);
 	if (rc < 0)
@@ -255,7 +258,7 @@ static void coro_end(ac_coro *c, int how, const void *data, size_t len)
 		c->c_defer = d->d_next;
 		d->d_fn(d->d_arg);
 		if (!d->d_callers)
-			free(d);
+			ac__free(d);
 	}
 	if (s->s_on_end)
 		s->s_on_end(s->s_on_end_arg, c);
@@ -382,7 +385,7 @@ int ac_coro_defer(void (*fn)(void *arg), void *arg)
 		return -EPERM;
 	if (!fn)
 		return -EINVAL;
-	d = malloc(sizeof(*d));
+	d = ac__malloc(sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->d_fn = fn;

@@ -28,6 +28,7 @@
 
 #include <asyncoro/asyncoro.h>
 
+#include "engine/alloc.h"
 #include "engine/ctx.h"
 #include "io/io.h"
 #include "io/io_assert.h"
@@ -52,6 +53,9 @@ typedef struct ac__timer {
 } ac__timer;
 
 void ac__timer_init(ac__timer *t, void (*cb)(ac__timer *t));
+/* Make room in s's timer heap for n timers (ac_spawn reserves one per live
+ * coroutine, so that ac__timer_start never allocates). 0 or -ENOMEM. */
+int ac__timer_reserve(ac_sched *s, size_t n);
 void ac__timer_start(ac_sched *s, ac__timer *t, int64_t deadline_ns);
 void ac__timer_stop(ac_sched *s, ac__timer *t);
 

@@ -29,7 +29,7 @@ ac_msg *ac__msg_alloc(size_t len)
 			s->s_mcache = m->m_next;
 			s->s_nmcache--;
 		} else {
-			m = malloc(sizeof(*m) + AC__MSG_SMALL);
+			m = ac__malloc(sizeof(*m) + AC__MSG_SMALL);
 			if (!m)
 				return NULL;
 		}
@@ -37,7 +37,7 @@ ac_msg *ac__msg_alloc(size_t len)
 	} else {
 		if (len > SIZE_MAX - sizeof(*m))
 			return NULL;
-		m = malloc(sizeof(*m) + len);
+		m = ac__malloc(sizeof(*m) + len);
 		if (!m)
 			return NULL;
 		m->m_pad = 0;
@@ -59,7 +59,7 @@ void ac__msg_cache_fini(ac_sched *s)
 	while (s->s_mcache) {
 		ac_msg *m = s->s_mcache;
 		s->s_mcache = m->m_next;
-		free(m);
+		ac__free(m);
 	}
 	s->s_nmcache = 0;
 }
@@ -87,7 +87,7 @@ void ac_msg_free(ac_msg *m)
 		s->s_nmcache++;
 		return;
 	}
-	free(m);
+	ac__free(m);
 }
 
 ac_msg *ac_msg_alloc(size_t len)
@@ -221,7 +221,7 @@ void ac__inacct_release(ac__inacct *a)
 {
 	if (a && --a->a_refs == 0) {
 		AC_ASSERT(a->a_bytes == 0);
-		free(a);
+		ac__free(a);
 	}
 }
 

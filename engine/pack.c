@@ -535,7 +535,7 @@ static int pack_buf_write(void *data, const char *buf, size_t len)
 	if (b->b_len + len > cap) {
 		while (cap < b->b_len + len)
 			cap *= 2;
-		n = b->b_heap ? realloc(b->b_data, cap) : malloc(cap);
+		n = b->b_heap ? ac__realloc(b->b_data, cap) : ac__malloc(cap);
 		if (n == NULL)
 			return -1;
 		if (!b->b_heap)
@@ -667,7 +667,7 @@ static int pack_encode(struct pack_wr *w, const char *fmt, va_list ap)
 	rc = pack_put_value(w);
 	va_end(w->w_ap);
 	if (rc < 0 && w->w_buf.b_heap)
-		free(w->w_buf.b_data);
+		ac__free(w->w_buf.b_data);
 	if (rc < 0)
 		return rc;
 	/* Pair assertion: what we write, our decoder reads back. */
@@ -687,7 +687,7 @@ ac_msg *ac_msg_vpack(const char *fmt, va_list ap)
 	if (m != NULL)
 		memcpy(m->m_data, w.w_buf.b_data, w.w_buf.b_len);
 	if (w.w_buf.b_heap)
-		free(w.w_buf.b_data);
+		ac__free(w.w_buf.b_data);
 	return m;
 }
 
@@ -715,7 +715,7 @@ int ac_pack(void **out, size_t *len, const char *fmt, ...)
 	if (rc < 0)
 		return rc;
 	if (!w.w_buf.b_heap) {
-		*out = malloc(w.w_buf.b_len);
+		*out = ac__malloc(w.w_buf.b_len);
 		if (*out == NULL)
 			return -ENOMEM;
 		memcpy(*out, w.w_buf.b_data, w.w_buf.b_len);

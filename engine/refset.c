@@ -61,7 +61,7 @@ static int refset_grow(ac__refset *rs)
 	n.rs_cap = rs->rs_cap ? rs->rs_cap * 2 : REFSET_MIN;
 	if (n.rs_cap < rs->rs_cap)
 		return -ENOMEM;
-	n.rs_tab = calloc(n.rs_cap, sizeof(*n.rs_tab));
+	n.rs_tab = ac__calloc(n.rs_cap, sizeof(*n.rs_tab));
 	if (!n.rs_tab)
 		return -ENOMEM;
 	for (i = 0; i < rs->rs_cap; i++) {
@@ -69,7 +69,7 @@ static int refset_grow(ac__refset *rs)
 		if (e->a.kind != AC_REF_NONE)
 			n.rs_tab[refset_slot(&n, &e->a, &e->b)] = *e;
 	}
-	free(rs->rs_tab);
+	ac__free(rs->rs_tab);
 	*rs = n;
 	return 0;
 }
@@ -128,7 +128,7 @@ int ac__refset_del(ac__refset *rs, ac_ref a, ac_ref b)
 void ac__refset_free(ac__refset *rs)
 {
 	uint64_t key = rs->rs_key;
-	free(rs->rs_tab);
+	ac__free(rs->rs_tab);
 	memset(rs, 0, sizeof(*rs));
 	rs->rs_key = key;
 }

@@ -105,7 +105,7 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
 		ac_sched_opts_init(&def);
 		o = &def;
 	}
-	s = calloc(1, sizeof(*s));
+	s = ac__calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->s_log_fn = o->log_fn ? o->log_fn : sched_log_stderr;
@@ -118,7 +118,7 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out)
 	rc = ac__io_sched_open(o->io, o->record_path, s->s_name, sched_io_log, s,
 	                       &s->s_ioslot);
 	if (rc < 0) {
-		free(s);
+		ac__free(s);
 		return rc;
 	}
 	s->s_io = s->s_ioslot.io;
@@ -144,7 +144,7 @@ static void sched_run_atexit(ac_sched *s)
 		ac__atexit *a = s->s_atexit;
 		s->s_atexit = a->a_next;
 		a->a_fn(a->a_arg);
-		free(a);
+		ac__free(a);
 	}
 }
 
@@ -227,14 +227,14 @@ void ac_sched_free(ac_sched *s)
 	ac__chan_free_all(s);
 	ac__stack_pool_fini(&s->s_stacks);
 	ac__msg_cache_fini(s);
-	free(s->s_heap);
-	free(s->s_obj);
+	ac__free(s->s_heap);
+	ac__free(s->s_obj);
 	log_flush(s);
 	ac__io_sched_close(&s->s_ioslot);
 	if (ac__tls_sched == s)
 		ac__tls_sched = NULL;
 	ac__stack_thread_leave();
-	free(s);
+	ac__free(s);
 }
 
 int ac_sched_atexit(ac_sched *s, void (*fn)(void *arg), void *arg)
@@ -242,7 +242,7 @@ int ac_sched_atexit(ac_sched *s, void (*fn)(void *arg), void *arg)
 	ac__atexit *a;
 	if (!s || !fn)
 		return -EINVAL;
-	a = malloc(sizeof(*a));
+	a = ac__malloc(sizeof(*a));
 	if (!a)
 		return -ENOMEM;
 	a->a_fn = fn;
@@ -484,7 +484,7 @@ uint64_t ac__obj_add(ac_sched *s, uint32_t kind, void *ptr)
 	} else {
 		if (s->s_nobj >= s->s_capobj) {
 			uint32_t cap = s->s_capobj ? s->s_capobj * 2 : 256;
-			ac__obj *n = realloc(s->s_obj, cap * sizeof(*n));
+			ac__obj *n = ac__realloc(s->s_obj, cap * sizeof(*n));
 			if (!n)
 				return 0;
 			if (s->s_capobj == 0)
@@ -584,16 +584,27 @@ static void heap_down(ac_sched *s, size_t i)
 	heap_set(s, i, t);
 }
 
+int ac__timer_reserve(ac_sched *s, size_t n)
+{
+	size_t cap = s->s_capheap ? s->s_capheap : 64;
+	ac__timer **h;
+	if (n <= s->s_capheap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	h = ac__realloc(s->s_heap, cap * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	s->s_heap = h;
+	s->s_capheap = cap;
+	return 0;
+}
+
 void ac__timer_start(ac_sched *s, ac__timer *t, int64_t deadline_ns)
 {
 	AC_ASSERT(t->t_idx < 0);
-	if (s->s_nheap == s->s_capheap) {
-		size_t cap = s->s_capheap ? s->s_capheap * 2 : 64;
-		ac__timer **n = realloc(s->s_heap, cap * sizeof(*n));
-		AC_ASSERT(n != NULL); /* timers are bounded by coroutines */
-		s->s_heap = n;
-		s->s_capheap = cap;
-	}
+	/* One timer per coroutine, and ac_spawn reserved a slot for each. */
+	AC_ASSERT(s->s_nheap < s->s_capheap);
 	t->t_deadline = deadline_ns;
 	t->t_seq = ++s->s_timer_seq;
 	s->s_heap[s->s_nheap] = t;

@@ -49,7 +49,7 @@ struct ac_sock {
 
 static int sock_new(ac_sched *s, int h, int type, ac_sock **out)
 {
-	ac_sock *k = calloc(1, sizeof(*k));
+	ac_sock *k = ac__calloc(1, sizeof(*k));
 	if (!k) {
 		s->s_io->ops->close(s->s_io, h);
 		return -ENOMEM;
@@ -74,8 +74,8 @@ static void sock_release(ac_sock *k)
 		s->s_socks = k->k_next;
 	if (k->k_next)
 		k->k_next->k_prev = k->k_prev;
-	free(k->k_rbuf);
-	free(k);
+	ac__free(k->k_rbuf);
+	ac__free(k);
 }
 
 /* Enter a blocking call: the caller must be a coroutine of k's scheduler. */
@@ -442,7 +442,7 @@ static int64_t sock_line(ac_sock *k, char *buf, size_t len, int64_t deadline_ns)
 				return -EMSGSIZE;
 			if (cap > len + 1)
 				cap = len + 1;
-			nb = realloc(k->k_rbuf, cap);
+			nb = ac__realloc(k->k_rbuf, cap);
 			if (!nb)
 				return -ENOMEM;
 			k->k_rbuf = nb;
@@ -480,7 +480,7 @@ ssize_t ac_sock_recv_line(ac_sock *k, char *buf, size_t len,
 	if ((k->k_type != SOCK_TCP && k->k_type != SOCK_FD) || !buf || !len)
 		return (ssize_t)sock_leave(k, -EINVAL);
 	if (!k->k_rbuf) {
-		k->k_rbuf = malloc(SOCK_RBUF);
+		k->k_rbuf = ac__malloc(SOCK_RBUF);
 		if (!k->k_rbuf)
 			return (ssize_t)sock_leave(k, -ENOMEM);
 		k->k_rcap = SOCK_RBUF;
@@ -541,7 +541,7 @@ int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
 		return (int)sock_leave(k, -EINVAL);
 	deadline_ns = ac__deadline(k->k_sched, timeout_ms);
 	if (len > sizeof(small) - 4 && len <= SOCK_MSG_WHOLE - 4)
-		out = malloc(len + 4);
+		out = ac__malloc(len + 4);
 	if (!out)
 		return (int)sock_leave(k, -ENOMEM);
 	out[0] = (uint8_t)(len >> 24);
@@ -560,7 +560,7 @@ int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
 			r = sock_write_all(k, buf, len, deadline_ns);
 	}
 	if (out != small)
-		free(out);
+		ac__free(out);
 	return (int)sock_leave(k, r < 0 ? r : 0);
 }
 
@@ -586,14 +586,14 @@ int ac_sock_recv_msg(ac_sock *k, void **out, size_t *len, size_t max,
 		k->k_broken = 1; /* the body is not consumed */
 		return (int)sock_leave(k, -EMSGSIZE);
 	}
-	buf = malloc(n ? n : 1);
+	buf = ac__malloc(n ? n : 1);
 	if (!buf)
 		return (int)sock_leave(k, -ENOMEM);
 	r = n ? sock_read_all(k, buf, n, deadline_ns) : 0;
 	if (r == 0 && n)
 		r = -EPIPE;
 	if (r < 0) {
-		free(buf);
+		ac__free(buf);
 		return (int)sock_leave(k, r);
 	}
 	*out = buf;

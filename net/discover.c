@@ -73,12 +73,12 @@ static int disc_build(ac_node *n, const disc_ann *a, uint8_t *buf,
 	if (rc < 0)
 		return rc;
 	if (AC_WIRE_HDR + blen + AC_WIRE_MAC > AC_WIRE_ANNOUNCE_MAX) {
-		free(body);
+		ac__free(body);
 		return -EMSGSIZE;
 	}
 	ac_wire_hdr_put(buf, AC_WT_ANNOUNCE, 0, 0, (uint32_t)blen);
 	memcpy(buf + AC_WIRE_HDR, body, blen);
-	free(body);
+	ac__free(body);
 	parts[0] = buf;
 	lens[0] = AC_WIRE_HDR + blen;
 	ac__hmac(n, parts, lens, 1, buf + lens[0]);

@@ -58,7 +58,7 @@ static void files_log(ac_peer *p, const char *name, const char *what, int rc)
 static char *files_join(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
-	char *s = malloc(la + 1 + lb + 1);
+	char *s = ac__malloc(la + 1 + lb + 1);
 	if (!s)
 		return NULL;
 	memcpy(s, a, la);
@@ -108,7 +108,7 @@ static void files_xfer_discard(ac_node *n, ac__xfer *x)
 	x->x_fh = -1;
 	if (x->x_tmp) {
 		io->ops->file_unlink(io, x->x_tmp);
-		free(x->x_tmp);
+		ac__free(x->x_tmp);
 		x->x_tmp = NULL;
 	}
 }
@@ -133,8 +133,8 @@ static void files_xfer_free(ac_node *n, ac__xfer *x)
 	AC_ASSERT(*pp == x);
 	*pp = x->x_next;
 	files_xfer_discard(n, x);
-	free(x->x_final);
-	free((files_xfer *)x);
+	ac__free(x->x_final);
+	ac__free((files_xfer *)x);
 }
 
 /* Drop transfers that stayed silent too long; returns how many remain. */
@@ -179,7 +179,7 @@ static int files_tmp_open(ac_node *n, ac__xfer *x)
 	char hex[2 * FILES_TMP_RANDOM + 1];
 	int rc = -EEXIST, tries;
 	AC_ASSERT(x->x_tmp == NULL && x->x_fh < 0);
-	x->x_tmp = malloc(cap);
+	x->x_tmp = ac__malloc(cap);
 	if (!x->x_tmp)
 		return -ENOMEM;
 	memcpy(x->x_tmp, x->x_final, dlen);
@@ -193,7 +193,7 @@ static int files_tmp_open(ac_node *n, ac__xfer *x)
 	}
 	if (rc < 0) {
 		x->x_fh = -1;
-		free(x->x_tmp);
+		ac__free(x->x_tmp);
 		x->x_tmp = NULL;
 		return rc;
 	}
@@ -222,7 +222,7 @@ static int files_xfer_new(ac_peer *p, uint32_t id, const files_begin_req *r,
 	AC_ASSERT(id != 0 && r->b_mode <= 07777);
 	if (files_xfer_find(p, id))
 		return -EBUSY; /* a request id in use: only a broken peer does that */
-	f = calloc(1, sizeof(*f));
+	f = ac__calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
 	x = &f->f_x;
@@ -237,7 +237,7 @@ static int files_xfer_new(ac_peer *p, uint32_t id, const files_begin_req *r,
 	f->f_last_ns = ac_sched_now_ns(n->n_sched);
 	rc = files_tmp_open(n, x);
 	if (rc < 0) {
-		free(f);
+		ac__free(f);
 		return rc;
 	}
 	x->x_next = n->n_xfers;
@@ -271,7 +271,7 @@ static int files_dir_step(ac_io *io, const char *path, int create)
 static int files_dir(ac_node *n, const char *dir, int create, char **out)
 {
 	size_t base = strlen(n->n_dest), dlen = strlen(dir), i;
-	char *path = malloc(base + 1 + dlen + 1);
+	char *path = ac__malloc(base + 1 + dlen + 1);
 	int rc = 0;
 	if (!path)
 		return -ENOMEM;
@@ -293,7 +293,7 @@ static int files_dir(ac_node *n, const char *dir, int create, char **out)
 		}
 	}
 	if (rc < 0) {
-		free(path);
+		ac__free(path);
 		return rc;
 	}
 	*out = path;
@@ -333,7 +333,7 @@ static int files_begin_open(ac_peer *p, uint32_t id, const files_begin_req *r,
 	if (rc < 0)
 		return rc;
 	final = files_join(dir, r->b_name);
-	free(dir);
+	ac__free(dir);
 	if (!final)
 		return -ENOMEM;
 	rc = n->n_io->ops->file_stat(n->n_io, final, 1, st);
@@ -348,7 +348,7 @@ static int files_begin_open(ac_peer *p, uint32_t id, const files_begin_req *r,
 			return 0;
 		}
 	}
-	free(final);
+	ac__free(final);
 	return rc;
 }
 
@@ -465,7 +465,7 @@ static int files_commit(ac_node *n, ac__xfer *x)
 		rc = io->ops->file_rename(io, x->x_tmp, x->x_final);
 	if (rc == 0) {
 		AC_ASSERT(x->x_fh < 0);
-		free(x->x_tmp);
+		ac__free(x->x_tmp);
 		x->x_tmp = NULL;
 	}
 	return rc;
@@ -511,7 +511,7 @@ static int files_remove(ac_node *n, const char *dir, const char *name)
 	if (rc < 0)
 		return rc;
 	path = files_join(d, name);
-	free(d);
+	ac__free(d);
 	if (!path)
 		return -ENOMEM;
 	rc = io->ops->file_stat(io, path, 1, &st);
@@ -521,7 +521,7 @@ static int files_remove(ac_node *n, const char *dir, const char *name)
 		rc = -EINVAL;
 	if (rc == 0)
 		rc = io->ops->file_unlink(io, path);
-	free(path);
+	ac__free(path);
 	return rc;
 }
 

@@ -105,7 +105,7 @@ static void files_tx_abort(files_tx *t)
 	    ac_pack(&body, &len, "[u]", (uint64_t)t->t_xfer) == 0) {
 		ac__peer_queue(t->t_peer, AC_WT_FILE_END, 0, files_req_id(t->t_node),
 		               body, len, NULL);
-		free(body);
+		ac__free(body);
 	}
 	t->t_xfer = 0;
 }
@@ -119,7 +119,7 @@ static void files_tx_close(files_tx *t)
 		ac__pending *pend = &t->t_pend[t->t_head];
 		if (!pend->pd_done)
 			files_pend_unlink(t->t_peer, pend);
-		free(pend->pd_body);
+		ac__free(pend->pd_body);
 		pend->pd_body = NULL;
 		t->t_head = (t->t_head + 1) % FILES_WINDOW;
 		t->t_count--;
@@ -129,7 +129,7 @@ static void files_tx_close(files_tx *t)
 	if (t->t_fh >= 0)
 		io->ops->file_close(io, t->t_fh);
 	t->t_fh = -1;
-	free(t->t_buf);
+	ac__free(t->t_buf);
 	t->t_buf = NULL;
 	AC_ASSERT(t->t_count == 0 && t->t_xfer == 0);
 }
@@ -159,7 +159,7 @@ static int files_tx_wait(files_tx *t, int64_t deadline_ns, uint8_t **body,
 	*len = pend->pd_len;
 	pend->pd_body = NULL;
 	if (pend->pd_err) {
-		free(*body);
+		ac__free(*body);
 		*body = NULL;
 		return pend->pd_err;
 	}
@@ -178,7 +178,7 @@ static int files_tx_ack(files_tx *t, int64_t deadline_ns)
 		return rc;
 	if (ac_unpack(body, len, "[i]", &r) < 0 || r > 0 || r < -4095)
 		r = -EPROTO;
-	free(body);
+	ac__free(body);
 	return (int)r;
 }
 
@@ -236,7 +236,7 @@ static int files_tx_open(files_tx *t, const char *path, ac_stat *st)
 		return rc;
 	if (st->type != AC_FT_FILE)
 		return st->type == AC_FT_DIR ? -EISDIR : -EINVAL;
-	t->t_buf = malloc(AC__PACK_CHUNK_HDR + AC_WIRE_CHUNK);
+	t->t_buf = ac__malloc(AC__PACK_CHUNK_HDR + AC_WIRE_CHUNK);
 	return t->t_buf ? 0 : -ENOMEM;
 }
 
@@ -261,7 +261,7 @@ static int files_tx_begin(files_tx *t, const char *name, const char *dir,
 	if (rc < 0)
 		return rc;
 	rc = files_tx_send(t, AC_WT_FILE_BEGIN, b, len);
-	free(b);
+	ac__free(b);
 	if (rc < 0)
 		return rc;
 	/* From here on the receiver may hold a transfer: files_tx_close ends it. */
@@ -271,7 +271,7 @@ static int files_tx_begin(files_tx *t, const char *name, const char *dir,
 	if (rc < 0)
 		return rc;
 	rc = ac_unpack(rb, len, "[i u i i u]", &r, &xid, &rsize, &rmtime, &mode);
-	free(rb);
+	ac__free(rb);
 	if (rc < 0 || r > 1 || r < -4095 || mode > 07777 || rsize < 0)
 		return -EPROTO;
 	if (r == 0 && xid != t->t_xfer)
@@ -339,7 +339,7 @@ static int files_tx_end(files_tx *t, int64_t deadline_ns)
 	if (rc < 0)
 		return rc;
 	rc = files_tx_send(t, AC_WT_FILE_END, b, len);
-	free(b);
+	ac__free(b);
 	if (rc < 0)
 		return rc;
 	t->t_xfer = 0; /* queued: the receiver ends the transfer either way */
@@ -410,7 +410,7 @@ int ac_node_del_file(ac_node *n, const ac_addr *loc, const char *file,
 		rc = ac_pack(&b, &len, "[s n]", file);
 	if (rc == 0) {
 		rc = files_tx_send(&t, AC_WT_DEL_FILE, b, len);
-		free(b);
+		ac__free(b);
 	}
 	if (rc == 0)
 		rc = files_tx_ack(&t, deadline_ns);

@@ -103,7 +103,7 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 		return rc == -ENOENT ? -EINVAL : rc;
 	n->n_udp_port = o->udp_port ? o->udp_port : AC_DEFAULT_UDP_PORT;
 	n->n_discover = o->discover_peers;
-	n->n_secret = strdup(o->secret ? o->secret : "");
+	n->n_secret = ac__strdup(o->secret ? o->secret : "");
 	n->n_secret_len = n->n_secret ? strlen(n->n_secret) : 0;
 	n->n_max_file = o->max_file_size > 0 ? o->max_file_size : 0;
 	n->n_stream_send = o->stream_send;
@@ -182,7 +182,7 @@ static int node_dest(ac_node *n, const ac_node_opts *o)
 		snprintf(buf, sizeof(buf), "%s/asyncoro/%s",
 		         n->n_io->ops->temp_dir(n->n_io), comp);
 	}
-	n->n_dest = strdup(buf);
+	n->n_dest = ac__strdup(buf);
 	return n->n_dest ? 0 : -ENOMEM;
 }
 
@@ -218,15 +218,16 @@ static int node_listen(ac_node *n, const ac_node_opts *o)
 static void node_acceptor(void *arg);
 static void node_heartbeat(void *arg);
 
-/* Make the dest_path directory (and its parents). */
+/* Make the dest_path directory (and its parents). A copy on the stack (the
+ * path is at most node_dest's buffer), so that nothing here can fail for
+ * lack of memory and leave the node without its directory. */
 static void node_mkdirs(ac_node *n, const char *path)
 {
-	char *buf = strdup(path);
+	char buf[NODE_PATH_MAX + AC_NAME_MAX + 16];
 	size_t i;
-	if (!buf || !buf[0]) {
-		free(buf);
+	snprintf(buf, sizeof(buf), "%s", path);
+	if (!buf[0])
 		return; /* the first transfer reports it */
-	}
 	for (i = 1; buf[i]; i++) {
 		if (buf[i] != '/')
 			continue;
@@ -235,7 +236,6 @@ static void node_mkdirs(ac_node *n, const char *path)
 		buf[i] = '/';
 	}
 	n->n_io->ops->file_mkdir(n->n_io, buf, 0700);
-	free(buf);
 }
 
 static void node_peer_list_free(void *arg)
@@ -243,8 +243,8 @@ static void node_peer_list_free(void *arg)
 	char **list = arg;
 	int i;
 	for (i = 0; list[i]; i++)
-		free(list[i]);
-	free(list);
+		ac__free(list[i]);
+	ac__free(list);
 }
 
 static void node_initial_peers(void *arg)
@@ -253,20 +253,62 @@ static void node_initial_peers(void *arg)
 	ac_node *n = node_cur();
 	int i;
 	AC_ASSERT(n != NULL); /* a service of the node, ended before it is freed */
+	/* Freed however the coroutine ends (it may be terminated mid-contact). */
+	if (ac_coro_defer(node_peer_list_free, list) < 0) {
+		ac__nlog(n, AC_LOG_WARN, "initial peers: %s", ac_strerror(-ENOMEM));
+		node_peer_list_free(list);
+		return;
+	}
 	for (i = 0; list[i]; i++) {
 		int rc = ac_node_peer(n, list[i], 0, n->n_stream_send, 0, 5000);
 		if (rc < 0)
 			ac__nlog(n, AC_LOG_WARN, "peer %s: %s", list[i], ac_strerror(rc));
-		free(list[i]);
 	}
-	free(list);
+}
+
+/* Spawn the acceptor and the heartbeat (they first run once the node is in
+ * place). 0, or -ENOMEM with neither left. */
+static int node_services(ac_node *n)
+{
+	ac_spawn_opts so = {.name = "ac-acceptor", .daemon = 1};
+	ac_sched *s = n->n_sched;
+	int rc = ac__spawn_service(s, node_acceptor, n, &so, &n->n_acceptor);
+	if (rc < 0)
+		return rc;
+	so.name = "ac-heartbeat";
+	rc = ac__spawn_service(s, node_heartbeat, n, &so, &n->n_heartbeat);
+	if (rc < 0) { /* never ran, and the node's hooks are not set yet */
+		ac__coro_kill(ac__obj_get(s, n->n_acceptor.id, AC_REF_CORO),
+		              AC_EXIT_TERMINATED);
+		n->n_acceptor = ac_ref_null();
+	}
+	return rc;
+}
+
+/* Contact o's peers from a service coroutine (a copy of the list). */
+static void node_initial_peers_start(ac_node *n, const ac_node_opts *o)
+{
+	ac_spawn_opts so = {.name = "ac-peers", .daemon = 1,
+	                    .arg_free = node_peer_list_free};
+	char **list = ac__calloc((size_t)o->npeers + 1, sizeof(char *));
+	int i;
+	for (i = 0; list && i < o->npeers; i++)
+		if (!(list[i] = ac__strdup(o->peers[i]))) {
+			node_peer_list_free(list);
+			list = NULL;
+		}
+	if (list && ac__spawn_service(n->n_sched, node_initial_peers, list, &so, NULL) < 0) {
+		node_peer_list_free(list); /* never started: arg_free does not run */
+		list = NULL;
+	}
+	if (!list)
+		ac__nlog(n, AC_LOG_WARN, "initial peers: %s", ac_strerror(-ENOMEM));
 }
 
 int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 {
 	ac_node_opts def;
 	ac_node *n;
-	ac_spawn_opts so = {.daemon = 1};
 	int rc;
 	if (!s || !out)
 		return -EINVAL;
@@ -276,7 +318,7 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 		ac_node_opts_init(&def);
 		o = &def;
 	}
-	n = calloc(1, sizeof(*n));
+	n = ac__calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	n->n_sched = s;
@@ -288,14 +330,16 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 		rc = node_listen(n, o);
 	if (rc == 0)
 		rc = node_dest(n, o);
+	if (rc == 0)
+		rc = node_services(n);
 	if (rc < 0) {
 		ac__nlog(n, AC_LOG_ERROR, "node start failed: %s", ac_strerror(rc));
 		if (n->n_listener)
 			ac_sock_close(n->n_listener);
-		free(n->n_secret);
-		free(n->n_dest);
+		ac__free(n->n_secret);
+		ac__free(n->n_dest);
 		ac__tls_ctx_free(n->n_tls);
-		free(n);
+		ac__free(n);
 		return rc;
 	}
 	node_mkdirs(n, n->n_dest);
@@ -311,22 +355,10 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 	s->s_on_finish_arg = n;
 	s->s_on_free = (void (*)(void *))ac_node_free;
 	s->s_on_free_arg = n;
-	so.name = "ac-acceptor";
-	ac__spawn_service(s, node_acceptor, n, &so, &n->n_acceptor);
-	so.name = "ac-heartbeat";
-	ac__spawn_service(s, node_heartbeat, n, &so, &n->n_heartbeat);
 	if (n->n_discover)
 		ac__discover_start(n);
-	if (o->npeers > 0) {
-		char **list = calloc((size_t)o->npeers + 1, sizeof(char *));
-		int i;
-		for (i = 0; list && i < o->npeers; i++)
-			list[i] = strdup(o->peers[i]);
-		so.name = "ac-peers";
-		so.arg_free = node_peer_list_free;
-		if (list)
-			ac__spawn_service(s, node_initial_peers, list, &so, NULL);
-	}
+	if (o->npeers > 0)
+		node_initial_peers_start(n, o);
 	AC_ASSERT(ac_node_of(s) == n && n->n_npeers == 0);
 	AC_ASSERT(n->n_grave == NULL && n->n_grave_tail == &n->n_grave);
 	*out = n;
@@ -449,12 +481,12 @@ static void node_peer_free(ac_peer *p)
 	/* Nothing new refers to a reclaimed record: no reader, so no request
 	 * of its served here, and no watch (only table peers get those). */
 	AC_ASSERT(!p->p_watches.rs_n && !p->p_inflight);
-	free(p->p_obuf);
-	free(p->p_wbuf);
+	ac__free(p->p_obuf);
+	ac__free(p->p_wbuf);
 	ac__refset_free(&p->p_watches);
 	ac__refset_free(&p->p_monitoring);
 	ac__inacct_release(p->p_in);
-	free(p);
+	ac__free(p);
 }
 
 /* Free the records of peers that are gone. A record leaves the table at
@@ -518,13 +550,13 @@ ac_peer *ac__peer_get(ac_node *n, const ac_addr *loc)
 		return NULL;
 	if (n->n_npeers == n->n_cappeers) {
 		uint32_t cap = n->n_cappeers ? n->n_cappeers * 2 : 8;
-		ac_peer **np = realloc(n->n_peers, cap * sizeof(*np));
+		ac_peer **np = ac__realloc(n->n_peers, cap * sizeof(*np));
 		if (!np)
 			return NULL;
 		n->n_peers = np;
 		n->n_cappeers = cap;
 	}
-	p = calloc(1, sizeof(*p));
+	p = ac__calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->p_node = n;
@@ -535,7 +567,7 @@ ac_peer *ac__peer_get(ac_node *n, const ac_addr *loc)
 	n->n_peers[n->n_npeers++] = p;
 	if (ac__peer_start(p) < 0) {
 		n->n_npeers--;
-		free(p);
+		ac__free(p);
 		return NULL;
 	}
 	AC_ASSERT(n->n_npeers <= n->n_max_peers && n->n_npeers <= n->n_cappeers);
@@ -746,13 +778,13 @@ void ac_node_free(ac_node *n)
 		ac_peer *p = n->n_peers[i];
 		AC_ASSERT(p->p_node == n);
 		ac__peer_disconnect(p);
-		free(p->p_obuf);
-		free(p->p_wbuf);
-		free(p->p_sending);
+		ac__free(p->p_obuf);
+		ac__free(p->p_wbuf);
+		ac__free(p->p_sending);
 		ac__refset_free(&p->p_watches);
 		ac__refset_free(&p->p_monitoring);
 		ac__inacct_release(p->p_in);
-		free(p);
+		ac__free(p);
 	}
 	while (n->n_grave) {
 		ac_peer *p = n->n_grave;
@@ -760,11 +792,11 @@ void ac_node_free(ac_node *n)
 		node_peer_free(p);
 	}
 	AC_ASSERT(n->n_stopped && !n->n_grave);
-	free(n->n_peers);
-	free(n->n_status);
-	free(n->n_names);
-	free(n->n_secret);
-	free(n->n_dest);
+	ac__free(n->n_peers);
+	ac__free(n->n_status);
+	ac__free(n->n_names);
+	ac__free(n->n_secret);
+	ac__free(n->n_dest);
 	ac__tls_ctx_free(n->n_tls);
 	if (s->s_remote_arg == n) {
 		s->s_remote = NULL;
@@ -773,7 +805,7 @@ void ac_node_free(ac_node *n)
 		s->s_on_finish = NULL;
 		s->s_on_free = NULL;
 	}
-	free(n);
+	ac__free(n);
 }
 
 /* ---- public calls about peers ------------------------------------------------------- */
@@ -907,7 +939,7 @@ int ac_node_peer_status(ac_node *n, ac_ref coro)
 			return 0;
 	if (n->n_nstatus == n->n_capstatus) {
 		uint32_t cap = n->n_capstatus ? n->n_capstatus * 2 : 4;
-		ac_ref *nr = realloc(n->n_status, cap * sizeof(*nr));
+		ac_ref *nr = ac__realloc(n->n_status, cap * sizeof(*nr));
 		if (!nr)
 			return -ENOMEM;
 		n->n_status = nr;
@@ -1020,7 +1052,7 @@ int ac__name_add(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
 		return -EEXIST;
 	if (n->n_nnames == n->n_capnames) {
 		uint32_t cap = n->n_capnames ? n->n_capnames * 2 : 16;
-		ac__name *nn = realloc(n->n_names, cap * sizeof(*nn));
+		ac__name *nn = ac__realloc(n->n_names, cap * sizeof(*nn));
 		if (!nn)
 			return -ENOMEM;
 		n->n_names = nn;

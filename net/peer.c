@@ -117,14 +117,14 @@ static int peer_send_frame(ac_sock *k, ac__tls *t, uint8_t type,
 	/* Handshake frames only, within what the other side reads of them. */
 	AC_ASSERT(type >= AC_WT_HELLO && type <= AC_WT_REFUSE);
 	AC_ASSERT(len <= AC_WIRE_HELLO_MAX && (body || !len));
-	if (len > sizeof(small) - AC_WIRE_HDR && !(f = malloc(AC_WIRE_HDR + len)))
+	if (len > sizeof(small) - AC_WIRE_HDR && !(f = ac__malloc(AC_WIRE_HDR + len)))
 		return -ENOMEM;
 	ac_wire_hdr_put(f, type, 0, 0, (uint32_t)len);
 	if (len)
 		memcpy(f + AC_WIRE_HDR, body, len);
 	r = conn_send_all(k, t, f, AC_WIRE_HDR + len, PEER_HANDSHAKE_MS);
 	if (f != small)
-		free(f);
+		ac__free(f);
 	return r < 0 ? (int)r : 0;
 }
 
@@ -243,7 +243,7 @@ static void peer_refuse(ac_sock *k, ac__tls *t, const char *why)
 	size_t len;
 	if (ac_pack(&b, &len, "[s]", why) == 0) {
 		peer_send_frame(k, t, AC_WT_REFUSE, b, len);
-		free(b);
+		ac__free(b);
 	}
 }
 
@@ -267,7 +267,7 @@ static void peer_reader_arg_free(void *arg)
 	peer_conn_arg *a = arg;
 	ac__sock_drop(a->a_sock);
 	ac__tls_drop(a->a_tls);
-	free(a);
+	ac__free(a);
 }
 
 /* Make k the connection of p. When p already has one, the connection
@@ -289,7 +289,7 @@ static int peer_install(ac_peer *p, ac_sock *k, ac__tls *t, int initiator)
 		ac__peer_disconnect(p);
 		AC_ASSERT(!p->p_conn);
 	}
-	a = malloc(sizeof(*a));
+	a = ac__malloc(sizeof(*a));
 	if (!a)
 		return -ENOMEM;
 	a->a_peer = p;
@@ -316,7 +316,7 @@ static int peer_install(ac_peer *p, ac_sock *k, ac__tls *t, int initiator)
 			ac__tls_drop(t);
 			ac__tls_drop(t);
 		}
-		free(a);
+		ac__free(a);
 		return -ENOMEM;
 	}
 	/* The reader is spawned, not run: the connection is still k. */
@@ -354,7 +354,7 @@ static int peer_handshake_client(ac_node *n, ac_sock *k, ac__tls *t,
 	if (rc < 0)
 		return rc;
 	rc = peer_send_frame(k, t, AC_WT_HELLO, out, len);
-	free(out);
+	ac__free(out);
 	if (rc == 0)
 		rc = peer_recv_frame(k, t, AC_WT_HELLO_ACK, buf, sizeof(buf), &len, why,
 		                     whylen);
@@ -373,7 +373,7 @@ static int peer_handshake_client(ac_node *n, ac_sock *k, ac__tls *t,
 	if (rc < 0)
 		return rc;
 	rc = peer_send_frame(k, t, AC_WT_AUTH, out, len);
-	free(out);
+	ac__free(out);
 	if (rc == 0)
 		rc = peer_recv_frame(k, t, AC_WT_AUTH_OK, buf, sizeof(buf), &len, why,
 		                     whylen);
@@ -405,7 +405,7 @@ static int peer_handshake_server(ac_node *n, ac_sock *k, ac__tls *t,
 	if (rc < 0)
 		return rc;
 	rc = peer_send_frame(k, t, AC_WT_HELLO_ACK, out, len);
-	free(out);
+	ac__free(out);
 	if (rc == 0)
 		rc = peer_recv_frame(k, t, AC_WT_AUTH, buf, sizeof(buf), &len, why,
 		                     whylen);
@@ -570,7 +570,7 @@ uint8_t *ac__peer_reserve(ac_peer *p, size_t body_max)
 		if (cap > AC_WIRE_QUEUE_MAX + AC_WIRE_BODY_MAX + AC_WIRE_HDR &&
 		    p->p_olen > 0)
 			return NULL;
-		nb = realloc(p->p_obuf, cap);
+		nb = ac__realloc(p->p_obuf, cap);
 		if (!nb)
 			return NULL;
 		p->p_obuf = nb;
@@ -634,7 +634,7 @@ int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 				ac__peer_commit(p, type, flags | AC_WF_ZLIB, id, zl, pend);
 				rc = 0;
 			}
-			free(z);
+			ac__free(z);
 			if (rc == 0 || zl < len)
 				return rc;
 		}
@@ -738,7 +738,7 @@ static void peer_write_batch(ac_peer *p)
 		p->p_wbuf = batch;
 		p->p_wcap = cap;
 	} else {
-		free(batch);
+		ac__free(batch);
 	}
 	if (r < 0)
 		ac__peer_disconnect(p);
@@ -872,7 +872,7 @@ static int peer_dispatch(ac_peer *p, ac_wire_hdr *h, const uint8_t *body)
 	AC_ASSERT(rlen <= AC_WIRE_BODY_MAX); /* inflated within the frame limit */
 	h->flags &= (uint8_t)~AC_WF_ZLIB;
 	rc = ac__dispatch(p, h, raw, rlen);
-	free(raw);
+	ac__free(raw);
 	return rc;
 }
 
@@ -911,16 +911,16 @@ static int peer_reader_defers(const peer_conn_arg *a, uint8_t *buf)
 	if (ac_coro_defer(ac__sock_drop, a->a_sock) < 0) {
 		ac__sock_drop(a->a_sock);
 		ac__tls_drop(a->a_tls);
-		free(buf);
+		ac__free(buf);
 		return -ENOMEM;
 	}
 	if (a->a_tls && ac_coro_defer(peer_tls_drop, a->a_tls) < 0) {
 		ac__tls_drop(a->a_tls);
-		free(buf);
+		ac__free(buf);
 		return -ENOMEM;
 	}
-	if (!buf || ac_coro_defer(free, buf) < 0) {
-		free(buf);
+	if (!buf || ac_coro_defer(ac__free_fn, buf) < 0) {
+		ac__free(buf);
 		return -ENOMEM;
 	}
 	return 0;
@@ -951,9 +951,9 @@ static void peer_reader(void *arg)
 	ac_peer *p = a.a_peer;
 	ac_node *n = p->p_node;
 	size_t cap = PEER_RBUF, have = 0;
-	uint8_t *buf = malloc(cap);
+	uint8_t *buf = ac__malloc(cap);
 	int rc = 0;
-	free(arg);
+	ac__free(arg);
 	if (peer_reader_defers(&a, buf) < 0) {
 		peer_reader_end(p, &a, -ENOMEM);
 		return;
@@ -965,9 +965,9 @@ static void peer_reader(void *arg)
 			size_t need = 4 + (size_t)ac_wire_get32(buf);
 			if (need < 2 * cap)
 				need = 2 * cap; /* few growths, each kept until the end */
-			uint8_t *nb = need > cap ? malloc(need) : NULL;
-			if (!nb || ac_coro_defer(free, nb) < 0) {
-				free(nb);
+			uint8_t *nb = need > cap ? ac__malloc(need) : NULL;
+			if (!nb || ac_coro_defer(ac__free_fn, nb) < 0) {
+				ac__free(nb);
 				rc = -EMSGSIZE;
 				break;
 			}
@@ -1040,7 +1040,7 @@ static void peer_pending_cancel(ac_coro *c, void *obj)
 	AC_ASSERT(pend->pd_id != 0 && pend->pd_peer != NULL); /* it was started */
 	if (!pend->pd_done)
 		peer_pending_unlink(pend->pd_peer, pend);
-	free(pend->pd_body);
+	ac__free(pend->pd_body);
 	pend->pd_body = NULL;
 }
 
@@ -1086,7 +1086,7 @@ static void peer_waitset_cancel(ac_coro *c, void *obj)
 	int i;
 	for (i = 0; i < ws->w_n; i++)
 		peer_pending_cancel(c, ws->w_pends[i]);
-	free(ws->w_block);
+	ac__free(ws->w_block);
 }
 
 void ac__request_wait(ac__pending **pends, int n, int64_t deadline_ns)
@@ -1167,7 +1167,7 @@ int ac__peer_reply_in(ac_peer *p, uint32_t id, const uint8_t *body, size_t len)
 		return 0; /* its requester gave up: dropped */
 	peer_pending_unlink(p, pend);
 	pend->pd_inc = p->p_inc;
-	pend->pd_body = malloc(len ? len : 1);
+	pend->pd_body = ac__malloc(len ? len : 1);
 	if (!pend->pd_body) {
 		pend->pd_err = -ENOMEM;
 	} else {

@@ -77,7 +77,7 @@ int ac__remote_rc(ac_peer *p, uint8_t type, int64_t timeout_ms,
 	if (ac_unpack(pend.pd_body, pend.pd_len, "[i]", &r) < 0 || r > 0 ||
 	    r < -4095)
 		r = -EPROTO;
-	free(pend.pd_body);
+	ac__free(pend.pd_body);
 	AC_ASSERT(r <= 0);
 	return (int)r;
 }
@@ -122,7 +122,7 @@ static void remote_req_done(void *arg)
 	*q->r_prevp = q->r_next;
 	if (q->r_next)
 		q->r_next->r_prevp = q->r_prevp;
-	free(q);
+	ac__free(q);
 }
 
 /* Ended before it ran: the handler's argument is freed too. */
@@ -170,7 +170,7 @@ int ac__remote_spawn(ac_peer *p, ac_coro_fn fn, void *arg,
 	AC_ASSERT(fn != NULL && arg != NULL);
 	if (p->p_nreqs >= p->p_node->n_max_requests)
 		return remote_req_refuse(p);
-	q = malloc(sizeof(*q));
+	q = ac__malloc(sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	q->r_peer = p;

@@ -28,7 +28,7 @@ static int chan_send_oneway(ac_peer *p, ac_ref chan, ac_ref sub, ac_msg *m)
 	if (rc < 0)
 		return rc;
 	rc = ac__peer_queue(p, AC_WT_CHAN, 0, 0, body, len, NULL);
-	free(body);
+	ac__free(body);
 	if (rc == 0)
 		ac_msg_free(m);
 	return rc;
@@ -69,7 +69,7 @@ int ac__remote_chan_op(void *arg, int op, ac_ref chan, ac_ref sub, ac_msg *m,
 		return rc;
 	if (ac_unpack(pend.pd_body, pend.pd_len, "[i]", &r) < 0)
 		r = -EPROTO;
-	free(pend.pd_body);
+	ac__free(pend.pd_body);
 	if (op == AC__CHAN_DELIVER && r >= 0 && m != &empty)
 		ac_msg_free(m);
 	return (int)r;
@@ -82,7 +82,7 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 	ac_sched *s = node->n_sched;
 	/* One block for the requests and the list of them: it is freed by the
 	 * wait's undo when this coroutine is terminated while it waits. */
-	void *block = calloc((size_t)n ? (size_t)n : 1,
+	void *block = ac__calloc((size_t)n ? (size_t)n : 1,
 	                     sizeof(ac__pending) + sizeof(ac__pending *));
 	ac__pending *pend = block;
 	ac__pending **pp = block ? (ac__pending **)(pend + n) : NULL;
@@ -90,7 +90,7 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 	AC_ASSERT(n >= 0);
 	/* Too large for the wire (see ac__remote_deliver): nobody gets it. */
 	if (!block || !ac__cur() || m->m_len > AC_WIRE_PAYLOAD_MAX) {
-		free(block);
+		ac__free(block);
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
@@ -104,7 +104,7 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 			continue;
 		if (ac__request_start(p, AC_WT_DELIVER, body, len, &pend[started]) == 0)
 			pp[started] = &pend[started], started++;
-		free(body);
+		ac__free(body);
 	}
 	AC_ASSERT(started <= n);
 	ac__request_wait_owned(pp, started,
@@ -116,9 +116,9 @@ int ac__remote_deliver_many(void *arg, const ac_ref *to, int n,
 		if (pend[i].pd_err == 0 &&
 		    ac_unpack(pend[i].pd_body, pend[i].pd_len, "[i]", &r) == 0 && r == 1)
 			count++;
-		free(pend[i].pd_body);
+		ac__free(pend[i].pd_body);
 	}
-	free(block);
+	ac__free(block);
 	return count;
 }
 
@@ -210,14 +210,14 @@ static void chan_req_free(void *arg)
 {
 	chan_req *q = arg;
 	ac_msg_free(q->q_msg);
-	free(q);
+	ac__free(q);
 }
 
 static void chan_req_body(void *arg)
 {
 	chan_req q = *(chan_req *)arg;
 	int rc;
-	free(arg);
+	ac__free(arg);
 	AC_ASSERT((q.q_msg != NULL) == (q.q_op == AC__CHAN_DELIVER));
 	if (!ac__remote_local(q.q_peer->p_node, &q.q_chan)) {
 		rc = -ESRCH;
@@ -255,7 +255,7 @@ int ac__on_chan(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 		return -EBADMSG;
 	if (c.op == AC__CHAN_DELIVER && !ac__remote_from_ok(p, c.kind, &c.from))
 		return ac__reply(p, AC_WT_CHAN, h->req_id, "[i]", (int64_t)-EPERM);
-	q = calloc(1, sizeof(*q));
+	q = ac__calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	q->q_peer = p;
@@ -268,7 +268,7 @@ int ac__on_chan(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	if (c.op == AC__CHAN_DELIVER) {
 		q->q_msg = ac__remote_msg_new(c.kind, c.aux, c.from, c.data, c.dlen);
 		if (!q->q_msg) {
-			free(q);
+			ac__free(q);
 			return ac__reply(p, AC_WT_CHAN, h->req_id, "[i]", (int64_t)-ENOMEM);
 		}
 	}

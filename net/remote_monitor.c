@@ -116,7 +116,7 @@ int ac__remote_watched(void *arg, ac_ref monitor, ac_ref target)
 	if (rc < 0)
 		return rc;
 	rc = ac__peer_queue(p, AC_WT_MONITOR, 0, 0, body, len, NULL);
-	free(body);
+	ac__free(body);
 	return rc;
 }
 
@@ -163,7 +163,7 @@ int ac__remote_finish(void *arg, ac_ref target, int64_t timeout_ms,
 		if (!*exit_msg)
 			r = -EPROTO;
 	}
-	free(pend.pd_body);
+	ac__free(pend.pd_body);
 	return (int)r;
 }
 
@@ -269,7 +269,7 @@ static void finish_body(void *arg)
 	finish_req q = *(finish_req *)arg;
 	ac_msg *exit_msg = NULL;
 	int rc;
-	free(arg);
+	ac__free(arg);
 	AC_ASSERT(q.f_id != 0);
 	rc = ac__remote_local(q.f_peer->p_node, &q.f_target)
 	             ? ac_finish(q.f_target, q.f_timeout_ms, &exit_msg)
@@ -295,7 +295,7 @@ int ac__on_finish(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	AC_ASSERT(h->req_id != 0);
 	if (ac_unpack(b, len, "[r i]", &target, &timeout_ms) < 0)
 		return -EBADMSG;
-	q = malloc(sizeof(*q));
+	q = ac__malloc(sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	q->f_peer = p;
@@ -304,7 +304,7 @@ int ac__on_finish(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	q->f_timeout_ms = timeout_ms;
 	rc = ac__remote_spawn(p, finish_body, q, free);
 	if (rc < 0) {
-		free(q);
+		ac__free(q);
 		return ac__reply(p, AC_WT_FINISH, h->req_id, "[i n]", (int64_t)rc);
 	}
 	return 0;

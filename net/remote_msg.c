@@ -96,7 +96,7 @@ static void notify_arg_free(void *arg)
 	notify_arg *a = arg;
 	notify_done(a->node);
 	ac_msg_free(a->m);
-	free(a);
+	ac__free(a);
 }
 
 /* One EXIT request: 1 when the monitor's node confirmed it, else 0. */
@@ -111,7 +111,7 @@ static int msg_notify_once(ac_peer *p, const notify_arg *a)
 	if (rc < 0)
 		return 0;
 	ok = ac_unpack(pend.pd_body, pend.pd_len, "[i]", &r) == 0;
-	free(pend.pd_body);
+	ac__free(pend.pd_body);
 	return ok;
 }
 
@@ -120,7 +120,7 @@ static void msg_notifier(void *arg)
 	notify_arg a = *(notify_arg *)arg;
 	ac_node *n = a.node;
 	int64_t give_up;
-	free(arg);
+	ac__free(arg);
 	AC_ASSERT(a.m->m_kind == AC_MSG_EXIT);
 	if (ac_coro_defer((void (*)(void *))notify_done, n) < 0) {
 		notify_done(n);
@@ -152,7 +152,7 @@ static int msg_notify(ac_node *n, ac_ref to, ac_msg *m)
 {
 	ac_spawn_opts so = {.name = "ac-notify", .daemon = 1,
 	                    .arg_free = notify_arg_free};
-	notify_arg *a = malloc(sizeof(*a));
+	notify_arg *a = ac__malloc(sizeof(*a));
 	int rc;
 	AC_ASSERT((m->m_pad & AC__MSG_NOTIFY) && m->m_kind == AC_MSG_EXIT);
 	if (!a)
@@ -164,7 +164,7 @@ static int msg_notify(ac_node *n, ac_ref to, ac_msg *m)
 	rc = ac__spawn_service(n->n_sched, msg_notifier, a, &so, NULL);
 	if (rc < 0) {
 		n->n_notifying--;
-		free(a);
+		ac__free(a);
 	}
 	return rc;
 }
@@ -182,7 +182,7 @@ static int msg_send_packed(ac_peer *p, ac_ref to, ac_msg *m)
 	if (rc < 0)
 		return rc;
 	rc = ac__peer_queue(p, AC_WT_SEND, 0, 0, b, len, NULL);
-	free(b);
+	ac__free(b);
 	if (rc == 0)
 		ac_msg_free(m);
 	return rc;
@@ -255,7 +255,7 @@ int ac__remote_deliver(void *arg, ac_ref to, ac_msg *m, int64_t timeout_ms)
 		return rc;
 	if (ac_unpack(pend.pd_body, pend.pd_len, "[i]", &r) < 0)
 		r = -EPROTO;
-	free(pend.pd_body);
+	ac__free(pend.pd_body);
 	if (r == 1)
 		ac_msg_free(m);
 	return r == 1 ? 1 : (r < 0 ? (int)r : -EPROTO);
@@ -267,7 +267,7 @@ ac__inacct *ac__peer_inacct(ac_peer *p)
 {
 	ac_node *n = p->p_node;
 	if (!p->p_in) {
-		p->p_in = calloc(1, sizeof(*p->p_in));
+		p->p_in = ac__calloc(1, sizeof(*p->p_in));
 		if (!p->p_in)
 			return NULL;
 		p->p_in->a_refs = 1; /* the peer's */

@@ -35,7 +35,7 @@ static int locate_one(ac_peer *p, uint32_t kind, const char *name,
 		return rc;
 	if (ac_unpack(pend.pd_body, pend.pd_len, "[i r]", &r, &ref) < 0 || r > 0)
 		r = -EPROTO;
-	free(pend.pd_body);
+	ac__free(pend.pd_body);
 	if (r == 0) {
 		/* The answer must name an object of that node (the incarnation
 		 * that replied), of that kind. */
@@ -149,7 +149,7 @@ int ac_rci_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
 
 static void rci_free_at_end(void *arg)
 {
-	free(arg);
+	ac__free(arg);
 }
 
 int ac_rci_new(ac_sched *s, const char *name, ac_rci_fn fn, ac_ref *out)
@@ -162,19 +162,19 @@ int ac_rci_new(ac_sched *s, const char *name, ac_rci_fn fn, ac_ref *out)
 		return -EINVAL;
 	if (strlen(name) > AC_NAME_MAX)
 		return -ENAMETOOLONG;
-	r = calloc(1, sizeof(*r));
+	r = ac__calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	r->r_fn = fn;
 	snprintf(r->r_name, sizeof(r->r_name), "%s", name);
 	r->r_id = ac__obj_add(s, AC_REF_RCI, r);
 	if (!r->r_id) {
-		free(r);
+		ac__free(r);
 		return -ENOMEM;
 	}
 	if (ac_sched_atexit(s, rci_free_at_end, r) < 0) {
 		ac__obj_del(s, r->r_id);
-		free(r);
+		ac__free(r);
 		return -ENOMEM;
 	}
 	*out = ac__ref_local(s, AC_REF_RCI, r->r_id);
@@ -221,7 +221,7 @@ typedef struct rci_start {
 static void rci_body(void *arg)
 {
 	rci_start st = *(rci_start *)arg;
-	free(arg);
+	ac__free(arg);
 	st.fn(st.args);
 }
 
@@ -230,14 +230,14 @@ static void rci_start_free(void *arg)
 {
 	rci_start *st = arg;
 	ac_msg_free(st->args);
-	free(st);
+	ac__free(st);
 }
 
 /* Start the RCI's coroutine locally; args consumed on success. */
 static int rci_spawn(ac_sched *s, ac__rci *r, ac_msg *args, ac_ref *coro)
 {
 	ac_spawn_opts so = {.name = r->r_name, .arg_free = rci_start_free};
-	rci_start *st = malloc(sizeof(*st));
+	rci_start *st = ac__malloc(sizeof(*st));
 	int rc;
 	if (!st)
 		return -ENOMEM;
@@ -245,7 +245,7 @@ static int rci_spawn(ac_sched *s, ac__rci *r, ac_msg *args, ac_ref *coro)
 	st->args = args;
 	rc = ac_spawn(s, rci_body, st, &so, coro);
 	if (rc < 0)
-		free(st);
+		ac__free(st);
 	return rc;
 }
 
@@ -290,7 +290,7 @@ int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro)
 	    rc64 > 0 || (rc64 == 0 && (coro->kind != AC_REF_CORO ||
 	                               !ac_addr_eq(&coro->loc, &rci.loc))))
 		rc64 = -EPROTO;
-	free(pend.pd_body);
+	ac__free(pend.pd_body);
 	if (rc64 == 0)
 		ac_msg_free(args);
 	return (int)rc64;

@@ -125,7 +125,7 @@ static int tls_read_file(ac_io *io, const char *path, char **out, size_t *len)
 	rc = io->ops->file_fstat(io, h, &st);
 	if (rc == 0 && (st.size <= 0 || st.size > TLS_FILE_MAX))
 		rc = -EINVAL;
-	buf = rc == 0 ? malloc((size_t)st.size + 1) : NULL;
+	buf = rc == 0 ? ac__malloc((size_t)st.size + 1) : NULL;
 	if (rc == 0 && !buf)
 		rc = -ENOMEM;
 	while (rc == 0 && off < st.size) {
@@ -137,7 +137,7 @@ static int tls_read_file(ac_io *io, const char *path, char **out, size_t *len)
 	}
 	io->ops->file_close(io, h);
 	if (rc < 0) {
-		free(buf);
+		ac__free(buf);
 		return rc;
 	}
 	AC_ASSERT(off == st.size);
@@ -156,7 +156,7 @@ static int tls_file_bio(ac_io *io, const char *path, BIO **out, char **mem)
 		return rc;
 	*out = BIO_new_mem_buf(*mem, (int)len);
 	if (!*out) {
-		free(*mem);
+		ac__free(*mem);
 		return -ENOMEM;
 	}
 	return 0;
@@ -200,7 +200,7 @@ static int tls_load_cert(ac_node *n, SSL_CTX *ctx, const char *path)
 	}
 	ERR_clear_error(); /* the end of the file */
 	BIO_free(b);
-	free(mem);
+	ac__free(mem);
 	return rc;
 }
 
@@ -225,7 +225,7 @@ static int tls_load_key(ac_node *n, SSL_CTX *ctx, const char *path)
 	}
 	EVP_PKEY_free(k);
 	BIO_free(b);
-	free(mem);
+	ac__free(mem);
 	return rc;
 }
 
@@ -248,7 +248,7 @@ static int tls_load_ca(ac_node *n, SSL_CTX *ctx, const char *path)
 	}
 	ERR_clear_error();
 	BIO_free(b);
-	free(mem);
+	ac__free(mem);
 	if (count == 0) {
 		ac__nlog(n, AC_LOG_ERROR, "TLS: no certificate in cafile %s", path);
 		return -EINVAL;
@@ -262,9 +262,9 @@ static void tls_keylog_line(const SSL *ssl, const char *line)
 	ac__tls_ctx *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	size_t len = strlen(line);
 	ac_stat st;
-	char *buf = malloc(len + 1);
+	char *buf = ac__malloc(len + 1);
 	if (!c || c->c_keylog < 0 || !buf) {
-		free(buf);
+		ac__free(buf);
 		return;
 	}
 	memcpy(buf, line, len);
@@ -272,7 +272,7 @@ static void tls_keylog_line(const SSL *ssl, const char *line)
 	/* At the end as it is now: nodes of one process may share the file. */
 	if (c->c_io->ops->file_fstat(c->c_io, c->c_keylog, &st) == 0)
 		c->c_io->ops->file_pwrite(c->c_io, c->c_keylog, buf, len + 1, st.size);
-	free(buf);
+	ac__free(buf);
 }
 
 static int tls_keylog_open(ac_node *n, ac__tls_ctx *c, const ac_node_opts *o)
@@ -326,7 +326,7 @@ int ac__tls_ctx_new(ac_node *n, const ac_node_opts *o, ac__tls_ctx **out)
 	int rc = 0;
 	AC_ASSERT(o->certfile != NULL);
 	CRYPTO_THREAD_run_once(&tls_once, tls_rand_install);
-	c = calloc(1, sizeof(*c));
+	c = ac__calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->c_refs = 1;
@@ -363,7 +363,7 @@ void ac__tls_ctx_free(ac__tls_ctx *c)
 	if (c->c_keylog >= 0)
 		c->c_io->ops->file_close(c->c_io, c->c_keylog);
 	SSL_CTX_free(c->c_ssl);
-	free(c);
+	ac__free(c);
 }
 
 /* ---- sessions ---------------------------------------------------------------------- */
@@ -384,9 +384,9 @@ void ac__tls_drop(ac__tls *t)
 	tls_leave(prev);
 	ac__sock_drop(t->t_sock);
 	ac__tls_ctx_free(t->t_ctx);
-	free(t->t_obuf);
-	free(t->t_ibuf);
-	free(t);
+	ac__free(t->t_obuf);
+	ac__free(t->t_ibuf);
+	ac__free(t);
 }
 
 static void tls_guard_drop(void *t)
@@ -413,7 +413,7 @@ void ac__tls_unguard(ac__tls *t)
 		ac__defer *d = *pp;
 		if (d->d_fn == tls_guard_drop && d->d_arg == t) {
 			*pp = d->d_next;
-			free(d);
+			ac__free(d);
 			ac__tls_drop(t);
 			return;
 		}
@@ -438,14 +438,14 @@ static void tls_info(const SSL *ssl, int where, int ret)
 static int tls_new(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
                    ac__tls **out)
 {
-	ac__tls *t = calloc(1, sizeof(*t));
+	ac__tls *t = ac__calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	t->t_refs = 1;
 	t->t_node = n;
 	t->t_alert = -1;
-	t->t_obuf = malloc(TLS_NETBUF);
-	t->t_ibuf = malloc(TLS_NETBUF);
+	t->t_obuf = ac__malloc(TLS_NETBUF);
+	t->t_ibuf = ac__malloc(TLS_NETBUF);
 	t->t_ssl = SSL_new(c->c_ssl);
 	t->t_in = BIO_new(BIO_s_mem());
 	t->t_out = BIO_new(BIO_s_mem());
@@ -453,9 +453,9 @@ static int tls_new(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
 		BIO_free(t->t_in);
 		BIO_free(t->t_out);
 		SSL_free(t->t_ssl);
-		free(t->t_obuf);
-		free(t->t_ibuf);
-		free(t);
+		ac__free(t->t_obuf);
+		ac__free(t->t_ibuf);
+		ac__free(t);
 		return -ENOMEM;
 	}
 	BIO_set_mem_eof_return(t->t_in, -1); /* empty: "retry", not EOF */

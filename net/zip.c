@@ -75,19 +75,19 @@ int ac__zip(const void *in, size_t len, void **out, size_t *outlen)
 	if ((uLong)len != len)
 		return -ENOMEM;
 	zlen = compressBound((uLong)len);
-	buf = malloc(zlen);
+	buf = ac__malloc(zlen);
 	if (!buf)
 		return -ENOMEM;
 	rc = compress2(buf, &zlen, len ? in : &none, (uLong)len, Z_BEST_SPEED);
 	if (rc != Z_OK) {
 		/* Only Z_MEM_ERROR can happen with a buffer of compressBound. */
-		free(buf);
+		ac__free(buf);
 		return -ENOMEM;
 	}
 	/* A zlib stream has a header and a checksum; compressBound is the
 	 * most deflate may write. */
 	AC_ASSERT(zlen >= 6 && zlen <= compressBound((uLong)len));
-	small = realloc(buf, zlen);
+	small = ac__realloc(buf, zlen);
 	*out = small ? small : buf;
 	*outlen = zlen;
 	return 0;
@@ -102,7 +102,7 @@ static int zip_grow(z_stream *s, uint8_t **buf, size_t *size, size_t cap)
 	AC_ASSERT(s->avail_out == 0 && s->total_out == *size && *size < cap);
 	if (want > cap || want < *size)
 		want = cap;
-	nb = realloc(*buf, want);
+	nb = ac__realloc(*buf, want);
 	if (!nb)
 		return -ENOMEM;
 	*buf = nb;
@@ -155,7 +155,7 @@ int ac__unzip(const void *in, size_t len, size_t max, void **out,
 	if (size < ZIP_GUESS_MIN)
 		size = ZIP_GUESS_MIN < cap ? ZIP_GUESS_MIN : cap;
 	AC_ASSERT(size > 0 && size <= cap); /* at most max + 1 bytes, ever */
-	buf = malloc(size);
+	buf = ac__malloc(size);
 	if (!buf)
 		return -ENOMEM;
 	memset(&s, 0, sizeof(s));
@@ -164,7 +164,7 @@ int ac__unzip(const void *in, size_t len, size_t max, void **out,
 	s.next_out = buf;
 	s.avail_out = (uInt)size;
 	if (inflateInit(&s) != Z_OK) {
-		free(buf);
+		ac__free(buf);
 		return -ENOMEM;
 	}
 	rc = zip_inflate_all(&s, &buf, &size, cap);
@@ -172,7 +172,7 @@ int ac__unzip(const void *in, size_t len, size_t max, void **out,
 		rc = -EMSGSIZE;
 	inflateEnd(&s);
 	if (rc < 0) {
-		free(buf);
+		ac__free(buf);
 		return rc;
 	}
 	AC_ASSERT(s.total_out <= max && s.total_out <= size); /* within bounds */

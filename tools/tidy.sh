@@ -6,6 +6,7 @@
 #     simulator sees it. engine/stack.c may map memory and report a stack
 #     overflow (not I/O). Process settings (AC_LOG_LEVEL, AC_RECORD) are
 #     read through io/ too.
+#     engine/ and net/ allocate only through engine/alloc.h (ac__malloc...).
 #  2. House limits in engine/ io/ sim/ net/ (and acpcap): lines of at most 100 columns
 #     (tabs count 8) and function bodies of at most $fn_max lines (70, the
 #     house style; TIDY_FN_MAX overrides it, e.g. to see what a stricter
@@ -27,6 +28,19 @@ if [ -n "$files" ]; then
 		grep -vE '^engine/stack\.c:' || true)
 	if [ -n "$hits" ]; then
 		echo "tidy: OS calls in engine/ or net/ (route them through io/io.h):"
+		echo "$hits"
+		status=1
+	fi
+fi
+
+# The allocation seam (engine/alloc.h): engine/ and net/ allocate and free
+# only through ac__malloc, ac__calloc, ac__realloc, ac__strdup, ac__free.
+files=$(ls engine/*.c engine/*.h net/*.c net/*.h 2>/dev/null | grep -v '^engine/alloc\.')
+if [ -n "$files" ]; then
+	hits=$(grep -nE "(^|[^A-Za-z0-9_.>\"'])(malloc|calloc|realloc|strdup|strndup|free)[[:space:]]*\(" \
+		$files | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)' || true)
+	if [ -n "$hits" ]; then
+		echo "tidy: bare allocation calls in engine/ or net/ (use engine/alloc.h):"
 		echo "$hits"
 		status=1
 	fi

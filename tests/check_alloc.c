@@ -1,0 +1,603 @@
+/* tests/check_alloc.c: allocation-failure injection (engine/alloc.h).
+ *
+ * Linked against the test build of the library (libasyncoro_inject.la,
+ * -DAC_ALLOC_INJECT), where every allocation of engine/ and net/ is counted
+ * and the Nth can be made to fail. A deterministic simulated scenario — two
+ * nodes, the client with initial peers and a peer-status watcher, the
+ * server not dialling (every connection through its acceptor): register,
+ * locate, send (also messages over 1 KiB and over a peer's 256 KiB read
+ * buffer), deliver, an RCI call monitored and finished, a channel (locate,
+ * subscribe, send, deliver), a small send_file, a socket service (a long
+ * line, length-prefixed messages) — runs once clean, which must complete
+ * in one round untouched and gives the number K of allocations it makes. Then for N = 1..K it runs again with allocation N failing and
+ * asserts:
+ *
+ *   - no crash (the suite's process survives every N);
+ *   - no leak: every block allocated through the seam was freed when the
+ *     world is freed (and LeakSanitizer agrees in the sanitizer build);
+ *   - no wedge: the run ends in bounded virtual time with either a setup
+ *     step that returned -ENOMEM (a node that could not start), or a full
+ *     round of the workload succeeding after the failure (the failing
+ *     operation returned an error code or its connection was closed, and
+ *     the peers recovered).
+ *
+ * AC_ALLOC_ONLY=N runs only that N; AC_ALLOC_TRACE=1 prints each N before
+ * its run (to find the N of a crash); AC_ALLOC_STRIDE=S tries every Sth N.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <asyncoro/asyncoro.h>
+#include <asyncoro/dis.h>
+#include <asyncoro/sim.h>
+
+#include "engine/alloc.h"
+#include "tests/testutil.h"
+
+#define AL_SEC 1000000000LL
+#define AL_END_NS (120 * AL_SEC)
+#define AL_PORT 7000
+#define AL_SOCK_PORT 7100
+
+/* AL_BIG: a message and a line larger than the inline and buffered sizes
+ * (engine/msg.c, engine/sock.c's 4 KiB line buffer); AL_HUGE: a frame
+ * larger than a peer's 256 KiB read buffer (net/peer.c) even compressed; AL_SOCK_MSG: a
+ * socket message larger than ac_sock_send_msg's 1 KiB stack buffer. */
+enum { AL_ROUNDS = 6, AL_FILE = 4096, AL_BIG = 6000, AL_HUGE = 600000,
+       AL_SOCK_MSG = 2000 };
+
+/* The steps of one round; a round succeeded when all bits are set. */
+enum {
+	ST_LOCATE, ST_SEND, ST_DELIVER, ST_RCI_LOCATE, ST_RCI_CALL, ST_MONITOR,
+	ST_CHAN_LOCATE, ST_SUBSCRIBE, ST_CHAN_SEND, ST_CHAN_DELIVER, ST_FILE,
+	ST_EXIT, ST_BIG, ST_FINISH, ST_SOCK, ST_COUNT
+};
+#define ST_ALL ((1u << ST_COUNT) - 1)
+
+typedef struct al_ctx {
+	ac_sim_node *sn[2];
+	ac_node *node[2];
+	ac_ref sink2;
+	/* First setup step that failed (negative errno), per node. */
+	int setup_err[2];
+	/* Steps that succeeded, per round; rounds run. */
+	unsigned steps[AL_ROUNDS];
+	int rounds;
+	/* Whether the injected failure had happened when each round began. */
+	int failed_before[AL_ROUNDS];
+	/* Exit notices the client's sink heard. */
+	int exits;
+	/* A failure was armed for this run. */
+	int armed;
+	/* The driver ended (after a clean round or AL_ROUNDS rounds). */
+	int finished;
+} al_ctx;
+
+static al_ctx *al;
+
+static ac_addr al_server(void);
+
+/* Remember the first setup step of node i that failed. */
+static void al_setup_err(int i, int rc)
+{
+	if (rc < 0 && al->setup_err[i] == 0)
+		al->setup_err[i] = rc;
+}
+
+/* ---- the server (node 0) -------------------------------------------------------- */
+
+/* A daemon that registers as arg (when not NULL), counts exit notices and
+ * drops everything else. */
+static void al_sink(void *arg)
+{
+	ac_msg *msg;
+	if (arg)
+		al_setup_err(0, ac_register(arg));
+	while (ac_receive(AC_FOREVER, &msg) == 0) {
+		if (ac_msg_kind(msg) == AC_MSG_EXIT)
+			al->exits++;
+		ac_msg_free(msg);
+	}
+}
+
+static void al_worker(ac_msg *args)
+{
+	ac_msg_free(args);
+	ac_sleep(100);
+}
+
+static ac_msg *al_transform(ac_msg *msg, void *arg)
+{
+	(void)arg;
+	return msg;
+}
+
+/* Start the node of scheduler s as node i. Returns 0 or negative errno. */
+static int al_node_start(int i, ac_sched *s)
+{
+	static char server[64];
+	static const char *peers[1] = {server};
+	ac_node_opts o;
+	char ip[64];
+	ac_addr a;
+	ac_sim_node_addr(al->sn[i], &a);
+	ac_addr_format_ip(&a, ip, sizeof(ip));
+	ac_node_opts_init(&o);
+	o.node = ip;
+	o.tcp_port = AL_PORT;
+	o.broadcast = "10.0.0.255";
+	o.secret = "alloc";
+	o.heartbeat_ms = 500;
+	o.peer_lost_ms = 3000;
+	o.dest_path = "/dest";
+	o.stop_timeout_ms = 0;
+	/* The server never dials: every connection goes through its acceptor. */
+	o.discover_peers = i == 1;
+	if (i == 1) { /* the client contacts the server at start */
+		ac_addr loc = al_server();
+		ac_addr_format(&loc, server, sizeof(server));
+		o.peers = peers;
+		o.npeers = 1;
+	}
+	return ac_node_start(s, &o, &al->node[i]);
+}
+
+/* One connection of the socket service: a long line, then a length-prefixed
+ * message, echoed back as a message. */
+static void al_sock_conn(void *arg)
+{
+	ac_sock *k = arg;
+	static char line[2 * AL_BIG];
+	void *buf = NULL;
+	size_t len;
+	if (ac_sock_recv_line(k, line, sizeof(line), 3000) > 0 &&
+	    ac_sock_recv_msg(k, &buf, &len, AL_SOCK_MSG, 3000) == 1)
+		ac_sock_send_msg(k, buf, len, 3000);
+	ac__free(buf); /* the test build counts what recv_msg allocated */
+	ac_sock_close(k);
+}
+
+/* Accepts until the listener goes; -ENOMEM (the connection was closed) is
+ * transient, as for the node's acceptor. */
+static void al_sock_server(void *arg)
+{
+	ac_sock *l = arg, *k;
+	int rc;
+	while ((rc = ac_sock_accept(l, AC_FOREVER, &k)) == 0 || rc == -ENOMEM)
+		if (rc == 0 && ac_spawn(NULL, al_sock_conn, k, NULL, NULL) < 0)
+			ac_sock_close(k);
+}
+
+/* The socket service's listener and acceptor. */
+static void al_sock_start(ac_sched *s)
+{
+	ac_spawn_opts d = {.name = "sockd", .daemon = 1};
+	ac_sock *l;
+	ac_addr a;
+	int rc;
+	ac_sim_node_addr(al->sn[0], &a);
+	a.port = AL_SOCK_PORT;
+	rc = ac_sock_listen(s, &a, 8, 0, &l);
+	al_setup_err(0, rc);
+	if (rc < 0)
+		return;
+	rc = ac_spawn(s, al_sock_server, l, &d, NULL);
+	al_setup_err(0, rc);
+	if (rc < 0)
+		ac_sock_close(l);
+}
+
+static void al_server_main(ac_sim_node *sn, void *arg)
+{
+	ac_sched *s = ac_sim_node_sched(sn);
+	ac_spawn_opts d = {.name = "sink", .daemon = 1};
+	ac_ref rci, news, sink;
+	int rc;
+	(void)arg;
+	rc = al_node_start(0, s);
+	al_setup_err(0, rc);
+	if (rc < 0)
+		return;
+	rc = ac_rci_new(s, "worker", al_worker, &rci);
+	al_setup_err(0, rc);
+	if (rc == 0)
+		al_setup_err(0, ac_rci_register(rci));
+	rc = ac_chan_new(s, "news", &news);
+	al_setup_err(0, rc);
+	if (rc == 0) {
+		ac_chan_set_transform(news, al_transform, NULL);
+		al_setup_err(0, ac_chan_register(news, "news"));
+	}
+	al_setup_err(0, ac_spawn(s, al_sink, "sink", &d, &sink));
+	al_sock_start(s);
+}
+
+/* ---- the client (node 1) -------------------------------------------------------- */
+
+/* The server's location (its node's TCP port). */
+static ac_addr al_server(void)
+{
+	ac_addr a;
+	ac_sim_node_addr(al->sn[0], &a);
+	a.port = AL_PORT;
+	return a;
+}
+
+/* A message of len (at most AL_HUGE) bytes of payload. */
+static ac_msg *al_big_msg(size_t len)
+{
+	static char big[AL_HUGE + 1];
+	uint32_t x = 12345;
+	for (size_t i = 0; i < len; i++) { /* printable noise: compresses little */
+		x = x * 1103515245u + 12345u;
+		big[i] = (char)(' ' + (x >> 16) % 95);
+	}
+	big[len] = '\0';
+	return ac_msg_pack("[s u]", big, (uint64_t)3);
+}
+
+/* Messages to the server's sink: locate, send, a big send, deliver. */
+static unsigned al_messages(void)
+{
+	ac_addr loc = al_server();
+	unsigned ok = 0;
+	ac_ref sink;
+	ac_msg *m;
+	if (ac_locate("sink", &loc, 1000, &sink) < 0)
+		return ok;
+	ok |= 1u << ST_LOCATE;
+	m = ac_msg_pack("[s u]", "hello", (uint64_t)1);
+	if (m && ac_send(sink, m) == 0)
+		ok |= 1u << ST_SEND;
+	else
+		ac_msg_free(m);
+	m = al_big_msg(AL_BIG);
+	if (m && ac_send(sink, m) == 0) {
+		m = al_big_msg(AL_HUGE);
+		if (m && ac_send(sink, m) == 0)
+			ok |= 1u << ST_BIG;
+		else
+			ac_msg_free(m);
+	} else {
+		ac_msg_free(m);
+	}
+	m = ac_msg_pack("[s u]", "hello", (uint64_t)2);
+	if (m) {
+		int rc = ac_deliver(sink, m, 1000);
+		if (rc == 1)
+			ok |= 1u << ST_DELIVER;
+		else if (rc < 0)
+			ac_msg_free(m);
+	}
+	return ok;
+}
+
+/* An RCI call on the server, monitored by our sink; waits for its exit. */
+static unsigned al_call(void)
+{
+	ac_addr loc = al_server();
+	unsigned ok = 0;
+	ac_ref rci, coro;
+	ac_msg *args;
+	int exits = al->exits;
+	if (ac_rci_locate("worker", &loc, 1000, &rci) < 0)
+		return ok;
+	ok |= 1u << ST_RCI_LOCATE;
+	args = ac_msg_pack("[u]", (uint64_t)7);
+	if (!args || ac_rci_call(rci, args, 1000, &coro) < 0) {
+		ac_msg_free(args);
+		return ok;
+	}
+	ok |= 1u << ST_RCI_CALL;
+	if (ac_monitor_ref(al->sink2, coro) < 0)
+		return ok;
+	ok |= 1u << ST_MONITOR;
+	if (ac_finish(coro, 3000, NULL) == 0)
+		ok |= 1u << ST_FINISH;
+	for (int i = 0; i < 30 && al->exits == exits; i++)
+		ac_sleep(100);
+	if (al->exits == exits + 1)
+		ok |= 1u << ST_EXIT;
+	return ok;
+}
+
+/* The server's channel: locate, subscribe our sink, send, deliver. */
+static unsigned al_channel(void)
+{
+	ac_addr loc = al_server();
+	unsigned ok = 0;
+	ac_ref news;
+	ac_msg *m;
+	if (ac_chan_locate("news", &loc, 1000, &news) < 0)
+		return ok;
+	ok |= 1u << ST_CHAN_LOCATE;
+	if (ac_chan_subscribe(news, al->sink2, 1000) < 0)
+		return ok;
+	ok |= 1u << ST_SUBSCRIBE;
+	m = ac_msg_pack("[s]", "news");
+	if (m && ac_chan_send(news, m) == 0)
+		ok |= 1u << ST_CHAN_SEND;
+	else
+		ac_msg_free(m);
+	m = ac_msg_pack("[s]", "more news");
+	if (m && ac_chan_deliver(news, m, 1000, 1) >= 1)
+		ok |= 1u << ST_CHAN_DELIVER;
+	else if (m)
+		ac_msg_free(m);
+	return ok;
+}
+
+/* A small file to the server. */
+static unsigned al_file(void)
+{
+	ac_io *io = ac_sched_io(ac_sched_self());
+	static const char path[] = "/src/file";
+	static uint8_t buf[AL_FILE];
+	ac_addr loc = al_server();
+	int h;
+	memset(buf, 'f', sizeof(buf));
+	io->ops->file_mkdir(io, "/src", 0700);
+	if (io->ops->file_open(io, path, AC_FO_WRITE | AC_FO_CREATE | AC_FO_TRUNC,
+	                       0600, &h) == 0) {
+		io->ops->file_pwrite(io, h, buf, sizeof(buf), 0);
+		io->ops->file_close(io, h);
+	}
+	if (ac_node_send_file(al->node[1], &loc, path, NULL, 1, 5000, NULL) == 0)
+		return 1u << ST_FILE;
+	return 0;
+}
+
+/* The server's socket service: a long line, a message and its echo. */
+static unsigned al_sock(void)
+{
+	static char line[AL_BIG + 2], msg[AL_SOCK_MSG];
+	ac_addr a;
+	ac_sock *k;
+	void *buf = NULL;
+	size_t len = 0;
+	int rc;
+	ac_sim_node_addr(al->sn[0], &a);
+	a.port = AL_SOCK_PORT;
+	if (ac_sock_connect(&a, 1000, &k) < 0)
+		return 0;
+	memset(line, 'l', AL_BIG);
+	line[AL_BIG] = '\n';
+	memset(msg, 'm', sizeof(msg));
+	rc = ac_sock_send_all(k, line, AL_BIG + 1, 1000) == AL_BIG + 1 &&
+	     ac_sock_send_msg(k, msg, sizeof(msg), 1000) == 0 &&
+	     ac_sock_recv_msg(k, &buf, &len, sizeof(msg), 3000) == 1 &&
+	     len == sizeof(msg) && memcmp(buf, msg, sizeof(msg)) == 0;
+	ac__free(buf);
+	ac_sock_close(k);
+	return rc ? 1u << ST_SOCK : 0;
+}
+
+/* Rounds until one that began after the injected failure succeeded
+ * entirely (just one without a failure armed), at most AL_ROUNDS. */
+static void al_driver(void *arg)
+{
+	(void)arg;
+	for (int r = 0; r < AL_ROUNDS; r++) {
+		al->failed_before[r] = ac__alloc_failed() > 0;
+		al->steps[r] = al_messages() | al_call() | al_channel() | al_file() | al_sock();
+		al->rounds = r + 1;
+		if (al->steps[r] == ST_ALL && (!al->armed || al->failed_before[r]))
+			break;
+		ac_sleep(1000);
+	}
+	al->finished = 1;
+}
+
+static void al_client_main(ac_sim_node *sn, void *arg)
+{
+	ac_sched *s = ac_sim_node_sched(sn);
+	ac_spawn_opts d = {.name = "sink2", .daemon = 1};
+	int rc;
+	(void)arg;
+	rc = al_node_start(1, s);
+	al_setup_err(1, rc);
+	if (rc == 0)
+		rc = ac_spawn(s, al_sink, NULL, &d, &al->sink2);
+	if (rc == 0)
+		rc = ac_node_peer_status(al->node[1], al->sink2);
+	al_setup_err(1, rc);
+	if (rc == 0)
+		al_setup_err(1, ac_spawn(s, al_driver, NULL, NULL, NULL));
+}
+
+/* ---- one run -------------------------------------------------------------------- */
+
+static int al_done(ac_sim *w, void *arg)
+{
+	(void)arg;
+	return al->finished || al->setup_err[1] || ac_sim_now_ns(w) >= AL_END_NS;
+}
+
+/* What one run did. */
+typedef struct al_run {
+	int stop;
+	long count;
+	long failed;
+	long live;
+	al_ctx ctx;
+} al_run;
+
+/* Run the scenario with allocation fail_at failing (0: none) into *out. */
+static void al_run_once(long fail_at, al_run *out)
+{
+	static al_ctx ctx;
+	ac_sim_opts o;
+	ac_sim *w;
+	memset(&ctx, 0, sizeof(ctx));
+	al = &ctx;
+	ctx.armed = fail_at > 0;
+	ac__alloc_reset();
+	ac__alloc_fail_at(fail_at);
+	ac_sim_opts_init(&o);
+	o.seed = 12;
+	CK_OK(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_node_add(w, "server", &ctx.sn[0]));
+	CK_OK(ac_sim_node_add(w, "client", &ctx.sn[1]));
+	CK_OK(ac_sim_node_set_main(ctx.sn[0], al_server_main, NULL));
+	CK_OK(ac_sim_node_set_main(ctx.sn[1], al_client_main, NULL));
+	out->stop = ac_sim_run(w, al_done, NULL);
+	out->count = ac__alloc_count();
+	out->failed = ac__alloc_failed();
+	ac_sim_free(w);
+	ac__alloc_fail_at(0);
+	out->live = ac__alloc_live();
+	out->ctx = ctx;
+	al = NULL;
+}
+
+/* The verdict on a run with allocation n failing: NULL when it held. */
+static const char *al_judge(const al_run *r, char *why, size_t len)
+{
+	const al_ctx *c = &r->ctx;
+	if (r->live != 0)
+		snprintf(why, len, "%ld blocks still live after the world was freed", r->live);
+	else if (r->stop < 0 && r->stop != -ENOMEM)
+		snprintf(why, len, "ac_sim_run returned %d", r->stop);
+	else if (r->stop < 0 || c->setup_err[0] || c->setup_err[1]) {
+		if (r->stop < 0 || c->setup_err[0] == -ENOMEM || c->setup_err[1] == -ENOMEM)
+			return NULL;
+		snprintf(why, len, "a setup step failed with %d/%d, not -ENOMEM",
+		         c->setup_err[0], c->setup_err[1]);
+	} else if (r->stop != AC_SIM_DONE || !c->finished)
+		snprintf(why, len, "wedged: the workload did not end (stop %d)", r->stop);
+	else if (r->failed == 0 && c->steps[c->rounds - 1] == ST_ALL)
+		return NULL;
+	else if (!c->failed_before[c->rounds - 1] || c->steps[c->rounds - 1] != ST_ALL)
+		snprintf(why, len, "wedged: %d rounds, none complete after the failure "
+		         "(last round's steps 0x%x of 0x%x)", c->rounds,
+		         c->steps[c->rounds - 1], ST_ALL);
+	else
+		return NULL;
+	return why;
+}
+
+static long al_env(const char *name, long dflt)
+{
+	const char *v = getenv(name);
+	return v && *v ? strtol(v, NULL, 10) : dflt;
+}
+
+/* Print the call sites reached, and each one's injected failures. */
+static void al_sites(void)
+{
+	const char *file;
+	int line, i, failed = 0;
+	long n;
+	int reached = 0;
+	for (i = 0; ac__alloc_site(i, &file, &line, &n); i++) {
+		if (strstr(file, "tests/"))
+			continue; /* test_live_count_sees_leak's, in a CK_FORK=no run */
+		fprintf(stderr, "check_alloc: site %s:%d failed %ld times\n", file, line, n);
+		reached++;
+		failed += n > 0;
+	}
+	fprintf(stderr, "check_alloc: %d call sites of engine/ and net/ reached, "
+	        "%d of them failed\n", reached, failed);
+}
+
+/* ---- tests ---------------------------------------------------------------------- */
+
+/* The run without a failure completes untouched, in one round. */
+START_TEST(test_clean_run)
+{
+	al_run r;
+	char why[256];
+	al_run_once(0, &r);
+	ck_assert_msg(r.ctx.setup_err[0] == 0 && r.ctx.setup_err[1] == 0,
+	              "setup failed: %d %d", r.ctx.setup_err[0], r.ctx.setup_err[1]);
+	ck_assert_int_eq(r.stop, AC_SIM_DONE);
+	ck_assert_int_eq(r.ctx.rounds, 1);
+	ck_assert_msg(r.ctx.steps[0] == ST_ALL, "steps 0x%x of 0x%x", r.ctx.steps[0], ST_ALL);
+	ck_assert_int_eq(r.failed, 0);
+	ck_assert_int_eq(r.live, 0);
+	ck_assert_ptr_null(al_judge(&r, why, sizeof(why)));
+	ck_assert_int_gt(r.count, 100);
+	/* Deterministic: a second clean run makes the same allocations. */
+	{
+		al_run r2;
+		al_run_once(0, &r2);
+		ck_assert_int_eq(r2.count, r.count);
+	}
+}
+END_TEST
+
+/* Fail allocation N for N = 1..K (K: the clean run's count). */
+START_TEST(test_fail_each)
+{
+	al_run clean, r;
+	char why[256];
+	long only = al_env("AC_ALLOC_ONLY", 0), stride = al_env("AC_ALLOC_STRIDE", 1);
+	long trace = al_env("AC_ALLOC_TRACE", 0), bad = 0, fired = 0;
+	al_run_once(0, &clean);
+	ck_assert_int_eq(clean.live, 0);
+	if (stride < 1)
+		stride = 1;
+	for (long n = only ? only : 1; n <= (only ? only : clean.count); n += stride) {
+		if (trace)
+			fprintf(stderr, "check_alloc: N=%ld\n", n);
+		al_run_once(n, &r);
+		fired += r.failed;
+		if (al_judge(&r, why, sizeof(why))) {
+			fprintf(stderr, "check_alloc: N=%ld of %ld: %s\n", n, clean.count, why);
+			bad++;
+		}
+	}
+	fprintf(stderr, "check_alloc: K=%ld allocations, %ld failures injected, %ld bad\n",
+	        clean.count, fired, bad);
+	al_sites();
+	ck_assert_int_gt(fired, 0);
+	ck_assert_msg(bad == 0, "%ld of the runs broke a rule (see the log)", bad);
+}
+END_TEST
+
+/* A leak in the scenario itself is seen: allocate through the seam and
+ * do not free (the live count is what the other tests rely on). */
+START_TEST(test_live_count_sees_leak)
+{
+	void *p;
+	ac__alloc_reset();
+	p = ac__malloc(16);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(ac__alloc_live(), 1);
+	ac__alloc_fail_at(2);
+	ck_assert_ptr_null(ac__calloc(1, 8));
+	ck_assert_int_eq(ac__alloc_failed(), 1);
+	p = ac__realloc(p, 32);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(ac__alloc_live(), 1);
+	ac__free(p);
+	ck_assert_int_eq(ac__alloc_live(), 0);
+	ck_assert_int_eq(ac__alloc_count(), 3);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("alloc");
+	TCase *tc = tcase_create("inject");
+	SRunner *sr;
+	int failed;
+	/* The failures are expected; their log lines are not what is tested. */
+	setenv("AC_LOG_LEVEL", "error", 0);
+	tcase_set_timeout(tc, 1200);
+	tcase_add_test(tc, test_live_count_sees_leak);
+	tcase_add_test(tc, test_clean_run);
+	tcase_add_test(tc, test_fail_each);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
