@@ -302,7 +302,7 @@ int ac__on_finish(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b,
 	q->f_id = h->req_id;
 	q->f_target = target;
 	q->f_timeout_ms = timeout_ms;
-	rc = ac__remote_spawn(p, finish_body, q, free);
+	rc = ac__remote_spawn(p, finish_body, q, ac__free_fn);
 	if (rc < 0) {
 		ac__free(q);
 		return ac__reply(p, AC_WT_FINISH, h->req_id, "[i n]", (int64_t)rc);
