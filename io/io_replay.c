@@ -89,6 +89,7 @@ typedef struct rp_io {
 
 static const struct ac_io_ops rp_ops, rp_ops_buggify;
 static int rp_check_build(rp_io *p);
+static void rp_report_fd(uint64_t seq);
 
 static rp_io *rp_of(ac_io *io)
 {
@@ -191,7 +192,29 @@ static void rp_diverge(rp_io *p, const ac_rec_event *x, const ac_rec_event *act,
 	fprintf(stderr, "  the %u events before:\n", n);
 	for (i = p->p_nhist - n; i < p->p_nhist; i++)
 		fprintf(stderr, "    %s\n", p->p_hist[i % RP_HIST]);
+	if (!cut)
+		rp_report_fd(seq);
 	rp_exit(cut ? AC_REPLAY_EXIT_TRUNCATED : AC_REPLAY_EXIT_DIVERGED);
+}
+
+/* AC_REPLAY_REPORT_FD=N: write "diverged E\n" to descriptor N, for the
+ * tool that started the replay (acpcap replay, acsim --replay) to name the
+ * pcap frame of event E. */
+static void rp_report_fd(uint64_t seq)
+{
+	const char *v = getenv("AC_REPLAY_REPORT_FD");
+	char line[48], *end;
+	long fd;
+	int n;
+
+	if (v == NULL || *v < '0' || *v > '9')
+		return;
+	fd = strtol(v, &end, 10);
+	if (*end != '\0' || fd < 0 || fd > 65535)
+		return;
+	n = snprintf(line, sizeof(line), "diverged %llu\n", (unsigned long long)seq);
+	if (write((int)fd, line, (size_t)n) < 0)
+		return; /* nobody listens: the report on stderr is enough */
 }
 
 static void rp_hist(rp_io *p, const ac_rec_event *ev)
