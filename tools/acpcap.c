@@ -541,7 +541,7 @@ static int acp_cmd_replay(int argc, char **argv)
 		return ACP_EXIT_INPUT;
 	}
 	for (i = 0; i < h->argc; i++)
-		args[i] = h->argv[i]; /* the reader is never closed: kept to the exit */
+		args[i] = h->argv[i]; /* the reader's: it is closed after the run */
 	if (!strcmp(h->backend, "sim")) {
 		free(args);
 		return acp_replay_sim(rec, h->argv[0], until);
@@ -563,9 +563,14 @@ static int acp_cmd_replay(int argc, char **argv)
 	if (setenv("AC_REPLAY", path, 1) < 0 ||
 	    (until != NULL && setenv("AC_REPLAY_UNTIL", until, 1) < 0)) {
 		acp_err(NULL, "setenv: %s", strerror(errno));
+		free(args);
+		acp_rec_close(r);
 		return ACP_EXIT_INPUT;
 	}
-	return acp_replay_run(args, path);
+	rc = acp_replay_run(args, path);
+	free(args);
+	acp_rec_close(r);
+	return rc;
 }
 
 /* ---- main -------------------------------------------------------------------------------- */
