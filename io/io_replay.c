@@ -39,8 +39,10 @@
  * the recorder's rule, so a CANCEL names the same op in both. */
 #define RP_TAG 0x5243ull
 #define RP_TAG_SHIFT 48
-/* Events remembered for the report. */
+/* Events remembered for the report, and the bytes of each data kept (as
+ * many as a formatted line shows). */
 #define RP_HIST 5
+#define RP_HIST_BYTES AC_REC_FORMAT_BYTES
 #define RP_LINE 240
 /* Secret fingerprints of the record not yet checked (one node per
  * scheduler at a time: a few suffice; the oldest is dropped). */
@@ -58,6 +60,14 @@ typedef struct rp_str {
 	char s[];
 } rp_str;
 
+/* An event remembered raw (its data cut to the bytes a line shows): only
+ * a divergence formats it, so that following the record stays cheap. */
+typedef struct rp_hent {
+	ac_rec_event ev;
+	uint8_t d[RP_HIST_BYTES];
+	uint8_t d2[RP_HIST_BYTES];
+} rp_hent;
+
 typedef struct rp_io {
 	/* Base class: must be first. */
 	ac_io p_base;
@@ -74,7 +84,7 @@ typedef struct rp_io {
 	rp_pend *p_pend;
 	size_t p_npend;
 	size_t p_cpend;
-	char p_hist[RP_HIST][RP_LINE];
+	rp_hent p_hist[RP_HIST];
 	unsigned p_nhist;
 	int64_t p_until;
 	rp_str *p_strs;
@@ -89,6 +99,7 @@ typedef struct rp_io {
 
 static const struct ac_io_ops rp_ops, rp_ops_buggify;
 static int rp_check_build(rp_io *p);
+static void rp_report_fd(uint64_t seq);
 
 static rp_io *rp_of(ac_io *io)
 {
@@ -190,13 +201,46 @@ static void rp_diverge(rp_io *p, const ac_rec_event *x, const ac_rec_event *act,
 	}
 	fprintf(stderr, "  the %u events before:\n", n);
 	for (i = p->p_nhist - n; i < p->p_nhist; i++)
-		fprintf(stderr, "    %s\n", p->p_hist[i % RP_HIST]);
+		fprintf(stderr, "    %s\n",
+		        ac__rec_event_format(&p->p_hist[i % RP_HIST].ev, e, sizeof(e)));
+	if (!cut)
+		rp_report_fd(seq);
 	rp_exit(cut ? AC_REPLAY_EXIT_TRUNCATED : AC_REPLAY_EXIT_DIVERGED);
 }
 
+/* AC_REPLAY_REPORT_FD=N: write "diverged E\n" to descriptor N, for the
+ * tool that started the replay (acpcap replay, acsim --replay) to name the
+ * pcap frame of event E. */
+static void rp_report_fd(uint64_t seq)
+{
+	const char *v = getenv("AC_REPLAY_REPORT_FD");
+	char line[48], *end;
+	long fd;
+	int n;
+
+	if (v == NULL || *v < '0' || *v > '9')
+		return;
+	fd = strtol(v, &end, 10);
+	if (*end != '\0' || fd < 0 || fd > 65535)
+		return;
+	n = snprintf(line, sizeof(line), "diverged %llu\n", (unsigned long long)seq);
+	if (write((int)fd, line, (size_t)n) < 0)
+		return; /* nobody listens: the report on stderr is enough */
+}
+
+/* Remember ev for the report (its data point into the reader's buffer:
+ * the bytes a line shows are copied). */
 static void rp_hist(rp_io *p, const ac_rec_event *ev)
 {
-	ac__rec_event_format(ev, p->p_hist[p->p_nhist % RP_HIST], RP_LINE);
+	rp_hent *h = &p->p_hist[p->p_nhist % RP_HIST];
+
+	h->ev = *ev;
+	if (ev->dlen)
+		memcpy(h->d, ev->data, ev->dlen < RP_HIST_BYTES ? ev->dlen : RP_HIST_BYTES);
+	if (ev->dlen2)
+		memcpy(h->d2, ev->data2, ev->dlen2 < RP_HIST_BYTES ? ev->dlen2 : RP_HIST_BYTES);
+	h->ev.data = h->d;
+	h->ev.data2 = h->d2;
 	p->p_nhist++;
 }
 

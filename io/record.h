@@ -209,8 +209,11 @@ const char *ac__rec_kind_name(uint32_t kind);
 const char *ac__rec_call_name(uint32_t call);
 /* "accept", "send", ... for enum ac_op_type; NULL when unknown. */
 const char *ac__rec_op_name(uint32_t type);
+/* Bytes of each data an event's line shows (then "..."). */
+#define AC_REC_FORMAT_BYTES 16
 /* One line describing ev (no newline): "#12 SUBMIT op=3 send h=5 rc=1
- * data[5]"; only the fields present. Returns buf. */
+ * data[5]"; only the fields present (of data and data2, the first
+ * AC_REC_FORMAT_BYTES bytes are read). Returns buf. */
 char *ac__rec_event_format(const ac_rec_event *ev, char *buf, size_t len);
 
 /* ---- the writer (io/record_file.c) --------------------------------------------- */

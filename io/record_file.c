@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/crc32.h"
 #include "io/record.h"
 
 /* The first 8 bytes of every record. */
@@ -219,7 +220,7 @@ static int recw_header(ac_rec_writer *w, const ac_rec_header *h)
 	put_le32(w->buf + 12, (uint32_t)hl);
 	rec_hfields(h, w->buf + REC_PREAMBLE);
 	put_le32(w->buf + REC_PREAMBLE + hl,
-	         (uint32_t)crc32(0L, w->buf, (uInt)(REC_PREAMBLE + hl)));
+	         (uint32_t)ac__crc32(0, w->buf, REC_PREAMBLE + hl));
 	w->len = n;
 	return recw_flush(w);
 }
@@ -609,7 +610,7 @@ static int rd_header(ac_rec_reader *r)
 		return rc < 0 ? rd_fail(r, rc, "cannot read the record: %s", strerror(-rc))
 		              : rd_fail(r, -EPIPE, "record truncated in its header");
 	p = r->buf + r->start;
-	if (crc32(0L, p, (uInt)(REC_PREAMBLE + hl)) != get_le32(p + REC_PREAMBLE + hl))
+	if (ac__crc32(0, p, REC_PREAMBLE + hl) != get_le32(p + REC_PREAMBLE + hl))
 		return rd_fail(r, -EBADMSG, "corrupt record header (bad CRC)");
 	r->hdr.version = get_le32(p + 8);
 	if (r->hdr.version != AC_REC_VERSION)
@@ -760,7 +761,7 @@ int ac__rec_next(ac_rec_reader *r, ac_rec_event *ev)
 		              : rd_fail(r, -EPIPE, "truncated after event %lld",
 		                        (long long)seq - 1);
 	f = r->buf + r->start;
-	if (crc32(0L, f, (uInt)(k + flen)) != get_le32(f + k + flen))
+	if (ac__crc32(0, f, k + flen) != get_le32(f + k + flen))
 		return rd_fail(r, -EBADMSG, "corrupt record at event %llu: bad CRC", seq);
 	if (f[k + 1] != (uint8_t)seq)
 		return rd_fail(r, -EBADMSG, "corrupt record at event %llu: out of sequence", seq);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "io/crc32.h"
 #include "io/record.h"
 
 /* Bits of the presence mask (doc/record.md): the common fields take the
@@ -361,7 +362,7 @@ size_t ac__rec_encode(ac_rec_enc *st, const ac_rec_event *ev, uint8_t *out)
 	out[k + 1] = (uint8_t)st->seq;
 	rec_body(st, ev, out + k + 2);
 	n = k + 2 + body;
-	crc = crc32(0L, out, (uInt)n);
+	crc = ac__crc32(0, out, n);
 	out[n] = (uint8_t)crc;
 	out[n + 1] = (uint8_t)(crc >> 8);
 	out[n + 2] = (uint8_t)(crc >> 16);
@@ -581,13 +582,13 @@ static void rec_cat_bytes(char *buf, size_t len, size_t *n, const char *name,
 	size_t i;
 
 	rec_cat(buf, len, n, " %s[%zu]=\"", name, dlen);
-	for (i = 0; i < dlen && i < 16; i++) {
+	for (i = 0; i < dlen && i < AC_REC_FORMAT_BYTES; i++) {
 		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
 			rec_cat(buf, len, n, "%c", p[i]);
 		else
 			rec_cat(buf, len, n, "\\x%02x", p[i]);
 	}
-	rec_cat(buf, len, n, "\"%s", dlen > 16 ? "..." : "");
+	rec_cat(buf, len, n, "\"%s", dlen > AC_REC_FORMAT_BYTES ? "..." : "");
 }
 
 static void rec_cat_addr(char *buf, size_t len, size_t *n, const char *name,

@@ -1080,9 +1080,14 @@ END_TEST
 /* ---- tests: record files ------------------------------------------------------------------ */
 
 /* The command line stored in the records this suite writes: `acpcap
- * replay` runs it (tests/acpcap.test checks what it prints). */
+ * replay` runs it (tests/acpcap.test checks what it prints). With
+ * ACPCAP_TEST_DIVERGE=E it plays a replay that diverged at event E: it
+ * writes that to the report descriptor and exits 3. */
 static char *rec_argv[] = {"/bin/sh", "-c",
-                           "echo replaying \"$AC_REPLAY\" until ${AC_REPLAY_UNTIL:-none}"};
+                           "echo replaying \"$AC_REPLAY\" until ${AC_REPLAY_UNTIL:-none}; "
+                           "[ -z \"$ACPCAP_TEST_DIVERGE\" ] || { echo \"diverged "
+                           "$ACPCAP_TEST_DIVERGE\" >/proc/self/fd/$AC_REPLAY_REPORT_FD; "
+                           "exit 3; }"};
 
 static void rec_header(ac_rec_header *h)
 {

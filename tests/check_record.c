@@ -25,6 +25,7 @@
 #include <asyncoro/record.h>
 #include <asyncoro/sim.h>
 
+#include "io/crc32.h"
 #include "io/record.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -191,6 +192,43 @@ static int read_all(ac_rec_reader *r, uint64_t *n)
 }
 
 /* ---- format tests ------------------------------------------------------------ */
+
+/* The record's CRC-32 (io/crc32.c: PCLMULQDQ folding where the CPU has
+ * it, slice-by-8 otherwise) is zlib's crc32, bit for bit: random lengths
+ * 0..100000 (every length under 300), every alignment mod 64, and a call
+ * split in two whose first result continues in the second. */
+START_TEST(test_crc32_is_zlibs)
+{
+	enum { MAX = 100000, ROUNDS = 3000 };
+	uint8_t *b = malloc(MAX + 64);
+	uint64_t r = 0x9e3779b97f4a7c15ull;
+	int i;
+
+	ck_assert_ptr_nonnull(b);
+	for (i = 0; i < MAX + 64; i++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		b[i] = (uint8_t)r;
+	}
+	ck_assert_uint_eq(ac__crc32(0, "123456789", 9), 0xcbf43926u); /* the check value */
+	for (i = 0; i < ROUNDS; i++) {
+		size_t off, n, h;
+		uint32_t z;
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		off = (size_t)(r % 64);
+		n = i < 300 ? (size_t)i : (size_t)((r >> 8) % (MAX + 1));
+		h = n ? (size_t)((r >> 32) % n) : 0;
+		z = (uint32_t)crc32(0L, b + off, (uInt)n);
+		ck_assert_msg(ac__crc32(0, b + off, n) == z, "length %zu at %zu", n, off);
+		ck_assert_msg(ac__crc32_portable(0, b + off, n) == z, "portable: %zu at %zu", n,
+		              off);
+		ck_assert_msg(ac__crc32(ac__crc32(0, b + off, h), b + off + h, n - h) == z,
+		              "chained at %zu of %zu", h, n);
+		ck_assert_msg(ac__crc32(0x12345678u, b + off, n) ==
+		              (uint32_t)crc32(0x12345678uL, b + off, (uInt)n), "from a crc, %zu", n);
+	}
+	free(b);
+}
+END_TEST
 
 START_TEST(test_xxh64_vectors)
 {
@@ -830,6 +868,21 @@ START_TEST(test_replay_diverges)
 	ck_assert_msg(strstr(out, want) != NULL, "want \"%s\" in:\n%s", want, out);
 	ck_assert_msg(strstr(out, "data differs at byte 1") != NULL, "%s", out);
 	ck_assert_msg(strstr(out, "the 5 events before:") != NULL, "%s", out);
+	/* They are the record's events send_ev - 5 .. send_ev - 1, in order,
+	 * each with its bytes (kept raw, formatted at the divergence). */
+	{
+		const char *at = strstr(out, "the 5 events before:");
+		char line[32];
+		int k;
+		for (k = 5; k >= 1; k--) {
+			snprintf(line, sizeof(line), "\n    #%llu ",
+			         (unsigned long long)(send_ev - (uint64_t)k));
+			at = strstr(at, line);
+			ck_assert_msg(at != NULL, "no event %s in order in:\n%s", line + 5, out);
+		}
+		ck_assert_msg(strstr(out, "data2[5]=\"hallo\"") != NULL ||
+		              strstr(out, "data[5]=\"hello\"") != NULL, "no bytes shown:\n%s", out);
+	}
 	printf("what a divergence looks like:\n%s", out);
 	free(out);
 	/* The unchanged record replays to its end. */
@@ -1383,6 +1436,7 @@ static Suite *record_suite(void)
 	Suite *s = suite_create("record");
 	TCase *tc = tcase_create("format");
 	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_crc32_is_zlibs);
 	tcase_add_test(tc, test_xxh64_vectors);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_corrupt_byte);

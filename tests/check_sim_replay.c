@@ -314,13 +314,19 @@ START_TEST(test_nonce_changed_diverges)
 	ck_assert_msg(strstr(text, want) != NULL, "want \"%s\" (nonce received at event %llu) "
 	              "in:\n%s", want, (unsigned long long)recv_ev, text);
 	ck_assert(strstr(text, "send") != NULL);
+	/* The report names the pcap frame of that send, as acpcap frame does. */
+	const char *pf = strstr(text, "\n  pcap frame: ");
+	ck_assert_msg(pf != NULL, "no pcap frame in the report:\n%s", text);
+	unsigned long long rep_frame = strtoull(pf + 15, NULL, 10);
+	ck_assert_msg(rep_frame > 0, "the send made no frame? %s", pf);
 	free(text);
-	/* acpcap names the pcap frame of that send. */
 	snprintf(ev, sizeof(ev), "%llu", (unsigned long long)send_ev);
 	char *fargv[] = {(char *)tool("ACPCAP", "./tools/acpcap"), "frame", bad, ev, NULL};
 	ck_assert_int_eq(run(fargv, out, NULL), 0);
 	text = slurp(out, NULL);
-	ck_assert_msg(strstr(text, "frame ") != NULL, "no frame named: %s", text);
+	snprintf(want, sizeof(want), "event %s: frame %llu\n", ev, rep_frame);
+	ck_assert_msg(!strcmp(text, want), "acpcap frame says %s, the report frame %llu", text,
+	              rep_frame);
 	free(text);
 	/* The unchanged record replays. */
 	char *okargv[] = {(char *)tool("ACSIM", "./tools/acsim"), "--replay", path, NULL};

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include <asyncoro/asyncoro.h>
 
 #include "tools/acpcap.h"
+#include "tools/acpcap_file.h"
 #include "tools/acpcap_flow.h"
 #include "tools/acpcap_out.h"
 
@@ -65,8 +67,9 @@ static const char acp_manual[] =
 "    replay  prints and runs the recorded command line with AC_REPLAY=RECORD\n"
 "            (and AC_REPLAY_UNTIL=EVENT) in its environment: the program\n"
 "            replays its record instead of doing real I/O. When it reports\n"
-"            \"replay diverged at event E\", `acpcap frame RECORD E` names the\n"
-"            pcap frame to look at.\n"
+"            \"replay diverged at event E\", acpcap adds the line \"  pcap frame:\n"
+"            F ...\": the frame of `acpcap pcap` output that event E made (or\n"
+"            the last one before it), as `acpcap frame RECORD E` prints it.\n"
 "            A record of a simulated node (acsim --record) is replayed by the\n"
 "            acsim that made it: `ACSIM --replay RECORD [--until EVENT]`\n"
 "            runs that node incarnation alone.\n"
@@ -82,7 +85,8 @@ static const char acp_manual[] =
 "    when the program diverged from its record, 4 when it stopped at\n"
 "    --until EVENT, 5 when it refused the record: another build, library\n"
 "    version, architecture or secret, 6 when it reached the end of a record\n"
-"    cut short), or 127 when the program cannot be started.\n"
+"    cut short; 128 + N when signal N killed it), or 127 when the program\n"
+"    cannot be started.\n"
 "\n"
 "    Errors are one line on standard error: \"acpcap: FILE: what is wrong\".\n";
 
@@ -111,12 +115,13 @@ static const struct {
 	          "first), \"event E: after frame F\" when it made none (F: the last frame\n"
 	          "before it, 0 when none).\n"},
 	{"replay", "usage: acpcap replay RECORD [--until EVENT]\n"
-	           "Print, then exec, the recorded command line with AC_REPLAY=RECORD\n"
+	           "Print, then run, the recorded command line with AC_REPLAY=RECORD\n"
 	           "(and AC_REPLAY_UNTIL=EVENT) in the environment.\n"
 	           "  --until EVENT   stop the replay at event EVENT (for a debugger)\n"
-	           "At a divergence at event E, `acpcap frame RECORD E` names the pcap\n"
-	           "frame. Exit status: the program's (3: it diverged from the record, 4: it\n"
-	           "stopped at EVENT), 127 when it cannot be started, 2 for a bad RECORD.\n"},
+	           "At a divergence at event E, a last line \"  pcap frame: F ...\" names the\n"
+	           "pcap frame (as `acpcap frame RECORD E`). Exit status: the program's\n"
+	           "(3: it diverged from the record, 4: it stopped at EVENT; 128 + N when\n"
+	           "signal N killed it), 127 when it cannot be started, 2 for a bad RECORD.\n"},
 };
 
 static const char *acp_prog = "acpcap";
@@ -489,6 +494,33 @@ static int acp_replay_sim(const char *rec, const char *acsim, const char *until)
 	return ACP_EXIT_NOEXEC;
 }
 
+/* Run the program args (environment set) in a child and wait for it: at a
+ * divergence, the pcap frame of the event is printed after the child's
+ * report. Returns the child's exit status. */
+static int acp_replay_run(char **args, const char *rec)
+{
+	int wfd = -1, rfd = acp_replay_report_open(&wfd);
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execvp(args[0], args);
+		acp_err(args[0], "cannot run: %s", strerror(errno));
+		_exit(ACP_EXIT_NOEXEC);
+	}
+	if (wfd >= 0)
+		close(wfd);
+	if (pid < 0) {
+		acp_err(args[0], "cannot run: fork: %s", strerror(errno));
+		if (rfd >= 0)
+			close(rfd);
+		return ACP_EXIT_NOEXEC;
+	}
+	/* As system(3): ^C and ^\ are the program's to handle. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	return acp_replay_report_wait(pid, rfd, rec);
+}
+
 static int acp_cmd_replay(int argc, char **argv)
 {
 	const char *until = NULL, *rec;
@@ -509,7 +541,7 @@ static int acp_cmd_replay(int argc, char **argv)
 		return ACP_EXIT_INPUT;
 	}
 	for (i = 0; i < h->argc; i++)
-		args[i] = h->argv[i]; /* the reader is never closed: exec or exit */
+		args[i] = h->argv[i]; /* the reader's: it is closed after the run */
 	if (!strcmp(h->backend, "sim")) {
 		free(args);
 		return acp_replay_sim(rec, h->argv[0], until);
@@ -531,11 +563,14 @@ static int acp_cmd_replay(int argc, char **argv)
 	if (setenv("AC_REPLAY", path, 1) < 0 ||
 	    (until != NULL && setenv("AC_REPLAY_UNTIL", until, 1) < 0)) {
 		acp_err(NULL, "setenv: %s", strerror(errno));
+		free(args);
+		acp_rec_close(r);
 		return ACP_EXIT_INPUT;
 	}
-	execvp(args[0], args);
-	acp_err(args[0], "cannot run: %s", strerror(errno));
-	return ACP_EXIT_NOEXEC;
+	rc = acp_replay_run(args, path);
+	free(args);
+	acp_rec_close(r);
+	return rc;
 }
 
 /* ---- main -------------------------------------------------------------------------------- */

@@ -22,11 +22,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <asyncoro/sim.h>
 
+#include "tools/acpcap_file.h"
 #include "tools/acsim.h"
 
 typedef struct acsim_args {
@@ -164,6 +167,32 @@ static const char *acsim_record_dir(const acsim_args *a, uint64_t seed,
 	return buf;
 }
 
+/* --record: next to each NODE.INC.acrec of dir, NODE.INC.pcap — what
+ * `acpcap pcap` makes of it. Records end when the world is freed, so this
+ * runs after. Errors are lines on standard error (the run stands). */
+static void acsim_pcaps(const char *dir)
+{
+	char rec[2048], out[2048], err[600];
+	struct dirent *d;
+	DIR *dp = opendir(dir);
+	size_t n;
+
+	if (dp == NULL) {
+		fprintf(stderr, "acsim: %s: %s\n", dir, strerror(errno));
+		return;
+	}
+	while ((d = readdir(dp)) != NULL) {
+		n = strlen(d->d_name);
+		if (n <= 6 || strcmp(d->d_name + n - 6, ".acrec") != 0)
+			continue;
+		snprintf(rec, sizeof(rec), "%s/%s", dir, d->d_name);
+		snprintf(out, sizeof(out), "%s/%.*s.pcap", dir, (int)(n - 6), d->d_name);
+		if (acp_file_pcap(rec, out, err, sizeof(err)) < 0)
+			fprintf(stderr, "acsim: %s: %s\n", rec, err);
+	}
+	closedir(dp);
+}
+
 static int acsim_run_one(const acsim_args *a, const acsim_scenario *sc,
                          uint64_t seed, FILE *trace, acsim_result *res)
 {
@@ -209,6 +238,8 @@ static int acsim_run_one(const acsim_args *a, const acsim_scenario *sc,
 		ac_sim_trace_file(w, NULL);
 	ac_sim_free(w);
 	sc->free(ctx);
+	if (o.record_dir)
+		acsim_pcaps(o.record_dir);
 	return 0;
 }
 
@@ -233,10 +264,12 @@ static void acsim_usage(FILE *f)
 	        "  --max-time S        bound on virtual time (default 300)\n"
 	        "  --trace FILE        write the event log (one seed)\n"
 	        "  --record DIR        record every node incarnation of every seed\n"
-	        "                      (DIR/seed-N/NODE.INC.acrec; acpcap reads them)\n"
+	        "                      (DIR/seed-N/NODE.INC.acrec; acpcap reads them),\n"
+	        "                      its pcap (NODE.INC.pcap, as acpcap pcap makes it)\n"
 	        "                      and the network (DIR/seed-N/network.pcapng)\n"
 	        "  --replay RECORD     replay one node incarnation's record alone (the\n"
-	        "                      run's other options come from the record)\n"
+	        "                      run's other options come from the record); a\n"
+	        "                      divergence (exit 3) names its pcap frame\n"
 	        "  --until EVENT       with --replay: stop at event EVENT (exit 4)\n"
 	        "  --check-determinism run every seed twice, compare hashes\n"
 	        "  --tls               nodes talk TLS (scenarios: mixed)\n"
@@ -424,6 +457,31 @@ static int acsim_replay(const char *path, const char *until)
 	return rc < 0 ? 2 : 0;
 }
 
+/* --replay in a child, so that after a divergence (the child's exit 3)
+ * the pcap frame of the event is named. Returns the child's status. */
+static int acsim_replay_child(const char *path, const char *until)
+{
+	int wfd = -1, rfd = acp_replay_report_open(&wfd);
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		if (rfd >= 0)
+			close(rfd);
+		exit(acsim_replay(path, until));
+	}
+	if (wfd >= 0)
+		close(wfd);
+	if (pid < 0) {
+		fprintf(stderr, "acsim: fork: %s\n", strerror(errno));
+		if (rfd >= 0)
+			close(rfd);
+		return 2;
+	}
+	return acp_replay_report_wait(pid, rfd, path);
+}
+
 int main(int argc, char **argv)
 {
 	acsim_args a;
@@ -433,7 +491,7 @@ int main(int argc, char **argv)
 	double t0 = acsim_wall(), last = t0;
 	acsim_parse(argc, argv, &a);
 	if (a.replay)
-		return acsim_replay(a.replay, a.until);
+		return acsim_replay_child(a.replay, a.until);
 	sc = acsim_find(a.scenario);
 	if (!sc) {
 		fprintf(stderr, "acsim: unknown scenario '%s' (see --list)\n",

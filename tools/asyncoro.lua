@@ -15,8 +15,12 @@
 --        within REPLY|ZLIB, a body that starts like a MessagePack array or a
 --        zlib stream; or a segment that is just the header of a HELLO or
 --        HELLO_ACK, as in the pcap of a record of the receiving node, where
---        each read is a segment) and then claims the whole conversation. Frames are
---        reassembled across segments; a segment may carry several frames.
+--        each read is a segment) and then claims the whole conversation. A
+--        first header cut over several short segments (a node that read it
+--        in pieces) is recognised when the pieces, kept as they go by, make
+--        one; that frame is shown whole in the segment with its last piece.
+--        Frames are reassembled across segments; a segment may carry
+--        several frames.
 --        Another dissector registered on one of the ports sees the stream
 --        first: `-o tcp.try_heuristic_first:TRUE` (or Decode As ->
 --        ASYNCORO) settles that.
@@ -743,11 +747,68 @@ end
 
 -- ---- transports --------------------------------------------------------------------
 
+-- A stream whose first frame header is cut over several segments (a node
+-- that reads it in pieces: a record's pcap has one segment per read) is
+-- recognised by the heuristic only when the pieces are put together, after
+-- TCP saw them go by unclaimed. Tables filled in the first pass and read in
+-- both (keyed by frame number, so that the second pass does the same):
+--   pieces[n]  segment n holds the start of a frame completed later;
+--   mid[n]     segment n starts inside a frame: { need = its bytes in this
+--              segment and after, prefix = the frame's earlier bytes (kept
+--              for frames up to PIECES_MAX bytes, so that the segment with
+--              the last piece shows the whole frame) }.
+-- And, during the first pass only, per direction of a TCP connection:
+--   pend[k]    { ba = unclaimed short segments' bytes, frames = their numbers }
+--   skipping[k] the mid[] entry of the direction's next segment.
+local pieces, mid, pend, skipping = {}, {}, {}, {}
+local PIECES_MAX = 65536
+
+local function dir_key(pinfo)
+	return tostring(pinfo.src) .. ":" .. pinfo.src_port .. ">" .. tostring(pinfo.dst) ..
+		":" .. pinfo.dst_port
+end
+
+-- The part of a segment that belongs to a frame begun in earlier segments
+-- (mid[pinfo.number]): the whole frame dissected from its pieces when they
+-- are all here, else its bytes shown as a continuation. Returns the offset
+-- of the next frame in tvb.
+local function dissect_mid(tvb, pinfo, tree, m)
+	local total = tvb:len()
+	if m.prefix and m.need <= total then
+		local whole = (m.prefix .. tvb:bytes(0, m.need)):tvb("Frame across segments")
+		dissect_frame(whole, 0, whole:len(), pinfo, tree, false)
+		return m.need
+	end
+	local take = math.min(m.need, total)
+	tree:add(proto, tvb(0, take)):append_text(
+		" (continuation of a frame that began in an earlier segment)")
+	info_add(pinfo, "continuation")
+	if not pinfo.visited then
+		local keep = m.prefix and m.prefix:len() + m.need <= PIECES_MAX
+		skipping[dir_key(pinfo)] = m.need > take and {
+			need = m.need - take, prefix = keep and (m.prefix .. tvb:bytes(0, take)) or nil,
+		} or nil
+	end
+	return take
+end
+
 -- A TCP segment (or reassembled bytes): every whole frame in it, asking
 -- TCP for more bytes when the last one is cut. A frame over the body limit
 -- is not reassembled (a node closes the connection): what is there is shown.
 local function dissect_tcp(tvb, pinfo, tree)
 	local total, off = tvb:len(), 0
+	if pieces[pinfo.number] then
+		tree:add(proto, tvb()):append_text(" (start of a frame completed in a later segment)")
+		info_add(pinfo, "start of a frame")
+		return total
+	end
+	local m = mid[pinfo.number]
+	if not m and not pinfo.visited and skipping[dir_key(pinfo)] then
+		m = skipping[dir_key(pinfo)]
+		skipping[dir_key(pinfo)] = nil
+		mid[pinfo.number] = m
+	end
+	if m then off = dissect_mid(tvb, pinfo, tree, m) end
 	while off < total do
 		local rem = total - off
 		if rem < AC.HDR then
@@ -814,11 +875,11 @@ function proto.dissector(tvb, pinfo, tree)
 	return dissect_tcp(tvb, pinfo, tree)
 end
 
--- Whether the frame header at the start of tvb is plausible for TCP.
-local function plausible_tcp(tvb)
-	if tvb:len() < AC.HDR then return false end
-	local len, ty = tvb(0, 4):uint(), tvb(4, 1):uint()
-	local flags, rsv = tvb(5, 1):uint(), tvb(6, 2):uint()
+-- Whether n bytes, read by u(off, len) (an unsigned big-endian integer),
+-- start with a frame header plausible for TCP.
+local function plausible_tcp(u, n)
+	if n < AC.HDR then return false end
+	local len, ty, flags, rsv = u(0, 4), u(4, 1), u(5, 1), u(6, 2)
 	if len < 8 or len - 8 > AC.BODY_MAX or not type_names[ty] or ty == T_ANNOUNCE then
 		return false
 	end
@@ -827,24 +888,68 @@ local function plausible_tcp(tvb)
 		-- Empty bodies: AUTH_OK, PING, BYE.
 		return ty == 4 or ty == 6 or ty == 7
 	end
-	if tvb:len() == AC.HDR then
+	if n == AC.HDR then
 		-- A header alone: a stream seen from a node that reads the header,
 		-- then the body (`acpcap pcap` makes one segment per read). Only
 		-- for the first frames of a handshake, with no flags.
 		return (ty == 1 or ty == 2) and flags == 0 and len - 8 <= AC.HELLO_MAX
 	end
-	local b = tvb(AC.HDR, 1):uint()
+	local b = u(AC.HDR, 1)
 	if band(flags, WF_ZLIB) ~= 0 then return b == 0x78 end
 	if ty <= 2 then
 		-- HELLO, HELLO_ACK: [magic (uint 32), ...] as the nodes write it.
-		return (b == 0x98 or b == 0x99) and tvb:len() >= AC.HDR + 6 and
-			tvb(AC.HDR + 1, 1):uint() == 0xce and tvb(AC.HDR + 2, 4):uint() == AC.MAGIC
+		return (b == 0x98 or b == 0x99) and n >= AC.HDR + 6 and
+			u(AC.HDR + 1, 1) == 0xce and u(AC.HDR + 2, 4) == AC.MAGIC
 	end
 	return (b >= 0x90 and b <= 0x9f) or b == 0xdc or b == 0xdd
 end
 
+local function tvb_reader(tvb)
+	return function(off, len) return tvb(off, len):uint() end
+end
+
+local function bytes_reader(ba)
+	return function(off, len)
+		local v = 0
+		for i = off, off + len - 1 do v = v * 256 + ba:get_index(i) end
+		return v
+	end
+end
+
+-- The first pass saw segment n of direction k go by unclaimed: keep its
+-- first bytes while they may be the start of a cut header, and claim the
+-- stream when the pieces so far hold a plausible header. Returns true when
+-- it claimed (mid[] and pieces[] say how to dissect).
+local function heur_pieces(tvb, pinfo, k)
+	local p = pend[k]
+	local cat = p and (p.ba .. tvb:bytes(0, math.min(tvb:len(), AC.HDR + 6))) or nil
+	if cat and cat:len() >= AC.HDR and plausible_tcp(bytes_reader(cat), cat:len()) then
+		local plen = p.ba:len()
+		local need = bytes_reader(p.ba .. tvb:bytes(0, math.min(tvb:len(), 4)))(0, 4)
+			+ 4 - plen
+		for _, n in ipairs(p.frames) do pieces[n] = true end
+		mid[pinfo.number] = { need = need, prefix = p.ba }
+		pend[k] = nil
+		return true
+	end
+	if cat and cat:len() < AC.HDR and tvb:len() < AC.HDR then
+		p.ba = cat
+		p.frames[#p.frames + 1] = pinfo.number
+	elseif tvb:len() < AC.HDR then
+		pend[k] = { ba = tvb:bytes(), frames = { pinfo.number } }
+	else
+		pend[k] = nil
+	end
+	return false
+end
+
 local function heur_tcp(tvb, pinfo, tree)
-	if not plausible_tcp(tvb) then return false end
+	local k = dir_key(pinfo)
+	if plausible_tcp(tvb_reader(tvb), tvb:len()) then
+		pend[k] = nil
+	elseif pinfo.visited or not heur_pieces(tvb, pinfo, k) then
+		return false
+	end
 	pinfo.conversation = proto
 	dissect_tcp(tvb, pinfo, tree)
 	return true

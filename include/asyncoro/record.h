@@ -77,7 +77,9 @@ void ac_io_record_free(ac_io *io);
  * AC_REPLAY_ANY_BUILD=1 makes that line a warning and replays anyway).
  * The environment variable AC_REPLAY_UNTIL=E stops the process when event
  * E is reached (AC_REPLAY_EXIT_UNTIL, after printing "stopped at event E";
- * a debugger can break on ac__replay_stop). */
+ * a debugger can break on ac__replay_stop). AC_REPLAY_REPORT_FD=N: at a
+ * divergence, "diverged E\n" is also written to descriptor N (for the tool
+ * that started the replay: acpcap replay names the pcap frame of E). */
 int ac_io_replay_new(const char *path, ac_io **out);
 /* 1 when the next recorded event is a poll, else 0: a driver that steps a
  * scheduler (ac_sched_step, as the simulator does) steps while this is 1,
