@@ -225,14 +225,16 @@ void ac__inacct_release(ac__inacct *a)
 	}
 }
 
-/* m leaves queue q: its charge, if any, goes back. */
+/* m leaves queue q: its charge, if any, goes back, with m's reference to
+ * the account (the owner's may be gone already: a peer record freed while
+ * its messages wait; the last of them frees the account). */
 static void msg_uncharge(ac__mq *q, ac_msg *m)
 {
 	ac__inacct *a = m->m_acct;
 	size_t cost = AC__MSG_COST(m);
 	if (!a)
 		return;
-	AC_ASSERT(q->q_in >= cost && a->a_bytes >= cost && a->a_refs > 1);
+	AC_ASSERT(q->q_in >= cost && a->a_bytes >= cost && a->a_refs >= 1);
 	q->q_in -= cost;
 	a->a_bytes -= cost;
 	m->m_acct = NULL;

@@ -14,7 +14,16 @@
  *     or a part;
  *   - channels: a message sent or delivered to another node's channel
  *     reaches its transform and its subscribers (the other nodes' sinks)
- *     with ac_msg_from naming the coroutine that sent it.
+ *     with ac_msg_from naming the coroutine that sent it;
+ *   - sender identity: a message sent or delivered straight to a sink has
+ *     ac_msg_from naming a coroutine of the sending node's incarnation;
+ *   - resource bounds (doc/semantics.md, "Overload"), with bounds small
+ *     enough that the workload meets them (MX_*_MAX below; the sinks pause
+ *     now and then, so their queues fill): sampled every 100 ms on every
+ *     node, a peer's requests in progress, the bytes of its messages
+ *     queued, its watch records and monitors never exceed them; a sink's
+ *     queue holds at most what max_coro_inbound allows; the node's
+ *     coroutines stay under a count that these bounds imply.
  *
  * The workload runs for the first 40 virtual seconds; faults stop after 20
  * (acsim's default --faults-for); the run ends at 70 s, so that the liveness
@@ -33,7 +42,17 @@
 
 #include "tools/acsim.h"
 
+/* The oracle of resource bounds reads the node's peer table (white box). */
+#include "net/net.h"
+
 enum { MX_NODES = 3, MX_LOG = 4096, MX_WATCH = 256, MX_FILE = 65536 };
+
+/* The nodes' overload bounds (ac_node_opts) and what they imply: at most
+ * MX_CORO_MAX coroutines on a node (its own, MX_REQ_MAX requests per peer,
+ * a reader and a writer per peer, the RCI workers of ~1 call/s living up
+ * to 3 s each, file transfers). */
+enum { MX_REQ_MAX = 2, MX_CORO_IN_MAX = 1024, MX_PEER_IN_MAX = 1536, MX_WATCH_MAX = 4,
+       MX_CORO_MAX = 32 + (MX_NODES - 1) * (MX_REQ_MAX + 2) + 3 * 8 };
 
 #define MX_WORK_NS (40LL * 1000000000)
 #define MX_END_NS (70LL * 1000000000)
@@ -93,8 +112,9 @@ struct mx_ctx {
 	size_t ndl;
 	mx_watch watch[MX_WATCH];
 	size_t nwatch;
-	/* Channel messages whose sender was checked by a sink. */
+	/* Channel messages whose sender was checked by a sink; direct ones. */
 	size_t nchan;
+	size_t ndirect;
 	char violation[256];
 };
 
@@ -154,10 +174,26 @@ static ac_msg *mx_news_transform(ac_msg *msg, void *arg)
 	return msg;
 }
 
+/* A message straight from a driver [src, src_inc, seq]: ac_msg_from names
+ * a coroutine of that node's incarnation. */
+static void mx_check_direct(mx_ctx *c, const ac_msg *msg, uint64_t src, uint64_t src_inc)
+{
+	ac_ref from = ac_msg_from(msg);
+	ac_addr loc;
+	char a[96];
+	ac_sim_node_addr(c->n[src % MX_NODES].sn, &loc);
+	loc.port = 7000;
+	if (from.kind != AC_REF_CORO || from.inc != src_inc || !ac_addr_eq(&from.loc, &loc))
+		mx_violate(c, "a message of node %" PRIu64 " came from %s", src,
+		           ac_ref_format(from, a, sizeof(a)));
+	c->ndirect++;
+}
+
 static void mx_sink(void *arg)
 {
 	mx_node *m = arg;
 	mx_ctx *c = m->ctx;
+	unsigned got = 0;
 	ac_msg *msg;
 	ac_register("sink");
 	while (ac_receive(AC_FOREVER, &msg) == 0) {
@@ -170,6 +206,7 @@ static void mx_sink(void *arg)
 		} else if (ac_msg_unpack(msg, "[u u u]", &src, &src_inc, &seq) == 0 &&
 		           c->nrx < MX_LOG) {
 			mx_rx *r = &c->rx[c->nrx++];
+			mx_check_direct(c, msg, src, src_inc);
 			r->src = (uint32_t)src;
 			r->dst = m->idx;
 			r->src_inc = src_inc;
@@ -177,6 +214,45 @@ static void mx_sink(void *arg)
 			r->seq = seq;
 		}
 		ac_msg_free(msg);
+		/* each queued message of another node costs at least 64 bytes;
+		 * local ones (none here but exits of local coroutines) are free */
+		if (ac_queue_len() > MX_CORO_IN_MAX / 64 + 8)
+			mx_violate(c, "node %u's sink has %zu messages queued (max_coro_inbound "
+			           "%d)", m->idx, ac_queue_len(), MX_CORO_IN_MAX);
+		if (++got % 40 == 0)
+			ac_sleep(3000); /* a slow receiver: its queue fills */
+	}
+}
+
+/* ---- resource bounds ----------------------------------------------------------- */
+
+static void mx_check_bounds(mx_node *m)
+{
+	ac_node *n = m->node;
+	ac_sched_stats st;
+	uint32_t k;
+	for (k = 0; k < n->n_npeers; k++) {
+		ac_peer *p = n->n_peers[k];
+		if (p->p_nreqs > MX_REQ_MAX || (p->p_in && p->p_in->a_bytes > MX_PEER_IN_MAX) ||
+		    p->p_watches.rs_n > MX_WATCH_MAX || p->p_monitoring.rs_n > MX_WATCH_MAX)
+			mx_violate(m->ctx, "node %u: a peer has %u requests, %zu bytes queued, "
+			           "%u watches, %u monitors (bounds %d, %d, %d)", m->idx,
+			           p->p_nreqs, p->p_in ? p->p_in->a_bytes : 0,
+			           (unsigned)p->p_watches.rs_n, (unsigned)p->p_monitoring.rs_n,
+			           MX_REQ_MAX, MX_PEER_IN_MAX, MX_WATCH_MAX);
+	}
+	ac_sched_get_stats(n->n_sched, &st);
+	if (st.spawned - st.ended > MX_CORO_MAX)
+		mx_violate(m->ctx, "node %u has %" PRIu64 " coroutines (at most %d)", m->idx,
+		           st.spawned - st.ended, MX_CORO_MAX);
+}
+
+static void mx_bounds(void *arg)
+{
+	mx_node *m = arg;
+	for (;;) {
+		ac_sleep(100);
+		mx_check_bounds(m);
 	}
 }
 
@@ -339,6 +415,10 @@ static void mx_main(ac_sim_node *sn, void *arg)
 	o.dest_path = "/dest";
 	if (acsim_tls)
 		o.certfile = ACSIM_TLS_CERT;
+	o.max_peer_requests = MX_REQ_MAX;
+	o.max_coro_inbound = MX_CORO_IN_MAX;
+	o.max_peer_inbound = MX_PEER_IN_MAX;
+	o.max_peer_watches = MX_WATCH_MAX;
 	if (ac_node_start(s, &o, &m->node) < 0)
 		return;
 	if (ac_rci_new(s, "worker", mx_worker, &rci) == 0)
@@ -348,6 +428,8 @@ static void mx_main(ac_sim_node *sn, void *arg)
 		ac_chan_register(news, "news");
 	}
 	ac_spawn(s, mx_sink, m, &d, &m->sink);
+	d.name = "bounds";
+	ac_spawn(s, mx_bounds, m, &d, NULL);
 	ac_spawn(s, mx_driver, m, NULL, NULL);
 }
 
@@ -511,7 +593,7 @@ int acsim_mixed_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
 	if (mx_check_order(c, why, len) < 0 || mx_check_delivered(c, why, len) < 0 ||
 	    mx_check_exits(c, why, len) < 0 || mx_check_files(c, why, len) < 0)
 		return -1;
-	if (c->nrx == 0 || c->nwatch == 0 || c->nchan == 0) {
+	if (c->nrx == 0 || c->nwatch == 0 || c->nchan == 0 || c->ndirect == 0) {
 		snprintf(why, len, "liveness: nothing happened (%zu messages, %zu "
 		         "monitors, %zu channel messages)", c->nrx, c->nwatch, c->nchan);
 		return -1;
