@@ -559,15 +559,17 @@ static int net_mask(const bench_opts *bo)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: acbench [--runs N] [--scale X] [--only LIST] [--csv]\n"
+	        "usage: acbench [--runs N] [--scale X] [--only LIST] [--placement P] [--tls]\n"
+	        "               [--csv]\n"
 	        "Benchmarks of the asyncoro engine; prints median (min, max).\n"
 	        "  --runs N     runs per figure (default 5, at most %d)\n"
 	        "  --scale X    multiply iteration counts (default 1.0)\n"
 	        "  --only LIST  comma list of: switch,pingpong,oneway,spawn,idle,tcp,sim,\n"
 	        "               net (all two-process shapes) or some of net-oneway,\n"
-	        "               net-deliver,net-pingpong,net-chan,net-file,\n"
-	        "               net-handshake; or record (recording on\n"
-	        "               vs off, record size, replay speed; only when named)\n"
+	        "               net-deliver,net-pingpong,net-chan,net-file,net-handshake,\n"
+	        "               or record\n"
+	        "               (recording on vs off, record size, replay speed; only\n"
+	        "               when named)\n"
 	        "  --placement one|two|both\n"
 	        "               two-process shapes with both processes on CPU 0, one\n"
 	        "               per CPU, or both placements (default)\n"

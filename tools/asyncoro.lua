@@ -24,6 +24,12 @@
 --        Another dissector registered on one of the ports sees the stream
 --        first: `-o tcp.try_heuristic_first:TRUE` (or Decode As ->
 --        ASYNCORO) settles that.
+--   TLS  Between TLS nodes, give tshark the nodes' key log (SSLKEYLOGFILE or
+--        ac_node_opts.keylogfile): `-o tls.keylog_file:KEYS`. The decrypted
+--        application data reaches this dissector by the same heuristic,
+--        registered in TLS's "tls" table (or Decode As on tls.port); frames
+--        are reassembled over TLS records by TLS, as over TCP segments.
+--        (tests/dissector_tls.test)
 --   UDP  Discovery announcements on the udp.port of the preference "UDP
 --        discovery port" (51350 by default) and, by a heuristic, on any
 --        other port (an ANNOUNCE frame followed by exactly 32 bytes of MAC).
@@ -955,6 +961,17 @@ local function heur_tcp(tvb, pinfo, tree)
 	return true
 end
 
+-- Decrypted TLS application data (tshark -o tls.keylog_file:FILE): the
+-- TLS dissector hands each record to the "tls" heuristics until one claims
+-- it. Frames are reassembled over records by TLS itself (desegment_len and
+-- desegment_offset, as over TCP). The conversation is not claimed here: it
+-- belongs to TLS, which must go on decrypting its records.
+local function heur_tls(tvb, pinfo, tree)
+	if not plausible_tcp(tvb) then return false end
+	dissect_tcp(tvb, pinfo, tree)
+	return true
+end
+
 local function heur_udp(tvb, pinfo, tree)
 	local total = tvb:len()
 	if total < AC.HDR + AC.MAC + 1 then return false end
@@ -970,8 +987,10 @@ end
 
 proto:register_heuristic("tcp", heur_tcp)
 proto:register_heuristic("udp", heur_udp)
+proto:register_heuristic("tls", heur_tls)
 DissectorTable.get("tcp.port"):add_for_decode_as(proto)
 DissectorTable.get("udp.port"):add_for_decode_as(proto)
+DissectorTable.get("tls.port"):add_for_decode_as(proto)
 
 -- The discovery port follows its preference.
 local udp_port = 0
