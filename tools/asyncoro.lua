@@ -967,7 +967,7 @@ end
 -- desegment_offset, as over TCP). The conversation is not claimed here: it
 -- belongs to TLS, which must go on decrypting its records.
 local function heur_tls(tvb, pinfo, tree)
-	if not plausible_tcp(tvb) then return false end
+	if not plausible_tcp(tvb_reader(tvb), tvb:len()) then return false end
 	dissect_tcp(tvb, pinfo, tree)
 	return true
 end
