@@ -128,6 +128,10 @@ struct ac_peer {
 	struct ac__remote_req *p_reqs;
 	uint32_t p_nreqs;
 	int p_reqs_logged;
+	/* The RCI coroutines it started still running (they count against
+	 * max_peer_requests too, but outlive its departure: then detached). */
+	struct rci_start *p_rcis;
+	uint32_t p_nrcis;
 	/* The account of its messages queued at our coroutines (NULL until
 	 * the first), and whether a refused one was logged since the queues
 	 * last drained to half their bounds. */
@@ -351,7 +355,16 @@ void ac__remote_end_requests(ac_peer *p);
 /* The node lost peer p: watches become "node lost" exits. */
 void ac__watch_node_lost(ac_peer *p);
 
+/* ---- remote_names.c -------------------------------------------------------- */
+/* Stop counting p's RCI coroutines (p goes offline or is freed); they run on. */
+void ac__rci_detach(ac_peer *p);
+
 /* ---- discover.c ------------------------------------------------------------ */
+/* Open n's UDP socket and spawn ac-discovery (before the node's hooks are
+ * set; it first runs once the node is in place). 0 when it runs, and also
+ * when the port cannot be opened for another reason than memory (logged as
+ * a warning: discovery stays off); -ENOMEM (or the spawn's error) with
+ * nothing left when memory runs out. */
 int ac__discover_start(ac_node *n);
 /* Announce ourselves to addr (broadcast or a host's udp port). */
 int ac__announce(ac_node *n, const ac_addr *to, int relay);

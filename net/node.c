@@ -266,8 +266,15 @@ static void node_initial_peers(void *arg)
 	}
 }
 
-/* Spawn the acceptor and the heartbeat (they first run once the node is in
- * place). 0, or -ENOMEM with neither left. */
+/* End service coroutine *r, which never ran (the node's hooks are not set). */
+static void node_unspawn(ac_node *n, ac_ref *r)
+{
+	ac__coro_kill(ac__obj_get(n->n_sched, r->id, AC_REF_CORO), AC_EXIT_TERMINATED);
+	*r = ac_ref_null();
+}
+
+/* Spawn the acceptor, the heartbeat and (with discover_peers) discovery;
+ * they first run once the node is in place. 0, or -ENOMEM with none left. */
 static int node_services(ac_node *n)
 {
 	ac_spawn_opts so = {.name = "ac-acceptor", .daemon = 1};
@@ -277,10 +284,15 @@ static int node_services(ac_node *n)
 		return rc;
 	so.name = "ac-heartbeat";
 	rc = ac__spawn_service(s, node_heartbeat, n, &so, &n->n_heartbeat);
-	if (rc < 0) { /* never ran, and the node's hooks are not set yet */
-		ac__coro_kill(ac__obj_get(s, n->n_acceptor.id, AC_REF_CORO),
-		              AC_EXIT_TERMINATED);
-		n->n_acceptor = ac_ref_null();
+	if (rc < 0) {
+		node_unspawn(n, &n->n_acceptor);
+		return rc;
+	}
+	if (n->n_discover)
+		rc = ac__discover_start(n);
+	if (rc < 0) {
+		node_unspawn(n, &n->n_heartbeat);
+		node_unspawn(n, &n->n_acceptor);
 	}
 	return rc;
 }
@@ -303,6 +315,19 @@ static void node_initial_peers_start(ac_node *n, const ac_node_opts *o)
 	}
 	if (!list)
 		ac__nlog(n, AC_LOG_WARN, "initial peers: %s", ac_strerror(-ENOMEM));
+}
+
+/* Warn loudly about a secret a stranger can guess (see dis.h, secret). */
+static void node_secret_warn(ac_node *n)
+{
+	if (n->n_secret_len == 0)
+		ac__nlog(n, AC_LOG_WARN, "WEAK SECRET: the secret is empty: any node "
+		         "with an empty secret becomes a peer and may run anything here");
+	else if (n->n_secret_len < AC_SECRET_MIN)
+		ac__nlog(n, AC_LOG_WARN, "WEAK SECRET: the secret is %zu bytes, shorter "
+		         "than %d: a stranger who connects once can test guesses of it "
+		         "offline; use at least %d random bytes", n->n_secret_len,
+		         AC_SECRET_MIN, AC_SECRET_MIN);
 }
 
 int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
@@ -342,6 +367,7 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 		ac__free(n);
 		return rc;
 	}
+	node_secret_warn(n);
 	node_mkdirs(n, n->n_dest);
 	ac_waitq_init(&n->n_peer_wq);
 	ac_waitq_init(&n->n_notify_wq);
@@ -355,8 +381,6 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 	s->s_on_finish_arg = n;
 	s->s_on_free = (void (*)(void *))ac_node_free;
 	s->s_on_free_arg = n;
-	if (n->n_discover)
-		ac__discover_start(n);
 	if (o->npeers > 0)
 		node_initial_peers_start(n, o);
 	AC_ASSERT(ac_node_of(s) == n && n->n_npeers == 0);
@@ -486,6 +510,7 @@ static void node_peer_free(ac_peer *p)
 	ac__refset_free(&p->p_watches);
 	ac__refset_free(&p->p_monitoring);
 	ac__inacct_release(p->p_in);
+	ac__rci_detach(p);
 	ac__free(p);
 }
 
@@ -619,6 +644,7 @@ void ac__peer_offline(ac_peer *p, int lost)
 	p->p_olen = 0;
 	ac__peer_fail_pending(p, -EHOSTUNREACH);
 	ac__remote_end_requests(p);
+	ac__rci_detach(p);
 	ac__watch_node_lost(p);
 	ac__chan_drop_node(n->n_sched, &p->p_loc);
 	/* Offline leaves nothing in flight: no connection, queue, request or
@@ -784,6 +810,7 @@ void ac_node_free(ac_node *n)
 		ac__refset_free(&p->p_watches);
 		ac__refset_free(&p->p_monitoring);
 		ac__inacct_release(p->p_in);
+		ac__rci_detach(p);
 		ac__free(p);
 	}
 	while (n->n_grave) {

@@ -864,6 +864,123 @@ START_TEST(test_request_bound)
 }
 END_TEST
 
+/* RCI calls count against max_peer_requests too: each starts a coroutine
+ * (here one that waits until told), so REQ_SENT calls start REQ_MAX and
+ * the rest are answered -EBUSY; once they end, a call starts again. */
+static struct {
+	ac_ref rci;
+	int ready, stop, started, busy, again, done;
+} RC;
+
+static void rci_sleeper(ac_msg *args)
+{
+	ac_msg_free(args);
+	while (!RC.stop)
+		ac_sleep(10);
+}
+
+static void body_mk_rci(void *arg)
+{
+	(void)arg;
+	CK_OK(ac_rci_new(NULL, "sleeper", rci_sleeper, &RC.rci));
+	RC.ready = 1;
+}
+
+/* Send RCI_CALL requests ids first..last; count the answers 0 and -EBUSY. */
+static void rci_calls(raw *r, uint32_t first, uint32_t last)
+{
+	uint32_t id, answered = 0;
+	void *b;
+	size_t len;
+	CK_OK(ac_pack(&b, &len, "[r [u u r S]]", RC.rci, (uint64_t)AC_MSG_DATA,
+	              (uint64_t)0, ac_ref_null(), "x", (size_t)1));
+	for (id = first; id <= last; id++)
+		CK_OK(raw_frame(r->k, AC_WT_RCI_CALL, 0, id, b, len));
+	free(b);
+	while (answered < last - first + 1) {
+		uint8_t type, flags, *body;
+		size_t blen;
+		int64_t rc = 1;
+		CK_RC(raw_recv(r->k, &type, &flags, &id, &body, &blen, LONG_MS), 1);
+		if (type == AC_WT_RCI_CALL && (flags & AC_WF_REPLY)) {
+			ac_ref coro;
+			CK_OK(ac_unpack(body, blen, "[i r]", &rc, &coro));
+			ck_assert_msg(rc == 0 || rc == -EBUSY, "rc %lld", (long long)rc);
+			RC.started += rc == 0;
+			RC.busy += rc == -EBUSY;
+			answered++;
+		}
+		free(body);
+	}
+}
+
+static void body_rci_flood(void *arg)
+{
+	raw r;
+	(void)arg;
+	raw_handshake(&r);
+	rci_calls(&r, 1, REQ_SENT);
+	RC.ready = 2;
+	while (!RC.again)
+		ac_sleep(10);
+	RC.started = RC.busy = 0;
+	rci_calls(&r, REQ_SENT + 1, REQ_SENT + 1);
+	ac_sock_close(r.k);
+	RC.done = 1;
+}
+
+START_TEST(test_rci_bound)
+{
+	world_init(100, 500);
+	memset(&RC, 0, sizeof(RC));
+	W.tune = tune_requests;
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	spawn_on(0, body_mk_rci, NULL);
+	RUN_UNTIL(RC.ready, 1, LONG_MS);
+	log_clear(0);
+	spawn_on(2, body_rci_flood, NULL);
+	RUN_UNTIL(RC.ready, 2, LONG_MS);
+	ck_assert_int_eq(RC.started, REQ_MAX);
+	ck_assert_int_eq(RC.busy, REQ_SENT - REQ_MAX);
+	ck_assert_uint_eq(W.node[0]->n_req_refused, REQ_SENT - REQ_MAX);
+	ck_assert_msg(logged(0, "requests in progress (max_peer_requests)"),
+	              "no log line:\n%s", W.log[0].buf ? W.log[0].buf : "");
+	/* the RCI coroutines end: the peer may call again */
+	RC.stop = 1;
+	run_for(200);
+	RC.stop = 0;
+	RC.again = 1;
+	RUN_UNTIL(RC.done, 1, LONG_MS);
+	ck_assert_int_eq(RC.started, 1);
+	RC.stop = 1;
+	run_for(100);
+	world_fini();
+}
+END_TEST
+
+/* ---- weak secrets (issue 12 item 10) ---------------------------------- */
+
+/* An empty secret and one shorter than AC_SECRET_MIN are warned about at
+ * start, saying why; one of AC_SECRET_MIN bytes is not. */
+START_TEST(test_weak_secret)
+{
+	world_init(0, 0);
+	world_node("");
+	world_node("fifteen bytes..");
+	world_node("sixteen bytes...");
+	ck_assert_msg(logged(0, "WEAK SECRET: the secret is empty"), "%s",
+	              W.log[0].buf ? W.log[0].buf : "");
+	ck_assert_msg(logged(1, "WEAK SECRET: the secret is 15 bytes, shorter than 16"),
+	              "%s", W.log[1].buf ? W.log[1].buf : "");
+	ck_assert(logged(1, "test guesses of it offline"));
+	ck_assert(!logged(2, "WEAK SECRET"));
+	world_fini();
+}
+END_TEST
+
 /* ---- inbound queue bounds (issue 12 item 2) ------------------------------ */
 
 enum { HOARDERS = 8, IN_CORO = 64 << 10, IN_PEER = 256 << 10, IN_PAYLOAD = 1000,
@@ -1305,6 +1422,8 @@ static Suite *net_hostile_suite(void)
 	tcase_add_test(tc, test_stray_reply);
 	tcase_add_test(tc, test_forged_exit);
 	tcase_add_test(tc, test_request_bound);
+	tcase_add_test(tc, test_rci_bound);
+	tcase_add_test(tc, test_weak_secret);
 	tcase_add_test(tc, test_inbound_bound);
 	tcase_add_test(tc, test_chan_inbound_bound);
 	tcase_add_test(tc, test_watch_bound);
