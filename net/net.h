@@ -212,6 +212,13 @@ struct ac_node {
 	ac_sock *n_listener;
 	ac_sock *n_udp;
 	ac_ref n_acceptor;
+	/* Handshakes in progress on accepted connections, oldest first, how
+	 * many, their bounds (max_handshakes, _per_addr) and how many were
+	 * closed for room (node.c). */
+	struct node_hs *n_hs;
+	struct node_hs **n_hs_tail;
+	uint32_t n_nhs, n_max_hs, n_max_hs_addr;
+	uint64_t n_hs_evicted;
 	ac_ref n_discovery;
 	ac_ref n_heartbeat;
 	/* Peers, in the order they became known. */

@@ -961,6 +961,74 @@ START_TEST(test_rci_bound)
 }
 END_TEST
 
+/* ---- handshakes in progress (issue 12 item 7) ---------------------------- */
+
+enum { HS_MAX = 8, HS_OPEN = 24 };
+
+static void tune_handshakes(int i, ac_node_opts *o)
+{
+	if (i == 0)
+		o->max_handshakes = HS_MAX;
+}
+
+static struct {
+	ac_sock *k[HS_OPEN];
+	int opened, closed_first, done;
+} HS;
+
+/* A stranger opens HS_OPEN connections to node 0 and says nothing. */
+static void body_hs_open(void *arg)
+{
+	int i;
+	(void)arg;
+	for (i = 0; i < HS_OPEN; i++) {
+		CK_OK(ac_sock_connect(&W.loc[0], LONG_MS, &HS.k[i]));
+		ac_sleep(5); /* accepted in this order */
+	}
+	HS.opened = 1;
+}
+
+/* The first connections were closed by node 0: end of stream (or a
+ * reset) at once, not the wait of a handshake in progress. */
+static void body_hs_check(void *arg)
+{
+	char b[64];
+	int i;
+	(void)arg;
+	for (i = 0; i < HS_OPEN - HS_MAX - 1; i++) {
+		int64_t r = ac_sock_recv(HS.k[i], b, sizeof(b), 500);
+		HS.closed_first += r == 0 || (r < 0 && r != -ETIMEDOUT);
+	}
+	for (i = 0; i < HS_OPEN; i++)
+		ac_sock_close(HS.k[i]);
+	HS.done = 1;
+}
+
+START_TEST(test_handshake_bound)
+{
+	world_init(0, 0);
+	memset(&HS, 0, sizeof(HS));
+	W.tune = tune_handshakes;
+	world_node("s");
+	world_node("s");
+	world_sched();
+	log_clear(0);
+	spawn_on(2, body_hs_open, NULL);
+	RUN_UNTIL(HS.opened, 1, LONG_MS);
+	run_for(100);
+	ck_assert_uint_le(W.node[0]->n_nhs, HS_MAX);
+	ck_assert_uint_ge(W.node[0]->n_hs_evicted, HS_OPEN - HS_MAX);
+	ck_assert_msg(logged(0, "handshakes in progress over max_handshakes"), "%s",
+	              W.log[0].buf ? W.log[0].buf : "");
+	/* an honest node still gets in while the stranger holds the rest */
+	world_peer(1, 0);
+	spawn_on(2, body_hs_check, NULL);
+	RUN_UNTIL(HS.done, 1, LONG_MS);
+	ck_assert_int_eq(HS.closed_first, HS_OPEN - HS_MAX - 1);
+	world_fini();
+}
+END_TEST
+
 /* ---- weak secrets (issue 12 item 10) ---------------------------------- */
 
 /* An empty secret and one shorter than AC_SECRET_MIN are warned about at
@@ -1424,6 +1492,7 @@ static Suite *net_hostile_suite(void)
 	tcase_add_test(tc, test_request_bound);
 	tcase_add_test(tc, test_rci_bound);
 	tcase_add_test(tc, test_weak_secret);
+	tcase_add_test(tc, test_handshake_bound);
 	tcase_add_test(tc, test_inbound_bound);
 	tcase_add_test(tc, test_chan_inbound_bound);
 	tcase_add_test(tc, test_watch_bound);

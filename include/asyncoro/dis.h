@@ -144,6 +144,14 @@ typedef struct ac_node_opts {
 	 * the peer's coroutines hold on ours (until their exit notices are
 	 * sent); one more MONITOR request from it gets -ENOBUFS. */
 	uint32_t max_peer_watches;
+	/* Connections accepted and not yet authenticated (handshakes in
+	 * progress), in all (default 64) and from one source address (default
+	 * 16; 0: the defaults). One more accepted over either bound closes the
+	 * oldest handshake in progress (of that address for the second), so a
+	 * stranger holding connections open cannot keep an honest node out;
+	 * each closing is counted (n_hs_evicted) and logged, rate-limited. */
+	int max_handshakes;
+	int max_handshakes_per_addr;
 	/* Debugging encrypted traffic: append every TLS session's secrets to
 	 * this file in the NSS key log format (what Wireshark's and tshark's
 	 * tls.keylog_file reads), through the scheduler's io (nodes may
