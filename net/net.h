@@ -219,6 +219,12 @@ struct ac_node {
 	struct node_hs **n_hs_tail;
 	uint32_t n_nhs, n_max_hs, n_max_hs_addr;
 	uint64_t n_hs_evicted;
+	/* A descriptor held in reserve (an io file handle on /dev/null, -1
+	 * when it could not be opened), given up to accept and close one
+	 * connection when accept fails for lack of descriptors; and how many
+	 * such failures this episode (logged at the first and at its end). */
+	int n_reserve_h;
+	uint64_t n_nofile;
 	ac_ref n_discovery;
 	ac_ref n_heartbeat;
 	/* Peers, in the order they became known. */

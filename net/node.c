@@ -378,6 +378,7 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 	node_mkdirs(n, n->n_dest);
 	ac_waitq_init(&n->n_peer_wq);
 	n->n_hs_tail = &n->n_hs;
+	n->n_reserve_h = -1;
 	ac_waitq_init(&n->n_notify_wq);
 	n->n_grave_tail = &n->n_grave;
 	ac_sched_set_location(s, &n->n_loc);
@@ -522,13 +523,56 @@ static void node_hs_start(ac_node *n, ac_sock *k)
 	n->n_nhs++;
 }
 
+/* Take (or give back, on) the reserve descriptor. */
+static void node_reserve(ac_node *n, int on)
+{
+	ac_io *io = n->n_io;
+	if (on && n->n_reserve_h < 0 &&
+	    io->ops->file_open(io, "/dev/null", AC_FO_READ, 0, &n->n_reserve_h) < 0)
+		n->n_reserve_h = -1;
+	if (!on && n->n_reserve_h >= 0) {
+		io->ops->file_close(io, n->n_reserve_h);
+		n->n_reserve_h = -1;
+	}
+}
+
+static void node_reserve_off(void *arg)
+{
+	node_reserve(arg, 0);
+}
+
+/* accept failed for lack of descriptors (rc): log the first of this
+ * episode, then give up the reserve to accept one connection and close it
+ * at once (so the backlog drains instead of the acceptor spinning on it),
+ * take the reserve back, and pause a little. */
+static void node_nofile(ac_node *n, int rc)
+{
+	ac_sock *k;
+	if (n->n_nofile++ == 0)
+		ac__nlog(n, AC_LOG_WARN, "accept: %s (%u handshakes in progress, %u "
+		         "peers): new connections are closed at once until "
+		         "descriptors free up", ac_strerror(rc), (unsigned)n->n_nhs,
+		         (unsigned)n->n_npeers);
+	node_reserve(n, 0);
+	if (ac_sock_accept(n->n_listener, 10, &k) == 0)
+		ac_sock_close(k);
+	node_reserve(n, 1);
+	ac_sleep(10);
+}
+
 static void node_acceptor(void *arg)
 {
 	ac_node *n = arg;
 	AC_ASSERT(ac_node_of(ac__tls_sched) == n);
+	if (ac_coro_defer(node_reserve_off, n) == 0) /* however it ends */
+		node_reserve(n, 1);
 	while (!n->n_stopped) {
 		ac_sock *k;
 		int rc = ac_sock_accept(n->n_listener, AC_FOREVER, &k);
+		if (rc == -EMFILE || rc == -ENFILE) {
+			node_nofile(n, rc);
+			continue;
+		}
 		if (rc < 0) {
 			if (n->n_stopped || rc == -EBADF || rc == -ECANCELED)
 				break;
@@ -537,6 +581,12 @@ static void node_acceptor(void *arg)
 			continue;
 		}
 		AC_ASSERT(k != NULL);
+		if (n->n_nofile) {
+			ac__nlog(n, AC_LOG_WARN, "too many open files: %llu accepts "
+			         "failed, those connections were closed",
+			         (unsigned long long)n->n_nofile);
+			n->n_nofile = 0;
+		}
 		node_hs_start(n, k);
 	}
 }

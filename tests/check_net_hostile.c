@@ -12,6 +12,9 @@
 
 #include "net/net.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -1029,6 +1032,76 @@ START_TEST(test_handshake_bound)
 }
 END_TEST
 
+/* Out of descriptors: the process has exactly one free descriptor (the
+ * rest taken by dup()s under a lowered RLIMIT_NOFILE), which a stranger's
+ * connection takes, so the node cannot accept it. The acceptor logs "Too
+ * many open files" once (not at every retry), gives up its reserve
+ * descriptor to accept and close that connection (the stranger reads end
+ * of stream instead of waiting in the backlog), and once descriptors are
+ * free again it logs the count and serves an honest node. */
+enum { NF_FILL = 4096 };
+
+static struct {
+	ac_sock *k;
+	int eof, done;
+} NF;
+
+static void body_nf_open(void *arg)
+{
+	char b[8];
+	(void)arg;
+	CK_OK(ac_sock_connect(&W.loc[0], 1000, &NF.k));
+	NF.eof = ac_sock_recv(NF.k, b, sizeof(b), 1000) == 0; /* ~10 retries */
+	ac_sock_close(NF.k);
+	NF.done = 1;
+}
+
+static int count_in(const char *buf, const char *what)
+{
+	int c = 0;
+	for (const char *p = buf; p && (p = strstr(p, what)) != NULL; p++)
+		c++;
+	return c;
+}
+
+START_TEST(test_accept_nofile)
+{
+	static int fill[NF_FILL];
+	struct rlimit old, low;
+	int nfill = 0, i;
+	world_init(0, 0);
+	memset(&NF, 0, sizeof(NF));
+	world_node("s");
+	world_node("s");
+	world_sched();
+	run_for(50); /* the acceptors took their reserves */
+	CK_OK(getrlimit(RLIMIT_NOFILE, &old));
+	low = old;
+	low.rlim_cur = 256;
+	CK_OK(setrlimit(RLIMIT_NOFILE, &low));
+	while (nfill < NF_FILL && (fill[nfill] = dup(0)) >= 0)
+		nfill++;
+	ck_assert_int_gt(nfill, 0);
+	ck_assert_int_lt(nfill, NF_FILL);
+	close(fill[--nfill]); /* one free: the stranger's */
+	log_clear(0);
+	spawn_on(2, body_nf_open, NULL);
+	RUN_UNTIL(NF.done, 1, LONG_MS);
+	for (i = 0; i < nfill; i++)
+		close(fill[i]);
+	CK_OK(setrlimit(RLIMIT_NOFILE, &old));
+	ck_assert_msg(count_in(W.log[0].buf, "accept: Too many open files") == 1,
+	              "%s", W.log[0].buf ? W.log[0].buf : "");
+	ck_assert_uint_gt(W.node[0]->n_nofile, 0);
+	/* the connection the node could not keep was closed, not left waiting */
+	ck_assert_int_eq(NF.eof, 1);
+	world_peer(1, 0);
+	ck_assert_msg(logged(0, "too many open files: "), "%s", W.log[0].buf);
+	ck_assert_uint_eq(W.node[0]->n_nofile, 0);
+	world_fini();
+}
+END_TEST
+
 /* ---- weak secrets (issue 12 item 10) ---------------------------------- */
 
 /* An empty secret and one shorter than AC_SECRET_MIN are warned about at
@@ -1493,6 +1566,7 @@ static Suite *net_hostile_suite(void)
 	tcase_add_test(tc, test_rci_bound);
 	tcase_add_test(tc, test_weak_secret);
 	tcase_add_test(tc, test_handshake_bound);
+	tcase_add_test(tc, test_accept_nofile);
 	tcase_add_test(tc, test_inbound_bound);
 	tcase_add_test(tc, test_chan_inbound_bound);
 	tcase_add_test(tc, test_watch_bound);
