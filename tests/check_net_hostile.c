@@ -968,9 +968,14 @@ END_TEST
 
 enum { HS_MAX = 8, HS_OPEN = 24 };
 
+/* Loop 0: the bound in all; loop 1: the one per source address. */
+static int HS_PER_ADDR;
+
 static void tune_handshakes(int i, ac_node_opts *o)
 {
-	if (i == 0)
+	if (i == 0 && HS_PER_ADDR)
+		o->max_handshakes_per_addr = HS_MAX;
+	else if (i == 0)
 		o->max_handshakes = HS_MAX;
 }
 
@@ -1011,6 +1016,7 @@ START_TEST(test_handshake_bound)
 {
 	world_init(0, 0);
 	memset(&HS, 0, sizeof(HS));
+	HS_PER_ADDR = _i;
 	W.tune = tune_handshakes;
 	world_node("s");
 	world_node("s");
@@ -1021,8 +1027,9 @@ START_TEST(test_handshake_bound)
 	run_for(100);
 	ck_assert_uint_le(W.node[0]->n_nhs, HS_MAX);
 	ck_assert_uint_ge(W.node[0]->n_hs_evicted, HS_OPEN - HS_MAX);
-	ck_assert_msg(logged(0, "handshakes in progress over max_handshakes"), "%s",
-	              W.log[0].buf ? W.log[0].buf : "");
+	ck_assert_msg(logged(0, _i ? "handshakes in progress over max_handshakes_per_addr"
+	                           : "handshakes in progress over max_handshakes:"),
+	              "%s", W.log[0].buf ? W.log[0].buf : "");
 	/* an honest node still gets in while the stranger holds the rest */
 	world_peer(1, 0);
 	spawn_on(2, body_hs_check, NULL);
@@ -1565,7 +1572,7 @@ static Suite *net_hostile_suite(void)
 	tcase_add_test(tc, test_request_bound);
 	tcase_add_test(tc, test_rci_bound);
 	tcase_add_test(tc, test_weak_secret);
-	tcase_add_test(tc, test_handshake_bound);
+	tcase_add_loop_test(tc, test_handshake_bound, 0, 2);
 	tcase_add_test(tc, test_accept_nofile);
 	tcase_add_test(tc, test_inbound_bound);
 	tcase_add_test(tc, test_chan_inbound_bound);
