@@ -364,9 +364,11 @@ int ac__discover_start(ac_node *n)
 	                 AC_IO_REUSEADDR | AC_IO_REUSEPORT | AC_IO_BROADCAST, &n->n_udp);
 	if (rc < 0) {
 		n->n_udp = NULL;
+		if (rc == -ENOMEM)
+			return rc;
 		ac__nlog(n, AC_LOG_WARN, "discovery on udp port %u: %s", n->n_udp_port,
 		         ac_strerror(rc));
-		return rc;
+		return 0;
 	}
 	rc = ac__spawn_service(n->n_sched, disc_loop, n, &so, &n->n_discovery);
 	if (rc < 0) {

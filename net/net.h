@@ -128,6 +128,10 @@ struct ac_peer {
 	struct ac__remote_req *p_reqs;
 	uint32_t p_nreqs;
 	int p_reqs_logged;
+	/* The RCI coroutines it started still running (they count against
+	 * max_peer_requests too, but outlive its departure: then detached). */
+	struct rci_start *p_rcis;
+	uint32_t p_nrcis;
 	/* The account of its messages queued at our coroutines (NULL until
 	 * the first), and whether a refused one was logged since the queues
 	 * last drained to half their bounds. */
@@ -208,6 +212,19 @@ struct ac_node {
 	ac_sock *n_listener;
 	ac_sock *n_udp;
 	ac_ref n_acceptor;
+	/* Handshakes in progress on accepted connections, oldest first, how
+	 * many, their bounds (max_handshakes, _per_addr) and how many were
+	 * closed for room (node.c). */
+	struct node_hs *n_hs;
+	struct node_hs **n_hs_tail;
+	uint32_t n_nhs, n_max_hs, n_max_hs_addr;
+	uint64_t n_hs_evicted;
+	/* A descriptor held in reserve (an io file handle on /dev/null, -1
+	 * when it could not be opened), given up to accept and close one
+	 * connection when accept fails for lack of descriptors; and how many
+	 * such failures this episode (logged at the first and at its end). */
+	int n_reserve_h;
+	uint64_t n_nofile;
 	ac_ref n_discovery;
 	ac_ref n_heartbeat;
 	/* Peers, in the order they became known. */
@@ -351,7 +368,16 @@ void ac__remote_end_requests(ac_peer *p);
 /* The node lost peer p: watches become "node lost" exits. */
 void ac__watch_node_lost(ac_peer *p);
 
+/* ---- remote_names.c -------------------------------------------------------- */
+/* Stop counting p's RCI coroutines (p goes offline or is freed); they run on. */
+void ac__rci_detach(ac_peer *p);
+
 /* ---- discover.c ------------------------------------------------------------ */
+/* Open n's UDP socket and spawn ac-discovery (before the node's hooks are
+ * set; it first runs once the node is in place). 0 when it runs, and also
+ * when the port cannot be opened for another reason than memory (logged as
+ * a warning: discovery stays off); -ENOMEM (or the spawn's error) with
+ * nothing left when memory runs out. */
 int ac__discover_start(ac_node *n);
 /* Announce ourselves to addr (broadcast or a host's udp port). */
 int ac__announce(ac_node *n, const ac_addr *to, int relay);

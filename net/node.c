@@ -35,6 +35,8 @@ void ac_node_opts_init(ac_node_opts *o)
 	o->max_coro_inbound = (size_t)16 << 20;
 	o->max_peer_inbound = (size_t)64 << 20;
 	o->max_peer_watches = 65536;
+	o->max_handshakes = 64;
+	o->max_handshakes_per_addr = 16;
 }
 
 ac_node *ac_node_of(ac_sched *s)
@@ -123,6 +125,11 @@ static int node_options(ac_node *n, const ac_node_opts *o)
 	                                         : 256;
 	n->n_nlog_window_ns = 10LL * 1000000000;
 	n->n_max_watches = o->max_peer_watches ? o->max_peer_watches : 65536;
+	if (o->max_handshakes < 0 || o->max_handshakes_per_addr < 0)
+		return -EINVAL;
+	n->n_max_hs = o->max_handshakes ? (uint32_t)o->max_handshakes : 64;
+	n->n_max_hs_addr = o->max_handshakes_per_addr ? (uint32_t)o->max_handshakes_per_addr
+	                                              : 16;
 	n->n_max_coro_in = o->max_coro_inbound ? o->max_coro_inbound
 	                                       : (size_t)16 << 20;
 	n->n_max_peer_in = o->max_peer_inbound ? o->max_peer_inbound
@@ -266,8 +273,15 @@ static void node_initial_peers(void *arg)
 	}
 }
 
-/* Spawn the acceptor and the heartbeat (they first run once the node is in
- * place). 0, or -ENOMEM with neither left. */
+/* End service coroutine *r, which never ran (the node's hooks are not set). */
+static void node_unspawn(ac_node *n, ac_ref *r)
+{
+	ac__coro_kill(ac__obj_get(n->n_sched, r->id, AC_REF_CORO), AC_EXIT_TERMINATED);
+	*r = ac_ref_null();
+}
+
+/* Spawn the acceptor, the heartbeat and (with discover_peers) discovery;
+ * they first run once the node is in place. 0, or -ENOMEM with none left. */
 static int node_services(ac_node *n)
 {
 	ac_spawn_opts so = {.name = "ac-acceptor", .daemon = 1};
@@ -277,10 +291,15 @@ static int node_services(ac_node *n)
 		return rc;
 	so.name = "ac-heartbeat";
 	rc = ac__spawn_service(s, node_heartbeat, n, &so, &n->n_heartbeat);
-	if (rc < 0) { /* never ran, and the node's hooks are not set yet */
-		ac__coro_kill(ac__obj_get(s, n->n_acceptor.id, AC_REF_CORO),
-		              AC_EXIT_TERMINATED);
-		n->n_acceptor = ac_ref_null();
+	if (rc < 0) {
+		node_unspawn(n, &n->n_acceptor);
+		return rc;
+	}
+	if (n->n_discover)
+		rc = ac__discover_start(n);
+	if (rc < 0) {
+		node_unspawn(n, &n->n_heartbeat);
+		node_unspawn(n, &n->n_acceptor);
 	}
 	return rc;
 }
@@ -303,6 +322,19 @@ static void node_initial_peers_start(ac_node *n, const ac_node_opts *o)
 	}
 	if (!list)
 		ac__nlog(n, AC_LOG_WARN, "initial peers: %s", ac_strerror(-ENOMEM));
+}
+
+/* Warn loudly about a secret a stranger can guess (see dis.h, secret). */
+static void node_secret_warn(ac_node *n)
+{
+	if (n->n_secret_len == 0)
+		ac__nlog(n, AC_LOG_WARN, "WEAK SECRET: the secret is empty: any node "
+		         "with an empty secret becomes a peer and may run anything here");
+	else if (n->n_secret_len < AC_SECRET_MIN)
+		ac__nlog(n, AC_LOG_WARN, "WEAK SECRET: the secret is %zu bytes, shorter "
+		         "than %d: a stranger who connects once can test guesses of it "
+		         "offline; use at least %d random bytes", n->n_secret_len,
+		         AC_SECRET_MIN, AC_SECRET_MIN);
 }
 
 int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
@@ -342,8 +374,11 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 		ac__free(n);
 		return rc;
 	}
+	node_secret_warn(n);
 	node_mkdirs(n, n->n_dest);
 	ac_waitq_init(&n->n_peer_wq);
+	n->n_hs_tail = &n->n_hs;
+	n->n_reserve_h = -1;
 	ac_waitq_init(&n->n_notify_wq);
 	n->n_grave_tail = &n->n_grave;
 	ac_sched_set_location(s, &n->n_loc);
@@ -355,8 +390,6 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 	s->s_on_finish_arg = n;
 	s->s_on_free = (void (*)(void *))ac_node_free;
 	s->s_on_free_arg = n;
-	if (n->n_discover)
-		ac__discover_start(n);
 	if (o->npeers > 0)
 		node_initial_peers_start(n, o);
 	AC_ASSERT(ac_node_of(s) == n && n->n_npeers == 0);
@@ -367,25 +400,179 @@ int ac_node_start(ac_sched *s, const ac_node_opts *o, ac_node **out)
 
 /* ---- accepting -------------------------------------------------------------------- */
 
+/* A handshake in progress on an accepted connection: on n_hs, oldest
+ * first, from its coroutine's start until its end (a defer unlinks it). */
+typedef struct node_hs {
+	struct node_hs *h_next;
+	struct node_hs **h_prevp;
+	ac_node *h_node;
+	ac_sock *h_k; /* NULL once closed or handed to a peer */
+	ac_addr h_from;
+	ac_ref h_coro;
+	int h_evicted; /* being ended: no longer counted in n_nhs */
+} node_hs;
+
+/* The coroutine ended: a connection still ours (it was terminated) is
+ * closed unless a peer took it. */
+static void node_hs_end(void *arg)
+{
+	node_hs *h = arg;
+	ac_node *n = h->h_node;
+	uint32_t i;
+	if (h->h_k) {
+		for (i = 0; i < n->n_npeers && n->n_peers[i]->p_conn != h->h_k; i++)
+			;
+		if (i == n->n_npeers)
+			ac_sock_close(h->h_k);
+	}
+	AC_ASSERT(h->h_evicted || n->n_nhs > 0);
+	if (!h->h_evicted)
+		n->n_nhs--;
+	*h->h_prevp = h->h_next;
+	if (h->h_next)
+		h->h_next->h_prevp = h->h_prevp;
+	else
+		n->n_hs_tail = h->h_prevp;
+	ac__free(h);
+}
+
 static void node_handshake_in(void *arg)
 {
-	ac_sock *k = arg;
+	node_hs *h = arg;
 	ac_node *n = node_cur();
 	int rc;
-	AC_ASSERT(n != NULL && k != NULL);
-	rc = ac__handshake(n, k, 0, NULL, NULL);
+	AC_ASSERT(n != NULL && h->h_k != NULL);
+	if (ac_coro_defer(node_hs_end, h) < 0) {
+		ac_sock_close(h->h_k);
+		h->h_k = NULL;
+		node_hs_end(h);
+		return;
+	}
+	rc = ac__handshake(n, h->h_k, 0, NULL, NULL);
 	if (rc < 0)
+		ac_sock_close(h->h_k);
+	h->h_k = NULL;
+}
+
+/* Close handshake h (the oldest over a bound) by ending its coroutine. */
+static void node_hs_evict(ac_node *n, node_hs *h, const char *bound)
+{
+	char text[AC_ADDR_STRLEN];
+	AC_ASSERT(!h->h_evicted && n->n_nhs > 0);
+	h->h_evicted = 1;
+	n->n_nhs--;
+	n->n_hs_evicted++;
+	ac__nlog_class_v(n, AC__NLOG_HANDSHAKE, AC_LOG_WARN,
+	               "handshakes in progress over %s: closed the oldest, from %s",
+	               bound, ac_addr_format(&h->h_from, text, sizeof(text)));
+	ac_terminate(h->h_coro);
+}
+
+/* 1 when a and b are the same address, ports aside. */
+static int node_same_ip(const ac_addr *a, const ac_addr *b)
+{
+	ac_addr x = *a;
+	x.port = b->port;
+	return ac_addr_eq(&x, b);
+}
+
+/* Make room for one more handshake from addr: at most n_max_hs - 1 in
+ * all and n_max_hs_addr - 1 from addr remain (oldest closed first). */
+static void node_hs_room(ac_node *n, const ac_addr *from)
+{
+	node_hs *h, *oldest = NULL;
+	uint32_t same = 0;
+	node_hs *first = NULL;
+	for (h = n->n_hs; h; h = h->h_next) {
+		if (h->h_evicted)
+			continue;
+		if (!first)
+			first = h;
+		if (node_same_ip(&h->h_from, from) && same++ == 0)
+			oldest = h;
+	}
+	if (oldest && same >= n->n_max_hs_addr)
+		node_hs_evict(n, oldest, "max_handshakes_per_addr");
+	else if (first && n->n_nhs >= n->n_max_hs)
+		node_hs_evict(n, first, "max_handshakes");
+}
+
+/* Start the handshake of accepted connection k (closed on failure). */
+static void node_hs_start(ac_node *n, ac_sock *k)
+{
+	ac_spawn_opts so = {.name = "ac-handshake", .daemon = 1,
+	                    .arg_free = node_hs_end}; /* ended before it ran */
+	node_hs *h = ac__calloc(1, sizeof(*h));
+	if (!h) {
 		ac_sock_close(k);
+		return;
+	}
+	if (ac_sock_peer_addr(k, &h->h_from) < 0)
+		ac_addr_init(&h->h_from);
+	node_hs_room(n, &h->h_from);
+	h->h_node = n;
+	h->h_k = k;
+	if (ac__spawn_service(n->n_sched, node_handshake_in, h, &so, &h->h_coro) < 0) {
+		ac_sock_close(k);
+		ac__free(h);
+		return;
+	}
+	h->h_prevp = n->n_hs_tail; /* linked before it can run or end */
+	*n->n_hs_tail = h;
+	n->n_hs_tail = &h->h_next;
+	n->n_nhs++;
+}
+
+/* Take (or give back, on) the reserve descriptor. */
+static void node_reserve(ac_node *n, int on)
+{
+	ac_io *io = n->n_io;
+	if (on && n->n_reserve_h < 0 &&
+	    io->ops->file_open(io, "/dev/null", AC_FO_READ, 0, &n->n_reserve_h) < 0)
+		n->n_reserve_h = -1;
+	if (!on && n->n_reserve_h >= 0) {
+		io->ops->file_close(io, n->n_reserve_h);
+		n->n_reserve_h = -1;
+	}
+}
+
+static void node_reserve_off(void *arg)
+{
+	node_reserve(arg, 0);
+}
+
+/* accept failed for lack of descriptors (rc): log the first of this
+ * episode, then give up the reserve to accept one connection and close it
+ * at once (so the backlog drains instead of the acceptor spinning on it),
+ * take the reserve back, and pause a little. */
+static void node_nofile(ac_node *n, int rc)
+{
+	ac_sock *k;
+	if (n->n_nofile++ == 0)
+		ac__nlog(n, AC_LOG_WARN, "accept: %s (%u handshakes in progress, %u "
+		         "peers): new connections are closed at once until "
+		         "descriptors free up", ac_strerror(rc), (unsigned)n->n_nhs,
+		         (unsigned)n->n_npeers);
+	node_reserve(n, 0);
+	if (ac_sock_accept(n->n_listener, 10, &k) == 0)
+		ac_sock_close(k);
+	node_reserve(n, 1);
+	ac_sleep(10);
 }
 
 static void node_acceptor(void *arg)
 {
 	ac_node *n = arg;
-	ac_spawn_opts so = {.name = "ac-handshake", .daemon = 1};
 	AC_ASSERT(ac_node_of(ac__tls_sched) == n);
+	if (ac_coro_defer(node_reserve_off, n) == 0) /* however it ends */
+		node_reserve(n, 1);
 	while (!n->n_stopped) {
 		ac_sock *k;
 		int rc = ac_sock_accept(n->n_listener, AC_FOREVER, &k);
+		if (rc == -EMFILE || rc == -ENFILE) {
+			node_nofile(n, rc);
+			continue;
+		}
 		if (rc < 0) {
 			if (n->n_stopped || rc == -EBADF || rc == -ECANCELED)
 				break;
@@ -394,8 +581,13 @@ static void node_acceptor(void *arg)
 			continue;
 		}
 		AC_ASSERT(k != NULL);
-		if (ac__spawn_service(n->n_sched, node_handshake_in, k, &so, NULL) < 0)
-			ac_sock_close(k);
+		if (n->n_nofile) {
+			ac__nlog(n, AC_LOG_WARN, "too many open files: %llu accepts "
+			         "failed, those connections were closed",
+			         (unsigned long long)n->n_nofile);
+			n->n_nofile = 0;
+		}
+		node_hs_start(n, k);
 	}
 }
 
@@ -486,6 +678,7 @@ static void node_peer_free(ac_peer *p)
 	ac__refset_free(&p->p_watches);
 	ac__refset_free(&p->p_monitoring);
 	ac__inacct_release(p->p_in);
+	ac__rci_detach(p);
 	ac__free(p);
 }
 
@@ -619,6 +812,7 @@ void ac__peer_offline(ac_peer *p, int lost)
 	p->p_olen = 0;
 	ac__peer_fail_pending(p, -EHOSTUNREACH);
 	ac__remote_end_requests(p);
+	ac__rci_detach(p);
 	ac__watch_node_lost(p);
 	ac__chan_drop_node(n->n_sched, &p->p_loc);
 	/* Offline leaves nothing in flight: no connection, queue, request or
@@ -784,6 +978,7 @@ void ac_node_free(ac_node *n)
 		ac__refset_free(&p->p_watches);
 		ac__refset_free(&p->p_monitoring);
 		ac__inacct_release(p->p_in);
+		ac__rci_detach(p);
 		ac__free(p);
 	}
 	while (n->n_grave) {

@@ -117,7 +117,7 @@ static void remote_req_done(void *arg)
 	ac_peer *p = q->r_peer;
 	AC_ASSERT(p->p_inflight > 0 && p->p_nreqs > 0);
 	p->p_inflight--;
-	if (--p->p_nreqs == 0)
+	if (--p->p_nreqs + p->p_nrcis == 0)
 		p->p_reqs_logged = 0;
 	*q->r_prevp = q->r_next;
 	if (q->r_next)
@@ -144,8 +144,12 @@ static void remote_req_body(void *arg)
 	q->r_fn(q->r_arg);
 }
 
-/* Over the peer's bound: -EBUSY, logged once until its requests drain. */
-static int remote_req_refuse(ac_peer *p)
+int ac__remote_busy(const ac_peer *p)
+{
+	return p->p_nreqs + p->p_nrcis >= p->p_node->n_max_requests;
+}
+
+int ac__remote_refuse(ac_peer *p)
 {
 	ac_node *n = p->p_node;
 	char text[AC_ADDR_STRLEN];
@@ -156,7 +160,7 @@ static int remote_req_refuse(ac_peer *p)
 		         "peer \"%s\" at %s has %u requests in progress "
 		         "(max_peer_requests): more are refused with -EBUSY",
 		         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)),
-		         (unsigned)p->p_nreqs);
+		         (unsigned)(p->p_nreqs + p->p_nrcis));
 	}
 	return -EBUSY;
 }
@@ -168,8 +172,8 @@ int ac__remote_spawn(ac_peer *p, ac_coro_fn fn, void *arg,
 	                    .arg_free = remote_req_free};
 	remote_req *q;
 	AC_ASSERT(fn != NULL && arg != NULL);
-	if (p->p_nreqs >= p->p_node->n_max_requests)
-		return remote_req_refuse(p);
+	if (ac__remote_busy(p))
+		return ac__remote_refuse(p);
 	q = ac__malloc(sizeof(*q));
 	if (!q)
 		return -ENOMEM;

@@ -57,6 +57,12 @@ int ac__remote_rc(ac_peer *p, uint8_t type, int64_t timeout_ms,
  * arg is still the caller's, who answers the request with it. */
 int ac__remote_spawn(ac_peer *p, ac_coro_fn fn, void *arg,
                      void (*arg_free)(void *));
+/* 1 when p has max_peer_requests requests in progress: those served by
+ * ac__remote_spawn plus the RCI coroutines it started still running. */
+int ac__remote_busy(const ac_peer *p);
+/* Count and log (once until they drain) a request of p refused because
+ * ac__remote_busy; returns -EBUSY, the answer to give. */
+int ac__remote_refuse(ac_peer *p);
 
 /* ---- remote_msg.c ----------------------------------------------------------- */
 /* 1 when message fields off the wire are in range: kind at most

@@ -213,16 +213,45 @@ int ac_rci_unregister(ac_ref rci)
 	return rci_name(rci, 0);
 }
 
+/* The start of an RCI's coroutine. One a peer asked for is counted in that
+ * peer's p_nrcis until the coroutine ends (on its p_rcis list; the peer's
+ * departure detaches the list: st_peer NULL, nothing counted any more). */
 typedef struct rci_start {
 	ac_rci_fn fn;
 	ac_msg *args;
+	ac_peer *st_peer;
+	struct rci_start *st_next;
+	struct rci_start **st_prevp;
 } rci_start;
+
+/* Unlink st from its peer's list (if any) and free it. */
+static void rci_start_done(void *arg)
+{
+	rci_start *st = arg;
+	if (st->st_peer) {
+		AC_ASSERT(st->st_peer->p_nrcis > 0);
+		if (--st->st_peer->p_nrcis + st->st_peer->p_nreqs == 0)
+			st->st_peer->p_reqs_logged = 0;
+		*st->st_prevp = st->st_next;
+		if (st->st_next)
+			st->st_next->st_prevp = st->st_prevp;
+	}
+	ac__free(st);
+}
 
 static void rci_body(void *arg)
 {
-	rci_start st = *(rci_start *)arg;
-	ac__free(arg);
-	st.fn(st.args);
+	rci_start *st = arg;
+	ac_msg *args = st->args;
+	ac_rci_fn fn = st->fn;
+	if (!st->st_peer)
+		ac__free(st);
+	else if (ac_coro_defer(rci_start_done, st) < 0) {
+		rci_start_done(st);
+		ac_msg_free(args);
+		ac_fail("rci: out of memory");
+	}
+	fn(args);
 }
 
 /* The RCI's coroutine was terminated before it ran. */
@@ -230,23 +259,45 @@ static void rci_start_free(void *arg)
 {
 	rci_start *st = arg;
 	ac_msg_free(st->args);
-	ac__free(st);
+	rci_start_done(st);
 }
 
-/* Start the RCI's coroutine locally; args consumed on success. */
-static int rci_spawn(ac_sched *s, ac__rci *r, ac_msg *args, ac_ref *coro)
+void ac__rci_detach(ac_peer *p)
+{
+	rci_start *st;
+	while ((st = p->p_rcis) != NULL) {
+		p->p_rcis = st->st_next;
+		st->st_peer = NULL;
+	}
+	p->p_nrcis = 0;
+}
+
+/* Start the RCI's coroutine locally, for peer p (NULL: a local call);
+ * args consumed on success. */
+static int rci_spawn(ac_sched *s, ac__rci *r, ac_msg *args, ac_peer *p, ac_ref *coro)
 {
 	ac_spawn_opts so = {.name = r->r_name, .arg_free = rci_start_free};
-	rci_start *st = ac__malloc(sizeof(*st));
+	rci_start *st = ac__calloc(1, sizeof(*st));
 	int rc;
 	if (!st)
 		return -ENOMEM;
 	st->fn = r->r_fn;
 	st->args = args;
 	rc = ac_spawn(s, rci_body, st, &so, coro);
-	if (rc < 0)
+	if (rc < 0) {
 		ac__free(st);
-	return rc;
+		return rc;
+	}
+	if (p) { /* counted from now: the coroutine has not run yet */
+		st->st_peer = p;
+		st->st_next = p->p_rcis;
+		st->st_prevp = &p->p_rcis;
+		if (st->st_next)
+			st->st_next->st_prevp = &st->st_next;
+		p->p_rcis = st;
+		p->p_nrcis++;
+	}
+	return 0;
 }
 
 int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro)
@@ -266,7 +317,7 @@ int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro)
 	if (r) {
 		/* As for a call from another node: the args come from us. */
 		args->m_from = ac_self();
-		return rci_spawn(s, r, args, coro);
+		return rci_spawn(s, r, args, NULL, coro);
 	}
 	if (ac__ref_is_local(s, &rci))
 		return -ESRCH;
@@ -334,10 +385,13 @@ int ac__on_rci(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	if (!r)
 		return ac__reply(p, AC_WT_RCI_CALL, h->req_id, "[i r]", (int64_t)-ESRCH,
 		                 coro);
+	if (ac__remote_busy(p))
+		return ac__reply(p, AC_WT_RCI_CALL, h->req_id, "[i r]",
+		                 (int64_t)ac__remote_refuse(p), coro);
 	m = ac__remote_msg_new(kind, aux, from, data, dlen);
 	if (!m)
 		return -EBADMSG;
-	rc = rci_spawn(n->n_sched, r, m, &coro);
+	rc = rci_spawn(n->n_sched, r, m, p, &coro);
 	if (rc < 0)
 		ac_msg_free(m);
 	AC_ASSERT(rc < 0 || coro.kind == AC_REF_CORO);

@@ -561,6 +561,86 @@ START_TEST(test_fail_each)
 }
 END_TEST
 
+/* ac_node_start with discovery on, allocation n failing (0: none): one
+ * node's start alone. Its return code into *rc, the allocations that
+ * failed during it into *failed; returns the allocations made up to its
+ * return (ds_before: up to its call). */
+static int ds_rc;
+static long ds_before, ds_count, ds_failed;
+static void ds_main(ac_sim_node *sn, void *arg)
+{
+	ac_node_opts o;
+	ac_node *node;
+	char ip[64];
+	ac_addr a;
+	(void)arg;
+	ac_sim_node_addr(sn, &a);
+	ac_addr_format_ip(&a, ip, sizeof(ip));
+	ac_node_opts_init(&o);
+	o.node = ip;
+	o.tcp_port = AL_PORT;
+	o.broadcast = "10.0.0.255";
+	o.secret = "alloc";
+	o.discover_peers = 1;
+	ds_before = ac__alloc_count();
+	ds_rc = ac_node_start(ac_sim_node_sched(sn), &o, &node);
+	ds_count = ac__alloc_count();
+	ds_failed = ac__alloc_failed();
+}
+
+static int ds_done(ac_sim *w, void *arg)
+{
+	(void)arg;
+	return ac_sim_now_ns(w) >= AL_SEC;
+}
+
+static long ds_start(long fail_at, int *rc, long *failed)
+{
+	ac_sim_opts o;
+	ac_sim_node *sn;
+	ac_sim *w;
+	ac__alloc_reset();
+	ac__alloc_fail_at(fail_at);
+	ac_sim_opts_init(&o);
+	o.seed = 3;
+	CK_OK(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_node_add(w, "one", &sn));
+	CK_OK(ac_sim_node_set_main(sn, ds_main, NULL));
+	ds_rc = 1;
+	ds_before = ds_count = ds_failed = 0;
+	ac_sim_run(w, ds_done, NULL);
+	ac_sim_free(w);
+	ac__alloc_fail_at(0);
+	*rc = ds_rc;
+	*failed = ds_failed;
+	ck_assert_int_eq(ac__alloc_live(), 0);
+	return ds_count;
+}
+
+/* A node never starts with a service silently off (discovery was): with
+ * every allocation of ac_node_start failing in turn, it returns -ENOMEM. */
+START_TEST(test_start_discovery)
+{
+	long failed, clean, first, n;
+	int rc, bad = 0;
+	clean = ds_start(0, &rc, &failed);
+	first = ds_before + 1;
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_gt(clean - first, 5);
+	for (n = first; n <= clean; n++) {
+		ds_start(n, &rc, &failed);
+		if (rc == 0 && failed > 0) {
+			fprintf(stderr, "check_alloc: start N=%ld: started with a failure\n", n);
+			bad++;
+		} else if (rc != 0 && rc != -ENOMEM) {
+			fprintf(stderr, "check_alloc: start N=%ld: returned %d\n", n, rc);
+			bad++;
+		}
+	}
+	ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
 /* A leak in the scenario itself is seen: allocate through the seam and
  * do not free (the live count is what the other tests rely on). */
 START_TEST(test_live_count_sees_leak)
@@ -593,6 +673,7 @@ int main(void)
 	tcase_set_timeout(tc, 1200);
 	tcase_add_test(tc, test_live_count_sees_leak);
 	tcase_add_test(tc, test_clean_run);
+	tcase_add_test(tc, test_start_discovery);
 	tcase_add_test(tc, test_fail_each);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -12,6 +12,9 @@
 
 #include "net/net.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -864,6 +867,268 @@ START_TEST(test_request_bound)
 }
 END_TEST
 
+/* RCI calls count against max_peer_requests too: each starts a coroutine
+ * (here one that waits until told), so REQ_SENT calls start REQ_MAX and
+ * the rest are answered -EBUSY; once they end, a call starts again. */
+static struct {
+	ac_ref rci;
+	int ready, stop, started, busy, again, done;
+} RC;
+
+static void rci_sleeper(ac_msg *args)
+{
+	ac_msg_free(args);
+	while (!RC.stop)
+		ac_sleep(10);
+}
+
+static void body_mk_rci(void *arg)
+{
+	(void)arg;
+	CK_OK(ac_rci_new(NULL, "sleeper", rci_sleeper, &RC.rci));
+	RC.ready = 1;
+}
+
+/* Send RCI_CALL requests ids first..last; count the answers 0 and -EBUSY. */
+static void rci_calls(raw *r, uint32_t first, uint32_t last)
+{
+	uint32_t id, answered = 0;
+	void *b;
+	size_t len;
+	CK_OK(ac_pack(&b, &len, "[r [u u r S]]", RC.rci, (uint64_t)AC_MSG_DATA,
+	              (uint64_t)0, ac_ref_null(), "x", (size_t)1));
+	for (id = first; id <= last; id++)
+		CK_OK(raw_frame(r->k, AC_WT_RCI_CALL, 0, id, b, len));
+	free(b);
+	while (answered < last - first + 1) {
+		uint8_t type, flags, *body;
+		size_t blen;
+		int64_t rc = 1;
+		CK_RC(raw_recv(r->k, &type, &flags, &id, &body, &blen, LONG_MS), 1);
+		if (type == AC_WT_RCI_CALL && (flags & AC_WF_REPLY)) {
+			ac_ref coro;
+			CK_OK(ac_unpack(body, blen, "[i r]", &rc, &coro));
+			ck_assert_msg(rc == 0 || rc == -EBUSY, "rc %lld", (long long)rc);
+			RC.started += rc == 0;
+			RC.busy += rc == -EBUSY;
+			answered++;
+		}
+		free(body);
+	}
+}
+
+static void body_rci_flood(void *arg)
+{
+	raw r;
+	(void)arg;
+	raw_handshake(&r);
+	rci_calls(&r, 1, REQ_SENT);
+	RC.ready = 2;
+	while (!RC.again)
+		ac_sleep(10);
+	RC.started = RC.busy = 0;
+	rci_calls(&r, REQ_SENT + 1, REQ_SENT + 1);
+	ac_sock_close(r.k);
+	RC.done = 1;
+}
+
+START_TEST(test_rci_bound)
+{
+	world_init(100, 500);
+	memset(&RC, 0, sizeof(RC));
+	W.tune = tune_requests;
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	spawn_on(0, body_mk_rci, NULL);
+	RUN_UNTIL(RC.ready, 1, LONG_MS);
+	log_clear(0);
+	spawn_on(2, body_rci_flood, NULL);
+	RUN_UNTIL(RC.ready, 2, LONG_MS);
+	ck_assert_int_eq(RC.started, REQ_MAX);
+	ck_assert_int_eq(RC.busy, REQ_SENT - REQ_MAX);
+	ck_assert_uint_eq(W.node[0]->n_req_refused, REQ_SENT - REQ_MAX);
+	ck_assert_msg(logged(0, "requests in progress (max_peer_requests)"),
+	              "no log line:\n%s", W.log[0].buf ? W.log[0].buf : "");
+	/* the RCI coroutines end: the peer may call again */
+	RC.stop = 1;
+	run_for(200);
+	RC.stop = 0;
+	RC.again = 1;
+	RUN_UNTIL(RC.done, 1, LONG_MS);
+	ck_assert_int_eq(RC.started, 1);
+	RC.stop = 1;
+	run_for(100);
+	world_fini();
+}
+END_TEST
+
+/* ---- handshakes in progress (issue 12 item 7) ---------------------------- */
+
+enum { HS_MAX = 8, HS_OPEN = 24 };
+
+/* Loop 0: the bound in all; loop 1: the one per source address. */
+static int HS_PER_ADDR;
+
+static void tune_handshakes(int i, ac_node_opts *o)
+{
+	if (i == 0 && HS_PER_ADDR)
+		o->max_handshakes_per_addr = HS_MAX;
+	else if (i == 0)
+		o->max_handshakes = HS_MAX;
+}
+
+static struct {
+	ac_sock *k[HS_OPEN];
+	int opened, closed_first, done;
+} HS;
+
+/* A stranger opens HS_OPEN connections to node 0 and says nothing. */
+static void body_hs_open(void *arg)
+{
+	int i;
+	(void)arg;
+	for (i = 0; i < HS_OPEN; i++) {
+		CK_OK(ac_sock_connect(&W.loc[0], LONG_MS, &HS.k[i]));
+		ac_sleep(5); /* accepted in this order */
+	}
+	HS.opened = 1;
+}
+
+/* The first connections were closed by node 0: end of stream (or a
+ * reset) at once, not the wait of a handshake in progress. */
+static void body_hs_check(void *arg)
+{
+	char b[64];
+	int i;
+	(void)arg;
+	for (i = 0; i < HS_OPEN - HS_MAX - 1; i++) {
+		int64_t r = ac_sock_recv(HS.k[i], b, sizeof(b), 500);
+		HS.closed_first += r == 0 || (r < 0 && r != -ETIMEDOUT);
+	}
+	for (i = 0; i < HS_OPEN; i++)
+		ac_sock_close(HS.k[i]);
+	HS.done = 1;
+}
+
+START_TEST(test_handshake_bound)
+{
+	world_init(0, 0);
+	memset(&HS, 0, sizeof(HS));
+	HS_PER_ADDR = _i;
+	W.tune = tune_handshakes;
+	world_node("s");
+	world_node("s");
+	world_sched();
+	log_clear(0);
+	spawn_on(2, body_hs_open, NULL);
+	RUN_UNTIL(HS.opened, 1, LONG_MS);
+	run_for(100);
+	ck_assert_uint_le(W.node[0]->n_nhs, HS_MAX);
+	ck_assert_uint_ge(W.node[0]->n_hs_evicted, HS_OPEN - HS_MAX);
+	ck_assert_msg(logged(0, _i ? "handshakes in progress over max_handshakes_per_addr"
+	                           : "handshakes in progress over max_handshakes:"),
+	              "%s", W.log[0].buf ? W.log[0].buf : "");
+	/* an honest node still gets in while the stranger holds the rest */
+	world_peer(1, 0);
+	spawn_on(2, body_hs_check, NULL);
+	RUN_UNTIL(HS.done, 1, LONG_MS);
+	ck_assert_int_eq(HS.closed_first, HS_OPEN - HS_MAX - 1);
+	world_fini();
+}
+END_TEST
+
+/* Out of descriptors: the process has exactly one free descriptor (the
+ * rest taken by dup()s under a lowered RLIMIT_NOFILE), which a stranger's
+ * connection takes, so the node cannot accept it. The acceptor logs "Too
+ * many open files" once (not at every retry), gives up its reserve
+ * descriptor to accept and close that connection (the stranger reads end
+ * of stream instead of waiting in the backlog), and once descriptors are
+ * free again it logs the count and serves an honest node. */
+enum { NF_FILL = 4096 };
+
+static struct {
+	ac_sock *k;
+	int eof, done;
+} NF;
+
+static void body_nf_open(void *arg)
+{
+	char b[8];
+	(void)arg;
+	CK_OK(ac_sock_connect(&W.loc[0], 1000, &NF.k));
+	NF.eof = ac_sock_recv(NF.k, b, sizeof(b), 1000) == 0; /* ~10 retries */
+	ac_sock_close(NF.k);
+	NF.done = 1;
+}
+
+static int count_in(const char *buf, const char *what)
+{
+	int c = 0;
+	for (const char *p = buf; p && (p = strstr(p, what)) != NULL; p++)
+		c++;
+	return c;
+}
+
+START_TEST(test_accept_nofile)
+{
+	static int fill[NF_FILL];
+	struct rlimit old, low;
+	int nfill = 0, i;
+	world_init(0, 0);
+	memset(&NF, 0, sizeof(NF));
+	world_node("s");
+	world_node("s");
+	world_sched();
+	run_for(50); /* the acceptors took their reserves */
+	CK_OK(getrlimit(RLIMIT_NOFILE, &old));
+	low = old;
+	low.rlim_cur = 256;
+	CK_OK(setrlimit(RLIMIT_NOFILE, &low));
+	while (nfill < NF_FILL && (fill[nfill] = dup(0)) >= 0)
+		nfill++;
+	ck_assert_int_gt(nfill, 0);
+	ck_assert_int_lt(nfill, NF_FILL);
+	close(fill[--nfill]); /* one free: the stranger's */
+	log_clear(0);
+	spawn_on(2, body_nf_open, NULL);
+	RUN_UNTIL(NF.done, 1, LONG_MS);
+	for (i = 0; i < nfill; i++)
+		close(fill[i]);
+	CK_OK(setrlimit(RLIMIT_NOFILE, &old));
+	ck_assert_msg(count_in(W.log[0].buf, "accept: Too many open files") == 1,
+	              "%s", W.log[0].buf ? W.log[0].buf : "");
+	ck_assert_uint_gt(W.node[0]->n_nofile, 0);
+	/* the connection the node could not keep was closed, not left waiting */
+	ck_assert_int_eq(NF.eof, 1);
+	world_peer(1, 0);
+	ck_assert_msg(logged(0, "too many open files: "), "%s", W.log[0].buf);
+	ck_assert_uint_eq(W.node[0]->n_nofile, 0);
+	world_fini();
+}
+END_TEST
+
+/* ---- weak secrets (issue 12 item 10) ---------------------------------- */
+
+/* An empty secret and one shorter than AC_SECRET_MIN are warned about at
+ * start, saying why; one of AC_SECRET_MIN bytes is not. */
+START_TEST(test_weak_secret)
+{
+	world_init(0, 0);
+	world_node("");
+	world_node("fifteen bytes..");
+	world_node("sixteen bytes...");
+	ck_assert_msg(logged(0, "WEAK SECRET: the secret is empty"), "%s",
+	              W.log[0].buf ? W.log[0].buf : "");
+	ck_assert_msg(logged(1, "WEAK SECRET: the secret is 15 bytes, shorter than 16"),
+	              "%s", W.log[1].buf ? W.log[1].buf : "");
+	ck_assert(logged(1, "test guesses of it offline"));
+	ck_assert(!logged(2, "WEAK SECRET"));
+	world_fini();
+}
+END_TEST
+
 /* ---- inbound queue bounds (issue 12 item 2) ------------------------------ */
 
 enum { HOARDERS = 8, IN_CORO = 64 << 10, IN_PEER = 256 << 10, IN_PAYLOAD = 1000,
@@ -1305,6 +1570,10 @@ static Suite *net_hostile_suite(void)
 	tcase_add_test(tc, test_stray_reply);
 	tcase_add_test(tc, test_forged_exit);
 	tcase_add_test(tc, test_request_bound);
+	tcase_add_test(tc, test_rci_bound);
+	tcase_add_test(tc, test_weak_secret);
+	tcase_add_loop_test(tc, test_handshake_bound, 0, 2);
+	tcase_add_test(tc, test_accept_nofile);
 	tcase_add_test(tc, test_inbound_bound);
 	tcase_add_test(tc, test_chan_inbound_bound);
 	tcase_add_test(tc, test_watch_bound);

@@ -34,6 +34,9 @@ typedef struct ac_node ac_node;
 #define AC_DEFAULT_UDP_PORT 51350
 
 /* Node options; ac_node_opts_init fills the defaults. Strings are copied. */
+/* The shortest secret ac_node_start does not warn about, in bytes. */
+#define AC_SECRET_MIN 16
+
 typedef struct ac_node_opts {
 	/* Host name or IP (v4 or v6) to serve on; NULL: the host's first
 	 * non-loopback address, else 127.0.0.1. */
@@ -48,7 +51,10 @@ typedef struct ac_node_opts {
 	/* Node name (1..AC_NAME_MAX bytes; longer: -ENAMETOOLONG); NULL →
 	 * "ip:port". */
 	const char *name;
-	/* Announce ourselves and listen for announcements (default 1). */
+	/* Announce ourselves and listen for announcements (default 1). When the
+	 * UDP port cannot be opened the node starts without discovery (a
+	 * warning is logged); when memory runs out ac_node_start returns
+	 * -ENOMEM. */
 	int discover_peers;
 	/* Where announcements are broadcast. NULL: 127.255.255.255 when
 	 * `node` is an IPv4 loopback address, otherwise no broadcast at all
@@ -58,7 +64,13 @@ typedef struct ac_node_opts {
 	/* Locations ("host:port" or "host") to contact at start. */
 	const char *const *peers;
 	int npeers;
-	/* Shared secret ("" allowed: then only nodes with "" are peers). */
+	/* Shared secret ("" allowed: then only nodes with "" are peers).
+	 * ac_node_start logs a warning "WEAK SECRET" for an empty one or one
+	 * shorter than AC_SECRET_MIN bytes: the server proves it knows the
+	 * secret (HMAC over both nonces) before the client proves anything, so
+	 * a stranger who connects once can test guesses offline; only a secret
+	 * with enough entropy (random bytes, at least AC_SECRET_MIN) resists
+	 * that (doc/protocol.md, "Weak secrets"). */
 	const char *secret;
 	/* TLS (1.3, mutual): certfile turns it on for every connection of
 	 * the node. certfile: PEM with our certificate (further certificates
@@ -112,7 +124,10 @@ typedef struct ac_node_opts {
 	 * "Overload"). Requests of one peer served at once by coroutines of
 	 * their own (FINISH, channel subscribe/unsubscribe/deliver; default
 	 * 256): more are answered -EBUSY at once; a peer's requests still
-	 * running when it goes offline are ended. */
+	 * running when it goes offline are ended. The coroutines its RCI
+	 * calls started count too while they run (a call over the bound gets
+	 * -EBUSY); they are not ended when it goes offline, and from then on
+	 * no longer counted. */
 	int max_peer_requests;
 	/* Bytes of messages from other nodes queued at one coroutine (default
 	 * 16 MiB) and, over all coroutines, from one peer (default 64 MiB);
@@ -129,6 +144,14 @@ typedef struct ac_node_opts {
 	 * the peer's coroutines hold on ours (until their exit notices are
 	 * sent); one more MONITOR request from it gets -ENOBUFS. */
 	uint32_t max_peer_watches;
+	/* Connections accepted and not yet authenticated (handshakes in
+	 * progress), in all (default 64) and from one source address (default
+	 * 16; 0: the defaults). One more accepted over either bound closes the
+	 * oldest handshake in progress (of that address for the second), so a
+	 * stranger holding connections open cannot keep an honest node out;
+	 * each closing is counted (n_hs_evicted) and logged, rate-limited. */
+	int max_handshakes;
+	int max_handshakes_per_addr;
 	/* Debugging encrypted traffic: append every TLS session's secrets to
 	 * this file in the NSS key log format (what Wireshark's and tshark's
 	 * tls.keylog_file reads), through the scheduler's io (nodes may
@@ -246,7 +269,8 @@ int ac_rci_unregister(ac_ref rci);
 int ac_rci_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
                   ac_ref *out);
 /* Start a coroutine of the RCI on its node with args (consumed on success).
- * Returns 0 and *coro, -ESRCH (no such RCI), -EHOSTUNREACH, -ETIMEDOUT.
+ * Returns 0 and *coro, -ESRCH (no such RCI), -EHOSTUNREACH, -ETIMEDOUT,
+ * -EBUSY (that node serves max_peer_requests of ours already).
  * Coroutine only for remote RCIs. */
 int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro);
 
