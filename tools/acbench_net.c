@@ -147,7 +147,7 @@ static void srv_main(int wfd, int cpu)
 	ac_node_opts_init(&o);
 	o.node = "127.0.0.1";
 	o.discover_peers = 0;
-	o.secret = "bench";
+	o.secret = "acbench-shared-secret-0123";
 	o.certfile = nbench_certfile;
 	o.name = "bench-server";
 	snprintf(dest, sizeof(dest), "/tmp/acbench-dest-%d", (int)getpid());
@@ -408,7 +408,7 @@ void nbench_client(unsigned port, long n, int mask, nb_result *res)
 	ac_node_opts_init(&o);
 	o.node = "127.0.0.1";
 	o.discover_peers = 0;
-	o.secret = "bench";
+	o.secret = "acbench-shared-secret-0123";
 	o.certfile = nbench_certfile;
 	o.name = "bench-client";
 	if (ac_node_start(s, &o, &c.node) == 0) {
