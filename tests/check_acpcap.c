@@ -1432,7 +1432,8 @@ START_TEST(test_fuzz_synth)
 {
 	static const int64_t rcs[] = {-ECONNRESET, -ECANCELED, -EPIPE, 0, 1, 0, 1};
 	uint8_t *buf = malloc(70000);
-	int items = 0, i;
+	int items = 0, i, rc;
+	uint64_t emitted = 0;
 	acp_flow *fl = acp_flow_new(fuzz_item_cb, NULL, &items);
 	acp_synth *sy = acp_synth_new(WALL0, 0, fuzz_emit, fl);
 	ac_rec_event e;
@@ -1455,8 +1456,12 @@ START_TEST(test_fuzz_synth)
 		e.dlen2 = rnd() % 300;
 		e.data = e.dlen ? buf : NULL;
 		e.data2 = e.dlen2 ? buf : NULL;
-		ck_assert_int_ge(acp_synth_event(sy, &e), 0);
+		rc = acp_synth_event(sy, &e);
+		ck_assert_int_ge(rc, 0);
+		emitted += (uint64_t)rc;
 	}
+	/* What each event said it emitted is what the synthesizer counted. */
+	ck_assert_uint_eq(acp_synth_frames(sy), emitted);
 	ck_assert_uint_gt(acp_synth_frames(sy), 100);
 	acp_flow_finish(fl);
 	acp_synth_free(sy);
