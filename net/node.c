@@ -542,10 +542,12 @@ static void node_reserve_off(void *arg)
 }
 
 /* accept failed for lack of descriptors (rc): log the first of this
- * episode, then give up the reserve to accept one connection and close it
- * at once (so the backlog drains instead of the acceptor spinning on it),
- * take the reserve back, and pause a little. */
-static void node_nofile(ac_node *n, int rc)
+ * episode, then give up the reserve to accept one connection. When the
+ * reserve cannot be taken back, no descriptor is left for it: close it at
+ * once (so the backlog drains instead of the acceptor spinning on it) and
+ * pause a little. When it can, descriptors freed up meanwhile: the
+ * connection is returned to be served like any other. */
+static ac_sock *node_nofile(ac_node *n, int rc)
 {
 	ac_sock *k;
 	if (n->n_nofile++ == 0)
@@ -554,10 +556,17 @@ static void node_nofile(ac_node *n, int rc)
 		         "descriptors free up", ac_strerror(rc), (unsigned)n->n_nhs,
 		         (unsigned)n->n_npeers);
 	node_reserve(n, 0);
-	if (ac_sock_accept(n->n_listener, 10, &k) == 0)
-		ac_sock_close(k);
+	if (ac_sock_accept(n->n_listener, 10, &k) != 0)
+		k = NULL;
 	node_reserve(n, 1);
+	if (k && n->n_reserve_h >= 0)
+		return k;
+	if (k) {
+		ac_sock_close(k);
+		node_reserve(n, 1);
+	}
 	ac_sleep(10);
+	return NULL;
 }
 
 static void node_acceptor(void *arg)
@@ -567,13 +576,12 @@ static void node_acceptor(void *arg)
 	if (ac_coro_defer(node_reserve_off, n) == 0) /* however it ends */
 		node_reserve(n, 1);
 	while (!n->n_stopped) {
-		ac_sock *k;
+		ac_sock *k = NULL;
 		int rc = ac_sock_accept(n->n_listener, AC_FOREVER, &k);
 		if (rc == -EMFILE || rc == -ENFILE) {
-			node_nofile(n, rc);
-			continue;
-		}
-		if (rc < 0) {
+			if ((k = node_nofile(n, rc)) == NULL)
+				continue;
+		} else if (rc < 0) {
 			if (n->n_stopped || rc == -EBADF || rc == -ECANCELED)
 				break;
 			ac__nlog(n, AC_LOG_WARN, "accept: %s", ac_strerror(rc));
