@@ -450,18 +450,31 @@ int ac_chan_send(ac_ref chan, ac_msg *m)
 	return ac__chan_relay_send(chan, m);
 }
 
-int ac__chan_relay_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
+/* The undo of a deliver that holds its message (*arg) while it waits. */
+static void chan_msg_undo(void *arg)
+{
+	ac_msg **held = arg;
+	ac_msg_free(*held);
+}
+
+/* ac__chan_relay_deliver's work, with *held the message while it is the
+ * caller's (set to NULL when it is handed on or freed). */
+static int chan_deliver_held(ac_ref chan, ac_msg **held, int64_t timeout_ms,
+                             int n)
 {
 	ac_sched *s;
 	int err;
 	int64_t deadline_ns;
+	ac_msg *m = *held;
 	ac_chan *ch = chan_lookup(chan, &s, &err);
-	if (!m || m->m_magic != AC__MSG_MAGIC_LIVE || n < 0)
-		return -EINVAL;
 	if (!ch) {
-		if (err == -EREMOTE)
-			return chan_remote(s, AC__CHAN_DELIVER, chan, ac_ref_null(), m,
-			                   timeout_ms, n);
+		if (err != -EREMOTE)
+			return err;
+		/* Consumed when it succeeds; held through its wait. */
+		err = chan_remote(s, AC__CHAN_DELIVER, chan, ac_ref_null(), m,
+		                  timeout_ms, n);
+		if (err >= 0)
+			*held = NULL;
 		return err;
 	}
 	deadline_ns = ac__deadline(s, timeout_ms);
@@ -469,8 +482,10 @@ int ac__chan_relay_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
 		int64_t left_ms;
 		int r;
 		chan_prune(s, ch);
-		if (ch->ch_nsubs >= (uint32_t)n)
+		if (ch->ch_nsubs >= (uint32_t)n) {
+			*held = NULL; /* the fan-out's from here on */
 			return chan_fanout(s, ch, m, 1, timeout_ms, 0);
+		}
 		AC_ASSERT(n > 0); /* only a deliver that needs subscribers waits */
 		if (timeout_ms == 0)
 			break;
@@ -491,8 +506,27 @@ int ac__chan_relay_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
 		if (!ch || r < 0)
 			break;
 	}
+	*held = NULL;
 	ac_msg_free(m);
 	return 0;
+}
+
+int ac__chan_relay_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)
+{
+	ac_coro *self = ac__cur();
+	ac__defer undo;
+	ac_msg *held = m;
+	int rc;
+	if (!m || m->m_magic != AC__MSG_MAGIC_LIVE || n < 0)
+		return -EINVAL;
+	/* A coroutine terminated while it waits (for subscribers, or a
+	 * channel's node) leaves nothing behind. */
+	if (self)
+		ac__defer_push(self, &undo, chan_msg_undo, &held);
+	rc = chan_deliver_held(chan, &held, timeout_ms, n);
+	if (self)
+		ac__defer_pop(self, &undo);
+	return rc;
 }
 
 int ac_chan_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n)

@@ -662,6 +662,123 @@ START_TEST(test_live_count_sees_leak)
 }
 END_TEST
 
+/* ---- a deliver terminated while it waits ------------------------------- */
+
+/* Coroutines blocked in ac_chan_deliver (waiting for subscribers) are
+ * terminated: the local one on its own channel, the one on the other
+ * node's channel while it waits for the reply, and the hub's request
+ * coroutine that holds the remote message (ended with the world). Each
+ * held a message: none may be left (the frames fuzz target found the
+ * request coroutine's). */
+static struct {
+	ac_ref deliverer[2];
+	int located, spawned, done;
+} td;
+
+static void td_node(ac_sim_node *sn, const char *peer, ac_node **out)
+{
+	static const char *peers[1];
+	ac_node_opts o;
+	char ip[64];
+	ac_addr a;
+	ac_sim_node_addr(sn, &a);
+	ac_addr_format_ip(&a, ip, sizeof(ip));
+	ac_node_opts_init(&o);
+	o.node = ip;
+	o.tcp_port = AL_PORT;
+	o.broadcast = "10.0.0.255";
+	o.secret = "alloc test secret";
+	o.stop_timeout_ms = 0;
+	if (peer) {
+		peers[0] = peer;
+		o.peers = peers;
+		o.npeers = 1;
+	}
+	CK_OK(ac_node_start(ac_sim_node_sched(sn), &o, out));
+}
+
+static void td_hub_main(ac_sim_node *sn, void *arg)
+{
+	ac_node *node;
+	ac_ref c;
+	(void)arg;
+	td_node(sn, NULL, &node);
+	CK_OK(ac_chan_new(ac_sim_node_sched(sn), "far", &c));
+	CK_OK(ac_chan_register(c, "far"));
+}
+
+static void td_deliver(void *arg)
+{
+	ac_ref c;
+	ac_msg *m = ac_msg_str("waiting");
+	ck_assert_ptr_nonnull(m);
+	if (arg) {
+		CK_OK(ac_chan_new(NULL, "near", &c));
+	} else {
+		CK_OK(ac_chan_locate("far", NULL, 10000, &c));
+		td.located++;
+	}
+	ac_chan_deliver(c, m, 60000, 1);
+	ck_abort_msg("the deliver returned: it was to be terminated");
+}
+
+static void td_killer(void *arg)
+{
+	(void)arg;
+	while (td.located == 0)
+		ac_sleep(10);
+	ac_sleep(500); /* both are waiting now, the hub's request too */
+	CK_OK(ac_terminate(td.deliverer[0]));
+	CK_OK(ac_terminate(td.deliverer[1]));
+	td.done = 1;
+}
+
+static void td_user_main(ac_sim_node *sn, void *arg)
+{
+	ac_sched *s = ac_sim_node_sched(sn);
+	ac_node *node;
+	char hub[64];
+	ac_addr a = *(ac_addr *)arg;
+	a.port = AL_PORT;
+	ac_addr_format(&a, hub, sizeof(hub));
+	td_node(sn, hub, &node);
+	CK_OK(ac_spawn(s, td_deliver, "local", NULL, &td.deliverer[0]));
+	CK_OK(ac_spawn(s, td_deliver, NULL, NULL, &td.deliverer[1]));
+	CK_OK(ac_spawn(s, td_killer, NULL, NULL, NULL));
+}
+
+static int td_stop(ac_sim *w, void *arg)
+{
+	(void)arg;
+	(void)w;
+	return td.done;
+}
+
+START_TEST(test_terminated_deliver_frees)
+{
+	ac_sim_opts o;
+	ac_sim_node *hub, *user;
+	ac_addr hub_addr;
+	ac_sim *w;
+	memset(&td, 0, sizeof(td));
+	ac__alloc_reset();
+	ac_sim_opts_init(&o);
+	o.seed = 5;
+	CK_OK(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_node_add(w, "hub", &hub));
+	CK_OK(ac_sim_node_add(w, "user", &user));
+	ac_sim_node_addr(hub, &hub_addr);
+	CK_OK(ac_sim_node_set_main(hub, td_hub_main, NULL));
+	CK_OK(ac_sim_node_set_main(user, td_user_main, &hub_addr));
+	ck_assert_int_eq(ac_sim_run(w, td_stop, NULL), AC_SIM_DONE);
+	ck_assert_int_eq(td.located, 1);
+	ck_assert_int_gt(ac__alloc_live(), 0);
+	ac_sim_run_for(w, AL_SEC);
+	ac_sim_free(w);
+	ck_assert_int_eq(ac__alloc_live(), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("alloc");
@@ -672,6 +789,7 @@ int main(void)
 	setenv("AC_LOG_LEVEL", "error", 0);
 	tcase_set_timeout(tc, 1200);
 	tcase_add_test(tc, test_live_count_sees_leak);
+	tcase_add_test(tc, test_terminated_deliver_frees);
 	tcase_add_test(tc, test_clean_run);
 	tcase_add_test(tc, test_start_discovery);
 	tcase_add_test(tc, test_fail_each);

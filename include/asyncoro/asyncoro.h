@@ -495,7 +495,8 @@ int ac_chan_send(ac_ref chan, ac_msg *m);
 /* Wait until at least n subscribers exist (n = 0: don't wait); at timeout
  * deliver to nobody and return 0; else deliver to all current subscribers
  * and return how many got it (a subscribed channel counts its own). m is
- * consumed when the return is >= 0. Coroutine only when it has to wait. */
+ * consumed when the return is >= 0, and freed when the calling coroutine
+ * is terminated while it waits. Coroutine only when it has to wait. */
 int ac_chan_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n);
 /* Set (or clear with NULL) a local channel's transform. */
 int ac_chan_set_transform(ac_ref chan, ac_chan_transform_fn fn, void *arg);
