@@ -446,6 +446,28 @@ int ac_send_data(ac_ref to, const void *data, size_t len)
 	return rc;
 }
 
+/* The undo of a remote deliver that holds its message (*arg) while it
+ * waits for the reply. */
+static void msg_held_free(void *arg)
+{
+	ac_msg_free(*(ac_msg **)arg);
+}
+
+/* A remote deliver: a coroutine terminated while it waits for the reply
+ * frees the message (the callee frees it only after its wait). */
+static int msg_deliver_remote(ac_sched *s, ac_ref to, ac_msg *m,
+                              int64_t timeout_ms)
+{
+	ac__defer undo;
+	int rc;
+	if (s->s_cur)
+		ac__defer_push(s->s_cur, &undo, msg_held_free, &m);
+	rc = s->s_remote->deliver(s->s_remote_arg, to, m, timeout_ms);
+	if (s->s_cur)
+		ac__defer_pop(s->s_cur, &undo);
+	return rc;
+}
+
 int ac_deliver(ac_ref to, ac_msg *m, int64_t timeout_ms)
 {
 	ac_sched *s = ac__tls_sched;
@@ -468,7 +490,7 @@ int ac_deliver(ac_ref to, ac_msg *m, int64_t timeout_ms)
 		return 1;
 	}
 	if (s->s_remote)
-		return s->s_remote->deliver(s->s_remote_arg, to, m, timeout_ms);
+		return msg_deliver_remote(s, to, m, timeout_ms);
 	if (ac_addr_eq(&to.loc, &s->s_loc))
 		return -ESRCH;
 	return -EHOSTUNREACH;

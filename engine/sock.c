@@ -529,10 +529,18 @@ ssize_t ac_sock_recvfrom(ac_sock *k, void *buf, size_t len, ac_addr *from,
  * even when other coroutines send on the same socket. */
 #define SOCK_MSG_WHOLE (64 * 1024)
 
+/* The undo of a call that holds a buffer (*arg, or NULL) while it waits. */
+static void sock_held_free(void *arg)
+{
+	ac__free(*(void **)arg);
+}
+
 int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
                      int64_t timeout_ms)
 {
 	uint8_t small[4 + 1024], *out = small;
+	void *held = NULL; /* out when allocated */
+	ac__defer undo;
 	int64_t deadline_ns, r;
 	int rc = sock_enter(k);
 	if (rc < 0)
@@ -544,6 +552,10 @@ int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
 		out = ac__malloc(len + 4);
 	if (!out)
 		return (int)sock_leave(k, -ENOMEM);
+	if (out != small)
+		held = out;
+	/* A coroutine terminated while it waits frees the copy. */
+	ac__defer_push(ac__cur(), &undo, sock_held_free, &held);
 	out[0] = (uint8_t)(len >> 24);
 	out[1] = (uint8_t)(len >> 16);
 	out[2] = (uint8_t)(len >> 8);
@@ -559,8 +571,8 @@ int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
 		if (r >= 0)
 			r = sock_write_all(k, buf, len, deadline_ns);
 	}
-	if (out != small)
-		ac__free(out);
+	ac__defer_pop(ac__cur(), &undo);
+	ac__free(held);
 	return (int)sock_leave(k, r < 0 ? r : 0);
 }
 
@@ -571,6 +583,7 @@ int ac_sock_recv_msg(ac_sock *k, void **out, size_t *len, size_t max,
 	int64_t deadline_ns, r;
 	size_t n;
 	void *buf;
+	ac__defer undo;
 	int rc = sock_enter(k);
 	if (rc < 0)
 		return rc;
@@ -589,7 +602,10 @@ int ac_sock_recv_msg(ac_sock *k, void **out, size_t *len, size_t max,
 	buf = ac__malloc(n ? n : 1);
 	if (!buf)
 		return (int)sock_leave(k, -ENOMEM);
+	/* A coroutine terminated while it waits for the body frees it. */
+	ac__defer_push(ac__cur(), &undo, sock_held_free, &buf);
 	r = n ? sock_read_all(k, buf, n, deadline_ns) : 0;
+	ac__defer_pop(ac__cur(), &undo);
 	if (r == 0 && n)
 		r = -EPIPE;
 	if (r < 0) {

@@ -300,15 +300,46 @@ static int rci_spawn(ac_sched *s, ac__rci *r, ac_msg *args, ac_peer *p, ac_ref *
 	return 0;
 }
 
+/* The undo of a remote call that holds its args (*arg) while it waits. */
+static void rci_args_free(void *arg)
+{
+	ac_msg_free(*(ac_msg **)arg);
+}
+
+/* Ask p to run the RCI with args: the request's rc and *coro. A coroutine
+ * terminated while it waits for the reply frees args. */
+static int rci_call_remote(ac_peer *p, ac_ref rci, ac_msg *args,
+                           int64_t timeout_ms, ac_ref *coro)
+{
+	ac__pending pend;
+	ac__defer undo;
+	int64_t rc64 = 0;
+	int rc;
+	ac__defer_push(ac__cur(), &undo, rci_args_free, &args);
+	rc = ac__remote_call(p, AC_WT_RCI_CALL, timeout_ms, &pend, "[r [u u r S]]",
+	                     rci, (uint64_t)args->m_kind, (uint64_t)args->m_aux,
+	                     ac_self(), args->m_data, args->m_len);
+	ac__defer_pop(ac__cur(), &undo);
+	if (rc < 0)
+		return rc;
+	/* (p may be gone by now: the answer is checked against the rci.) */
+	if (ac_unpack(pend.pd_body, pend.pd_len, "[i r]", &rc64, coro) < 0 ||
+	    rc64 > 0 || (rc64 == 0 && (coro->kind != AC_REF_CORO ||
+	                               !ac_addr_eq(&coro->loc, &rci.loc))))
+		rc64 = -EPROTO;
+	ac__free(pend.pd_body);
+	if (rc64 == 0)
+		ac_msg_free(args);
+	return (int)rc64;
+}
+
 int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro)
 {
 	ac_sched *s = ac__tls_sched;
 	ac_node *n;
-	ac__pending pend;
 	ac__rci *r;
 	ac_peer *p;
-	int64_t rc64 = 0;
-	int err, rc;
+	int err;
 	if (!s)
 		return -EPERM;
 	if (!args || !coro || rci.kind != AC_REF_RCI)
@@ -331,20 +362,7 @@ int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro)
 		return -EPERM;
 	if (args->m_len > AC_WIRE_PAYLOAD_MAX)
 		return -EMSGSIZE; /* see ac__remote_deliver */
-	rc = ac__remote_call(p, AC_WT_RCI_CALL, timeout_ms, &pend, "[r [u u r S]]",
-	                     rci, (uint64_t)args->m_kind, (uint64_t)args->m_aux,
-	                     ac_self(), args->m_data, args->m_len);
-	if (rc < 0)
-		return rc;
-	/* (p may be gone by now: the answer is checked against the rci.) */
-	if (ac_unpack(pend.pd_body, pend.pd_len, "[i r]", &rc64, coro) < 0 ||
-	    rc64 > 0 || (rc64 == 0 && (coro->kind != AC_REF_CORO ||
-	                               !ac_addr_eq(&coro->loc, &rci.loc))))
-		rc64 = -EPROTO;
-	ac__free(pend.pd_body);
-	if (rc64 == 0)
-		ac_msg_free(args);
-	return (int)rc64;
+	return rci_call_remote(p, rci, args, timeout_ms, coro);
 }
 
 /* ---- locate and RCI: the server ------------------------------------------------------- */

@@ -21,6 +21,11 @@
  *     operation returned an error code or its connection was closed, and
  *     the peers recovered).
  *
+ * Also, with the live count: coroutines terminated (or freed with their
+ * scheduler) while blocked in each call that holds something across its
+ * wait leave no block behind (test_terminated_deliver_frees,
+ * test_terminated_waits_free).
+ *
  * AC_ALLOC_ONLY=N runs only that N; AC_ALLOC_TRACE=1 prints each N before
  * its run (to find the N of a crash); AC_ALLOC_STRIDE=S tries every Sth N.
  */
@@ -779,6 +784,291 @@ START_TEST(test_terminated_deliver_frees)
 }
 END_TEST
 
+/* ---- every blocking call terminated while it waits --------------------- */
+
+/* The class of test_terminated_deliver_frees, swept: a coroutine of the
+ * user node is blocked in each call that may hold something across its
+ * wait (a message, args, a pending request, a buffer, a file, a socket
+ * operation) and is terminated there; the user node then crashes (the
+ * hub's request coroutines serving it — FINISH, a channel deliver — end
+ * as their peer departs) and the world is freed. Nothing allocated
+ * through the seam may be left. The first group blocks with the network
+ * up (the hub's requests wait), the second after the link to the hub is
+ * cut (each remote call waits for its reply). Loop 1: the waiters are not
+ * terminated, the crash frees them with their scheduler. */
+enum {
+	TW_FINISH,      /* ac_finish of the hub's sink (a FINISH request there) */
+	TW_CHAN_DELIVER, /* a deliver on the hub's channel (its request waits) */
+	TW_LOCK,        /* ac_lock_acquire of a held lock */
+	TW_SEM,         /* ac_sem_acquire of an empty semaphore */
+	TW_WAITQ,       /* ac_waitq_wait */
+	TW_RECEIVE,     /* ac_receive */
+	TW_RECV_MSG,    /* ac_sock_recv_msg with the body's buffer allocated */
+	TW_SEND_MSG,    /* ac_sock_send_msg of a copied message, peer not reading */
+	TW_CUT,         /* -- the link to the hub is cut from here on -- */
+	TW_DELIVER = TW_CUT, /* ac_deliver to the hub's sink */
+	TW_RCI,         /* ac_rci_call (args held) */
+	TW_LOCATE,      /* ac_locate of a name nobody has */
+	TW_MONITOR,     /* ac_monitor of the hub's sink */
+	TW_SUBSCRIBE,   /* ac_chan_subscribe to the hub's channel */
+	TW_SEND_FILE,   /* ac_node_send_file to the hub (file open, buffer) */
+	TW_DELIVER_MANY, /* a local channel with a remote subscriber */
+	TW_COUNT
+};
+
+#define TW_SOCK_PORT 7200
+#define TW_MSG 2000
+
+static struct {
+	ac_node *node;
+	ac_ref sink, rci, far, near;
+	ac_ref coro[TW_COUNT];
+	int started[TW_COUNT];
+	int returned[TW_COUNT];
+	int ready, cut, done;
+	int by_crash; /* loop 1: no ac_terminate, nor socket closes */
+	ac_lock lock;
+	ac_sem sem;
+	ac_waitq wq;
+	ac_sock *listener, *k[4]; /* client and served end of two connections */
+} tw;
+
+static void tw_sink(void *arg)
+{
+	ac_msg *m;
+	(void)arg;
+	CK_OK(ac_register("sink"));
+	for (;;)
+		if (ac_receive(AC_FOREVER, &m) == 0)
+			ac_msg_free(m);
+}
+
+static void tw_rci_body(ac_msg *args)
+{
+	ac_msg_free(args);
+}
+
+static void tw_hub_main(ac_sim_node *sn, void *arg)
+{
+	ac_sched *s = ac_sim_node_sched(sn);
+	ac_node *node;
+	ac_ref c, r;
+	(void)arg;
+	td_node(sn, NULL, &node);
+	CK_OK(ac_chan_new(s, "far", &c));
+	CK_OK(ac_chan_register(c, "far"));
+	CK_OK(ac_rci_new(s, "rci", tw_rci_body, &r));
+	CK_OK(ac_rci_register(r));
+	CK_OK(ac_spawn(s, tw_sink, NULL, NULL, NULL));
+}
+
+/* A file of 256 KiB in the user node's file system. */
+static void tw_make_file(const char *path)
+{
+	static uint8_t buf[256 * 1024];
+	ac_io *io = ac_sched_io(ac_sched_self());
+	int h;
+	io->ops->file_mkdir(io, "/src", 0700);
+	CK_OK(io->ops->file_open(io, path, AC_FO_WRITE | AC_FO_CREATE | AC_FO_TRUNC,
+	                         0600, &h));
+	ck_assert_int_eq(io->ops->file_pwrite(io, h, buf, sizeof(buf), 0),
+	                 (int64_t)sizeof(buf));
+	io->ops->file_close(io, h);
+}
+
+/* The second group's calls: the remote ones. */
+static void tw_call_remote(int what)
+{
+	ac_ref r, self = ac_self();
+	ac_addr hub = ac_ref_null().loc;
+	ac_msg *m = ac_msg_str("held across the wait");
+	ck_assert_ptr_nonnull(m);
+	switch (what) {
+	case TW_DELIVER:
+		ac_deliver(tw.sink, m, 60000);
+		return;
+	case TW_RCI:
+		ac_rci_call(tw.rci, m, 60000, &r);
+		return;
+	case TW_DELIVER_MANY:
+		ac_chan_deliver(tw.near, m, 60000, 1);
+		return;
+	}
+	ac_msg_free(m);
+	if (what == TW_LOCATE)
+		ac_locate("nobody", NULL, 60000, &r);
+	else if (what == TW_MONITOR)
+		ac_monitor(tw.sink);
+	else if (what == TW_SUBSCRIBE)
+		ac_chan_subscribe(tw.far, self, 60000);
+	else if (what == TW_SEND_FILE) {
+		hub = tw.sink.loc;
+		ac_node_send_file(tw.node, &hub, "/src/file", NULL, 1, 60000, NULL);
+	}
+}
+
+/* The first group's calls. */
+static void tw_call_local(int what)
+{
+	static uint8_t buf[TW_MSG];
+	ac_msg *m;
+	void *got;
+	size_t len;
+	switch (what) {
+	case TW_FINISH:
+		ac_finish(tw.sink, 60000, &m);
+		break;
+	case TW_CHAN_DELIVER:
+		m = ac_msg_str("for the hub's channel");
+		ck_assert_ptr_nonnull(m);
+		ac_chan_deliver(tw.far, m, 60000, 5);
+		break;
+	case TW_LOCK:
+		ac_lock_acquire(&tw.lock, 60000);
+		break;
+	case TW_SEM:
+		ac_sem_acquire(&tw.sem, 60000);
+		break;
+	case TW_WAITQ:
+		ac_waitq_wait(&tw.wq, 60000);
+		break;
+	case TW_RECEIVE:
+		ac_receive(60000, &m);
+		break;
+	case TW_RECV_MSG:
+		ac_sock_recv_msg(tw.k[1], &got, &len, 1000, 60000);
+		break;
+	case TW_SEND_MSG:
+		/* Until the buffers are full: the last one waits. */
+		while (ac_sock_send_msg(tw.k[3], buf, sizeof(buf), 60000) == 0)
+			;
+		break;
+	}
+}
+
+static void tw_waiter(void *arg)
+{
+	int what = (int)(intptr_t)arg;
+	tw.started[what] = 1;
+	if (what >= TW_CUT)
+		tw_call_remote(what);
+	else
+		tw_call_local(what);
+	tw.returned[what] = 1;
+}
+
+/* Two connections to the user node's own listener: on the first, a
+ * header announcing 100 bytes and 10 of them; the second's client end
+ * never reads. */
+static void tw_sockets(ac_sched *s)
+{
+	static const uint8_t part[14] = {0, 0, 0, 100};
+	ac_addr a;
+	int i;
+	ac_sim_node_addr(ac_sim_node_of(ac_sched_io(s)), &a);
+	a.port = TW_SOCK_PORT;
+	CK_OK(ac_sock_listen(s, &a, 8, 0, &tw.listener));
+	for (i = 0; i < 2; i++) {
+		CK_OK(ac_sock_connect(&a, 5000, &tw.k[2 * i]));
+		CK_OK(ac_sock_accept(tw.listener, 5000, &tw.k[2 * i + 1]));
+	}
+	ck_assert_int_eq(ac_sock_send_all(tw.k[0], part, sizeof(part), 5000),
+	                 (ssize_t)sizeof(part));
+}
+
+static void tw_spawn(ac_sched *s, int from, int to)
+{
+	int i;
+	for (i = from; i < to; i++)
+		CK_OK(ac_spawn(s, tw_waiter, (void *)(intptr_t)i, NULL, &tw.coro[i]));
+}
+
+/* The user node's driver: setup, the first group, then (once the test cut
+ * the link) the second; every waiter is terminated where it waits. */
+static void tw_driver(void *arg)
+{
+	ac_sched *s = ac_sched_self();
+	int i;
+	(void)arg;
+	CK_OK(ac_locate("sink", NULL, 10000, &tw.sink));
+	CK_OK(ac_rci_locate("rci", NULL, 10000, &tw.rci));
+	CK_OK(ac_chan_locate("far", NULL, 10000, &tw.far));
+	CK_OK(ac_chan_new(s, "near", &tw.near));
+	CK_OK(ac_chan_subscribe(tw.near, tw.sink, 10000));
+	tw_make_file("/src/file");
+	tw_sockets(s);
+	ac_lock_init(&tw.lock);
+	CK_OK(ac_lock_acquire(&tw.lock, 0));
+	ac_sem_init(&tw.sem, 0);
+	ac_waitq_init(&tw.wq);
+	tw_spawn(s, 0, TW_CUT);
+	ac_sleep(500);
+	tw.ready = 1;
+	while (!tw.cut)
+		ac_sleep(10);
+	tw_spawn(s, TW_CUT, TW_COUNT);
+	ac_sleep(500);
+	for (i = 0; i < TW_COUNT; i++) {
+		ck_assert_msg(tw.started[i] && !tw.returned[i],
+		              "waiter %d did not wait", i);
+		if (!tw.by_crash)
+			CK_OK(ac_terminate(tw.coro[i]));
+	}
+	for (i = 0; i < 4 && !tw.by_crash; i++)
+		ac_sock_close(tw.k[i]);
+	if (!tw.by_crash)
+		ac_sock_close(tw.listener);
+	tw.done = 1;
+}
+
+static void tw_user_main(ac_sim_node *sn, void *arg)
+{
+	ac_sched *s = ac_sim_node_sched(sn);
+	char hub[64];
+	ac_addr a = *(ac_addr *)arg;
+	a.port = AL_PORT;
+	ac_addr_format(&a, hub, sizeof(hub));
+	td_node(sn, hub, &tw.node);
+	CK_OK(ac_spawn(s, tw_driver, NULL, NULL, NULL));
+}
+
+static int tw_ready(ac_sim *w, void *arg)
+{
+	(void)w;
+	return *(int *)arg;
+}
+
+START_TEST(test_terminated_waits_free)
+{
+	ac_sim_opts o;
+	ac_sim_node *hub, *user;
+	ac_addr hub_addr;
+	ac_sim *w;
+	memset(&tw, 0, sizeof(tw));
+	tw.by_crash = _i;
+	ac__alloc_reset();
+	ac_sim_opts_init(&o);
+	o.seed = 7;
+	CK_OK(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_node_add(w, "hub", &hub));
+	CK_OK(ac_sim_node_add(w, "user", &user));
+	ac_sim_node_addr(hub, &hub_addr);
+	CK_OK(ac_sim_node_set_main(hub, tw_hub_main, NULL));
+	CK_OK(ac_sim_node_set_main(user, tw_user_main, &hub_addr));
+	ck_assert_int_eq(ac_sim_run(w, tw_ready, &tw.ready), AC_SIM_DONE);
+	CK_OK(ac_sim_partition(w, hub, user, 0, -1));
+	tw.cut = 1;
+	ck_assert_int_eq(ac_sim_run(w, tw_ready, &tw.done), AC_SIM_DONE);
+	/* The user node departs: the hub ends the requests it served. */
+	ac_sim_heal(w);
+	CK_OK(ac_sim_crash(user));
+	ac_sim_run_for(w, 20 * AL_SEC);
+	ck_assert_int_gt(ac__alloc_live(), 0);
+	ac_sim_free(w);
+	ck_assert_int_eq(ac__alloc_live(), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("alloc");
@@ -790,6 +1080,7 @@ int main(void)
 	tcase_set_timeout(tc, 1200);
 	tcase_add_test(tc, test_live_count_sees_leak);
 	tcase_add_test(tc, test_terminated_deliver_frees);
+	tcase_add_loop_test(tc, test_terminated_waits_free, 0, 2);
 	tcase_add_test(tc, test_clean_run);
 	tcase_add_test(tc, test_start_discovery);
 	tcase_add_test(tc, test_fail_each);

@@ -385,7 +385,8 @@ int ac_send_data(ac_ref to, const void *data, size_t len);
  * Returns 1 (delivered), 0 (timeout: outcome unknown), -ESRCH (recipient
  * dead), -ENOBUFS (a remote recipient's inbound bounds are full: not
  * queued; dis.h max_coro_inbound, max_peer_inbound), -EHOSTUNREACH,
- * -EINVAL. On 1 and 0 the message is the callee's.
+ * -EINVAL. On 1 and 0 the message is the callee's; it is freed when the
+ * calling coroutine is terminated while it waits.
  * Coroutine only for remote refs; locally it never waits. */
 int ac_deliver(ac_ref to, ac_msg *m, int64_t timeout_ms);
 /* Take the oldest message; *out gets it. Returns 0, -ETIMEDOUT, -EPERM
@@ -634,7 +635,8 @@ ssize_t ac_sock_recvfrom(ac_sock *k, void *buf, size_t len, ac_addr *from,
  * coroutines sending on the same socket never split each other's messages;
  * writers of larger messages must take turns (an ac_lock). Returns 0,
  * -EINVAL, -ENOMEM, -ETIMEDOUT (part may have gone: the socket is then
- * broken), or the socket's error. */
+ * broken), or the socket's error. A coroutine terminated in either call
+ * leaves no buffer behind. */
 int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
                      int64_t timeout_ms);
 /* Receive one length-prefixed message of at most max bytes into a malloc'ed

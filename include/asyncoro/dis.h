@@ -268,7 +268,8 @@ int ac_rci_register(ac_ref rci);
 int ac_rci_unregister(ac_ref rci);
 int ac_rci_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
                   ac_ref *out);
-/* Start a coroutine of the RCI on its node with args (consumed on success).
+/* Start a coroutine of the RCI on its node with args (consumed on success,
+ * and freed when the calling coroutine is terminated while it waits).
  * Returns 0 and *coro, -ESRCH (no such RCI), -EHOSTUNREACH, -ETIMEDOUT,
  * -EBUSY (that node serves max_peer_requests of ours already).
  * Coroutine only for remote RCIs. */
