@@ -319,6 +319,11 @@ int ac__peer_start(ac_peer *p);
  * reader. initiator: we connected. Returns 0, -EACCES, -EPROTO, ... */
 int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
                   ac_peer **out);
+/* (node.c) The handshake on accepted connection k passed the proofs: it
+ * no longer counts against max_handshakes and is never closed for room
+ * (it installs the peer and writes AUTH_OK). No effect on a connection
+ * we made. */
+void ac__node_hs_authed(ac_node *n, ac_sock *k);
 /* Room for a frame body of up to body_max bytes at the end of p's queue
  * (NULL: over the queue limit or out of memory); ac__peer_commit then
  * queues the frame with the body length actually written. */

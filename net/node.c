@@ -410,6 +410,9 @@ typedef struct node_hs {
 	ac_addr h_from;
 	ac_ref h_coro;
 	int h_evicted; /* being ended: no longer counted in n_nhs */
+	/* Past the proofs (ac__node_hs_authed): no longer counted in n_nhs,
+	 * never evicted. */
+	int h_authed;
 } node_hs;
 
 /* The coroutine ended: a connection still ours (it was terminated) is
@@ -425,8 +428,8 @@ static void node_hs_end(void *arg)
 		if (i == n->n_npeers)
 			ac_sock_close(h->h_k);
 	}
-	AC_ASSERT(h->h_evicted || n->n_nhs > 0);
-	if (!h->h_evicted)
+	AC_ASSERT(h->h_evicted || h->h_authed || n->n_nhs > 0);
+	if (!h->h_evicted && !h->h_authed)
 		n->n_nhs--;
 	*h->h_prevp = h->h_next;
 	if (h->h_next)
@@ -454,11 +457,25 @@ static void node_handshake_in(void *arg)
 	h->h_k = NULL;
 }
 
+void ac__node_hs_authed(ac_node *n, ac_sock *k)
+{
+	node_hs *h;
+	for (h = n->n_hs; h; h = h->h_next) {
+		/* Running, so not evicted (an eviction ends it at once). */
+		if (h->h_k == k && !h->h_authed) {
+			AC_ASSERT(!h->h_evicted && n->n_nhs > 0);
+			h->h_authed = 1;
+			n->n_nhs--;
+			return;
+		}
+	}
+}
+
 /* Close handshake h (the oldest over a bound) by ending its coroutine. */
 static void node_hs_evict(ac_node *n, node_hs *h, const char *bound)
 {
 	char text[AC_ADDR_STRLEN];
-	AC_ASSERT(!h->h_evicted && n->n_nhs > 0);
+	AC_ASSERT(!h->h_evicted && !h->h_authed && n->n_nhs > 0);
 	h->h_evicted = 1;
 	n->n_nhs--;
 	n->n_hs_evicted++;
@@ -484,7 +501,7 @@ static void node_hs_room(ac_node *n, const ac_addr *from)
 	uint32_t same = 0;
 	node_hs *first = NULL;
 	for (h = n->n_hs; h; h = h->h_next) {
-		if (h->h_evicted)
+		if (h->h_evicted || h->h_authed)
 			continue;
 		if (!first)
 			first = h;

@@ -477,6 +477,14 @@ static int peer_check_room(ac_node *n, ac_sock *k, ac__tls *t, int initiator,
 	return -EUSERS;
 }
 
+/* The undo of a hold on a peer record (p_inflight) across a wait. */
+static void peer_inflight_undo(void *arg)
+{
+	ac_peer *p = arg;
+	AC_ASSERT(p->p_inflight > 0);
+	p->p_inflight--;
+}
+
 /* After the proofs: the peer record gets the connection (and session t,
  * which it holds from then on), and goes online. */
 static int peer_handshake_done(ac_node *n, ac_sock *k, ac__tls *t,
@@ -487,6 +495,10 @@ static int peer_handshake_done(ac_node *n, ac_sock *k, ac__tls *t,
 	int rc;
 	if (ac_addr_eq(&h->loc, &n->n_loc) && h->inc == n->n_sched->s_inc)
 		return -ELOOP; /* we reached ourselves */
+	/* Authenticated: no more a stranger's handshake that a newer one may
+	 * close for room (which would end it inside AUTH_OK's write). */
+	if (!initiator)
+		ac__node_hs_authed(n, k);
 	rc = peer_check_room(n, k, t, initiator, h, who);
 	if (rc < 0)
 		return rc;
@@ -502,9 +514,13 @@ static int peer_handshake_done(ac_node *n, ac_sock *k, ac__tls *t,
 	 * by its reader, and the caller must not close it. */
 	if (rc == 0 && !initiator) {
 		/* The send may yield: keep the record from being reclaimed
-		 * meanwhile (its connection may fail). */
+		 * meanwhile (its connection may fail); a coroutine ended in
+		 * it all the same (the node stopping) gives the hold back. */
+		ac__defer undo;
 		p->p_inflight++;
+		ac__defer_push(ac__cur(), &undo, peer_inflight_undo, p);
 		peer_send_frame(k, t, AC_WT_AUTH_OK, NULL, 0);
+		ac__defer_pop(ac__cur(), &undo);
 		p->p_inflight--;
 	}
 	if (rc < 0)

@@ -6,11 +6,15 @@
  * connection, logs why, and keeps serving its other peers; nothing reaches
  * its coroutines. Also: a late or unknown reply and a request about
  * something that does not exist leave the connection open. The world and
- * its helpers are tests/net_harness.h.
+ * its helpers are tests/net_harness.h. One case (tcase "evict") runs in the
+ * simulator instead: a stranger's connection while an honest handshake
+ * writes AUTH_OK (TCP buffers of a few bytes make that write wait).
  */
 #include "tests/net_harness.h"
 
 #include "net/net.h"
+
+#include <asyncoro/sim.h>
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -1039,6 +1043,132 @@ START_TEST(test_handshake_bound)
 }
 END_TEST
 
+/* ---- eviction of a handshake that is writing AUTH_OK ---------------------- */
+
+/* In the simulator with TCP buffers of a few bytes (every write waits for
+ * the reader) and max_handshakes 1: while the server's handshake with an
+ * honest node writes AUTH_OK (the peer is installed, not yet online), a
+ * stranger connects, which evicts the oldest handshake. The peer's
+ * bookkeeping must come out whole: nothing left in flight on it
+ * (p_inflight, which keeps its record from being reclaimed) and the honest
+ * node online at the server. */
+#define HE_PORT 7300
+
+static struct {
+	ac_node *node[2];
+	int hit, done;
+	uint32_t inflight;
+	int online;
+} HE;
+
+static void he_start(ac_sim_node *sn, int i, const char *peer)
+{
+	static const char *peers[1];
+	ac_node_opts o;
+	char ip[64];
+	ac_addr a;
+	ac_sim_node_addr(sn, &a);
+	ac_addr_format_ip(&a, ip, sizeof(ip));
+	ac_node_opts_init(&o);
+	o.node = ip;
+	o.tcp_port = HE_PORT;
+	o.broadcast = "10.0.0.255";
+	o.secret = "eviction race secret";
+	o.max_handshakes = 1;
+	if (peer) {
+		peers[0] = peer;
+		o.peers = peers;
+		o.npeers = 1;
+	}
+	CK_OK(ac_node_start(ac_sim_node_sched(sn), &o, &HE.node[i]));
+}
+
+/* A record of ours installed but not online: its handshake writes
+ * AUTH_OK. */
+static ac_peer *he_writing_auth_ok(ac_node *n)
+{
+	uint32_t i;
+	for (i = 0; i < n->n_npeers; i++)
+		if (n->n_peers[i]->p_inflight > 0 &&
+		    n->n_peers[i]->p_state != AC__PEER_ONLINE)
+			return n->n_peers[i];
+	return NULL;
+}
+
+/* The server's watcher: in that window, a stranger's connection (its
+ * own); later, the state of every record. */
+static void he_watch(void *arg)
+{
+	ac_node *n = HE.node[0];
+	ac_addr self = ac_node_location(n);
+	ac_sock *k = NULL;
+	uint32_t i;
+	(void)arg;
+	while (!he_writing_auth_ok(n))
+		ac_sleep(1);
+	CK_OK(ac_sock_connect(&self, 1000, &k));
+	HE.hit = 1;
+	ac_sleep(3000);
+	ac_sock_close(k);
+	ac_sleep(3000);
+	for (i = 0; i < n->n_npeers; i++) {
+		HE.inflight += n->n_peers[i]->p_inflight;
+		HE.online += n->n_peers[i]->p_state == AC__PEER_ONLINE;
+	}
+	HE.done = 1;
+}
+
+static void he_server_main(ac_sim_node *sn, void *arg)
+{
+	(void)arg;
+	he_start(sn, 0, NULL);
+	CK_OK(ac_spawn(ac_sim_node_sched(sn), he_watch, NULL, NULL, NULL));
+}
+
+static void he_client_main(ac_sim_node *sn, void *arg)
+{
+	char server[64];
+	ac_addr a = *(ac_addr *)arg;
+	a.port = HE_PORT;
+	he_start(sn, 1, ac_addr_format(&a, server, sizeof(server)));
+}
+
+static int he_done(ac_sim *w, void *arg)
+{
+	(void)w;
+	(void)arg;
+	return HE.done;
+}
+
+START_TEST(test_hs_evict_auth_ok)
+{
+	ac_sim_opts o;
+	ac_sim_node *sv, *cl;
+	ac_addr sv_addr;
+	ac_sim *w;
+	memset(&HE, 0, sizeof(HE));
+	ac_sim_opts_init(&o);
+	o.seed = 3;
+	o.tcp_sndbuf = 4;
+	o.tcp_rcvbuf = 4;
+	CK_OK(ac_sim_new(&o, &w));
+	/* A round trip of 4 ms: AUTH_OK takes a few (the watcher looks
+	 * every millisecond). */
+	CK_OK(ac_sim_set_latency(w, NULL, NULL, 2000000, 2000000, 0));
+	CK_OK(ac_sim_node_add(w, "server", &sv));
+	CK_OK(ac_sim_node_add(w, "client", &cl));
+	ac_sim_node_addr(sv, &sv_addr);
+	CK_OK(ac_sim_node_set_main(sv, he_server_main, NULL));
+	CK_OK(ac_sim_node_set_main(cl, he_client_main, &sv_addr));
+	ck_assert_int_eq(ac_sim_run(w, he_done, NULL), AC_SIM_DONE);
+	ck_assert_int_eq(HE.hit, 1);
+	ck_assert_uint_ge(HE.node[0]->n_hs_evicted, 1);
+	ck_assert_uint_eq(HE.inflight, 0);
+	ck_assert_int_eq(HE.online, 1);
+	ac_sim_free(w);
+}
+END_TEST
+
 /* Out of descriptors: the process has exactly one free descriptor (the
  * rest taken by dup()s under a lowered RLIMIT_NOFILE), which a stranger's
  * connection takes, so the node cannot accept it. The acceptor logs "Too
@@ -1579,6 +1709,10 @@ static Suite *net_hostile_suite(void)
 	tcase_add_test(tc, test_watch_bound);
 	tcase_add_test(tc, test_log_escapes);
 	tcase_add_test(tc, test_log_flood);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("evict"); /* in the simulator */
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_hs_evict_auth_ok);
 	suite_add_tcase(s, tc);
 	return s;
 }

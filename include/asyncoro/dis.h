@@ -149,7 +149,9 @@ typedef struct ac_node_opts {
 	 * 16; 0: the defaults). One more accepted over either bound closes the
 	 * oldest handshake in progress (of that address for the second), so a
 	 * stranger holding connections open cannot keep an honest node out;
-	 * each closing is counted (n_hs_evicted) and logged, rate-limited. */
+	 * each closing is counted (n_hs_evicted) and logged, rate-limited. A
+	 * handshake past the peer's proof no longer counts and is never
+	 * closed for room. */
 	int max_handshakes;
 	int max_handshakes_per_addr;
 	/* Debugging encrypted traffic: append every TLS session's secrets to
