@@ -361,6 +361,12 @@ void ac_sim_get_opts(const ac_sim *w, ac_sim_opts *out)
 	*out = w->w_opts;
 }
 
+void ac_sim_set_log(ac_sim *w, ac_log_fn fn, void *arg)
+{
+	w->w_opts.log_fn = fn;
+	w->w_opts.log_arg = arg;
+}
+
 void ac_sim_get_stats(const ac_sim *w, ac_sim_stats *out)
 {
 	*out = w->w_stats;

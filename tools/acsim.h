@@ -30,6 +30,8 @@ int acsim_mixed_setup(ac_sim *w, void **ctx);
 int acsim_mixed_done(ac_sim *w, void *ctx);
 int acsim_mixed_check(ac_sim *w, void *ctx, int stop, char *why, size_t len);
 void acsim_mixed_free(void *ctx);
+/* The mixed workload with a leaver (see acsim_stop_setup below). */
+int acsim_mixed_stop_setup(ac_sim *w, void **ctx);
 
 /* acsim --tls (tools/acsim_tls.c): scenarios that honour it start their
  * nodes with certfile ACSIM_TLS_CERT, written by acsim_tls_put into each
@@ -42,6 +44,18 @@ int acsim_bulk_setup(ac_sim *w, void **ctx);
 int acsim_bulk_done(ac_sim *w, void *ctx);
 int acsim_bulk_check(ac_sim *w, void *ctx, int stop, char *why, size_t len);
 void acsim_bulk_free(void *ctx);
+
+/* The oracle "no node lost on orderly shutdown" (tools/acsim_stop.c): a
+ * leaver node added to a scenario's world after its nodes (their port and
+ * secret), observers spawned by each scenario node's program, the verdict
+ * (0, or -1 and why; end_ns: the run's end), the first violation (NULL:
+ * none, for a done predicate), free. */
+typedef struct acsim_stop acsim_stop;
+int acsim_stop_setup(ac_sim *w, const char *secret, uint16_t port, acsim_stop **out);
+void acsim_stop_observe(acsim_stop *st, ac_sched *s);
+int acsim_stop_check(acsim_stop *st, int64_t end_ns, char *why, size_t len);
+const char *acsim_stop_violation(const acsim_stop *st);
+void acsim_stop_free(acsim_stop *st);
 
 /* Ended by an entry with a NULL name. */
 extern const acsim_scenario acsim_scenarios[];

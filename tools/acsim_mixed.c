@@ -23,7 +23,11 @@
  *     node, a peer's requests in progress, the bytes of its messages
  *     queued, its watch records and monitors never exceed them; a sink's
  *     queue holds at most what max_coro_inbound allows; the node's
- *     coroutines stay under a count that these bounds imply.
+ *     coroutines stay under a count that these bounds imply;
+ *   - no node lost on orderly shutdown (the "mixed-stop" variant,
+ *     acsim_mixed_stop_setup): a fourth node, the leaver, stops in order
+ *     at 45 s; from then on no monitor hears "node lost" for its
+ *     coroutines and no node logs it lost (tools/acsim_stop.c).
  *
  * The workload runs for the first 40 virtual seconds; faults stop after 20
  * (acsim's default --faults-for); the run ends at 70 s, so that the liveness
@@ -115,6 +119,7 @@ struct mx_ctx {
 	/* Channel messages whose sender was checked by a sink; direct ones. */
 	size_t nchan;
 	size_t ndirect;
+	acsim_stop *stop;
 	char violation[256];
 };
 
@@ -431,6 +436,7 @@ static void mx_main(ac_sim_node *sn, void *arg)
 	d.name = "bounds";
 	ac_spawn(s, mx_bounds, m, &d, NULL);
 	ac_spawn(s, mx_driver, m, NULL, NULL);
+	acsim_stop_observe(m->ctx->stop, s);
 }
 
 /* ---- scenario hooks ------------------------------------------------------------- */
@@ -464,14 +470,25 @@ int acsim_mixed_setup(ac_sim *w, void **ctxp)
 	return rc;
 }
 
+int acsim_mixed_stop_setup(ac_sim *w, void **ctxp)
+{
+	int rc = acsim_mixed_setup(w, ctxp);
+	mx_ctx *c = *ctxp;
+	return rc < 0 ? rc : acsim_stop_setup(w, "mixed", 7000, &c->stop);
+}
+
 int acsim_mixed_done(ac_sim *w, void *ctx)
 {
 	mx_ctx *c = ctx;
-	return c->violation[0] || ac_sim_now_ns(w) >= MX_END_NS;
+	return c->violation[0] || acsim_stop_violation(c->stop) ||
+	       ac_sim_now_ns(w) >= MX_END_NS;
 }
 
 void acsim_mixed_free(void *ctx)
 {
+	mx_ctx *c = ctx;
+	if (c)
+		acsim_stop_free(c->stop);
 	free(ctx);
 }
 
@@ -591,7 +608,8 @@ int acsim_mixed_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
 		return -1;
 	}
 	if (mx_check_order(c, why, len) < 0 || mx_check_delivered(c, why, len) < 0 ||
-	    mx_check_exits(c, why, len) < 0 || mx_check_files(c, why, len) < 0)
+	    mx_check_exits(c, why, len) < 0 || mx_check_files(c, why, len) < 0 ||
+	    acsim_stop_check(c->stop, MX_END_NS, why, len) < 0)
 		return -1;
 	if (c->nrx == 0 || c->nwatch == 0 || c->nchan == 0 || c->ndirect == 0) {
 		snprintf(why, len, "liveness: nothing happened (%zu messages, %zu "

@@ -634,6 +634,8 @@ const acsim_scenario acsim_scenarios[] = {
 	 acsim_mixed_free},
 	{"mixed-lossy", "the mixed workload without crashes or partitions", "lossy",
 	 acsim_mixed_setup, acsim_mixed_done, acsim_mixed_check, acsim_mixed_free},
+	{"mixed-stop", "mixed + a 4th node that stops in order: no node lost", "crashes",
+	 acsim_mixed_stop_setup, acsim_mixed_done, acsim_mixed_check, acsim_mixed_free},
 	{"bulk", "256 KiB TCP streams to a slow reader: flow control, bytes intact",
 	 "crashes", acsim_bulk_setup, acsim_bulk_done, acsim_bulk_check,
 	 acsim_bulk_free},

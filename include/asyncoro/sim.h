@@ -237,6 +237,12 @@ int ac_sim_new(const ac_sim_opts *o, ac_sim **out);
 void ac_sim_free(ac_sim *w);
 /* The knobs in effect (after swarm drew them). */
 void ac_sim_get_opts(const ac_sim *w, ac_sim_opts *out);
+/* Replace the log sink of the opts (log_fn, log_arg; the level stays) for
+ * the schedulers the world creates from now on: every node started or
+ * restarted later, and a replay's. A scenario's setup may wrap the sink it
+ * was given (ac_sim_get_opts) to read the nodes' log lines. Not from a
+ * coroutine of the world. */
+void ac_sim_set_log(ac_sim *w, ac_log_fn fn, void *arg);
 /* Print the seed and knobs in effect, one line each, to f. */
 void ac_sim_describe(const ac_sim *w, FILE *f);
 /* Counters so far. */
