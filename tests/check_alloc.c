@@ -793,8 +793,9 @@ END_TEST
  * hub's request coroutines serving it — FINISH, a channel deliver — end
  * as their peer departs) and the world is freed. Nothing allocated
  * through the seam may be left. The first group blocks with the network
- * up (the hub's requests wait), the second after the link to the hub is
- * cut (each remote call waits for its reply). Loop 1: the waiters are not
+ * up (the hub's requests wait; a 16 MiB send_file is under way when the
+ * link is cut, so both ends of the transfer hold it), the second after the
+ * link to the hub is cut (each remote call waits for its reply). Loop 1: the waiters are not
  * terminated, the crash frees them with their scheduler. */
 enum {
 	TW_FINISH,      /* ac_finish of the hub's sink (a FINISH request there) */
@@ -805,6 +806,7 @@ enum {
 	TW_RECEIVE,     /* ac_receive */
 	TW_RECV_MSG,    /* ac_sock_recv_msg with the body's buffer allocated */
 	TW_SEND_MSG,    /* ac_sock_send_msg of a copied message, peer not reading */
+	TW_FILE_BIG,    /* send_file of 16 MiB, cut in the middle (both sides hold) */
 	TW_CUT,         /* -- the link to the hub is cut from here on -- */
 	TW_DELIVER = TW_CUT, /* ac_deliver to the hub's sink */
 	TW_RCI,         /* ac_rci_call (args held) */
@@ -862,17 +864,19 @@ static void tw_hub_main(ac_sim_node *sn, void *arg)
 	CK_OK(ac_spawn(s, tw_sink, NULL, NULL, NULL));
 }
 
-/* A file of 256 KiB in the user node's file system. */
-static void tw_make_file(const char *path)
+/* A file of chunks times 256 KiB in the user node's file system. */
+static void tw_make_file(const char *path, int chunks)
 {
 	static uint8_t buf[256 * 1024];
 	ac_io *io = ac_sched_io(ac_sched_self());
-	int h;
+	int h, i;
 	io->ops->file_mkdir(io, "/src", 0700);
 	CK_OK(io->ops->file_open(io, path, AC_FO_WRITE | AC_FO_CREATE | AC_FO_TRUNC,
 	                         0600, &h));
-	ck_assert_int_eq(io->ops->file_pwrite(io, h, buf, sizeof(buf), 0),
-	                 (int64_t)sizeof(buf));
+	for (i = 0; i < chunks; i++)
+		ck_assert_int_eq(io->ops->file_pwrite(io, h, buf, sizeof(buf),
+		                                      (int64_t)i * (int64_t)sizeof(buf)),
+		                 (int64_t)sizeof(buf));
 	io->ops->file_close(io, h);
 }
 
@@ -904,6 +908,9 @@ static void tw_call_remote(int what)
 	else if (what == TW_SEND_FILE) {
 		hub = tw.sink.loc;
 		ac_node_send_file(tw.node, &hub, "/src/file", NULL, 1, 60000, NULL);
+	} else if (what == TW_FILE_BIG) {
+		hub = tw.sink.loc;
+		ac_node_send_file(tw.node, &hub, "/src/big", NULL, 1, 60000, NULL);
 	}
 }
 
@@ -950,7 +957,7 @@ static void tw_waiter(void *arg)
 {
 	int what = (int)(intptr_t)arg;
 	tw.started[what] = 1;
-	if (what >= TW_CUT)
+	if (what >= TW_CUT || what == TW_FILE_BIG)
 		tw_call_remote(what);
 	else
 		tw_call_local(what);
@@ -995,14 +1002,18 @@ static void tw_driver(void *arg)
 	CK_OK(ac_chan_locate("far", NULL, 10000, &tw.far));
 	CK_OK(ac_chan_new(s, "near", &tw.near));
 	CK_OK(ac_chan_subscribe(tw.near, tw.sink, 10000));
-	tw_make_file("/src/file");
+	tw_make_file("/src/file", 1);
+	tw_make_file("/src/big", 64);
 	tw_sockets(s);
 	ac_lock_init(&tw.lock);
 	CK_OK(ac_lock_acquire(&tw.lock, 0));
 	ac_sem_init(&tw.sem, 0);
 	ac_waitq_init(&tw.wq);
-	tw_spawn(s, 0, TW_CUT);
+	tw_spawn(s, 0, TW_FILE_BIG);
 	ac_sleep(500);
+	/* The big file is under way when the link is cut. */
+	tw_spawn(s, TW_FILE_BIG, TW_CUT);
+	ac_sleep(2);
 	tw.ready = 1;
 	while (!tw.cut)
 		ac_sleep(10);
