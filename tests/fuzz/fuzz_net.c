@@ -11,10 +11,12 @@
 
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/fuzz_net.h"
+#include "tools/acsim.h"
 
 typedef struct fz_run {
 	fz_net net;
 	int discover;
+	int tls;
 	void (*fn)(fz_net *net);
 } fz_run;
 
@@ -70,6 +72,8 @@ static void fz_srv_main(ac_sim_node *sn, void *arg)
 	o.secret = FZ_SECRET;
 	o.dest_path = "/dest";
 	o.name = "srv";
+	if (r->tls)
+		o.certfile = FZ_TLS_CERT;
 	fz_check(ac_node_start(s, &o, &node) == 0);
 	fz_check(ac_spawn(s, fz_echo, NULL, &eo, &r->net.echo) == 0);
 	fz_check(ac_chan_new(s, "news", &r->net.news) == 0);
@@ -134,6 +138,10 @@ static void fz_world(fz_run *r, int attack, ac_sim_opts *so)
 	fz_check(ac_sim_node_add(w, "atk", &atk) == 0);
 	fz_check(ac_sim_node_set_main(srv, fz_srv_main, r) == 0);
 	fz_canary_plant(ac_sim_node_io(srv));
+	if (r->tls) {
+		fz_check(acsim_tls_put(srv) == 0);
+		fz_check(acsim_tls_put(atk) == 0);
+	}
 	while (!r->net.ready && ac_sim_run_for(w, 1000000) == AC_SIM_DONE)
 		;
 	fz_check(r->net.ready);
@@ -162,6 +170,12 @@ static void fz_opts(ac_sim_opts *so)
 void fz_net_run(const uint8_t *in, size_t len, int discover,
                 void (*fn)(fz_net *net))
 {
+	fz_net_run_ex(in, len, discover ? FZ_NET_DISCOVER : 0, fn);
+}
+
+void fz_net_run_ex(const uint8_t *in, size_t len, int flags,
+                   void (*fn)(fz_net *net))
+{
 	ac_sim_opts so;
 	fz_run r;
 	memset(&r, 0, sizeof(r));
@@ -170,7 +184,8 @@ void fz_net_run(const uint8_t *in, size_t len, int discover,
 	fz_check(ac_addr_parse(&r.net.atk, "10.0.0.2", FZ_TCP_PORT) == 0);
 	r.net.in = in;
 	r.net.len = len;
-	r.discover = discover;
+	r.discover = (flags & FZ_NET_DISCOVER) != 0;
+	r.tls = (flags & FZ_NET_TLS) != 0;
 	r.fn = fn;
 	fz_opts(&so);
 	fz_world(&r, 1, &so);

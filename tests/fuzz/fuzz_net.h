@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_net.h: the simulated world the network fuzz targets
- * (fuzz_frames.c, fuzz_discover.c) run each input in — a fresh ac_sim world
+ * (fuzz_frames.c, fuzz_discover.c, fuzz_tls.c) run each input in — a fresh ac_sim world
  * per input, with a fixed seed so that every input meets the same node:
  *
  *   10.0.0.1 "srv"  a real node (ac_node_start: TCP 7000, UDP discovery on
@@ -8,6 +8,10 @@
  *                   an RCI "worker" for the requests to name;
  *   10.0.0.2 "atk"  no node: a coroutine of the target's (fz_net_run's fn)
  *                   plays the peer over the engine's sockets.
+ *
+ * With FZ_NET_TLS the node speaks TLS (certfile FZ_TLS_CERT: acsim's test
+ * certificate and key, tools/acsim_tls.c, which both nodes' disks hold,
+ * so the attacker can present it too).
  *
  * The node's disk holds a canary file next to dest_path (/victim); after
  * each input it must be intact, and names the seeds send (f.txt, d) must
@@ -59,6 +63,11 @@ typedef struct fz_net {
  * target's crash) when the world cannot be built. */
 void fz_net_run(const uint8_t *in, size_t len, int discover,
                 void (*fn)(fz_net *net));
+/* fz_net_run with flags: FZ_NET_DISCOVER (discover above), FZ_NET_TLS. */
+enum { FZ_NET_DISCOVER = 1, FZ_NET_TLS = 2 };
+#define FZ_TLS_CERT "/tls/node.pem"
+void fz_net_run_ex(const uint8_t *in, size_t len, int flags,
+                   void (*fn)(fz_net *net));
 
 /* HMAC-SHA256 under FZ_SECRET of the len bytes at p. */
 void fz_net_hmac(const void *p, size_t len, uint8_t mac[32]);
