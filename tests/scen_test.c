@@ -13,6 +13,7 @@
  *   forever   a node that sleeps 1 s in a loop forever (never quiesces).
  *   deadlock  a coroutine that waits for a message nobody sends, forever.
  *   unsafe    the safety oracle fails once the client got 2 replies.
+ *   hang      a node coroutine that never yields (a plain busy loop).
  */
 #include "config.h"
 
@@ -290,7 +291,30 @@ const ac_scenario scen_unsafe = {
 	.profile = "clean", .ctx_size = sizeof(ping_ctx), .nodes = ping_nodes,
 	.safety = unsafe_safety, .check = ping_check};
 
+static void hang_coro(void *arg)
+{
+	volatile unsigned long n = 0;
+	(void)arg;
+	for (;;)
+		n++;
+}
+
+static void hang_main(ac_scenario_run *run, ac_sim_node *node, void *arg)
+{
+	(void)run;
+	(void)arg;
+	ac_spawn(ac_sim_node_sched(node), hang_coro, NULL, NULL, NULL);
+}
+
+static const ac_scenario_node hang_nodes[] = {
+	{"hanger", hang_main, NULL, NULL},
+	{NULL, NULL, NULL, NULL},
+};
+
+const ac_scenario scen_hang = {
+	.name = "hang", .help = "a coroutine that never yields", .nodes = hang_nodes};
+
 #ifndef SCEN_TEST_NO_EXPORT
 AC_SCENARIO_EXPORT(&scen_ping, &scen_restart, &scen_parity, &scen_crash, &scen_spin,
-                   &scen_forever, &scen_deadlock, &scen_unsafe);
+                   &scen_forever, &scen_deadlock, &scen_unsafe, &scen_hang);
 #endif

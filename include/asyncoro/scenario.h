@@ -157,12 +157,21 @@ const char *ac_scenario_certfile(ac_scenario_run *run, ac_sim_node *node);
 /* acsim's whole command line over the scenarios of the NULL-terminated
  * list (acsim --help lists the options): --list, --scenario NAME,
  * --seed N | --seeds A..B (progress and seeds/s on standard error),
- * --profile, --swarm, --buggify, --loss, --faults-for, --max-time,
- * --max-steps, --trace FILE, --record DIR, --check-determinism, --fork,
- * --keep-going, --tls, --logs, --verbose. The reproduce line names argv[0]
- * (or, for scenarios that acsim --load'ed, "acsim --load PATH"). Returns
- * the exit status: 0 every seed passed, 1 a seed failed, 2 bad usage (a
- * message on standard error; an unknown scenario lists the known ones). */
+ * --load PATH (more scenarios from a shared object), --profile, --swarm,
+ * --buggify, --loss, --faults-for, --max-time, --max-steps, --timeout,
+ * --trace FILE, --record DIR, --replay RECORD [--until EVENT],
+ * --check-determinism, --fork, --keep-going, --tls, --logs, --verbose.
+ * The reproduce line of a failing seed names argv[0], followed by
+ * "--load PATH" for a scenario that came from a shared object. A crash
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) in a scenario's code prints
+ * the seed and its reproduce line before the process dies as it would
+ * have; with --fork every seed runs in a child, a crash fails that seed
+ * and --keep-going goes on. A seed that runs longer than --timeout wall
+ * seconds (default 600; a node that never yields) fails with "no
+ * progress: wall-clock timeout". Returns the exit status: 0 every seed
+ * passed, 1 a seed failed, 2 bad usage or a bad object (a message on
+ * standard error; an unknown scenario lists the known ones); --replay: 0,
+ * 2, 3 (divergence) or 4 (--until reached). */
 int ac_scenario_main(int argc, char **argv, const ac_scenario *const *scenarios);
 
 /* Options of ac_scenario_check; zero means the default. */
@@ -189,8 +198,13 @@ typedef struct ac_scenario_check_opts {
 	/* The command that starts the reproduce line, e.g. "./my_sim" (a
 	 * binary calling ac_scenario_main) or "acsim --load ./libmine.so";
 	 * NULL: "acsim --load PATH" when the scenario lives in a shared
-	 * object, else the running program's name. */
+	 * object, else the running program's path (/proc/self/exe). */
 	const char *program;
+	/* With fork: wall-clock bound of a seed in seconds (default 600); a
+	 * seed that takes longer (a node that never yields) is killed and
+	 * fails with "no progress: wall-clock timeout". Without fork: not
+	 * used (a test framework's own timeout applies). */
+	double timeout_s;
 } ac_scenario_check_opts;
 
 /* Run the seeds of o (NULL: defaults) for sc, stopping at the first
