@@ -197,7 +197,8 @@ static size_t scen_read(int fd, void *buf, size_t len, double deadline, int *lat
 		int ms = -1;
 		if (deadline > 0) {
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ms = (int)((deadline - (double)ts.tv_sec - (double)ts.tv_nsec * 1e-9) * 1e3);
+			ms = (int)((deadline - (double)ts.tv_sec - (double)ts.tv_nsec * 1e-9) *
+			           1e3);
 			if (ms <= 0) {
 				*late = 1;
 				break;
