@@ -276,9 +276,15 @@ int ac__scen_parse(int argc, char **argv, const ac_scenario *const *builtin,
 	size_t i;
 	memset(l, 0, sizeof(*l));
 	ac__scen_args_init(a);
-	for (i = 0; builtin && builtin[i]; i++)
+	for (i = 0; builtin && builtin[i]; i++) {
+		if (!scen_name_ok(builtin[i]->name)) {
+			fprintf(stderr, "%s: scenario %zu of the program has no usable name (1..63 "
+			        "letters, digits, '-', '_', '.')\n", prog, i);
+			return 2;
+		}
 		if (scen_list_put(l, builtin[i], NULL) < 0)
 			return 2;
+	}
 	optind = 0; /* getopt starts afresh (a replay parses twice) */
 	while (rc == 0 && (ch = getopt_long(argc, argv, "v", scen_longopts, NULL)) != -1) {
 		rc = scen_opt(ch, a, l, prog, &have_seed);
@@ -391,6 +397,10 @@ int ac__scenario_main_hooks(int argc, char **argv, const ac_scenario *const *sce
 	e = ac__scen_find(&l, a.scenario);
 	if (!e) {
 		scen_unknown(base, a.scenario, &l);
+		rc = 2;
+	} else if (a.profile && ac__scen_profile(a.profile, &(ac_sim_opts){0}) < 0) {
+		fprintf(stderr, "%s: unknown profile '%s' (known: clean, lossy, partitions, "
+		        "crashes)\n", base, a.profile);
 		rc = 2;
 	} else if (a.trace && !(trace = fopen(a.trace, "w"))) {
 		fprintf(stderr, "%s: %s: %s\n", base, a.trace, strerror(errno));
