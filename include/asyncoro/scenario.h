@@ -70,7 +70,7 @@ typedef struct ac_scenario_node {
 	/* Unique name, at most 63 bytes (addresses: 10.0.0.1, 10.0.0.2, ...
 	 * in the order of declaration). */
 	const char *name;
-	/* Its program at the first start. */
+	/* Its program at the first start (NULL: setup fails). */
 	ac_scenario_main_fn main;
 	/* Argument of main and restart. */
 	void *arg;
@@ -83,7 +83,8 @@ typedef struct ac_scenario_node {
 
 /* A scenario. Unused members are NULL or 0. */
 typedef struct ac_scenario {
-	/* Name for --scenario (letters, digits, '-', '_'), one line of help. */
+	/* Name for --scenario (1..63 letters, digits, '-', '_', '.'; the
+	 * runners refuse others), one line of help. */
 	const char *name;
 	const char *help;
 	/* Default fault profile (--profile overrides): "clean" (latency
@@ -121,7 +122,9 @@ typedef struct ac_scenario {
 	 * done once the faults stopped) and calls ac_scenario_fail when not. */
 	void (*check)(ac_scenario_run *run, int stop);
 	/* After the world is freed (ac_scenario_world is then NULL), before
-	 * the context is freed: free what setup or the nodes allocated. */
+	 * the context is freed: free what setup or the nodes allocated.
+	 * Called after every run that got its world, also when setup failed
+	 * (so it must cope with a partly set-up context). */
 	void (*cleanup)(ac_scenario_run *run);
 } ac_scenario;
 
