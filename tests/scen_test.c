@@ -14,6 +14,8 @@
  *   deadlock  a coroutine that waits for a message nobody sends, forever.
  *   unsafe    the safety oracle fails once the client got 2 replies.
  *   hang      a node coroutine that never yields (a plain busy loop).
+ *   echo      ping again, under the name of an acsim built-in scenario
+ *             (only in the shared object): a loaded one replaces it.
  */
 #include "config.h"
 
@@ -317,6 +319,10 @@ const ac_scenario scen_hang = {
 	.name = "hang", .help = "a coroutine that never yields", .nodes = hang_nodes};
 
 #ifndef SCEN_TEST_NO_EXPORT
-AC_SCENARIO_EXPORT(&scen_ping, &scen_restart, &scen_parity, &scen_crash, &scen_spin,
+static const ac_scenario scen_echo = {
+	.name = "echo", .help = "ping, loaded in place of acsim's echo", .profile = "clean",
+	.ctx_size = sizeof(ping_ctx), .nodes = ping_nodes, .check = ping_check};
+
+AC_SCENARIO_EXPORT(&scen_echo, &scen_ping, &scen_restart, &scen_parity, &scen_crash, &scen_spin,
                    &scen_forever, &scen_deadlock, &scen_unsafe, &scen_hang);
 #endif
