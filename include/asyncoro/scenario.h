@@ -25,9 +25,12 @@
  * fails, or a bound is reached (virtual time, steps). Random faults start
  * only in the first --faults-for virtual seconds (default 20), so that the
  * end of a run sees a healed network. Then: the final check, the world is
- * freed, cleanup, the context is freed. A seed fails when ac_scenario_fail
- * was called (first message wins), the step budget ran out ("no progress"),
- * the final check failed, or virtual time ran out ("no quiescence").
+ * freed, cleanup, the context is freed. A seed fails when setup failed,
+ * ac_scenario_fail was called (first message wins), the step budget ran
+ * out ("no progress: step budget N exhausted at seed S"), the final check
+ * failed, virtual time ran out ("no quiescence": even when the final check
+ * passed), or nothing could happen any more before done held ("stuck": a
+ * deadlock).
  *
  * Everything a node does must depend only on the seed (no wall clock, no
  * real I/O, no global state surviving from one run to the next): then a
@@ -142,9 +145,11 @@ void ac_scenario_fail(ac_scenario_run *run, const char *fmt, ...) AC_PRINTF(2, 3
 /* 1 when the run has failed (ac_scenario_fail was called), else 0. */
 int ac_scenario_failed(const ac_scenario_run *run);
 /* With --tls: write the runner's test certificate and key (one PEM file,
- * the same bytes on every run) into node's simulated file system and
- * return its path, for ac_node_opts.certfile; without --tls: NULL, and
- * nothing is written. A node program calls it at every start. */
+ * the same bytes on every run) into node's simulated file system (again on
+ * every call) and return its path, for ac_node_opts.certfile; without
+ * --tls: NULL, and nothing is written. Call it from setup (the file
+ * survives crashes) or from the node's program. When the file cannot be
+ * written, the run fails (ac_scenario_fail) and NULL is returned. */
 const char *ac_scenario_certfile(ac_scenario_run *run, ac_sim_node *node);
 
 /* ---- runners ------------------------------------------------------------------ */
