@@ -155,13 +155,11 @@ static int walk_setup(ac_scenario_run *run)
 }
 
 /* The run ends when every client's current incarnation is done (the server
- * serves forever) or a job was applied twice. */
+ * serves forever); a job applied twice ends it through walk_safety. */
 static int walk_done(ac_scenario_run *run)
 {
 	walk_ctx *c = ac_scenario_ctx(run);
 	int i;
-	if (c->twice_client >= 0)
-		return 1;
 	for (i = 0; i < WALK_CLIENTS; i++)
 		if (!c->finished[i])
 			return 0;
@@ -180,6 +178,10 @@ static void walk_check(ac_scenario_run *run, int stop)
 {
 	walk_ctx *c = ac_scenario_ctx(run);
 	int i, k;
+	/* A job applied twice in the last step, after which done held. */
+	walk_safety(run);
+	if (ac_scenario_failed(run))
+		return;
 	for (i = 0; i < WALK_CLIENTS; i++) {
 		if (!c->finished[i]) {
 			ac_scenario_fail(run, "liveness: client c%d did not get every ack "
