@@ -20,7 +20,7 @@
  * Each node runs its example program in an ex_env (examples/example.h)
  * made here: the node's scheduler, its virtual address, discovery on the
  * simulated subnet, an input that never ends, and output lines that go to
- * the oracles instead of a terminal. The env lives in the run's context,
+ * the oracles and the node's log instead of a terminal. The env lives in the run's context,
  * so it outlives the node's crashes; each start makes it afresh.
  */
 #include "config.h"
@@ -80,13 +80,15 @@ static int walk_read_line(ex_env *env, char *buf, size_t len)
 	return -ECANCELED;
 }
 
-/* An output line: the oracles read it. */
+/* An output line: the oracles read it, and it goes to the node's log (so
+ * that --trace and --logs show it among the events). */
 static void walk_print(ex_env *env, const char *line)
 {
 	walk_node *n = env->backend;
 	walk_ctx *c = n->ctx;
 	char id[8];
 	int i, k;
+	ac_log(env->sched, AC_LOG_INFO, "%s", line);
 	if (n->client >= 0) {
 		if (strncmp(line, "all ", 4) == 0)
 			c->finished[n->client] = 1;
