@@ -51,12 +51,15 @@ typedef struct ac__scen_args {
 	double faults_s;
 	double max_s;
 	uint64_t max_steps;
+	/* Wall-clock bound of a seed in seconds (0: none). */
+	double timeout_s;
 } ac__scen_args;
 
 /* Defaults of --faults-for, --max-time and --max-steps. */
 #define AC__SCEN_FAULTS_S 20.0
 #define AC__SCEN_MAX_S 300.0
 #define AC__SCEN_MAX_STEPS 20000000ULL
+#define AC__SCEN_TIMEOUT_S 600.0
 
 /* One seed's outcome. */
 typedef struct ac__scen_result {
@@ -109,14 +112,17 @@ int ac__scen_run_one(const ac__scen_args *a, const ac_scenario *sc, uint64_t see
  * --fork (in a child: a crash fails the seed with its signal). */
 int ac__scen_run_seed(const ac__scen_args *a, const ac_scenario *sc, uint64_t seed,
                       FILE *trace, const ac__scen_hooks *h, ac__scen_result *res);
-/* Crash reports of an in-process sweep: ac__scen_catch_set(line) makes a
- * fatal signal (SEGV, BUS, FPE, ILL, ABRT) print "seed S: FAILED: crashed
- * with signal N" (line gives the seed part and the reproduce line) before
- * the signal takes its course (the handler that was there before — the
- * engine's stack overflow report, a sanitizer's — runs next); NULL: no
- * report. ac__scen_catch_arm installs the handlers once a node started
- * (so that the engine installed its own first). */
-void ac__scen_catch_set(uint64_t seed, const char *repro);
+/* Crash reports of an in-process sweep: after ac__scen_catch_set(seed,
+ * repro, timeout_s), a fatal signal (SEGV, BUS, FPE, ILL, ABRT) prints
+ * "seed S: FAILED: crashed with signal N ..." and "reproduce: REPRO"
+ * before the signal takes its course (the handler that was there before —
+ * the engine's stack overflow report, a sanitizer's — runs next); and
+ * when timeout_s > 0, timeout_s wall seconds later (alarm) the process
+ * prints "seed S: FAILED: no progress: wall-clock timeout ..." and the
+ * reproduce line and exits with status 1. repro NULL: no report, no
+ * alarm. ac__scen_catch_arm installs the signal handlers once a node
+ * started (so that the engine installed its own first). */
+void ac__scen_catch_set(uint64_t seed, const char *repro, double timeout_s);
 void ac__scen_catch_arm(void);
 
 /* The reproduce command for seed (without "reproduce: "): prog, then

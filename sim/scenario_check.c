@@ -54,6 +54,8 @@ static int scen_check_args(const ac_scenario *sc, const ac_scenario_check_opts *
 		a->max_s = o->max_time_s;
 	if (o->max_steps > 0)
 		a->max_steps = o->max_steps;
+	if (o->timeout_s > 0)
+		a->timeout_s = o->timeout_s;
 	if (!sc || !sc->name) {
 		snprintf(why, len, "ac_scenario_check: no scenario (or one without a name)");
 		return -EINVAL;

@@ -52,6 +52,7 @@ static void scen_usage(FILE *f, const char *prog, const ac__scen_list *l)
 	        "(default 20)\n"
 	        "  --max-time S        bound on virtual time (default 300)\n"
 	        "  --max-steps N       step budget per run (default 20000000)\n"
+	        "  --timeout S         wall-clock bound per seed (default 600; 0: none)\n"
 	        "  --trace FILE        write the event log (one seed)\n"
 	        "  --record DIR        record every node incarnation of every seed\n"
 	        "                      (DIR/seed-N/NODE.INC.acrec; acpcap reads them;\n"
@@ -200,6 +201,7 @@ static const struct option scen_longopts[] = {
 	{"faults-for", required_argument, NULL, 'f'},
 	{"max-time", required_argument, NULL, 'm'},
 	{"max-steps", required_argument, NULL, 'x'},
+	{"timeout", required_argument, NULL, 'o'},
 	{"trace", required_argument, NULL, 't'},
 	{"record", required_argument, NULL, 'r'},
 	{"replay", required_argument, NULL, 'P'},
@@ -243,6 +245,13 @@ static int scen_opt(int ch, ac__scen_args *a, ac__scen_list *l, const char *prog
 			return 2;
 		}
 		break;
+	case 'o':
+		a->timeout_s = strtod(optarg, &end);
+		if (end == optarg || *end || !(a->timeout_s >= 0) || a->timeout_s > 1e6) {
+			fprintf(stderr, "%s: bad timeout '%s'\n", prog, optarg);
+			return 2;
+		}
+		break;
 	case 't': a->trace = optarg; break;
 	case 'r': a->record = optarg; break;
 	case 'P': a->replay = optarg; break;
@@ -267,9 +276,15 @@ int ac__scen_parse(int argc, char **argv, const ac_scenario *const *builtin,
 	size_t i;
 	memset(l, 0, sizeof(*l));
 	ac__scen_args_init(a);
-	for (i = 0; builtin && builtin[i]; i++)
+	for (i = 0; builtin && builtin[i]; i++) {
+		if (!scen_name_ok(builtin[i]->name)) {
+			fprintf(stderr, "%s: scenario %zu of the program has no usable name (1..63 "
+			        "letters, digits, '-', '_', '.')\n", prog, i);
+			return 2;
+		}
 		if (scen_list_put(l, builtin[i], NULL) < 0)
 			return 2;
+	}
 	optind = 0; /* getopt starts afresh (a replay parses twice) */
 	while (rc == 0 && (ch = getopt_long(argc, argv, "v", scen_longopts, NULL)) != -1) {
 		rc = scen_opt(ch, a, l, prog, &have_seed);
@@ -318,23 +333,29 @@ static int scen_sweep(const ac__scen_args *a, const ac__scen_entry *e, const cha
 	uint64_t seed, n = 0, failed = 0, total = a->seed_hi - a->seed_lo + 1;
 	double t0 = scen_wall(), last = t0;
 	char repro[1100];
+	int shown = 0; /* a progress line is on standard error, unended */
 	for (seed = a->seed_lo; seed <= a->seed_hi; seed++, n++) {
 		ac__scen_result r;
 		int rc;
 		ac__scen_repro(repro, sizeof(repro), prog, e->from, a, seed);
 		fflush(stdout);
-		ac__scen_catch_set(seed, a->fork ? NULL : repro);
+		ac__scen_catch_set(seed, a->fork ? NULL : repro, a->timeout_s);
 		rc = ac__scen_run_seed(a, e->sc, seed, seed == a->seed_lo ? trace : NULL, h, &r);
-		ac__scen_catch_set(seed, NULL);
+		ac__scen_catch_set(seed, NULL, 0);
 		if (rc < 0) {
 			fprintf(stderr, "%s: %s\n", scen_base(prog), rc == -EINVAL
 			        ? "bad options for the simulator" : ac_strerror(rc));
 			return 2;
 		}
+		if ((total == 1 || a->verbose || !r.ok) && shown) {
+			fprintf(stderr, "\n");
+			shown = 0;
+		}
 		if (total == 1 || a->verbose || !r.ok)
 			scen_report(seed, &r);
 		if (!r.ok) {
 			printf("reproduce: %s\n", repro);
+			fflush(stdout);
 			failed++;
 			if (!a->keep_going) {
 				printf("%" PRIu64 " passed, 1 failed\n", n);
@@ -346,9 +367,10 @@ static int scen_sweep(const ac__scen_args *a, const ac__scen_entry *e, const cha
 			fprintf(stderr, "\r%s %s: %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64
 			        " failed (%.0f s, %.0f seeds/s)", scen_base(prog), e->sc->name,
 			        n + 1, total, failed, last - t0, (double)(n + 1) / (last - t0));
+			shown = 1;
 		}
 	}
-	if (total > 1 && !a->verbose && last > t0)
+	if (shown)
 		fprintf(stderr, "\n");
 	printf("%" PRIu64 " passed, %" PRIu64 " failed\n", total - failed, failed);
 	return failed ? 1 : 0;
@@ -375,6 +397,10 @@ int ac__scenario_main_hooks(int argc, char **argv, const ac_scenario *const *sce
 	e = ac__scen_find(&l, a.scenario);
 	if (!e) {
 		scen_unknown(base, a.scenario, &l);
+		rc = 2;
+	} else if (a.profile && ac__scen_profile(a.profile, &(ac_sim_opts){0}) < 0) {
+		fprintf(stderr, "%s: unknown profile '%s' (known: clean, lossy, partitions, "
+		        "crashes)\n", base, a.profile);
 		rc = 2;
 	} else if (a.trace && !(trace = fopen(a.trace, "w"))) {
 		fprintf(stderr, "%s: %s: %s\n", base, a.trace, strerror(errno));

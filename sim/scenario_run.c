@@ -123,6 +123,7 @@ void ac__scen_args_init(ac__scen_args *a)
 	a->faults_s = AC__SCEN_FAULTS_S;
 	a->max_s = AC__SCEN_MAX_S;
 	a->max_steps = AC__SCEN_MAX_STEPS;
+	a->timeout_s = AC__SCEN_TIMEOUT_S;
 }
 
 int ac__scen_opts(const ac__scen_args *a, const ac_scenario *sc, uint64_t seed,

@@ -11,8 +11,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sim/scenario.h"
@@ -46,6 +48,8 @@ void ac__scen_repro(char *buf, size_t len, const char *prog, const char *from,
 	SCEN_PUT(" --faults-for %g --max-time %g", a->faults_s, a->max_s);
 	if (a->max_steps != AC__SCEN_MAX_STEPS)
 		SCEN_PUT(" --max-steps %" PRIu64, a->max_steps);
+	if (a->timeout_s != AC__SCEN_TIMEOUT_S)
+		SCEN_PUT(" --timeout %g", a->timeout_s);
 	SCEN_PUT(" --trace trace.txt");
 #undef SCEN_PUT
 }
@@ -59,16 +63,45 @@ static int scen_wanted, scen_armed;
 static volatile sig_atomic_t scen_on;
 static char scen_seed[24];
 static char scen_line[1200];
+static char scen_tmo[160];
 
-void ac__scen_catch_set(uint64_t seed, const char *repro)
+static void scen_write(const char *s);
+
+/* SIGALRM: the seed ran out of wall-clock time. */
+static void scen_alarm(int sig)
 {
+	(void)sig;
+	if (scen_on) {
+		scen_write(scen_tmo);
+		scen_write(scen_line);
+		_exit(1);
+	}
+}
+
+void ac__scen_catch_set(uint64_t seed, const char *repro, double timeout_s)
+{
+	static int alarm_set;
 	scen_on = 0;
+	alarm(0);
 	if (!repro)
 		return;
 	snprintf(scen_seed, sizeof(scen_seed), "%" PRIu64, seed);
 	snprintf(scen_line, sizeof(scen_line), "reproduce: %s\n", repro);
+	snprintf(scen_tmo, sizeof(scen_tmo), "seed %" PRIu64 ": FAILED: no progress: "
+	         "wall-clock timeout of %g s (a node that never yields?)\n", seed, timeout_s);
 	scen_wanted = 1;
 	scen_on = 1;
+	if (timeout_s > 0) {
+		if (!alarm_set) {
+			struct sigaction sa;
+			memset(&sa, 0, sizeof(sa));
+			sa.sa_handler = scen_alarm;
+			sigemptyset(&sa.sa_mask);
+			sigaction(SIGALRM, &sa, NULL);
+			alarm_set = 1;
+		}
+		alarm((unsigned)(timeout_s + 0.999));
+	}
 }
 
 static void scen_write(const char *s)
@@ -152,12 +185,28 @@ static int scen_seed_here(const ac__scen_args *a, const ac_scenario *sc, uint64_
 	return rc;
 }
 
-/* Read len bytes (fewer at end of file or error). */
-static size_t scen_read(int fd, void *buf, size_t len)
+/* Read len bytes (fewer at end of file, error, or when the wall-clock
+ * deadline (CLOCK_MONOTONIC seconds; 0: none) passed: then *late = 1). */
+static size_t scen_read(int fd, void *buf, size_t len, double deadline, int *late)
 {
 	size_t got = 0;
 	while (got < len) {
-		ssize_t k = read(fd, (char *)buf + got, len - got);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		struct timespec ts;
+		ssize_t k;
+		int ms = -1;
+		if (deadline > 0) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ms = (int)((deadline - (double)ts.tv_sec - (double)ts.tv_nsec * 1e-9) *
+			           1e3);
+			if (ms <= 0) {
+				*late = 1;
+				break;
+			}
+		}
+		if (poll(&p, 1, ms) == 0)
+			continue;
+		k = read(fd, (char *)buf + got, len - got);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
@@ -165,6 +214,23 @@ static size_t scen_read(int fd, void *buf, size_t len)
 		got += (size_t)k;
 	}
 	return got;
+}
+
+/* Why a child ended without a result. */
+static void scen_lost(ac__scen_result *res, int st, int late, const ac__scen_args *a,
+                      uint64_t seed)
+{
+	memset(res, 0, sizeof(*res));
+	if (late)
+		snprintf(res->why, sizeof(res->why), "no progress: wall-clock timeout of %g s at "
+		         "seed %" PRIu64 " (a node that never yields?)", a->timeout_s, seed);
+	else if (WIFSIGNALED(st))
+		snprintf(res->why, sizeof(res->why), "crashed with signal %d (%s) in the "
+		         "scenario's code", WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else
+		snprintf(res->why, sizeof(res->why), "crashed: the seed's process exited with "
+		         "status %d before reporting (see its standard error)",
+		         WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
 /* The child of --fork: the seed, then its result on fd. */
@@ -185,7 +251,9 @@ static void scen_child(int fd, const ac__scen_args *a, const ac_scenario *sc, ui
 static int scen_seed_fork(const ac__scen_args *a, const ac_scenario *sc, uint64_t seed,
                           FILE *trace, const ac__scen_hooks *h, ac__scen_result *res)
 {
-	int fds[2], rc = 0, st = 0;
+	int fds[2], rc = 0, st = 0, late = 0;
+	double deadline = 0;
+	struct timespec ts;
 	size_t got;
 	pid_t pid;
 	memset(res, 0, sizeof(*res));
@@ -202,22 +270,21 @@ static int scen_seed_fork(const ac__scen_args *a, const ac_scenario *sc, uint64_
 		close(fds[0]);
 		return -errno;
 	}
-	got = scen_read(fds[0], &rc, sizeof(rc));
+	if (a->timeout_s > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		deadline = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 + a->timeout_s;
+	}
+	got = scen_read(fds[0], &rc, sizeof(rc), deadline, &late);
 	if (got == sizeof(rc))
-		got += scen_read(fds[0], res, sizeof(*res));
+		got += scen_read(fds[0], res, sizeof(*res), deadline, &late);
 	close(fds[0]);
+	if (late)
+		kill(pid, SIGKILL);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (got == sizeof(rc) + sizeof(*res))
 		return rc;
-	memset(res, 0, sizeof(*res));
-	if (WIFSIGNALED(st))
-		snprintf(res->why, sizeof(res->why), "crashed with signal %d (%s) in the "
-		         "scenario's code", WTERMSIG(st), strsignal(WTERMSIG(st)));
-	else
-		snprintf(res->why, sizeof(res->why), "crashed: the seed's process exited with "
-		         "status %d before reporting (see its standard error)",
-		         WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	scen_lost(res, st, late, a, seed);
 	return 0;
 }
 

@@ -88,6 +88,11 @@ START_TEST(test_crash_forked)
 	ck_assert_int_eq(ac_scenario_check(&scen_crash, &o, why, sizeof(why)), 1);
 	ck_assert_msg(!strncmp(why, "seed 2: crashed", 15), "%s", why);
 	ck_assert_msg(strstr(why, "reproduce: x --scenario crash --seed 2 ") != NULL, "%s", why);
+	/* A node that never yields: killed after the wall-clock bound. */
+	o.timeout_s = 1;
+	ck_assert_int_eq(ac_scenario_check(&scen_hang, &o, why, sizeof(why)), 1);
+	ck_assert_msg(strstr(why, "seed 1: no progress: wall-clock timeout of 1 s at seed 1")
+	              != NULL, "%s", why);
 }
 END_TEST
 

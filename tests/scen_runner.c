@@ -11,6 +11,7 @@ int main(int argc, char **argv)
 {
 	static const ac_scenario *const mine[] = {&scen_ping, &scen_restart, &scen_parity,
 	                                          &scen_crash, &scen_spin, &scen_forever,
-	                                          &scen_deadlock, &scen_unsafe, NULL};
+	                                          &scen_deadlock, &scen_unsafe, &scen_hang,
+	                                          NULL};
 	return ac_scenario_main(argc, argv, mine);
 }

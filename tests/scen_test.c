@@ -8,11 +8,12 @@
  *   restart   ping, and at 0.3 s (virtual) setup's ac_sim_at crashes the
  *             server, at 0.6 s restarts it: its restart hook runs, not main.
  *   parity    ping whose final check fails every seed s with s % 5 == 3.
- *   crash     ping whose final check dereferences NULL on seed 2.
+ *   crash     ping whose final check writes to address 16 on seed 2.
  *   spin      a node coroutine that yields forever at one virtual instant.
  *   forever   a node that sleeps 1 s in a loop forever (never quiesces).
  *   deadlock  a coroutine that waits for a message nobody sends, forever.
  *   unsafe    the safety oracle fails once the client got 2 replies.
+ *   hang      a node coroutine that never yields (a plain busy loop).
  */
 #include "config.h"
 
@@ -198,7 +199,9 @@ const ac_scenario scen_parity = {
 
 static void crash_check(ac_scenario_run *run, int stop)
 {
-	volatile int *volatile p = NULL;
+	/* A fault at a low address that is not NULL: the sanitizers' NULL
+	 * check would end the process before the signal does. */
+	volatile int *volatile p = (volatile int *)(uintptr_t)16;
 	if (ac_scenario_seed(run) == 2)
 		*p = 1;
 	ping_check(run, stop);
@@ -290,7 +293,30 @@ const ac_scenario scen_unsafe = {
 	.profile = "clean", .ctx_size = sizeof(ping_ctx), .nodes = ping_nodes,
 	.safety = unsafe_safety, .check = ping_check};
 
+static void hang_coro(void *arg)
+{
+	volatile unsigned long n = 0;
+	(void)arg;
+	for (;;)
+		n++;
+}
+
+static void hang_main(ac_scenario_run *run, ac_sim_node *node, void *arg)
+{
+	(void)run;
+	(void)arg;
+	ac_spawn(ac_sim_node_sched(node), hang_coro, NULL, NULL, NULL);
+}
+
+static const ac_scenario_node hang_nodes[] = {
+	{"hanger", hang_main, NULL, NULL},
+	{NULL, NULL, NULL, NULL},
+};
+
+const ac_scenario scen_hang = {
+	.name = "hang", .help = "a coroutine that never yields", .nodes = hang_nodes};
+
 #ifndef SCEN_TEST_NO_EXPORT
 AC_SCENARIO_EXPORT(&scen_ping, &scen_restart, &scen_parity, &scen_crash, &scen_spin,
-                   &scen_forever, &scen_deadlock, &scen_unsafe);
+                   &scen_forever, &scen_deadlock, &scen_unsafe, &scen_hang);
 #endif

@@ -5,6 +5,6 @@
 #include <asyncoro/scenario.h>
 
 extern const ac_scenario scen_ping, scen_restart, scen_parity, scen_crash, scen_spin,
-	scen_forever, scen_deadlock, scen_unsafe;
+	scen_forever, scen_deadlock, scen_unsafe, scen_hang;
 
 #endif

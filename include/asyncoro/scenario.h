@@ -70,7 +70,7 @@ typedef struct ac_scenario_node {
 	/* Unique name, at most 63 bytes (addresses: 10.0.0.1, 10.0.0.2, ...
 	 * in the order of declaration). */
 	const char *name;
-	/* Its program at the first start. */
+	/* Its program at the first start (NULL: setup fails). */
 	ac_scenario_main_fn main;
 	/* Argument of main and restart. */
 	void *arg;
@@ -83,7 +83,8 @@ typedef struct ac_scenario_node {
 
 /* A scenario. Unused members are NULL or 0. */
 typedef struct ac_scenario {
-	/* Name for --scenario (letters, digits, '-', '_'), one line of help. */
+	/* Name for --scenario (1..63 letters, digits, '-', '_', '.'; the
+	 * runners refuse others), one line of help. */
 	const char *name;
 	const char *help;
 	/* Default fault profile (--profile overrides): "clean" (latency
@@ -121,7 +122,9 @@ typedef struct ac_scenario {
 	 * done once the faults stopped) and calls ac_scenario_fail when not. */
 	void (*check)(ac_scenario_run *run, int stop);
 	/* After the world is freed (ac_scenario_world is then NULL), before
-	 * the context is freed: free what setup or the nodes allocated. */
+	 * the context is freed: free what setup or the nodes allocated.
+	 * Called after every run that got its world, also when setup failed
+	 * (so it must cope with a partly set-up context). */
 	void (*cleanup)(ac_scenario_run *run);
 } ac_scenario;
 
@@ -157,12 +160,21 @@ const char *ac_scenario_certfile(ac_scenario_run *run, ac_sim_node *node);
 /* acsim's whole command line over the scenarios of the NULL-terminated
  * list (acsim --help lists the options): --list, --scenario NAME,
  * --seed N | --seeds A..B (progress and seeds/s on standard error),
- * --profile, --swarm, --buggify, --loss, --faults-for, --max-time,
- * --max-steps, --trace FILE, --record DIR, --check-determinism, --fork,
- * --keep-going, --tls, --logs, --verbose. The reproduce line names argv[0]
- * (or, for scenarios that acsim --load'ed, "acsim --load PATH"). Returns
- * the exit status: 0 every seed passed, 1 a seed failed, 2 bad usage (a
- * message on standard error; an unknown scenario lists the known ones). */
+ * --load PATH (more scenarios from a shared object), --profile, --swarm,
+ * --buggify, --loss, --faults-for, --max-time, --max-steps, --timeout,
+ * --trace FILE, --record DIR, --replay RECORD [--until EVENT],
+ * --check-determinism, --fork, --keep-going, --tls, --logs, --verbose.
+ * The reproduce line of a failing seed names argv[0], followed by
+ * "--load PATH" for a scenario that came from a shared object. A crash
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) in a scenario's code prints
+ * the seed and its reproduce line before the process dies as it would
+ * have; with --fork every seed runs in a child, a crash fails that seed
+ * and --keep-going goes on. A seed that runs longer than --timeout wall
+ * seconds (default 600; a node that never yields) fails with "no
+ * progress: wall-clock timeout". Returns the exit status: 0 every seed
+ * passed, 1 a seed failed, 2 bad usage or a bad object (a message on
+ * standard error; an unknown scenario lists the known ones); --replay: 0,
+ * 2, 3 (divergence) or 4 (--until reached). */
 int ac_scenario_main(int argc, char **argv, const ac_scenario *const *scenarios);
 
 /* Options of ac_scenario_check; zero means the default. */
@@ -189,8 +201,13 @@ typedef struct ac_scenario_check_opts {
 	/* The command that starts the reproduce line, e.g. "./my_sim" (a
 	 * binary calling ac_scenario_main) or "acsim --load ./libmine.so";
 	 * NULL: "acsim --load PATH" when the scenario lives in a shared
-	 * object, else the running program's name. */
+	 * object, else the running program's path (/proc/self/exe). */
 	const char *program;
+	/* With fork: wall-clock bound of a seed in seconds (default 600); a
+	 * seed that takes longer (a node that never yields) is killed and
+	 * fails with "no progress: wall-clock timeout". Without fork: not
+	 * used (a test framework's own timeout applies). */
+	double timeout_s;
 } ac_scenario_check_opts;
 
 /* Run the seeds of o (NULL: defaults) for sc, stopping at the first
