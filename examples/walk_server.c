@@ -50,6 +50,8 @@ typedef struct walk_server {
 	int jh;
 	int64_t jlen;
 	int64_t work_ms;
+	/* The job being served (freed if the coroutine is ended meanwhile). */
+	ac_msg *cur;
 } walk_server;
 
 static int walk_applied(const walk_server *w, const char *client, int k)
@@ -186,19 +188,29 @@ static void walk_server_close(void *arg)
 	w->jobs = NULL;
 }
 
+/* The serving coroutine ends (terminated while it works on a job). */
+static void walk_server_drop(void *arg)
+{
+	walk_server *w = arg;
+	ac_msg_free(w->cur);
+	w->cur = NULL;
+}
+
 static void walk_server_proc(void *arg)
 {
 	walk_server *w = arg;
-	ac_msg *m;
 	int rc = ac_register("walk_queue");
+	if (rc == 0)
+		rc = ac_coro_defer(walk_server_drop, w);
 	if (rc < 0) {
 		ac_log(w->env->sched, AC_LOG_ERROR, "register walk_queue: %s", ac_strerror(rc));
 		w->env->status = 1;
 		return;
 	}
-	while (ac_receive(AC_FOREVER, &m) == 0) {
-		walk_serve(w, m);
-		ac_msg_free(m);
+	while (ac_receive(AC_FOREVER, &w->cur) == 0) {
+		walk_serve(w, w->cur);
+		ac_msg_free(w->cur);
+		w->cur = NULL;
 	}
 }
 
