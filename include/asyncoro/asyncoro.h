@@ -174,9 +174,11 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out);
 /* Run coroutines until every non-daemon coroutine has ended. Daemons stay
  * suspended. Returns 0, or -EDEADLK when non-daemon coroutines remain but
  * nothing (no ready coroutine, timer or I/O) can ever wake them. Must not be
- * called from a coroutine (-EPERM). */
+ * called from a coroutine (-EPERM); -EINVAL for a NULL s. */
 int ac_sched_run(ac_sched *s);
-/* ac_sched_run, then terminate the daemons and run the at-exit hooks. */
+/* ac_sched_run, then terminate the daemons and run the at-exit hooks.
+ * Returns what ac_sched_run returned; -EPERM from a coroutine and -EINVAL
+ * for a NULL s change nothing. */
 int ac_sched_finish(ac_sched *s);
 /* Terminate every coroutine now (each monitor is told), then run the
  * at-exit hooks. From a coroutine, that coroutine ends too. */
