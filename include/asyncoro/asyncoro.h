@@ -620,10 +620,12 @@ ssize_t ac_sock_send_all(ac_sock *k, const void *buf, size_t len,
 /* Read one line into buf (NUL-terminated, without its '\n' and a '\r'
  * before it). Returns the number of bytes the line took from the stream,
  * newline included (like getline: an empty line returns 1), 0 at the end of
- * the stream with no data left, -EMSGSIZE when the line does not fit, or a
- * negative errno. A last line without a newline is returned at the end of
- * the stream. Lines are buffered per socket; other reads take the buffered
- * bytes first. */
+ * the stream with no data left, -EMSGSIZE when the line does not fit (it
+ * stays buffered: a call with a larger buffer reads it), or a negative
+ * errno. A last line without a newline is returned at the end of the
+ * stream; after it, reads return 0 and the socket can still send (the
+ * peer's shutdown ends only its direction). Lines are buffered per socket;
+ * other reads take the buffered bytes first. */
 ssize_t ac_sock_recv_line(ac_sock *k, char *buf, size_t len,
                           int64_t timeout_ms);
 /* UDP. */
@@ -641,8 +643,9 @@ int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
                      int64_t timeout_ms);
 /* Receive one length-prefixed message of at most max bytes into a malloc'ed
  * buffer (*out, *len; free() it). Returns 1 (a message), 0 (clean end of
- * stream before a message), -EMSGSIZE (longer than max), -EPIPE (ended
- * inside a message), -ETIMEDOUT, negative errno. */
+ * stream before a message), -EMSGSIZE (longer than max: its bytes are not
+ * read, so later reads and writes on the socket return -EPIPE), -EPIPE
+ * (ended inside a message), -ETIMEDOUT, negative errno. */
 int ac_sock_recv_msg(ac_sock *k, void **out, size_t *len, size_t max,
                      int64_t timeout_ms);
 /* Close the sending side (TCP). */
