@@ -448,7 +448,7 @@ static void node_handshake_in(void *arg)
 		node_hs_end(h);
 		return;
 	}
-	rc = ac__handshake(n, h->h_k, 0, NULL, NULL);
+	rc = ac__handshake(n, h->h_k, 0, NULL, NULL, -1);
 	if (rc < 0)
 		ac_sock_close(h->h_k);
 	h->h_k = NULL;
@@ -1051,6 +1051,7 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
 int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
                  int stream_send, int broadcast, int64_t timeout_ms)
 {
+	int64_t deadline_ns;
 	ac_addr a;
 	ac_peer *p;
 	ac_sock *k;
@@ -1083,10 +1084,13 @@ int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
 		         "(max_peers %u)", loc, n->n_max_peers);
 		return -EUSERS;
 	}
+	/* The timeout bounds the connect and the handshake together (AC_FOREVER:
+	 * the handshake still ends within PEER_HANDSHAKE_MS). */
+	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
 	rc = ac_sock_connect(&a, timeout_ms, &k);
 	if (rc < 0)
 		return rc;
-	rc = ac__handshake(n, k, 1, &a, &p);
+	rc = ac__handshake(n, k, 1, &a, &p, deadline_ns);
 	AC_ASSERT(rc != 0 || (p && p->p_node == n)); /* success names the peer */
 	if (rc == -EALREADY) {
 		ac_sock_close(k); /* the other direction's connection won */

@@ -449,6 +449,78 @@ START_TEST(test_ext_ip_addr)
 }
 END_TEST
 
+/* ac_node_peer's timeout bounds the connect and the handshake together: a
+ * server that accepts the connection and never answers (not a node) costs
+ * the caller its timeout, not the handshake's own 5 s; 0 gives up at once
+ * unless the location is a peer already, which it returns 0 for. Before
+ * the fix both calls took 5 s. */
+typedef struct silent_st {
+	ac_sock *l;
+	char loc[64];
+	int rc_300, rc_0, rc_peer0;
+	int64_t ms_300, ms_0;
+	int done;
+} silent_st;
+
+static silent_st SI;
+
+static void body_silent_server(void *arg)
+{
+	ac_sock *k[2] = {NULL, NULL};
+	int i;
+	(void)arg;
+	for (i = 0; i < 2; i++)
+		if (ac_sock_accept(SI.l, LONG_MS, &k[i]) < 0)
+			break;
+	while (!SI.done)
+		ac_sleep(10);
+	for (i = 0; i < 2; i++)
+		ac_sock_close(k[i]);
+	ac_sock_close(SI.l);
+}
+
+static void body_peer_silent_timeout(void *arg)
+{
+	ac_node *n = W.node[0];
+	int64_t t0;
+	(void)arg;
+	t0 = wall_ms();
+	SI.rc_300 = ac_node_peer(n, SI.loc, 0, 1, 0, 300);
+	SI.ms_300 = wall_ms() - t0;
+	t0 = wall_ms();
+	SI.rc_0 = ac_node_peer(n, SI.loc, 0, 1, 0, 0);
+	SI.ms_0 = wall_ms() - t0;
+	SI.rc_peer0 = ac_node_peer(n, W.locs[1], 0, 1, 0, 0);
+	SI.done = 1;
+}
+
+START_TEST(test_peer_timeout_bounds_handshake)
+{
+	ac_addr a;
+	world_init(0, 0);
+	memset(&SI, 0, sizeof(SI));
+	world_node("s");
+	world_node("s");
+	world_peer(0, 1);
+	CK_OK(ac_addr_parse(&a, "127.0.0.1", 0));
+	CK_OK(ac_sock_listen(W.s[1], &a, 4, 0, &SI.l));
+	CK_OK(ac_sock_local_addr(SI.l, &a));
+	ac_addr_format(&a, SI.loc, sizeof(SI.loc));
+	spawn_on(1, body_silent_server, NULL);
+	spawn_on(0, body_peer_silent_timeout, NULL);
+	RUN_UNTIL(SI.done, 1, LONG_MS);
+	CK_RC(SI.rc_300, -ETIMEDOUT);
+	ck_assert_msg(SI.ms_300 >= 250 && SI.ms_300 < 2500, "timeout 300 took %lld ms",
+	              (long long)SI.ms_300);
+	CK_RC(SI.rc_0, -ETIMEDOUT);
+	ck_assert_msg(SI.ms_0 < 1000, "timeout 0 took %lld ms", (long long)SI.ms_0);
+	CK_RC(SI.rc_peer0, 0);
+	run_for(50);
+	ck_assert_int_eq(npeers(0), 1);
+	world_fini();
+}
+END_TEST
+
 static Suite *net_peers_suite(void)
 {
 	Suite *s = suite_create("net_peers");
@@ -459,6 +531,7 @@ static Suite *net_peers_suite(void)
 	tcase_add_test(tc, test_tls_not_silent);
 	tcase_add_test(tc, test_peer_wrong_secret);
 	tcase_add_test(tc, test_peer_refused);
+	tcase_add_test(tc, test_peer_timeout_bounds_handshake);
 	tcase_add_test(tc, test_peer_status);
 	tcase_add_test(tc, test_peer_crash);
 	tcase_add_test(tc, test_peer_silent);

@@ -207,7 +207,9 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
  * valid, bad signature) or ours there — and -ENOPROTOOPT when one of the
  * two nodes uses TLS and the other does not; both sides log the reason
  * and neither acts on anything from that connection. Otherwise
- * -ECONNREFUSED, -ETIMEDOUT (a TLS handshake too is bounded), ...
+ * -ECONNREFUSED, -ETIMEDOUT, ... The timeout bounds the connect and the
+ * handshake together (0: -ETIMEDOUT unless loc is already a peer; with
+ * AC_FOREVER the handshake, TLS included, still ends within 5 s).
  * Calling it again changes stream_send for that peer. broadcast asks the
  * peer to relay our announcement on its network. Coroutine only. */
 int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
