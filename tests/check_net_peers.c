@@ -8,6 +8,9 @@
  */
 #include "tests/net_harness.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 /* ---- peering ------------------------------------------------------------- */
 
 START_TEST(test_peer_ok)
@@ -521,12 +524,104 @@ START_TEST(test_peer_timeout_bounds_handshake)
 }
 END_TEST
 
+/* dis.h: ac_node_opts_init's documented defaults; ac_node_start's
+ * refusals of bad options (each changes nothing: the scheduler has no node
+ * after it), a second start (-EALREADY), the default name "ip:port". */
+START_TEST(test_node_start_contract)
+{
+	ac_node_opts o;
+	ac_sched *s;
+	ac_node *n = NULL;
+	ac_addr loc;
+	char name[AC_NAME_MAX + 2], path[1100], text[AC_ADDR_STRLEN];
+	char dir[] = "/tmp/ac-node-start-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	memset(&o, 0x5a, sizeof(o));
+	ac_node_opts_init(&o);
+	ck_assert_ptr_null(o.node);
+	ck_assert_uint_eq(o.udp_port, 0);
+	ck_assert_uint_eq(o.tcp_port, 0);
+	ck_assert_ptr_null(o.ext_ip_addr);
+	ck_assert_ptr_null(o.name);
+	ck_assert_int_eq(o.discover_peers, 1);
+	ck_assert_ptr_null(o.broadcast);
+	ck_assert_ptr_null(o.peers);
+	ck_assert_int_eq(o.npeers, 0);
+	ck_assert_ptr_null(o.certfile);
+	ck_assert_ptr_null(o.keyfile);
+	ck_assert_ptr_null(o.cafile);
+	ck_assert_ptr_null(o.dest_path);
+	ck_assert_int_eq(o.max_file_size, 0);
+	ck_assert_int_eq(o.stream_send, 1);
+	ck_assert_int_eq(o.heartbeat_ms, 2000);
+	ck_assert_int_eq(o.peer_lost_ms, 10000);
+	ck_assert_uint_eq(o.compress_min, 4096);
+	ck_assert_int_eq(o.stop_timeout_ms, 5000);
+	ck_assert_int_eq(o.max_peers, 1024);
+	ck_assert_int_eq(o.max_peer_requests, 256);
+	ck_assert_uint_eq(o.max_coro_inbound, (size_t)16 << 20);
+	ck_assert_uint_eq(o.max_peer_inbound, (size_t)64 << 20);
+	ck_assert_uint_eq(o.max_peer_watches, 65536);
+	ck_assert_int_eq(o.max_handshakes, 64);
+	ck_assert_int_eq(o.max_handshakes_per_addr, 16);
+	ck_assert_ptr_null(o.keylogfile);
+	s = test_sched();
+	o.node = "127.0.0.1";
+	o.discover_peers = 0;
+	o.secret = "0123456789abcdef";
+	CK_RC(ac_node_start(NULL, &o, &n), -EINVAL);
+	CK_RC(ac_node_start(s, &o, NULL), -EINVAL);
+	o.name = "";
+	CK_RC(ac_node_start(s, &o, &n), -EINVAL);
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	o.name = name;
+	CK_RC(ac_node_start(s, &o, &n), -ENAMETOOLONG);
+	o.name = NULL;
+	o.dest_path = "";
+	CK_RC(ac_node_start(s, &o, &n), -EINVAL);
+	memset(path, 'd', sizeof(path) - 1);
+	path[0] = '/';
+	path[1024] = '\0';
+	o.dest_path = path;
+	CK_RC(ac_node_start(s, &o, &n), -ENAMETOOLONG);
+	o.dest_path = NULL;
+	o.max_peers = 1025;
+	CK_RC(ac_node_start(s, &o, &n), -EINVAL);
+	o.max_peers = 0;
+	o.keyfile = "key.pem";
+	CK_RC(ac_node_start(s, &o, &n), -EINVAL);
+	o.keyfile = NULL;
+	o.cafile = "ca.pem";
+	CK_RC(ac_node_start(s, &o, &n), -EINVAL);
+	o.cafile = NULL;
+	o.dest_path = dir;
+	ck_assert_ptr_null(ac_node_of(s));
+	ck_assert_ptr_null(n);
+	CK_OK(ac_node_start(s, &o, &n));
+	ck_assert_ptr_eq(ac_node_of(s), n);
+	CK_RC(ac_node_start(s, &o, &n), -EALREADY);
+	ck_assert_ptr_eq(ac_node_of(s), n);
+	loc = ac_node_location(n);
+	ck_assert(ac_addr_is_loopback(&loc));
+	ck_assert_uint_ne(loc.port, 0);
+	ck_assert_str_eq(ac_node_name(n), ac_addr_format(&loc, text, sizeof(text)));
+	CK_RC(ac_node_peers(n, NULL, 0), 0);
+	CK_RC(ac_node_peers(n, NULL, 1), -EINVAL);
+	CK_RC(ac_node_peer_status(n, ac_ref_null()), 0);
+	CK_OK(ac_sched_finish(s));
+	ac_sched_free(s);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 static Suite *net_peers_suite(void)
 {
 	Suite *s = suite_create("net_peers");
 	TCase *tc = tcase_create("peers");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_peer_ok);
+	tcase_add_test(tc, test_node_start_contract);
 	tcase_add_test(tc, test_ext_ip_addr);
 	tcase_add_test(tc, test_tls_not_silent);
 	tcase_add_test(tc, test_peer_wrong_secret);

@@ -346,8 +346,11 @@ ac_msg *ac_msg_str(const char *s);
 ac_msg *ac_msg_printf(const char *fmt, ...) AC_PRINTF(1, 2);
 /* A copy of m (same kind, sender, category, payload). */
 ac_msg *ac_msg_dup(const ac_msg *m);
-/* Free a message. A message that was already freed or is queued is
- * reported through the log and not freed twice (checked by a magic word). */
+/* Free a message (NULL: nothing). A message that is queued, or that was
+ * already freed and had a payload of at most 192 bytes (such blocks stay
+ * with the scheduler for reuse), is reported through the log and not freed
+ * twice (checked by a magic word) -- unless its block was reused meanwhile.
+ * Freeing a larger one twice is undefined, as for free(). */
 void ac_msg_free(ac_msg *m);
 const void *ac_msg_data(const ac_msg *m);
 void *ac_msg_wdata(ac_msg *m);
@@ -373,10 +376,13 @@ typedef struct ac_exit_info {
 /* Decode an exit notification. Returns 0 or -EINVAL (not AC_MSG_EXIT). */
 int ac_msg_exit(const ac_msg *m, ac_exit_info *out);
 
-/* Queue m for coroutine to (local or, with dis.h, remote). Returns 0 when
- * queued or dropped because the recipient is gone (a dead local recipient
- * drops silently, as asyncoro does); -EINVAL for a bad ref or message;
- * -EHOSTUNREACH for an unknown node. Never blocks. A message to another
+/* Queue m for coroutine to (local or, with dis.h, remote; a channel ref:
+ * ac_chan_send). Returns 0 when queued or dropped because the recipient is
+ * gone (a dead local recipient drops silently, as asyncoro does); -EINVAL
+ * for a bad ref or message; -EHOSTUNREACH for an unknown node; to another
+ * node -EMSGSIZE over the payload limit (4 MiB - 1 KiB) and -ENOBUFS when
+ * 64 MiB are queued for it already; -EPERM with no scheduler in the
+ * thread. On an error the caller keeps m. Never blocks. A message to another
  * node is also dropped there (still 0 here: send is at most once) when
  * the recipient's inbound bounds are full (dis.h: max_coro_inbound,
  * max_peer_inbound); the receiving node counts and logs it. */
@@ -387,7 +393,9 @@ int ac_send_data(ac_ref to, const void *data, size_t len);
  * Returns 1 (delivered), 0 (timeout: outcome unknown), -ESRCH (recipient
  * dead), -ENOBUFS (a remote recipient's inbound bounds are full: not
  * queued; dis.h max_coro_inbound, max_peer_inbound), -EHOSTUNREACH,
- * -EINVAL. On 1 and 0 the message is the callee's.
+ * -EINVAL, -EMSGSIZE (as ac_send). On 1 and 0 the message is the callee's,
+ * on an error the caller's. To a channel ref it is ac_chan_deliver with
+ * n = 0 (the return is how many got it).
  * Coroutine only for remote refs; locally it never waits. */
 int ac_deliver(ac_ref to, ac_msg *m, int64_t timeout_ms);
 /* Take the oldest message; *out gets it. Returns 0, -ETIMEDOUT, -EPERM
@@ -500,11 +508,15 @@ int ac_chan_send(ac_ref chan, ac_msg *m);
  * consumed when the return is >= 0, and freed when the calling coroutine
  * is terminated while it waits. Coroutine only when it has to wait. */
 int ac_chan_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n);
-/* Set (or clear with NULL) a local channel's transform. */
+/* Set (or clear with NULL) a local channel's transform. Returns 0, -ESRCH,
+ * -EINVAL (not a local channel). */
 int ac_chan_set_transform(ac_ref chan, ac_chan_transform_fn fn, void *arg);
-/* Number of subscribers of a local channel, or -ESRCH. */
+/* Number of subscribers of a local channel, or -ESRCH (-EINVAL: not a
+ * channel ref; -EREMOTE: another node's channel). */
 int ac_chan_nsubs(ac_ref chan);
-/* Copy a local channel's name into buf. */
+/* Copy a local channel's name into buf (cut to len - 1 bytes, as
+ * snprintf). Returns 0, -ESRCH, -EINVAL (not a channel ref), -EREMOTE
+ * (another node's channel). */
 int ac_chan_name(ac_ref chan, char *buf, size_t len);
 /* Close a local channel: subscribers are dropped, waiting delivers return
  * 0, later use gives -ESRCH. */

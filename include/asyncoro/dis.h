@@ -103,7 +103,9 @@ typedef struct ac_node_opts {
 	 * idle (0); per peer with ac_node_peer. */
 	int stream_send;
 	/* Heartbeat interval on idle connections (default 2000 ms) and how
-	 * long a silent peer stays Online (default 10000 ms). */
+	 * long a silent peer stays Online (default 10000 ms; at least twice
+	 * the heartbeat interval: a smaller value is raised to that). 0 or
+	 * negative: the default. */
 	int64_t heartbeat_ms;
 	int64_t peer_lost_ms;
 	/* Bodies and file chunks larger than this are compressed with zlib
@@ -166,8 +168,9 @@ typedef struct ac_node_opts {
 void ac_node_opts_init(ac_node_opts *o);
 
 /* Start network services on scheduler s. Returns 0 and *out, or -EINVAL
- * (bad option), -ENAMETOOLONG (name or dest_path), -EADDRINUSE, -ENOMEM,
- * another negative errno. Call before or between ac_sched_run calls, not
+ * (bad option, s or out NULL), -ENAMETOOLONG (name or dest_path),
+ * -EALREADY (s has a node), -EADDRINUSE, -ENOMEM, another negative errno;
+ * on error s is left without a node. Call before or between ac_sched_run calls, not
  * from a coroutine of s.
  *
  * Orderly shutdown: ac_sched_finish (after the non-daemon coroutines
@@ -214,7 +217,9 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
  * peer to relay our announcement on its network. Coroutine only. */
 int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
                  int stream_send, int broadcast, int64_t timeout_ms);
-/* Current peers: up to max locations into out; returns the count. */
+/* Current (Online) peers: up to max locations into out; returns how many
+ * peers there are (more than max when out was too small), -EINVAL for n
+ * NULL or out NULL with max > 0. */
 int ac_node_peers(ac_node *n, ac_addr *out, int max);
 /* Send coroutine `coro` AC_MSG_PEER messages: one Online per current peer
  * at once, then Online/Offline as peers come and go. A null ref stops all
@@ -235,9 +240,13 @@ int ac_msg_peer(const ac_msg *m, ac_peer_info *out);
 
 /* ---- names -------------------------------------------------------------------- */
 
+/* Names live in the node: the calls of this section return -ENOTCONN on a
+ * scheduler without one (see doc/semantics.md for each call's codes). */
+
 /* Register the current coroutine under name on its node (unique among live
- * coroutines: -EEXIST; -EINVAL for "", -ENAMETOOLONG over AC_NAME_MAX).
- * Registrations vanish when the coroutine ends. */
+ * coroutines: -EEXIST; -EINVAL for "", -ENAMETOOLONG over AC_NAME_MAX,
+ * -EPERM outside a coroutine). Registrations vanish when the coroutine
+ * ends. */
 int ac_register(const char *name);
 /* Remove the current coroutine's registration of name (-ENOENT). */
 int ac_unregister(const char *name);
@@ -262,8 +271,10 @@ int ac_chan_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
 /* An RCI body: a coroutine body whose argument is the caller's message
  * (owned by the body: free it). */
 typedef void (*ac_rci_fn)(ac_msg *args);
-/* Create an RCI named name on scheduler s (NULL: current); *out gets its
- * ref. -EINVAL, -ENOMEM. */
+/* Create an RCI named name (1 to AC_NAME_MAX bytes) on scheduler s (NULL:
+ * current); *out gets its ref. -EINVAL, -ENAMETOOLONG, -EPERM (no
+ * scheduler), -ENOMEM. It needs no node: ac_rci_call of a local RCI works
+ * without one. */
 int ac_rci_new(ac_sched *s, const char *name, ac_rci_fn fn, ac_ref *out);
 /* Register it so peers can locate it (-EEXIST if the name is taken). */
 int ac_rci_register(ac_ref rci);
