@@ -803,6 +803,15 @@ START_TEST(test_contract_sched)
 }
 END_TEST
 
+static void body_fail_long(void *arg)
+{
+	char text[700];
+	(void)arg;
+	memset(text, 'f', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	ac_fail("%s", text);
+}
+
 static void body_contract_coro(void *arg)
 {
 	ac_ref me = ac_self(), dead, r;
@@ -863,12 +872,29 @@ static void body_contract_coro(void *arg)
 	CK_RC(ac_queue_len(), 0);
 	ck_assert_str_eq(ac_exit_reason_name(99), "unknown");
 	ck_assert_str_eq(ac_exit_reason_name(AC_EXIT_NODE_LOST), "node lost");
+	/* A ref of the wrong kind is -EINVAL. */
+	CK_RC(ac_is_alive(ac_ref_null()), -EINVAL);
+	CK_RC(ac_terminate(ac_ref_null()), -EINVAL);
+	CK_RC(ac_resume(ac_ref_null(), 0), -EINVAL);
+	CK_RC(ac_finish(ac_ref_null(), 0, NULL), -EINVAL);
+	CK_RC(ac_monitor_ref(ac_ref_null(), me), -EINVAL);
+	/* ac_fail's text is cut to 511 bytes. */
+	CK_OK(ac_spawn(NULL, body_fail_long, NULL, NULL, &r));
+	CK_OK(ac_finish(r, 1000, &m));
+	{
+		ac_exit_info ei;
+		CK_OK(ac_msg_exit(m, &ei));
+		ck_assert_int_eq(ei.how, AC_EXIT_FAILED);
+		ck_assert_uint_eq(ei.len, 511);
+		ck_assert(ac_ref_eq(ei.coro, r));
+	}
+	ac_msg_free(m);
 }
 
 START_TEST(test_contract_coro)
 {
-	/* The body, dead, and the two named ones. */
-	ck_assert_uint_eq(test_run(body_contract_coro, NULL), 4);
+	/* The body, dead, the two named ones and the failing one. */
+	ck_assert_uint_eq(test_run(body_contract_coro, NULL), 5);
 }
 END_TEST
 

@@ -21,7 +21,9 @@
  *
  * Conventions: functions return >= 0 on success or a negative errno
  * (ac_strerror names it). Timeouts are in milliseconds; AC_FOREVER (-1) waits
- * without limit and 0 does not wait. A message passed to a function that
+ * without limit and 0 does not wait. A ref of the wrong kind for a call
+ * (the null ref included) is -EINVAL, besides the codes listed per call.
+ * A message passed to a function that
  * succeeds belongs to the callee; on error the caller keeps it. Functions
  * marked "coroutine only" return -EPERM when called outside a coroutine.
  * Nothing here is thread-safe: a scheduler and its objects belong to the
@@ -290,8 +292,8 @@ int ac_terminate(ac_ref r);
 /* End the current coroutine with reason AC_EXIT_RETURNED and a value
  * (ownership passes; NULL: no value). Coroutine only; does not return. */
 AC_NORETURN void ac_return(ac_msg *value);
-/* End the current coroutine with reason AC_EXIT_FAILED and an error text.
- * Coroutine only; does not return. */
+/* End the current coroutine with reason AC_EXIT_FAILED and an error text
+ * (cut to 511 bytes). Coroutine only; does not return. */
 AC_NORETURN void ac_fail(const char *fmt, ...) AC_PRINTF(1, 2);
 /* Register fn(arg) to run when the current coroutine ends, however it ends
  * (last registered runs first): the place to free what its stack held.
