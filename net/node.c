@@ -1060,6 +1060,10 @@ int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
 		return -EINVAL;
 	if (!ac__cur())
 		return -EPERM;
+	/* A stopped node (or one saying goodbye) takes no new peer: it would
+	 * be Online with nothing to serve it. */
+	if (n->n_stopped || n->n_leaving)
+		return -ESHUTDOWN;
 	rc = ac_resolve(n->n_sched, loc, 0, &a);
 	if (rc < 0)
 		return rc;

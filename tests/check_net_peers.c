@@ -615,6 +615,57 @@ START_TEST(test_node_start_contract)
 }
 END_TEST
 
+/* After ac_node_stop the node has no peers and takes none: ac_node_peer
+ * returns -ESHUTDOWN (before the fix it peered again: 0, and the stopped
+ * node listed a peer it could not send to), as do the calls that need the
+ * network; a message refused stays the caller's. */
+typedef struct stopped_st {
+	echo e;
+	int done;
+} stopped_st;
+
+static stopped_st ST;
+
+static void body_after_stop(void *arg)
+{
+	ac_node *n = W.node[0];
+	ac_msg *m = ac_msg_str("x");
+	ac_ref r;
+	ac_stat st;
+	(void)arg;
+	CK_RC(ac_node_peer(n, W.locs[1], 0, 1, 0, LONG_MS), -ESHUTDOWN);
+	CK_RC(ac_node_peers(n, NULL, 0), 0);
+	CK_RC(ac_send(ST.e.ref, m), -ESHUTDOWN);
+	CK_RC(ac_deliver(ST.e.ref, m, 100), -ESHUTDOWN);
+	ck_assert(ac_msg_is(m, "x"));
+	ac_msg_free(m);
+	CK_RC(ac_locate("echo", NULL, 100, &r), -ESHUTDOWN);
+	CK_RC(ac_node_send_file(n, &W.loc[1], "/etc/hostname", NULL, 1, 100, &st),
+	      -ESHUTDOWN);
+	CK_RC(ac_node_stop(n), 0);
+	ST.done = 1;
+}
+
+START_TEST(test_after_stop)
+{
+	world_init(0, 0);
+	memset(&ST, 0, sizeof(ST));
+	world_node("s");
+	world_node("s");
+	world_peer(0, 1);
+	start_echo(1, &ST.e, "echo");
+	CK_RC(ac_node_stop(NULL), -EINVAL);
+	CK_RC(ac_node_stop(W.node[0]), 0);
+	ck_assert_int_eq(npeers(0), 0);
+	spawn_on(0, body_after_stop, NULL);
+	RUN_UNTIL(ST.done, 1, LONG_MS);
+	run_for(100);
+	ck_assert_int_eq(npeers(0), 0);
+	wait_npeers(1, 0);
+	world_fini();
+}
+END_TEST
+
 static Suite *net_peers_suite(void)
 {
 	Suite *s = suite_create("net_peers");
@@ -626,6 +677,7 @@ static Suite *net_peers_suite(void)
 	tcase_add_test(tc, test_tls_not_silent);
 	tcase_add_test(tc, test_peer_wrong_secret);
 	tcase_add_test(tc, test_peer_refused);
+	tcase_add_test(tc, test_after_stop);
 	tcase_add_test(tc, test_peer_timeout_bounds_handshake);
 	tcase_add_test(tc, test_peer_status);
 	tcase_add_test(tc, test_peer_crash);

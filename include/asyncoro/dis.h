@@ -192,7 +192,10 @@ const char *ac_node_name(ac_node *n);
  * main between runs), after the exit notices in flight were acknowledged
  * (up to stop_timeout_ms). Coroutines still running are not ended: their
  * monitors on other nodes hear "node lost". ac_sched_finish and
- * ac_sched_terminate call it after ending the coroutines. */
+ * ac_sched_terminate call it after ending the coroutines. Afterwards the
+ * node has no peers, and calls that need the network (send and deliver to
+ * other nodes, locate, ac_node_peer, send_file, ...) return -ESHUTDOWN.
+ * Returns 0 (also when already stopped), -EINVAL (n NULL). */
 int ac_node_stop(ac_node *n);
 /* Free a stopped node (ac_sched_free frees it too). */
 void ac_node_free(ac_node *n);
@@ -210,9 +213,10 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
  * valid, bad signature) or ours there — and -ENOPROTOOPT when one of the
  * two nodes uses TLS and the other does not; both sides log the reason
  * and neither acts on anything from that connection. Otherwise
- * -ECONNREFUSED, -ETIMEDOUT, ... The timeout bounds the connect and the
- * handshake together (0: -ETIMEDOUT unless loc is already a peer; with
- * AC_FOREVER the handshake, TLS included, still ends within 5 s).
+ * -ESHUTDOWN (our node stopped), -ECONNREFUSED, -ETIMEDOUT, ... The
+ * timeout bounds the connect and the handshake together (0: -ETIMEDOUT
+ * unless loc is already a peer; with AC_FOREVER the handshake, TLS
+ * included, still ends within 5 s).
  * Calling it again changes stream_send for that peer. broadcast asks the
  * peer to relay our announcement on its network. Coroutine only. */
 int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
