@@ -1017,8 +1017,10 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
                    ac_addr *loc)
 {
 	int64_t deadline_ns;
-	if (!n || !name || !loc)
+	if (!n || !name || !*name || !loc)
 		return -EINVAL;
+	if (strlen(name) > AC_NAME_MAX)
+		return -ENAMETOOLONG; /* no node has such a name */
 	if (!ac__cur())
 		return -EPERM;
 	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
@@ -1290,8 +1292,10 @@ static void node_name_remove_at(ac_node *n, uint32_t i)
 int ac__name_del(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
 {
 	uint32_t i;
-	if (!name)
+	if (!name || !*name)
 		return -EINVAL;
+	if (strlen(name) > AC_NAME_MAX)
+		return -ENAMETOOLONG; /* as ac__name_add: never registered */
 	for (i = 0; i < n->n_nnames; i++) {
 		ac__name *e = &n->n_names[i];
 		if (e->nm_kind == kind && !strcmp(e->nm_name, name) &&

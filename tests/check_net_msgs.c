@@ -35,7 +35,14 @@ static void body_owner(void *arg)
 		memset(longname, 'n', sizeof(longname) - 1);
 		longname[sizeof(longname) - 1] = '\0';
 		CK_RC(ac_register(longname), -ENAMETOOLONG);
+		CK_RC(ac_unregister(longname), -ENAMETOOLONG);
+		CK_RC(ac_unregister(""), -EINVAL);
 		CK_RC(ac_locate(longname, NULL, 100, &NM.owner), -ENAMETOOLONG);
+		{
+			ac_addr l;
+			CK_RC(ac_node_locate(W.node[0], longname, 100, &l), -ENAMETOOLONG);
+			CK_RC(ac_node_locate(W.node[0], "", 100, &l), -EINVAL);
+		}
 		longname[AC_WIRE_NAME_MAX] = '\0';
 		CK_RC(ac_register(longname), 0); /* exactly the limit */
 		CK_RC(ac_unregister(longname), 0);

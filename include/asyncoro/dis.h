@@ -201,7 +201,9 @@ int ac_node_stop(ac_node *n);
 void ac_node_free(ac_node *n);
 
 /* Location of the node named name: waits for nodes found later; -ETIMEDOUT
- * at timeout (0: look once, never wait). Coroutine only. */
+ * at timeout (0: look once, never wait), -ESHUTDOWN (our node stopped),
+ * -EINVAL (a NULL argument or ""), -ENAMETOOLONG (over AC_NAME_MAX).
+ * Coroutine only. */
 int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
                    ac_addr *loc);
 /* Contact a node: loc is "host", "host:port" or numeric; port 0 contacts
@@ -252,7 +254,8 @@ int ac_msg_peer(const ac_msg *m, ac_peer_info *out);
  * -EPERM outside a coroutine). Registrations vanish when the coroutine
  * ends. */
 int ac_register(const char *name);
-/* Remove the current coroutine's registration of name (-ENOENT). */
+/* Remove the current coroutine's registration of name: 0, -ENOENT (not
+ * registered by the caller), -EINVAL (""), -ENAMETOOLONG, -EPERM. */
 int ac_unregister(const char *name);
 /* Find a coroutine registered as name at loc (NULL: this node, every known
  * node and nodes found later); first answer wins. Returns 0 and *out,
