@@ -666,6 +666,42 @@ START_TEST(test_after_stop)
 }
 END_TEST
 
+/* ac_node_opts.peers: the locations a node contacts at start, without an
+ * ac_node_peer call — one that answers becomes a peer on both sides, one
+ * where nobody listens is skipped (the node starts all the same). */
+static const char *initial_peers[2];
+
+static void tune_initial_peers(int i, ac_node_opts *o)
+{
+	if (i == 2) {
+		o->peers = initial_peers;
+		o->npeers = 2;
+	}
+}
+
+START_TEST(test_initial_peers)
+{
+	char nowhere[64];
+	world_init(0, 0);
+	world_node("s");
+	world_node("s");
+	snprintf(nowhere, sizeof(nowhere), "127.0.0.1:%u", (unsigned)closed_port());
+	initial_peers[0] = nowhere;
+	initial_peers[1] = W.locs[1];
+	W.tune = tune_initial_peers;
+	world_node("s");
+	W.tune = NULL;
+	wait_npeers(2, 1);
+	ck_assert(lists(2, &W.loc[1]));
+	wait_npeers(1, 1);
+	ck_assert(lists(1, &W.loc[2]));
+	run_for(200);
+	ck_assert_int_eq(npeers(0), 0);
+	ck_assert_int_eq(npeers(2), 1);
+	world_fini();
+}
+END_TEST
+
 static Suite *net_peers_suite(void)
 {
 	Suite *s = suite_create("net_peers");
@@ -677,6 +713,7 @@ static Suite *net_peers_suite(void)
 	tcase_add_test(tc, test_tls_not_silent);
 	tcase_add_test(tc, test_peer_wrong_secret);
 	tcase_add_test(tc, test_peer_refused);
+	tcase_add_test(tc, test_initial_peers);
 	tcase_add_test(tc, test_after_stop);
 	tcase_add_test(tc, test_peer_timeout_bounds_handshake);
 	tcase_add_test(tc, test_peer_status);
