@@ -609,6 +609,14 @@ START_TEST(test_node_start_contract)
 	CK_RC(ac_node_peers(n, NULL, 0), 0);
 	CK_RC(ac_node_peers(n, NULL, 1), -EINVAL);
 	CK_RC(ac_node_peer_status(n, ac_ref_null()), 0);
+	CK_RC(ac_node_peer_status(NULL, ac_ref_null()), -EINVAL);
+	{
+		ac_ref ch;
+		CK_OK(ac_chan_new(s, "c", &ch));
+		CK_RC(ac_node_peer_status(n, ch), -EINVAL);
+	}
+	CK_RC(ac_node_close_peer(n, &loc, 100), -EPERM);
+	CK_RC(ac_node_close_peer(NULL, &loc, 100), -EINVAL);
 	CK_OK(ac_sched_finish(s));
 	ac_sched_free(s);
 	ck_assert_int_eq(rmdir(dir), 0);
@@ -642,6 +650,7 @@ static void body_after_stop(void *arg)
 	CK_RC(ac_locate("echo", NULL, 100, &r), -ESHUTDOWN);
 	CK_RC(ac_node_send_file(n, &W.loc[1], "/etc/hostname", NULL, 1, 100, &st),
 	      -ESHUTDOWN);
+	CK_RC(ac_node_close_peer(n, &W.loc[1], 100), -ENOENT);
 	CK_RC(ac_node_stop(n), 0);
 	ST.done = 1;
 }

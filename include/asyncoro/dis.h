@@ -229,9 +229,11 @@ int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
 int ac_node_peers(ac_node *n, ac_addr *out, int max);
 /* Send coroutine `coro` AC_MSG_PEER messages: one Online per current peer
  * at once, then Online/Offline as peers come and go. A null ref stops all
- * notifications. Several coroutines may register. */
+ * notifications. Several coroutines may register (the same one twice is
+ * once). Returns 0, -EINVAL (n NULL, or not a coroutine ref), -ENOMEM. */
 int ac_node_peer_status(ac_node *n, ac_ref coro);
-/* Orderly goodbye to one peer; both sides report Offline. */
+/* Orderly goodbye to one peer; both sides report Offline. Returns 0,
+ * -ENOENT (not an Online peer), -EINVAL, -EPERM. Coroutine only. */
 int ac_node_close_peer(ac_node *n, const ac_addr *loc, int64_t timeout_ms);
 
 /* Peer status messages (AC_MSG_PEER). */
