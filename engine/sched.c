@@ -868,7 +868,7 @@ int ac_sched_run(ac_sched *s)
 int ac_sched_finish(ac_sched *s)
 {
 	int rc = ac_sched_run(s);
-	if (rc == -EPERM)
+	if (rc == -EPERM || rc == -EINVAL) /* from a coroutine; s NULL */
 		return rc;
 	ac__sched_kill(s, AC__KILL_USERS); /* the daemons (their monitors are told) */
 	sched_wind_down(s);

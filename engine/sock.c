@@ -40,6 +40,9 @@ struct ac_sock {
 	int k_holds;
 	/* A timed-out send or read left the stream in an unknown state. */
 	int k_broken;
+	/* A read met the end of the stream (the peer's shutdown or close)
+	 * while bytes were buffered: reads give those bytes, then 0. */
+	int k_eof;
 	/* Read-ahead bytes [k_rpos, k_rlen) of k_rbuf (k_rcap bytes). */
 	char *k_rbuf;
 	size_t k_rpos;
@@ -324,6 +327,8 @@ static int64_t sock_read1(ac_sock *k, void *buf, size_t len, int64_t deadline_ns
 	}
 	if (k->k_broken)
 		return -EPIPE;
+	if (k->k_eof)
+		return 0;
 	memset(&op, 0, sizeof(op));
 	op.buf = buf;
 	op.len = len;
@@ -420,7 +425,7 @@ static int64_t sock_line(ac_sock *k, char *buf, size_t len, int64_t deadline_ns)
 			nl = memchr(k->k_rbuf + k->k_rpos, '\n', k->k_rlen - k->k_rpos);
 		n = nl ? (size_t)(nl - (k->k_rbuf + k->k_rpos))
 		       : k->k_rlen - k->k_rpos;
-		if (nl || (n > 0 && k->k_broken)) {
+		if (nl || (n > 0 && k->k_eof)) {
 			size_t used = n + (nl ? 1 : 0);
 			if (n > 0 && k->k_rbuf[k->k_rpos + n - 1] == '\r')
 				n--;
@@ -431,6 +436,10 @@ static int64_t sock_line(ac_sock *k, char *buf, size_t len, int64_t deadline_ns)
 			k->k_rpos += used;
 			return (int64_t)used;
 		}
+		if (k->k_broken)
+			return -EPIPE;
+		if (k->k_eof)
+			return 0; /* the stream ended, every line was read */
 		if (k->k_rlen - k->k_rpos >= k->k_rcap) {
 			/* A full buffer and no newline. A line that fits the
 			 * caller's len bytes (NUL included) takes at most len + 1
@@ -464,7 +473,9 @@ static int64_t sock_line(ac_sock *k, char *buf, size_t len, int64_t deadline_ns)
 		if (r == 0) {
 			if (k->k_rlen == 0)
 				return 0;
-			k->k_broken = 1; /* end of stream: the last, unended line */
+			/* End of stream: the last, unended line. Only reading
+			 * ended: the socket can still send (a half-close). */
+			k->k_eof = 1;
 			continue;
 		}
 		k->k_rlen += (size_t)r;

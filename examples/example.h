@@ -164,5 +164,7 @@ EX_DECLARE(chat_sock_server);
 EX_DECLARE(chat_sock_client);
 EX_DECLARE(rci_monitor_server);
 EX_DECLARE(rci_monitor_client);
+EX_DECLARE(walk_server);
+EX_DECLARE(walk_client);
 
 #endif /* AC_EXAMPLES_EXAMPLE_H */

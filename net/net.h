@@ -316,9 +316,11 @@ void ac__nlog_flush(ac_node *n);
 /* Start the writer of p (connects on demand). */
 int ac__peer_start(ac_peer *p);
 /* Handshake on a fresh connection; on success p gets the connection and a
- * reader. initiator: we connected. Returns 0, -EACCES, -EPROTO, ... */
+ * reader. initiator: we connected. It ends by deadline_ns (monotonic; -1:
+ * PEER_HANDSHAKE_MS from now), else -ETIMEDOUT. Returns 0, -EACCES,
+ * -EPROTO, ... Coroutine only. */
 int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
-                  ac_peer **out);
+                  ac_peer **out, int64_t deadline_ns);
 /* (node.c) The handshake on accepted connection k passed the proofs: it
  * no longer counts against max_handshakes and is never closed for room
  * (it installs the peer and writes AUTH_OK). No effect on a connection

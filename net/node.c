@@ -451,7 +451,7 @@ static void node_handshake_in(void *arg)
 		node_hs_end(h);
 		return;
 	}
-	rc = ac__handshake(n, h->h_k, 0, NULL, NULL);
+	rc = ac__handshake(n, h->h_k, 0, NULL, NULL, -1);
 	if (rc < 0)
 		ac_sock_close(h->h_k);
 	h->h_k = NULL;
@@ -1034,8 +1034,10 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
                    ac_addr *loc)
 {
 	int64_t deadline_ns;
-	if (!n || !name || !loc)
+	if (!n || !name || !*name || !loc)
 		return -EINVAL;
+	if (strlen(name) > AC_NAME_MAX)
+		return -ENAMETOOLONG; /* no node has such a name */
 	if (!ac__cur())
 		return -EPERM;
 	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
@@ -1068,6 +1070,7 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
 int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
                  int stream_send, int broadcast, int64_t timeout_ms)
 {
+	int64_t deadline_ns;
 	ac_addr a;
 	ac_peer *p;
 	ac_sock *k;
@@ -1076,6 +1079,10 @@ int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
 		return -EINVAL;
 	if (!ac__cur())
 		return -EPERM;
+	/* A stopped node (or one saying goodbye) takes no new peer: it would
+	 * be Online with nothing to serve it. */
+	if (n->n_stopped || n->n_leaving)
+		return -ESHUTDOWN;
 	rc = ac_resolve(n->n_sched, loc, 0, &a);
 	if (rc < 0)
 		return rc;
@@ -1100,10 +1107,13 @@ int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
 		         "(max_peers %u)", loc, n->n_max_peers);
 		return -EUSERS;
 	}
+	/* The timeout bounds the connect and the handshake together (AC_FOREVER:
+	 * the handshake still ends within PEER_HANDSHAKE_MS). */
+	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
 	rc = ac_sock_connect(&a, timeout_ms, &k);
 	if (rc < 0)
 		return rc;
-	rc = ac__handshake(n, k, 1, &a, &p);
+	rc = ac__handshake(n, k, 1, &a, &p, deadline_ns);
 	AC_ASSERT(rc != 0 || (p && p->p_node == n)); /* success names the peer */
 	if (rc == -EALREADY) {
 		ac_sock_close(k); /* the other direction's connection won */
@@ -1299,8 +1309,10 @@ static void node_name_remove_at(ac_node *n, uint32_t i)
 int ac__name_del(ac_node *n, uint32_t kind, const char *name, ac_ref ref)
 {
 	uint32_t i;
-	if (!name)
+	if (!name || !*name)
 		return -EINVAL;
+	if (strlen(name) > AC_NAME_MAX)
+		return -ENAMETOOLONG; /* as ac__name_add: never registered */
 	for (i = 0; i < n->n_nnames; i++) {
 		ac__name *e = &n->n_names[i];
 		if (e->nm_kind == kind && !strcmp(e->nm_name, name) &&

@@ -42,7 +42,8 @@
 /* REFUSE reasons when one side uses TLS and the other does not. */
 #define PEER_NEEDTLS "this node requires TLS"
 #define PEER_NOTLS "this node does not use TLS"
-/* Time allowed for connect + handshake. */
+/* Time allowed for connect + handshake (ac_node_peer's timeout instead,
+ * when it gives one). */
 #define PEER_HANDSHAKE_MS 5000
 /* Reader buffer. */
 #define PEER_RBUF (256 * 1024)
@@ -108,8 +109,22 @@ static ssize_t conn_recv_all(ac_sock *k, ac__tls *t, void *buf, size_t len,
 /* ---- frames on a socket (handshake only; later frames go through the
  * queue and the reader) ------------------------------------------------------ */
 
+/* The deadline PEER_HANDSHAKE_MS from now. Handshakes run in coroutines. */
+static int64_t peer_hs_deadline(void)
+{
+	return ac_sched_now_ns(ac_sched_self()) + PEER_HANDSHAKE_MS * 1000000LL;
+}
+
+/* Milliseconds left until deadline_ns, rounded up; 0 once it passed (a
+ * read or write then still takes what is there at once). */
+static int64_t peer_ms_left(int64_t deadline_ns)
+{
+	int64_t left = deadline_ns - ac_sched_now_ns(ac_sched_self());
+	return left > 0 ? (left + 999999) / 1000000 : 0;
+}
+
 static int peer_send_frame(ac_sock *k, ac__tls *t, uint8_t type,
-                           const void *body, size_t len)
+                           const void *body, size_t len, int64_t deadline_ns)
 {
 	/* One write: nothing else can get between the header and the body. */
 	uint8_t small[AC_WIRE_HDR + 1024], *f = small;
@@ -122,7 +137,7 @@ static int peer_send_frame(ac_sock *k, ac__tls *t, uint8_t type,
 	ac_wire_hdr_put(f, type, 0, 0, (uint32_t)len);
 	if (len)
 		memcpy(f + AC_WIRE_HDR, body, len);
-	r = conn_send_all(k, t, f, AC_WIRE_HDR + len, PEER_HANDSHAKE_MS);
+	r = conn_send_all(k, t, f, AC_WIRE_HDR + len, peer_ms_left(deadline_ns));
 	if (f != small)
 		ac__free(f);
 	return r < 0 ? (int)r : 0;
@@ -130,7 +145,8 @@ static int peer_send_frame(ac_sock *k, ac__tls *t, uint8_t type,
 
 /* Read one handshake frame of type want (or REFUSE) into buf. */
 static int peer_recv_frame(ac_sock *k, ac__tls *t, uint8_t want, uint8_t *buf,
-                           size_t cap, size_t *len, char *why, size_t whylen)
+                           size_t cap, size_t *len, char *why, size_t whylen,
+                           int64_t deadline_ns)
 {
 	uint8_t hdr[AC_WIRE_HDR];
 	ac_wire_hdr h;
@@ -138,7 +154,7 @@ static int peer_recv_frame(ac_sock *k, ac__tls *t, uint8_t want, uint8_t *buf,
 	 * the middle of one: -EBADMSG (a truncated frame). */
 	ssize_t r;
 	AC_ASSERT(want >= AC_WT_HELLO && want <= AC_WT_AUTH_OK && cap <= UINT32_MAX);
-	r = conn_recv_all(k, t, hdr, sizeof(hdr), PEER_HANDSHAKE_MS);
+	r = conn_recv_all(k, t, hdr, sizeof(hdr), peer_ms_left(deadline_ns));
 	if (r == 0)
 		return -ECONNRESET;
 	if (r < 0 && t)
@@ -155,7 +171,7 @@ static int peer_recv_frame(ac_sock *k, ac__tls *t, uint8_t want, uint8_t *buf,
 		return -EPROTO;
 	AC_ASSERT(h.len <= cap); /* the header check bounds the body by cap */
 	if (h.len) {
-		r = conn_recv_all(k, t, buf, h.len, PEER_HANDSHAKE_MS);
+		r = conn_recv_all(k, t, buf, h.len, peer_ms_left(deadline_ns));
 		if (r != (ssize_t)h.len)
 			return r < 0 && r != -EPIPE ? (int)r : -EBADMSG;
 	}
@@ -242,7 +258,7 @@ static void peer_refuse(ac_sock *k, ac__tls *t, const char *why)
 	void *b;
 	size_t len;
 	if (ac_pack(&b, &len, "[s]", why) == 0) {
-		peer_send_frame(k, t, AC_WT_REFUSE, b, len);
+		peer_send_frame(k, t, AC_WT_REFUSE, b, len, peer_hs_deadline());
 		ac__free(b);
 	}
 }
@@ -344,8 +360,8 @@ static ac_peer *peer_identified(ac_node *n, const peer_hello *h)
 }
 
 static int peer_handshake_client(ac_node *n, ac_sock *k, ac__tls *t,
-                                 peer_hello *h,
-                                 uint8_t *nonce, char *why, size_t whylen)
+                                 peer_hello *h, uint8_t *nonce, char *why,
+                                 size_t whylen, int64_t dl)
 {
 	uint8_t buf[AC_WIRE_HELLO_MAX], mac[AC_WIRE_MAC];
 	void *out;
@@ -353,11 +369,11 @@ static int peer_handshake_client(ac_node *n, ac_sock *k, ac__tls *t,
 	int rc = peer_hello_pack(n, nonce, NULL, &out, &len);
 	if (rc < 0)
 		return rc;
-	rc = peer_send_frame(k, t, AC_WT_HELLO, out, len);
+	rc = peer_send_frame(k, t, AC_WT_HELLO, out, len, dl);
 	ac__free(out);
 	if (rc == 0)
 		rc = peer_recv_frame(k, t, AC_WT_HELLO_ACK, buf, sizeof(buf), &len, why,
-		                     whylen);
+		                     whylen, dl);
 	if (rc == 0)
 		rc = peer_hello_unpack(buf, len, 1, h);
 	if (rc < 0)
@@ -372,25 +388,25 @@ static int peer_handshake_client(ac_node *n, ac_sock *k, ac__tls *t,
 	rc = ac_pack(&out, &len, "[S]", mac, (size_t)AC_WIRE_MAC);
 	if (rc < 0)
 		return rc;
-	rc = peer_send_frame(k, t, AC_WT_AUTH, out, len);
+	rc = peer_send_frame(k, t, AC_WT_AUTH, out, len, dl);
 	ac__free(out);
 	if (rc == 0)
 		rc = peer_recv_frame(k, t, AC_WT_AUTH_OK, buf, sizeof(buf), &len, why,
-		                     whylen);
+		                     whylen, dl);
 	AC_ASSERT(rc < 0 || h->inc != 0); /* a HELLO_ACK was read and checked */
 	return rc;
 }
 
 static int peer_handshake_server(ac_node *n, ac_sock *k, ac__tls *t,
-                                 peer_hello *h,
-                                 uint8_t *nonce, char *why, size_t whylen)
+                                 peer_hello *h, uint8_t *nonce, char *why,
+                                 size_t whylen, int64_t dl)
 {
 	uint8_t buf[AC_WIRE_HELLO_MAX], mac[AC_WIRE_MAC];
 	const void *got;
 	size_t len, glen;
 	void *out;
 	int rc = peer_recv_frame(k, t, AC_WT_HELLO, buf, sizeof(buf), &len, why,
-	                         whylen);
+	                         whylen, dl);
 	if (rc == 0)
 		rc = peer_hello_unpack(buf, len, 0, h);
 	if (rc < 0) {
@@ -404,11 +420,11 @@ static int peer_handshake_server(ac_node *n, ac_sock *k, ac__tls *t,
 	rc = peer_hello_pack(n, nonce, mac, &out, &len);
 	if (rc < 0)
 		return rc;
-	rc = peer_send_frame(k, t, AC_WT_HELLO_ACK, out, len);
+	rc = peer_send_frame(k, t, AC_WT_HELLO_ACK, out, len, dl);
 	ac__free(out);
 	if (rc == 0)
 		rc = peer_recv_frame(k, t, AC_WT_AUTH, buf, sizeof(buf), &len, why,
-		                     whylen);
+		                     whylen, dl);
 	if (rc < 0)
 		return rc;
 	if (ac_unpack(buf, len, "[S]", &got, &glen) < 0 || glen != AC_WIRE_MAC)
@@ -519,7 +535,7 @@ static int peer_handshake_done(ac_node *n, ac_sock *k, ac__tls *t,
 		ac__defer undo;
 		p->p_inflight++;
 		ac__defer_push(ac__cur(), &undo, peer_inflight_undo, p);
-		peer_send_frame(k, t, AC_WT_AUTH_OK, NULL, 0);
+		peer_send_frame(k, t, AC_WT_AUTH_OK, NULL, 0, peer_hs_deadline());
 		ac__defer_pop(ac__cur(), &undo);
 		p->p_inflight--;
 	}
@@ -535,7 +551,7 @@ static int peer_handshake_done(ac_node *n, ac_sock *k, ac__tls *t,
 }
 
 int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
-                  ac_peer **out)
+                  ac_peer **out, int64_t deadline_ns)
 {
 	uint8_t nonce[AC_WIRE_NONCE];
 	char why[160] = "", who[2 * AC_ADDR_STRLEN + 16] = "?";
@@ -547,19 +563,21 @@ int ac__handshake(ac_node *n, ac_sock *k, int initiator, const ac_addr *want,
 	AC_ASSERT(k != NULL && (initiator ? want != NULL : (want == NULL && !out)));
 	memset(&h, 0, sizeof(h));
 	ac_addr_init(&h.loc);
+	if (deadline_ns < 0)
+		deadline_ns = peer_hs_deadline();
 	if (n->n_tls) {
-		rc = ac__tls_open(n, n->n_tls, k, initiator,
-		                  ac_sched_now_ns(n->n_sched) +
-		                          PEER_HANDSHAKE_MS * 1000000LL,
-		                  &t, why, sizeof(why));
+		rc = ac__tls_open(n, n->n_tls, k, initiator, deadline_ns, &t, why,
+		                  sizeof(why));
 		if (rc == -ENOPROTOOPT && !initiator)
 			peer_refuse(k, NULL, PEER_NEEDTLS); /* it reads plaintext */
 	}
 	n->n_io->ops->entropy(n->n_io, nonce, sizeof(nonce));
 	if (rc == 0 && initiator)
-		rc = peer_handshake_client(n, k, t, &h, nonce, why, sizeof(why));
+		rc = peer_handshake_client(n, k, t, &h, nonce, why, sizeof(why),
+		                           deadline_ns);
 	else if (rc == 0)
-		rc = peer_handshake_server(n, k, t, &h, nonce, why, sizeof(why));
+		rc = peer_handshake_server(n, k, t, &h, nonce, why, sizeof(why),
+		                           deadline_ns);
 	peer_who(k, want, &h, who, sizeof(who));
 	if (rc < 0)
 		peer_log_failure(n, who, rc, why);
@@ -680,7 +698,7 @@ static int peer_connect(ac_peer *p)
 	}
 	rc = ac_sock_connect(&p->p_loc, PEER_HANDSHAKE_MS, &k);
 	if (rc == 0) {
-		rc = ac__handshake(n, k, 1, &p->p_loc, &got);
+		rc = ac__handshake(n, k, 1, &p->p_loc, &got, -1);
 		if (rc == 0 && got != p)
 			rc = -EPROTO; /* someone else answers at that location */
 		if (rc < 0 && rc != -EALREADY)

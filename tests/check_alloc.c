@@ -331,10 +331,13 @@ static unsigned al_channel(void)
 	else
 		ac_msg_free(m);
 	m = ac_msg_pack("[s]", "more news");
-	if (m && ac_chan_deliver(news, m, 1000, 1) >= 1)
-		ok |= 1u << ST_CHAN_DELIVER;
-	else if (m)
-		ac_msg_free(m);
+	if (m) {
+		int rc = ac_chan_deliver(news, m, 1000, 1);
+		if (rc >= 1)
+			ok |= 1u << ST_CHAN_DELIVER;
+		if (rc < 0) /* consumed on any return >= 0, 0 included */
+			ac_msg_free(m);
+	}
 	return ok;
 }
 
@@ -430,8 +433,24 @@ typedef struct al_run {
 	long count;
 	long failed;
 	long live;
+	/* Log lines of a message misuse (freed twice, freed while queued): a
+	 * double free the magic word caught. */
+	long misuse;
 	al_ctx ctx;
 } al_run;
+
+static long al_misuse;
+
+/* The world's log: errors to stderr as usual; misuse of a message is
+ * counted (each is a defect in the library or the scenario). */
+static void al_log(void *arg, int level, const char *text)
+{
+	(void)arg;
+	(void)level;
+	if (strstr(text, "ac_msg_free: "))
+		al_misuse++;
+	fprintf(stderr, "%s\n", text);
+}
 
 /* Run the scenario with allocation fail_at failing (0: none) into *out. */
 static void al_run_once(long fail_at, al_run *out)
@@ -446,6 +465,9 @@ static void al_run_once(long fail_at, al_run *out)
 	ac__alloc_fail_at(fail_at);
 	ac_sim_opts_init(&o);
 	o.seed = 12;
+	o.log_fn = al_log;
+	o.log_level = AC_LOG_ERROR;
+	al_misuse = 0;
 	CK_OK(ac_sim_new(&o, &w));
 	CK_OK(ac_sim_node_add(w, "server", &ctx.sn[0]));
 	CK_OK(ac_sim_node_add(w, "client", &ctx.sn[1]));
@@ -457,6 +479,7 @@ static void al_run_once(long fail_at, al_run *out)
 	ac_sim_free(w);
 	ac__alloc_fail_at(0);
 	out->live = ac__alloc_live();
+	out->misuse = al_misuse;
 	out->ctx = ctx;
 	al = NULL;
 }
@@ -467,6 +490,8 @@ static const char *al_judge(const al_run *r, char *why, size_t len)
 	const al_ctx *c = &r->ctx;
 	if (r->live != 0)
 		snprintf(why, len, "%ld blocks still live after the world was freed", r->live);
+	else if (r->misuse != 0)
+		snprintf(why, len, "%ld messages freed twice or while queued", r->misuse);
 	else if (r->stop < 0 && r->stop != -ENOMEM)
 		snprintf(why, len, "ac_sim_run returned %d", r->stop);
 	else if (r->stop < 0 || c->setup_err[0] || c->setup_err[1]) {

@@ -821,12 +821,78 @@ START_TEST(test_many_subscribers)
 }
 END_TEST
 
+/* asyncoro.h's channel contracts one call at a time: a name cut to the
+ * buffer, each documented code for a ref that is not a channel, another
+ * node's channel and a closed one (the message stays the caller's on an
+ * error), ac_deliver to a channel (how many got it), and delivers that
+ * time out (0 and 20 ms) consuming their message: nobody gets it. */
+static void body_chan_contract(void *arg)
+{
+	int *done = arg;
+	collector a, b;
+	ac_ref ch, far, closed;
+	char buf[8];
+	ac_msg *m;
+	CK_OK(ac_chan_new(NULL, "a-long-name", &ch));
+	CK_OK(ac_chan_new(NULL, "closed", &closed));
+	CK_OK(ac_chan_close(closed));
+	far = ch;
+	far.loc.port = (uint16_t)(far.loc.port + 1);
+	far.inc ^= 1;
+	CK_OK(ac_chan_name(ch, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "a-long-");
+	CK_RC(ac_chan_name(closed, buf, sizeof(buf)), -ESRCH);
+	CK_RC(ac_chan_name(ac_self(), buf, sizeof(buf)), -EINVAL);
+	CK_RC(ac_chan_name(far, buf, sizeof(buf)), -EREMOTE);
+	CK_RC(ac_chan_nsubs(closed), -ESRCH);
+	CK_RC(ac_chan_nsubs(ac_self()), -EINVAL);
+	CK_RC(ac_chan_nsubs(far), -EREMOTE);
+	CK_RC(ac_chan_set_transform(closed, NULL, NULL), -ESRCH);
+	CK_RC(ac_chan_set_transform(far, NULL, NULL), -EINVAL);
+	CK_RC(ac_chan_close(far), -EINVAL);
+	CK_RC(ac_chan_subscribe(ac_self(), ac_self(), 0), -EINVAL);
+	CK_RC(ac_chan_subscribe(closed, ac_self(), 0), -ESRCH);
+	CK_RC(ac_chan_subscribe(ch, ac_ref_null(), 0), -EINVAL);
+	CK_RC(ac_chan_unsubscribe(closed, ac_self(), 0), -ESRCH);
+	/* No node: another node's channel is unreachable; m stays ours. */
+	m = ac_msg_str("x");
+	CK_RC(ac_chan_send(far, m), -EHOSTUNREACH);
+	CK_RC(ac_chan_deliver(far, m, 0, 0), -EHOSTUNREACH);
+	CK_RC(ac_chan_deliver(ch, m, 0, -1), -EINVAL);
+	CK_RC(ac_chan_send(ch, NULL), -EINVAL);
+	/* ac_deliver to a channel: how many got it. */
+	collector_start(&a);
+	collector_start(&b);
+	CK_OK(ac_chan_subscribe(ch, a.ref, 0));
+	CK_OK(ac_chan_subscribe(ch, b.ref, 0));
+	CK_RC(ac_deliver(ch, m, 0), 2);
+	/* Three wanted, two there, timeout 0: nobody gets it, m is consumed. */
+	CK_RC(ac_chan_deliver(ch, ac_msg_str("y"), 0, 3), 0);
+	CK_RC(ac_chan_deliver(ch, ac_msg_str("z"), 20, 3), 0);
+	collector_stop(&a);
+	collector_stop(&b);
+	ck_assert_str_eq(a.log, "x;");
+	ck_assert_str_eq(b.log, "x;");
+	CK_OK(ac_chan_close(ch));
+	*done = 1;
+}
+
+START_TEST(test_chan_contract)
+{
+	int done = 0;
+	/* The body and its two collectors. */
+	ck_assert_uint_eq(test_run(body_chan_contract, &done), 3);
+	ck_assert_int_eq(done, 1);
+}
+END_TEST
+
 static Suite *chan_suite(void)
 {
 	Suite *s = suite_create("chan");
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_new_and_name);
+	tcase_add_test(tc, test_chan_contract);
 	tcase_add_test(tc, test_subscribe_unsubscribe);
 	tcase_add_test(tc, test_send_own_copies);
 	tcase_add_test(tc, test_send_from_outside);

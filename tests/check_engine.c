@@ -721,6 +721,183 @@ START_TEST(test_two_schedulers_one_thread)
 }
 END_TEST
 
+/* ---- the header's contracts, one call at a time ----------------------------- */
+
+static void body_ended(void *arg)
+{
+	(void)arg;
+}
+
+static void body_wait_one(void *arg)
+{
+	ac_msg *m;
+	(void)arg;
+	CK_OK(ac_receive(AC_FOREVER, &m));
+	ac_msg_free(m);
+}
+
+static int atexit_seen[2], atexit_n;
+
+static void atexit_mark(void *arg)
+{
+	ck_assert_int_lt(atexit_n, 2);
+	atexit_seen[atexit_n++] = (int)(intptr_t)arg;
+}
+
+/* asyncoro.h: ac_sched_opts_init's documented defaults; ac_sched_new,
+ * ac_sched_run and ac_sched_finish on NULL (-EINVAL, no crash); at-exit
+ * hooks run last registered first, once; outside a coroutine the waiting
+ * calls are -EPERM and ac_self/ac_self_name/ac_sched_self are null/""/NULL;
+ * ac_spawn on no scheduler is -EPERM. */
+START_TEST(test_contract_sched)
+{
+	ac_sched_opts o;
+	ac_sched *s;
+	ac_ref dead;
+	ac_msg *m = NULL;
+	intptr_t v;
+	memset(&o, 0xa5, sizeof(o));
+	ac_sched_opts_init(&o);
+	ck_assert_ptr_null(o.io);
+	ck_assert_uint_eq(o.stack_size, 64 * 1024);
+	ck_assert_int_eq(o.stack_guard, 1);
+	ck_assert_uint_eq(o.stack_pool_max, 1024);
+	ck_assert_ptr_null(o.log_fn);
+	ck_assert_int_eq(o.log_level, AC_LOG_INFO);
+	ck_assert_str_eq(o.name, "node");
+	ck_assert_ptr_null(o.record_path);
+	ck_assert_uint_eq(o.max_monitors, 65536);
+	CK_RC(ac_sched_new(NULL, NULL), -EINVAL);
+	CK_RC(ac_sched_run(NULL), -EINVAL);
+	CK_RC(ac_sched_finish(NULL), -EINVAL);
+	CK_RC(ac_sched_step(NULL), -EINVAL);
+	ac_sched_terminate(NULL);
+	ac_sched_free(NULL);
+	s = test_sched();
+	CK_RC(ac_sched_atexit(s, NULL, NULL), -EINVAL);
+	CK_OK(ac_sched_atexit(s, atexit_mark, (void *)1));
+	CK_OK(ac_sched_atexit(s, atexit_mark, (void *)2));
+	CK_OK(ac_spawn(s, body_ended, NULL, NULL, &dead));
+	CK_OK(ac_sched_run(s));
+	ck_assert_ptr_null(ac_sched_self());
+	ck_assert(ac_ref_is_null(ac_self()));
+	ck_assert_str_eq(ac_self_name(), "");
+	CK_RC(ac_yield(), -EPERM);
+	CK_RC(ac_sleep(1), -EPERM);
+	CK_RC(ac_suspend(0, &v), -EPERM);
+	CK_RC(ac_receive(0, &m), -EPERM);
+	CK_RC(ac_receive_cat(0, 0, &m), -EPERM);
+	ck_assert_ptr_null(m);
+	CK_RC(ac_finish(dead, 0, NULL), -EPERM);
+	CK_RC(ac_monitor(dead), -EPERM);
+	CK_RC(ac_coro_defer(body_ended, NULL), -EPERM);
+	CK_RC(ac_set_categorizer(NULL, NULL), -EPERM);
+	ck_assert_uint_eq(ac_queue_len(), 0);
+	CK_OK(ac_sched_finish(s));
+	ck_assert_int_eq(atexit_n, 2);
+	ck_assert_int_eq(atexit_seen[0], 2);
+	ck_assert_int_eq(atexit_seen[1], 1);
+	ac_sched_free(s);
+	ck_assert_int_eq(atexit_n, 2); /* once */
+	CK_RC(ac_spawn(NULL, body_ended, NULL, NULL, NULL), -EPERM);
+}
+END_TEST
+
+static void body_fail_long(void *arg)
+{
+	char text[700];
+	(void)arg;
+	memset(text, 'f', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	ac_fail("%s", text);
+}
+
+static void body_contract_coro(void *arg)
+{
+	ac_ref me = ac_self(), dead, r;
+	char name[100], buf[128];
+	ac_msg *m;
+	ac_spawn_opts so = {.name = name};
+	(void)arg;
+	CK_OK(ac_spawn(NULL, body_ended, NULL, NULL, &dead));
+	CK_OK(ac_yield());
+	CK_RC(ac_is_alive(dead), 0);
+	CK_RC(ac_is_alive(me), 1);
+	CK_RC(ac_sched_run(ac_sched_self()), -EPERM);
+	CK_RC(ac_sched_finish(ac_sched_self()), -EPERM);
+	CK_RC(ac_sleep(-1), -EINVAL);
+	CK_RC(ac_sleep(AC_FOREVER), -EINVAL);
+	CK_RC(ac_sleep(0), 0);
+	CK_RC(ac_suspend(0, NULL), -ETIMEDOUT);
+	CK_RC(ac_resume(me, 1), -EAGAIN);
+	CK_RC(ac_resume(dead, 1), -ESRCH);
+	CK_RC(ac_terminate(dead), -ESRCH);
+	CK_RC(ac_finish(dead, 0, NULL), -ESRCH);
+	CK_RC(ac_finish(me, 0, NULL), -EDEADLK);
+	CK_RC(ac_monitor(dead), -ESRCH);
+	CK_RC(ac_set_daemon(dead, 1), -ESRCH);
+	CK_RC(ac_coro_name(dead, buf, sizeof(buf)), -ESRCH);
+	/* Names: cut to 63 bytes; default "coro". */
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	CK_OK(ac_spawn(NULL, body_wait_one, NULL, &so, &r));
+	CK_OK(ac_coro_name(r, buf, sizeof(buf)));
+	ck_assert_uint_eq(strlen(buf), 63);
+	CK_OK(ac_send_data(r, "q", 1));
+	CK_OK(ac_spawn(NULL, body_wait_one, NULL, NULL, &r));
+	CK_OK(ac_coro_name(r, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "coro");
+	/* Monitoring twice is one monitor; a timeout of 0 looks once. */
+	CK_OK(ac_monitor(r));
+	CK_OK(ac_monitor(r));
+	CK_RC(ac_finish(r, 0, NULL), -ETIMEDOUT);
+	CK_OK(ac_send_data(r, "q", 1));
+	CK_OK(ac_finish(r, 1000, NULL));
+	CK_OK(ac_receive(1000, &m));
+	CK_RC(ac_msg_kind(m), AC_MSG_EXIT);
+	ac_msg_free(m);
+	CK_RC(ac_receive(50, &m), -ETIMEDOUT);
+	/* Send and deliver: bad arguments, dead recipients, ownership. */
+	CK_RC(ac_send(me, NULL), -EINVAL);
+	m = ac_msg_str("x");
+	CK_RC(ac_send(ac_ref_null(), m), -EINVAL); /* the caller keeps m */
+	CK_RC(ac_deliver(ac_ref_null(), m, 0), -EINVAL);
+	CK_RC(ac_deliver(dead, m, 0), -ESRCH);
+	CK_RC(ac_deliver(me, m, 0), 1); /* the callee's now */
+	CK_OK(ac_receive(0, &m));
+	ck_assert(ac_msg_is(m, "x"));
+	ck_assert(ac_ref_eq(ac_msg_from(m), me));
+	CK_RC(ac_send(dead, m), 0); /* dropped and freed */
+	CK_RC(ac_send_data(dead, "x", 1), 0);
+	CK_RC(ac_queue_len(), 0);
+	ck_assert_str_eq(ac_exit_reason_name(99), "unknown");
+	ck_assert_str_eq(ac_exit_reason_name(AC_EXIT_NODE_LOST), "node lost");
+	/* A ref of the wrong kind is -EINVAL. */
+	CK_RC(ac_is_alive(ac_ref_null()), -EINVAL);
+	CK_RC(ac_terminate(ac_ref_null()), -EINVAL);
+	CK_RC(ac_resume(ac_ref_null(), 0), -EINVAL);
+	CK_RC(ac_finish(ac_ref_null(), 0, NULL), -EINVAL);
+	CK_RC(ac_monitor_ref(ac_ref_null(), me), -EINVAL);
+	/* ac_fail's text is cut to 511 bytes. */
+	CK_OK(ac_spawn(NULL, body_fail_long, NULL, NULL, &r));
+	CK_OK(ac_finish(r, 1000, &m));
+	{
+		ac_exit_info ei;
+		CK_OK(ac_msg_exit(m, &ei));
+		ck_assert_int_eq(ei.how, AC_EXIT_FAILED);
+		ck_assert_uint_eq(ei.len, 511);
+		ck_assert(ac_ref_eq(ei.coro, r));
+	}
+	ac_msg_free(m);
+}
+
+START_TEST(test_contract_coro)
+{
+	/* The body, dead, the two named ones and the failing one. */
+	ck_assert_uint_eq(test_run(body_contract_coro, NULL), 5);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -751,6 +928,8 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_100k_coroutines);
 	tcase_add_test(tc, test_10k_blocked_then_woken);
 	tcase_add_test(tc, test_two_schedulers_one_thread);
+	tcase_add_test(tc, test_contract_sched);
+	tcase_add_test(tc, test_contract_coro);
 	suite_add_tcase(s, tc);
 	return s;
 }

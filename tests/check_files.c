@@ -508,6 +508,48 @@ START_TEST(test_outside_coroutine)
 }
 END_TEST
 
+/* Timeouts of 0 and 1 ms: each call gives up at its deadline with
+ * -ETIMEDOUT, unless the answers were there by then (0 or 1: a scheduler
+ * pass may carry a round trip), and leaves the whole file or nothing: 100
+ * of them in a row (more than the receiver's 64 incoming transfers) do not
+ * keep a later transfer out, and no temporary file stays (pair_free). */
+static void body_zero_timeouts(void *arg)
+{
+	pair *e = arg;
+	char path[256], there[256];
+	int i, rc;
+	make_file(path, sizeof(path), e->src, "z", 70000, 9, 0600, 1500000000);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, NULL, 0, LONG_MS, NULL), 0);
+	CK_RC(ac_node_del_file(e->na, &e->locb, "z", NULL, LONG_MS), 0);
+	for (i = 0; i < 100; i++) {
+		if (i % 10 == 0) /* not the same file there: a transfer each time */
+			ac_node_del_file(e->na, &e->locb, "z", NULL, 0);
+		rc = ac_node_send_file(e->na, &e->locb, path, NULL, 0, i % 2, NULL);
+		ck_assert_msg(rc == -ETIMEDOUT || rc == 0 || rc == 1,
+		              "send_file(timeout %d): %s",
+		              i % 2, ac_strerror(rc));
+	}
+	rc = ac_node_del_file(e->na, &e->locb, "z", NULL, 0);
+	ck_assert_msg(rc == -ETIMEDOUT || rc == 0 || rc == -ENOENT, "del_file(0): %s",
+	              ac_strerror(rc));
+	CK_OK(ac_sleep(200));
+	rc = ac_node_del_file(e->na, &e->locb, "z", NULL, LONG_MS);
+	ck_assert_msg(rc == 0 || rc == -ENOENT, "del_file: %s", ac_strerror(rc));
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, NULL, 0, LONG_MS, NULL), 0);
+	snprintf(there, sizeof(there), "%s/z", e->dest);
+	ck_assert_int_eq(access(there, F_OK), 0);
+	e->done = 1;
+}
+
+START_TEST(test_zero_timeouts)
+{
+	pair e;
+	pair_start(&e);
+	pair_run(&e, body_zero_timeouts);
+	pair_free(&e);
+}
+END_TEST
+
 static Suite *files_suite(void)
 {
 	Suite *s = suite_create("files");
@@ -525,6 +567,7 @@ static Suite *files_suite(void)
 	tcase_add_test(tc, test_send_big_and_limits);
 	tcase_add_test(tc, test_send_hostile);
 	tcase_add_test(tc, test_del);
+	tcase_add_test(tc, test_zero_timeouts);
 	tcase_add_loop_test(tc, test_sender_terminated, 0, 6);
 	tcase_add_loop_test(tc, test_connection_closed, 0, 2);
 	tcase_add_test(tc, test_outside_coroutine);

@@ -35,7 +35,14 @@ static void body_owner(void *arg)
 		memset(longname, 'n', sizeof(longname) - 1);
 		longname[sizeof(longname) - 1] = '\0';
 		CK_RC(ac_register(longname), -ENAMETOOLONG);
+		CK_RC(ac_unregister(longname), -ENAMETOOLONG);
+		CK_RC(ac_unregister(""), -EINVAL);
 		CK_RC(ac_locate(longname, NULL, 100, &NM.owner), -ENAMETOOLONG);
+		{
+			ac_addr l;
+			CK_RC(ac_node_locate(W.node[0], longname, 100, &l), -ENAMETOOLONG);
+			CK_RC(ac_node_locate(W.node[0], "", 100, &l), -EINVAL);
+		}
 		longname[AC_WIRE_NAME_MAX] = '\0';
 		CK_RC(ac_register(longname), 0); /* exactly the limit */
 		CK_RC(ac_unregister(longname), 0);
@@ -852,7 +859,9 @@ static void body_finisher(void *arg)
 	ac_msg *m = NULL;
 	ac_exit_info ei;
 	(void)arg;
-	/* still running after 100 ms */
+	/* still running: a timeout of 0 looks (one round trip), then gives up */
+	CK_RC(ac_finish(SC.server, 0, &m), -ETIMEDOUT);
+	ck_assert_ptr_null(m);
 	CK_RC(ac_finish(SC.server, 50, NULL), -ETIMEDOUT);
 	CK_RC(ac_finish(SC.server, LONG_MS, &m), 0);
 	ck_assert_ptr_nonnull(m);
@@ -866,6 +875,7 @@ static void body_finisher(void *arg)
 	/* ended: -ESRCH */
 	CK_RC(ac_finish(SC.server, 1000, &m), -ESRCH);
 	CK_RC(ac_finish(SC.dead, 1000, NULL), -ESRCH);
+	CK_RC(ac_finish(SC.dead, 0, NULL), -ESRCH);
 	CK_RC(ac_finish(ref_elsewhere(SC.server), 1000, NULL), -EHOSTUNREACH);
 	SC.done = 1;
 }

@@ -8,6 +8,9 @@
  */
 #include "tests/net_harness.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 /* ---- peering ------------------------------------------------------------- */
 
 START_TEST(test_peer_ok)
@@ -449,16 +452,279 @@ START_TEST(test_ext_ip_addr)
 }
 END_TEST
 
+/* ac_node_peer's timeout bounds the connect and the handshake together: a
+ * server that accepts the connection and never answers (not a node) costs
+ * the caller its timeout, not the handshake's own 5 s; 0 gives up at once
+ * unless the location is a peer already, which it returns 0 for. Before
+ * the fix both calls took 5 s. */
+typedef struct silent_st {
+	ac_sock *l;
+	char loc[64];
+	int rc_300, rc_0, rc_peer0;
+	int64_t ms_300, ms_0;
+	int done;
+} silent_st;
+
+static silent_st SI;
+
+static void body_silent_server(void *arg)
+{
+	ac_sock *k[2] = {NULL, NULL};
+	int i;
+	(void)arg;
+	for (i = 0; i < 2; i++)
+		if (ac_sock_accept(SI.l, LONG_MS, &k[i]) < 0)
+			break;
+	while (!SI.done)
+		ac_sleep(10);
+	for (i = 0; i < 2; i++)
+		ac_sock_close(k[i]);
+	ac_sock_close(SI.l);
+}
+
+static void body_peer_silent_timeout(void *arg)
+{
+	ac_node *n = W.node[0];
+	int64_t t0;
+	(void)arg;
+	t0 = wall_ms();
+	SI.rc_300 = ac_node_peer(n, SI.loc, 0, 1, 0, 300);
+	SI.ms_300 = wall_ms() - t0;
+	t0 = wall_ms();
+	SI.rc_0 = ac_node_peer(n, SI.loc, 0, 1, 0, 0);
+	SI.ms_0 = wall_ms() - t0;
+	SI.rc_peer0 = ac_node_peer(n, W.locs[1], 0, 1, 0, 0);
+	SI.done = 1;
+}
+
+START_TEST(test_peer_timeout_bounds_handshake)
+{
+	ac_addr a;
+	world_init(0, 0);
+	memset(&SI, 0, sizeof(SI));
+	world_node("s");
+	world_node("s");
+	world_peer(0, 1);
+	CK_OK(ac_addr_parse(&a, "127.0.0.1", 0));
+	CK_OK(ac_sock_listen(W.s[1], &a, 4, 0, &SI.l));
+	CK_OK(ac_sock_local_addr(SI.l, &a));
+	ac_addr_format(&a, SI.loc, sizeof(SI.loc));
+	spawn_on(1, body_silent_server, NULL);
+	spawn_on(0, body_peer_silent_timeout, NULL);
+	RUN_UNTIL(SI.done, 1, LONG_MS);
+	CK_RC(SI.rc_300, -ETIMEDOUT);
+	ck_assert_msg(SI.ms_300 >= 250 && SI.ms_300 < 2500, "timeout 300 took %lld ms",
+	              (long long)SI.ms_300);
+	CK_RC(SI.rc_0, -ETIMEDOUT);
+	ck_assert_msg(SI.ms_0 < 1000, "timeout 0 took %lld ms", (long long)SI.ms_0);
+	CK_RC(SI.rc_peer0, 0);
+	run_for(50);
+	ck_assert_int_eq(npeers(0), 1);
+	world_fini();
+}
+END_TEST
+
+/* dis.h: ac_node_opts_init's documented defaults; ac_node_start's
+ * refusals of bad options (each changes nothing: the scheduler has no node
+ * after it), a second start (-EALREADY), the default name "ip:port". */
+START_TEST(test_node_start_contract)
+{
+	ac_node_opts o;
+	ac_sched *s;
+	ac_node *n = NULL;
+	ac_addr loc;
+	char name[AC_NAME_MAX + 2], path[1100], text[AC_ADDR_STRLEN];
+	char dir[] = "/tmp/ac-node-start-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	memset(&o, 0x5a, sizeof(o));
+	ac_node_opts_init(&o);
+	ck_assert_ptr_null(o.node);
+	ck_assert_uint_eq(o.udp_port, 0);
+	ck_assert_uint_eq(o.tcp_port, 0);
+	ck_assert_ptr_null(o.ext_ip_addr);
+	ck_assert_ptr_null(o.name);
+	ck_assert_int_eq(o.discover_peers, 1);
+	ck_assert_ptr_null(o.broadcast);
+	ck_assert_ptr_null(o.peers);
+	ck_assert_int_eq(o.npeers, 0);
+	ck_assert_ptr_null(o.certfile);
+	ck_assert_ptr_null(o.keyfile);
+	ck_assert_ptr_null(o.cafile);
+	ck_assert_ptr_null(o.dest_path);
+	ck_assert_int_eq(o.max_file_size, 0);
+	ck_assert_int_eq(o.stream_send, 1);
+	ck_assert_int_eq(o.heartbeat_ms, 2000);
+	ck_assert_int_eq(o.peer_lost_ms, 10000);
+	ck_assert_uint_eq(o.compress_min, 4096);
+	ck_assert_int_eq(o.stop_timeout_ms, 5000);
+	ck_assert_int_eq(o.max_peers, 1024);
+	ck_assert_int_eq(o.max_peer_requests, 256);
+	ck_assert_uint_eq(o.max_coro_inbound, (size_t)16 << 20);
+	ck_assert_uint_eq(o.max_peer_inbound, (size_t)64 << 20);
+	ck_assert_uint_eq(o.max_peer_watches, 65536);
+	ck_assert_int_eq(o.max_handshakes, 64);
+	ck_assert_int_eq(o.max_handshakes_per_addr, 16);
+	ck_assert_ptr_null(o.keylogfile);
+	s = test_sched();
+	o.node = "127.0.0.1";
+	o.discover_peers = 0;
+	o.secret = "0123456789abcdef";
+	CK_RC(ac_node_start(NULL, &o, &n), -EINVAL);
+	CK_RC(ac_node_start(s, &o, NULL), -EINVAL);
+	o.name = "";
+	CK_RC(ac_node_start(s, &o, &n), -EINVAL);
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	o.name = name;
+	CK_RC(ac_node_start(s, &o, &n), -ENAMETOOLONG);
+	o.name = NULL;
+	o.dest_path = "";
+	CK_RC(ac_node_start(s, &o, &n), -EINVAL);
+	memset(path, 'd', sizeof(path) - 1);
+	path[0] = '/';
+	path[1024] = '\0';
+	o.dest_path = path;
+	CK_RC(ac_node_start(s, &o, &n), -ENAMETOOLONG);
+	o.dest_path = NULL;
+	o.max_peers = 1025;
+	CK_RC(ac_node_start(s, &o, &n), -EINVAL);
+	o.max_peers = 0;
+	o.keyfile = "key.pem";
+	CK_RC(ac_node_start(s, &o, &n), -EINVAL);
+	o.keyfile = NULL;
+	o.cafile = "ca.pem";
+	CK_RC(ac_node_start(s, &o, &n), -EINVAL);
+	o.cafile = NULL;
+	o.dest_path = dir;
+	ck_assert_ptr_null(ac_node_of(s));
+	ck_assert_ptr_null(n);
+	CK_OK(ac_node_start(s, &o, &n));
+	ck_assert_ptr_eq(ac_node_of(s), n);
+	CK_RC(ac_node_start(s, &o, &n), -EALREADY);
+	ck_assert_ptr_eq(ac_node_of(s), n);
+	loc = ac_node_location(n);
+	ck_assert(ac_addr_is_loopback(&loc));
+	ck_assert_uint_ne(loc.port, 0);
+	ck_assert_str_eq(ac_node_name(n), ac_addr_format(&loc, text, sizeof(text)));
+	CK_RC(ac_node_peers(n, NULL, 0), 0);
+	CK_RC(ac_node_peers(n, NULL, 1), -EINVAL);
+	CK_RC(ac_node_peer_status(n, ac_ref_null()), 0);
+	CK_RC(ac_node_peer_status(NULL, ac_ref_null()), -EINVAL);
+	{
+		ac_ref ch;
+		CK_OK(ac_chan_new(s, "c", &ch));
+		CK_RC(ac_node_peer_status(n, ch), -EINVAL);
+	}
+	CK_RC(ac_node_close_peer(n, &loc, 100), -EPERM);
+	CK_RC(ac_node_close_peer(NULL, &loc, 100), -EINVAL);
+	CK_OK(ac_sched_finish(s));
+	ac_sched_free(s);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* After ac_node_stop the node has no peers and takes none: ac_node_peer
+ * returns -ESHUTDOWN (before the fix it peered again: 0, and the stopped
+ * node listed a peer it could not send to), as do the calls that need the
+ * network; a message refused stays the caller's. */
+typedef struct stopped_st {
+	echo e;
+	int done;
+} stopped_st;
+
+static stopped_st ST;
+
+static void body_after_stop(void *arg)
+{
+	ac_node *n = W.node[0];
+	ac_msg *m = ac_msg_str("x");
+	ac_ref r;
+	ac_stat st;
+	(void)arg;
+	CK_RC(ac_node_peer(n, W.locs[1], 0, 1, 0, LONG_MS), -ESHUTDOWN);
+	CK_RC(ac_node_peers(n, NULL, 0), 0);
+	CK_RC(ac_send(ST.e.ref, m), -ESHUTDOWN);
+	CK_RC(ac_deliver(ST.e.ref, m, 100), -ESHUTDOWN);
+	ck_assert(ac_msg_is(m, "x"));
+	ac_msg_free(m);
+	CK_RC(ac_locate("echo", NULL, 100, &r), -ESHUTDOWN);
+	CK_RC(ac_node_send_file(n, &W.loc[1], "/etc/hostname", NULL, 1, 100, &st),
+	      -ESHUTDOWN);
+	CK_RC(ac_node_close_peer(n, &W.loc[1], 100), -ENOENT);
+	CK_RC(ac_node_stop(n), 0);
+	ST.done = 1;
+}
+
+START_TEST(test_after_stop)
+{
+	world_init(0, 0);
+	memset(&ST, 0, sizeof(ST));
+	world_node("s");
+	world_node("s");
+	world_peer(0, 1);
+	start_echo(1, &ST.e, "echo");
+	CK_RC(ac_node_stop(NULL), -EINVAL);
+	CK_RC(ac_node_stop(W.node[0]), 0);
+	ck_assert_int_eq(npeers(0), 0);
+	spawn_on(0, body_after_stop, NULL);
+	RUN_UNTIL(ST.done, 1, LONG_MS);
+	run_for(100);
+	ck_assert_int_eq(npeers(0), 0);
+	wait_npeers(1, 0);
+	world_fini();
+}
+END_TEST
+
+/* ac_node_opts.peers: the locations a node contacts at start, without an
+ * ac_node_peer call — one that answers becomes a peer on both sides, one
+ * where nobody listens is skipped (the node starts all the same). */
+static const char *initial_peers[2];
+
+static void tune_initial_peers(int i, ac_node_opts *o)
+{
+	if (i == 2) {
+		o->peers = initial_peers;
+		o->npeers = 2;
+	}
+}
+
+START_TEST(test_initial_peers)
+{
+	char nowhere[64];
+	world_init(0, 0);
+	world_node("s");
+	world_node("s");
+	snprintf(nowhere, sizeof(nowhere), "127.0.0.1:%u", (unsigned)closed_port());
+	initial_peers[0] = nowhere;
+	initial_peers[1] = W.locs[1];
+	W.tune = tune_initial_peers;
+	world_node("s");
+	W.tune = NULL;
+	wait_npeers(2, 1);
+	ck_assert(lists(2, &W.loc[1]));
+	wait_npeers(1, 1);
+	ck_assert(lists(1, &W.loc[2]));
+	run_for(200);
+	ck_assert_int_eq(npeers(0), 0);
+	ck_assert_int_eq(npeers(2), 1);
+	world_fini();
+}
+END_TEST
+
 static Suite *net_peers_suite(void)
 {
 	Suite *s = suite_create("net_peers");
 	TCase *tc = tcase_create("peers");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_peer_ok);
+	tcase_add_test(tc, test_node_start_contract);
 	tcase_add_test(tc, test_ext_ip_addr);
 	tcase_add_test(tc, test_tls_not_silent);
 	tcase_add_test(tc, test_peer_wrong_secret);
 	tcase_add_test(tc, test_peer_refused);
+	tcase_add_test(tc, test_initial_peers);
+	tcase_add_test(tc, test_after_stop);
+	tcase_add_test(tc, test_peer_timeout_bounds_handshake);
 	tcase_add_test(tc, test_peer_status);
 	tcase_add_test(tc, test_peer_crash);
 	tcase_add_test(tc, test_peer_silent);

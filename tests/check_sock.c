@@ -536,6 +536,57 @@ START_TEST(test_recv_line_too_long)
 }
 END_TEST
 
+/* The last line has no newline and the client only shut down its side: the
+ * server reads the line, then 0 from every read, and can still answer (a
+ * half-close). Before the fix, reads after that line were -EPIPE and the
+ * answer was refused with -EPIPE. A line too long for the buffer stays
+ * buffered: a larger buffer reads it. */
+static void body_line_half_close(void *arg)
+{
+	int *done = arg;
+	ac_sock *cli, *srv;
+	char line[64], small[4];
+	void *out = NULL;
+	size_t len = 0;
+	tcp_pair(&cli, &srv);
+	ck_assert_int_eq(ac_sock_send_all(cli, "toolong\nlast", 12, LONG_MS), 12);
+	CK_OK(ac_sock_shutdown(cli));
+	CK_RC(ac_sock_recv_line(srv, small, sizeof(small), LONG_MS), -EMSGSIZE);
+	CK_RC(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 8);
+	ck_assert_str_eq(line, "toolong");
+	CK_RC(ac_sock_recv_line(srv, line, sizeof(line), LONG_MS), 4);
+	ck_assert_str_eq(line, "last");
+	CK_RC(ac_sock_recv_line(srv, line, sizeof(line), 0), 0);
+	CK_RC(ac_sock_recv(srv, line, sizeof(line), 0), 0);
+	CK_RC(ac_sock_recv_all(srv, line, 4, 0), 0);
+	CK_RC(ac_sock_recv_msg(srv, &out, &len, 100, 0), 0);
+	ck_assert_ptr_null(out);
+	CK_RC(ac_sock_send_all(srv, "ok", 2, LONG_MS), 2);
+	CK_RC(ac_sock_recv_all(cli, line, 2, LONG_MS), 2);
+	ck_assert(memcmp(line, "ok", 2) == 0);
+	ac_sock_close(cli);
+	ac_sock_close(srv);
+	/* recv_msg over max: its body is not read, the socket is done. */
+	tcp_pair(&cli, &srv);
+	CK_OK(ac_sock_send_msg(cli, "0123456789", 10, LONG_MS));
+	CK_OK(ac_sock_send_msg(cli, "ab", 2, LONG_MS));
+	CK_RC(ac_sock_recv_msg(srv, &out, &len, 9, LONG_MS), -EMSGSIZE);
+	CK_RC(ac_sock_recv_msg(srv, &out, &len, 100, LONG_MS), -EPIPE);
+	CK_RC(ac_sock_send_all(srv, "x", 1, LONG_MS), -EPIPE);
+	ck_assert_ptr_null(out);
+	ac_sock_close(cli);
+	ac_sock_close(srv);
+	*done = 1;
+}
+
+START_TEST(test_recv_line_half_close)
+{
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_line_half_close, &done), 1);
+	ck_assert_int_eq(done, 1);
+}
+END_TEST
+
 /* ---- UDP ----------------------------------------------------------------- */
 
 static void body_udp(void *arg)
@@ -1233,6 +1284,7 @@ static Suite *sock_suite(void)
 	tcase_add_test(tc, test_msg_errors);
 	tcase_add_test(tc, test_recv_line);
 	tcase_add_test(tc, test_recv_line_too_long);
+	tcase_add_test(tc, test_recv_line_half_close);
 	tcase_add_test(tc, test_udp);
 	tcase_add_test(tc, test_attach_pipe);
 	tcase_add_test(tc, test_close_while_blocked);

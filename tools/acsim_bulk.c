@@ -33,7 +33,7 @@
 #include <string.h>
 
 #include <asyncoro/asyncoro.h>
-#include <asyncoro/sim.h>
+#include <asyncoro/scenario.h>
 
 #include "tools/acsim.h"
 
@@ -41,22 +41,21 @@ enum { BULK_CLIENTS = 2, BULK_ROUNDS = 3, BULK_PORT = 7100 };
 #define BULK_LEN (256u << 10)
 #define BULK_PIECE (64u << 10)
 
+typedef struct bulk_arg {
+	struct bulk_ctx *ctx;
+	int idx;
+} bulk_arg;
+
 typedef struct bulk_ctx {
-	ac_sim_node *server;
-	ac_sim_node *client[BULK_CLIENTS];
-	struct bulk_arg *args;
+	/* The server's address, the client coroutines' arguments. */
+	ac_addr server;
+	bulk_arg args[BULK_CLIENTS];
 	/* Rounds done by each client in its current incarnation. */
 	int rounds[BULK_CLIENTS];
 	int finished[BULK_CLIENTS];
-	/* Streams the server read whole, and the first violation. */
+	/* Streams the server read whole. */
 	uint64_t streams;
-	char violation[256];
 } bulk_ctx;
-
-typedef struct bulk_arg {
-	bulk_ctx *ctx;
-	int idx;
-} bulk_arg;
 
 /* The byte at offset i of client c's stream of round r. */
 static uint8_t bulk_byte(uint32_t c, uint32_t r, uint32_t i)
@@ -80,12 +79,12 @@ static void bulk_read(bulk_ctx *c, ac_sock *k)
 		if (n <= 0)
 			return;
 		for (i = 0; i < n; i++) {
-			if (buf[i] == bulk_byte(cl, r, off + (uint32_t)i) || c->violation[0])
+			if (buf[i] == bulk_byte(cl, r, off + (uint32_t)i))
 				continue;
-			snprintf(c->violation, sizeof(c->violation),
-			         "client %" PRIu32 " round %" PRIu32 " offset %" PRIu32
-			         ": byte %u, expected %u", cl, r, off + (uint32_t)i,
-			         buf[i], bulk_byte(cl, r, off + (uint32_t)i));
+			ac_scenario_fail(ac_scenario_current(),
+			                 "safety: client %" PRIu32 " round %" PRIu32 " offset %"
+			                 PRIu32 ": byte %u, expected %u", cl, r, off + (uint32_t)i,
+			                 buf[i], bulk_byte(cl, r, off + (uint32_t)i));
 			return;
 		}
 		off += (uint32_t)n;
@@ -124,7 +123,7 @@ static void bulk_acceptor(void *arg)
 	free(la);
 }
 
-static void bulk_server_main(ac_sim_node *node, void *arg)
+static void bulk_server_main(ac_scenario_run *run, ac_sim_node *node, void *arg)
 {
 	ac_spawn_opts so = {.name = "bulk-acceptor", .daemon = 1};
 	void **la = malloc(2 * sizeof(*la));
@@ -136,7 +135,8 @@ static void bulk_server_main(ac_sim_node *node, void *arg)
 		free(la);
 		return;
 	}
-	la[0] = arg;
+	(void)arg;
+	la[0] = ac_scenario_ctx(run);
 	la[1] = l;
 	if (ac_spawn(ac_sim_node_sched(node), bulk_acceptor, la, &so, NULL) < 0) {
 		ac_sock_close(l);
@@ -152,8 +152,7 @@ static int bulk_round(bulk_ctx *c, int idx, uint32_t r, uint8_t *buf)
 	ac_addr srv;
 	ac_sock *k;
 	int rc;
-	ac_sim_node_addr(c->server, &srv);
-	srv.port = BULK_PORT;
+	srv = c->server;
 	if ((rc = ac_sock_connect(&srv, 2000, &k)) < 0)
 		return rc;
 	memcpy(hdr, &cl, 4);
@@ -188,84 +187,65 @@ static void bulk_client(void *arg)
 	c->finished[ba->idx] = buf != NULL;
 }
 
-static void bulk_client_main(ac_sim_node *node, void *arg)
+/* A client: arg is its index. */
+static void bulk_client_main(ac_scenario_run *run, ac_sim_node *node, void *arg)
 {
-	bulk_arg *ba = arg;
-	ba->ctx->finished[ba->idx] = 0;
+	bulk_ctx *c = ac_scenario_ctx(run);
+	bulk_arg *ba = &c->args[(intptr_t)arg];
+	ba->ctx = c;
+	ba->idx = (int)(intptr_t)arg;
+	ac_sim_node_addr(ac_sim_node_at(ac_sim_node_world(node), 0), &c->server);
+	c->server.port = BULK_PORT;
+	c->finished[ba->idx] = 0;
 	ac_spawn(ac_sim_node_sched(node), bulk_client, ba, NULL, NULL);
 }
 
-void acsim_bulk_free(void *ctx)
+static int bulk_done(ac_scenario_run *run)
 {
-	bulk_ctx *c = ctx;
-	if (c)
-		free(c->args);
-	free(c);
-}
-
-int acsim_bulk_setup(ac_sim *w, void **ctxp)
-{
-	bulk_ctx *c = calloc(1, sizeof(*c));
-	int i, rc = -ENOMEM;
-	*ctxp = c;
-	if (!c)
-		return -ENOMEM;
-	c->args = calloc(BULK_CLIENTS, sizeof(*c->args));
-	if (c->args)
-		rc = ac_sim_node_add(w, "server", &c->server);
-	if (rc == 0)
-		rc = ac_sim_node_set_main(c->server, bulk_server_main, c);
-	for (i = 0; rc == 0 && i < BULK_CLIENTS; i++) {
-		char name[16];
-		snprintf(name, sizeof(name), "client%d", i);
-		c->args[i].ctx = c;
-		c->args[i].idx = i;
-		rc = ac_sim_node_add(w, name, &c->client[i]);
-		if (rc == 0)
-			rc = ac_sim_node_set_main(c->client[i], bulk_client_main,
-			                          &c->args[i]);
-	}
-	return rc;
-}
-
-int acsim_bulk_done(ac_sim *w, void *ctx)
-{
-	bulk_ctx *c = ctx;
+	bulk_ctx *c = ac_scenario_ctx(run);
 	int i;
-	(void)w;
-	if (c->violation[0])
-		return 1;
 	for (i = 0; i < BULK_CLIENTS; i++)
 		if (!c->finished[i])
 			return 0;
 	return 1;
 }
 
-int acsim_bulk_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
+static void bulk_check(ac_scenario_run *run, int stop)
 {
-	bulk_ctx *c = ctx;
+	bulk_ctx *c = ac_scenario_ctx(run);
+	ac_sim *w = ac_scenario_world(run);
 	ac_sim_opts o;
 	ac_sim_stats st;
 	int i;
 	ac_sim_get_opts(w, &o);
 	ac_sim_get_stats(w, &st);
-	if (c->violation[0]) {
-		snprintf(why, len, "safety: %s", c->violation);
-		return -1;
-	}
 	for (i = 0; i < BULK_CLIENTS; i++) {
 		if (!c->finished[i]) {
-			snprintf(why, len, "liveness: client %d did %d of %d rounds "
-			         "(run ended: %s)", i, c->rounds[i], BULK_ROUNDS,
-			         stop == AC_SIM_DONE ? "done" : "a bound or quiet");
-			return -1;
+			ac_scenario_fail(run, "liveness: client %d did %d of %d rounds (run ended: "
+			                 "%s)", i, c->rounds[i], BULK_ROUNDS,
+			                 stop == AC_SIM_DONE ? "done" : "a bound or quiet");
+			return;
 		}
 	}
-	if (o.tcp_sndbuf + o.tcp_rcvbuf < (int64_t)BULK_LEN && st.tcp_send_waits == 0) {
-		snprintf(why, len, "flow control: buffers of %" PRId64 " + %" PRId64
-		         " bytes, yet no send of %" PRIu64 " streams ever waited",
-		         o.tcp_sndbuf, o.tcp_rcvbuf, c->streams);
-		return -1;
-	}
-	return 0;
+	if (o.tcp_sndbuf + o.tcp_rcvbuf < (int64_t)BULK_LEN && st.tcp_send_waits == 0)
+		ac_scenario_fail(run, "flow control: buffers of %" PRId64 " + %" PRId64
+		                 " bytes, yet no send of %" PRIu64 " streams ever waited",
+		                 o.tcp_sndbuf, o.tcp_rcvbuf, c->streams);
 }
+
+static const ac_scenario_node bulk_nodes[] = {
+	{"server", bulk_server_main, NULL, NULL},
+	{"client0", bulk_client_main, (void *)0, NULL},
+	{"client1", bulk_client_main, (void *)1, NULL},
+	{NULL, NULL, NULL, NULL},
+};
+
+const ac_scenario acsim_bulk = {
+	.name = "bulk",
+	.help = "256 KiB TCP streams to a slow reader: flow control, bytes intact",
+	.profile = "crashes",
+	.ctx_size = sizeof(bulk_ctx),
+	.nodes = bulk_nodes,
+	.done = bulk_done,
+	.check = bulk_check,
+};

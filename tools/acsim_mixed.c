@@ -25,9 +25,9 @@
  *     queue holds at most what max_coro_inbound allows; the node's
  *     coroutines stay under a count that these bounds imply;
  *   - no node lost on orderly shutdown (the "mixed-stop" variant,
- *     acsim_mixed_stop_setup): a fourth node, the leaver, stops in order
- *     at 45 s; from then on no monitor hears "node lost" for its
- *     coroutines and no node logs it lost (tools/acsim_stop.c).
+ *     acsim_mixed_stop): a fourth node, the leaver, stops in order at
+ *     45 s; from then on no monitor hears "node lost" for its coroutines
+ *     and no node logs it lost (tools/acsim_stop.c).
  *
  * The workload runs for the first 40 virtual seconds; faults stop after 20
  * (acsim's default --faults-for); the run ends at 70 s, so that the liveness
@@ -42,7 +42,7 @@
 #include <string.h>
 
 #include <asyncoro/dis.h>
-#include <asyncoro/sim.h>
+#include <asyncoro/scenario.h>
 
 #include "tools/acsim.h"
 
@@ -119,19 +119,22 @@ struct mx_ctx {
 	/* Channel messages whose sender was checked by a sink; direct ones. */
 	size_t nchan;
 	size_t ndirect;
+	/* The run (for ac_scenario_fail), and --tls's certificate or NULL. */
+	ac_scenario_run *run;
+	const char *certfile;
+	/* mixed-stop's oracle (NULL in the other variants). */
 	acsim_stop *stop;
-	char violation[256];
 };
 
 static void mx_violate(mx_ctx *c, const char *fmt, ...) AC_PRINTF(2, 3);
 static void mx_violate(mx_ctx *c, const char *fmt, ...)
 {
+	char why[256];
 	va_list ap;
-	if (c->violation[0])
-		return;
 	va_start(ap, fmt);
-	vsnprintf(c->violation, sizeof(c->violation), fmt, ap);
+	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	ac_scenario_fail(c->run, "safety: %s", why);
 }
 
 static int mx_working(mx_node *m)
@@ -418,8 +421,8 @@ static void mx_main(ac_sim_node *sn, void *arg)
 	o.heartbeat_ms = 500;
 	o.peer_lost_ms = 3000;
 	o.dest_path = "/dest";
-	if (acsim_tls)
-		o.certfile = ACSIM_TLS_CERT;
+	if (m->ctx->certfile)
+		o.certfile = m->ctx->certfile;
 	o.max_peer_requests = MX_REQ_MAX;
 	o.max_coro_inbound = MX_CORO_IN_MAX;
 	o.max_peer_inbound = MX_PEER_IN_MAX;
@@ -441,15 +444,14 @@ static void mx_main(ac_sim_node *sn, void *arg)
 
 /* ---- scenario hooks ------------------------------------------------------------- */
 
-int acsim_mixed_setup(ac_sim *w, void **ctxp)
+static int mx_setup(ac_scenario_run *run)
 {
-	mx_ctx *c = calloc(1, sizeof(*c));
+	mx_ctx *c = ac_scenario_ctx(run);
+	ac_sim *w = ac_scenario_world(run);
 	uint32_t i;
 	int rc = 0;
-	*ctxp = c;
-	if (!c)
-		return -ENOMEM;
 	c->w = w;
+	c->run = run;
 	for (i = 0; i < MX_NODES && rc == 0; i++) {
 		char name[16];
 		ac_addr a;
@@ -463,33 +465,32 @@ int acsim_mixed_setup(ac_sim *w, void **ctxp)
 			ac_addr_format_ip(&a, m->addr, sizeof(m->addr));
 			m->work_until = ac_sim_node_clock_at(m->sn, MX_WORK_NS);
 			rc = ac_sim_node_set_main(m->sn, mx_main, m);
-			if (rc == 0 && acsim_tls)
-				rc = acsim_tls_put(m->sn);
+			if (rc == 0)
+				c->certfile = ac_scenario_certfile(run, m->sn);
 		}
 	}
 	return rc;
 }
 
-int acsim_mixed_stop_setup(ac_sim *w, void **ctxp)
+static int mx_stop_setup(ac_scenario_run *run)
 {
-	int rc = acsim_mixed_setup(w, ctxp);
-	mx_ctx *c = *ctxp;
-	return rc < 0 ? rc : acsim_stop_setup(w, "mixed", 7000, &c->stop);
+	mx_ctx *c = ac_scenario_ctx(run);
+	int rc = mx_setup(run);
+	return rc < 0 ? rc : acsim_stop_setup(run, "mixed", 7000, &c->stop);
 }
 
-int acsim_mixed_done(ac_sim *w, void *ctx)
+static void mx_stop_cleanup(ac_scenario_run *run)
 {
-	mx_ctx *c = ctx;
-	return c->violation[0] || acsim_stop_violation(c->stop) ||
-	       ac_sim_now_ns(w) >= MX_END_NS;
-}
-
-void acsim_mixed_free(void *ctx)
-{
-	mx_ctx *c = ctx;
-	if (c)
+	mx_ctx *c = ac_scenario_ctx(run);
+	if (c) {
 		acsim_stop_free(c->stop);
-	free(ctx);
+		c->stop = NULL;
+	}
+}
+
+static int mx_done(ac_scenario_run *run)
+{
+	return ac_sim_now_ns(ac_scenario_world(run)) >= MX_END_NS;
 }
 
 static uint64_t mx_inc_now(mx_ctx *c, uint32_t i)
@@ -595,26 +596,52 @@ static int mx_check_files(mx_ctx *c, char *why, size_t len)
 	return rc;
 }
 
-int acsim_mixed_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
+static void mx_check(ac_scenario_run *run, int stop)
 {
-	mx_ctx *c = ctx;
-	(void)w;
-	if (c->violation[0]) {
-		snprintf(why, len, "safety: %s", c->violation);
-		return -1;
-	}
+	mx_ctx *c = ac_scenario_ctx(run);
+	char why[512];
 	if (stop != AC_SIM_DONE) {
-		snprintf(why, len, "the run did not end");
-		return -1;
+		ac_scenario_fail(run, "the run did not end");
+		return;
 	}
-	if (mx_check_order(c, why, len) < 0 || mx_check_delivered(c, why, len) < 0 ||
-	    mx_check_exits(c, why, len) < 0 || mx_check_files(c, why, len) < 0 ||
-	    acsim_stop_check(c->stop, MX_END_NS, why, len) < 0)
-		return -1;
-	if (c->nrx == 0 || c->nwatch == 0 || c->nchan == 0 || c->ndirect == 0) {
-		snprintf(why, len, "liveness: nothing happened (%zu messages, %zu "
-		         "monitors, %zu channel messages)", c->nrx, c->nwatch, c->nchan);
-		return -1;
-	}
-	return 0;
+	if (mx_check_order(c, why, sizeof(why)) < 0 ||
+	    mx_check_delivered(c, why, sizeof(why)) < 0 ||
+	    mx_check_exits(c, why, sizeof(why)) < 0 || mx_check_files(c, why, sizeof(why)) < 0)
+		ac_scenario_fail(run, "%s", why);
+	else if (c->nrx == 0 || c->nwatch == 0 || c->nchan == 0 || c->ndirect == 0)
+		ac_scenario_fail(run, "liveness: nothing happened (%zu messages, %zu monitors, %zu "
+		                 "channel messages)", c->nrx, c->nwatch, c->nchan);
+	else
+		acsim_stop_check(c->stop, MX_END_NS);
 }
+
+const ac_scenario acsim_mixed = {
+	.name = "mixed",
+	.help = "3 nodes: send, deliver, RCI + monitors, send_file; guarantees",
+	.profile = "crashes",
+	.ctx_size = sizeof(mx_ctx),
+	.setup = mx_setup,
+	.done = mx_done,
+	.check = mx_check,
+};
+
+const ac_scenario acsim_mixed_lossy = {
+	.name = "mixed-lossy",
+	.help = "the mixed workload without crashes or partitions",
+	.profile = "lossy",
+	.ctx_size = sizeof(mx_ctx),
+	.setup = mx_setup,
+	.done = mx_done,
+	.check = mx_check,
+};
+
+const ac_scenario acsim_mixed_stop = {
+	.name = "mixed-stop",
+	.help = "mixed + a 4th node that stops in order: no node lost",
+	.profile = "crashes",
+	.ctx_size = sizeof(mx_ctx),
+	.setup = mx_stop_setup,
+	.done = mx_done,
+	.check = mx_check,
+	.cleanup = mx_stop_cleanup,
+};

@@ -8,8 +8,10 @@
  *          Liveness: every client completes all its rounds once the faults
  *          stop.
  *
- * The scenario state lives outside the nodes, so it survives their crashes;
- * a node's program finds it through its main's argument.
+ * The scenario state is the run's context (ac_scenario_ctx), outside the
+ * nodes, so it survives their crashes; a node's program finds it through
+ * its main's argument. Every scenario here is written on the public
+ * asyncoro/scenario.h, as a user's own would be.
  */
 #include "config.h"
 
@@ -20,7 +22,7 @@
 #include <string.h>
 
 #include <asyncoro/asyncoro.h>
-#include <asyncoro/sim.h>
+#include <asyncoro/scenario.h>
 
 #include "tools/acsim.h"
 #include "tools/acsim_ex.h"
@@ -29,24 +31,22 @@
 
 enum { ECHO_CLIENTS = 3, ECHO_ROUNDS = 150, ECHO_PORT = 7000 };
 
+typedef struct echo_arg {
+	struct echo_ctx *ctx;
+	int idx;
+} echo_arg;
+
 typedef struct echo_ctx {
-	ac_sim_node *server;
-	ac_sim_node *client[ECHO_CLIENTS];
 	/* Rounds confirmed by each client in its current incarnation. */
 	int rounds[ECHO_CLIENTS];
 	int finished[ECHO_CLIENTS];
-	/* Client programs' arguments. */
-	struct echo_arg *args;
-	/* Replies checked, reconnections, first violation. */
+	/* Client coroutines' arguments; the server's address. */
+	echo_arg args[ECHO_CLIENTS];
+	ac_addr server;
+	/* Replies checked, reconnections. */
 	uint64_t replies;
 	uint64_t reconnects;
-	char violation[256];
 } echo_ctx;
-
-typedef struct echo_arg {
-	echo_ctx *ctx;
-	int idx;
-} echo_arg;
 
 static void echo_conn(void *arg)
 {
@@ -73,11 +73,12 @@ static void echo_acceptor(void *arg)
 	ac_sock_close(l);
 }
 
-static void echo_server_main(ac_sim_node *node, void *arg)
+static void echo_server_main(ac_scenario_run *run, ac_sim_node *node, void *arg)
 {
 	ac_addr a;
 	ac_sock *l;
 	ac_spawn_opts so = {.name = "echo-acceptor", .daemon = 1};
+	(void)run;
 	(void)arg;
 	ac_sim_node_addr(node, &a);
 	a.port = ECHO_PORT;
@@ -98,12 +99,10 @@ static int echo_round(echo_ctx *c, int idx, ac_sock *k, int round)
 	rc = ac_sock_recv_msg(k, &buf, &len, 4096, 3000);
 	if (rc != 1)
 		return rc < 0 ? rc : -ECONNRESET;
-	if (len != (size_t)n || memcmp(buf, req, len) != 0) {
-		if (!c->violation[0])
-			snprintf(c->violation, sizeof(c->violation),
-			         "client %d round %d: reply \"%.*s\" is not the request",
-			         idx, round, (int)(len < 64 ? len : 64), (char *)buf);
-	}
+	if (len != (size_t)n || memcmp(buf, req, len) != 0)
+		ac_scenario_fail(ac_scenario_current(),
+		                 "safety: client %d round %d: reply \"%.*s\" is not the request",
+		                 idx, round, (int)(len < 64 ? len : 64), (char *)buf);
 	free(buf);
 	c->replies++;
 	return 0;
@@ -116,8 +115,7 @@ static void echo_client(void *arg)
 	ac_addr srv;
 	ac_sock *k = NULL;
 	int round = 0;
-	ac_sim_node_addr(c->server, &srv);
-	srv.port = ECHO_PORT;
+	srv = c->server;
 	c->rounds[ea->idx] = 0;
 	while (round < ECHO_ROUNDS) {
 		int rc;
@@ -140,53 +138,31 @@ static void echo_client(void *arg)
 	c->finished[ea->idx] = 1;
 }
 
-static void echo_client_main(ac_sim_node *node, void *arg)
+/* A client: arg is its index. */
+static void echo_client_main(ac_scenario_run *run, ac_sim_node *node, void *arg)
 {
-	echo_arg *ea = arg;
-	ea->ctx->finished[ea->idx] = 0;
+	echo_ctx *c = ac_scenario_ctx(run);
+	echo_arg *ea = &c->args[(intptr_t)arg];
+	ea->ctx = c;
+	ea->idx = (int)(intptr_t)arg;
+	ac_sim_node_addr(ac_sim_node_at(ac_sim_node_world(node), 0), &c->server);
+	c->server.port = ECHO_PORT;
+	c->finished[ea->idx] = 0;
 	ac_spawn(ac_sim_node_sched(node), echo_client, ea, NULL, NULL);
 }
 
-static void echo_free(void *ctx)
-{
-	echo_ctx *c = ctx;
-	if (c)
-		free(c->args);
-	free(c);
-}
+static const ac_scenario_node echo_nodes[] = {
+	{"server", echo_server_main, NULL, NULL},
+	{"client0", echo_client_main, (void *)0, NULL},
+	{"client1", echo_client_main, (void *)1, NULL},
+	{"client2", echo_client_main, (void *)2, NULL},
+	{NULL, NULL, NULL, NULL},
+};
 
-static int echo_setup(ac_sim *w, void **ctxp)
+static int echo_done(ac_scenario_run *run)
 {
-	echo_ctx *c = calloc(1, sizeof(*c));
-	int i, rc = -ENOMEM;
-	*ctxp = c;
-	if (!c)
-		return -ENOMEM;
-	c->args = calloc(ECHO_CLIENTS, sizeof(*c->args));
-	if (c->args)
-		rc = ac_sim_node_add(w, "server", &c->server);
-	if (rc == 0)
-		rc = ac_sim_node_set_main(c->server, echo_server_main, c);
-	for (i = 0; rc == 0 && i < ECHO_CLIENTS; i++) {
-		char name[16];
-		snprintf(name, sizeof(name), "client%d", i);
-		c->args[i].ctx = c;
-		c->args[i].idx = i;
-		rc = ac_sim_node_add(w, name, &c->client[i]);
-		if (rc == 0)
-			rc = ac_sim_node_set_main(c->client[i], echo_client_main,
-			                          &c->args[i]);
-	}
-	return rc;
-}
-
-static int echo_done(ac_sim *w, void *ctx)
-{
-	echo_ctx *c = ctx;
+	echo_ctx *c = ac_scenario_ctx(run);
 	int i;
-	(void)w;
-	if (c->violation[0])
-		return 1;
 	for (i = 0; i < ECHO_CLIENTS; i++)
 		if (!c->finished[i])
 			return 0;
@@ -204,25 +180,29 @@ static const char *acsim_stop_name(int stop)
 	}
 }
 
-static int echo_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
+static void echo_check(ac_scenario_run *run, int stop)
 {
-	echo_ctx *c = ctx;
+	echo_ctx *c = ac_scenario_ctx(run);
 	int i;
-	(void)w;
-	if (c->violation[0]) {
-		snprintf(why, len, "safety: %s", c->violation);
-		return -1;
-	}
 	for (i = 0; i < ECHO_CLIENTS; i++) {
 		if (!c->finished[i]) {
-			snprintf(why, len,
-			         "liveness: client %d did %d of %d rounds (run ended: %s)",
-			         i, c->rounds[i], ECHO_ROUNDS, acsim_stop_name(stop));
-			return -1;
+			ac_scenario_fail(run, "liveness: client %d did %d of %d rounds (run "
+			                 "ended: %s)", i, c->rounds[i], ECHO_ROUNDS,
+			                 acsim_stop_name(stop));
+			return;
 		}
 	}
-	return 0;
 }
+
+/* An old-style final check (0, or -1 with the reason in why) as the final
+ * oracle of a scenario. */
+#define ACSIM_CHECK(name, fn)                                                 \
+	static void name(ac_scenario_run *run, int stop)                      \
+	{                                                                     \
+		char why[512];                                                \
+		if (fn(ac_scenario_ctx(run), stop, why, sizeof(why)) < 0)     \
+			ac_scenario_fail(run, "%s", why);                     \
+	}
 
 /* ---- chat (examples/chat_sock_*) ------------------------------------------------ */
 
@@ -237,16 +217,13 @@ typedef struct chat_ctx {
 	int faulty;
 } chat_ctx;
 
-static void chat_free(void *ctx)
+static void chat_cleanup(ac_scenario_run *run)
 {
-	chat_ctx *c = ctx;
+	chat_ctx *c = ac_scenario_ctx(run);
 	int i;
-	if (!c)
-		return;
 	acsim_prog_free(&c->server);
 	for (i = 0; i < CHAT_CLIENTS; i++)
 		acsim_prog_free(&c->client[i]);
-	free(c);
 }
 
 static void chat_script(chat_ctx *c, int i)
@@ -262,15 +239,13 @@ static void chat_script(chat_ctx *c, int i)
 	c->script[i][CHAT_LINES].text = NULL;
 }
 
-static int chat_setup(ac_sim *w, void **ctxp)
+static int chat_setup(ac_scenario_run *run)
 {
-	chat_ctx *c = calloc(1, sizeof(*c));
+	chat_ctx *c = ac_scenario_ctx(run);
+	ac_sim *w = ac_scenario_world(run);
 	static const char port[] = "1234";
 	ac_sim_opts o;
 	int i, rc;
-	*ctxp = c;
-	if (!c)
-		return -ENOMEM;
 	ac_sim_get_opts(w, &o);
 	c->faulty = o.partition_prob > 0 || o.crash_prob > 0 ||
 	            o.tcp_close_prob > 0 || o.buggify;
@@ -347,11 +322,9 @@ static int chat_check_one(const acsim_prog *p, int me, int heard[CHAT_CLIENTS],
 	return 0;
 }
 
-static int chat_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
+static int chat_verdict(chat_ctx *c, int stop, char *why, size_t len)
 {
-	chat_ctx *c = ctx;
 	int i, k;
-	(void)w;
 	if (stop != AC_SIM_DONE) {
 		snprintf(why, len, "liveness: the chat did not end (%s)",
 		         acsim_stop_name(stop));
@@ -372,6 +345,8 @@ static int chat_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
 	return 0;
 }
 
+ACSIM_CHECK(chat_check, chat_verdict)
+
 /* ---- the distributed examples: a server node and a client node -------------- */
 
 /* End of a pair scenario: both programs ended, or 120 virtual seconds. */
@@ -388,19 +363,16 @@ typedef struct pair_ctx {
 
 enum { PAIR_TUT, PAIR_CORO, PAIR_RCI, PAIR_CHANNEL };
 
-static void pair_free(void *ctx)
+static void pair_cleanup(ac_scenario_run *run)
 {
-	pair_ctx *c = ctx;
-	if (!c)
-		return;
+	pair_ctx *c = ac_scenario_ctx(run);
 	acsim_prog_free(&c->server);
 	acsim_prog_free(&c->client);
-	free(c);
 }
 
-static int pair_done(ac_sim *w, void *ctx)
+static int pair_done(ac_scenario_run *run)
 {
-	(void)ctx;
+	ac_sim *w = ac_scenario_world(run);
 	return ac_sim_now_ns(w) >= PAIR_END_NS || ac_sim_all_finished(w, NULL);
 }
 
@@ -434,26 +406,21 @@ static int pair_setup(ac_sim *w, pair_ctx *c, const ex_prog *sp, ex_main_fn sm,
 }
 
 #define PAIR_SETUP(fn, kind_, sname, cname)                                   \
-	static int fn(ac_sim *w, void **ctxp)                                 \
+	static int fn(ac_scenario_run *run)                                   \
 	{                                                                     \
-		pair_ctx *c = calloc(1, sizeof(*c));                          \
-		*ctxp = c;                                                    \
-		if (!c)                                                       \
-			return -ENOMEM;                                       \
+		pair_ctx *c = ac_scenario_ctx(run);                           \
 		c->kind = kind_;                                              \
-		return pair_setup(w, c, &sname##_prog, sname##_main,          \
-		                  &cname##_prog, cname##_main);               \
+		return pair_setup(ac_scenario_world(run), c, &sname##_prog,   \
+		                  sname##_main, &cname##_prog, cname##_main); \
 	}
 PAIR_SETUP(tut_setup, PAIR_TUT, tut_server, tut_client)
 PAIR_SETUP(coro_setup, PAIR_CORO, remote_coro_server, remote_coro_client)
 PAIR_SETUP(rci_setup, PAIR_RCI, rci_monitor_server, rci_monitor_client)
 
-static int channel_setup(ac_sim *w, void **ctxp)
+static int channel_setup(ac_scenario_run *run)
 {
-	pair_ctx *c = calloc(1, sizeof(*c));
-	*ctxp = c;
-	if (!c)
-		return -ENOMEM;
+	pair_ctx *c = ac_scenario_ctx(run);
+	ac_sim *w = ac_scenario_world(run);
 	c->kind = PAIR_CHANNEL;
 	c->server.opt[0] = "delay";
 	c->server.opt[1] = "2";
@@ -588,10 +555,8 @@ static int channel_check(pair_ctx *c, char *why, size_t len)
 	return 0;
 }
 
-static int pair_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
+static int pair_verdict(pair_ctx *c, int stop, char *why, size_t len)
 {
-	pair_ctx *c = ctx;
-	(void)w;
 	if (stop != AC_SIM_DONE) {
 		snprintf(why, len, "the run did not end (%s)", acsim_stop_name(stop));
 		return -1;
@@ -608,36 +573,44 @@ static int pair_check(ac_sim *w, void *ctx, int stop, char *why, size_t len)
 	}
 }
 
+ACSIM_CHECK(pair_check, pair_verdict)
+
 /* ---- the table ---------------------------------------------------------------- */
 
-const acsim_scenario acsim_scenarios[] = {
-	{"echo", "TCP echo over coroutine sockets, 1 server + 3 clients", "crashes",
-	 echo_setup, echo_done, echo_check, echo_free},
-	{"chat", "examples/chat_sock_*: 1 server + 3 clients", "lossy", chat_setup,
-	 ac_sim_all_finished, chat_check, chat_free},
-	{"chat-faults", "the chat under partitions and crashes (safety only)",
-	 "crashes", chat_setup, ac_sim_all_finished, chat_check, chat_free},
-	{"tut", "examples/tut_*: 10 coroutines send 30 messages", "lossy",
-	 tut_setup, pair_done, pair_check, pair_free},
-	{"tut-faults", "tut under partitions and crashes (safety only)", "crashes",
-	 tut_setup, pair_done, pair_check, pair_free},
-	{"remote-coro", "examples/remote_coro_*: 10 messages with a secret",
-	 "lossy", coro_setup, pair_done, pair_check, pair_free},
-	{"rci", "examples/rci_monitor_*: RCI calls, monitors", "lossy", rci_setup,
-	 pair_done, pair_check, pair_free},
-	{"rci-faults", "rci under partitions and crashes (safety only)",
-	 "crashes", rci_setup, pair_done, pair_check, pair_free},
-	{"channel", "examples/remote_channel_*: deliver with n=2", "lossy",
-	 channel_setup, pair_done, pair_check, pair_free},
-	{"mixed", "3 nodes: send, deliver, RCI + monitors, send_file; guarantees",
-	 "crashes", acsim_mixed_setup, acsim_mixed_done, acsim_mixed_check,
-	 acsim_mixed_free},
-	{"mixed-lossy", "the mixed workload without crashes or partitions", "lossy",
-	 acsim_mixed_setup, acsim_mixed_done, acsim_mixed_check, acsim_mixed_free},
-	{"mixed-stop", "mixed + a 4th node that stops in order: no node lost", "crashes",
-	 acsim_mixed_stop_setup, acsim_mixed_done, acsim_mixed_check, acsim_mixed_free},
-	{"bulk", "256 KiB TCP streams to a slow reader: flow control, bytes intact",
-	 "crashes", acsim_bulk_setup, acsim_bulk_done, acsim_bulk_check,
-	 acsim_bulk_free},
-	{NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+#define ACSIM_PAIR(var, name_, help_, profile_, setup_)                      \
+	static const ac_scenario var = {                                      \
+		.name = name_, .help = help_, .profile = profile_,            \
+		.ctx_size = sizeof(pair_ctx), .setup = setup_,                \
+		.done = pair_done, .check = pair_check,                       \
+		.cleanup = pair_cleanup}
+
+static const ac_scenario acsim_echo = {
+	.name = "echo", .help = "TCP echo over coroutine sockets, 1 server + 3 clients",
+	.profile = "crashes", .ctx_size = sizeof(echo_ctx), .nodes = echo_nodes,
+	.done = echo_done, .check = echo_check};
+static const ac_scenario acsim_chat = {
+	.name = "chat", .help = "examples/chat_sock_*: 1 server + 3 clients",
+	.profile = "lossy", .ctx_size = sizeof(chat_ctx), .setup = chat_setup,
+	.check = chat_check, .cleanup = chat_cleanup};
+static const ac_scenario acsim_chat_faults = {
+	.name = "chat-faults", .help = "the chat under partitions and crashes (safety only)",
+	.profile = "crashes", .ctx_size = sizeof(chat_ctx), .setup = chat_setup,
+	.check = chat_check, .cleanup = chat_cleanup};
+ACSIM_PAIR(acsim_tut, "tut", "examples/tut_*: 10 coroutines send 30 messages", "lossy",
+           tut_setup);
+ACSIM_PAIR(acsim_tut_faults, "tut-faults", "tut under partitions and crashes (safety only)",
+           "crashes", tut_setup);
+ACSIM_PAIR(acsim_coro, "remote-coro", "examples/remote_coro_*: 10 messages with a secret",
+           "lossy", coro_setup);
+ACSIM_PAIR(acsim_rci, "rci", "examples/rci_monitor_*: RCI calls, monitors", "lossy",
+           rci_setup);
+ACSIM_PAIR(acsim_rci_faults, "rci-faults", "rci under partitions and crashes (safety only)",
+           "crashes", rci_setup);
+ACSIM_PAIR(acsim_channel, "channel", "examples/remote_channel_*: deliver with n=2", "lossy",
+           channel_setup);
+
+const ac_scenario *const acsim_scenarios[] = {
+	&acsim_echo, &acsim_chat, &acsim_chat_faults, &acsim_tut, &acsim_tut_faults,
+	&acsim_coro, &acsim_rci, &acsim_rci_faults, &acsim_channel, &acsim_mixed,
+	&acsim_mixed_lossy, &acsim_mixed_stop, &acsim_bulk, NULL,
 };

@@ -11,7 +11,7 @@
  * acknowledged, BYE, flush. acsim_stop_observe, called from each scenario
  * node's program, spawns an observer there that keeps monitoring the
  * leaver's stayers of its current incarnation. From the moment the stop
- * begins:
+ * begins (a violation fails the run with ac_scenario_fail, "safety: ..."):
  *
  *   - no observer may hear an exit of a stayer with AC_EXIT_NODE_LOST;
  *   - no other node may log that the leaver was lost (a line "peer ... at
@@ -20,7 +20,8 @@
  *     log level, AC_LOG_INFO or more verbose);
  *   - the stop completes (the leaver's at-exit hook runs, after the
  *     node's stop) when it was due early enough for the run to see it
- *     (ACSIM_STOP_GRACE_NS before the end given to acsim_stop_check).
+ *     (ACSIM_STOP_GRACE_NS before the end given to acsim_stop_check,
+ *     which fails the run with "liveness: ..." otherwise).
  *
  * Partitions and crashes before the stop (the fault profile's, which may
  * hit the leaver too) may make nodes lose the leaver: only the orderly
@@ -28,7 +29,8 @@
  * faults_until_ns and may cut the leaver's connection while it says
  * goodbye, which is a fault, not a lost goodbye: a violation is excused
  * when a reset was delivered in the world since the stop began (counted
- * in excused). The state outlives the nodes' crashes; nothing here is
+ * in excused). With acsim --tls the leaver speaks TLS too (its certificate
+ * from ac_scenario_certfile). The state outlives the nodes' crashes; nothing here is
  * thread-safe (one world, one thread).
  */
 #include "config.h"
@@ -40,7 +42,7 @@
 #include <string.h>
 
 #include <asyncoro/dis.h>
-#include <asyncoro/sim.h>
+#include <asyncoro/scenario.h>
 
 #include "tools/acsim.h"
 
@@ -53,6 +55,7 @@
 enum { STOP_STAYERS = 2, STOP_PEERS_MAX = 8 };
 
 struct acsim_stop {
+	ac_scenario_run *run;
 	ac_sim *w;
 	ac_sim_node *sn;
 	/* The leaver's address with the port, "10.0.0.N:PORT". */
@@ -60,6 +63,8 @@ struct acsim_stop {
 	char ip[AC_ADDR_STRLEN];
 	const char *secret;
 	uint16_t port;
+	/* --tls's certificate on the leaver's disk, or NULL. */
+	const char *certfile;
 	/* The scenario's nodes (the leaver's peers). */
 	char peers[STOP_PEERS_MAX][AC_ADDR_STRLEN];
 	const char *peerv[STOP_PEERS_MAX];
@@ -79,12 +84,12 @@ struct acsim_stop {
 	/* The world's log sink, forwarded to. */
 	ac_log_fn log_fn;
 	void *log_arg;
-	char violation[256];
 };
 
 static void stop_violate(acsim_stop *st, const char *fmt, ...) AC_PRINTF(2, 3);
 static void stop_violate(acsim_stop *st, const char *fmt, ...)
 {
+	char why[256];
 	va_list ap;
 	ac_sim_stats ss;
 	ac_sim_get_stats(st->w, &ss);
@@ -92,11 +97,10 @@ static void stop_violate(acsim_stop *st, const char *fmt, ...)
 		st->excused++;
 		return;
 	}
-	if (st->violation[0])
-		return;
 	va_start(ap, fmt);
-	vsnprintf(st->violation, sizeof(st->violation), fmt, ap);
+	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	ac_scenario_fail(st->run, "safety: %s", why);
 }
 
 /* The world's log sink, wrapped: lines of other nodes saying the leaver
@@ -163,8 +167,8 @@ static void stop_main(ac_sim_node *sn, void *arg)
 	o.peer_lost_ms = 3000;
 	o.peers = st->peerv;
 	o.npeers = (size_t)st->npeers;
-	if (acsim_tls)
-		o.certfile = ACSIM_TLS_CERT;
+	if (st->certfile)
+		o.certfile = st->certfile;
 	if (ac_node_start(s, &o, &node) < 0 || ac_sched_atexit(s, stop_done, st) < 0)
 		return;
 	for (i = 0; i < STOP_STAYERS; i++)
@@ -172,9 +176,10 @@ static void stop_main(ac_sim_node *sn, void *arg)
 	ac_spawn(s, stop_leave, st, NULL, NULL);
 }
 
-int acsim_stop_setup(ac_sim *w, const char *secret, uint16_t port,
+int acsim_stop_setup(ac_scenario_run *run, const char *secret, uint16_t port,
                      acsim_stop **out)
 {
+	ac_sim *w = ac_scenario_world(run);
 	acsim_stop *st = calloc(1, sizeof(*st));
 	ac_sim_opts o;
 	ac_addr a;
@@ -183,6 +188,7 @@ int acsim_stop_setup(ac_sim *w, const char *secret, uint16_t port,
 	*out = st;
 	if (!st)
 		return -ENOMEM;
+	st->run = run;
 	st->w = w;
 	st->secret = secret;
 	st->port = port;
@@ -209,8 +215,8 @@ int acsim_stop_setup(ac_sim *w, const char *secret, uint16_t port,
 	st->log_arg = o.log_arg;
 	ac_sim_set_log(w, stop_log, st);
 	rc = ac_sim_node_set_main(st->sn, stop_main, st);
-	if (rc == 0 && acsim_tls)
-		rc = acsim_tls_put(st->sn);
+	if (rc == 0)
+		st->certfile = ac_scenario_certfile(run, st->sn);
 	return rc;
 }
 
@@ -267,25 +273,11 @@ void acsim_stop_observe(acsim_stop *st, ac_sched *s)
 
 /* ---- the verdict ---------------------------------------------------------------- */
 
-int acsim_stop_check(acsim_stop *st, int64_t end_ns, char *why, size_t len)
+void acsim_stop_check(acsim_stop *st, int64_t end_ns)
 {
-	if (!st)
-		return 0;
-	if (st->violation[0]) {
-		snprintf(why, len, "safety: %s", st->violation);
-		return -1;
-	}
-	if (st->stop_at_ns + ACSIM_STOP_GRACE_NS <= end_ns && !st->stopped) {
-		snprintf(why, len, "liveness: the leaver's orderly stop did not "
-		         "complete (began: %s)", st->stopping ? "yes" : "no");
-		return -1;
-	}
-	return 0;
-}
-
-const char *acsim_stop_violation(const acsim_stop *st)
-{
-	return st && st->violation[0] ? st->violation : NULL;
+	if (st && st->stop_at_ns + ACSIM_STOP_GRACE_NS <= end_ns && !st->stopped)
+		ac_scenario_fail(st->run, "liveness: the leaver's orderly stop did not "
+		                 "complete (began: %s)", st->stopping ? "yes" : "no");
 }
 
 void acsim_stop_free(acsim_stop *st)

@@ -12,7 +12,7 @@ build=${1:-_build}
 case "$build" in /*) ;; *) build="$top/$build" ;; esac
 
 pkgs="gcc make autoconf automake libtool pkg-config check libssl-dev zlib1g-dev
-libpcap-dev libmsgpack-dev valgrind iproute2 tshark tcpdump"
+libpcap-dev libmsgpack-dev valgrind iproute2 tshark tcpdump gdb"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -21,7 +21,9 @@
  *
  * Conventions: functions return >= 0 on success or a negative errno
  * (ac_strerror names it). Timeouts are in milliseconds; AC_FOREVER (-1) waits
- * without limit and 0 does not wait. A message passed to a function that
+ * without limit and 0 does not wait. A ref of the wrong kind for a call
+ * (the null ref included) is -EINVAL, besides the codes listed per call.
+ * A message passed to a function that
  * succeeds belongs to the callee; on error the caller keeps it. Functions
  * marked "coroutine only" return -EPERM when called outside a coroutine.
  * Nothing here is thread-safe: a scheduler and its objects belong to the
@@ -174,9 +176,11 @@ int ac_sched_new(const ac_sched_opts *o, ac_sched **out);
 /* Run coroutines until every non-daemon coroutine has ended. Daemons stay
  * suspended. Returns 0, or -EDEADLK when non-daemon coroutines remain but
  * nothing (no ready coroutine, timer or I/O) can ever wake them. Must not be
- * called from a coroutine (-EPERM). */
+ * called from a coroutine (-EPERM); -EINVAL for a NULL s. */
 int ac_sched_run(ac_sched *s);
-/* ac_sched_run, then terminate the daemons and run the at-exit hooks. */
+/* ac_sched_run, then terminate the daemons and run the at-exit hooks.
+ * Returns what ac_sched_run returned; -EPERM from a coroutine and -EINVAL
+ * for a NULL s change nothing. */
 int ac_sched_finish(ac_sched *s);
 /* Terminate every coroutine now (each monitor is told), then run the
  * at-exit hooks. From a coroutine, that coroutine ends too. */
@@ -288,8 +292,8 @@ int ac_terminate(ac_ref r);
 /* End the current coroutine with reason AC_EXIT_RETURNED and a value
  * (ownership passes; NULL: no value). Coroutine only; does not return. */
 AC_NORETURN void ac_return(ac_msg *value);
-/* End the current coroutine with reason AC_EXIT_FAILED and an error text.
- * Coroutine only; does not return. */
+/* End the current coroutine with reason AC_EXIT_FAILED and an error text
+ * (cut to 511 bytes). Coroutine only; does not return. */
 AC_NORETURN void ac_fail(const char *fmt, ...) AC_PRINTF(1, 2);
 /* Register fn(arg) to run when the current coroutine ends, however it ends
  * (last registered runs first): the place to free what its stack held.
@@ -344,8 +348,11 @@ ac_msg *ac_msg_str(const char *s);
 ac_msg *ac_msg_printf(const char *fmt, ...) AC_PRINTF(1, 2);
 /* A copy of m (same kind, sender, category, payload). */
 ac_msg *ac_msg_dup(const ac_msg *m);
-/* Free a message. A message that was already freed or is queued is
- * reported through the log and not freed twice (checked by a magic word). */
+/* Free a message (NULL: nothing). A message that is queued, or that was
+ * already freed and had a payload of at most 192 bytes (such blocks stay
+ * with the scheduler for reuse), is reported through the log and not freed
+ * twice (checked by a magic word) -- unless its block was reused meanwhile.
+ * Freeing a larger one twice is undefined, as for free(). */
 void ac_msg_free(ac_msg *m);
 const void *ac_msg_data(const ac_msg *m);
 void *ac_msg_wdata(ac_msg *m);
@@ -371,10 +378,13 @@ typedef struct ac_exit_info {
 /* Decode an exit notification. Returns 0 or -EINVAL (not AC_MSG_EXIT). */
 int ac_msg_exit(const ac_msg *m, ac_exit_info *out);
 
-/* Queue m for coroutine to (local or, with dis.h, remote). Returns 0 when
- * queued or dropped because the recipient is gone (a dead local recipient
- * drops silently, as asyncoro does); -EINVAL for a bad ref or message;
- * -EHOSTUNREACH for an unknown node. Never blocks. A message to another
+/* Queue m for coroutine to (local or, with dis.h, remote; a channel ref:
+ * ac_chan_send). Returns 0 when queued or dropped because the recipient is
+ * gone (a dead local recipient drops silently, as asyncoro does); -EINVAL
+ * for a bad ref or message; -EHOSTUNREACH for an unknown node; to another
+ * node -EMSGSIZE over the payload limit (4 MiB - 1 KiB) and -ENOBUFS when
+ * 64 MiB are queued for it already; -EPERM with no scheduler in the
+ * thread. On an error the caller keeps m. Never blocks. A message to another
  * node is also dropped there (still 0 here: send is at most once) when
  * the recipient's inbound bounds are full (dis.h: max_coro_inbound,
  * max_peer_inbound); the receiving node counts and logs it. */
@@ -385,8 +395,10 @@ int ac_send_data(ac_ref to, const void *data, size_t len);
  * Returns 1 (delivered), 0 (timeout: outcome unknown), -ESRCH (recipient
  * dead), -ENOBUFS (a remote recipient's inbound bounds are full: not
  * queued; dis.h max_coro_inbound, max_peer_inbound), -EHOSTUNREACH,
- * -EINVAL. On 1 and 0 the message is the callee's; it is freed when the
- * calling coroutine is terminated while it waits.
+ * -EINVAL, -EMSGSIZE (as ac_send). On 1 and 0 the message is the callee's,
+ * on an error the caller's; on 1 and 0 it is freed when the calling
+ * coroutine is terminated while it waits. To a channel ref it is
+ * ac_chan_deliver with n = 0 (the return is how many got it).
  * Coroutine only for remote refs; locally it never waits. */
 int ac_deliver(ac_ref to, ac_msg *m, int64_t timeout_ms);
 /* Take the oldest message; *out gets it. Returns 0, -ETIMEDOUT, -EPERM
@@ -499,11 +511,15 @@ int ac_chan_send(ac_ref chan, ac_msg *m);
  * consumed when the return is >= 0, and freed when the calling coroutine
  * is terminated while it waits. Coroutine only when it has to wait. */
 int ac_chan_deliver(ac_ref chan, ac_msg *m, int64_t timeout_ms, int n);
-/* Set (or clear with NULL) a local channel's transform. */
+/* Set (or clear with NULL) a local channel's transform. Returns 0, -ESRCH,
+ * -EINVAL (not a local channel). */
 int ac_chan_set_transform(ac_ref chan, ac_chan_transform_fn fn, void *arg);
-/* Number of subscribers of a local channel, or -ESRCH. */
+/* Number of subscribers of a local channel, or -ESRCH (-EINVAL: not a
+ * channel ref; -EREMOTE: another node's channel). */
 int ac_chan_nsubs(ac_ref chan);
-/* Copy a local channel's name into buf. */
+/* Copy a local channel's name into buf (cut to len - 1 bytes, as
+ * snprintf). Returns 0, -ESRCH, -EINVAL (not a channel ref), -EREMOTE
+ * (another node's channel). */
 int ac_chan_name(ac_ref chan, char *buf, size_t len);
 /* Close a local channel: subscribers are dropped, waiting delivers return
  * 0, later use gives -ESRCH. */
@@ -619,10 +635,12 @@ ssize_t ac_sock_send_all(ac_sock *k, const void *buf, size_t len,
 /* Read one line into buf (NUL-terminated, without its '\n' and a '\r'
  * before it). Returns the number of bytes the line took from the stream,
  * newline included (like getline: an empty line returns 1), 0 at the end of
- * the stream with no data left, -EMSGSIZE when the line does not fit, or a
- * negative errno. A last line without a newline is returned at the end of
- * the stream. Lines are buffered per socket; other reads take the buffered
- * bytes first. */
+ * the stream with no data left, -EMSGSIZE when the line does not fit (it
+ * stays buffered: a call with a larger buffer reads it), or a negative
+ * errno. A last line without a newline is returned at the end of the
+ * stream; after it, reads return 0 and the socket can still send (the
+ * peer's shutdown ends only its direction). Lines are buffered per socket;
+ * other reads take the buffered bytes first. */
 ssize_t ac_sock_recv_line(ac_sock *k, char *buf, size_t len,
                           int64_t timeout_ms);
 /* UDP. */
@@ -641,8 +659,9 @@ int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
                      int64_t timeout_ms);
 /* Receive one length-prefixed message of at most max bytes into a malloc'ed
  * buffer (*out, *len; free() it). Returns 1 (a message), 0 (clean end of
- * stream before a message), -EMSGSIZE (longer than max), -EPIPE (ended
- * inside a message), -ETIMEDOUT, negative errno. */
+ * stream before a message), -EMSGSIZE (longer than max: its bytes are not
+ * read, so later reads and writes on the socket return -EPIPE), -EPIPE
+ * (ended inside a message), -ETIMEDOUT, negative errno. */
 int ac_sock_recv_msg(ac_sock *k, void **out, size_t *len, size_t max,
                      int64_t timeout_ms);
 /* Close the sending side (TCP). */

@@ -103,7 +103,9 @@ typedef struct ac_node_opts {
 	 * idle (0); per peer with ac_node_peer. */
 	int stream_send;
 	/* Heartbeat interval on idle connections (default 2000 ms) and how
-	 * long a silent peer stays Online (default 10000 ms). */
+	 * long a silent peer stays Online (default 10000 ms; at least twice
+	 * the heartbeat interval: a smaller value is raised to that). 0 or
+	 * negative: the default. */
 	int64_t heartbeat_ms;
 	int64_t peer_lost_ms;
 	/* Bodies and file chunks larger than this are compressed with zlib
@@ -168,8 +170,9 @@ typedef struct ac_node_opts {
 void ac_node_opts_init(ac_node_opts *o);
 
 /* Start network services on scheduler s. Returns 0 and *out, or -EINVAL
- * (bad option), -ENAMETOOLONG (name or dest_path), -EADDRINUSE, -ENOMEM,
- * another negative errno. Call before or between ac_sched_run calls, not
+ * (bad option, s or out NULL), -ENAMETOOLONG (name or dest_path),
+ * -EALREADY (s has a node), -EADDRINUSE, -ENOMEM, another negative errno;
+ * on error s is left without a node. Call before or between ac_sched_run calls, not
  * from a coroutine of s.
  *
  * Orderly shutdown: ac_sched_finish (after the non-daemon coroutines
@@ -191,13 +194,18 @@ const char *ac_node_name(ac_node *n);
  * main between runs), after the exit notices in flight were acknowledged
  * (up to stop_timeout_ms). Coroutines still running are not ended: their
  * monitors on other nodes hear "node lost". ac_sched_finish and
- * ac_sched_terminate call it after ending the coroutines. */
+ * ac_sched_terminate call it after ending the coroutines. Afterwards the
+ * node has no peers, and calls that need the network (send and deliver to
+ * other nodes, locate, ac_node_peer, send_file, ...) return -ESHUTDOWN.
+ * Returns 0 (also when already stopped), -EINVAL (n NULL). */
 int ac_node_stop(ac_node *n);
 /* Free a stopped node (ac_sched_free frees it too). */
 void ac_node_free(ac_node *n);
 
 /* Location of the node named name: waits for nodes found later; -ETIMEDOUT
- * at timeout (0: look once, never wait). Coroutine only. */
+ * at timeout (0: look once, never wait), -ESHUTDOWN (our node stopped),
+ * -EINVAL (a NULL argument or ""), -ENAMETOOLONG (over AC_NAME_MAX).
+ * Coroutine only. */
 int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
                    ac_addr *loc);
 /* Contact a node: loc is "host", "host:port" or numeric; port 0 contacts
@@ -209,18 +217,25 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
  * valid, bad signature) or ours there — and -ENOPROTOOPT when one of the
  * two nodes uses TLS and the other does not; both sides log the reason
  * and neither acts on anything from that connection. Otherwise
- * -ECONNREFUSED, -ETIMEDOUT (a TLS handshake too is bounded), ...
+ * -ESHUTDOWN (our node stopped), -ECONNREFUSED, -ETIMEDOUT, ... The
+ * timeout bounds the connect and the handshake together (0: -ETIMEDOUT
+ * unless loc is already a peer; with AC_FOREVER the handshake, TLS
+ * included, still ends within 5 s).
  * Calling it again changes stream_send for that peer. broadcast asks the
  * peer to relay our announcement on its network. Coroutine only. */
 int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
                  int stream_send, int broadcast, int64_t timeout_ms);
-/* Current peers: up to max locations into out; returns the count. */
+/* Current (Online) peers: up to max locations into out; returns how many
+ * peers there are (more than max when out was too small), -EINVAL for n
+ * NULL or out NULL with max > 0. */
 int ac_node_peers(ac_node *n, ac_addr *out, int max);
 /* Send coroutine `coro` AC_MSG_PEER messages: one Online per current peer
  * at once, then Online/Offline as peers come and go. A null ref stops all
- * notifications. Several coroutines may register. */
+ * notifications. Several coroutines may register (the same one twice is
+ * once). Returns 0, -EINVAL (n NULL, or not a coroutine ref), -ENOMEM. */
 int ac_node_peer_status(ac_node *n, ac_ref coro);
-/* Orderly goodbye to one peer; both sides report Offline. */
+/* Orderly goodbye to one peer; both sides report Offline. Returns 0,
+ * -ENOENT (not an Online peer), -EINVAL, -EPERM. Coroutine only. */
 int ac_node_close_peer(ac_node *n, const ac_addr *loc, int64_t timeout_ms);
 
 /* Peer status messages (AC_MSG_PEER). */
@@ -235,11 +250,16 @@ int ac_msg_peer(const ac_msg *m, ac_peer_info *out);
 
 /* ---- names -------------------------------------------------------------------- */
 
+/* Names live in the node: the calls of this section return -ENOTCONN on a
+ * scheduler without one (see doc/semantics.md for each call's codes). */
+
 /* Register the current coroutine under name on its node (unique among live
- * coroutines: -EEXIST; -EINVAL for "", -ENAMETOOLONG over AC_NAME_MAX).
- * Registrations vanish when the coroutine ends. */
+ * coroutines: -EEXIST; -EINVAL for "", -ENAMETOOLONG over AC_NAME_MAX,
+ * -EPERM outside a coroutine). Registrations vanish when the coroutine
+ * ends. */
 int ac_register(const char *name);
-/* Remove the current coroutine's registration of name (-ENOENT). */
+/* Remove the current coroutine's registration of name: 0, -ENOENT (not
+ * registered by the caller), -EINVAL (""), -ENAMETOOLONG, -EPERM. */
 int ac_unregister(const char *name);
 /* Find a coroutine registered as name at loc (NULL: this node, every known
  * node and nodes found later); first answer wins. Returns 0 and *out,
@@ -262,8 +282,10 @@ int ac_chan_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
 /* An RCI body: a coroutine body whose argument is the caller's message
  * (owned by the body: free it). */
 typedef void (*ac_rci_fn)(ac_msg *args);
-/* Create an RCI named name on scheduler s (NULL: current); *out gets its
- * ref. -EINVAL, -ENOMEM. */
+/* Create an RCI named name (1 to AC_NAME_MAX bytes) on scheduler s (NULL:
+ * current); *out gets its ref. -EINVAL, -ENAMETOOLONG, -EPERM (no
+ * scheduler), -ENOMEM. It needs no node: ac_rci_call of a local RCI works
+ * without one. */
 int ac_rci_new(ac_sched *s, const char *name, ac_rci_fn fn, ac_ref *out);
 /* Register it so peers can locate it (-EEXIST if the name is taken). */
 int ac_rci_register(ac_ref rci);

@@ -10,7 +10,7 @@
  *                   plays the peer over the engine's sockets.
  *
  * With FZ_NET_TLS the node speaks TLS (certfile FZ_TLS_CERT: acsim's test
- * certificate and key, tools/acsim_tls.c, which both nodes' disks hold,
+ * certificate and key, ac_scenario_certfile's, which both nodes' disks hold,
  * so the attacker can present it too).
  *
  * The node's disk holds a canary file next to dest_path (/victim); after

@@ -1,11 +1,12 @@
-/* tools/acsim_tls.c: acsim --tls — one self-signed certificate and key,
- * the same bytes on every run (an Ed25519 key from a fixed seed, fixed
- * serial and validity 2020..2033 around the simulator's virtual 2023,
- * Ed25519 signatures being deterministic), written into each node's
- * simulated filesystem as ACSIM_TLS_CERT. Not a secret: a test key for
- * simulated worlds only, made at run time.
+/* sim/scenario_tls.c: the runner's --tls (ac_scenario_certfile): one
+ * self-signed certificate and key, the same bytes on every run (an Ed25519
+ * key from a fixed seed, fixed serial and validity 2020..2033 around the
+ * simulator's virtual 2023, Ed25519 signatures being deterministic),
+ * written into a node's simulated file system as SCEN_TLS_CERT. Not a
+ * secret: a test key for simulated worlds only, made at run time, once per
+ * process (kept until exit).
  */
-#include "tools/acsim.h"
+#include "config.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -15,12 +16,16 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-int acsim_tls;
+#include "sim/scenario.h"
+
+#define SCEN_TLS_CERT "/tls/node.pem"
+
+
 
 static char *tls_pem;
 static size_t tls_pem_len;
 
-static X509 *acsim_tls_cert(EVP_PKEY *key)
+static X509 *scen_tls_cert(EVP_PKEY *key)
 {
 	X509 *x = X509_new();
 	X509_NAME *nm;
@@ -43,7 +48,7 @@ static X509 *acsim_tls_cert(EVP_PKEY *key)
 }
 
 /* The PEM (certificate, then key), made once. */
-static int acsim_tls_make(void)
+static int scen_tls_make(void)
 {
 	unsigned char seed[32];
 	EVP_PKEY *key;
@@ -57,7 +62,7 @@ static int acsim_tls_make(void)
 	memset(seed, 0x5a, sizeof(seed));
 	key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof(seed));
 	if (key)
-		x = acsim_tls_cert(key);
+		x = scen_tls_cert(key);
 	if (x)
 		b = BIO_new(BIO_s_mem());
 	if (b && PEM_write_bio_X509(b, x) == 1 &&
@@ -73,14 +78,15 @@ static int acsim_tls_make(void)
 	return rc;
 }
 
-int acsim_tls_put(ac_sim_node *sn)
+/* Write the PEM into the node's file system. 0 or a negative errno. */
+static int scen_tls_put(ac_sim_node *sn)
 {
 	ac_io *io = ac_sim_node_io(sn);
-	int h, rc = acsim_tls_make();
+	int h, rc = scen_tls_make();
 	if (rc < 0)
 		return rc;
 	io->ops->file_mkdir(io, "/tls", 0700);
-	rc = io->ops->file_open(io, ACSIM_TLS_CERT,
+	rc = io->ops->file_open(io, SCEN_TLS_CERT,
 	                        AC_FO_WRITE | AC_FO_CREATE | AC_FO_TRUNC, 0600, &h);
 	if (rc < 0)
 		return rc;
@@ -88,4 +94,18 @@ int acsim_tls_put(ac_sim_node *sn)
 		rc = -EIO;
 	io->ops->file_close(io, h);
 	return rc;
+}
+
+const char *ac_scenario_certfile(ac_scenario_run *run, ac_sim_node *node)
+{
+	int rc;
+	if (!run->tls)
+		return NULL;
+	rc = scen_tls_put(node);
+	if (rc < 0) {
+		ac_scenario_fail(run, "--tls: cannot write the certificate on node %s: %s",
+		                 ac_sim_node_name(node), ac_strerror(rc));
+		return NULL;
+	}
+	return SCEN_TLS_CERT;
 }
