@@ -795,7 +795,15 @@ static ssize_t tls_read_some(ac__tls *t, uint8_t *buf, size_t len)
 	ssize_t rc = 0;
 	while (got < len) {
 		size_t want = len - got < INT32_MAX ? len - got : INT32_MAX;
-		int r = SSL_read(t->t_ssl, buf + got, (int)want), e;
+		int r, e;
+		/* Nothing received that OpenSSL has not taken, nothing buffered
+		 * in it, no close_notify seen: SSL_read could only say
+		 * WANT_READ (it costs as much as a record), so it is not asked.
+		 * After a close_notify it says so again. */
+		if (t->t_ipos == t->t_ilen && !SSL_has_pending(t->t_ssl) &&
+		    !(SSL_get_shutdown(t->t_ssl) & SSL_RECEIVED_SHUTDOWN))
+			break;
+		r = SSL_read(t->t_ssl, buf + got, (int)want);
 		if (r > 0) {
 			got += (size_t)r;
 			continue;
