@@ -649,6 +649,28 @@ int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 	return 0;
 }
 
+void ac__peer_commit_body(ac_peer *p, uint8_t type, uint32_t id, size_t len,
+                          ac__pending *pend)
+{
+	uint8_t *b = p->p_obuf + p->p_olen + AC_WIRE_HDR, flags = 0;
+	AC_ASSERT(p->p_olen + AC_WIRE_HDR + len <= p->p_ocap); /* reserved */
+	if (peer_compress(p, b, len)) {
+		void *z;
+		size_t zl;
+		if (ac__zip(b, len, &z, &zl) == 0) {
+			if (zl > len - len / 10)
+				p->p_zip_skip = 64;
+			if (zl < len) {
+				memcpy(b, z, zl);
+				len = zl;
+				flags = AC_WF_ZLIB;
+			}
+			ac__free(z);
+		}
+	}
+	ac__peer_commit(p, type, flags, id, len, pend);
+}
+
 /* Connect to p and handshake (from its writer). */
 static int peer_connect(ac_peer *p)
 {
@@ -1044,12 +1066,11 @@ static void peer_pending_cancel(ac_coro *c, void *obj)
 	pend->pd_body = NULL;
 }
 
-int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
-                      ac__pending *pend)
+/* The first half of starting a request: pend gets its id (the writer runs). */
+static int request_begin(ac_peer *p, ac__pending *pend)
 {
 	ac_node *n = p->p_node;
 	ac_sched *s = n->n_sched;
-	int rc;
 	memset(pend, 0, sizeof(*pend));
 	if (!s->s_cur)
 		return -EPERM;
@@ -1058,17 +1079,40 @@ int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
 	pend->pd_id = ++n->n_next_req ? n->n_next_req : ++n->n_next_req;
 	pend->pd_coro = s->s_cur;
 	pend->pd_peer = p;
-	rc = ac__peer_start(p);
-	if (rc < 0)
-		return rc;
-	rc = ac__peer_queue(p, type, 0, pend->pd_id, body, len, pend);
-	if (rc < 0)
-		return rc;
+	return ac__peer_start(p);
+}
+
+/* The second half, once its frame is queued: it waits for its reply. */
+static void request_link(ac_peer *p, ac__pending *pend)
+{
 	AC_DASSERT(!peer_pending_has(p, pend));
 	pend->pd_next = p->p_pending;
 	p->p_pending = pend;
 	/* Queued, not yet written: its mark is past what was sent. */
 	AC_ASSERT(pend->pd_id != 0 && pend->pd_mark > p->p_sent_total);
+}
+
+int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
+                      ac__pending *pend)
+{
+	int rc = request_begin(p, pend);
+	if (rc < 0)
+		return rc;
+	rc = ac__peer_queue(p, type, 0, pend->pd_id, body, len, pend);
+	if (rc < 0)
+		return rc;
+	request_link(p, pend);
+	return 0;
+}
+
+int ac__request_start_reserved(ac_peer *p, uint8_t type, size_t len,
+                               ac__pending *pend)
+{
+	int rc = request_begin(p, pend);
+	if (rc < 0)
+		return rc;
+	ac__peer_commit_body(p, type, pend->pd_id, len, pend);
+	request_link(p, pend);
 	return 0;
 }
 
