@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -140,6 +141,12 @@ static void srv_main(int wfd, int cpu)
 	    listen(lfd, 4) < 0 || getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0)
 		_exit(1);
 	if (fork() == 0) {
+		/* Ends with the server (else it would hold acbench's standard
+		 * output, a pipe's writer, until its alarm). */
+		pid_t server = getppid();
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != server)
+			_exit(0);
+		close(wfd);
 		alarm(120);
 		srv_raw_tcp(lfd);
 		_exit(0);
