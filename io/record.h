@@ -193,6 +193,16 @@ size_t ac__rec_frame_bound(const ac_rec_event *ev);
  * into out, which has room for ac__rec_frame_bound(ev) bytes, and advance
  * st. Returns the frame's length. */
 size_t ac__rec_encode(ac_rec_enc *st, const ac_rec_event *ev, uint8_t *out);
+/* The same frame as ac__rec_encode, without the bytes of ev->data and
+ * ev->data2, for a writer that writes those from where they are: out gets
+ * the frame with them left out (room: ac__rec_frame_bound(ev) - dlen -
+ * dlen2 bytes), cut[0] the offset in out where data's bytes go (0 when
+ * the frame has none), cut[1] where data2's go (0: none), cut[0] <=
+ * cut[1] when both. The CRC at the end is the whole frame's. Advances st;
+ * returns the bytes written to out (the frame's length is that plus dlen
+ * and dlen2). */
+size_t ac__rec_encode_split(ac_rec_enc *st, const ac_rec_event *ev, uint8_t *out,
+                            size_t cut[2]);
 /* Decode the body of a frame of kind (n bytes at p, after the seq byte)
  * into *ev (seq set from st) and advance st. Returns 0, or -EBADMSG with
  * *why saying what is wrong (st unchanged). */

@@ -1,5 +1,7 @@
 /* io/record_file.c: record files — the writer (a header, then event frames
- * buffered in memory and written with write(2) in large chunks, then END)
+ * buffered in memory and written with write(2) in large chunks — an event
+ * carrying REC_DIRECT bytes or more is written at once with writev(2) from
+ * the caller's bytes, not copied —, then END)
  * and the reader (header, then one event per call, every byte checked).
  *
  * The file format is doc/record.md; the event encoding is record_fmt.c's.
@@ -21,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/file.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -33,6 +36,10 @@ static const uint8_t rec_magic[8] = { 'A', 'C', 'R', 'E', 'C', 0, '\r', '\n' };
 #define REC_PREAMBLE 16
 /* The writer writes when this much is buffered. */
 #define REC_CHUNK (256u * 1024)
+/* An event carrying at least this many bytes (data and data2) is written
+ * from where they are, with the buffered events before it, in one writev,
+ * instead of being copied into the buffer. */
+#define REC_DIRECT (64u * 1024)
 /* The reader's first buffer. */
 #define REC_READ_MIN (64u * 1024)
 
@@ -273,6 +280,78 @@ fail:
 	return rc;
 }
 
+/* Write the iovecs v[0..n) in full (their bases and lengths are consumed);
+ * 0 or the error that stopped recording. */
+static int recw_writev(ac_rec_writer *w, struct iovec *v, int n)
+{
+	while (n > 0 && !w->err) {
+		ssize_t k = writev(w->fd, v, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			recw_stop(w, k < 0 ? -errno : -EIO, "write failed");
+			break;
+		}
+		while (n > 0 && (size_t)k >= v->iov_len) {
+			k -= (ssize_t)v->iov_len;
+			v++;
+			n--;
+		}
+		if (n > 0) {
+			v->iov_base = (uint8_t *)v->iov_base + k;
+			v->iov_len -= (size_t)k;
+		}
+	}
+	return w->err;
+}
+
+/* Add [p, p + len) to v[*n] when not empty, and to the record hash. */
+static void recw_piece(ac_rec_writer *w, struct iovec *v, int *n, const void *p, size_t len)
+{
+	if (len == 0)
+		return;
+	ac__rec_xxh_update(&w->xxh, p, len);
+	v[*n].iov_base = (void *)(uintptr_t)p;
+	v[*n].iov_len = len;
+	(*n)++;
+}
+
+/* A large event (REC_DIRECT): the frame without its strings goes to the
+ * buffer, then the buffer and the strings in frame order are written at
+ * once: the bytes are not copied, and the buffer never grows for them.
+ * bound: ac__rec_frame_bound(ev). 0 or the error. */
+static int recw_event_direct(ac_rec_writer *w, const ac_rec_event *ev, size_t bound)
+{
+	struct iovec v[6];
+	size_t cut[2], start, n, at;
+	int k = 0;
+
+	if (recw_room(w, bound - ev->dlen - ev->dlen2) < 0)
+		return w->err;
+	start = w->len;
+	n = ac__rec_encode_split(&w->enc, ev, w->buf + start, cut);
+	/* The buffered frames before it were hashed when buffered. */
+	if (start > 0) {
+		v[0].iov_base = w->buf;
+		v[0].iov_len = start;
+		k = 1;
+	}
+	at = start;
+	if (cut[0]) {
+		recw_piece(w, v, &k, w->buf + at, start + cut[0] - at);
+		recw_piece(w, v, &k, ev->data, ev->dlen);
+		at = start + cut[0];
+	}
+	if (cut[1]) {
+		recw_piece(w, v, &k, w->buf + at, start + cut[1] - at);
+		recw_piece(w, v, &k, ev->data2, ev->dlen2);
+		at = start + cut[1];
+	}
+	recw_piece(w, v, &k, w->buf + at, start + n - at);
+	w->len = 0;
+	return recw_writev(w, v, k);
+}
+
 int ac__recw_event(ac_rec_writer *w, const ac_rec_event *ev)
 {
 	size_t bound, n;
@@ -284,6 +363,8 @@ int ac__recw_event(ac_rec_writer *w, const ac_rec_event *ev)
 		recw_stop(w, -EMSGSIZE, "event too large for a frame");
 		return w->err;
 	}
+	if (ev->dlen + ev->dlen2 >= REC_DIRECT)
+		return recw_event_direct(w, ev, bound);
 	if (recw_room(w, bound) < 0)
 		return w->err;
 	n = ac__rec_encode(&w->enc, ev, w->buf + w->len);

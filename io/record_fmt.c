@@ -307,8 +307,22 @@ static uint32_t rec_mask(const ac_rec_enc *st, const ac_rec_event *ev)
 	return m;
 }
 
-/* The body of ev into o (NULL: only its size); returns its size. */
-static size_t rec_body(const ac_rec_enc *st, const ac_rec_event *ev, uint8_t *o)
+/* One byte string field: with cut NULL its length and bytes; else only its
+ * length, *cut getting the offset (from o) where its bytes belong. */
+static size_t put_field_bytes(uint8_t *o, const uint8_t *p, size_t len, size_t n,
+                              size_t *cut)
+{
+	if (cut == NULL)
+		return put_bytes(AT(o, n), p, len);
+	*cut = n + put_varint(AT(o, n), len);
+	return *cut - n;
+}
+
+/* The body of ev into o (NULL: only its size); returns its size. With cut
+ * NULL, the whole body; else the body without the bytes of data and data2
+ * (cut[0] and cut[1]: the offsets in o where they belong, 0 when absent). */
+static size_t rec_body_cut(const ac_rec_enc *st, const ac_rec_event *ev, uint8_t *o,
+                           size_t *cut)
 {
 	rec_pred p = rec_predict(st, ev->kind);
 	uint32_t m = rec_mask(st, ev);
@@ -322,10 +336,12 @@ static size_t rec_body(const ac_rec_enc *st, const ac_rec_event *ev, uint8_t *o)
 		n += put_zz(AT(o, n), (uint64_t)(int64_t)ev->h, (uint64_t)-1);
 	if (m & F_RC)
 		n += put_zz(AT(o, n), (uint64_t)ev->rc, (uint64_t)p.rc);
+	if (cut)
+		cut[0] = cut[1] = 0;
 	if (m & F_DATA)
-		n += put_bytes(AT(o, n), ev->data, ev->dlen);
+		n += put_field_bytes(o, ev->data, ev->dlen, n, cut);
 	if (m & F_DATA2)
-		n += put_bytes(AT(o, n), ev->data2, ev->dlen2);
+		n += put_field_bytes(o, ev->data2, ev->dlen2, n, cut ? cut + 1 : NULL);
 	if (m & F_A)
 		n += put_zz(AT(o, n), (uint64_t)ev->a,
 		            (uint64_t)rec_pred_a(st, ev->kind, ev->dlen));
@@ -341,6 +357,11 @@ static size_t rec_body(const ac_rec_enc *st, const ac_rec_event *ev, uint8_t *o)
 	if (m & F_ADDR2)
 		n += put_addr(AT(o, n), &ev->addr2);
 	return n;
+}
+
+static size_t rec_body(const ac_rec_enc *st, const ac_rec_event *ev, uint8_t *o)
+{
+	return rec_body_cut(st, ev, o, NULL);
 }
 
 size_t ac__rec_frame_bound(const ac_rec_event *ev)
@@ -363,6 +384,39 @@ size_t ac__rec_encode(ac_rec_enc *st, const ac_rec_event *ev, uint8_t *out)
 	rec_body(st, ev, out + k + 2);
 	n = k + 2 + body;
 	crc = ac__crc32(0, out, n);
+	out[n] = (uint8_t)crc;
+	out[n + 1] = (uint8_t)(crc >> 8);
+	out[n + 2] = (uint8_t)(crc >> 16);
+	out[n + 3] = (uint8_t)(crc >> 24);
+	rec_advance(st, ev);
+	return n + 4;
+}
+
+size_t ac__rec_encode_split(ac_rec_enc *st, const ac_rec_event *ev, uint8_t *out,
+                            size_t cut[2])
+{
+	size_t body = rec_body(st, ev, NULL);
+	size_t k = put_varint(out, 2 + body), n;
+	uint32_t crc;
+
+	out[k] = (uint8_t)ev->kind;
+	out[k + 1] = (uint8_t)st->seq;
+	n = k + 2 + rec_body_cut(st, ev, out + k + 2, cut);
+	/* The frame's CRC, over its bytes in order: the strings' included. */
+	if (cut[0])
+		cut[0] += k + 2;
+	if (cut[1])
+		cut[1] += k + 2;
+	crc = 0;
+	if (cut[0]) {
+		crc = ac__crc32(crc, out, cut[0]);
+		crc = ac__crc32(crc, ev->data, ev->dlen);
+	}
+	crc = ac__crc32(crc, out + cut[0], (cut[1] ? cut[1] : n) - cut[0]);
+	if (cut[1]) {
+		crc = ac__crc32(crc, ev->data2, ev->dlen2);
+		crc = ac__crc32(crc, out + cut[1], n - cut[1]);
+	}
 	out[n] = (uint8_t)crc;
 	out[n + 1] = (uint8_t)(crc >> 8);
 	out[n + 2] = (uint8_t)(crc >> 16);

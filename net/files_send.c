@@ -16,7 +16,9 @@
  * the peer's output queue short), so the sender waits on pending requests
  * of its own (files_tx) rather than on ac__request, which allows one at a
  * time. A FILE_DATA body is a header written by ac__pack_chunk_hdr with the
- * chunk read from the file straight behind it. A transfer that stops after
+ * chunk read from the file straight behind it, both written in place at the
+ * end of the peer's output queue (ac__request_start_reserved: the chunk is
+ * not copied on its way to the connection). A transfer that stops after
  * FILE_BEGIN was queued sends FILE_END without waiting for the reply; the
  * receiver then keeps the file only if every byte arrived.
  *
@@ -34,7 +36,7 @@ AC_STATIC_ASSERT(FILES_WINDOW * (size_t)AC_WIRE_CHUNK <= AC_WIRE_QUEUE_MAX);
 AC_STATIC_ASSERT(AC__PACK_CHUNK_HDR + (size_t)AC_WIRE_CHUNK <= AC_WIRE_BODY_MAX);
 
 /* A sender's state: its requests in flight (its own pendings, answered in
- * order), the local file and the chunk buffer. It lives on the sending
+ * order) and the local file. It lives on the sending
  * coroutine's stack; files_tx_close undoes it, called by the sender or by
  * the cancel hook of its waits when the coroutine is terminated (parked,
  * or woken by one reply but not yet run: its other requests are still
@@ -44,8 +46,6 @@ typedef struct files_tx {
 	ac_peer *t_peer;
 	/* The local file, or -1. */
 	int t_fh;
-	/* AC__PACK_CHUNK_HDR + AC_WIRE_CHUNK bytes, or NULL. */
-	uint8_t *t_buf;
 	/* The receiver's transfer (the id of FILE_BEGIN) from when FILE_BEGIN
 	 * is queued until FILE_END is, unless FILE_BEGIN failed; else 0. */
 	uint32_t t_xfer;
@@ -129,8 +129,6 @@ static void files_tx_close(files_tx *t)
 	if (t->t_fh >= 0)
 		io->ops->file_close(io, t->t_fh);
 	t->t_fh = -1;
-	ac__free(t->t_buf);
-	t->t_buf = NULL;
 	AC_ASSERT(t->t_count == 0 && t->t_xfer == 0);
 }
 
@@ -225,7 +223,7 @@ static int files_tx_open(files_tx *t, const char *path, ac_stat *st)
 {
 	ac_io *io = t->t_node->n_io;
 	int rc;
-	AC_ASSERT(t->t_fh < 0 && t->t_buf == NULL);
+	AC_ASSERT(t->t_fh < 0);
 	rc = io->ops->file_open(io, path, AC_FO_READ, 0, &t->t_fh);
 	if (rc < 0) {
 		t->t_fh = -1;
@@ -236,8 +234,7 @@ static int files_tx_open(files_tx *t, const char *path, ac_stat *st)
 		return rc;
 	if (st->type != AC_FT_FILE)
 		return st->type == AC_FT_DIR ? -EISDIR : -EINVAL;
-	t->t_buf = ac__malloc(AC__PACK_CHUNK_HDR + AC_WIRE_CHUNK);
-	return t->t_buf ? 0 : -ENOMEM;
+	return 0;
 }
 
 /* FILE_BEGIN: 0 (t->t_xfer is the transfer), or the receiver's answer. */
@@ -284,24 +281,38 @@ static int files_tx_begin(files_tx *t, const char *name, const char *dir,
 	return (int)r;
 }
 
-/* Read and queue the chunk at off: returns its length or a negative errno. */
+/* Read the chunk at off into the peer's output queue and queue it there as
+ * a request: returns its length or a negative errno (-ENOBUFS: the queue
+ * is full). */
 static int files_tx_chunk(files_tx *t, int64_t off, int64_t size)
 {
 	ac_io *io = t->t_node->n_io;
 	size_t n = size - off < AC_WIRE_CHUNK ? (size_t)(size - off) : AC_WIRE_CHUNK;
+	ac__pending *pend;
+	uint8_t *b;
 	int64_t r;
 	int rc;
-	AC_ASSERT(off < size && t->t_xfer != 0 && t->t_buf != NULL);
-	r = io->ops->file_pread(io, t->t_fh, t->t_buf + AC__PACK_CHUNK_HDR, n, off);
+	AC_ASSERT(off < size && t->t_xfer != 0 && t->t_count < FILES_WINDOW);
+	/* File reads are synchronous: nothing else queues until the commit. */
+	b = ac__peer_reserve(t->t_peer, AC__PACK_CHUNK_HDR + n);
+	if (!b)
+		return -ENOBUFS;
+	r = io->ops->file_pread(io, t->t_fh, b + AC__PACK_CHUNK_HDR, n, off);
 	if (r < 0)
 		return (int)r;
 	if (r != (int64_t)n)
 		return -EIO; /* the file shrank while being sent */
-	ac__pack_chunk_hdr(t->t_buf, t->t_xfer, (uint64_t)off, (uint32_t)n);
-	AC_DASSERT(ac_unpack(t->t_buf, AC__PACK_CHUNK_HDR + n, "[u u S]", &(uint64_t){0},
+	ac__pack_chunk_hdr(b, t->t_xfer, (uint64_t)off, (uint32_t)n);
+	AC_DASSERT(ac_unpack(b, AC__PACK_CHUNK_HDR + n, "[u u S]", &(uint64_t){0},
 	                     &(uint64_t){0}, &(const void *){NULL}, &(size_t){0}) == 0);
-	rc = files_tx_send(t, AC_WT_FILE_DATA, t->t_buf, AC__PACK_CHUNK_HDR + n);
-	return rc < 0 ? rc : (int)n;
+	pend = &t->t_pend[(t->t_head + t->t_count) % FILES_WINDOW];
+	rc = ac__request_start_reserved(t->t_peer, AC_WT_FILE_DATA,
+	                                AC__PACK_CHUNK_HDR + n, pend);
+	if (rc < 0)
+		return rc;
+	AC_ASSERT(pend->pd_id != 0 && !pend->pd_done);
+	t->t_count++;
+	return (int)n;
 }
 
 /* Every chunk, FILES_WINDOW requests in flight at most. */

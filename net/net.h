@@ -335,6 +335,11 @@ void ac__peer_commit(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 /* Queue a frame for p: type, flags, id and a body (copied). */
 int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
                    const void *body, size_t len, ac__pending *pend);
+/* Queue the frame whose body of len bytes the caller wrote at the room
+ * ac__peer_reserve(p, >= len) returned (nothing queued or reserved since),
+ * deflated in place as ac__peer_queue would: the body is not copied. */
+void ac__peer_commit_body(ac_peer *p, uint8_t type, uint32_t id, size_t len,
+                          ac__pending *pend);
 /* Send a request and wait for its reply: 0 and the reply body in *pend, or
  * -ETIMEDOUT, -EHOSTUNREACH. The caller frees pend->pd_body. */
 int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
@@ -343,6 +348,10 @@ int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
  * or ac__request_wait gave up on it). */
 int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
                       ac__pending *pend);
+/* The same for a body of len bytes written at the room of
+ * ac__peer_reserve(p, >= len), queued as ac__peer_commit_body does. */
+int ac__request_start_reserved(ac_peer *p, uint8_t type, size_t len,
+                               ac__pending *pend);
 /* Wait until every started request is done or deadline_ns (monotonic, -1:
  * none) passes; the unfinished ones end with pd_err -ETIMEDOUT. */
 void ac__request_wait(ac__pending **pends, int n, int64_t deadline_ns);

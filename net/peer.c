@@ -45,8 +45,12 @@
 /* Time allowed for connect + handshake (ac_node_peer's timeout instead,
  * when it gives one). */
 #define PEER_HANDSHAKE_MS 5000
-/* Reader buffer. */
+/* Reader buffer (first size). */
 #define PEER_RBUF (256 * 1024)
+/* Frames from this size on are read up to their end and no further, and
+ * the buffer holds two of them up to PEER_RBUF_BIG (see peer_reader). */
+#define PEER_BIGFRAME (64 * 1024)
+#define PEER_RBUF_BIG (1024 * 1024)
 
 /* ---- auth ------------------------------------------------------------------- */
 
@@ -683,6 +687,28 @@ int ac__peer_queue(ac_peer *p, uint8_t type, uint8_t flags, uint32_t id,
 	return 0;
 }
 
+void ac__peer_commit_body(ac_peer *p, uint8_t type, uint32_t id, size_t len,
+                          ac__pending *pend)
+{
+	uint8_t *b = p->p_obuf + p->p_olen + AC_WIRE_HDR, flags = 0;
+	AC_ASSERT(p->p_olen + AC_WIRE_HDR + len <= p->p_ocap); /* reserved */
+	if (peer_compress(p, b, len)) {
+		void *z;
+		size_t zl;
+		if (ac__zip(b, len, &z, &zl) == 0) {
+			if (zl > len - len / 10)
+				p->p_zip_skip = 64;
+			if (zl < len) {
+				memcpy(b, z, zl);
+				len = zl;
+				flags = AC_WF_ZLIB;
+			}
+			ac__free(z);
+		}
+	}
+	ac__peer_commit(p, type, flags, id, len, pend);
+}
+
 /* Connect to p and handshake (from its writer). */
 static int peer_connect(ac_peer *p)
 {
@@ -979,12 +1005,61 @@ static ssize_t peer_read(ac_peer *p, const peer_conn_arg *a, uint8_t *buf,
 	return r == 0 && have > 0 ? -EBADMSG : r;
 }
 
+/* Bytes the frame at b takes in all (have of them read): its length when
+ * its header was read (peer_frames checked it then), else the header's. */
+static size_t peer_frame_size(const uint8_t *b, size_t have)
+{
+	return have >= AC_WIRE_HDR ? 4 + (size_t)ac_wire_get32(b) : AC_WIRE_HDR;
+}
+
+/* Make room in the reader's buffer for the frame at *start, which has
+ * *have - *start bytes read. The buffer grows (the old one is freed at the
+ * end by its defer) to hold the frame, and a large frame twice (up to
+ * PEER_RBUF_BIG), so that the start of one like it read behind it fits
+ * too; else the frame's bytes move to the front when it would not fit
+ * behind, or when it is small and less than PEER_BIGFRAME bytes are free
+ * behind it (reads stay large). Afterwards *have > 0 exactly when part of a
+ * frame was read. Returns 0 or -EMSGSIZE. */
+static int peer_rbuf_room(uint8_t **buf, size_t *cap, size_t *start, size_t *have)
+{
+	size_t part = *have - *start, size = peer_frame_size(*buf + *start, part);
+	size_t want = size, need;
+	uint8_t *nb;
+	AC_ASSERT(part < size && size <= AC_WIRE_HDR + (size_t)AC_WIRE_BODY_MAX);
+	if (size >= PEER_BIGFRAME && 2 * size <= PEER_RBUF_BIG)
+		want = 2 * size;
+	if (want > *cap) {
+		need = want < 2 * *cap ? 2 * *cap : want; /* few growths */
+		nb = ac__malloc(need);
+		if (!nb || ac_coro_defer(ac__free_fn, nb) < 0) {
+			ac__free(nb);
+			return -EMSGSIZE;
+		}
+		memcpy(nb, *buf + *start, part);
+		*buf = nb;
+		*cap = need;
+	} else if (part > 0 && (*start + size <= *cap &&
+	                        (size >= PEER_BIGFRAME || *cap - *have >= PEER_BIGFRAME))) {
+		return 0; /* read on behind it */
+	} else {
+		memmove(*buf, *buf + *start, part);
+	}
+	*start = 0;
+	*have = part;
+	return 0;
+}
+
+/* The connection's reader. Frames are dispatched where they were read; the
+ * bytes of a frame not yet complete move to the front of the buffer only
+ * when the frame would not fit behind them, and a read that reaches into a
+ * large frame stops at its end, so large frames (file chunks) are never
+ * moved: the next one starts at the front again. */
 static void peer_reader(void *arg)
 {
 	peer_conn_arg a = *(peer_conn_arg *)arg;
 	ac_peer *p = a.a_peer;
 	ac_node *n = p->p_node;
-	size_t cap = PEER_RBUF, have = 0;
+	size_t cap = PEER_RBUF, have = 0, start = 0;
 	uint8_t *buf = ac__malloc(cap);
 	int rc = 0;
 	ac__free(arg);
@@ -994,32 +1069,22 @@ static void peer_reader(void *arg)
 	}
 	for (;;) {
 		ssize_t r, used;
-		if (have == cap) {
-			/* A frame larger than the buffer: grow to hold it. */
-			size_t need = 4 + (size_t)ac_wire_get32(buf);
-			if (need < 2 * cap)
-				need = 2 * cap; /* few growths, each kept until the end */
-			uint8_t *nb = need > cap ? ac__malloc(need) : NULL;
-			if (!nb || ac_coro_defer(ac__free_fn, nb) < 0) {
-				ac__free(nb);
-				rc = -EMSGSIZE;
-				break;
-			}
-			memcpy(nb, buf, have);
-			buf = nb; /* the old one is freed at the end by its defer */
-			cap = need;
-		}
-		if (!peer_conn_live(p, &a))
-			break; /* replaced before or while we ran */
-		AC_ASSERT(have < cap);
-		r = peer_read(p, &a, buf, have, cap);
+		size_t end = cap, size;
+		rc = peer_rbuf_room(&buf, &cap, &start, &have);
+		if (rc < 0 || !peer_conn_live(p, &a))
+			break; /* out of memory, or replaced before or while we ran */
+		size = peer_frame_size(buf + start, have - start);
+		if (size >= PEER_BIGFRAME)
+			end = start + size;
+		AC_ASSERT(start <= have && have < end && end <= cap);
+		r = peer_read(p, &a, buf, have, end);
 		if (r <= 0) {
 			rc = (int)r;
 			break;
 		}
 		have += (size_t)r;
 		p->p_last_rx = ac_sched_now_ns(n->n_sched);
-		used = peer_frames(p, &a, buf, have);
+		used = peer_frames(p, &a, buf + start, have - start);
 		if (used < 0) {
 			rc = (int)used;
 			ac__nlog(n, AC_LOG_WARN, "bad frame from %s: %s; closing",
@@ -1028,9 +1093,8 @@ static void peer_reader(void *arg)
 		}
 		if (!peer_conn_live(p, &a))
 			break; /* BYE or replaced */
-		AC_ASSERT((size_t)used <= have && have <= cap);
-		memmove(buf, buf + used, have - (size_t)used);
-		have -= (size_t)used;
+		start += (size_t)used;
+		AC_ASSERT(start <= have && have <= cap);
 		/* Let the recipients run before reading more: a receive that
 		 * completes at once never yields, and a peer sending without
 		 * pause would otherwise pile its messages up in their queues. */
@@ -1078,12 +1142,11 @@ static void peer_pending_cancel(ac_coro *c, void *obj)
 	pend->pd_body = NULL;
 }
 
-int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
-                      ac__pending *pend)
+/* The first half of starting a request: pend gets its id (the writer runs). */
+static int request_begin(ac_peer *p, ac__pending *pend)
 {
 	ac_node *n = p->p_node;
 	ac_sched *s = n->n_sched;
-	int rc;
 	memset(pend, 0, sizeof(*pend));
 	if (!s->s_cur)
 		return -EPERM;
@@ -1092,17 +1155,40 @@ int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
 	pend->pd_id = ++n->n_next_req ? n->n_next_req : ++n->n_next_req;
 	pend->pd_coro = s->s_cur;
 	pend->pd_peer = p;
-	rc = ac__peer_start(p);
-	if (rc < 0)
-		return rc;
-	rc = ac__peer_queue(p, type, 0, pend->pd_id, body, len, pend);
-	if (rc < 0)
-		return rc;
+	return ac__peer_start(p);
+}
+
+/* The second half, once its frame is queued: it waits for its reply. */
+static void request_link(ac_peer *p, ac__pending *pend)
+{
 	AC_DASSERT(!peer_pending_has(p, pend));
 	pend->pd_next = p->p_pending;
 	p->p_pending = pend;
 	/* Queued, not yet written: its mark is past what was sent. */
 	AC_ASSERT(pend->pd_id != 0 && pend->pd_mark > p->p_sent_total);
+}
+
+int ac__request_start(ac_peer *p, uint8_t type, const void *body, size_t len,
+                      ac__pending *pend)
+{
+	int rc = request_begin(p, pend);
+	if (rc < 0)
+		return rc;
+	rc = ac__peer_queue(p, type, 0, pend->pd_id, body, len, pend);
+	if (rc < 0)
+		return rc;
+	request_link(p, pend);
+	return 0;
+}
+
+int ac__request_start_reserved(ac_peer *p, uint8_t type, size_t len,
+                               ac__pending *pend)
+{
+	int rc = request_begin(p, pend);
+	if (rc < 0)
+		return rc;
+	ac__peer_commit_body(p, type, pend->pd_id, len, pend);
+	request_link(p, pend);
 	return 0;
 }
 

@@ -1,14 +1,18 @@
 /* net/tls.c: TLS 1.3 between nodes with OpenSSL 3 through memory BIOs (see
  * net/tls.h for the contract).
  *
- * A session's SSL object reads from an input memory BIO that we fill with
- * bytes received on the ac_sock, and writes into an output memory BIO that
- * we drain onto the ac_sock; OpenSSL calls never block and never yield, the
- * waiting happens in ac_sock calls (io.h) in between. Two locks order the
- * socket: t_wlock makes one ac__tls_send_all at a time (whole batches
- * stay whole), t_slock makes one coroutine at a time move encrypted bytes
- * from the output BIO to the socket (the reader may have to send too: a
- * KeyUpdate answer), so records leave in the order OpenSSL made them.
+ * A session's SSL object has one BIO of our own (tls_bio_meth) over two
+ * buffers of the session: it reads the encrypted bytes that were received
+ * on the ac_sock straight out of t_ibuf, and appends the records it makes
+ * to t_obuf, which is sent from where it is — one copy of each encrypted
+ * byte fewer each way than a pair of memory BIOs. OpenSSL calls never
+ * block and never yield, the waiting happens in ac_sock calls (io.h) in
+ * between. Two locks order the socket: t_wlock makes one ac__tls_send_all
+ * at a time (whole batches stay whole), t_slock makes one coroutine at a
+ * time send encrypted bytes (the reader may have to send too: a KeyUpdate
+ * answer), so records leave in the order OpenSSL made them; the sender
+ * swaps t_obuf with the spare t_sbuf and sends that, so OpenSSL can go on
+ * appending to t_obuf meanwhile.
  *
  * Determinism: a RAND_METHOD installed once draws from the io entropy of
  * the node OpenSSL is working for (tls_cur_io, set around every OpenSSL
@@ -27,9 +31,11 @@
 
 /* Largest PEM file read. */
 #define TLS_FILE_MAX (1 << 20)
-/* Plaintext per SSL_write and encrypted bytes per socket write/read. */
+/* Plaintext per SSL_write, and encrypted bytes per socket read. */
 #define TLS_CHUNK (64 * 1024)
 #define TLS_NETBUF (TLS_CHUNK + 1024)
+/* First size of the output buffers (they grow to what one flush needs). */
+#define TLS_OBUF_MIN (16 * 1024)
 /* The exporter label (RFC 8446 7.5). */
 #define TLS_LABEL "EXPORTER-asyncoro-handshake"
 
@@ -47,14 +53,21 @@ struct ac__tls {
 	ac_node *t_node;
 	ac_sock *t_sock;
 	SSL *t_ssl;
-	/* The network sides of the session's BIOs (owned by t_ssl). */
-	BIO *t_in;
-	BIO *t_out;
 	ac_lock t_wlock;
 	ac_lock t_slock;
-	/* Encrypted bytes on their way (the holder of t_slock) / arriving. */
-	uint8_t *t_obuf;
+	/* Encrypted bytes received and not yet read by OpenSSL:
+	 * t_ibuf[t_ipos..t_ilen) of TLS_NETBUF. */
 	uint8_t *t_ibuf;
+	size_t t_ipos;
+	size_t t_ilen;
+	/* Encrypted bytes OpenSSL made and nobody sends yet: t_obuf[0..t_olen)
+	 * of t_ocap; t_sbuf (t_scap) is the spare the holder of t_slock swaps
+	 * in and sends from. */
+	uint8_t *t_obuf;
+	size_t t_olen;
+	size_t t_ocap;
+	uint8_t *t_sbuf;
+	size_t t_scap;
 	/* A fatal failure (sticky) and its reason. */
 	int t_err;
 	char t_why[160];
@@ -68,6 +81,8 @@ struct ac__tls {
 static __thread ac_io *tls_cur_io;
 static const RAND_METHOD *tls_rand_prev;
 static CRYPTO_ONCE tls_once = CRYPTO_ONCE_STATIC_INIT;
+/* The sessions' BIO (made once, kept for the life of the process). */
+static BIO_METHOD *tls_bio_meth;
 
 static int tls_rand_bytes(unsigned char *buf, int num)
 {
@@ -91,11 +106,15 @@ static RAND_METHOD tls_rand_meth = {
 	.status = tls_rand_status,
 };
 
+static void tls_bio_install(void);
+
+/* Once per process: the randomness hook and the sessions' BIO method. */
 static void tls_rand_install(void)
 {
 	tls_rand_prev = RAND_get_rand_method();
 	if (tls_rand_prev && tls_rand_prev->bytes)
 		RAND_set_rand_method(&tls_rand_meth);
+	tls_bio_install();
 }
 
 /* Enter/leave OpenSSL on behalf of a node (nests: returns the previous). */
@@ -366,6 +385,89 @@ void ac__tls_ctx_free(ac__tls_ctx *c)
 	ac__free(c);
 }
 
+/* ---- the sessions' BIO ------------------------------------------------------- */
+
+/* OpenSSL takes encrypted bytes from t_ibuf; none left: "retry" (WANT_READ),
+ * never end of file (the caller sees the end of the TCP stream itself). */
+static int tls_bio_read(BIO *b, char *out, int len)
+{
+	ac__tls *t = BIO_get_data(b);
+	size_t n = t->t_ilen - t->t_ipos;
+	BIO_clear_retry_flags(b);
+	if (n == 0 || len <= 0) {
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	if (n > (size_t)len)
+		n = (size_t)len;
+	memcpy(out, t->t_ibuf + t->t_ipos, n);
+	t->t_ipos += n;
+	AC_ASSERT(t->t_ipos <= t->t_ilen);
+	return (int)n;
+}
+
+/* OpenSSL's records are appended to t_obuf (grown as needed). */
+static int tls_bio_write(BIO *b, const char *in, int len)
+{
+	ac__tls *t = BIO_get_data(b);
+	size_t need;
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	need = t->t_olen + (size_t)len;
+	if (need > t->t_ocap) {
+		size_t cap = t->t_ocap ? 2 * t->t_ocap : TLS_OBUF_MIN;
+		uint8_t *nb;
+		while (cap < need)
+			cap *= 2;
+		nb = ac__realloc(t->t_obuf, cap);
+		if (!nb)
+			return -1; /* not a retry: the session fails */
+		t->t_obuf = nb;
+		t->t_ocap = cap;
+	}
+	memcpy(t->t_obuf + t->t_olen, in, (size_t)len);
+	t->t_olen = need;
+	return len;
+}
+
+static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	ac__tls *t = BIO_get_data(b);
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1; /* sent by tls_flush */
+	case BIO_CTRL_PENDING:
+		return t ? (long)(t->t_ilen - t->t_ipos) : 0;
+	case BIO_CTRL_WPENDING:
+		return t ? (long)t->t_olen : 0;
+	default:
+		return 0;
+	}
+}
+
+static int tls_bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void tls_bio_install(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+	                             "asyncoro TLS session");
+	if (m && BIO_meth_set_read(m, tls_bio_read) == 1 &&
+	    BIO_meth_set_write(m, tls_bio_write) == 1 &&
+	    BIO_meth_set_ctrl(m, tls_bio_ctrl) == 1 &&
+	    BIO_meth_set_create(m, tls_bio_create) == 1) {
+		tls_bio_meth = m;
+		return;
+	}
+	BIO_meth_free(m); /* then every session fails with -ENOMEM */
+}
+
 /* ---- sessions ---------------------------------------------------------------------- */
 
 void ac__tls_hold(ac__tls *t)
@@ -385,6 +487,7 @@ void ac__tls_drop(ac__tls *t)
 	ac__sock_drop(t->t_sock);
 	ac__tls_ctx_free(t->t_ctx);
 	ac__free(t->t_obuf);
+	ac__free(t->t_sbuf);
 	ac__free(t->t_ibuf);
 	ac__free(t);
 }
@@ -439,27 +542,24 @@ static int tls_new(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
                    ac__tls **out)
 {
 	ac__tls *t = ac__calloc(1, sizeof(*t));
+	BIO *b;
 	if (!t)
 		return -ENOMEM;
 	t->t_refs = 1;
 	t->t_node = n;
 	t->t_alert = -1;
-	t->t_obuf = ac__malloc(TLS_NETBUF);
 	t->t_ibuf = ac__malloc(TLS_NETBUF);
 	t->t_ssl = SSL_new(c->c_ssl);
-	t->t_in = BIO_new(BIO_s_mem());
-	t->t_out = BIO_new(BIO_s_mem());
-	if (!t->t_obuf || !t->t_ibuf || !t->t_ssl || !t->t_in || !t->t_out) {
-		BIO_free(t->t_in);
-		BIO_free(t->t_out);
+	b = tls_bio_meth ? BIO_new(tls_bio_meth) : NULL;
+	if (!t->t_ibuf || !t->t_ssl || !b) {
+		BIO_free(b);
 		SSL_free(t->t_ssl);
-		ac__free(t->t_obuf);
 		ac__free(t->t_ibuf);
 		ac__free(t);
 		return -ENOMEM;
 	}
-	BIO_set_mem_eof_return(t->t_in, -1); /* empty: "retry", not EOF */
-	SSL_set_bio(t->t_ssl, t->t_in, t->t_out);
+	BIO_set_data(b, t);
+	SSL_set_bio(t->t_ssl, b, b); /* one reference, for both directions */
 	SSL_set_app_data(t->t_ssl, t);
 	SSL_set_info_callback(t->t_ssl, tls_info);
 	X509_VERIFY_PARAM_set_time(SSL_get0_param(t->t_ssl),
@@ -487,20 +587,26 @@ static int64_t tls_left_ms(ac__tls *t, int64_t deadline_ns)
 	return left > 0 ? left : 0;
 }
 
-/* Move what OpenSSL wrote to the socket, one coroutine at a time. */
+/* Send what OpenSSL wrote, one coroutine at a time: t_obuf is swapped with
+ * the spare and sent from there (OpenSSL may append to the new t_obuf
+ * meanwhile). */
 static int tls_flush(ac__tls *t, int64_t deadline_ns)
 {
 	int rc;
-	while (BIO_ctrl_pending(t->t_out) > 0 && t->t_err == 0) {
+	while (t->t_olen > 0 && t->t_err == 0) {
 		rc = ac_lock_acquire(&t->t_slock, tls_left_ms(t, deadline_ns));
 		if (rc < 0)
 			return rc;
-		while (BIO_ctrl_pending(t->t_out) > 0 && t->t_err == 0) {
-			int got = BIO_read(t->t_out, t->t_obuf, TLS_NETBUF);
+		while (t->t_olen > 0 && t->t_err == 0) {
+			uint8_t *b = t->t_obuf;
+			size_t len = t->t_olen, cap = t->t_ocap;
 			ssize_t r;
-			AC_ASSERT(got > 0); /* something was pending */
-			r = ac_sock_send_all(t->t_sock, t->t_obuf, (size_t)got,
-			                     tls_left_ms(t, deadline_ns));
+			t->t_obuf = t->t_sbuf;
+			t->t_ocap = t->t_scap;
+			t->t_olen = 0;
+			t->t_sbuf = b;
+			t->t_scap = cap;
+			r = ac_sock_send_all(t->t_sock, b, len, tls_left_ms(t, deadline_ns));
 			if (r < 0)
 				t->t_err = (int)r;
 		}
@@ -568,21 +674,36 @@ static int tls_check_first(ac__tls *t, int initiator, const uint8_t *b,
 	return -EPROTO;
 }
 
+/* Receive more encrypted bytes into t_ibuf (after what OpenSSL has not
+ * read yet, moved to the front): > 0, 0 at the end of the stream, or a
+ * negative errno. */
+static ssize_t tls_recv_more(ac__tls *t, int64_t timeout_ms)
+{
+	ssize_t r;
+	if (t->t_ipos > 0) {
+		memmove(t->t_ibuf, t->t_ibuf + t->t_ipos, t->t_ilen - t->t_ipos);
+		t->t_ilen -= t->t_ipos;
+		t->t_ipos = 0;
+	}
+	AC_ASSERT(t->t_ilen < TLS_NETBUF); /* OpenSSL reads all it is given */
+	r = ac_sock_recv(t->t_sock, t->t_ibuf + t->t_ilen, TLS_NETBUF - t->t_ilen,
+	                 timeout_ms);
+	if (r > 0)
+		t->t_ilen += (size_t)r;
+	return r;
+}
+
 /* Read more encrypted bytes into the session (first: check them first). */
 static int tls_fill(ac__tls *t, int64_t timeout_ms, int first, int initiator)
 {
-	ssize_t r = ac_sock_recv(t->t_sock, t->t_ibuf, TLS_NETBUF, timeout_ms);
+	size_t at = t->t_ilen - t->t_ipos;
+	ssize_t r = tls_recv_more(t, timeout_ms);
 	if (r == 0)
 		return -ECONNRESET;
 	if (r < 0)
 		return (int)r;
-	if (first) {
-		int rc = tls_check_first(t, initiator, t->t_ibuf, (size_t)r);
-		if (rc < 0)
-			return rc;
-	}
-	if (BIO_write(t->t_in, t->t_ibuf, (int)r) != (int)r)
-		return -ENOMEM;
+	if (first)
+		return tls_check_first(t, initiator, t->t_ibuf + at, (size_t)r);
 	return 0;
 }
 
@@ -674,7 +795,15 @@ static ssize_t tls_read_some(ac__tls *t, uint8_t *buf, size_t len)
 	ssize_t rc = 0;
 	while (got < len) {
 		size_t want = len - got < INT32_MAX ? len - got : INT32_MAX;
-		int r = SSL_read(t->t_ssl, buf + got, (int)want), e;
+		int r, e;
+		/* Nothing received that OpenSSL has not taken, nothing buffered
+		 * in it, no close_notify seen: SSL_read could only say
+		 * WANT_READ (it costs as much as a record), so it is not asked.
+		 * After a close_notify it says so again. */
+		if (t->t_ipos == t->t_ilen && !SSL_has_pending(t->t_ssl) &&
+		    !(SSL_get_shutdown(t->t_ssl) & SSL_RECEIVED_SHUTDOWN))
+			break;
+		r = SSL_read(t->t_ssl, buf + got, (int)want);
 		if (r > 0) {
 			got += (size_t)r;
 			continue;
@@ -713,17 +842,14 @@ ssize_t ac__tls_recv(ac__tls *t, void *buf, size_t len, int64_t timeout_ms)
 			return r;
 		if (rc < 0)
 			return rc;
-		r = ac_sock_recv(t->t_sock, t->t_ibuf, TLS_NETBUF,
-		                 tls_left_ms(t, deadline_ns));
-		if (r == 0 && (BIO_ctrl_pending(t->t_in) > 0 || SSL_has_pending(t->t_ssl))) {
+		r = tls_recv_more(t, tls_left_ms(t, deadline_ns));
+		if (r == 0 && (t->t_ipos < t->t_ilen || SSL_has_pending(t->t_ssl))) {
 			snprintf(t->t_why, sizeof(t->t_why), "the connection ended "
 			         "inside a TLS record (truncated)");
 			return t->t_err = -EBADMSG;
 		}
 		if (r <= 0)
 			return r;
-		if (BIO_write(t->t_in, t->t_ibuf, (int)r) != (int)r)
-			return t->t_err = -ENOMEM;
 	}
 }
 

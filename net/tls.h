@@ -1,11 +1,12 @@
 /* net/tls.h: TLS 1.3 between nodes (net/tls.c) — the node's TLS context
  * (certificate, key, CA, key log) and one TLS session per connection, run
- * through memory BIOs: OpenSSL never touches a socket or a file, every
- * encrypted byte crosses io.h through the connection's ac_sock, and the
- * PEM files and the key log are read and written through io.h file
- * operations. While OpenSSL works for a node, its randomness comes from
- * that node's io entropy and certificates are checked against its wall
- * clock, so a simulated TLS run is as deterministic as a plaintext one.
+ * through a BIO of ours over the session's buffers: OpenSSL never touches
+ * a socket or a file, every encrypted byte crosses io.h through the
+ * connection's ac_sock, and the PEM files and the key log are read and
+ * written through io.h file operations. While OpenSSL works for a node,
+ * its randomness comes from that node's io entropy and certificates are
+ * checked against its wall clock, so a simulated TLS run is as
+ * deterministic as a plaintext one.
  *
  * Both sides present a certificate and verify the other's against the CA
  * (mutual TLS); no session tickets, resumption, early data or

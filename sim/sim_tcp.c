@@ -884,7 +884,8 @@ int ac__sim_send(ac_io *io, int h, ac_op *op)
 		return -EPIPE;
 	if (op->len == 0)
 		return ac__sim_op_now(n, op, 0);
-	if (ac__sim_rng_chance(&w->w_rng, w->w_opts.tcp_close_prob)) {
+	if ((w->w_opts.faults_until_ns <= 0 || w->w_now < w->w_opts.faults_until_ns) &&
+	    ac__sim_rng_chance(&w->w_rng, w->w_opts.tcp_close_prob)) {
 		sim_tcp_abort(w, e);
 		return -ECONNRESET;
 	}

@@ -297,6 +297,59 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* Events large enough for the writer's direct path (io/record_file.c:
+ * written from where their bytes are, not copied into its buffer) give the
+ * same bytes as ac__rec_encode: a big data, a big data2, both, each between
+ * small buffered events, and an END. The file after its header must be
+ * the frames ac__rec_encode makes, byte for byte. */
+START_TEST(test_direct_same_bytes)
+{
+	static uint8_t big[200000];
+	char path[256];
+	ac_rec_header h;
+	ac_rec_event ev[7];
+	ac_rec_writer *w;
+	ac_rec_enc st;
+	uint8_t *file, *want;
+	size_t flen, wlen = 0, hl;
+	int i;
+	for (i = 0; i < (int)sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7 + (i >> 9));
+	for (i = 0; i < 7; i++) {
+		ac__rec_event_init(&ev[i], AC_REC_NOW);
+		ev[i].rc = 1000 * i;
+	}
+	ev[1].kind = AC_REC_SUBMIT; ev[1].call = AC_OP_SEND; ev[1].op = 1; ev[1].h = 5;
+	ev[1].a = 100000; ev[1].data = big; ev[1].dlen = 100000; ev[1].rc = AC_IO_DONE;
+	ev[1].res = 100000;
+	ev[3].kind = AC_REC_COMPLETE; ev[3].op = 1; ev[3].res = 65536; ev[3].data2 = big + 3;
+	ev[3].dlen2 = 65536;
+	ev[5].kind = AC_REC_CALL; ev[5].call = AC_RC_FILE_RENAME; ev[5].data = big + 1;
+	ev[5].dlen = 70000; ev[5].data2 = big + 2; ev[5].dlen2 = 129999; ev[5].rc = -EXDEV;
+	tmp_path(path, sizeof(path), "direct");
+	test_header(&h);
+	CK_OK(ac__recw_open(path, &h, NULL, NULL, &w));
+	want = malloc(sizeof(big) * 3);
+	ck_assert_ptr_nonnull(want);
+	memset(&st, 0, sizeof(st));
+	for (i = 0; i < 7; i++) {
+		CK_OK(ac__recw_event(w, &ev[i]));
+		wlen += ac__rec_encode(&st, &ev[i], want + wlen);
+	}
+	CK_OK(ac__recw_end(w));
+	ac__recw_free(w);
+	file = slurp(path, &flen);
+	hl = 16 + (size_t)(file[12] | file[13] << 8 | file[14] << 16) + 4;
+	/* The events, then END (its frame: 1 length byte, kind, seq, mask,
+	 * data length, 8 bytes of hash, CRC). */
+	ck_assert_uint_eq(flen, hl + wlen + 17);
+	ck_assert_msg(memcmp(file + hl, want, wlen) == 0, "the direct path wrote other bytes");
+	free(file);
+	free(want);
+	unlink(path);
+}
+END_TEST
+
 /* The offset of event k's frame in the record b (len bytes). */
 static size_t frame_offset(const uint8_t *b, size_t len, uint64_t k, size_t *flen)
 {
@@ -545,6 +598,52 @@ START_TEST(test_write_error)
 	CK_RC(read_all(r, &n), -EPIPE);
 	ck_assert_uint_gt(n, 50);
 	ck_assert_uint_lt(n, 100);
+	ac__rec_close(r);
+	unlink(path);
+}
+END_TEST
+
+/* A write error on the direct path (an event of 70 kB, written from its
+ * own bytes): one log line, recording stops, the file ends inside the
+ * event that did not fit, and reads as cut after the last whole one. */
+START_TEST(test_write_error_direct)
+{
+	static uint8_t data[70000];
+	char path[256];
+	struct rlimit rl = {100000, 100000}, saved;
+	ac_rec_header h;
+	ac_rec_event ev;
+	ac_rec_writer *w;
+	ac_rec_reader *r;
+	uint64_t n;
+	int i, failed = 0;
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	rl.rlim_max = saved.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	memset(data, 'y', sizeof(data));
+	tmp_path(path, sizeof(path), "fulld");
+	test_header(&h);
+	log_lines = 0;
+	CK_OK(ac__recw_open(path, &h, count_log, NULL, &w));
+	ac__rec_event_init(&ev, AC_REC_ENTROPY);
+	ev.data = data;
+	ev.dlen = sizeof(data);
+	ev.a = sizeof(data);
+	for (i = 0; i < 5; i++)
+		if (ac__recw_event(w, &ev) < 0)
+			failed++;
+	ck_assert_int_eq(failed, 4);
+	ck_assert_int_eq(log_lines, 1);
+	ck_assert(ac__recw_stopped(w));
+	ac__recw_free(w);
+	setrlimit(RLIMIT_FSIZE, &saved);
+	signal(SIGXFSZ, SIG_DFL);
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	CK_RC(read_all(r, &n), -EPIPE);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_msg(strstr(ac__rec_error(r), "truncated after event 0") != NULL, "%s",
+	              ac__rec_error(r));
 	ac__rec_close(r);
 	unlink(path);
 }
@@ -1445,6 +1544,8 @@ static Suite *record_suite(void)
 	tcase_add_test(tc, test_fuzz);
 	tcase_add_test(tc, test_fuzz_bodies);
 	tcase_add_test(tc, test_write_error);
+	tcase_add_test(tc, test_direct_same_bytes);
+	tcase_add_test(tc, test_write_error_direct);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("run");
 	tcase_set_timeout(tc, 120);

@@ -257,6 +257,30 @@ START_TEST(test_random_close)
 }
 END_TEST
 
+/* Random resets are faults: none after faults_until_ns (sim.h). */
+START_TEST(test_random_close_ends)
+{
+	ac_sim_opts o;
+	ac_sim *w;
+	ac_sim_node *a, *b;
+	ac_io *ib;
+	probe s;
+	int ha, hb;
+	ac_sim_opts_init(&o);
+	o.tcp_close_prob = 1.0;
+	o.faults_until_ns = 1000000000;
+	CK_OK(ac_sim_new(&o, &w));
+	ac_sim_run_for(w, 2000000000);
+	ck_assert_int_ge(ac_sim_now_ns(w), o.faults_until_ns);
+	sim_pair(w, &a, &b, &ha, &hb);
+	ib = ac_sim_node_io(b);
+	probe_init(&s);
+	s.op.len = 3;
+	ck_assert_int_ne(ib->ops->send(ib, hb, &s.op), -ECONNRESET);
+	ac_sim_free(w);
+}
+END_TEST
+
 START_TEST(test_partial_io)
 {
 	ac_sim_opts o;
@@ -378,6 +402,7 @@ int main(void)
 	tcase_add_test(tc, test_crash_while_partitioned_is_silent);
 	tcase_add_test(tc, test_restart_new_incarnation);
 	tcase_add_test(tc, test_random_close);
+	tcase_add_test(tc, test_random_close_ends);
 	tcase_add_test(tc, test_partial_io);
 	tcase_add_test(tc, test_udp_partition_loses);
 	tcase_add_test(tc, test_buggify);

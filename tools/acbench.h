@@ -32,6 +32,9 @@ enum {
 /* NULL: plaintext nodes; else the certfile (self-signed, key included) of
  * both nodes of nbench_run: TLS. */
 extern const char *nbench_certfile;
+/* Where the server's node receives files (acbench --dest; default "/tmp"):
+ * in DIR/acbench-dest-PID, removed afterwards. */
+extern const char *nbench_dest_dir;
 
 /* Run the shapes in mask with the server on cpu_server and the client on
  * cpu_client; n scales the iteration counts. Figures of shapes not run stay

@@ -9,7 +9,8 @@
  *   raw TCP ping-pong (µs p50/p99) 64 bytes, blocking sockets, same placement
  *   channel deliver to 10 remote subscribers (delivers/s)
  *   send_file of 100 MB of random bytes (MB/s; the server writes under
- *   /tmp/acbench-dest-PID, removed afterwards)
+ *   DIR/acbench-dest-PID, removed afterwards: DIR is acbench --dest, /tmp
+ *   by default)
  *
  * Everything is bounded in count and time; the child exits when its parent
  * closes the pipe or after 120 s.
@@ -18,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -127,7 +130,7 @@ static void srv_main(int wfd, int cpu)
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
-	char line[64], dest[64];
+	char line[64], dest[PATH_MAX];
 	ac_addr loc;
 	nbench_pin(cpu);
 	alarm(120);
@@ -138,6 +141,12 @@ static void srv_main(int wfd, int cpu)
 	    listen(lfd, 4) < 0 || getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0)
 		_exit(1);
 	if (fork() == 0) {
+		/* Ends with the server (else it would hold acbench's standard
+		 * output, a pipe's writer, until its alarm). */
+		pid_t server = getppid();
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != server)
+			_exit(0);
+		close(wfd);
 		alarm(120);
 		srv_raw_tcp(lfd);
 		_exit(0);
@@ -150,7 +159,7 @@ static void srv_main(int wfd, int cpu)
 	o.secret = "acbench-shared-secret-0123";
 	o.certfile = nbench_certfile;
 	o.name = "bench-server";
-	snprintf(dest, sizeof(dest), "/tmp/acbench-dest-%d", (int)getpid());
+	snprintf(dest, sizeof(dest), "%s/acbench-dest-%d", nbench_dest_dir, (int)getpid());
 	o.dest_path = dest;
 	if (ac_node_start(s, &o, &n) < 0)
 		_exit(1);
@@ -181,6 +190,7 @@ typedef struct nb_ctx {
 } nb_ctx;
 
 const char *nbench_certfile;
+const char *nbench_dest_dir = "/tmp";
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -458,11 +468,12 @@ int nbench_run(int cpu_server, int cpu_client, long n, int mask,
 	waitpid(pid, &status, 0);
 	{
 		/* The server's received file and folder. */
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf /tmp/acbench-dest-%d", (int)pid);
+		char cmd[PATH_MAX + 64];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s/acbench-dest-%d'", nbench_dest_dir,
+		         (int)pid);
 		if (system(cmd) != 0)
-			fprintf(stderr, "acbench: could not remove /tmp/acbench-dest-%d\n",
-			        (int)pid);
+			fprintf(stderr, "acbench: could not remove %s/acbench-dest-%d\n",
+			        nbench_dest_dir, (int)pid);
 	}
 	{
 		cpu_set_t all;

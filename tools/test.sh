@@ -8,22 +8,38 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-plain}
 
-# Print the totals of the Check suites' logs as "N passed, N failed".
+# The "passed failed" counts of one test's log (a Check suite's last
+# "Checks:" line, or a script's "N passed, N failed" line).
+counts() {
+	if grep -q 'Checks: [0-9]*, Failures:' "$1"; then
+		grep 'Checks: [0-9]*, Failures:' "$1" | tail -1 | awk '{
+			for (i = 1; i <= NF; i++) {
+				if ($i == "Checks:") c = $(i + 1)
+				if ($i == "Failures:") f = $(i + 1)
+				if ($i == "Errors:") e = $(i + 1)
+			}
+			printf "%d %d\n", c - f - e, f + e }' | tr -d ','
+	else
+		grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -1 |
+			awk '{print $1, $3}'
+	fi
+}
+
+# Print the totals of the tests' logs as "N passed, N failed". A test that
+# automake saw fail (its .trs says FAIL or ERROR: a timeout, a crash, a
+# sanitizer report after the last line) while its log counts no failure
+# is one failure more.
 summary() {
 	for f in "$1"/tests/*.log "$1"/tests/fuzz/*.log; do
 		[ -f "$f" ] || continue
-		if grep -q 'Checks: [0-9]*, Failures:' "$f"; then
-			grep 'Checks: [0-9]*, Failures:' "$f" | tail -1 | awk '{
-				for (i = 1; i <= NF; i++) {
-					if ($i == "Checks:") c = $(i + 1)
-					if ($i == "Failures:") f = $(i + 1)
-					if ($i == "Errors:") e = $(i + 1)
-				}
-				printf "%d %d\n", c - f - e, f + e }' | tr -d ','
-		else
-			grep -E '^[0-9]+ passed, [0-9]+ failed' "$f" | tail -1 |
-				awk '{print $1, $3}'
+		c=$(counts "$f")
+		[ -n "$c" ] || c="0 0"
+		trs=${f%.log}.trs
+		if [ -f "$trs" ] && grep -Eq '^:test-result: (FAIL|ERROR)' "$trs" &&
+			[ "${c#* }" = 0 ]; then
+			c="${c% *} 1"
 		fi
+		echo "$c"
 	done | awk '{p += $1; f += $2} END {printf "%d passed, %d failed\n", p, f}'
 }
 case "$mode" in

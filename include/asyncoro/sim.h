@@ -81,8 +81,12 @@ typedef struct ac_sim_opts {
 	/* Period of the random fault process: at each tick, each fault below
 	 * starts with its probability. */
 	int64_t fault_tick_ns;
-	/* No random fault starts at or after this time (0: no end); running
-	 * faults still end. Leaves a quiet phase for liveness checks. */
+	/* No random fault starts at or after this time (0: no end): neither
+	 * the tick faults below (clogs, partitions, crashes, pauses) nor a
+	 * random TCP reset (tcp_close_prob); running faults still end. Leaves
+	 * a quiet phase for liveness checks. The network's own conditions go
+	 * on: latency, jitter, UDP loss, duplication and reordering, partial
+	 * reads and writes. */
 	int64_t faults_until_ns;
 	/* Probability per tick that a random pair of nodes is clogged (packets
 	 * between them delayed, not lost) for an exponential time of mean
