@@ -784,22 +784,33 @@ static int td_stop(ac_sim *w, void *arg)
 	return td.done;
 }
 
-START_TEST(test_terminated_deliver_frees)
+/* A world of two nodes, "hub" and "user", with their programs; the user's
+ * gets the hub's address (*hub_addr, which must outlive the run). */
+static ac_sim *hu_world(uint64_t seed, ac_sim_main_fn hub_main,
+                        ac_sim_main_fn user_main, ac_addr *hub_addr,
+                        ac_sim_node **hub, ac_sim_node **user)
 {
 	ac_sim_opts o;
+	ac_sim *w;
+	ac_sim_opts_init(&o);
+	o.seed = seed;
+	CK_OK(ac_sim_new(&o, &w));
+	CK_OK(ac_sim_node_add(w, "hub", hub));
+	CK_OK(ac_sim_node_add(w, "user", user));
+	ac_sim_node_addr(*hub, hub_addr);
+	CK_OK(ac_sim_node_set_main(*hub, hub_main, NULL));
+	CK_OK(ac_sim_node_set_main(*user, user_main, hub_addr));
+	return w;
+}
+
+START_TEST(test_terminated_deliver_frees)
+{
 	ac_sim_node *hub, *user;
 	ac_addr hub_addr;
 	ac_sim *w;
 	memset(&td, 0, sizeof(td));
 	ac__alloc_reset();
-	ac_sim_opts_init(&o);
-	o.seed = 5;
-	CK_OK(ac_sim_new(&o, &w));
-	CK_OK(ac_sim_node_add(w, "hub", &hub));
-	CK_OK(ac_sim_node_add(w, "user", &user));
-	ac_sim_node_addr(hub, &hub_addr);
-	CK_OK(ac_sim_node_set_main(hub, td_hub_main, NULL));
-	CK_OK(ac_sim_node_set_main(user, td_user_main, &hub_addr));
+	w = hu_world(5, td_hub_main, td_user_main, &hub_addr, &hub, &user);
 	ck_assert_int_eq(ac_sim_run(w, td_stop, NULL), AC_SIM_DONE);
 	ck_assert_int_eq(td.located, 1);
 	ck_assert_int_gt(ac__alloc_live(), 0);
@@ -1076,21 +1087,13 @@ static int tw_ready(ac_sim *w, void *arg)
 
 START_TEST(test_terminated_waits_free)
 {
-	ac_sim_opts o;
 	ac_sim_node *hub, *user;
 	ac_addr hub_addr;
 	ac_sim *w;
 	memset(&tw, 0, sizeof(tw));
 	tw.by_crash = _i;
 	ac__alloc_reset();
-	ac_sim_opts_init(&o);
-	o.seed = 7;
-	CK_OK(ac_sim_new(&o, &w));
-	CK_OK(ac_sim_node_add(w, "hub", &hub));
-	CK_OK(ac_sim_node_add(w, "user", &user));
-	ac_sim_node_addr(hub, &hub_addr);
-	CK_OK(ac_sim_node_set_main(hub, tw_hub_main, NULL));
-	CK_OK(ac_sim_node_set_main(user, tw_user_main, &hub_addr));
+	w = hu_world(7, tw_hub_main, tw_user_main, &hub_addr, &hub, &user);
 	ck_assert_int_eq(ac_sim_run(w, tw_ready, &tw.ready), AC_SIM_DONE);
 	CK_OK(ac_sim_partition(w, hub, user, 0, -1));
 	tw.cut = 1;
