@@ -152,8 +152,20 @@ enum {
 	AC_REC_HF_BUGGIFY = 1
 };
 
-/* The format version this library writes and reads. */
-#define AC_REC_VERSION 1
+/* The format version this library writes and reads (2: the events in
+ * compressed blocks; version 1 records are refused). */
+#define AC_REC_VERSION 2
+
+/* Blocks (doc/record.md, "Blocks"): the frames after the header are one
+ * byte stream cut into blocks, each a header of AC_REC_BLOCK_HEAD bytes
+ * (method, raw length u32, stored length u32, CRC32 of those 9 bytes) and
+ * the stored bytes. A block holds 1 .. AC_REC_BLOCK_MAX raw bytes. */
+#define AC_REC_BLOCK_HEAD 13
+#define AC_REC_BLOCK_MAX (1u << 19)
+enum {
+	AC_REC_BLOCK_STORED = 1, /* the raw bytes as they are */
+	AC_REC_BLOCK_LZ = 2      /* io/rec_lz.c's stream of them */
+};
 
 /* Largest frame (length field) a writer produces and a reader accepts. */
 #define AC_REC_FRAME_MAX (1u << 30)
@@ -236,8 +248,9 @@ typedef void (*ac_rec_log_fn)(void *arg, const char *line);
 
 /* Create (or truncate) the file at path and write the header h (its
  * version is ignored: AC_REC_VERSION is written). The file stays locked
- * (flock) until ac__recw_free. Events are buffered and written in large
- * chunks. log (may be NULL) is told when recording stops. Returns 0 and
+ * (flock) until ac__recw_free. Events are buffered and written in
+ * compressed blocks (a block per 256 KiB of frames, or per event carrying
+ * 64 KiB or more). log (may be NULL) is told when recording stops. Returns 0 and
  * *out, or a negative errno: -EBUSY when another open writer (of this or
  * another process) holds the file (which is left as it is); otherwise
  * nothing was created, or an empty file. */
@@ -267,12 +280,15 @@ typedef struct ac_rec_reader ac_rec_reader;
 /* Open the record at path and read its header. Returns 0 and *out, or a
  * negative errno with a one-line message in err (errlen bytes, may be 0):
  * the open's errno, -EBADMSG (not a record, or a corrupt header), -EPIPE
- * (cut short inside the header), -ENOTSUP (a newer format version). The
- * reader survives any bytes: it checks every length and allocates at most
- * the file's size (plus small bookkeeping). */
+ * (cut short inside the header), -ENOTSUP (another format version: an
+ * older library's, or a newer one). The reader survives any bytes: it
+ * checks every length, and its buffers grow only while full of bytes
+ * actually read or inflated (a block inflates to at most AC_LZ_RATIO
+ * bytes per byte, io/rec_lz.h): at most about twice the header, a block,
+ * and the longest frame length met, when the input holds that many. */
 int ac__rec_open(const char *path, ac_rec_reader **out, char *err, size_t errlen);
-/* The same over the len bytes at buf, which are not copied and must
- * outlive the reader. */
+/* The same over the len bytes at buf, which must outlive the reader (the
+ * events are inflated into the reader's own buffer). */
 int ac__rec_open_mem(const void *buf, size_t len, ac_rec_reader **out, char *err,
                      size_t errlen);
 /* The header (owned by the reader). */
@@ -288,7 +304,8 @@ const ac_rec_header *ac__rec_header(const ac_rec_reader *r);
 int ac__rec_next(ac_rec_reader *r, ac_rec_event *ev);
 /* The message of the last error ("" when none). */
 const char *ac__rec_error(const ac_rec_reader *r);
-/* The raw bytes of the last event's frame (as in the file). */
+/* The raw bytes of the last event's frame (as in the event stream, after
+ * its block was inflated). */
 void ac__rec_frame(const ac_rec_reader *r, const uint8_t **p, size_t *len);
 /* Events read so far and the hash of their frames (after a clean end: the
  * record hash, as END carries it). */

@@ -1,17 +1,23 @@
-/* io/record_file.c: record files — the writer (a header, then event frames
- * buffered in memory and written with write(2) in large chunks — an event
- * carrying REC_DIRECT bytes or more is written at once with writev(2) from
- * the caller's bytes, not copied —, then END)
- * and the reader (header, then one event per call, every byte checked).
+/* io/record_file.c: record files — the writer (a header, then the event
+ * frames as a stream cut into blocks, each compressed with io/rec_lz.c or
+ * stored as it is when that does not make it smaller: events are buffered
+ * in memory and a block written with write(2) per 256 KiB of frames — the
+ * bytes of an event carrying REC_DIRECT bytes or more are compressed from
+ * where the caller has them, not copied —, then END)
+ * and the reader (header, then blocks inflated into its buffer, one event
+ * per call, every byte checked).
  *
  * The file format is doc/record.md; the event encoding is record_fmt.c's.
  * A write error or a full disk stops the writer for good: one line through
- * its log callback, later events are dropped, and the file ends after the
- * last whole event that reached it (a reader reports it truncated). The
- * reader must survive any input (it is fuzzed): every length is checked
- * against what is there, a frame is at most AC_REC_FRAME_MAX bytes, the
- * buffer only grows while it is full of bytes actually read, and a length
- * reaching past the end of a regular file reads as a cut record at once.
+ * its log callback, later events are dropped, and the file ends inside or
+ * after the block being written (a reader reports it truncated after the
+ * last whole event). The reader must survive any input (it is fuzzed):
+ * every length is checked against what is there, a block header has its
+ * own CRC, a compressed block must decode to exactly its length, a frame
+ * is at most AC_REC_FRAME_MAX bytes, the buffer only grows while it is
+ * full of bytes actually inflated, and a length reaching past what the
+ * rest of the input can inflate to (AC_LZ_RATIO bytes per byte) reads as
+ * a cut record at once.
  */
 #include "config.h"
 
@@ -23,25 +29,28 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/file.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "io/crc32.h"
+#include "io/rec_lz.h"
 #include "io/record.h"
 
 /* The first 8 bytes of every record. */
 static const uint8_t rec_magic[8] = { 'A', 'C', 'R', 'E', 'C', 0, '\r', '\n' };
 /* Bytes before the header fields: magic, version, fields' length. */
 #define REC_PREAMBLE 16
-/* The writer writes when this much is buffered. */
+/* The writer writes a block when this much is buffered. */
 #define REC_CHUNK (256u * 1024)
 /* An event carrying at least this many bytes (data and data2) is written
- * from where they are, with the buffered events before it, in one writev,
- * instead of being copied into the buffer. */
+ * with the buffered events before it at once, its bytes compressed from
+ * where they are instead of being copied into the buffer. */
 #define REC_DIRECT (64u * 1024)
-/* The reader's first buffer. */
+/* The reader's first input buffer. */
 #define REC_READ_MIN (64u * 1024)
+/* Shorthands. */
+#define BHEAD AC_REC_BLOCK_HEAD
+#define BMAX AC_REC_BLOCK_MAX
 
 /* Header field tags (doc/record.md, "Header"). */
 enum {
@@ -147,9 +156,15 @@ static size_t rec_hfields(const ac_rec_header *h, uint8_t *o)
 
 struct ac_rec_writer {
 	int fd;
+	/* Frames not in a block yet: buf[0, len) (cap bytes). */
 	uint8_t *buf;
 	size_t len;
 	size_t cap;
+	/* Blocks and header bytes not written yet: out[0, olen) (ocap bytes:
+	 * room for two blocks). */
+	uint8_t *out;
+	size_t olen;
+	size_t ocap;
 	ac_rec_enc enc;
 	ac_rec_xxh xxh;
 	/* 0, or the error that stopped recording. */
@@ -158,6 +173,8 @@ struct ac_rec_writer {
 	ac_rec_log_fn log;
 	void *log_arg;
 	char *path;
+	/* The compressor's hash table. */
+	uint32_t table[AC_LZ_TABLE];
 };
 
 /* Stop recording for good, saying so once. */
@@ -176,12 +193,13 @@ static void recw_stop(ac_rec_writer *w, int err, const char *what)
 	w->log(w->log_arg, line);
 }
 
-static int recw_flush(ac_rec_writer *w)
+/* Write p[0, len) in full; 0 or the error that stopped recording. */
+static int recw_write_all(ac_rec_writer *w, const uint8_t *p, size_t len)
 {
 	size_t off = 0;
 
-	while (off < w->len && !w->err) {
-		ssize_t n = write(w->fd, w->buf + off, w->len - off);
+	while (off < len && !w->err) {
+		ssize_t n = write(w->fd, p + off, len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -189,8 +207,51 @@ static int recw_flush(ac_rec_writer *w)
 		else
 			off += (size_t)n;
 	}
-	w->len = 0;
 	return w->err;
+}
+
+/* Write out[0, olen) and empty it; 0 or the error. */
+static int recw_write_out(ac_rec_writer *w)
+{
+	recw_write_all(w, w->out, w->olen);
+	w->olen = 0;
+	return w->err;
+}
+
+/* Append the stream bytes p[0, len) to out as blocks of at most BMAX raw
+ * bytes, each compressed when that makes it smaller, else stored (out is
+ * written first when it has no room for a block). 0 or the error. */
+static int recw_blocks(ac_rec_writer *w, const uint8_t *p, size_t len)
+{
+	while (len > 0 && !w->err) {
+		size_t n = len < BMAX ? len : BMAX, z;
+		uint8_t *o;
+		if (w->olen + BHEAD + n > w->ocap && recw_write_out(w) < 0)
+			break;
+		o = w->out + w->olen;
+		z = ac__lz_compress(p, n, o + BHEAD, n - 1, w->table);
+		o[0] = z ? AC_REC_BLOCK_LZ : AC_REC_BLOCK_STORED;
+		if (z == 0) {
+			memcpy(o + BHEAD, p, n);
+			z = n;
+		}
+		put_le32(o + 1, (uint32_t)n);
+		put_le32(o + 5, (uint32_t)z);
+		put_le32(o + 9, ac__crc32(0, o, 9));
+		w->olen += BHEAD + z;
+		p += n;
+		len -= n;
+	}
+	return w->err;
+}
+
+/* The buffered frames into blocks, and every block out to the file. */
+static int recw_flush(ac_rec_writer *w)
+{
+	if (w->len > 0)
+		recw_blocks(w, w->buf, w->len);
+	w->len = 0;
+	return recw_write_out(w);
 }
 
 /* Room for n more bytes in the buffer (flushing first); 0 or -errno. */
@@ -214,22 +275,26 @@ static int recw_room(ac_rec_writer *w, size_t n)
 	return 0;
 }
 
+/* The header, written at once (not in a block). 0 or -errno. */
 static int recw_header(ac_rec_writer *w, const ac_rec_header *h)
 {
 	size_t hl = rec_hfields(h, NULL), n = REC_PREAMBLE + hl + 4;
+	uint8_t *b;
+	int rc;
 
 	if (hl > AC_REC_HEADER_MAX)
 		return -E2BIG;
-	if (recw_room(w, n) < 0)
-		return w->err;
-	memcpy(w->buf, rec_magic, 8);
-	put_le32(w->buf + 8, AC_REC_VERSION);
-	put_le32(w->buf + 12, (uint32_t)hl);
-	rec_hfields(h, w->buf + REC_PREAMBLE);
-	put_le32(w->buf + REC_PREAMBLE + hl,
-	         (uint32_t)ac__crc32(0, w->buf, REC_PREAMBLE + hl));
-	w->len = n;
-	return recw_flush(w);
+	b = malloc(n);
+	if (b == NULL)
+		return -ENOMEM;
+	memcpy(b, rec_magic, 8);
+	put_le32(b + 8, AC_REC_VERSION);
+	put_le32(b + 12, (uint32_t)hl);
+	rec_hfields(h, b + REC_PREAMBLE);
+	put_le32(b + REC_PREAMBLE + hl, (uint32_t)ac__crc32(0, b, REC_PREAMBLE + hl));
+	rc = recw_write_all(w, b, n);
+	free(b);
+	return rc;
 }
 
 int ac__recw_open(const char *path, const ac_rec_header *h, ac_rec_log_fn log,
@@ -242,10 +307,12 @@ int ac__recw_open(const char *path, const ac_rec_header *h, ac_rec_log_fn log,
 		return -ENOMEM;
 	w->cap = 2 * REC_CHUNK;
 	w->buf = malloc(w->cap);
+	w->ocap = 2 * (BHEAD + BMAX);
+	w->out = malloc(w->ocap);
 	w->path = strdup(path);
 	ac__rec_xxh_init(&w->xxh);
 	w->fd = -1;
-	if (w->buf == NULL || w->path == NULL) {
+	if (w->buf == NULL || w->out == NULL || w->path == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -275,81 +342,45 @@ fail:
 	if (w->fd >= 0)
 		close(w->fd);
 	free(w->buf);
+	free(w->out);
 	free(w->path);
 	free(w);
 	return rc;
 }
 
-/* Write the iovecs v[0..n) in full (their bases and lengths are consumed);
- * 0 or the error that stopped recording. */
-static int recw_writev(ac_rec_writer *w, struct iovec *v, int n)
-{
-	while (n > 0 && !w->err) {
-		ssize_t k = writev(w->fd, v, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			recw_stop(w, k < 0 ? -errno : -EIO, "write failed");
-			break;
-		}
-		while (n > 0 && (size_t)k >= v->iov_len) {
-			k -= (ssize_t)v->iov_len;
-			v++;
-			n--;
-		}
-		if (n > 0) {
-			v->iov_base = (uint8_t *)v->iov_base + k;
-			v->iov_len -= (size_t)k;
-		}
-	}
-	return w->err;
-}
-
-/* Add [p, p + len) to v[*n] when not empty, and to the record hash. */
-static void recw_piece(ac_rec_writer *w, struct iovec *v, int *n, const void *p, size_t len)
-{
-	if (len == 0)
-		return;
-	ac__rec_xxh_update(&w->xxh, p, len);
-	v[*n].iov_base = (void *)(uintptr_t)p;
-	v[*n].iov_len = len;
-	(*n)++;
-}
-
 /* A large event (REC_DIRECT): the frame without its strings goes to the
- * buffer, then the buffer and the strings in frame order are written at
- * once: the bytes are not copied, and the buffer never grows for them.
+ * buffer; then the buffered frames before the event and the frame's
+ * pieces in order become blocks, each string compressed from where it is
+ * (not copied), and are written at once. What follows the last string
+ * (the frame's end) stays in the buffer, for the next block.
  * bound: ac__rec_frame_bound(ev). 0 or the error. */
 static int recw_event_direct(ac_rec_writer *w, const ac_rec_event *ev, size_t bound)
 {
-	struct iovec v[6];
-	size_t cut[2], start, n, at;
-	int k = 0;
+	const uint8_t *str[2] = {ev->data, ev->data2};
+	size_t slen[2] = {ev->dlen, ev->dlen2};
+	size_t cut[2], start, n, seg = 0, at;
+	int i;
 
 	if (recw_room(w, bound - ev->dlen - ev->dlen2) < 0)
 		return w->err;
 	start = w->len;
 	n = ac__rec_encode_split(&w->enc, ev, w->buf + start, cut);
 	/* The buffered frames before it were hashed when buffered. */
-	if (start > 0) {
-		v[0].iov_base = w->buf;
-		v[0].iov_len = start;
-		k = 1;
-	}
 	at = start;
-	if (cut[0]) {
-		recw_piece(w, v, &k, w->buf + at, start + cut[0] - at);
-		recw_piece(w, v, &k, ev->data, ev->dlen);
-		at = start + cut[0];
+	for (i = 0; i < 2; i++) {
+		if (cut[i] == 0)
+			continue;
+		ac__rec_xxh_update(&w->xxh, w->buf + at, start + cut[i] - at);
+		ac__rec_xxh_update(&w->xxh, str[i], slen[i]);
+		at = start + cut[i];
+		recw_blocks(w, w->buf + seg, at - seg);
+		recw_blocks(w, str[i], slen[i]);
+		seg = at;
 	}
-	if (cut[1]) {
-		recw_piece(w, v, &k, w->buf + at, start + cut[1] - at);
-		recw_piece(w, v, &k, ev->data2, ev->dlen2);
-		at = start + cut[1];
-	}
-	recw_piece(w, v, &k, w->buf + at, start + n - at);
-	w->len = 0;
-	return recw_writev(w, v, k);
+	ac__rec_xxh_update(&w->xxh, w->buf + at, start + n - at);
+	memmove(w->buf, w->buf + seg, start + n - seg);
+	w->len = start + n - seg;
+	return recw_write_out(w);
 }
 
 int ac__recw_event(ac_rec_writer *w, const ac_rec_event *ev)
@@ -419,6 +450,7 @@ void ac__recw_free(ac_rec_writer *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	free(w->buf);
+	free(w->out);
 	free(w->path);
 	free(w);
 }
@@ -428,15 +460,21 @@ void ac__recw_free(ac_rec_writer *w)
 struct ac_rec_reader {
 	/* The file, or -1 when reading memory. */
 	int fd;
-	/* fd: the buffer (cap bytes); memory: NULL. */
-	uint8_t *own;
-	size_t cap;
-	/* Bytes not consumed yet: buf[start, end). */
-	const uint8_t *buf;
-	size_t start;
-	size_t end;
+	/* The input not used yet: in[in_start, in_end). fd: in = in_own, a
+	 * buffer of in_cap bytes; memory: the caller's bytes. */
+	const uint8_t *in;
+	uint8_t *in_own;
+	size_t in_cap;
+	size_t in_start;
+	size_t in_end;
 	/* fd, regular file: bytes of the file not read yet; else -1. */
 	int64_t file_left;
+	/* The inflated event stream not consumed yet: raw[start, end) (cap
+	 * bytes). */
+	uint8_t *raw;
+	size_t cap;
+	size_t start;
+	size_t end;
 	/* 0 while reading; 1 after a clean end; else the error. */
 	int state;
 	ac_rec_enc dec;
@@ -447,61 +485,6 @@ struct ac_rec_reader {
 	size_t frame_len;
 	char err[192];
 };
-
-/* Make the buffer able to take more bytes: move the unconsumed ones to its
- * start, or grow it (only when it is full of them). 0 or -ENOMEM. */
-static int rd_room(ac_rec_reader *r)
-{
-	size_t have = r->end - r->start, cap;
-	uint8_t *b;
-
-	if (r->start > 0) {
-		memmove(r->own, r->own + r->start, have);
-		r->start = 0;
-		r->end = have;
-		r->buf = r->own;
-		return 0;
-	}
-	cap = r->cap * 2;
-	if (cap > (size_t)AC_REC_FRAME_MAX * 2 + 64)
-		return -ENOMEM;
-	b = realloc(r->own, cap);
-	if (b == NULL)
-		return -ENOMEM;
-	r->own = b;
-	r->buf = b;
-	r->cap = cap;
-	return 0;
-}
-
-/* Have at least need unconsumed bytes. 1: yes; 0: the input ends first;
- * or a negative errno. */
-static int rd_fill(ac_rec_reader *r, size_t need)
-{
-	while (r->end - r->start < need) {
-		ssize_t n;
-		int rc;
-		if (r->fd < 0 || r->file_left == 0)
-			return 0;
-		if (r->file_left > 0 && need - (r->end - r->start) > (uint64_t)r->file_left)
-			return 0;
-		if (r->end == r->cap && (rc = rd_room(r)) < 0)
-			return rc;
-		n = read(r->fd, r->own + r->end, r->cap - r->end);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0) {
-			r->file_left = 0;
-			return 0;
-		}
-		r->end += (size_t)n;
-		if (r->file_left > 0)
-			r->file_left = r->file_left > n ? r->file_left - n : 0;
-	}
-	return 1;
-}
 
 /* Set the reader's error (and the message), return it. */
 static int rd_fail(ac_rec_reader *r, int err, const char *fmt, ...)
@@ -516,6 +499,164 @@ static int rd_fail(ac_rec_reader *r, int err, const char *fmt, ...)
 	va_end(ap);
 	r->state = err;
 	return err;
+}
+
+/* Make the input buffer able to hold need bytes from in_start: move the
+ * unused ones to its start, grow it when still too small. 0 or -ENOMEM. */
+static int src_room(ac_rec_reader *r, size_t need)
+{
+	size_t have = r->in_end - r->in_start, cap = r->in_cap;
+	uint8_t *b;
+
+	if (r->in_start > 0) {
+		memmove(r->in_own, r->in_own + r->in_start, have);
+		r->in_start = 0;
+		r->in_end = have;
+	}
+	if (need <= cap && r->in_end < cap)
+		return 0;
+	while (cap < need || cap == r->in_end)
+		cap *= 2;
+	b = realloc(r->in_own, cap);
+	if (b == NULL)
+		return -ENOMEM;
+	r->in_own = b;
+	r->in = b;
+	r->in_cap = cap;
+	return 0;
+}
+
+/* Have at least need input bytes not used yet (need is at most a header
+ * or a block). 1: yes; 0: the input ends first; or a negative errno. */
+static int src_fill(ac_rec_reader *r, size_t need)
+{
+	while (r->in_end - r->in_start < need) {
+		size_t have = r->in_end - r->in_start;
+		ssize_t n;
+		int rc;
+		if (r->fd < 0 || r->file_left == 0)
+			return 0;
+		if (r->file_left > 0 && need - have > (uint64_t)r->file_left)
+			return 0;
+		if ((r->in_cap - r->in_start < need || r->in_end == r->in_cap) &&
+		    (rc = src_room(r, need)) < 0)
+			return rc;
+		n = read(r->fd, r->in_own + r->in_end, r->in_cap - r->in_end);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0) {
+			r->file_left = 0;
+			return 0;
+		}
+		r->in_end += (size_t)n;
+		if (r->file_left > 0)
+			r->file_left = r->file_left > n ? r->file_left - n : 0;
+	}
+	return 1;
+}
+
+/* The most stream bytes the rest of the input can inflate to
+ * (UINT64_MAX: not known, a pipe). */
+static uint64_t rd_left(const ac_rec_reader *r)
+{
+	uint64_t in = r->in_end - r->in_start;
+
+	if (r->fd >= 0 && r->file_left < 0)
+		return UINT64_MAX;
+	if (r->fd >= 0)
+		in += (uint64_t)r->file_left;
+	return in * AC_LZ_RATIO;
+}
+
+/* Room for want more bytes in the stream buffer: move the unconsumed ones
+ * to its start, or grow it (only when they leave too little room).
+ * 0 or -ENOMEM. */
+static int rd_room(ac_rec_reader *r, size_t want)
+{
+	size_t have = r->end - r->start, cap = r->cap ? r->cap : REC_READ_MIN;
+	uint8_t *b;
+
+	if (r->cap - r->end >= want)
+		return 0;
+	if (r->start > 0) {
+		memmove(r->raw, r->raw + r->start, have);
+		r->start = 0;
+		r->end = have;
+		if (r->cap - r->end >= want)
+			return 0;
+	}
+	while (cap - have < want)
+		cap *= 2;
+	if (cap > (size_t)AC_REC_FRAME_MAX * 2 + 2 * BMAX)
+		return -ENOMEM;
+	b = realloc(r->raw, cap);
+	if (b == NULL)
+		return -ENOMEM;
+	r->raw = b;
+	r->cap = cap;
+	return 0;
+}
+
+/* A block header's fields are possible. */
+static int rd_block_ok(uint8_t method, uint32_t raw, uint32_t stored)
+{
+	if (raw == 0 || raw > BMAX)
+		return 0;
+	if (method == AC_REC_BLOCK_STORED)
+		return stored == raw;
+	return method == AC_REC_BLOCK_LZ && stored > 0 && stored < raw &&
+	       raw <= (uint64_t)stored * AC_LZ_RATIO;
+}
+
+/* Inflate the next block at the end of the stream buffer. 1: done; 0: the
+ * input ends before a whole block; or the error (message set). */
+static int rd_block(ac_rec_reader *r)
+{
+	unsigned long long seq = (unsigned long long)r->dec.seq;
+	const uint8_t *p;
+	uint32_t raw, stored;
+	int rc = src_fill(r, BHEAD);
+
+	if (rc <= 0)
+		return rc < 0 ? rd_fail(r, rc, "cannot read the record: %s", strerror(-rc)) : 0;
+	p = r->in + r->in_start;
+	raw = get_le32(p + 1);
+	stored = get_le32(p + 5);
+	if (ac__crc32(0, p, 9) != get_le32(p + 9) || !rd_block_ok(p[0], raw, stored))
+		return rd_fail(r, -EBADMSG, "corrupt record at event %llu: bad block header", seq);
+	rc = src_fill(r, BHEAD + (size_t)stored);
+	if (rc <= 0)
+		return rc < 0 ? rd_fail(r, rc, "cannot read the record: %s", strerror(-rc)) : 0;
+	if ((rc = rd_room(r, raw)) < 0)
+		return rd_fail(r, rc, "no memory for the record's events");
+	p = r->in + r->in_start;
+	if (p[0] == AC_REC_BLOCK_STORED)
+		memcpy(r->raw + r->end, p + BHEAD, raw);
+	else if (ac__lz_decompress(p + BHEAD, stored, r->raw + r->end, raw) < 0)
+		return rd_fail(r, -EBADMSG, "corrupt record at event %llu: bad compressed block",
+		               seq);
+	r->end += raw;
+	r->in_start += BHEAD + (size_t)stored;
+	return 1;
+}
+
+/* Have at least need unconsumed stream bytes, inflating blocks. 1: yes;
+ * 0: the input ends first (or cannot hold that many); or the error
+ * (message set). */
+static int rd_fill(ac_rec_reader *r, size_t need)
+{
+	while (r->end - r->start < need) {
+		uint64_t left = rd_left(r);
+		int rc;
+		if (left != UINT64_MAX && need - (r->end - r->start) > left)
+			return 0;
+		rc = rd_block(r);
+		if (rc <= 0)
+			return rc;
+	}
+	return 1;
 }
 
 /* ---- the reader: header ---------------------------------------------------------- */
@@ -673,12 +814,12 @@ static int rd_header(ac_rec_reader *r)
 {
 	const uint8_t *p;
 	size_t have, hl;
-	int rc = rd_fill(r, REC_PREAMBLE);
+	int rc = src_fill(r, REC_PREAMBLE);
 
 	if (rc < 0)
 		return rd_fail(r, rc, "cannot read the record: %s", strerror(-rc));
-	p = r->buf + r->start;
-	have = r->end - r->start;
+	p = r->in + r->in_start;
+	have = r->in_end - r->in_start;
 	if (memcmp(p, rec_magic, have < 8 ? have : 8) != 0)
 		return rd_fail(r, -EBADMSG, "not a record (no ACREC magic)");
 	if (rc == 0)
@@ -686,22 +827,24 @@ static int rd_header(ac_rec_reader *r)
 	hl = get_le32(p + 12);
 	if (hl > AC_REC_HEADER_MAX)
 		return rd_fail(r, -EBADMSG, "corrupt record header (length %zu)", hl);
-	rc = rd_fill(r, REC_PREAMBLE + hl + 4);
+	rc = src_fill(r, REC_PREAMBLE + hl + 4);
 	if (rc <= 0)
 		return rc < 0 ? rd_fail(r, rc, "cannot read the record: %s", strerror(-rc))
 		              : rd_fail(r, -EPIPE, "record truncated in its header");
-	p = r->buf + r->start;
+	p = r->in + r->in_start;
 	if (ac__crc32(0, p, REC_PREAMBLE + hl) != get_le32(p + REC_PREAMBLE + hl))
 		return rd_fail(r, -EBADMSG, "corrupt record header (bad CRC)");
 	r->hdr.version = get_le32(p + 8);
 	if (r->hdr.version != AC_REC_VERSION)
-		return rd_fail(r, -ENOTSUP, "record format version %u (this library reads %u)",
-		               (unsigned)r->hdr.version, (unsigned)AC_REC_VERSION);
+		return rd_fail(r, -ENOTSUP, "record format version %u (this library reads "
+		               "version %u only%s)", (unsigned)r->hdr.version,
+		               (unsigned)AC_REC_VERSION, r->hdr.version < AC_REC_VERSION ?
+		               ": the record was made by an older asyncoro" : "");
 	rc = rd_hparse(r, p + REC_PREAMBLE, hl);
 	if (rc < 0)
 		return rc == -ENOMEM ? rd_fail(r, rc, "no memory for the record header")
 		                     : rd_fail(r, -EBADMSG, "corrupt record header (fields)");
-	r->start += REC_PREAMBLE + hl + 4;
+	r->in_start += REC_PREAMBLE + hl + 4;
 	return 0;
 }
 
@@ -744,10 +887,10 @@ int ac__rec_open(const char *path, ac_rec_reader **out, char *err, size_t errlen
 	if (r == NULL)
 		return -ENOMEM;
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
-	r->cap = REC_READ_MIN;
-	r->own = malloc(r->cap);
-	r->buf = r->own;
-	if (r->fd < 0 || r->own == NULL) {
+	r->in_cap = REC_READ_MIN;
+	r->in_own = malloc(r->in_cap);
+	r->in = r->in_own;
+	if (r->fd < 0 || r->in_own == NULL) {
 		rc = r->fd < 0 ? -errno : -ENOMEM;
 		if (errlen)
 			snprintf(err, errlen, "%s: %s", path, strerror(-rc));
@@ -766,9 +909,8 @@ int ac__rec_open_mem(const void *buf, size_t len, ac_rec_reader **out, char *err
 
 	if (r == NULL)
 		return -ENOMEM;
-	r->buf = buf;
-	r->end = len;
-	r->cap = len;
+	r->in = buf;
+	r->in_end = len;
 	return rd_start(r, out, err, errlen);
 }
 
@@ -787,9 +929,9 @@ static int rd_len(ac_rec_reader *r, uint64_t *flen, size_t *k)
 	int rc = rd_fill(r, 5), bad;
 
 	if (rc < 0)
-		return rd_fail(r, rc, "cannot read the record: %s", strerror(-rc));
+		return rc;
 	have = r->end - r->start;
-	bad = rd_varint(r->buf + r->start, have < 5 ? have : 5, &i, flen) < 0;
+	bad = rd_varint(r->raw + r->start, have < 5 ? have : 5, &i, flen) < 0;
 	if (have == 0 || (bad && have < 5))
 		return rd_fail(r, -EPIPE, "truncated after event %lld",
 		               (long long)r->dec.seq - 1);
@@ -813,7 +955,7 @@ static int rd_end(ac_rec_reader *r, const ac_rec_event *ev, size_t total)
 		return rd_fail(r, -EBADMSG, "corrupt record at event %llu: record hash "
 		               "mismatch", (unsigned long long)ev->seq);
 	r->start += total;
-	rc = rd_fill(r, 1);
+	rc = r->end > r->start ? 1 : src_fill(r, 1);
 	if (rc != 0)
 		return rc < 0 ? rd_fail(r, rc, "cannot read the record: %s", strerror(-rc))
 		              : rd_fail(r, -EBADMSG, "corrupt record: bytes after the END "
@@ -838,10 +980,9 @@ int ac__rec_next(ac_rec_reader *r, ac_rec_event *ev)
 	total = k + (size_t)flen + 4;
 	rc = rd_fill(r, total);
 	if (rc <= 0)
-		return rc < 0 ? rd_fail(r, rc, "cannot read the record: %s", strerror(-rc))
-		              : rd_fail(r, -EPIPE, "truncated after event %lld",
-		                        (long long)seq - 1);
-	f = r->buf + r->start;
+		return rc < 0 ? rc : rd_fail(r, -EPIPE, "truncated after event %lld",
+		                             (long long)seq - 1);
+	f = r->raw + r->start;
 	if (ac__crc32(0, f, k + flen) != get_le32(f + k + flen))
 		return rd_fail(r, -EBADMSG, "corrupt record at event %llu: bad CRC", seq);
 	if (f[k + 1] != (uint8_t)seq)
@@ -884,7 +1025,8 @@ void ac__rec_close(ac_rec_reader *r)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
-	free(r->own);
+	free(r->in_own);
+	free(r->raw);
 	free(r->hdr.argv);
 	free(r);
 }

@@ -26,6 +26,7 @@
 #include <asyncoro/sim.h>
 
 #include "io/crc32.h"
+#include "io/rec_lz.h"
 #include "io/record.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -191,6 +192,107 @@ static int read_all(ac_rec_reader *r, uint64_t *n)
 	return rc;
 }
 
+/* ---- the record's blocks, seen from outside --------------------------------- */
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* The bytes of the record's header (preamble, fields, CRC). */
+static size_t rec_hlen(const uint8_t *b)
+{
+	return 16 + (size_t)le32(b + 12) + 4;
+}
+
+/* The event stream of the valid record b (len bytes), inflated block by
+ * block (malloc'ed; *slen its bytes); *whole gets the stream bytes of the
+ * blocks that end at or before cut, *blocks (may be NULL) their count. */
+static uint8_t *rec_inflate(const uint8_t *b, size_t len, size_t cut, size_t *slen,
+                            size_t *whole, int *blocks)
+{
+	size_t at = rec_hlen(b), n = 0;
+	uint8_t *s = malloc(1);
+	*whole = 0;
+	if (blocks)
+		*blocks = 0;
+	while (at < len) {
+		uint32_t raw = le32(b + at + 1), st = le32(b + at + 5);
+		ck_assert_uint_le(at + AC_REC_BLOCK_HEAD + st, len);
+		ck_assert_uint_eq(le32(b + at + 9), ac__crc32(0, b + at, 9));
+		s = realloc(s, n + raw);
+		ck_assert_ptr_nonnull(s);
+		if (b[at] == AC_REC_BLOCK_STORED)
+			memcpy(s + n, b + at + AC_REC_BLOCK_HEAD, raw);
+		else
+			ck_assert_int_eq(ac__lz_decompress(b + at + AC_REC_BLOCK_HEAD, st, s + n,
+			                                   raw), 0);
+		n += raw;
+		at += AC_REC_BLOCK_HEAD + st;
+		if (at <= cut) {
+			*whole = n;
+			if (blocks)
+				(*blocks)++;
+		}
+	}
+	*slen = n;
+	return s;
+}
+
+/* The whole frames in the first n bytes of an event stream; *off (may be
+ * NULL) gets the offset of frame k (when there is one). */
+static uint64_t stream_frames(const uint8_t *s, size_t n, uint64_t k, size_t *off)
+{
+	size_t at = 0, i;
+	uint64_t count = 0, len;
+	for (;;) {
+		if (off && count == k)
+			*off = at;
+		for (len = 0, i = 0; at + i < n; i++) {
+			len |= (uint64_t)(s[at + i] & 0x7f) << (7 * i);
+			if (!(s[at + i] & 0x80))
+				break;
+		}
+		if (at + i >= n || at + i + 1 + len + 4 > n)
+			return count;
+		at += i + 1 + (size_t)len + 4;
+		count++;
+	}
+}
+
+/* The record b (len bytes) rebuilt with the same header and its event
+ * stream in stored blocks (malloc'ed, *olen bytes): its frames sit at
+ * known file offsets. */
+static uint8_t *rec_stored(const uint8_t *b, size_t len, size_t *olen)
+{
+	size_t hl = rec_hlen(b), slen, whole, at, n;
+	uint8_t *s = rec_inflate(b, len, len, &slen, &whole, NULL), *o;
+	o = malloc(hl + slen + (slen / AC_REC_BLOCK_MAX + 1) * AC_REC_BLOCK_HEAD);
+	ck_assert_ptr_nonnull(o);
+	memcpy(o, b, hl);
+	for (at = 0, n = hl; at < slen; at += AC_REC_BLOCK_MAX) {
+		uint32_t k = (uint32_t)(slen - at < AC_REC_BLOCK_MAX ? slen - at : AC_REC_BLOCK_MAX);
+		o[n] = AC_REC_BLOCK_STORED;
+		put32(o + n + 1, k);
+		put32(o + n + 5, k);
+		put32(o + n + 9, ac__crc32(0, o + n, 9));
+		memcpy(o + n + AC_REC_BLOCK_HEAD, s + at, k);
+		n += AC_REC_BLOCK_HEAD + k;
+	}
+	free(s);
+	*olen = n;
+	return o;
+}
+
 /* ---- format tests ------------------------------------------------------------ */
 
 /* The record's CRC-32 (io/crc32.c: PCLMULQDQ folding where the CPU has
@@ -298,10 +400,11 @@ START_TEST(test_round_trip)
 END_TEST
 
 /* Events large enough for the writer's direct path (io/record_file.c:
- * written from where their bytes are, not copied into its buffer) give the
- * same bytes as ac__rec_encode: a big data, a big data2, both, each between
- * small buffered events, and an END. The file after its header must be
- * the frames ac__rec_encode makes, byte for byte. */
+ * compressed from where their bytes are, not copied into its buffer) give
+ * the same stream as ac__rec_encode: a big data, a big data2, both, each
+ * between small buffered events, and an END. The file's blocks after its
+ * header must inflate to the frames ac__rec_encode makes, byte for byte,
+ * and be compressed. */
 START_TEST(test_direct_same_bytes)
 {
 	static uint8_t big[200000];
@@ -310,9 +413,9 @@ START_TEST(test_direct_same_bytes)
 	ac_rec_event ev[7];
 	ac_rec_writer *w;
 	ac_rec_enc st;
-	uint8_t *file, *want;
-	size_t flen, wlen = 0, hl;
-	int i;
+	uint8_t *file, *want, *stream;
+	size_t flen, wlen = 0, slen, whole;
+	int i, blocks;
 	for (i = 0; i < (int)sizeof(big); i++)
 		big[i] = (uint8_t)(i * 7 + (i >> 9));
 	for (i = 0; i < 7; i++) {
@@ -339,32 +442,45 @@ START_TEST(test_direct_same_bytes)
 	CK_OK(ac__recw_end(w));
 	ac__recw_free(w);
 	file = slurp(path, &flen);
-	hl = 16 + (size_t)(file[12] | file[13] << 8 | file[14] << 16) + 4;
+	stream = rec_inflate(file, flen, flen, &slen, &whole, &blocks);
 	/* The events, then END (its frame: 1 length byte, kind, seq, mask,
 	 * data length, 8 bytes of hash, CRC). */
-	ck_assert_uint_eq(flen, hl + wlen + 17);
-	ck_assert_msg(memcmp(file + hl, want, wlen) == 0, "the direct path wrote other bytes");
+	ck_assert_uint_eq(slen, wlen + 17);
+	ck_assert_msg(memcmp(stream, want, wlen) == 0, "the direct path wrote other bytes");
+	/* Compressed: big's bytes repeat every 512 bytes. */
+	ck_assert_uint_lt(flen, wlen / 4);
+	ck_assert_int_ge(blocks, 5);
+	free(stream);
 	free(file);
 	free(want);
 	unlink(path);
 }
 END_TEST
 
-/* The offset of event k's frame in the record b (len bytes). */
+/* The file offset of event k's frame in the record b (len bytes) made of
+ * ONE stored block (rec_stored of a record under AC_REC_BLOCK_MAX). */
 static size_t frame_offset(const uint8_t *b, size_t len, uint64_t k, size_t *flen)
 {
-	ac_rec_reader *r;
-	ac_rec_event ev;
-	const uint8_t *f = NULL;
-	size_t fl = 0;
-	uint64_t i;
-	CK_OK(ac__rec_open_mem(b, len, &r, NULL, 0));
-	for (i = 0; i <= k; i++)
-		ck_assert_int_eq(ac__rec_next(r, &ev), 1);
-	ac__rec_frame(r, &f, &fl);
-	ac__rec_close(r);
-	*flen = fl;
-	return (size_t)(f - b);
+	size_t hl = rec_hlen(b), off = 0, end = 0;
+	const uint8_t *s = b + hl + AC_REC_BLOCK_HEAD;
+	ck_assert_uint_eq(b[hl], AC_REC_BLOCK_STORED);
+	ck_assert_uint_eq(hl + AC_REC_BLOCK_HEAD + le32(b + hl + 1), len);
+	ck_assert_uint_gt(stream_frames(s, len - hl - AC_REC_BLOCK_HEAD, k, &off), k);
+	stream_frames(s, len - hl - AC_REC_BLOCK_HEAD, k + 1, &end);
+	*flen = end - off;
+	return hl + AC_REC_BLOCK_HEAD + off;
+}
+
+/* The sample record, its stream in one stored block (malloc'ed). */
+static uint8_t *stored_samples(const char *path, size_t *len)
+{
+	size_t flen;
+	uint8_t *f, *b;
+	write_samples(path, 1);
+	f = slurp(path, &flen);
+	b = rec_stored(f, flen, len);
+	free(f);
+	return b;
 }
 
 START_TEST(test_corrupt_byte)
@@ -376,8 +492,7 @@ START_TEST(test_corrupt_byte)
 	uint64_t n;
 	int rc;
 	tmp_path(path, sizeof(path), "bad");
-	write_samples(path, 1);
-	b = slurp(path, &len);
+	b = stored_samples(path, &len);
 	/* Every byte of event 12's frame, one at a time: -EBADMSG naming it. */
 	off = frame_offset(b, len, 12, &fl);
 	for (j = 0; j < fl; j++) {
@@ -409,6 +524,42 @@ START_TEST(test_corrupt_byte)
 }
 END_TEST
 
+/* Cut the record b (len bytes) at every offset from its first block on
+ * (every step-th, and every one in the 40 bytes around each block's
+ * start): each reads as truncated after the last whole event of the whole
+ * blocks before the cut, through a file; the whole file reads cleanly. */
+static void cut_everywhere(const char *path, const uint8_t *b, size_t len, size_t step)
+{
+	size_t hl = rec_hlen(b), cut, slen, whole, prev = hl, next = hl;
+	ac_rec_reader *r;
+	uint64_t n, want;
+	char msg[64];
+	uint8_t *s;
+	for (cut = hl; cut <= len; cut++) {
+		while (next <= cut && next < len) {
+			prev = next;
+			next += AC_REC_BLOCK_HEAD + le32(b + next + 5);
+		}
+		if (cut != len && (cut - hl) % step != 0 && cut - prev > 20 && next - cut > 20)
+			continue;
+		s = rec_inflate(b, len, cut, &slen, &whole, NULL);
+		want = stream_frames(s, whole, 0, NULL);
+		free(s);
+		spit(path, b, cut);
+		CK_OK(ac__rec_open(path, &r, NULL, 0));
+		if (cut == len) {
+			CK_RC(read_all(r, &n), 0);
+		} else {
+			CK_RC(read_all(r, &n), -EPIPE);
+			ck_assert_msg(n == want, "cut at %zu: %llu events, want %llu", cut,
+			              (unsigned long long)n, (unsigned long long)want);
+			snprintf(msg, sizeof(msg), "truncated after event %lld", (long long)want - 1);
+			ck_assert_str_eq(ac__rec_error(r), msg);
+		}
+		ac__rec_close(r);
+	}
+}
+
 START_TEST(test_truncated)
 {
 	char path[256];
@@ -419,12 +570,21 @@ START_TEST(test_truncated)
 	char want[64];
 	int k;
 	tmp_path(path, sizeof(path), "cut");
-	write_samples(path, 1);
-	b = slurp(path, &len);
+	/* Stored: a cut anywhere in a frame, after the frames before. */
+	b = stored_samples(path, &len);
 	for (k = 0; k < NSAMPLES; k++) {
 		off = frame_offset(b, len, (uint64_t)k, &fl);
 		for (cut = off; cut < off + fl; cut += (fl > 64 ? fl / 7 : 1)) {
-			spit(path, b, cut);
+			/* The block is cut too: say it is only that long. */
+			uint8_t *c = malloc(cut);
+			size_t hl = rec_hlen(b);
+			uint32_t raw = (uint32_t)(cut - hl - AC_REC_BLOCK_HEAD);
+			memcpy(c, b, cut);
+			put32(c + hl + 1, raw);
+			put32(c + hl + 5, raw);
+			put32(c + hl + 9, ac__crc32(0, c + hl, 9));
+			spit(path, c, raw ? cut : hl);
+			free(c);
 			CK_OK(ac__rec_open(path, &r, NULL, 0));
 			CK_RC(read_all(r, &n), -EPIPE);
 			ck_assert_uint_eq(n, (uint64_t)k);
@@ -433,6 +593,11 @@ START_TEST(test_truncated)
 			ac__rec_close(r);
 		}
 	}
+	free(b);
+	/* As written (compressed blocks): every cut point. */
+	write_samples(path, 1);
+	b = slurp(path, &len);
+	cut_everywhere(path, b, len, 1);
 	/* Without END: truncated after the last event. */
 	write_samples(path, 0);
 	CK_OK(ac__rec_open(path, &r, NULL, 0));
@@ -561,20 +726,22 @@ static void count_log(void *arg, const char *line)
 START_TEST(test_write_error)
 {
 	char path[256];
-	struct rlimit rl = {100000, 100000}, saved;
+	struct rlimit rl = {600000, 600000}, saved;
 	ac_rec_header h;
 	ac_rec_event ev;
 	ac_rec_writer *w;
 	ac_rec_reader *r;
 	uint8_t data[1000];
-	uint64_t n;
+	uint64_t n, seed = 77;
 	int i, failed = 0;
-	/* The file may not grow past 100 kB: writes then fail with EFBIG. */
+	/* The file may not grow past 600 kB: writes then fail with EFBIG (the
+	 * bytes do not compress: 1000 events are 1 MB). */
 	signal(SIGXFSZ, SIG_IGN);
 	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
 	rl.rlim_max = saved.rlim_max;
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
-	memset(data, 'x', sizeof(data));
+	for (i = 0; i < (int)sizeof(data); i++)
+		data[i] = (uint8_t)rnd(&seed);
 	tmp_path(path, sizeof(path), "full");
 	test_header(&h);
 	CK_OK(ac__recw_open(path, &h, count_log, NULL, &w));
@@ -582,9 +749,13 @@ START_TEST(test_write_error)
 	ev.data = data;
 	ev.dlen = sizeof(data);
 	ev.a = sizeof(data);
-	for (i = 0; i < 1000; i++)
+	for (i = 0; i < 1000; i++) {
+		int k;
+		for (k = 0; k < (int)sizeof(data); k++) /* no two events alike */
+			data[k] = (uint8_t)rnd(&seed);
 		if (ac__recw_event(w, &ev) < 0)
 			failed++;
+	}
 	ck_assert_int_eq(log_lines, 1);
 	ck_assert_msg(strstr(log_last, "recording stopped after event") != NULL, "%s", log_last);
 	ck_assert_int_gt(failed, 0);
@@ -595,17 +766,20 @@ START_TEST(test_write_error)
 	signal(SIGXFSZ, SIG_DFL);
 	ck_assert_int_eq(log_lines, 1);
 	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	/* Two whole blocks of 256 KiB of frames (260 events each) reached the
+	 * file, the third was cut. */
 	CK_RC(read_all(r, &n), -EPIPE);
-	ck_assert_uint_gt(n, 50);
-	ck_assert_uint_lt(n, 100);
+	ck_assert_uint_gt(n, 500);
+	ck_assert_uint_lt(n, 540);
 	ac__rec_close(r);
 	unlink(path);
 }
 END_TEST
 
-/* A write error on the direct path (an event of 70 kB, written from its
- * own bytes): one log line, recording stops, the file ends inside the
- * event that did not fit, and reads as cut after the last whole one. */
+/* A write error on the direct path (an event of 70 kB of random bytes,
+ * its block made from its own bytes): one log line, recording stops, the
+ * file ends inside the event that did not fit, and reads as cut after the
+ * last whole one. */
 START_TEST(test_write_error_direct)
 {
 	static uint8_t data[70000];
@@ -616,12 +790,14 @@ START_TEST(test_write_error_direct)
 	ac_rec_writer *w;
 	ac_rec_reader *r;
 	uint64_t n;
+	uint64_t seed = 78;
 	int i, failed = 0;
 	signal(SIGXFSZ, SIG_IGN);
 	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
 	rl.rlim_max = saved.rlim_max;
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
-	memset(data, 'y', sizeof(data));
+	for (i = 0; i < (int)sizeof(data); i++)
+		data[i] = (uint8_t)rnd(&seed); /* incompressible: stored blocks */
 	tmp_path(path, sizeof(path), "fulld");
 	test_header(&h);
 	log_lines = 0;
@@ -1243,8 +1419,9 @@ START_TEST(test_record_size)
 	b = slurp(path, &size);
 	free(b);
 	ck_assert_uint_ge(carried, 4 * PING_ROUNDS * PING_SIZE);
-	per_call = (double)(size - carried) / (double)calls;
-	per_event = (double)(size - carried) / (double)events;
+	/* Compressed, the record may be smaller than the bytes it carries. */
+	per_call = ((double)size - (double)carried) / (double)calls;
+	per_event = ((double)size - (double)carried) / (double)events;
 	printf("record size: %zu bytes, %llu carried, %llu events, %llu calls: "
 	       "%.1f bytes per event, %.1f per call beyond the bytes carried\n", size,
 	       (unsigned long long)carried, (unsigned long long)events,
