@@ -825,6 +825,332 @@ START_TEST(test_write_error_direct)
 }
 END_TEST
 
+/* ---- compressed blocks ---------------------------------------------------------- */
+
+/* Fill b (n bytes) with data of a kind: 0 random, 1 zeros, 2 the one-way
+ * benchmark's shape (16-byte messages with a counter in short frames), 3
+ * mixed (random runs, runs copied from near and from beyond the 64 KiB
+ * window, zeros). */
+static void lz_fill(uint8_t *b, size_t n, int kind, uint64_t *seed)
+{
+	size_t i = 0, k;
+	if (kind == 1) {
+		memset(b, 0, n);
+		return;
+	}
+	while (i < n) {
+		size_t run = 1 + rnd(seed) % 3000, what = kind == 3 ? rnd(seed) % 4 : 0;
+		run = run < n - i ? run : n - i;
+		for (k = 0; k < run; k++) {
+			if (kind == 0 || (kind == 3 && what == 0))
+				b[i + k] = (uint8_t)rnd(seed);
+			else if (kind == 2)
+				b[i + k] = (i + k) % 24 < 8 ? (uint8_t)"\x93\x01\xa4send"[(i + k) % 8]
+				           : (i + k) % 24 == 9 ? (uint8_t)((i + k) / 24) : (uint8_t)'x';
+			else if (what == 1)
+				b[i + k] = i + k >= 100 ? b[i + k - 100] : 0;
+			else if (what == 2)
+				b[i + k] = i + k >= 70000 ? b[i + k - 70000] : 1;
+			else
+				b[i + k] = 0;
+		}
+		i += run;
+	}
+}
+
+/* The compressor and decompressor alone: random input does not shrink
+ * (and comes back whole when given room), zeros and the benchmark's shape
+ * shrink many times, mixed data round trips; the same input gives the
+ * same bytes whatever the table held; wrong lengths are refused. */
+START_TEST(test_lz_round_trip)
+{
+	static uint8_t src[300000], z[302000], back[300000];
+	static uint32_t table[AC_LZ_TABLE];
+	static const size_t sizes[] = {0, 1, 7, 8, 12, 13, 100, 4096, 65535, 65536, 65537,
+	                               200000, 300000};
+	uint64_t seed = 5;
+	size_t i, n, c, c2;
+	int kind;
+	for (kind = 0; kind < 4; kind++) {
+		lz_fill(src, sizeof(src), kind, &seed);
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			n = sizes[i];
+			c = ac__lz_compress(src, n, z, n ? n - 1 : 0, table);
+			if (kind == 0 || n < 8)
+				ck_assert_msg(c == 0, "kind %d, %zu bytes: %zu", kind, n, c);
+			if ((kind == 1 || kind == 2) && n >= 4096)
+				ck_assert_msg(c > 0 && c < n / (kind == 1 ? 100 : 4) + 8,
+				              "kind %d, %zu bytes: %zu", kind, n, c);
+			if (kind == 3 && n >= 4096)
+				ck_assert_msg(c > 0 && c < n / 2, "mixed, %zu bytes: %zu", n, c);
+			c2 = ac__lz_compress(src, n, z, sizeof(z), table);
+			ck_assert_uint_gt(c2, 0);
+			ck_assert(c == 0 || c == c2);
+			ck_assert_uint_le(n, (size_t)c2 * AC_LZ_RATIO);
+			memset(back, 0xa5, sizeof(back));
+			ck_assert_int_eq(ac__lz_decompress(z, c2, back, n), 0);
+			ck_assert_msg(memcmp(back, src, n) == 0, "kind %d, %zu bytes", kind, n);
+			ck_assert_int_eq(ac__lz_decompress(z, c2, back, n + 1), -1);
+			if (n > 0)
+				ck_assert_int_eq(ac__lz_decompress(z, c2, back, n - 1), -1);
+		}
+	}
+}
+END_TEST
+
+/* The decompressor on damaged streams: every cut of a valid stream is
+ * refused, and 20,000 mutations either decode to exactly the length asked
+ * or are refused, never writing past it (a guard zone after it stays as
+ * it was; ASan checks the reads). */
+START_TEST(test_lz_mutations)
+{
+	static uint8_t src[70000], z[72000], m[72000], back[70000 + 64];
+	static uint32_t table[AC_LZ_TABLE];
+	uint64_t seed = 11;
+	size_t n = sizeof(src), c, cut, mlen, k;
+	int i, j, ok = 0;
+	lz_fill(src, n, 3, &seed);
+	c = ac__lz_compress(src, n, z, sizeof(z), table);
+	ck_assert_uint_gt(c, 100);
+	for (cut = 0; cut < c; cut++)
+		ck_assert_int_eq(ac__lz_decompress(z, cut, back, n), -1);
+	for (i = 0; i < 20000; i++) {
+		memcpy(m, z, c);
+		mlen = c;
+		if (i % 5 == 4) {
+			mlen = c + 1 + rnd(&seed) % 100;
+			for (k = c; k < mlen; k++)
+				m[k] = (uint8_t)rnd(&seed);
+		}
+		for (j = 0, k = 1 + rnd(&seed) % 4; j < (int)k; j++)
+			m[rnd(&seed) % (i % 3 ? mlen : 64)] ^= (uint8_t)(1 + rnd(&seed) % 255);
+		memset(back + n, 0x5a, 64);
+		if (ac__lz_decompress(m, mlen, back, n) == 0)
+			ok++;
+		for (k = n; k < n + 64; k++)
+			ck_assert_uint_eq(back[k], 0x5a);
+	}
+	/* Many are refused (changed literals decode: the frames' CRCs catch
+	 * those). */
+	ck_assert_int_lt(ok, 19000);
+}
+END_TEST
+
+/* A record of mixed events, small and large, random and repetitive (the
+ * data in pool, 1,500,000 bytes): ev gets the n events written. */
+#define MIX_EVENTS 600
+static void write_mixed(const char *path, ac_rec_event *ev, uint8_t *pool, int end)
+{
+	ac_rec_header h;
+	ac_rec_writer *w;
+	uint64_t seed = 99;
+	int i;
+	lz_fill(pool, 500000, 0, &seed);
+	lz_fill(pool + 500000, 500000, 2, &seed);
+	lz_fill(pool + 1000000, 500000, 3, &seed);
+	test_header(&h);
+	CK_OK(ac__recw_open(path, &h, NULL, NULL, &w));
+	for (i = 0; i < MIX_EVENTS; i++) {
+		size_t len = i % 50 == 7 ? 70000 + rnd(&seed) % 200000 : rnd(&seed) % 3000;
+		const uint8_t *p = pool + rnd(&seed) % (1500000 - len);
+		ac__rec_event_init(&ev[i], AC_REC_NOW);
+		ev[i].seq = (uint64_t)i;
+		ev[i].rc = 1000 * i;
+		if (i % 3 == 1) {
+			ev[i].kind = AC_REC_SUBMIT; ev[i].call = AC_OP_SEND; ev[i].op = 1 + i / 3;
+			ev[i].h = 5; ev[i].a = (int64_t)len; ev[i].data = p; ev[i].dlen = len;
+			ev[i].rc = AC_IO_DONE; ev[i].res = (int64_t)len;
+		} else if (i % 3 == 2) {
+			ev[i].kind = AC_REC_COMPLETE; ev[i].op = 1 + i / 3; ev[i].rc = 0;
+			ev[i].res = (int64_t)len; ev[i].data2 = p; ev[i].dlen2 = len;
+		}
+		CK_OK(ac__recw_event(w, &ev[i]));
+	}
+	if (end)
+		CK_OK(ac__recw_end(w));
+	ac__recw_free(w);
+}
+
+/* Mixed events round trip through compressed and stored blocks; every
+ * cut reads as a cut after the last whole event before it; the same
+ * events give the same bytes. */
+START_TEST(test_blocks_round_trip)
+{
+	static ac_rec_event ev[MIX_EVENTS];
+	static uint8_t pool[1500000];
+	char path[256], path2[256];
+	ac_rec_reader *r;
+	ac_rec_event got;
+	uint8_t *b, *b2, *s;
+	size_t len, len2, slen, whole, lz = 0, stored = 0, at, carried = 0;
+	int i, blocks;
+	tmp_path(path, sizeof(path), "mix");
+	tmp_path(path2, sizeof(path2), "mix2");
+	write_mixed(path, ev, pool, 1);
+	write_mixed(path2, ev, pool, 1);
+	CK_OK(ac__rec_open(path, &r, NULL, 0));
+	for (i = 0; i < MIX_EVENTS; i++) {
+		ck_assert_int_eq(ac__rec_next(r, &got), 1);
+		ev_eq(&ev[i], &got);
+		carried += ev[i].dlen + ev[i].dlen2;
+	}
+	ck_assert_int_eq(ac__rec_next(r, &got), 0);
+	ac__rec_close(r);
+	b = slurp(path, &len);
+	b2 = slurp(path2, &len2);
+	ck_assert(len == len2 && memcmp(b, b2, len) == 0);
+	s = rec_inflate(b, len, len, &slen, &whole, &blocks);
+	for (at = rec_hlen(b); at < len; at += AC_REC_BLOCK_HEAD + le32(b + at + 5)) {
+		lz += b[at] == AC_REC_BLOCK_LZ;
+		stored += b[at] == AC_REC_BLOCK_STORED;
+	}
+	printf("mixed record: %zu bytes carried, stream %zu, file %zu, %d blocks "
+	       "(%zu LZ, %zu stored)\n", carried, slen, len, blocks, lz, stored);
+	ck_assert_uint_gt(lz, 3);
+	ck_assert_uint_ge(stored, 2);
+	ck_assert_uint_lt(len, slen);
+	cut_everywhere(path, b, len, 4999);
+	free(s);
+	free(b);
+	free(b2);
+	unlink(path);
+	unlink(path2);
+}
+END_TEST
+
+/* Read b (len bytes); the result and the events read. */
+static int read_mem(const uint8_t *b, size_t len, uint64_t *n, char *err, size_t errlen)
+{
+	ac_rec_reader *r;
+	int rc;
+	CK_OK(ac__rec_open_mem(b, len, &r, NULL, 0));
+	rc = read_all(r, n);
+	snprintf(err, errlen, "%s", ac__rec_error(r));
+	ac__rec_close(r);
+	return rc;
+}
+
+/* Damaged blocks: a changed byte of a block header is "bad block header"
+ * (its CRC); a raw or stored length off by one (the CRC made right) is a
+ * bad compressed block, or a bad header for a stored block; a stored
+ * length reaching past the end reads as a cut; a changed byte of an LZ
+ * block's contents is refused by the decompressor or by the CRC of the
+ * frame it lands in, or inflates to the same bytes. Each error comes
+ * after the events of the blocks before. */
+START_TEST(test_corrupt_blocks)
+{
+	static ac_rec_event ev[MIX_EVENTS];
+	static uint8_t pool[1500000];
+	char path[256], err[256];
+	uint8_t *b, *s, *t, save[AC_REC_BLOCK_HEAD];
+	size_t len, slen, whole, at, j, tlen, twhole;
+	uint64_t n, before;
+	int nb = 0, rc, same = 0, bad = 0;
+	tmp_path(path, sizeof(path), "cblk");
+	write_mixed(path, ev, pool, 1);
+	b = slurp(path, &len);
+	for (at = rec_hlen(b); at < len && nb < 12; at += AC_REC_BLOCK_HEAD + le32(b + at + 5)) {
+		uint32_t raw = le32(b + at + 1), st = le32(b + at + 5);
+		s = rec_inflate(b, len, at, &slen, &whole, NULL);
+		before = stream_frames(s, whole, 0, NULL);
+		memcpy(save, b + at, AC_REC_BLOCK_HEAD);
+		for (j = 0; j < AC_REC_BLOCK_HEAD; j++) {
+			b[at + j] ^= (uint8_t)(1 << (j % 8));
+			CK_RC(read_mem(b, len, &n, err, sizeof(err)), -EBADMSG);
+			ck_assert_uint_eq(n, before);
+			ck_assert_msg(strstr(err, ": bad block header") != NULL, "%s", err);
+			b[at + j] ^= (uint8_t)(1 << (j % 8));
+		}
+		/* Lengths with a right CRC. */
+		for (j = 0; j < 4; j++) {
+			put32(b + at + (j < 2 ? 1 : 5), (j < 2 ? raw : st) + (j % 2 ? 1u : -1u));
+			put32(b + at + 9, ac__crc32(0, b + at, 9));
+			CK_RC(read_mem(b, len, &n, err, sizeof(err)), -EBADMSG);
+			ck_assert_uint_eq(n, before);
+			ck_assert_msg(strstr(err, save[0] == AC_REC_BLOCK_LZ ? ": bad compressed block"
+			                                                      : ": bad block header"),
+			              "%s", err);
+			memcpy(b + at, save, AC_REC_BLOCK_HEAD);
+		}
+		put32(b + at + 5, (uint32_t)(len - at));
+		if (save[0] == AC_REC_BLOCK_STORED)
+			put32(b + at + 1, (uint32_t)(len - at));
+		put32(b + at + 9, ac__crc32(0, b + at, 9));
+		rc = read_mem(b, len, &n, err, sizeof(err));
+		ck_assert_msg(rc == -EPIPE || (rc == -EBADMSG && strstr(err, "header")), "%s", err);
+		memcpy(b + at, save, AC_REC_BLOCK_HEAD);
+		/* Contents. */
+		for (j = 0; save[0] == AC_REC_BLOCK_LZ && j < st; j += 1 + st / 300) {
+			b[at + AC_REC_BLOCK_HEAD + j] ^= 0x10;
+			t = malloc(raw);
+			tlen = (size_t)ac__lz_decompress(b + at + AC_REC_BLOCK_HEAD, st, t, raw);
+			twhole = tlen == 0 && memcmp(t, s + whole, raw) == 0;
+			free(t);
+			rc = read_mem(b, len, &n, err, sizeof(err));
+			if (tlen != 0) {
+				CK_RC(rc, -EBADMSG);
+				ck_assert_msg(strstr(err, ": bad compressed block"), "%s", err);
+				ck_assert_uint_eq(n, before);
+				bad++;
+			} else if (twhole) {
+				CK_RC(rc, 0);
+				same++;
+			} else {
+				ck_assert_msg(rc == -EBADMSG || rc == -EPIPE, "%d %s", rc, err);
+				ck_assert_uint_ge(n, before);
+			}
+			b[at + AC_REC_BLOCK_HEAD + j] ^= 0x10;
+		}
+		free(s);
+		nb++;
+	}
+	ck_assert_int_eq(nb, 12);
+	ck_assert_int_gt(bad, 0);
+	printf("changed LZ bytes: %d refused by the decompressor, %d inflating the same\n",
+	       bad, same);
+	free(b);
+	unlink(path);
+}
+END_TEST
+
+/* On bytes that do not compress, blocks are stored: the record stays
+ * within the bytes carried plus 32 bytes per event. */
+START_TEST(test_size_incompressible)
+{
+	static uint8_t data[270000];
+	char path[256];
+	ac_rec_header h;
+	ac_rec_event ev;
+	ac_rec_writer *w;
+	uint64_t seed = 3, carried = 0;
+	uint8_t *b;
+	size_t len, hl;
+	int i;
+	tmp_path(path, sizeof(path), "rand");
+	test_header(&h);
+	CK_OK(ac__recw_open(path, &h, NULL, NULL, &w));
+	for (i = 0; i < 3000; i++) {
+		size_t n = i % 100 == 50 ? 65536 + rnd(&seed) % 200000 : 1 + rnd(&seed) % 2000;
+		ac__rec_event_init(&ev, AC_REC_SUBMIT);
+		ev.call = AC_OP_SEND; ev.op = (uint64_t)i + 1; ev.h = 4; ev.a = (int64_t)n;
+		lz_fill(data, n, 0, &seed); /* fresh bytes: no event repeats another */
+		ev.data = data; ev.dlen = n;
+		ev.rc = AC_IO_DONE; ev.res = (int64_t)n;
+		CK_OK(ac__recw_event(w, &ev));
+		carried += n;
+	}
+	CK_OK(ac__recw_end(w));
+	ac__recw_free(w);
+	b = slurp(path, &len);
+	hl = rec_hlen(b);
+	printf("random record: %llu bytes carried, %zu in the file (%.1f per event beyond)\n",
+	       (unsigned long long)carried, len, ((double)len - (double)(hl + carried)) / 3000.0);
+	ck_assert_uint_le(len, hl + carried + 32 * 3000);
+	free(b);
+	unlink(path);
+}
+END_TEST
+
 /* ---- recording and replaying a run ------------------------------------------ */
 
 /* What the echo body saw: the client's received bytes. */
@@ -1723,6 +2049,11 @@ static Suite *record_suite(void)
 	tcase_add_test(tc, test_write_error);
 	tcase_add_test(tc, test_direct_same_bytes);
 	tcase_add_test(tc, test_write_error_direct);
+	tcase_add_test(tc, test_lz_round_trip);
+	tcase_add_test(tc, test_lz_mutations);
+	tcase_add_test(tc, test_blocks_round_trip);
+	tcase_add_test(tc, test_corrupt_blocks);
+	tcase_add_test(tc, test_size_incompressible);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("run");
 	tcase_set_timeout(tc, 120);
