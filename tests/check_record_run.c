@@ -3,9 +3,9 @@
  * them killed with SIGKILL in the middle of the run:
  *
  *   - "b" serves an echo and "c" a sink; "a" peers with both, delivers
- *     64 KiB blobs to c until c is gone (the parent kills c once c's record
- *     holds more than a chunk on disk), then ping-pongs with b and tells b
- *     "bye"; a and b end in order;
+ *     64 KiB blobs of random bytes to c until c is gone (the parent kills
+ *     c once c's record holds more than a chunk on disk), then ping-pongs
+ *     with b and tells b "bye"; a and b end in order;
  *   - a's and b's records end cleanly, and each replays (AC_REPLAY, the
  *     same code in a new process) with exit status 0 and the same "record
  *     PATH: N events, hash H" line as the live run;
@@ -85,6 +85,7 @@ static int a_status;
 static void driver_a(void *arg)
 {
 	static uint8_t blob[BLOB];
+	uint64_t x = 0x9e3779b97f4a7c15ull;
 	ac_node *n = arg;
 	ac_ref c, b;
 	ac_msg *m;
@@ -97,7 +98,15 @@ static void driver_a(void *arg)
 	if (ac_locate("sink-c", NULL, 5000, &c) < 0 || ac_locate("echo-b", NULL, 5000, &b) < 0)
 		return;
 	for (i = 0; i < MAX_BLOBS; i++) {
-		blob[i % BLOB] = (uint8_t)i;
+		/* Fresh bytes that do not compress (the record's blocks are
+		 * stored: c's record grows as it receives). */
+		size_t k;
+		for (k = 0; k < BLOB; k += 8) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			memcpy(blob + k, &x, 8);
+		}
 		if (ac_deliver(c, ac_msg_new(blob, sizeof(blob)), 2000) != 1)
 			break;
 	}
