@@ -3,9 +3,11 @@
  * events (tools/acpcap_synth.c turns them into packets, tools/acpcap_flow.c
  * reassembles those, tools/acpcap_out.c prints the frames — here into
  * a stream that discards them). The first input byte is a mode, the rest a record:
- *   bit 0  recompute the header's and every frame's CRC before reading,
- *          so mutations get past the checksums into the field decoders
- *          (the checksums themselves are fuzzed with the bit clear);
+ *   bit 0  recompute the header's, every block header's and every frame's
+ *          CRC before reading (blocks inflated, fixed, and compressed
+ *          again), so mutations get past the checksums into the field
+ *          decoders (the checksums and the decompressor, io/rec_lz.c,
+ *          are fuzzed with the bit clear);
  *   bit 1  also rewrite each frame's seq byte to the expected one.
  * Properties, besides surviving any bytes: ac__rec_next ends with a clean
  * end or -EBADMSG / -EPIPE and then keeps returning it; each decoded event
@@ -20,6 +22,7 @@
 
 #include <zlib.h>
 
+#include "io/rec_lz.h"
 #include "io/record.h"
 #include "tests/fuzz/fuzz.h"
 #include "tools/acpcap_flow.h"
@@ -42,19 +45,12 @@ static void rec_put_le32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)(v >> 24);
 }
 
-/* Recompute the CRCs (and with seq, the seq bytes) of the record in
- * b[0..n), as far as its lengths hold together. */
-static void rec_fix(uint8_t *b, size_t n, int seq)
+/* Recompute the frame CRCs (and with seq, the seq bytes) of the event
+ * stream in b[0..n), as far as its lengths hold together. */
+static void rec_fix_frames(uint8_t *b, size_t n, int seq)
 {
-	size_t at, hl;
+	size_t at = 0;
 	uint64_t ev = 0;
-	if (n < 20 || memcmp(b, rec_magic, 8) != 0)
-		return;
-	hl = rec_le32(b + 12);
-	if (hl > n - 20)
-		return;
-	rec_put_le32(b + 16 + hl, (uint32_t)crc32(0L, b, (uInt)(16 + hl)));
-	at = 20 + hl;
 	while (at < n) {
 		uint64_t len = 0;
 		size_t k = 0;
@@ -72,6 +68,77 @@ static void rec_fix(uint8_t *b, size_t n, int seq)
 		at += k + (size_t)len + 4;
 		ev++;
 	}
+}
+
+/* Up to this many blocks are rebuilt. */
+#define FIX_BLOCKS 64
+
+/* The record b[0..n) with its CRCs recomputed (a new buffer, *out_len
+ * bytes): the header's; then its blocks, as far as their headers hold
+ * together (method, lengths within the input) and LZ blocks decode, are
+ * inflated, the frames of their stream get right CRCs (and seq bytes),
+ * and each block is made again with the same method (an LZ block
+ * recompressed with io/rec_lz.c, stored when that does not shrink it) and
+ * a right header CRC; what follows is kept as it is. */
+static uint8_t *rec_fix(const uint8_t *b, size_t n, int seq, size_t *out_len)
+{
+	size_t hl, at, raw_len = 0, nb = 0, i, o;
+	uint32_t raws[FIX_BLOCKS];
+	uint8_t meth[FIX_BLOCKS], *raw = NULL, *out;
+	static uint32_t table[AC_LZ_TABLE];
+	if (n < 20 || memcmp(b, rec_magic, 8) != 0 || rec_le32(b + 12) > n - 20)
+		goto asis;
+	hl = 20 + rec_le32(b + 12);
+	for (at = hl; nb < FIX_BLOCKS && n - at >= AC_REC_BLOCK_HEAD; nb++) {
+		uint32_t r = rec_le32(b + at + 1), st = rec_le32(b + at + 5);
+		uint8_t *nr;
+		if (r == 0 || r > AC_REC_BLOCK_MAX || st > n - at - AC_REC_BLOCK_HEAD ||
+		    (b[at] != AC_REC_BLOCK_STORED && b[at] != AC_REC_BLOCK_LZ) ||
+		    (b[at] == AC_REC_BLOCK_STORED && st != r))
+			break;
+		nr = realloc(raw, raw_len + r);
+		fz_check(nr != NULL);
+		raw = nr;
+		if (b[at] == AC_REC_BLOCK_STORED)
+			memcpy(raw + raw_len, b + at + AC_REC_BLOCK_HEAD, r);
+		else if (ac__lz_decompress(b + at + AC_REC_BLOCK_HEAD, st, raw + raw_len, r) < 0)
+			break;
+		meth[nb] = b[at];
+		raws[nb] = r;
+		raw_len += r;
+		at += AC_REC_BLOCK_HEAD + st;
+	}
+	rec_fix_frames(raw, raw_len, seq);
+	out = malloc(at + raw_len + nb * AC_REC_BLOCK_HEAD + (n - at) + 1);
+	fz_check(out != NULL);
+	memcpy(out, b, hl);
+	rec_put_le32(out + hl - 4, (uint32_t)crc32(0L, out, (uInt)(hl - 4)));
+	for (i = 0, o = hl, raw_len = 0; i < nb; i++) {
+		size_t z = 0;
+		if (meth[i] == AC_REC_BLOCK_LZ)
+			z = ac__lz_compress(raw + raw_len, raws[i], out + o + AC_REC_BLOCK_HEAD,
+			                    raws[i] - 1, table);
+		if (z == 0) {
+			z = raws[i];
+			memcpy(out + o + AC_REC_BLOCK_HEAD, raw + raw_len, z);
+		}
+		out[o] = z < raws[i] ? AC_REC_BLOCK_LZ : AC_REC_BLOCK_STORED;
+		rec_put_le32(out + o + 1, raws[i]);
+		rec_put_le32(out + o + 5, (uint32_t)z);
+		rec_put_le32(out + o + 9, (uint32_t)crc32(0L, out + o, 9));
+		o += AC_REC_BLOCK_HEAD + z;
+		raw_len += raws[i];
+	}
+	memcpy(out + o, b + at, n - at);
+	*out_len = o + n - at;
+	free(raw);
+	return out;
+asis:
+	out = malloc(n + 1);
+	fz_check(out != NULL);
+	memcpy(out, b, n);
+	*out_len = n;
+	return out;
 }
 
 static int rec_same(const ac_rec_event *x, const ac_rec_event *y)
@@ -140,18 +207,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	ac_rec_reader *r;
 	uint8_t *b;
+	size_t blen;
 	char err[256];
 	FILE *sink;
 	acp_out o;
 	acp_flow *flow;
 	if (size < 1)
 		return 0;
-	b = malloc(size);
-	fz_check(b != NULL);
-	memcpy(b, data + 1, size - 1);
-	if (data[0] & 1)
-		rec_fix(b, size - 1, data[0] & 2);
-	if (ac__rec_open_mem(b, size - 1, &r, err, sizeof(err)) < 0) {
+	if (data[0] & 1) {
+		b = rec_fix(data + 1, size - 1, data[0] & 2, &blen);
+	} else {
+		b = malloc(size);
+		fz_check(b != NULL);
+		memcpy(b, data + 1, size - 1);
+		blen = size - 1;
+	}
+	if (ac__rec_open_mem(b, blen, &r, err, sizeof(err)) < 0) {
 		fz_check(err[0] != '\0');
 		free(b);
 		return 0;

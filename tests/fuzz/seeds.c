@@ -5,6 +5,9 @@
  *                          discover into DIR/NAME/seed-*
  *   seeds pcapng IN OUT    rewrite the classic pcap IN as a pcapng OUT
  *                          (section, one interface, enhanced packets)
+ *   seeds reblock IN OUT   rewrite the record IN with its event stream in
+ *                          blocks of 4 KiB, LZ and stored in turn (a seed
+ *                          of many blocks of both methods)
  *
  * Seeds are small, valid (or nearly valid) inputs of each target's input
  * format, so the fuzzers start past the framing: every body format of
@@ -24,6 +27,8 @@
 
 #include <zlib.h>
 
+#include "io/rec_lz.h"
+#include "io/record.h"
 #include "net/wire.h"
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/fuzz_net.h"
@@ -362,12 +367,68 @@ static int sd_pcapng(const char *in, const char *out)
 	return 0;
 }
 
+/* ---- a record in small blocks ------------------------------------------------- */
+
+static void sd_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* IN's stream (its blocks inflated) in blocks of 4 KiB: even ones LZ
+ * (stored when that does not shrink them), odd ones stored. */
+static int sd_reblock(const char *in, const char *out)
+{
+	static uint8_t b[1 << 20], raw[4 << 20], o[5 << 20];
+	static uint32_t table[AC_LZ_TABLE];
+	FILE *f = fopen(in, "rb");
+	size_t n, hl, at, rl = 0, ol, k, i;
+	if (!f)
+		return 1;
+	n = fread(b, 1, sizeof(b), f);
+	fclose(f);
+	if (n < 20 || (hl = 20 + (size_t)sd_get32(b + 12)) > n)
+		return 1;
+	for (at = hl; at + AC_REC_BLOCK_HEAD <= n; at += AC_REC_BLOCK_HEAD + sd_get32(b + at + 5)) {
+		uint32_t r = sd_get32(b + at + 1), st = sd_get32(b + at + 5);
+		fz_check(r <= sizeof(raw) - rl && st <= n - at - AC_REC_BLOCK_HEAD);
+		if (b[at] == AC_REC_BLOCK_STORED)
+			memcpy(raw + rl, b + at + AC_REC_BLOCK_HEAD, r);
+		else
+			fz_check(ac__lz_decompress(b + at + AC_REC_BLOCK_HEAD, st, raw + rl, r) == 0);
+		rl += r;
+	}
+	memcpy(o, b, hl);
+	for (at = 0, ol = hl, i = 0; at < rl; at += k, i++) {
+		size_t z = 0;
+		k = rl - at < 4096 ? rl - at : 4096;
+		if (i % 2 == 0)
+			z = ac__lz_compress(raw + at, k, o + ol + AC_REC_BLOCK_HEAD, k - 1, table);
+		if (z == 0)
+			memcpy(o + ol + AC_REC_BLOCK_HEAD, raw + at, z = k);
+		o[ol] = z < k ? AC_REC_BLOCK_LZ : AC_REC_BLOCK_STORED;
+		sd_put32(o + ol + 1, (uint32_t)k);
+		sd_put32(o + ol + 5, (uint32_t)z);
+		sd_put32(o + ol + 9, (uint32_t)crc32(0L, o + ol, 9));
+		ol += AC_REC_BLOCK_HEAD + z;
+	}
+	f = fopen(out, "wb");
+	fz_check(f != NULL);
+	fz_check(fwrite(o, 1, ol, f) == ol);
+	fz_check(fclose(f) == 0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "pcapng"))
 		return sd_pcapng(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "reblock"))
+		return sd_reblock(argv[2], argv[3]);
 	if (argc != 2) {
-		fprintf(stderr, "usage: seeds DIR | seeds pcapng IN OUT\n");
+		fprintf(stderr, "usage: seeds DIR | seeds pcapng IN OUT | seeds reblock IN OUT\n");
 		return 2;
 	}
 	sd_dir = argv[1];

@@ -6,8 +6,9 @@
 # pack, zip, path, frames, discover: tests/fuzz/seeds (tests/fuzz/seeds.c);
 # record: a record of acsim's echo scenario, seed 1 (the smallest node
 # incarnation's), with mode bytes 0 (as is) and 3 (CRCs and seq bytes
-# recomputed); pcap: `acpcap pcap` of that record, and the same as pcapng
-# (tests/fuzz/seeds pcapng); tls: raw streams (empty, a garbage record, a
+# recomputed), and the same in 4 KiB blocks, LZ and stored in turn
+# (tests/fuzz/seeds reblock), with mode byte 0; pcap: `acpcap pcap` of that
+# record, and the same as pcapng (tests/fuzz/seeds pcapng); tls: raw streams (empty, a garbage record, a
 # plaintext asyncoro HELLO), that HELLO inside a real TLS session (at once,
 # in pieces, after a stall), and a real client's wire bytes (replay_tls
 # with FUZZ_TLS_SAVE), whole and cut inside its first record.
@@ -28,6 +29,8 @@ trap 'rm -rf "$tmp"' EXIT
 rec=$(ls -S "$tmp"/*/*.acrec | tail -1)
 { printf '\000'; cat "$rec"; } >"$corpus/record/seed-echo"
 { printf '\003'; cat "$rec"; } >"$corpus/record/seed-echo-fixed"
+"$build/tests/fuzz/seeds" reblock "$rec" "$tmp/reblocked"
+{ printf '\000'; cat "$tmp/reblocked"; } >"$corpus/record/seed-echo-blocks"
 "$build/tools/acpcap" pcap "$rec" -o "$corpus/pcap/seed-echo.pcap"
 "$build/tests/fuzz/seeds" pcapng "$corpus/pcap/seed-echo.pcap" \
 	"$corpus/pcap/seed-echo.pcapng"
