@@ -48,6 +48,12 @@ static const uint8_t rec_magic[8] = { 'A', 'C', 'R', 'E', 'C', 0, '\r', '\n' };
 #define REC_DIRECT (64u * 1024)
 /* The reader's first input buffer. */
 #define REC_READ_MIN (64u * 1024)
+/* A block of at least REC_JUDGE raw bytes that does not compress to half
+ * its size or less makes the writer store the next REC_SKIP raw bytes of
+ * such blocks without trying (compressing what barely shrinks costs more
+ * CPU than writing it; see doc/record.md, "Blocks"). */
+#define REC_JUDGE (4u * 1024)
+#define REC_SKIP (7u * REC_CHUNK)
 /* Shorthands. */
 #define BHEAD AC_REC_BLOCK_HEAD
 #define BMAX AC_REC_BLOCK_MAX
@@ -173,6 +179,9 @@ struct ac_rec_writer {
 	ac_rec_log_fn log;
 	void *log_arg;
 	char *path;
+	/* Raw bytes of large blocks still to store without trying
+	 * (REC_SKIP). */
+	size_t skip;
 	/* The compressor's hash table. */
 	uint32_t table[AC_LZ_TABLE];
 };
@@ -218,9 +227,26 @@ static int recw_write_out(ac_rec_writer *w)
 	return w->err;
 }
 
+/* Compress the block p[0, n) into o (room: n - 1 bytes), unless REC_SKIP
+ * says to store it; its stored length, or 0 to store it. */
+static size_t recw_squeeze(ac_rec_writer *w, const uint8_t *p, size_t n, uint8_t *o)
+{
+	size_t z;
+
+	if (n >= REC_JUDGE && w->skip > 0) {
+		w->skip = w->skip > n ? w->skip - n : 0;
+		return 0;
+	}
+	z = ac__lz_compress(p, n, o, n - 1, w->table);
+	if (n >= REC_JUDGE && (z == 0 || z > n / 2))
+		w->skip = REC_SKIP;
+	return z;
+}
+
 /* Append the stream bytes p[0, len) to out as blocks of at most BMAX raw
- * bytes, each compressed when that makes it smaller, else stored (out is
- * written first when it has no room for a block). 0 or the error. */
+ * bytes, each compressed when that makes it smaller (recw_squeeze), else
+ * stored (out is written first when it has no room for a block). 0 or the
+ * error. */
 static int recw_blocks(ac_rec_writer *w, const uint8_t *p, size_t len)
 {
 	while (len > 0 && !w->err) {
@@ -229,7 +255,7 @@ static int recw_blocks(ac_rec_writer *w, const uint8_t *p, size_t len)
 		if (w->olen + BHEAD + n > w->ocap && recw_write_out(w) < 0)
 			break;
 		o = w->out + w->olen;
-		z = ac__lz_compress(p, n, o + BHEAD, n - 1, w->table);
+		z = recw_squeeze(w, p, n, o + BHEAD);
 		o[0] = z ? AC_REC_BLOCK_LZ : AC_REC_BLOCK_STORED;
 		if (z == 0) {
 			memcpy(o + BHEAD, p, n);
