@@ -7,8 +7,9 @@
  * match length minus 4; 15 in either means more length bytes follow, each
  * added, until one below 255), the literals, then a 2-byte little-endian
  * distance (1 .. 65,535) and the match, which copies that many bytes from
- * that far back in the output (it may overlap what it writes). The last
- * sequence has literals only (its low nibble is 0) and ends the stream.
+ * that far back in the output (it may overlap what it writes). The stream
+ * ends after a match, or after the literals of a last sequence that has
+ * no match (its low nibble is 0).
  *
  * The compressor is greedy: at each position it hashes the next 4 bytes,
  * looks up the last position with the same hash (a table of AC_LZ_TABLE
