@@ -656,12 +656,15 @@ static int64_t tls_left_ms(ac__tls *t, int64_t deadline_ns)
 
 /* Send what OpenSSL wrote, one coroutine at a time: t_obuf is swapped with
  * the spare and sent from there (OpenSSL may append to the new t_obuf
- * meanwhile). */
+ * meanwhile). The time left is read from the clock again only after a
+ * wait (one clock read for a flush that does not wait). */
 static int tls_flush(ac__tls *t, int64_t deadline_ns)
 {
 	int rc;
 	while (t->t_olen > 0 && t->t_err == 0) {
-		rc = ac_lock_acquire(&t->t_slock, tls_left_ms(t, deadline_ns));
+		int64_t ms = tls_left_ms(t, deadline_ns);
+		int waited = t->t_slock.owner != 0;
+		rc = ac_lock_acquire(&t->t_slock, ms);
 		if (rc < 0)
 			return rc;
 		while (t->t_olen > 0 && t->t_err == 0) {
@@ -673,7 +676,10 @@ static int tls_flush(ac__tls *t, int64_t deadline_ns)
 			t->t_olen = 0;
 			t->t_sbuf = b;
 			t->t_scap = cap;
-			r = ac_sock_send_all(t->t_sock, b, len, tls_left_ms(t, deadline_ns));
+			if (waited)
+				ms = tls_left_ms(t, deadline_ns);
+			r = ac_sock_send_all(t->t_sock, b, len, ms);
+			waited = 1;
 			if (r < 0)
 				t->t_err = (int)r;
 		}
