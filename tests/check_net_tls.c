@@ -5,7 +5,9 @@
  * another CA, a forged one (the CA's name, another key's signature), and a
  * self-signed certificate+key in one file (the spec's recipe).
  *
- * Cases: the shared self-signed model; CA-signed certificates with a
+ * Cases: the shared self-signed model (after the handshake both nodes'
+ * sessions are carried by asyncoro's record layer, net/tls_rec.c, with the
+ * AES-128-GCM suite both prefer); CA-signed certificates with a
  * separate keyfile and every request type over TLS (send, deliver, locate,
  * node locate, monitor, channels, RCI, send_file of a file with its content
  * checked; AC_TLS_FILE_MB=100 for a 100 MB one), stream_send off (idle
