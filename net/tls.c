@@ -792,20 +792,24 @@ static int tls_fill(ac__tls *t, int64_t timeout_ms, int first, int initiator)
  * secret handshake of net/peer.c comes after ac__tls_open). OpenSSL reads
  * no further than the record it needs (no read-ahead), so what follows
  * the handshake is still in t_ibuf for us; if OpenSSL does hold bytes, or
- * the suite or a secret is missing, OpenSSL keeps the session. */
-static void tls_takeover(ac__tls *t, int initiator)
+ * a secret is missing, or the suite is not ours (none of these happens
+ * between nodes), OpenSSL keeps the session. Returns 0, or -ENOMEM /
+ * -EPROTO when our layer could not be set up (the session fails: it does
+ * not depend on memory which layer carries it). */
+static int tls_takeover(ac__tls *t, int initiator)
 {
 	const SSL_CIPHER *cs = SSL_get_current_cipher(t->t_ssl);
-	ac__tls_rec *r;
-	int me = initiator ? 0 : 1;
-	if (!cs || SSL_has_pending(t->t_ssl) || t->t_olen != 0 ||
-	    t->t_seclen[0] != t->t_seclen[1])
-		r = NULL;
-	else
+	ac__tls_rec *r = NULL;
+	int me = initiator ? 0 : 1, rc = -ENOTSUP;
+	if (cs && !SSL_has_pending(t->t_ssl) && t->t_olen == 0 &&
+	    t->t_seclen[0] == t->t_seclen[1] && t->t_seclen[0] > 0) {
 		r = ac__malloc(sizeof(*r));
-	/* ac__tls_rec_init fails with nothing to free. */
-	if (r && ac__tls_rec_init(r, SSL_CIPHER_get_protocol_id(cs), t->t_sec[me],
-	                          t->t_sec[1 - me], t->t_seclen[me]) == 0) {
+		/* ac__tls_rec_init fails with nothing to free. */
+		rc = r ? ac__tls_rec_init(r, SSL_CIPHER_get_protocol_id(cs), t->t_sec[me],
+		                          t->t_sec[1 - me], t->t_seclen[me])
+		       : -ENOMEM;
+	}
+	if (rc == 0) {
 		t->t_rec = r;
 		r = NULL;
 	}
@@ -814,6 +818,12 @@ static void tls_takeover(ac__tls *t, int initiator)
 	ac__nlog(t->t_node, AC_LOG_DEBUG, "TLS: %s, records by %s",
 	         cs ? SSL_CIPHER_standard_name(cs) : "no suite",
 	         t->t_rec ? "asyncoro" : "OpenSSL");
+	if (rc == -ENOMEM || rc == -EPROTO) {
+		snprintf(t->t_why, sizeof(t->t_why), "TLS record layer: %s",
+		         ac_strerror(rc));
+		return rc;
+	}
+	return 0;
 }
 
 int ac__tls_open(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
@@ -862,7 +872,12 @@ int ac__tls_open(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
 		return rc;
 	}
 	t->t_why[0] = '\0';
-	tls_takeover(t, initiator);
+	rc = tls_takeover(t, initiator);
+	if (rc < 0) {
+		snprintf(why, whylen, "%s", t->t_why);
+		ac__tls_unguard(t);
+		return rc;
+	}
 	*out = t;
 	return 0;
 }

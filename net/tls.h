@@ -46,7 +46,7 @@ void ac__tls_ctx_free(ac__tls_ctx *c);
  * release it with ac__tls_unguard; the session holds k's memory), or:
  * -EKEYREJECTED (a certificate did not verify, on either side),
  * -ENOPROTOOPT (the other side speaks plaintext asyncoro), -EPROTO (not
- * TLS, or a TLS failure), -ETIMEDOUT, a socket errno. why
+ * TLS, or a TLS failure), -ETIMEDOUT, -ENOMEM, a socket errno. why
  * gets a reason for the log. */
 int ac__tls_open(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
                  int64_t deadline_ns, ac__tls **out, char *why, size_t whylen);
