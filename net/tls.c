@@ -14,14 +14,25 @@
  * swaps t_obuf with the spare t_sbuf and sends that, so OpenSSL can go on
  * appending to t_obuf meanwhile.
  *
+ * After the handshake our record layer (net/tls_rec.h) takes over, as
+ * kernel TLS offload would (tls_takeover): the key log callback, always
+ * installed, hands it the two application traffic secrets; the writer
+ * seals records of up to 16 KiB straight into t_obuf (up to TLS_CHUNK
+ * bytes of content per flush), the reader opens them in place in t_ibuf
+ * and copies their content out. The reader then never sends (it takes no
+ * KeyUpdate). OpenSSL keeps the session for the exporter value, and all of
+ * it if the takeover cannot happen (another suite, bytes it already took).
+ *
  * Determinism: a RAND_METHOD installed once draws from the io entropy of
  * the node OpenSSL is working for (tls_cur_io, set around every OpenSSL
  * call of a node), and from OpenSSL's own generator outside such calls;
  * each session's verification time is the node's wall clock (io.h); session
- * tickets and the session cache (which read time()) are off.
+ * tickets and the session cache (which read time()) are off. Our record
+ * layer draws no randomness.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED /* RAND_METHOD: the one hook for all */
 #include "net/tls.h"
+#include "net/tls_rec.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -73,6 +84,18 @@ struct ac__tls {
 	char t_why[160];
 	/* The last alert the peer sent (-1: none). */
 	int t_alert;
+	/* After the handshake, our record layer (net/tls_rec.h) instead of
+	 * OpenSSL's (NULL: OpenSSL's throughout): records are opened in place
+	 * in t_ibuf, their content t_ibuf[t_ppos..t_pend) not yet taken;
+	 * t_eof once the peer's close_notify was opened. */
+	ac__tls_rec *t_rec;
+	size_t t_ppos;
+	size_t t_pend;
+	int t_eof;
+	/* The application traffic secrets (client's, server's) the key log
+	 * callback saw during the handshake; wiped when t_rec takes them. */
+	uint8_t t_sec[2][AC_TLS_SECRET_MAX];
+	size_t t_seclen[2];
 };
 
 /* ---- randomness from io.h ---------------------------------------------------- */
@@ -275,14 +298,39 @@ static int tls_load_ca(ac_node *n, SSL_CTX *ctx, const char *path)
 	return 0;
 }
 
-/* One NSS key log line per secret, appended through io.h. */
+/* An application traffic secret of the key log line (its last field, in
+ * hex) kept in the session for its record layer. */
+static void tls_keep_secret(const SSL *ssl, const char *line)
+{
+	static const char *const label[2] = {"CLIENT_TRAFFIC_SECRET_0 ",
+	                                     "SERVER_TRAFFIC_SECRET_0 "};
+	ac__tls *t = SSL_get_app_data(ssl);
+	const char *hex = strrchr(line, ' ');
+	size_t i, k, n = hex ? strlen(hex + 1) : 0;
+	for (k = 0; k < 2 && strncmp(line, label[k], strlen(label[k])) != 0; k++)
+		;
+	if (!t || k == 2 || n % 2 || n / 2 > AC_TLS_SECRET_MAX)
+		return;
+	for (i = 0; i < n / 2; i++) {
+		unsigned v;
+		if (sscanf(hex + 1 + 2 * i, "%2x", &v) != 1)
+			return;
+		t->t_sec[k][i] = (uint8_t)v;
+	}
+	t->t_seclen[k] = n / 2;
+}
+
+/* One NSS key log line per secret: the record layer's secrets kept, the
+ * line appended to the key log file (if any) through io.h. */
 static void tls_keylog_line(const SSL *ssl, const char *line)
 {
 	ac__tls_ctx *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	size_t len = strlen(line);
 	ac_stat st;
-	char *buf = ac__malloc(len + 1);
-	if (!c || c->c_keylog < 0 || !buf) {
+	char *buf;
+	tls_keep_secret(ssl, line);
+	buf = c && c->c_keylog >= 0 ? ac__malloc(len + 1) : NULL;
+	if (!buf) {
 		ac__free(buf);
 		return;
 	}
@@ -313,7 +361,6 @@ static int tls_keylog_open(ac_node *n, ac__tls_ctx *c, const ac_node_opts *o)
 		c->c_keylog = -1;
 		return rc;
 	}
-	SSL_CTX_set_keylog_callback(c->c_ssl, tls_keylog_line);
 	ac__nlog(n, AC_LOG_WARN, "TLS: writing session keys to %s (debugging only)",
 	         path);
 	return 0;
@@ -335,6 +382,14 @@ static SSL_CTX *tls_ssl_ctx(void)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 	                   NULL);
 	SSL_CTX_set_verify_depth(ctx, 8);
+	/* The suites our record layer takes over (net/tls_rec.h); the key
+	 * log callback hands it the traffic secrets. */
+	if (SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:"
+	                             "TLS_AES_256_GCM_SHA384") != 1) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_keylog_callback(ctx, tls_keylog_line);
 	return ctx;
 }
 
@@ -406,15 +461,11 @@ static int tls_bio_read(BIO *b, char *out, int len)
 	return (int)n;
 }
 
-/* OpenSSL's records are appended to t_obuf (grown as needed). */
-static int tls_bio_write(BIO *b, const char *in, int len)
+/* Room for more bytes at the end of t_obuf (grown as needed): 0 or
+ * -ENOMEM. */
+static int tls_obuf_room(ac__tls *t, size_t more)
 {
-	ac__tls *t = BIO_get_data(b);
-	size_t need;
-	BIO_clear_retry_flags(b);
-	if (len <= 0)
-		return 0;
-	need = t->t_olen + (size_t)len;
+	size_t need = t->t_olen + more;
 	if (need > t->t_ocap) {
 		size_t cap = t->t_ocap ? 2 * t->t_ocap : TLS_OBUF_MIN;
 		uint8_t *nb;
@@ -422,12 +473,24 @@ static int tls_bio_write(BIO *b, const char *in, int len)
 			cap *= 2;
 		nb = ac__realloc(t->t_obuf, cap);
 		if (!nb)
-			return -1; /* not a retry: the session fails */
+			return -ENOMEM;
 		t->t_obuf = nb;
 		t->t_ocap = cap;
 	}
+	return 0;
+}
+
+/* OpenSSL's records are appended to t_obuf. */
+static int tls_bio_write(BIO *b, const char *in, int len)
+{
+	ac__tls *t = BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	if (tls_obuf_room(t, (size_t)len) < 0)
+		return -1; /* not a retry: the session fails */
 	memcpy(t->t_obuf + t->t_olen, in, (size_t)len);
-	t->t_olen = need;
+	t->t_olen += (size_t)len;
 	return len;
 }
 
@@ -484,6 +547,10 @@ void ac__tls_drop(ac__tls *t)
 	prev = tls_enter(t->t_node->n_io);
 	SSL_free(t->t_ssl);
 	tls_leave(prev);
+	if (t->t_rec)
+		ac__tls_rec_fini(t->t_rec);
+	ac__free(t->t_rec);
+	OPENSSL_cleanse(t->t_sec, sizeof(t->t_sec));
 	ac__sock_drop(t->t_sock);
 	ac__tls_ctx_free(t->t_ctx);
 	ac__free(t->t_obuf);
@@ -589,12 +656,15 @@ static int64_t tls_left_ms(ac__tls *t, int64_t deadline_ns)
 
 /* Send what OpenSSL wrote, one coroutine at a time: t_obuf is swapped with
  * the spare and sent from there (OpenSSL may append to the new t_obuf
- * meanwhile). */
+ * meanwhile). The time left is read from the clock again only after a
+ * wait (one clock read for a flush that does not wait). */
 static int tls_flush(ac__tls *t, int64_t deadline_ns)
 {
 	int rc;
 	while (t->t_olen > 0 && t->t_err == 0) {
-		rc = ac_lock_acquire(&t->t_slock, tls_left_ms(t, deadline_ns));
+		int64_t ms = tls_left_ms(t, deadline_ns);
+		int waited = t->t_slock.owner != 0;
+		rc = ac_lock_acquire(&t->t_slock, ms);
 		if (rc < 0)
 			return rc;
 		while (t->t_olen > 0 && t->t_err == 0) {
@@ -606,13 +676,28 @@ static int tls_flush(ac__tls *t, int64_t deadline_ns)
 			t->t_olen = 0;
 			t->t_sbuf = b;
 			t->t_scap = cap;
-			r = ac_sock_send_all(t->t_sock, b, len, tls_left_ms(t, deadline_ns));
+			if (waited)
+				ms = tls_left_ms(t, deadline_ns);
+			r = ac_sock_send_all(t->t_sock, b, len, ms);
+			waited = 1;
 			if (r < 0)
 				t->t_err = (int)r;
 		}
 		ac_lock_release(&t->t_slock);
 	}
 	return t->t_err;
+}
+
+/* The error that an alert a the peer sent means, with its reason in t_why:
+ * -EKEYREJECTED for the alerts about our certificate, else -EPROTO. */
+static int tls_alert_error(ac__tls *t, int a)
+{
+	int cert = a == 42 || (a >= 43 && a <= 46) || a == 48 || a == 49 ||
+	           a == 51 || a == 116;
+	snprintf(t->t_why, sizeof(t->t_why), "the peer refused %s: %s",
+	         cert ? "our certificate" : "the session",
+	         SSL_alert_desc_string_long(a));
+	return cert ? -EKEYREJECTED : -EPROTO;
 }
 
 /* The error of a failed OpenSSL call, with its reason in t_why. */
@@ -631,14 +716,7 @@ static int tls_error(ac__tls *t, int ret, const char *what)
 		         "not verify: %s", X509_verify_cert_error_string(v));
 		rc = -EKEYREJECTED;
 	} else if (t->t_alert >= 0) {
-		int a = t->t_alert;
-		snprintf(t->t_why, sizeof(t->t_why), "the peer refused %s: %s",
-		         a == 42 || (a >= 43 && a <= 46) || a == 48 || a == 49 ||
-		                 a == 51 || a == 116 ? "our certificate" : "the session",
-		         SSL_alert_desc_string_long(a));
-		if (a == 42 || (a >= 43 && a <= 46) || a == 48 || a == 49 || a == 51 ||
-		    a == 116)
-			rc = -EKEYREJECTED;
+		rc = tls_alert_error(t, t->t_alert);
 	} else if (e == SSL_ERROR_SSL) {
 		snprintf(t->t_why, sizeof(t->t_why), "TLS %s failed: %s", what,
 		         msg[0] ? msg : "protocol error");
@@ -707,6 +785,47 @@ static int tls_fill(ac__tls *t, int64_t timeout_ms, int first, int initiator)
 	return 0;
 }
 
+/* Right after the handshake, our record layer takes the session over from
+ * OpenSSL. Both sides are at sequence number 0 in both directions then:
+ * each application traffic key is new, the server sends no session ticket
+ * (num_tickets 0), and neither side has sent application data (the
+ * secret handshake of net/peer.c comes after ac__tls_open). OpenSSL reads
+ * no further than the record it needs (no read-ahead), so what follows
+ * the handshake is still in t_ibuf for us; if OpenSSL does hold bytes, or
+ * a secret is missing, or the suite is not ours (none of these happens
+ * between nodes), OpenSSL keeps the session. Returns 0, or -ENOMEM /
+ * -EPROTO when our layer could not be set up (the session fails: it does
+ * not depend on memory which layer carries it). */
+static int tls_takeover(ac__tls *t, int initiator)
+{
+	const SSL_CIPHER *cs = SSL_get_current_cipher(t->t_ssl);
+	ac__tls_rec *r = NULL;
+	int me = initiator ? 0 : 1, rc = -ENOTSUP;
+	if (cs && !SSL_has_pending(t->t_ssl) && t->t_olen == 0 &&
+	    t->t_seclen[0] == t->t_seclen[1] && t->t_seclen[0] > 0) {
+		r = ac__malloc(sizeof(*r));
+		/* ac__tls_rec_init fails with nothing to free. */
+		rc = r ? ac__tls_rec_init(r, SSL_CIPHER_get_protocol_id(cs), t->t_sec[me],
+		                          t->t_sec[1 - me], t->t_seclen[me])
+		       : -ENOMEM;
+	}
+	if (rc == 0) {
+		t->t_rec = r;
+		r = NULL;
+	}
+	ac__free(r);
+	OPENSSL_cleanse(t->t_sec, sizeof(t->t_sec));
+	ac__nlog(t->t_node, AC_LOG_DEBUG, "TLS: %s, records by %s",
+	         cs ? SSL_CIPHER_standard_name(cs) : "no suite",
+	         t->t_rec ? "asyncoro" : "OpenSSL");
+	if (rc == -ENOMEM || rc == -EPROTO) {
+		snprintf(t->t_why, sizeof(t->t_why), "TLS record layer: %s",
+		         ac_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
 int ac__tls_open(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
                  int64_t deadline_ns, ac__tls **out, char *why, size_t whylen)
 {
@@ -753,8 +872,62 @@ int ac__tls_open(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
 		return rc;
 	}
 	t->t_why[0] = '\0';
+	rc = tls_takeover(t, initiator);
+	if (rc < 0) {
+		snprintf(why, whylen, "%s", t->t_why);
+		ac__tls_unguard(t);
+		return rc;
+	}
 	*out = t;
 	return 0;
+}
+
+/* Seal up to TLS_CHUNK bytes of buf as records of at most AC_TLS_REC_MAX
+ * bytes each at the end of t_obuf (our record layer): the bytes taken, or
+ * a negative errno (the reason in t_why). */
+static ssize_t tls_rec_put(ac__tls *t, const uint8_t *buf, size_t len)
+{
+	size_t take = len < TLS_CHUNK ? len : TLS_CHUNK, off = 0;
+	size_t nrec = (take + AC_TLS_REC_MAX - 1) / AC_TLS_REC_MAX;
+	int rc = tls_obuf_room(t, take + nrec * AC_TLS_REC_OVER);
+	if (rc < 0)
+		return rc;
+	while (off < take) {
+		size_t n = take - off < AC_TLS_REC_MAX ? take - off : AC_TLS_REC_MAX;
+		ssize_t w = ac__tls_rec_seal(t->t_rec, AC_TLS_CT_APPDATA, buf + off, n,
+		                             t->t_obuf + t->t_olen);
+		if (w < 0) {
+			snprintf(t->t_why, sizeof(t->t_why), "TLS write failed: %s",
+			         w == -EOVERFLOW ? "record sequence numbers used up"
+			                         : "cipher failure");
+			return w;
+		}
+		t->t_olen += (size_t)w;
+		off += n;
+	}
+	return (ssize_t)take;
+}
+
+/* Encrypt some of buf into t_obuf, by our record layer or OpenSSL's: the
+ * bytes taken (> 0), or a negative errno (t_err set). */
+static ssize_t tls_put(ac__tls *t, const uint8_t *buf, size_t len)
+{
+	size_t chunk = len < TLS_CHUNK ? len : TLS_CHUNK;
+	ac_io *prev;
+	ssize_t w;
+	int r;
+	if (t->t_rec) {
+		w = tls_rec_put(t, buf, len);
+		if (w < 0)
+			t->t_err = (int)w;
+		return w;
+	}
+	prev = tls_enter(t->t_node->n_io);
+	r = SSL_write(t->t_ssl, buf, (int)chunk);
+	if (r <= 0)
+		t->t_err = tls_error(t, r, "write");
+	tls_leave(prev);
+	return r > 0 ? r : t->t_err;
 }
 
 ssize_t ac__tls_send_all(ac__tls *t, const void *buf, size_t len,
@@ -770,13 +943,10 @@ ssize_t ac__tls_send_all(ac__tls *t, const void *buf, size_t len,
 	if (rc < 0)
 		return rc;
 	while (off < len && rc == 0) {
-		size_t chunk = len - off < TLS_CHUNK ? len - off : TLS_CHUNK;
-		ac_io *prev = tls_enter(t->t_node->n_io);
-		int w = SSL_write(t->t_ssl, (const uint8_t *)buf + off, (int)chunk);
-		if (w <= 0)
-			rc = t->t_err = tls_error(t, w, "write");
-		tls_leave(prev);
-		if (w > 0)
+		ssize_t w = tls_put(t, (const uint8_t *)buf + off, len - off);
+		if (w < 0)
+			rc = (int)w;
+		else
 			off += (size_t)w;
 		if (rc == 0)
 			rc = tls_flush(t, deadline_ns);
@@ -819,10 +989,84 @@ static ssize_t tls_read_some(ac__tls *t, uint8_t *buf, size_t len)
 	return got > 0 ? (ssize_t)got : rc;
 }
 
+/* Open the next record in t_ibuf (our record layer): 1 when one was
+ * opened (its content in t_ibuf[t_ppos..t_pend), or t_eof set by a
+ * close_notify), 0 when its bytes are not all there yet, or a negative
+ * errno with the reason in t_why: any other alert, a handshake message
+ * (KeyUpdate, NewSessionTicket: not taken after the handshake), or what
+ * ac__tls_rec_open refuses. */
+static int tls_rec_next(ac__tls *t)
+{
+	uint8_t *rec = t->t_ibuf + t->t_ipos, type;
+	size_t used, len;
+	int r = ac__tls_rec_open(t->t_rec, rec, t->t_ilen - t->t_ipos, &used, &type,
+	                         &len, t->t_why, sizeof(t->t_why));
+	/* Our records are at most AC_TLS_REC_MAX + AC_TLS_REC_OVER bytes. */
+	AC_ASSERT(AC_TLS_REC_HDR + AC_TLS_REC_CMAX < TLS_NETBUF);
+	if (r <= 0)
+		return r < 0 ? -EPROTO : 0;
+	t->t_ppos = t->t_ipos + AC_TLS_REC_HDR;
+	t->t_ipos += used;
+	t->t_pend = t->t_ppos;
+	if (type == AC_TLS_CT_APPDATA) {
+		t->t_pend += len;
+		return 1;
+	}
+	if (type == AC_TLS_CT_ALERT && len == 2 && rec[AC_TLS_REC_HDR + 1] == 0) {
+		t->t_eof = 1; /* close_notify */
+		return 1;
+	}
+	if (type == AC_TLS_CT_ALERT && len == 2) {
+		t->t_alert = rec[AC_TLS_REC_HDR + 1];
+		return tls_alert_error(t, t->t_alert);
+	}
+	if (type == AC_TLS_CT_HANDSHAKE)
+		snprintf(t->t_why, sizeof(t->t_why), "a TLS handshake message after "
+		         "the handshake (KeyUpdate and tickets are not taken)");
+	else
+		snprintf(t->t_why, sizeof(t->t_why), "a TLS record of unexpected "
+		         "content type %u", type);
+	return -EPROTO;
+}
+
+/* ac__tls_recv by our record layer. */
+static ssize_t tls_rec_recv(ac__tls *t, uint8_t *buf, size_t len,
+                            int64_t deadline_ns)
+{
+	for (;;) {
+		ssize_t r;
+		if (t->t_err)
+			return t->t_err;
+		if (t->t_ppos < t->t_pend) {
+			size_t n = t->t_pend - t->t_ppos < len ? t->t_pend - t->t_ppos : len;
+			memcpy(buf, t->t_ibuf + t->t_ppos, n);
+			t->t_ppos += n;
+			return (ssize_t)n;
+		}
+		if (t->t_eof)
+			return 0;
+		r = tls_rec_next(t);
+		if (r < 0)
+			return t->t_err = (int)r;
+		if (r > 0)
+			continue;
+		r = tls_recv_more(t, tls_left_ms(t, deadline_ns));
+		if (r == 0 && t->t_ipos < t->t_ilen) {
+			snprintf(t->t_why, sizeof(t->t_why), "the connection ended "
+			         "inside a TLS record (truncated)");
+			return t->t_err = -EBADMSG;
+		}
+		if (r <= 0)
+			return r;
+	}
+}
+
 ssize_t ac__tls_recv(ac__tls *t, void *buf, size_t len, int64_t timeout_ms)
 {
 	int64_t deadline_ns = timeout_ms < 0 ? -1
 	                      : ac_sched_now_ns(t->t_node->n_sched) + timeout_ms * 1000000;
+	if (t->t_rec)
+		return tls_rec_recv(t, buf, len, deadline_ns);
 	for (;;) {
 		ssize_t r;
 		int rc;

@@ -10,7 +10,10 @@
  *
  * Both sides present a certificate and verify the other's against the CA
  * (mutual TLS); no session tickets, resumption, early data or
- * renegotiation. Names in certificates are not compared with addresses:
+ * renegotiation; the AES-GCM suites only. After the handshake the
+ * application data records are ours (net/tls_rec.h): a KeyUpdate or any
+ * other post-handshake message, or an alert other than close_notify, ends
+ * the session. Names in certificates are not compared with addresses:
  * the CA says who belongs, the shared secret handshake (bound to the TLS
  * session with ac__tls_binding) says who is a peer.
  */
@@ -43,7 +46,7 @@ void ac__tls_ctx_free(ac__tls_ctx *c);
  * release it with ac__tls_unguard; the session holds k's memory), or:
  * -EKEYREJECTED (a certificate did not verify, on either side),
  * -ENOPROTOOPT (the other side speaks plaintext asyncoro), -EPROTO (not
- * TLS, or a TLS failure), -ETIMEDOUT, a socket errno. why
+ * TLS, or a TLS failure), -ETIMEDOUT, -ENOMEM, a socket errno. why
  * gets a reason for the log. */
 int ac__tls_open(ac_node *n, ac__tls_ctx *c, ac_sock *k, int initiator,
                  int64_t deadline_ns, ac__tls **out, char *why, size_t whylen);
@@ -63,9 +66,10 @@ void ac__tls_unguard(ac__tls *t);
 ssize_t ac__tls_send_all(ac__tls *t, const void *buf, size_t len,
                          int64_t timeout_ms);
 /* Receive up to len plaintext bytes: > 0, 0 when the peer closed (TCP end
- * or close_notify), or a negative errno (-EPROTO for bad TLS input, with
- * the reason in ac__tls_why, -EKEYREJECTED when the peer refused our
- * certificate, -ETIMEDOUT). */
+ * or close_notify), or a negative errno (-EPROTO for bad TLS input or an
+ * alert or a post-handshake message from the peer, -EBADMSG when the
+ * stream ends inside a record, with the reason in ac__tls_why;
+ * -EKEYREJECTED when the peer refused our certificate, -ETIMEDOUT). */
 ssize_t ac__tls_recv(ac__tls *t, void *buf, size_t len, int64_t timeout_ms);
 /* Exactly len bytes: len, 0 (closed before any), -EPIPE (closed within),
  * or a negative errno as ac__tls_recv. */
