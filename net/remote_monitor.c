@@ -158,6 +158,8 @@ int ac__remote_finish(void *arg, ac_ref target, int64_t timeout_ms,
 	              &from, &data, &len) < 0) {
 		if (ac_unpack(pend.pd_body, pend.pd_len, "[i n]", &r) < 0 || r >= 0)
 			r = -EPROTO;
+	} else if (kind != AC_MSG_EXIT || !ac_ref_eq(from, target)) {
+		r = -EPROTO; /* an exit notice of that coroutine, nothing else */
 	} else if (exit_msg) {
 		*exit_msg = ac__remote_msg_new(kind, aux, from, data, len);
 		if (!*exit_msg)

@@ -406,6 +406,9 @@ int ac__on_rci(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	if (ac__remote_busy(p))
 		return ac__reply(p, AC_WT_RCI_CALL, h->req_id, "[i r]",
 		                 (int64_t)ac__remote_refuse(p), coro);
+	if (!ac__remote_from_ok(p, kind, &from)) /* forged: counted, logged */
+		return ac__reply(p, AC_WT_RCI_CALL, h->req_id, "[i r]", (int64_t)-EPERM,
+		                 coro);
 	m = ac__remote_msg_new(kind, aux, from, data, dlen);
 	if (!m)
 		return -EBADMSG;

@@ -245,7 +245,10 @@ typedef struct ac_peer_info {
 	int status;
 	char name[AC_NAME_MAX + 1];
 } ac_peer_info;
-/* Decode an AC_MSG_PEER message. Returns 0 or -EINVAL. */
+/* Decode an AC_MSG_PEER message. Returns 0 or -EINVAL. Only the caller's
+ * own node makes AC_MSG_PEER messages: one that comes from a peer (a
+ * forgery, or one a coroutine passed on) is dropped on arrival (a deliver
+ * gets -EPERM), counted and logged, so ac_msg_peer never decodes it. */
 int ac_msg_peer(const ac_msg *m, ac_peer_info *out);
 
 /* ---- names -------------------------------------------------------------------- */
