@@ -223,6 +223,91 @@ START_TEST(test_locate_connects)
 }
 END_TEST
 
+/* A timeout of 0 never waits: ac_locate with 0 looks in the caller's own
+ * registry only and asks no peer; ac_node_locate with 0 looks at the
+ * known names. "Never waits" is checked by a coroutine spawned before
+ * each call, which runs only when the caller yields. */
+typedef struct zero_ctx {
+	int ran;
+	int done;
+	ac_ref rci;
+} zero_ctx;
+
+static zero_ctx ZC;
+
+static void body_mark(void *arg)
+{
+	(void)arg;
+	ZC.ran = 1;
+}
+
+/* Arm the mark: it runs at the caller's next yield. */
+static void zero_arm(void)
+{
+	ZC.ran = 0;
+	CK_OK(ac_spawn(NULL, body_mark, NULL, NULL, NULL));
+}
+
+static void body_locate_zero(void *arg)
+{
+	ac_ref r, ch;
+	ac_addr l;
+	(void)arg;
+	CK_OK(ac_register("here"));
+	zero_arm();
+	CK_RC(ac_locate("here", NULL, 0, &r), 0);
+	ck_assert(ac_ref_eq(r, ac_self()));
+	CK_RC(ac_locate("here", &W.loc[0], 0, &r), 0);
+	/* "echo" is registered on node 1 only */
+	CK_RC(ac_locate("echo", NULL, 0, &r), -ETIMEDOUT);
+	CK_RC(ac_locate("echo", &W.loc[1], 0, &r), -ETIMEDOUT);
+	CK_RC(ac_chan_locate("news1", NULL, 0, &ch), -ETIMEDOUT);
+	CK_RC(ac_rci_locate("rci1", &W.loc[1], 0, &r), -ETIMEDOUT);
+	CK_RC(ac_node_locate(W.node[0], "node1", 0, &l), 0);
+	ck_assert(ac_addr_eq(&l, &W.loc[1]));
+	CK_RC(ac_node_locate(W.node[0], "ghost", 0, &l), -ETIMEDOUT);
+	ck_assert_msg(!ZC.ran, "a locate with timeout 0 waited");
+	/* with time (and without limit) the peer is asked */
+	CK_RC(ac_locate("echo", NULL, LONG_MS, &r), 0);
+	ck_assert(ac_addr_eq(&r.loc, &W.loc[1]));
+	CK_RC(ac_locate("echo", &W.loc[1], AC_FOREVER, &r), 0);
+	CK_RC(ac_rci_locate("rci1", NULL, AC_FOREVER, &r), 0);
+	ck_assert(ac_ref_eq(r, ZC.rci));
+	ZC.done = 1;
+}
+
+static void rci_nop(ac_msg *args)
+{
+	ac_msg_free(args);
+}
+
+/* Registers ZC.rci on its node (names need a coroutine of that node). */
+static void body_rci_reg(void *arg)
+{
+	(void)arg;
+	CK_OK(ac_rci_register(ZC.rci));
+	ZC.done = 1;
+}
+
+START_TEST(test_locate_zero)
+{
+	world_init(0, 0);
+	memset(&LC, 0, sizeof(LC));
+	memset(&ZC, 0, sizeof(ZC));
+	world_node("s");
+	world_node("s");
+	world_peer(0, 1);
+	start_echo(1, &LC.e, "echo");
+	CK_OK(ac_rci_new(W.s[1], "rci1", rci_nop, &ZC.rci));
+	spawn_on(1, body_rci_reg, NULL);
+	RUN_UNTIL(ZC.done, 1, LONG_MS);
+	ZC.done = 0;
+	spawn_on(0, body_locate_zero, NULL);
+	RUN_UNTIL(ZC.done, 1, LONG_MS);
+	world_fini();
+}
+END_TEST
+
 static void body_node_locate(void *arg)
 {
 	ac_addr l;
@@ -1015,6 +1100,7 @@ static Suite *net_msgs_suite(void)
 	tcase_add_test(tc, test_locate);
 	tcase_add_test(tc, test_locate_connects);
 	tcase_add_test(tc, test_node_locate);
+	tcase_add_test(tc, test_locate_zero);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("messages");
 	tcase_set_timeout(tc, 60);

@@ -202,8 +202,10 @@ int ac_node_stop(ac_node *n);
 /* Free a stopped node (ac_sched_free frees it too). */
 void ac_node_free(ac_node *n);
 
-/* Location of the node named name: waits for nodes found later; -ETIMEDOUT
- * at timeout (0: look once, never wait), -ESHUTDOWN (our node stopped),
+/* Location of the node named name (this node's or an Online peer's):
+ * waits for nodes found later; -ETIMEDOUT at timeout (0: looks at this
+ * node's name and its Online peers' once and never waits — nothing is
+ * sent), -ESHUTDOWN (our node stopped),
  * -EINVAL (a NULL argument or ""), -ENAMETOOLONG (over AC_NAME_MAX).
  * Coroutine only. */
 int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
@@ -266,15 +268,20 @@ int ac_register(const char *name);
 int ac_unregister(const char *name);
 /* Find a coroutine registered as name at loc (NULL: this node, every known
  * node and nodes found later); first answer wins. Returns 0 and *out,
- * -ETIMEDOUT, -EINVAL, -ENAMETOOLONG. The caller's own node is looked at
- * first, so a timeout of 0 finds a local name at once; peers are asked
- * once (each with at least a moment to answer) and, while time is left,
- * again at growing intervals (200 ms up to 5 s) and whenever a new peer
- * comes online. Coroutine only. */
+ * -ETIMEDOUT, -ESHUTDOWN (our node stopped), -EINVAL, -ENAMETOOLONG,
+ * -EPERM. The caller's own node's registry is looked at first (when loc
+ * is NULL or this node). A timeout of 0 looks there only and never waits:
+ * it asks no peer, since an answer from another node takes a wait, so a
+ * name registered elsewhere (or any name with loc another node) is
+ * -ETIMEDOUT at once and nothing is sent. With a timeout > 0 the Online
+ * peers are asked one at a time (each given at most 2 s of what is left)
+ * and, while time is left, again at growing intervals (200 ms up to 5 s)
+ * and whenever a new peer comes online. Coroutine only. */
 int ac_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
               ac_ref *out);
 
-/* Channels: register a local channel ref under a name. */
+/* Channels: register a local channel ref under a name. ac_chan_locate
+ * finds one as ac_locate finds a coroutine (a timeout of 0 alike). */
 int ac_chan_register(ac_ref chan, const char *name);
 int ac_chan_unregister(ac_ref chan, const char *name);
 int ac_chan_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
@@ -293,6 +300,7 @@ int ac_rci_new(ac_sched *s, const char *name, ac_rci_fn fn, ac_ref *out);
 /* Register it so peers can locate it (-EEXIST if the name is taken). */
 int ac_rci_register(ac_ref rci);
 int ac_rci_unregister(ac_ref rci);
+/* Find an RCI (this node's too) as ac_locate finds a coroutine. */
 int ac_rci_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
                   ac_ref *out);
 /* Start a coroutine of the RCI on its node with args (consumed on success,
