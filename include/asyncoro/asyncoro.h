@@ -624,12 +624,15 @@ int ac_sock_attach_fd(ac_sched *s, int fd, ac_sock **out);
 /* Read 1..len bytes; 0 at end of stream; -ETIMEDOUT; negative errno. */
 ssize_t ac_sock_recv(ac_sock *k, void *buf, size_t len, int64_t timeout_ms);
 /* Read exactly len bytes. Returns len, 0 when the stream ended cleanly
- * before the first byte, -EPIPE when it ended in the middle, -ETIMEDOUT
- * (the bytes read so far are lost and the socket is unusable). */
+ * before the first byte, -EPIPE when it ended in the middle, -ETIMEDOUT:
+ * when no byte had come, nothing was taken and the socket stays usable (a
+ * later read gets every byte); when some had, they are lost and the socket
+ * is broken: later reads and writes on it return -EPIPE. */
 ssize_t ac_sock_recv_all(ac_sock *k, void *buf, size_t len,
                          int64_t timeout_ms);
-/* Write all len bytes. Returns len or a negative errno; after -ETIMEDOUT the
- * socket is unusable. */
+/* Write all len bytes. Returns len or a negative errno; after -ETIMEDOUT
+ * (part may have gone) the socket is broken: later reads and writes on it
+ * return -EPIPE. */
 ssize_t ac_sock_send_all(ac_sock *k, const void *buf, size_t len,
                          int64_t timeout_ms);
 /* Read one line into buf (NUL-terminated, without its '\n' and a '\r'
@@ -653,15 +656,17 @@ ssize_t ac_sock_recvfrom(ac_sock *k, void *buf, size_t len, ac_addr *from,
  * coroutines sending on the same socket never split each other's messages;
  * writers of larger messages must take turns (an ac_lock). Returns 0,
  * -EINVAL, -ENOMEM, -ETIMEDOUT (part may have gone: the socket is then
- * broken), or the socket's error. A coroutine terminated in either call
- * leaves no buffer behind. */
+ * broken, later reads and writes return -EPIPE), or the socket's error. A
+ * coroutine terminated in either call leaves no buffer behind. */
 int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
                      int64_t timeout_ms);
 /* Receive one length-prefixed message of at most max bytes into a malloc'ed
  * buffer (*out, *len; free() it). Returns 1 (a message), 0 (clean end of
  * stream before a message), -EMSGSIZE (longer than max: its bytes are not
  * read, so later reads and writes on the socket return -EPIPE), -EPIPE
- * (ended inside a message), -ETIMEDOUT, negative errno. */
+ * (ended inside a message), -ETIMEDOUT (before the first byte of a message
+ * nothing was taken and the socket stays usable; inside one the socket is
+ * broken: later reads and writes return -EPIPE), negative errno. */
 int ac_sock_recv_msg(ac_sock *k, void **out, size_t *len, size_t max,
                      int64_t timeout_ms);
 /* Close the sending side (TCP). */
