@@ -317,11 +317,18 @@ int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro);
  * mtime, mode — is already there), -EEXIST (a different file is there and
  * overwrite is 0; *remote gets its stat when non-NULL), -EFBIG (over the
  * receiver's max_file_size), -EINVAL (absolute dir or a path that would
- * leave dest_path), other negative errno. Coroutine only. */
+ * leave dest_path), -ETIMEDOUT (the transfer may be cut short: the
+ * receiver keeps the old file or none, never a part), other negative
+ * errno. A transfer always waits for the receiver's answers, so with a
+ * timeout of 0 it makes the local checks (path rules, the local file) and
+ * returns -ETIMEDOUT, having sent nothing. Coroutine only. */
 int ac_node_send_file(ac_node *n, const ac_addr *loc, const char *path,
                       const char *dir, int overwrite, int64_t timeout_ms,
                       ac_stat *remote);
-/* Delete a file sent earlier (same file name and dir). 0, -ENOENT, ... */
+/* Delete a file sent earlier (same file name and dir). 0, -ENOENT,
+ * -EINVAL (path rules), -ETIMEDOUT, ...; with a timeout of 0, -ETIMEDOUT
+ * after the path checks, nothing sent (as ac_node_send_file). Coroutine
+ * only. */
 int ac_node_del_file(ac_node *n, const ac_addr *loc, const char *file,
                      const char *dir, int64_t timeout_ms);
 
