@@ -91,7 +91,7 @@ int ac__remote_monitor(void *arg, ac_ref monitor, ac_ref target)
 	if (rc < 0)
 		return rc;
 	AC_ASSERT(p->p_watches.rs_n > 0);
-	rc = ac__remote_rc(p, AC_WT_MONITOR, 10000, "[r r]", monitor, target);
+	rc = ac__remote_rc(p, AC_WT_MONITOR, AC_REMOTE_WAIT_MS, "[r r]", monitor, target);
 	if (rc < 0)
 		ac__watch_take(p, monitor, target);
 	return rc;
@@ -129,7 +129,7 @@ int ac__remote_terminate(void *arg, ac_ref target)
 		return err;
 	if (!ac__cur())
 		return -EPERM;
-	return ac__remote_rc(p, AC_WT_TERMINATE, 10000, "[r r]", target,
+	return ac__remote_rc(p, AC_WT_TERMINATE, AC_REMOTE_WAIT_MS, "[r r]", target,
 	                     ac_ref_null());
 }
 

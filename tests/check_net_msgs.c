@@ -680,6 +680,56 @@ START_TEST(test_deliver)
 }
 END_TEST
 
+/* ac_terminate and ac_monitor on a coroutine of a node that gets no CPU
+ * (its peer_lost_ms far away): each gives up after AC_REMOTE_WAIT_MS
+ * with -ETIMEDOUT, as dis.h promises, not later. */
+typedef struct rwait {
+	ac_ref target;
+	int which;
+	int rc;
+	int64_t ms;
+	int done;
+} rwait;
+
+static void body_remote_wait(void *arg)
+{
+	rwait *w = arg;
+	int64_t t0 = wall_ms();
+	w->rc = w->which ? ac_monitor(w->target) : ac_terminate(w->target);
+	w->ms = wall_ms() - t0;
+	w->done = 1;
+}
+
+START_TEST(test_remote_wait_bound)
+{
+	rwait w[2];
+	int i;
+	world_init(100, 60000);
+	memset(&SC, 0, sizeof(SC));
+	memset(w, 0, sizeof(w));
+	world_node("s");
+	world_node("s");
+	world_peer(0, 1);
+	start_echo(1, &SC.e, NULL);
+	W.frozen[1] = 1;
+	for (i = 0; i < 2; i++) {
+		w[i].target = SC.e.ref;
+		w[i].which = i;
+		spawn_on(0, body_remote_wait, &w[i]);
+	}
+	RUN_UNTIL(w[0].done, 1, AC_REMOTE_WAIT_MS + LONG_MS);
+	RUN_UNTIL(w[1].done, 1, LONG_MS);
+	for (i = 0; i < 2; i++) {
+		ck_assert_msg(w[i].rc == -ETIMEDOUT, "%s: %s", i ? "monitor" : "terminate",
+		              ac_strerror(w[i].rc));
+		ck_assert_int_ge(w[i].ms, AC_REMOTE_WAIT_MS - 50);
+		ck_assert_int_le(w[i].ms, AC_REMOTE_WAIT_MS + 3000);
+	}
+	W.frozen[1] = 0;
+	world_fini();
+}
+END_TEST
+
 /* ---- monitors ------------------------------------------------------------ */
 
 enum { END_RETURN, END_FAIL, END_TERMINATE };
@@ -1109,6 +1159,7 @@ static Suite *net_msgs_suite(void)
 	tcase_add_test(tc, test_send_unknown_and_dead);
 	tcase_add_test(tc, test_send_big);
 	tcase_add_test(tc, test_forward_kinds);
+	tcase_add_test(tc, test_remote_wait_bound);
 	tcase_add_test(tc, test_deliver);
 	tcase_add_loop_test(tc, test_monitor_end, END_RETURN, END_TERMINATE + 1);
 	tcase_add_test(tc, test_monitor_node_lost);

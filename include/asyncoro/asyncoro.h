@@ -287,7 +287,9 @@ int ac_suspend(int64_t timeout_ms, intptr_t *value);
 int ac_resume(ac_ref r, intptr_t value);
 /* End a coroutine now: its stack is discarded (its ac_coro_defer hooks run
  * first), monitors get AC_EXIT_TERMINATED. From the coroutine itself, does
- * not return. Returns 0 or -ESRCH. Remote refs go through dis.h. */
+ * not return. Returns 0 or -ESRCH. A ref of another node is a request to
+ * that node: coroutine only, it waits for the answer at most
+ * AC_REMOTE_WAIT_MS (10 s; codes in dis.h). */
 int ac_terminate(ac_ref r);
 /* End the current coroutine with reason AC_EXIT_RETURNED and a value
  * (ownership passes; NULL: no value). Coroutine only; does not return. */
@@ -306,7 +308,9 @@ int ac_coro_defer(void (*fn)(void *arg), void *arg);
 int ac_finish(ac_ref r, int64_t timeout_ms, ac_msg **exit_msg);
 /* Make the current coroutine a monitor of target: when target ends the
  * caller gets exactly one AC_MSG_EXIT message. Monitoring twice is one
- * monitor. Returns 0, -ESRCH (target not alive), -EPERM. */
+ * monitor. Returns 0, -ESRCH (target not alive), -EPERM. A target on
+ * another node waits for that node's answer at most AC_REMOTE_WAIT_MS
+ * (10 s; codes in dis.h). */
 int ac_monitor(ac_ref target);
 /* Make monitor a monitor of the current coroutine (asyncoro's notify). */
 int ac_notify(ac_ref monitor);

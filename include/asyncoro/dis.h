@@ -30,6 +30,18 @@ extern "C" {
 
 typedef struct ac_node ac_node;
 
+/* How long ac_terminate and ac_monitor (ac_monitor_ref) on a coroutine of
+ * another node wait for that node's answer; they take no timeout. They
+ * return 0 or that node's answer (-ESRCH: not alive there; ac_terminate
+ * -EPERM for its service coroutines; ac_monitor -ENOBUFS over its bounds),
+ * -EHOSTUNREACH when the node is unknown or lost before the request went
+ * out, and -ETIMEDOUT when no answer came within AC_REMOTE_WAIT_MS or
+ * the connection broke after the request went out (the outcome is then
+ * unknown: the coroutine may have been ended or be monitored). A silent
+ * or dead peer therefore holds the caller at most AC_REMOTE_WAIT_MS (less
+ * when it is declared lost first, see peer_lost_ms). Coroutine only. */
+#define AC_REMOTE_WAIT_MS 10000
+
 /* Default UDP port for discovery (the spec's 51350). */
 #define AC_DEFAULT_UDP_PORT 51350
 
