@@ -39,8 +39,9 @@ static inline int ac__remote_local(ac_node *n, const ac_ref *r)
 	return ac__ref_is_local(n->n_sched, r);
 }
 /* Send a request of type to p with a body packed from fmt and wait for the
- * reply (timeout_ms 0 counts as 1): 0 with *pend holding the reply body
- * (the caller frees pend->pd_body), or the request's error (-ETIMEDOUT,
+ * reply (timeout_ms 0: queued, -ETIMEDOUT at once, no wait): 0 with *pend
+ * holding the reply body (the caller frees pend->pd_body), or the
+ * request's error (-ETIMEDOUT,
  * -EHOSTUNREACH, -ENOMEM, ...). Coroutine only. */
 int ac__remote_call(ac_peer *p, uint8_t type, int64_t timeout_ms,
                     ac__pending *pend, const char *fmt, ...);

@@ -248,6 +248,20 @@ static void zero_arm(void)
 	CK_OK(ac_spawn(NULL, body_mark, NULL, NULL, NULL));
 }
 
+/* Calls that need another node's answer, with 0: deliver queues and
+ * returns 0, an RCI call returns -ETIMEDOUT (args still ours), neither
+ * waits; a finish asks that node, which does not wait. */
+static void zero_calls(void)
+{
+	ac_msg *args = ac_msg_str("a");
+	zero_arm();
+	CK_RC(ac_deliver(LC.e.ref, ac_msg_str("z0"), 0), 0);
+	CK_RC(ac_rci_call(ZC.rci, args, 0, &(ac_ref){0}), -ETIMEDOUT);
+	ck_assert_msg(!ZC.ran, "a remote call with timeout 0 waited");
+	ac_msg_free(args);
+	CK_RC(ac_finish(LC.e.ref, 0, NULL), -ETIMEDOUT);
+}
+
 static void body_locate_zero(void *arg)
 {
 	ac_ref r, ch;
@@ -267,12 +281,16 @@ static void body_locate_zero(void *arg)
 	ck_assert(ac_addr_eq(&l, &W.loc[1]));
 	CK_RC(ac_node_locate(W.node[0], "ghost", 0, &l), -ETIMEDOUT);
 	ck_assert_msg(!ZC.ran, "a locate with timeout 0 waited");
+	zero_calls();
 	/* with time (and without limit) the peer is asked */
 	CK_RC(ac_locate("echo", NULL, LONG_MS, &r), 0);
 	ck_assert(ac_addr_eq(&r.loc, &W.loc[1]));
 	CK_RC(ac_locate("echo", &W.loc[1], AC_FOREVER, &r), 0);
 	CK_RC(ac_rci_locate("rci1", NULL, AC_FOREVER, &r), 0);
 	ck_assert(ac_ref_eq(r, ZC.rci));
+	CK_RC(ac_locate("echo", NULL, -5, &r), 0); /* any negative: no limit */
+	/* the deliver with 0 went out all the same: echoed back */
+	recv_is("z0");
 	ZC.done = 1;
 }
 

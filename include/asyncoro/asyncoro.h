@@ -20,11 +20,13 @@
  * nodes.
  *
  * Conventions: functions return >= 0 on success or a negative errno
- * (ac_strerror names it). Timeouts are in milliseconds; AC_FOREVER (-1) waits
- * without limit and 0 does not wait. A ref of the wrong kind for a call
- * (the null ref included) is -EINVAL, besides the codes listed per call.
- * A message passed to a function that
- * succeeds belongs to the callee; on error the caller keeps it. Functions
+ * (ac_strerror names it). Timeouts are in milliseconds; AC_FOREVER (-1),
+ * or any negative value, waits without limit (ac_sleep excepted: -EINVAL)
+ * and 0 does not wait, but looks first (a receive takes a queued message;
+ * dis.h says what 0 means for calls on other nodes). A ref of the wrong
+ * kind for a call (the null ref included) is -EINVAL, besides the codes
+ * listed per call. A message passed to a function that succeeds belongs
+ * to the callee; on error the caller keeps it. Functions
  * marked "coroutine only" return -EPERM when called outside a coroutine.
  * Nothing here is thread-safe: a scheduler and its objects belong to the
  * thread that runs it (many schedulers may share that thread).
@@ -403,7 +405,8 @@ int ac_send_data(ac_ref to, const void *data, size_t len);
  * on an error the caller's; on 1 and 0 it is freed when the calling
  * coroutine is terminated while it waits. To a channel ref it is
  * ac_chan_deliver with n = 0 (the return is how many got it).
- * Coroutine only for remote refs; locally it never waits. */
+ * Coroutine only for remote refs; locally it never waits. To another node
+ * with a timeout of 0 it queues m and returns 0 at once (dis.h). */
 int ac_deliver(ac_ref to, ac_msg *m, int64_t timeout_ms);
 /* Take the oldest message; *out gets it. Returns 0, -ETIMEDOUT, -EPERM
  * (outside a coroutine), -EINVAL (out NULL). */

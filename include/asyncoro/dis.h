@@ -10,8 +10,21 @@
  * directions, fresh nonces per connection) before anything else is acted
  * on. With certfile set, every connection is TLS 1.3 with certificates
  * checked both ways, and the secret handshake runs inside it, bound to
- * the TLS session. Every function that waits is "coroutine only" (-EPERM outside one)
- * and takes a timeout in milliseconds (AC_FOREVER waits without limit).
+ * the TLS session. Every function that waits is "coroutine only" (-EPERM
+ * outside one) and takes a timeout in milliseconds (AC_FOREVER, or any
+ * negative value, waits without limit).
+ *
+ * A timeout of 0 never waits: a call looks at what its node already knows
+ * (a locate: its own registry and peer names) and otherwise returns its
+ * timeout result at once. So ac_deliver to another node queues the message
+ * and returns 0 (outcome unknown), ac_rci_call of another node's RCI sends
+ * the call and returns -ETIMEDOUT (the coroutine may start there), and
+ * ac_node_send_file and ac_node_del_file send nothing. Two kinds of calls
+ * hand their timeout to the other node, which waits up to it: ac_finish on
+ * a coroutine of another node and the ac_chan_* calls on another node's
+ * channel; they wait for that node's answer up to 1 s longer (the round
+ * trip), so with 0 they ask once and get the answer. ac_terminate and
+ * ac_monitor take no timeout (see AC_REMOTE_WAIT_MS).
  * Results follow asyncoro.h: >= 0 success, negative errno on failure.
  * doc/semantics.md says what each call does and returns in detail.
  */
@@ -317,9 +330,11 @@ int ac_rci_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
                   ac_ref *out);
 /* Start a coroutine of the RCI on its node with args (consumed on success,
  * and freed when the calling coroutine is terminated while it waits).
- * Returns 0 and *coro, -ESRCH (no such RCI), -EHOSTUNREACH, -ETIMEDOUT,
- * -EBUSY (that node serves max_peer_requests of ours already).
- * Coroutine only for remote RCIs. */
+ * Returns 0 and *coro, -ESRCH (no such RCI), -EHOSTUNREACH, -ETIMEDOUT
+ * (the coroutine may have started; with a timeout of 0 always, at once),
+ * -EBUSY (that node serves max_peer_requests of ours already), -EPERM (the
+ * args are of a kind only a node makes: AC_MSG_PEER). A local call never
+ * waits. Coroutine only for remote RCIs. */
 int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro);
 
 /* ---- files ------------------------------------------------------------------------- */
