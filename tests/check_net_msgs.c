@@ -259,6 +259,9 @@ static void zero_calls(void)
 	CK_RC(ac_rci_call(ZC.rci, args, 0, &(ac_ref){0}), -ETIMEDOUT);
 	ck_assert_msg(!ZC.ran, "a remote call with timeout 0 waited");
 	ac_msg_free(args);
+	/* node 2 is not a peer: no handshake in no time; node 1 is one */
+	CK_RC(ac_node_peer(W.node[0], W.locs[2], 0, 1, 0, 0), -ETIMEDOUT);
+	CK_RC(ac_node_peer(W.node[0], W.locs[1], 0, 1, 0, 0), 0);
 	CK_RC(ac_finish(LC.e.ref, 0, NULL), -ETIMEDOUT);
 }
 
@@ -314,6 +317,7 @@ START_TEST(test_locate_zero)
 	memset(&ZC, 0, sizeof(ZC));
 	world_node("s");
 	world_node("s");
+	world_node("s");
 	world_peer(0, 1);
 	start_echo(1, &LC.e, "echo");
 	CK_OK(ac_rci_new(W.s[1], "rci1", rci_nop, &ZC.rci));
@@ -322,6 +326,8 @@ START_TEST(test_locate_zero)
 	ZC.done = 0;
 	spawn_on(0, body_locate_zero, NULL);
 	RUN_UNTIL(ZC.done, 1, LONG_MS);
+	run_for(100);
+	ck_assert(!lists(0, &W.loc[2]) && !lists(2, &W.loc[0]));
 	world_fini();
 }
 END_TEST

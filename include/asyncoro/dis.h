@@ -246,8 +246,8 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
  * and neither acts on anything from that connection. Otherwise
  * -ESHUTDOWN (our node stopped), -ECONNREFUSED, -ETIMEDOUT, ... The
  * timeout bounds the connect and the handshake together (0: -ETIMEDOUT
- * unless loc is already a peer; with AC_FOREVER the handshake, TLS
- * included, still ends within 5 s).
+ * at once, nothing sent, unless loc is already an Online peer; with
+ * AC_FOREVER the handshake, TLS included, still ends within 5 s).
  * Calling it again changes stream_send for that peer. broadcast asks the
  * peer to relay our announcement on its network. Coroutine only. */
 int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
