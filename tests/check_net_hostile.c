@@ -860,6 +860,100 @@ START_TEST(test_forged_peer_status)
 }
 END_TEST
 
+/* ---- forged finish answers ---------------------------------------------------- */
+
+/* Node 0 waits (ac_finish) for coroutines of the raw node, which answers
+ * with what is not an exit notice of that coroutine: a peer-status message,
+ * an exit notice of another coroutine (-EPROTO both), then a true one. */
+typedef struct ffin {
+	ac_addr fake;
+	int ready;
+	int rc[3];
+	int done;
+} ffin;
+
+static ffin FF;
+
+static ac_ref ffin_target(uint32_t id)
+{
+	ac_ref t = HC.e.ref;
+	t.loc = FF.fake;
+	t.inc = 0x1234567890abcdefULL;
+	t.id = id;
+	return t;
+}
+
+static void body_ffin_raw(void *arg)
+{
+	raw r;
+	void *b;
+	size_t len;
+	uint8_t type, flags, *body;
+	uint32_t id;
+	int k = 0;
+	(void)arg;
+	raw_handshake(&r);
+	FF.fake = r.fake;
+	FF.ready = 1;
+	while (k < 3) {
+		ac_ref target;
+		int64_t to;
+		CK_RC(raw_recv(r.k, &type, &flags, &id, &body, &len, LONG_MS), 1);
+		if (type != AC_WT_FINISH || (flags & AC_WF_REPLY)) {
+			free(body);
+			continue;
+		}
+		CK_OK(ac_unpack(body, len, "[r i]", &target, &to));
+		free(body);
+		CK_OK(ac_pack(&b, &len, "[i [u u r S]]", (int64_t)0,
+		              (uint64_t)(k == 0 ? AC_MSG_PEER : AC_MSG_EXIT),
+		              (uint64_t)AC_EXIT_RETURNED, k == 1 ? ffin_target(99) : target,
+		              "", (size_t)0));
+		CK_OK(raw_frame(r.k, AC_WT_FINISH, AC_WF_REPLY, id, b, len));
+		free(b);
+		k++;
+	}
+	while (!FF.done)
+		ac_sleep(10);
+	ac_sock_close(r.k);
+}
+
+static void body_ffin_waiter(void *arg)
+{
+	int k;
+	(void)arg;
+	for (k = 0; k < 3; k++) {
+		ac_msg *m = NULL;
+		FF.rc[k] = ac_finish(ffin_target(7 + (uint32_t)k), LONG_MS, &m);
+		if (FF.rc[k] == 0) {
+			ck_assert_int_eq(ac_msg_kind(m), AC_MSG_EXIT);
+			ac_msg_free(m);
+		}
+	}
+	FF.done = 1;
+}
+
+START_TEST(test_forged_finish_reply)
+{
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	memset(&FF, 0, sizeof(FF));
+	world_node("s");
+	world_sched();
+	start_echo(0, &HC.e, "echo");
+	spawn_on(1, body_ffin_raw, NULL);
+	RUN_UNTIL(FF.ready, 1, LONG_MS);
+	run_for(50);
+	spawn_on(0, body_ffin_waiter, NULL);
+	RUN_UNTIL(FF.done, 1, LONG_MS);
+	ck_assert_int_eq(FF.rc[0], -EPROTO);
+	ck_assert_int_eq(FF.rc[1], -EPROTO);
+	ck_assert_int_eq(FF.rc[2], 0);
+	run_for(50);
+	world_fini();
+}
+END_TEST
+
 /* ---- requests in progress (issue 12 item 3) ------------------------------ */
 
 enum { REQ_MAX = 8, REQ_SENT = 40 };
@@ -1796,6 +1890,7 @@ static Suite *net_hostile_suite(void)
 	tcase_add_test(tc, test_stray_reply);
 	tcase_add_test(tc, test_forged_exit);
 	tcase_add_test(tc, test_forged_peer_status);
+	tcase_add_test(tc, test_forged_finish_reply);
 	tcase_add_test(tc, test_request_bound);
 	tcase_add_test(tc, test_rci_bound);
 	tcase_add_test(tc, test_weak_secret);
