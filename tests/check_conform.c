@@ -1388,19 +1388,22 @@ static int64_t zs_got(int rc, ac_msg *m)
 static int64_t zs_recv(int64_t to)
 {
 	ac_msg *m = NULL;
-	return zs_got(ac_receive(to, &m), m);
+	int rc = ac_receive(to, &m);
+	return zs_got(rc, m);
 }
 
 static int64_t zs_recv_cat(int64_t to)
 {
 	ac_msg *m = NULL;
-	return zs_got(ac_receive_cat(1, to, &m), m);
+	int rc = ac_receive_cat(1, to, &m);
+	return zs_got(rc, m);
 }
 
 static int64_t zs_recv_match(int64_t to)
 {
 	ac_msg *m = NULL;
-	return zs_got(ac_receive_match(zs_match, NULL, to, &m), m);
+	int rc = ac_receive_match(zs_match, NULL, to, &m);
+	return zs_got(rc, m);
 }
 
 static void zs_wake_w(void) { CK_OK(ac_send(ZS.me, ac_msg_str("w"))); }
