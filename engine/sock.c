@@ -619,6 +619,8 @@ int ac_sock_recv_msg(ac_sock *k, void **out, size_t *len, size_t max,
 	ac__defer_pop(ac__cur(), &undo);
 	if (r == 0 && n)
 		r = -EPIPE;
+	if (r == -ETIMEDOUT)
+		k->k_broken = 1; /* the length was consumed: the stream is out of step */
 	if (r < 0) {
 		ac__free(buf);
 		return (int)sock_leave(k, r);

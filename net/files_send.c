@@ -22,7 +22,8 @@
  * FILE_BEGIN was queued sends FILE_END without waiting for the reply; the
  * receiver then keeps the file only if every byte arrived.
  *
- * ac_node_del_file sends DEL_FILE [name dir] → [rc]. Both check the path
+ * ac_node_del_file sends DEL_FILE [name dir] → [rc]. With a timeout of 0
+ * both stop after the local checks (-ETIMEDOUT, nothing sent). Both check the path
  * rules of net/files.h before anything goes out (an early -EINVAL) and send
  * permission bits without setuid, setgid and sticky (AC__FILE_MODE_MASK).
  */
@@ -357,6 +358,18 @@ static int files_tx_end(files_tx *t, int64_t deadline_ns)
 	return files_tx_ack(t, deadline_ns);
 }
 
+/* A timeout of 0: a transfer or a deletion always waits for the
+ * receiver's answer, so after the local checks it is -ETIMEDOUT at once,
+ * nothing sent and no connection made (dis.h). */
+static int files_zero(ac_node *n, const ac_addr *loc)
+{
+	if (n->n_stopped)
+		return -ESHUTDOWN;
+	if (loc->family == AC_AF_NONE || loc->port == 0)
+		return -EINVAL;
+	return -ETIMEDOUT;
+}
+
 /* Callable here: a coroutine of n's scheduler. */
 static int files_in_coro(ac_node *n)
 {
@@ -385,6 +398,8 @@ int ac_node_send_file(ac_node *n, const ac_addr *loc, const char *path,
 		return rc;
 	if (st.type != AC_FT_FILE)
 		return st.type == AC_FT_DIR ? -EISDIR : -EINVAL;
+	if (timeout_ms == 0)
+		return files_zero(n, loc);
 	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
 	rc = files_tx_init(&t, n, loc, deadline_ns);
 	if (rc == 0)
@@ -413,6 +428,8 @@ int ac_node_del_file(ac_node *n, const ac_addr *loc, const char *file,
 		return -EPERM;
 	if (ac__file_path_ok(dir, file) < 0)
 		return -EINVAL;
+	if (timeout_ms == 0)
+		return files_zero(n, loc);
 	deadline_ns = ac__deadline(n->n_sched, timeout_ms);
 	rc = files_tx_init(&t, n, loc, deadline_ns);
 	if (rc == 0 && dir && *dir)

@@ -137,8 +137,10 @@ struct ac_peer {
 	 * last drained to half their bounds. */
 	ac__inacct *p_in;
 	int p_in_logged;
-	/* A forged exit notice from this peer was logged (once per peer). */
+	/* A forged exit notice, a peer-status message from this peer was
+	 * logged (once per peer each). */
 	int p_forged_logged;
+	int p_forged_peer_logged;
 	/* Once reclaimed: when, and the next record in the node's n_grave. */
 	int64_t p_grave_ns;
 	ac_peer *p_grave_next;
@@ -261,7 +263,8 @@ struct ac_node {
 	ac_peer *n_grave;
 	ac_peer **n_grave_tail;
 	/* Exit notices dropped for naming a coroutine of a node other than
-	 * the peer that sent them (ac__remote_from_ok). */
+	 * the peer that sent them, and peer-status messages from a peer
+	 * (ac__remote_from_ok). */
 	uint64_t n_forged;
 	/* Overload bounds (ac_node_opts: max_peer_requests, max_coro_inbound,
 	 * max_peer_inbound) and what they refused. */

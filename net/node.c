@@ -1107,6 +1107,10 @@ int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
 		         "(max_peers %u)", loc, n->n_max_peers);
 		return -EUSERS;
 	}
+	/* A handshake takes round trips: 0 never waits, so it does not start
+	 * one (dis.h). */
+	if (timeout_ms == 0)
+		return -ETIMEDOUT;
 	/* The timeout bounds the connect and the handshake together (AC_FOREVER:
 	 * the handshake still ends within PEER_HANDSHAKE_MS). */
 	deadline_ns = ac__deadline(n->n_sched, timeout_ms);

@@ -1250,8 +1250,7 @@ int ac__request(ac_peer *p, uint8_t type, const void *body, size_t len,
 	int rc = ac__request_start(p, type, body, len, pend);
 	if (rc < 0)
 		return rc;
-	if (timeout_ms == 0)
-		timeout_ms = 1; /* a request needs at least a moment */
+	/* 0: queued, -ETIMEDOUT at once (see ac__remote_call). */
 	ac__request_wait(&pend, 1, ac__deadline(s, timeout_ms));
 	AC_ASSERT(pend->pd_done && pend->pd_err <= 0);
 	return pend->pd_err;

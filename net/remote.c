@@ -59,8 +59,8 @@ int ac__remote_call(ac_peer *p, uint8_t type, int64_t timeout_ms,
 	if (rc < 0)
 		return rc;
 	AC_ASSERT(pend->pd_id != 0);
-	if (timeout_ms == 0)
-		timeout_ms = 1; /* a request needs at least a moment */
+	/* A timeout of 0 does not wait (dis.h): the request is queued, and
+	 * -ETIMEDOUT at once (its reply, if any, is dropped). */
 	ac__request_wait(&pend, 1, ac__deadline(p->p_node->n_sched, timeout_ms));
 	AC_ASSERT(pend->pd_done && (pend->pd_err < 0 || pend->pd_body != NULL));
 	return pend->pd_err;

@@ -39,8 +39,9 @@ static inline int ac__remote_local(ac_node *n, const ac_ref *r)
 	return ac__ref_is_local(n->n_sched, r);
 }
 /* Send a request of type to p with a body packed from fmt and wait for the
- * reply (timeout_ms 0 counts as 1): 0 with *pend holding the reply body
- * (the caller frees pend->pd_body), or the request's error (-ETIMEDOUT,
+ * reply (timeout_ms 0: queued, -ETIMEDOUT at once, no wait): 0 with *pend
+ * holding the reply body (the caller frees pend->pd_body), or the
+ * request's error (-ETIMEDOUT,
  * -EHOSTUNREACH, -ENOMEM, ...). Coroutine only. */
 int ac__remote_call(ac_peer *p, uint8_t type, int64_t timeout_ms,
                     ac__pending *pend, const char *fmt, ...);
@@ -75,8 +76,9 @@ ac_msg *ac__remote_msg_new(uint64_t kind, uint64_t aux, ac_ref from,
 /* 1 when peer p may send a message of this kind with this sender: an exit
  * notice (kind AC_MSG_EXIT) only about a coroutine of p itself (its
  * location and incarnation), since only the node that owns a coroutine
- * makes its exit notices. 0 for a forged one: counted (n_forged) and
- * logged once per peer; the caller drops it. */
+ * makes its exit notices; a peer-status message (AC_MSG_PEER) never, since
+ * only the receiving node makes those. 0 for a forged one: counted
+ * (n_forged) and logged once per peer and kind; the caller drops it. */
 int ac__remote_from_ok(ac_peer *p, uint64_t kind, const ac_ref *from);
 /* p's inbound account (created with the node's bounds on first use), or
  * NULL when memory is short. */

@@ -91,7 +91,7 @@ int ac__remote_monitor(void *arg, ac_ref monitor, ac_ref target)
 	if (rc < 0)
 		return rc;
 	AC_ASSERT(p->p_watches.rs_n > 0);
-	rc = ac__remote_rc(p, AC_WT_MONITOR, 10000, "[r r]", monitor, target);
+	rc = ac__remote_rc(p, AC_WT_MONITOR, AC_REMOTE_WAIT_MS, "[r r]", monitor, target);
 	if (rc < 0)
 		ac__watch_take(p, monitor, target);
 	return rc;
@@ -129,7 +129,7 @@ int ac__remote_terminate(void *arg, ac_ref target)
 		return err;
 	if (!ac__cur())
 		return -EPERM;
-	return ac__remote_rc(p, AC_WT_TERMINATE, 10000, "[r r]", target,
+	return ac__remote_rc(p, AC_WT_TERMINATE, AC_REMOTE_WAIT_MS, "[r r]", target,
 	                     ac_ref_null());
 }
 
@@ -158,6 +158,8 @@ int ac__remote_finish(void *arg, ac_ref target, int64_t timeout_ms,
 	              &from, &data, &len) < 0) {
 		if (ac_unpack(pend.pd_body, pend.pd_len, "[i n]", &r) < 0 || r >= 0)
 			r = -EPROTO;
+	} else if (kind != AC_MSG_EXIT || !ac_ref_eq(from, target)) {
+		r = -EPROTO; /* an exit notice of that coroutine, nothing else */
 	} else if (exit_msg) {
 		*exit_msg = ac__remote_msg_new(kind, aux, from, data, len);
 		if (!*exit_msg)

@@ -34,7 +34,8 @@ int ac__remote_msg_ok(uint64_t kind, uint64_t aux, size_t len)
 {
 	/* AC_MSG_PEER too: a coroutine may pass on a peer-status message it
 	 * received, and its node sends it like any other (check_net_msgs.c
-	 * test_forward_kinds); refusing it here dropped the connection. */
+	 * test_forward_kinds); refusing it here dropped the connection. The
+	 * receiver then drops it as a forgery (ac__remote_from_ok). */
 	return kind <= AC_MSG_PEER && aux <= 0xffff && len <= AC_WIRE_PAYLOAD_MAX;
 }
 
@@ -60,17 +61,26 @@ int ac__remote_from_ok(ac_peer *p, uint64_t kind, const ac_ref *from)
 {
 	ac_node *n = p->p_node;
 	char text[AC_ADDR_STRLEN];
-	if (kind != AC_MSG_EXIT ||
-	    (from->kind == AC_REF_CORO && from->inc == p->p_inc &&
-	     ac_addr_eq(&from->loc, &p->p_loc)))
+	int *logged;
+	const char *what;
+	if (kind == AC_MSG_PEER) {
+		/* Peer-status messages are made by the receiving node alone. */
+		logged = &p->p_forged_peer_logged;
+		what = "a peer-status message (only a node itself makes those)";
+	} else if (kind != AC_MSG_EXIT ||
+	           (from->kind == AC_REF_CORO && from->inc == p->p_inc &&
+	            ac_addr_eq(&from->loc, &p->p_loc))) {
 		return 1;
+	} else {
+		logged = &p->p_forged_logged;
+		what = "an exit notice about a coroutine of another node";
+	}
 	n->n_forged++;
-	if (!p->p_forged_logged) {
-		p->p_forged_logged = 1;
+	if (!*logged) {
+		*logged = 1;
 		ac__nlog(n, AC_LOG_WARN,
-		         "peer \"%s\" at %s sent an exit notice about a coroutine of "
-		         "another node: dropped (logged once per peer)",
-		         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)));
+		         "peer \"%s\" at %s sent %s: dropped (logged once per peer)",
+		         p->p_name, ac_addr_format(&p->p_loc, text, sizeof(text)), what);
 	}
 	return 0;
 }

@@ -8,8 +8,9 @@
  * ac_locate, ac_chan_locate and ac_rci_locate look in the node's own
  * registry first, then ask the peers (one at a time, each for at most 2 s,
  * or only the node at a given location, connecting to it if need be),
- * round after round until the deadline — a timeout of 0 still looks once
- * — with pauses doubling from LOCATE_WAIT_MIN_MS to LOCATE_WAIT_MAX_MS
+ * round after round until the deadline — a timeout of 0 looks in the own
+ * registry only and never waits, so it asks no peer (dis.h) —
+ * with pauses doubling from LOCATE_WAIT_MIN_MS to LOCATE_WAIT_MAX_MS
  * between rounds, cut short when a peer comes online. An answer must
  * name an object of the answering node's current incarnation, of the kind
  * asked for. An RCI is a named function a
@@ -51,7 +52,8 @@ static int locate_one(ac_peer *p, uint32_t kind, const char *name,
 #define LOCATE_WAIT_MIN_MS 200
 #define LOCATE_WAIT_MAX_MS 5000
 
-/* One round over the candidates; 0 when found. */
+/* One round over the candidates; 0 when found. With left_ms 0 only this
+ * node's registry is looked at: asking a peer means waiting for it. */
 static int locate_round(ac_node *n, uint32_t kind, const char *name,
                                const ac_addr *loc, int64_t left_ms, ac_ref *out)
 {
@@ -68,6 +70,8 @@ static int locate_round(ac_node *n, uint32_t kind, const char *name,
 		if (loc)
 			return -ENOENT;
 	}
+	if (left_ms == 0)
+		return -ENOENT;
 	if (loc) {
 		ac_peer *p = ac__peer_get(n, loc);
 		if (!p)
@@ -105,7 +109,7 @@ static int locate_kind(uint32_t kind, const char *name, const ac_addr *loc,
 		                            : (deadline_ns - ac_sched_now_ns(s)) / 1000000;
 		int rc;
 		if (deadline_ns >= 0 && left < 0)
-			left = 0; /* look once all the same (a moment per peer) */
+			left = 0; /* no time left: this node's registry only */
 		rc = locate_round(n, kind, name, loc, left, out);
 		if (rc == 0) {
 			/* Names are registered, and answers checked, by kind. */
@@ -406,6 +410,9 @@ int ac__on_rci(ac_peer *p, const ac_wire_hdr *h, const uint8_t *b, size_t len)
 	if (ac__remote_busy(p))
 		return ac__reply(p, AC_WT_RCI_CALL, h->req_id, "[i r]",
 		                 (int64_t)ac__remote_refuse(p), coro);
+	if (!ac__remote_from_ok(p, kind, &from)) /* forged: counted, logged */
+		return ac__reply(p, AC_WT_RCI_CALL, h->req_id, "[i r]", (int64_t)-EPERM,
+		                 coro);
 	m = ac__remote_msg_new(kind, aux, from, data, dlen);
 	if (!m)
 		return -EBADMSG;

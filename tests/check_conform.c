@@ -10,7 +10,8 @@
  *
  * Two kinds of bodies: coroutines using ac_sock on a scheduler (TCP echo,
  * refused connects, timeouts, messages, UDP, close waking a reader,
- * sleep), and io.h's contract driven directly through struct ac_io_ops
+ * sleep, and the sweep of every blocking call of asyncoro.h with timeouts
+ * 0, negative and AC_FOREVER), and io.h's contract driven directly through struct ac_io_ops
  * (tests/io_harness.h): TCP and UDP semantics, errors of a submit,
  * per-handle FIFO order of completions and callbacks, close cancelling
  * pending ops, cancel outcomes, short reads and a large send, broadcasts,
@@ -1230,6 +1231,423 @@ IO_TEST(files)
 IO_TEST(udp_broadcast)
 IO_TEST(entropy)
 
+/* ---- timeouts: the sweep ------------------------------------------------------------ */
+
+/* Every blocking call of asyncoro.h, in a situation where it has to wait:
+ * with a timeout of 0 it returns its timeout result at once (asyncoro.h:
+ * "0 does not wait"); with a negative timeout (-5: any negative value
+ * waits without limit) and with AC_FOREVER it waits until a helper
+ * coroutine resolves the situation 20 ms later, and returns its success.
+ * The network calls of dis.h are swept in check_net_msgs.c
+ * (test_locate_zero) and check_files.c (test_zero_timeouts). */
+typedef struct zsweep {
+	ac_ref me, holder, target;
+	int held;
+	ac_lock lock;
+	ac_rlock rlock;
+	ac_cond cond;
+	ac_event go, ev;
+	ac_sem sem;
+	ac_waitq wq;
+	ac_ref chan;
+	ac_addr laddr, uaddr;
+	ac_sock *l, *cli, *srv, *acc, *extra, *u, *usend;
+	void *msg;
+} zsweep;
+
+static zsweep ZS;
+
+typedef struct zentry {
+	const char *name;
+	/* Make the call wait (NULL: it waits as it is). */
+	void (*setup)(void);
+	int64_t (*call)(int64_t timeout_ms);
+	/* Run by the helper 20 ms into the wait: lets the call succeed. */
+	void (*wake)(void);
+	/* After each call, with its result: release, free, undo setup. */
+	void (*undo)(int64_t rc);
+	int64_t want_zero;
+	int64_t want_woken;
+} zentry;
+
+/* Holds lock, rlock or the cond's lock (arg 0, 1, 2) until ZS.go is set. */
+static void zs_holder(void *arg)
+{
+	intptr_t which = (intptr_t)arg;
+	if (which == 0)
+		CK_OK(ac_lock_acquire(&ZS.lock, 0));
+	else if (which == 1)
+		CK_OK(ac_rlock_acquire(&ZS.rlock, 0));
+	else
+		CK_OK(ac_cond_acquire(&ZS.cond, 0));
+	ZS.held = 1;
+	CK_OK(ac_event_wait(&ZS.go, AC_FOREVER));
+	if (which == 0)
+		CK_OK(ac_lock_release(&ZS.lock));
+	else if (which == 1)
+		CK_OK(ac_rlock_release(&ZS.rlock));
+	else
+		CK_OK(ac_cond_release(&ZS.cond));
+	ZS.held = 0;
+}
+
+static void zs_hold(intptr_t which)
+{
+	CK_OK(ac_spawn(NULL, zs_holder, (void *)which, NULL, &ZS.holder));
+	while (!ZS.held)
+		CK_OK(ac_yield());
+}
+
+/* Let the holder go and wait until it ended. */
+static void zs_unhold(void)
+{
+	ac_event_set(&ZS.go);
+	while (ac_is_alive(ZS.holder) == 1)
+		CK_OK(ac_sleep(1));
+	ac_event_clear(&ZS.go);
+}
+
+static void zs_setup_lock(void) { zs_hold(0); }
+static void zs_setup_rlock(void) { zs_hold(1); }
+static void zs_setup_cond(void) { zs_hold(2); }
+static void zs_wake_go(void) { ac_event_set(&ZS.go); }
+
+static int64_t zs_lock(int64_t to) { return ac_lock_acquire(&ZS.lock, to); }
+static int64_t zs_rlock(int64_t to) { return ac_rlock_acquire(&ZS.rlock, to); }
+static int64_t zs_cond_acq(int64_t to) { return ac_cond_acquire(&ZS.cond, to); }
+
+static void zs_undo_lock(int64_t rc)
+{
+	if (rc == 0)
+		CK_OK(ac_lock_release(&ZS.lock));
+	zs_unhold();
+}
+
+static void zs_undo_rlock(int64_t rc)
+{
+	if (rc == 0)
+		CK_OK(ac_rlock_release(&ZS.rlock));
+	zs_unhold();
+}
+
+static void zs_undo_cond_acq(int64_t rc)
+{
+	if (rc == 0)
+		CK_OK(ac_cond_release(&ZS.cond));
+	zs_unhold();
+}
+
+/* cond_wait: the caller holds the lock; the helper notifies. */
+static void zs_setup_cond_wait(void) { CK_OK(ac_cond_acquire(&ZS.cond, 0)); }
+static int64_t zs_cond_wait(int64_t to) { return ac_cond_wait(&ZS.cond, to); }
+
+static void zs_wake_cond(void)
+{
+	CK_OK(ac_cond_acquire(&ZS.cond, AC_FOREVER));
+	ck_assert_int_eq(ac_cond_notify(&ZS.cond, 1), 1);
+	CK_OK(ac_cond_release(&ZS.cond));
+}
+
+static void zs_undo_cond_wait(int64_t rc)
+{
+	(void)rc;
+	CK_OK(ac_cond_release(&ZS.cond)); /* held again either way */
+}
+
+static int64_t zs_event(int64_t to) { return ac_event_wait(&ZS.ev, to); }
+static void zs_wake_event(void) { ac_event_set(&ZS.ev); }
+static void zs_undo_event(int64_t rc) { (void)rc; ac_event_clear(&ZS.ev); }
+static int64_t zs_sem(int64_t to) { return ac_sem_acquire(&ZS.sem, to); }
+static void zs_wake_sem(void) { ac_sem_release(&ZS.sem); }
+static int64_t zs_waitq(int64_t to) { return ac_waitq_wait(&ZS.wq, to); }
+static void zs_wake_waitq(void)
+{
+	ck_assert_int_eq(ac_waitq_wake(&ZS.wq, 1, 5), 1);
+}
+
+/* Messages: "w" any, "c" category 1, "m" matched. */
+static int zs_cat(const ac_msg *m, void *arg)
+{
+	(void)arg;
+	return ac_msg_is(m, "c") ? 1 : 0;
+}
+
+static int zs_match(const ac_msg *m, void *arg)
+{
+	(void)arg;
+	return ac_msg_is(m, "m");
+}
+
+static int64_t zs_got(int rc, ac_msg *m)
+{
+	if (rc == 0)
+		ac_msg_free(m);
+	return rc;
+}
+
+static int64_t zs_recv(int64_t to)
+{
+	ac_msg *m = NULL;
+	int rc = ac_receive(to, &m);
+	return zs_got(rc, m);
+}
+
+static int64_t zs_recv_cat(int64_t to)
+{
+	ac_msg *m = NULL;
+	int rc = ac_receive_cat(1, to, &m);
+	return zs_got(rc, m);
+}
+
+static int64_t zs_recv_match(int64_t to)
+{
+	ac_msg *m = NULL;
+	int rc = ac_receive_match(zs_match, NULL, to, &m);
+	return zs_got(rc, m);
+}
+
+static void zs_wake_w(void) { CK_OK(ac_send(ZS.me, ac_msg_str("w"))); }
+static void zs_wake_c(void) { CK_OK(ac_send(ZS.me, ac_msg_str("c"))); }
+static void zs_wake_m(void) { CK_OK(ac_send(ZS.me, ac_msg_str("m"))); }
+
+static int64_t zs_suspend(int64_t to)
+{
+	intptr_t v = 0;
+	int rc = ac_suspend(to, &v);
+	ck_assert(rc < 0 || v == 7);
+	return rc;
+}
+
+static void zs_wake_resume(void) { CK_OK(ac_resume(ZS.me, 7)); }
+
+/* finish: a target that ends when ZS.go is set. */
+static void zs_target(void *arg)
+{
+	(void)arg;
+	CK_OK(ac_event_wait(&ZS.go, AC_FOREVER));
+}
+
+static void zs_setup_finish(void)
+{
+	CK_OK(ac_spawn(NULL, zs_target, NULL, NULL, &ZS.target));
+}
+
+static int64_t zs_finish(int64_t to) { return ac_finish(ZS.target, to, NULL); }
+
+static void zs_undo_finish(int64_t rc)
+{
+	(void)rc;
+	ZS.holder = ZS.target;
+	zs_unhold();
+}
+
+/* chan_deliver with n = 1 to a channel without subscribers: 0 (nobody);
+ * woken by the helper subscribing, which then takes its copy. */
+static int64_t zs_chan(int64_t to)
+{
+	return ac_chan_deliver(ZS.chan, ac_msg_str("d"), to, 1);
+}
+
+static void zs_wake_chan(void)
+{
+	ac_msg *m;
+	CK_OK(ac_chan_subscribe(ZS.chan, ac_self(), 0));
+	CK_OK(ac_receive(5000, &m));
+	ac_msg_free(m);
+	CK_OK(ac_chan_unsubscribe(ZS.chan, ac_self(), 0));
+}
+
+/* Sockets: a listener, a connected pair (cli → srv), a UDP pair. */
+static void zs_acceptor(void *arg)
+{
+	(void)arg;
+	CK_OK(ac_sock_accept(ZS.l, 5000, &ZS.srv));
+}
+
+static void zs_socks(conform *c)
+{
+	ac_ref r;
+	ZS.l = conform_listen(c, &ZS.laddr);
+	CK_OK(ac_spawn(NULL, zs_acceptor, NULL, NULL, &r));
+	CK_OK(ac_sock_connect(&ZS.laddr, 5000, &ZS.cli));
+	while (!ZS.srv) /* the acceptor may have ended already */
+		CK_OK(ac_sleep(1));
+	CK_OK(ac_sock_udp(NULL, &c->host, 0, &ZS.u));
+	CK_OK(ac_sock_local_addr(ZS.u, &ZS.uaddr));
+	CK_OK(ac_sock_udp(NULL, &c->host, 0, &ZS.usend));
+}
+
+static void zs_socks_close(void)
+{
+	ac_sock_close(ZS.cli);
+	ac_sock_close(ZS.srv);
+	ac_sock_close(ZS.l);
+	ac_sock_close(ZS.u);
+	ac_sock_close(ZS.usend);
+}
+
+static int64_t zs_accept(int64_t to)
+{
+	return ac_sock_accept(ZS.l, to, &ZS.acc);
+}
+
+static void zs_wake_connect(void)
+{
+	CK_OK(ac_sock_connect(&ZS.laddr, 5000, &ZS.extra));
+}
+
+static void zs_undo_accept(int64_t rc)
+{
+	if (rc == 0)
+		ac_sock_close(ZS.acc);
+	if (ZS.extra)
+		ac_sock_close(ZS.extra);
+	ZS.acc = ZS.extra = NULL;
+}
+
+static int64_t zs_recv1(int64_t to)
+{
+	char b[4];
+	return ac_sock_recv(ZS.srv, b, 1, to);
+}
+
+static int64_t zs_recv_all(int64_t to)
+{
+	char b[4];
+	return ac_sock_recv_all(ZS.srv, b, 2, to);
+}
+
+static int64_t zs_recv_line(int64_t to)
+{
+	char b[16];
+	return ac_sock_recv_line(ZS.srv, b, sizeof(b), to);
+}
+
+static int64_t zs_recv_msg(int64_t to)
+{
+	size_t len = 0;
+	int rc = ac_sock_recv_msg(ZS.srv, &ZS.msg, &len, 100, to);
+	if (rc == 1)
+		free(ZS.msg);
+	ZS.msg = NULL;
+	return rc;
+}
+
+static int64_t zs_recvfrom(int64_t to)
+{
+	char b[16];
+	ac_addr from;
+	return ac_sock_recvfrom(ZS.u, b, sizeof(b), &from, to);
+}
+
+static void zs_wake_x(void)
+{
+	ck_assert_int_eq(ac_sock_send_all(ZS.cli, "x", 1, 5000), 1);
+}
+
+static void zs_wake_xy(void)
+{
+	ck_assert_int_eq(ac_sock_send_all(ZS.cli, "xy", 2, 5000), 2);
+}
+
+static void zs_wake_line(void)
+{
+	ck_assert_int_eq(ac_sock_send_all(ZS.cli, "ab\n", 3, 5000), 3);
+}
+
+static void zs_wake_msg(void) { CK_OK(ac_sock_send_msg(ZS.cli, "q", 1, 5000)); }
+
+static void zs_wake_udp(void)
+{
+	ck_assert_int_eq(ac_sock_sendto(ZS.usend, "u", 1, &ZS.uaddr, 5000), 1);
+}
+
+static const zentry zs_table[] = {
+	{"lock_acquire", zs_setup_lock, zs_lock, zs_wake_go, zs_undo_lock, -ETIMEDOUT, 0},
+	{"rlock_acquire", zs_setup_rlock, zs_rlock, zs_wake_go, zs_undo_rlock, -ETIMEDOUT, 0},
+	{"cond_acquire", zs_setup_cond, zs_cond_acq, zs_wake_go, zs_undo_cond_acq, -ETIMEDOUT,
+	 0},
+	{"cond_wait", zs_setup_cond_wait, zs_cond_wait, zs_wake_cond, zs_undo_cond_wait,
+	 -ETIMEDOUT, 0},
+	{"event_wait", NULL, zs_event, zs_wake_event, zs_undo_event, -ETIMEDOUT, 0},
+	{"sem_acquire", NULL, zs_sem, zs_wake_sem, NULL, -ETIMEDOUT, 0},
+	{"waitq_wait", NULL, zs_waitq, zs_wake_waitq, NULL, -ETIMEDOUT, 5},
+	{"receive", NULL, zs_recv, zs_wake_w, NULL, -ETIMEDOUT, 0},
+	{"receive_cat", NULL, zs_recv_cat, zs_wake_c, NULL, -ETIMEDOUT, 0},
+	{"receive_match", NULL, zs_recv_match, zs_wake_m, NULL, -ETIMEDOUT, 0},
+	{"suspend", NULL, zs_suspend, zs_wake_resume, NULL, -ETIMEDOUT, 0},
+	{"finish", zs_setup_finish, zs_finish, zs_wake_go, zs_undo_finish, -ETIMEDOUT, 0},
+	{"chan_deliver", NULL, zs_chan, zs_wake_chan, NULL, 0, 1},
+	{"sock_accept", NULL, zs_accept, zs_wake_connect, zs_undo_accept, -ETIMEDOUT, 0},
+	{"sock_recv", NULL, zs_recv1, zs_wake_x, NULL, -ETIMEDOUT, 1},
+	{"sock_recv_all", NULL, zs_recv_all, zs_wake_xy, NULL, -ETIMEDOUT, 2},
+	{"sock_recv_line", NULL, zs_recv_line, zs_wake_line, NULL, -ETIMEDOUT, 3},
+	{"sock_recv_msg", NULL, zs_recv_msg, zs_wake_msg, NULL, -ETIMEDOUT, 1},
+	{"sock_recvfrom", NULL, zs_recvfrom, zs_wake_udp, NULL, -ETIMEDOUT, 1},
+};
+
+/* The helper: 20 ms into the wait, resolve it. */
+static void zs_waker(void *arg)
+{
+	const zentry *e = arg;
+	CK_OK(ac_sleep(20));
+	e->wake();
+}
+
+/* One call of entry e with timeout to: its result must be want. */
+static void zs_try(const zentry *e, int64_t to, int64_t want)
+{
+	ac_ref w = ac_ref_null();
+	int64_t rc;
+	if (e->setup)
+		e->setup();
+	if (to != 0)
+		CK_OK(ac_spawn(NULL, zs_waker, (void *)e, NULL, &w));
+	rc = e->call(to);
+	ck_assert_msg(rc == want, "%s(timeout %lld): %lld (%s), want %lld", e->name,
+	              (long long)to, (long long)rc, ac_strerror((int)rc), (long long)want);
+	if (to != 0)
+		while (ac_is_alive(w) == 1)
+			CK_OK(ac_sleep(1));
+	if (e->undo)
+		e->undo(rc);
+}
+
+static void body_timeout_sweep(conform *c)
+{
+	size_t i;
+	memset(&ZS, 0, sizeof(ZS));
+	ZS.me = ac_self();
+	ac_lock_init(&ZS.lock);
+	ac_rlock_init(&ZS.rlock);
+	ac_cond_init(&ZS.cond);
+	ac_event_init(&ZS.go);
+	ac_event_init(&ZS.ev);
+	ac_sem_init(&ZS.sem, 0);
+	ac_waitq_init(&ZS.wq);
+	CK_OK(ac_chan_new(NULL, "sweep", &ZS.chan));
+	CK_OK(ac_set_categorizer(zs_cat, NULL));
+	zs_socks(c);
+	for (i = 0; i < sizeof(zs_table) / sizeof(zs_table[0]); i++) {
+		zs_try(&zs_table[i], 0, zs_table[i].want_zero);
+		zs_try(&zs_table[i], -5, zs_table[i].want_woken);
+		zs_try(&zs_table[i], AC_FOREVER, zs_table[i].want_woken);
+	}
+	/* ac_sleep is the exception: a negative time is -EINVAL */
+	CK_RC(ac_sleep(-5), -EINVAL);
+	CK_RC(ac_sleep(AC_FOREVER), -EINVAL);
+	CK_OK(ac_sleep(0));
+	zs_socks_close();
+	CK_OK(ac_chan_close(ZS.chan));
+	ck_assert_uint_eq(ac_queue_len(), 0);
+}
+
+START_TEST(test_timeout_sweep)
+{
+	ck_assert(conform_go(body_timeout_sweep, _i));
+}
+END_TEST
+
 static Suite *conform_suite(void)
 {
 	Suite *s = suite_create("conform");
@@ -1243,6 +1661,7 @@ static Suite *conform_suite(void)
 	tcase_add_loop_test(tc, test_close_wakes, 0, CF_N);
 	tcase_add_loop_test(tc, test_sleep, 0, CF_N);
 	tcase_add_loop_test(tc, test_cancel_send, 0, CF_N);
+	tcase_add_loop_test(tc, test_timeout_sweep, 0, CF_N);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("io");
 	tcase_set_timeout(tc, 60);

@@ -508,35 +508,42 @@ START_TEST(test_outside_coroutine)
 }
 END_TEST
 
-/* Timeouts of 0 and 1 ms: each call gives up at its deadline with
- * -ETIMEDOUT, unless the answers were there by then (0 or 1: a scheduler
- * pass may carry a round trip), and leaves the whole file or nothing: 100
- * of them in a row (more than the receiver's 64 incoming transfers) do not
+/* Timeouts of 0 and 1 ms. With 0 a call makes its local checks and
+ * returns -ETIMEDOUT at once, sending nothing (dis.h); with 1 ms it gives
+ * up at its deadline with -ETIMEDOUT unless the answers were there by then
+ * (0 or 1), and leaves the whole file or nothing: 200 of them in a row
+ * (100 with 1 ms: more than the receiver's 64 incoming transfers) do not
  * keep a later transfer out, and no temporary file stays (pair_free). */
 static void body_zero_timeouts(void *arg)
 {
 	pair *e = arg;
-	char path[256], there[256];
+	char path[256], there[256], nosuch[300];
 	int i, rc;
 	make_file(path, sizeof(path), e->src, "z", 70000, 9, 0600, 1500000000);
+	snprintf(there, sizeof(there), "%s/z", e->dest);
+	snprintf(nosuch, sizeof(nosuch), "%s.none", path);
+	/* 0: local errors first, then -ETIMEDOUT; nothing arrives */
+	CK_RC(ac_node_send_file(e->na, &e->locb, nosuch, NULL, 0, 0, NULL), -ENOENT);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, "../x", 0, 0, NULL), -EINVAL);
+	CK_RC(ac_node_send_file(e->na, &e->locb, path, NULL, 0, 0, NULL), -ETIMEDOUT);
+	CK_OK(ac_sleep(200));
+	ck_assert_int_ne(access(there, F_OK), 0);
 	CK_RC(ac_node_send_file(e->na, &e->locb, path, NULL, 0, LONG_MS, NULL), 0);
+	CK_RC(ac_node_del_file(e->na, &e->locb, "z", NULL, 0), -ETIMEDOUT);
+	CK_OK(ac_sleep(200));
+	ck_assert_int_eq(access(there, F_OK), 0);
 	CK_RC(ac_node_del_file(e->na, &e->locb, "z", NULL, LONG_MS), 0);
-	for (i = 0; i < 100; i++) {
-		if (i % 10 == 0) /* not the same file there: a transfer each time */
-			ac_node_del_file(e->na, &e->locb, "z", NULL, 0);
+	for (i = 0; i < 200; i++) {
+		if (i % 10 == 1) /* not the same file there: a transfer each time */
+			ac_node_del_file(e->na, &e->locb, "z", NULL, 1);
 		rc = ac_node_send_file(e->na, &e->locb, path, NULL, 0, i % 2, NULL);
-		ck_assert_msg(rc == -ETIMEDOUT || rc == 0 || rc == 1,
-		              "send_file(timeout %d): %s",
-		              i % 2, ac_strerror(rc));
+		ck_assert_msg(rc == -ETIMEDOUT || (i % 2 && (rc == 0 || rc == 1)),
+		              "send_file(timeout %d): %s", i % 2, ac_strerror(rc));
 	}
-	rc = ac_node_del_file(e->na, &e->locb, "z", NULL, 0);
-	ck_assert_msg(rc == -ETIMEDOUT || rc == 0 || rc == -ENOENT, "del_file(0): %s",
-	              ac_strerror(rc));
 	CK_OK(ac_sleep(200));
 	rc = ac_node_del_file(e->na, &e->locb, "z", NULL, LONG_MS);
 	ck_assert_msg(rc == 0 || rc == -ENOENT, "del_file: %s", ac_strerror(rc));
 	CK_RC(ac_node_send_file(e->na, &e->locb, path, NULL, 0, LONG_MS, NULL), 0);
-	snprintf(there, sizeof(there), "%s/z", e->dest);
 	ck_assert_int_eq(access(there, F_OK), 0);
 	e->done = 1;
 }

@@ -636,6 +636,8 @@ typedef struct sink {
 	int exits;
 	int other;
 	int stop;
+	/* Messages ac_msg_peer decodes (peer-status messages). */
+	int peers;
 	ac_ref last_from;
 } sink;
 
@@ -653,6 +655,8 @@ static void body_sink(void *arg)
 		if (ac_msg_kind(m) == AC_MSG_EXIT) {
 			SK.exits++;
 			SK.last_from = ac_msg_from(m);
+		} else if (ac_msg_peer(m, &(ac_peer_info){0}) == 0) {
+			SK.peers++;
 		} else {
 			SK.other++;
 		}
@@ -760,6 +764,192 @@ START_TEST(test_forged_exit)
 	RUN_UNTIL(HC.good_done, 1, LONG_MS);
 	SK.stop = 1;
 	run_for(100);
+	world_fini();
+}
+END_TEST
+
+/* ---- forged peer-status messages ------------------------------------------ */
+
+static void rci_noop(ac_msg *args)
+{
+	ac_msg_free(args);
+}
+
+static ac_ref FORGE_RCI;
+
+/* The raw peer sends node 0's sink a peer-status message ("node1 went
+ * Offline") by SEND, DELIVER, a channel send and as an RCI call's
+ * arguments: only node 0 itself may make those. */
+static void body_forge_peer(void *arg)
+{
+	raw r;
+	void *b, *pl;
+	size_t len, plen;
+	ac_ref ch = SK.ref, coro;
+	int64_t rc = 1;
+	uint8_t type, flags, *rb;
+	uint32_t id;
+	(void)arg;
+	raw_handshake(&r);
+	CK_OK(ac_pack(&pl, &plen, "[l s i]", &W.loc[1], "node1",
+	              (int64_t)AC_PEER_OFFLINE));
+	CK_OK(ac_pack(&b, &len, "[r u u r S]", SK.ref, (uint64_t)AC_MSG_PEER,
+	              (uint64_t)AC_PEER_OFFLINE, ac_ref_null(), pl, plen));
+	CK_OK(raw_frame(r.k, AC_WT_SEND, 0, 0, b, len));
+	CK_OK(raw_frame(r.k, AC_WT_DELIVER, 0, 32, b, len));
+	free(b);
+	ck_assert_int_eq(raw_reply_rc(&r, AC_WT_DELIVER, 32), -EPERM);
+	ch.kind = AC_REF_CHAN;
+	CK_OK(ac_pack(&b, &len, "[u r r [u u r S] i i]", (uint64_t)WIRE_CHAN_SEND,
+	              ch, ac_ref_null(), (uint64_t)AC_MSG_PEER,
+	              (uint64_t)AC_PEER_OFFLINE, ac_ref_null(), pl, plen,
+	              (int64_t)0, (int64_t)0));
+	CK_OK(raw_frame(r.k, AC_WT_CHAN, 0, 0, b, len));
+	free(b);
+	CK_OK(ac_pack(&b, &len, "[r [u u r S]]", FORGE_RCI, (uint64_t)AC_MSG_PEER,
+	              (uint64_t)AC_PEER_OFFLINE, ac_ref_null(), pl, plen));
+	CK_OK(raw_frame(r.k, AC_WT_RCI_CALL, 0, 33, b, len));
+	free(b);
+	free(pl);
+	for (;;) {
+		CK_RC(raw_recv(r.k, &type, &flags, &id, &rb, &len, LONG_MS), 1);
+		if (type == AC_WT_RCI_CALL && (flags & AC_WF_REPLY) && id == 33)
+			break;
+		free(rb);
+	}
+	CK_OK(ac_unpack(rb, len, "[i r]", &rc, &coro));
+	free(rb);
+	ck_assert_int_eq(rc, -EPERM);
+	raw_ping(&r, 81);
+	ac_sock_close(r.k);
+	HC.done = 1;
+}
+
+START_TEST(test_forged_peer_status)
+{
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	memset(&SK, 0, sizeof(SK));
+	world_node("s");
+	world_node("s");
+	world_sched();
+	world_peer(1, 0);
+	start_echo(0, &HC.e, "echo");
+	spawn_on(0, body_sink, NULL);
+	RUN_UNTIL(SK.ready, 1, LONG_MS);
+	CK_OK(ac_rci_new(W.s[0], "forge_rci", rci_noop, &FORGE_RCI));
+	log_clear(0);
+	spawn_on(2, body_forge_peer, NULL);
+	RUN_UNTIL(HC.done, 1, LONG_MS);
+	run_for(100);
+	/* nothing forged reached the sink (the ping's answer came after) */
+	ck_assert_int_eq(SK.peers, 0);
+	ck_assert_int_eq(SK.other, 0);
+	/* node 0's own status messages still arrive and decode */
+	CK_OK(ac_node_peer_status(W.node[0], SK.ref));
+	RUN_UNTIL(SK.peers, 1, LONG_MS);
+	ck_assert_uint_eq(W.node[0]->n_forged, 4);
+	ck_assert_msg(logged(0, "sent a peer-status message"), "no log line:\n%s",
+	              W.log[0].buf ? W.log[0].buf : "");
+	ck_assert(!logged(0, "bad frame"));
+	spawn_on(1, body_good, NULL);
+	RUN_UNTIL(HC.good_done, 1, LONG_MS);
+	SK.stop = 1;
+	run_for(100);
+	world_fini();
+}
+END_TEST
+
+/* ---- forged finish answers ---------------------------------------------------- */
+
+/* Node 0 waits (ac_finish) for coroutines of the raw node, which answers
+ * with what is not an exit notice of that coroutine: a peer-status message,
+ * an exit notice of another coroutine (-EPROTO both), then a true one. */
+typedef struct ffin {
+	ac_addr fake;
+	int ready;
+	int rc[3];
+	int done;
+} ffin;
+
+static ffin FF;
+
+static ac_ref ffin_target(uint32_t id)
+{
+	ac_ref t = HC.e.ref;
+	t.loc = FF.fake;
+	t.inc = 0x1234567890abcdefULL;
+	t.id = id;
+	return t;
+}
+
+static void body_ffin_raw(void *arg)
+{
+	raw r;
+	void *b;
+	size_t len;
+	uint8_t type, flags, *body;
+	uint32_t id;
+	int k = 0;
+	(void)arg;
+	raw_handshake(&r);
+	FF.fake = r.fake;
+	FF.ready = 1;
+	while (k < 3) {
+		ac_ref target;
+		int64_t to;
+		CK_RC(raw_recv(r.k, &type, &flags, &id, &body, &len, LONG_MS), 1);
+		if (type != AC_WT_FINISH || (flags & AC_WF_REPLY)) {
+			free(body);
+			continue;
+		}
+		CK_OK(ac_unpack(body, len, "[r i]", &target, &to));
+		free(body);
+		CK_OK(ac_pack(&b, &len, "[i [u u r S]]", (int64_t)0,
+		              (uint64_t)(k == 0 ? AC_MSG_PEER : AC_MSG_EXIT),
+		              (uint64_t)AC_EXIT_RETURNED, k == 1 ? ffin_target(99) : target,
+		              "", (size_t)0));
+		CK_OK(raw_frame(r.k, AC_WT_FINISH, AC_WF_REPLY, id, b, len));
+		free(b);
+		k++;
+	}
+	while (!FF.done)
+		ac_sleep(10);
+	ac_sock_close(r.k);
+}
+
+static void body_ffin_waiter(void *arg)
+{
+	int k;
+	(void)arg;
+	for (k = 0; k < 3; k++) {
+		ac_msg *m = NULL;
+		FF.rc[k] = ac_finish(ffin_target(7 + (uint32_t)k), LONG_MS, &m);
+		if (FF.rc[k] == 0) {
+			ck_assert_int_eq(ac_msg_kind(m), AC_MSG_EXIT);
+			ac_msg_free(m);
+		}
+	}
+	FF.done = 1;
+}
+
+START_TEST(test_forged_finish_reply)
+{
+	world_init(0, 0);
+	memset(&HC, 0, sizeof(HC));
+	memset(&FF, 0, sizeof(FF));
+	world_node("s");
+	world_sched();
+	start_echo(0, &HC.e, "echo");
+	spawn_on(1, body_ffin_raw, NULL);
+	RUN_UNTIL(FF.ready, 1, LONG_MS);
+	run_for(50);
+	spawn_on(0, body_ffin_waiter, NULL);
+	RUN_UNTIL(FF.done, 1, LONG_MS);
+	ck_assert_int_eq(FF.rc[0], -EPROTO);
+	ck_assert_int_eq(FF.rc[1], -EPROTO);
+	ck_assert_int_eq(FF.rc[2], 0);
+	run_for(50);
 	world_fini();
 }
 END_TEST
@@ -1699,6 +1889,8 @@ static Suite *net_hostile_suite(void)
 	tcase_add_loop_test(tc, test_hostile, 0, H_NCASES);
 	tcase_add_test(tc, test_stray_reply);
 	tcase_add_test(tc, test_forged_exit);
+	tcase_add_test(tc, test_forged_peer_status);
+	tcase_add_test(tc, test_forged_finish_reply);
 	tcase_add_test(tc, test_request_bound);
 	tcase_add_test(tc, test_rci_bound);
 	tcase_add_test(tc, test_weak_secret);

@@ -223,6 +223,115 @@ START_TEST(test_locate_connects)
 }
 END_TEST
 
+/* A timeout of 0 never waits: ac_locate with 0 looks in the caller's own
+ * registry only and asks no peer; ac_node_locate with 0 looks at the
+ * known names. "Never waits" is checked by a coroutine spawned before
+ * each call, which runs only when the caller yields. */
+typedef struct zero_ctx {
+	int ran;
+	int done;
+	ac_ref rci;
+} zero_ctx;
+
+static zero_ctx ZC;
+
+static void body_mark(void *arg)
+{
+	(void)arg;
+	ZC.ran = 1;
+}
+
+/* Arm the mark: it runs at the caller's next yield. */
+static void zero_arm(void)
+{
+	ZC.ran = 0;
+	CK_OK(ac_spawn(NULL, body_mark, NULL, NULL, NULL));
+}
+
+/* Calls that need another node's answer, with 0: deliver queues and
+ * returns 0, an RCI call returns -ETIMEDOUT (args still ours), neither
+ * waits; a finish asks that node, which does not wait. */
+static void zero_calls(void)
+{
+	ac_msg *args = ac_msg_str("a");
+	zero_arm();
+	CK_RC(ac_deliver(LC.e.ref, ac_msg_str("z0"), 0), 0);
+	CK_RC(ac_rci_call(ZC.rci, args, 0, &(ac_ref){0}), -ETIMEDOUT);
+	ck_assert_msg(!ZC.ran, "a remote call with timeout 0 waited");
+	ac_msg_free(args);
+	/* node 2 is not a peer: no handshake in no time; node 1 is one */
+	CK_RC(ac_node_peer(W.node[0], W.locs[2], 0, 1, 0, 0), -ETIMEDOUT);
+	CK_RC(ac_node_peer(W.node[0], W.locs[1], 0, 1, 0, 0), 0);
+	CK_RC(ac_finish(LC.e.ref, 0, NULL), -ETIMEDOUT);
+}
+
+static void body_locate_zero(void *arg)
+{
+	ac_ref r, ch;
+	ac_addr l;
+	(void)arg;
+	CK_OK(ac_register("here"));
+	zero_arm();
+	CK_RC(ac_locate("here", NULL, 0, &r), 0);
+	ck_assert(ac_ref_eq(r, ac_self()));
+	CK_RC(ac_locate("here", &W.loc[0], 0, &r), 0);
+	/* "echo" is registered on node 1 only */
+	CK_RC(ac_locate("echo", NULL, 0, &r), -ETIMEDOUT);
+	CK_RC(ac_locate("echo", &W.loc[1], 0, &r), -ETIMEDOUT);
+	CK_RC(ac_chan_locate("news1", NULL, 0, &ch), -ETIMEDOUT);
+	CK_RC(ac_rci_locate("rci1", &W.loc[1], 0, &r), -ETIMEDOUT);
+	CK_RC(ac_node_locate(W.node[0], "node1", 0, &l), 0);
+	ck_assert(ac_addr_eq(&l, &W.loc[1]));
+	CK_RC(ac_node_locate(W.node[0], "ghost", 0, &l), -ETIMEDOUT);
+	ck_assert_msg(!ZC.ran, "a locate with timeout 0 waited");
+	zero_calls();
+	/* with time (and without limit) the peer is asked */
+	CK_RC(ac_locate("echo", NULL, LONG_MS, &r), 0);
+	ck_assert(ac_addr_eq(&r.loc, &W.loc[1]));
+	CK_RC(ac_locate("echo", &W.loc[1], AC_FOREVER, &r), 0);
+	CK_RC(ac_rci_locate("rci1", NULL, AC_FOREVER, &r), 0);
+	ck_assert(ac_ref_eq(r, ZC.rci));
+	CK_RC(ac_locate("echo", NULL, -5, &r), 0); /* any negative: no limit */
+	/* the deliver with 0 went out all the same: echoed back */
+	recv_is("z0");
+	ZC.done = 1;
+}
+
+static void rci_nop(ac_msg *args)
+{
+	ac_msg_free(args);
+}
+
+/* Registers ZC.rci on its node (names need a coroutine of that node). */
+static void body_rci_reg(void *arg)
+{
+	(void)arg;
+	CK_OK(ac_rci_register(ZC.rci));
+	ZC.done = 1;
+}
+
+START_TEST(test_locate_zero)
+{
+	world_init(0, 0);
+	memset(&LC, 0, sizeof(LC));
+	memset(&ZC, 0, sizeof(ZC));
+	world_node("s");
+	world_node("s");
+	world_node("s");
+	world_peer(0, 1);
+	start_echo(1, &LC.e, "echo");
+	CK_OK(ac_rci_new(W.s[1], "rci1", rci_nop, &ZC.rci));
+	spawn_on(1, body_rci_reg, NULL);
+	RUN_UNTIL(ZC.done, 1, LONG_MS);
+	ZC.done = 0;
+	spawn_on(0, body_locate_zero, NULL);
+	RUN_UNTIL(ZC.done, 1, LONG_MS);
+	run_for(100);
+	ck_assert(!lists(0, &W.loc[2]) && !lists(2, &W.loc[0]));
+	world_fini();
+}
+END_TEST
+
 static void body_node_locate(void *arg)
 {
 	ac_addr l;
@@ -477,9 +586,10 @@ START_TEST(test_send_big)
 END_TEST
 
 /* Messages a coroutine received — a peer-status message, an exit
- * notification — may be passed on to a remote coroutine like any other:
- * the receiving node must not take them for a bad frame and drop the
- * connection. */
+ * notification — may be passed on to a remote coroutine: the receiving
+ * node must not take them for a bad frame and drop the connection (it
+ * drops a peer-status message, which only it may make, and an exit notice
+ * about a coroutine of another node). */
 static void body_forward(void *arg)
 {
 	ac_msg *peer, *ex, *m;
@@ -495,18 +605,14 @@ static void body_forward(void *arg)
 	CK_OK(ac_monitor(dead));
 	CK_OK(ac_receive(LONG_MS, &ex));
 	ck_assert_int_eq(ac_msg_kind(ex), AC_MSG_EXIT);
-	/* a peer-status message: sent, echoed back unchanged */
-	CK_RC(ac_send(SC.e.ref, ac_msg_dup(peer)), 0);
-	CK_OK(ac_receive(LONG_MS, &m));
-	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_PEER);
-	CK_OK(ac_msg_peer(m, &pi));
+	CK_OK(ac_msg_peer(peer, &pi));
 	ck_assert(ac_addr_eq(&pi.loc, &W.loc[1]));
-	ac_msg_free(m);
-	/* delivered */
-	CK_RC(ac_deliver(SC.e.ref, peer, LONG_MS), 1);
-	CK_OK(ac_receive(LONG_MS, &m));
-	ck_assert_int_eq(ac_msg_kind(m), AC_MSG_PEER);
-	ac_msg_free(m);
+	/* a peer-status message: sent, but only node 1 itself makes those it
+	 * takes, so it drops it; a deliver is refused (the message ours) */
+	CK_RC(ac_send(SC.e.ref, ac_msg_dup(peer)), 0);
+	CK_RC(ac_deliver(SC.e.ref, peer, LONG_MS), -EPERM);
+	ck_assert_int_eq(ac_msg_kind(peer), AC_MSG_PEER);
+	ac_msg_free(peer);
 	/* an exit notification: queued, or refused with a clear error */
 	CK_RC(ac_send(SC.e.ref, ac_msg_dup(ex)), 0);
 	rc = ac_deliver(SC.e.ref, ex, LONG_MS);
@@ -542,6 +648,7 @@ START_TEST(test_forward_kinds)
 	              W.log[0].buf ? W.log[0].buf : "",
 	              W.log[1].buf ? W.log[1].buf : "");
 	ck_assert(!logged(0, "closed") && !logged(1, "closed"));
+	ck_assert(logged(1, "sent a peer-status message"));
 	world_fini();
 }
 END_TEST
@@ -593,6 +700,56 @@ START_TEST(test_deliver)
 	RUN_UNTIL(SC.e.got, 2, LONG_MS);
 	run_for(100);
 	ck_assert_int_eq(SC.e.got, 2);
+	world_fini();
+}
+END_TEST
+
+/* ac_terminate and ac_monitor on a coroutine of a node that gets no CPU
+ * (its peer_lost_ms far away): each gives up after AC_REMOTE_WAIT_MS
+ * with -ETIMEDOUT, as dis.h promises, not later. */
+typedef struct rwait {
+	ac_ref target;
+	int which;
+	int rc;
+	int64_t ms;
+	int done;
+} rwait;
+
+static void body_remote_wait(void *arg)
+{
+	rwait *w = arg;
+	int64_t t0 = wall_ms();
+	w->rc = w->which ? ac_monitor(w->target) : ac_terminate(w->target);
+	w->ms = wall_ms() - t0;
+	w->done = 1;
+}
+
+START_TEST(test_remote_wait_bound)
+{
+	rwait w[2];
+	int i;
+	world_init(100, 60000);
+	memset(&SC, 0, sizeof(SC));
+	memset(w, 0, sizeof(w));
+	world_node("s");
+	world_node("s");
+	world_peer(0, 1);
+	start_echo(1, &SC.e, NULL);
+	W.frozen[1] = 1;
+	for (i = 0; i < 2; i++) {
+		w[i].target = SC.e.ref;
+		w[i].which = i;
+		spawn_on(0, body_remote_wait, &w[i]);
+	}
+	RUN_UNTIL(w[0].done, 1, AC_REMOTE_WAIT_MS + LONG_MS);
+	RUN_UNTIL(w[1].done, 1, LONG_MS);
+	for (i = 0; i < 2; i++) {
+		ck_assert_msg(w[i].rc == -ETIMEDOUT, "%s: %s", i ? "monitor" : "terminate",
+		              ac_strerror(w[i].rc));
+		ck_assert_int_ge(w[i].ms, AC_REMOTE_WAIT_MS - 50);
+		ck_assert_int_le(w[i].ms, AC_REMOTE_WAIT_MS + 3000);
+	}
+	W.frozen[1] = 0;
 	world_fini();
 }
 END_TEST
@@ -1017,6 +1174,7 @@ static Suite *net_msgs_suite(void)
 	tcase_add_test(tc, test_locate);
 	tcase_add_test(tc, test_locate_connects);
 	tcase_add_test(tc, test_node_locate);
+	tcase_add_test(tc, test_locate_zero);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("messages");
 	tcase_set_timeout(tc, 60);
@@ -1025,6 +1183,7 @@ static Suite *net_msgs_suite(void)
 	tcase_add_test(tc, test_send_unknown_and_dead);
 	tcase_add_test(tc, test_send_big);
 	tcase_add_test(tc, test_forward_kinds);
+	tcase_add_test(tc, test_remote_wait_bound);
 	tcase_add_test(tc, test_deliver);
 	tcase_add_loop_test(tc, test_monitor_end, END_RETURN, END_TERMINATE + 1);
 	tcase_add_test(tc, test_monitor_node_lost);

@@ -395,6 +395,73 @@ START_TEST(test_msg_round_trip)
 }
 END_TEST
 
+/* What a timeout leaves (asyncoro.h): a read that timed out before its
+ * first byte took nothing and the socket stays usable; one that timed out
+ * inside its data or message broke the socket: -EPIPE from then on. */
+static void check_broken(ac_sock *k)
+{
+	char buf[8];
+	void *out = NULL;
+	size_t len = 0;
+	CK_RC(ac_sock_recv(k, buf, sizeof(buf), 50), -EPIPE);
+	CK_RC(ac_sock_recv_all(k, buf, 2, 50), -EPIPE);
+	CK_RC(ac_sock_recv_line(k, buf, sizeof(buf), 50), -EPIPE);
+	CK_RC(ac_sock_recv_msg(k, &out, &len, 100, 50), -EPIPE);
+	CK_RC(ac_sock_send_all(k, "z", 1, 50), -EPIPE);
+	ck_assert_ptr_null(out);
+}
+
+static void body_timeout_state(void *arg)
+{
+	static const unsigned char hdr4[] = {0, 0, 0, 4};
+	int *done = arg;
+	ac_sock *cli, *srv;
+	char buf[16];
+	void *out = NULL;
+	size_t len = 0;
+	int64_t to;
+	tcp_pair(&cli, &srv);
+	/* nothing came: recv_all and recv_msg (timeouts 50 and 0) take nothing */
+	for (to = 50; to >= 0; to -= 50) {
+		CK_RC(ac_sock_recv_all(srv, buf, 4, to), -ETIMEDOUT);
+		CK_RC(ac_sock_recv_msg(srv, &out, &len, 100, to), -ETIMEDOUT);
+	}
+	ck_assert_int_eq(ac_sock_send_all(cli, "wxyz", 4, LONG_MS), 4);
+	ck_assert_int_eq(ac_sock_recv_all(srv, buf, 4, LONG_MS), 4);
+	ck_assert(memcmp(buf, "wxyz", 4) == 0);
+	CK_OK(ac_sock_send_msg(cli, "msg", 3, LONG_MS));
+	CK_RC(ac_sock_recv_msg(srv, &out, &len, 100, LONG_MS), 1);
+	ck_assert(len == 3 && memcmp(out, "msg", 3) == 0);
+	free(out);
+	out = NULL;
+	ck_assert_int_eq(ac_sock_send_all(srv, "ok", 2, LONG_MS), 2);
+	ck_assert_int_eq(ac_sock_recv_all(cli, buf, 2, LONG_MS), 2);
+	/* recv_all times out inside its data: broken */
+	ck_assert_int_eq(ac_sock_send_all(cli, "abc", 3, LONG_MS), 3);
+	CK_RC(ac_sock_recv_all(srv, buf, 10, 50), -ETIMEDOUT);
+	ck_assert_int_eq(ac_sock_send_all(cli, "defghijk", 8, LONG_MS), 8);
+	check_broken(srv);
+	ac_sock_close(cli);
+	ac_sock_close(srv);
+	/* recv_msg times out after the length, before the body: broken */
+	tcp_pair(&cli, &srv);
+	ck_assert_int_eq(ac_sock_send_all(cli, hdr4, sizeof(hdr4), LONG_MS), 4);
+	CK_RC(ac_sock_recv_msg(srv, &out, &len, 100, 50), -ETIMEDOUT);
+	ck_assert_int_eq(ac_sock_send_all(cli, "abcd", 4, LONG_MS), 4);
+	check_broken(srv);
+	ac_sock_close(cli);
+	ac_sock_close(srv);
+	*done = 1;
+}
+
+START_TEST(test_timeout_state)
+{
+	int done = 0;
+	ck_assert_uint_eq(test_run(body_timeout_state, &done), 1);
+	ck_assert_int_eq(done, 1);
+}
+END_TEST
+
 static void body_msg_errors(void *arg)
 {
 	int *done = arg;
@@ -1278,6 +1345,7 @@ static Suite *sock_suite(void)
 	tcase_add_test(tc, test_send_recv_exact);
 	tcase_add_test(tc, test_recv_all_end_of_stream);
 	tcase_add_test(tc, test_recv_timeout);
+	tcase_add_test(tc, test_timeout_state);
 	tcase_add_test(tc, test_accept_timeout);
 	tcase_add_test(tc, test_connect_refused);
 	tcase_add_test(tc, test_msg_round_trip);

@@ -20,11 +20,13 @@
  * nodes.
  *
  * Conventions: functions return >= 0 on success or a negative errno
- * (ac_strerror names it). Timeouts are in milliseconds; AC_FOREVER (-1) waits
- * without limit and 0 does not wait. A ref of the wrong kind for a call
- * (the null ref included) is -EINVAL, besides the codes listed per call.
- * A message passed to a function that
- * succeeds belongs to the callee; on error the caller keeps it. Functions
+ * (ac_strerror names it). Timeouts are in milliseconds; AC_FOREVER (-1),
+ * or any negative value, waits without limit (ac_sleep excepted: -EINVAL)
+ * and 0 does not wait, but looks first (a receive takes a queued message;
+ * dis.h says what 0 means for calls on other nodes). A ref of the wrong
+ * kind for a call (the null ref included) is -EINVAL, besides the codes
+ * listed per call. A message passed to a function that succeeds belongs
+ * to the callee; on error the caller keeps it. Functions
  * marked "coroutine only" return -EPERM when called outside a coroutine.
  * Nothing here is thread-safe: a scheduler and its objects belong to the
  * thread that runs it (many schedulers may share that thread).
@@ -287,7 +289,9 @@ int ac_suspend(int64_t timeout_ms, intptr_t *value);
 int ac_resume(ac_ref r, intptr_t value);
 /* End a coroutine now: its stack is discarded (its ac_coro_defer hooks run
  * first), monitors get AC_EXIT_TERMINATED. From the coroutine itself, does
- * not return. Returns 0 or -ESRCH. Remote refs go through dis.h. */
+ * not return. Returns 0 or -ESRCH. A ref of another node is a request to
+ * that node: coroutine only, it waits for the answer at most
+ * AC_REMOTE_WAIT_MS (10 s; codes in dis.h). */
 int ac_terminate(ac_ref r);
 /* End the current coroutine with reason AC_EXIT_RETURNED and a value
  * (ownership passes; NULL: no value). Coroutine only; does not return. */
@@ -306,7 +310,9 @@ int ac_coro_defer(void (*fn)(void *arg), void *arg);
 int ac_finish(ac_ref r, int64_t timeout_ms, ac_msg **exit_msg);
 /* Make the current coroutine a monitor of target: when target ends the
  * caller gets exactly one AC_MSG_EXIT message. Monitoring twice is one
- * monitor. Returns 0, -ESRCH (target not alive), -EPERM. */
+ * monitor. Returns 0, -ESRCH (target not alive), -EPERM. A target on
+ * another node waits for that node's answer at most AC_REMOTE_WAIT_MS
+ * (10 s; codes in dis.h). */
 int ac_monitor(ac_ref target);
 /* Make monitor a monitor of the current coroutine (asyncoro's notify). */
 int ac_notify(ac_ref monitor);
@@ -399,7 +405,8 @@ int ac_send_data(ac_ref to, const void *data, size_t len);
  * on an error the caller's; on 1 and 0 it is freed when the calling
  * coroutine is terminated while it waits. To a channel ref it is
  * ac_chan_deliver with n = 0 (the return is how many got it).
- * Coroutine only for remote refs; locally it never waits. */
+ * Coroutine only for remote refs; locally it never waits. To another node
+ * with a timeout of 0 it queues m and returns 0 at once (dis.h). */
 int ac_deliver(ac_ref to, ac_msg *m, int64_t timeout_ms);
 /* Take the oldest message; *out gets it. Returns 0, -ETIMEDOUT, -EPERM
  * (outside a coroutine), -EINVAL (out NULL). */
@@ -624,12 +631,15 @@ int ac_sock_attach_fd(ac_sched *s, int fd, ac_sock **out);
 /* Read 1..len bytes; 0 at end of stream; -ETIMEDOUT; negative errno. */
 ssize_t ac_sock_recv(ac_sock *k, void *buf, size_t len, int64_t timeout_ms);
 /* Read exactly len bytes. Returns len, 0 when the stream ended cleanly
- * before the first byte, -EPIPE when it ended in the middle, -ETIMEDOUT
- * (the bytes read so far are lost and the socket is unusable). */
+ * before the first byte, -EPIPE when it ended in the middle, -ETIMEDOUT:
+ * when no byte had come, nothing was taken and the socket stays usable (a
+ * later read gets every byte); when some had, they are lost and the socket
+ * is broken: later reads and writes on it return -EPIPE. */
 ssize_t ac_sock_recv_all(ac_sock *k, void *buf, size_t len,
                          int64_t timeout_ms);
-/* Write all len bytes. Returns len or a negative errno; after -ETIMEDOUT the
- * socket is unusable. */
+/* Write all len bytes. Returns len or a negative errno; after -ETIMEDOUT
+ * (part may have gone) the socket is broken: later reads and writes on it
+ * return -EPIPE. */
 ssize_t ac_sock_send_all(ac_sock *k, const void *buf, size_t len,
                          int64_t timeout_ms);
 /* Read one line into buf (NUL-terminated, without its '\n' and a '\r'
@@ -653,15 +663,17 @@ ssize_t ac_sock_recvfrom(ac_sock *k, void *buf, size_t len, ac_addr *from,
  * coroutines sending on the same socket never split each other's messages;
  * writers of larger messages must take turns (an ac_lock). Returns 0,
  * -EINVAL, -ENOMEM, -ETIMEDOUT (part may have gone: the socket is then
- * broken), or the socket's error. A coroutine terminated in either call
- * leaves no buffer behind. */
+ * broken, later reads and writes return -EPIPE), or the socket's error. A
+ * coroutine terminated in either call leaves no buffer behind. */
 int ac_sock_send_msg(ac_sock *k, const void *buf, size_t len,
                      int64_t timeout_ms);
 /* Receive one length-prefixed message of at most max bytes into a malloc'ed
  * buffer (*out, *len; free() it). Returns 1 (a message), 0 (clean end of
  * stream before a message), -EMSGSIZE (longer than max: its bytes are not
  * read, so later reads and writes on the socket return -EPIPE), -EPIPE
- * (ended inside a message), -ETIMEDOUT, negative errno. */
+ * (ended inside a message), -ETIMEDOUT (before the first byte of a message
+ * nothing was taken and the socket stays usable; inside one the socket is
+ * broken: later reads and writes return -EPIPE), negative errno. */
 int ac_sock_recv_msg(ac_sock *k, void **out, size_t *len, size_t max,
                      int64_t timeout_ms);
 /* Close the sending side (TCP). */

@@ -10,8 +10,21 @@
  * directions, fresh nonces per connection) before anything else is acted
  * on. With certfile set, every connection is TLS 1.3 with certificates
  * checked both ways, and the secret handshake runs inside it, bound to
- * the TLS session. Every function that waits is "coroutine only" (-EPERM outside one)
- * and takes a timeout in milliseconds (AC_FOREVER waits without limit).
+ * the TLS session. Every function that waits is "coroutine only" (-EPERM
+ * outside one) and takes a timeout in milliseconds (AC_FOREVER, or any
+ * negative value, waits without limit).
+ *
+ * A timeout of 0 never waits: a call looks at what its node already knows
+ * (a locate: its own registry and peer names) and otherwise returns its
+ * timeout result at once. So ac_deliver to another node queues the message
+ * and returns 0 (outcome unknown), ac_rci_call of another node's RCI sends
+ * the call and returns -ETIMEDOUT (the coroutine may start there), and
+ * ac_node_send_file and ac_node_del_file send nothing. Two kinds of calls
+ * hand their timeout to the other node, which waits up to it: ac_finish on
+ * a coroutine of another node and the ac_chan_* calls on another node's
+ * channel; they wait for that node's answer up to 1 s longer (the round
+ * trip), so with 0 they ask once and get the answer. ac_terminate and
+ * ac_monitor take no timeout (see AC_REMOTE_WAIT_MS).
  * Results follow asyncoro.h: >= 0 success, negative errno on failure.
  * doc/semantics.md says what each call does and returns in detail.
  */
@@ -29,6 +42,18 @@ extern "C" {
 #endif
 
 typedef struct ac_node ac_node;
+
+/* How long ac_terminate and ac_monitor (ac_monitor_ref) on a coroutine of
+ * another node wait for that node's answer; they take no timeout. They
+ * return 0 or that node's answer (-ESRCH: not alive there; ac_terminate
+ * -EPERM for its service coroutines; ac_monitor -ENOBUFS over its bounds),
+ * -EHOSTUNREACH when the node is unknown or lost before the request went
+ * out, and -ETIMEDOUT when no answer came within AC_REMOTE_WAIT_MS or
+ * the connection broke after the request went out (the outcome is then
+ * unknown: the coroutine may have been ended or be monitored). A silent
+ * or dead peer therefore holds the caller at most AC_REMOTE_WAIT_MS (less
+ * when it is declared lost first, see peer_lost_ms). Coroutine only. */
+#define AC_REMOTE_WAIT_MS 10000
 
 /* Default UDP port for discovery (the spec's 51350). */
 #define AC_DEFAULT_UDP_PORT 51350
@@ -202,8 +227,10 @@ int ac_node_stop(ac_node *n);
 /* Free a stopped node (ac_sched_free frees it too). */
 void ac_node_free(ac_node *n);
 
-/* Location of the node named name: waits for nodes found later; -ETIMEDOUT
- * at timeout (0: look once, never wait), -ESHUTDOWN (our node stopped),
+/* Location of the node named name (this node's or an Online peer's):
+ * waits for nodes found later; -ETIMEDOUT at timeout (0: looks at this
+ * node's name and its Online peers' once and never waits — nothing is
+ * sent), -ESHUTDOWN (our node stopped),
  * -EINVAL (a NULL argument or ""), -ENAMETOOLONG (over AC_NAME_MAX).
  * Coroutine only. */
 int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
@@ -219,8 +246,8 @@ int ac_node_locate(ac_node *n, const char *name, int64_t timeout_ms,
  * and neither acts on anything from that connection. Otherwise
  * -ESHUTDOWN (our node stopped), -ECONNREFUSED, -ETIMEDOUT, ... The
  * timeout bounds the connect and the handshake together (0: -ETIMEDOUT
- * unless loc is already a peer; with AC_FOREVER the handshake, TLS
- * included, still ends within 5 s).
+ * at once, nothing sent, unless loc is already an Online peer; with
+ * AC_FOREVER the handshake, TLS included, still ends within 5 s).
  * Calling it again changes stream_send for that peer. broadcast asks the
  * peer to relay our announcement on its network. Coroutine only. */
 int ac_node_peer(ac_node *n, const char *loc, uint16_t udp_port,
@@ -245,7 +272,10 @@ typedef struct ac_peer_info {
 	int status;
 	char name[AC_NAME_MAX + 1];
 } ac_peer_info;
-/* Decode an AC_MSG_PEER message. Returns 0 or -EINVAL. */
+/* Decode an AC_MSG_PEER message. Returns 0 or -EINVAL. Only the caller's
+ * own node makes AC_MSG_PEER messages: one that comes from a peer (a
+ * forgery, or one a coroutine passed on) is dropped on arrival (a deliver
+ * gets -EPERM), counted and logged, so ac_msg_peer never decodes it. */
 int ac_msg_peer(const ac_msg *m, ac_peer_info *out);
 
 /* ---- names -------------------------------------------------------------------- */
@@ -263,15 +293,20 @@ int ac_register(const char *name);
 int ac_unregister(const char *name);
 /* Find a coroutine registered as name at loc (NULL: this node, every known
  * node and nodes found later); first answer wins. Returns 0 and *out,
- * -ETIMEDOUT, -EINVAL, -ENAMETOOLONG. The caller's own node is looked at
- * first, so a timeout of 0 finds a local name at once; peers are asked
- * once (each with at least a moment to answer) and, while time is left,
- * again at growing intervals (200 ms up to 5 s) and whenever a new peer
- * comes online. Coroutine only. */
+ * -ETIMEDOUT, -ESHUTDOWN (our node stopped), -EINVAL, -ENAMETOOLONG,
+ * -EPERM. The caller's own node's registry is looked at first (when loc
+ * is NULL or this node). A timeout of 0 looks there only and never waits:
+ * it asks no peer, since an answer from another node takes a wait, so a
+ * name registered elsewhere (or any name with loc another node) is
+ * -ETIMEDOUT at once and nothing is sent. With a timeout > 0 the Online
+ * peers are asked one at a time (each given at most 2 s of what is left)
+ * and, while time is left, again at growing intervals (200 ms up to 5 s)
+ * and whenever a new peer comes online. Coroutine only. */
 int ac_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
               ac_ref *out);
 
-/* Channels: register a local channel ref under a name. */
+/* Channels: register a local channel ref under a name. ac_chan_locate
+ * finds one as ac_locate finds a coroutine (a timeout of 0 alike). */
 int ac_chan_register(ac_ref chan, const char *name);
 int ac_chan_unregister(ac_ref chan, const char *name);
 int ac_chan_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
@@ -290,13 +325,16 @@ int ac_rci_new(ac_sched *s, const char *name, ac_rci_fn fn, ac_ref *out);
 /* Register it so peers can locate it (-EEXIST if the name is taken). */
 int ac_rci_register(ac_ref rci);
 int ac_rci_unregister(ac_ref rci);
+/* Find an RCI (this node's too) as ac_locate finds a coroutine. */
 int ac_rci_locate(const char *name, const ac_addr *loc, int64_t timeout_ms,
                   ac_ref *out);
 /* Start a coroutine of the RCI on its node with args (consumed on success,
  * and freed when the calling coroutine is terminated while it waits).
- * Returns 0 and *coro, -ESRCH (no such RCI), -EHOSTUNREACH, -ETIMEDOUT,
- * -EBUSY (that node serves max_peer_requests of ours already).
- * Coroutine only for remote RCIs. */
+ * Returns 0 and *coro, -ESRCH (no such RCI), -EHOSTUNREACH, -ETIMEDOUT
+ * (the coroutine may have started; with a timeout of 0 always, at once),
+ * -EBUSY (that node serves max_peer_requests of ours already), -EPERM (the
+ * args are of a kind only a node makes: AC_MSG_PEER). A local call never
+ * waits. Coroutine only for remote RCIs. */
 int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro);
 
 /* ---- files ------------------------------------------------------------------------- */
@@ -306,11 +344,18 @@ int ac_rci_call(ac_ref rci, ac_msg *args, int64_t timeout_ms, ac_ref *coro);
  * mtime, mode — is already there), -EEXIST (a different file is there and
  * overwrite is 0; *remote gets its stat when non-NULL), -EFBIG (over the
  * receiver's max_file_size), -EINVAL (absolute dir or a path that would
- * leave dest_path), other negative errno. Coroutine only. */
+ * leave dest_path), -ETIMEDOUT (the transfer may be cut short: the
+ * receiver keeps the old file or none, never a part), other negative
+ * errno. A transfer always waits for the receiver's answers, so with a
+ * timeout of 0 it makes the local checks (path rules, the local file) and
+ * returns -ETIMEDOUT, having sent nothing. Coroutine only. */
 int ac_node_send_file(ac_node *n, const ac_addr *loc, const char *path,
                       const char *dir, int overwrite, int64_t timeout_ms,
                       ac_stat *remote);
-/* Delete a file sent earlier (same file name and dir). 0, -ENOENT, ... */
+/* Delete a file sent earlier (same file name and dir). 0, -ENOENT,
+ * -EINVAL (path rules), -ETIMEDOUT, ...; with a timeout of 0, -ETIMEDOUT
+ * after the path checks, nothing sent (as ac_node_send_file). Coroutine
+ * only. */
 int ac_node_del_file(ac_node *n, const ac_addr *loc, const char *file,
                      const char *dir, int64_t timeout_ms);
 
