@@ -19,8 +19,11 @@
  * installed, hands it the two application traffic secrets; the writer
  * seals records of up to 16 KiB straight into t_obuf (up to TLS_CHUNK
  * bytes of content per flush), the reader opens them in place in t_ibuf
- * and copies their content out. The reader then never sends (it takes no
- * KeyUpdate). OpenSSL keeps the session for the exporter value, and all of
+ * and copies their content out. KeyUpdates are the record layer's: the
+ * writer's seal puts one before a record every AC_TLS_REC_UPDATE_EVERY
+ * records, the reader takes the peer's (an update_requested one is
+ * answered by the writer's next seal), so the reader still never sends.
+ * OpenSSL keeps the session for the exporter value, and all of
  * it if the takeover cannot happen (another suite, bytes it already took).
  *
  * Determinism: a RAND_METHOD installed once draws from the io entropy of
@@ -889,7 +892,8 @@ static ssize_t tls_rec_put(ac__tls *t, const uint8_t *buf, size_t len)
 {
 	size_t take = len < TLS_CHUNK ? len : TLS_CHUNK, off = 0;
 	size_t nrec = (take + AC_TLS_REC_MAX - 1) / AC_TLS_REC_MAX;
-	int rc = tls_obuf_room(t, take + nrec * AC_TLS_REC_OVER);
+	/* Each record may have a KeyUpdate before it. */
+	int rc = tls_obuf_room(t, take + nrec * (AC_TLS_REC_OVER + AC_TLS_REC_KU));
 	if (rc < 0)
 		return rc;
 	while (off < take) {
@@ -902,6 +906,9 @@ static ssize_t tls_rec_put(ac__tls *t, const uint8_t *buf, size_t len)
 			                         : "cipher failure");
 			return w;
 		}
+		if ((size_t)w > n + AC_TLS_REC_OVER)
+			ac__nlog(t->t_node, AC_LOG_DEBUG, "TLS: sending keys updated "
+			         "(%llu so far)", (unsigned long long)t->t_rec->r_w.d_updates);
 		t->t_olen += (size_t)w;
 		off += n;
 	}
@@ -991,10 +998,10 @@ static ssize_t tls_read_some(ac__tls *t, uint8_t *buf, size_t len)
 
 /* Open the next record in t_ibuf (our record layer): 1 when one was
  * opened (its content in t_ibuf[t_ppos..t_pend), or t_eof set by a
- * close_notify), 0 when its bytes are not all there yet, or a negative
- * errno with the reason in t_why: any other alert, a handshake message
- * (KeyUpdate, NewSessionTicket: not taken after the handshake), or what
- * ac__tls_rec_open refuses. */
+ * close_notify; or a KeyUpdate taken, nothing to read), 0 when its bytes
+ * are not all there yet, or a negative errno with the reason in t_why: any
+ * other alert, or what ac__tls_rec_open refuses (handshake content other
+ * than one well-formed KeyUpdate: a NewSessionTicket, a malformed one). */
 static int tls_rec_next(ac__tls *t)
 {
 	uint8_t *rec = t->t_ibuf + t->t_ipos, type;
@@ -1020,12 +1027,15 @@ static int tls_rec_next(ac__tls *t)
 		t->t_alert = rec[AC_TLS_REC_HDR + 1];
 		return tls_alert_error(t, t->t_alert);
 	}
-	if (type == AC_TLS_CT_HANDSHAKE)
-		snprintf(t->t_why, sizeof(t->t_why), "a TLS handshake message after "
-		         "the handshake (KeyUpdate and tickets are not taken)");
-	else
-		snprintf(t->t_why, sizeof(t->t_why), "a TLS record of unexpected "
-		         "content type %u", type);
+	if (type == AC_TLS_CT_HANDSHAKE) {
+		/* A KeyUpdate, taken by the record layer (nothing else is
+		 * opened as a handshake record). */
+		ac__nlog(t->t_node, AC_LOG_DEBUG, "TLS: a KeyUpdate from the peer "
+		         "taken (%llu so far)", (unsigned long long)t->t_rec->r_r.d_updates);
+		return 1;
+	}
+	snprintf(t->t_why, sizeof(t->t_why), "a TLS record of unexpected "
+	         "content type %u", type);
 	return -EPROTO;
 }
 

@@ -20,12 +20,16 @@
  * key log (option, SSLKEYLOGFILE, two nodes on one file); hostile input
  * (garbage instead of a ClientHello, a stalled handshake, a TLS 1.2 client,
  * a truncated record, a close_notify in the middle of a frame, during the
- * handshake and after it; a KeyUpdate after it, which the node's record
- * layer refuses) after which the node still serves a good peer; and determinism: a
+ * handshake and after it; after it a NewSessionTicket and a malformed
+ * KeyUpdate, which the node's record layer refuses) after which the node
+ * still serves a good peer; KeyUpdates from a stock OpenSSL peer, with and
+ * without update_requested, which the node takes (and answers under its
+ * own next key); and determinism: a
  * simulated TLS world hashes the same for one seed (certificates are
  * checked against virtual time there), and a TLS node's record replays.
  */
 #include "tests/net_harness.h"
+#include "net/tls_rec.h" /* compiled in here: records a stock peer cannot make */
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1046,30 +1050,86 @@ static void tep_ping(tep *t, uint32_t want)
 }
 
 static struct post {
-	int which; /* 0: a KeyUpdate; 1: half a frame, then close_notify */
+	int which; /* 0: KeyUpdates; 1: half a frame, then close_notify; 2: a
+	            * NewSessionTicket; 3: a malformed KeyUpdate */
 	int done;
 	int closed;
+	uint8_t sec[AC_TLS_SECRET_MAX]; /* the client's traffic secret 0 */
+	size_t seclen;
 } PH;
+
+static void post_keylog(const SSL *ssl, const char *line)
+{
+	static const char lab[] = "CLIENT_TRAFFIC_SECRET_0 ";
+	const char *hex = strrchr(line, ' ') + 1;
+	size_t i;
+	(void)ssl;
+	if (strncmp(line, lab, strlen(lab)) != 0)
+		return;
+	PH.seclen = strlen(hex) / 2;
+	ck_assert_uint_le(PH.seclen, AC_TLS_SECRET_MAX);
+	for (i = 0; i < PH.seclen; i++) {
+		unsigned v;
+		ck_assert_int_eq(sscanf(hex + 2 * i, "%2x", &v), 1);
+		PH.sec[i] = (uint8_t)v;
+	}
+}
+
+/* After t's KeyUpdate (its write key now secret 1, sequence 0), one record
+ * of handshake content msg sealed under that key by our record layer (the
+ * KeyUpdate before it, made to move the key, is not sent). */
+static void post_forged(tep *t, const uint8_t *msg, size_t len)
+{
+	static uint8_t out[AC_TLS_REC_KU + 64 + AC_TLS_REC_OVER];
+	ac__tls_rec r;
+	ssize_t n;
+	ck_assert_uint_le(len, 64);
+	ck_assert_int_eq(SSL_key_update(t->ssl, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+	ck_assert_int_eq(SSL_do_handshake(t->ssl), 1);
+	CK_OK(tep_flush(t));
+	CK_OK(ac__tls_rec_init(&r, SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(t->ssl)),
+	                       PH.sec, PH.sec, PH.seclen));
+	r.r_w.d_owed = 1;
+	n = ac__tls_rec_seal(&r, AC_TLS_CT_HANDSHAKE, msg, len, out);
+	ck_assert_int_eq(n, (ssize_t)(AC_TLS_REC_KU + len + AC_TLS_REC_OVER));
+	ck_assert_uint_eq(r.r_w.d_seq, 1);
+	CK_OK(ac_sock_send_all(t->k, out + AC_TLS_REC_KU, (size_t)n - AC_TLS_REC_KU,
+	                       LONG_MS));
+	ac__tls_rec_fini(&r);
+}
 
 static void body_post(void *arg)
 {
 	static tep t;
 	static const uint8_t half[6] = {0, 0, 0, 100, AC_WT_PING, 0};
+	static const uint8_t nst[9] = {4, 0, 0, 5, 0, 0, 0, 0, 0};
+	static const uint8_t badku[5] = {24, 0, 0, 1, 9};
+	SSL_CTX *ctx = tep_ctx(&IDA, 0);
 	ac_sock *k;
+	int i;
 	(void)arg;
+	SSL_CTX_set_keylog_callback(ctx, post_keylog);
 	CK_OK(ac_sock_connect(&W.loc[0], LONG_MS, &k));
-	CK_OK(tep_open(&t, k, tep_ctx(&IDA, 0), 0));
+	CK_OK(tep_open(&t, k, ctx, 0));
 	tep_auth(&t);
 	tep_ping(&t, 7);
 	tep_ping(&t, 8);
 	if (PH.which == 0) {
-		/* A KeyUpdate: the node's record layer does not take it. */
-		ck_assert_int_eq(SSL_key_update(t.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
-		ck_assert_int_eq(SSL_do_handshake(t.ssl), 1);
-	} else {
+		/* KeyUpdates, each followed by a ping the node answers: with
+		 * update_requested its answer comes under its next key. */
+		for (i = 0; i < 6; i++) {
+			ck_assert_int_eq(SSL_key_update(t.ssl, i % 2 ? SSL_KEY_UPDATE_REQUESTED
+			                                             : SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+			tep_ping(&t, 9 + (uint32_t)i);
+		}
+		ck_assert_int_eq(SSL_shutdown(t.ssl), 0);
+	} else if (PH.which == 1) {
 		/* Half a frame header, then close_notify. */
 		CK_OK(tep_write(&t, half, sizeof(half)));
 		ck_assert_int_eq(SSL_shutdown(t.ssl), 0);
+	} else {
+		post_forged(&t, PH.which == 2 ? nst : badku,
+		            PH.which == 2 ? sizeof(nst) : sizeof(badku));
 	}
 	CK_OK(tep_flush(&t));
 	PH.closed = wait_closed(k, LONG_MS);
@@ -1092,10 +1152,15 @@ START_TEST(test_post_handshake)
 	ck_assert(PH.closed);
 	ck_assert(logged(0, "peer \"raw\""));
 	if (_i == 0)
-		ck_assert_msg(logged(0, "a TLS handshake message after the handshake"),
-		              "no log of the KeyUpdate refused");
-	else
+		ck_assert_msg(!logged(0, "after the handshake"), "a KeyUpdate refused");
+	else if (_i == 1)
 		ck_assert_msg(logged(0, "closed: Bad message"), "no log of the cut frame");
+	else if (_i == 2)
+		ck_assert_msg(logged(0, "a TLS NewSessionTicket after the handshake"),
+		              "no log of the NewSessionTicket refused");
+	else
+		ck_assert_msg(logged(0, "not one well-formed KeyUpdate"),
+		              "no log of the malformed KeyUpdate refused");
 	world_peer(1, 0);
 	tls_world_fini();
 }
@@ -1335,7 +1400,7 @@ static Suite *net_tls_suite(void)
 	tc = tcase_create("hostile");
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_hostile, 0, H_NCASES);
-	tcase_add_loop_test(tc, test_post_handshake, 0, 2);
+	tcase_add_loop_test(tc, test_post_handshake, 0, 4);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sim");
 	tcase_set_timeout(tc, 120);

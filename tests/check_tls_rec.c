@@ -8,8 +8,11 @@
  * without the server padding its records, many records of sizes 0..16384
  * (a sequence number out of step would not authenticate), records given
  * in pieces; a flipped bit anywhere in a record fails (both ways), a
- * replayed record fails; close_notify both ways, another alert, a
- * KeyUpdate reach the caller as their content types; oversized, short,
+ * replayed record fails; close_notify both ways and another alert reach
+ * the caller as their content types; KeyUpdates both ways (ours every 3
+ * records by the test hook, the server's SSL_key_update with and without
+ * update_requested) move the keys exactly, malformed KeyUpdates and other
+ * handshake messages are refused; oversized, short,
  * plaintext records and used-up sequence numbers are refused, and a
  * failed direction stays failed. The layer is internal (hidden in the
  * library), so this program compiles net/tls_rec.c itself.
@@ -332,17 +335,158 @@ START_TEST(test_replay)
 }
 END_TEST
 
-/* A KeyUpdate from the server reaches us as a handshake record. */
-START_TEST(test_keyupdate)
+/* Our sender with a KeyUpdate every 3 records (the test hook, _i: the
+ * suite): 50 records of many sizes across 16 updates, each read in order
+ * by the server's SSL_read (a wrong next key would not authenticate);
+ * then the server's records still open (our read key did not move). */
+START_TEST(test_update_ours)
 {
 	uint8_t type;
-	size_t len;
-	pair_open("TLS_AES_128_GCM_SHA256", 0x1301, 0);
-	ck_assert_int_eq(SSL_key_update(P.s, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
-	ck_assert_int_eq(SSL_do_handshake(P.s), 1);
+	size_t len, want, n;
+	int i, ups = 0;
+	ac__tls_rec_update_every = 3;
+	pair_open(SUITES[_i].name, SUITES[_i].id, 0);
+	ac__tls_rec_update_every = AC_TLS_REC_UPDATE_EVERY;
+	ck_assert_uint_eq(P.rec.r_every, 3);
+	for (i = 0; i < 50; i++) {
+		len = (size_t)i * 331 % (AC_TLS_REC_MAX + 1);
+		fill(pbuf, len, (unsigned)i);
+		if (i % 2)
+			memcpy(rbuf + AC_TLS_REC_HDR, pbuf, len);
+		n = (size_t)ac__tls_rec_seal(&P.rec, AC_TLS_CT_APPDATA,
+		                             i % 2 ? rbuf + AC_TLS_REC_HDR : pbuf, len, rbuf);
+		/* Records 3, 6, ... come after a KeyUpdate of 27 bytes. */
+		want = len + AC_TLS_REC_OVER + (i > 0 && i % 3 == 0 ? AC_TLS_REC_KU : 0);
+		ck_assert_uint_eq(n, want);
+		ups += n > len + AC_TLS_REC_OVER;
+		ck_assert_int_eq(BIO_write(P.cb, rbuf, (int)n), (int)n);
+		if (len > 0)
+			stock_read(pbuf, len);
+	}
+	ck_assert_int_eq(ups, 16);
+	ck_assert_uint_eq(P.rec.r_w.d_updates, 16);
+	ck_assert_uint_eq(P.rec.r_w.d_seq, 2); /* records 48 and 49 */
+	ck_assert_uint_eq(P.rec.r_r.d_updates, 0);
+	ck_assert_int_eq(SSL_write(P.s, "back", 4), 4);
 	ck_assert_int_eq(ours_open(stock_take(), &type, &len), 1);
-	ck_assert_uint_eq(type, AC_TLS_CT_HANDSHAKE);
-	ck_assert_uint_eq(rbuf[AC_TLS_REC_HDR], 24); /* key_update */
+	ck_assert_uint_eq(type, AC_TLS_CT_APPDATA);
+	ck_assert_mem_eq(rbuf + AC_TLS_REC_HDR, "back", 4);
+	pair_close();
+}
+END_TEST
+
+/* The server's SSL_key_update (_i 0: update_not_requested, 1:
+ * update_requested), then SSL_write, five times: we take the KeyUpdate
+ * and open what follows under the next key; for update_requested our next
+ * record comes after a KeyUpdate of ours, and the server reads both. */
+START_TEST(test_update_stock)
+{
+	static const int mode[2] = {SSL_KEY_UPDATE_NOT_REQUESTED,
+	                            SSL_KEY_UPDATE_REQUESTED};
+	char why[128] = "";
+	uint8_t type;
+	size_t len, used, n, k;
+	int i;
+	pair_open("TLS_AES_256_GCM_SHA384", 0x1302, 0);
+	for (i = 0; i < 5; i++) {
+		fill(pbuf, 1000, (unsigned)i);
+		ck_assert_int_eq(SSL_key_update(P.s, mode[_i]), 1);
+		ck_assert_int_eq(SSL_write(P.s, pbuf, 1000), 1000);
+		n = stock_take(); /* the KeyUpdate record, then the data */
+		ck_assert_int_eq(ac__tls_rec_open(&P.rec, rbuf, n, &used, &type, &len,
+		                                  why, sizeof(why)), 1);
+		ck_assert_uint_eq(type, AC_TLS_CT_HANDSHAKE);
+		ck_assert_uint_eq(len, 0);
+		ck_assert_uint_lt(used, n);
+		ck_assert_uint_eq(P.rec.r_r.d_updates, (uint64_t)i + 1);
+		ck_assert_int_eq(P.rec.r_w.d_owed, _i);
+		k = used;
+		ck_assert_int_eq(ac__tls_rec_open(&P.rec, rbuf + k, n - k, &used, &type,
+		                                  &len, why, sizeof(why)), 1);
+		ck_assert_uint_eq(k + used, n);
+		ck_assert_uint_eq(type, AC_TLS_CT_APPDATA);
+		ck_assert_uint_eq(len, 1000);
+		ck_assert_mem_eq(rbuf + k + AC_TLS_REC_HDR, pbuf, 1000);
+		/* Our answer. */
+		fill(pbuf, 500, (unsigned)i + 100);
+		n = (size_t)ac__tls_rec_seal(&P.rec, AC_TLS_CT_APPDATA, pbuf, 500, rbuf);
+		ck_assert_uint_eq(n, 500 + AC_TLS_REC_OVER + (_i ? AC_TLS_REC_KU : 0));
+		ck_assert_uint_eq(P.rec.r_w.d_updates, _i ? (uint64_t)i + 1 : 0);
+		ck_assert_int_eq(P.rec.r_w.d_owed, 0);
+		ck_assert_int_eq(BIO_write(P.cb, rbuf, (int)n), (int)n);
+		stock_read(pbuf, 500);
+	}
+	pair_close();
+}
+END_TEST
+
+/* Handshake content a fake server (our layer with the server's secrets)
+ * seals to us (_i: which); the last is a good KeyUpdate, the control. */
+static const struct hs_case {
+	uint8_t b[12];
+	size_t len;
+} HS[] = {
+	{{24, 0, 0, 2, 0, 0}, 6},                 /* length 2 */
+	{{24, 0, 0, 1, 2}, 5},                    /* request_update 2 */
+	{{24, 0, 0, 1, 0xff}, 5},                 /* request_update 255 */
+	{{24, 0, 0, 1}, 4},                       /* cut short */
+	{{24, 0, 0, 1, 0, 0x17}, 6},              /* not at the record's end */
+	{{24, 0, 0, 1, 0, 24, 0, 0, 1, 0}, 10},   /* two in one record */
+	{{4, 0, 0, 5, 0, 0, 0, 0, 0}, 9},         /* a NewSessionTicket */
+	{{25, 0, 0, 1, 0}, 5},                    /* another message type */
+	{{24, 0, 0, 1, 0}, 5},                    /* a good one */
+};
+#define NHS (int)(sizeof(HS) / sizeof(HS[0]))
+
+/* A refused one fails and the direction stays failed; after the good one
+ * the fake server's next record under its old key does not authenticate
+ * (the switch is exact), and one under its next key opens. */
+START_TEST(test_update_bad)
+{
+	ac__tls_rec fake;
+	char why[128] = "";
+	uint8_t type;
+	size_t len, used, n;
+	int rc;
+	pair_open("TLS_AES_128_GCM_SHA256", 0x1301, 0);
+	CK_OK(ac__tls_rec_init(&fake, 0x1301, P.sec[1], P.sec[0], P.seclen[1]));
+	n = (size_t)ac__tls_rec_seal(&fake, AC_TLS_CT_HANDSHAKE, HS[_i].b, HS[_i].len, rbuf);
+	rc = ac__tls_rec_open(&P.rec, rbuf, n, &used, &type, &len, why, sizeof(why));
+	if (_i < NHS - 1) {
+		ck_assert_int_eq(rc, -EPROTO);
+		ck_assert(why[0] != '\0');
+		n = (size_t)ac__tls_rec_seal(&fake, AC_TLS_CT_APPDATA, pbuf, 10, rbuf);
+		ck_assert_int_lt(ac__tls_rec_open(&P.rec, rbuf, n, &used, &type, &len,
+		                                  why, sizeof(why)), 0);
+	} else {
+		ck_assert_int_eq(rc, 1);
+		ck_assert_uint_eq(type, AC_TLS_CT_HANDSHAKE);
+		/* The fake did not move its key (a KeyUpdate it sealed as content). */
+		n = (size_t)ac__tls_rec_seal(&fake, AC_TLS_CT_APPDATA, pbuf, 10, rbuf);
+		ck_assert_int_eq(ac__tls_rec_open(&P.rec, rbuf, n, &used, &type, &len,
+		                                  why, sizeof(why)), -EBADMSG);
+		/* Opened again by a fresh client: its next key does open. */
+		ac__tls_rec_fini(&P.rec);
+		CK_OK(ac__tls_rec_init(&P.rec, 0x1301, P.sec[0], P.sec[1], P.seclen[0]));
+		ac__tls_rec_fini(&fake);
+		CK_OK(ac__tls_rec_init(&fake, 0x1301, P.sec[1], P.sec[0], P.seclen[1]));
+		fake.r_every = 1;
+		fill(pbuf, 10, 3);
+		n = (size_t)ac__tls_rec_seal(&fake, AC_TLS_CT_APPDATA, pbuf, 10, rbuf);
+		ck_assert_uint_eq(n, 10 + AC_TLS_REC_OVER);
+		ck_assert_int_eq(ac__tls_rec_open(&P.rec, rbuf, n, &used, &type, &len,
+		                                  why, sizeof(why)), 1);
+		n = (size_t)ac__tls_rec_seal(&fake, AC_TLS_CT_APPDATA, pbuf, 10, rbuf);
+		ck_assert_uint_eq(n, 10 + AC_TLS_REC_OVER + AC_TLS_REC_KU);
+		ck_assert_int_eq(ac__tls_rec_open(&P.rec, rbuf, n, &used, &type, &len,
+		                                  why, sizeof(why)), 1);
+		ck_assert_uint_eq(type, AC_TLS_CT_HANDSHAKE);
+		ck_assert_int_eq(ac__tls_rec_open(&P.rec, rbuf + used, n - used, &used,
+		                                  &type, &len, why, sizeof(why)), 1);
+		ck_assert_uint_eq(type, AC_TLS_CT_APPDATA);
+		ck_assert_mem_eq(rbuf + AC_TLS_REC_KU + AC_TLS_REC_HDR, pbuf, 10);
+	}
+	ac__tls_rec_fini(&fake);
 	pair_close();
 }
 END_TEST
@@ -377,6 +521,8 @@ START_TEST(test_seq_end)
 	uint8_t type;
 	size_t len, used;
 	pair_open("TLS_AES_128_GCM_SHA256", 0x1301, 0);
+	/* No KeyUpdate first (with one due at 2^64 - 1, none can be sealed). */
+	P.rec.r_every = UINT64_MAX;
 	P.rec.r_w.d_seq = UINT64_MAX - 1;
 	ck_assert_int_eq(ac__tls_rec_seal(&P.rec, AC_TLS_CT_APPDATA, pbuf, 10, rbuf),
 	                 10 + AC_TLS_REC_OVER);
@@ -418,7 +564,9 @@ static Suite *rec_suite(void)
 	tcase_add_loop_test(tc, test_flip_stock, 0, 5 + 24);
 	tcase_add_loop_test(tc, test_flip_ours, 0, 12);
 	tcase_add_test(tc, test_replay);
-	tcase_add_test(tc, test_keyupdate);
+	tcase_add_loop_test(tc, test_update_ours, 0, 2);
+	tcase_add_loop_test(tc, test_update_stock, 0, 2);
+	tcase_add_loop_test(tc, test_update_bad, 0, NHS);
 	tcase_add_loop_test(tc, test_bad_header, 0, 4);
 	tcase_add_test(tc, test_seq_end);
 	tcase_add_test(tc, test_init_args);
