@@ -957,7 +957,9 @@ static int rd_len(ac_rec_reader *r, uint64_t *flen, size_t *k)
 	if (rc < 0)
 		return rc;
 	have = r->end - r->start;
-	bad = rd_varint(r->raw + r->start, have < 5 ? have : 5, &i, flen) < 0;
+	/* No pointer into raw before a block was inflated (raw is NULL). */
+	bad = have == 0 ||
+	      rd_varint(r->raw + r->start, have < 5 ? have : 5, &i, flen) < 0;
 	if (have == 0 || (bad && have < 5))
 		return rd_fail(r, -EPIPE, "truncated after event %lld",
 		               (long long)r->dec.seq - 1);
